@@ -1,0 +1,1066 @@
+//! Every message of the Sluice schema (schema id 0x534C, version 1). Field order is wire order;
+//! offsets are computed from the field sizes. Versioning is append-only: new fields go at the end of
+//! a root block or group entry, new groups and texts after the existing ones.
+
+use crate::codec::{Chars, Ip};
+use crate::types::*;
+use rust_decimal::Decimal;
+
+/// Most split lines a payment can have (platform, two promoter levels, merchant, two hierarchy
+/// levels, channel fee).
+pub const MAX_SPLIT_LINES: usize = 8;
+/// Most attempts (channels tried) a payment can have.
+pub const MAX_ATTEMPTS: usize = 4;
+/// Most candidate channels a merchant lists, and a routing explanation shows.
+pub const MAX_ROUTE_CHANNELS: usize = 8;
+/// Most refunds a single payment can have.
+pub const MAX_REFUNDS_PER_ORDER: usize = 16;
+/// Most currencies a merchant or channel lists.
+pub const MAX_CURRENCIES: usize = 8;
+/// Most payment methods a channel lists fees for.
+pub const MAX_CHANNEL_METHODS: usize = 4;
+/// Most commission tiers / category rates in a split profile.
+pub const MAX_COMMISSION_TIERS: usize = 8;
+/// Most channels in a statistics report.
+pub const MAX_STATS_CHANNELS: usize = 32;
+/// Most rules in a statistics report.
+pub const MAX_STATS_RULES: usize = 64;
+/// Longest human-readable text in a message.
+pub const MAX_TEXT: usize = 128;
+
+// ---------------------------------------------------------------------------------------------
+// Group entries
+// ---------------------------------------------------------------------------------------------
+
+composite! {
+    /// One party's part of a payment (or of a refund's reversal).
+    SplitLine {
+        /// Which party.
+        role: PartyRole,
+        /// The merchant or promoter id (0 for Platform and ChannelFee).
+        party_id: u32,
+        /// Amount in minor units. The lines of one payment sum exactly to its amount.
+        amount_minor: i64,
+    }
+}
+
+composite! {
+    /// A currency (ISO 4217 numeric).
+    CurrencyEntry {
+        /// ISO 4217 numeric code, e.g. 156 CNY, 840 USD, 978 EUR.
+        currency: u16,
+    }
+}
+
+composite! {
+    /// A channel in a merchant's routing list.
+    RouteEntry {
+        /// The channel id.
+        channel_id: u16,
+        /// Weight for WeightedSplit (ignored by other strategies); list order is priority order.
+        weight: u16,
+    }
+}
+
+composite! {
+    /// A channel's fee for one payment method.
+    MethodFee {
+        /// The method.
+        method: PaymentMethod,
+        /// Percentage part in basis points (1 bp = 0.01%).
+        fee_bps: u16,
+        /// Fixed part in minor units of the payment's currency.
+        fee_fixed_minor: i64,
+    }
+}
+
+composite! {
+    /// A platform-commission tier: applies to amounts at or above `min_amount_minor`.
+    RateTier {
+        /// Lower bound of the tier (inclusive), minor units.
+        min_amount_minor: i64,
+        /// Commission rate for the tier, e.g. 0.006.
+        rate: Decimal,
+    }
+}
+
+composite! {
+    /// A platform-commission rate for one goods category (overrides tiers).
+    CategoryRate {
+        /// Goods category code.
+        category: u16,
+        /// Commission rate for that category.
+        rate: Decimal,
+    }
+}
+
+composite! {
+    /// One attempt of a payment.
+    AttemptEntry {
+        /// 1-based attempt number.
+        attempt: u8,
+        /// The channel tried.
+        channel_id: u16,
+        /// Its outcome so far.
+        status: AttemptStatus,
+        /// The channel's own result code (0 when none).
+        channel_code: u16,
+        /// Channel latency reported with the result, microseconds.
+        latency_us: u32,
+        /// Event time of the dispatch, ns since the Unix epoch.
+        dispatched_ns: u64,
+    }
+}
+
+composite! {
+    /// One candidate channel in a routing explanation.
+    CandidateEntry {
+        /// The channel.
+        channel_id: u16,
+        /// What was decided about it.
+        decision: CandidateDecision,
+        /// Why it was skipped (None unless decision is Skipped).
+        skip_reason: SkipReason,
+        /// Rank among the eligible channels, 1 = best (0 when skipped).
+        rank: u8,
+        /// The strategy's score x 10^6 (higher is better; see the routing section).
+        score: i64,
+    }
+}
+
+composite! {
+    /// One refund of a payment.
+    RefundEntry {
+        /// Sluice's refund id.
+        refund_id: u64,
+        /// The acquirer's refund request id.
+        refund_request_id: u64,
+        /// Amount refunded (or being refunded), minor units.
+        amount_minor: i64,
+        /// Its state.
+        state: RefundState,
+    }
+}
+
+composite! {
+    /// A balance in one currency.
+    BalanceEntry {
+        /// ISO 4217 numeric.
+        currency: u16,
+        /// Income not yet settled (minor units). For Platform: commission revenue.
+        pending_minor: i64,
+        /// Settled and withdrawable. For Platform: fee expense (as a positive number).
+        available_minor: i64,
+        /// Held as deposit. For Platform: 0.
+        frozen_minor: i64,
+    }
+}
+
+composite! {
+    /// Statistics of one channel (all methods together).
+    ChannelStats {
+        /// The channel.
+        channel_id: u16,
+        /// Its health now.
+        health: HealthState,
+        /// Attempts dispatched.
+        attempts: u64,
+        /// Attempts that succeeded.
+        successes: u64,
+        /// Attempts declined.
+        declines: u64,
+        /// Attempts that failed with a retryable error.
+        retryable_errors: u64,
+        /// Attempts that timed out.
+        timeouts: u64,
+        /// Success rate of recent attempts, parts per million.
+        recent_success_rate_ppm: u32,
+        /// Success rate of payments whose first attempt went here, parts per million.
+        payment_success_rate_ppm: u32,
+        /// Latency moving average, microseconds.
+        latency_avg_us: u32,
+        /// Latency p99 of recent attempts, microseconds.
+        latency_p99_us: u32,
+        /// Consecutive failed attempts now.
+        consecutive_failures: u32,
+        /// Health changes so far.
+        health_changes: u32,
+    }
+}
+
+composite! {
+    /// Hit counts of one risk rule.
+    RuleStats {
+        /// The rule.
+        rule_id: u32,
+        /// Hits that were enforced.
+        enforced_hits: u64,
+        /// Hits in shadow mode (counted, not enforced).
+        shadow_hits: u64,
+    }
+}
+
+composite! {
+    /// Routing decisions per strategy.
+    StrategyStats {
+        /// The strategy.
+        strategy: RoutingStrategy,
+        /// Payments routed with it.
+        decisions: u64,
+        /// Failovers (attempts after the first) under it.
+        failovers: u64,
+    }
+}
+
+wire_enum! {
+    /// The state of one refund.
+    RefundState: u8 {
+        Pending = 1 => "At the channel.",
+        Succeeded = 2 => "Money returned; split reversed.",
+        Failed = 3 => "The channel refused or timed out; nothing changed.",
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Session
+// ---------------------------------------------------------------------------------------------
+
+message! {
+    /// First message of every session.
+    Login = 1, sent_by Client {
+        /// The role to log in as; the key must have it.
+        role: Role,
+        /// Key id (ASCII, NUL-padded).
+        key_id: Chars<16>,
+        /// Secret (ASCII, NUL-padded). Sent in clear: use TLS or a private network.
+        secret: Chars<32>,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// The session is open.
+    LoginAccepted = 2, sent_by Server {
+        /// Unique id of this session.
+        session_id: u64,
+        /// The id the session acts as: acquirer id, channel id or admin id.
+        principal_id: u32,
+        /// The role granted.
+        role: Role,
+        /// Send something (a Heartbeat if nothing else) at least this often, milliseconds.
+        heartbeat_interval_ms: u32,
+        /// The server closes a session silent for this long, milliseconds.
+        idle_timeout_ms: u32,
+        /// Largest frame the server accepts, bytes (framing header included).
+        max_frame_bytes: u32,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// Login refused; the server closes the connection after it.
+    LoginRejected = 3, sent_by Server {
+        /// Why.
+        reason: ReasonCode,
+    }
+    groups {}
+    texts {
+        /// Human-readable detail.
+        text: 128,
+    }
+}
+
+message! {
+    /// Keeps an idle session alive; either side sends it.
+    Heartbeat = 4, sent_by Any {
+        /// Sender's clock, ns since the Unix epoch (informational).
+        timestamp_ns: u64,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// Ends a session; the receiver closes the connection after it.
+    Logout = 5, sent_by Any {
+        /// Why (None for a normal logout).
+        reason: ReasonCode,
+    }
+    groups {}
+    texts {
+        /// Human-readable detail.
+        text: 128,
+    }
+}
+
+message! {
+    /// A message was refused (the session stays open unless the framing was lost).
+    Reject = 6, sent_by Server {
+        /// Template id of the refused message (0 if its header was unreadable).
+        ref_template_id: u16,
+        /// Why.
+        reason: ReasonCode,
+        /// The request id of the refused message when it has one, else 0.
+        ref_request_id: u64,
+    }
+    groups {}
+    texts {
+        /// Human-readable detail (e.g. the field that failed to decode).
+        text: 128,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Acquirer
+// ---------------------------------------------------------------------------------------------
+
+message! {
+    /// Pay a merchant.
+    PaymentRequest = 10, sent_by Acquirer {
+        /// Unique per acquirer: the idempotency key. A resend with identical fields gets the same
+        /// outcome; the same id with different fields is refused (DuplicateRequestMismatch).
+        request_id: u64,
+        /// The merchant paid (must belong to this acquirer).
+        merchant_id: u32,
+        /// The promoter who brought the payer (0 = none).
+        promoter_id: u32,
+        /// Amount in minor units of `currency` (> 0).
+        amount_minor: i64,
+        /// ISO 4217 numeric currency code.
+        currency: u16,
+        /// The payment method.
+        method: PaymentMethod,
+        /// Where the payment is made.
+        scene: Scene,
+        /// Goods category code (merchant-defined taxonomy; 0 = unspecified).
+        goods_category: u16,
+        /// The payer's user id at the acquirer (0 = unknown).
+        user_id: u64,
+        /// The payer's device id (0 = unknown).
+        device_id: u64,
+        /// The payer's IP address.
+        ip: Ip,
+        /// Card fingerprint (a token identifying the card; never a card number). Empty if no card.
+        card_fingerprint: Chars<16>,
+        /// Card BIN, the first 6 to 8 digits (0 = no card).
+        card_bin: u32,
+        /// Payer's country, ISO 3166-1 alpha-2 (e.g. "CN").
+        country: Chars<2>,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// The immediate answer to a PaymentRequest.
+    PaymentAck = 11, sent_by Server {
+        /// Echo of the request id.
+        request_id: u64,
+        /// Sluice's order id (0 if the request was refused before an order existed).
+        order_id: u64,
+        /// Accepted or rejected.
+        status: AckStatus,
+        /// Why it was rejected (None when accepted).
+        reason: ReasonCode,
+        /// The channel of the first attempt (0 when rejected).
+        channel_id: u16,
+        /// The risk verdict's action.
+        risk_action: RiskAction,
+        /// The risk rule that fired (0 = none; list entries report 1 for allow, 2 for block lists).
+        risk_rule_id: u32,
+        /// 1 when this answers a resend of an earlier request.
+        duplicate: bool,
+        /// Journal sequence of the input this answers.
+        sequence: u64,
+        /// Event time of that input, ns since the Unix epoch.
+        timestamp_ns: u64,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// The final outcome of an accepted payment.
+    PaymentResult = 12, sent_by Server {
+        /// Echo of the request id.
+        request_id: u64,
+        /// The order.
+        order_id: u64,
+        /// Succeeded or failed.
+        status: FinalStatus,
+        /// Why it failed (None when succeeded).
+        reason: ReasonCode,
+        /// The channel of the last attempt.
+        channel_id: u16,
+        /// Attempts made (1 = no failover).
+        attempts: u8,
+        /// Amount, minor units.
+        amount_minor: i64,
+        /// ISO 4217 numeric.
+        currency: u16,
+        /// The channel's fee for this payment, minor units (0 when failed).
+        fee_minor: i64,
+        /// The channel's reference for the payment.
+        channel_ref: Chars<24>,
+        /// 1 when this answers a resend of an earlier request.
+        duplicate: bool,
+        /// Journal sequence of the input that finished the payment.
+        sequence: u64,
+    }
+    groups {
+        /// How the amount was split (empty when failed); the lines sum exactly to amount_minor.
+        split: [SplitLine; 8],
+    }
+    texts {}
+}
+
+message! {
+    /// Refund part or all of a succeeded payment.
+    RefundRequest = 13, sent_by Acquirer {
+        /// Unique per acquirer among refunds: the refund's idempotency key.
+        refund_request_id: u64,
+        /// The request id of the payment to refund.
+        payment_request_id: u64,
+        /// Amount to refund, minor units (> 0, at most captured minus already refunded).
+        amount_minor: i64,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// The immediate answer to a RefundRequest.
+    RefundAck = 14, sent_by Server {
+        /// Echo.
+        refund_request_id: u64,
+        /// The refunded order (0 if unknown).
+        order_id: u64,
+        /// Sluice's refund id (0 when rejected).
+        refund_id: u64,
+        /// Accepted or rejected.
+        status: AckStatus,
+        /// Why it was rejected.
+        reason: ReasonCode,
+        /// Risk verdict's action.
+        risk_action: RiskAction,
+        /// The risk rule that fired (0 = none).
+        risk_rule_id: u32,
+        /// 1 when this answers a resend.
+        duplicate: bool,
+        /// Journal sequence of the input this answers.
+        sequence: u64,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// The final outcome of an accepted refund.
+    RefundResult = 15, sent_by Server {
+        /// Echo.
+        refund_request_id: u64,
+        /// The order.
+        order_id: u64,
+        /// The refund.
+        refund_id: u64,
+        /// Succeeded or failed.
+        status: FinalStatus,
+        /// Why it failed.
+        reason: ReasonCode,
+        /// Amount, minor units.
+        amount_minor: i64,
+        /// ISO 4217 numeric.
+        currency: u16,
+        /// 1 when this answers a resend.
+        duplicate: bool,
+        /// Journal sequence of the input that finished it.
+        sequence: u64,
+    }
+    groups {
+        /// The reversal per party (sums exactly to amount_minor; empty when failed).
+        reversal: [SplitLine; 8],
+    }
+    texts {}
+}
+
+message! {
+    /// Ask for an order's full state.
+    QueryOrder = 16, sent_by AcquirerOrAdmin {
+        /// The order id; 0 to look up by request_id instead (acquirers only).
+        order_id: u64,
+        /// The payment request id (used when order_id is 0).
+        request_id: u64,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// The full state of one order.
+    OrderStatus = 17, sent_by Server {
+        /// The order (0 when not found).
+        order_id: u64,
+        /// The acquirer's request id.
+        request_id: u64,
+        /// The acquirer.
+        acquirer_id: u32,
+        /// The merchant.
+        merchant_id: u32,
+        /// The promoter (0 = none).
+        promoter_id: u32,
+        /// Amount, minor units.
+        amount_minor: i64,
+        /// ISO 4217 numeric.
+        currency: u16,
+        /// Method.
+        method: PaymentMethod,
+        /// Scene.
+        scene: Scene,
+        /// State.
+        state: OrderState,
+        /// Why it was rejected or failed.
+        reason: ReasonCode,
+        /// Risk verdict's action.
+        risk_action: RiskAction,
+        /// The rule that fired (0 = none).
+        risk_rule_id: u32,
+        /// The routing strategy used.
+        strategy: RoutingStrategy,
+        /// Channel of the last attempt (0 = none).
+        channel_id: u16,
+        /// Fee, minor units.
+        fee_minor: i64,
+        /// Refunded so far, minor units.
+        refunded_minor: i64,
+        /// Being refunded now (at a channel), minor units.
+        refund_pending_minor: i64,
+        /// Event time of the request, ns.
+        created_ns: u64,
+        /// Event time of the last change, ns.
+        updated_ns: u64,
+        /// Settlement day of the merchant's income (days since the epoch in the configured offset; 0 = n/a).
+        settle_day: u32,
+        /// Journal sequence of the request.
+        sequence: u64,
+    }
+    groups {
+        /// Every attempt, in order.
+        attempts: [AttemptEntry; 4],
+        /// The routing explanation: every candidate and what was decided about it.
+        candidates: [CandidateEntry; 8],
+        /// The split (empty unless succeeded).
+        split: [SplitLine; 8],
+        /// Refunds of this order.
+        refunds: [RefundEntry; 16],
+    }
+    texts {}
+}
+
+message! {
+    /// Withdraw from a merchant's available balance to its bank account.
+    WithdrawRequest = 18, sent_by Acquirer {
+        /// Unique per acquirer among withdrawals: the idempotency key.
+        withdraw_request_id: u64,
+        /// The merchant (must belong to this acquirer).
+        merchant_id: u32,
+        /// ISO 4217 numeric.
+        currency: u16,
+        /// Amount, minor units (> 0).
+        amount_minor: i64,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// The outcome of a withdrawal.
+    WithdrawResult = 19, sent_by Server {
+        /// Echo.
+        withdraw_request_id: u64,
+        /// Sluice's withdrawal id (0 when refused).
+        withdrawal_id: u64,
+        /// The merchant.
+        merchant_id: u32,
+        /// ISO 4217 numeric.
+        currency: u16,
+        /// Amount, minor units.
+        amount_minor: i64,
+        /// Succeeded or failed.
+        status: FinalStatus,
+        /// Why it failed.
+        reason: ReasonCode,
+        /// The merchant's available balance after it, minor units.
+        available_after_minor: i64,
+        /// 1 when this answers a resend.
+        duplicate: bool,
+        /// Journal sequence of the input.
+        sequence: u64,
+    }
+    groups {}
+    texts {}
+}
+
+// ---------------------------------------------------------------------------------------------
+// Channel connector
+// ---------------------------------------------------------------------------------------------
+
+message! {
+    /// Ask a channel to take a payment (one attempt).
+    Dispatch = 30, sent_by Server {
+        /// The order.
+        order_id: u64,
+        /// Attempt number (1-based); echo it in ChannelResult.
+        attempt: u8,
+        /// The channel (the connector's own id).
+        channel_id: u16,
+        /// The merchant.
+        merchant_id: u32,
+        /// Amount, minor units.
+        amount_minor: i64,
+        /// ISO 4217 numeric.
+        currency: u16,
+        /// Method.
+        method: PaymentMethod,
+        /// Scene.
+        scene: Scene,
+        /// Answer before this event time (ns since the epoch) or the attempt times out and the
+        /// payment fails over.
+        deadline_ns: u64,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// A channel's answer to a Dispatch.
+    ChannelResult = 31, sent_by Channel {
+        /// The order.
+        order_id: u64,
+        /// The attempt number from the Dispatch.
+        attempt: u8,
+        /// What happened.
+        outcome: ChannelOutcome,
+        /// The channel's own result code.
+        channel_code: u16,
+        /// How long the channel took, microseconds.
+        latency_us: u32,
+        /// The channel's reference for the payment.
+        channel_ref: Chars<24>,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// Ask a channel to refund (part of) a payment it took.
+    RefundDispatch = 32, sent_by Server {
+        /// The refund.
+        refund_id: u64,
+        /// The order.
+        order_id: u64,
+        /// The channel that took the payment.
+        channel_id: u16,
+        /// Amount to refund, minor units.
+        amount_minor: i64,
+        /// ISO 4217 numeric.
+        currency: u16,
+        /// Answer before this event time, ns since the epoch.
+        deadline_ns: u64,
+        /// The channel's reference of the original payment.
+        payment_channel_ref: Chars<24>,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// A channel's answer to a RefundDispatch.
+    RefundChannelResult = 33, sent_by Channel {
+        /// The refund.
+        refund_id: u64,
+        /// What happened (RetryableError is treated as a failure of the refund: refunds do not fail over).
+        outcome: ChannelOutcome,
+        /// The channel's own result code.
+        channel_code: u16,
+        /// How long the channel took, microseconds.
+        latency_us: u32,
+        /// The channel's reference for the refund.
+        channel_ref: Chars<24>,
+    }
+    groups {}
+    texts {}
+}
+
+// ---------------------------------------------------------------------------------------------
+// Admin
+// ---------------------------------------------------------------------------------------------
+
+message! {
+    /// Create or replace a merchant.
+    ConfigMerchant = 40, sent_by Admin {
+        /// The merchant id (> 0).
+        merchant_id: u32,
+        /// The acquirer that may send its payments.
+        acquirer_id: u32,
+        /// Its split profile.
+        split_profile_id: u32,
+        /// Parent in the merchant hierarchy (0 = none), e.g. the branch above a distributor.
+        parent_merchant_id: u32,
+        /// Active or disabled.
+        status: Activity,
+        /// Routing strategy.
+        strategy: RoutingStrategy,
+        /// Settlement delay T+N in days (0..=30).
+        settlement_days: u8,
+        /// Share of each settlement frozen as deposit (0..=1).
+        deposit_rate: Decimal,
+        /// Days a deposit stays frozen (0..=366).
+        deposit_hold_days: u16,
+        /// Smallest accepted amount, minor units (>= 1).
+        min_amount_minor: i64,
+        /// Largest accepted amount, minor units.
+        max_amount_minor: i64,
+        /// WeightedScore: weight of the success rate.
+        weight_success: Decimal,
+        /// WeightedScore: weight of the cost (fee / amount).
+        weight_cost: Decimal,
+        /// WeightedScore: weight of latency (per second of average latency).
+        weight_latency: Decimal,
+    }
+    groups {
+        /// Accepted currencies.
+        currencies: [CurrencyEntry; 8],
+        /// Candidate channels in priority order, with weights.
+        channels: [RouteEntry; 8],
+    }
+    texts {}
+}
+
+message! {
+    /// Create or replace a payment channel.
+    ConfigChannel = 41, sent_by Admin {
+        /// The channel id (> 0).
+        channel_id: u16,
+        /// Display name.
+        name: Chars<16>,
+        /// Active or disabled.
+        status: Activity,
+        /// Attempt deadline after dispatch, milliseconds.
+        timeout_ms: u32,
+        /// Smallest amount the channel takes, minor units.
+        min_amount_minor: i64,
+        /// Largest amount the channel takes, minor units.
+        max_amount_minor: i64,
+        /// Leaky failure bucket: the level at which the channel is taken out of rotation.
+        failure_threshold: u16,
+        /// Leaky failure bucket: failures leaked per second.
+        failure_leak_per_sec: u16,
+        /// Success-rate floor over recent attempts (0 = off); under it, the channel is taken out.
+        min_success_rate: Decimal,
+        /// Attempts needed in the recent block before the floor applies.
+        min_attempts_for_rate: u16,
+        /// Cooldown out of rotation, milliseconds.
+        cooldown_ms: u32,
+        /// Probe payments allowed at once after the cooldown.
+        probe_slots: u8,
+        /// Consecutive probe successes that bring the channel back.
+        probe_successes: u8,
+    }
+    groups {
+        /// Supported currencies.
+        currencies: [CurrencyEntry; 8],
+        /// Supported methods and their fees.
+        methods: [MethodFee; 4],
+    }
+    texts {}
+}
+
+message! {
+    /// Create or replace a split profile.
+    ConfigSplitProfile = 42, sent_by Admin {
+        /// The profile id (> 0).
+        profile_id: u32,
+        /// Platform commission rate when no tier or category applies.
+        platform_rate: Decimal,
+        /// First-level promoter commission rate (of the amount).
+        promoter_level1_rate: Decimal,
+        /// Second-level promoter commission rate (of the amount).
+        promoter_level2_rate: Decimal,
+        /// Share of the merchant's part that goes to its parent.
+        parent_share: Decimal,
+        /// Share of the merchant's part that goes to its grandparent.
+        grandparent_share: Decimal,
+        /// Who bears the channel fee.
+        fee_bearer: FeeBearer,
+    }
+    groups {
+        /// Commission tiers by amount (the highest tier whose minimum the amount reaches applies).
+        tiers: [RateTier; 8],
+        /// Commission per goods category (overrides tiers).
+        categories: [CategoryRate; 8],
+    }
+    texts {}
+}
+
+message! {
+    /// Create or replace a promoter.
+    ConfigPromoter = 43, sent_by Admin {
+        /// The promoter id (> 0).
+        promoter_id: u32,
+        /// The promoter above it (0 = none): it earns the level-2 commission.
+        parent_promoter_id: u32,
+        /// Settlement delay T+N in days (0..=30).
+        settlement_days: u8,
+        /// Active or disabled.
+        status: Activity,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// Create or replace a risk rule.
+    ConfigRiskRule = 44, sent_by Admin {
+        /// The rule id (> 2; 1 and 2 name the allow and block lists).
+        rule_id: u32,
+        /// Display name.
+        name: Chars<24>,
+        /// Payments or refunds.
+        target: RuleTarget,
+        /// What it measures.
+        feature: RiskFeature,
+        /// About whom.
+        entity: RiskEntity,
+        /// Over which window.
+        window: RiskWindow,
+        /// How it compares.
+        comparison: Comparison,
+        /// The threshold (a count, or minor units).
+        threshold: i64,
+        /// What it does when it matches: Allow, Review or Block.
+        action: RiskAction,
+        /// Shadow mode: counted, not enforced.
+        shadow: bool,
+        /// Active or disabled.
+        status: Activity,
+        /// Only this merchant's payments (0 = all).
+        merchant_id: u32,
+        /// Only this goods category (0 = all).
+        goods_category: u16,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// Add or remove an allow- or block-list entry.
+    ConfigListEntry = 45, sent_by Admin {
+        /// Allow or block list.
+        list: ListKind,
+        /// Add or remove.
+        op: ListOp,
+        /// Which field of the payment the entry matches; only that field below is used.
+        entity: RiskEntity,
+        /// For User and Device.
+        id: u64,
+        /// For Ip.
+        ip: Ip,
+        /// For CardFingerprint.
+        card_fingerprint: Chars<16>,
+        /// For CardBin.
+        card_bin: u32,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// The answer to every configuration message and to SnapshotRequest.
+    ConfigAck = 46, sent_by Server {
+        /// The template answered.
+        ref_template_id: u16,
+        /// The id configured (merchant, channel, profile, promoter, rule; 0 for list entries).
+        object_id: u64,
+        /// Applied or rejected.
+        status: AckStatus,
+        /// Why it was rejected.
+        reason: ReasonCode,
+        /// Journal sequence of the input.
+        sequence: u64,
+    }
+    groups {}
+    texts {
+        /// Detail, e.g. the field out of range.
+        text: 128,
+    }
+}
+
+message! {
+    /// Ask for a party's balances.
+    BalanceQuery = 47, sent_by AcquirerOrAdmin {
+        /// Merchant, promoter or platform.
+        party_kind: PartyKind,
+        /// The id (0 for the platform). Acquirers may ask only for their own merchants.
+        party_id: u32,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// A party's balances, per currency.
+    BalanceReport = 48, sent_by Server {
+        /// Echo.
+        party_kind: PartyKind,
+        /// Echo.
+        party_id: u32,
+        /// 0 when the party is unknown.
+        found: bool,
+        /// Journal sequence at which it was read.
+        sequence: u64,
+    }
+    groups {
+        /// One entry per currency with a non-zero balance.
+        balances: [BalanceEntry; 8],
+    }
+    texts {}
+}
+
+message! {
+    /// Ask for statistics.
+    StatsQuery = 49, sent_by Admin {
+        /// Reserved (0).
+        flags: u8,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// Engine statistics.
+    StatsReport = 50, sent_by Server {
+        /// Journal sequence at which it was read.
+        sequence: u64,
+        /// Orders in memory.
+        orders: u64,
+        /// Payments accepted (dispatched).
+        accepted: u64,
+        /// Payments rejected by validation.
+        rejected_invalid: u64,
+        /// Payments rejected by risk.
+        rejected_risk: u64,
+        /// Payments that succeeded.
+        succeeded: u64,
+        /// Payments that failed.
+        failed: u64,
+        /// Payments that succeeded after more than one attempt.
+        failed_over: u64,
+        /// Payments at a channel now.
+        in_flight: u64,
+        /// Payments accepted with a Review verdict.
+        reviews: u64,
+        /// Refunds that succeeded.
+        refunds_succeeded: u64,
+        /// Refunds that failed or were rejected.
+        refunds_failed: u64,
+        /// Attempts that timed out.
+        timeouts: u64,
+        /// Withdrawals that succeeded.
+        withdrawals: u64,
+        /// Total posted debits equal total posted credits.
+        ledger_balanced: bool,
+    }
+    groups {
+        /// Per channel.
+        channels: [ChannelStats; 32],
+        /// Per risk rule.
+        rules: [RuleStats; 64],
+        /// Per routing strategy.
+        strategies: [StrategyStats; 8],
+    }
+    texts {}
+}
+
+message! {
+    /// Ask for a snapshot of the engine state now.
+    SnapshotRequest = 51, sent_by Admin {
+        /// Reserved (0).
+        flags: u8,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// A channel's health changed (sent to every admin session).
+    HealthAlert = 52, sent_by Server {
+        /// The channel.
+        channel_id: u16,
+        /// Health before.
+        from: HealthState,
+        /// Health now.
+        to: HealthState,
+        /// Failure bucket level when it changed (x1000).
+        failure_level_milli: u32,
+        /// Recent success rate, parts per million.
+        recent_success_rate_ppm: u32,
+        /// Event time, ns.
+        timestamp_ns: u64,
+        /// Journal sequence of the input that caused it.
+        sequence: u64,
+    }
+    groups {}
+    texts {}
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sequencer-generated inputs: journaled, never accepted from a peer.
+// ---------------------------------------------------------------------------------------------
+
+message! {
+    /// The passage of time: injected by the sequencer at a configured interval. Its event time is
+    /// the journal record's timestamp.
+    Pulse = 90, sent_by Sequencer {
+        /// Reserved (0).
+        flags: u8,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// The first input of every journal: the engine's limits and calendar, fixed for its life.
+    Genesis = 91, sent_by Sequencer {
+        /// Most orders in memory.
+        orders_max: u32,
+        /// Most refunds in memory.
+        refunds_max: u32,
+        /// Most withdrawals in memory.
+        withdrawals_max: u32,
+        /// Most merchants.
+        merchants_max: u32,
+        /// Most promoters.
+        promoters_max: u32,
+        /// Most channels.
+        channels_max: u16,
+        /// Most split profiles.
+        split_profiles_max: u16,
+        /// Most risk rules.
+        risk_rules_max: u16,
+        /// Most allow/block list entries.
+        list_entries_max: u32,
+        /// Most tracked keys per velocity entity kind.
+        velocity_keys_max: u32,
+        /// Most attempts per payment (1..=4).
+        attempts_max: u8,
+        /// Offset of the settlement calendar from UTC, seconds (e.g. 28800 for UTC+8).
+        utc_offset_secs: i32,
+    }
+    groups {
+        /// Ledger currencies.
+        ledger_currencies: [CurrencyEntry; 8],
+    }
+    texts {}
+}

@@ -1,0 +1,294 @@
+//! Every enum of the schema, with its numeric values. The protocol document's enum tables are
+//! generated from these definitions (and a test keeps the document equal to them).
+
+wire_enum! {
+    /// The role a session logs in with; it decides which messages the session may send.
+    Role: u8 {
+        Acquirer = 1 => "An acquirer: sends payments, refunds, withdrawals and queries for its own merchants.",
+        Channel = 2 => "A payment-channel connector: receives dispatches, answers with channel results.",
+        Admin = 3 => "An operator: configuration, balances, statistics, snapshots.",
+    }
+}
+
+wire_enum! {
+    /// The payment instrument.
+    PaymentMethod: u8 {
+        Card = 1 => "Debit or credit card (identified by fingerprint and BIN, never a card number).",
+        Wallet = 2 => "A wallet balance (WeChat Pay, Alipay, PayPal...).",
+        BankTransfer = 3 => "A direct bank transfer.",
+    }
+}
+
+wire_enum! {
+    /// Where the payment is made.
+    Scene: u8 {
+        ScanCode = 1 => "The payer scans a merchant QR code (or the merchant scans the payer's).",
+        H5 = 2 => "A mobile web page.",
+        App = 3 => "A native mobile app.",
+        OfficialAccount = 4 => "Inside an official account (e.g. WeChat official account).",
+        MiniProgram = 5 => "Inside a mini program.",
+        Pos = 6 => "A point-of-sale terminal.",
+    }
+}
+
+wire_enum! {
+    /// Whether a request was accepted for processing.
+    AckStatus: u8 {
+        Accepted = 1 => "Accepted; a final result follows.",
+        Rejected = 2 => "Rejected; `reason` says why. Nothing else follows.",
+    }
+}
+
+wire_enum! {
+    /// The final status of a payment, refund or withdrawal.
+    FinalStatus: u8 {
+        Succeeded = 1 => "The money moved.",
+        Failed = 2 => "The money did not move; `reason` says why.",
+    }
+}
+
+wire_enum! {
+    /// The state of an order as `OrderStatus` reports it.
+    OrderState: u8 {
+        NotFound = 0 => "No such order (for this acquirer).",
+        Rejected = 1 => "Rejected by validation or risk; never dispatched.",
+        InFlight = 2 => "Dispatched to a channel; awaiting its result.",
+        Succeeded = 3 => "Paid; cleared and split.",
+        Failed = 4 => "Every attempt failed, or a non-retryable decline.",
+    }
+}
+
+wire_enum! {
+    /// The action a risk verdict takes.
+    RiskAction: u8 {
+        None = 0 => "No rule fired.",
+        Allow = 1 => "An allow-list entry or allow rule matched: later rules are skipped.",
+        Review = 2 => "Processed, and flagged for manual review.",
+        Block = 3 => "Refused.",
+    }
+}
+
+wire_enum! {
+    /// What a channel answered for one attempt.
+    ChannelOutcome: u8 {
+        Succeeded = 1 => "The channel took the money (or returned it, for a refund).",
+        Declined = 2 => "A final decline: never retried on another channel.",
+        RetryableError = 3 => "A technical failure: the payment fails over to the next channel.",
+    }
+}
+
+wire_enum! {
+    /// The state of one attempt of a payment (or of a refund).
+    AttemptStatus: u8 {
+        Pending = 1 => "Dispatched; no answer yet.",
+        Succeeded = 2 => "The channel succeeded.",
+        Declined = 3 => "The channel declined.",
+        RetryableError = 4 => "The channel failed with a retryable error.",
+        TimedOut = 5 => "No answer before the deadline.",
+    }
+}
+
+wire_enum! {
+    /// The party a split line (or a ledger movement) belongs to.
+    PartyRole: u8 {
+        Platform = 1 => "The platform's commission.",
+        PromoterLevel1 = 2 => "The promoter who brought the payer.",
+        PromoterLevel2 = 3 => "That promoter's own promoter.",
+        Merchant = 4 => "The merchant that sold (its remainder, net of the fee when it bears it).",
+        MerchantParent = 5 => "The merchant's parent in its hierarchy (e.g. the branch above a distributor).",
+        MerchantGrandparent = 6 => "The parent's parent (e.g. headquarters).",
+        ChannelFee = 7 => "The part that covers the channel fee when the merchant bears it.",
+    }
+}
+
+wire_enum! {
+    /// Who bears a channel's fee.
+    FeeBearer: u8 {
+        Platform = 1 => "The platform pays the fee out of its own revenue.",
+        Merchant = 2 => "The fee comes out of the merchant's part.",
+    }
+}
+
+wire_enum! {
+    /// How a merchant's payments are routed.
+    RoutingStrategy: u8 {
+        Priority = 1 => "The merchant's channel list in order; the first that can take it.",
+        WeightedSplit = 2 => "Volume split by the list's weights, chosen by a hash of the order id.",
+        Cheapest = 3 => "Lowest fee for this amount and method.",
+        HighestSuccessRate = 4 => "Highest recent success rate.",
+        WeightedScore = 5 => "Score of success rate, cost and latency with the merchant's weights.",
+        ExpectedValue = 6 => "Highest success rate x (amount - fee).",
+    }
+}
+
+wire_enum! {
+    /// The decision about one candidate channel in a routing explanation.
+    CandidateDecision: u8 {
+        Chosen = 1 => "This channel was chosen.",
+        Ranked = 2 => "Could take the payment; ranked below the chosen one (a failover candidate).",
+        Skipped = 3 => "Could not take the payment; `skip_reason` says why.",
+    }
+}
+
+wire_enum! {
+    /// Why a channel could not take a payment.
+    SkipReason: u8 {
+        None = 0 => "Not skipped.",
+        MethodUnsupported = 1 => "The channel does not support the payment method.",
+        CurrencyUnsupported = 2 => "The channel does not support the currency.",
+        AmountOutOfRange = 3 => "The amount is outside the channel's limits.",
+        Disabled = 4 => "The channel is disabled by configuration.",
+        Unhealthy = 5 => "The channel is out of rotation (cooling down after failures).",
+        AlreadyTried = 6 => "An earlier attempt of this payment used it.",
+        ProbeBusy = 7 => "The channel is probing and its probe slots are taken.",
+        ZeroWeight = 8 => "Weighted split with weight 0.",
+        UnknownChannel = 9 => "The merchant lists a channel that is not configured.",
+    }
+}
+
+wire_enum! {
+    /// A channel's health.
+    HealthState: u8 {
+        Healthy = 1 => "In rotation.",
+        Open = 2 => "Out of rotation until its cooldown ends.",
+        Probing = 3 => "Cooldown over: a few probe payments decide whether it comes back.",
+    }
+}
+
+wire_enum! {
+    /// What a risk rule measures.
+    RiskFeature: u8 {
+        PaymentCount = 1 => "Payments by the entity within the window (this one included).",
+        PaymentAmount = 2 => "Amount paid by the entity within the window, this one included (minor units).",
+        RefundCount = 3 => "Refunds requested for the entity within the window (this one included).",
+        DeclineCount = 4 => "Declined attempts for the entity within the window.",
+        SingleAmount = 5 => "This payment's amount (minor units); the entity is ignored.",
+    }
+}
+
+wire_enum! {
+    /// Whose activity a risk rule or list entry is about.
+    RiskEntity: u8 {
+        None = 0 => "No entity (for single-amount rules).",
+        User = 1 => "The payer's user id.",
+        Ip = 2 => "The payer's IP address.",
+        Device = 3 => "The payer's device id.",
+        CardFingerprint = 4 => "The card fingerprint.",
+        CardBin = 5 => "The card BIN.",
+        Merchant = 6 => "The merchant (for refund-frequency rules).",
+    }
+}
+
+wire_enum! {
+    /// A rolling window in event time.
+    RiskWindow: u8 {
+        None = 0 => "No window (single-amount rules).",
+        Minute = 1 => "The last 60 seconds.",
+        Hour = 2 => "The last 60 minutes.",
+        Day = 3 => "The last 24 hours.",
+    }
+}
+
+wire_enum! {
+    /// How a rule compares its feature with its threshold.
+    Comparison: u8 {
+        Greater = 1 => "feature > threshold",
+        GreaterOrEqual = 2 => "feature >= threshold",
+        Less = 3 => "feature < threshold",
+        LessOrEqual = 4 => "feature <= threshold",
+        Equal = 5 => "feature == threshold",
+    }
+}
+
+wire_enum! {
+    /// What a risk rule applies to.
+    RuleTarget: u8 {
+        Payment = 1 => "Evaluated on every PaymentRequest.",
+        Refund = 2 => "Evaluated on every RefundRequest.",
+    }
+}
+
+wire_enum! {
+    /// Which list an entry belongs to.
+    ListKind: u8 {
+        Allow = 1 => "Matches skip every other rule.",
+        Block = 2 => "Matches are refused.",
+    }
+}
+
+wire_enum! {
+    /// Add or remove a list entry.
+    ListOp: u8 {
+        Add = 1 => "Add the entry (idempotent).",
+        Remove = 2 => "Remove the entry (idempotent).",
+    }
+}
+
+wire_enum! {
+    /// Whose balance is asked for.
+    PartyKind: u8 {
+        Merchant = 1 => "A merchant (pending, available, frozen).",
+        Promoter = 2 => "A promoter (pending, available, frozen).",
+        Platform = 3 => "The platform (revenue and fee expense).",
+    }
+}
+
+wire_enum! {
+    /// Whether a merchant, channel or rule is active.
+    Activity: u8 {
+        Active = 1 => "Active.",
+        Disabled = 2 => "Disabled: kept, but not used for new payments.",
+    }
+}
+
+wire_enum! {
+    /// Why something was refused. Carried by PaymentAck, RefundAck, Reject, LoginRejected,
+    /// ConfigAck and the final results.
+    ReasonCode: u16 {
+        None = 0 => "No error.",
+        MalformedMessage = 1 => "The message could not be decoded (the Reject text says which field).",
+        UnknownTemplate = 2 => "The template id is not defined.",
+        NotLoggedIn = 3 => "Only Login is accepted before login.",
+        RoleNotAllowed = 4 => "This role may not send this message.",
+        FrameTooLarge = 5 => "The frame is longer than the maximum (connection closed).",
+        BadEncodingType = 6 => "The framing header's encoding type is not 0xEB50 (connection closed).",
+        FrameTooShort = 7 => "The framing header's length is shorter than the headers (connection closed).",
+        WrongSchema = 8 => "The SBE header's schema id is not Sluice's.",
+        BadCredentials = 9 => "Unknown key id, wrong secret, or a role the key does not have.",
+        AlreadyLoggedIn = 10 => "Login sent twice on one session.",
+        HeartbeatTimeout = 11 => "No message within the idle timeout (connection closed).",
+        SlowConsumer = 12 => "The client did not read its replies (connection closed).",
+        ServerShuttingDown = 13 => "The server is stopping.",
+        TooManyConnections = 14 => "The connection cap is reached.",
+        UnknownMerchant = 100 => "The merchant id is not configured.",
+        MerchantNotOwned = 101 => "The merchant belongs to another acquirer.",
+        MerchantDisabled = 102 => "The merchant is disabled.",
+        AmountNotPositive = 103 => "The amount must be greater than zero.",
+        AmountBelowMinimum = 104 => "The amount is below the merchant's minimum.",
+        AmountAboveMaximum = 105 => "The amount is above the merchant's maximum.",
+        CurrencyNotAccepted = 106 => "The merchant does not accept this currency.",
+        DuplicateRequestMismatch = 107 => "This request id was used before with different fields.",
+        OrdersFull = 108 => "The orders in memory reached their configured maximum.",
+        RiskBlocked = 109 => "A risk rule or block-list entry refused it (PaymentAck names the rule).",
+        NoChannelAvailable = 110 => "No configured, healthy channel can take this payment.",
+        UnknownPromoter = 111 => "The promoter id is not configured.",
+        InvalidField = 112 => "A field holds a value outside its allowed range.",
+        UnknownOrder = 120 => "No such order for this acquirer.",
+        OrderNotSucceeded = 121 => "Only a succeeded payment can be refunded.",
+        RefundExceedsCaptured = 122 => "The refund is larger than captured minus already refunded.",
+        InsufficientBalance = 123 => "A party's available balance cannot cover the reversal or withdrawal.",
+        RefundsFull = 124 => "The refunds in memory reached their configured maximum.",
+        RefundInProgress = 125 => "Another refund of this order is still at the channel.",
+        ChannelDeclined = 130 => "The channel declined (not retried).",
+        AttemptsExhausted = 131 => "Every allowed attempt failed with a retryable error or timed out.",
+        ChannelTimeout = 132 => "The channel did not answer before the deadline.",
+        WrongChannel = 133 => "A channel answered for an attempt that was dispatched to another channel.",
+        StaleAttempt = 134 => "A result for an attempt that is no longer pending (late or repeated).",
+        UnknownChannel = 140 => "The channel id is not configured.",
+        UnknownSplitProfile = 141 => "The split profile id is not configured.",
+        CapacityReached = 142 => "A configured maximum (merchants, channels, rules, list entries...) is reached.",
+        InvalidConfig = 143 => "A configuration field is out of range (the text says which).",
+        UnknownRule = 144 => "The risk rule id is not configured.",
+        WithdrawalsFull = 150 => "The withdrawals in memory reached their configured maximum.",
+    }
+}

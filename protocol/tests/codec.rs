@@ -1,0 +1,182 @@
+//! Round trips for every message, and decoding of arbitrary bytes.
+
+use proptest::prelude::*;
+use sluice_protocol::codec::Entropy;
+use sluice_protocol::*;
+
+fn roundtrip(template_id: u16, entropy: &[u8]) {
+    let mut e = Entropy::new(entropy);
+    let msg = AnyMessage::sample(template_id, &mut e).expect("known template");
+    let mut buf = vec![0u8; MAX_FRAME_BYTES];
+    let len = msg.encode_frame(&mut buf).expect("fits");
+    assert_eq!(frame_length(&buf[..len], MAX_FRAME_BYTES), Ok(Some(len)));
+    // One byte short is "need more", never an error or a panic.
+    assert_eq!(frame_length(&buf[..len - 1], MAX_FRAME_BYTES), Ok(None));
+    let back = decode_any_frame(&buf[..len]).expect("decodes");
+    assert_eq!(back, msg);
+    // The SBE form (what the journal stores) round-trips too.
+    let sbe_len = msg.encode_sbe(&mut buf).expect("fits");
+    assert_eq!(sbe_len, len - SOFH_LEN);
+    assert_eq!(decode_any_sbe(&buf[..sbe_len]).expect("decodes"), msg);
+    // Every strict prefix of the body fails cleanly.
+    for cut in 0..sbe_len {
+        let _ = decode_any_sbe(&buf[..cut]);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn every_message_round_trips(entropy in proptest::collection::vec(any::<u8>(), 0..512)) {
+        for &id in TEMPLATE_IDS {
+            roundtrip(id, &entropy);
+        }
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        let _ = frame_length(&bytes, MAX_INBOUND_FRAME_BYTES);
+        let _ = decode_any_frame(&bytes);
+        let _ = decode_any_sbe(&bytes);
+        // Also behind a valid framing and SBE header with each template id.
+        for &id in TEMPLATE_IDS {
+            let mut framed = Vec::with_capacity(bytes.len() + 14);
+            framed.extend_from_slice(&((bytes.len() + 14) as u32).to_be_bytes());
+            framed.extend_from_slice(&ENCODING_SBE_LE.to_be_bytes());
+            let block = bytes.first().copied().unwrap_or(0) as u16;
+            framed.extend_from_slice(&block.to_le_bytes());
+            framed.extend_from_slice(&id.to_le_bytes());
+            framed.extend_from_slice(&SCHEMA_ID.to_le_bytes());
+            framed.extend_from_slice(&SCHEMA_VERSION.to_le_bytes());
+            framed.extend_from_slice(&bytes);
+            let _ = decode_any_frame(&framed);
+        }
+    }
+
+    #[test]
+    fn mutated_frames_never_panic(
+        entropy in proptest::collection::vec(any::<u8>(), 0..128),
+        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8),
+    ) {
+        for &id in TEMPLATE_IDS {
+            let msg = AnyMessage::sample(id, &mut Entropy::new(&entropy)).expect("known");
+            let mut buf = vec![0u8; MAX_FRAME_BYTES];
+            let len = msg.encode_frame(&mut buf).expect("fits");
+            let frame = &mut buf[..len];
+            for &(at, byte) in &flips {
+                let i = at % frame.len();
+                frame[i] ^= byte;
+            }
+            if let Ok(Some(n)) = frame_length(frame, MAX_FRAME_BYTES) {
+                let _ = decode_any_frame(&frame[..n]);
+            }
+            let _ = decode_any_frame(frame);
+        }
+    }
+}
+
+#[test]
+fn framing_errors_are_named() {
+    // Wrong encoding type.
+    let bad = [0, 0, 0, 20, 0xEB, 0x51, 0, 0];
+    assert_eq!(
+        frame_length(&bad, 1024),
+        Err(FrameError::BadEncodingType { encoding: 0xEB51 })
+    );
+    // Length shorter than the headers.
+    let short = [0, 0, 0, 13, 0xEB, 0x50];
+    assert_eq!(
+        frame_length(&short, 1024),
+        Err(FrameError::TooShort { length: 13 })
+    );
+    // Oversized: refused from the header alone, before any allocation or read.
+    let huge = [0xFF, 0xFF, 0xFF, 0xFF, 0xEB, 0x50];
+    assert_eq!(
+        frame_length(&huge, 1024),
+        Err(FrameError::TooLarge {
+            length: u32::MAX,
+            max: 1024
+        })
+    );
+    // Incomplete header: need more bytes.
+    assert_eq!(frame_length(&[0, 0, 0], 1024), Ok(None));
+}
+
+#[test]
+fn unknown_template_and_wrong_schema_are_refused() {
+    let mut frame = vec![0u8; 14];
+    write_sofh(&mut frame, 14);
+    frame[8..10].copy_from_slice(&999u16.to_le_bytes());
+    frame[10..12].copy_from_slice(&SCHEMA_ID.to_le_bytes());
+    frame[12..14].copy_from_slice(&1u16.to_le_bytes());
+    assert_eq!(
+        decode_any_frame(&frame),
+        Err(DecodeError::UnknownTemplate { template_id: 999 })
+    );
+    frame[10..12].copy_from_slice(&0x1234u16.to_le_bytes());
+    assert_eq!(
+        decode_any_frame(&frame),
+        Err(DecodeError::WrongSchema { schema_id: 0x1234 })
+    );
+}
+
+#[test]
+fn newer_versions_with_longer_blocks_decode_and_shorter_blocks_are_refused() {
+    let req = schema::examples::payment_request();
+    let mut buf = vec![0u8; 512];
+    let len = encode_frame(&req, &mut buf).unwrap();
+    // A newer sender appends 6 unknown bytes to the root block.
+    let mut newer = buf[..len].to_vec();
+    newer.extend_from_slice(&[0xAB; 6]);
+    let total = newer.len();
+    write_sofh(&mut newer, total);
+    let block = PaymentRequest::BLOCK_LENGTH + 6;
+    newer[6..8].copy_from_slice(&block.to_le_bytes());
+    newer[12..14].copy_from_slice(&2u16.to_le_bytes());
+    assert_eq!(decode_frame::<PaymentRequest>(&newer), Ok(req.clone()));
+    // A block shorter than this version's fields is refused.
+    let mut older = buf[..len].to_vec();
+    let block = PaymentRequest::BLOCK_LENGTH - 1;
+    older[6..8].copy_from_slice(&block.to_le_bytes());
+    assert!(matches!(
+        decode_frame::<PaymentRequest>(&older),
+        Err(DecodeError::BlockLengthTooShort { .. })
+    ));
+}
+
+#[test]
+fn groups_over_their_maximum_are_refused() {
+    let mut result = PaymentResult::default();
+    for _ in 0..MAX_SPLIT_LINES {
+        result.split.push(SplitLine::default());
+    }
+    let mut buf = vec![0u8; 1024];
+    let len = encode_frame(&result, &mut buf).unwrap();
+    let count_at = SOFH_LEN + MESSAGE_HEADER_LEN + PaymentResult::BLOCK_LENGTH as usize + 2;
+    buf[count_at..count_at + 2].copy_from_slice(&(MAX_SPLIT_LINES as u16 + 1).to_le_bytes());
+    assert!(matches!(
+        decode_any_frame(&buf[..len]),
+        Err(DecodeError::GroupTooLarge { .. })
+    ));
+    // A count that claims more entries than the frame holds is "truncated", not a panic.
+    buf[count_at..count_at + 2].copy_from_slice(&5u16.to_le_bytes());
+    assert!(decode_any_frame(&buf[..len - 40]).is_err());
+}
+
+#[test]
+fn enums_are_strict() {
+    let req = schema::examples::payment_request();
+    let mut buf = vec![0u8; 512];
+    let len = encode_frame(&req, &mut buf).unwrap();
+    let method_at = SOFH_LEN + MESSAGE_HEADER_LEN + 8 + 4 + 4 + 8 + 2;
+    assert_eq!(buf[method_at], PaymentMethod::Card.to_wire());
+    buf[method_at] = 77;
+    assert_eq!(
+        decode_frame::<PaymentRequest>(&buf[..len]),
+        Err(DecodeError::BadEnum {
+            field: "method",
+            value: 77
+        })
+    );
+}
