@@ -1,1 +1,39 @@
-//! sluice-engine
+//! The Sluice business-logic processor: deterministic and sans-IO.
+//!
+//! `Engine::apply(meta, sbe, outbox)` turns one sequenced input into state changes and outputs. The
+//! engine reads no clock, no socket and no random source; time comes with each input. It allocates
+//! nothing on the hot path once built: every table is preallocated from the limits in `Genesis`.
+//! See `docs/ENGINE.md` for the decisions behind it.
+
+pub mod input;
+pub mod ledger;
+pub mod money;
+pub mod outbox;
+pub mod risk;
+pub mod routing;
+pub mod state;
+
+pub mod driver;
+pub mod fixture;
+
+mod config;
+mod core;
+mod payments;
+mod refunds;
+mod reports;
+mod settlement;
+
+pub use crate::core::{ApplyError, Engine, StateHash, Summary};
+pub use input::{ENVELOPE_LEN, Envelope, InputMeta, ROLE_SEQUENCER, read_envelope, write_envelope};
+pub use outbox::{Dest, DestKind, OUT_HEADER_LEN, OutIter, OutRecord, Outbox};
+
+/// Most expired attempts (payments and refunds together) one pulse handles; the rest wait for the
+/// next pulse. Bounds the work and the output of a single input.
+pub const TIMEOUTS_PER_PULSE: u32 = 256;
+
+/// Largest output one input can produce, bytes (a pulse at its timeout budget, each timeout causing
+/// a dispatch or a result and a health alert). The pipeline keeps this much free in the outbox.
+pub const MAX_OUTPUT_BYTES_PER_INPUT: usize = TIMEOUTS_PER_PULSE as usize * 3 * 256 + 16 * 1024;
+
+/// Nanoseconds per day.
+pub const NS_PER_DAY: u64 = 86_400 * 1_000_000_000;

@@ -1,0 +1,463 @@
+//! Configuration inputs: merchants, channels, split profiles, promoters, risk rules and list
+//! entries. Each is validated completely before anything changes; a refusal names the field.
+//! Configuration is not the hot path: a new party's settlement queues are reserved here.
+
+use arrayvec::ArrayVec;
+use rust_decimal::Decimal;
+use sluice_protocol::{
+    AckStatus, Activity, ConfigAck, ConfigChannel, ConfigMerchant, ConfigPromoter, ConfigRiskRule,
+    ConfigSplitProfile, FeeBearer, HealthState, ReasonCode, codec::text,
+};
+use std::collections::VecDeque;
+
+use crate::core::Engine;
+use crate::input::InputMeta;
+use crate::money::{PPB_ONE, rate_to_ppb};
+use crate::outbox::{Dest, Outbox};
+use crate::state::{
+    Channel, Merchant, MethodFee, MethodStats, NONE, Party, Promoter, SplitProfile,
+};
+
+/// A refusal: the reason code and which field.
+pub(crate) type Refusal = (ReasonCode, &'static str);
+
+const MAX_SETTLEMENT_DAYS: u8 = 30;
+const MAX_DEPOSIT_HOLD_DAYS: u16 = 366;
+
+fn rate(value: Decimal, field: &'static str) -> Result<i64, Refusal> {
+    match rate_to_ppb(value) {
+        Some(ppb) if ppb <= PPB_ONE => Ok(ppb),
+        _ => Err((ReasonCode::InvalidConfig, field)),
+    }
+}
+
+fn weight(value: Decimal, field: &'static str) -> Result<i64, Refusal> {
+    match rate_to_ppb(value) {
+        Some(ppb) if ppb <= 1_000 * PPB_ONE => Ok(ppb),
+        _ => Err((ReasonCode::InvalidConfig, field)),
+    }
+}
+
+fn invalid<T>(field: &'static str) -> Result<T, Refusal> {
+    Err((ReasonCode::InvalidConfig, field))
+}
+
+impl Engine {
+    pub(crate) fn config_ack(
+        &mut self,
+        meta: &InputMeta,
+        template: u16,
+        object_id: u64,
+        result: Result<(), Refusal>,
+        out: &mut Outbox,
+    ) {
+        let (status, reason, why) = match result {
+            Ok(()) => (AckStatus::Accepted, ReasonCode::None, ""),
+            Err((reason, why)) => (AckStatus::Rejected, reason, why),
+        };
+        let ack = ConfigAck {
+            ref_template_id: template,
+            object_id,
+            status,
+            reason,
+            sequence: meta.seq,
+            text: text(why),
+        };
+        if meta.session_id != 0 {
+            out.push(
+                Dest::session(meta.session_id, meta.principal_id),
+                meta.seq,
+                &ack,
+            );
+        }
+    }
+
+    fn currency_known(&self, c: u16) -> bool {
+        self.state.limits.currencies.contains(&c)
+    }
+
+    fn new_party(
+        &mut self,
+        kind: u8,
+        id: u32,
+        settlement_days: u8,
+        deposit_ppb: i64,
+        hold_days: u16,
+    ) -> u32 {
+        let n = self.state.limits.currencies.len();
+        let slot = self.state.parties.len() as u32;
+        self.state.parties.push(Party {
+            kind,
+            id,
+            settlement_days,
+            deposit_ppb,
+            deposit_hold_days: hold_days,
+            pending: VecDeque::with_capacity((usize::from(settlement_days) + 1) * n),
+            frozen: VecDeque::with_capacity((usize::from(hold_days) + 2) * n),
+        });
+        slot
+    }
+
+    fn update_party(&mut self, slot: u32, settlement_days: u8, deposit_ppb: i64, hold_days: u16) {
+        let n = self.state.limits.currencies.len();
+        let p = &mut self.state.parties[slot as usize];
+        p.settlement_days = settlement_days;
+        p.deposit_ppb = deposit_ppb;
+        p.deposit_hold_days = hold_days;
+        let want = (usize::from(settlement_days) + 1) * n;
+        p.pending.reserve(want.saturating_sub(p.pending.len()));
+        let want = (usize::from(hold_days) + 2) * n;
+        p.frozen.reserve(want.saturating_sub(p.frozen.len()));
+    }
+
+    pub(crate) fn config_merchant(&mut self, m: &ConfigMerchant) -> Result<(), Refusal> {
+        if m.merchant_id == 0 {
+            return invalid("merchant_id must be > 0");
+        }
+        if m.acquirer_id == 0 {
+            return invalid("acquirer_id must be > 0");
+        }
+        let &profile_slot = self
+            .index
+            .profiles
+            .get(&m.split_profile_id)
+            .ok_or((ReasonCode::UnknownSplitProfile, "split_profile_id"))?;
+        let parent_slot = self.merchant_parent(m)?;
+        if !(1..=MAX_SETTLEMENT_DAYS).contains(&m.settlement_days) {
+            return invalid("settlement_days must be 1..=30");
+        }
+        let deposit_ppb = rate(
+            m.deposit_rate,
+            "deposit_rate must be 0..=1 with at most 9 places",
+        )?;
+        if m.deposit_hold_days > MAX_DEPOSIT_HOLD_DAYS {
+            return invalid("deposit_hold_days must be 0..=366");
+        }
+        if m.min_amount_minor < 1 || m.max_amount_minor < m.min_amount_minor {
+            return invalid("min_amount_minor >= 1 and max_amount_minor >= min_amount_minor");
+        }
+        let ws = weight(m.weight_success, "weight_success")?;
+        let wc = weight(m.weight_cost, "weight_cost")?;
+        let wl = weight(m.weight_latency, "weight_latency")?;
+        if m.currencies.is_empty()
+            || m.currencies
+                .iter()
+                .any(|c| !self.currency_known(c.currency))
+        {
+            return invalid("currencies must be non-empty ledger currencies");
+        }
+        let existing = self.index.merchants.get(&m.merchant_id).copied();
+        if existing.is_none()
+            && (self.state.merchants.len() >= self.state.limits.merchants_max as usize
+                || self.state.parties.len() >= self.state.limits.parties_max() as usize)
+        {
+            return Err((
+                ReasonCode::CapacityReached,
+                "merchants are at their maximum",
+            ));
+        }
+        let merchant = Merchant {
+            id: m.merchant_id,
+            acquirer_id: m.acquirer_id,
+            profile_slot,
+            parent_slot,
+            party_slot: NONE,
+            active: m.status == Activity::Active,
+            strategy: m.strategy as u8,
+            min_amount_minor: m.min_amount_minor,
+            max_amount_minor: m.max_amount_minor,
+            weight_success_ppb: ws,
+            weight_cost_ppb: wc,
+            weight_latency_ppb: wl,
+            currencies: m.currencies.iter().map(|c| c.currency).collect(),
+            channels: m
+                .channels
+                .iter()
+                .map(|r| (r.channel_id, r.weight))
+                .collect(),
+        };
+        match existing {
+            Some(slot) => {
+                let party_slot = self.state.merchants[slot as usize].party_slot;
+                self.state.merchants[slot as usize] = Merchant {
+                    party_slot,
+                    ..merchant
+                };
+                self.update_party(
+                    party_slot,
+                    m.settlement_days,
+                    deposit_ppb,
+                    m.deposit_hold_days,
+                );
+            }
+            None => {
+                let party_slot = self.new_party(
+                    1,
+                    m.merchant_id,
+                    m.settlement_days,
+                    deposit_ppb,
+                    m.deposit_hold_days,
+                );
+                let slot = self.state.merchants.len() as u32;
+                self.state.merchants.push(Merchant {
+                    party_slot,
+                    ..merchant
+                });
+                self.index.merchants.insert(m.merchant_id, slot);
+            }
+        }
+        Ok(())
+    }
+
+    /// The parent's slot, refusing unknown parents and cycles.
+    fn merchant_parent(&self, m: &ConfigMerchant) -> Result<u32, Refusal> {
+        if m.parent_merchant_id == 0 {
+            return Ok(NONE);
+        }
+        let &parent = self
+            .index
+            .merchants
+            .get(&m.parent_merchant_id)
+            .ok_or((ReasonCode::UnknownMerchant, "parent_merchant_id"))?;
+        let mut at = parent;
+        for _ in 0..16 {
+            let p = &self.state.merchants[at as usize];
+            if p.id == m.merchant_id {
+                return invalid("parent_merchant_id makes a cycle");
+            }
+            if p.parent_slot == NONE {
+                return Ok(parent);
+            }
+            at = p.parent_slot;
+        }
+        invalid("merchant hierarchy is deeper than 16")
+    }
+
+    pub(crate) fn config_channel(&mut self, m: &ConfigChannel) -> Result<(), Refusal> {
+        if m.channel_id == 0 {
+            return invalid("channel_id must be > 0");
+        }
+        if !(1..=600_000).contains(&m.timeout_ms) {
+            return invalid("timeout_ms must be 1..=600000");
+        }
+        if m.min_amount_minor < 0 || m.max_amount_minor < m.min_amount_minor {
+            return invalid("min_amount_minor >= 0 and max_amount_minor >= min_amount_minor");
+        }
+        if m.failure_threshold == 0 || m.probe_slots == 0 || m.probe_successes == 0 {
+            return invalid("failure_threshold, probe_slots and probe_successes must be > 0");
+        }
+        let floor = rate(m.min_success_rate, "min_success_rate must be 0..=1")?;
+        if m.currencies.is_empty() || m.methods.is_empty() {
+            return invalid("a channel needs currencies and methods");
+        }
+        let mut methods: ArrayVec<MethodFee, 4> = ArrayVec::new();
+        for f in &m.methods {
+            if methods.iter().any(|x| x.method == f.method as u8)
+                || f.fee_fixed_minor < 0
+                || f.fee_bps > 10_000
+            {
+                return invalid("methods must be distinct, fee_bps <= 10000, fee_fixed_minor >= 0");
+            }
+            methods.push(MethodFee {
+                method: f.method as u8,
+                fee_bps: f.fee_bps,
+                fee_fixed_minor: f.fee_fixed_minor,
+            });
+        }
+        let existing = self.index.channels.get(&m.channel_id).copied();
+        if existing.is_none()
+            && self.state.channels.len() >= self.state.limits.channels_max as usize
+        {
+            return Err((ReasonCode::CapacityReached, "channels are at their maximum"));
+        }
+        let slot = match existing {
+            Some(slot) => slot,
+            None => {
+                let slot = self.state.channels.len() as u32;
+                self.state.channels.push(new_channel(m.channel_id));
+                self.index.channels.insert(m.channel_id, slot);
+                slot
+            }
+        };
+        let ch = &mut self.state.channels[slot as usize];
+        ch.name = m.name.0;
+        ch.active = m.status == Activity::Active;
+        ch.timeout_ms = m.timeout_ms;
+        ch.min_amount_minor = m.min_amount_minor;
+        ch.max_amount_minor = m.max_amount_minor;
+        ch.failure_threshold = m.failure_threshold;
+        ch.failure_leak_per_sec = m.failure_leak_per_sec;
+        ch.min_success_ppb = floor;
+        ch.min_attempts_for_rate = m.min_attempts_for_rate;
+        ch.cooldown_ms = m.cooldown_ms;
+        ch.probe_slots = m.probe_slots;
+        ch.probe_successes = m.probe_successes;
+        ch.currencies = m.currencies.iter().map(|c| c.currency).collect();
+        ch.methods = methods;
+        Ok(())
+    }
+
+    pub(crate) fn config_profile(&mut self, m: &ConfigSplitProfile) -> Result<(), Refusal> {
+        if m.profile_id == 0 {
+            return invalid("profile_id must be > 0");
+        }
+        let places = "rates must be 0..=1 with at most 9 decimal places";
+        let platform = rate(m.platform_rate, places)?;
+        let l1 = rate(m.promoter_level1_rate, places)?;
+        let l2 = rate(m.promoter_level2_rate, places)?;
+        let parent = rate(m.parent_share, places)?;
+        let grandparent = rate(m.grandparent_share, places)?;
+        if parent + grandparent > PPB_ONE {
+            return invalid("parent_share + grandparent_share must be <= 1");
+        }
+        let mut tiers: ArrayVec<(i64, i64), 8> = ArrayVec::new();
+        for t in &m.tiers {
+            tiers.push((t.min_amount_minor, rate(t.rate, places)?));
+        }
+        tiers.sort_by_key(|t| t.0);
+        let mut categories: ArrayVec<(u16, i64), 8> = ArrayVec::new();
+        for c in &m.categories {
+            categories.push((c.category, rate(c.rate, places)?));
+        }
+        let rates = std::iter::once(platform)
+            .chain(tiers.iter().map(|t| t.1))
+            .chain(categories.iter().map(|c| c.1));
+        for p in rates {
+            if p + l1 + l2 > PPB_ONE {
+                return invalid("every platform rate + promoter rates must be <= 1");
+            }
+        }
+        let existing = self.index.profiles.get(&m.profile_id).copied();
+        if existing.is_none()
+            && self.state.profiles.len() >= self.state.limits.split_profiles_max as usize
+        {
+            return Err((
+                ReasonCode::CapacityReached,
+                "split profiles are at their maximum",
+            ));
+        }
+        let profile = SplitProfile {
+            id: m.profile_id,
+            platform_ppb: platform,
+            promoter_level1_ppb: l1,
+            promoter_level2_ppb: l2,
+            parent_share_ppb: parent,
+            grandparent_share_ppb: grandparent,
+            merchant_bears_fee: m.fee_bearer == FeeBearer::Merchant,
+            tiers,
+            categories,
+        };
+        match existing {
+            Some(slot) => self.state.profiles[slot as usize] = profile,
+            None => {
+                let slot = self.state.profiles.len() as u32;
+                self.state.profiles.push(profile);
+                self.index.profiles.insert(m.profile_id, slot);
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn config_promoter(&mut self, m: &ConfigPromoter) -> Result<(), Refusal> {
+        if m.promoter_id == 0 {
+            return invalid("promoter_id must be > 0");
+        }
+        if !(1..=MAX_SETTLEMENT_DAYS).contains(&m.settlement_days) {
+            return invalid("settlement_days must be 1..=30");
+        }
+        let parent_slot = if m.parent_promoter_id == 0 {
+            NONE
+        } else {
+            if m.parent_promoter_id == m.promoter_id {
+                return invalid("a promoter cannot be its own parent");
+            }
+            *self
+                .index
+                .promoters
+                .get(&m.parent_promoter_id)
+                .ok_or((ReasonCode::UnknownPromoter, "parent_promoter_id"))?
+        };
+        let existing = self.index.promoters.get(&m.promoter_id).copied();
+        if existing.is_none()
+            && (self.state.promoters.len() >= self.state.limits.promoters_max as usize
+                || self.state.parties.len() >= self.state.limits.parties_max() as usize)
+        {
+            return Err((
+                ReasonCode::CapacityReached,
+                "promoters are at their maximum",
+            ));
+        }
+        let active = m.status == Activity::Active;
+        match existing {
+            Some(slot) => {
+                let p = &mut self.state.promoters[slot as usize];
+                p.parent_slot = parent_slot;
+                p.active = active;
+                let party = p.party_slot;
+                self.update_party(party, m.settlement_days, 0, 0);
+            }
+            None => {
+                let party_slot = self.new_party(2, m.promoter_id, m.settlement_days, 0, 0);
+                let slot = self.state.promoters.len() as u32;
+                self.state.promoters.push(Promoter {
+                    id: m.promoter_id,
+                    parent_slot,
+                    party_slot,
+                    active,
+                });
+                self.index.promoters.insert(m.promoter_id, slot);
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn config_rule(&mut self, m: &ConfigRiskRule) -> Result<(), Refusal> {
+        let (slot, new) = self.state.risk.apply_rule(m)?;
+        if new {
+            self.counters.rule_hits.insert(slot, (0, 0));
+        }
+        Ok(())
+    }
+}
+
+fn new_channel(id: u16) -> Channel {
+    Channel {
+        id,
+        name: [0; 16],
+        active: true,
+        timeout_ms: 1,
+        min_amount_minor: 0,
+        max_amount_minor: 0,
+        failure_threshold: 1,
+        failure_leak_per_sec: 0,
+        min_success_ppb: 0,
+        min_attempts_for_rate: 0,
+        cooldown_ms: 0,
+        probe_slots: 1,
+        probe_successes: 1,
+        currencies: ArrayVec::new(),
+        methods: ArrayVec::new(),
+        health: HealthState::Healthy as u8,
+        health_changes: 0,
+        failure_level_milli: 0,
+        level_updated_ns: 0,
+        cooldown_until_ns: 0,
+        probes_in_flight: 0,
+        probe_successes_seen: 0,
+        consecutive_failures: 0,
+        attempts: 0,
+        successes: 0,
+        declines: 0,
+        retryable_errors: 0,
+        timeouts: 0,
+        stats: [
+            MethodStats::default(),
+            MethodStats::default(),
+            MethodStats::default(),
+        ],
+        attempts_head: NONE,
+        attempts_tail: NONE,
+        refunds_head: NONE,
+        refunds_tail: NONE,
+    }
+}

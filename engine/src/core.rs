@@ -1,0 +1,579 @@
+//! The engine: construction from Genesis, the input loop's single entry point, indexes, snapshots
+//! and the state hash.
+
+use rkyv::rancor;
+use rkyv::util::AlignedVec;
+use rustc_hash::FxHashMap;
+use sluice_protocol::{
+    BalanceQuery, ChannelResult, ConfigChannel, ConfigListEntry, ConfigMerchant, ConfigPromoter,
+    ConfigRiskRule, ConfigSplitProfile, DecodeError, Genesis, Message, MessageHeader,
+    PaymentRequest, Pulse, QueryOrder, ReasonCode, RefundChannelResult, RefundRequest, Reject,
+    Role, SnapshotRequest, StatsQuery, WithdrawRequest, codec::text, may_send, split_sbe,
+};
+use std::fmt;
+
+use crate::input::{InputMeta, ROLE_SEQUENCER};
+use crate::ledger::Ledger;
+use crate::outbox::{Dest, Outbox};
+use crate::risk::RiskState;
+use crate::state::{Counters, Limits, State};
+
+/// The state hash: xxh3-128 of the rkyv bytes of the business state.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct StateHash(pub [u8; 16]);
+
+impl fmt::Display for StateHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for StateHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "StateHash({self})")
+    }
+}
+
+/// Why an input could not be applied at all (the engine's state is unchanged).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApplyError {
+    /// The input's sequence is not the next one.
+    SequenceGap { expected: u64, got: u64 },
+    /// Genesis is invalid (only from `Engine::new`).
+    InvalidGenesis(String),
+    /// The snapshot could not be read.
+    BadSnapshot(String),
+}
+
+impl fmt::Display for ApplyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ApplyError::SequenceGap { expected, got } => {
+                write!(f, "input sequence {got} is not the next one ({expected})")
+            }
+            ApplyError::InvalidGenesis(why) => write!(f, "invalid genesis: {why}"),
+            ApplyError::BadSnapshot(why) => write!(f, "bad snapshot: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for ApplyError {}
+
+/// Hash indexes over the tables. Not serialized: rebuilt from the tables on load.
+#[derive(Default)]
+pub(crate) struct Index {
+    pub merchants: FxHashMap<u32, u32>,
+    pub promoters: FxHashMap<u32, u32>,
+    pub profiles: FxHashMap<u32, u32>,
+    pub channels: FxHashMap<u16, u32>,
+    pub orders: FxHashMap<(u32, u64), u32>,
+    pub refunds: FxHashMap<(u32, u64), u32>,
+    pub withdrawals: FxHashMap<(u32, u64), u32>,
+}
+
+fn map<K, V>(capacity: u32) -> FxHashMap<K, V> {
+    FxHashMap::with_capacity_and_hasher(capacity as usize, Default::default())
+}
+
+impl Index {
+    fn with_limits(l: &Limits) -> Self {
+        Index {
+            merchants: map(l.merchants_max),
+            promoters: map(l.promoters_max),
+            profiles: map(l.split_profiles_max),
+            channels: map(l.channels_max),
+            orders: map(l.orders_max),
+            refunds: map(l.refunds_max),
+            withdrawals: map(l.withdrawals_max),
+        }
+    }
+}
+
+/// A few figures for logs and reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub last_seq: u64,
+    pub now_ns: u64,
+    pub orders: u64,
+    pub refunds: u64,
+    pub merchants: u64,
+    pub channels: u64,
+    pub ledger_balanced: bool,
+    pub transfers: u64,
+}
+
+/// The business-logic processor.
+pub struct Engine {
+    pub(crate) state: State,
+    pub(crate) counters: Counters,
+    pub(crate) index: Index,
+    snapshot_requested: bool,
+}
+
+fn check_genesis(g: &Genesis) -> Result<Limits, ApplyError> {
+    let bad = |why: &str| Err(ApplyError::InvalidGenesis(why.to_string()));
+    let in_range = |v: u64, lo: u64, hi: u64| v >= lo && v <= hi;
+    if !in_range(u64::from(g.orders_max), 1, 50_000_000)
+        || !in_range(u64::from(g.refunds_max), 1, 50_000_000)
+        || !in_range(u64::from(g.withdrawals_max), 1, 10_000_000)
+    {
+        return bad("orders_max, refunds_max (1..=50M) or withdrawals_max (1..=10M) out of range");
+    }
+    if !in_range(u64::from(g.merchants_max), 1, 1_000_000)
+        || !in_range(u64::from(g.promoters_max), 1, 1_000_000)
+        || !in_range(u64::from(g.channels_max), 1, 256)
+        || !in_range(u64::from(g.split_profiles_max), 1, 4096)
+        || !in_range(u64::from(g.risk_rules_max), 1, 1024)
+        || !in_range(u64::from(g.list_entries_max), 1, 10_000_000)
+        || !in_range(u64::from(g.velocity_keys_max), 8, 4_000_000)
+    {
+        return bad("a table limit is out of range");
+    }
+    if !in_range(
+        u64::from(g.attempts_max),
+        1,
+        sluice_protocol::MAX_ATTEMPTS as u64,
+    ) {
+        return bad("attempts_max must be 1..=4");
+    }
+    if g.utc_offset_secs.abs() > 14 * 3600 {
+        return bad("utc_offset_secs must be within ±14 h");
+    }
+    let mut currencies = arrayvec::ArrayVec::new();
+    for c in &g.ledger_currencies {
+        if c.currency == 0 || currencies.contains(&c.currency) {
+            return bad("ledger currencies must be non-zero and distinct");
+        }
+        currencies.push(c.currency);
+    }
+    if currencies.is_empty() {
+        return bad("at least one ledger currency");
+    }
+    Ok(Limits {
+        orders_max: g.orders_max,
+        refunds_max: g.refunds_max,
+        withdrawals_max: g.withdrawals_max,
+        merchants_max: g.merchants_max,
+        promoters_max: g.promoters_max,
+        channels_max: u32::from(g.channels_max),
+        split_profiles_max: u32::from(g.split_profiles_max),
+        risk_rules_max: u32::from(g.risk_rules_max),
+        list_entries_max: g.list_entries_max,
+        velocity_keys_max: g.velocity_keys_max,
+        attempts_max: g.attempts_max,
+        utc_offset_secs: g.utc_offset_secs,
+        currencies,
+    })
+}
+
+impl Engine {
+    /// Builds the engine from the Genesis input (journal sequence 1), preallocating every table.
+    pub fn new(genesis: &Genesis, meta: &InputMeta) -> Result<Engine, ApplyError> {
+        let limits = check_genesis(genesis)?;
+        let ledger = Ledger::new(
+            limits.currencies.len() as u32,
+            limits.channels_max,
+            limits.parties_max(),
+        );
+        let state = State {
+            last_seq: meta.seq,
+            now_ns: meta.timestamp_ns,
+            settled_through_day: 0,
+            merchants: Vec::with_capacity(limits.merchants_max as usize),
+            promoters: Vec::with_capacity(limits.promoters_max as usize),
+            profiles: Vec::with_capacity(limits.split_profiles_max as usize),
+            parties: Vec::with_capacity(limits.parties_max() as usize),
+            channels: Vec::with_capacity(limits.channels_max as usize),
+            orders: Vec::with_capacity(limits.orders_max as usize),
+            refunds: Vec::with_capacity(limits.refunds_max as usize),
+            withdrawals: Vec::with_capacity(limits.withdrawals_max as usize),
+            ledger,
+            risk: RiskState::new(
+                limits.risk_rules_max,
+                limits.list_entries_max,
+                limits.velocity_keys_max,
+            ),
+            limits,
+        };
+        let mut counters = Counters::default();
+        counters
+            .rule_hits
+            .reserve_exact(state.limits.risk_rules_max as usize);
+        let index = Index::with_limits(&state.limits);
+        Ok(Engine {
+            state,
+            counters,
+            index,
+            snapshot_requested: false,
+        })
+    }
+
+    /// Builds the engine from a Genesis input's SBE bytes.
+    pub fn from_genesis_sbe(sbe: &[u8], meta: &InputMeta) -> Result<Engine, ApplyError> {
+        let genesis = sluice_protocol::decode_sbe::<Genesis>(sbe)
+            .map_err(|e| ApplyError::InvalidGenesis(e.to_string()))?;
+        Engine::new(&genesis, meta)
+    }
+
+    /// Applies one sequenced input. Outputs go to `out`, each tagged with `meta.seq`.
+    pub fn apply(
+        &mut self,
+        meta: &InputMeta,
+        sbe: &[u8],
+        out: &mut Outbox,
+    ) -> Result<(), ApplyError> {
+        let expected = self.state.last_seq + 1;
+        if meta.seq != expected {
+            return Err(ApplyError::SequenceGap {
+                expected,
+                got: meta.seq,
+            });
+        }
+        self.state.last_seq = meta.seq;
+        // The sequencer owns time and never goes backwards; clamp defensively all the same.
+        self.state.now_ns = self.state.now_ns.max(meta.timestamp_ns);
+        match split_sbe(sbe) {
+            Ok((header, body)) => self.dispatch(meta, header, body, out),
+            Err(e) => self.reject(
+                meta,
+                0,
+                0,
+                ReasonCode::MalformedMessage,
+                &e.to_string(),
+                out,
+            ),
+        }
+        // Money is exact: a transfer that unbalanced the ledger would be a bug that corrupts money.
+        assert!(
+            self.state.ledger.is_balanced(),
+            "ledger unbalanced at sequence {}",
+            meta.seq
+        );
+        Ok(())
+    }
+
+    fn dispatch(&mut self, meta: &InputMeta, header: MessageHeader, body: &[u8], out: &mut Outbox) {
+        let template = header.template_id;
+        let allowed = match meta.role() {
+            Some(role) => may_send(role, template),
+            None => meta.role == ROLE_SEQUENCER && template == Pulse::TEMPLATE_ID,
+        };
+        if !allowed {
+            let reason = if sluice_protocol::template_name(template).is_some() {
+                ReasonCode::RoleNotAllowed
+            } else {
+                ReasonCode::UnknownTemplate
+            };
+            return self.reject(
+                meta,
+                template,
+                0,
+                reason,
+                "not accepted from this sender",
+                out,
+            );
+        }
+        let block = header.block_length;
+        let result = match template {
+            PaymentRequest::TEMPLATE_ID => PaymentRequest::read_body(block, body)
+                .map(|m| self.handle_payment(meta, body, block, &m, out)),
+            ChannelResult::TEMPLATE_ID => ChannelResult::read_body(block, body)
+                .map(|m| self.handle_channel_result(meta, &m, out)),
+            Pulse::TEMPLATE_ID => {
+                Pulse::read_body(block, body).map(|_| self.handle_pulse(meta, out))
+            }
+            RefundRequest::TEMPLATE_ID => RefundRequest::read_body(block, body)
+                .map(|m| self.handle_refund(meta, body, block, &m, out)),
+            RefundChannelResult::TEMPLATE_ID => RefundChannelResult::read_body(block, body)
+                .map(|m| self.handle_refund_result(meta, &m, out)),
+            QueryOrder::TEMPLATE_ID => {
+                QueryOrder::read_body(block, body).map(|m| self.handle_query(meta, &m, out))
+            }
+            WithdrawRequest::TEMPLATE_ID => WithdrawRequest::read_body(block, body)
+                .map(|m| self.handle_withdraw(meta, body, block, &m, out)),
+            BalanceQuery::TEMPLATE_ID => {
+                BalanceQuery::read_body(block, body).map(|m| self.handle_balance(meta, &m, out))
+            }
+            StatsQuery::TEMPLATE_ID => {
+                StatsQuery::read_body(block, body).map(|_| self.handle_stats(meta, out))
+            }
+            SnapshotRequest::TEMPLATE_ID => SnapshotRequest::read_body(block, body).map(|_| {
+                self.snapshot_requested = true;
+                self.config_ack(meta, template, meta.seq, Ok(()), out);
+            }),
+            ConfigMerchant::TEMPLATE_ID => ConfigMerchant::read_body(block, body).map(|m| {
+                let r = self.config_merchant(&m);
+                self.config_ack(meta, template, u64::from(m.merchant_id), r, out);
+            }),
+            ConfigChannel::TEMPLATE_ID => ConfigChannel::read_body(block, body).map(|m| {
+                let r = self.config_channel(&m);
+                self.config_ack(meta, template, u64::from(m.channel_id), r, out);
+            }),
+            ConfigSplitProfile::TEMPLATE_ID => {
+                ConfigSplitProfile::read_body(block, body).map(|m| {
+                    let r = self.config_profile(&m);
+                    self.config_ack(meta, template, u64::from(m.profile_id), r, out);
+                })
+            }
+            ConfigPromoter::TEMPLATE_ID => ConfigPromoter::read_body(block, body).map(|m| {
+                let r = self.config_promoter(&m);
+                self.config_ack(meta, template, u64::from(m.promoter_id), r, out);
+            }),
+            ConfigRiskRule::TEMPLATE_ID => ConfigRiskRule::read_body(block, body).map(|m| {
+                let r = self.config_rule(&m);
+                self.config_ack(meta, template, u64::from(m.rule_id), r, out);
+            }),
+            ConfigListEntry::TEMPLATE_ID => ConfigListEntry::read_body(block, body).map(|m| {
+                let r = self.state.risk.apply_list(&m);
+                self.config_ack(meta, template, 0, r, out);
+            }),
+            // Genesis is consumed by `Engine::new`; a second one changes nothing.
+            Genesis::TEMPLATE_ID => Ok(()),
+            _ => Err(DecodeError::UnknownTemplate {
+                template_id: template,
+            }),
+        };
+        if let Err(e) = result {
+            let reason = match e {
+                DecodeError::UnknownTemplate { .. } => ReasonCode::UnknownTemplate,
+                _ => ReasonCode::MalformedMessage,
+            };
+            self.reject(meta, template, 0, reason, &e.to_string(), out);
+        }
+    }
+
+    /// Refuses an input with a Reject to the session that sent it (nothing else changes).
+    pub(crate) fn reject(
+        &mut self,
+        meta: &InputMeta,
+        template: u16,
+        request_id: u64,
+        reason: ReasonCode,
+        why: &str,
+        out: &mut Outbox,
+    ) {
+        if meta.session_id == 0 {
+            return;
+        }
+        let msg = Reject {
+            ref_template_id: template,
+            reason,
+            ref_request_id: request_id,
+            text: text(why),
+        };
+        out.push(
+            Dest::session(meta.session_id, meta.principal_id),
+            meta.seq,
+            &msg,
+        );
+    }
+
+    /// Whether a snapshot was asked for since the last call (and clears the request).
+    pub fn take_snapshot_request(&mut self) -> bool {
+        std::mem::take(&mut self.snapshot_requested)
+    }
+
+    /// Last applied sequence.
+    pub fn last_seq(&self) -> u64 {
+        self.state.last_seq
+    }
+
+    /// Event time of the last input, ns.
+    pub fn now_ns(&self) -> u64 {
+        self.state.now_ns
+    }
+
+    /// The state hash (serializes the state: not for the hot path).
+    pub fn state_hash(&self) -> StateHash {
+        hash_bytes(&state_bytes(&self.state))
+    }
+
+    /// The hash of the business content alone: the state hash with the sequence and the clock left
+    /// out, so "this input changed nothing" can be checked (clones the state: tests and tools only).
+    pub fn content_hash(&self) -> StateHash {
+        let mut copy = self.state.clone();
+        copy.last_seq = 0;
+        copy.now_ns = 0;
+        hash_bytes(&state_bytes(&copy))
+    }
+
+    /// A few figures for logs.
+    pub fn summary(&self) -> Summary {
+        Summary {
+            last_seq: self.state.last_seq,
+            now_ns: self.state.now_ns,
+            orders: self.state.orders.len() as u64,
+            refunds: self.state.refunds.len() as u64,
+            merchants: self.state.merchants.len() as u64,
+            channels: self.state.channels.len() as u64,
+            ledger_balanced: self.state.ledger.is_balanced(),
+            transfers: self.state.ledger.transfers(),
+        }
+    }
+
+    /// Recomputes every ledger total from the accounts (tests, tools).
+    pub fn verify_ledger(&self) -> Result<(), String> {
+        self.state.ledger.verify()
+    }
+
+    /// Read access to the state (tests and tools).
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// Read access to the counters (tests and tools).
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// The snapshot payload: the state and the counters, serialized with rkyv, and the state hash.
+    /// Layout: u64 state length, u64 counters length, then each part padded to 16 bytes.
+    pub fn snapshot(&self) -> (StateHash, AlignedVec) {
+        let state = state_bytes(&self.state);
+        let counters = rkyv::to_bytes::<rancor::Error>(&self.counters)
+            .unwrap_or_else(|e| panic!("counters serialize: {e}"));
+        let hash = hash_bytes(&state);
+        let mut out = AlignedVec::<16>::with_capacity(16 + state.len() + 16 + counters.len());
+        out.extend_from_slice(&(state.len() as u64).to_le_bytes());
+        out.extend_from_slice(&(counters.len() as u64).to_le_bytes());
+        out.extend_from_slice(&state);
+        pad16(&mut out);
+        out.extend_from_slice(&counters);
+        (hash, out)
+    }
+
+    /// Restores an engine from `snapshot()` bytes (16-byte aligned), verifying the recorded hash.
+    pub fn from_snapshot(payload: &[u8], expected: StateHash) -> Result<Engine, ApplyError> {
+        let bad = |why: String| ApplyError::BadSnapshot(why);
+        if payload.len() < 16 || !(payload.as_ptr() as usize).is_multiple_of(16) {
+            return Err(bad("payload too short or not 16-byte aligned".into()));
+        }
+        let len_at = |i: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&payload[i..i + 8]);
+            u64::from_le_bytes(b) as usize
+        };
+        let (state_len, counters_len) = (len_at(0), len_at(8));
+        let counters_at = (16 + state_len).div_ceil(16) * 16;
+        if state_len > payload.len() || counters_at.saturating_add(counters_len) > payload.len() {
+            return Err(bad("lengths exceed the payload".into()));
+        }
+        let state_raw = &payload[16..16 + state_len];
+        let hash = hash_bytes(state_raw);
+        if hash != expected {
+            return Err(bad(format!(
+                "state hash {hash} differs from the recorded {expected}"
+            )));
+        }
+        let state = rkyv::from_bytes::<State, rancor::Error>(state_raw)
+            .map_err(|e| bad(format!("state: {e}")))?;
+        let counters = rkyv::from_bytes::<Counters, rancor::Error>(
+            &payload[counters_at..counters_at + counters_len],
+        )
+        .map_err(|e| bad(format!("counters: {e}")))?;
+        let mut engine = Engine {
+            index: Index::with_limits(&state.limits),
+            state,
+            counters,
+            snapshot_requested: false,
+        };
+        engine.rebuild();
+        engine.state.ledger.verify().map_err(bad)?;
+        Ok(engine)
+    }
+
+    /// Restores capacities and rebuilds the indexes after a snapshot load.
+    fn rebuild(&mut self) {
+        let s = &mut self.state;
+        let l = s.limits.clone();
+        reserve_to(&mut s.merchants, l.merchants_max);
+        reserve_to(&mut s.promoters, l.promoters_max);
+        reserve_to(&mut s.profiles, l.split_profiles_max);
+        reserve_to(&mut s.parties, l.parties_max());
+        reserve_to(&mut s.channels, l.channels_max);
+        reserve_to(&mut s.orders, l.orders_max);
+        reserve_to(&mut s.refunds, l.refunds_max);
+        reserve_to(&mut s.withdrawals, l.withdrawals_max);
+        s.risk.rebuild();
+        for p in s.parties.iter_mut() {
+            let n = (p.settlement_days as usize + 1) * l.currencies.len();
+            let more = n.saturating_sub(p.pending.len());
+            p.pending.reserve_exact(more);
+            let f = (p.deposit_hold_days as usize + 2) * l.currencies.len();
+            let more = f.saturating_sub(p.frozen.len());
+            p.frozen.reserve_exact(more);
+        }
+        let ix = &mut self.index;
+        for (i, m) in s.merchants.iter().enumerate() {
+            ix.merchants.insert(m.id, i as u32);
+        }
+        for (i, p) in s.promoters.iter().enumerate() {
+            ix.promoters.insert(p.id, i as u32);
+        }
+        for (i, p) in s.profiles.iter().enumerate() {
+            ix.profiles.insert(p.id, i as u32);
+        }
+        for (i, c) in s.channels.iter().enumerate() {
+            ix.channels.insert(c.id, i as u32);
+        }
+        for (i, o) in s.orders.iter().enumerate() {
+            ix.orders.insert((o.acquirer_id, o.request_id), i as u32);
+        }
+        for (i, r) in s.refunds.iter().enumerate() {
+            ix.refunds
+                .insert((r.acquirer_id, r.refund_request_id), i as u32);
+        }
+        for (i, w) in s.withdrawals.iter().enumerate() {
+            ix.withdrawals
+                .insert((w.acquirer_id, w.withdraw_request_id), i as u32);
+        }
+        let rules_more = (l.risk_rules_max as usize).saturating_sub(self.counters.rule_hits.len());
+        self.counters.rule_hits.reserve_exact(rules_more);
+    }
+}
+
+fn reserve_to<T>(v: &mut Vec<T>, max: u32) {
+    let more = (max as usize).saturating_sub(v.len());
+    v.reserve_exact(more);
+}
+
+fn pad16(v: &mut AlignedVec<16>) {
+    while v.len() % 16 != 0 {
+        v.push(0);
+    }
+}
+
+fn state_bytes(state: &State) -> AlignedVec {
+    // Serializing plain in-memory tables cannot fail short of memory exhaustion.
+    rkyv::to_bytes::<rancor::Error>(state).unwrap_or_else(|e| panic!("state serialize: {e}"))
+}
+
+fn hash_bytes(bytes: &[u8]) -> StateHash {
+    StateHash(xxhash_rust::xxh3::xxh3_128(bytes).to_le_bytes())
+}
+
+/// The 64-bit hash of a request's known root fields, for idempotency checks.
+pub(crate) fn request_hash(body: &[u8], block_length: u16, known: u16) -> u64 {
+    let n = usize::from(block_length.min(known)).min(body.len());
+    xxhash_rust::xxh3::xxh3_64(&body[..n])
+}
+
+/// Day number of an event time in the configured offset.
+pub(crate) fn day_of(now_ns: u64, utc_offset_secs: i32) -> u32 {
+    let secs = (now_ns / 1_000_000_000) as i64 + i64::from(utc_offset_secs);
+    (secs.max(0) / 86_400) as u32
+}
+
+impl Engine {
+    pub(crate) fn today(&self) -> u32 {
+        day_of(self.state.now_ns, self.state.limits.utc_offset_secs)
+    }
+
+    /// The role of the sender (None for the sequencer).
+    pub(crate) fn role(meta: &InputMeta) -> Option<Role> {
+        meta.role()
+    }
+}

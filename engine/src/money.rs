@@ -1,0 +1,175 @@
+//! Exact money arithmetic: fees, rates and allocation by largest remainder.
+//!
+//! Rates are `rust_decimal::Decimal` values in configuration and on the wire. Each has at most 9
+//! decimal places (checked when it is configured), so it is exactly an integer number of parts per
+//! billion; the arithmetic below works on those integers in i128, which gives the result Decimal
+//! arithmetic would, exactly, without Decimal's cost on the hot path.
+
+use rust_decimal::Decimal;
+
+/// Parts per billion in a whole.
+pub const PPB_ONE: i64 = 1_000_000_000;
+
+/// Most decimal places a configured rate may have.
+pub const RATE_MAX_SCALE: u32 = 9;
+
+/// A rate as an exact number of parts per billion.
+pub fn rate_to_ppb(rate: Decimal) -> Option<i64> {
+    let rate = rate.normalize();
+    if rate.scale() > RATE_MAX_SCALE || rate.is_sign_negative() {
+        return None;
+    }
+    let scaled = rate.checked_mul(Decimal::from(PPB_ONE))?;
+    i64::try_from(scaled.mantissa() / 10i128.pow(scaled.scale())).ok()
+}
+
+/// The decimal a ppb value stands for.
+pub fn ppb_to_rate(ppb: i64) -> Decimal {
+    Decimal::new(ppb, RATE_MAX_SCALE).normalize()
+}
+
+/// Channel fee: `amount × bps / 10000` rounded half up to the minor unit, plus the fixed part.
+/// Never negative, never more than `i64::MAX`.
+#[inline]
+pub fn channel_fee(amount_minor: i64, fee_bps: u16, fee_fixed_minor: i64) -> i64 {
+    let percent = (i128::from(amount_minor) * i128::from(fee_bps) + 5_000) / 10_000;
+    let fee = percent + i128::from(fee_fixed_minor.max(0));
+    i64::try_from(fee.max(0)).unwrap_or(i64::MAX)
+}
+
+/// `amount × ppb / 10^9`, rounded down (toward zero for the non-negative amounts used here).
+#[inline]
+pub fn apply_rate_floor(amount_minor: i64, ppb: i64) -> i64 {
+    let v = i128::from(amount_minor) * i128::from(ppb) / i128::from(PPB_ONE);
+    i64::try_from(v).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// Allocates `total` (>= 0) over `weights` (>= 0, not all zero) by largest remainder: each part is
+/// `floor(total × w / Σw)`, and the units left over go one each to the largest remainders; ties go to
+/// the larger weight, then to the earlier index. Writes `weights.len()` parts into `out`; they sum to
+/// `total` exactly. Returns false (and writes nothing) when the inputs are out of contract.
+#[inline]
+pub fn allocate(total: i64, weights: &[i128], out: &mut [i64]) -> bool {
+    let n = weights.len();
+    if total < 0 || out.len() < n || n == 0 || n > 16 {
+        return false;
+    }
+    let sum: i128 = weights.iter().sum();
+    if sum <= 0 || weights.iter().any(|w| *w < 0) {
+        return false;
+    }
+    let mut remainders = [0i128; 16];
+    let mut given: i64 = 0;
+    for i in 0..n {
+        let product = i128::from(total) * weights[i];
+        // Each part is at most `total`, so it fits an i64.
+        out[i] = (product / sum) as i64;
+        remainders[i] = product % sum;
+        given += out[i];
+    }
+    let mut left = total - given;
+    // At most n - 1 units are left; each pass hands one to the best remaining candidate.
+    let mut taken = [false; 16];
+    while left > 0 {
+        let mut best: Option<usize> = None;
+        for i in 0..n {
+            if taken[i] {
+                continue;
+            }
+            best = match best {
+                None => Some(i),
+                Some(b) => {
+                    let better = remainders[i] > remainders[b]
+                        || (remainders[i] == remainders[b] && weights[i] > weights[b]);
+                    if better { Some(i) } else { Some(b) }
+                }
+            };
+        }
+        let Some(b) = best else { break };
+        taken[b] = true;
+        out[b] += 1;
+        left -= 1;
+    }
+    debug_assert_eq!(out[..n].iter().sum::<i64>(), total);
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal::prelude::FromStr;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn rates_convert_exactly() {
+        assert_eq!(rate_to_ppb(d("0.1")), Some(100_000_000));
+        assert_eq!(rate_to_ppb(d("0.006")), Some(6_000_000));
+        assert_eq!(rate_to_ppb(d("1")), Some(PPB_ONE));
+        assert_eq!(rate_to_ppb(d("0.000000001")), Some(1));
+        assert_eq!(rate_to_ppb(d("0.0000000001")), None, "10 places is refused");
+        assert_eq!(rate_to_ppb(d("-0.1")), None);
+        assert_eq!(ppb_to_rate(6_000_000), d("0.006"));
+    }
+
+    #[test]
+    fn golden_split_100_with_10_and_5_percent() {
+        // 100.00 with 10% platform and 5% promoter -> 10.00 / 5.00 / 85.00.
+        let mut out = [0i64; 3];
+        assert!(allocate(
+            10_000,
+            &[100_000_000, 50_000_000, 850_000_000],
+            &mut out
+        ));
+        assert_eq!(out, [1_000, 500, 8_500]);
+    }
+
+    #[test]
+    fn golden_split_five_cents_30_70() {
+        // 0.05 split 30/70: exact 1.5 / 3.5; the tie on the remainder goes to the larger weight.
+        let mut out = [0i64; 2];
+        assert!(allocate(5, &[300_000_000, 700_000_000], &mut out));
+        assert_eq!(out, [1, 4]);
+    }
+
+    #[test]
+    fn largest_remainder_gives_leftover_to_largest_fractions() {
+        // 100 over thirds: 33.33 each -> 34 / 33 / 33 (equal remainders and weights: earliest wins).
+        let mut out = [0i64; 3];
+        assert!(allocate(100, &[1, 1, 1], &mut out));
+        assert_eq!(out, [34, 33, 33]);
+        // 10 over 0.15 / 0.35 / 0.5: exact 1.5 / 3.5 / 5 -> the remainder ties go to the larger weight.
+        assert!(allocate(10, &[15, 35, 50], &mut out));
+        assert_eq!(out, [1, 4, 5]);
+        // 7 over 0.6 / 0.4 -> 4.2 / 2.8 -> 4 / 3.
+        let mut two = [0i64; 2];
+        assert!(allocate(7, &[6, 4], &mut two));
+        assert_eq!(two, [4, 3]);
+    }
+
+    #[test]
+    fn allocation_refuses_out_of_contract_inputs() {
+        let mut out = [0i64; 2];
+        assert!(!allocate(-1, &[1, 1], &mut out));
+        assert!(!allocate(1, &[0, 0], &mut out));
+        assert!(!allocate(1, &[-1, 2], &mut out));
+        assert!(!allocate(1, &[], &mut out));
+    }
+
+    #[test]
+    fn fee_rounds_half_up() {
+        assert_eq!(channel_fee(10_000, 60, 0), 60); // 0.6% of 100.00
+        assert_eq!(channel_fee(250, 60, 0), 2); // 1.5 -> 2
+        assert_eq!(channel_fee(249, 60, 0), 1); // 1.494 -> 1
+        assert_eq!(channel_fee(10_000, 290, 30), 320); // 2.9% + 0.30
+        assert_eq!(channel_fee(0, 290, 30), 30);
+    }
+
+    #[test]
+    fn deposit_rounds_down() {
+        assert_eq!(apply_rate_floor(999, 100_000_000), 99);
+        assert_eq!(apply_rate_floor(1_000, 100_000_000), 100);
+    }
+}

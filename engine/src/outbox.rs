@@ -1,0 +1,211 @@
+//! The engine's outputs: whole frames, each behind a routing header that says where it goes and
+//! which input caused it (egress releases it once that input is durable).
+
+use sluice_protocol::{Message, encode_frame, frame_len};
+
+/// Bytes of the routing header in front of every output frame.
+pub const OUT_HEADER_LEN: usize = 32;
+
+/// Where an output goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum DestKind {
+    /// Exactly this session (dropped if it is gone).
+    Session = 1,
+    /// This acquirer: the session given if it is alive, else the acquirer's most recent session.
+    Acquirer = 2,
+    /// The connector logged in for this channel.
+    Channel = 3,
+    /// Every admin session.
+    Admins = 4,
+}
+
+impl DestKind {
+    fn from_u8(v: u8) -> Option<Self> {
+        match v {
+            1 => Some(DestKind::Session),
+            2 => Some(DestKind::Acquirer),
+            3 => Some(DestKind::Channel),
+            4 => Some(DestKind::Admins),
+            _ => None,
+        }
+    }
+}
+
+/// A destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dest {
+    pub kind: DestKind,
+    pub principal_id: u32,
+    pub session_id: u64,
+}
+
+impl Dest {
+    pub fn session(session_id: u64, principal_id: u32) -> Self {
+        Dest {
+            kind: DestKind::Session,
+            principal_id,
+            session_id,
+        }
+    }
+    pub fn acquirer(acquirer_id: u32, session_id: u64) -> Self {
+        Dest {
+            kind: DestKind::Acquirer,
+            principal_id: acquirer_id,
+            session_id,
+        }
+    }
+    pub fn channel(channel_id: u16) -> Self {
+        Dest {
+            kind: DestKind::Channel,
+            principal_id: u32::from(channel_id),
+            session_id: 0,
+        }
+    }
+    pub fn admins() -> Self {
+        Dest {
+            kind: DestKind::Admins,
+            principal_id: 0,
+            session_id: 0,
+        }
+    }
+}
+
+/// One output: destination, the input that caused it, and the frame to send.
+#[derive(Debug, Clone, Copy)]
+pub struct OutRecord<'a> {
+    pub dest: Dest,
+    pub input_seq: u64,
+    pub frame: &'a [u8],
+}
+
+/// A buffer of outputs. Its capacity is reserved up front; the engine bounds what one input emits,
+/// so the owner flushes it before it fills. Should an input ever exceed the reserve, the buffer grows
+/// (counted in `grew`) rather than lose an output.
+pub struct Outbox {
+    buf: Vec<u8>,
+    count: u32,
+    last_seq: u64,
+    grew: u32,
+}
+
+impl Outbox {
+    pub fn with_capacity(bytes: usize) -> Self {
+        Outbox {
+            buf: Vec::with_capacity(bytes),
+            count: 0,
+            last_seq: 0,
+            grew: 0,
+        }
+    }
+
+    /// Appends `msg` for `dest`, caused by input `input_seq`.
+    #[inline]
+    pub fn push<M: Message>(&mut self, dest: Dest, input_seq: u64, msg: &M) {
+        let frame_bytes = frame_len(msg);
+        let start = self.buf.len();
+        let need = OUT_HEADER_LEN + frame_bytes;
+        if self.buf.capacity() - start < need {
+            self.grew += 1;
+        }
+        self.buf.resize(start + need, 0);
+        let header = &mut self.buf[start..start + OUT_HEADER_LEN];
+        header[0..4].copy_from_slice(&(frame_bytes as u32).to_le_bytes());
+        header[4] = dest.kind as u8;
+        header[8..12].copy_from_slice(&dest.principal_id.to_le_bytes());
+        header[16..24].copy_from_slice(&dest.session_id.to_le_bytes());
+        header[24..32].copy_from_slice(&input_seq.to_le_bytes());
+        // The buffer was sized for exactly this frame, so encoding cannot fail.
+        let written = encode_frame(msg, &mut self.buf[start + OUT_HEADER_LEN..]);
+        debug_assert_eq!(written.ok(), Some(frame_bytes));
+        self.count += 1;
+        self.last_seq = input_seq;
+    }
+
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.count = 0;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Number of outputs.
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// Bytes used.
+    pub fn len_bytes(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Bytes free before the reserve is exhausted.
+    pub fn remaining(&self) -> usize {
+        self.buf.capacity() - self.buf.len()
+    }
+
+    /// Input sequence of the last output pushed.
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    /// How many pushes had to grow the buffer (0 in a well-sized pipeline).
+    pub fn grew(&self) -> u32 {
+        self.grew
+    }
+
+    /// The raw bytes (routing headers and frames), for handing to egress in one piece.
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    pub fn iter(&self) -> OutIter<'_> {
+        OutIter {
+            bytes: &self.buf,
+            at: 0,
+        }
+    }
+}
+
+/// Iterates the outputs in a byte buffer produced by an `Outbox`.
+pub struct OutIter<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> OutIter<'a> {
+    pub fn new(bytes: &'a [u8]) -> Self {
+        OutIter { bytes, at: 0 }
+    }
+}
+
+impl<'a> Iterator for OutIter<'a> {
+    type Item = OutRecord<'a>;
+
+    fn next(&mut self) -> Option<OutRecord<'a>> {
+        let header = self.bytes.get(self.at..self.at + OUT_HEADER_LEN)?;
+        let u32_at =
+            |i: usize| u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
+        let u64_at = |i: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&header[i..i + 8]);
+            u64::from_le_bytes(b)
+        };
+        let frame_bytes = u32_at(0) as usize;
+        let kind = DestKind::from_u8(header[4])?;
+        let start = self.at + OUT_HEADER_LEN;
+        let frame = self.bytes.get(start..start + frame_bytes)?;
+        self.at = start + frame_bytes;
+        Some(OutRecord {
+            dest: Dest {
+                kind,
+                principal_id: u32_at(8),
+                session_id: u64_at(16),
+            },
+            input_seq: u64_at(24),
+            frame,
+        })
+    }
+}

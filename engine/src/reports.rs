@@ -1,0 +1,327 @@
+//! Read-only answers: an order's full state, balances, statistics.
+
+use arrayvec::ArrayVec;
+use sluice_protocol::{
+    AttemptEntry, AttemptStatus, BalanceEntry, BalanceQuery, BalanceReport, CandidateDecision,
+    CandidateEntry, ChannelStats, HealthState, Message, OrderState, OrderStatus, PartyKind,
+    PartyRole, PaymentMethod, QueryOrder, ReasonCode, RefundEntry, RefundState, RiskAction, Role,
+    RoutingStrategy, RuleStats, Scene, SkipReason, SplitLine, StatsReport, StrategyStats,
+};
+
+use crate::core::Engine;
+use crate::input::InputMeta;
+use crate::ledger::PartyAccount;
+use crate::outbox::{Dest, Outbox};
+use crate::routing;
+
+impl Engine {
+    pub(crate) fn handle_query(&mut self, meta: &InputMeta, q: &QueryOrder, out: &mut Outbox) {
+        let slot = match Engine::role(meta) {
+            Some(Role::Acquirer) if q.order_id == 0 => self
+                .index
+                .orders
+                .get(&(meta.principal_id, q.request_id))
+                .copied(),
+            _ => q
+                .order_id
+                .checked_sub(1)
+                .filter(|s| *s < self.state.orders.len() as u64)
+                .map(|s| s as u32),
+        };
+        // An acquirer sees only its own orders.
+        let slot = slot.filter(|&s| {
+            Engine::role(meta) != Some(Role::Acquirer)
+                || self.state.orders[s as usize].acquirer_id == meta.principal_id
+        });
+        let status = match slot {
+            Some(s) => self.order_status(s, meta.seq),
+            None => OrderStatus {
+                order_id: q.order_id,
+                request_id: q.request_id,
+                state: OrderState::NotFound,
+                sequence: meta.seq,
+                ..OrderStatus::default()
+            },
+        };
+        out.push(
+            Dest::session(meta.session_id, meta.principal_id),
+            meta.seq,
+            &status,
+        );
+    }
+
+    /// The full state of an order as OrderStatus.
+    pub fn order_status(&self, slot: u32, sequence: u64) -> OrderStatus {
+        let o = &self.state.orders[slot as usize];
+        let mut attempts = ArrayVec::new();
+        for (i, a) in o.attempts.iter().enumerate() {
+            attempts.push(AttemptEntry {
+                attempt: i as u8 + 1,
+                channel_id: a.channel_id,
+                status: AttemptStatus::from_wire(a.status).unwrap_or_default(),
+                channel_code: a.channel_code,
+                latency_us: a.latency_us,
+                dispatched_ns: a.dispatched_ns,
+            });
+        }
+        let mut candidates = ArrayVec::new();
+        for c in &o.candidates {
+            candidates.push(CandidateEntry {
+                channel_id: c.channel_id,
+                decision: CandidateDecision::from_wire(c.decision).unwrap_or_default(),
+                skip_reason: SkipReason::from_wire(c.skip_reason).unwrap_or_default(),
+                rank: c.rank,
+                score: c.score,
+            });
+        }
+        let mut split = ArrayVec::new();
+        for l in &o.split {
+            split.push(SplitLine {
+                role: PartyRole::from_wire(l.role).unwrap_or_default(),
+                party_id: l.party_id,
+                amount_minor: l.amount_minor,
+            });
+        }
+        let mut refunds = ArrayVec::new();
+        for &r in &o.refunds {
+            let r_ = &self.state.refunds[r as usize];
+            refunds.push(RefundEntry {
+                refund_id: u64::from(r) + 1,
+                refund_request_id: r_.refund_request_id,
+                amount_minor: r_.amount_minor,
+                state: RefundState::from_wire(r_.state).unwrap_or_default(),
+            });
+        }
+        let settle_day = o
+            .split
+            .iter()
+            .find(|l| l.role == PartyRole::Merchant as u8)
+            .map(|l| l.due_day)
+            .unwrap_or(0);
+        OrderStatus {
+            order_id: u64::from(slot) + 1,
+            request_id: o.request_id,
+            acquirer_id: o.acquirer_id,
+            merchant_id: o.merchant_id,
+            promoter_id: o.promoter_id,
+            amount_minor: o.amount_minor,
+            currency: o.currency,
+            method: PaymentMethod::from_wire(o.method).unwrap_or_default(),
+            scene: Scene::from_wire(o.scene).unwrap_or_default(),
+            state: OrderState::from_wire(o.state).unwrap_or_default(),
+            reason: ReasonCode::from_wire(o.reason).unwrap_or_default(),
+            risk_action: RiskAction::from_wire(o.risk_action).unwrap_or_default(),
+            risk_rule_id: o.risk_rule_id,
+            strategy: RoutingStrategy::from_wire(o.strategy).unwrap_or_default(),
+            channel_id: o.attempts.last().map(|a| a.channel_id).unwrap_or(0),
+            fee_minor: o.fee_minor,
+            refunded_minor: o.refunded_minor,
+            refund_pending_minor: o.refund_pending_minor,
+            created_ns: o.created_ns,
+            updated_ns: o.updated_ns,
+            settle_day,
+            sequence,
+            attempts,
+            candidates,
+            split,
+            refunds,
+        }
+    }
+
+    /// The slot of an order by its acquirer and request id (tools and tests).
+    pub fn order_slot(&self, acquirer_id: u32, request_id: u64) -> Option<u32> {
+        self.index.orders.get(&(acquirer_id, request_id)).copied()
+    }
+
+    pub(crate) fn handle_balance(&mut self, meta: &InputMeta, q: &BalanceQuery, out: &mut Outbox) {
+        let acquirer = Engine::role(meta) == Some(Role::Acquirer);
+        if acquirer {
+            let owned = q.party_kind == PartyKind::Merchant
+                && self.index.merchants.get(&q.party_id).is_some_and(|&m| {
+                    self.state.merchants[m as usize].acquirer_id == meta.principal_id
+                });
+            if !owned {
+                let template = BalanceQuery::TEMPLATE_ID;
+                return self.reject(
+                    meta,
+                    template,
+                    0,
+                    ReasonCode::MerchantNotOwned,
+                    "acquirers see only their own merchants",
+                    out,
+                );
+            }
+        }
+        let report = self.balance_report(q.party_kind, q.party_id, meta.seq);
+        out.push(
+            Dest::session(meta.session_id, meta.principal_id),
+            meta.seq,
+            &report,
+        );
+    }
+
+    /// Balances of a party per ledger currency (currencies with nothing are left out).
+    pub fn balance_report(&self, kind: PartyKind, id: u32, sequence: u64) -> BalanceReport {
+        let party_slot = match kind {
+            PartyKind::Merchant => self
+                .index
+                .merchants
+                .get(&id)
+                .map(|&m| self.state.merchants[m as usize].party_slot),
+            PartyKind::Promoter => self
+                .index
+                .promoters
+                .get(&id)
+                .map(|&p| self.state.promoters[p as usize].party_slot),
+            PartyKind::Platform => None,
+        };
+        let found = kind == PartyKind::Platform || party_slot.is_some();
+        let mut balances = ArrayVec::new();
+        let ledger = &self.state.ledger;
+        for (c, &currency) in self.state.limits.currencies.iter().enumerate() {
+            let c = c as u8;
+            let (pending, available, frozen) = match party_slot {
+                Some(p) => (
+                    ledger
+                        .account(ledger.party(c, p, PartyAccount::Pending))
+                        .credit_balance(),
+                    ledger
+                        .account(ledger.party(c, p, PartyAccount::Available))
+                        .spendable(),
+                    ledger
+                        .account(ledger.party(c, p, PartyAccount::Frozen))
+                        .credit_balance(),
+                ),
+                None if found => (
+                    ledger.account(ledger.platform_revenue(c)).credit_balance(),
+                    ledger.account(ledger.fee_expense(c)).debit_balance(),
+                    0,
+                ),
+                None => (0, 0, 0),
+            };
+            if pending != 0 || available != 0 || frozen != 0 {
+                balances.push(BalanceEntry {
+                    currency,
+                    pending_minor: clamp(pending),
+                    available_minor: clamp(available),
+                    frozen_minor: clamp(frozen),
+                });
+            }
+        }
+        BalanceReport {
+            party_kind: kind,
+            party_id: id,
+            found,
+            sequence,
+            balances,
+        }
+    }
+
+    pub(crate) fn handle_stats(&mut self, meta: &InputMeta, out: &mut Outbox) {
+        let report = self.stats_report(meta.seq);
+        out.push(
+            Dest::session(meta.session_id, meta.principal_id),
+            meta.seq,
+            &report,
+        );
+    }
+
+    /// Statistics: totals, per channel, per rule, per strategy.
+    pub fn stats_report(&self, sequence: u64) -> StatsReport {
+        let c = &self.counters;
+        let in_flight = self
+            .state
+            .orders
+            .iter()
+            .filter(|o| o.state == OrderState::InFlight as u8)
+            .count() as u64;
+        let mut channels = ArrayVec::new();
+        for ch in self.state.channels.iter().take(channels.capacity()) {
+            channels.push(channel_stats(ch));
+        }
+        let mut rules = ArrayVec::new();
+        for (rule, hits) in self
+            .state
+            .risk
+            .rules
+            .iter()
+            .zip(&c.rule_hits)
+            .take(rules.capacity())
+        {
+            rules.push(RuleStats {
+                rule_id: rule.id,
+                enforced_hits: hits.0,
+                shadow_hits: hits.1,
+            });
+        }
+        let mut strategies = ArrayVec::new();
+        for (i, s) in c.strategies.iter().enumerate() {
+            if let Some(strategy) = RoutingStrategy::from_wire(i as u8 + 1) {
+                strategies.push(StrategyStats {
+                    strategy,
+                    decisions: s.0,
+                    failovers: s.1,
+                });
+            }
+        }
+        StatsReport {
+            sequence,
+            orders: self.state.orders.len() as u64,
+            accepted: c.accepted,
+            rejected_invalid: c.rejected_invalid + c.rejected_no_channel,
+            rejected_risk: c.rejected_risk,
+            succeeded: c.succeeded,
+            failed: c.failed,
+            failed_over: c.failed_over,
+            in_flight,
+            reviews: c.reviews,
+            refunds_succeeded: c.refunds_succeeded,
+            refunds_failed: c.refunds_failed + c.refunds_rejected,
+            timeouts: c.timeouts,
+            withdrawals: c.withdrawals,
+            ledger_balanced: self.state.ledger.is_balanced(),
+            channels,
+            rules,
+            strategies,
+        }
+    }
+}
+
+fn clamp(v: i128) -> i64 {
+    v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+}
+
+fn channel_stats(ch: &crate::state::Channel) -> ChannelStats {
+    // All methods together: sum the recent blocks; latency from the busiest method.
+    let (mut n, mut k) = (0u64, 0u64);
+    let mut pay = (0u64, 0u64);
+    let mut busiest = &ch.stats[0];
+    for s in &ch.stats {
+        let (a, b) = routing::recent_totals(s);
+        n += a;
+        k += b;
+        let rate = u64::from(routing::payment_success_rate_ppm(s));
+        let payments: u64 = s.payment_blocks.iter().map(|b| u64::from(b.0)).sum::<u64>()
+            + u64::from(s.payment_current.0);
+        pay.0 += payments;
+        pay.1 += rate * payments;
+        if s.latency_count > busiest.latency_count {
+            busiest = s;
+        }
+    }
+    ChannelStats {
+        channel_id: ch.id,
+        health: HealthState::from_wire(ch.health).unwrap_or_default(),
+        attempts: ch.attempts,
+        successes: ch.successes,
+        declines: ch.declines,
+        retryable_errors: ch.retryable_errors,
+        timeouts: ch.timeouts,
+        recent_success_rate_ppm: routing::ppm(k, n),
+        payment_success_rate_ppm: pay.1.checked_div(pay.0).unwrap_or(0) as u32,
+        latency_avg_us: busiest.latency_ewma_us,
+        latency_p99_us: routing::latency_p99_us(busiest),
+        consecutive_failures: ch.consecutive_failures,
+        health_changes: ch.health_changes,
+    }
+}

@@ -1,0 +1,365 @@
+//! The engine's state: plain tables, serialized whole with rkyv for snapshots and hashed for
+//! determinism checks. Hash indexes are not part of it; they are rebuilt from the tables on load.
+
+use arrayvec::ArrayVec;
+use rkyv::{Archive, Deserialize, Serialize};
+use sluice_protocol::{MAX_ATTEMPTS, MAX_ROUTE_CHANNELS, MAX_SPLIT_LINES};
+use std::collections::VecDeque;
+
+use crate::ledger::Ledger;
+use crate::risk::RiskState;
+
+/// "No slot" in a u32 link or slot field.
+pub const NONE: u32 = u32::MAX;
+
+/// Limits fixed at genesis; every table is preallocated from them.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    pub orders_max: u32,
+    pub refunds_max: u32,
+    pub withdrawals_max: u32,
+    pub merchants_max: u32,
+    pub promoters_max: u32,
+    pub channels_max: u32,
+    pub split_profiles_max: u32,
+    pub risk_rules_max: u32,
+    pub list_entries_max: u32,
+    pub velocity_keys_max: u32,
+    pub attempts_max: u8,
+    pub utc_offset_secs: i32,
+    /// Ledger currencies (ISO 4217 numeric); a currency's slot is its index here.
+    pub currencies: ArrayVec<u16, 8>,
+}
+
+impl Limits {
+    pub fn parties_max(&self) -> u32 {
+        self.merchants_max + self.promoters_max
+    }
+}
+
+/// A merchant.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Merchant {
+    pub id: u32,
+    pub acquirer_id: u32,
+    pub profile_slot: u32,
+    pub parent_slot: u32,
+    pub party_slot: u32,
+    pub active: bool,
+    pub strategy: u8,
+    pub min_amount_minor: i64,
+    pub max_amount_minor: i64,
+    pub weight_success_ppb: i64,
+    pub weight_cost_ppb: i64,
+    pub weight_latency_ppb: i64,
+    pub currencies: ArrayVec<u16, 8>,
+    /// Candidate channels in priority order: (channel id, weight).
+    pub channels: ArrayVec<(u16, u16), MAX_ROUTE_CHANNELS>,
+}
+
+/// A promoter.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Promoter {
+    pub id: u32,
+    pub parent_slot: u32,
+    pub party_slot: u32,
+    pub active: bool,
+}
+
+/// A split profile, rates in exact parts per billion.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct SplitProfile {
+    pub id: u32,
+    pub platform_ppb: i64,
+    pub promoter_level1_ppb: i64,
+    pub promoter_level2_ppb: i64,
+    pub parent_share_ppb: i64,
+    pub grandparent_share_ppb: i64,
+    pub merchant_bears_fee: bool,
+    /// (min amount, rate) sorted by min amount.
+    pub tiers: ArrayVec<(i64, i64), 8>,
+    /// (category, rate).
+    pub categories: ArrayVec<(u16, i64), 8>,
+}
+
+/// Money due to a party on a day, in one currency.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DueEntry {
+    pub day: u32,
+    pub currency_slot: u8,
+    pub amount_minor: i64,
+}
+
+/// A merchant's or promoter's settlement state.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Party {
+    /// 1 merchant, 2 promoter (PartyKind on the wire).
+    pub kind: u8,
+    pub id: u32,
+    pub settlement_days: u8,
+    pub deposit_ppb: i64,
+    pub deposit_hold_days: u16,
+    /// Income waiting for its settlement day, in day order.
+    pub pending: VecDeque<DueEntry>,
+    /// Deposits waiting for their release day, in day order.
+    pub frozen: VecDeque<DueEntry>,
+}
+
+/// A channel's fee for one method.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MethodFee {
+    pub method: u8,
+    pub fee_bps: u16,
+    pub fee_fixed_minor: i64,
+}
+
+/// Attempt-level and payment-level outcomes over recent blocks, and latency.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct MethodStats {
+    /// Completed blocks: (attempts, successes).
+    pub blocks: [(u32, u32); 4],
+    pub block_cursor: u8,
+    pub current_attempts: u32,
+    pub current_successes: u32,
+    /// Payment level, for payments whose first attempt went here: (payments, succeeded).
+    pub payment_blocks: [(u32, u32); 4],
+    pub payment_cursor: u8,
+    pub payment_current: (u32, u32),
+    /// Exponentially weighted moving average of latency, microseconds (alpha = 1/8).
+    pub latency_ewma_us: u32,
+    /// The last latencies, for a recent high percentile.
+    pub latencies_us: [u32; 64],
+    pub latency_cursor: u8,
+    pub latency_count: u8,
+}
+
+impl Default for MethodStats {
+    fn default() -> Self {
+        MethodStats {
+            blocks: [(0, 0); 4],
+            block_cursor: 0,
+            current_attempts: 0,
+            current_successes: 0,
+            payment_blocks: [(0, 0); 4],
+            payment_cursor: 0,
+            payment_current: (0, 0),
+            latency_ewma_us: 0,
+            latencies_us: [0; 64],
+            latency_cursor: 0,
+            latency_count: 0,
+        }
+    }
+}
+
+/// A channel: its configuration, statistics and health.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Channel {
+    pub id: u16,
+    pub name: [u8; 16],
+    pub active: bool,
+    pub timeout_ms: u32,
+    pub min_amount_minor: i64,
+    pub max_amount_minor: i64,
+    pub failure_threshold: u16,
+    pub failure_leak_per_sec: u16,
+    pub min_success_ppb: i64,
+    pub min_attempts_for_rate: u16,
+    pub cooldown_ms: u32,
+    pub probe_slots: u8,
+    pub probe_successes: u8,
+    pub currencies: ArrayVec<u16, 8>,
+    pub methods: ArrayVec<MethodFee, 4>,
+    // Health (HealthState on the wire).
+    pub health: u8,
+    pub health_changes: u32,
+    pub failure_level_milli: u64,
+    pub level_updated_ns: u64,
+    pub cooldown_until_ns: u64,
+    pub probes_in_flight: u8,
+    pub probe_successes_seen: u8,
+    pub consecutive_failures: u32,
+    // Totals.
+    pub attempts: u64,
+    pub successes: u64,
+    pub declines: u64,
+    pub retryable_errors: u64,
+    pub timeouts: u64,
+    /// Per payment method (index = method - 1).
+    pub stats: [MethodStats; 3],
+    /// In-flight payment attempts, oldest deadline first (order slots, linked through the orders).
+    pub attempts_head: u32,
+    pub attempts_tail: u32,
+    /// In-flight refunds, oldest deadline first (refund slots).
+    pub refunds_head: u32,
+    pub refunds_tail: u32,
+}
+
+/// One attempt of a payment.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Attempt {
+    pub channel_id: u16,
+    pub channel_slot: u32,
+    /// AttemptStatus on the wire.
+    pub status: u8,
+    pub probe: bool,
+    pub channel_code: u16,
+    pub latency_us: u32,
+    pub dispatched_ns: u64,
+    pub deadline_ns: u64,
+}
+
+/// One candidate of a routing explanation.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Candidate {
+    pub channel_id: u16,
+    pub channel_slot: u32,
+    /// CandidateDecision on the wire.
+    pub decision: u8,
+    /// SkipReason on the wire.
+    pub skip_reason: u8,
+    pub rank: u8,
+    pub score: i64,
+}
+
+/// One split line, with where its money sits.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Line {
+    /// PartyRole on the wire.
+    pub role: u8,
+    pub party_id: u32,
+    /// Party slot for merchants and promoters, NONE for platform and fee lines.
+    pub party_slot: u32,
+    pub amount_minor: i64,
+    /// Settlement day of this line's income (parties only).
+    pub due_day: u32,
+}
+
+/// A payment order.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Order {
+    pub request_id: u64,
+    pub request_hash: u64,
+    pub acquirer_id: u32,
+    pub merchant_slot: u32,
+    pub merchant_id: u32,
+    pub promoter_id: u32,
+    pub amount_minor: i64,
+    pub currency: u16,
+    pub currency_slot: u8,
+    pub method: u8,
+    pub scene: u8,
+    pub goods_category: u16,
+    pub user_id: u64,
+    pub device_id: u64,
+    pub ip_key: u128,
+    pub card_fingerprint: [u8; 16],
+    pub card_bin: u32,
+    /// OrderState on the wire.
+    pub state: u8,
+    pub reason: u16,
+    pub risk_action: u8,
+    pub risk_rule_id: u32,
+    pub strategy: u8,
+    pub session_id: u64,
+    pub created_ns: u64,
+    pub updated_ns: u64,
+    pub seq: u64,
+    pub fee_minor: i64,
+    pub refunded_minor: i64,
+    pub refund_pending_minor: i64,
+    pub channel_ref: [u8; 24],
+    pub attempts: ArrayVec<Attempt, MAX_ATTEMPTS>,
+    pub candidates: ArrayVec<Candidate, MAX_ROUTE_CHANNELS>,
+    pub split: ArrayVec<Line, MAX_SPLIT_LINES>,
+    /// Refund slots of this order, oldest first.
+    pub refunds: ArrayVec<u32, 16>,
+    /// Links in the channel's in-flight list.
+    pub inflight_prev: u32,
+    pub inflight_next: u32,
+}
+
+/// A refund.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Refund {
+    pub refund_request_id: u64,
+    pub request_hash: u64,
+    pub acquirer_id: u32,
+    pub order_slot: u32,
+    pub amount_minor: i64,
+    /// RefundState on the wire; 0 = rejected at request time.
+    pub state: u8,
+    pub reason: u16,
+    pub risk_action: u8,
+    pub risk_rule_id: u32,
+    pub session_id: u64,
+    pub channel_slot: u32,
+    pub created_ns: u64,
+    pub updated_ns: u64,
+    pub deadline_ns: u64,
+    pub channel_ref: [u8; 24],
+    /// The reversal per split line (same order as the order's lines), and whether each line is
+    /// taken from the party's pending (true) or available (false) account.
+    pub reversal: ArrayVec<(i64, bool), MAX_SPLIT_LINES>,
+    pub inflight_prev: u32,
+    pub inflight_next: u32,
+}
+
+/// A withdrawal.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Withdrawal {
+    pub withdraw_request_id: u64,
+    pub request_hash: u64,
+    pub acquirer_id: u32,
+    pub merchant_id: u32,
+    pub currency: u16,
+    pub amount_minor: i64,
+    /// FinalStatus on the wire.
+    pub status: u8,
+    pub reason: u16,
+    pub available_after_minor: i64,
+}
+
+/// The business state: everything the state hash covers.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone)]
+pub struct State {
+    pub limits: Limits,
+    pub last_seq: u64,
+    pub now_ns: u64,
+    /// The last day whose due settlements and deposit releases have been processed.
+    pub settled_through_day: u32,
+    pub merchants: Vec<Merchant>,
+    pub promoters: Vec<Promoter>,
+    pub profiles: Vec<SplitProfile>,
+    pub parties: Vec<Party>,
+    pub channels: Vec<Channel>,
+    pub orders: Vec<Order>,
+    pub refunds: Vec<Refund>,
+    pub withdrawals: Vec<Withdrawal>,
+    pub ledger: Ledger,
+    pub risk: RiskState,
+}
+
+/// Operational counters: snapshotted with the state but not part of its hash (a resend or a
+/// refused input may count without changing the business state).
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+pub struct Counters {
+    pub accepted: u64,
+    pub rejected_invalid: u64,
+    pub rejected_risk: u64,
+    pub rejected_no_channel: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub failed_over: u64,
+    pub reviews: u64,
+    pub duplicates: u64,
+    pub refunds_succeeded: u64,
+    pub refunds_failed: u64,
+    pub refunds_rejected: u64,
+    pub timeouts: u64,
+    pub withdrawals: u64,
+    pub stale_results: u64,
+    /// Per risk rule slot: (enforced, shadow).
+    pub rule_hits: Vec<(u64, u64)>,
+    /// Per routing strategy (index = strategy - 1): (decisions, failovers).
+    pub strategies: [(u64, u64); 6],
+}
