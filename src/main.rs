@@ -1,3 +1,151 @@
-fn main() {
-    println!("sluice: server coming");
+//! `sluice`: the server, the demo, the load generator, the benchmarks and the operator tools.
+
+mod bench;
+mod demo;
+mod load;
+mod loadgen;
+
+use clap::{Parser, Subcommand};
+use sluice_gateway::config::{Config, DEFAULT_CONFIG, DEMO_CREDENTIALS};
+use sluice_gateway::server::{ServeOptions, Server};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+
+#[derive(Parser)]
+#[command(
+    name = "sluice",
+    version,
+    about = "Low-latency in-memory payment transaction processor"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (embedded default configuration unless --config).
+    Serve {
+        /// TOML configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Data directory (journal and snapshots); overrides the configuration.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Listen address, e.g. 127.0.0.1:7700; overrides the configuration.
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Start a server with simulated channels in-process, drive payments and refunds through real
+    /// TCP connections, fail one channel mid-run, and report.
+    Demo(demo::DemoArgs),
+    /// Open-loop load generator over the real protocol.
+    Loadgen(loadgen::LoadgenArgs),
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        which: bench::BenchCommand,
+    },
+    /// Print the embedded default configuration.
+    DefaultConfig,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve {
+            config,
+            data,
+            listen,
+        } => serve(config, data, listen),
+        Command::Demo(args) => demo::run(args),
+        Command::Loadgen(args) => loadgen::run(args),
+        Command::Bench { which } => bench::run(which),
+        Command::DefaultConfig => {
+            print!("{DEFAULT_CONFIG}");
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sluice: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Loads the configuration from a file (or the embedded default) and applies overrides.
+pub fn load_config(
+    path: Option<&PathBuf>,
+    data: Option<PathBuf>,
+    listen: Option<String>,
+) -> Result<Config, String> {
+    let text = match path {
+        Some(p) => std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?,
+        None => DEFAULT_CONFIG.to_string(),
+    };
+    let mut config = Config::parse(&text).map_err(|e| match path {
+        Some(p) => format!("{}: {e}", p.display()),
+        None => e.to_string(),
+    })?;
+    if let Some(d) = data {
+        config.data_dir = d;
+    }
+    if let Some(l) = listen {
+        config.listen = l
+            .parse()
+            .map_err(|_| format!("--listen {l:?} is not an address like 127.0.0.1:7700"))?;
+    }
+    Ok(config)
+}
+
+fn serve(
+    config_path: Option<PathBuf>,
+    data: Option<PathBuf>,
+    listen: Option<String>,
+) -> Result<(), String> {
+    let embedded = config_path.is_none();
+    let config = load_config(config_path.as_ref(), data, listen)?;
+    let data_dir = config.data_dir.clone();
+    let server =
+        Server::start(config, ServeOptions { verbose: true }).map_err(|e| e.to_string())?;
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, server.stop.clone())
+            .map_err(|e| format!("signal handler: {e}"))?;
+    }
+    eprintln!(
+        "sluice: listening on {} (data in {})",
+        server.local_addr,
+        data_dir.display()
+    );
+    if embedded {
+        eprintln!(
+            "sluice: embedded default configuration; demo credentials (key id / role / secret):"
+        );
+        for (key, role, secret) in DEMO_CREDENTIALS {
+            eprintln!(
+                "sluice:   {key:<12} {:<9} {secret}",
+                role.name().to_lowercase()
+            );
+        }
+    }
+    let stop = server.stop.clone();
+    let report = server.run();
+    let by_signal = stop.load(Ordering::Acquire);
+    eprintln!(
+        "sluice: stopped{} at sequence {}; state hash {}; {:?}",
+        if by_signal { " on signal" } else { "" },
+        report.last_seq,
+        report
+            .state_hash
+            .map(|h| h.to_string())
+            .unwrap_or_else(|| "-".into()),
+        report.stats
+    );
+    match report.error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }

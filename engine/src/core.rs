@@ -169,6 +169,11 @@ fn check_genesis(g: &Genesis) -> Result<Limits, ApplyError> {
     })
 }
 
+/// Checks a Genesis input's limits without building anything.
+pub fn validate_genesis(genesis: &Genesis) -> Result<(), ApplyError> {
+    check_genesis(genesis).map(|_| ())
+}
+
 impl Engine {
     /// Builds the engine from the Genesis input (journal sequence 1), preallocating every table.
     pub fn new(genesis: &Genesis, meta: &InputMeta) -> Result<Engine, ApplyError> {

@@ -179,6 +179,25 @@ impl<'a> OutIter<'a> {
     pub fn new(bytes: &'a [u8]) -> Self {
         OutIter { bytes, at: 0 }
     }
+
+    /// Iterates from byte offset `at` (an offset `offset()` returned earlier).
+    pub fn from_offset(bytes: &'a [u8], at: usize) -> Self {
+        OutIter { bytes, at }
+    }
+
+    /// Byte offset of the next record.
+    pub fn offset(&self) -> usize {
+        self.at
+    }
+
+    /// The next record without consuming it.
+    pub fn peek(&self) -> Option<OutRecord<'a>> {
+        OutIter {
+            bytes: self.bytes,
+            at: self.at,
+        }
+        .next()
+    }
 }
 
 impl<'a> Iterator for OutIter<'a> {

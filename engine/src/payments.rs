@@ -805,7 +805,19 @@ impl Engine {
             reason: ReasonCode::from_wire(o.reason)
                 .filter(|_| rejected)
                 .unwrap_or(ReasonCode::None),
-            channel_id: o.attempts.first().map(|a| a.channel_id).unwrap_or(0),
+            // The first answer is pushed before the first attempt is dispatched: the channel
+            // chosen for it is the first candidate.
+            channel_id: o
+                .attempts
+                .first()
+                .map(|a| a.channel_id)
+                .or_else(|| {
+                    o.candidates
+                        .first()
+                        .filter(|c| !rejected && c.decision == CandidateDecision::Chosen as u8)
+                        .map(|c| c.channel_id)
+                })
+                .unwrap_or(0),
             risk_action: RiskAction::from_wire(o.risk_action).unwrap_or_default(),
             risk_rule_id: o.risk_rule_id,
             duplicate,

@@ -71,11 +71,15 @@ pub struct KeyWindows {
     pub windows: [[Bucket; BUCKETS]; 3],
 }
 
-/// A fixed, set-associative table of keys and their windows.
+/// A fixed, set-associative table of keys and their windows. Windows are stored only for keys seen
+/// (a slot's window is reused when its key is evicted), so a mostly idle table stays small in
+/// snapshots.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct VelocityTable {
     pub keys: Vec<u128>,
     pub last_seen_ns: Vec<u64>,
+    /// Index into `windows` of each slot's key (`u32::MAX`: the slot never held a key).
+    pub window_of: Vec<u32>,
     pub windows: Vec<KeyWindows>,
     pub sets: u32,
     pub evictions: u64,
@@ -128,7 +132,8 @@ impl VelocityTable {
         VelocityTable {
             keys: vec![0; slots],
             last_seen_ns: vec![0; slots],
-            windows: vec![KeyWindows::default(); slots],
+            window_of: vec![u32::MAX; slots],
+            windows: Vec::with_capacity(slots),
             sets: sets as u32,
             evictions: 0,
         }
@@ -166,8 +171,25 @@ impl VelocityTable {
             self.evictions += 1;
         }
         self.keys[victim] = key;
-        self.windows[victim] = KeyWindows::default();
+        match self.window_of[victim] {
+            u32::MAX => {
+                // At most one window per slot: the capacity reserved at start is never exceeded.
+                self.window_of[victim] = self.windows.len() as u32;
+                self.windows.push(KeyWindows::default());
+            }
+            w => self.windows[w as usize] = KeyWindows::default(),
+        }
         victim
+    }
+
+    /// The windows of the key in `slot`.
+    fn windows_at(&self, slot: usize) -> &KeyWindows {
+        &self.windows[self.window_of[slot] as usize]
+    }
+
+    fn windows_at_mut(&mut self, slot: usize) -> &mut KeyWindows {
+        let w = self.window_of[slot] as usize;
+        &mut self.windows[w]
     }
 }
 
@@ -274,6 +296,10 @@ impl RiskState {
         self.rules.reserve_exact(rules_more);
         let entries_more = (self.entries_max as usize).saturating_sub(self.entries.len());
         self.entries.reserve_exact(entries_more);
+        for t in self.tables.iter_mut() {
+            let more = t.keys.len().saturating_sub(t.windows.len());
+            t.windows.reserve_exact(more);
+        }
     }
 
     fn listed(&self, list: ListKind, ctx: &RiskContext) -> bool {
@@ -304,7 +330,7 @@ impl RiskState {
         let table = &self.tables[entity - 1];
         let sums = table
             .find(key)
-            .map(|slot| window_sums(&table.windows[slot], window, now_ns))
+            .map(|slot| window_sums(table.windows_at(slot), window, now_ns))
             .unwrap_or_default();
         let value = match feature {
             RiskFeature::PaymentCount => sums.0 as i64 + 1,
@@ -405,7 +431,7 @@ impl RiskState {
             let table = &mut self.tables[i];
             let slot = table.slot_for(key);
             table.last_seen_ns[slot] = now_ns;
-            record(&mut table.windows[slot], now_ns, f);
+            record(table.windows_at_mut(slot), now_ns, f);
         }
     }
 

@@ -343,7 +343,7 @@ pub fn record_attempt(
         AttemptOutcome::RetryableError | AttemptOutcome::TimedOut
     );
     if failure {
-        on_failure(ch, method, now_ns)
+        on_failure(ch, method, probe, now_ns)
     } else {
         on_working(ch, success)
     }
@@ -356,12 +356,15 @@ fn leak(ch: &mut Channel, now_ns: u64) {
     ch.level_updated_ns = now_ns;
 }
 
-fn on_failure(ch: &mut Channel, method: u8, now_ns: u64) -> Option<HealthChange> {
+fn on_failure(ch: &mut Channel, method: u8, probe: bool, now_ns: u64) -> Option<HealthChange> {
     ch.consecutive_failures += 1;
     leak(ch, now_ns);
     ch.failure_level_milli += 1_000;
     let open = match HealthState::from_wire(ch.health) {
-        Some(HealthState::Probing) => true,
+        // Only a probe's failure reopens a probing channel: an attempt dispatched before the
+        // channel was opened (timing out on the pulse that ends the cooldown, or answering late)
+        // says nothing about the channel since the cooldown.
+        Some(HealthState::Probing) => probe,
         Some(HealthState::Healthy) => {
             let bucket_full = ch.failure_threshold > 0
                 && ch.failure_level_milli >= u64::from(ch.failure_threshold) * 1_000;

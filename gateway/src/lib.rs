@@ -1,1 +1,10 @@
-//! sluice-gateway
+//! The Sluice server: a mio gateway, the disruptor input ring with the journaler and the
+//! business-logic processor, and egress that sends only what is durable. See docs/PIPELINE.md.
+
+pub mod auth;
+pub mod client;
+pub mod config;
+pub mod pipeline;
+pub mod server;
+pub mod sim;
+pub mod wait;

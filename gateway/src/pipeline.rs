@@ -1,0 +1,800 @@
+//! The core of the server without sockets: the input ring, the journaler and business-logic threads,
+//! the output chunks egress drains, snapshots, and recovery at start. `sluice bench pipeline` drives
+//! it directly; the gateway's event loop feeds it from sockets.
+
+use crossbeam::queue::ArrayQueue;
+use crossbeam::utils::CachePadded;
+use disruptor::{BusySpin, EventPoller, Polling, SingleProducer, SingleProducerBarrier};
+use sluice_engine::{
+    ENVELOPE_LEN, Engine, InputMeta, MAX_OUTPUT_BYTES_PER_INPUT, Outbox, StateHash, read_envelope,
+    write_envelope,
+};
+use sluice_journal::{
+    Durability, ExpectedStart, JournalConfig, JournalReader, JournalWriter, SnapshotStore,
+};
+use sluice_protocol::{
+    AckStatus, AnyMessage, ConfigAck, Genesis, MAX_INBOUND_FRAME_BYTES, Message, Role, SOFH_LEN,
+    decode_any_frame, encode_sbe,
+};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::config::{Config, DurabilityPolicy, WaitMode};
+use crate::wait::{Waiter, pin};
+
+/// Bytes an input slot carries: the envelope and the largest inbound SBE message.
+pub const SLOT_PAYLOAD_BYTES: usize = ENVELOPE_LEN + MAX_INBOUND_FRAME_BYTES - SOFH_LEN;
+
+/// Session id the bootstrap configuration inputs carry (no session answers them).
+const BOOTSTRAP_SESSION: u64 = u64::MAX;
+
+/// One input on the ring: sequence, event time, template id, and the journal payload.
+pub struct InputSlot {
+    pub seq: u64,
+    pub timestamp_ns: u64,
+    pub kind: u16,
+    pub len: u16,
+    pub payload: [u8; SLOT_PAYLOAD_BYTES],
+}
+
+impl InputSlot {
+    fn empty() -> Self {
+        InputSlot {
+            seq: 0,
+            timestamp_ns: 0,
+            kind: 0,
+            len: 0,
+            payload: [0; SLOT_PAYLOAD_BYTES],
+        }
+    }
+
+    /// The journal payload (envelope + SBE).
+    pub fn bytes(&self) -> &[u8] {
+        &self.payload[..usize::from(self.len)]
+    }
+}
+
+/// The ring's producer, owned by the sequencer.
+pub type RingProducer = SingleProducer<InputSlot, disruptor::MultiConsumerBarrier>;
+type RingPoller = EventPoller<InputSlot, SingleProducerBarrier>;
+
+/// What the pipeline threads share with the gateway.
+pub struct Shared {
+    /// The last sequence the journal made durable.
+    pub durable_seq: CachePadded<AtomicU64>,
+    /// The last sequence the engine applied.
+    pub applied_seq: CachePadded<AtomicU64>,
+    /// Set by the gateway before it sleeps in epoll; whoever clears it wakes the gateway.
+    pub gateway_parked: AtomicBool,
+    waker: Mutex<Option<Arc<mio::Waker>>>,
+    /// A pipeline thread failed (journal I/O error): the server must stop.
+    pub fatal: Mutex<Option<String>>,
+    pub failed: AtomicBool,
+}
+
+impl Shared {
+    pub fn new() -> Arc<Shared> {
+        Arc::new(Shared {
+            durable_seq: CachePadded::new(AtomicU64::new(0)),
+            applied_seq: CachePadded::new(AtomicU64::new(0)),
+            gateway_parked: AtomicBool::new(false),
+            waker: Mutex::new(None),
+            fatal: Mutex::new(None),
+            failed: AtomicBool::new(false),
+        })
+    }
+
+    pub fn set_waker(&self, waker: Arc<mio::Waker>) {
+        if let Ok(mut w) = self.waker.lock() {
+            *w = Some(waker);
+        }
+    }
+
+    /// Wakes the gateway if it announced it is about to sleep (no syscall otherwise).
+    #[inline]
+    pub fn wake_gateway(&self) {
+        if self.gateway_parked.swap(false, Ordering::AcqRel)
+            && let Ok(w) = self.waker.lock()
+                && let Some(w) = w.as_ref() {
+                    let _ = w.wake();
+                }
+    }
+
+    fn fail(&self, why: String) {
+        eprintln!("sluice: FATAL: {why}");
+        if let Ok(mut f) = self.fatal.lock() {
+            f.get_or_insert(why);
+        }
+        self.failed.store(true, Ordering::Release);
+        self.gateway_parked.store(true, Ordering::Release);
+        self.wake_gateway();
+    }
+
+    /// The fatal error, if a pipeline thread failed.
+    pub fn fatal_error(&self) -> Option<String> {
+        if !self.failed.load(Ordering::Acquire) {
+            return None;
+        }
+        self.fatal.lock().ok().and_then(|f| f.clone())
+    }
+}
+
+/// A chunk of encoded outputs on its way from the processor to egress.
+pub struct OutChunk {
+    pub outbox: Outbox,
+}
+
+/// The bounded queue of output chunks and the pool of free ones (all allocated at start).
+pub struct OutputQueue {
+    full: ArrayQueue<Box<OutChunk>>,
+    free: ArrayQueue<Box<OutChunk>>,
+}
+
+impl OutputQueue {
+    pub fn new(chunks: usize, chunk_bytes: usize) -> Arc<OutputQueue> {
+        let q = OutputQueue {
+            full: ArrayQueue::new(chunks),
+            free: ArrayQueue::new(chunks),
+        };
+        for _ in 0..chunks {
+            let _ = q.free.push(Box::new(OutChunk {
+                outbox: Outbox::with_capacity(chunk_bytes),
+            }));
+        }
+        Arc::new(q)
+    }
+
+    /// The oldest chunk of outputs, for egress.
+    pub fn pop(&self) -> Option<Box<OutChunk>> {
+        self.full.pop()
+    }
+
+    /// Returns a drained chunk to the pool.
+    pub fn recycle(&self, mut chunk: Box<OutChunk>) {
+        chunk.outbox.clear();
+        let _ = self.free.push(chunk);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.full.is_empty()
+    }
+}
+
+/// A snapshot taken by the processor, waiting to be written.
+struct SnapshotJob {
+    seq: u64,
+    hash: StateHash,
+    payload: sluice_journal::AlignedVec,
+}
+
+/// Settings the pipeline threads need.
+#[derive(Clone)]
+pub struct PipelineSettings {
+    pub wait: WaitMode,
+    pub journal_core: Option<usize>,
+    pub processor_core: Option<usize>,
+    pub snapshot_every: u64,
+    pub snapshots_keep: usize,
+    pub processor_delay_us: u32,
+    pub data_dir: PathBuf,
+}
+
+impl PipelineSettings {
+    pub fn from_config(c: &Config) -> Self {
+        let core = |i: usize| c.pipeline.pin_cores.get(i).copied();
+        PipelineSettings {
+            wait: c.wait,
+            journal_core: core(1),
+            processor_core: core(2),
+            snapshot_every: c.pipeline.snapshot_every,
+            snapshots_keep: c.pipeline.snapshots_keep as usize,
+            processor_delay_us: c.pipeline.processor_delay_us,
+            data_dir: c.data_dir.clone(),
+        }
+    }
+}
+
+/// The running pipeline: the ring producer (for the sequencer) and the threads behind it.
+pub struct Pipeline {
+    pub producer: Option<RingProducer>,
+    pub shared: Arc<Shared>,
+    pub outputs: Arc<OutputQueue>,
+    journaler: Option<JoinHandle<()>>,
+    processor: Option<JoinHandle<Engine>>,
+    snapshotter: Option<JoinHandle<()>>,
+    snapshot_tx: Option<crossbeam::channel::Sender<SnapshotJob>>,
+}
+
+impl Pipeline {
+    /// Starts the journaler, the processor and the snapshot writer around a recovered engine.
+    pub fn start(
+        recovered: Recovered,
+        ring_size: usize,
+        chunks: usize,
+        chunk_bytes: usize,
+        settings: PipelineSettings,
+        shared: Arc<Shared>,
+    ) -> std::io::Result<Pipeline> {
+        let builder = disruptor::build_single_producer(ring_size, InputSlot::empty, BusySpin);
+        let (journal_poller, builder) = builder.new_event_poller();
+        let (processor_poller, builder) = builder.new_event_poller();
+        let producer = builder.build();
+        shared
+            .durable_seq
+            .store(recovered.engine.last_seq(), Ordering::Release);
+        shared
+            .applied_seq
+            .store(recovered.engine.last_seq(), Ordering::Release);
+        let outputs = OutputQueue::new(chunks, chunk_bytes);
+        let (snapshot_tx, snapshot_rx) = crossbeam::channel::unbounded::<SnapshotJob>();
+        let snapshotter = {
+            let shared = shared.clone();
+            let settings = settings.clone();
+            std::thread::Builder::new()
+                .name("sluice-snapshot".into())
+                .spawn(move || run_snapshot_writer(snapshot_rx, &shared, &settings))?
+        };
+        let journaler = {
+            let shared = shared.clone();
+            let settings = settings.clone();
+            let writer = recovered.writer;
+            std::thread::Builder::new()
+                .name("sluice-journal".into())
+                .spawn(move || run_journaler(journal_poller, writer, &shared, &settings))?
+        };
+        let processor = {
+            let shared = shared.clone();
+            let outputs = outputs.clone();
+            let tx = snapshot_tx.clone();
+            let engine = recovered.engine;
+            std::thread::Builder::new()
+                .name("sluice-engine".into())
+                .spawn(move || {
+                    run_processor(processor_poller, engine, &shared, &outputs, &tx, &settings)
+                })?
+        };
+        Ok(Pipeline {
+            producer: Some(producer),
+            shared,
+            outputs,
+            journaler: Some(journaler),
+            processor: Some(processor),
+            snapshotter: Some(snapshotter),
+            snapshot_tx: Some(snapshot_tx),
+        })
+    }
+
+    /// Drains and stops: drops the producer (the consumers finish what was published and exit),
+    /// joins the threads, writes a final snapshot, and returns the engine.
+    pub fn stop(mut self, final_snapshot: bool) -> Option<Engine> {
+        drop(self.producer.take());
+        if let Some(j) = self.journaler.take() {
+            let _ = j.join();
+        }
+        let engine = self.processor.take().and_then(|p| p.join().ok());
+        if let (Some(engine), Some(tx), true) =
+            (engine.as_ref(), self.snapshot_tx.as_ref(), final_snapshot)
+            && self.shared.fatal_error().is_none() {
+                send_snapshot(engine, tx);
+            }
+        drop(self.snapshot_tx.take());
+        if let Some(s) = self.snapshotter.take() {
+            let _ = s.join();
+        }
+        engine
+    }
+}
+
+fn run_journaler(
+    mut poller: RingPoller,
+    mut writer: JournalWriter,
+    shared: &Shared,
+    settings: &PipelineSettings,
+) {
+    pin(settings.journal_core);
+    let mut waiter = Waiter::new(settings.wait);
+    loop {
+        let mut last = None;
+        match poller.poll() {
+            Ok(mut events) => {
+                for e in &mut events {
+                    if let Err(err) = writer.append(e.seq, e.timestamp_ns, e.kind, e.bytes()) {
+                        return shared.fail(format!("journal append at sequence {}: {err}", e.seq));
+                    }
+                    last = Some(e.seq);
+                }
+            }
+            Err(Polling::NoEvents) => {
+                waiter.idle();
+                continue;
+            }
+            Err(Polling::Shutdown) => break,
+        }
+        waiter.busy();
+        // The slots are released; the group commit covers the whole batch.
+        match writer.commit() {
+            Ok(durable) => {
+                debug_assert_eq!(Some(durable), last);
+                shared.durable_seq.store(durable, Ordering::Release);
+                shared.wake_gateway();
+            }
+            Err(err) => {
+                return shared.fail(format!(
+                    "journal commit: {err} — stopping: acknowledged data must not be lost"
+                ));
+            }
+        }
+    }
+    if let Err(err) = writer.commit() {
+        shared.fail(format!("journal final commit: {err}"));
+    }
+}
+
+fn run_processor(
+    mut poller: RingPoller,
+    mut engine: Engine,
+    shared: &Shared,
+    outputs: &OutputQueue,
+    snapshots: &crossbeam::channel::Sender<SnapshotJob>,
+    settings: &PipelineSettings,
+) -> Engine {
+    pin(settings.processor_core);
+    let mut waiter = Waiter::new(settings.wait);
+    let Some(mut chunk) = take_free(outputs, shared, &mut waiter) else {
+        return engine;
+    };
+    loop {
+        let mut last = 0;
+        match poller.poll() {
+            Ok(mut events) => {
+                for e in &mut events {
+                    if chunk.outbox.remaining() < MAX_OUTPUT_BYTES_PER_INPUT {
+                        chunk = match hand_over(chunk, outputs, shared, &mut waiter) {
+                            Some(c) => c,
+                            None => return engine,
+                        };
+                    }
+                    apply_slot(&mut engine, e, &mut chunk.outbox, shared);
+                    last = e.seq;
+                    if settings.processor_delay_us > 0 {
+                        std::thread::sleep(Duration::from_micros(u64::from(
+                            settings.processor_delay_us,
+                        )));
+                    }
+                    let every = settings.snapshot_every;
+                    if engine.take_snapshot_request() || (every > 0 && e.seq % every == 0) {
+                        send_snapshot(&engine, snapshots);
+                    }
+                }
+            }
+            Err(Polling::NoEvents) => {
+                waiter.idle();
+                continue;
+            }
+            Err(Polling::Shutdown) => break,
+        }
+        waiter.busy();
+        shared.applied_seq.store(last, Ordering::Release);
+        if !chunk.outbox.is_empty() {
+            chunk = match hand_over(chunk, outputs, shared, &mut waiter) {
+                Some(c) => c,
+                None => return engine,
+            };
+        }
+    }
+    if !chunk.outbox.is_empty() {
+        let _ = outputs.full.push(chunk);
+        shared.wake_gateway();
+    }
+    engine
+}
+
+fn apply_slot(engine: &mut Engine, e: &InputSlot, outbox: &mut Outbox, shared: &Shared) {
+    let env = match read_envelope(e.bytes()) {
+        Ok(env) => env,
+        Err(err) => return shared.fail(format!("input {} has no envelope: {err}", e.seq)),
+    };
+    let meta = InputMeta {
+        seq: e.seq,
+        timestamp_ns: e.timestamp_ns,
+        session_id: env.session_id,
+        principal_id: env.principal_id,
+        role: env.role,
+    };
+    if let Err(err) = engine.apply(&meta, env.sbe, outbox) {
+        shared.fail(format!("engine refused input {}: {err}", e.seq));
+    }
+}
+
+/// Gives a full chunk to egress and takes a free one (waiting while egress catches up).
+fn hand_over(
+    chunk: Box<OutChunk>,
+    outputs: &OutputQueue,
+    shared: &Shared,
+    waiter: &mut Waiter,
+) -> Option<Box<OutChunk>> {
+    // The queue holds every chunk there is, so it cannot be full.
+    let _ = outputs.full.push(chunk);
+    shared.wake_gateway();
+    take_free(outputs, shared, waiter)
+}
+
+fn take_free(outputs: &OutputQueue, shared: &Shared, waiter: &mut Waiter) -> Option<Box<OutChunk>> {
+    loop {
+        if let Some(c) = outputs.free.pop() {
+            waiter.busy();
+            return Some(c);
+        }
+        if shared.failed.load(Ordering::Acquire) {
+            return None;
+        }
+        shared.wake_gateway();
+        waiter.idle();
+    }
+}
+
+fn send_snapshot(engine: &Engine, tx: &crossbeam::channel::Sender<SnapshotJob>) {
+    let started = Instant::now();
+    let (hash, payload) = engine.snapshot();
+    let seq = engine.last_seq();
+    eprintln!(
+        "sluice: snapshot at sequence {seq}: {} bytes serialized in {:.1} ms (the ring waited this long), state hash {hash}",
+        payload.len(),
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    let _ = tx.send(SnapshotJob { seq, hash, payload });
+}
+
+fn run_snapshot_writer(
+    rx: crossbeam::channel::Receiver<SnapshotJob>,
+    shared: &Shared,
+    settings: &PipelineSettings,
+) {
+    let store = match SnapshotStore::new(&sluice_journal::snapshots_dir(&settings.data_dir)) {
+        Ok(s) => s,
+        Err(e) => return shared.fail(format!("snapshot directory: {e}")),
+    };
+    for job in rx {
+        // Never let a snapshot get ahead of the journal.
+        while shared.durable_seq.load(Ordering::Acquire) < job.seq
+            && !shared.failed.load(Ordering::Acquire)
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if shared.failed.load(Ordering::Acquire) {
+            return;
+        }
+        match store.write(job.seq, job.hash.0, &job.payload) {
+            Ok(path) => eprintln!("sluice: snapshot written: {}", path.display()),
+            Err(e) => eprintln!("sluice: snapshot at {} not written: {e}", job.seq),
+        }
+        if let Err(e) = store.prune(settings.snapshots_keep) {
+            eprintln!("sluice: snapshot pruning: {e}");
+        }
+    }
+}
+
+/// A recovered (or freshly bootstrapped) engine and the journal writer positioned after it.
+pub struct Recovered {
+    pub engine: Engine,
+    pub writer: JournalWriter,
+    pub last_timestamp_ns: u64,
+    /// What happened, line by line, for the start-up log.
+    pub log: Vec<String>,
+}
+
+/// Why the server could not start.
+#[derive(Debug)]
+pub struct StartError(pub String);
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartError {}
+
+fn start_err(what: impl std::fmt::Display) -> StartError {
+    StartError(what.to_string())
+}
+
+/// The wall clock in ns since the epoch.
+pub fn wall_clock_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// Opens the data directory: recovers the journal, loads the newest valid snapshot, replays the rest
+/// — or, on an empty journal, writes Genesis and the configuration as the first inputs.
+pub fn recover(config: &Config) -> Result<Recovered, StartError> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| start_err(format!("data directory {}: {e}", config.data_dir.display())))?;
+    let journal_dir = sluice_journal::journal_dir(&config.data_dir);
+    let store =
+        SnapshotStore::new(&sluice_journal::snapshots_dir(&config.data_dir)).map_err(start_err)?;
+    let newest_snapshot = store
+        .list()
+        .map_err(start_err)?
+        .iter()
+        .filter(|s| s.header.is_ok())
+        .map(|s| s.seq)
+        .max();
+    let start = newest_snapshot.map_or(ExpectedStart::FRESH, ExpectedStart::after_snapshot);
+    let journal_config = JournalConfig {
+        segment_size_bytes: config.segment_size_bytes,
+        durability: match config.durability {
+            DurabilityPolicy::None => Durability::None,
+            DurabilityPolicy::Fsync => Durability::Fsync,
+        },
+    };
+    let (writer, report) =
+        JournalWriter::open_with_start(&journal_dir, journal_config, start).map_err(start_err)?;
+    let mut log = vec![format!(
+        "journal {}: {} segments, {} records, sequences {:?}..={:?}",
+        journal_dir.display(),
+        report.segments,
+        report.records,
+        report.first_seq,
+        report.last_seq
+    )];
+    if let Some(t) = &report.truncated {
+        log.push(format!("journal: torn tail cut: {t:?}"));
+    }
+    match report.last_seq {
+        None => bootstrap(config, writer, log),
+        Some(last) => {
+            let ts = report.last_timestamp_ns.unwrap_or(0);
+            let engine = rebuild(&config.data_dir, &store, last, &mut log)?;
+            Ok(Recovered {
+                engine,
+                writer,
+                last_timestamp_ns: ts,
+                log,
+            })
+        }
+    }
+}
+
+/// Rebuilds the engine at `last` from the newest valid snapshot at or below it and the journal.
+pub fn rebuild(
+    data_dir: &Path,
+    store: &SnapshotStore,
+    last: u64,
+    log: &mut Vec<String>,
+) -> Result<Engine, StartError> {
+    let (snapshot, skipped) = store.load_latest_valid(last).map_err(start_err)?;
+    for (path, why) in &skipped {
+        log.push(format!("snapshot {} skipped: {why}", path.display()));
+    }
+    let reader = JournalReader::open(&sluice_journal::journal_dir(data_dir)).map_err(start_err)?;
+    let started = Instant::now();
+    let mut engine = match snapshot {
+        Some(s) => match Engine::from_snapshot(&s.payload, StateHash(s.state_hash)) {
+            Ok(e) => {
+                log.push(format!(
+                    "snapshot {} loaded (sequence {})",
+                    s.path.display(),
+                    s.seq
+                ));
+                e
+            }
+            Err(e) => {
+                log.push(format!(
+                    "snapshot {} refused: {e}; replaying the whole journal",
+                    s.path.display()
+                ));
+                genesis_engine(&reader)?
+            }
+        },
+        None => genesis_engine(&reader)?,
+    };
+    let from = engine.last_seq() + 1;
+    let replayed = replay_into(&mut engine, &reader, from, last)?;
+    log.push(format!(
+        "replayed {replayed} inputs ({from}..={last}) in {:.1} ms; state hash {} at sequence {}",
+        started.elapsed().as_secs_f64() * 1e3,
+        engine.state_hash(),
+        engine.last_seq()
+    ));
+    Ok(engine)
+}
+
+/// The engine built from the journal's first record, which must be Genesis.
+pub fn genesis_engine(reader: &JournalReader) -> Result<Engine, StartError> {
+    let first = reader
+        .iter_from(1)
+        .next()
+        .ok_or_else(|| {
+            start_err("the journal does not start at sequence 1 and no snapshot covers its start")
+        })?
+        .map_err(start_err)?;
+    let env = read_envelope(first.payload).map_err(|e| start_err(format!("sequence 1: {e}")))?;
+    let meta = InputMeta {
+        seq: first.seq,
+        timestamp_ns: first.timestamp_ns,
+        session_id: 0,
+        principal_id: 0,
+        role: 0,
+    };
+    if first.seq != 1 || first.kind != Genesis::TEMPLATE_ID {
+        return Err(start_err(format!(
+            "sequence {} (kind {}) is not Genesis",
+            first.seq, first.kind
+        )));
+    }
+    Engine::from_genesis_sbe(env.sbe, &meta).map_err(start_err)
+}
+
+/// Applies journal records `from..=to` to the engine (outputs discarded). Returns how many.
+pub fn replay_into(
+    engine: &mut Engine,
+    reader: &JournalReader,
+    from: u64,
+    to: u64,
+) -> Result<u64, StartError> {
+    let mut outbox = Outbox::with_capacity(4 * MAX_OUTPUT_BYTES_PER_INPUT);
+    let mut count = 0;
+    if from > to {
+        return Ok(0);
+    }
+    for record in reader.iter_from(from) {
+        let r = record.map_err(start_err)?;
+        if r.seq > to {
+            break;
+        }
+        let env =
+            read_envelope(r.payload).map_err(|e| start_err(format!("sequence {}: {e}", r.seq)))?;
+        let meta = InputMeta {
+            seq: r.seq,
+            timestamp_ns: r.timestamp_ns,
+            session_id: env.session_id,
+            principal_id: env.principal_id,
+            role: env.role,
+        };
+        outbox.clear();
+        engine
+            .apply(&meta, env.sbe, &mut outbox)
+            .map_err(start_err)?;
+        count += 1;
+    }
+    if engine.last_seq() != to {
+        return Err(start_err(format!(
+            "replay ended at sequence {} instead of {to}",
+            engine.last_seq()
+        )));
+    }
+    Ok(count)
+}
+
+/// Encodes an input as its journal payload (envelope + SBE) into `buf`; returns the length.
+pub fn encode_input<M: Message>(
+    buf: &mut [u8],
+    session_id: u64,
+    principal_id: u32,
+    role: u8,
+    msg: &M,
+) -> usize {
+    write_envelope(buf, session_id, principal_id, role);
+    ENVELOPE_LEN + encode_sbe(msg, &mut buf[ENVELOPE_LEN..]).unwrap_or(0)
+}
+
+/// First start: Genesis, then the configuration as admin inputs. The configuration is checked on a
+/// scratch engine first, so nothing is written unless all of it is accepted.
+fn bootstrap(
+    config: &Config,
+    mut writer: JournalWriter,
+    mut log: Vec<String>,
+) -> Result<Recovered, StartError> {
+    check_bootstrap(config)?;
+    let now = wall_clock_ns();
+    let meta = InputMeta {
+        seq: 1,
+        timestamp_ns: now,
+        session_id: 0,
+        principal_id: 0,
+        role: 0,
+    };
+    let mut engine = Engine::new(&config.genesis, &meta).map_err(start_err)?;
+    let mut buf = vec![0u8; SLOT_PAYLOAD_BYTES];
+    let len = encode_input(&mut buf, 0, 0, 0, &config.genesis);
+    writer
+        .append(1, now, Genesis::TEMPLATE_ID, &buf[..len])
+        .map_err(start_err)?;
+    let mut outbox = Outbox::with_capacity(1 << 16);
+    for (i, input) in config.bootstrap.iter().enumerate() {
+        let seq = 2 + i as u64;
+        write_envelope(&mut buf, BOOTSTRAP_SESSION, 0, Role::Admin as u8);
+        let len = ENVELOPE_LEN
+            + input
+                .message
+                .encode_sbe(&mut buf[ENVELOPE_LEN..])
+                .map_err(start_err)?;
+        let meta = InputMeta {
+            seq,
+            timestamp_ns: now,
+            session_id: BOOTSTRAP_SESSION,
+            principal_id: 0,
+            role: Role::Admin as u8,
+        };
+        outbox.clear();
+        engine
+            .apply(&meta, &buf[ENVELOPE_LEN..len], &mut outbox)
+            .map_err(start_err)?;
+        writer
+            .append(seq, now, input.message.template_id(), &buf[..len])
+            .map_err(start_err)?;
+    }
+    writer.commit().map_err(start_err)?;
+    log.push(format!(
+        "fresh start: Genesis and {} configuration inputs journaled; state hash {}",
+        config.bootstrap.len(),
+        engine.state_hash()
+    ));
+    Ok(Recovered {
+        engine,
+        writer,
+        last_timestamp_ns: now,
+        log,
+    })
+}
+
+/// Applies the configuration to a scratch engine and reports the first refusal with its line.
+pub fn check_bootstrap(config: &Config) -> Result<(), StartError> {
+    let small = Genesis {
+        orders_max: 1,
+        refunds_max: 1,
+        withdrawals_max: 1,
+        velocity_keys_max: 8,
+        list_entries_max: config.genesis.list_entries_max.min(1 << 16),
+        ..config.genesis.clone()
+    };
+    let meta = InputMeta {
+        seq: 1,
+        timestamp_ns: 0,
+        session_id: 0,
+        principal_id: 0,
+        role: 0,
+    };
+    let mut engine = Engine::new(&small, &meta).map_err(start_err)?;
+    let mut buf = vec![0u8; SLOT_PAYLOAD_BYTES];
+    let mut outbox = Outbox::with_capacity(1 << 16);
+    for (i, input) in config.bootstrap.iter().enumerate() {
+        let len = input.message.encode_sbe(&mut buf).map_err(start_err)?;
+        let meta = InputMeta {
+            seq: 2 + i as u64,
+            timestamp_ns: 0,
+            session_id: BOOTSTRAP_SESSION,
+            principal_id: 0,
+            role: Role::Admin as u8,
+        };
+        outbox.clear();
+        engine
+            .apply(&meta, &buf[..len], &mut outbox)
+            .map_err(start_err)?;
+        for r in outbox.iter() {
+            if let Ok(AnyMessage::ConfigAck(ConfigAck {
+                status: AckStatus::Rejected,
+                reason,
+                text,
+                ..
+            })) = decode_any_frame(r.frame)
+            {
+                let at = input
+                    .line
+                    .map(|l| format!("config line {l}: "))
+                    .unwrap_or_default();
+                return Err(start_err(format!(
+                    "{at}{}: refused: {reason:?}: {text}",
+                    input.key
+                )));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,189 @@
+//! Read-only, zero-copy access to a journal: iterate records from any sequence.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::JournalError;
+use crate::format::{Parsed, SEGMENT_HEADER_LEN_BYTES, parse_record};
+use crate::scan::{
+    MappedSegment, SegmentInfo, TailCheck, check_continuity, check_sequence, list_segment_files,
+    open_segment,
+};
+
+/// One record, borrowed from the reader's map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    pub seq: u64,
+    pub timestamp_ns: u64,
+    /// The caller's tag (Sluice stores the SBE template id).
+    pub kind: u16,
+    pub payload: &'a [u8],
+    /// First sequence of the segment holding the record (its file name).
+    pub segment_first_seq: u64,
+    /// Byte offset of the record from the start of its segment file.
+    pub offset: u64,
+}
+
+/// A read-only view of a journal directory. It maps the segments present when it was opened
+/// and never modifies them; it may run beside a live writer (in this or another process) and
+/// sees each record once the writer has published it, up to the segments it mapped.
+pub struct JournalReader {
+    dir: PathBuf,
+    infos: Vec<SegmentInfo>,
+    segments: Vec<MappedSegment>,
+}
+
+impl JournalReader {
+    /// Maps every segment of `dir` read-only and checks their headers (not their records;
+    /// that happens while iterating, or all at once in [`crate::verify`]).
+    pub fn open(dir: &Path) -> Result<JournalReader, JournalError> {
+        let files = list_segment_files(dir)?;
+        let segment_count = files.len();
+        let mut segments = Vec::with_capacity(segment_count);
+        for (index, (name_seq, path)) in files.iter().enumerate() {
+            segments.push(open_segment(path, *name_seq, index + 1 == segment_count)?);
+        }
+        let infos = segments
+            .iter()
+            .map(|segment| segment.info.clone())
+            .collect();
+        Ok(JournalReader {
+            dir: dir.to_path_buf(),
+            infos,
+            segments,
+        })
+    }
+
+    /// The segments, oldest first.
+    pub fn segments(&self) -> &[SegmentInfo] {
+        &self.infos
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The first sequence of the oldest segment (the journal's start), if any.
+    pub fn first_seq(&self) -> Option<u64> {
+        self.infos.first().map(|info| info.first_seq)
+    }
+
+    /// Records from `seq` on, in order, across segments. Ends cleanly at the written end (and
+    /// at a torn tail, which `verify` reports). A damaged record, a sequence gap or a missing
+    /// segment yields one `Err` naming the place, and then the iteration ends. A `seq` before
+    /// the journal's start yields `SeqBeforeStart`; one past its end yields nothing.
+    pub fn iter_from(&self, seq: u64) -> Records<'_> {
+        let mut records = Records {
+            reader: self,
+            segment_index: 0,
+            offset: SEGMENT_HEADER_LEN_BYTES,
+            expected_seq: 0,
+            from_seq: seq,
+            done: false,
+            pending_error: None,
+        };
+        // The segment holding `seq` is the last one whose first sequence is at or below it.
+        let following = self.infos.partition_point(|info| info.first_seq <= seq);
+        match following.checked_sub(1) {
+            Some(index) => {
+                records.segment_index = index;
+                records.expected_seq = self.infos[index].first_seq;
+            }
+            None => match self.infos.first() {
+                Some(first) => {
+                    records.pending_error = Some(JournalError::SeqBeforeStart {
+                        dir: self.dir.clone(),
+                        seq,
+                        first_seq: first.first_seq,
+                    });
+                }
+                None => records.done = true,
+            },
+        }
+        records
+    }
+}
+
+/// The iterator of [`JournalReader::iter_from`].
+pub struct Records<'a> {
+    reader: &'a JournalReader,
+    segment_index: usize,
+    offset: u64,
+    expected_seq: u64,
+    from_seq: u64,
+    done: bool,
+    pending_error: Option<JournalError>,
+}
+
+impl<'a> Iterator for Records<'a> {
+    type Item = Result<RecordRef<'a>, JournalError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(error) = self.pending_error.take() {
+            self.done = true;
+            return Some(Err(error));
+        }
+        // Bounded: each pass consumes a record (at least 32 bytes) or a segment.
+        while !self.done {
+            match self.step() {
+                Ok(Some(record)) if record.seq < self.from_seq => {}
+                Ok(Some(record)) => return Some(Ok(record)),
+                Ok(None) => {}
+                Err(error) => {
+                    self.done = true;
+                    return Some(Err(error));
+                }
+            }
+        }
+        None
+    }
+}
+
+impl<'a> Records<'a> {
+    /// Reads the record at the cursor, or moves to the next segment, or ends.
+    fn step(&mut self) -> Result<Option<RecordRef<'a>>, JournalError> {
+        let reader = self.reader;
+        let segment = &reader.segments[self.segment_index];
+        let info = &segment.info;
+        match parse_record(&segment.map, self.offset, info.size_bytes) {
+            Parsed::Valid(record) => {
+                check_sequence(&info.path, self.offset, self.expected_seq, &record)?;
+                let record_ref = RecordRef {
+                    seq: record.fields.seq,
+                    timestamp_ns: record.fields.timestamp_ns,
+                    kind: record.fields.kind,
+                    payload: record.payload,
+                    segment_first_seq: info.first_seq,
+                    offset: self.offset,
+                };
+                self.offset += record.padded_len_bytes;
+                self.expected_seq += 1;
+                Ok(Some(record_ref))
+            }
+            Parsed::End => self.next_segment().map(|()| None),
+            Parsed::Bad(what) => {
+                self.done = true;
+                let tail = TailCheck {
+                    segment,
+                    offset: self.offset,
+                    expected_seq: self.expected_seq,
+                    bad: Some(what),
+                    is_last: self.segment_index + 1 == reader.segments.len(),
+                };
+                // A torn tail ends the iteration cleanly; damage is an error.
+                tail.classify().map(|_| None)
+            }
+        }
+    }
+
+    fn next_segment(&mut self) -> Result<(), JournalError> {
+        let next_index = self.segment_index + 1;
+        let Some(next) = self.reader.infos.get(next_index) else {
+            self.done = true;
+            return Ok(());
+        };
+        check_continuity(next, self.expected_seq)?;
+        self.segment_index = next_index;
+        self.offset = SEGMENT_HEADER_LEN_BYTES;
+        Ok(())
+    }
+}

@@ -1,0 +1,513 @@
+//! `sluice demo`: a server with simulated channels in-process on an ephemeral loopback port, driven
+//! through real TCP connections by the load driver, with one channel failing mid-run; then a report.
+
+use clap::Args;
+use serde_json::json;
+use sluice_gateway::client::Client;
+use sluice_gateway::config::{Config, DEFAULT_CONFIG};
+use sluice_gateway::server::{ServeOptions, Server, SimCommand};
+use sluice_protocol::*;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use crate::load::{self, Identity, LoadReport, LoadSpec, Milestone, Mix, Pacing, StopAt};
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Payments to drive.
+    #[arg(long, default_value_t = 200_000)]
+    pub payments: u64,
+    /// Data directory for the journal it leaves (default: a fresh directory it names).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Print one JSON object instead of the report.
+    #[arg(long)]
+    pub json: bool,
+    /// Client connections.
+    #[arg(long, default_value_t = 4)]
+    pub connections: usize,
+    /// Requests in flight per connection.
+    #[arg(long, default_value_t = 256)]
+    pub window: usize,
+    /// Channel that fails mid-run (0 = none).
+    #[arg(long, default_value_t = 1)]
+    pub fail_channel: u16,
+    /// Seed of the generated payments and of the simulated channels.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+fn fresh_dir() -> PathBuf {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    std::env::temp_dir().join(format!("sluice-demo-{}-{stamp}", std::process::id()))
+}
+
+fn demo_config(args: &DemoArgs, data_dir: PathBuf) -> Result<Config, String> {
+    let mut config = Config::parse(DEFAULT_CONFIG).map_err(|e| e.to_string())?;
+    config.listen = "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?;
+    config.data_dir = data_dir;
+    config.simulator.enabled = true;
+    config.simulator.seed = args.seed;
+    let needed = (args.payments + args.payments / 5 + 10_000).min(50_000_000) as u32;
+    config.genesis.orders_max = config.genesis.orders_max.max(needed);
+    config.genesis.refunds_max = config.genesis.refunds_max.max(needed / 4);
+    Ok(config)
+}
+
+pub fn run(args: DemoArgs) -> Result<(), String> {
+    let data_dir = args.data.clone().unwrap_or_else(fresh_dir);
+    let config = demo_config(&args, data_dir.clone())?;
+    let rule_names: BTreeMap<u32, String> = config
+        .bootstrap
+        .iter()
+        .filter_map(|b| match &b.message {
+            AnyMessage::ConfigRiskRule(r) => Some((r.rule_id, r.name.as_str().into_owned())),
+            _ => None,
+        })
+        .chain([(1, "allow_list".to_string()), (2, "block_list".to_string())])
+        .collect();
+    let channel_names: BTreeMap<u16, String> = config
+        .bootstrap
+        .iter()
+        .filter_map(|b| match &b.message {
+            AnyMessage::ConfigChannel(c) => Some((c.channel_id, c.name.as_str().into_owned())),
+            _ => None,
+        })
+        .collect();
+    if !args.json {
+        eprintln!(
+            "sluice demo: {} payments, data in {}",
+            args.payments,
+            data_dir.display()
+        );
+    }
+    let server = Server::start(
+        config,
+        ServeOptions {
+            verbose: !args.json,
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let addr = server.local_addr;
+    let stop = server.stop.clone();
+    let control = server.sim_control();
+    let handle = std::thread::Builder::new()
+        .name("sluice-gateway".into())
+        .spawn(move || server.run())
+        .map_err(|e| e.to_string())?;
+    let mut milestones = Vec::new();
+    if args.fail_channel != 0 {
+        let (c1, c2) = (control.clone(), control.clone());
+        let channel = args.fail_channel;
+        milestones.push(Milestone {
+            fraction: 0.4,
+            action: Box::new(move || {
+                let _ = c1.send(SimCommand::Outage {
+                    channel_id: channel,
+                    seconds: 3_600.0,
+                    mode: "error".into(),
+                });
+            }),
+        });
+        milestones.push(Milestone {
+            fraction: 0.7,
+            action: Box::new(move || {
+                let _ = c2.send(SimCommand::Recover {
+                    channel_id: channel,
+                });
+            }),
+        });
+    }
+    let identities = vec![
+        Identity {
+            key_id: "acq-a".into(),
+            secret: "sluice-demo-acquirer-a".into(),
+            merchants: vec![1001, 1002, 1003, 1004],
+        },
+        Identity {
+            key_id: "acq-b".into(),
+            secret: "sluice-demo-acquirer-b".into(),
+            merchants: vec![2001],
+        },
+    ];
+    let spec = LoadSpec {
+        addr,
+        connections: args.connections.max(1),
+        identities,
+        pacing: Pacing::Closed {
+            window: args.window.max(1),
+        },
+        stop: StopAt::Payments(args.payments),
+        warmup: Duration::ZERO,
+        mix: Mix {
+            payments: 97,
+            refunds: 2,
+            queries: 1,
+        },
+        seed: args.seed,
+        progress: !args.json,
+        drain_timeout: Duration::from_secs(30),
+        milestones,
+    };
+    let result = load::run(spec).map_err(|e| format!("load: {e}"));
+    let admin = admin_figures(addr);
+    stop.store(true, Ordering::Release);
+    let server_report = handle
+        .join()
+        .map_err(|_| "server thread panicked".to_string())?;
+    let report = result?;
+    let admin = admin?;
+    if let Some(e) = server_report.error {
+        return Err(format!("server failed: {e}"));
+    }
+    let state_hash = server_report
+        .state_hash
+        .map(|h| h.to_string())
+        .unwrap_or_default();
+    let ctx = Context {
+        report: &report,
+        admin: &admin,
+        rule_names: &rule_names,
+        channel_names: &channel_names,
+        state_hash: &state_hash,
+        data_dir: &data_dir,
+    };
+    if args.json {
+        println!("{}", ctx.json());
+    } else {
+        ctx.print();
+    }
+    if !admin.stats.ledger_balanced {
+        return Err("the ledger does not balance".into());
+    }
+    Ok(())
+}
+
+/// What the demo asks the server as an admin at the end.
+struct AdminFigures {
+    stats: StatsReport,
+    platform: BalanceReport,
+    merchants: Vec<BalanceReport>,
+    promoters: Vec<BalanceReport>,
+}
+
+fn admin_figures(addr: std::net::SocketAddr) -> Result<AdminFigures, String> {
+    let mut c = Client::login(addr, Role::Admin, "admin", "sluice-demo-admin")
+        .map_err(|e| e.to_string())?;
+    let wait = Duration::from_secs(10);
+    c.send(&StatsQuery { flags: 0 })
+        .map_err(|e| e.to_string())?;
+    let stats = c
+        .recv_until(wait, |m| {
+            if let AnyMessage::StatsReport(s) = m {
+                Some(s.clone())
+            } else {
+                None
+            }
+        })
+        .map_err(|e| e.to_string())?;
+    let mut balance = |kind: PartyKind, id: u32| -> Result<BalanceReport, String> {
+        c.send(&BalanceQuery {
+            party_kind: kind,
+            party_id: id,
+        })
+        .map_err(|e| e.to_string())?;
+        c.recv_until(wait, |m| {
+            if let AnyMessage::BalanceReport(b) = m {
+                Some(b.clone())
+            } else {
+                None
+            }
+        })
+        .map_err(|e| e.to_string())
+    };
+    let platform = balance(PartyKind::Platform, 0)?;
+    let merchants = [1001, 1002, 1003, 1004, 2001]
+        .iter()
+        .map(|&m| balance(PartyKind::Merchant, m))
+        .collect::<Result<_, _>>()?;
+    let promoters = [501, 502]
+        .iter()
+        .map(|&p| balance(PartyKind::Promoter, p))
+        .collect::<Result<_, _>>()?;
+    Ok(AdminFigures {
+        stats,
+        platform,
+        merchants,
+        promoters,
+    })
+}
+
+struct Context<'a> {
+    report: &'a LoadReport,
+    admin: &'a AdminFigures,
+    rule_names: &'a BTreeMap<u32, String>,
+    channel_names: &'a BTreeMap<u16, String>,
+    state_hash: &'a str,
+    data_dir: &'a PathBuf,
+}
+
+fn percentiles_us(h: &hdrhistogram::Histogram<u64>) -> serde_json::Value {
+    let us = |q: f64| (h.value_at_quantile(q) as f64 / 1e3 * 10.0).round() / 10.0;
+    json!({ "p50": us(0.5), "p90": us(0.9), "p99": us(0.99), "p999": us(0.999), "p9999": us(0.9999), "max": (h.max() as f64 / 1e3 * 10.0).round() / 10.0, "count": h.len() })
+}
+
+/// Sums of a party kind's balances per currency: (pending, available, frozen).
+fn sum_balances(reports: &[BalanceReport]) -> BTreeMap<u16, (i64, i64, i64)> {
+    let mut out: BTreeMap<u16, (i64, i64, i64)> = BTreeMap::new();
+    for r in reports {
+        for b in &r.balances {
+            let e = out.entry(b.currency).or_default();
+            e.0 += b.pending_minor;
+            e.1 += b.available_minor;
+            e.2 += b.frozen_minor;
+        }
+    }
+    out
+}
+
+fn money(minor: i64) -> String {
+    let sign = if minor < 0 { "-" } else { "" };
+    format!("{sign}{}.{:02}", minor.abs() / 100, minor.abs() % 100)
+}
+
+fn currency_name(c: u16) -> String {
+    sluice_gateway::config::currency_code(c)
+        .map(str::to_string)
+        .unwrap_or_else(|| c.to_string())
+}
+
+impl Context<'_> {
+    fn rejected_by_rule(&self) -> BTreeMap<String, u64> {
+        self.report
+            .rejected_by_rule
+            .iter()
+            .map(|(id, n)| {
+                (
+                    self.rule_names
+                        .get(id)
+                        .cloned()
+                        .unwrap_or_else(|| format!("rule_{id}")),
+                    *n,
+                )
+            })
+            .collect()
+    }
+
+    fn channels(&self) -> BTreeMap<String, (u64, u64, f64, String)> {
+        self.admin
+            .stats
+            .channels
+            .iter()
+            .map(|c| {
+                let name = self
+                    .channel_names
+                    .get(&c.channel_id)
+                    .cloned()
+                    .unwrap_or_else(|| c.channel_id.to_string());
+                let rate = if c.attempts == 0 {
+                    0.0
+                } else {
+                    c.successes as f64 / c.attempts as f64
+                };
+                (
+                    name,
+                    (c.attempts, c.successes, rate, c.health.name().to_string()),
+                )
+            })
+            .collect()
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let r = self.report;
+        let channels: serde_json::Map<String, serde_json::Value> = self
+            .channels()
+            .into_iter()
+            .map(|(name, (attempts, successes, rate, health))| {
+                (name, json!({ "attempts": attempts, "successes": successes, "success_rate": (rate * 10_000.0).round() / 10_000.0, "health": health }))
+            })
+            .collect();
+        let ledger = |reports: &[BalanceReport]| -> serde_json::Value {
+            sum_balances(reports)
+                .into_iter()
+                .map(|(c, (p, a, f))| {
+                    (
+                        currency_name(c),
+                        json!({ "pending": p, "available": a, "frozen": f }),
+                    )
+                })
+                .collect::<serde_json::Map<_, _>>()
+                .into()
+        };
+        let platform: serde_json::Map<String, serde_json::Value> = self
+            .admin
+            .platform
+            .balances
+            .iter()
+            .map(|b| {
+                (
+                    currency_name(b.currency),
+                    json!({ "revenue": b.pending_minor, "fee_expense": b.available_minor }),
+                )
+            })
+            .collect();
+        json!({
+            "payments": r.payments_sent,
+            "accepted": r.accepted,
+            "succeeded": r.succeeded,
+            "failed": r.failed,
+            "rejected": r.rejected,
+            "rejected_by_reason": r.rejected_by_reason,
+            "rejected_by_rule": self.rejected_by_rule(),
+            "failed_over": r.failed_over,
+            "failed_by_reason": r.failed_by_reason,
+            "reviews": r.reviews,
+            "refunds": { "sent": r.refunds_sent, "succeeded": r.refunds_succeeded, "failed": r.refunds_failed, "rejected": r.refunds_rejected },
+            "queries": { "sent": r.queries_sent, "answered": r.queries_answered },
+            "outstanding": r.outstanding,
+            "channels": channels,
+            "seconds": (r.seconds * 1000.0).round() / 1000.0,
+            "payments_per_sec": r.payments_per_sec().round(),
+            "ack_latency_us": percentiles_us(&r.ack_latency_ns),
+            "result_latency_us": percentiles_us(&r.result_latency_ns),
+            "ledger_balanced": self.admin.stats.ledger_balanced,
+            "ledger": { "platform": platform, "merchants": ledger(&self.admin.merchants), "promoters": ledger(&self.admin.promoters) },
+            "state_hash": self.state_hash,
+            "data_dir": self.data_dir.display().to_string(),
+            "errors": r.errors,
+        })
+    }
+
+    fn print(&self) {
+        let r = self.report;
+        let pct = |n: u64| {
+            if r.payments_sent == 0 {
+                0.0
+            } else {
+                n as f64 * 100.0 / r.payments_sent as f64
+            }
+        };
+        println!();
+        println!("== Sluice demo ==========================================================");
+        println!("payments sent        {:>10}", r.payments_sent);
+        println!(
+            "  accepted           {:>10}  ({:.2}%, {} flagged for review)",
+            r.accepted,
+            pct(r.accepted),
+            r.reviews
+        );
+        println!(
+            "  rejected           {:>10}  ({:.2}%)",
+            r.rejected,
+            pct(r.rejected)
+        );
+        for (reason, n) in &r.rejected_by_reason {
+            println!("    {reason:<30} {n:>8}");
+        }
+        for (rule, n) in self.rejected_by_rule() {
+            println!("    risk rule {rule:<20} {n:>8}");
+        }
+        println!(
+            "  succeeded          {:>10}  ({:.2}%)",
+            r.succeeded,
+            pct(r.succeeded)
+        );
+        println!("    after failover   {:>10}", r.failed_over);
+        println!(
+            "  failed             {:>10}  ({:.2}%)",
+            r.failed,
+            pct(r.failed)
+        );
+        for (reason, n) in &r.failed_by_reason {
+            println!("    {reason:<30} {n:>8}");
+        }
+        println!(
+            "refunds              {:>10} sent, {} succeeded, {} failed, {} rejected",
+            r.refunds_sent, r.refunds_succeeded, r.refunds_failed, r.refunds_rejected
+        );
+        println!(
+            "queries              {:>10} sent, {} answered",
+            r.queries_sent, r.queries_answered
+        );
+        println!("outstanding at end   {:>10}", r.outstanding);
+        println!();
+        println!(
+            "throughput           {:>10.0} payments/s end to end ({:.2} s)",
+            r.payments_per_sec(),
+            r.seconds
+        );
+        let line = |name: &str, h: &hdrhistogram::Histogram<u64>| {
+            let ms = |q: f64| h.value_at_quantile(q) as f64 / 1e6;
+            println!(
+                "{name:<20} p50 {:>8.3} ms  p99 {:>8.3} ms  p99.9 {:>8.3} ms  max {:>8.3} ms",
+                ms(0.5),
+                ms(0.99),
+                ms(0.999),
+                h.max() as f64 / 1e6
+            );
+        };
+        line("request -> ack", &r.ack_latency_ns);
+        line("request -> result", &r.result_latency_ns);
+        println!(
+            "(closed loop at full speed: latency here includes queueing; see `sluice loadgen` for latency at a set rate)"
+        );
+        println!();
+        println!(
+            "{:<14} {:>10} {:>10} {:>9}  health",
+            "channel", "attempts", "successes", "rate"
+        );
+        for (name, (attempts, successes, rate, health)) in self.channels() {
+            println!(
+                "{name:<14} {attempts:>10} {successes:>10} {:>8.2}%  {health}",
+                rate * 100.0
+            );
+        }
+        println!();
+        println!("ledger (minor units shown as major.minor)");
+        for b in &self.admin.platform.balances {
+            println!(
+                "  platform {}   revenue {:>16}   channel fees borne {:>14}",
+                currency_name(b.currency),
+                money(b.pending_minor),
+                money(b.available_minor)
+            );
+        }
+        for (c, (p, a, f)) in sum_balances(&self.admin.promoters) {
+            println!(
+                "  promoters {}  commissions pending {:>14} available {:>14} frozen {:>12}",
+                currency_name(c),
+                money(p),
+                money(a),
+                money(f)
+            );
+        }
+        for (c, (p, a, f)) in sum_balances(&self.admin.merchants) {
+            println!(
+                "  merchants {}  pending {:>16} available {:>14} frozen {:>12}",
+                currency_name(c),
+                money(p),
+                money(a),
+                money(f)
+            );
+        }
+        println!(
+            "  ledger balanced (total debits = total credits): {}",
+            self.admin.stats.ledger_balanced
+        );
+        println!();
+        println!("state hash {}", self.state_hash);
+        println!(
+            "journal    {}  (replay it with: sluice replay verify --data {})",
+            self.data_dir.display(),
+            self.data_dir.display()
+        );
+        if !r.errors.is_empty() {
+            println!("errors: {:?}", r.errors);
+        }
+    }
+}
