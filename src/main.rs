@@ -1,6 +1,7 @@
 //! `sluice`: the server, the demo, the load generator, the benchmarks and the operator tools.
 
 mod bench;
+mod bench_engine;
 mod demo;
 mod load;
 mod loadgen;
