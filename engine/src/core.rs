@@ -12,6 +12,7 @@ use sluice_protocol::{
 };
 use std::fmt;
 
+use crate::index::IdIndex;
 use crate::input::{InputMeta, ROLE_SEQUENCER};
 use crate::ledger::Ledger;
 use crate::outbox::{Dest, Outbox};
@@ -69,9 +70,15 @@ pub(crate) struct Index {
     pub promoters: FxHashMap<u32, u32>,
     pub profiles: FxHashMap<u32, u32>,
     pub channels: FxHashMap<u16, u32>,
-    pub orders: FxHashMap<(u32, u64), u32>,
-    pub refunds: FxHashMap<(u32, u64), u32>,
-    pub withdrawals: FxHashMap<(u32, u64), u32>,
+    pub orders: IdIndex,
+    pub refunds: IdIndex,
+    pub withdrawals: IdIndex,
+}
+
+impl Default for IdIndex {
+    fn default() -> Self {
+        IdIndex::with_max(0)
+    }
 }
 
 fn map<K, V>(capacity: u32) -> FxHashMap<K, V> {
@@ -85,9 +92,9 @@ impl Index {
             promoters: map(l.promoters_max),
             profiles: map(l.split_profiles_max),
             channels: map(l.channels_max),
-            orders: map(l.orders_max),
-            refunds: map(l.refunds_max),
-            withdrawals: map(l.withdrawals_max),
+            orders: IdIndex::with_max(l.orders_max),
+            refunds: IdIndex::with_max(l.refunds_max),
+            withdrawals: IdIndex::with_max(l.withdrawals_max),
         }
     }
 }
@@ -240,6 +247,13 @@ impl Engine {
         self.state.last_seq = meta.seq;
         // The sequencer owns time and never goes backwards; clamp defensively all the same.
         self.state.now_ns = self.state.now_ns.max(meta.timestamp_ns);
+        // TEST ONLY (feature `nondeterministic-for-tests`, off by default): mixes the wall clock
+        // into the state so a test can prove `sluice replay check` catches non-determinism.
+        #[cfg(feature = "nondeterministic-for-tests")]
+        {
+            let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+            self.state.now_ns += wall.map_or(0, |d| u64::from(d.subsec_nanos() % 1_000_000)) + 1;
+        }
         match split_sbe(sbe) {
             Ok((header, body)) => self.dispatch(meta, header, body, out),
             Err(e) => self.reject(
@@ -502,6 +516,8 @@ impl Engine {
         reserve_to(&mut s.orders, l.orders_max);
         reserve_to(&mut s.refunds, l.refunds_max);
         reserve_to(&mut s.withdrawals, l.withdrawals_max);
+        crate::mem::advise_huge_pages(&s.orders);
+        crate::mem::advise_huge_pages(&s.refunds);
         s.risk.rebuild();
         for p in s.parties.iter_mut() {
             let n = (p.settlement_days as usize + 1) * l.currencies.len();
@@ -525,15 +541,15 @@ impl Engine {
             ix.channels.insert(c.id, i as u32);
         }
         for (i, o) in s.orders.iter().enumerate() {
-            ix.orders.insert((o.acquirer_id, o.request_id), i as u32);
+            ix.orders.insert(o.acquirer_id, o.request_id, i as u32);
         }
         for (i, r) in s.refunds.iter().enumerate() {
             ix.refunds
-                .insert((r.acquirer_id, r.refund_request_id), i as u32);
+                .insert(r.acquirer_id, r.refund_request_id, i as u32);
         }
         for (i, w) in s.withdrawals.iter().enumerate() {
             ix.withdrawals
-                .insert((w.acquirer_id, w.withdraw_request_id), i as u32);
+                .insert(w.acquirer_id, w.withdraw_request_id, i as u32);
         }
         let rules_more = (l.risk_rules_max as usize).saturating_sub(self.counters.rule_hits.len());
         self.counters.rule_hits.reserve_exact(rules_more);

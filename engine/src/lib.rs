@@ -18,6 +18,8 @@ pub mod fixture;
 
 mod config;
 mod core;
+mod index;
+mod mem;
 mod payments;
 mod refunds;
 mod reports;

@@ -83,7 +83,10 @@ pub struct OutRecord<'a> {
 /// so the owner flushes it before it fills. Should an input ever exceed the reserve, the buffer grows
 /// (counted in `grew`) rather than lose an output.
 pub struct Outbox {
+    /// Zeroed once at creation; `used` bytes of it hold outputs. Keeping the whole buffer initialised
+    /// means a push writes its frame in place, with no zero-fill per output.
     buf: Vec<u8>,
+    used: usize,
     count: u32,
     last_seq: u64,
     grew: u32,
@@ -92,7 +95,8 @@ pub struct Outbox {
 impl Outbox {
     pub fn with_capacity(bytes: usize) -> Self {
         Outbox {
-            buf: Vec::with_capacity(bytes),
+            buf: vec![0u8; bytes],
+            used: 0,
             count: 0,
             last_seq: 0,
             grew: 0,
@@ -103,27 +107,32 @@ impl Outbox {
     #[inline]
     pub fn push<M: Message>(&mut self, dest: Dest, input_seq: u64, msg: &M) {
         let frame_bytes = frame_len(msg);
-        let start = self.buf.len();
+        let start = self.used;
         let need = OUT_HEADER_LEN + frame_bytes;
-        if self.buf.capacity() - start < need {
+        if self.buf.len() - start < need {
             self.grew += 1;
+            let grown = (self.buf.len() * 2).max(start + need);
+            self.buf.resize(grown, 0);
         }
-        self.buf.resize(start + need, 0);
+        self.used = start + need;
         let header = &mut self.buf[start..start + OUT_HEADER_LEN];
+        // The buffer is reused: its reserved header bytes still hold an earlier output's bytes,
+        // which must not leak into this one (output bytes depend on the inputs alone).
+        header.fill(0);
         header[0..4].copy_from_slice(&(frame_bytes as u32).to_le_bytes());
         header[4] = dest.kind as u8;
         header[8..12].copy_from_slice(&dest.principal_id.to_le_bytes());
         header[16..24].copy_from_slice(&dest.session_id.to_le_bytes());
         header[24..32].copy_from_slice(&input_seq.to_le_bytes());
         // The buffer was sized for exactly this frame, so encoding cannot fail.
-        let written = encode_frame(msg, &mut self.buf[start + OUT_HEADER_LEN..]);
+        let written = encode_frame(msg, &mut self.buf[start + OUT_HEADER_LEN..self.used]);
         debug_assert_eq!(written.ok(), Some(frame_bytes));
         self.count += 1;
         self.last_seq = input_seq;
     }
 
     pub fn clear(&mut self) {
-        self.buf.clear();
+        self.used = 0;
         self.count = 0;
     }
 
@@ -138,12 +147,12 @@ impl Outbox {
 
     /// Bytes used.
     pub fn len_bytes(&self) -> usize {
-        self.buf.len()
+        self.used
     }
 
     /// Bytes free before the reserve is exhausted.
     pub fn remaining(&self) -> usize {
-        self.buf.capacity() - self.buf.len()
+        self.buf.len() - self.used
     }
 
     /// Input sequence of the last output pushed.
@@ -158,12 +167,12 @@ impl Outbox {
 
     /// The raw bytes (routing headers and frames), for handing to egress in one piece.
     pub fn bytes(&self) -> &[u8] {
-        &self.buf
+        &self.buf[..self.used]
     }
 
     pub fn iter(&self) -> OutIter<'_> {
         OutIter {
-            bytes: &self.buf,
+            bytes: self.bytes(),
             at: 0,
         }
     }

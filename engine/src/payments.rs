@@ -35,7 +35,7 @@ impl Engine {
     ) {
         let acquirer = meta.principal_id;
         let hash = request_hash(body, block_length, PaymentRequest::BLOCK_LENGTH);
-        if let Some(&slot) = self.index.orders.get(&(acquirer, req.request_id)) {
+        if let Some(slot) = self.index.orders.get(acquirer, req.request_id) {
             return self.answer_payment_resend(meta, slot, hash, req.request_id, out);
         }
         let valid = match self.validate_payment(acquirer, req) {
@@ -187,7 +187,7 @@ impl Engine {
         });
         self.index
             .orders
-            .insert((meta.principal_id, req.request_id), slot);
+            .insert(meta.principal_id, req.request_id, slot);
         slot
     }
 

@@ -27,7 +27,7 @@ impl Engine {
     ) {
         let acquirer = meta.principal_id;
         let hash = request_hash(body, block_length, RefundRequest::BLOCK_LENGTH);
-        if let Some(&slot) = self.index.refunds.get(&(acquirer, req.refund_request_id)) {
+        if let Some(slot) = self.index.refunds.get(acquirer, req.refund_request_id) {
             if self.state.refunds[slot as usize].request_hash != hash {
                 return self.push_refund_rejected(
                     meta,
@@ -83,10 +83,10 @@ impl Engine {
         acquirer: u32,
         req: &RefundRequest,
     ) -> Result<(u32, ArrayVec<(i64, bool), MAX_SPLIT_LINES>), (u64, ReasonCode)> {
-        let &order_slot = self
+        let order_slot = self
             .index
             .orders
-            .get(&(acquirer, req.payment_request_id))
+            .get(acquirer, req.payment_request_id)
             .ok_or((0, ReasonCode::UnknownOrder))?;
         let order_id = u64::from(order_slot) + 1;
         let o = &self.state.orders[order_slot as usize];
@@ -175,7 +175,7 @@ impl Engine {
         });
         self.index
             .refunds
-            .insert((meta.principal_id, req.refund_request_id), slot);
+            .insert(meta.principal_id, req.refund_request_id, slot);
         slot
     }
 
@@ -525,10 +525,10 @@ impl Engine {
         let acquirer = meta.principal_id;
         let hash = request_hash(body, block_length, WithdrawRequest::BLOCK_LENGTH);
         let dest = Dest::acquirer(acquirer, meta.session_id);
-        if let Some(&slot) = self
+        if let Some(slot) = self
             .index
             .withdrawals
-            .get(&(acquirer, req.withdraw_request_id))
+            .get(acquirer, req.withdraw_request_id)
         {
             let w = &self.state.withdrawals[slot as usize];
             if w.request_hash != hash {
@@ -583,7 +583,7 @@ impl Engine {
         });
         self.index
             .withdrawals
-            .insert((acquirer, req.withdraw_request_id), slot);
+            .insert(acquirer, req.withdraw_request_id, slot);
         self.counters.withdrawals += 1;
         let msg = withdraw_result(
             req,

@@ -17,11 +17,9 @@ use crate::routing;
 impl Engine {
     pub(crate) fn handle_query(&mut self, meta: &InputMeta, q: &QueryOrder, out: &mut Outbox) {
         let slot = match Engine::role(meta) {
-            Some(Role::Acquirer) if q.order_id == 0 => self
-                .index
-                .orders
-                .get(&(meta.principal_id, q.request_id))
-                .copied(),
+            Some(Role::Acquirer) if q.order_id == 0 => {
+                self.index.orders.get(meta.principal_id, q.request_id)
+            }
             _ => q
                 .order_id
                 .checked_sub(1)
@@ -130,7 +128,7 @@ impl Engine {
 
     /// The slot of an order by its acquirer and request id (tools and tests).
     pub fn order_slot(&self, acquirer_id: u32, request_id: u64) -> Option<u32> {
-        self.index.orders.get(&(acquirer_id, request_id)).copied()
+        self.index.orders.get(acquirer_id, request_id)
     }
 
     pub(crate) fn handle_balance(&mut self, meta: &InputMeta, q: &BalanceQuery, out: &mut Outbox) {

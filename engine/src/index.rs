@@ -1,0 +1,106 @@
+//! A fixed open-addressing table from (owner, request id) to a table slot: the idempotency index of
+//! orders, refunds and withdrawals. Sized at start for twice its maximum entries (so probes stay
+//! short) and fully initialised then, so the hot path never faults a fresh page or allocates.
+//! Entries are never removed.
+
+/// The slot value of an empty entry.
+const EMPTY: u32 = u32::MAX;
+
+#[derive(Clone, Copy)]
+struct Entry {
+    id: u64,
+    owner: u32,
+    slot: u32,
+}
+
+/// (owner, id) → slot.
+pub struct IdIndex {
+    entries: Vec<Entry>,
+    mask: usize,
+    len: usize,
+    max: usize,
+}
+
+impl IdIndex {
+    /// A table for at most `max` entries.
+    pub fn with_max(max: u32) -> Self {
+        let capacity = (max as usize * 2).next_power_of_two().max(16);
+        let mut entries = Vec::with_capacity(capacity);
+        crate::mem::advise_huge_pages(&entries);
+        entries.resize(
+            capacity,
+            Entry {
+                id: 0,
+                owner: 0,
+                slot: EMPTY,
+            },
+        );
+        IdIndex {
+            entries,
+            mask: capacity - 1,
+            len: 0,
+            max: max as usize,
+        }
+    }
+
+    #[inline]
+    fn home(&self, owner: u32, id: u64) -> usize {
+        let h = (id ^ u64::from(owner).rotate_left(40)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (h >> 32) as usize & self.mask
+    }
+
+    /// The slot recorded for (owner, id).
+    #[inline]
+    pub fn get(&self, owner: u32, id: u64) -> Option<u32> {
+        let mut i = self.home(owner, id);
+        loop {
+            let e = self.entries[i];
+            if e.slot == EMPTY {
+                return None;
+            }
+            if e.id == id && e.owner == owner {
+                return Some(e.slot);
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
+    /// Records (owner, id) → slot. The caller checked the key is new and the table not full.
+    #[inline]
+    pub fn insert(&mut self, owner: u32, id: u64, slot: u32) {
+        assert!(
+            self.len < self.max,
+            "index over its maximum: the caller checks capacity first"
+        );
+        let mut i = self.home(owner, id);
+        while self.entries[i].slot != EMPTY {
+            i = (i + 1) & self.mask;
+        }
+        self.entries[i] = Entry { id, owner, slot };
+        self.len += 1;
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.len
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_what_it_holds_and_nothing_else() {
+        let mut ix = IdIndex::with_max(1000);
+        for i in 0..1000u64 {
+            ix.insert((i % 3) as u32, i * 7, i as u32);
+        }
+        for i in 0..1000u64 {
+            assert_eq!(ix.get((i % 3) as u32, i * 7), Some(i as u32));
+            assert_eq!(ix.get((i % 3) as u32 + 1, i * 7), None);
+        }
+        assert_eq!(ix.get(0, 1), None);
+        assert_eq!(ix.len(), 1000);
+    }
+}

@@ -1,0 +1,1715 @@
+//! Property tests: random input sequences through the driver on the fixture world, with the ledger,
+//! split, refund, order-state and idempotency invariants checked after every step against a naive
+//! model built from the outputs alone; "snapshot, restore, continue" among the steps; determinism
+//! of state and output bytes.
+//!
+//! The runs use the fixture configuration with a small velocity table (see `common::small_world`)
+//! so that the state can be hashed after every step. The seed is fixed (override it with
+//! `PROPTEST_RNG_SEED`, the case count with `PROPTEST_CASES`); a failure prints the minimal
+//! sequence of steps.
+
+mod common;
+use common::*;
+use proptest::prelude::*;
+use proptest::test_runner::RngSeed;
+use sluice_engine::driver::Driver;
+use sluice_engine::fixture::*;
+use sluice_engine::{Dest, Engine, StateHash};
+use sluice_protocol::*;
+use std::collections::{BTreeMap, BTreeSet};
+
+const SECOND_MS: u64 = 1_000;
+const DAY_MS: u64 = 86_400 * SECOND_MS;
+const ATTEMPTS_MAX: u8 = 3;
+
+/// Merchants a payment can name, with the acquirer that owns each; 4242 is not configured.
+const MERCHANTS: [(u32, u32); 6] = [
+    (SHOP, ACQUIRER_A),
+    (HQ, ACQUIRER_A),
+    (BRANCH, ACQUIRER_A),
+    (DISTRIBUTOR, ACQUIRER_A),
+    (OTHER_SHOP, ACQUIRER_B),
+    (4242, ACQUIRER_A),
+];
+/// Payers: six ordinary users, the block-listed 666 and the allow-listed 777.
+const USERS: [u64; 8] = [10_001, 10_002, 10_003, 10_004, 10_005, 10_006, 666, 777];
+/// The ledger currencies and one that is not (JPY).
+const CURRENCIES: [u16; 5] = [CNY, USD, EUR, HKD, 392];
+const CATEGORIES: [u16; 3] = [0, 5411, 7995];
+const PROMOTERS: [u32; 4] = [0, PROMOTER, PROMOTER_PARENT, 9];
+const CARDS: [(&str, u32); 4] = [
+    ("", 0),
+    ("fp-a", 622_202),
+    ("fp-b", 622_202),
+    ("fp-c", 411_111),
+];
+
+// ---------------------------------------------------------------------------------------------
+// Steps
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+struct PaySpec {
+    merchant: usize,
+    wrong_acquirer: bool,
+    amount: i64,
+    promoter: usize,
+    user: usize,
+    method: PaymentMethod,
+    currency: usize,
+    category: usize,
+    device: u64,
+    ip: u8,
+    card: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum RefundSize {
+    /// This share (per mille) of what is still refundable, at least 1.
+    Permille(i64),
+    /// All that is still refundable.
+    Rest,
+    /// More than is refundable.
+    TooMuch(i64),
+    Zero,
+    /// A payment request id that does not exist.
+    UnknownPayment,
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Pay(PaySpec),
+    /// Several payments like this one at once (fresh request ids).
+    Burst(PaySpec, u8),
+    /// The exact same request again.
+    ResendPay(usize),
+    /// The same request id with another amount.
+    AlterPay(usize, i64),
+    /// A channel answers one of the attempts it holds.
+    Answer(usize, ChannelOutcome, u32),
+    /// A channel answers an attempt it was sent at some point (late, repeated or current).
+    LateAnswer(usize, ChannelOutcome),
+    /// Another channel answers for an attempt in flight.
+    WrongChannel(usize),
+    /// One channel fails every attempt it holds with a retryable error.
+    Outage(usize),
+    /// A refund of a paid order (or, when the flag is set, of any order).
+    Refund(usize, RefundSize, bool),
+    ResendRefund(usize, bool),
+    AnswerRefund(usize, ChannelOutcome),
+    LateRefundAnswer(usize),
+    /// Event time advances (ms), then a pulse.
+    Pulse(u64),
+    Withdraw(usize, usize, i64),
+    ResendWithdraw(usize),
+    Query(usize),
+    /// Snapshot the engine, restore it, continue with the restored one.
+    Snapshot,
+}
+
+fn outcome() -> impl Strategy<Value = ChannelOutcome> {
+    prop_oneof![
+        75 => Just(ChannelOutcome::Succeeded),
+        15 => Just(ChannelOutcome::Declined),
+        10 => Just(ChannelOutcome::RetryableError),
+    ]
+}
+
+fn amount() -> impl Strategy<Value = i64> {
+    prop_oneof![
+        3 => 1i64..=10,
+        20 => 10i64..=10_000,
+        10 => 10_000i64..=1_000_000,
+        3 => 1_000_000i64..=6_000_000,
+        1 => prop_oneof![Just(10_000_001i64), -100i64..=0],
+    ]
+}
+
+/// An index into a table, with weights.
+fn weighted(weights: &'static [u32]) -> impl Strategy<Value = usize> {
+    let total: u32 = weights.iter().sum();
+    (0..total).prop_map(move |mut x| {
+        let mut i = 0;
+        while x >= weights[i] {
+            x -= weights[i];
+            i += 1;
+        }
+        i
+    })
+}
+
+fn pay_spec() -> impl Strategy<Value = PaySpec> {
+    (
+        // Mostly valid requests: the unknown merchant, the wrong acquirer, the unknown promoter
+        // and the foreign currency each come up now and then.
+        (
+            weighted(&[4, 3, 3, 3, 3, 1]),
+            prop::bool::weighted(0.03),
+            amount(),
+        ),
+        (
+            weighted(&[6, 3, 2, 1]),
+            0..USERS.len(),
+            weighted(&[10, 2, 1, 2, 1]),
+        ),
+        (
+            prop_oneof![
+                6 => Just(PaymentMethod::Wallet),
+                2 => Just(PaymentMethod::Card),
+                1 => Just(PaymentMethod::BankTransfer),
+            ],
+            0..CATEGORIES.len(),
+            0u64..6,
+            0u8..8,
+            0..CARDS.len(),
+        ),
+    )
+        .prop_map(
+            |(
+                (merchant, wrong_acquirer, amount),
+                (promoter, user, currency),
+                (method, category, device, ip, card),
+            )| PaySpec {
+                merchant,
+                wrong_acquirer,
+                amount,
+                promoter,
+                user,
+                method,
+                currency,
+                category,
+                device,
+                ip,
+                card,
+            },
+        )
+}
+
+fn refund_size() -> impl Strategy<Value = RefundSize> {
+    prop_oneof![
+        8 => (1i64..=700).prop_map(RefundSize::Permille),
+        3 => Just(RefundSize::Rest),
+        2 => (1i64..=1_000).prop_map(RefundSize::TooMuch),
+        1 => Just(RefundSize::Zero),
+        1 => Just(RefundSize::UnknownPayment),
+    ]
+}
+
+fn advance_ms() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        55 => 100u64..=1_900,
+        15 => 2_000u64..=8_000,
+        15 => 60_000u64..=3_600_000,
+        10 => (DAY_MS - 6 * 3_600_000)..=(DAY_MS + 6 * 3_600_000),
+        5 => (2 * DAY_MS)..=(9 * DAY_MS),
+    ]
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    let pick = any::<usize>();
+    prop_oneof![
+        22 => pay_spec().prop_map(Step::Pay),
+        3 => (pay_spec(), 3u8..=8).prop_map(|(s, n)| Step::Burst(s, n)),
+        5 => pick.prop_map(Step::ResendPay),
+        2 => (pick, prop_oneof![(-50i64..=-1), (1i64..=50)]).prop_map(|(p, d)| Step::AlterPay(p, d)),
+        35 => (pick, outcome(), 100u32..=3_000_000).prop_map(|(p, o, l)| Step::Answer(p, o, l)),
+        3 => (pick, outcome()).prop_map(|(p, o)| Step::LateAnswer(p, o)),
+        1 => pick.prop_map(Step::WrongChannel),
+        2 => pick.prop_map(Step::Outage),
+        8 => (pick, refund_size(), prop::bool::weighted(0.2))
+            .prop_map(|(p, s, any)| Step::Refund(p, s, any)),
+        2 => (pick, any::<bool>()).prop_map(|(p, a)| Step::ResendRefund(p, a)),
+        9 => (pick, outcome()).prop_map(|(p, o)| Step::AnswerRefund(p, o)),
+        1 => pick.prop_map(Step::LateRefundAnswer),
+        9 => advance_ms().prop_map(Step::Pulse),
+        4 => (0usize..5, weighted(&[6, 2, 1, 2, 1]), 0i64..=1_200)
+            .prop_map(|(m, c, p)| Step::Withdraw(m, c, p)),
+        1 => pick.prop_map(Step::ResendWithdraw),
+        1 => pick.prop_map(Step::Query),
+        1 => Just(Step::Snapshot),
+    ]
+}
+
+fn steps(max: usize) -> impl Strategy<Value = Vec<Step>> {
+    prop::collection::vec(step(), 1..=max)
+}
+
+fn config(cases: u32) -> ProptestConfig {
+    let mut c = ProptestConfig::default();
+    if std::env::var_os("PROPTEST_CASES").is_none() {
+        c.cases = cases;
+    }
+    if matches!(c.rng_seed, RngSeed::Random) {
+        // A fixed seed keeps CI deterministic; PROPTEST_RNG_SEED explores others.
+        c.rng_seed = RngSeed::Fixed(0x0005_11CE);
+    }
+    c.failure_persistence = None;
+    c
+}
+
+// ---------------------------------------------------------------------------------------------
+// The harness: drives the engine, keeps a naive model from the outputs, checks invariants
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PayKind {
+    New,
+    Exact,
+    Altered,
+}
+
+/// What the outputs said about an order.
+struct OrderView {
+    amount: i64,
+    currency: u16,
+    accepted: bool,
+    result: Option<PaymentResult>,
+}
+
+/// What the outputs said about an accepted refund.
+struct RefundView {
+    order_id: u64,
+    amount: i64,
+    result: Option<RefundResult>,
+}
+
+/// A party in the model: (PartyKind on the wire, id, currency).
+type PartyKey = (u8, u32, u16);
+
+#[derive(Clone, Copy)]
+struct Options {
+    /// Continue with the restored engine at snapshot steps.
+    restore: bool,
+    /// Check the invariants after every input.
+    check: bool,
+    /// Record the state hash after every input.
+    hash_each: bool,
+}
+
+/// What a run leaves for comparison: the output bytes and (optionally) the state hash of every
+/// input, and the final state hash.
+#[derive(Debug, PartialEq, Eq)]
+struct Trace {
+    outputs: Vec<Vec<u8>>,
+    hashes: Vec<StateHash>,
+    last: StateHash,
+}
+
+struct Harness {
+    d: Driver,
+    opt: Options,
+    trace: Trace,
+    next_request_id: u64,
+    /// Every payment request sent for the first time (acquirer, request).
+    payments: Vec<(u32, PaymentRequest)>,
+    /// The payment request being applied, for its ack.
+    sending: Option<PaymentRequest>,
+    order_of: BTreeMap<(u32, u64), u64>,
+    /// The request that made each order.
+    created_by: BTreeMap<(u32, u64), PaymentRequest>,
+    orders: BTreeMap<u64, OrderView>,
+    /// The attempt each in-flight order has at a channel.
+    pending: BTreeMap<u64, Dispatch>,
+    dispatched: Vec<Dispatch>,
+    refunds: Vec<(u32, RefundRequest)>,
+    /// Refund requests the engine recorded (accepted or refused by risk).
+    refunds_recorded: BTreeSet<(u32, u64)>,
+    refund_views: BTreeMap<u64, RefundView>,
+    pending_refunds: BTreeMap<u64, RefundDispatch>,
+    refund_dispatched: Vec<RefundDispatch>,
+    withdrawals: Vec<(u32, WithdrawRequest, WithdrawResult)>,
+    /// Each party's expected total (pending + available + frozen) per currency.
+    model: BTreeMap<PartyKey, i64>,
+    /// Per currency: (platform revenue, fee expense).
+    platform: BTreeMap<u16, (i64, i64)>,
+    /// The state of every order after the last input.
+    states: Vec<u8>,
+}
+
+fn is_final(state: u8) -> bool {
+    state == OrderState::Succeeded as u8
+        || state == OrderState::Failed as u8
+        || state == OrderState::Rejected as u8
+}
+
+fn party_of(role: PartyRole) -> Option<PartyKind> {
+    match role {
+        PartyRole::Merchant | PartyRole::MerchantParent | PartyRole::MerchantGrandparent => {
+            Some(PartyKind::Merchant)
+        }
+        PartyRole::PromoterLevel1 | PartyRole::PromoterLevel2 => Some(PartyKind::Promoter),
+        PartyRole::Platform | PartyRole::ChannelFee => None,
+    }
+}
+
+/// The merchant validation the engine must apply, in its order (a naive copy of the rules).
+fn expected_refusal(acquirer: u32, req: &PaymentRequest) -> Option<ReasonCode> {
+    let owner = MERCHANTS
+        .iter()
+        .find(|(m, _)| *m == req.merchant_id && *m != 4242)
+        .map(|(_, a)| *a);
+    match owner {
+        None => Some(ReasonCode::UnknownMerchant),
+        Some(a) if a != acquirer => Some(ReasonCode::MerchantNotOwned),
+        _ if req.amount_minor <= 0 => Some(ReasonCode::AmountNotPositive),
+        _ if req.amount_minor > 10_000_000 => Some(ReasonCode::AmountAboveMaximum),
+        _ if !CURRENCIES[..4].contains(&req.currency) => Some(ReasonCode::CurrencyNotAccepted),
+        _ if req.promoter_id == 9 => Some(ReasonCode::UnknownPromoter),
+        _ => None,
+    }
+}
+
+/// A result without the fields that differ between the first answer and a resend's.
+fn comparable(r: &PaymentResult) -> PaymentResult {
+    PaymentResult {
+        duplicate: false,
+        sequence: 0,
+        ..r.clone()
+    }
+}
+
+fn comparable_refund(r: &RefundResult) -> RefundResult {
+    RefundResult {
+        duplicate: false,
+        sequence: 0,
+        ..r.clone()
+    }
+}
+
+impl Harness {
+    fn new(opt: Options) -> Harness {
+        let d = small_world(4_096);
+        let last = d.engine.state_hash();
+        let states = Vec::new();
+        Harness {
+            d,
+            opt,
+            trace: Trace {
+                outputs: Vec::new(),
+                hashes: Vec::new(),
+                last,
+            },
+            next_request_id: 1,
+            payments: Vec::new(),
+            sending: None,
+            order_of: BTreeMap::new(),
+            created_by: BTreeMap::new(),
+            orders: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            dispatched: Vec::new(),
+            refunds: Vec::new(),
+            refunds_recorded: BTreeSet::new(),
+            refund_views: BTreeMap::new(),
+            pending_refunds: BTreeMap::new(),
+            refund_dispatched: Vec::new(),
+            withdrawals: Vec::new(),
+            model: BTreeMap::new(),
+            platform: BTreeMap::new(),
+            states,
+        }
+    }
+
+    fn run(steps: &[Step], opt: Options) -> Trace {
+        let mut h = Harness::new(opt);
+        for (i, s) in steps.iter().enumerate() {
+            h.step(s, i);
+        }
+        h.drain();
+        h.trace.last = h.d.engine.state_hash();
+        h.trace
+    }
+
+    // -- applying inputs ----------------------------------------------------------------------
+
+    /// Applies a message and returns the decoded outputs; records the trace and checks.
+    fn apply<M: Message>(&mut self, session: u64, principal: u32, role: Role, msg: &M) -> Out {
+        self.d.apply(session, principal, role as u8, msg);
+        self.after_input()
+    }
+
+    fn acquirer<M: Message>(&mut self, acquirer: u32, msg: &M) -> Out {
+        self.apply(u64::from(acquirer) * 1000, acquirer, Role::Acquirer, msg)
+    }
+
+    fn channel<M: Message>(&mut self, channel: u16, msg: &M) -> Out {
+        self.apply(
+            900_000 + u64::from(channel),
+            u32::from(channel),
+            Role::Channel,
+            msg,
+        )
+    }
+
+    fn pulse(&mut self, advance_ms: u64) -> Out {
+        self.d.advance_ns(advance_ms * 1_000_000);
+        self.d.pulse();
+        self.after_input()
+    }
+
+    fn after_input(&mut self) -> Out {
+        let out = self.d.decoded();
+        assert_eq!(self.d.outbox().grew(), 0, "the outbox reserve was exceeded");
+        self.trace.outputs.push(self.d.outbox().bytes().to_vec());
+        if self.opt.hash_each {
+            self.trace.hashes.push(self.d.engine.state_hash());
+        }
+        self.observe(&out);
+        if self.opt.check {
+            self.check();
+        }
+        self.record_states();
+        out
+    }
+
+    // -- steps --------------------------------------------------------------------------------
+
+    fn step(&mut self, s: &Step, index: usize) {
+        match s {
+            Step::Pay(spec) => {
+                let (acquirer, req) = self.build_payment(spec);
+                self.send_payment(acquirer, req, PayKind::New);
+            }
+            Step::Burst(spec, n) => {
+                for _ in 0..*n {
+                    let (acquirer, req) = self.build_payment(spec);
+                    self.send_payment(acquirer, req, PayKind::New);
+                }
+            }
+            Step::ResendPay(pick) => {
+                if let Some((acquirer, req)) = pick_from(&self.payments, *pick).cloned() {
+                    self.send_payment(acquirer, req, PayKind::Exact);
+                }
+            }
+            Step::AlterPay(pick, delta) => {
+                if let Some((acquirer, mut req)) = pick_from(&self.payments, *pick).cloned() {
+                    req.amount_minor += delta;
+                    self.send_payment(acquirer, req, PayKind::Altered);
+                }
+            }
+            Step::Answer(pick, outcome, latency_us) => {
+                if let Some(disp) = pick_from_map(&self.pending, *pick).cloned() {
+                    self.answer(&disp, *outcome, *latency_us);
+                }
+            }
+            Step::LateAnswer(pick, outcome) => {
+                if let Some(disp) = pick_from(&self.dispatched, *pick).cloned() {
+                    if self.pending.get(&disp.order_id) == Some(&disp) {
+                        self.answer(&disp, *outcome, 1_000);
+                    } else {
+                        let r = channel_result(&disp, *outcome);
+                        self.refused_without_effect(ReasonCode::StaleAttempt, |h| {
+                            h.channel(disp.channel_id, &r)
+                        });
+                    }
+                }
+            }
+            Step::WrongChannel(pick) => {
+                if let Some(disp) = pick_from_map(&self.pending, *pick).cloned() {
+                    let other = disp.channel_id % 5 + 1;
+                    let r = channel_result(&disp, ChannelOutcome::Succeeded);
+                    self.refused_without_effect(ReasonCode::WrongChannel, |h| h.channel(other, &r));
+                }
+            }
+            Step::Outage(pick) => {
+                let channels: BTreeSet<u16> = self.pending.values().map(|x| x.channel_id).collect();
+                if let Some(&channel) = channels.iter().nth(pick % channels.len().max(1)) {
+                    let failing: Vec<Dispatch> = self
+                        .pending
+                        .values()
+                        .filter(|x| x.channel_id == channel)
+                        .cloned()
+                        .collect();
+                    for disp in failing {
+                        // An earlier failure may have moved this order on already.
+                        if self.pending.get(&disp.order_id) == Some(&disp) {
+                            self.answer(&disp, ChannelOutcome::RetryableError, 5_000);
+                        }
+                    }
+                }
+            }
+            Step::Refund(pick, size, any) => self.refund(*pick, *size, *any),
+            Step::ResendRefund(pick, altered) => {
+                if let Some((acquirer, mut req)) = pick_from(&self.refunds, *pick).cloned() {
+                    if *altered {
+                        req.amount_minor += 1;
+                    }
+                    self.send_refund(acquirer, req, true);
+                }
+            }
+            Step::AnswerRefund(pick, outcome) => {
+                if let Some(x) = pick_from_map(&self.pending_refunds, *pick).cloned() {
+                    self.answer_refund(&x, *outcome);
+                }
+            }
+            Step::LateRefundAnswer(pick) => {
+                if let Some(x) = pick_from(&self.refund_dispatched, *pick).cloned() {
+                    if self.pending_refunds.contains_key(&x.refund_id) {
+                        self.answer_refund(&x, ChannelOutcome::Succeeded);
+                    } else {
+                        let r = refund_channel_result(&x, ChannelOutcome::Succeeded);
+                        self.refused_without_effect(ReasonCode::StaleAttempt, |h| {
+                            h.channel(x.channel_id, &r)
+                        });
+                    }
+                }
+            }
+            Step::Pulse(ms) => {
+                self.pulse(*ms);
+            }
+            Step::Withdraw(merchant, currency, permille) => {
+                self.withdraw(*merchant, *currency, *permille)
+            }
+            Step::ResendWithdraw(pick) => self.resend_withdraw(*pick),
+            Step::Query(pick) => self.query(*pick),
+            Step::Snapshot => self.snapshot(index),
+        }
+    }
+
+    fn build_payment(&mut self, s: &PaySpec) -> (u32, PaymentRequest) {
+        let (merchant_id, owner) = MERCHANTS[s.merchant];
+        let acquirer = if s.wrong_acquirer {
+            ACQUIRER_A + ACQUIRER_B - owner
+        } else {
+            owner
+        };
+        let request_id = self.next_request_id;
+        self.next_request_id += 1;
+        let ip = if s.ip < 6 {
+            Ip::v4([10, 0, 0, s.ip])
+        } else {
+            let mut o = [0u8; 16];
+            o[0] = 0x20;
+            o[1] = 0x01;
+            o[15] = s.ip;
+            Ip::v6(o)
+        };
+        let (fingerprint, bin) = CARDS[s.card];
+        let req = PaymentRequest {
+            request_id,
+            merchant_id,
+            promoter_id: PROMOTERS[s.promoter],
+            amount_minor: s.amount,
+            currency: CURRENCIES[s.currency],
+            method: s.method,
+            scene: Scene::App,
+            goods_category: CATEGORIES[s.category],
+            user_id: USERS[s.user],
+            device_id: 30_000 + s.device,
+            ip,
+            card_fingerprint: Chars::new(fingerprint),
+            card_bin: bin,
+            country: Chars::new("CN"),
+        };
+        (acquirer, req)
+    }
+
+    fn send_payment(&mut self, acquirer: u32, req: PaymentRequest, kind: PayKind) {
+        let key = (acquirer, req.request_id);
+        let existing = self.order_of.get(&key).copied();
+        let same = self.created_by.get(&key) == Some(&req);
+        let before = (kind != PayKind::New).then(|| self.d.engine.content_hash());
+        self.sending = Some(req.clone());
+        let out = self.acquirer(acquirer, &req);
+        self.sending = None;
+        let acks = all(&out, |m| match m {
+            AnyMessage::PaymentAck(a) => Some(a),
+            _ => None,
+        });
+        assert_eq!(acks.len(), 1, "one ack per request: {out:?}");
+        let a = acks[0].clone();
+        assert_eq!(a.request_id, req.request_id);
+        let unchanged = |h: &Harness| {
+            if let Some(before) = before {
+                assert_eq!(
+                    h.d.engine.content_hash(),
+                    before,
+                    "a resend changed the state"
+                );
+            }
+        };
+        match existing {
+            Some(order_id) if same => {
+                // An exact resend: the current outcome again, nothing new.
+                assert!(a.duplicate && a.order_id == order_id, "{a:?}");
+                assert!(dispatches(&out).is_empty(), "a resend dispatched");
+                let view = &self.orders[&order_id];
+                let result = result(&out);
+                assert_eq!(result.is_some(), view.result.is_some(), "{out:?}");
+                if let Some(r) = result {
+                    assert!(r.duplicate);
+                    assert_eq!(comparable(r), comparable(view.result.as_ref().unwrap()));
+                }
+                unchanged(self);
+            }
+            Some(_) => {
+                assert_eq!(
+                    (a.status, a.reason, a.order_id, a.duplicate),
+                    (
+                        AckStatus::Rejected,
+                        ReasonCode::DuplicateRequestMismatch,
+                        0,
+                        false
+                    )
+                );
+                assert_eq!(out.len(), 1, "nothing but the refusal: {out:?}");
+                unchanged(self);
+            }
+            None => {
+                assert!(!a.duplicate);
+                match expected_refusal(acquirer, &req) {
+                    Some(reason) => {
+                        assert_eq!(
+                            (a.status, a.reason, a.order_id),
+                            (AckStatus::Rejected, reason, 0),
+                            "{req:?}"
+                        );
+                        assert_eq!(out.len(), 1, "nothing but the refusal: {out:?}");
+                        // A refused request leaves nothing behind.
+                        unchanged(self);
+                    }
+                    None => {
+                        assert_ne!(kind, PayKind::Exact, "the configuration does not change");
+                        self.new_order(acquirer, &req, &a, &out);
+                    }
+                }
+            }
+        }
+        if kind == PayKind::New || (kind == PayKind::Altered && existing.is_none()) {
+            self.payments.push((acquirer, req));
+        }
+    }
+
+    fn new_order(&mut self, acquirer: u32, req: &PaymentRequest, a: &PaymentAck, out: &Out) {
+        assert!(a.order_id > 0, "a valid request makes an order: {a:?}");
+        self.order_of.insert((acquirer, req.request_id), a.order_id);
+        self.created_by
+            .insert((acquirer, req.request_id), req.clone());
+        let accepted = a.status == AckStatus::Accepted;
+        let view = &self.orders[&a.order_id];
+        assert_eq!((view.amount, view.accepted), (req.amount_minor, accepted));
+        let d = dispatches(out);
+        if accepted {
+            assert_eq!(d.len(), 1, "{out:?}");
+            assert_eq!(
+                (d[0].order_id, d[0].attempt, d[0].channel_id),
+                (a.order_id, 1, a.channel_id)
+            );
+            assert_ne!(a.risk_action, RiskAction::Block);
+        } else {
+            assert!(d.is_empty());
+            assert!(
+                matches!(
+                    a.reason,
+                    ReasonCode::RiskBlocked | ReasonCode::NoChannelAvailable
+                ),
+                "{a:?}"
+            );
+            assert_eq!(a.channel_id, 0);
+            if a.reason == ReasonCode::RiskBlocked {
+                assert_eq!(a.risk_action, RiskAction::Block);
+            }
+        }
+        if req.user_id == 666 {
+            assert_eq!(a.status, AckStatus::Rejected, "user 666 is block-listed");
+        }
+    }
+
+    fn answer(&mut self, disp: &Dispatch, outcome: ChannelOutcome, latency_us: u32) {
+        let mut r = channel_result(disp, outcome);
+        r.latency_us = latency_us;
+        let out = self.channel(disp.channel_id, &r);
+        assert!(reject(&out).is_none(), "{out:?}");
+        let result = results(&out)
+            .into_iter()
+            .find(|r| r.order_id == disp.order_id)
+            .cloned();
+        match outcome {
+            ChannelOutcome::Succeeded => {
+                assert_eq!(result.unwrap().status, FinalStatus::Succeeded)
+            }
+            ChannelOutcome::Declined => {
+                let r = result.unwrap();
+                assert_eq!(
+                    (r.status, r.reason),
+                    (FinalStatus::Failed, ReasonCode::ChannelDeclined)
+                );
+                assert_eq!(r.attempts, disp.attempt);
+            }
+            ChannelOutcome::RetryableError => match result {
+                Some(r) => assert_eq!(
+                    (r.status, r.reason),
+                    (FinalStatus::Failed, ReasonCode::AttemptsExhausted)
+                ),
+                None => {
+                    let next = &self.pending[&disp.order_id];
+                    assert_eq!(next.attempt, disp.attempt + 1);
+                    assert_ne!(
+                        next.channel_id, disp.channel_id,
+                        "failover to another channel"
+                    );
+                }
+            },
+        }
+    }
+
+    /// Applies an input that must be refused with `reason` and change nothing.
+    fn refused_without_effect(&mut self, reason: ReasonCode, f: impl FnOnce(&mut Harness) -> Out) {
+        let before = self.d.engine.content_hash();
+        let out = f(self);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(reject(&out).map(|r| r.reason), Some(reason), "{out:?}");
+        assert_eq!(self.d.engine.content_hash(), before);
+    }
+
+    fn refund(&mut self, pick: usize, size: RefundSize, any: bool) {
+        let paid: Vec<((u32, u64), u64)> = self
+            .order_of
+            .iter()
+            .filter(|(_, id)| {
+                any || self.orders[*id]
+                    .result
+                    .as_ref()
+                    .is_some_and(|r| r.status == FinalStatus::Succeeded)
+            })
+            .map(|(k, id)| (*k, *id))
+            .collect();
+        let Some(&((acquirer, payment_request_id), order_id)) = pick_from(&paid, pick) else {
+            return;
+        };
+        let status = self.d.engine.order_status((order_id - 1) as u32, 0);
+        let refundable = status.amount_minor - status.refunded_minor - status.refund_pending_minor;
+        let (payment_request_id, amount) = match size {
+            RefundSize::Permille(p) => (payment_request_id, (refundable * p / 1_000).max(1)),
+            RefundSize::Rest => (payment_request_id, refundable),
+            RefundSize::TooMuch(k) => (payment_request_id, refundable + k),
+            RefundSize::Zero => (payment_request_id, 0),
+            RefundSize::UnknownPayment => (999_999_999, 100),
+        };
+        let req = RefundRequest {
+            refund_request_id: self.next_request_id,
+            payment_request_id,
+            amount_minor: amount,
+        };
+        self.next_request_id += 1;
+        // What validation must say, where it is predictable.
+        let expected = if payment_request_id == 999_999_999 {
+            Some(ReasonCode::UnknownOrder)
+        } else if status.state != OrderState::Succeeded {
+            Some(ReasonCode::OrderNotSucceeded)
+        } else if amount <= 0 {
+            Some(ReasonCode::AmountNotPositive)
+        } else if amount > refundable {
+            Some(ReasonCode::RefundExceedsCaptured)
+        } else {
+            None
+        };
+        let a = self.send_refund(acquirer, req, false);
+        match expected {
+            Some(reason) => assert_eq!((a.status, a.reason), (AckStatus::Rejected, reason)),
+            None => assert!(
+                a.status == AckStatus::Accepted
+                    || matches!(
+                        a.reason,
+                        ReasonCode::RiskBlocked
+                            | ReasonCode::RefundsFull
+                            | ReasonCode::InsufficientBalance
+                    ),
+                "{a:?}"
+            ),
+        }
+    }
+
+    fn send_refund(&mut self, acquirer: u32, req: RefundRequest, resend: bool) -> RefundAck {
+        let key = (acquirer, req.refund_request_id);
+        let recorded = resend && self.refunds_recorded.contains(&key);
+        let original = self
+            .refunds
+            .iter()
+            .rev()
+            .find(|(a, r)| (*a, r.refund_request_id) == key)
+            .map(|(_, r)| r.clone());
+        let before = recorded.then(|| self.d.engine.content_hash());
+        let out = self.acquirer(acquirer, &req);
+        let a = refund_ack(&out).clone();
+        assert_eq!(a.refund_request_id, req.refund_request_id);
+        if recorded {
+            assert!(
+                refund_dispatch(&out).is_none(),
+                "a resend dispatched a refund"
+            );
+            assert_eq!(
+                self.d.engine.content_hash(),
+                before.unwrap(),
+                "a resend changed the state"
+            );
+            if original == Some(req) {
+                assert!(a.duplicate, "{a:?}");
+                if let Some(view) = self.refund_views.get(&a.refund_id) {
+                    let r = refund_result(&out);
+                    assert_eq!(r.is_some(), view.result.is_some());
+                    if let Some(r) = r {
+                        assert_eq!(
+                            comparable_refund(r),
+                            comparable_refund(view.result.as_ref().unwrap())
+                        );
+                    }
+                }
+            } else {
+                assert_eq!(
+                    (a.status, a.reason, a.duplicate),
+                    (
+                        AckStatus::Rejected,
+                        ReasonCode::DuplicateRequestMismatch,
+                        false
+                    )
+                );
+            }
+            return a;
+        }
+        assert!(!a.duplicate);
+        let accepted = a.status == AckStatus::Accepted;
+        assert_eq!(refund_dispatch(&out).is_some(), accepted, "{out:?}");
+        if accepted || a.reason == ReasonCode::RiskBlocked {
+            self.refunds_recorded.insert(key);
+        }
+        if accepted {
+            assert_ne!(a.risk_action, RiskAction::Block);
+            let x = refund_dispatch(&out).unwrap();
+            assert_eq!(
+                (x.refund_id, x.order_id, x.amount_minor),
+                (a.refund_id, a.order_id, req.amount_minor)
+            );
+        } else {
+            assert_eq!(a.refund_id, 0);
+        }
+        self.refunds.push((acquirer, req));
+        a
+    }
+
+    fn answer_refund(&mut self, x: &RefundDispatch, outcome: ChannelOutcome) {
+        let out = self.channel(x.channel_id, &refund_channel_result(x, outcome));
+        let r = refund_result(&out).expect("a refund result").clone();
+        assert_eq!(r.refund_id, x.refund_id);
+        let expected = if outcome == ChannelOutcome::Succeeded {
+            (FinalStatus::Succeeded, ReasonCode::None)
+        } else {
+            (FinalStatus::Failed, ReasonCode::ChannelDeclined)
+        };
+        assert_eq!((r.status, r.reason), expected);
+    }
+
+    fn withdraw(&mut self, merchant: usize, currency: usize, permille: i64) {
+        let (merchant_id, acquirer) = MERCHANTS[merchant];
+        let currency = CURRENCIES[currency];
+        let available = balance(&mut self.d, PartyKind::Merchant, merchant_id, currency).1;
+        let amount = (available * permille / 1_000).max(1);
+        let req = WithdrawRequest {
+            withdraw_request_id: self.next_request_id,
+            merchant_id,
+            currency,
+            amount_minor: amount,
+        };
+        self.next_request_id += 1;
+        let out = self.acquirer(acquirer, &req);
+        let w = find(&out, |m| match m {
+            AnyMessage::WithdrawResult(w) => Some(w),
+            _ => None,
+        })
+        .clone();
+        assert!(!w.duplicate);
+        if !CURRENCIES[..4].contains(&currency) {
+            assert_eq!(w.reason, ReasonCode::CurrencyNotAccepted);
+        } else if amount <= available {
+            assert_eq!(
+                (w.status, w.available_after_minor),
+                (FinalStatus::Succeeded, available - amount),
+                "{w:?}"
+            );
+            self.withdrawals.push((acquirer, req, w));
+        } else {
+            assert_eq!(
+                (w.status, w.reason),
+                (FinalStatus::Failed, ReasonCode::InsufficientBalance)
+            );
+        }
+    }
+
+    fn resend_withdraw(&mut self, pick: usize) {
+        let Some((acquirer, req, first)) = pick_from(&self.withdrawals, pick).cloned() else {
+            return;
+        };
+        let before = self.d.engine.content_hash();
+        let out = self.acquirer(acquirer, &req);
+        let w = find(&out, |m| match m {
+            AnyMessage::WithdrawResult(w) => Some(w),
+            _ => None,
+        });
+        assert!(w.duplicate);
+        assert_eq!(
+            WithdrawResult {
+                duplicate: false,
+                sequence: first.sequence,
+                ..w.clone()
+            },
+            first
+        );
+        assert_eq!(self.d.engine.content_hash(), before);
+    }
+
+    fn query(&mut self, pick: usize) {
+        let Some((&(acquirer, request_id), &order_id)) = pick_from_map_kv(&self.order_of, pick)
+        else {
+            return;
+        };
+        let before = self.d.engine.content_hash();
+        let out = self.acquirer(
+            acquirer,
+            &QueryOrder {
+                order_id: 0,
+                request_id,
+            },
+        );
+        let status = find(&out, |m| match m {
+            AnyMessage::OrderStatus(s) => Some(s),
+            _ => None,
+        });
+        assert_eq!((status.order_id, status.request_id), (order_id, request_id));
+        let view = &self.orders[&order_id];
+        assert_eq!(status.amount_minor, view.amount);
+        match &view.result {
+            Some(r) if r.status == FinalStatus::Succeeded => {
+                assert_eq!(status.state, OrderState::Succeeded)
+            }
+            Some(_) => assert_eq!(status.state, OrderState::Failed),
+            None if view.accepted => assert_eq!(status.state, OrderState::InFlight),
+            None => assert_eq!(status.state, OrderState::Rejected),
+        }
+        assert_eq!(self.d.engine.content_hash(), before);
+    }
+
+    fn snapshot(&mut self, index: usize) {
+        let engine = &self.d.engine;
+        let (hash, bytes) = engine.snapshot();
+        assert_eq!(hash, engine.state_hash(), "step {index}");
+        let restored = Engine::from_snapshot(&bytes, hash).expect("snapshot restores");
+        assert_eq!(restored.state_hash(), hash);
+        assert_eq!(restored.content_hash(), engine.content_hash());
+        assert_eq!(restored.counters(), engine.counters());
+        assert_eq!(restored.summary(), engine.summary());
+        assert_eq!(restored.stats_report(0), engine.stats_report(0));
+        // A damaged snapshot is refused.
+        let mut damaged = bytes.clone();
+        damaged[16 + (index % 64)] ^= 0x40;
+        assert!(Engine::from_snapshot(&damaged, hash).is_err());
+        if self.opt.restore {
+            self.d.engine = restored;
+        }
+    }
+
+    /// Lets every attempt and refund still at a channel time out, then checks nothing is lost.
+    fn drain(&mut self) {
+        for _ in 0..30 {
+            if self.pending.is_empty() && self.pending_refunds.is_empty() {
+                break;
+            }
+            self.pulse(3 * SECOND_MS);
+        }
+        assert!(self.pending.is_empty(), "attempts left: {:?}", self.pending);
+        assert!(self.pending_refunds.is_empty());
+        for (order_id, view) in &self.orders {
+            assert_eq!(
+                view.result.is_some(),
+                view.accepted,
+                "order {order_id}: every accepted payment ends with exactly one result"
+            );
+        }
+        for (refund_id, view) in &self.refund_views {
+            assert!(view.result.is_some(), "refund {refund_id} has no result");
+        }
+        let totals = *self.d.engine.state().ledger.totals();
+        assert_eq!(
+            (totals.debits_pending, totals.credits_pending),
+            (0, 0),
+            "nothing in flight, nothing reserved"
+        );
+        assert_eq!(self.d.engine.stats_report(0).in_flight, 0);
+    }
+
+    // -- the model ----------------------------------------------------------------------------
+
+    fn credit(&mut self, kind: PartyKind, id: u32, currency: u16, amount: i64) {
+        *self.model.entry((kind as u8, id, currency)).or_default() += amount;
+    }
+
+    /// Reads one input's outputs: tracks dispatches and results, feeds the model, checks each
+    /// output on its own.
+    fn observe(&mut self, out: &Out) {
+        for (dest, m) in out {
+            match m {
+                AnyMessage::PaymentAck(a) if !a.duplicate && a.order_id != 0 => {
+                    let req = self
+                        .sending
+                        .as_ref()
+                        .expect("an ack answers the request sent");
+                    let view = OrderView {
+                        amount: req.amount_minor,
+                        currency: req.currency,
+                        accepted: a.status == AckStatus::Accepted,
+                        result: None,
+                    };
+                    let prev = self.orders.insert(a.order_id, view);
+                    assert!(prev.is_none(), "order id {} given twice", a.order_id);
+                }
+                AnyMessage::Dispatch(x) => {
+                    assert_eq!(*dest, Dest::channel(x.channel_id));
+                    assert!(x.attempt >= 1 && x.attempt <= ATTEMPTS_MAX, "{x:?}");
+                    let view = &self.orders[&x.order_id];
+                    assert_eq!((x.amount_minor, x.currency), (view.amount, view.currency));
+                    let prev = self.pending.insert(x.order_id, x.clone());
+                    let expected_attempt = prev.map_or(1, |p| p.attempt + 1);
+                    assert_eq!(x.attempt, expected_attempt, "{x:?}");
+                    self.dispatched.push(x.clone());
+                }
+                AnyMessage::PaymentResult(r) => self.observe_result(r),
+                AnyMessage::RefundDispatch(x) => {
+                    assert_eq!(*dest, Dest::channel(x.channel_id));
+                    let prev = self.pending_refunds.insert(x.refund_id, x.clone());
+                    assert!(prev.is_none(), "refund {} dispatched twice", x.refund_id);
+                    let view = RefundView {
+                        order_id: x.order_id,
+                        amount: x.amount_minor,
+                        result: None,
+                    };
+                    assert!(self.refund_views.insert(x.refund_id, view).is_none());
+                    self.refund_dispatched.push(x.clone());
+                }
+                AnyMessage::RefundResult(r) => self.observe_refund_result(r),
+                AnyMessage::WithdrawResult(w)
+                    if w.status == FinalStatus::Succeeded && !w.duplicate =>
+                {
+                    self.credit(
+                        PartyKind::Merchant,
+                        w.merchant_id,
+                        w.currency,
+                        -w.amount_minor,
+                    );
+                }
+                AnyMessage::HealthAlert(a) => {
+                    assert_eq!(*dest, Dest::admins());
+                    assert_ne!(a.from, a.to);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn observe_result(&mut self, r: &PaymentResult) {
+        let view = self
+            .orders
+            .get(&r.order_id)
+            .expect("a result for a known order");
+        assert_eq!((r.amount_minor, r.currency), (view.amount, view.currency));
+        assert!(view.accepted, "a rejected order got a result");
+        match r.status {
+            FinalStatus::Succeeded => {
+                let sum: i64 = r.split.iter().map(|l| l.amount_minor).sum();
+                assert_eq!(sum, r.amount_minor, "split lines sum to the amount: {r:?}");
+                assert!(
+                    r.split
+                        .iter()
+                        .all(|l| l.amount_minor > 0 || l.role == PartyRole::Merchant)
+                );
+                assert!(r.fee_minor >= 0);
+            }
+            FinalStatus::Failed => {
+                assert!(r.split.is_empty() && r.fee_minor == 0, "{r:?}");
+                assert_ne!(r.reason, ReasonCode::None);
+            }
+        }
+        if r.duplicate {
+            let first = view
+                .result
+                .as_ref()
+                .expect("a duplicate of a result that was sent");
+            assert_eq!(comparable(r), comparable(first));
+            return;
+        }
+        assert!(
+            view.result.is_none(),
+            "a second result for order {}",
+            r.order_id
+        );
+        let pending = self
+            .pending
+            .remove(&r.order_id)
+            .expect("the order was at a channel");
+        assert_eq!(
+            (r.attempts, r.channel_id),
+            (pending.attempt, pending.channel_id)
+        );
+        if r.status == FinalStatus::Succeeded {
+            let (mut revenue, mut fee) = (0, r.fee_minor);
+            for l in &r.split {
+                match (party_of(l.role), l.role) {
+                    (Some(kind), _) => self.credit(kind, l.party_id, r.currency, l.amount_minor),
+                    (None, PartyRole::Platform) => revenue += l.amount_minor,
+                    (None, _) => fee -= l.amount_minor,
+                }
+            }
+            let p = self.platform.entry(r.currency).or_default();
+            p.0 += revenue;
+            p.1 += fee;
+        }
+        self.orders.get_mut(&r.order_id).unwrap().result = Some(r.clone());
+    }
+
+    fn observe_refund_result(&mut self, r: &RefundResult) {
+        let view = self
+            .refund_views
+            .get(&r.refund_id)
+            .expect("a result for an accepted refund");
+        assert_eq!((r.order_id, r.amount_minor), (view.order_id, view.amount));
+        match r.status {
+            FinalStatus::Succeeded => {
+                let sum: i64 = r.reversal.iter().map(|l| l.amount_minor).sum();
+                assert_eq!(
+                    sum, r.amount_minor,
+                    "the reversal sums to the refund: {r:?}"
+                );
+            }
+            FinalStatus::Failed => assert!(r.reversal.is_empty()),
+        }
+        if r.duplicate {
+            let first = view
+                .result
+                .as_ref()
+                .expect("a duplicate of a result that was sent");
+            assert_eq!(comparable_refund(r), comparable_refund(first));
+            return;
+        }
+        assert!(
+            view.result.is_none(),
+            "a second result for refund {}",
+            r.refund_id
+        );
+        assert!(self.pending_refunds.remove(&r.refund_id).is_some());
+        if r.status == FinalStatus::Succeeded {
+            let order = self.orders[&r.order_id]
+                .result
+                .clone()
+                .expect("refund of a paid order");
+            assert_eq!(r.currency, order.currency);
+            for l in &r.reversal {
+                // Each party gives back at most its share of the payment.
+                let line = order
+                    .split
+                    .iter()
+                    .find(|s| (s.role, s.party_id) == (l.role, l.party_id))
+                    .expect("a reversal line matches a split line");
+                assert!(l.amount_minor > 0 && l.amount_minor <= line.amount_minor);
+                match (party_of(l.role), l.role) {
+                    (Some(kind), _) => self.credit(kind, l.party_id, r.currency, -l.amount_minor),
+                    (None, PartyRole::Platform) => {
+                        self.platform.entry(r.currency).or_default().0 -= l.amount_minor
+                    }
+                    (None, _) => self.platform.entry(r.currency).or_default().1 += l.amount_minor,
+                }
+            }
+        }
+        self.refund_views.get_mut(&r.refund_id).unwrap().result = Some(r.clone());
+    }
+
+    // -- invariants ---------------------------------------------------------------------------
+
+    fn check(&self) {
+        let e = &self.d.engine;
+        e.verify_ledger().expect("the ledger balances");
+        let st = e.state();
+        let ledger = &st.ledger;
+        for c in 0..st.limits.currencies.len() as u8 {
+            assert_eq!(
+                ledger.account(ledger.clearing(c)).credit_balance(),
+                0,
+                "clearing nets to zero after every input"
+            );
+        }
+        // Refunded and being refunded, per order, as the outputs tell it.
+        let mut refunds: BTreeMap<u64, (i64, i64)> = BTreeMap::new();
+        for v in self.refund_views.values() {
+            let e = refunds.entry(v.order_id).or_default();
+            match &v.result {
+                None => e.1 += v.amount,
+                Some(r) if r.status == FinalStatus::Succeeded => e.0 += v.amount,
+                Some(_) => {}
+            }
+        }
+        for (slot, o) in st.orders.iter().enumerate() {
+            let order_id = slot as u64 + 1;
+            let (refunded, being_refunded) = refunds.get(&order_id).copied().unwrap_or_default();
+            assert_eq!(
+                (o.refunded_minor, o.refund_pending_minor),
+                (refunded, being_refunded),
+                "order {order_id}: refunded and being refunded"
+            );
+            assert!(
+                o.refunded_minor + o.refund_pending_minor <= o.amount_minor,
+                "order {order_id} refunds more than its amount"
+            );
+            if let Some(&before) = self.states.get(slot)
+                && is_final(before)
+            {
+                assert_eq!(o.state, before, "order {order_id} left its final state");
+            }
+            assert_eq!(
+                o.state == OrderState::InFlight as u8,
+                self.pending.contains_key(&order_id),
+                "order {order_id}: in flight in the engine iff the outputs left it at a channel"
+            );
+        }
+        for (slot, r) in st.refunds.iter().enumerate() {
+            assert_eq!(
+                r.state == RefundState::Pending as u8,
+                self.pending_refunds.contains_key(&(slot as u64 + 1)),
+                "refund {}",
+                slot + 1
+            );
+        }
+        // Settlement queues against the ledger: what waits for its day is what the Pending account
+        // holds less what refunds have reserved from it; what waits for release is Frozen.
+        use sluice_engine::ledger::PartyAccount;
+        for (slot, party) in st.parties.iter().enumerate() {
+            for c in 0..st.limits.currencies.len() as u8 {
+                let queued =
+                    |q: &std::collections::VecDeque<sluice_engine::state::DueEntry>| -> i128 {
+                        q.iter()
+                            .filter(|e| e.currency_slot == c)
+                            .map(|e| i128::from(e.amount_minor))
+                            .sum()
+                    };
+                let pending = ledger.account(ledger.party(c, slot as u32, PartyAccount::Pending));
+                let frozen = ledger.account(ledger.party(c, slot as u32, PartyAccount::Frozen));
+                assert_eq!(
+                    queued(&party.pending),
+                    pending.credit_balance() - pending.debits_pending as i128,
+                    "party {} pending queue",
+                    party.id
+                );
+                assert_eq!(
+                    queued(&party.frozen),
+                    frozen.credit_balance(),
+                    "party {} frozen",
+                    party.id
+                );
+            }
+            assert!(
+                party
+                    .pending
+                    .iter()
+                    .all(|e| e.day > st.settled_through_day && e.amount_minor >= 0)
+            );
+            assert!(
+                party
+                    .frozen
+                    .iter()
+                    .all(|e| e.day > st.settled_through_day && e.amount_minor > 0)
+            );
+        }
+        let stats = e.stats_report(0);
+        assert!(stats.ledger_balanced);
+        assert_eq!(stats.in_flight, self.pending.len() as u64);
+        self.check_balances();
+    }
+
+    /// The naive model against the ledger and the balance reports.
+    fn check_balances(&self) {
+        use sluice_engine::ledger::PartyAccount;
+        let e = &self.d.engine;
+        let st = e.state();
+        let ledger = &st.ledger;
+        let parties = st
+            .merchants
+            .iter()
+            .map(|m| (PartyKind::Merchant, m.id, m.party_slot))
+            .chain(
+                st.promoters
+                    .iter()
+                    .map(|p| (PartyKind::Promoter, p.id, p.party_slot)),
+            );
+        for (kind, id, party_slot) in parties {
+            let report = e.balance_report(kind, id, 0);
+            assert!(report.found);
+            for (c, &currency) in st.limits.currencies.iter().enumerate() {
+                let expected = self
+                    .model
+                    .get(&(kind as u8, id, currency))
+                    .copied()
+                    .unwrap_or(0);
+                // Posted balances: exactly the model.
+                let posted: i128 = [
+                    PartyAccount::Pending,
+                    PartyAccount::Available,
+                    PartyAccount::Frozen,
+                ]
+                .iter()
+                .map(|&w| {
+                    ledger
+                        .account(ledger.party(c as u8, party_slot, w))
+                        .credit_balance()
+                })
+                .sum();
+                assert_eq!(
+                    posted,
+                    i128::from(expected),
+                    "{kind:?} {id} in {currency}: posted"
+                );
+                // The report shows available net of money being refunded: equal to the model
+                // unless a refund of this party's income is at a channel, and then within the
+                // party's share of those refunds.
+                let (p, a, f) = report
+                    .balances
+                    .iter()
+                    .find(|b| b.currency == currency)
+                    .map(|b| (b.pending_minor, b.available_minor, b.frozen_minor))
+                    .unwrap_or((0, 0, 0));
+                assert!(p >= 0 && a >= 0 && f >= 0, "{kind:?} {id}: {p} {a} {f}");
+                let reported = p + a + f;
+                let in_refund = self.in_refund_bound(kind, id, currency);
+                assert!(
+                    reported <= expected && reported >= expected - in_refund,
+                    "{kind:?} {id} in {currency}: reported {reported} ({p} + {a} + {f}), model {expected}, being refunded at most {in_refund}"
+                );
+            }
+        }
+        for (c, &currency) in st.limits.currencies.iter().enumerate() {
+            let (revenue, fee) = self.platform.get(&currency).copied().unwrap_or((0, 0));
+            let c = c as u8;
+            assert_eq!(
+                ledger.account(ledger.platform_revenue(c)).credit_balance(),
+                i128::from(revenue)
+            );
+            assert_eq!(
+                ledger.account(ledger.fee_expense(c)).debit_balance(),
+                i128::from(fee)
+            );
+        }
+    }
+
+    /// The most a party can have reserved for refunds still at a channel: its share of each.
+    fn in_refund_bound(&self, kind: PartyKind, id: u32, currency: u16) -> i64 {
+        let mut bound = 0;
+        for view in self.refund_views.values().filter(|v| v.result.is_none()) {
+            let Some(order) = &self.orders[&view.order_id].result else {
+                continue;
+            };
+            if order.currency != currency {
+                continue;
+            }
+            let share: i64 = order
+                .split
+                .iter()
+                .filter(|l| party_of(l.role) == Some(kind) && l.party_id == id)
+                .map(|l| l.amount_minor)
+                .sum();
+            // Largest remainder never gives a line more than the ceiling of its exact share.
+            let exact = i128::from(view.amount) * i128::from(share);
+            let amount = i128::from(order.amount_minor);
+            bound += ((exact + amount - 1) / amount) as i64;
+        }
+        bound
+    }
+
+    fn record_states(&mut self) {
+        self.states.clear();
+        self.states
+            .extend(self.d.engine.state().orders.iter().map(|o| o.state));
+    }
+}
+
+fn pick_from<T>(items: &[T], pick: usize) -> Option<&T> {
+    (!items.is_empty()).then(|| &items[pick % items.len()])
+}
+
+fn pick_from_map<K, V>(items: &BTreeMap<K, V>, pick: usize) -> Option<&V> {
+    pick_from_map_kv(items, pick).map(|(_, v)| v)
+}
+
+fn pick_from_map_kv<K, V>(items: &BTreeMap<K, V>, pick: usize) -> Option<(&K, &V)> {
+    (!items.is_empty()).then(|| items.iter().nth(pick % items.len()).unwrap())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Properties
+// ---------------------------------------------------------------------------------------------
+
+proptest! {
+    #![proptest_config(config(128))]
+
+    /// Every invariant holds after every input, and a run that restores from a snapshot at the
+    /// snapshot steps produces byte-identical outputs and the same final state as one that never
+    /// restores.
+    #[test]
+    fn invariants_hold_after_every_step(steps in steps(200)) {
+        let checked = Harness::run(&steps, Options { restore: true, check: true, hash_each: false });
+        let plain = Harness::run(&steps, Options { restore: false, check: false, hash_each: false });
+        assert_eq!(checked.outputs.len(), plain.outputs.len());
+        for (i, (a, b)) in checked.outputs.iter().zip(&plain.outputs).enumerate() {
+            assert!(a == b, "outputs of input {i} differ after a restore");
+        }
+        assert_eq!(checked.last, plain.last);
+    }
+}
+
+proptest! {
+    #![proptest_config(config(64))]
+
+    /// The same inputs from scratch give the same state hash after every input and the same
+    /// output bytes.
+    #[test]
+    fn the_same_inputs_give_the_same_state_and_outputs(steps in steps(200)) {
+        let options = Options { restore: false, check: false, hash_each: true };
+        let first = Harness::run(&steps, options);
+        let second = Harness::run(&steps, options);
+        assert_eq!(first.hashes.len(), first.outputs.len());
+        for (i, (a, b)) in first.hashes.iter().zip(&second.hashes).enumerate() {
+            assert_eq!(a, b, "state hash after input {i}");
+        }
+        assert!(first.outputs == second.outputs, "output bytes differ");
+        assert_eq!(first.last, second.last);
+    }
+}
+
+/// A long fixed scenario: many payments, refunds and settlement days, checked like the properties.
+#[test]
+fn a_long_busy_sequence_keeps_every_invariant() {
+    let mut h = Harness::new(Options {
+        restore: true,
+        check: true,
+        hash_each: false,
+    });
+    let mut i = 0usize;
+    for day in 0..6u64 {
+        for k in 0..60u64 {
+            let n = (day * 60 + k) as usize;
+            let spec = PaySpec {
+                merchant: n % 5,
+                wrong_acquirer: false,
+                amount: 100 + (n as i64 * 7_919) % 90_000,
+                promoter: n % 3,
+                user: n % 6,
+                method: PaymentMethod::Wallet,
+                currency: if n.is_multiple_of(4) { 3 } else { 0 },
+                category: n % 3,
+                device: (n % 6) as u64,
+                ip: (n % 8) as u8,
+                card: 0,
+            };
+            h.step(&Step::Pay(spec), i);
+            h.step(&Step::Answer(n, ChannelOutcome::Succeeded, 1_000), i + 1);
+            if n.is_multiple_of(3) {
+                h.step(&Step::Refund(n, RefundSize::Permille(300), false), i + 2);
+                h.step(&Step::AnswerRefund(n, ChannelOutcome::Succeeded), i + 3);
+            }
+            if n.is_multiple_of(20) {
+                h.step(&Step::Snapshot, i + 4);
+            }
+            i += 5;
+        }
+        h.step(&Step::Pulse(DAY_MS), i);
+        for m in 0..5 {
+            h.step(&Step::Withdraw(m, 0, 500), i + 1 + m);
+        }
+        i += 6;
+    }
+    h.drain();
+    assert!(
+        h.withdrawals.len() >= 10,
+        "money was withdrawn: {}",
+        h.withdrawals.len()
+    );
+    assert!(
+        h.refund_views
+            .values()
+            .filter(|v| v
+                .result
+                .as_ref()
+                .is_some_and(|r| r.status == FinalStatus::Succeeded))
+            .count()
+            > 50
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixed scenarios: ledger paths the random runs reach only rarely
+// ---------------------------------------------------------------------------------------------
+
+/// Pays 100.00 at SHOP (profile 1: 10% platform, SHOP keeps 9,000) and answers with success.
+fn paid_at_shop(d: &mut Driver, request_id: u64) {
+    let out = pay(
+        d,
+        ACQUIRER_A,
+        &payment(request_id, SHOP, 10_000),
+        ChannelOutcome::Succeeded,
+    );
+    assert_eq!(result(&out).unwrap().status, FinalStatus::Succeeded);
+}
+
+fn request_refund(d: &mut Driver, id: u64, payment_id: u64, amount: i64) -> RefundDispatch {
+    let out = d.acquirer(ACQUIRER_A, &refund(id, payment_id, amount));
+    let a = refund_ack(&out);
+    assert_eq!(a.status, AckStatus::Accepted, "{a:?}");
+    refund_dispatch(&out).unwrap().clone()
+}
+
+fn withdraw_minor(d: &mut Driver, id: u64, amount: i64) -> WithdrawResult {
+    let out = d.acquirer(
+        ACQUIRER_A,
+        &WithdrawRequest {
+            withdraw_request_id: id,
+            merchant_id: SHOP,
+            currency: CNY,
+            amount_minor: amount,
+        },
+    );
+    find(&out, |m| match m {
+        AnyMessage::WithdrawResult(w) => Some(w),
+        _ => None,
+    })
+    .clone()
+}
+
+fn next_day(d: &mut Driver) {
+    d.advance_ns(sluice_engine::NS_PER_DAY);
+    d.pulse();
+}
+
+#[test]
+fn money_being_refunded_from_available_cannot_be_withdrawn_meanwhile() {
+    let mut d = world();
+    paid_at_shop(&mut d, 1);
+    next_day(&mut d);
+    assert_eq!(
+        balance(&mut d, PartyKind::Merchant, SHOP, CNY),
+        (0, 8_550, 450)
+    );
+    // After settlement the merchant's share of a refund comes from Available, reserved.
+    let x = request_refund(&mut d, 1, 1, 5_000);
+    assert_eq!(
+        balance(&mut d, PartyKind::Merchant, SHOP, CNY),
+        (0, 4_050, 450)
+    );
+    let w = withdraw_minor(&mut d, 1, 4_051);
+    assert_eq!(
+        (w.status, w.reason),
+        (FinalStatus::Failed, ReasonCode::InsufficientBalance)
+    );
+    // The channel refuses the refund: the reservation is released.
+    let out = d.channel(
+        x.channel_id,
+        &refund_channel_result(&x, ChannelOutcome::Declined),
+    );
+    assert_eq!(refund_result(&out).unwrap().status, FinalStatus::Failed);
+    assert_eq!(
+        balance(&mut d, PartyKind::Merchant, SHOP, CNY),
+        (0, 8_550, 450)
+    );
+    let w = withdraw_minor(&mut d, 2, 8_550);
+    assert_eq!(
+        (w.status, w.available_after_minor),
+        (FinalStatus::Succeeded, 0)
+    );
+    d.engine.verify_ledger().unwrap();
+}
+
+/// Pays at SHOP at the start of a day and asks for a refund of half a second before the day ends,
+/// so that the pulse which settles the day finds the refund still at the channel (deadline 2 s).
+fn refund_at_the_end_of_the_day(d: &mut Driver) -> RefundDispatch {
+    paid_at_shop(d, 1);
+    d.advance_ns(sluice_engine::NS_PER_DAY - 500_000_000);
+    let x = request_refund(d, 1, 1, 5_000);
+    d.advance_ns(1_000_000_000);
+    d.pulse();
+    assert!(d.decoded().is_empty(), "nothing expired yet");
+    x
+}
+
+#[test]
+fn a_refund_still_at_the_channel_when_its_day_settles() {
+    // Succeeds: the reserved part leaves Pending; the rest settles with its deposit share.
+    let mut d = world();
+    let x = refund_at_the_end_of_the_day(&mut d);
+    assert_eq!(
+        balance(&mut d, PartyKind::Merchant, SHOP, CNY),
+        (4_500, 4_275, 225)
+    );
+    let out = d.channel(
+        x.channel_id,
+        &refund_channel_result(&x, ChannelOutcome::Succeeded),
+    );
+    assert_eq!(refund_result(&out).unwrap().status, FinalStatus::Succeeded);
+    assert_eq!(
+        balance(&mut d, PartyKind::Merchant, SHOP, CNY),
+        (0, 4_275, 225)
+    );
+    d.engine.verify_ledger().unwrap();
+
+    // Fails: the merchant's share comes back, settled, since its day has passed.
+    let mut d = world();
+    let x = refund_at_the_end_of_the_day(&mut d);
+    let out = d.channel(
+        x.channel_id,
+        &refund_channel_result(&x, ChannelOutcome::Declined),
+    );
+    assert_eq!(refund_result(&out).unwrap().status, FinalStatus::Failed);
+    let (pending, available, frozen) = balance(&mut d, PartyKind::Merchant, SHOP, CNY);
+    assert_eq!(
+        pending, 0,
+        "nothing is left waiting for a day that has passed"
+    );
+    assert_eq!(available + frozen, 9_000);
+    let w = withdraw_minor(&mut d, 1, available);
+    assert_eq!(w.status, FinalStatus::Succeeded);
+    d.engine.verify_ledger().unwrap();
+    // And the deposit share that was frozen is released on its day.
+    for _ in 0..7 {
+        next_day(&mut d);
+    }
+    assert_eq!(
+        balance(&mut d, PartyKind::Merchant, SHOP, CNY),
+        (0, frozen, 0)
+    );
+}
+
+#[test]
+fn output_bytes_depend_on_the_inputs_alone_not_on_the_outbox_history() {
+    // Two copies of one engine; one writes into an outbox that held a large report before.
+    let d = world();
+    let (hash, snapshot) = d.engine.snapshot();
+    let mut a = Engine::from_snapshot(&snapshot, hash).unwrap();
+    let mut b = Engine::from_snapshot(&snapshot, hash).unwrap();
+    let mut used = sluice_engine::Outbox::with_capacity(sluice_engine::MAX_OUTPUT_BYTES_PER_INPUT);
+    let noise = Reject {
+        ref_template_id: u16::MAX,
+        reason: ReasonCode::MalformedMessage,
+        ref_request_id: u64::MAX,
+        text: sluice_protocol::codec::text(&"x".repeat(MAX_TEXT)),
+    };
+    used.push(Dest::admins(), u64::MAX, &noise);
+    used.clear();
+    let mut fresh = sluice_engine::Outbox::with_capacity(sluice_engine::MAX_OUTPUT_BYTES_PER_INPUT);
+    let mut sbe = [0u8; MAX_FRAME_BYTES];
+    let n = encode_sbe(&payment(1, SHOP, 1_000), &mut sbe).unwrap();
+    let meta = sluice_engine::InputMeta {
+        seq: d.engine.last_seq() + 1,
+        timestamp_ns: d.engine.now_ns(),
+        session_id: 1_000,
+        principal_id: ACQUIRER_A,
+        role: Role::Acquirer as u8,
+    };
+    a.apply(&meta, &sbe[..n], &mut used).unwrap();
+    b.apply(&meta, &sbe[..n], &mut fresh).unwrap();
+    assert_eq!(used.len(), 2, "an ack and a dispatch");
+    assert!(
+        used.bytes() == fresh.bytes(),
+        "stale bytes leaked into an output"
+    );
+}
