@@ -60,12 +60,26 @@ pub fn allocate(total: i64, weights: &[i128], out: &mut [i64]) -> bool {
     }
     let mut remainders = [0i128; 16];
     let mut given: i64 = 0;
-    for i in 0..n {
-        let product = i128::from(total) * weights[i];
-        // Each part is at most `total`, so it fits an i64.
-        out[i] = (product / sum) as i64;
-        remainders[i] = product % sum;
-        given += out[i];
+    if sum <= 1 << 32 {
+        // Fast path (rates in ppb, amounts of an order): with t = q·sum + r and w <= sum,
+        // t·w / sum = q·w + r·w / sum, where r·w < sum² <= 2^64 fits a u64 — no 128-bit division.
+        let sum64 = sum as u64;
+        let (q, r) = ((total as u64) / sum64, (total as u64) % sum64);
+        for i in 0..n {
+            let w = weights[i] as u64;
+            let rw = r * w;
+            out[i] = (q * w + rw / sum64) as i64;
+            remainders[i] = i128::from(rw % sum64);
+            given += out[i];
+        }
+    } else {
+        for i in 0..n {
+            let product = i128::from(total) * weights[i];
+            // Each part is at most `total`, so it fits an i64.
+            out[i] = (product / sum) as i64;
+            remainders[i] = product % sum;
+            given += out[i];
+        }
     }
     let mut left = total - given;
     // At most n - 1 units are left; each pass hands one to the best remaining candidate.
@@ -147,6 +161,33 @@ mod tests {
         let mut two = [0i64; 2];
         assert!(allocate(7, &[6, 4], &mut two));
         assert_eq!(two, [4, 3]);
+    }
+
+    #[test]
+    fn the_fast_path_agrees_with_exact_arithmetic() {
+        let mut rng = 0x1234_5678_u64;
+        let mut next = || {
+            rng = rng
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            rng >> 11
+        };
+        for _ in 0..10_000 {
+            let n = 1 + (next() % 7) as usize;
+            let weights: Vec<i128> = (0..n).map(|_| i128::from(next() % 1_000_000_000)).collect();
+            if weights.iter().sum::<i128>() == 0 {
+                continue;
+            }
+            let total = (next() % 100_000_000_000) as i64;
+            let mut out = [0i64; 8];
+            assert!(allocate(total, &weights, &mut out));
+            let sum: i128 = weights.iter().sum();
+            for i in 0..n {
+                let exact = i128::from(total) * weights[i] / sum;
+                assert!(i128::from(out[i]) - exact <= 1 && i128::from(out[i]) >= exact);
+            }
+            assert_eq!(out[..n].iter().sum::<i64>(), total);
+        }
     }
 
     #[test]

@@ -181,7 +181,9 @@ impl Engine {
             attempts: ArrayVec::new(),
             candidates: ArrayVec::new(),
             split: ArrayVec::new(),
-            refunds: ArrayVec::new(),
+            refund_head: NONE,
+            refund_tail: NONE,
+            refund_count: 0,
             inflight_prev: NONE,
             inflight_next: NONE,
         });
@@ -221,7 +223,7 @@ impl Engine {
         let strategy = o.strategy;
         let review = o.risk_action == RiskAction::Review as u8;
         self.state.orders[slot as usize].candidates = candidates;
-        let Some((channel_slot, _)) = chosen else {
+        let Some((channel_slot, _)) = chosen.map(|(s, id)| (u32::from(s), id)) else {
             self.counters.rejected_no_channel += 1;
             self.reject_order(slot, ReasonCode::NoChannelAvailable);
             return self.push_ack(meta, slot, false, out);
@@ -262,7 +264,8 @@ impl Engine {
         let o = &mut self.state.orders[slot as usize];
         o.attempts.push(Attempt {
             channel_id,
-            channel_slot,
+            // Channel slots are below channels_max (at most 256).
+            channel_slot: channel_slot as u16,
             status: AttemptStatus::Pending as u8,
             probe,
             channel_code: 0,
@@ -429,16 +432,17 @@ impl Engine {
         let attempt = *a;
         o.updated_ns = now;
         let (method, c, amount) = (o.method, o.currency_slot, o.amount_minor);
-        self.unlink_attempt(slot, attempt.channel_slot);
+        let channel_slot = u32::from(attempt.channel_slot);
+        self.unlink_attempt(slot, channel_slot);
         if outcome != AttemptOutcome::Succeeded {
             let ledger = &mut self.state.ledger;
-            let rx = ledger.channel_receivable(c, attempt.channel_slot);
+            let rx = ledger.channel_receivable(c, channel_slot);
             ledger.void_reserved(rx, ledger.clearing(c), amount);
         }
-        let ch = &mut self.state.channels[attempt.channel_slot as usize];
+        let ch = &mut self.state.channels[channel_slot as usize];
         let change = routing::record_attempt(ch, method, outcome, latency_us, attempt.probe, now);
         if let Some(change) = change {
-            self.push_health_alert(meta, attempt.channel_slot, change, out);
+            self.push_health_alert(meta, channel_slot, change, out);
         }
     }
 
@@ -481,9 +485,13 @@ impl Engine {
         };
         // Ranked candidates first (best first), then the ones skipped at first, re-checked now.
         let next = o.candidates.iter().position(|c| {
-            c.channel_slot != NONE
-                && routing::skip_reason(&self.state.channels[c.channel_slot as usize], &req, &tried)
-                    == SkipReason::None
+            c.channel_slot != crate::state::NONE16
+                && c.skip_reason != SkipReason::ZeroWeight as u8
+                && routing::skip_reason(
+                    &self.state.channels[usize::from(c.channel_slot)],
+                    &req,
+                    &tried,
+                ) == SkipReason::None
         });
         let Some(i) = next else {
             return self.finish_failed(meta, slot, ReasonCode::AttemptsExhausted, out);
@@ -492,7 +500,7 @@ impl Engine {
         let o = &mut self.state.orders[slot as usize];
         o.candidates[i].decision = CandidateDecision::Chosen as u8;
         o.candidates[i].skip_reason = SkipReason::None as u8;
-        let channel_slot = o.candidates[i].channel_slot;
+        let channel_slot = u32::from(o.candidates[i].channel_slot);
         if let Some(s) = self
             .counters
             .strategies
@@ -508,10 +516,10 @@ impl Engine {
         o.state = OrderState::Failed as u8;
         o.reason = reason as u16;
         o.updated_ns = self.state.now_ns;
-        let first = o.attempts.first().map(|a| a.channel_slot);
+        let first = o.attempts.first().map(|a| usize::from(a.channel_slot));
         let method = o.method;
         if let Some(ch) = first {
-            routing::record_payment(&mut self.state.channels[ch as usize], method, false);
+            routing::record_payment(&mut self.state.channels[ch], method, false);
         }
         self.counters.failed += 1;
         self.push_result(meta, slot, false, out);
@@ -530,11 +538,12 @@ impl Engine {
             return;
         };
         let (c, amount, method) = (o.currency_slot, o.amount_minor, o.method);
-        let ch = &self.state.channels[attempt.channel_slot as usize];
+        let channel_slot = u32::from(attempt.channel_slot);
+        let ch = &self.state.channels[channel_slot as usize];
         let fee = routing::fee_for(ch, method, amount).unwrap_or(0);
-        let lines = self.compute_split(slot, fee);
+        let mut lines = self.compute_split(slot, fee);
         let ledger = &mut self.state.ledger;
-        let rx = ledger.channel_receivable(c, attempt.channel_slot);
+        let rx = ledger.channel_receivable(c, channel_slot);
         let clearing = ledger.clearing(c);
         ledger.post_reserved(rx, clearing, amount);
         ledger.post(ledger.fee_expense(c), rx, fee);
@@ -546,9 +555,17 @@ impl Engine {
             };
             ledger.post(clearing, account, line.amount_minor);
         }
-        for line in &lines {
+        for line in lines.iter_mut() {
             if line.party_slot != NONE {
-                self.add_due(line.party_slot, line.due_day, c, line.amount_minor);
+                // The queue may hold the income on a later day than asked (see add_due): the line
+                // records where it really is, so a refund finds it.
+                let day = self.add_due(
+                    line.party_slot,
+                    u32::from(line.due_day),
+                    c,
+                    line.amount_minor,
+                );
+                line.due_day = day_u16(day);
             }
         }
         let attempts = {
@@ -563,9 +580,9 @@ impl Engine {
         if let Some(first) = self.state.orders[slot as usize]
             .attempts
             .first()
-            .map(|a| a.channel_slot)
+            .map(|a| usize::from(a.channel_slot))
         {
-            routing::record_payment(&mut self.state.channels[first as usize], method, true);
+            routing::record_payment(&mut self.state.channels[first], method, true);
         }
         self.counters.succeeded += 1;
         self.counters.failed_over += u64::from(attempts > 1);
@@ -692,10 +709,9 @@ impl Engine {
         // The selling merchant's own line is always present, even at zero.
         let _ = lines.try_push(Line {
             role: PartyRole::Merchant as u8,
-            party_id: m.id,
             party_slot: m.party_slot,
             amount_minor: shares[2],
-            due_day: due(m.party_slot),
+            due_day: day_u16(due(m.party_slot)),
         });
         debug_assert_eq!(
             lines.iter().map(|l| l.amount_minor).sum::<i64>(),
@@ -839,7 +855,7 @@ impl Engine {
         for l in &o.split {
             split.push(SplitLine {
                 role: PartyRole::from_wire(l.role).unwrap_or_default(),
-                party_id: l.party_id,
+                party_id: self.party_id(l.party_slot),
                 amount_minor: l.amount_minor,
             });
         }
@@ -874,7 +890,7 @@ impl Engine {
 fn push_line(
     lines: &mut ArrayVec<Line, MAX_SPLIT_LINES>,
     role: PartyRole,
-    party_id: u32,
+    _party_id: u32,
     party_slot: u32,
     amount: i64,
     due_day: u32,
@@ -884,11 +900,25 @@ fn push_line(
     }
     let _ = lines.try_push(Line {
         role: role as u8,
-        party_id,
         party_slot,
         amount_minor: amount,
-        due_day,
+        due_day: day_u16(due_day),
     });
+}
+
+/// A day number as a split line stores it (u16 lasts until 2149; later days saturate).
+pub(crate) fn day_u16(day: u32) -> u16 {
+    u16::try_from(day).unwrap_or(u16::MAX)
+}
+
+impl Engine {
+    /// The id of the party in `party_slot` (0 for platform and fee lines).
+    pub(crate) fn party_id(&self, party_slot: u32) -> u32 {
+        self.state
+            .parties
+            .get(party_slot as usize)
+            .map_or(0, |p| p.id)
+    }
 }
 
 /// The platform rate for an amount and category: category override, else the highest tier reached,

@@ -102,7 +102,7 @@ impl Engine {
             return fail(ReasonCode::RefundExceedsCaptured);
         }
         if self.state.refunds.len() >= self.state.limits.refunds_max as usize
-            || o.refunds.len() >= MAX_REFUNDS_PER_ORDER
+            || usize::from(o.refund_count) >= MAX_REFUNDS_PER_ORDER
         {
             return fail(ReasonCode::RefundsFull);
         }
@@ -114,8 +114,8 @@ impl Engine {
         }
         let mut reversal = ArrayVec::new();
         for (line, &part) in o.split.iter().zip(parts.iter()) {
-            let from_pending =
-                line.party_slot != NONE && line.due_day > self.state.settled_through_day;
+            let due_day = u32::from(line.due_day);
+            let from_pending = line.party_slot != NONE && due_day > self.state.settled_through_day;
             if line.party_slot != NONE && part > 0 {
                 let which = if from_pending {
                     PartyAccount::Pending
@@ -125,7 +125,7 @@ impl Engine {
                 let ledger = &self.state.ledger;
                 let account = ledger.party(o.currency_slot, line.party_slot, which);
                 let due_left = if from_pending {
-                    self.due_amount(line.party_slot, line.due_day, o.currency_slot)
+                    self.due_amount(line.party_slot, due_day, o.currency_slot)
                 } else {
                     i64::MAX
                 };
@@ -152,7 +152,10 @@ impl Engine {
         let slot = self.state.refunds.len() as u32;
         let now = self.state.now_ns;
         let o = &self.state.orders[order_slot as usize];
-        let channel_slot = o.attempts.last().map(|a| a.channel_slot).unwrap_or(NONE);
+        let channel_slot = o
+            .attempts
+            .last()
+            .map_or(NONE, |a| u32::from(a.channel_slot));
         self.state.refunds.push(Refund {
             refund_request_id: req.refund_request_id,
             request_hash: hash,
@@ -170,6 +173,7 @@ impl Engine {
             deadline_ns: 0,
             channel_ref: [0; 24],
             reversal,
+            next_in_order: NONE,
             inflight_prev: NONE,
             inflight_next: NONE,
         });
@@ -198,8 +202,11 @@ impl Engine {
         let r = self.state.refunds[slot as usize].clone();
         let o = &self.state.orders[r.order_slot as usize];
         let (c, amount) = (o.currency_slot, r.amount_minor);
-        let lines: ArrayVec<(u32, u32), MAX_SPLIT_LINES> =
-            o.split.iter().map(|l| (l.party_slot, l.due_day)).collect();
+        let lines: ArrayVec<(u32, u32), MAX_SPLIT_LINES> = o
+            .split
+            .iter()
+            .map(|l| (l.party_slot, u32::from(l.due_day)))
+            .collect();
         let ledger = &mut self.state.ledger;
         let clearing = ledger.clearing(c);
         let rx = ledger.channel_receivable(c, r.channel_slot);
@@ -215,8 +222,16 @@ impl Engine {
         let now = self.state.now_ns;
         let o = &mut self.state.orders[r.order_slot as usize];
         o.refund_pending_minor += amount;
-        o.refunds.push(slot);
+        let tail = o.refund_tail;
+        o.refund_tail = slot;
+        o.refund_count += 1;
+        if tail == NONE {
+            o.refund_head = slot;
+        }
         o.updated_ns = now;
+        if tail != NONE {
+            self.state.refunds[tail as usize].next_in_order = slot;
+        }
         self.state.refunds[slot as usize].state = RefundState::Pending as u8;
     }
 
@@ -343,8 +358,11 @@ impl Engine {
         let r = self.state.refunds[slot as usize].clone();
         let o = &self.state.orders[r.order_slot as usize];
         let c = o.currency_slot;
-        let lines: ArrayVec<(u32, u32), MAX_SPLIT_LINES> =
-            o.split.iter().map(|l| (l.party_slot, l.due_day)).collect();
+        let lines: ArrayVec<(u32, u32), MAX_SPLIT_LINES> = o
+            .split
+            .iter()
+            .map(|l| (l.party_slot, u32::from(l.due_day)))
+            .collect();
         let clearing = self.state.ledger.clearing(c);
         let rx = self.state.ledger.channel_receivable(c, r.channel_slot);
         for (i, &(part, from_pending)) in r.reversal.iter().enumerate() {
@@ -484,7 +502,7 @@ impl Engine {
                 if part != 0 {
                     reversal.push(SplitLine {
                         role: PartyRole::from_wire(line.role).unwrap_or_default(),
-                        party_id: line.party_id,
+                        party_id: self.party_id(line.party_slot),
                         amount_minor: part,
                     });
                 }

@@ -76,26 +76,28 @@ impl Engine {
         for l in &o.split {
             split.push(SplitLine {
                 role: PartyRole::from_wire(l.role).unwrap_or_default(),
-                party_id: l.party_id,
+                party_id: self.party_id(l.party_slot),
                 amount_minor: l.amount_minor,
             });
         }
         let mut refunds = ArrayVec::new();
-        for &r in &o.refunds {
-            let r_ = &self.state.refunds[r as usize];
+        let mut r = o.refund_head;
+        // Bounded by the refunds an order may have.
+        while r != crate::state::NONE && !refunds.is_full() {
+            let refund = &self.state.refunds[r as usize];
             refunds.push(RefundEntry {
                 refund_id: u64::from(r) + 1,
-                refund_request_id: r_.refund_request_id,
-                amount_minor: r_.amount_minor,
-                state: RefundState::from_wire(r_.state).unwrap_or_default(),
+                refund_request_id: refund.refund_request_id,
+                amount_minor: refund.amount_minor,
+                state: RefundState::from_wire(refund.state).unwrap_or_default(),
             });
+            r = refund.next_in_order;
         }
         let settle_day = o
             .split
             .iter()
             .find(|l| l.role == PartyRole::Merchant as u8)
-            .map(|l| l.due_day)
-            .unwrap_or(0);
+            .map_or(0, |l| u32::from(l.due_day));
         OrderStatus {
             order_id: u64::from(slot) + 1,
             request_id: o.request_id,

@@ -55,31 +55,48 @@ pub struct ListEntry {
     pub key: u128,
 }
 
-/// One bucket of a window.
+/// One bucket of a window: 20 bytes, 4-byte aligned (the amount is kept as two u32 halves so that
+/// six buckets fill two cache lines). Counts saturate at their type's maximum.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Bucket {
     pub epoch: u32,
     pub payments: u32,
-    pub amount_minor: i64,
-    pub refunds: u32,
-    pub declines: u32,
+    amount_lo: u32,
+    amount_hi: u32,
+    pub refunds: u16,
+    pub declines: u16,
 }
 
-/// A key's three windows.
+impl Bucket {
+    pub fn amount_minor(&self) -> i64 {
+        ((u64::from(self.amount_hi) << 32) | u64::from(self.amount_lo)) as i64
+    }
+
+    fn add_amount(&mut self, amount_minor: i64) {
+        let v = self.amount_minor().saturating_add(amount_minor) as u64;
+        self.amount_lo = v as u32;
+        self.amount_hi = (v >> 32) as u32;
+    }
+}
+
+/// A key's three windows (minute, hour, day), each a ring of buckets.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeyWindows {
     pub windows: [[Bucket; BUCKETS]; 3],
 }
 
-/// A fixed, set-associative table of keys and their windows. Windows are stored only for keys seen
-/// (a slot's window is reused when its key is evicted), so a mostly idle table stays small in
-/// snapshots.
+/// A fixed, set-associative table of keys and their windows.
+///
+/// Keys are stored as 64-bit tags (a mix of the 128-bit key), so the 8 ways of a set share one cache
+/// line; two distinct keys with the same tag (odds about 2^-64 per pair) would share counts. Windows
+/// are stored only for keys seen (a slot's block is reused when its key is evicted), so a mostly idle
+/// table stays small in snapshots. Only the windows some rule reads are written.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct VelocityTable {
-    pub keys: Vec<u128>,
-    pub last_seen_ns: Vec<u64>,
-    /// Index into `windows` of each slot's key (`u32::MAX`: the slot never held a key).
-    pub window_of: Vec<u32>,
+    /// Per slot: the key's tag, 0 = empty.
+    pub tags: Vec<u64>,
+    /// Per slot: (event second the key was last seen, index into `windows`; u32::MAX = none yet).
+    pub meta: Vec<(u32, u32)>,
     pub windows: Vec<KeyWindows>,
     pub sets: u32,
     pub evictions: u64,
@@ -116,8 +133,8 @@ pub struct RiskState {
     pub rules: Vec<Rule>,
     pub entries: Vec<ListEntry>,
     pub tables: Vec<VelocityTable>,
-    /// Bit (1 << entity) for each entity kind some active velocity rule uses.
-    pub tracked_mask: u8,
+    /// Per entity kind (index = RiskEntity - 1): bit w set when an active rule reads window w.
+    pub window_masks: [u8; ENTITY_KINDS],
     rules_max: u32,
     entries_max: u32,
     /// Lookup for list entries: (list, entity, key). Rebuilt from `entries` on load.
@@ -129,82 +146,126 @@ impl VelocityTable {
     fn new(keys_max: u32) -> Self {
         let sets = (keys_max as usize).div_ceil(WAYS).max(1);
         let slots = sets * WAYS;
+        let windows = Vec::with_capacity(slots);
+        crate::mem::advise_huge_pages(&windows);
         VelocityTable {
-            keys: vec![0; slots],
-            last_seen_ns: vec![0; slots],
-            window_of: vec![u32::MAX; slots],
-            windows: Vec::with_capacity(slots),
+            tags: vec![0; slots],
+            meta: vec![(0, u32::MAX); slots],
+            windows,
             sets: sets as u32,
             evictions: 0,
         }
     }
 
-    fn set_of(&self, key: u128) -> usize {
-        // A fixed multiplicative hash: deterministic on every machine.
-        let mixed = (key as u64) ^ ((key >> 64) as u64).rotate_left(29);
-        let h = mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        ((h >> 32) % u64::from(self.sets)) as usize
+    /// The set of a tag (a multiply-shift range reduction of its high bits).
+    #[inline]
+    fn set_of(&self, tag: u64) -> usize {
+        (((tag >> 32) * u64::from(self.sets)) >> 32) as usize
     }
 
-    fn find(&self, key: u128) -> Option<usize> {
-        let base = self.set_of(key) * WAYS;
-        (base..base + WAYS).find(|&i| self.keys[i] == key)
+    #[inline]
+    fn find(&self, tag: u64) -> Option<usize> {
+        let base = self.set_of(tag) * WAYS;
+        (base..base + WAYS).find(|&i| self.tags[i] == tag)
     }
 
-    /// The slot for `key`, inserting it (and evicting the least recently seen key of its set).
-    fn slot_for(&mut self, key: u128) -> usize {
-        let base = self.set_of(key) * WAYS;
+    /// The slot for `tag`, inserting it (and evicting the key of its set least recently seen).
+    /// A new key's windows in `mask` are cleared; the others are kept clear by `clear_window`.
+    fn slot_for(&mut self, tag: u64, now_s: u32, mask: u8) -> usize {
+        let base = self.set_of(tag) * WAYS;
         let mut victim = base;
         for i in base..base + WAYS {
-            if self.keys[i] == key {
+            if self.tags[i] == tag {
+                self.meta[i].0 = now_s;
                 return i;
             }
-            if self.keys[i] == 0 {
+            if self.tags[i] == 0 {
                 victim = i;
                 break;
             }
-            if self.last_seen_ns[i] < self.last_seen_ns[victim] {
+            if self.meta[i].0 < self.meta[victim].0 {
                 victim = i;
             }
         }
-        if self.keys[victim] != 0 {
+        if self.tags[victim] != 0 {
             self.evictions += 1;
         }
-        self.keys[victim] = key;
-        match self.window_of[victim] {
+        self.tags[victim] = tag;
+        let block = match self.meta[victim].1 {
             u32::MAX => {
-                // At most one window per slot: the capacity reserved at start is never exceeded.
-                self.window_of[victim] = self.windows.len() as u32;
+                // At most one block per slot: the capacity reserved at start is never exceeded.
                 self.windows.push(KeyWindows::default());
+                (self.windows.len() - 1) as u32
             }
-            w => self.windows[w as usize] = KeyWindows::default(),
-        }
+            b => {
+                let w = &mut self.windows[b as usize];
+                for window in 0..3 {
+                    if mask & (1 << window) != 0 {
+                        w.windows[window] = [Bucket::default(); BUCKETS];
+                    }
+                }
+                b
+            }
+        };
+        self.meta[victim] = (now_s, block);
         victim
     }
 
-    /// The windows of the key in `slot`.
+    #[inline]
     fn windows_at(&self, slot: usize) -> &KeyWindows {
-        &self.windows[self.window_of[slot] as usize]
+        &self.windows[self.meta[slot].1 as usize]
     }
 
+    #[inline]
     fn windows_at_mut(&mut self, slot: usize) -> &mut KeyWindows {
-        let w = self.window_of[slot] as usize;
-        &mut self.windows[w]
+        let b = self.meta[slot].1 as usize;
+        &mut self.windows[b]
+    }
+
+    /// Clears one window of every key (a rule started reading it: what was there is stale).
+    fn clear_window(&mut self, window: usize) {
+        for w in self.windows.iter_mut() {
+            w.windows[window] = [Bucket::default(); BUCKETS];
+        }
     }
 }
+
+/// The 64-bit tag of a 128-bit key (never 0, which marks an empty slot).
+#[inline]
+fn tag_of(key: u128) -> u64 {
+    let mut h = (key as u64)
+        ^ ((key >> 64) as u64)
+            .rotate_left(29)
+            .wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    h = (h ^ (h >> 31)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    h ^= h >> 29;
+    h.max(1)
+}
+
+/// Per-request cache of entity lookups and window sums, so rules on the same entity and window
+/// look the table up once.
+#[derive(Default)]
+struct Lookups {
+    /// Per entity: 0 = not looked up, 1 = absent, 2 + slot = found.
+    slot: [usize; ENTITY_KINDS],
+    sums: [[Option<Sums>; 3]; ENTITY_KINDS],
+}
+
+/// (payments, amount, refunds, declines) over a window.
+type Sums = (u64, i64, u64, u64);
 
 fn epoch(now_ns: u64, window: usize) -> u32 {
     (now_ns / BUCKET_NS[window]) as u32
 }
 
 /// Sums of a key's window: (payments, amount, refunds, declines).
-fn window_sums(w: &KeyWindows, window: usize, now_ns: u64) -> (u64, i64, u64, u64) {
+fn window_sums(w: &KeyWindows, window: usize, now_ns: u64) -> Sums {
     let now_epoch = epoch(now_ns, window);
     let mut sums = (0u64, 0i64, 0u64, 0u64);
     for b in &w.windows[window] {
         if b.epoch <= now_epoch && now_epoch - b.epoch < BUCKETS as u32 {
             sums.0 += u64::from(b.payments);
-            sums.1 = sums.1.saturating_add(b.amount_minor);
+            sums.1 = sums.1.saturating_add(b.amount_minor());
             sums.2 += u64::from(b.refunds);
             sums.3 += u64::from(b.declines);
         }
@@ -212,8 +273,11 @@ fn window_sums(w: &KeyWindows, window: usize, now_ns: u64) -> (u64, i64, u64, u6
     sums
 }
 
-fn record(w: &mut KeyWindows, now_ns: u64, f: impl Fn(&mut Bucket)) {
+fn record(w: &mut KeyWindows, now_ns: u64, mask: u8, f: impl Fn(&mut Bucket)) {
     for (window, buckets) in w.windows.iter_mut().enumerate() {
+        if mask & (1 << window) == 0 {
+            continue;
+        }
         let e = epoch(now_ns, window);
         let b = &mut buckets[e as usize % BUCKETS];
         if b.epoch != e {
@@ -275,7 +339,7 @@ impl RiskState {
             tables: (0..ENTITY_KINDS)
                 .map(|_| VelocityTable::new(keys_max))
                 .collect(),
-            tracked_mask: 0,
+            window_masks: [0; ENTITY_KINDS],
             rules_max,
             entries_max,
             list_index: FxHashSet::with_capacity_and_hasher(
@@ -297,8 +361,9 @@ impl RiskState {
         let entries_more = (self.entries_max as usize).saturating_sub(self.entries.len());
         self.entries.reserve_exact(entries_more);
         for t in self.tables.iter_mut() {
-            let more = t.keys.len().saturating_sub(t.windows.len());
+            let more = t.tags.len().saturating_sub(t.windows.len());
             t.windows.reserve_exact(more);
+            crate::mem::advise_huge_pages(&t.windows);
         }
     }
 
@@ -312,26 +377,53 @@ impl RiskState {
             .any(|(i, &key)| key != 0 && self.list_index.contains(&(list as u8, i as u8 + 1, key)))
     }
 
+    /// The window sums of `entity` for this request, looked up once per request.
+    fn sums(
+        &self,
+        entity: usize,
+        window: usize,
+        ctx: &RiskContext,
+        now_ns: u64,
+        cache: &mut Lookups,
+    ) -> Sums {
+        if let Some(sums) = cache.sums[entity][window] {
+            return sums;
+        }
+        let table = &self.tables[entity];
+        if cache.slot[entity] == 0 {
+            cache.slot[entity] = match table.find(tag_of(ctx.keys[entity])) {
+                Some(slot) => 2 + slot,
+                None => 1,
+            };
+        }
+        let sums = match cache.slot[entity] {
+            1 => (0, 0, 0, 0),
+            n => window_sums(table.windows_at(n - 2), window, now_ns),
+        };
+        cache.sums[entity][window] = Some(sums);
+        sums
+    }
+
     /// The feature value of `rule` for this request, this request included where the feature says so.
-    fn feature(&self, rule: &Rule, ctx: &RiskContext, now_ns: u64) -> Option<i64> {
+    fn feature(
+        &self,
+        rule: &Rule,
+        ctx: &RiskContext,
+        now_ns: u64,
+        cache: &mut Lookups,
+    ) -> Option<i64> {
         let feature = RiskFeature::from_wire(rule.feature)?;
         if feature == RiskFeature::SingleAmount {
             return Some(ctx.amount_minor);
         }
-        let entity = rule.entity as usize;
-        if entity == 0 || entity > ENTITY_KINDS {
-            return None;
-        }
-        let key = ctx.keys[entity - 1];
-        if key == 0 {
+        let entity = (rule.entity as usize)
+            .checked_sub(1)
+            .filter(|e| *e < ENTITY_KINDS)?;
+        if ctx.keys[entity] == 0 {
             return None;
         }
         let window = window_index(rule.window)?;
-        let table = &self.tables[entity - 1];
-        let sums = table
-            .find(key)
-            .map(|slot| window_sums(table.windows_at(slot), window, now_ns))
-            .unwrap_or_default();
+        let sums = self.sums(entity, window, ctx, now_ns, cache);
         let value = match feature {
             RiskFeature::PaymentCount => sums.0 as i64 + 1,
             RiskFeature::PaymentAmount => sums.1.saturating_add(ctx.amount_minor),
@@ -342,23 +434,26 @@ impl RiskState {
         Some(value)
     }
 
-    fn matches(&self, rule: &Rule, target: RuleTarget, ctx: &RiskContext, now_ns: u64) -> bool {
-        if !rule.active || rule.target != target as u8 {
-            return false;
-        }
+    fn matches(&self, rule: &Rule, ctx: &RiskContext, now_ns: u64, cache: &mut Lookups) -> bool {
         if rule.merchant_id != 0 && rule.merchant_id != ctx.merchant_id {
             return false;
         }
         if rule.goods_category != 0 && rule.goods_category != ctx.goods_category {
             return false;
         }
-        match self.feature(rule, ctx, now_ns) {
+        match self.feature(rule, ctx, now_ns, cache) {
             Some(value) => compare(rule.comparison, value, rule.threshold),
             None => false,
         }
     }
 
     /// Evaluates a request. Reads the state only; hit counts go to `hits` (parallel to `rules`).
+    ///
+    /// One pass over the rules (sorted by id): shadow rules are always evaluated and counted; an
+    /// enforced rule is evaluated only while it could still decide the verdict (a matched allow rule
+    /// decides everything; the block list or a matched block rule decides blocks and reviews), so the
+    /// outcome is exactly that of evaluating allow list, allow rules, block list, block rules and
+    /// review rules in turn, first match wins.
     pub fn evaluate(
         &self,
         target: RuleTarget,
@@ -366,72 +461,85 @@ impl RiskState {
         now_ns: u64,
         hits: &mut [(u64, u64)],
     ) -> Verdict {
+        let payment = target == RuleTarget::Payment;
+        let allow_listed = payment && self.listed(ListKind::Allow, ctx);
+        let block_listed = payment && !allow_listed && self.listed(ListKind::Block, ctx);
+        let mut cache = Lookups::default();
+        // First matching enforced rule per class: allow, block, review.
+        let mut first: [Option<usize>; 3] = [None; 3];
         for (i, rule) in self.rules.iter().enumerate() {
-            if rule.shadow
-                && self.matches(rule, target, ctx, now_ns)
-                && let Some(h) = hits.get_mut(i)
-            {
-                h.1 += 1;
+            if !rule.active || rule.target != target as u8 {
+                continue;
+            }
+            let class = match RiskAction::from_wire(rule.action) {
+                Some(RiskAction::Allow) => 0,
+                Some(RiskAction::Block) => 1,
+                Some(RiskAction::Review) => 2,
+                _ => continue,
+            };
+            if !rule.shadow {
+                let decided = allow_listed
+                    || first[0].is_some()
+                    || (class >= 1 && (block_listed || first[1].is_some()))
+                    || (class == 2 && first[2].is_some());
+                if decided {
+                    continue;
+                }
+            }
+            if !self.matches(rule, ctx, now_ns, &mut cache) {
+                continue;
+            }
+            if rule.shadow {
+                if let Some(h) = hits.get_mut(i) {
+                    h.1 += 1;
+                }
+            } else {
+                first[class] = Some(i);
             }
         }
-        if target == RuleTarget::Payment && self.listed(ListKind::Allow, ctx) {
+        let fired = |i: usize, action: RiskAction, hits: &mut [(u64, u64)]| {
+            if let Some(h) = hits.get_mut(i) {
+                h.0 += 1;
+            }
+            Verdict {
+                action,
+                rule_id: self.rules[i].id,
+            }
+        };
+        if allow_listed {
             return Verdict {
                 action: RiskAction::Allow,
                 rule_id: ALLOW_LIST_RULE_ID,
             };
         }
-        if let Some(v) = self.first_match(RiskAction::Allow, target, ctx, now_ns, hits) {
-            return v;
+        if let Some(i) = first[0] {
+            return fired(i, RiskAction::Allow, hits);
         }
-        if target == RuleTarget::Payment && self.listed(ListKind::Block, ctx) {
+        if block_listed {
             return Verdict {
                 action: RiskAction::Block,
                 rule_id: BLOCK_LIST_RULE_ID,
             };
         }
-        if let Some(v) = self.first_match(RiskAction::Block, target, ctx, now_ns, hits) {
-            return v;
+        if let Some(i) = first[1] {
+            return fired(i, RiskAction::Block, hits);
         }
-        if let Some(v) = self.first_match(RiskAction::Review, target, ctx, now_ns, hits) {
-            return v;
+        if let Some(i) = first[2] {
+            return fired(i, RiskAction::Review, hits);
         }
         Verdict::NONE
     }
 
-    fn first_match(
-        &self,
-        action: RiskAction,
-        target: RuleTarget,
-        ctx: &RiskContext,
-        now_ns: u64,
-        hits: &mut [(u64, u64)],
-    ) -> Option<Verdict> {
-        for (i, rule) in self.rules.iter().enumerate() {
-            if rule.action == action as u8
-                && !rule.shadow
-                && self.matches(rule, target, ctx, now_ns)
-            {
-                if let Some(h) = hits.get_mut(i) {
-                    h.0 += 1;
-                }
-                return Some(Verdict {
-                    action,
-                    rule_id: rule.id,
-                });
-            }
-        }
-        None
-    }
-
     fn record_each(&mut self, ctx: &RiskContext, now_ns: u64, f: impl Fn(&mut Bucket) + Copy) {
+        let now_s = (now_ns / NS_PER_SEC) as u32;
         for (i, &key) in ctx.keys.iter().enumerate() {
-            if key == 0 || self.tracked_mask & (1 << (i + 1)) == 0 {
+            let mask = self.window_masks[i];
+            if key == 0 || mask == 0 {
                 continue;
             }
             let table = &mut self.tables[i];
-            let slot = table.slot_for(key);
-            table.last_seen_ns[slot] = now_ns;
-            record(table.windows_at_mut(slot), now_ns, f);
+            let slot = table.slot_for(tag_of(key), now_s, mask);
+            record(table.windows_at_mut(slot), now_ns, mask, f);
         }
     }
 
@@ -439,29 +547,43 @@ impl RiskState {
     pub fn record_payment(&mut self, ctx: &RiskContext, now_ns: u64) {
         let amount = ctx.amount_minor;
         self.record_each(ctx, now_ns, |b| {
-            b.payments += 1;
-            b.amount_minor = b.amount_minor.saturating_add(amount);
+            b.payments = b.payments.saturating_add(1);
+            b.add_amount(amount);
         });
     }
 
     /// Counts a refund request.
     pub fn record_refund(&mut self, ctx: &RiskContext, now_ns: u64) {
-        self.record_each(ctx, now_ns, |b| b.refunds += 1);
+        self.record_each(ctx, now_ns, |b| b.refunds = b.refunds.saturating_add(1));
     }
 
     /// Counts a declined attempt.
     pub fn record_decline(&mut self, ctx: &RiskContext, now_ns: u64) {
-        self.record_each(ctx, now_ns, |b| b.declines += 1);
+        self.record_each(ctx, now_ns, |b| b.declines = b.declines.saturating_add(1));
     }
 
-    fn recompute_mask(&mut self) {
-        let mut mask = 0u8;
+    /// Recomputes which windows of which entities the active rules read. A window that starts being
+    /// read is cleared first: whatever it held was not maintained and is stale.
+    fn recompute_masks(&mut self) {
+        let mut masks = [0u8; ENTITY_KINDS];
         for r in self.rules.iter().filter(|r| r.active) {
-            if r.feature != RiskFeature::SingleAmount as u8 && (1..=6).contains(&r.entity) {
-                mask |= 1 << r.entity;
+            let velocity = r.feature != RiskFeature::SingleAmount as u8;
+            let entity = (r.entity as usize)
+                .checked_sub(1)
+                .filter(|e| *e < ENTITY_KINDS);
+            if let (true, Some(w), Some(e)) = (velocity, window_index(r.window), entity) {
+                masks[e] |= 1 << w;
             }
         }
-        self.tracked_mask = mask;
+        for (e, &mask) in masks.iter().enumerate() {
+            let added = mask & !self.window_masks[e];
+            for w in 0..3 {
+                if added & (1 << w) != 0 {
+                    self.tables[e].clear_window(w);
+                }
+            }
+        }
+        self.window_masks = masks;
     }
 
     /// Validates and applies a rule. Returns the slot it took (for the hit counters) and whether it
@@ -502,7 +624,7 @@ impl RiskState {
                 (slot, true)
             }
         };
-        self.recompute_mask();
+        self.recompute_masks();
         Ok(result)
     }
 
@@ -691,23 +813,49 @@ mod tests {
     fn untracked_entities_are_not_recorded() {
         let mut r = RiskState::new(8, 8, 64);
         r.record_payment(&ctx(7, 100), 1);
-        assert!(r.tables[0].keys.iter().all(|k| *k == 0));
+        assert!(r.tables[0].tags.iter().all(|k| *k == 0));
     }
 
     #[test]
     fn eviction_takes_the_least_recently_seen_key_of_the_set() {
         let mut t = VelocityTable::new(8); // one set of 8 ways
-        for k in 1..=8u128 {
-            let s = t.slot_for(k);
-            t.last_seen_ns[s] = k as u64 * 10;
+        for k in 1..=8u64 {
+            t.slot_for(k, k as u32 * 10, 0b111);
         }
         // Key 3 is seen again: key 1 is now the oldest.
-        let s3 = t.find(3).unwrap();
-        t.last_seen_ns[s3] = 1_000;
-        let s = t.slot_for(99);
-        t.last_seen_ns[s] = 2_000;
+        t.slot_for(3, 1_000, 0b111);
+        t.slot_for(99, 2_000, 0b111);
         assert!(t.find(1).is_none());
         assert!(t.find(3).is_some() && t.find(99).is_some());
         assert_eq!(t.evictions, 1);
+    }
+
+    #[test]
+    fn a_window_that_starts_being_read_is_cleared() {
+        let mut r = RiskState::new(8, 8, 64);
+        r.apply_rule(&rule(
+            10,
+            RiskFeature::PaymentCount,
+            RiskEntity::User,
+            RiskWindow::Minute,
+            100,
+            RiskAction::Block,
+        ))
+        .unwrap();
+        let t0 = 1_000 * NS_PER_SEC;
+        r.record_payment(&ctx(7, 100), t0);
+        // The day window was not maintained; a rule reading it must not see garbage.
+        r.apply_rule(&rule(
+            11,
+            RiskFeature::PaymentCount,
+            RiskEntity::User,
+            RiskWindow::Day,
+            0,
+            RiskAction::Review,
+        ))
+        .unwrap();
+        let slot = r.tables[0].find(tag_of(7)).unwrap();
+        assert_eq!(window_sums(r.tables[0].windows_at(slot), 2, t0).0, 0);
+        assert_eq!(window_sums(r.tables[0].windows_at(slot), 0, t0).0, 1);
     }
 }

@@ -137,22 +137,21 @@ fn score(
         RoutingStrategy::Cheapest => -fee,
         RoutingStrategy::HighestSuccessRate => success_rate_ppm(stats),
         RoutingStrategy::WeightedScore => {
-            let sr = i128::from(success_rate_ppm(stats));
+            // i64 with saturation: weights are at most 1000 (10^12 ppb), rates at most 10^6 ppm.
+            let sr = success_rate_ppm(stats);
             let cost_ppm = if req.amount_minor > 0 {
-                i128::from(fee) * i128::from(PPM) / i128::from(req.amount_minor)
+                fee.saturating_mul(PPM) / req.amount_minor
             } else {
                 0
             };
-            let latency = i128::from(stats.latency_ewma_us);
-            let s = i128::from(m.weight_success_ppb) * sr
-                - i128::from(m.weight_cost_ppb) * cost_ppm
-                - i128::from(m.weight_latency_ppb) * latency;
-            (s / 1_000_000_000) as i64
+            let latency = i64::from(stats.latency_ewma_us);
+            let term = |weight_ppb: i64, x: i64| weight_ppb.saturating_mul(x) / 1_000_000_000;
+            term(m.weight_success_ppb, sr)
+                - term(m.weight_cost_ppb, cost_ppm)
+                - term(m.weight_latency_ppb, latency)
         }
         RoutingStrategy::ExpectedValue => {
-            let net = i128::from(req.amount_minor - fee);
-            let ev = i128::from(success_rate_ppm(stats)) * net;
-            ev.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+            success_rate_ppm(stats).saturating_mul(req.amount_minor - fee)
         }
     }
 }
@@ -244,7 +243,7 @@ pub fn rank(
 fn candidate(channel_id: u16, slot: u32, reason: SkipReason, score: i64) -> Candidate {
     Candidate {
         channel_id,
-        channel_slot: slot,
+        channel_slot: u16::try_from(slot).unwrap_or(crate::state::NONE16),
         decision: CandidateDecision::Skipped as u8,
         skip_reason: reason as u8,
         rank: 0,
@@ -345,7 +344,7 @@ pub fn record_attempt(
     if failure {
         on_failure(ch, method, probe, now_ns)
     } else {
-        on_working(ch, success)
+        on_working(ch, success, probe)
     }
 }
 
@@ -384,9 +383,11 @@ fn on_failure(ch: &mut Channel, method: u8, probe: bool, now_ns: u64) -> Option<
     set_health(ch, HealthState::Open)
 }
 
-fn on_working(ch: &mut Channel, success: bool) -> Option<HealthChange> {
+fn on_working(ch: &mut Channel, success: bool, probe: bool) -> Option<HealthChange> {
     ch.consecutive_failures = 0;
-    if !success || HealthState::from_wire(ch.health) != Some(HealthState::Probing) {
+    // Only probes count towards coming back: an attempt dispatched before the channel was opened
+    // that succeeds late says nothing about the channel since its cooldown.
+    if !success || !probe || HealthState::from_wire(ch.health) != Some(HealthState::Probing) {
         return None;
     }
     ch.probe_successes_seen += 1;

@@ -9,7 +9,8 @@ use crate::money::apply_rate_floor;
 use crate::outbox::Outbox;
 use crate::state::{DueEntry, Party};
 
-/// Adds `amount` to the entry for (day, currency) at the back of `queue`, or appends one. Days are
+/// Adds `amount` to the entry for (day, currency) at the back of `queue`, or appends one, and returns
+/// the day used. Days are
 /// kept in order: an entry never goes before the last one (a shorter settlement delay configured
 /// later settles new income no earlier than income already waiting).
 fn push_due(
@@ -17,7 +18,7 @@ fn push_due(
     day: u32,
     currency_slot: u8,
     amount: i64,
-) {
+) -> u32 {
     let day = queue.back().map_or(day, |b| day.max(b.day));
     for e in queue.iter_mut().rev() {
         if e.day != day {
@@ -25,7 +26,7 @@ fn push_due(
         }
         if e.currency_slot == currency_slot {
             e.amount_minor += amount;
-            return;
+            return day;
         }
     }
     queue.push_back(DueEntry {
@@ -33,6 +34,7 @@ fn push_due(
         currency_slot,
         amount_minor: amount,
     });
+    day
 }
 
 fn find_due(party: &Party, day: u32, currency_slot: u8) -> Option<usize> {
@@ -43,12 +45,19 @@ fn find_due(party: &Party, day: u32, currency_slot: u8) -> Option<usize> {
 }
 
 impl Engine {
-    /// Income for a party, due on `day`.
-    pub(crate) fn add_due(&mut self, party_slot: u32, day: u32, currency_slot: u8, amount: i64) {
-        if amount > 0 {
-            let party = &mut self.state.parties[party_slot as usize];
-            push_due(&mut party.pending, day, currency_slot, amount);
+    /// Income for a party, due on `day` (or later, see push_due); returns the day it is due.
+    pub(crate) fn add_due(
+        &mut self,
+        party_slot: u32,
+        day: u32,
+        currency_slot: u8,
+        amount: i64,
+    ) -> u32 {
+        if amount <= 0 {
+            return day;
         }
+        let party = &mut self.state.parties[party_slot as usize];
+        push_due(&mut party.pending, day, currency_slot, amount)
     }
 
     /// What is still waiting for (day, currency) in a party's queue.
@@ -82,7 +91,9 @@ impl Engine {
             let party = &mut self.state.parties[party_slot as usize];
             match find_due(party, day, currency_slot) {
                 Some(i) => party.pending[i].amount_minor += amount,
-                None => push_due(&mut party.pending, day, currency_slot, amount),
+                None => {
+                    push_due(&mut party.pending, day, currency_slot, amount);
+                }
             }
             return;
         }

@@ -11,6 +11,8 @@ use crate::risk::RiskState;
 
 /// "No slot" in a u32 link or slot field.
 pub const NONE: u32 = u32::MAX;
+/// "No slot" in a u16 channel-slot field.
+pub const NONE16: u16 = u16::MAX;
 
 /// Limits fixed at genesis; every table is preallocated from them.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -194,44 +196,45 @@ pub struct Channel {
     pub refunds_tail: u32,
 }
 
-/// One attempt of a payment.
+/// One attempt of a payment (32 bytes).
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Attempt {
+    pub dispatched_ns: u64,
+    pub deadline_ns: u64,
+    pub latency_us: u32,
     pub channel_id: u16,
-    pub channel_slot: u32,
+    pub channel_slot: u16,
+    pub channel_code: u16,
     /// AttemptStatus on the wire.
     pub status: u8,
     pub probe: bool,
-    pub channel_code: u16,
-    pub latency_us: u32,
-    pub dispatched_ns: u64,
-    pub deadline_ns: u64,
 }
 
-/// One candidate of a routing explanation.
+/// One candidate of a routing explanation (16 bytes).
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Candidate {
+    pub score: i64,
     pub channel_id: u16,
-    pub channel_slot: u32,
+    /// NONE16 when the merchant lists a channel that is not configured.
+    pub channel_slot: u16,
     /// CandidateDecision on the wire.
     pub decision: u8,
     /// SkipReason on the wire.
     pub skip_reason: u8,
     pub rank: u8,
-    pub score: i64,
 }
 
-/// One split line, with where its money sits.
+/// One split line, with where its money sits (16 bytes). The party's id is `parties[party_slot].id`.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Line {
-    /// PartyRole on the wire.
-    pub role: u8,
-    pub party_id: u32,
+    pub amount_minor: i64,
     /// Party slot for merchants and promoters, NONE for platform and fee lines.
     pub party_slot: u32,
-    pub amount_minor: i64,
-    /// Settlement day of this line's income (parties only).
-    pub due_day: u32,
+    /// Settlement day of this line's income (parties only): days since the epoch in the
+    /// configured offset (a u16 lasts until the year 2149).
+    pub due_day: u16,
+    /// PartyRole on the wire.
+    pub role: u8,
 }
 
 /// A payment order.
@@ -271,8 +274,10 @@ pub struct Order {
     pub attempts: ArrayVec<Attempt, MAX_ATTEMPTS>,
     pub candidates: ArrayVec<Candidate, MAX_ROUTE_CHANNELS>,
     pub split: ArrayVec<Line, MAX_SPLIT_LINES>,
-    /// Refund slots of this order, oldest first.
-    pub refunds: ArrayVec<u32, 16>,
+    /// This order's refunds, oldest first: a list linked through `Refund::next_in_order`.
+    pub refund_head: u32,
+    pub refund_tail: u32,
+    pub refund_count: u8,
     /// Links in the channel's in-flight list.
     pub inflight_prev: u32,
     pub inflight_next: u32,
@@ -300,6 +305,8 @@ pub struct Refund {
     /// The reversal per split line (same order as the order's lines), and whether each line is
     /// taken from the party's pending (true) or available (false) account.
     pub reversal: ArrayVec<(i64, bool), MAX_SPLIT_LINES>,
+    /// The next refund of the same order (NONE at the end).
+    pub next_in_order: u32,
     pub inflight_prev: u32,
     pub inflight_next: u32,
 }
