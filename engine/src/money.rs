@@ -58,18 +58,19 @@ pub fn allocate(total: i64, weights: &[i128], out: &mut [i64]) -> bool {
     if sum <= 0 || weights.iter().any(|w| *w < 0) {
         return false;
     }
-    let mut remainders = [0i128; 16];
+    // Remainders fit a u64 on the fast path (below 2^32); the wide path keeps them in i128.
+    let mut remainders = [0u128; 16];
     let mut given: i64 = 0;
     if sum <= 1 << 32 {
-        // Fast path (rates in ppb, amounts of an order): with t = q·sum + r and w <= sum,
-        // t·w / sum = q·w + r·w / sum, where r·w < sum² <= 2^64 fits a u64 — no 128-bit division.
+        // With t = q·sum + r and w <= sum: t·w / sum = q·w + r·w / sum, where r·w < sum² <= 2^64
+        // fits a u64 — no 128-bit division (rates in ppb, amounts of ordinary orders).
         let sum64 = sum as u64;
         let (q, r) = ((total as u64) / sum64, (total as u64) % sum64);
         for i in 0..n {
             let w = weights[i] as u64;
             let rw = r * w;
             out[i] = (q * w + rw / sum64) as i64;
-            remainders[i] = i128::from(rw % sum64);
+            remainders[i] = u128::from(rw % sum64);
             given += out[i];
         }
     } else {
@@ -77,31 +78,32 @@ pub fn allocate(total: i64, weights: &[i128], out: &mut [i64]) -> bool {
             let product = i128::from(total) * weights[i];
             // Each part is at most `total`, so it fits an i64.
             out[i] = (product / sum) as i64;
-            remainders[i] = product % sum;
+            remainders[i] = (product % sum) as u128;
             given += out[i];
         }
     }
+    // At most n - 1 units are left; each goes to the largest remainder not yet served (ties: the
+    // larger weight, then the earlier party).
     let mut left = total - given;
-    // At most n - 1 units are left; each pass hands one to the best remaining candidate.
-    let mut taken = [false; 16];
+    let mut taken = 0u16;
     while left > 0 {
-        let mut best: Option<usize> = None;
+        let mut best = usize::MAX;
         for i in 0..n {
-            if taken[i] {
+            if taken & (1 << i) != 0 {
                 continue;
             }
-            best = match best {
-                None => Some(i),
-                Some(b) => {
-                    let better = remainders[i] > remainders[b]
-                        || (remainders[i] == remainders[b] && weights[i] > weights[b]);
-                    if better { Some(i) } else { Some(b) }
-                }
-            };
+            let better = best == usize::MAX
+                || remainders[i] > remainders[best]
+                || (remainders[i] == remainders[best] && weights[i] > weights[best]);
+            if better {
+                best = i;
+            }
         }
-        let Some(b) = best else { break };
-        taken[b] = true;
-        out[b] += 1;
+        if best == usize::MAX {
+            break;
+        }
+        taken |= 1 << best;
+        out[best] += 1;
         left -= 1;
     }
     debug_assert_eq!(out[..n].iter().sum::<i64>(), total);

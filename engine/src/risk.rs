@@ -140,6 +140,60 @@ pub struct RiskState {
     /// Lookup for list entries: (list, entity, key). Rebuilt from `entries` on load.
     #[rkyv(with = rkyv::with::Skip)]
     list_index: FxHashSet<(u8, u8, u128)>,
+    /// Entries per (list - 1, entity - 1): only entity kinds with entries are looked up.
+    #[rkyv(with = rkyv::with::Skip)]
+    list_counts: [[u32; ENTITY_KINDS]; 2],
+    /// `rules` decoded once for evaluation (parallel to `rules`). Rebuilt on every rule change and
+    /// on load.
+    #[rkyv(with = rkyv::with::Skip)]
+    compiled: Vec<Compiled>,
+}
+
+/// A rule decoded for evaluation: plain integers, no enum decoding per request.
+#[derive(Debug, Clone, Copy, Default)]
+struct Compiled {
+    /// 0 allow, 1 block, 2 review, 3 never fires (inactive or not evaluable).
+    class: u8,
+    shadow: bool,
+    target: u8,
+    /// RiskFeature on the wire.
+    feature: u8,
+    /// Entity index (RiskEntity - 1), or u8::MAX for none.
+    entity: u8,
+    /// Window index (0 minute, 1 hour, 2 day), or u8::MAX for none.
+    window: u8,
+    /// Comparison on the wire.
+    comparison: u8,
+    threshold: i64,
+    merchant_id: u32,
+    goods_category: u16,
+}
+
+impl Compiled {
+    fn of(r: &Rule) -> Compiled {
+        let class = match RiskAction::from_wire(r.action) {
+            Some(RiskAction::Allow) if r.active => 0,
+            Some(RiskAction::Block) if r.active => 1,
+            Some(RiskAction::Review) if r.active => 2,
+            _ => 3,
+        };
+        let entity = (r.entity as usize)
+            .checked_sub(1)
+            .filter(|e| *e < ENTITY_KINDS)
+            .map_or(u8::MAX, |e| e as u8);
+        Compiled {
+            class,
+            shadow: r.shadow,
+            target: r.target,
+            feature: r.feature,
+            entity,
+            window: window_index(r.window).map_or(u8::MAX, |w| w as u8),
+            comparison: r.comparison,
+            threshold: r.threshold,
+            merchant_id: r.merchant_id,
+            goods_category: r.goods_category,
+        }
+    }
 }
 
 impl VelocityTable {
@@ -242,13 +296,11 @@ fn tag_of(key: u128) -> u64 {
     h.max(1)
 }
 
-/// Per-request cache of entity lookups and window sums, so rules on the same entity and window
-/// look the table up once.
+/// Per-request cache of entity lookups, so rules on the same entity look the table up once.
 #[derive(Default)]
 struct Lookups {
     /// Per entity: 0 = not looked up, 1 = absent, 2 + slot = found.
-    slot: [usize; ENTITY_KINDS],
-    sums: [[Option<Sums>; 3]; ENTITY_KINDS],
+    slot: [u32; ENTITY_KINDS],
 }
 
 /// (payments, amount, refunds, declines) over a window.
@@ -346,6 +398,8 @@ impl RiskState {
                 entries_max as usize,
                 Default::default(),
             ),
+            list_counts: [[0; ENTITY_KINDS]; 2],
+            compiled: Vec::with_capacity(rules_max as usize),
         }
     }
 
@@ -353,9 +407,14 @@ impl RiskState {
     pub fn rebuild(&mut self) {
         self.list_index =
             FxHashSet::with_capacity_and_hasher(self.entries_max as usize, Default::default());
-        for e in &self.entries {
+        self.list_counts = [[0; ENTITY_KINDS]; 2];
+        for i in 0..self.entries.len() {
+            let e = self.entries[i];
             self.list_index.insert((e.list, e.entity, e.key));
+            self.count_entry(e.list, e.entity, 1);
         }
+        self.compiled = Vec::with_capacity(self.rules_max as usize);
+        self.compiled.extend(self.rules.iter().map(Compiled::of));
         let rules_more = (self.rules_max as usize).saturating_sub(self.rules.len());
         self.rules.reserve_exact(rules_more);
         let entries_more = (self.entries_max as usize).saturating_sub(self.entries.len());
@@ -367,17 +426,29 @@ impl RiskState {
         }
     }
 
-    fn listed(&self, list: ListKind, ctx: &RiskContext) -> bool {
-        if self.entries.is_empty() {
-            return false;
+    fn count_entry(&mut self, list: u8, entity: u8, delta: i32) {
+        let (l, e) = (
+            usize::from(list).wrapping_sub(1),
+            usize::from(entity).wrapping_sub(1),
+        );
+        if l < 2 && e < ENTITY_KINDS {
+            let c = &mut self.list_counts[l][e];
+            *c = c.saturating_add_signed(delta);
         }
-        ctx.keys
-            .iter()
-            .enumerate()
-            .any(|(i, &key)| key != 0 && self.list_index.contains(&(list as u8, i as u8 + 1, key)))
     }
 
-    /// The window sums of `entity` for this request, looked up once per request.
+    fn listed(&self, list: ListKind, ctx: &RiskContext) -> bool {
+        let counts = &self.list_counts[list as usize - 1];
+        (0..ENTITY_KINDS).any(|e| {
+            counts[e] != 0
+                && ctx.keys[e] != 0
+                && self
+                    .list_index
+                    .contains(&(list as u8, e as u8 + 1, ctx.keys[e]))
+        })
+    }
+
+    /// The window sums of `entity` for this request (the table is probed once per request).
     fn sums(
         &self,
         entity: usize,
@@ -386,45 +457,37 @@ impl RiskState {
         now_ns: u64,
         cache: &mut Lookups,
     ) -> Sums {
-        if let Some(sums) = cache.sums[entity][window] {
-            return sums;
-        }
         let table = &self.tables[entity];
         if cache.slot[entity] == 0 {
             cache.slot[entity] = match table.find(tag_of(ctx.keys[entity])) {
-                Some(slot) => 2 + slot,
+                Some(slot) => 2 + slot as u32,
                 None => 1,
             };
         }
-        let sums = match cache.slot[entity] {
+        match cache.slot[entity] {
             1 => (0, 0, 0, 0),
-            n => window_sums(table.windows_at(n - 2), window, now_ns),
-        };
-        cache.sums[entity][window] = Some(sums);
-        sums
+            n => window_sums(table.windows_at(n as usize - 2), window, now_ns),
+        }
     }
 
-    /// The feature value of `rule` for this request, this request included where the feature says so.
+    /// The feature value of a rule for this request, this request included where the feature says so.
     fn feature(
         &self,
-        rule: &Rule,
+        rule: &Compiled,
         ctx: &RiskContext,
         now_ns: u64,
         cache: &mut Lookups,
     ) -> Option<i64> {
-        let feature = RiskFeature::from_wire(rule.feature)?;
-        if feature == RiskFeature::SingleAmount {
+        const SINGLE_AMOUNT: u8 = RiskFeature::SingleAmount as u8;
+        if rule.feature == SINGLE_AMOUNT {
             return Some(ctx.amount_minor);
         }
-        let entity = (rule.entity as usize)
-            .checked_sub(1)
-            .filter(|e| *e < ENTITY_KINDS)?;
-        if ctx.keys[entity] == 0 {
+        let (entity, window) = (usize::from(rule.entity), usize::from(rule.window));
+        if entity >= ENTITY_KINDS || window >= 3 || ctx.keys[entity] == 0 {
             return None;
         }
-        let window = window_index(rule.window)?;
         let sums = self.sums(entity, window, ctx, now_ns, cache);
-        let value = match feature {
+        let value = match RiskFeature::from_wire(rule.feature)? {
             RiskFeature::PaymentCount => sums.0 as i64 + 1,
             RiskFeature::PaymentAmount => sums.1.saturating_add(ctx.amount_minor),
             RiskFeature::RefundCount => sums.2 as i64 + 1,
@@ -434,7 +497,13 @@ impl RiskState {
         Some(value)
     }
 
-    fn matches(&self, rule: &Rule, ctx: &RiskContext, now_ns: u64, cache: &mut Lookups) -> bool {
+    fn matches(
+        &self,
+        rule: &Compiled,
+        ctx: &RiskContext,
+        now_ns: u64,
+        cache: &mut Lookups,
+    ) -> bool {
         if rule.merchant_id != 0 && rule.merchant_id != ctx.merchant_id {
             return false;
         }
@@ -467,16 +536,11 @@ impl RiskState {
         let mut cache = Lookups::default();
         // First matching enforced rule per class: allow, block, review.
         let mut first: [Option<usize>; 3] = [None; 3];
-        for (i, rule) in self.rules.iter().enumerate() {
-            if !rule.active || rule.target != target as u8 {
+        for (i, rule) in self.compiled.iter().enumerate() {
+            let class = rule.class;
+            if class > 2 || rule.target != target as u8 {
                 continue;
             }
-            let class = match RiskAction::from_wire(rule.action) {
-                Some(RiskAction::Allow) => 0,
-                Some(RiskAction::Block) => 1,
-                Some(RiskAction::Review) => 2,
-                _ => continue,
-            };
             if !rule.shadow {
                 let decided = allow_listed
                     || first[0].is_some()
@@ -486,6 +550,7 @@ impl RiskState {
                     continue;
                 }
             }
+            let class = usize::from(class);
             if !self.matches(rule, ctx, now_ns, &mut cache) {
                 continue;
             }
@@ -565,6 +630,8 @@ impl RiskState {
     /// Recomputes which windows of which entities the active rules read. A window that starts being
     /// read is cleared first: whatever it held was not maintained and is stale.
     fn recompute_masks(&mut self) {
+        self.compiled.clear();
+        self.compiled.extend(self.rules.iter().map(Compiled::of));
         let mut masks = [0u8; ENTITY_KINDS];
         for r in self.rules.iter().filter(|r| r.active) {
             let velocity = r.feature != RiskFeature::SingleAmount as u8;
@@ -663,6 +730,7 @@ impl RiskState {
                     key,
                 });
                 self.list_index.insert(index_key);
+                self.count_entry(m.list as u8, m.entity as u8, 1);
             }
             ListOp::Remove => {
                 if self.list_index.remove(&index_key)
@@ -672,6 +740,7 @@ impl RiskState {
                         .position(|e| (e.list, e.entity, e.key) == index_key)
                 {
                     self.entries.swap_remove(i);
+                    self.count_entry(m.list as u8, m.entity as u8, -1);
                 }
             }
         }
