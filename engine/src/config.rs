@@ -76,6 +76,14 @@ impl Engine {
         self.state.limits.currencies.contains(&c)
     }
 
+    /// Bit i set for each ledger currency slot i in `list` (currencies outside the ledger are
+    /// irrelevant: no payment can be in them).
+    fn currency_mask(&self, list: impl Iterator<Item = u16>) -> u8 {
+        let ledger = &self.state.limits.currencies;
+        list.filter_map(|c| ledger.iter().position(|l| *l == c))
+            .fold(0, |m, i| m | (1 << i))
+    }
+
     fn new_party(
         &mut self,
         kind: u8,
@@ -170,6 +178,7 @@ impl Engine {
             weight_cost_ppb: wc,
             weight_latency_ppb: wl,
             currencies: m.currencies.iter().map(|c| c.currency).collect(),
+            currency_mask: self.currency_mask(m.currencies.iter().map(|c| c.currency)),
             channels: m
                 .channels
                 .iter()
@@ -264,6 +273,7 @@ impl Engine {
                 fee_fixed_minor: f.fee_fixed_minor,
             });
         }
+        let currency_mask = self.currency_mask(m.currencies.iter().map(|c| c.currency));
         let existing = self.index.channels.get(&m.channel_id).copied();
         if existing.is_none()
             && self.state.channels.len() >= self.state.limits.channels_max as usize
@@ -293,6 +303,10 @@ impl Engine {
         ch.probe_slots = m.probe_slots;
         ch.probe_successes = m.probe_successes;
         ch.currencies = m.currencies.iter().map(|c| c.currency).collect();
+        ch.currency_mask = currency_mask;
+        ch.method_mask = methods
+            .iter()
+            .fold(0, |mask, f| mask | (1 << (f.method & 7)));
         ch.methods = methods;
         Ok(())
     }
@@ -437,6 +451,8 @@ fn new_channel(id: u16) -> Channel {
         probe_successes: 1,
         currencies: ArrayVec::new(),
         methods: ArrayVec::new(),
+        currency_mask: 0,
+        method_mask: 0,
         health: HealthState::Healthy as u8,
         health_changes: 0,
         failure_level_milli: 0,

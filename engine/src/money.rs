@@ -32,7 +32,14 @@ pub fn ppb_to_rate(ppb: i64) -> Decimal {
 /// Never negative, never more than `i64::MAX`.
 #[inline]
 pub fn channel_fee(amount_minor: i64, fee_bps: u16, fee_fixed_minor: i64) -> i64 {
-    let percent = (i128::from(amount_minor) * i128::from(fee_bps) + 5_000) / 10_000;
+    // i64 when the product fits (every realistic amount), i128 otherwise: the same result.
+    let percent = match amount_minor
+        .checked_mul(i64::from(fee_bps))
+        .and_then(|p| p.checked_add(5_000))
+    {
+        Some(p) => i128::from(p / 10_000),
+        None => (i128::from(amount_minor) * i128::from(fee_bps) + 5_000) / 10_000,
+    };
     let fee = percent + i128::from(fee_fixed_minor.max(0));
     i64::try_from(fee.max(0)).unwrap_or(i64::MAX)
 }

@@ -93,7 +93,7 @@ impl Engine {
             .currencies
             .iter()
             .position(|c| *c == req.currency)
-            .filter(|_| m.currencies.contains(&req.currency))
+            .filter(|&slot| m.currency_mask & (1 << slot) != 0)
             .ok_or(ReasonCode::CurrencyNotAccepted)?;
         if req.promoter_id != 0 && !self.index.promoters.contains_key(&req.promoter_id) {
             return Err(ReasonCode::UnknownPromoter);
@@ -205,6 +205,7 @@ impl Engine {
             order_id: u64::from(slot) + 1,
             amount_minor: o.amount_minor,
             currency: o.currency,
+            currency_slot: o.currency_slot,
             method: o.method,
         };
         let m = &self.state.merchants[o.merchant_slot as usize];
@@ -481,6 +482,7 @@ impl Engine {
             order_id: u64::from(slot) + 1,
             amount_minor: o.amount_minor,
             currency: o.currency,
+            currency_slot: o.currency_slot,
             method: o.method,
         };
         // Ranked candidates first (best first), then the ones skipped at first, re-checked now.

@@ -306,13 +306,24 @@ struct Lookups {
 /// (payments, amount, refunds, declines) over a window.
 type Sums = (u64, i64, u64, u64);
 
+/// The current bucket number of each window (computed once per request: constant divisors).
+#[inline]
+fn epochs(now_ns: u64) -> [u32; 3] {
+    [
+        (now_ns / BUCKET_NS[0]) as u32,
+        (now_ns / BUCKET_NS[1]) as u32,
+        (now_ns / BUCKET_NS[2]) as u32,
+    ]
+}
+
+#[cfg(test)]
 fn epoch(now_ns: u64, window: usize) -> u32 {
     (now_ns / BUCKET_NS[window]) as u32
 }
 
 /// Sums of a key's window: (payments, amount, refunds, declines).
-fn window_sums(w: &KeyWindows, window: usize, now_ns: u64) -> Sums {
-    let now_epoch = epoch(now_ns, window);
+fn window_sums(w: &KeyWindows, window: usize, now: &[u32; 3]) -> Sums {
+    let now_epoch = now[window];
     let mut sums = (0u64, 0i64, 0u64, 0u64);
     for b in &w.windows[window] {
         if b.epoch <= now_epoch && now_epoch - b.epoch < BUCKETS as u32 {
@@ -325,12 +336,12 @@ fn window_sums(w: &KeyWindows, window: usize, now_ns: u64) -> Sums {
     sums
 }
 
-fn record(w: &mut KeyWindows, now_ns: u64, mask: u8, f: impl Fn(&mut Bucket)) {
+fn record(w: &mut KeyWindows, now: &[u32; 3], mask: u8, f: impl Fn(&mut Bucket)) {
     for (window, buckets) in w.windows.iter_mut().enumerate() {
         if mask & (1 << window) == 0 {
             continue;
         }
-        let e = epoch(now_ns, window);
+        let e = now[window];
         let b = &mut buckets[e as usize % BUCKETS];
         if b.epoch != e {
             *b = Bucket {
@@ -454,7 +465,7 @@ impl RiskState {
         entity: usize,
         window: usize,
         ctx: &RiskContext,
-        now_ns: u64,
+        now: &[u32; 3],
         cache: &mut Lookups,
     ) -> Sums {
         let table = &self.tables[entity];
@@ -466,7 +477,7 @@ impl RiskState {
         }
         match cache.slot[entity] {
             1 => (0, 0, 0, 0),
-            n => window_sums(table.windows_at(n as usize - 2), window, now_ns),
+            n => window_sums(table.windows_at(n as usize - 2), window, now),
         }
     }
 
@@ -475,7 +486,7 @@ impl RiskState {
         &self,
         rule: &Compiled,
         ctx: &RiskContext,
-        now_ns: u64,
+        now: &[u32; 3],
         cache: &mut Lookups,
     ) -> Option<i64> {
         const SINGLE_AMOUNT: u8 = RiskFeature::SingleAmount as u8;
@@ -486,7 +497,7 @@ impl RiskState {
         if entity >= ENTITY_KINDS || window >= 3 || ctx.keys[entity] == 0 {
             return None;
         }
-        let sums = self.sums(entity, window, ctx, now_ns, cache);
+        let sums = self.sums(entity, window, ctx, now, cache);
         let value = match RiskFeature::from_wire(rule.feature)? {
             RiskFeature::PaymentCount => sums.0 as i64 + 1,
             RiskFeature::PaymentAmount => sums.1.saturating_add(ctx.amount_minor),
@@ -501,7 +512,7 @@ impl RiskState {
         &self,
         rule: &Compiled,
         ctx: &RiskContext,
-        now_ns: u64,
+        now: &[u32; 3],
         cache: &mut Lookups,
     ) -> bool {
         if rule.merchant_id != 0 && rule.merchant_id != ctx.merchant_id {
@@ -510,7 +521,7 @@ impl RiskState {
         if rule.goods_category != 0 && rule.goods_category != ctx.goods_category {
             return false;
         }
-        match self.feature(rule, ctx, now_ns, cache) {
+        match self.feature(rule, ctx, now, cache) {
             Some(value) => compare(rule.comparison, value, rule.threshold),
             None => false,
         }
@@ -534,6 +545,7 @@ impl RiskState {
         let allow_listed = payment && self.listed(ListKind::Allow, ctx);
         let block_listed = payment && !allow_listed && self.listed(ListKind::Block, ctx);
         let mut cache = Lookups::default();
+        let now = epochs(now_ns);
         // First matching enforced rule per class: allow, block, review.
         let mut first: [Option<usize>; 3] = [None; 3];
         for (i, rule) in self.compiled.iter().enumerate() {
@@ -551,7 +563,7 @@ impl RiskState {
                 }
             }
             let class = usize::from(class);
-            if !self.matches(rule, ctx, now_ns, &mut cache) {
+            if !self.matches(rule, ctx, &now, &mut cache) {
                 continue;
             }
             if rule.shadow {
@@ -597,6 +609,7 @@ impl RiskState {
 
     fn record_each(&mut self, ctx: &RiskContext, now_ns: u64, f: impl Fn(&mut Bucket) + Copy) {
         let now_s = (now_ns / NS_PER_SEC) as u32;
+        let now = epochs(now_ns);
         for (i, &key) in ctx.keys.iter().enumerate() {
             let mask = self.window_masks[i];
             if key == 0 || mask == 0 {
@@ -604,7 +617,7 @@ impl RiskState {
             }
             let table = &mut self.tables[i];
             let slot = table.slot_for(tag_of(key), now_s, mask);
-            record(table.windows_at_mut(slot), now_ns, mask, f);
+            record(table.windows_at_mut(slot), &now, mask, f);
         }
     }
 
@@ -924,7 +937,14 @@ mod tests {
         ))
         .unwrap();
         let slot = r.tables[0].find(tag_of(7)).unwrap();
-        assert_eq!(window_sums(r.tables[0].windows_at(slot), 2, t0).0, 0);
-        assert_eq!(window_sums(r.tables[0].windows_at(slot), 0, t0).0, 1);
+        assert_eq!(
+            window_sums(r.tables[0].windows_at(slot), 2, &epochs(t0)).0,
+            0
+        );
+        assert_eq!(
+            window_sums(r.tables[0].windows_at(slot), 0, &epochs(t0)).0,
+            1
+        );
+        assert_eq!(epoch(t0, 1), epochs(t0)[1]);
     }
 }

@@ -34,6 +34,8 @@ pub struct RouteRequest {
     pub order_id: u64,
     pub amount_minor: i64,
     pub currency: u16,
+    /// The currency's ledger slot (bit of `Channel::currency_mask`).
+    pub currency_slot: u8,
     pub method: u8,
 }
 
@@ -53,10 +55,10 @@ pub fn skip_reason(ch: &Channel, req: &RouteRequest, tried: &[u16]) -> SkipReaso
     if !ch.active {
         return SkipReason::Disabled;
     }
-    if !ch.methods.iter().any(|m| m.method == req.method) {
+    if ch.method_mask & (1u8 << (req.method & 7)) == 0 {
         return SkipReason::MethodUnsupported;
     }
-    if !ch.currencies.contains(&req.currency) {
+    if ch.currency_mask & (1u8 << (req.currency_slot & 7)) == 0 {
         return SkipReason::CurrencyUnsupported;
     }
     if req.amount_minor < ch.min_amount_minor || req.amount_minor > ch.max_amount_minor {

@@ -55,6 +55,8 @@ pub struct Merchant {
     pub weight_cost_ppb: i64,
     pub weight_latency_ppb: i64,
     pub currencies: ArrayVec<u16, 8>,
+    /// Bit i set when the merchant accepts ledger currency slot i (derived from `currencies`).
+    pub currency_mask: u8,
     /// Candidate channels in priority order: (channel id, weight).
     pub channels: ArrayVec<(u16, u16), MAX_ROUTE_CHANNELS>,
 }
@@ -171,6 +173,10 @@ pub struct Channel {
     pub probe_successes: u8,
     pub currencies: ArrayVec<u16, 8>,
     pub methods: ArrayVec<MethodFee, 4>,
+    /// Bit i set when the channel takes ledger currency slot i (derived from `currencies`).
+    pub currency_mask: u8,
+    /// Bit m set when the channel takes payment method m (derived from `methods`).
+    pub method_mask: u8,
     // Health (HealthState on the wire).
     pub health: u8,
     pub health_changes: u32,
