@@ -7,10 +7,19 @@ use clap::Subcommand;
 pub enum BenchCommand {
     /// A generated mixed workload through the engine alone.
     Engine(crate::bench_engine::EngineArgs),
+    /// Journal append throughput (none and fsync), recovery speed, and snapshot cost.
+    Journal(crate::bench_journal::JournalArgs),
+    /// Ring + journal + engine without TCP: inputs/s and publish-to-output latency.
+    Pipeline(crate::bench_pipeline::PipelineArgs),
+    /// Percentile curves of .hgrm files as an SVG.
+    Plot(crate::bench_plot::PlotArgs),
 }
 
 pub fn run(which: BenchCommand) -> Result<(), String> {
     match which {
         BenchCommand::Engine(args) => crate::bench_engine::run(args),
+        BenchCommand::Journal(args) => crate::bench_journal::run(args),
+        BenchCommand::Pipeline(args) => crate::bench_pipeline::run(args),
+        BenchCommand::Plot(args) => crate::bench_plot::run(args),
     }
 }

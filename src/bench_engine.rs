@@ -145,7 +145,7 @@ impl Generator {
                 PaymentMethod::Wallet
             },
             scene: Scene::App,
-            goods_category: if r.next_u64() % 5 == 0 { 5411 } else { 5999 },
+            goods_category: if r.next_u64().is_multiple_of(5) { 5411 } else { 5999 },
             user_id: user,
             device_id: 1_000_000 + user,
             ip: Ip::v4([10, (user >> 16) as u8, (user >> 8) as u8, user as u8]),
@@ -296,10 +296,11 @@ fn generate(events: u64, seed: u64) -> Result<Workload, String> {
             continue;
         }
         // About as many results as requests: the backlog of dispatches stays around a few hundred.
-        let answer = g.pending.len() > 512 || (!g.pending.is_empty() && g.rng.next_u64().is_multiple_of(2));
+        let answer =
+            g.pending.len() > 512 || (!g.pending.is_empty() && g.rng.next_u64().is_multiple_of(2));
         if answer {
             g.answer();
-        } else if !g.refundable.is_empty() && g.rng.next_u64() % 50 == 0 {
+        } else if !g.refundable.is_empty() && g.rng.next_u64().is_multiple_of(50) {
             g.refund();
         } else {
             g.payment();

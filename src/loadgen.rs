@@ -67,15 +67,28 @@ pub struct LoadgenArgs {
 }
 
 fn parse_mix(text: &str) -> Result<Mix, String> {
-    let mut mix = Mix { payments: 0, refunds: 0, queries: 0 };
+    let mut mix = Mix {
+        payments: 0,
+        refunds: 0,
+        queries: 0,
+    };
     for part in text.split(',').filter(|p| !p.trim().is_empty()) {
-        let (k, v) = part.split_once('=').ok_or_else(|| format!("--mix: {part:?} is not name=weight"))?;
-        let v: u32 = v.trim().parse().map_err(|_| format!("--mix: {v:?} is not a number"))?;
+        let (k, v) = part
+            .split_once('=')
+            .ok_or_else(|| format!("--mix: {part:?} is not name=weight"))?;
+        let v: u32 = v
+            .trim()
+            .parse()
+            .map_err(|_| format!("--mix: {v:?} is not a number"))?;
         match k.trim() {
             "payments" => mix.payments = v,
             "refunds" => mix.refunds = v,
             "queries" => mix.queries = v,
-            other => return Err(format!("--mix: unknown kind {other:?} (payments, refunds, queries)")),
+            other => {
+                return Err(format!(
+                    "--mix: unknown kind {other:?} (payments, refunds, queries)"
+                ));
+            }
         }
     }
     if mix.payments == 0 {
@@ -88,7 +101,11 @@ fn spec(args: &LoadgenArgs, rate: f64, progress: bool) -> Result<LoadSpec, Strin
     let merchants = args
         .merchants
         .split(',')
-        .map(|m| m.trim().parse::<u32>().map_err(|_| format!("--merchants: {m:?} is not an id")))
+        .map(|m| {
+            m.trim()
+                .parse::<u32>()
+                .map_err(|_| format!("--merchants: {m:?} is not an id"))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     if !(rate > 0.0 && rate.is_finite()) || args.duration <= 0.0 || args.connections == 0 {
         return Err("--rate, --duration and --connections must be positive".into());
@@ -96,7 +113,11 @@ fn spec(args: &LoadgenArgs, rate: f64, progress: bool) -> Result<LoadSpec, Strin
     Ok(LoadSpec {
         addr: args.addr,
         connections: args.connections,
-        identities: vec![Identity { key_id: args.key_id.clone(), secret: args.secret.clone(), merchants }],
+        identities: vec![Identity {
+            key_id: args.key_id.clone(),
+            secret: args.secret.clone(),
+            merchants,
+        }],
         pacing: Pacing::Open { rate_per_sec: rate },
         stop: StopAt::Duration(Duration::from_secs_f64(args.duration)),
         warmup: Duration::from_secs_f64(args.warmup.max(0.0)),
@@ -112,7 +133,8 @@ pub fn run(args: LoadgenArgs) -> Result<(), String> {
     if args.find_max {
         return find_max(&args);
     }
-    let report = load::run(spec(&args, args.rate, !args.json)?).map_err(|e| format!("load: {e}"))?;
+    let report =
+        load::run(spec(&args, args.rate, !args.json)?).map_err(|e| format!("load: {e}"))?;
     if let Some(path) = &args.hgrm {
         write_hgrm(path, &report.ack_latency_ns)?;
         write_hgrm(&result_path(path), &report.result_latency_ns)?;
@@ -126,8 +148,14 @@ pub fn run(args: LoadgenArgs) -> Result<(), String> {
 }
 
 fn result_path(path: &std::path::Path) -> PathBuf {
-    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let ext = path.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let ext = path
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
     path.with_file_name(format!("{stem}.result{ext}"))
 }
 
@@ -140,10 +168,19 @@ fn find_max(args: &LoadgenArgs) -> Result<(), String> {
         let report = load::run(spec(args, rate, false)?).map_err(|e| format!("load: {e}"))?;
         let p99 = report.ack_latency_ns.value_at_quantile(0.99);
         let achieved = report.sent_per_sec();
-        let kept_up = achieved >= rate * 0.97 && report.outstanding == 0 && report.errors.is_empty();
+        let kept_up =
+            achieved >= rate * 0.97 && report.outstanding == 0 && report.errors.is_empty();
         steps.push(json!({ "asked": rate.round(), "achieved": achieved.round(), "ack_p99_us": p99 as f64 / 1e3, "kept_up": kept_up }));
         if !args.json {
-            eprintln!("rate {rate:>10.0}/s  achieved {achieved:>10.0}/s  ack p99 {:>9.3} ms  {}", p99 as f64 / 1e6, if p99 <= bound_ns && kept_up { "ok" } else { "over" });
+            eprintln!(
+                "rate {rate:>10.0}/s  achieved {achieved:>10.0}/s  ack p99 {:>9.3} ms  {}",
+                p99 as f64 / 1e6,
+                if p99 <= bound_ns && kept_up {
+                    "ok"
+                } else {
+                    "over"
+                }
+            );
         }
         if p99 > bound_ns || !kept_up {
             break;
@@ -162,8 +199,15 @@ fn find_max(args: &LoadgenArgs) -> Result<(), String> {
         println!("{out}");
     } else {
         match best {
-            Some((r, a, p)) => println!("highest sustainable rate: {r:.0}/s (achieved {a:.0}/s, ack p99 {:.3} ms <= {} ms)", p as f64 / 1e6, args.p99_bound_ms),
-            None => println!("even {:.0}/s did not stay under a p99 of {} ms", args.start_rate, args.p99_bound_ms),
+            Some((r, a, p)) => println!(
+                "highest sustainable rate: {r:.0}/s (achieved {a:.0}/s, ack p99 {:.3} ms <= {} ms)",
+                p as f64 / 1e6,
+                args.p99_bound_ms
+            ),
+            None => println!(
+                "even {:.0}/s did not stay under a p99 of {} ms",
+                args.start_rate, args.p99_bound_ms
+            ),
         }
     }
     Ok(())
@@ -208,9 +252,19 @@ fn to_json(r: &LoadReport) -> serde_json::Value {
 
 fn print(r: &LoadReport) {
     let sent = r.payments_sent + r.refunds_sent + r.queries_sent;
-    println!("sent {sent} requests ({} payments, {} refunds, {} queries) in {:.2} s", r.payments_sent, r.refunds_sent, r.queries_sent, r.send_seconds);
-    println!("throughput {:.0}/s achieved, {:.0}/s asked", r.sent_per_sec(), r.asked_rate.unwrap_or(0.0));
-    println!("acked {}, rejected {}, succeeded {}, failed {} ({} after failover), outstanding {}", r.acked, r.rejected, r.succeeded, r.failed, r.failed_over, r.outstanding);
+    println!(
+        "sent {sent} requests ({} payments, {} refunds, {} queries) in {:.2} s",
+        r.payments_sent, r.refunds_sent, r.queries_sent, r.send_seconds
+    );
+    println!(
+        "throughput {:.0}/s achieved, {:.0}/s asked",
+        r.sent_per_sec(),
+        r.asked_rate.unwrap_or(0.0)
+    );
+    println!(
+        "acked {}, rejected {}, succeeded {}, failed {} ({} after failover), outstanding {}",
+        r.acked, r.rejected, r.succeeded, r.failed, r.failed_over, r.outstanding
+    );
     for (reason, n) in &r.rejected_by_reason {
         println!("  rejected {reason}: {n}");
     }
@@ -220,10 +274,19 @@ fn print(r: &LoadReport) {
     for e in &r.errors {
         println!("  error: {e}");
     }
-    for (name, h) in [("request -> ack", &r.ack_latency_ns), ("request -> result", &r.result_latency_ns)] {
+    for (name, h) in [
+        ("request -> ack", &r.ack_latency_ns),
+        ("request -> result", &r.result_latency_ns),
+    ] {
         println!(
             "{name:<18} p50 {:>9.1} us  p90 {:>9.1}  p99 {:>9.1}  p99.9 {:>9.1}  p99.99 {:>9.1}  max {:>9.1}  (n={})",
-            us(h, 0.5), us(h, 0.9), us(h, 0.99), us(h, 0.999), us(h, 0.9999), h.max() as f64 / 1e3, h.len()
+            us(h, 0.5),
+            us(h, 0.9),
+            us(h, 0.99),
+            us(h, 0.999),
+            us(h, 0.9999),
+            h.max() as f64 / 1e3,
+            h.len()
         );
     }
 }
@@ -240,15 +303,31 @@ pub fn write_hgrm(path: &std::path::Path, h: &Histogram<u64>) -> Result<(), Stri
         let q = v.quantile_iterated_to();
         let value = v.value_iterated_to() as f64 / scale;
         if q < 1.0 {
-            out.push_str(&format!("{value:12.3} {q:2.12} {total:10} {:14.2}\n", 1.0 / (1.0 - q)));
+            out.push_str(&format!(
+                "{value:12.3} {q:2.12} {total:10} {:14.2}\n",
+                1.0 / (1.0 - q)
+            ));
         } else {
             out.push_str(&format!("{value:12.3} {q:2.12} {total:10}\n"));
         }
     }
     let n = h.len().max(1);
-    out.push_str(&format!("#[Mean    = {:12.3}, StdDeviation   = {:12.3}]\n", h.mean() / scale, h.stdev() / scale));
-    out.push_str(&format!("#[Max     = {:12.3}, Total count    = {:12}]\n", h.max() as f64 / scale, n));
-    out.push_str(&format!("#[Buckets = {:12}, SubBuckets     = {:12}]\n", h.buckets(), h.distinct_values()));
+    out.push_str(&format!(
+        "#[Mean    = {:12.3}, StdDeviation   = {:12.3}]\n",
+        h.mean() / scale,
+        h.stdev() / scale
+    ));
+    out.push_str(&format!(
+        "#[Max     = {:12.3}, Total count    = {:12}]\n",
+        h.max() as f64 / scale,
+        n
+    ));
+    out.push_str(&format!(
+        "#[Buckets = {:12}, SubBuckets     = {:12}]\n",
+        h.buckets(),
+        h.distinct_values()
+    ));
     let mut f = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    f.write_all(out.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
+    f.write_all(out.as_bytes())
+        .map_err(|e| format!("{}: {e}", path.display()))
 }

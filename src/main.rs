@@ -2,9 +2,13 @@
 
 mod bench;
 mod bench_engine;
+mod bench_journal;
+mod bench_pipeline;
+mod bench_plot;
 mod demo;
 mod load;
 mod loadgen;
+mod replay_cli;
 
 use clap::{Parser, Subcommand};
 use sluice_gateway::config::{Config, DEFAULT_CONFIG, DEMO_CREDENTIALS};
@@ -48,6 +52,12 @@ enum Command {
         #[command(subcommand)]
         which: bench::BenchCommand,
     },
+    /// Operator tools over a data directory, without the server: verify, dump, state, snapshot,
+    /// check, bench.
+    Replay {
+        #[command(subcommand)]
+        command: replay_cli::ReplayCommand,
+    },
     /// Print the embedded default configuration.
     DefaultConfig,
 }
@@ -63,6 +73,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Loadgen(args) => loadgen::run(args),
         Command::Bench { which } => bench::run(which),
+        Command::Replay { command } => replay_cli::run(command),
         Command::DefaultConfig => {
             print!("{DEFAULT_CONFIG}");
             Ok(())

@@ -168,9 +168,10 @@ impl Client {
                 ));
             }
             if let Some(m) = self.recv(left)?
-                && let Some(t) = pick(&m) {
-                    return Ok(t);
-                }
+                && let Some(t) = pick(&m)
+            {
+                return Ok(t);
+            }
         }
     }
 

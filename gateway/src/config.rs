@@ -908,7 +908,9 @@ fn check_simulator(s: &SimulatorSection) -> Result<(), ConfigError> {
             return err(None, key, "latency_us_min must not exceed latency_us_max");
         }
         for o in &c.outages {
-            let valid = o.from_s >= 0.0 && o.to_s >= o.from_s && matches!(o.mode.as_str(), "error" | "decline" | "timeout");
+            let valid = o.from_s >= 0.0
+                && o.to_s >= o.from_s
+                && matches!(o.mode.as_str(), "error" | "decline" | "timeout");
             if !valid {
                 return err(
                     None,

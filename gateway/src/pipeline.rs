@@ -4,7 +4,13 @@
 
 use crossbeam::queue::ArrayQueue;
 use crossbeam::utils::CachePadded;
-use disruptor::{BusySpin, EventPoller, Polling, SingleProducer, SingleProducerBarrier};
+/// The ring's publishing trait (`try_publish`), re-exported so a producer outside this crate
+/// (`sluice bench pipeline`) need not depend on the disruptor crate itself.
+pub use disruptor::Producer;
+use disruptor::{
+    BusySpin, EventGuard, EventPoller, Polling, SingleConsumerBarrier, SingleProducer,
+    SingleProducerBarrier,
+};
 use sluice_engine::{
     ENVELOPE_LEN, Engine, InputMeta, MAX_OUTPUT_BYTES_PER_INPUT, Outbox, StateHash, read_envelope,
     write_envelope,
@@ -60,6 +66,47 @@ impl InputSlot {
 /// The ring's producer, owned by the sequencer.
 pub type RingProducer = SingleProducer<InputSlot, disruptor::MultiConsumerBarrier>;
 type RingPoller = EventPoller<InputSlot, SingleProducerBarrier>;
+/// The processor's poller when it runs after the journaler (`Arrangement::JournalBefore`).
+type AfterJournalPoller = EventPoller<InputSlot, SingleConsumerBarrier>;
+
+/// A ring consumer's poll, whichever barrier it waits on. The disruptor crate does not export its
+/// barrier trait, so the processor is generic over this instead (monomorphised: no cost).
+trait PollInputs {
+    type Barrier;
+    fn poll_inputs(&mut self) -> Result<EventGuard<'_, InputSlot, Self::Barrier>, Polling>;
+}
+
+impl PollInputs for RingPoller {
+    type Barrier = SingleProducerBarrier;
+    #[inline]
+    fn poll_inputs(&mut self) -> Result<EventGuard<'_, InputSlot, Self::Barrier>, Polling> {
+        self.poll()
+    }
+}
+
+impl PollInputs for AfterJournalPoller {
+    type Barrier = SingleConsumerBarrier;
+    #[inline]
+    fn poll_inputs(&mut self) -> Result<EventGuard<'_, InputSlot, Self::Barrier>, Polling> {
+        self.poll()
+    }
+}
+
+/// The processor's poller in either arrangement.
+enum ProcessorPoller {
+    Direct(RingPoller),
+    AfterJournal(AfterJournalPoller),
+}
+
+/// How the journaler and the processor consume the ring (docs/PIPELINE.md says why `Parallel`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arrangement {
+    /// Both consume every input independently; egress waits for the durable cursor. The server's.
+    Parallel,
+    /// The processor sees an input only after the journaler committed it (LMAX's other option).
+    /// Kept so `sluice bench pipeline --journal-before` can measure the difference.
+    JournalBefore,
+}
 
 /// What the pipeline threads share with the gateway.
 pub struct Shared {
@@ -98,9 +145,10 @@ impl Shared {
     pub fn wake_gateway(&self) {
         if self.gateway_parked.swap(false, Ordering::AcqRel)
             && let Ok(w) = self.waker.lock()
-                && let Some(w) = w.as_ref() {
-                    let _ = w.wake();
-                }
+            && let Some(w) = w.as_ref()
+        {
+            let _ = w.wake();
+        }
     }
 
     fn fail(&self, why: String) {
@@ -218,10 +266,42 @@ impl Pipeline {
         settings: PipelineSettings,
         shared: Arc<Shared>,
     ) -> std::io::Result<Pipeline> {
+        let arrangement = Arrangement::Parallel;
+        Self::start_arranged(
+            recovered,
+            ring_size,
+            chunks,
+            chunk_bytes,
+            settings,
+            shared,
+            arrangement,
+        )
+    }
+
+    /// `start` with a choice of arrangement (benchmarks compare them; the server runs `Parallel`).
+    pub fn start_arranged(
+        recovered: Recovered,
+        ring_size: usize,
+        chunks: usize,
+        chunk_bytes: usize,
+        settings: PipelineSettings,
+        shared: Arc<Shared>,
+        arrangement: Arrangement,
+    ) -> std::io::Result<Pipeline> {
         let builder = disruptor::build_single_producer(ring_size, InputSlot::empty, BusySpin);
         let (journal_poller, builder) = builder.new_event_poller();
-        let (processor_poller, builder) = builder.new_event_poller();
-        let producer = builder.build();
+        let (processor_poller, producer) = match arrangement {
+            Arrangement::Parallel => {
+                let (poller, builder) = builder.new_event_poller();
+                (ProcessorPoller::Direct(poller), builder.build())
+            }
+            Arrangement::JournalBefore => {
+                let builder = builder.and_then().with_multi_consumer();
+                let (poller, builder) = builder.new_event_poller();
+                (ProcessorPoller::AfterJournal(poller), builder.build())
+            }
+        };
+        let commit_before_release = arrangement == Arrangement::JournalBefore;
         shared
             .durable_seq
             .store(recovered.engine.last_seq(), Ordering::Release);
@@ -243,7 +323,15 @@ impl Pipeline {
             let writer = recovered.writer;
             std::thread::Builder::new()
                 .name("sluice-journal".into())
-                .spawn(move || run_journaler(journal_poller, writer, &shared, &settings))?
+                .spawn(move || {
+                    run_journaler(
+                        journal_poller,
+                        writer,
+                        &shared,
+                        &settings,
+                        commit_before_release,
+                    )
+                })?
         };
         let processor = {
             let shared = shared.clone();
@@ -252,8 +340,13 @@ impl Pipeline {
             let engine = recovered.engine;
             std::thread::Builder::new()
                 .name("sluice-engine".into())
-                .spawn(move || {
-                    run_processor(processor_poller, engine, &shared, &outputs, &tx, &settings)
+                .spawn(move || match processor_poller {
+                    ProcessorPoller::Direct(p) => {
+                        run_processor(p, engine, &shared, &outputs, &tx, &settings)
+                    }
+                    ProcessorPoller::AfterJournal(p) => {
+                        run_processor(p, engine, &shared, &outputs, &tx, &settings)
+                    }
                 })?
         };
         Ok(Pipeline {
@@ -277,9 +370,10 @@ impl Pipeline {
         let engine = self.processor.take().and_then(|p| p.join().ok());
         if let (Some(engine), Some(tx), true) =
             (engine.as_ref(), self.snapshot_tx.as_ref(), final_snapshot)
-            && self.shared.fatal_error().is_none() {
-                send_snapshot(engine, tx);
-            }
+            && self.shared.fatal_error().is_none()
+        {
+            send_snapshot(engine, tx);
+        }
         drop(self.snapshot_tx.take());
         if let Some(s) = self.snapshotter.take() {
             let _ = s.join();
@@ -293,12 +387,13 @@ fn run_journaler(
     mut writer: JournalWriter,
     shared: &Shared,
     settings: &PipelineSettings,
+    commit_before_release: bool,
 ) {
     pin(settings.journal_core);
     let mut waiter = Waiter::new(settings.wait);
     loop {
         let mut last = None;
-        match poller.poll() {
+        let committed = match poller.poll() {
             Ok(mut events) => {
                 for e in &mut events {
                     if let Err(err) = writer.append(e.seq, e.timestamp_ns, e.kind, e.bytes()) {
@@ -306,26 +401,23 @@ fn run_journaler(
                     }
                     last = Some(e.seq);
                 }
+                // Journal before the processor: the processor may see the batch only once it is
+                // durable, so commit while the guard still holds the slots.
+                if commit_before_release && !commit_batch(&mut writer, shared, last) {
+                    return;
+                }
+                commit_before_release
             }
             Err(Polling::NoEvents) => {
                 waiter.idle();
                 continue;
             }
             Err(Polling::Shutdown) => break,
-        }
+        };
         waiter.busy();
-        // The slots are released; the group commit covers the whole batch.
-        match writer.commit() {
-            Ok(durable) => {
-                debug_assert_eq!(Some(durable), last);
-                shared.durable_seq.store(durable, Ordering::Release);
-                shared.wake_gateway();
-            }
-            Err(err) => {
-                return shared.fail(format!(
-                    "journal commit: {err} — stopping: acknowledged data must not be lost"
-                ));
-            }
+        // In parallel the slots are released first; the group commit covers the whole batch.
+        if !committed && !commit_batch(&mut writer, shared, last) {
+            return;
         }
     }
     if let Err(err) = writer.commit() {
@@ -333,8 +425,26 @@ fn run_journaler(
     }
 }
 
-fn run_processor(
-    mut poller: RingPoller,
+/// Commits a batch and publishes the durable cursor; false (the pipeline failed) on an error.
+fn commit_batch(writer: &mut JournalWriter, shared: &Shared, last: Option<u64>) -> bool {
+    match writer.commit() {
+        Ok(durable) => {
+            debug_assert_eq!(Some(durable), last);
+            shared.durable_seq.store(durable, Ordering::Release);
+            shared.wake_gateway();
+            true
+        }
+        Err(err) => {
+            shared.fail(format!(
+                "journal commit: {err} — stopping: acknowledged data must not be lost"
+            ));
+            false
+        }
+    }
+}
+
+fn run_processor<P: PollInputs>(
+    mut poller: P,
     mut engine: Engine,
     shared: &Shared,
     outputs: &OutputQueue,
@@ -348,7 +458,7 @@ fn run_processor(
     };
     loop {
         let mut last = 0;
-        match poller.poll() {
+        match poller.poll_inputs() {
             Ok(mut events) => {
                 for e in &mut events {
                     if chunk.outbox.remaining() < MAX_OUTPUT_BYTES_PER_INPUT {

@@ -295,10 +295,11 @@ impl Gateway {
             }
             let timeout = self.poll_timeout();
             if let Err(e) = self.poll.poll(&mut events, timeout)
-                && e.kind() != io::ErrorKind::Interrupted {
-                    error = Some(format!("epoll: {e}"));
-                    break;
-                }
+                && e.kind() != io::ErrorKind::Interrupted
+            {
+                error = Some(format!("epoll: {e}"));
+                break;
+            }
             self.shared.gateway_parked.store(false, Ordering::Release);
             for event in events.iter() {
                 match event.token() {
@@ -512,19 +513,21 @@ impl Gateway {
                     keep_going = false;
                     self.stats.ring_full += 1;
                     if let Some(c) = self.conns.get_mut(key)
-                        && !c.stalled {
-                            c.stalled = true;
-                            self.stalled.push(key);
-                        }
+                        && !c.stalled
+                    {
+                        c.stalled = true;
+                        self.stalled.push(key);
+                    }
                     break;
                 }
             }
         }
         if let Some(conn) = self.conns.get_mut(key)
-            && at > 0 {
-                conn.read_buf.copy_within(at..conn.read_len, 0);
-                conn.read_len -= at;
-            }
+            && at > 0
+        {
+            conn.read_buf.copy_within(at..conn.read_len, 0);
+            conn.read_len -= at;
+        }
         keep_going
     }
 
@@ -586,26 +589,33 @@ impl Gateway {
         sbe_end: usize,
         template: u16,
     ) -> FrameOutcome {
-        if !may_send(session.role, template) {
-            let reason = if template_name(template).is_some() {
-                ReasonCode::RoleNotAllowed
-            } else {
-                ReasonCode::UnknownTemplate
-            };
-            self.send_reject(
-                key,
-                template,
-                reason,
-                0,
-                "this role may not send this message",
-            );
-            return FrameOutcome::Done;
-        }
         let Some(conn) = self.conns.get(key) else {
             return FrameOutcome::Done;
         };
         let body = &conn.read_buf[sbe_start + MESSAGE_HEADER_LEN..sbe_end];
-        if let Err(e) = AnyMessage::decode(header, body) {
+        // Decode first, so that a refusal names the request it refuses when the body is readable.
+        let decoded = AnyMessage::decode(header, body).map(|m| ref_request_id(&m));
+        if !may_send(session.role, template) {
+            if template_name(template).is_some() {
+                self.send_reject(
+                    key,
+                    template,
+                    ReasonCode::RoleNotAllowed,
+                    decoded.unwrap_or(0),
+                    "this role may not send this message",
+                );
+            } else {
+                self.send_reject(
+                    key,
+                    template,
+                    ReasonCode::UnknownTemplate,
+                    0,
+                    &format!("template id {template} is unknown"),
+                );
+            }
+            return FrameOutcome::Done;
+        }
+        if let Err(e) = decoded {
             let reason = match e {
                 DecodeError::UnknownTemplate { .. } => ReasonCode::UnknownTemplate,
                 _ => ReasonCode::MalformedMessage,
@@ -975,9 +985,10 @@ impl Gateway {
 
     fn close_after_flush(&mut self, key: usize, why: String) {
         if let Some(c) = self.conns.get_mut(key)
-            && c.closing.is_none() {
-                c.closing = Some(Closing::AfterFlush(why));
-            }
+            && c.closing.is_none()
+        {
+            c.closing = Some(Closing::AfterFlush(why));
+        }
     }
 
     fn flush_dirty(&mut self) {
@@ -1091,9 +1102,10 @@ impl Gateway {
             self.admins.retain(|k| *k != key);
         }
         if let Some(Closing::Now(why) | Closing::AfterFlush(why)) = &conn.closing
-            && (why.starts_with("slow consumer") || why.starts_with("framing")) {
-                eprintln!("sluice: closed {}: {why}", conn.peer);
-            }
+            && (why.starts_with("slow consumer") || why.starts_with("framing"))
+        {
+            eprintln!("sluice: closed {}: {why}", conn.peer);
+        }
         self.stalled.retain(|k| *k != key);
         conn.write_buf.clear();
         self.free_write_bufs
@@ -1146,6 +1158,20 @@ impl Gateway {
 enum FrameOutcome {
     Done,
     RingFull,
+}
+
+/// The request id a Reject names for a refused message (0 when the message has none).
+fn ref_request_id(m: &AnyMessage) -> u64 {
+    match m {
+        AnyMessage::PaymentRequest(m) => m.request_id,
+        AnyMessage::RefundRequest(m) => m.refund_request_id,
+        AnyMessage::WithdrawRequest(m) => m.withdraw_request_id,
+        AnyMessage::QueryOrder(m) if m.request_id == 0 => m.order_id,
+        AnyMessage::QueryOrder(m) => m.request_id,
+        AnyMessage::ChannelResult(m) => m.order_id,
+        AnyMessage::RefundChannelResult(m) => m.refund_id,
+        _ => 0,
+    }
 }
 
 /// The sequencer: assigns each input its sequence and event time and publishes it into the ring.

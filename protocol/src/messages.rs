@@ -39,7 +39,10 @@ composite! {
         role: PartyRole,
         /// The merchant or promoter id (0 for Platform and ChannelFee).
         party_id: u32,
-        /// Amount in minor units. The lines of one payment sum exactly to its amount.
+        /// Amount in minor units, never negative. In a payment's split, lines of 0 are left out
+        /// except the Merchant line (always present) and the lines sum exactly to the payment's
+        /// amount. In a refund's reversal, the amount the party gives back (> 0; lines of 0 are left
+        /// out) and the lines sum exactly to the refund's amount.
         amount_minor: i64,
     }
 }
@@ -117,13 +120,17 @@ composite! {
     CandidateEntry {
         /// The channel.
         channel_id: u16,
-        /// What was decided about it.
+        /// What was decided about it. A failover turns the candidate it picks into Chosen, so
+        /// after a failover several candidates are Chosen (the attempts group gives their order).
         decision: CandidateDecision,
-        /// Why it was skipped (None unless decision is Skipped).
+        /// Why it was skipped when the payment was routed (None unless decision is Skipped; set
+        /// back to None when a failover picks a candidate that was skipped at first).
         skip_reason: SkipReason,
-        /// Rank among the eligible channels, 1 = best (0 when skipped).
+        /// Rank among the eligible channels when the payment was routed, 1 = best (0 for a channel
+        /// skipped then, even if a failover picked it later).
         rank: u8,
-        /// The strategy's score x 10^6 (higher is better; see the routing section).
+        /// The strategy's score when the payment was routed (higher is better; its unit depends on
+        /// the strategy: see section 9, Routing). 0 for a skipped channel.
         score: i64,
     }
 }
@@ -250,9 +257,10 @@ message! {
         role: Role,
         /// Send something (a Heartbeat if nothing else) at least this often, milliseconds.
         heartbeat_interval_ms: u32,
-        /// The server closes a session silent for this long, milliseconds.
+        /// The server closes a session from which it has received nothing for this long
+        /// (Logout(HeartbeatTimeout)), milliseconds.
         idle_timeout_ms: u32,
-        /// Largest frame the server accepts, bytes (framing header included).
+        /// Largest frame the server accepts, bytes (framing header included): 1024 in this version.
         max_frame_bytes: u32,
     }
     groups {}
@@ -275,7 +283,8 @@ message! {
 message! {
     /// Keeps an idle session alive; either side sends it.
     Heartbeat = 4, sent_by Any {
-        /// Sender's clock, ns since the Unix epoch (informational).
+        /// Sender's clock, ns since the Unix epoch (informational: the server does not read a
+        /// client's).
         timestamp_ns: u64,
     }
     groups {}
@@ -285,7 +294,7 @@ message! {
 message! {
     /// Ends a session; the receiver closes the connection after it.
     Logout = 5, sent_by Any {
-        /// Why (None for a normal logout).
+        /// Why (None for a normal logout). The server reads no field of a client's Logout.
         reason: ReasonCode,
     }
     groups {}
@@ -298,11 +307,13 @@ message! {
 message! {
     /// A message was refused (the session stays open unless the framing was lost).
     Reject = 6, sent_by Server {
-        /// Template id of the refused message (0 if its header was unreadable).
+        /// Template id of the refused message (0 when its SBE header itself was refused:
+        /// WrongSchema, or schema version 0).
         ref_template_id: u16,
         /// Why.
         reason: ReasonCode,
-        /// The request id of the refused message when it has one, else 0.
+        /// The refused message's request id when the server decoded it (which field: see section
+        /// 3), else 0.
         ref_request_id: u64,
     }
     groups {}
@@ -319,34 +330,39 @@ message! {
 message! {
     /// Pay a merchant.
     PaymentRequest = 10, sent_by Acquirer {
-        /// Unique per acquirer: the idempotency key. A resend with identical fields gets the same
-        /// outcome; the same id with different fields is refused (DuplicateRequestMismatch).
+        /// Unique per acquirer: the idempotency key. A resend whose root block is byte-for-byte
+        /// identical gets the same outcome; the same id with any root byte different is refused
+        /// (DuplicateRequestMismatch). See section 2, Idempotency.
         request_id: u64,
-        /// The merchant paid (must belong to this acquirer).
+        /// The merchant paid: must be configured, belong to this acquirer and be active.
         merchant_id: u32,
-        /// The promoter who brought the payer (0 = none).
+        /// The promoter who brought the payer (0 = none; otherwise it must be configured).
         promoter_id: u32,
-        /// Amount in minor units of `currency` (> 0).
+        /// Amount in minor units of `currency`: > 0, and within the merchant's minimum and maximum.
         amount_minor: i64,
-        /// ISO 4217 numeric currency code.
+        /// ISO 4217 numeric currency code: a ledger currency the merchant accepts.
         currency: u16,
-        /// The payment method.
+        /// The payment method (any defined value; routing picks a channel that supports it).
         method: PaymentMethod,
-        /// Where the payment is made.
+        /// Where the payment is made (any defined value; passed on in Dispatch).
         scene: Scene,
-        /// Goods category code (merchant-defined taxonomy; 0 = unspecified).
+        /// Goods category code (e.g. 5411 grocery; 0 = unspecified). Optional: selects a split
+        /// profile's category rate and a risk rule's category filter.
         goods_category: u16,
-        /// The payer's user id at the acquirer (0 = unknown).
+        /// The payer's user id at the acquirer (0 = unknown). Optional; used by risk only.
         user_id: u64,
-        /// The payer's device id (0 = unknown).
+        /// The payer's device id (0 = unknown). Optional; used by risk only.
         device_id: u64,
-        /// The payer's IP address.
+        /// The payer's IP address (version 0 = unknown). Optional; used by risk only.
         ip: Ip,
-        /// Card fingerprint (a token identifying the card; never a card number). Empty if no card.
+        /// Card fingerprint (a token identifying the card; never a card number). All NUL =
+        /// unknown. Optional for every method; used by risk only.
         card_fingerprint: Chars<16>,
-        /// Card BIN, the first 6 to 8 digits (0 = no card).
+        /// Card BIN, the first 6 to 8 digits (0 = unknown). Optional for every method; used by
+        /// risk only.
         card_bin: u32,
-        /// Payer's country, ISO 3166-1 alpha-2 (e.g. "CN").
+        /// Payer's country, ISO 3166-1 alpha-2 (e.g. "CN"; all NUL = unknown). Optional; not used
+        /// by this version beyond the idempotency check.
         country: Chars<2>,
     }
     groups {}
@@ -358,7 +374,8 @@ message! {
     PaymentAck = 11, sent_by Server {
         /// Echo of the request id.
         request_id: u64,
-        /// Sluice's order id (0 if the request was refused before an order existed).
+        /// Sluice's order id (0 if the request was refused without an order: validation refusals,
+        /// OrdersFull and DuplicateRequestMismatch; see section 2).
         order_id: u64,
         /// Accepted or rejected.
         status: AckStatus,
@@ -370,9 +387,9 @@ message! {
         risk_action: RiskAction,
         /// The risk rule that fired (0 = none; list entries report 1 for allow, 2 for block lists).
         risk_rule_id: u32,
-        /// 1 when this answers a resend of an earlier request.
+        /// 1 when this answers a resend with identical fields (0 on DuplicateRequestMismatch).
         duplicate: bool,
-        /// Journal sequence of the input this answers.
+        /// Journal sequence of the input this answers: the PaymentRequest, or the resend's own.
         sequence: u64,
         /// Event time of that input, ns since the Unix epoch.
         timestamp_ns: u64,
@@ -402,11 +419,13 @@ message! {
         currency: u16,
         /// The channel's fee for this payment, minor units (0 when failed).
         fee_minor: i64,
-        /// The channel's reference for the payment.
+        /// The channel's reference for the payment (empty when failed).
         channel_ref: Chars<24>,
-        /// 1 when this answers a resend of an earlier request.
+        /// 1 when this answers a resend of a payment that was already final.
         duplicate: bool,
-        /// Journal sequence of the input that finished the payment.
+        /// Journal sequence of the input this answers: the one that finished the payment (a
+        /// ChannelResult, or the Pulse that timed the last attempt out), or, when duplicate = 1,
+        /// the resend.
         sequence: u64,
     }
     groups {
@@ -421,9 +440,11 @@ message! {
     RefundRequest = 13, sent_by Acquirer {
         /// Unique per acquirer among refunds: the refund's idempotency key.
         refund_request_id: u64,
-        /// The request id of the payment to refund.
+        /// The request id of the payment to refund (this acquirer's; the payment must have
+        /// succeeded).
         payment_request_id: u64,
-        /// Amount to refund, minor units (> 0, at most captured minus already refunded).
+        /// Amount to refund, minor units (> 0, at most the amount minus what is refunded or being
+        /// refunded).
         amount_minor: i64,
     }
     groups {}
@@ -435,21 +456,21 @@ message! {
     RefundAck = 14, sent_by Server {
         /// Echo.
         refund_request_id: u64,
-        /// The refunded order (0 if unknown).
+        /// The refunded order (0 if unknown, and on DuplicateRequestMismatch).
         order_id: u64,
         /// Sluice's refund id (0 when rejected).
         refund_id: u64,
         /// Accepted or rejected.
         status: AckStatus,
-        /// Why it was rejected.
+        /// Why it was rejected (None when accepted).
         reason: ReasonCode,
         /// Risk verdict's action.
         risk_action: RiskAction,
         /// The risk rule that fired (0 = none).
         risk_rule_id: u32,
-        /// 1 when this answers a resend.
+        /// 1 when this answers a resend with identical fields (0 on DuplicateRequestMismatch).
         duplicate: bool,
-        /// Journal sequence of the input this answers.
+        /// Journal sequence of the input this answers: the RefundRequest, or the resend's own.
         sequence: u64,
     }
     groups {}
@@ -467,19 +488,23 @@ message! {
         refund_id: u64,
         /// Succeeded or failed.
         status: FinalStatus,
-        /// Why it failed.
+        /// Why it failed: ChannelDeclined (any channel answer but Succeeded) or ChannelTimeout;
+        /// None when succeeded.
         reason: ReasonCode,
         /// Amount, minor units.
         amount_minor: i64,
         /// ISO 4217 numeric.
         currency: u16,
-        /// 1 when this answers a resend.
+        /// 1 when this answers a resend of a refund that was already final.
         duplicate: bool,
-        /// Journal sequence of the input that finished it.
+        /// Journal sequence of the input this answers: the one that finished the refund (a
+        /// RefundChannelResult, or the Pulse that timed it out), or, when duplicate = 1, the resend.
         sequence: u64,
     }
     groups {
-        /// The reversal per party (sums exactly to amount_minor; empty when failed).
+        /// The reversal per party, in the order of the payment's split lines: positive amounts
+        /// that sum exactly to amount_minor (empty when failed). Every line, ChannelFee included,
+        /// is reversed in proportion (see section 4, Splits and reversals).
         reversal: [SplitLine; 8],
     }
     texts {}
@@ -488,9 +513,10 @@ message! {
 message! {
     /// Ask for an order's full state.
     QueryOrder = 16, sent_by AcquirerOrAdmin {
-        /// The order id; 0 to look up by request_id instead (acquirers only).
+        /// The order id; 0 to look up by request_id instead (acquirers only: an admin's QueryOrder
+        /// with order_id 0 is answered NotFound).
         order_id: u64,
-        /// The payment request id (used when order_id is 0).
+        /// The payment request id (used only when order_id is 0 and the sender is an acquirer).
         request_id: u64,
     }
     groups {}
@@ -498,11 +524,14 @@ message! {
 }
 
 message! {
-    /// The full state of one order.
+    /// The full state of one order, the answer to QueryOrder. When the order is not found (or is
+    /// another acquirer's), `state` is NotFound, `order_id` and `request_id` echo the query,
+    /// `sequence` is set, every other number is 0, every group is empty, and the other enum fields
+    /// hold their first defined value (Card, ScanCode, None, None, Priority), which means nothing.
     OrderStatus = 17, sent_by Server {
-        /// The order (0 when not found).
+        /// The order; when not found, the queried order_id echoed.
         order_id: u64,
-        /// The acquirer's request id.
+        /// The acquirer's request id; when not found, the queried request_id echoed.
         request_id: u64,
         /// The acquirer.
         acquirer_id: u32,
@@ -520,39 +549,43 @@ message! {
         scene: Scene,
         /// State.
         state: OrderState,
-        /// Why it was rejected or failed.
+        /// Why it was rejected or failed (None otherwise).
         reason: ReasonCode,
         /// Risk verdict's action.
         risk_action: RiskAction,
         /// The rule that fired (0 = none).
         risk_rule_id: u32,
-        /// The routing strategy used.
+        /// The merchant's routing strategy when the order was created (for an order rejected by
+        /// risk it was never used: no routing ran and `candidates` is empty).
         strategy: RoutingStrategy,
         /// Channel of the last attempt (0 = none).
         channel_id: u16,
-        /// Fee, minor units.
+        /// The channel's fee, minor units (0 unless succeeded).
         fee_minor: i64,
         /// Refunded so far, minor units.
         refunded_minor: i64,
         /// Being refunded now (at a channel), minor units.
         refund_pending_minor: i64,
-        /// Event time of the request, ns.
+        /// Event time of the PaymentRequest that created the order, ns.
         created_ns: u64,
         /// Event time of the last change, ns.
         updated_ns: u64,
-        /// Settlement day of the merchant's income (days since the epoch in the configured offset; 0 = n/a).
+        /// The day the merchant's own split line settles: days since the Unix epoch in the
+        /// settlement calendar's offset (Genesis.utc_offset_secs); 0 unless succeeded.
         settle_day: u32,
-        /// Journal sequence of the request.
+        /// Journal sequence of the input this answers: the QueryOrder (not the order's request).
         sequence: u64,
     }
     groups {
         /// Every attempt, in order.
         attempts: [AttemptEntry; 4],
-        /// The routing explanation: every candidate and what was decided about it.
+        /// The routing explanation: every candidate and what was decided about it, in routing order
+        /// (chosen, ranked, then skipped; see section 9).
         candidates: [CandidateEntry; 8],
         /// The split (empty unless succeeded).
         split: [SplitLine; 8],
-        /// Refunds of this order.
+        /// Refunds of this order that went to the channel (pending, succeeded or failed), oldest
+        /// first; refunds rejected at RefundAck are not listed.
         refunds: [RefundEntry; 16],
     }
     texts {}
@@ -563,11 +596,11 @@ message! {
     WithdrawRequest = 18, sent_by Acquirer {
         /// Unique per acquirer among withdrawals: the idempotency key.
         withdraw_request_id: u64,
-        /// The merchant (must belong to this acquirer).
+        /// The merchant (must be configured and belong to this acquirer).
         merchant_id: u32,
-        /// ISO 4217 numeric.
+        /// ISO 4217 numeric: a ledger currency.
         currency: u16,
-        /// Amount, minor units (> 0).
+        /// Amount, minor units (> 0, at most the merchant's available balance in `currency`).
         amount_minor: i64,
     }
     groups {}
@@ -589,13 +622,15 @@ message! {
         amount_minor: i64,
         /// Succeeded or failed.
         status: FinalStatus,
-        /// Why it failed.
+        /// Why it failed (None when succeeded).
         reason: ReasonCode,
-        /// The merchant's available balance after it, minor units.
+        /// The merchant's available balance in `currency` right after the withdrawal, minor units
+        /// (0 when refused; a resend gets the value recorded the first time).
         available_after_minor: i64,
-        /// 1 when this answers a resend.
+        /// 1 when this answers a resend of a withdrawal that succeeded (0 on
+        /// DuplicateRequestMismatch).
         duplicate: bool,
-        /// Journal sequence of the input.
+        /// Journal sequence of the input this answers: the WithdrawRequest, or the resend's own.
         sequence: u64,
     }
     groups {}
@@ -712,7 +747,7 @@ message! {
         status: Activity,
         /// Routing strategy.
         strategy: RoutingStrategy,
-        /// Settlement delay T+N in days (0..=30).
+        /// Settlement delay T+N in days (1..=30).
         settlement_days: u8,
         /// Share of each settlement frozen as deposit (0..=1).
         deposit_rate: Decimal,
@@ -722,11 +757,11 @@ message! {
         min_amount_minor: i64,
         /// Largest accepted amount, minor units.
         max_amount_minor: i64,
-        /// WeightedScore: weight of the success rate.
+        /// WeightedScore: weight of the success rate (0..=1000).
         weight_success: Decimal,
-        /// WeightedScore: weight of the cost (fee / amount).
+        /// WeightedScore: weight of the cost (fee / amount) (0..=1000).
         weight_cost: Decimal,
-        /// WeightedScore: weight of latency (per second of average latency).
+        /// WeightedScore: weight of latency (per second of average latency) (0..=1000).
         weight_latency: Decimal,
     }
     groups {
@@ -811,7 +846,7 @@ message! {
         promoter_id: u32,
         /// The promoter above it (0 = none): it earns the level-2 commission.
         parent_promoter_id: u32,
-        /// Settlement delay T+N in days (0..=30).
+        /// Settlement delay T+N in days (1..=30).
         settlement_days: u8,
         /// Active or disabled.
         status: Activity,
@@ -881,13 +916,14 @@ message! {
     ConfigAck = 46, sent_by Server {
         /// The template answered.
         ref_template_id: u16,
-        /// The id configured (merchant, channel, profile, promoter, rule; 0 for list entries).
+        /// The id configured (merchant, channel, profile, promoter, rule; 0 for list entries; for
+        /// SnapshotRequest, the request's own journal sequence).
         object_id: u64,
         /// Applied or rejected.
         status: AckStatus,
         /// Why it was rejected.
         reason: ReasonCode,
-        /// Journal sequence of the input.
+        /// Journal sequence of the input this answers.
         sequence: u64,
     }
     groups {}
@@ -902,7 +938,8 @@ message! {
     BalanceQuery = 47, sent_by AcquirerOrAdmin {
         /// Merchant, promoter or platform.
         party_kind: PartyKind,
-        /// The id (0 for the platform). Acquirers may ask only for their own merchants.
+        /// The id (ignored for the platform). Acquirers may ask only for their own merchants:
+        /// anything else gets Reject(MerchantNotOwned).
         party_id: u32,
     }
     groups {}
@@ -916,13 +953,14 @@ message! {
         party_kind: PartyKind,
         /// Echo.
         party_id: u32,
-        /// 0 when the party is unknown.
+        /// 0 when the merchant or promoter is unknown (only admins can get that); always 1 for
+        /// the platform.
         found: bool,
-        /// Journal sequence at which it was read.
+        /// Journal sequence of the BalanceQuery this answers (the balances as of that input).
         sequence: u64,
     }
     groups {
-        /// One entry per currency with a non-zero balance.
+        /// One entry per ledger currency with a non-zero balance (empty when not found).
         balances: [BalanceEntry; 8],
     }
     texts {}
@@ -941,13 +979,14 @@ message! {
 message! {
     /// Engine statistics.
     StatsReport = 50, sent_by Server {
-        /// Journal sequence at which it was read.
+        /// Journal sequence of the StatsQuery this answers (the figures as of that input).
         sequence: u64,
         /// Orders in memory.
         orders: u64,
         /// Payments accepted (dispatched).
         accepted: u64,
-        /// Payments rejected by validation.
+        /// Payments refused by validation, OrdersFull, DuplicateRequestMismatch or
+        /// NoChannelAvailable.
         rejected_invalid: u64,
         /// Payments rejected by risk.
         rejected_risk: u64,
@@ -973,11 +1012,11 @@ message! {
         ledger_balanced: bool,
     }
     groups {
-        /// Per channel.
+        /// Per channel, in configuration order (the first 32 channels).
         channels: [ChannelStats; 32],
-        /// Per risk rule.
+        /// Per risk rule, by rule id (the 64 lowest ids).
         rules: [RuleStats; 64],
-        /// Per routing strategy.
+        /// Per routing strategy: all six, in value order.
         strategies: [StrategyStats; 8],
     }
     texts {}

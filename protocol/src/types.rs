@@ -50,8 +50,8 @@ wire_enum! {
 wire_enum! {
     /// The state of an order as `OrderStatus` reports it.
     OrderState: u8 {
-        NotFound = 0 => "No such order (for this acquirer).",
-        Rejected = 1 => "Rejected by validation or risk; never dispatched.",
+        NotFound = 0 => "No such order (for this acquirer); see OrderStatus for what the other fields hold.",
+        Rejected = 1 => "Refused by risk (RiskBlocked) or because no channel could take it (NoChannelAvailable); never dispatched. Validation refusals create no order.",
         InFlight = 2 => "Dispatched to a channel; awaiting its result.",
         Succeeded = 3 => "Paid; cleared and split.",
         Failed = 4 => "Every attempt failed, or a non-retryable decline.",
@@ -115,7 +115,7 @@ wire_enum! {
         Priority = 1 => "The merchant's channel list in order; the first that can take it.",
         WeightedSplit = 2 => "Volume split by the list's weights, chosen by a hash of the order id.",
         Cheapest = 3 => "Lowest fee for this amount and method.",
-        HighestSuccessRate = 4 => "Highest recent success rate.",
+        HighestSuccessRate = 4 => "Highest recent success rate for the payment's method.",
         WeightedScore = 5 => "Score of success rate, cost and latency with the merchant's weights.",
         ExpectedValue = 6 => "Highest success rate x (amount - fee).",
     }
@@ -124,9 +124,9 @@ wire_enum! {
 wire_enum! {
     /// The decision about one candidate channel in a routing explanation.
     CandidateDecision: u8 {
-        Chosen = 1 => "This channel was chosen.",
+        Chosen = 1 => "This channel was chosen (for the first attempt, or later by a failover).",
         Ranked = 2 => "Could take the payment; ranked below the chosen one (a failover candidate).",
-        Skipped = 3 => "Could not take the payment; `skip_reason` says why.",
+        Skipped = 3 => "Could not take the payment when it was routed; `skip_reason` says why.",
     }
 }
 
@@ -242,14 +242,14 @@ wire_enum! {
 }
 
 wire_enum! {
-    /// Why something was refused. Carried by PaymentAck, RefundAck, Reject, LoginRejected,
-    /// ConfigAck and the final results.
+    /// Why something was refused. Carried by PaymentAck, RefundAck, WithdrawResult, Reject,
+    /// LoginRejected, Logout, ConfigAck, OrderStatus and the final results.
     ReasonCode: u16 {
         None = 0 => "No error.",
         MalformedMessage = 1 => "The message could not be decoded (the Reject text says which field).",
         UnknownTemplate = 2 => "The template id is not defined.",
-        NotLoggedIn = 3 => "Only Login is accepted before login.",
-        RoleNotAllowed = 4 => "This role may not send this message.",
+        NotLoggedIn = 3 => "Only Login is accepted before login (Reject, then close); also the Logout sent when no Login came within the login deadline.",
+        RoleNotAllowed = 4 => "This role may not send this message (no peer may send templates 90 and 91).",
         FrameTooLarge = 5 => "The frame is longer than the maximum (connection closed).",
         BadEncodingType = 6 => "The framing header's encoding type is not 0xEB50 (connection closed).",
         FrameTooShort = 7 => "The framing header's length is shorter than the headers (connection closed).",
@@ -257,11 +257,11 @@ wire_enum! {
         BadCredentials = 9 => "Unknown key id, wrong secret, or a role the key does not have.",
         AlreadyLoggedIn = 10 => "Login sent twice on one session.",
         HeartbeatTimeout = 11 => "No message within the idle timeout (connection closed).",
-        SlowConsumer = 12 => "The client did not read its replies (connection closed).",
-        ServerShuttingDown = 13 => "The server is stopping.",
-        TooManyConnections = 14 => "The connection cap is reached.",
+        SlowConsumer = 12 => "The client did not read its replies. Never sent in this version: the connection is just closed.",
+        ServerShuttingDown = 13 => "The server is stopping (Logout, then close).",
+        TooManyConnections = 14 => "The connection cap is reached (Logout at accept, then close).",
         UnknownMerchant = 100 => "The merchant id is not configured.",
-        MerchantNotOwned = 101 => "The merchant belongs to another acquirer.",
+        MerchantNotOwned = 101 => "The merchant belongs to another acquirer (also: an acquirer's BalanceQuery for anything but one of its own merchants).",
         MerchantDisabled = 102 => "The merchant is disabled.",
         AmountNotPositive = 103 => "The amount must be greater than zero.",
         AmountBelowMinimum = 104 => "The amount is below the merchant's minimum.",
@@ -273,22 +273,22 @@ wire_enum! {
         NoChannelAvailable = 110 => "No configured, healthy channel can take this payment.",
         UnknownPromoter = 111 => "The promoter id is not configured.",
         InvalidField = 112 => "A field holds a value outside its allowed range.",
-        UnknownOrder = 120 => "No such order for this acquirer.",
+        UnknownOrder = 120 => "No such order for this acquirer (RefundAck); no such order or refund (Reject of a ChannelResult or RefundChannelResult).",
         OrderNotSucceeded = 121 => "Only a succeeded payment can be refunded.",
         RefundExceedsCaptured = 122 => "The refund is larger than captured minus already refunded.",
         InsufficientBalance = 123 => "A party's available balance cannot cover the reversal or withdrawal.",
-        RefundsFull = 124 => "The refunds in memory reached their configured maximum.",
-        RefundInProgress = 125 => "Another refund of this order is still at the channel.",
-        ChannelDeclined = 130 => "The channel declined (not retried).",
+        RefundsFull = 124 => "The refunds in memory reached their configured maximum, or the order has had 16 refunds (failed ones included).",
+        RefundInProgress = 125 => "Another refund of this order is still at the channel (not sent in this version: refunds of one order may overlap).",
+        ChannelDeclined = 130 => "The channel declined (not retried). For a refund: any channel answer but Succeeded.",
         AttemptsExhausted = 131 => "Every allowed attempt failed with a retryable error or timed out.",
         ChannelTimeout = 132 => "The channel did not answer before the deadline.",
         WrongChannel = 133 => "A channel answered for an attempt that was dispatched to another channel.",
         StaleAttempt = 134 => "A result for an attempt that is no longer pending (late or repeated).",
-        UnknownChannel = 140 => "The channel id is not configured.",
+        UnknownChannel = 140 => "The channel id is not configured (not sent in this version: a merchant may list an unknown channel, which routing skips).",
         UnknownSplitProfile = 141 => "The split profile id is not configured.",
         CapacityReached = 142 => "A configured maximum (merchants, channels, rules, list entries...) is reached.",
         InvalidConfig = 143 => "A configuration field is out of range (the text says which).",
-        UnknownRule = 144 => "The risk rule id is not configured.",
+        UnknownRule = 144 => "The risk rule id is not configured (not sent in this version).",
         WithdrawalsFull = 150 => "The withdrawals in memory reached their configured maximum.",
     }
 }
