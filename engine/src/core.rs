@@ -451,17 +451,40 @@ impl Engine {
     /// The snapshot payload: the state and the counters, serialized with rkyv, and the state hash.
     /// Layout: u64 state length, u64 counters length, then each part padded to 16 bytes.
     pub fn snapshot(&self) -> (StateHash, AlignedVec) {
-        let state = state_bytes(&self.state);
-        let counters = rkyv::to_bytes::<rancor::Error>(&self.counters)
-            .unwrap_or_else(|e| panic!("counters serialize: {e}"));
-        let hash = hash_bytes(&state);
-        let mut out = AlignedVec::<16>::with_capacity(16 + state.len() + 16 + counters.len());
-        out.extend_from_slice(&(state.len() as u64).to_le_bytes());
-        out.extend_from_slice(&(counters.len() as u64).to_le_bytes());
-        out.extend_from_slice(&state);
+        // Serialized in place behind the 16-byte length prefix (no second copy of the state).
+        // Positions shifted by 16 keep every alignment, so the state bytes are exactly those
+        // `state_hash` hashes.
+        let mut out = AlignedVec::<16>::with_capacity(self.snapshot_size_hint());
+        out.extend_from_slice(&[0u8; 16]);
+        // Serializing plain in-memory tables cannot fail short of memory exhaustion.
+        let mut out = rkyv::api::high::to_bytes_in::<_, rancor::Error>(&self.state, out)
+            .unwrap_or_else(|e| panic!("state serialize: {e}"));
+        let state_len = out.len() - 16;
         pad16(&mut out);
-        out.extend_from_slice(&counters);
+        let counters_at = out.len();
+        let mut out = rkyv::api::high::to_bytes_in::<_, rancor::Error>(&self.counters, out)
+            .unwrap_or_else(|e| panic!("counters serialize: {e}"));
+        let counters_len = out.len() - counters_at;
+        out.as_mut_slice()[0..8].copy_from_slice(&(state_len as u64).to_le_bytes());
+        out.as_mut_slice()[8..16].copy_from_slice(&(counters_len as u64).to_le_bytes());
+        let hash = hash_bytes(&out[16..16 + state_len]);
         (hash, out)
+    }
+
+    /// A generous estimate of the snapshot's size, so serialization does not regrow its buffer.
+    fn snapshot_size_hint(&self) -> usize {
+        let s = &self.state;
+        let windows: usize = s
+            .risk
+            .tables
+            .iter()
+            .map(|t| t.windows.len() * 360 + t.tags.len() * 16)
+            .sum();
+        (1 << 20)
+            + s.orders.len() * std::mem::size_of::<crate::state::Order>()
+            + s.refunds.len() * std::mem::size_of::<crate::state::Refund>()
+            + s.ledger.accounts_len() * 64
+            + windows
     }
 
     /// Restores an engine from `snapshot()` bytes (16-byte aligned), verifying the recorded hash.

@@ -354,7 +354,12 @@ fn leak(ch: &mut Channel, now_ns: u64) {
     let elapsed_ms = now_ns.saturating_sub(ch.level_updated_ns) / 1_000_000;
     let leaked = elapsed_ms.saturating_mul(u64::from(ch.failure_leak_per_sec));
     ch.failure_level_milli = ch.failure_level_milli.saturating_sub(leaked);
-    ch.level_updated_ns = now_ns;
+    // Advance by the whole milliseconds leaked only: failures less than a millisecond apart must
+    // not lose the time between them (the remainder leaks with the next one).
+    ch.level_updated_ns = ch
+        .level_updated_ns
+        .saturating_add(elapsed_ms.saturating_mul(1_000_000))
+        .min(now_ns);
 }
 
 fn on_failure(ch: &mut Channel, method: u8, probe: bool, now_ns: u64) -> Option<HealthChange> {
