@@ -145,7 +145,11 @@ impl Generator {
                 PaymentMethod::Wallet
             },
             scene: Scene::App,
-            goods_category: if r.next_u64().is_multiple_of(5) { 5411 } else { 5999 },
+            goods_category: if r.next_u64().is_multiple_of(5) {
+                5411
+            } else {
+                5999
+            },
             user_id: user,
             device_id: 1_000_000 + user,
             ip: Ip::v4([10, (user >> 16) as u8, (user >> 8) as u8, user as u8]),
