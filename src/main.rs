@@ -5,6 +5,7 @@ mod bench_engine;
 mod bench_journal;
 mod bench_pipeline;
 mod bench_plot;
+mod channel_sim;
 mod demo;
 mod load;
 mod loadgen;
@@ -45,6 +46,8 @@ enum Command {
     /// Start a server with simulated channels in-process, drive payments and refunds through real
     /// TCP connections, fail one channel mid-run, and report.
     Demo(demo::DemoArgs),
+    /// Simulated payment channels as TCP connectors (success/decline rates, latency, outages, seed).
+    ChannelSim(channel_sim::ChannelSimArgs),
     /// Open-loop load generator over the real protocol.
     Loadgen(loadgen::LoadgenArgs),
     /// Benchmarks.
@@ -71,6 +74,7 @@ fn main() -> ExitCode {
             listen,
         } => serve(config, data, listen),
         Command::Demo(args) => demo::run(args),
+        Command::ChannelSim(args) => channel_sim::run(args),
         Command::Loadgen(args) => loadgen::run(args),
         Command::Bench { which } => bench::run(which),
         Command::Replay { command } => replay_cli::run(command),

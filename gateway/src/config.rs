@@ -164,6 +164,9 @@ pub struct JournalSection {
     /// "none" (page cache) or "fsync".
     pub durability: String,
     pub segment_size_mb: u32,
+    /// After each snapshot, delete journal segments wholly covered by the oldest snapshot kept.
+    /// Off by default: a full journal lets `sluice replay` rebuild any point from Genesis.
+    pub prune_covered_segments: bool,
 }
 
 impl Default for JournalSection {
@@ -171,6 +174,7 @@ impl Default for JournalSection {
         JournalSection {
             durability: "none".into(),
             segment_size_mb: 256,
+            prune_covered_segments: false,
         }
     }
 }
@@ -606,6 +610,7 @@ pub struct Config {
     pub wait: WaitMode,
     pub durability: DurabilityPolicy,
     pub segment_size_bytes: u64,
+    pub prune_covered_segments: bool,
     pub genesis: Genesis,
     pub bootstrap: Vec<BootstrapInput>,
     pub credentials: Vec<Credential>,
@@ -816,6 +821,7 @@ impl Config {
             wait,
             durability,
             segment_size_bytes: u64::from(file.journal.segment_size_mb) * 1024 * 1024,
+            prune_covered_segments: file.journal.prune_covered_segments,
             genesis,
             bootstrap,
             credentials,

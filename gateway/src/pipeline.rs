@@ -228,6 +228,7 @@ pub struct PipelineSettings {
     pub snapshots_keep: usize,
     pub processor_delay_us: u32,
     pub data_dir: PathBuf,
+    pub prune_covered_segments: bool,
 }
 
 impl PipelineSettings {
@@ -241,6 +242,7 @@ impl PipelineSettings {
             snapshots_keep: c.pipeline.snapshots_keep as usize,
             processor_delay_us: c.pipeline.processor_delay_us,
             data_dir: c.data_dir.clone(),
+            prune_covered_segments: c.prune_covered_segments,
         }
     }
 }
@@ -584,6 +586,30 @@ fn run_snapshot_writer(
         if let Err(e) = store.prune(settings.snapshots_keep) {
             eprintln!("sluice: snapshot pruning: {e}");
         }
+        if settings.prune_covered_segments {
+            prune_covered_segments(&store, &settings.data_dir);
+        }
+    }
+}
+
+/// Deletes the journal segments wholly covered by the oldest valid snapshot kept.
+fn prune_covered_segments(store: &SnapshotStore, data_dir: &Path) {
+    let oldest = store.list().ok().and_then(|list| {
+        list.iter()
+            .filter(|s| s.header.is_ok())
+            .map(|s| s.seq)
+            .min()
+    });
+    let Some(covered) = oldest else { return };
+    match sluice_journal::prune_segments(&sluice_journal::journal_dir(data_dir), covered) {
+        Ok(deleted) if !deleted.is_empty() => {
+            eprintln!(
+                "sluice: {} journal segment(s) covered by snapshot {covered} deleted",
+                deleted.len()
+            )
+        }
+        Ok(_) => {}
+        Err(e) => eprintln!("sluice: journal pruning: {e}"),
     }
 }
 
