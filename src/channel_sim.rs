@@ -65,9 +65,9 @@ pub fn parse_outage(text: &str) -> Result<(u16, SimOutage), String> {
     let from_s: f64 = from.parse().map_err(|_| bad())?;
     let to_s: f64 = to.parse().map_err(|_| bad())?;
     let mode = parts.next().unwrap_or("error").to_string();
-    if !(from_s >= 0.0 && to_s >= from_s)
-        || !matches!(mode.as_str(), "error" | "decline" | "timeout")
-    {
+    let valid =
+        from_s >= 0.0 && to_s >= from_s && matches!(mode.as_str(), "error" | "decline" | "timeout");
+    if !valid {
         return Err(bad());
     }
     Ok((channel, SimOutage { from_s, to_s, mode }))
