@@ -303,6 +303,7 @@ impl Feeder {
 
     fn run(&mut self, pipeline: &mut Pipeline, shared: &Shared) -> Result<(), String> {
         let outputs = pipeline.outputs.clone();
+        let waker = pipeline.consumer_waker();
         let Some(producer) = pipeline.producer.as_mut() else {
             return Err("pipeline has no producer".into());
         };
@@ -319,7 +320,10 @@ impl Feeder {
                 self.publish_pulse(producer);
             }
             let published = self.publish_some(producer);
-            if !drained && !published {
+            if published || drained {
+                // As the gateway does: consumers park when the ring is empty.
+                waker.wake();
+            } else {
                 std::thread::yield_now();
             }
         }

@@ -29,7 +29,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, DurabilityPolicy, WaitMode};
-use crate::wait::{Waiter, pin};
+use crate::wait::{Parker, Waiter, pin, unpark_all};
 
 /// Bytes an input slot carries: the envelope and the largest inbound SBE message.
 pub const SLOT_PAYLOAD_BYTES: usize = ENVELOPE_LEN + MAX_INBOUND_FRAME_BYTES - SOFH_LEN;
@@ -74,6 +74,8 @@ type AfterJournalPoller = EventPoller<InputSlot, SingleConsumerBarrier>;
 trait PollInputs {
     type Barrier;
     fn poll_inputs(&mut self) -> Result<EventGuard<'_, InputSlot, Self::Barrier>, Polling>;
+    /// Whether an event is ready (a cheap check before parking).
+    fn has_events(&self) -> bool;
 }
 
 impl PollInputs for RingPoller {
@@ -82,6 +84,10 @@ impl PollInputs for RingPoller {
     fn poll_inputs(&mut self) -> Result<EventGuard<'_, InputSlot, Self::Barrier>, Polling> {
         self.poll()
     }
+    #[inline]
+    fn has_events(&self) -> bool {
+        self.has_available()
+    }
 }
 
 impl PollInputs for AfterJournalPoller {
@@ -89,6 +95,10 @@ impl PollInputs for AfterJournalPoller {
     #[inline]
     fn poll_inputs(&mut self) -> Result<EventGuard<'_, InputSlot, Self::Barrier>, Polling> {
         self.poll()
+    }
+    #[inline]
+    fn has_events(&self) -> bool {
+        self.has_available()
     }
 }
 
@@ -256,9 +266,34 @@ pub struct Pipeline {
     processor: Option<JoinHandle<Engine>>,
     snapshotter: Option<JoinHandle<()>>,
     snapshot_tx: Option<crossbeam::channel::Sender<SnapshotJob>>,
+    /// The journaler's and the processor's parkers: the producer unparks them after publishing.
+    parkers: [Arc<Parker>; 2],
+}
+
+/// Wakes the pipeline's parked consumers; held by whoever publishes into the ring.
+#[derive(Clone)]
+pub struct ConsumerWaker([Arc<Parker>; 2]);
+
+impl ConsumerWaker {
+    /// Call after publishing.
+    #[inline]
+    pub fn wake(&self) {
+        unpark_all(&self.0);
+    }
 }
 
 impl Pipeline {
+    /// Wakes the consumers that parked while the ring was empty. Call after publishing.
+    #[inline]
+    pub fn unpark_consumers(&self) {
+        unpark_all(&self.parkers);
+    }
+
+    /// A handle that wakes the consumers, usable while the producer is borrowed.
+    pub fn consumer_waker(&self) -> ConsumerWaker {
+        ConsumerWaker(self.parkers.clone())
+    }
+
     /// Starts the journaler, the processor and the snapshot writer around a recovered engine.
     pub fn start(
         recovered: Recovered,
@@ -311,6 +346,7 @@ impl Pipeline {
             .applied_seq
             .store(recovered.engine.last_seq(), Ordering::Release);
         let outputs = OutputQueue::new(chunks, chunk_bytes);
+        let parkers = [Parker::new(), Parker::new()];
         let (snapshot_tx, snapshot_rx) = crossbeam::channel::unbounded::<SnapshotJob>();
         let snapshotter = {
             let shared = shared.clone();
@@ -323,16 +359,13 @@ impl Pipeline {
             let shared = shared.clone();
             let settings = settings.clone();
             let writer = recovered.writer;
+            let own = parkers[0].clone();
+            // Journal before the processor: the processor waits on the journaler, which wakes it.
+            let next = commit_before_release.then(|| parkers[1].clone());
             std::thread::Builder::new()
                 .name("sluice-journal".into())
                 .spawn(move || {
-                    run_journaler(
-                        journal_poller,
-                        writer,
-                        &shared,
-                        &settings,
-                        commit_before_release,
-                    )
+                    run_journaler(journal_poller, writer, &shared, &settings, (own, next))
                 })?
         };
         let processor = {
@@ -340,14 +373,15 @@ impl Pipeline {
             let outputs = outputs.clone();
             let tx = snapshot_tx.clone();
             let engine = recovered.engine;
+            let parker = parkers[1].clone();
             std::thread::Builder::new()
                 .name("sluice-engine".into())
                 .spawn(move || match processor_poller {
                     ProcessorPoller::Direct(p) => {
-                        run_processor(p, engine, &shared, &outputs, &tx, &settings)
+                        run_processor(p, engine, &shared, &outputs, &tx, &settings, parker)
                     }
                     ProcessorPoller::AfterJournal(p) => {
-                        run_processor(p, engine, &shared, &outputs, &tx, &settings)
+                        run_processor(p, engine, &shared, &outputs, &tx, &settings, parker)
                     }
                 })?
         };
@@ -359,6 +393,7 @@ impl Pipeline {
             processor: Some(processor),
             snapshotter: Some(snapshotter),
             snapshot_tx: Some(snapshot_tx),
+            parkers,
         })
     }
 
@@ -389,10 +424,11 @@ fn run_journaler(
     mut writer: JournalWriter,
     shared: &Shared,
     settings: &PipelineSettings,
-    commit_before_release: bool,
+    (own, next): (Arc<Parker>, Option<Arc<Parker>>),
 ) {
     pin(settings.journal_core);
-    let mut waiter = Waiter::new(settings.wait);
+    let commit_before_release = next.is_some();
+    let mut waiter = Waiter::new(settings.wait, Some(own));
     loop {
         let mut last = None;
         let committed = match poller.poll() {
@@ -408,15 +444,19 @@ fn run_journaler(
                 if commit_before_release && !commit_batch(&mut writer, shared, last) {
                     return;
                 }
-                commit_before_release
+                Some(commit_before_release)
             }
-            Err(Polling::NoEvents) => {
-                waiter.idle();
-                continue;
-            }
+            Err(Polling::NoEvents) => None,
             Err(Polling::Shutdown) => break,
         };
+        let Some(committed) = committed else {
+            waiter.idle(|| poller.has_available());
+            continue;
+        };
         waiter.busy();
+        if let Some(next) = &next {
+            unpark_all(std::slice::from_ref(next));
+        }
         // In parallel the slots are released first; the group commit covers the whole batch.
         if !committed && !commit_batch(&mut writer, shared, last) {
             return;
@@ -452,15 +492,16 @@ fn run_processor<P: PollInputs>(
     outputs: &OutputQueue,
     snapshots: &crossbeam::channel::Sender<SnapshotJob>,
     settings: &PipelineSettings,
+    parker: Arc<Parker>,
 ) -> Engine {
     pin(settings.processor_core);
-    let mut waiter = Waiter::new(settings.wait);
+    let mut waiter = Waiter::new(settings.wait, Some(parker));
     let Some(mut chunk) = take_free(outputs, shared, &mut waiter) else {
         return engine;
     };
     loop {
         let mut last = 0;
-        match poller.poll_inputs() {
+        let polled = match poller.poll_inputs() {
             Ok(mut events) => {
                 for e in &mut events {
                     if chunk.outbox.remaining() < MAX_OUTPUT_BYTES_PER_INPUT {
@@ -481,12 +522,14 @@ fn run_processor<P: PollInputs>(
                         send_snapshot(&engine, snapshots);
                     }
                 }
+                true
             }
-            Err(Polling::NoEvents) => {
-                waiter.idle();
-                continue;
-            }
+            Err(Polling::NoEvents) => false,
             Err(Polling::Shutdown) => break,
+        };
+        if !polled {
+            waiter.idle(|| poller.has_events());
+            continue;
         }
         waiter.busy();
         shared.applied_seq.store(last, Ordering::Release);
@@ -544,7 +587,8 @@ fn take_free(outputs: &OutputQueue, shared: &Shared, waiter: &mut Waiter) -> Opt
             return None;
         }
         shared.wake_gateway();
-        waiter.idle();
+        // Egress recycling a chunk unparks the consumers too; the park timeout bounds the rest.
+        waiter.idle(|| !outputs.free.is_empty() || shared.failed.load(Ordering::Acquire));
     }
 }
 

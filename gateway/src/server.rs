@@ -176,6 +176,8 @@ struct Gateway {
     pipeline: Option<Pipeline>,
     shared: Arc<Shared>,
     sequencer: Sequencer,
+    /// `sequencer.published` when the consumers were last unparked.
+    unparked_at: u64,
     pulse_every: Duration,
     last_pulse: Instant,
     // Egress.
@@ -258,6 +260,7 @@ impl Gateway {
             next_session: (wall_clock_ns() / 1_000_000) << 16,
             pipeline: Some(pipeline),
             shared,
+            unparked_at: 0,
             sequencer: Sequencer {
                 next_seq,
                 last_ts,
@@ -326,6 +329,7 @@ impl Gateway {
         self.retry_stalled();
         self.deliver_sim_replies();
         self.maybe_pulse();
+        self.wake_consumers();
         self.drain_outputs();
         self.flush_dirty();
         if self.last_timers.elapsed() >= TIMER_INTERVAL {
@@ -480,6 +484,7 @@ impl Gateway {
             }
         }
         self.handle_frames(key);
+        self.wake_consumers();
     }
 
     /// Handles the complete frames in the connection's read buffer. Returns false when it has to
@@ -661,6 +666,17 @@ impl Gateway {
         };
         self.sequencer
             .publish(producer, sbe, session_id, principal, role, kind)
+    }
+
+    /// Unparks the pipeline's consumers if anything was published since they were last woken.
+    #[inline]
+    fn wake_consumers(&mut self) {
+        if self.sequencer.published != self.unparked_at {
+            self.unparked_at = self.sequencer.published;
+            if let Some(p) = self.pipeline.as_ref() {
+                p.unpark_consumers();
+            }
+        }
     }
 
     fn login(&mut self, key: usize, header: MessageHeader, sbe_start: usize, sbe_end: usize) {
@@ -848,6 +864,8 @@ impl Gateway {
             }
             if let Some(p) = self.pipeline.as_ref() {
                 p.outputs.recycle(chunk);
+                // A processor waiting for a free chunk may be parked.
+                p.unpark_consumers();
             }
         }
     }
