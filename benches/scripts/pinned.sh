@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Pinned-thread benchmarks on a dedicated multi-core machine (BENCHMARKS.md, "16-core" section).
+# Usage: benches/scripts/pinned.sh [OUTDIR] — needs target/release/sluice (cargo build --release).
+# Server threads spin on their own cores: gateway 2, journaler 3, processor 4 (process on 2-6);
+# the load generator runs alone on core 8. Prints figures and writes JSON/hgrm files to OUTDIR.
+set -uo pipefail
+OUT=${1:-/tmp/sluice-pinned}
+mkdir -p "$OUT"
+BIN=${SLUICE_BIN:-target/release/sluice}
+ADDR=127.0.0.1:7799
+echo "== machine"; nproc; lscpu | grep -E "Model name|^CPU\(s\)|Thread|NUMA node\(s\)|MHz" ; uname -r
+
+pinned_config() {
+  "$BIN" default-config \
+    | sed -e 's/^wait = .*/wait = "spin"/' -e 's/^pin_cores = .*/pin_cores = [2, 3, 4]/' \
+          -e 's/^orders_max = .*/orders_max = 8000000/' -e 's/^refunds_max = .*/refunds_max = 2000000/'
+}
+pinned_config > "$OUT/pinned.toml"
+
+serve() { # $1 = data dir
+  rm -rf "$1"
+  taskset -c 2-6 "$BIN" serve --config "$OUT/pinned.toml" --data "$1" --listen $ADDR 2>"$1.err" &
+  SERVER=$!
+  for _ in $(seq 1 100); do grep -q "listening on" "$1.err" 2>/dev/null && break; sleep 0.1; done
+}
+stop() { kill -TERM "$SERVER"; wait "$SERVER"; }
+
+echo "== engine alone (3 runs)"
+for i in 1 2 3; do taskset -c 4 "$BIN" bench engine --events 2000000 --json | tee -a "$OUT/engine.jsonl"; done
+
+echo "== pipeline without TCP (spin, 3 runs)"
+for i in 1 2 3; do taskset -c 2-6 "$BIN" bench pipeline --events 1000000 --wait spin --json 2>/dev/null | tee -a "$OUT/pipeline.jsonl"; done
+
+for rate in 50000 100000 200000; do
+  echo "== loadgen open loop at $rate/s, pinned spinning server"
+  serve /tmp/sluice-pinned-data
+  taskset -c 8 "$BIN" loadgen --addr $ADDR --rate $rate --duration 12 --warmup 2 --connections 4 \
+      --hgrm "$OUT/ack-$rate.hgrm" --json 2>/dev/null | tee "$OUT/loadgen-$rate.json"
+  stop
+done
+
+echo "== find-max (p99 bound 1 ms)"
+serve /tmp/sluice-pinned-data
+taskset -c 8 "$BIN" loadgen --addr $ADDR --find-max --start-rate 100000 --step 1.3 --duration 6 --warmup 1 \
+    --connections 4 --p99-bound-ms 1 --json 2>/dev/null | tee "$OUT/find-max.json"
+stop
+
+echo "== demo 200k (default adaptive waiting, unpinned)"
+"$BIN" demo --payments 200000 --json 2>/dev/null | tee "$OUT/demo.json" | head -c 600; echo
+echo "== done"
