@@ -210,6 +210,8 @@ impl Engine {
             ),
             limits,
         };
+        crate::mem::advise_huge_pages(&state.orders);
+        crate::mem::advise_huge_pages(&state.refunds);
         let mut counters = Counters::default();
         counters
             .rule_hits
@@ -393,6 +395,19 @@ impl Engine {
     /// Whether a snapshot was asked for since the last call (and clears the request).
     pub fn take_snapshot_request(&mut self) -> bool {
         std::mem::take(&mut self.snapshot_requested)
+    }
+
+    /// Backs every preallocated table with memory now (one write per page of spare capacity),
+    /// so that no first-touch page fault, huge-page zeroing or compaction lands on the hot path.
+    /// Call once on the thread that will run the engine (first touch places memory on its NUMA
+    /// node). Changes no state: the state hash before and after is the same. Returns the bytes
+    /// touched.
+    pub fn prefault(&mut self) -> usize {
+        let s = &mut self.state;
+        crate::mem::prefault_spare(&mut s.orders)
+            + crate::mem::prefault_spare(&mut s.refunds)
+            + crate::mem::prefault_spare(&mut s.withdrawals)
+            + s.risk.prefault()
     }
 
     /// Last applied sequence.

@@ -27,3 +27,40 @@ pub(crate) fn advise_huge_pages<T>(v: &Vec<T>) {
     #[cfg(not(target_os = "linux"))]
     let _ = v;
 }
+
+/// Touches one element per page of `v`'s spare capacity, so the kernel backs the whole reserved
+/// table now instead of on first use in the hot path (with transparent huge pages each first touch
+/// zeroes 2 MiB, and `defrag = madvise` may compact memory synchronously: milliseconds). The
+/// written elements are spare capacity, outside `len`: contents and semantics are unchanged.
+pub(crate) fn prefault_spare<T>(v: &mut Vec<T>) -> usize {
+    const PAGE: usize = 4096;
+    let size = std::mem::size_of::<T>().max(1);
+    // A stride below one page guarantees every page holds the start of a written element.
+    let stride = (PAGE / size).max(1);
+    let spare = v.spare_capacity_mut();
+    for slot in spare.iter_mut().step_by(stride) {
+        *slot = std::mem::MaybeUninit::zeroed();
+    }
+    let bytes = std::mem::size_of_val(spare);
+    std::hint::black_box(spare.as_ptr());
+    bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefault_touches_spare_capacity_and_keeps_contents() {
+        let mut v: Vec<[u64; 7]> = Vec::with_capacity(10_000);
+        v.push([7; 7]);
+        let bytes = prefault_spare(&mut v);
+        assert_eq!(bytes, 9_999 * 56);
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0], [7; 7]);
+        assert!(v.capacity() >= 10_000);
+        let mut big: Vec<[u8; 9000]> = Vec::with_capacity(3);
+        assert_eq!(prefault_spare(&mut big), 27_000);
+        assert!(big.is_empty());
+    }
+}

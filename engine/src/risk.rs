@@ -437,6 +437,14 @@ impl RiskState {
         }
     }
 
+    /// Touches the velocity tables' reserved windows (see `Engine::prefault`).
+    pub(crate) fn prefault(&mut self) -> usize {
+        self.tables
+            .iter_mut()
+            .map(|t| crate::mem::prefault_spare(&mut t.windows))
+            .sum()
+    }
+
     fn count_entry(&mut self, list: u8, entity: u8, delta: i32) {
         let (l, e) = (
             usize::from(list).wrapping_sub(1),

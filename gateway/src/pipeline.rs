@@ -239,6 +239,9 @@ pub struct PipelineSettings {
     pub processor_delay_us: u32,
     pub data_dir: PathBuf,
     pub prune_covered_segments: bool,
+    /// Touch the engine's preallocated tables on the processor thread before the pipeline starts
+    /// (see `Engine::prefault`).
+    pub prefault: bool,
 }
 
 impl PipelineSettings {
@@ -253,6 +256,7 @@ impl PipelineSettings {
             processor_delay_us: c.pipeline.processor_delay_us,
             data_dir: c.data_dir.clone(),
             prune_covered_segments: c.prune_covered_segments,
+            prefault: c.pipeline.prefault_memory,
         }
     }
 }
@@ -268,6 +272,8 @@ pub struct Pipeline {
     snapshot_tx: Option<crossbeam::channel::Sender<SnapshotJob>>,
     /// The journaler's and the processor's parkers: the producer unparks them after publishing.
     parkers: [Arc<Parker>; 2],
+    /// What the processor prefaulted before the pipeline started: bytes and how long it took.
+    pub prefaulted: (usize, Duration),
 }
 
 /// Wakes the pipeline's parked consumers; held by whoever publishes into the ring.
@@ -368,6 +374,9 @@ impl Pipeline {
                     run_journaler(journal_poller, writer, &shared, &settings, (own, next))
                 })?
         };
+        // The processor reports when it is ready (pinned, tables prefaulted) before `start`
+        // returns, so that the first requests do not wait for it.
+        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<(usize, Duration)>(1);
         let processor = {
             let shared = shared.clone();
             let outputs = outputs.clone();
@@ -376,15 +385,20 @@ impl Pipeline {
             let parker = parkers[1].clone();
             std::thread::Builder::new()
                 .name("sluice-engine".into())
-                .spawn(move || match processor_poller {
-                    ProcessorPoller::Direct(p) => {
-                        run_processor(p, engine, &shared, &outputs, &tx, &settings, parker)
-                    }
-                    ProcessorPoller::AfterJournal(p) => {
-                        run_processor(p, engine, &shared, &outputs, &tx, &settings, parker)
+                .spawn(move || {
+                    let ready = Ready(ready_tx);
+                    match processor_poller {
+                        ProcessorPoller::Direct(p) => run_processor(
+                            p, engine, &shared, &outputs, &tx, &settings, parker, ready,
+                        ),
+                        ProcessorPoller::AfterJournal(p) => run_processor(
+                            p, engine, &shared, &outputs, &tx, &settings, parker, ready,
+                        ),
                     }
                 })?
         };
+        // An error means the processor thread ended before reporting; `stop` will show why.
+        let prefaulted = ready_rx.recv().unwrap_or_default();
         Ok(Pipeline {
             producer: Some(producer),
             shared,
@@ -393,6 +407,7 @@ impl Pipeline {
             processor: Some(processor),
             snapshotter: Some(snapshotter),
             snapshot_tx: Some(snapshot_tx),
+            prefaulted,
             parkers,
         })
     }
@@ -485,16 +500,36 @@ fn commit_batch(writer: &mut JournalWriter, shared: &Shared, last: Option<u64>) 
     }
 }
 
+/// The processor's "ready" report to `Pipeline::start`.
+struct Ready(std::sync::mpsc::SyncSender<(usize, Duration)>);
+
+impl Ready {
+    fn send(self, bytes: usize, took: Duration) {
+        // The receiver waits in `start`; it is only gone if `start` itself failed.
+        let _ = self.0.send((bytes, took));
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn run_processor<P: PollInputs>(
     mut poller: P,
-    mut engine: Engine,
+    engine: Engine,
     shared: &Shared,
     outputs: &OutputQueue,
     snapshots: &crossbeam::channel::Sender<SnapshotJob>,
     settings: &PipelineSettings,
     parker: Arc<Parker>,
+    ready: Ready,
 ) -> Engine {
     pin(settings.processor_core);
+    let mut engine = engine;
+    let started = Instant::now();
+    let bytes = if settings.prefault {
+        engine.prefault()
+    } else {
+        0
+    };
+    ready.send(bytes, started.elapsed());
     let mut waiter = Waiter::new(settings.wait, Some(parker));
     let Some(mut chunk) = take_free(outputs, shared, &mut waiter) else {
         return engine;

@@ -133,6 +133,18 @@ impl Server {
             .local_addr()
             .map_err(|e| StartError(e.to_string()))?;
         let gateway = Gateway::new(config, recovered, listener)?;
+        let (bytes, took) = gateway
+            .pipeline
+            .as_ref()
+            .map(|p| p.prefaulted)
+            .unwrap_or_default();
+        if options.verbose && bytes > 0 {
+            eprintln!(
+                "sluice: engine tables prefaulted: {} MiB in {} ms",
+                bytes >> 20,
+                took.as_millis()
+            );
+        }
         let stop = gateway.stop.clone();
         Ok(Server {
             gateway,
