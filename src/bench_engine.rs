@@ -28,6 +28,10 @@ pub struct EngineArgs {
     /// Seed of the generated workload.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// Leave the tables cold (the server prefaults them before it listens; this shows what the
+    /// first-touch page faults cost when it does not).
+    #[arg(long)]
+    pub no_prefault: bool,
 }
 
 /// One recorded input: its meta and where its SBE bytes are.
@@ -335,6 +339,14 @@ pub fn run(args: EngineArgs) -> Result<(), String> {
             .apply(&r.meta, sbe, &mut outbox)
             .map_err(|e| e.to_string())?;
     }
+    // As the server does before it listens (untimed).
+    let prefault_started = Instant::now();
+    let prefaulted = if args.no_prefault {
+        0
+    } else {
+        engine.prefault()
+    };
+    let prefault_s = prefault_started.elapsed().as_secs_f64();
     let mut output_bytes = 0u64;
     let timed = Instant::now();
     for r in &w.inputs {
@@ -373,6 +385,8 @@ pub fn run(args: EngineArgs) -> Result<(), String> {
         "ledger_balanced": stats.ledger_balanced,
         "state_hash": hash.to_string(),
         "generate_seconds": (generated_s * 1e3).round() / 1e3,
+        "prefaulted_mib": prefaulted >> 20,
+        "prefault_seconds": (prefault_s * 1e3).round() / 1e3,
     });
     if args.json {
         println!("{out}");
@@ -382,6 +396,14 @@ pub fn run(args: EngineArgs) -> Result<(), String> {
             events as f64 / seconds,
             seconds * 1e9 / events as f64
         );
+        if prefaulted > 0 {
+            println!(
+                "  tables prefaulted before timing: {} MiB in {prefault_s:.3} s (--no-prefault: cold)",
+                prefaulted >> 20
+            );
+        } else {
+            println!("  tables cold: first touches are timed");
+        }
         println!(
             "  {} payments, {} channel results (~10% retryable, failing over), {} refunds, {} refund results, {} pulses",
             w.kinds[0], w.kinds[1], w.kinds[2], w.kinds[3], w.kinds[4]

@@ -8,8 +8,11 @@ mkdir -p "$OUT"
 BIN=${SLUICE_BIN:-target/release/sluice}
 echo "== machine"; nproc; lscpu | grep -E "Model name|^CPU\(s\)|L2|L3"; uname -r; date -u
 
-echo "== engine alone (3 runs)"
-for i in 1 2 3; do "$BIN" bench engine --events 2000000 --json | tee -a "$OUT/engine.jsonl"; done
+echo "== engine alone, tables prefaulted as the server does vs cold (3 runs each, interleaved)"
+for i in 1 2 3; do
+  "$BIN" bench engine --events 2000000 --json | tee -a "$OUT/engine.jsonl"
+  "$BIN" bench engine --events 2000000 --json --no-prefault | tee -a "$OUT/engine-cold.jsonl"
+done
 
 echo "== pipeline without TCP: parallel vs journal-before (3 runs each, medians)"
 "$BIN" bench pipeline --events 1000000 --compare --runs 3 --json 2>/dev/null | tee "$OUT/pipeline.json"
@@ -41,7 +44,7 @@ for rate in 50000 100000; do
 done
 echo "== find-max (p99 bound 1 ms)"
 serve
-"$BIN" loadgen --addr $ADDR --find-max --start-rate 20000 --step 1.25 --duration 6 --warmup 1 --connections 4 \
+"$BIN" loadgen --addr $ADDR --find-max --start-rate 20000 --step 1.25 --duration 4 --warmup 1 --connections 4 \
     --p99-bound-ms 1 --json 2>/dev/null | tee "$OUT/find-max.json"
 stop
 "$BIN" bench plot "$OUT/ack-50000-1.hgrm" "$OUT/ack-50000-1.result.hgrm" "$OUT/ack-100000-1.hgrm" --out "$OUT/latency.svg"
