@@ -136,6 +136,8 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         },
     ];
     let spec = LoadSpec {
+        busy_poll: false,
+        trace_acks: false,
         addr,
         connections: args.connections.max(1),
         identities,

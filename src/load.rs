@@ -68,6 +68,11 @@ pub struct LoadSpec {
     /// After sending stops, wait this long at most for outstanding results.
     pub drain_timeout: Duration,
     pub milestones: Vec<Milestone>,
+    /// Open loop: poll the sockets without sleeping and send each request at its time (for a
+    /// dedicated core; otherwise sends go out in batches at most `PACING_NS` apart).
+    pub busy_poll: bool,
+    /// Keep every ack's timing in `LoadReport::ack_trace`.
+    pub trace_acks: bool,
 }
 
 /// Counts and latencies of a run.
@@ -100,6 +105,10 @@ pub struct LoadReport {
     pub result_latency_ns: Histogram<u64>,
     pub final_channels: BTreeMap<u16, (u64, u64)>,
     pub errors: Vec<String>,
+    /// With `LoadSpec::trace_acks`: every recorded ack as (intended send ns since the start,
+    /// latency ns, connection), in arrival order — to see whether slow answers cluster in time
+    /// or on one connection.
+    pub ack_trace: Option<Vec<(u64, u64, u16)>>,
 }
 
 impl LoadReport {
@@ -345,6 +354,7 @@ pub fn run(mut spec: LoadSpec) -> io::Result<LoadReport> {
         result_latency_ns: histogram(),
         final_channels: BTreeMap::new(),
         errors: Vec::new(),
+        ack_trace: spec.trace_acks.then(|| Vec::with_capacity(1 << 20)),
     };
     let mut timer = Timer::new(&poll)?;
     let mut in_flight: FxHashMap<u64, InFlight> =
@@ -512,6 +522,7 @@ pub fn run(mut spec: LoadSpec) -> io::Result<LoadReport> {
             flush(c);
         }
         let timeout = match (sending, spec.pacing) {
+            (true, Pacing::Open { .. }) if spec.busy_poll => Some(Duration::ZERO),
             (true, Pacing::Open { rate_per_sec }) => {
                 // Sleep in epoll until the next send is due or an answer arrives: the timer fires
                 // with microsecond precision (epoll's own timeout has millisecond granularity).
@@ -697,9 +708,11 @@ fn handle(
                 return false;
             };
             if f.record && !f.acked {
-                let _ = report
-                    .ack_latency_ns
-                    .record(t.saturating_sub(f.sent_ns).max(1));
+                let latency = t.saturating_sub(f.sent_ns).max(1);
+                let _ = report.ack_latency_ns.record(latency);
+                if let Some(trace) = report.ack_trace.as_mut() {
+                    trace.push((f.sent_ns, latency, conn as u16));
+                }
             }
             f.acked = true;
             report.acked += 1;

@@ -64,6 +64,15 @@ pub struct LoadgenArgs {
     pub start_rate: f64,
     #[arg(long, default_value_t = 1.25)]
     pub step: f64,
+    /// Poll without sleeping and send each request at its scheduled time. For a dedicated core
+    /// (pin with taskset); by default sends go out in batches at most 200 µs apart, which keeps
+    /// the load generator from taking a shared machine's CPU.
+    #[arg(long)]
+    pub busy_poll: bool,
+    /// Write every recorded ack as a line "intended_send_us latency_us connection" (arrival
+    /// order), to see whether slow answers cluster in time or on one connection.
+    #[arg(long)]
+    pub ack_trace: Option<PathBuf>,
 }
 
 fn parse_mix(text: &str) -> Result<Mix, String> {
@@ -111,6 +120,8 @@ fn spec(args: &LoadgenArgs, rate: f64, progress: bool) -> Result<LoadSpec, Strin
         return Err("--rate, --duration and --connections must be positive".into());
     }
     Ok(LoadSpec {
+        busy_poll: args.busy_poll,
+        trace_acks: args.ack_trace.is_some(),
         addr: args.addr,
         connections: args.connections,
         identities: vec![Identity {
@@ -138,6 +149,9 @@ pub fn run(args: LoadgenArgs) -> Result<(), String> {
     if let Some(path) = &args.hgrm {
         write_hgrm(path, &report.ack_latency_ns)?;
         write_hgrm(&result_path(path), &report.result_latency_ns)?;
+    }
+    if let (Some(path), Some(trace)) = (&args.ack_trace, &report.ack_trace) {
+        write_ack_trace(path, trace)?;
     }
     if args.json {
         println!("{}", to_json(&report));
@@ -289,6 +303,22 @@ fn print(r: &LoadReport) {
             h.len()
         );
     }
+}
+
+fn write_ack_trace(path: &std::path::Path, trace: &[(u64, u64, u16)]) -> Result<(), String> {
+    use std::io::Write;
+    let file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut w = std::io::BufWriter::new(file);
+    for (sent, latency, conn) in trace {
+        writeln!(
+            w,
+            "{:.1} {:.1} {conn}",
+            *sent as f64 / 1e3,
+            *latency as f64 / 1e3
+        )
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    w.flush().map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Writes the standard HdrHistogram percentile distribution (values in milliseconds), as

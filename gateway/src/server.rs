@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::auth;
-use crate::config::{Config, Credential};
+use crate::config::{Config, Credential, WaitMode};
 use crate::pipeline::{
     InputSlot, OutChunk, Pipeline, PipelineSettings, Recovered, SLOT_PAYLOAD_BYTES, Shared,
     StartError, recover, wall_clock_ns,
@@ -205,6 +205,9 @@ struct Gateway {
     stop: Arc<AtomicBool>,
     stats: GatewayStats,
     core: Option<usize>,
+    /// `wait = "spin"`: the event loop busy-polls (epoll with a zero timeout) on its dedicated
+    /// core instead of sleeping; a sleeping core's wake-up is what a spinning pipeline avoids.
+    spin: bool,
     sim_commands: (
         crossbeam::channel::Sender<SimCommand>,
         crossbeam::channel::Receiver<SimCommand>,
@@ -292,6 +295,7 @@ impl Gateway {
             stop: Arc::new(AtomicBool::new(false)),
             stats: GatewayStats::default(),
             core: config.pipeline.pin_cores.first().copied(),
+            spin: config.wait == WaitMode::Spin,
             sim_commands: crossbeam::channel::unbounded(),
         })
     }
@@ -358,7 +362,7 @@ impl Gateway {
             let now = wall_clock_ns();
             timeout = timeout.min(Duration::from_nanos(due.saturating_sub(now)));
         }
-        if busy {
+        if busy || self.spin {
             return Some(Duration::ZERO);
         }
         // Announce the sleep, then look once more so a wake between the check and the flag is not lost.
