@@ -9,9 +9,10 @@
 use clap::Args;
 use serde_json::json;
 use sluice_engine::{
-    ENVELOPE_LEN, Engine, InputMeta, MAX_OUTPUT_BYTES_PER_INPUT, OutIter, Outbox, write_envelope,
+    ENVELOPE_LEN, Engine, InputMeta, Lookahead, MAX_OUTPUT_BYTES_PER_INPUT, OutIter, Outbox,
+    write_envelope,
 };
-use sluice_gateway::config::{Config, DEFAULT_CONFIG};
+use sluice_gateway::config::{BootstrapInput, Config, DEFAULT_CONFIG};
 use sluice_gateway::sim::Rng;
 use sluice_protocol::*;
 use std::collections::VecDeque;
@@ -32,6 +33,14 @@ pub struct EngineArgs {
     /// first-touch page faults cost when it does not).
     #[arg(long)]
     pub no_prefault: bool,
+    /// Configure only the first N channels of the default configuration (the baseline without a
+    /// routing choice is 1).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=5))]
+    pub channels: u32,
+    /// Configure only the first N risk rules of the default configuration; 0 also leaves out the
+    /// allow/block list entries, so no risk work is done at all.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=10))]
+    pub risk_rules: u32,
 }
 
 /// One recorded input: its meta and where its SBE bytes are.
@@ -235,7 +244,30 @@ impl Generator {
     }
 }
 
-fn generate(events: u64, seed: u64) -> Result<Workload, String> {
+/// The default configuration's bootstrap inputs, cut to the first `channels` channels and the first
+/// `risk_rules` risk rules (and no list entries when that is 0).
+fn bootstrap(config: &Config, channels: u32, risk_rules: u32) -> Vec<&BootstrapInput> {
+    let (mut ch, mut rules) = (0, 0);
+    config
+        .bootstrap
+        .iter()
+        .filter(|b| {
+            if b.key.starts_with("channels[") {
+                ch += 1;
+                ch <= channels
+            } else if b.key.starts_with("risk_rules[") {
+                rules += 1;
+                rules <= risk_rules
+            } else if b.key.starts_with("lists[") {
+                risk_rules > 0
+            } else {
+                true
+            }
+        })
+        .collect()
+}
+
+fn generate(events: u64, seed: u64, channels: u32, risk_rules: u32) -> Result<Workload, String> {
     let config = Config::parse(DEFAULT_CONFIG).map_err(|e| e.to_string())?;
     let mut genesis = config.genesis.clone();
     genesis.orders_max = genesis
@@ -271,7 +303,7 @@ fn generate(events: u64, seed: u64) -> Result<Workload, String> {
         next_refund: 0,
         scratch: vec![0u8; MAX_FRAME_BYTES],
     };
-    for b in &config.bootstrap {
+    for b in bootstrap(&config, channels, risk_rules) {
         let n = b
             .message
             .encode_sbe(&mut g.scratch)
@@ -319,7 +351,7 @@ fn generate(events: u64, seed: u64) -> Result<Workload, String> {
 
 pub fn run(args: EngineArgs) -> Result<(), String> {
     let started = Instant::now();
-    let w = generate(args.events, args.seed)?;
+    let w = generate(args.events, args.seed, args.channels, args.risk_rules)?;
     let generated_s = started.elapsed().as_secs_f64();
     let meta = InputMeta {
         seq: 1,
@@ -349,12 +381,20 @@ pub fn run(args: EngineArgs) -> Result<(), String> {
     let prefault_s = prefault_started.elapsed().as_secs_f64();
     let mut output_bytes = 0u64;
     let timed = Instant::now();
-    for r in &w.inputs {
+    let sbe_of = |r: &Recorded| &w.bytes[r.at as usize..r.at as usize + usize::from(r.len)];
+    for (i, r) in w.inputs.iter().enumerate() {
         if outbox.remaining() < MAX_OUTPUT_BYTES_PER_INPUT {
             output_bytes += outbox.len_bytes() as u64;
             outbox.clear();
         }
-        let sbe = &w.bytes[r.at as usize..r.at as usize + usize::from(r.len)];
+        // As the server's processor does within a ring batch.
+        if let Some(far) = w.inputs.get(i + 2) {
+            engine.prefetch_input(far.meta.principal_id, sbe_of(far), Lookahead::Far);
+        }
+        if let Some(near) = w.inputs.get(i + 1) {
+            engine.prefetch_input(near.meta.principal_id, sbe_of(near), Lookahead::Near);
+        }
+        let sbe = sbe_of(r);
         engine
             .apply(&r.meta, sbe, &mut outbox)
             .map_err(|e| e.to_string())?;

@@ -49,6 +49,13 @@ impl IdIndex {
         (h >> 32) as usize & self.mask
     }
 
+    /// Starts loading the entry where (owner, id) would be found (see `mem::prefetch`).
+    #[inline]
+    pub fn prefetch(&self, owner: u32, id: u64) {
+        let i = self.home(owner, id);
+        crate::mem::prefetch(&self.entries[i], std::mem::size_of::<Entry>());
+    }
+
     /// The slot recorded for (owner, id).
     #[inline]
     pub fn get(&self, owner: u32, id: u64) -> Option<u32> {

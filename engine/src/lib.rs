@@ -28,6 +28,7 @@ mod settlement;
 pub use crate::core::{ApplyError, Engine, StateHash, Summary, validate_genesis};
 pub use input::{ENVELOPE_LEN, Envelope, InputMeta, ROLE_SEQUENCER, read_envelope, write_envelope};
 pub use outbox::{Dest, DestKind, OUT_HEADER_LEN, OutIter, OutRecord, Outbox};
+pub use payments::Lookahead;
 
 /// Most expired attempts (payments and refunds together) one pulse handles; the rest wait for the
 /// next pulse. Bounds the work and the output of a single input.

@@ -223,24 +223,64 @@ impl VelocityTable {
         (base..base + WAYS).find(|&i| self.tags[i] == tag)
     }
 
-    /// The slot for `tag`, inserting it (and evicting the key of its set least recently seen).
-    /// A new key's windows in `mask` are cleared; the others are kept clear by `clear_window`.
-    fn slot_for(&mut self, tag: u64, now_s: u32, mask: u8) -> usize {
+    /// `Ok(slot)` of `tag`, or `Err(slot)` it would take: the first empty slot of its set, or else
+    /// the slot of the key least recently seen.
+    #[inline]
+    fn locate(&self, tag: u64) -> Result<usize, usize> {
         let base = self.set_of(tag) * WAYS;
         let mut victim = base;
         for i in base..base + WAYS {
             if self.tags[i] == tag {
-                self.meta[i].0 = now_s;
-                return i;
+                return Ok(i);
             }
             if self.tags[i] == 0 {
-                victim = i;
-                break;
+                return Err(i);
             }
             if self.meta[i].0 < self.meta[victim].0 {
                 victim = i;
             }
         }
+        Err(victim)
+    }
+
+    /// Starts loading the tags and meta of `tag`'s set (see `mem::prefetch`).
+    #[inline]
+    fn prefetch_set(&self, tag: u64) {
+        let base = self.set_of(tag) * WAYS;
+        crate::mem::prefetch(&self.tags[base], WAYS * std::mem::size_of::<u64>());
+        crate::mem::prefetch(&self.meta[base], WAYS * std::mem::size_of::<(u32, u32)>());
+    }
+
+    /// Starts loading the windows in `mask` of the slot `tag` has or would take: the ones the rules
+    /// read and `record` writes (see `mem::prefetch`).
+    #[inline]
+    fn prefetch_windows(&self, tag: u64, mask: u8) {
+        let slot = match self.locate(tag) {
+            Ok(slot) | Err(slot) => slot,
+        };
+        let block = match self.meta[slot].1 {
+            u32::MAX => self.windows.len(),
+            b => b as usize,
+        };
+        let base = self.windows.as_ptr().wrapping_add(block) as *const u8;
+        let size = std::mem::size_of::<[Bucket; BUCKETS]>();
+        for window in 0..3 {
+            if mask & (1 << window) != 0 {
+                crate::mem::prefetch(base.wrapping_add(window * size), size);
+            }
+        }
+    }
+
+    /// The slot for `tag`, inserting it (and evicting the key of its set least recently seen).
+    /// A new key's windows in `mask` are cleared; the others are kept clear by `clear_window`.
+    fn slot_for(&mut self, tag: u64, now_s: u32, mask: u8) -> usize {
+        let victim = match self.locate(tag) {
+            Ok(i) => {
+                self.meta[i].0 = now_s;
+                return i;
+            }
+            Err(victim) => victim,
+        };
         if self.tags[victim] != 0 {
             self.evictions += 1;
         }
@@ -443,6 +483,30 @@ impl RiskState {
             .iter_mut()
             .map(|t| crate::mem::prefault_spare(&mut t.windows))
             .sum()
+    }
+
+    /// Starts loading the velocity table sets of the request's tracked entities. Called as early as
+    /// the keys are known, so the (likely) cache misses overlap each other and the work before
+    /// `prefetch_windows` and `evaluate`. A hint only: state is unchanged.
+    #[inline]
+    pub fn prefetch_sets(&self, ctx: &RiskContext) {
+        for (i, &key) in ctx.keys.iter().enumerate() {
+            if key != 0 && self.window_masks[i] != 0 {
+                self.tables[i].prefetch_set(tag_of(key));
+            }
+        }
+    }
+
+    /// Starts loading the windows that `evaluate` will read and `record_payment` (or the others)
+    /// will write, once the sets are in cache (after `prefetch_sets`). A hint only.
+    #[inline]
+    pub fn prefetch_windows(&self, ctx: &RiskContext) {
+        for (i, &key) in ctx.keys.iter().enumerate() {
+            let mask = self.window_masks[i];
+            if key != 0 && mask != 0 {
+                self.tables[i].prefetch_windows(tag_of(key), mask);
+            }
+        }
     }
 
     fn count_entry(&mut self, list: u8, entity: u8, delta: i32) {

@@ -12,8 +12,8 @@ use disruptor::{
     SingleProducerBarrier,
 };
 use sluice_engine::{
-    ENVELOPE_LEN, Engine, InputMeta, MAX_OUTPUT_BYTES_PER_INPUT, Outbox, StateHash, read_envelope,
-    write_envelope,
+    ENVELOPE_LEN, Engine, InputMeta, Lookahead, MAX_OUTPUT_BYTES_PER_INPUT, Outbox, StateHash,
+    read_envelope, write_envelope,
 };
 use sluice_journal::{
     Durability, ExpectedStart, JournalConfig, JournalReader, JournalWriter, SnapshotStore,
@@ -538,7 +538,13 @@ fn run_processor<P: PollInputs>(
         let mut last = 0;
         let polled = match poller.poll_inputs() {
             Ok(mut events) => {
-                for e in &mut events {
+                // The likely cache misses of the next two inputs overlap this one's work.
+                let mut batch = &mut events;
+                let (mut current, mut near) = (batch.next(), batch.next());
+                while let Some(e) = current {
+                    let far = batch.next();
+                    prefetch_slot(&engine, far, Lookahead::Far);
+                    prefetch_slot(&engine, near, Lookahead::Near);
                     if chunk.outbox.remaining() < MAX_OUTPUT_BYTES_PER_INPUT {
                         chunk = match hand_over(chunk, outputs, shared, &mut waiter) {
                             Some(c) => c,
@@ -556,6 +562,7 @@ fn run_processor<P: PollInputs>(
                     if engine.take_snapshot_request() || (every > 0 && e.seq % every == 0) {
                         send_snapshot(&engine, snapshots);
                     }
+                    (current, near) = (near, far);
                 }
                 true
             }
@@ -580,6 +587,15 @@ fn run_processor<P: PollInputs>(
         shared.wake_gateway();
     }
     engine
+}
+
+/// Starts loading what an input to come will likely miss in cache (see `Engine::prefetch_input`).
+fn prefetch_slot(engine: &Engine, slot: Option<&InputSlot>, lookahead: Lookahead) {
+    if let Some(slot) = slot
+        && let Ok(env) = read_envelope(slot.bytes())
+    {
+        engine.prefetch_input(env.principal_id, env.sbe, lookahead);
+    }
 }
 
 fn apply_slot(engine: &mut Engine, e: &InputSlot, outbox: &mut Outbox, shared: &Shared) {

@@ -6,7 +6,9 @@
 use std::time::Instant;
 
 use serde_json::json;
-use sluice_engine::{InputMeta, MAX_OUTPUT_BYTES_PER_INPUT, Outbox, StateHash, read_envelope};
+use sluice_engine::{
+    InputMeta, Lookahead, MAX_OUTPUT_BYTES_PER_INPUT, Outbox, StateHash, read_envelope,
+};
 use sluice_journal::RecordRef;
 
 use crate::progress::Progress;
@@ -64,6 +66,14 @@ pub fn bench(data: &DataDir) -> Result<BenchReport, Error> {
             role: envelope.role,
         };
         outbox.clear();
+        // As the server's processor does within a ring batch.
+        for (ahead, lookahead) in [(2, Lookahead::Far), (1, Lookahead::Near)] {
+            if let Some(next) = records.get(i + ahead)
+                && let Ok(next) = read_envelope(next.payload)
+            {
+                engine.prefetch_input(next.principal_id, next.sbe, lookahead);
+            }
+        }
         engine
             .apply(&meta, envelope.sbe, &mut outbox)
             .map_err(|e| Error::new(format!("the engine refused input {}: {e}", record.seq)))?;
