@@ -33,6 +33,7 @@ echo "== engine alone, prefaulted vs cold (3 runs each)"
 for i in 1 2 3; do
   taskset -c 4 "$BIN" bench engine --events 2000000 --json | tee -a "$OUT/engine.jsonl"
   taskset -c 4 "$BIN" bench engine --events 2000000 --json --no-prefault | tee -a "$OUT/engine-cold.jsonl"
+  taskset -c 4 "$BIN" bench engine --events 2000000 --json --channels 1 --risk-rules 0 | tee -a "$OUT/engine-bare.jsonl"
 done
 
 if [ -n "${RING_BENCH:-}" ]; then

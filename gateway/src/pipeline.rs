@@ -22,6 +22,7 @@ use sluice_protocol::{
     AckStatus, AnyMessage, ConfigAck, Genesis, MAX_INBOUND_FRAME_BYTES, Message, Role, SOFH_LEN,
     decode_any_frame, encode_sbe,
 };
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -874,7 +875,20 @@ pub fn replay_into(
     if from > to {
         return Ok(0);
     }
-    for record in reader.iter_from(from) {
+    // Records are read two ahead of the one applied, so the engine can start loading what they
+    // will miss in cache (as the processor does within a ring batch); the order of application
+    // and of errors is the journal's.
+    let mut records = reader.iter_from(from);
+    let mut ahead: VecDeque<_> = records.by_ref().take(2).collect();
+    while let Some(record) = ahead.pop_front() {
+        ahead.extend(records.next());
+        for (k, lookahead) in [(1, Lookahead::Far), (0, Lookahead::Near)] {
+            if let Some(Ok(next)) = ahead.get(k)
+                && let Ok(env) = read_envelope(next.payload)
+            {
+                engine.prefetch_input(env.principal_id, env.sbe, lookahead);
+            }
+        }
         let r = record.map_err(start_err)?;
         if r.seq > to {
             break;
