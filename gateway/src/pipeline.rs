@@ -152,8 +152,14 @@ impl Shared {
     }
 
     /// Wakes the gateway if it announced it is about to sleep (no syscall otherwise).
+    ///
+    /// Dekker-style with `Server::poll_timeout`: the caller has just made work visible (a durable
+    /// cursor, a chunk), then this fence, then the flag is read; the gateway stores the flag, fences,
+    /// then looks for work. The two SeqCst fences guarantee that one side sees the other's store,
+    /// on any architecture, so a wake is never lost (x86 would order it without them).
     #[inline]
     pub fn wake_gateway(&self) {
+        std::sync::atomic::fence(Ordering::SeqCst);
         if self.gateway_parked.swap(false, Ordering::AcqRel)
             && let Ok(w) = self.waker.lock()
             && let Some(w) = w.as_ref()

@@ -366,7 +366,9 @@ impl Gateway {
             return Some(Duration::ZERO);
         }
         // Announce the sleep, then look once more so a wake between the check and the flag is not lost.
+        // The fence pairs with the one in `Shared::wake_gateway` (see there).
         self.shared.gateway_parked.store(true, Ordering::SeqCst);
+        std::sync::atomic::fence(Ordering::SeqCst);
         if self.egress_ready() {
             self.shared.gateway_parked.store(false, Ordering::Release);
             return Some(Duration::ZERO);

@@ -16,8 +16,9 @@ const PARK_MAX: Duration = Duration::from_millis(1);
 
 /// A consumer thread that may park; its producer unparks it after publishing.
 ///
-/// The handshake is Dekker-style: the consumer stores `parked` (SeqCst), then checks for work, and
-/// parks only if there is none; the producer publishes, issues a SeqCst fence, then loads `parked`.
+/// The handshake is Dekker-style: the consumer stores `parked` (SeqCst), issues a SeqCst fence,
+/// then checks for work, and parks only if there is none; the producer publishes, issues a SeqCst
+/// fence, then loads `parked`.
 /// One of the two always sees the other's store, so a published event never waits for the timeout.
 #[derive(Default)]
 pub struct Parker {
@@ -46,7 +47,8 @@ impl Parker {
     }
 }
 
-/// Unparks every parked consumer after a publish (the fence pairs with the consumers' SeqCst store).
+/// Unparks every parked consumer after a publish (the fence pairs with the consumers' fence in
+/// `Waiter::idle`).
 #[inline]
 pub fn unpark_all(parkers: &[Arc<Parker>]) {
     fence(Ordering::SeqCst);
@@ -93,6 +95,8 @@ impl Waiter {
             WaitMode::Adaptive => match &self.parker {
                 Some(p) => {
                     p.parked.store(true, Ordering::SeqCst);
+                    // Pairs with the producer's fence in `unpark_all` (see `Parker`).
+                    fence(Ordering::SeqCst);
                     if !has_work() {
                         std::thread::park_timeout(PARK_MAX);
                     }
