@@ -106,6 +106,18 @@ impl Engine {
         }
     }
 
+    /// `prefetch_input` for the journal payloads (envelope + SBE) of the next input and the one
+    /// after it, as a driver that reads ahead holds them. Malformed payloads are ignored.
+    pub fn prefetch_payloads(&self, next: Option<&[u8]>, after_next: Option<&[u8]>) {
+        for (payload, lookahead) in [(after_next, Lookahead::Far), (next, Lookahead::Near)] {
+            if let Some(payload) = payload
+                && let Ok(env) = crate::input::read_envelope(payload)
+            {
+                self.prefetch_input(env.principal_id, env.sbe, lookahead);
+            }
+        }
+    }
+
     fn validate_payment(&self, acquirer: u32, req: &PaymentRequest) -> Result<Valid, ReasonCode> {
         let &merchant_slot = self
             .index

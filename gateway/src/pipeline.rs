@@ -12,11 +12,12 @@ use disruptor::{
     SingleProducerBarrier,
 };
 use sluice_engine::{
-    ENVELOPE_LEN, Engine, InputMeta, Lookahead, MAX_OUTPUT_BYTES_PER_INPUT, Outbox, StateHash,
-    read_envelope, write_envelope,
+    ENVELOPE_LEN, Engine, InputMeta, MAX_OUTPUT_BYTES_PER_INPUT, Outbox, StateHash, read_envelope,
+    write_envelope,
 };
 use sluice_journal::{
-    Durability, ExpectedStart, JournalConfig, JournalReader, JournalWriter, SnapshotStore,
+    Durability, ExpectedStart, JournalConfig, JournalError, JournalReader, JournalWriter,
+    RecordRef, Records, SnapshotStore,
 };
 use sluice_protocol::{
     AckStatus, AnyMessage, ConfigAck, Genesis, MAX_INBOUND_FRAME_BYTES, Message, Role, SOFH_LEN,
@@ -550,8 +551,7 @@ fn run_processor<P: PollInputs>(
                 let (mut current, mut near) = (batch.next(), batch.next());
                 while let Some(e) = current {
                     let far = batch.next();
-                    prefetch_slot(&engine, far, Lookahead::Far);
-                    prefetch_slot(&engine, near, Lookahead::Near);
+                    engine.prefetch_payloads(near.map(|n| n.bytes()), far.map(|f| f.bytes()));
                     if chunk.outbox.remaining() < MAX_OUTPUT_BYTES_PER_INPUT {
                         chunk = match hand_over(chunk, outputs, shared, &mut waiter) {
                             Some(c) => c,
@@ -594,15 +594,6 @@ fn run_processor<P: PollInputs>(
         shared.wake_gateway();
     }
     engine
-}
-
-/// Starts loading what an input to come will likely miss in cache (see `Engine::prefetch_input`).
-fn prefetch_slot(engine: &Engine, slot: Option<&InputSlot>, lookahead: Lookahead) {
-    if let Some(slot) = slot
-        && let Ok(env) = read_envelope(slot.bytes())
-    {
-        engine.prefetch_input(env.principal_id, env.sbe, lookahead);
-    }
 }
 
 fn apply_slot(engine: &mut Engine, e: &InputSlot, outbox: &mut Outbox, shared: &Shared) {
@@ -869,6 +860,35 @@ pub fn genesis_engine(reader: &JournalReader) -> Result<Engine, StartError> {
     Engine::from_genesis_sbe(env.sbe, &meta).map_err(start_err)
 }
 
+/// Journal records from a sequence on, read two ahead of the one handed out, so that the engine
+/// applying them can start loading what the next two will miss in cache (`Engine::prefetch_payloads`,
+/// as the processor does within a ring batch). Records and errors come in the journal's order, as
+/// from `JournalReader::iter_from`.
+pub struct ReadAhead<'a> {
+    records: Records<'a>,
+    ahead: VecDeque<Result<RecordRef<'a>, JournalError>>,
+}
+
+impl<'a> ReadAhead<'a> {
+    pub fn new(reader: &'a JournalReader, from: u64) -> ReadAhead<'a> {
+        let mut records = reader.iter_from(from);
+        let ahead = records.by_ref().take(2).collect();
+        ReadAhead { records, ahead }
+    }
+
+    /// The next record; first lets `engine` prefetch for the two after it.
+    pub fn next(&mut self, engine: &Engine) -> Option<Result<RecordRef<'a>, JournalError>> {
+        let record = self.ahead.pop_front()?;
+        self.ahead.extend(self.records.next());
+        let payload = |k: usize| match self.ahead.get(k) {
+            Some(Ok(r)) => Some(r.payload),
+            _ => None,
+        };
+        engine.prefetch_payloads(payload(0), payload(1));
+        Some(record)
+    }
+}
+
 /// Applies journal records `from..=to` to the engine (outputs discarded). Returns how many.
 pub fn replay_into(
     engine: &mut Engine,
@@ -881,20 +901,8 @@ pub fn replay_into(
     if from > to {
         return Ok(0);
     }
-    // Records are read two ahead of the one applied, so the engine can start loading what they
-    // will miss in cache (as the processor does within a ring batch); the order of application
-    // and of errors is the journal's.
-    let mut records = reader.iter_from(from);
-    let mut ahead: VecDeque<_> = records.by_ref().take(2).collect();
-    while let Some(record) = ahead.pop_front() {
-        ahead.extend(records.next());
-        for (k, lookahead) in [(1, Lookahead::Far), (0, Lookahead::Near)] {
-            if let Some(Ok(next)) = ahead.get(k)
-                && let Ok(env) = read_envelope(next.payload)
-            {
-                engine.prefetch_input(env.principal_id, env.sbe, lookahead);
-            }
-        }
+    let mut records = ReadAhead::new(reader, from);
+    while let Some(record) = records.next(engine) {
         let r = record.map_err(start_err)?;
         if r.seq > to {
             break;

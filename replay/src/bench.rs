@@ -6,9 +6,7 @@
 use std::time::Instant;
 
 use serde_json::json;
-use sluice_engine::{
-    InputMeta, Lookahead, MAX_OUTPUT_BYTES_PER_INPUT, Outbox, StateHash, read_envelope,
-};
+use sluice_engine::{InputMeta, MAX_OUTPUT_BYTES_PER_INPUT, Outbox, StateHash, read_envelope};
 use sluice_journal::RecordRef;
 
 use crate::progress::Progress;
@@ -67,13 +65,10 @@ pub fn bench(data: &DataDir) -> Result<BenchReport, Error> {
         };
         outbox.clear();
         // As the server's processor does within a ring batch.
-        for (ahead, lookahead) in [(2, Lookahead::Far), (1, Lookahead::Near)] {
-            if let Some(next) = records.get(i + ahead)
-                && let Ok(next) = read_envelope(next.payload)
-            {
-                engine.prefetch_input(next.principal_id, next.sbe, lookahead);
-            }
-        }
+        engine.prefetch_payloads(
+            records.get(i + 1).map(|r| r.payload),
+            records.get(i + 2).map(|r| r.payload),
+        );
         engine
             .apply(&meta, envelope.sbe, &mut outbox)
             .map_err(|e| Error::new(format!("the engine refused input {}: {e}", record.seq)))?;

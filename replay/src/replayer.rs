@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use sluice_engine::{
     Engine, InputMeta, MAX_OUTPUT_BYTES_PER_INPUT, Outbox, StateHash, read_envelope,
 };
+use sluice_gateway::pipeline::ReadAhead;
 use sluice_journal::{JournalReader, RecordRef};
 
 use crate::progress::Progress;
@@ -208,7 +209,8 @@ impl Replayer {
         if to == last {
             return Ok(applied);
         }
-        for record in reader.iter_from(last + 1) {
+        let mut records = ReadAhead::new(reader, last + 1);
+        while let Some(record) = records.next(&self.engine) {
             let record = record?;
             if record.seq > to {
                 break;
