@@ -19,6 +19,17 @@ use crate::outbox::{Dest, Outbox};
 use crate::risk::RiskState;
 use crate::state::{Counters, Limits, State};
 
+/// The layout of `State` as serialized (and hashed). Raised whenever a change to the state's types
+/// changes their rkyv bytes: a snapshot of another format is refused with a clear reason (and
+/// recovery falls back to an older snapshot or the journal), and the state hash of the same inputs
+/// differs between formats. 1: the first layout (its snapshots carry no mark); 2: velocity tables
+/// as 128-byte sets, windows padded to cache lines.
+pub const STATE_FORMAT: u32 = 2;
+/// The first bytes of a snapshot payload.
+const SNAPSHOT_MAGIC: &[u8; 4] = b"SLST";
+/// Magic, format, 8 reserved bytes, state length, counters length.
+const SNAPSHOT_HEADER_LEN: usize = 32;
+
 /// The state hash: xxh3-128 of the rkyv bytes of the business state.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct StateHash(pub [u8; 16]);
@@ -464,25 +475,30 @@ impl Engine {
     }
 
     /// The snapshot payload: the state and the counters, serialized with rkyv, and the state hash.
-    /// Layout: u64 state length, u64 counters length, then each part padded to 16 bytes.
+    /// Layout (`SNAPSHOT_HEADER_LEN` = 32 bytes of header): the magic `SLST`, u32 `STATE_FORMAT`,
+    /// 8 zero bytes, u64 state length, u64 counters length, then each part padded to 16 bytes.
     pub fn snapshot(&self) -> (StateHash, AlignedVec) {
-        // Serialized in place behind the 16-byte length prefix (no second copy of the state).
-        // Positions shifted by 16 keep every alignment, so the state bytes are exactly those
+        const H: usize = SNAPSHOT_HEADER_LEN;
+        // Serialized in place behind the header (no second copy of the state). Positions shifted
+        // by a multiple of 16 keep every alignment, so the state bytes are exactly those
         // `state_hash` hashes.
         let mut out = AlignedVec::<16>::with_capacity(self.snapshot_size_hint());
-        out.extend_from_slice(&[0u8; 16]);
+        out.extend_from_slice(&[0u8; H]);
         // Serializing plain in-memory tables cannot fail short of memory exhaustion.
         let mut out = rkyv::api::high::to_bytes_in::<_, rancor::Error>(&self.state, out)
             .unwrap_or_else(|e| panic!("state serialize: {e}"));
-        let state_len = out.len() - 16;
+        let state_len = out.len() - H;
         pad16(&mut out);
         let counters_at = out.len();
         let mut out = rkyv::api::high::to_bytes_in::<_, rancor::Error>(&self.counters, out)
             .unwrap_or_else(|e| panic!("counters serialize: {e}"));
         let counters_len = out.len() - counters_at;
-        out.as_mut_slice()[0..8].copy_from_slice(&(state_len as u64).to_le_bytes());
-        out.as_mut_slice()[8..16].copy_from_slice(&(counters_len as u64).to_le_bytes());
-        let hash = hash_bytes(&out[16..16 + state_len]);
+        let header = out.as_mut_slice();
+        header[0..4].copy_from_slice(SNAPSHOT_MAGIC);
+        header[4..8].copy_from_slice(&STATE_FORMAT.to_le_bytes());
+        header[16..24].copy_from_slice(&(state_len as u64).to_le_bytes());
+        header[24..32].copy_from_slice(&(counters_len as u64).to_le_bytes());
+        let hash = hash_bytes(&out[H..H + state_len]);
         (hash, out)
     }
 
@@ -493,7 +509,10 @@ impl Engine {
             .risk
             .tables
             .iter()
-            .map(|t| t.windows.len() * 360 + t.tags.len() * 16)
+            .map(|t| {
+                t.windows.len() * std::mem::size_of::<crate::risk::KeyWindows>()
+                    + t.sets.len() * std::mem::size_of::<crate::risk::Set>()
+            })
             .sum();
         (1 << 20)
             + s.orders.len() * std::mem::size_of::<crate::state::Order>()
@@ -502,23 +521,41 @@ impl Engine {
             + windows
     }
 
-    /// Restores an engine from `snapshot()` bytes (16-byte aligned), verifying the recorded hash.
+    /// Restores an engine from `snapshot()` bytes (16-byte aligned), verifying the state format
+    /// and the recorded hash.
     pub fn from_snapshot(payload: &[u8], expected: StateHash) -> Result<Engine, ApplyError> {
+        const H: usize = SNAPSHOT_HEADER_LEN;
         let bad = |why: String| ApplyError::BadSnapshot(why);
-        if payload.len() < 16 || !(payload.as_ptr() as usize).is_multiple_of(16) {
+        if payload.len() < H || !(payload.as_ptr() as usize).is_multiple_of(16) {
             return Err(bad("payload too short or not 16-byte aligned".into()));
+        }
+        if &payload[0..4] != SNAPSHOT_MAGIC {
+            return Err(bad(
+                "no state format mark: written by a Sluice older than state format 2; \
+                 recovery falls back to an older snapshot or the journal"
+                    .into(),
+            ));
+        }
+        let format = u32::from_le_bytes([payload[4], payload[5], payload[6], payload[7]]);
+        if format != STATE_FORMAT {
+            return Err(bad(format!(
+                "state format {format}, this engine reads format {STATE_FORMAT}"
+            )));
         }
         let len_at = |i: usize| {
             let mut b = [0u8; 8];
             b.copy_from_slice(&payload[i..i + 8]);
             u64::from_le_bytes(b) as usize
         };
-        let (state_len, counters_len) = (len_at(0), len_at(8));
-        let counters_at = (16 + state_len).div_ceil(16) * 16;
-        if state_len > payload.len() || counters_at.saturating_add(counters_len) > payload.len() {
+        let (state_len, counters_len) = (len_at(16), len_at(24));
+        let Some(state_end) = state_len.checked_add(H).filter(|&e| e <= payload.len()) else {
+            return Err(bad("lengths exceed the payload".into()));
+        };
+        let counters_at = state_end.div_ceil(16) * 16;
+        if counters_at.saturating_add(counters_len) > payload.len() {
             return Err(bad("lengths exceed the payload".into()));
         }
-        let state_raw = &payload[16..16 + state_len];
+        let state_raw = &payload[H..state_end];
         let hash = hash_bytes(state_raw);
         if hash != expected {
             return Err(bad(format!(

@@ -25,7 +25,7 @@ mod refunds;
 mod reports;
 mod settlement;
 
-pub use crate::core::{ApplyError, Engine, StateHash, Summary, validate_genesis};
+pub use crate::core::{ApplyError, Engine, STATE_FORMAT, StateHash, Summary, validate_genesis};
 pub use input::{ENVELOPE_LEN, Envelope, InputMeta, ROLE_SEQUENCER, read_envelope, write_envelope};
 pub use outbox::{Dest, DestKind, OUT_HEADER_LEN, OutIter, OutRecord, Outbox};
 pub use payments::Lookahead;

@@ -79,26 +79,51 @@ impl Bucket {
     }
 }
 
-/// A key's three windows (minute, hour, day), each a ring of buckets.
+/// One window of a key: a ring of buckets, 120 bytes padded to two whole cache lines.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(C, align(64))]
+pub struct Window {
+    pub buckets: [Bucket; BUCKETS],
+}
+
+/// A key's three windows (minute, hour, day).
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeyWindows {
-    pub windows: [[Bucket; BUCKETS]; 3],
+    pub windows: [Window; 3],
+}
+
+/// One set of a velocity table: its ways' tags (0 = empty), the event second each key was last
+/// seen, and each key's block in `windows` (u32::MAX = none yet). 128 bytes, two adjacent cache
+/// lines on one page: a lookup touches exactly these.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C, align(64))]
+pub struct Set {
+    pub tags: [u64; WAYS],
+    pub seen: [u32; WAYS],
+    pub block: [u32; WAYS],
+}
+
+impl Default for Set {
+    fn default() -> Self {
+        Set {
+            tags: [0; WAYS],
+            seen: [0; WAYS],
+            block: [u32::MAX; WAYS],
+        }
+    }
 }
 
 /// A fixed, set-associative table of keys and their windows.
 ///
-/// Keys are stored as 64-bit tags (a mix of the 128-bit key), so the 8 ways of a set share one cache
-/// line; two distinct keys with the same tag (odds about 2^-64 per pair) would share counts. Windows
+/// Keys are stored as 64-bit tags (a mix of the 128-bit key), so a set's 8 ways and their
+/// last-seen times and blocks fill two adjacent cache lines; two distinct keys with the same tag
+/// (odds about 2^-64 per pair) would share counts. A slot is `set * WAYS + way`. Windows
 /// are stored only for keys seen (a slot's block is reused when its key is evicted), so a mostly idle
 /// table stays small in snapshots. Only the windows some rule reads are written.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct VelocityTable {
-    /// Per slot: the key's tag, 0 = empty.
-    pub tags: Vec<u64>,
-    /// Per slot: (event second the key was last seen, index into `windows`; u32::MAX = none yet).
-    pub meta: Vec<(u32, u32)>,
+    pub sets: Vec<Set>,
     pub windows: Vec<KeyWindows>,
-    pub sets: u32,
     pub evictions: u64,
 }
 
@@ -202,11 +227,11 @@ impl VelocityTable {
         let slots = sets * WAYS;
         let windows = Vec::with_capacity(slots);
         crate::mem::advise_huge_pages(&windows);
+        let sets = vec![Set::default(); sets];
+        crate::mem::advise_huge_pages(&sets);
         VelocityTable {
-            tags: vec![0; slots],
-            meta: vec![(0, u32::MAX); slots],
+            sets,
             windows,
-            sets: sets as u32,
             evictions: 0,
         }
     }
@@ -214,41 +239,48 @@ impl VelocityTable {
     /// The set of a tag (a multiply-shift range reduction of its high bits).
     #[inline]
     fn set_of(&self, tag: u64) -> usize {
-        (((tag >> 32) * u64::from(self.sets)) >> 32) as usize
+        (((tag >> 32) * self.sets.len() as u64) >> 32) as usize
     }
 
     #[inline]
     fn find(&self, tag: u64) -> Option<usize> {
-        let base = self.set_of(tag) * WAYS;
-        (base..base + WAYS).find(|&i| self.tags[i] == tag)
+        let s = self.set_of(tag);
+        let way = self.sets[s].tags.iter().position(|&t| t == tag)?;
+        Some(s * WAYS + way)
     }
 
     /// `Ok(slot)` of `tag`, or `Err(slot)` it would take: the first empty slot of its set, or else
     /// the slot of the key least recently seen.
     #[inline]
     fn locate(&self, tag: u64) -> Result<usize, usize> {
-        let base = self.set_of(tag) * WAYS;
-        let mut victim = base;
-        for i in base..base + WAYS {
-            if self.tags[i] == tag {
-                return Ok(i);
+        let s = self.set_of(tag);
+        let set = &self.sets[s];
+        let mut victim = 0;
+        for way in 0..WAYS {
+            if set.tags[way] == tag {
+                return Ok(s * WAYS + way);
             }
-            if self.tags[i] == 0 {
-                return Err(i);
+            if set.tags[way] == 0 {
+                return Err(s * WAYS + way);
             }
-            if self.meta[i].0 < self.meta[victim].0 {
-                victim = i;
+            if set.seen[way] < set.seen[victim] {
+                victim = way;
             }
         }
-        Err(victim)
+        Err(s * WAYS + victim)
     }
 
-    /// Starts loading the tags and meta of `tag`'s set (see `mem::prefetch`).
+    /// The window block of a slot (u32::MAX: none yet).
+    #[inline]
+    fn block(&self, slot: usize) -> u32 {
+        self.sets[slot / WAYS].block[slot % WAYS]
+    }
+
+    /// Starts loading `tag`'s set (see `mem::prefetch`).
     #[inline]
     fn prefetch_set(&self, tag: u64) {
-        let base = self.set_of(tag) * WAYS;
-        crate::mem::prefetch(&self.tags[base], WAYS * std::mem::size_of::<u64>());
-        crate::mem::prefetch(&self.meta[base], WAYS * std::mem::size_of::<(u32, u32)>());
+        let set = &self.sets[self.set_of(tag)];
+        crate::mem::prefetch(set, std::mem::size_of::<Set>());
     }
 
     /// Starts loading the windows in `mask` of the slot `tag` has or would take: the ones the rules
@@ -258,12 +290,12 @@ impl VelocityTable {
         let slot = match self.locate(tag) {
             Ok(slot) | Err(slot) => slot,
         };
-        let block = match self.meta[slot].1 {
+        let block = match self.block(slot) {
             u32::MAX => self.windows.len(),
             b => b as usize,
         };
         let base = self.windows.as_ptr().wrapping_add(block) as *const u8;
-        let size = std::mem::size_of::<[Bucket; BUCKETS]>();
+        let size = std::mem::size_of::<Window>();
         for window in 0..3 {
             if mask & (1 << window) != 0 {
                 crate::mem::prefetch(base.wrapping_add(window * size), size);
@@ -276,16 +308,16 @@ impl VelocityTable {
     fn slot_for(&mut self, tag: u64, now_s: u32, mask: u8) -> usize {
         let victim = match self.locate(tag) {
             Ok(i) => {
-                self.meta[i].0 = now_s;
+                self.sets[i / WAYS].seen[i % WAYS] = now_s;
                 return i;
             }
             Err(victim) => victim,
         };
-        if self.tags[victim] != 0 {
+        let (s, way) = (victim / WAYS, victim % WAYS);
+        if self.sets[s].tags[way] != 0 {
             self.evictions += 1;
         }
-        self.tags[victim] = tag;
-        let block = match self.meta[victim].1 {
+        let block = match self.sets[s].block[way] {
             u32::MAX => {
                 // At most one block per slot: the capacity reserved at start is never exceeded.
                 self.windows.push(KeyWindows::default());
@@ -295,31 +327,34 @@ impl VelocityTable {
                 let w = &mut self.windows[b as usize];
                 for window in 0..3 {
                     if mask & (1 << window) != 0 {
-                        w.windows[window] = [Bucket::default(); BUCKETS];
+                        w.windows[window] = Window::default();
                     }
                 }
                 b
             }
         };
-        self.meta[victim] = (now_s, block);
+        let set = &mut self.sets[s];
+        set.tags[way] = tag;
+        set.seen[way] = now_s;
+        set.block[way] = block;
         victim
     }
 
     #[inline]
     fn windows_at(&self, slot: usize) -> &KeyWindows {
-        &self.windows[self.meta[slot].1 as usize]
+        &self.windows[self.block(slot) as usize]
     }
 
     #[inline]
     fn windows_at_mut(&mut self, slot: usize) -> &mut KeyWindows {
-        let b = self.meta[slot].1 as usize;
+        let b = self.block(slot) as usize;
         &mut self.windows[b]
     }
 
     /// Clears one window of every key (a rule started reading it: what was there is stale).
     fn clear_window(&mut self, window: usize) {
         for w in self.windows.iter_mut() {
-            w.windows[window] = [Bucket::default(); BUCKETS];
+            w.windows[window] = Window::default();
         }
     }
 }
@@ -365,7 +400,7 @@ fn epoch(now_ns: u64, window: usize) -> u32 {
 fn window_sums(w: &KeyWindows, window: usize, now: &[u32; 3]) -> Sums {
     let now_epoch = now[window];
     let mut sums = (0u64, 0i64, 0u64, 0u64);
-    for b in &w.windows[window] {
+    for b in &w.windows[window].buckets {
         if b.epoch <= now_epoch && now_epoch - b.epoch < BUCKETS as u32 {
             sums.0 += u64::from(b.payments);
             sums.1 = sums.1.saturating_add(b.amount_minor());
@@ -382,7 +417,7 @@ fn record(w: &mut KeyWindows, now: &[u32; 3], mask: u8, f: impl Fn(&mut Bucket))
             continue;
         }
         let e = now[window];
-        let b = &mut buckets[e as usize % BUCKETS];
+        let b = &mut buckets.buckets[e as usize % BUCKETS];
         if b.epoch != e {
             *b = Bucket {
                 epoch: e,
@@ -471,7 +506,7 @@ impl RiskState {
         let entries_more = (self.entries_max as usize).saturating_sub(self.entries.len());
         self.entries.reserve_exact(entries_more);
         for t in self.tables.iter_mut() {
-            let more = t.tags.len().saturating_sub(t.windows.len());
+            let more = (t.sets.len() * WAYS).saturating_sub(t.windows.len());
             t.windows.reserve_exact(more);
             crate::mem::advise_huge_pages(&t.windows);
         }
@@ -967,7 +1002,7 @@ mod tests {
     fn untracked_entities_are_not_recorded() {
         let mut r = RiskState::new(8, 8, 64);
         r.record_payment(&ctx(7, 100), 1);
-        assert!(r.tables[0].tags.iter().all(|k| *k == 0));
+        assert!(r.tables[0].sets.iter().all(|s| s.tags == [0; WAYS]));
     }
 
     #[test]

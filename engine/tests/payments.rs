@@ -421,3 +421,35 @@ fn timeout_on_pulse_fails_over() {
     let status = d.engine.order_status(0, 0);
     assert_eq!(status.attempts[0].status, AttemptStatus::TimedOut);
 }
+
+#[test]
+fn a_snapshot_of_another_state_format_is_refused_with_its_reason() {
+    use sluice_engine::{ApplyError, Engine, STATE_FORMAT};
+    let mut d = world();
+    d.acquirer(ACQUIRER_A, &payment(50, SHOP, 1_000));
+    let (hash, bytes) = d.engine.snapshot();
+    let restored = Engine::from_snapshot(&bytes, hash).expect("this format restores");
+    assert_eq!(restored.state_hash(), hash);
+    let refusal = |payload: &[u8]| match Engine::from_snapshot(payload, hash) {
+        Err(ApplyError::BadSnapshot(why)) => why,
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("a snapshot of another format was accepted"),
+    };
+    // Another format number.
+    let mut other = bytes.clone();
+    other[4..8].copy_from_slice(&(STATE_FORMAT + 1).to_le_bytes());
+    let why = refusal(&other);
+    assert!(
+        why.contains(&format!("state format {}", STATE_FORMAT + 1)),
+        "{why}"
+    );
+    // The first format had no mark: its payload began with the state's length.
+    let mut unmarked = bytes.clone();
+    unmarked[0..8].copy_from_slice(&((bytes.len() - 32) as u64).to_le_bytes());
+    let why = refusal(&unmarked);
+    assert!(why.contains("no state format mark"), "{why}");
+    // Lengths past the end are refused, not read.
+    let mut long = bytes.clone();
+    long[16..24].copy_from_slice(&u64::MAX.to_le_bytes());
+    assert!(refusal(&long).contains("lengths exceed"));
+}

@@ -999,7 +999,7 @@ impl Harness {
         assert_eq!(restored.stats_report(0), engine.stats_report(0));
         // A damaged snapshot is refused.
         let mut damaged = bytes.clone();
-        damaged[16 + (index % 64)] ^= 0x40;
+        damaged[32 + (index % 64)] ^= 0x40; // in the state, past the 32-byte header
         assert!(Engine::from_snapshot(&damaged, hash).is_err());
         if self.opt.restore {
             self.d.engine = restored;
