@@ -13,7 +13,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sluice_engine::driver::Driver;
 use sluice_engine::fixture;
 use sluice_engine::state::Counters;
-use sluice_engine::{Engine, InputMeta, Outbox, ROLE_SEQUENCER};
+use sluice_engine::{ENVELOPE_LEN, Engine, Outbox, ROLE_SEQUENCER, write_envelope};
 use sluice_protocol::*;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -27,26 +27,22 @@ const STANDING_ORDERS: u64 = 10_000;
 const SBE_MAX: usize = 128;
 const ACQUIRER_SESSION: u64 = 1_000;
 
-/// One pre-encoded input: the sender and the SBE bytes (sequence and time are stamped when applied).
+/// One pre-encoded input as the journal holds it, envelope (the sender) and SBE bytes; sequence
+/// and time are stamped when applied.
 #[derive(Clone, Copy)]
 struct Input {
-    session_id: u64,
-    principal_id: u32,
-    role: u8,
     len: u8,
-    sbe: [u8; SBE_MAX],
+    payload: [u8; ENVELOPE_LEN + SBE_MAX],
 }
 
 impl Input {
     fn new<M: Message>(session_id: u64, principal_id: u32, role: u8, msg: &M) -> Input {
-        let mut sbe = [0u8; SBE_MAX];
-        let len = encode_sbe(msg, &mut sbe).expect("input fits SBE_MAX");
+        let mut payload = [0u8; ENVELOPE_LEN + SBE_MAX];
+        write_envelope(&mut payload, session_id, principal_id, role);
+        let len = encode_sbe(msg, &mut payload[ENVELOPE_LEN..]).expect("input fits SBE_MAX");
         Input {
-            session_id,
-            principal_id,
-            role,
-            len: len as u8,
-            sbe,
+            len: (ENVELOPE_LEN + len) as u8,
+            payload,
         }
     }
 
@@ -357,15 +353,9 @@ fn run(
     let started = Instant::now();
     for i in 0..n {
         let input = &case.inputs[(i % pool) as usize];
-        let meta = InputMeta {
-            seq: first_seq + i,
-            timestamp_ns: start_ns + i * step_ns,
-            session_id: input.session_id,
-            principal_id: input.principal_id,
-            role: input.role,
-        };
         outbox.clear();
-        let applied = engine.apply(&meta, &input.sbe[..usize::from(input.len)], outbox);
+        let payload = &input.payload[..usize::from(input.len)];
+        let applied = engine.apply_record(first_seq + i, start_ns + i * step_ns, payload, outbox);
         assert!(applied.is_ok(), "{applied:?}");
         each(black_box(outbox));
     }

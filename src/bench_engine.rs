@@ -9,11 +9,11 @@
 use clap::Args;
 use serde_json::json;
 use sluice_engine::{
-    ENVELOPE_LEN, Engine, InputMeta, Lookahead, MAX_OUTPUT_BYTES_PER_INPUT, OutIter, Outbox,
-    write_envelope,
+    ENVELOPE_LEN, Engine, MAX_OUTPUT_BYTES_PER_INPUT, OutIter, Outbox, write_envelope,
 };
-use sluice_gateway::config::{BootstrapInput, Config, DEFAULT_CONFIG};
+use sluice_gateway::config::{Config, DEFAULT_CONFIG};
 use sluice_gateway::sim::Rng;
+use sluice_node::WorldInput;
 use sluice_protocol::*;
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -43,10 +43,12 @@ pub struct EngineArgs {
     pub risk_rules: u32,
 }
 
-/// One recorded input: its meta and where its SBE bytes are.
+/// One recorded input: its sequence, event time and where its journal payload (envelope + SBE)
+/// is.
 #[derive(Clone, Copy)]
 struct Recorded {
-    meta: InputMeta,
+    seq: u64,
+    timestamp_ns: u64,
     at: u32,
     len: u16,
 }
@@ -92,19 +94,16 @@ impl Generator {
         msg: &M,
         config: bool,
     ) {
-        let n = encode_sbe(msg, &mut self.scratch).unwrap_or(0);
+        write_envelope(&mut self.scratch, session, principal, role);
+        let n = ENVELOPE_LEN
+            + encode_sbe(msg, &mut self.scratch[ENVELOPE_LEN..])
+                .expect("a generated input fits the scratch buffer");
         let at = self.w.bytes.len() as u32;
         self.w.bytes.extend_from_slice(&self.scratch[..n]);
         self.seq += 1;
-        let meta = InputMeta {
+        let rec = Recorded {
             seq: self.seq,
             timestamp_ns: self.now,
-            session_id: session,
-            principal_id: principal,
-            role,
-        };
-        let rec = Recorded {
-            meta,
             at,
             len: n as u16,
         };
@@ -114,9 +113,11 @@ impl Generator {
             self.w.inputs.push(rec);
         }
         self.outbox.clear();
-        let sbe = &self.w.bytes[at as usize..at as usize + n];
+        let payload = &self.w.bytes[at as usize..at as usize + n];
         // The generator's own engine: its outputs decide the channel results to come.
-        let _ = self.engine.apply(&meta, sbe, &mut self.outbox);
+        let _ = self
+            .engine
+            .apply_record(rec.seq, rec.timestamp_ns, payload, &mut self.outbox);
         self.collect_outputs();
     }
 
@@ -244,12 +245,13 @@ impl Generator {
     }
 }
 
-/// The default configuration's bootstrap inputs, cut to the first `channels` channels and the first
+/// The default configuration's world inputs, cut to the first `channels` channels and the first
 /// `risk_rules` risk rules (and no list entries when that is 0).
-fn bootstrap(config: &Config, channels: u32, risk_rules: u32) -> Vec<&BootstrapInput> {
+fn bootstrap(config: &Config, channels: u32, risk_rules: u32) -> Vec<&WorldInput> {
     let (mut ch, mut rules) = (0, 0);
     config
-        .bootstrap
+        .world
+        .inputs
         .iter()
         .filter(|b| {
             if b.key.starts_with("channels[") {
@@ -269,20 +271,13 @@ fn bootstrap(config: &Config, channels: u32, risk_rules: u32) -> Vec<&BootstrapI
 
 fn generate(events: u64, seed: u64, channels: u32, risk_rules: u32) -> Result<Workload, String> {
     let config = Config::parse(DEFAULT_CONFIG).map_err(|e| e.to_string())?;
-    let mut genesis = config.genesis.clone();
+    let mut genesis = config.world.genesis.clone();
     genesis.orders_max = genesis
         .orders_max
         .max((events / 2 + 10_000).min(50_000_000) as u32);
     genesis.refunds_max = genesis.refunds_max.max((events / 20 + 10_000) as u32);
     let start_ns = 1_764_086_400_000_000_000;
-    let meta = InputMeta {
-        seq: 1,
-        timestamp_ns: start_ns,
-        session_id: 0,
-        principal_id: 0,
-        role: 0,
-    };
-    let engine = Engine::new(&genesis, &meta).map_err(|e| e.to_string())?;
+    let engine = Engine::new(&genesis, start_ns).map_err(|e| e.to_string())?;
     let mut g = Generator {
         w: Workload {
             genesis,
@@ -301,31 +296,29 @@ fn generate(events: u64, seed: u64, channels: u32, risk_rules: u32) -> Result<Wo
         refundable: Vec::with_capacity(100_000),
         next_request: 0,
         next_refund: 0,
-        scratch: vec![0u8; MAX_FRAME_BYTES],
+        scratch: vec![0u8; ENVELOPE_LEN + MAX_FRAME_BYTES],
     };
     for b in bootstrap(&config, channels, risk_rules) {
-        let n = b
-            .message
-            .encode_sbe(&mut g.scratch)
-            .map_err(|e| e.to_string())?;
-        let sbe = g.scratch[..n].to_vec();
+        write_envelope(&mut g.scratch, 1, 1, Role::Admin as u8);
+        let n = ENVELOPE_LEN
+            + b.message
+                .encode_sbe(&mut g.scratch[ENVELOPE_LEN..])
+                .map_err(|e| e.to_string())?;
         let at = g.w.bytes.len() as u32;
-        g.w.bytes.extend_from_slice(&sbe);
+        g.w.bytes.extend_from_slice(&g.scratch[..n]);
         g.seq += 1;
-        let meta = InputMeta {
+        let rec = Recorded {
             seq: g.seq,
             timestamp_ns: g.now,
-            session_id: 1,
-            principal_id: 1,
-            role: Role::Admin as u8,
-        };
-        g.w.config.push(Recorded {
-            meta,
             at,
             len: n as u16,
-        });
+        };
+        g.w.config.push(rec);
         g.outbox.clear();
-        let _ = g.engine.apply(&meta, &sbe, &mut g.outbox);
+        let payload = &g.w.bytes[at as usize..at as usize + n];
+        let _ = g
+            .engine
+            .apply_record(rec.seq, rec.timestamp_ns, payload, &mut g.outbox);
     }
     for i in 0..events {
         g.now += STEP_NS;
@@ -353,22 +346,13 @@ pub fn run(args: EngineArgs) -> Result<(), String> {
     let started = Instant::now();
     let w = generate(args.events, args.seed, args.channels, args.risk_rules)?;
     let generated_s = started.elapsed().as_secs_f64();
-    let meta = InputMeta {
-        seq: 1,
-        timestamp_ns: w.start_ns,
-        session_id: 0,
-        principal_id: 0,
-        role: 0,
-    };
-    let mut engine = Engine::new(&w.genesis, &meta).map_err(|e| e.to_string())?;
+    let mut engine = Engine::new(&w.genesis, w.start_ns).map_err(|e| e.to_string())?;
     let mut outbox = Outbox::with_capacity(4 * MAX_OUTPUT_BYTES_PER_INPUT);
-    let mut envelope = [0u8; ENVELOPE_LEN];
-    write_envelope(&mut envelope, 0, 0, 0);
+    let payload_of = |r: &Recorded| &w.bytes[r.at as usize..r.at as usize + usize::from(r.len)];
     for r in &w.config {
         outbox.clear();
-        let sbe = &w.bytes[r.at as usize..r.at as usize + usize::from(r.len)];
         engine
-            .apply(&r.meta, sbe, &mut outbox)
+            .apply_record(r.seq, r.timestamp_ns, payload_of(r), &mut outbox)
             .map_err(|e| e.to_string())?;
     }
     // As the server does before it listens (untimed).
@@ -381,22 +365,18 @@ pub fn run(args: EngineArgs) -> Result<(), String> {
     let prefault_s = prefault_started.elapsed().as_secs_f64();
     let mut output_bytes = 0u64;
     let timed = Instant::now();
-    let sbe_of = |r: &Recorded| &w.bytes[r.at as usize..r.at as usize + usize::from(r.len)];
     for (i, r) in w.inputs.iter().enumerate() {
         if outbox.remaining() < MAX_OUTPUT_BYTES_PER_INPUT {
             output_bytes += outbox.len_bytes() as u64;
             outbox.clear();
         }
         // As the server's processor does within a ring batch.
-        if let Some(far) = w.inputs.get(i + 2) {
-            engine.prefetch_input(far.meta.principal_id, sbe_of(far), Lookahead::Far);
-        }
-        if let Some(near) = w.inputs.get(i + 1) {
-            engine.prefetch_input(near.meta.principal_id, sbe_of(near), Lookahead::Near);
-        }
-        let sbe = sbe_of(r);
+        engine.prefetch_payloads(
+            w.inputs.get(i + 1).map(payload_of),
+            w.inputs.get(i + 2).map(payload_of),
+        );
         engine
-            .apply(&r.meta, sbe, &mut outbox)
+            .apply_record(r.seq, r.timestamp_ns, payload_of(r), &mut outbox)
             .map_err(|e| e.to_string())?;
     }
     let seconds = timed.elapsed().as_secs_f64();

@@ -10,7 +10,7 @@
 //!    over), refunds and their results, order queries and a pulse every 10 ms of event time — each
 //!    input journaled exactly as the server does (envelope + SBE, kind = template id) while a live
 //!    engine answers it. A snapshot is taken halfway. Then the state is rebuilt from the journal
-//!    alone (`genesis_engine` + `replay_into`) and from the snapshot plus the tail, and both are
+//!    alone (`Replayer::from_genesis` + `run_to`) and from the snapshot plus the tail, and both are
 //!    checked against the generating engine's state hash; `recover()` (the server's start-up path:
 //!    open and scan the journal, load the snapshot, replay, hash) is timed too.
 //! 3. Snapshot cost: `Engine::snapshot()` of a state holding 1,000,000 orders (built through the
@@ -22,11 +22,12 @@ use serde_json::{Value, json};
 use sluice_engine::driver::Driver;
 use sluice_engine::{ENVELOPE_LEN, Engine, ROLE_SEQUENCER, StateHash, fixture};
 use sluice_gateway::config::{Config, DEFAULT_CONFIG};
-use sluice_gateway::pipeline::{encode_input, genesis_engine, recover, replay_into};
 use sluice_gateway::sim::Rng;
 use sluice_journal::{
     Durability, JournalConfig, JournalReader, JournalWriter, RECORD_HEADER_LEN_BYTES, SnapshotStore,
 };
+use sluice_node::recovery::{encode_input, recover};
+use sluice_node::replayer::Replayer;
 use sluice_protocol::*;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -629,10 +630,12 @@ fn generate(data_dir: &Path, events: u64) -> Result<Generated, String> {
 fn replay_journal_alone(data_dir: &Path, g: &Generated) -> Result<(u64, f64), String> {
     let started = Instant::now();
     let reader = JournalReader::open(&sluice_journal::journal_dir(data_dir)).map_err(err)?;
-    let mut engine = genesis_engine(&reader).map_err(err)?;
-    let replayed = replay_into(&mut engine, &reader, 2, g.last_seq).map_err(err)?;
+    let mut replayer = Replayer::from_genesis(&reader).map_err(err)?;
+    let replayed = replayer
+        .run_to(&reader, g.last_seq, |_| Ok::<(), sluice_node::Error>(()))
+        .map_err(err)?;
     let seconds = started.elapsed().as_secs_f64();
-    check_hash(&engine, g, "journal alone")?;
+    check_hash(&replayer.engine, g, "journal alone")?;
     Ok((replayed, seconds))
 }
 
@@ -642,13 +645,16 @@ fn replay_from_snapshot(data_dir: &Path, g: &Generated) -> Result<[f64; 4], Stri
     let t0 = Instant::now();
     let loaded = store.load(g.mid.seq).map_err(err)?;
     let t1 = Instant::now();
-    let mut engine =
+    let engine =
         Engine::from_snapshot(&loaded.payload, StateHash(loaded.state_hash)).map_err(err)?;
     let t2 = Instant::now();
     let reader = JournalReader::open(&sluice_journal::journal_dir(data_dir)).map_err(err)?;
-    let tail = replay_into(&mut engine, &reader, g.mid.seq + 1, g.last_seq).map_err(err)?;
+    let mut replayer = Replayer::new(engine, sluice_node::Start::Genesis);
+    let tail = replayer
+        .run_to(&reader, g.last_seq, |_| Ok::<(), sluice_node::Error>(()))
+        .map_err(err)?;
     let t3 = Instant::now();
-    check_hash(&engine, g, "snapshot + tail")?;
+    check_hash(&replayer.engine, g, "snapshot + tail")?;
     Ok([
         (t1 - t0).as_secs_f64(),
         (t2 - t1).as_secs_f64(),
@@ -661,10 +667,16 @@ fn replay_from_snapshot(data_dir: &Path, g: &Generated) -> Result<[f64; 4], Stri
 fn time_recover(data_dir: &Path, g: &Generated) -> Result<f64, String> {
     let mut config = Config::parse(DEFAULT_CONFIG).map_err(err)?;
     config.data_dir = data_dir.to_path_buf();
-    config.durability = sluice_gateway::config::DurabilityPolicy::None;
+    config.durability = sluice_journal::Durability::None;
     config.segment_size_bytes = JournalConfig::DEFAULT_SEGMENT_SIZE_BYTES;
     let started = Instant::now();
-    let recovered = recover(&config).map_err(err)?;
+    let recovered = recover(
+        &config.data_dir,
+        config.journal_config(),
+        &config.world,
+        sluice_node::wall_clock_ns(),
+    )
+    .map_err(err)?;
     let seconds = started.elapsed().as_secs_f64();
     check_hash(&recovered.engine, g, "recover()")?;
     Ok(seconds)
@@ -747,7 +759,7 @@ fn print_recovery(g: &Generated, f: &Value) {
     );
     println!("  mix: {:?}", g.mix);
     println!(
-        "  journal alone (genesis_engine + replay_into): {:.0} inputs in {:.3} s = {:.0} inputs/s (goal >= 1,000,000)",
+        "  journal alone (Replayer from genesis): {:.0} inputs in {:.3} s = {:.0} inputs/s (goal >= 1,000,000)",
         n("journal_alone_events"),
         n("journal_alone_seconds"),
         n("journal_alone_events_per_sec")

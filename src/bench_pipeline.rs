@@ -17,15 +17,16 @@ use clap::Args;
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 use sluice_engine::{ENVELOPE_LEN, OutIter, OutRecord, ROLE_SEQUENCER, write_envelope};
-use sluice_gateway::config::{Config, DEFAULT_CONFIG, DurabilityPolicy, WaitMode};
+use sluice_gateway::config::{Config, DEFAULT_CONFIG, WaitMode};
 use sluice_gateway::pipeline::{
     Arrangement, InputSlot, OutChunk, OutputQueue, Pipeline, PipelineSettings, Producer,
-    RingProducer, Shared, recover, wall_clock_ns,
+    RingProducer, Shared,
 };
+use sluice_journal::Durability;
+use sluice_node::{recover, wall_clock_ns};
 use sluice_protocol::*;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 #[derive(Args)]
@@ -170,8 +171,8 @@ fn bench_config(args: &PipelineArgs, data_dir: &Path) -> Result<Config, String> 
     config.data_dir = data_dir.to_path_buf();
     config.simulator.enabled = false;
     config.durability = match args.durability.as_str() {
-        "none" => DurabilityPolicy::None,
-        "fsync" => DurabilityPolicy::Fsync,
+        "none" => Durability::None,
+        "fsync" => Durability::Fsync,
         other => return Err(format!("--durability {other:?}: none or fsync")),
     };
     if let Some(w) = &args.wait {
@@ -183,8 +184,9 @@ fn bench_config(args: &PipelineArgs, data_dir: &Path) -> Result<Config, String> 
         };
     }
     let payments = args.events / 2 + 1;
-    if payments > u64::from(config.genesis.orders_max) {
-        config.genesis.orders_max = u32::try_from(payments + 16).map_err(|e| e.to_string())?;
+    if payments > u64::from(config.world.genesis.orders_max) {
+        config.world.genesis.orders_max =
+            u32::try_from(payments + 16).map_err(|e| e.to_string())?;
     }
     Ok(config)
 }
@@ -200,7 +202,13 @@ fn run_once(args: &PipelineArgs, arrangement: Arrangement) -> Result<RunResult, 
 
 fn run_in(args: &PipelineArgs, arrangement: Arrangement, dir: &Path) -> Result<RunResult, String> {
     let config = bench_config(args, dir)?;
-    let recovered = recover(&config).map_err(|e| e.to_string())?;
+    let recovered = recover(
+        &config.data_dir,
+        config.journal_config(),
+        &config.world,
+        wall_clock_ns(),
+    )
+    .map_err(|e| e.to_string())?;
     let next_seq = recovered.engine.last_seq() + 1;
     let last_ts = recovered.last_timestamp_ns;
     let shared = Shared::new();
@@ -313,7 +321,7 @@ impl Feeder {
             if let Some(e) = shared.fatal_error() {
                 return Err(e);
             }
-            let durable = shared.durable_seq.load(Ordering::Acquire);
+            let durable = shared.durable.get();
             let drained = self.drain(&outputs, durable);
             if last_pulse.elapsed() >= PULSE_EVERY {
                 last_pulse = Instant::now();

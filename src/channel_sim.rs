@@ -6,8 +6,8 @@
 use clap::Args;
 use sluice_gateway::client::{Client, ClientError};
 use sluice_gateway::config::{Config, DEFAULT_CONFIG, SimChannel, SimOutage};
-use sluice_gateway::pipeline::wall_clock_ns;
 use sluice_gateway::sim::{SimReply, Simulator};
+use sluice_node::wall_clock_ns;
 use sluice_protocol::*;
 use std::net::SocketAddr;
 use std::path::PathBuf;

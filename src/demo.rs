@@ -54,8 +54,9 @@ fn demo_config(args: &DemoArgs, data_dir: PathBuf) -> Result<Config, String> {
     config.simulator.enabled = true;
     config.simulator.seed = args.seed;
     let needed = (args.payments + args.payments / 5 + 10_000).min(50_000_000) as u32;
-    config.genesis.orders_max = config.genesis.orders_max.max(needed);
-    config.genesis.refunds_max = config.genesis.refunds_max.max(needed / 4);
+    let genesis = &mut config.world.genesis;
+    genesis.orders_max = genesis.orders_max.max(needed);
+    genesis.refunds_max = genesis.refunds_max.max(needed / 4);
     Ok(config)
 }
 
@@ -63,7 +64,8 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
     let data_dir = args.data.clone().unwrap_or_else(fresh_dir);
     let config = demo_config(&args, data_dir.clone())?;
     let rule_names: BTreeMap<u32, String> = config
-        .bootstrap
+        .world
+        .inputs
         .iter()
         .filter_map(|b| match &b.message {
             AnyMessage::ConfigRiskRule(r) => Some((r.rule_id, r.name.as_str().into_owned())),
@@ -72,7 +74,8 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         .chain([(1, "allow_list".to_string()), (2, "block_list".to_string())])
         .collect();
     let channel_names: BTreeMap<u16, String> = config
-        .bootstrap
+        .world
+        .inputs
         .iter()
         .filter_map(|b| match &b.message {
             AnyMessage::ConfigChannel(c) => Some((c.channel_id, c.name.as_str().into_owned())),
@@ -90,6 +93,7 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         config,
         ServeOptions {
             verbose: !args.json,
+            ..ServeOptions::default()
         },
     )
     .map_err(|e| e.to_string())?;
@@ -279,7 +283,7 @@ fn money(minor: i64) -> String {
 }
 
 fn currency_name(c: u16) -> String {
-    sluice_gateway::config::currency_code(c)
+    sluice_node::world::currency_code(c)
         .map(str::to_string)
         .unwrap_or_else(|| c.to_string())
 }

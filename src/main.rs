@@ -125,8 +125,14 @@ fn serve(
     let embedded = config_path.is_none();
     let config = load_config(config_path.as_ref(), data, listen)?;
     let data_dir = config.data_dir.clone();
-    let server =
-        Server::start(config, ServeOptions { verbose: true }).map_err(|e| e.to_string())?;
+    let server = Server::start(
+        config,
+        ServeOptions {
+            verbose: true,
+            ..ServeOptions::default()
+        },
+    )
+    .map_err(|e| e.to_string())?;
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, server.stop.clone())
             .map_err(|e| format!("signal handler: {e}"))?;

@@ -20,8 +20,8 @@
 mod common;
 
 use common::*;
-use sluice_engine::Engine;
 use sluice_gateway::client::Client;
+use sluice_node::Replayer;
 use sluice_protocol::*;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -253,7 +253,7 @@ fn check_order(id: u64, s: &OrderStatus, ledger: &Ledger) {
 /// The engine of a clean replay of the journal in `data`, carried from cycle to cycle: each cycle
 /// replays only what the journal gained (the records up to a recovered sequence never change).
 struct CleanReplay {
-    engine: Option<Engine>,
+    replayer: Option<Replayer>,
 }
 
 impl CleanReplay {
@@ -261,24 +261,24 @@ impl CleanReplay {
     fn hash_at(&mut self, data: &Path, seq: u64) -> String {
         let reader = sluice_journal::JournalReader::open(&sluice_journal::journal_dir(data))
             .unwrap_or_else(|e| panic!("open the journal: {e}"));
-        let engine = match self.engine.as_mut() {
-            Some(e) => e,
-            None => self.engine.insert(
-                sluice_gateway::pipeline::genesis_engine(&reader)
-                    .unwrap_or_else(|e| panic!("genesis: {e}")),
-            ),
+        let replayer = match self.replayer.as_mut() {
+            Some(r) => r,
+            None => self
+                .replayer
+                .insert(Replayer::from_genesis(&reader).unwrap_or_else(|e| panic!("genesis: {e}"))),
         };
-        let from = engine.last_seq() + 1;
+        let from = replayer.last_seq() + 1;
         assert!(from <= seq + 1, "the journal went back: {from} > {seq} + 1");
-        sluice_gateway::pipeline::replay_into(engine, &reader, from, seq)
+        replayer
+            .run_to(&reader, seq, |_| Ok::<(), sluice_node::Error>(()))
             .unwrap_or_else(|e| panic!("replay {from}..={seq}: {e}"));
-        engine.state_hash().to_string()
+        replayer.engine.state_hash().to_string()
     }
 }
 
 /// A clean replay from Genesis, in one go.
 fn full_replay_hash(data: &Path, seq: u64) -> String {
-    CleanReplay { engine: None }.hash_at(data, seq)
+    CleanReplay { replayer: None }.hash_at(data, seq)
 }
 
 fn run_cycles(name: &str, cycles: u32, load_ms: (u64, u64), snapshot_every: u64) {
@@ -301,7 +301,7 @@ fn run_cycles(name: &str, cycles: u32, load_ms: (u64, u64), snapshot_every: u64)
     let config = write_config(&dir.path, &settings);
     let data = dir.join("data");
     let mut ledger = Ledger::default();
-    let mut replay = CleanReplay { engine: None };
+    let mut replay = CleanReplay { replayer: None };
     let mut next_request_id = 1u64;
     let mut to_verify: Vec<u64> = Vec::new();
     let mut recovered_seqs = Vec::new();

@@ -120,26 +120,35 @@ impl Replayed {
     }
 }
 
-/// Replays the golden journal through the replay tool's loop (the production path), hashing every
-/// output byte in order.
+/// Replays the golden journal through the node's one replayer (the path of recovery, the replay
+/// tools and followers), hashing every output byte in order; then checks that the server's
+/// recovery (`sluice_node::recovery::rebuild`) reaches the same state.
 fn replay(records: &[GoldenRecord]) -> Replayed {
     let root = journal_dir("replay", records);
-    let data = sluice_replay::DataDir::open(&root).expect("data dir");
-    let reader = data.reader().expect("reader");
-    let mut replayer = sluice_replay::replayer::Replayer::from_genesis(&reader).expect("genesis");
+    let reader =
+        sluice_journal::JournalReader::open(&sluice_journal::journal_dir(&root)).expect("reader");
+    let mut replayer = sluice_node::Replayer::from_genesis(&reader).expect("genesis");
     let last = records.last().expect("records").seq;
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
     let (mut outputs, mut output_bytes) = (0u64, 0u64);
-    let mut progress = sluice_replay::progress::Progress::new(false, "", 0);
     replayer
-        .run_to(&reader, last, &mut progress, |applied| {
+        .run_to(&reader, last, |applied| {
             let bytes = applied.outputs.bytes();
             hasher.update(bytes);
             output_bytes += bytes.len() as u64;
             outputs += OutIter::new(bytes).count() as u64;
-            Ok(())
+            Ok::<(), sluice_node::Error>(())
         })
         .expect("replay");
+    let store = sluice_journal::SnapshotStore::new(&sluice_journal::snapshots_dir(&root))
+        .expect("snapshot store");
+    let recovered =
+        sluice_node::recovery::rebuild(&root, &store, last, &mut Vec::new()).expect("rebuild");
+    assert_eq!(recovered.state_hash(), replayer.engine.state_hash());
+    assert_eq!(
+        business_digest(&recovered),
+        business_digest(&replayer.engine)
+    );
     let engine = &replayer.engine;
     let replayed = Replayed {
         records: records.len() as u64,
@@ -321,7 +330,7 @@ fn regenerate() {
 mod generate {
     use super::GoldenRecord;
     use sluice_engine::fixture::{self, ACQUIRER_A, ACQUIRER_B, CNY, EUR, HKD, USD};
-    use sluice_engine::{ENVELOPE_LEN, Engine, InputMeta, Outbox, ROLE_SEQUENCER, write_envelope};
+    use sluice_engine::{ENVELOPE_LEN, Engine, Outbox, ROLE_SEQUENCER, write_envelope};
     use sluice_protocol::*;
 
     const DAYS: u64 = 30;
@@ -376,17 +385,7 @@ mod generate {
     pub fn journal() -> Vec<GoldenRecord> {
         let genesis = fixture::genesis(20_000);
         let mut s = Scenario {
-            engine: Engine::new(
-                &genesis,
-                &InputMeta {
-                    seq: 1,
-                    timestamp_ns: fixture::START_NS,
-                    session_id: 0,
-                    principal_id: 0,
-                    role: ROLE_SEQUENCER,
-                },
-            )
-            .expect("genesis"),
+            engine: Engine::new(&genesis, fixture::START_NS).expect("genesis"),
             records: Vec::new(),
             outbox: Outbox::with_capacity(1 << 20),
             now: fixture::START_NS,
@@ -438,16 +437,9 @@ mod generate {
             let mut payload = vec![0u8; ENVELOPE_LEN + sbe.len()];
             write_envelope(&mut payload, session, principal, role);
             payload[ENVELOPE_LEN..].copy_from_slice(sbe);
-            let meta = InputMeta {
-                seq,
-                timestamp_ns: self.now,
-                session_id: session,
-                principal_id: principal,
-                role,
-            };
             self.outbox.clear();
             self.engine
-                .apply(&meta, &payload[ENVELOPE_LEN..], &mut self.outbox)
+                .apply_record(seq, self.now, &payload, &mut self.outbox)
                 .expect("apply");
             self.records.push(GoldenRecord {
                 seq,

@@ -13,7 +13,7 @@ use sluice_protocol::{
 use std::fmt;
 
 use crate::index::IdIndex;
-use crate::input::{InputMeta, ROLE_SEQUENCER};
+use crate::input::{ENVELOPE_LEN, InputMeta, ROLE_SEQUENCER, read_envelope};
 use crate::ledger::Ledger;
 use crate::outbox::{Dest, Outbox};
 use crate::risk::RiskState;
@@ -58,6 +58,8 @@ pub enum ApplyError {
     InvalidGenesis(String),
     /// The snapshot could not be read.
     BadSnapshot(String),
+    /// A journal record's payload is too short to hold the input envelope.
+    MissingEnvelope { seq: u64, len: usize },
 }
 
 impl fmt::Display for ApplyError {
@@ -68,6 +70,10 @@ impl fmt::Display for ApplyError {
             }
             ApplyError::InvalidGenesis(why) => write!(f, "invalid genesis: {why}"),
             ApplyError::BadSnapshot(why) => write!(f, "bad snapshot: {why}"),
+            ApplyError::MissingEnvelope { seq, len } => write!(
+                f,
+                "input {seq} has no envelope: its payload is {len} bytes, fewer than the {ENVELOPE_LEN} of an envelope"
+            ),
         }
     }
 }
@@ -193,8 +199,9 @@ pub fn validate_genesis(genesis: &Genesis) -> Result<(), ApplyError> {
 }
 
 impl Engine {
-    /// Builds the engine from the Genesis input (journal sequence 1), preallocating every table.
-    pub fn new(genesis: &Genesis, meta: &InputMeta) -> Result<Engine, ApplyError> {
+    /// Builds the engine from the Genesis input (journal sequence 1, stamped `timestamp_ns`),
+    /// preallocating every table.
+    pub fn new(genesis: &Genesis, timestamp_ns: u64) -> Result<Engine, ApplyError> {
         let limits = check_genesis(genesis)?;
         let ledger = Ledger::new(
             limits.currencies.len() as u32,
@@ -202,8 +209,8 @@ impl Engine {
             limits.parties_max(),
         );
         let state = State {
-            last_seq: meta.seq,
-            now_ns: meta.timestamp_ns,
+            last_seq: 1,
+            now_ns: timestamp_ns,
             settled_through_day: 0,
             merchants: Vec::with_capacity(limits.merchants_max as usize),
             promoters: Vec::with_capacity(limits.promoters_max as usize),
@@ -236,20 +243,47 @@ impl Engine {
         })
     }
 
-    /// Builds the engine from a Genesis input's SBE bytes.
-    pub fn from_genesis_sbe(sbe: &[u8], meta: &InputMeta) -> Result<Engine, ApplyError> {
-        let genesis = sluice_protocol::decode_sbe::<Genesis>(sbe)
+    /// Builds the engine from the journal's first record: Genesis, as envelope + SBE.
+    pub fn from_genesis_record(timestamp_ns: u64, payload: &[u8]) -> Result<Engine, ApplyError> {
+        let envelope = read_envelope(payload).map_err(|_| ApplyError::MissingEnvelope {
+            seq: 1,
+            len: payload.len(),
+        })?;
+        let genesis = sluice_protocol::decode_sbe::<Genesis>(envelope.sbe)
             .map_err(|e| ApplyError::InvalidGenesis(e.to_string()))?;
-        Engine::new(&genesis, meta)
+        Engine::new(&genesis, timestamp_ns)
+    }
+
+    /// Applies one journal record — `payload` is the input envelope then the SBE message, exactly
+    /// as journaled — as input `seq` stamped `timestamp_ns`. Outputs go to `out`, each tagged with
+    /// `seq`. This is the one place a record becomes an engine call: the live processor, recovery,
+    /// replay, followers, the driver and the benchmarks all come through here.
+    #[inline]
+    pub fn apply_record(
+        &mut self,
+        seq: u64,
+        timestamp_ns: u64,
+        payload: &[u8],
+        out: &mut Outbox,
+    ) -> Result<(), ApplyError> {
+        let Ok(envelope) = read_envelope(payload) else {
+            return Err(ApplyError::MissingEnvelope {
+                seq,
+                len: payload.len(),
+            });
+        };
+        let meta = InputMeta {
+            seq,
+            timestamp_ns,
+            session_id: envelope.session_id,
+            principal_id: envelope.principal_id,
+            role: envelope.role,
+        };
+        self.apply(&meta, envelope.sbe, out)
     }
 
     /// Applies one sequenced input. Outputs go to `out`, each tagged with `meta.seq`.
-    pub fn apply(
-        &mut self,
-        meta: &InputMeta,
-        sbe: &[u8],
-        out: &mut Outbox,
-    ) -> Result<(), ApplyError> {
+    fn apply(&mut self, meta: &InputMeta, sbe: &[u8], out: &mut Outbox) -> Result<(), ApplyError> {
         let expected = self.state.last_seq + 1;
         if meta.seq != expected {
             return Err(ApplyError::SequenceGap {

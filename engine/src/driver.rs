@@ -7,7 +7,7 @@ use sluice_protocol::{
 };
 
 use crate::core::{ApplyError, Engine};
-use crate::input::{ENVELOPE_LEN, InputMeta, ROLE_SEQUENCER, write_envelope};
+use crate::input::{ENVELOPE_LEN, ROLE_SEQUENCER, write_envelope};
 use crate::outbox::{Dest, Outbox};
 
 /// Outbox reserve for a driver (plenty for one input).
@@ -25,15 +25,8 @@ pub struct Driver {
 impl Driver {
     /// A new engine from `genesis` at event time `start_ns` (Genesis is sequence 1).
     pub fn new(genesis: &Genesis, start_ns: u64) -> Result<Driver, ApplyError> {
-        let meta = InputMeta {
-            seq: 1,
-            timestamp_ns: start_ns,
-            session_id: 0,
-            principal_id: 0,
-            role: ROLE_SEQUENCER,
-        };
         Ok(Driver {
-            engine: Engine::new(genesis, &meta)?,
+            engine: Engine::new(genesis, start_ns)?,
             next_seq: 2,
             now_ns: start_ns,
             outbox: Outbox::with_capacity(OUTBOX_BYTES),
@@ -72,19 +65,21 @@ impl Driver {
         write_envelope(&mut self.payload, session_id, principal_id, role);
         let len = encode_sbe(msg, &mut self.payload[ENVELOPE_LEN..]).map(|n| n + ENVELOPE_LEN);
         let len = len.unwrap_or(ENVELOPE_LEN + MESSAGE_HEADER_LEN);
-        let meta = InputMeta {
-            seq: self.next_seq,
-            timestamp_ns: self.now_ns,
-            session_id,
-            principal_id,
-            role,
-        };
+        self.apply_payload(len)
+    }
+
+    /// Applies `payload[..len]` (envelope + SBE) as the next input.
+    fn apply_payload(&mut self, len: usize) -> &Outbox {
         self.outbox.clear();
-        // The driver sequences inputs itself, so a gap cannot happen.
-        let applied = self
-            .engine
-            .apply(&meta, &self.payload[ENVELOPE_LEN..len], &mut self.outbox);
-        debug_assert!(applied.is_ok());
+        // The driver sequences inputs itself and writes the envelope, so a gap or a missing
+        // envelope would be a bug in the driver.
+        let applied = self.engine.apply_record(
+            self.next_seq,
+            self.now_ns,
+            &self.payload[..len],
+            &mut self.outbox,
+        );
+        assert!(applied.is_ok(), "driver input refused: {applied:?}");
         self.next_seq += 1;
         &self.outbox
     }
@@ -124,7 +119,7 @@ impl Driver {
         refusals
     }
 
-    /// Applies raw SBE bytes (for malformed-input tests).
+    /// Applies raw SBE bytes (for malformed-input tests; at most `MAX_FRAME_BYTES`).
     pub fn apply_raw(
         &mut self,
         session_id: u64,
@@ -132,17 +127,10 @@ impl Driver {
         role: u8,
         sbe: &[u8],
     ) -> &Outbox {
-        let meta = InputMeta {
-            seq: self.next_seq,
-            timestamp_ns: self.now_ns,
-            session_id,
-            principal_id,
-            role,
-        };
-        self.outbox.clear();
-        let _ = self.engine.apply(&meta, sbe, &mut self.outbox);
-        self.next_seq += 1;
-        &self.outbox
+        write_envelope(&mut self.payload, session_id, principal_id, role);
+        let len = ENVELOPE_LEN + sbe.len();
+        self.payload[ENVELOPE_LEN..len].copy_from_slice(sbe);
+        self.apply_payload(len)
     }
 
     /// A pulse from the sequencer.

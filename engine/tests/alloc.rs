@@ -10,7 +10,9 @@
 //! makes the second engine's outputs those of the first, which the test checks by checksum.
 
 use sluice_engine::fixture::{self, *};
-use sluice_engine::{Engine, InputMeta, MAX_OUTPUT_BYTES_PER_INPUT, Outbox, ROLE_SEQUENCER};
+use sluice_engine::{
+    ENVELOPE_LEN, Engine, MAX_OUTPUT_BYTES_PER_INPUT, Outbox, ROLE_SEQUENCER, write_envelope,
+};
 use sluice_protocol::*;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -116,7 +118,8 @@ fn fnv(bytes: &[u8]) -> u64 {
 struct Rehearsal {
     engine: Engine,
     out: Outbox,
-    inputs: Vec<(InputMeta, Vec<u8>)>,
+    /// Every input as the journal holds it: (sequence, event time, envelope + SBE).
+    inputs: Vec<(u64, u64, Vec<u8>)>,
     checksums: Vec<u64>,
     now_ns: u64,
     rng: Rng,
@@ -133,14 +136,7 @@ struct Rehearsal {
 
 impl Rehearsal {
     fn new() -> Rehearsal {
-        let meta = InputMeta {
-            seq: 1,
-            timestamp_ns: START_NS,
-            session_id: 0,
-            principal_id: 0,
-            role: ROLE_SEQUENCER,
-        };
-        let engine = Engine::new(&fixture::genesis(ORDERS_MAX), &meta).unwrap();
+        let engine = Engine::new(&fixture::genesis(ORDERS_MAX), START_NS).unwrap();
         Rehearsal {
             engine,
             out: Outbox::with_capacity(MAX_OUTPUT_BYTES_PER_INPUT),
@@ -166,20 +162,17 @@ impl Rehearsal {
         role: u8,
         msg: &AnyMessage,
     ) -> Vec<AnyMessage> {
-        let mut sbe = vec![0u8; MAX_FRAME_BYTES];
-        let n = msg.encode_sbe(&mut sbe).unwrap();
-        sbe.truncate(n);
-        let meta = InputMeta {
-            seq: self.inputs.len() as u64 + 2,
-            timestamp_ns: self.now_ns,
-            session_id,
-            principal_id,
-            role,
-        };
+        let mut payload = vec![0u8; ENVELOPE_LEN + MAX_FRAME_BYTES];
+        write_envelope(&mut payload, session_id, principal_id, role);
+        let n = msg.encode_sbe(&mut payload[ENVELOPE_LEN..]).unwrap();
+        payload.truncate(ENVELOPE_LEN + n);
+        let seq = self.inputs.len() as u64 + 2;
         self.out.clear();
-        self.engine.apply(&meta, &sbe, &mut self.out).unwrap();
+        self.engine
+            .apply_record(seq, self.now_ns, &payload, &mut self.out)
+            .unwrap();
         self.checksums.push(fnv(self.out.bytes()));
-        self.inputs.push((meta, sbe));
+        self.inputs.push((seq, self.now_ns, payload));
         let decoded: Vec<AnyMessage> = self
             .out
             .iter()
@@ -492,18 +485,13 @@ fn the_hot_path_allocates_nothing() {
     assert!(counters.duplicates > 10 && counters.stale_results > 10);
 
     // Replay on a fresh engine: unarmed up to the hot inputs, armed for them.
-    let meta = InputMeta {
-        seq: 1,
-        timestamp_ns: START_NS,
-        session_id: 0,
-        principal_id: 0,
-        role: ROLE_SEQUENCER,
-    };
-    let mut engine = Engine::new(&fixture::genesis(ORDERS_MAX), &meta).unwrap();
+    let mut engine = Engine::new(&fixture::genesis(ORDERS_MAX), START_NS).unwrap();
     let mut out = Outbox::with_capacity(MAX_OUTPUT_BYTES_PER_INPUT);
-    for (meta, sbe) in &r.inputs[..hot_start] {
+    for (seq, timestamp_ns, payload) in &r.inputs[..hot_start] {
         out.clear();
-        engine.apply(meta, sbe, &mut out).unwrap();
+        engine
+            .apply_record(*seq, *timestamp_ns, payload, &mut out)
+            .unwrap();
     }
     // A copy restored from a snapshot must keep the property too (its capacities are rebuilt).
     let (hash, snapshot) = engine.snapshot();
@@ -530,10 +518,11 @@ fn the_hot_path_allocates_nothing() {
     ALLOCATIONS.store(0, Ordering::Relaxed);
     FIRST_INPUT.store(u64::MAX, Ordering::Relaxed);
     arm(true);
-    for (i, (meta, sbe)) in r.inputs[hot_start..].iter().enumerate() {
+    for (i, (seq, timestamp_ns, payload)) in r.inputs[hot_start..].iter().enumerate() {
         CURRENT_INPUT.store(i as u64, Ordering::Relaxed);
         out.clear();
-        errors += u32::from(engine.apply(meta, sbe, &mut out).is_err());
+        let applied = engine.apply_record(*seq, *timestamp_ns, payload, &mut out);
+        errors += u32::from(applied.is_err());
         checksums.push(fnv(out.bytes()));
     }
     arm(false);
@@ -554,10 +543,11 @@ fn the_hot_path_allocates_nothing() {
     ALLOCATIONS.store(0, Ordering::Relaxed);
     FIRST_INPUT.store(u64::MAX, Ordering::Relaxed);
     arm(true);
-    for (i, (meta, sbe)) in r.inputs[hot_start..].iter().enumerate() {
+    for (i, (seq, timestamp_ns, payload)) in r.inputs[hot_start..].iter().enumerate() {
         CURRENT_INPUT.store(i as u64, Ordering::Relaxed);
         out.clear();
-        errors += u32::from(engine.apply(meta, sbe, &mut out).is_err());
+        let applied = engine.apply_record(*seq, *timestamp_ns, payload, &mut out);
+        errors += u32::from(applied.is_err());
         checksums.push(fnv(out.bytes()));
     }
     arm(false);
@@ -578,6 +568,6 @@ fn check_armed_run(r: &Rehearsal, hot_start: usize, which: &str) {
         FIRST_SIZE.load(Ordering::Relaxed),
         r.inputs
             .get(hot_start + first_input as usize)
-            .map(|(m, sbe)| (m, decode_any_sbe(sbe)))
+            .map(|(seq, _, payload)| (seq, decode_any_sbe(&payload[ENVELOPE_LEN..])))
     );
 }

@@ -1696,17 +1696,17 @@ fn output_bytes_depend_on_the_inputs_alone_not_on_the_outbox_history() {
     used.push(Dest::admins(), u64::MAX, &noise);
     used.clear();
     let mut fresh = sluice_engine::Outbox::with_capacity(sluice_engine::MAX_OUTPUT_BYTES_PER_INPUT);
-    let mut sbe = [0u8; MAX_FRAME_BYTES];
-    let n = encode_sbe(&payment(1, SHOP, 1_000), &mut sbe).unwrap();
-    let meta = sluice_engine::InputMeta {
-        seq: d.engine.last_seq() + 1,
-        timestamp_ns: d.engine.now_ns(),
-        session_id: 1_000,
-        principal_id: ACQUIRER_A,
-        role: Role::Acquirer as u8,
-    };
-    a.apply(&meta, &sbe[..n], &mut used).unwrap();
-    b.apply(&meta, &sbe[..n], &mut fresh).unwrap();
+    let mut payload = [0u8; sluice_engine::ENVELOPE_LEN + MAX_FRAME_BYTES];
+    sluice_engine::write_envelope(&mut payload, 1_000, ACQUIRER_A, Role::Acquirer as u8);
+    let n = encode_sbe(
+        &payment(1, SHOP, 1_000),
+        &mut payload[sluice_engine::ENVELOPE_LEN..],
+    )
+    .unwrap();
+    let payload = &payload[..sluice_engine::ENVELOPE_LEN + n];
+    let (seq, now) = (d.engine.last_seq() + 1, d.engine.now_ns());
+    a.apply_record(seq, now, payload, &mut used).unwrap();
+    b.apply_record(seq, now, payload, &mut fresh).unwrap();
     assert_eq!(used.len(), 2, "an ack and a dispatch");
     assert!(
         used.bytes() == fresh.bytes(),

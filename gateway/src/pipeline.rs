@@ -11,33 +11,20 @@ use disruptor::{
     BusySpin, EventGuard, EventPoller, Polling, SingleConsumerBarrier, SingleProducer,
     SingleProducerBarrier,
 };
-use sluice_engine::{
-    ENVELOPE_LEN, Engine, InputMeta, MAX_OUTPUT_BYTES_PER_INPUT, Outbox, StateHash, read_envelope,
-    write_envelope,
-};
-use sluice_journal::{
-    Durability, ExpectedStart, JournalConfig, JournalError, JournalReader, JournalWriter,
-    RecordRef, Records, SnapshotStore,
-};
-use sluice_protocol::{
-    AckStatus, AnyMessage, ConfigAck, Genesis, MAX_INBOUND_FRAME_BYTES, Message, Role, SOFH_LEN,
-    decode_any_frame, encode_sbe,
-};
-use std::collections::VecDeque;
+use sluice_engine::{Engine, MAX_OUTPUT_BYTES_PER_INPUT, Outbox, StateHash};
+use sluice_journal::{JournalWriter, SnapshotStore};
+use sluice_node::{DurableCursor, Recovered};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::config::{Config, DurabilityPolicy, WaitMode};
+use crate::config::{Config, WaitMode};
 use crate::wait::{Parker, Waiter, pin, unpark_all};
 
 /// Bytes an input slot carries: the envelope and the largest inbound SBE message.
-pub const SLOT_PAYLOAD_BYTES: usize = ENVELOPE_LEN + MAX_INBOUND_FRAME_BYTES - SOFH_LEN;
-
-/// Session id the bootstrap configuration inputs carry (no session answers them).
-const BOOTSTRAP_SESSION: u64 = u64::MAX;
+pub const SLOT_PAYLOAD_BYTES: usize = sluice_node::MAX_INPUT_PAYLOAD_BYTES;
 
 /// One input on the ring: sequence, event time, template id, and the journal payload.
 pub struct InputSlot {
@@ -122,8 +109,8 @@ pub enum Arrangement {
 
 /// What the pipeline threads share with the gateway.
 pub struct Shared {
-    /// The last sequence the journal made durable.
-    pub durable_seq: CachePadded<AtomicU64>,
+    /// The last sequence the journal made durable (egress and followers read it).
+    pub durable: DurableCursor,
     /// The last sequence the engine applied.
     pub applied_seq: CachePadded<AtomicU64>,
     /// Set by the gateway before it sleeps in epoll; whoever clears it wakes the gateway.
@@ -137,7 +124,7 @@ pub struct Shared {
 impl Shared {
     pub fn new() -> Arc<Shared> {
         Arc::new(Shared {
-            durable_seq: CachePadded::new(AtomicU64::new(0)),
+            durable: DurableCursor::new(0),
             applied_seq: CachePadded::new(AtomicU64::new(0)),
             gateway_parked: AtomicBool::new(false),
             waker: Mutex::new(None),
@@ -353,9 +340,7 @@ impl Pipeline {
             }
         };
         let commit_before_release = arrangement == Arrangement::JournalBefore;
-        shared
-            .durable_seq
-            .store(recovered.engine.last_seq(), Ordering::Release);
+        shared.durable.publish(recovered.engine.last_seq());
         shared
             .applied_seq
             .store(recovered.engine.last_seq(), Ordering::Release);
@@ -495,7 +480,7 @@ fn commit_batch(writer: &mut JournalWriter, shared: &Shared, last: Option<u64>) 
     match writer.commit() {
         Ok(durable) => {
             debug_assert_eq!(Some(durable), last);
-            shared.durable_seq.store(durable, Ordering::Release);
+            shared.durable.publish(durable);
             shared.wake_gateway();
             true
         }
@@ -597,18 +582,7 @@ fn run_processor<P: PollInputs>(
 }
 
 fn apply_slot(engine: &mut Engine, e: &InputSlot, outbox: &mut Outbox, shared: &Shared) {
-    let env = match read_envelope(e.bytes()) {
-        Ok(env) => env,
-        Err(err) => return shared.fail(format!("input {} has no envelope: {err}", e.seq)),
-    };
-    let meta = InputMeta {
-        seq: e.seq,
-        timestamp_ns: e.timestamp_ns,
-        session_id: env.session_id,
-        principal_id: env.principal_id,
-        role: env.role,
-    };
-    if let Err(err) = engine.apply(&meta, env.sbe, outbox) {
+    if let Err(err) = engine.apply_record(e.seq, e.timestamp_ns, e.bytes(), outbox) {
         shared.fail(format!("engine refused input {}: {err}", e.seq));
     }
 }
@@ -664,9 +638,7 @@ fn run_snapshot_writer(
     };
     for job in rx {
         // Never let a snapshot get ahead of the journal.
-        while shared.durable_seq.load(Ordering::Acquire) < job.seq
-            && !shared.failed.load(Ordering::Acquire)
-        {
+        while shared.durable.get() < job.seq && !shared.failed.load(Ordering::Acquire) {
             std::thread::sleep(Duration::from_millis(1));
         }
         if shared.failed.load(Ordering::Acquire) {
@@ -704,356 +676,4 @@ fn prune_covered_segments(store: &SnapshotStore, data_dir: &Path) {
         Ok(_) => {}
         Err(e) => eprintln!("sluice: journal pruning: {e}"),
     }
-}
-
-/// A recovered (or freshly bootstrapped) engine and the journal writer positioned after it.
-pub struct Recovered {
-    pub engine: Engine,
-    pub writer: JournalWriter,
-    pub last_timestamp_ns: u64,
-    /// What happened, line by line, for the start-up log.
-    pub log: Vec<String>,
-}
-
-/// Why the server could not start.
-#[derive(Debug)]
-pub struct StartError(pub String);
-
-impl std::fmt::Display for StartError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for StartError {}
-
-fn start_err(what: impl std::fmt::Display) -> StartError {
-    StartError(what.to_string())
-}
-
-/// The wall clock in ns since the epoch.
-pub fn wall_clock_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
-}
-
-/// Opens the data directory: recovers the journal, loads the newest valid snapshot, replays the rest
-/// — or, on an empty journal, writes Genesis and the configuration as the first inputs.
-pub fn recover(config: &Config) -> Result<Recovered, StartError> {
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| start_err(format!("data directory {}: {e}", config.data_dir.display())))?;
-    let journal_dir = sluice_journal::journal_dir(&config.data_dir);
-    let store =
-        SnapshotStore::new(&sluice_journal::snapshots_dir(&config.data_dir)).map_err(start_err)?;
-    let newest_snapshot = store
-        .list()
-        .map_err(start_err)?
-        .iter()
-        .filter(|s| s.header.is_ok())
-        .map(|s| s.seq)
-        .max();
-    let start = newest_snapshot.map_or(ExpectedStart::FRESH, ExpectedStart::after_snapshot);
-    let journal_config = JournalConfig {
-        segment_size_bytes: config.segment_size_bytes,
-        durability: match config.durability {
-            DurabilityPolicy::None => Durability::None,
-            DurabilityPolicy::Fsync => Durability::Fsync,
-        },
-    };
-    let (writer, report) =
-        JournalWriter::open_with_start(&journal_dir, journal_config, start).map_err(start_err)?;
-    let mut log = vec![format!(
-        "journal {}: {} segments, {} records, sequences {:?}..={:?}",
-        journal_dir.display(),
-        report.segments,
-        report.records,
-        report.first_seq,
-        report.last_seq
-    )];
-    if let Some(t) = &report.truncated {
-        log.push(format!("journal: torn tail cut: {t:?}"));
-    }
-    match report.last_seq {
-        None => bootstrap(config, writer, log),
-        Some(last) => {
-            let ts = report.last_timestamp_ns.unwrap_or(0);
-            let engine = rebuild(&config.data_dir, &store, last, &mut log)?;
-            Ok(Recovered {
-                engine,
-                writer,
-                last_timestamp_ns: ts,
-                log,
-            })
-        }
-    }
-}
-
-/// Rebuilds the engine at `last` from the newest valid snapshot at or below it and the journal.
-pub fn rebuild(
-    data_dir: &Path,
-    store: &SnapshotStore,
-    last: u64,
-    log: &mut Vec<String>,
-) -> Result<Engine, StartError> {
-    let (snapshot, skipped) = store.load_latest_valid(last).map_err(start_err)?;
-    for (path, why) in &skipped {
-        log.push(format!("snapshot {} skipped: {why}", path.display()));
-    }
-    let reader = JournalReader::open(&sluice_journal::journal_dir(data_dir)).map_err(start_err)?;
-    let started = Instant::now();
-    let mut engine = match snapshot {
-        Some(s) => match Engine::from_snapshot(&s.payload, StateHash(s.state_hash)) {
-            Ok(e) => {
-                log.push(format!(
-                    "snapshot {} loaded (sequence {})",
-                    s.path.display(),
-                    s.seq
-                ));
-                e
-            }
-            Err(e) => {
-                log.push(format!(
-                    "snapshot {} refused: {e}; replaying the whole journal",
-                    s.path.display()
-                ));
-                genesis_engine(&reader)?
-            }
-        },
-        None => genesis_engine(&reader)?,
-    };
-    let from = engine.last_seq() + 1;
-    let replayed = replay_into(&mut engine, &reader, from, last)?;
-    log.push(format!(
-        "replayed {replayed} inputs ({from}..={last}) in {:.1} ms; state hash {} at sequence {}",
-        started.elapsed().as_secs_f64() * 1e3,
-        engine.state_hash(),
-        engine.last_seq()
-    ));
-    Ok(engine)
-}
-
-/// The engine built from the journal's first record, which must be Genesis.
-pub fn genesis_engine(reader: &JournalReader) -> Result<Engine, StartError> {
-    let first = reader
-        .iter_from(1)
-        .next()
-        .ok_or_else(|| {
-            start_err("the journal does not start at sequence 1 and no snapshot covers its start")
-        })?
-        .map_err(start_err)?;
-    let env = read_envelope(first.payload).map_err(|e| start_err(format!("sequence 1: {e}")))?;
-    let meta = InputMeta {
-        seq: first.seq,
-        timestamp_ns: first.timestamp_ns,
-        session_id: 0,
-        principal_id: 0,
-        role: 0,
-    };
-    if first.seq != 1 || first.kind != Genesis::TEMPLATE_ID {
-        return Err(start_err(format!(
-            "sequence {} (kind {}) is not Genesis",
-            first.seq, first.kind
-        )));
-    }
-    Engine::from_genesis_sbe(env.sbe, &meta).map_err(start_err)
-}
-
-/// Journal records from a sequence on, read two ahead of the one handed out, so that the engine
-/// applying them can start loading what the next two will miss in cache (`Engine::prefetch_payloads`,
-/// as the processor does within a ring batch). Records and errors come in the journal's order, as
-/// from `JournalReader::iter_from`.
-pub struct ReadAhead<'a> {
-    records: Records<'a>,
-    ahead: VecDeque<Result<RecordRef<'a>, JournalError>>,
-}
-
-impl<'a> ReadAhead<'a> {
-    pub fn new(reader: &'a JournalReader, from: u64) -> ReadAhead<'a> {
-        let mut records = reader.iter_from(from);
-        let ahead = records.by_ref().take(2).collect();
-        ReadAhead { records, ahead }
-    }
-
-    /// The next record; first lets `engine` prefetch for the two after it.
-    pub fn next(&mut self, engine: &Engine) -> Option<Result<RecordRef<'a>, JournalError>> {
-        let record = self.ahead.pop_front()?;
-        self.ahead.extend(self.records.next());
-        let payload = |k: usize| match self.ahead.get(k) {
-            Some(Ok(r)) => Some(r.payload),
-            _ => None,
-        };
-        engine.prefetch_payloads(payload(0), payload(1));
-        Some(record)
-    }
-}
-
-/// Applies journal records `from..=to` to the engine (outputs discarded). Returns how many.
-pub fn replay_into(
-    engine: &mut Engine,
-    reader: &JournalReader,
-    from: u64,
-    to: u64,
-) -> Result<u64, StartError> {
-    let mut outbox = Outbox::with_capacity(4 * MAX_OUTPUT_BYTES_PER_INPUT);
-    let mut count = 0;
-    if from > to {
-        return Ok(0);
-    }
-    let mut records = ReadAhead::new(reader, from);
-    while let Some(record) = records.next(engine) {
-        let r = record.map_err(start_err)?;
-        if r.seq > to {
-            break;
-        }
-        let env =
-            read_envelope(r.payload).map_err(|e| start_err(format!("sequence {}: {e}", r.seq)))?;
-        let meta = InputMeta {
-            seq: r.seq,
-            timestamp_ns: r.timestamp_ns,
-            session_id: env.session_id,
-            principal_id: env.principal_id,
-            role: env.role,
-        };
-        outbox.clear();
-        engine
-            .apply(&meta, env.sbe, &mut outbox)
-            .map_err(start_err)?;
-        count += 1;
-    }
-    if engine.last_seq() != to {
-        return Err(start_err(format!(
-            "replay ended at sequence {} instead of {to}",
-            engine.last_seq()
-        )));
-    }
-    Ok(count)
-}
-
-/// Encodes an input as its journal payload (envelope + SBE) into `buf`; returns the length.
-pub fn encode_input<M: Message>(
-    buf: &mut [u8],
-    session_id: u64,
-    principal_id: u32,
-    role: u8,
-    msg: &M,
-) -> usize {
-    write_envelope(buf, session_id, principal_id, role);
-    ENVELOPE_LEN + encode_sbe(msg, &mut buf[ENVELOPE_LEN..]).unwrap_or(0)
-}
-
-/// First start: Genesis, then the configuration as admin inputs. The configuration is checked on a
-/// scratch engine first, so nothing is written unless all of it is accepted.
-fn bootstrap(
-    config: &Config,
-    mut writer: JournalWriter,
-    mut log: Vec<String>,
-) -> Result<Recovered, StartError> {
-    check_bootstrap(config)?;
-    let now = wall_clock_ns();
-    let meta = InputMeta {
-        seq: 1,
-        timestamp_ns: now,
-        session_id: 0,
-        principal_id: 0,
-        role: 0,
-    };
-    let mut engine = Engine::new(&config.genesis, &meta).map_err(start_err)?;
-    let mut buf = vec![0u8; SLOT_PAYLOAD_BYTES];
-    let len = encode_input(&mut buf, 0, 0, 0, &config.genesis);
-    writer
-        .append(1, now, Genesis::TEMPLATE_ID, &buf[..len])
-        .map_err(start_err)?;
-    let mut outbox = Outbox::with_capacity(1 << 16);
-    for (i, input) in config.bootstrap.iter().enumerate() {
-        let seq = 2 + i as u64;
-        write_envelope(&mut buf, BOOTSTRAP_SESSION, 0, Role::Admin as u8);
-        let len = ENVELOPE_LEN
-            + input
-                .message
-                .encode_sbe(&mut buf[ENVELOPE_LEN..])
-                .map_err(start_err)?;
-        let meta = InputMeta {
-            seq,
-            timestamp_ns: now,
-            session_id: BOOTSTRAP_SESSION,
-            principal_id: 0,
-            role: Role::Admin as u8,
-        };
-        outbox.clear();
-        engine
-            .apply(&meta, &buf[ENVELOPE_LEN..len], &mut outbox)
-            .map_err(start_err)?;
-        writer
-            .append(seq, now, input.message.template_id(), &buf[..len])
-            .map_err(start_err)?;
-    }
-    writer.commit().map_err(start_err)?;
-    log.push(format!(
-        "fresh start: Genesis and {} configuration inputs journaled; state hash {}",
-        config.bootstrap.len(),
-        engine.state_hash()
-    ));
-    Ok(Recovered {
-        engine,
-        writer,
-        last_timestamp_ns: now,
-        log,
-    })
-}
-
-/// Applies the configuration to a scratch engine and reports the first refusal with its line.
-pub fn check_bootstrap(config: &Config) -> Result<(), StartError> {
-    let small = Genesis {
-        orders_max: 1,
-        refunds_max: 1,
-        withdrawals_max: 1,
-        velocity_keys_max: 8,
-        list_entries_max: config.genesis.list_entries_max.min(1 << 16),
-        ..config.genesis.clone()
-    };
-    let meta = InputMeta {
-        seq: 1,
-        timestamp_ns: 0,
-        session_id: 0,
-        principal_id: 0,
-        role: 0,
-    };
-    let mut engine = Engine::new(&small, &meta).map_err(start_err)?;
-    let mut buf = vec![0u8; SLOT_PAYLOAD_BYTES];
-    let mut outbox = Outbox::with_capacity(1 << 16);
-    for (i, input) in config.bootstrap.iter().enumerate() {
-        let len = input.message.encode_sbe(&mut buf).map_err(start_err)?;
-        let meta = InputMeta {
-            seq: 2 + i as u64,
-            timestamp_ns: 0,
-            session_id: BOOTSTRAP_SESSION,
-            principal_id: 0,
-            role: Role::Admin as u8,
-        };
-        outbox.clear();
-        engine
-            .apply(&meta, &buf[..len], &mut outbox)
-            .map_err(start_err)?;
-        for r in outbox.iter() {
-            if let Ok(AnyMessage::ConfigAck(ConfigAck {
-                status: AckStatus::Rejected,
-                reason,
-                text,
-                ..
-            })) = decode_any_frame(r.frame)
-            {
-                let at = input
-                    .line
-                    .map(|l| format!("config line {l}: "))
-                    .unwrap_or_default();
-                return Err(start_err(format!(
-                    "{at}{}: refused: {reason:?}: {text}",
-                    input.key
-                )));
-            }
-        }
-    }
-    Ok(())
 }

@@ -18,11 +18,11 @@ use std::time::{Duration, Instant};
 use crate::auth;
 use crate::config::{Config, Credential, WaitMode};
 use crate::pipeline::{
-    InputSlot, OutChunk, Pipeline, PipelineSettings, Recovered, SLOT_PAYLOAD_BYTES, Shared,
-    StartError, recover, wall_clock_ns,
+    InputSlot, OutChunk, Pipeline, PipelineSettings, SLOT_PAYLOAD_BYTES, Shared,
 };
 use crate::sim::{SimReply, Simulator};
 use crate::wait::pin;
+use sluice_node::{Clock, DurableCursor, Error, Recovered, recover, wall_clock_ns};
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
@@ -108,6 +108,9 @@ pub enum SimCommand {
 pub struct ServeOptions {
     /// Print the start-up log to stderr.
     pub verbose: bool,
+    /// Where the sequencer's event time comes from: the wall clock, or a scripted clock that the
+    /// caller drives (a simulated month in seconds; see `sluice_node::clock`).
+    pub clock: Clock,
 }
 
 /// A started server: its address, and a flag that stops it.
@@ -120,19 +123,24 @@ pub struct Server {
 impl Server {
     /// Recovers the data directory, binds the listener and starts the pipeline threads. The event
     /// loop runs when `run` is called (on the caller's thread).
-    pub fn start(config: Config, options: ServeOptions) -> Result<Server, StartError> {
-        let recovered = recover(&config)?;
+    pub fn start(config: Config, options: ServeOptions) -> Result<Server, Error> {
+        let recovered = recover(
+            &config.data_dir,
+            config.journal_config(),
+            &config.world,
+            options.clock.now_ns(),
+        )?;
         for line in &recovered.log {
             if options.verbose {
                 eprintln!("sluice: {line}");
             }
         }
         let listener = TcpListener::bind(config.listen)
-            .map_err(|e| StartError(format!("listen on {}: {e}", config.listen)))?;
+            .map_err(|e| Error::new(format!("listen on {}: {e}", config.listen)))?;
         let local_addr = listener
             .local_addr()
-            .map_err(|e| StartError(e.to_string()))?;
-        let gateway = Gateway::new(config, recovered, listener)?;
+            .map_err(|e| Error::new(e.to_string()))?;
+        let gateway = Gateway::new(config, recovered, listener, options.clock)?;
         let (bytes, took) = gateway
             .pipeline
             .as_ref()
@@ -156,6 +164,16 @@ impl Server {
     /// Changes a simulated channel (e.g. schedules an outage) before `run`.
     pub fn simulator_mut(&mut self) -> Option<&mut Simulator> {
         self.gateway.sim.as_mut()
+    }
+
+    /// The journal's durable cursor, for followers of this server's journal.
+    pub fn durable_cursor(&self) -> DurableCursor {
+        self.gateway.shared.durable.clone()
+    }
+
+    /// What the pipeline threads share: the durable cursor and the processor's applied sequence.
+    pub fn shared(&self) -> Arc<Shared> {
+        self.gateway.shared.clone()
     }
 
     /// A handle to command the simulator while the server runs.
@@ -219,8 +237,9 @@ impl Gateway {
         config: Config,
         recovered: Recovered,
         mut listener: TcpListener,
-    ) -> Result<Gateway, StartError> {
-        let io = |e: io::Error| StartError(format!("event loop: {e}"));
+        clock: Clock,
+    ) -> Result<Gateway, Error> {
+        let io = |e: io::Error| Error::new(format!("event loop: {e}"));
         let poll = Poll::new().map_err(io)?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)
@@ -280,6 +299,8 @@ impl Gateway {
                 next_seq,
                 last_ts,
                 published: 0,
+                clock_jumps: clock.jumps(),
+                clock,
             },
             pulse_every: Duration::from_millis(u64::from(p.pulse_interval_ms)),
             last_pulse: Instant::now(),
@@ -378,7 +399,7 @@ impl Gateway {
 
     /// Whether egress has something it could send now.
     fn egress_ready(&self) -> bool {
-        let durable = self.shared.durable_seq.load(Ordering::Acquire);
+        let durable = self.shared.durable.get();
         match &self.current {
             Some((chunk, at)) => OutIter::from_offset(chunk.outbox.bytes(), *at)
                 .peek()
@@ -786,7 +807,8 @@ impl Gateway {
     // --- sequencer-generated inputs ----------------------------------------------------------
 
     fn maybe_pulse(&mut self) {
-        if self.last_pulse.elapsed() < self.pulse_every {
+        let jumps = self.sequencer.clock.jumps();
+        if self.last_pulse.elapsed() < self.pulse_every && jumps == self.sequencer.clock_jumps {
             return;
         }
         let n = encode_sbe(&Pulse { flags: 0 }, &mut self.scratch).unwrap_or(0);
@@ -854,7 +876,7 @@ impl Gateway {
     // --- egress ------------------------------------------------------------------------------
 
     fn drain_outputs(&mut self) {
-        let durable = self.shared.durable_seq.load(Ordering::Acquire);
+        let durable = self.shared.durable.get();
         loop {
             if self.current.is_none() {
                 let Some(chunk) = self.pipeline.as_ref().and_then(|p| p.outputs.pop()) else {
@@ -1161,7 +1183,7 @@ impl Gateway {
         let deadline = Instant::now() + Duration::from_secs(30);
         while error.is_none() && Instant::now() < deadline {
             let done = self.shared.applied_seq.load(Ordering::Acquire) >= last
-                && self.shared.durable_seq.load(Ordering::Acquire) >= last;
+                && self.shared.durable.get() >= last;
             self.drain_outputs();
             self.flush_dirty();
             if done
@@ -1215,6 +1237,10 @@ struct Sequencer {
     next_seq: u64,
     last_ts: u64,
     published: u64,
+    /// The source of event time.
+    clock: Clock,
+    /// `clock.jumps()` when the sequencer last pulsed: a scripted jump is pulsed at once.
+    clock_jumps: u64,
 }
 
 impl Sequencer {
@@ -1234,7 +1260,7 @@ impl Sequencer {
         }
         let seq = self.next_seq;
         // Event time never goes back, also across restarts (the journal's last timestamp).
-        let ts = self.last_ts.max(wall_clock_ns());
+        let ts = self.last_ts.max(self.clock.now_ns());
         let published = disruptor::Producer::try_publish(producer, |slot: &mut InputSlot| {
             slot.seq = seq;
             slot.timestamp_ns = ts;

@@ -81,7 +81,7 @@ pub use format::{
     SEGMENT_MAGIC,
 };
 pub use maintenance::{VerifyReport, prune_segments, verify};
-pub use reader::{JournalReader, RecordRef, Records};
+pub use reader::{JournalReader, ReadPosition, RecordRef, Records};
 pub use scan::{SegmentInfo, Truncation};
 pub use snapshot::{
     LoadedSnapshot, PAYLOAD_ALIGN_BYTES, SNAPSHOT_FILE_SUFFIX, SNAPSHOT_FORMAT_VERSION,

@@ -72,6 +72,43 @@ impl JournalReader {
     /// segment yields one `Err` naming the place, and then the iteration ends. A `seq` before
     /// the journal's start yields `SeqBeforeStart`; one past its end yields nothing.
     pub fn iter_from(&self, seq: u64) -> Records<'_> {
+        self.iter_from_position(seq)
+    }
+
+    /// Records from `position` on (taken from [`Records::position`] of an earlier iteration over
+    /// this reader). At the written end it ends as `iter_from` does; once the writer has written
+    /// more, a new `records_at` at the same position reads on, into segments created since the
+    /// reader was opened after a [`JournalReader::refresh`].
+    pub fn records_at(&self, position: ReadPosition) -> Records<'_> {
+        Records {
+            reader: self,
+            segment_index: position.segment_index,
+            offset: position.offset,
+            expected_seq: position.expected_seq,
+            from_seq: position.from_seq,
+            done: self.segments.is_empty(),
+            pending_error: None,
+        }
+    }
+
+    /// Maps the segments created since this reader was opened or last refreshed (a live writer
+    /// rolls to new ones); returns how many were added. Segments deleted meanwhile stay mapped.
+    pub fn refresh(&mut self) -> Result<usize, JournalError> {
+        let known = self.infos.last().map(|info| info.first_seq);
+        let files = list_segment_files(&self.dir)?;
+        let new: Vec<_> = files
+            .iter()
+            .filter(|(first_seq, _)| known.is_none_or(|k| *first_seq > k))
+            .collect();
+        for (index, (name_seq, path)) in new.iter().enumerate() {
+            let segment = open_segment(path, *name_seq, index + 1 == new.len())?;
+            self.infos.push(segment.info.clone());
+            self.segments.push(segment);
+        }
+        Ok(new.len())
+    }
+
+    fn iter_from_position(&self, seq: u64) -> Records<'_> {
         let mut records = Records {
             reader: self,
             segment_index: 0,
@@ -100,6 +137,26 @@ impl JournalReader {
             },
         }
         records
+    }
+}
+
+/// Where an iteration stands: the next record's place and sequence. A later [`Records`] can
+/// resume there ([`JournalReader::records_at`]) without scanning from a segment's start, which is
+/// how a follower tails a live journal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadPosition {
+    segment_index: usize,
+    offset: u64,
+    /// The sequence of the record at `offset`.
+    expected_seq: u64,
+    /// Records below this sequence are skipped (an iteration from a sequence inside a segment).
+    from_seq: u64,
+}
+
+impl ReadPosition {
+    /// The sequence of the next record handed out.
+    pub fn next_seq(&self) -> u64 {
+        self.expected_seq.max(self.from_seq)
     }
 }
 
@@ -139,6 +196,17 @@ impl<'a> Iterator for Records<'a> {
 }
 
 impl<'a> Records<'a> {
+    /// Where the next record is: after the last one handed out (or where an iteration from a
+    /// sequence will find its first).
+    pub fn position(&self) -> ReadPosition {
+        ReadPosition {
+            segment_index: self.segment_index,
+            offset: self.offset,
+            expected_seq: self.expected_seq,
+            from_seq: self.from_seq,
+        }
+    }
+
     /// Reads the record at the cursor, or moves to the next segment, or ends.
     fn step(&mut self) -> Result<Option<RecordRef<'a>>, JournalError> {
         let reader = self.reader;

@@ -1,16 +1,16 @@
 //! `sluice replay bench`: how fast the engine replays this journal. The records are read (mapped,
-//! checksummed and collected) first; the timed loop is only what recovery does per input: split
-//! the envelope, then `Engine::apply`, which decodes the message, changes the state and encodes
-//! its outputs.
+//! checksummed and collected) first; the timed loop is only what recovery does per input:
+//! `Engine::apply_record`, which splits the envelope, decodes the message, changes the state and
+//! encodes its outputs.
 
 use std::time::Instant;
 
 use serde_json::json;
-use sluice_engine::{InputMeta, MAX_OUTPUT_BYTES_PER_INPUT, Outbox, StateHash, read_envelope};
+use sluice_engine::{MAX_OUTPUT_BYTES_PER_INPUT, Outbox, StateHash};
 use sluice_journal::RecordRef;
 
 use crate::progress::Progress;
-use crate::replayer::{Replayer, Start};
+use crate::replayer::{self, Replayer, Start, start_json};
 use crate::{DataDir, Error, journal_end};
 
 /// Updates of the progress bar are this many inputs apart in the timed loop.
@@ -43,7 +43,7 @@ pub fn bench(data: &DataDir) -> Result<BenchReport, Error> {
     let mut notes = Vec::new();
     let Replayer {
         mut engine, start, ..
-    } = Replayer::earliest(data, &reader, &mut notes)?;
+    } = replayer::earliest(data, &reader, &mut notes)?;
     let from = engine.last_seq() + 1;
     let read_started = Instant::now();
     let records = collect(&reader, from, end.seq)?;
@@ -54,15 +54,6 @@ pub fn bench(data: &DataDir) -> Result<BenchReport, Error> {
     let mut progress = Progress::new(data.progress, "replaying (timed)", records.len() as u64);
     let started = Instant::now();
     for (i, record) in records.iter().enumerate() {
-        let envelope = read_envelope(record.payload)
-            .map_err(|e| Error::new(format!("input {}: {e}", record.seq)))?;
-        let meta = InputMeta {
-            seq: record.seq,
-            timestamp_ns: record.timestamp_ns,
-            session_id: envelope.session_id,
-            principal_id: envelope.principal_id,
-            role: envelope.role,
-        };
         outbox.clear();
         // As the server's processor does within a ring batch.
         engine.prefetch_payloads(
@@ -70,7 +61,7 @@ pub fn bench(data: &DataDir) -> Result<BenchReport, Error> {
             records.get(i + 2).map(|r| r.payload),
         );
         engine
-            .apply(&meta, envelope.sbe, &mut outbox)
+            .apply_record(record.seq, record.timestamp_ns, record.payload, &mut outbox)
             .map_err(|e| Error::new(format!("the engine refused input {}: {e}", record.seq)))?;
         outputs += outbox.len() as u64;
         if i % PROGRESS_EVERY == PROGRESS_EVERY - 1 {
@@ -128,7 +119,7 @@ impl BenchReport {
             "payload_bytes": self.payload_bytes,
             "outputs": self.outputs,
             "read_seconds": self.read_seconds,
-            "replayed_from": self.start.to_json(),
+            "replayed_from": start_json(&self.start),
             "seq": self.seq,
             "state_hash": self.state_hash.to_string(),
         })

@@ -20,7 +20,7 @@ use sluice_journal::JournalReader;
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::progress::Progress;
-use crate::replayer::{Replayer, Start};
+use crate::replayer::{self, Replayer, Start, start_json};
 use crate::{DataDir, Error, file_name, journal_end};
 
 /// One replay.
@@ -86,7 +86,7 @@ pub fn check(data: &DataDir) -> Result<CheckReport, Error> {
                 .first()
                 .ok_or_else(|| Error::new(format!("{e}; nothing to replay from")))?;
             skipped.push(format!("no replay from Genesis: {e}"));
-            Replayer::from_snapshot(data, oldest.seq)?
+            replayer::from_snapshot(data, oldest.seq)?
         }
     };
     let plan = Plan {
@@ -103,7 +103,7 @@ pub fn check(data: &DataDir) -> Result<CheckReport, Error> {
             continue; // the reference itself
         }
         // A snapshot whose checksums hold but that the engine refuses fails the check too.
-        match Replayer::from_snapshot(data, snapshot.seq) {
+        match replayer::from_snapshot(data, snapshot.seq) {
             Ok(replayer) => {
                 runs.push(plan.run(data, &reader, replayer, Some(snapshot.hash))?);
                 others += 1;
@@ -115,7 +115,7 @@ pub fn check(data: &DataDir) -> Result<CheckReport, Error> {
         // Nothing to compare with: replay from the same start a second time.
         let again = match &runs[0].start {
             Start::Genesis => Replayer::from_genesis(&reader)?,
-            Start::Snapshot { seq, .. } => Replayer::from_snapshot(data, *seq)?,
+            Start::Snapshot { seq, .. } => replayer::from_snapshot(data, *seq)?,
         };
         runs.push(plan.run(data, &reader, again, None)?);
     }
@@ -204,18 +204,19 @@ impl Plan {
         };
         let total = self.end_seq.saturating_sub(start_seq);
         let mut progress = Progress::new(data.progress, &label, total);
-        let replayed = replayer.run_to(reader, self.end_seq, &mut progress, |step| {
-            digest.update(step.outputs.bytes());
-            let seq = step.record.seq;
-            if self.boundaries.binary_search(&seq).is_ok() {
-                output_digests.insert(seq, digest.digest128());
-                digest.reset();
-            }
-            if self.snapshots.iter().any(|s| s.seq == seq) {
-                hashes_at.insert(seq, step.engine.state_hash());
-            }
-            Ok(())
-        });
+        let replayed =
+            replayer::run_to(&mut replayer, reader, self.end_seq, &mut progress, |step| {
+                digest.update(step.outputs.bytes());
+                let seq = step.record.seq;
+                if self.boundaries.binary_search(&seq).is_ok() {
+                    output_digests.insert(seq, digest.digest128());
+                    digest.reset();
+                }
+                if self.snapshots.iter().any(|s| s.seq == seq) {
+                    hashes_at.insert(seq, step.engine.state_hash());
+                }
+                Ok(())
+            });
         progress.finish();
         let replayed = replayed?;
         Ok(Run {
@@ -290,7 +291,7 @@ impl CheckReport {
             .iter()
             .map(|r| {
                 json!({
-                    "from": r.start.to_json(),
+                    "from": start_json(&r.start),
                     "replayed_inputs": r.replayed,
                     "end_state_hash": r.end_hash.to_string(),
                     "state_hashes_at": r

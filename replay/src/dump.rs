@@ -7,13 +7,13 @@
 use std::io::Write;
 
 use serde_json::{Value as Json, json};
-use sluice_engine::{Dest, DestKind, Engine, InputMeta, Outbox, read_envelope};
+use sluice_engine::{Dest, DestKind, Engine, Outbox, read_envelope};
 use sluice_journal::{JournalReader, RecordRef};
 use sluice_protocol::{AnyMessage, PartyKind, Role};
 
 use crate::fields::{self, Decoded};
 use crate::progress::Progress;
-use crate::replayer::Replayer;
+use crate::replayer;
 use crate::time::format_ns;
 use crate::{DataDir, Error, journal_end};
 
@@ -331,9 +331,9 @@ fn dump_merchant(
     out: &mut dyn Write,
 ) -> Result<DumpStats, Error> {
     let mut notes = Vec::new();
-    let mut replayer = match Replayer::at_or_before(data, reader, from - 1, &mut notes) {
+    let mut replayer = match replayer::at_or_before(data, reader, from - 1, &mut notes) {
         Ok(replayer) => replayer,
-        Err(_) => Replayer::earliest(data, reader, &mut notes)?,
+        Err(_) => replayer::earliest(data, reader, &mut notes)?,
     };
     for note in notes {
         eprintln!("sluice replay: {note}");
@@ -341,7 +341,7 @@ fn dump_merchant(
     let mut stats = DumpStats::default();
     let total = to.saturating_sub(replayer.last_seq());
     let mut progress = Progress::new(data.progress, "replaying", total);
-    let result = replayer.run_to(reader, to, &mut progress, |step| {
+    let result = replayer::run_to(&mut replayer, reader, to, &mut progress, |step| {
         stats.scanned += 1;
         let record = step.record;
         if record.seq < from || !filter.admits(record.seq, record.timestamp_ns, record.kind) {
@@ -349,7 +349,7 @@ fn dump_merchant(
         }
         let input = InputView::new(record);
         let concerns = input.message().is_some_and(|message| {
-            message_concerns_merchant(message, step.meta, step.engine, merchant)
+            message_concerns_merchant(message, step.envelope().principal_id, step.engine, merchant)
         }) || outputs_concern_merchant(step.outputs, step.engine, merchant);
         if concerns {
             write_input(out, format, &input)?;
@@ -377,14 +377,14 @@ pub fn refund_order(engine: &Engine, refund_id: u64) -> Option<u64> {
 /// Whether an input names the merchant, directly or through an order or refund it names.
 fn message_concerns_merchant(
     message: &AnyMessage,
-    meta: &InputMeta,
+    principal_id: u32,
     engine: &Engine,
     merchant: u32,
 ) -> bool {
     let by_order = |order_id: u64| order_merchant(engine, order_id) == Some(merchant);
     let by_request = |request_id: u64| {
         engine
-            .order_slot(meta.principal_id, request_id)
+            .order_slot(principal_id, request_id)
             .is_some_and(|slot| by_order(u64::from(slot) + 1))
     };
     match message {

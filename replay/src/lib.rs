@@ -1,8 +1,8 @@
 //! # sluice-replay
 //!
 //! Operator tools over a Sluice data directory (`DATA/journal` and `DATA/snapshots`), run without
-//! the server and with the very engine code the server runs (`sluice_engine::Engine::apply`, fed
-//! the journal's bytes through the same envelope and decode path). `sluice replay …` is a thin CLI
+//! the server and with the very engine code the server runs: the node's one replayer
+//! (`sluice_node::Replayer`), which feeds the journal's bytes to `Engine::apply_record`. `sluice replay …` is a thin CLI
 //! over this crate:
 //!
 //! - [`verify`]: every segment, record and snapshot is checked; the first problem is named by
@@ -79,8 +79,8 @@ impl From<sluice_journal::JournalError> for Error {
     }
 }
 
-impl From<sluice_gateway::pipeline::StartError> for Error {
-    fn from(e: sluice_gateway::pipeline::StartError) -> Error {
+impl From<sluice_node::Error> for Error {
+    fn from(e: sluice_node::Error) -> Error {
         Error::new(e.0)
     }
 }

@@ -18,7 +18,7 @@ use serde_json::json;
 use sluice_engine::StateHash;
 use sluice_journal::{LOCK_FILE_NAME, SnapshotStore};
 
-use crate::replayer::Start;
+use crate::replayer::{Start, start_json};
 use crate::state::{At, rebuild_at, resolve};
 use crate::{DataDir, Error};
 
@@ -143,7 +143,7 @@ impl SnapshotWritten {
             "file": self.path.display().to_string(),
             "payload_bytes": self.payload_bytes,
             "replaced": self.replaced,
-            "replayed_from": self.start.to_json(),
+            "replayed_from": start_json(&self.start),
             "replayed_inputs": self.replayed,
             "server_was_running": self.server_was_running,
         })

@@ -11,7 +11,7 @@ use sluice_protocol::{
     BalanceReport, ChannelStats, OrderState, PartyKind, RefundState, StatsReport,
 };
 
-use crate::replayer::{Replayer, Start};
+use crate::replayer::{self, Replayer, Start, start_json};
 use crate::time::format_ns;
 use crate::trace::currency_name;
 use crate::{DataDir, Error, journal_end};
@@ -60,8 +60,8 @@ pub fn resolve(data: &DataDir, at: At) -> Result<u64, Error> {
 pub fn rebuild_at(data: &DataDir, seq: u64) -> Result<Rebuilt, Error> {
     let reader = data.reader()?;
     let mut notes = Vec::new();
-    let mut replayer = Replayer::at_or_before(data, &reader, seq, &mut notes)?;
-    let replayed = replayer.advance_to(data, &reader, seq, "replaying")?;
+    let mut replayer = replayer::at_or_before(data, &reader, seq, &mut notes)?;
+    let replayed = replayer::advance_to(&mut replayer, data, &reader, seq, "replaying")?;
     Ok(Rebuilt {
         replayer,
         replayed,
@@ -317,7 +317,7 @@ impl StateReport {
             "timestamp_ns": self.timestamp_ns,
             "time": format_ns(self.timestamp_ns),
             "state_hash": self.state_hash.to_string(),
-            "replayed_from": self.start.to_json(),
+            "replayed_from": start_json(&self.start),
             "replayed_inputs": self.replayed,
             "notes": self.notes,
             "orders": { "total": self.orders, "by_state": orders },

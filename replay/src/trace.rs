@@ -20,7 +20,7 @@ use sluice_protocol::{AnyMessage, Message, OrderStatus};
 use crate::dump::{DumpFilter, Format, InputView, OutputView, output_order_id};
 use crate::fields;
 use crate::progress::Progress;
-use crate::replayer::{Applied, Replayer, Start};
+use crate::replayer::{self, Applied, Start, start_json};
 use crate::time::format_ns;
 use crate::{DataDir, Error, journal_end};
 
@@ -62,9 +62,9 @@ pub fn trace_order(
     let start_seq = creation_seq(data, &reader, order_id, end.seq, &mut notes)
         .map_or(end.seq, |created| created.saturating_sub(1));
     // The order's early history may be pruned away: then start as early as the data allows.
-    let mut replayer = match Replayer::at_or_before(data, &reader, start_seq, &mut notes) {
+    let mut replayer = match replayer::at_or_before(data, &reader, start_seq, &mut notes) {
         Ok(replayer) => replayer,
-        Err(_) => Replayer::earliest(data, &reader, &mut notes)?,
+        Err(_) => replayer::earliest(data, &reader, &mut notes)?,
     };
     for note in &notes {
         eprintln!("sluice replay: {note}");
@@ -79,7 +79,7 @@ pub fn trace_order(
     tracker.learn_refunds(&replayer.engine);
     let total = end.seq.saturating_sub(replayer.last_seq());
     let mut progress = Progress::new(data.progress, "replaying", total);
-    let replayed = replayer.run_to(&reader, end.seq, &mut progress, |step| {
+    let replayed = replayer::run_to(&mut replayer, &reader, end.seq, &mut progress, |step| {
         tracker.step(&step);
         Ok(())
     });
@@ -113,7 +113,7 @@ fn creation_seq(
     notes: &mut Vec<String>,
 ) -> Option<u64> {
     // Without a usable start the caller falls back to the earliest one; nothing to learn here.
-    let newest = Replayer::at_or_before(data, reader, end_seq, notes).ok()?;
+    let newest = replayer::at_or_before(data, reader, end_seq, notes).ok()?;
     let slot = usize::try_from(order_id - 1).unwrap_or(usize::MAX);
     newest
         .engine
@@ -151,7 +151,7 @@ impl Tracker<'_> {
         {
             return false;
         }
-        match sluice_protocol::decode_any_sbe(step.sbe) {
+        match sluice_protocol::decode_any_sbe(step.envelope().sbe) {
             Ok(AnyMessage::ChannelResult(m)) => m.order_id == self.order_id,
             Ok(AnyMessage::QueryOrder(m)) => m.order_id == self.order_id,
             Ok(AnyMessage::RefundChannelResult(m)) => self.refund_ids.contains(&m.refund_id),
@@ -222,7 +222,7 @@ impl OrderTrace {
             "type": "final",
             "order_id": self.order_id,
             "seq": self.end_seq,
-            "replayed_from": self.start.to_json(),
+            "replayed_from": start_json(&self.start),
             "state_hash": self.state_hash.to_string(),
             "status": status,
         });
@@ -356,7 +356,7 @@ pub fn write_status(out: &mut dyn Write, s: &OrderStatus) -> std::io::Result<()>
 
 /// `CNY`, or the number when the code is unknown.
 pub fn currency_name(currency: u16) -> String {
-    sluice_gateway::config::currency_code(currency)
+    sluice_node::world::currency_code(currency)
         .map(str::to_string)
         .unwrap_or_else(|| currency.to_string())
 }

@@ -6,11 +6,11 @@
 mod common;
 
 use common::{copy_data, recorded};
-use sluice_engine::{InputMeta, Outbox, ROLE_SEQUENCER, StateHash};
+use sluice_engine::{ENVELOPE_LEN, Outbox, ROLE_SEQUENCER, StateHash, write_envelope};
 use sluice_journal::{JournalReader, SnapshotStore};
 use sluice_protocol::*;
 use sluice_replay::dump::{DumpFilter, Format, OutputView};
-use sluice_replay::replayer::Replayer;
+use sluice_replay::replayer::{self, Replayer};
 use sluice_replay::state::At;
 use sluice_replay::trace::{OrderTrace, trace_order};
 use sluice_replay::{DataDir, Start, check, dump, snapshot, state, verify};
@@ -310,13 +310,18 @@ fn the_state_is_the_live_servers_state() {
     );
     let reader = data.reader().expect("reader");
     let mut from_genesis = Replayer::from_genesis(&reader).expect("genesis");
-    from_genesis
-        .advance_to(&data, &reader, rec.mid_snapshot_seq, "test")
-        .expect("replay");
+    replayer::advance_to(
+        &mut from_genesis,
+        &data,
+        &reader,
+        rec.mid_snapshot_seq,
+        "test",
+    )
+    .expect("replay");
     assert_eq!(from_genesis.engine.state_hash(), recorded_hash);
 
     // A sequence between snapshots: the tool (from the mid snapshot) and the server's own recovery
-    // code (`pipeline::rebuild`, from Genesis: no snapshot in its store) agree.
+    // code (`sluice_node::recovery::rebuild`, from Genesis: no snapshot in its store) agree.
     let between = rec.mid_snapshot_seq + 7;
     let at = state::state(&data, At::Seq(between)).expect("state");
     assert_eq!(at.seq, between);
@@ -324,7 +329,7 @@ fn the_state_is_the_live_servers_state() {
     let empty = common::temp_dir("empty-store");
     let empty_store = SnapshotStore::new(&empty).expect("store");
     let mut log = Vec::new();
-    let rebuilt = sluice_gateway::pipeline::rebuild(&data.root, &empty_store, between, &mut log)
+    let rebuilt = sluice_node::recovery::rebuild(&data.root, &empty_store, between, &mut log)
         .expect("rebuild");
     assert_eq!(rebuilt.state_hash(), at.state_hash);
 
@@ -452,22 +457,15 @@ fn check_passes_on_real_data_and_catches_a_wrong_snapshot() {
     let seq = rec.payment(3).ack.sequence;
     let reader = data.reader().expect("reader");
     let mut replayer = Replayer::from_genesis(&reader).expect("genesis");
-    replayer
-        .advance_to(&data, &reader, seq - 1, "test")
-        .expect("replay");
-    let mut sbe = [0u8; 64];
-    let n = encode_sbe(&Pulse { flags: 0 }, &mut sbe).expect("encode");
-    let meta = InputMeta {
-        seq,
-        timestamp_ns: replayer.engine.now_ns(),
-        session_id: 0,
-        principal_id: 0,
-        role: ROLE_SEQUENCER,
-    };
+    replayer::advance_to(&mut replayer, &data, &reader, seq - 1, "test").expect("replay");
+    let mut payload = [0u8; 64];
+    write_envelope(&mut payload, 0, 0, ROLE_SEQUENCER);
+    let n = encode_sbe(&Pulse { flags: 0 }, &mut payload[ENVELOPE_LEN..]).expect("encode");
     let mut outbox = Outbox::with_capacity(1 << 16);
+    let now = replayer.engine.now_ns();
     replayer
         .engine
-        .apply(&meta, &sbe[..n], &mut outbox)
+        .apply_record(seq, now, &payload[..ENVELOPE_LEN + n], &mut outbox)
         .expect("apply");
     let (hash, payload) = replayer.engine.snapshot();
     SnapshotStore::new(&data.snapshots_dir)
@@ -497,9 +495,7 @@ fn an_offline_snapshot_restores_the_same_state() {
     assert_eq!(written.start.seq(), rec.mid_snapshot_seq);
     let reader = data.reader().expect("reader");
     let mut from_genesis = Replayer::from_genesis(&reader).expect("genesis");
-    from_genesis
-        .advance_to(&data, &reader, seq, "test")
-        .expect("replay");
+    replayer::advance_to(&mut from_genesis, &data, &reader, seq, "test").expect("replay");
     assert_eq!(written.state_hash, from_genesis.engine.state_hash());
     // The new snapshot is the start for a later state, and everything still checks.
     let later = state::state(&data, At::Seq(seq + 3)).expect("state");

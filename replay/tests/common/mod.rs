@@ -152,10 +152,10 @@ fn test_config(dir: &Path) -> Config {
     config.data_dir = dir.to_path_buf();
     // Small segments: the journal spans several, and rolls are exercised.
     config.segment_size_bytes = 4 * 1024;
-    config.genesis.orders_max = 10_000;
-    config.genesis.refunds_max = 1_000;
-    config.genesis.velocity_keys_max = 4_096;
-    config.genesis.list_entries_max = 1_024;
+    config.world.genesis.orders_max = 10_000;
+    config.world.genesis.refunds_max = 1_000;
+    config.world.genesis.velocity_keys_max = 4_096;
+    config.world.genesis.list_entries_max = 1_024;
     config.simulator.enabled = true;
     for channel in &mut config.simulator.channels {
         channel.success_rate = 1.0;
