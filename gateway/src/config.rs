@@ -109,6 +109,9 @@ pub struct PipelineSection {
     pub output_chunk_bytes: u32,
     /// Diagnostics only: the processor sleeps this long per input (to show backpressure).
     pub processor_delay_us: u32,
+    /// Diagnostics only: the journaler sleeps this long before each group commit, holding the
+    /// durable cursor back (to show that egress and followers wait for it).
+    pub journal_delay_us: u32,
     /// Touch every preallocated engine table before listening, so that no first-touch page
     /// fault lands on a request (costs start-up time and resident memory up to the limits).
     pub prefault_memory: bool,
@@ -126,6 +129,7 @@ impl Default for PipelineSection {
             output_chunks: 32,
             output_chunk_bytes: 1 << 20,
             processor_delay_us: 0,
+            journal_delay_us: 0,
             prefault_memory: true,
         }
     }

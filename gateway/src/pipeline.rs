@@ -232,6 +232,7 @@ pub struct PipelineSettings {
     pub snapshot_every: u64,
     pub snapshots_keep: usize,
     pub processor_delay_us: u32,
+    pub journal_delay_us: u32,
     pub data_dir: PathBuf,
     pub prune_covered_segments: bool,
     /// Touch the engine's preallocated tables on the processor thread before the pipeline starts
@@ -249,6 +250,7 @@ impl PipelineSettings {
             snapshot_every: c.pipeline.snapshot_every,
             snapshots_keep: c.pipeline.snapshots_keep as usize,
             processor_delay_us: c.pipeline.processor_delay_us,
+            journal_delay_us: c.pipeline.journal_delay_us,
             data_dir: c.data_dir.clone(),
             prune_covered_segments: c.prune_covered_segments,
             prefault: c.pipeline.prefault_memory,
@@ -449,7 +451,9 @@ fn run_journaler(
                 }
                 // Journal before the processor: the processor may see the batch only once it is
                 // durable, so commit while the guard still holds the slots.
-                if commit_before_release && !commit_batch(&mut writer, shared, last) {
+                if commit_before_release
+                    && !commit_batch(&mut writer, shared, last, settings.journal_delay_us)
+                {
                     return;
                 }
                 Some(commit_before_release)
@@ -466,7 +470,7 @@ fn run_journaler(
             unpark_all(std::slice::from_ref(next));
         }
         // In parallel the slots are released first; the group commit covers the whole batch.
-        if !committed && !commit_batch(&mut writer, shared, last) {
+        if !committed && !commit_batch(&mut writer, shared, last, settings.journal_delay_us) {
             return;
         }
     }
@@ -476,7 +480,15 @@ fn run_journaler(
 }
 
 /// Commits a batch and publishes the durable cursor; false (the pipeline failed) on an error.
-fn commit_batch(writer: &mut JournalWriter, shared: &Shared, last: Option<u64>) -> bool {
+fn commit_batch(
+    writer: &mut JournalWriter,
+    shared: &Shared,
+    last: Option<u64>,
+    delay_us: u32,
+) -> bool {
+    if delay_us > 0 {
+        std::thread::sleep(Duration::from_micros(u64::from(delay_us)));
+    }
     match writer.commit() {
         Ok(durable) => {
             debug_assert_eq!(Some(durable), last);
