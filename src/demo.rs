@@ -1,15 +1,19 @@
 //! `sluice demo`: a server with simulated channels in-process on an ephemeral loopback port, driven
-//! through real TCP connections by the load driver, with one channel failing mid-run; then a report.
+//! through real TCP connections by the load driver, with one channel failing mid-run, and a
+//! follower of its journal (`sluice_node::Follower`) applying the same inputs off the live path;
+//! then a report. Then a simulated month on a scripted clock (`demo_month`).
 
 use clap::Args;
 use serde_json::json;
 use sluice_gateway::client::Client;
 use sluice_gateway::config::{Config, DEFAULT_CONFIG};
 use sluice_gateway::server::{ServeOptions, Server, SimCommand};
+use sluice_node::{Follower, FollowerStatus};
 use sluice_protocol::*;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::load::{self, Identity, LoadReport, LoadSpec, Milestone, Mix, Pacing, StopAt};
@@ -37,6 +41,15 @@ pub struct DemoArgs {
     /// Seed of the generated payments and of the simulated channels.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Run without the follower (to measure what it costs the live path).
+    #[arg(long)]
+    pub no_follower: bool,
+    /// Days of the simulated month on a scripted clock (0 = skip it).
+    #[arg(long, default_value_t = 31)]
+    pub month_days: u32,
+    /// Payments per simulated day.
+    #[arg(long, default_value_t = 1_000)]
+    pub month_payments_per_day: u64,
 }
 
 fn fresh_dir() -> PathBuf {
@@ -100,6 +113,9 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
     let addr = server.local_addr;
     let stop = server.stop.clone();
     let control = server.sim_control();
+    let follower = (!args.no_follower)
+        .then(|| LiveFollower::start(&data_dir, server.durable_cursor()))
+        .transpose()?;
     let handle = std::thread::Builder::new()
         .name("sluice-gateway".into())
         .spawn(move || server.run())
@@ -166,6 +182,7 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
     let server_report = handle
         .join()
         .map_err(|_| "server thread panicked".to_string())?;
+    let followed = follower.map(|f| f.finish(server_report.last_seq));
     let report = result?;
     let admin = admin?;
     if let Some(e) = server_report.error {
@@ -175,6 +192,7 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         .state_hash
         .map(|h| h.to_string())
         .unwrap_or_default();
+    let followed = followed.transpose()?;
     let ctx = Context {
         report: &report,
         admin: &admin,
@@ -182,16 +200,100 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         channel_names: &channel_names,
         state_hash: &state_hash,
         data_dir: &data_dir,
+        followed: followed.as_ref(),
+    };
+    let month_dir = data_dir.with_file_name(format!(
+        "{}-month",
+        data_dir
+            .file_name()
+            .map_or("sluice-demo".into(), |n| n.to_string_lossy())
+    ));
+    let month = |config| {
+        crate::demo_month::run(
+            config,
+            &month_dir,
+            args.month_days,
+            args.month_payments_per_day,
+        )
     };
     if args.json {
-        println!("{}", ctx.json());
+        let mut json = ctx.json();
+        if args.month_days > 0 {
+            json["month"] = month(demo_config(&args, month_dir.clone())?)?.json();
+        }
+        println!("{json}");
     } else {
         ctx.print();
+        if args.month_days > 0 {
+            month(demo_config(&args, month_dir.clone())?)?.print();
+        }
     }
     if !admin.stats.ledger_balanced {
         return Err("the ledger does not balance".into());
     }
+    if followed.is_some_and(|f| f.hash != state_hash) {
+        return Err("the follower's state differs from the live engine's".into());
+    }
     Ok(())
+}
+
+/// The demo's follower: a thread applying the live journal to an engine of its own, off the live
+/// path, never past the durable cursor.
+struct LiveFollower {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<Result<Followed, String>>,
+}
+
+/// What the follower showed at the end.
+struct Followed {
+    status: FollowerStatus,
+    max_lag_inputs: u64,
+    hash: String,
+}
+
+impl LiveFollower {
+    fn start(
+        data_dir: &std::path::Path,
+        cursor: sluice_node::DurableCursor,
+    ) -> Result<LiveFollower, String> {
+        let mut follower = Follower::open(data_dir, "demo", cursor).map_err(|e| e.to_string())?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("sluice-follower".into())
+            .spawn(move || {
+                // Off the live path: on a small machine it lags under load and catches up after.
+                if let Err(e) = sluice_node::follower::background_priority() {
+                    eprintln!("sluice demo: follower at normal priority: {e}");
+                }
+                follower
+                    .run(&flag, Duration::from_secs(1), |_| Ok(()))
+                    .map_err(|e| e.to_string())?;
+                Ok(Followed {
+                    status: follower.status(),
+                    max_lag_inputs: follower.progress().max_lag_inputs(),
+                    hash: follower.engine().state_hash().to_string(),
+                })
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(LiveFollower { stop, thread })
+    }
+
+    /// Stops the follower once it has applied everything up to `last_seq` (the server stopped).
+    fn finish(self, last_seq: u64) -> Result<Followed, String> {
+        self.stop.store(true, Ordering::Release);
+        let followed = self
+            .thread
+            .join()
+            .map_err(|_| "follower thread panicked".to_string())??;
+        if followed.status.applied_seq != last_seq {
+            return Err(format!(
+                "the follower stopped at {} instead of {last_seq}",
+                followed.status.applied_seq
+            ));
+        }
+        Ok(followed)
+    }
 }
 
 /// What the demo asks the server as an admin at the end.
@@ -256,6 +358,7 @@ struct Context<'a> {
     channel_names: &'a BTreeMap<u16, String>,
     state_hash: &'a str,
     data_dir: &'a PathBuf,
+    followed: Option<&'a Followed>,
 }
 
 fn percentiles_us(h: &hdrhistogram::Histogram<u64>) -> serde_json::Value {
@@ -384,6 +487,13 @@ impl Context<'_> {
             "ledger_balanced": self.admin.stats.ledger_balanced,
             "ledger": { "platform": platform, "merchants": ledger(&self.admin.merchants), "promoters": ledger(&self.admin.promoters) },
             "state_hash": self.state_hash,
+            "follower": self.followed.map(|f| json!({
+                "applied_seq": f.status.applied_seq,
+                "saved_seq": f.status.saved_seq,
+                "max_lag_inputs": f.max_lag_inputs,
+                "state_hash": f.hash,
+                "matches_live": f.hash == self.state_hash,
+            })),
             "data_dir": self.data_dir.display().to_string(),
             "errors": r.errors,
         })
@@ -507,6 +617,17 @@ impl Context<'_> {
         );
         println!();
         println!("state hash {}", self.state_hash);
+        if let Some(f) = self.followed {
+            let same = if f.hash == self.state_hash {
+                "the same"
+            } else {
+                "DIFFERENT"
+            };
+            println!(
+                "follower   applied the same {} inputs from the journal off the live path, never past the durable cursor (largest lag {} inputs): state hash {} ({same})",
+                f.status.applied_seq, f.max_lag_inputs, f.hash
+            );
+        }
         println!(
             "journal    {}  (replay it with: sluice replay verify --data {})",
             self.data_dir.display(),

@@ -7,6 +7,7 @@ mod bench_pipeline;
 mod bench_plot;
 mod channel_sim;
 mod demo;
+mod demo_month;
 mod load;
 mod loadgen;
 mod replay_cli;
