@@ -73,58 +73,34 @@ fn demo_config(args: &DemoArgs, data_dir: PathBuf) -> Result<Config, String> {
     Ok(config)
 }
 
-pub fn run(args: DemoArgs) -> Result<(), String> {
-    let data_dir = args.data.clone().unwrap_or_else(fresh_dir);
-    let config = demo_config(&args, data_dir.clone())?;
-    let rule_names: BTreeMap<u32, String> = config
-        .world
-        .inputs
-        .iter()
-        .filter_map(|b| match &b.message {
+/// Names of the configured risk rules (and of the list verdicts) and channels, for the report.
+fn names(config: &Config) -> (BTreeMap<u32, String>, BTreeMap<u16, String>) {
+    let inputs = || config.world.inputs.iter().map(|input| &input.message);
+    let rules = inputs()
+        .filter_map(|m| match m {
             AnyMessage::ConfigRiskRule(r) => Some((r.rule_id, r.name.as_str().into_owned())),
             _ => None,
         })
         .chain([(1, "allow_list".to_string()), (2, "block_list".to_string())])
         .collect();
-    let channel_names: BTreeMap<u16, String> = config
-        .world
-        .inputs
-        .iter()
-        .filter_map(|b| match &b.message {
+    let channels = inputs()
+        .filter_map(|m| match m {
             AnyMessage::ConfigChannel(c) => Some((c.channel_id, c.name.as_str().into_owned())),
             _ => None,
         })
         .collect();
-    if !args.json {
-        eprintln!(
-            "sluice demo: {} payments, data in {}",
-            args.payments,
-            data_dir.display()
-        );
+    (rules, channels)
+}
+
+/// The channel outage of the run: it starts at 40% of the payments and ends at 70%.
+fn outage(args: &DemoArgs, control: &crossbeam::channel::Sender<SimCommand>) -> Vec<Milestone> {
+    if args.fail_channel == 0 {
+        return Vec::new();
     }
-    let server = Server::start(
-        config,
-        ServeOptions {
-            verbose: !args.json,
-            ..ServeOptions::default()
-        },
-    )
-    .map_err(|e| e.to_string())?;
-    let addr = server.local_addr;
-    let stop = server.stop.clone();
-    let control = server.sim_control();
-    let follower = (!args.no_follower)
-        .then(|| LiveFollower::start(&data_dir, server.durable_cursor()))
-        .transpose()?;
-    let handle = std::thread::Builder::new()
-        .name("sluice-gateway".into())
-        .spawn(move || server.run())
-        .map_err(|e| e.to_string())?;
-    let mut milestones = Vec::new();
-    if args.fail_channel != 0 {
-        let (c1, c2) = (control.clone(), control.clone());
-        let channel = args.fail_channel;
-        milestones.push(Milestone {
+    let (c1, c2) = (control.clone(), control.clone());
+    let channel = args.fail_channel;
+    vec![
+        Milestone {
             fraction: 0.4,
             action: Box::new(move || {
                 let _ = c1.send(SimCommand::Outage {
@@ -133,16 +109,20 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
                     mode: "error".into(),
                 });
             }),
-        });
-        milestones.push(Milestone {
+        },
+        Milestone {
             fraction: 0.7,
             action: Box::new(move || {
                 let _ = c2.send(SimCommand::Recover {
                     channel_id: channel,
                 });
             }),
-        });
-    }
+        },
+    ]
+}
+
+/// The load: both acquirers, closed loop, mostly payments with some refunds and queries.
+fn load_spec(args: &DemoArgs, addr: std::net::SocketAddr, milestones: Vec<Milestone>) -> LoadSpec {
     let identities = vec![
         Identity {
             key_id: "acq-a".into(),
@@ -155,7 +135,7 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
             merchants: vec![2001],
         },
     ];
-    let spec = LoadSpec {
+    LoadSpec {
         busy_poll: false,
         trace_acks: false,
         addr,
@@ -175,16 +155,45 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         progress: !args.json,
         drain_timeout: Duration::from_secs(30),
         milestones,
+    }
+}
+
+/// What the live run produced.
+struct LiveRun {
+    report: LoadReport,
+    admin: AdminFigures,
+    state_hash: String,
+    followed: Option<Followed>,
+}
+
+/// Starts the server (and the follower), drives the load, asks the admin figures, stops.
+fn live_run(
+    args: &DemoArgs,
+    config: Config,
+    data_dir: &std::path::Path,
+) -> Result<LiveRun, String> {
+    let options = ServeOptions {
+        verbose: !args.json,
+        ..ServeOptions::default()
     };
-    let result = load::run(spec).map_err(|e| format!("load: {e}"));
+    let server = Server::start(config, options).map_err(|e| e.to_string())?;
+    let (addr, stop) = (server.local_addr, server.stop.clone());
+    let milestones = outage(args, &server.sim_control());
+    let follower = (!args.no_follower)
+        .then(|| LiveFollower::start(data_dir, server.durable_cursor()))
+        .transpose()?;
+    let handle = std::thread::Builder::new()
+        .name("sluice-gateway".into())
+        .spawn(move || server.run())
+        .map_err(|e| e.to_string())?;
+    let result = load::run(load_spec(args, addr, milestones)).map_err(|e| format!("load: {e}"));
     let admin = admin_figures(addr);
     stop.store(true, Ordering::Release);
     let server_report = handle
         .join()
         .map_err(|_| "server thread panicked".to_string())?;
     let followed = follower.map(|f| f.finish(server_report.last_seq));
-    let report = result?;
-    let admin = admin?;
+    let (report, admin) = (result?, admin?);
     if let Some(e) = server_report.error {
         return Err(format!("server failed: {e}"));
     }
@@ -192,15 +201,34 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         .state_hash
         .map(|h| h.to_string())
         .unwrap_or_default();
-    let followed = followed.transpose()?;
+    Ok(LiveRun {
+        report,
+        admin,
+        state_hash,
+        followed: followed.transpose()?,
+    })
+}
+
+pub fn run(args: DemoArgs) -> Result<(), String> {
+    let data_dir = args.data.clone().unwrap_or_else(fresh_dir);
+    let config = demo_config(&args, data_dir.clone())?;
+    let (rule_names, channel_names) = names(&config);
+    if !args.json {
+        eprintln!(
+            "sluice demo: {} payments, data in {}",
+            args.payments,
+            data_dir.display()
+        );
+    }
+    let live = live_run(&args, config, &data_dir)?;
     let ctx = Context {
-        report: &report,
-        admin: &admin,
+        report: &live.report,
+        admin: &live.admin,
         rule_names: &rule_names,
         channel_names: &channel_names,
-        state_hash: &state_hash,
+        state_hash: &live.state_hash,
         data_dir: &data_dir,
-        followed: followed.as_ref(),
+        followed: live.followed.as_ref(),
     };
     let month_dir = data_dir.with_file_name(format!(
         "{}-month",
@@ -208,30 +236,27 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
             .file_name()
             .map_or("sluice-demo".into(), |n| n.to_string_lossy())
     ));
-    let month = |config| {
-        crate::demo_month::run(
-            config,
-            &month_dir,
-            args.month_days,
-            args.month_payments_per_day,
-        )
+    let month = || -> Result<crate::demo_month::MonthReport, String> {
+        let config = demo_config(&args, month_dir.clone())?;
+        let days = args.month_days;
+        crate::demo_month::run(config, &month_dir, days, args.month_payments_per_day)
     };
     if args.json {
         let mut json = ctx.json();
         if args.month_days > 0 {
-            json["month"] = month(demo_config(&args, month_dir.clone())?)?.json();
+            json["month"] = month()?.json();
         }
         println!("{json}");
     } else {
         ctx.print();
         if args.month_days > 0 {
-            month(demo_config(&args, month_dir.clone())?)?.print();
+            month()?.print();
         }
     }
-    if !admin.stats.ledger_balanced {
+    if !live.admin.stats.ledger_balanced {
         return Err("the ledger does not balance".into());
     }
-    if followed.is_some_and(|f| f.hash != state_hash) {
+    if live.followed.is_some_and(|f| f.hash != live.state_hash) {
         return Err("the follower's state differs from the live engine's".into());
     }
     Ok(())

@@ -813,7 +813,13 @@ message! {
 }
 
 message! {
-    /// Create or replace a split profile.
+    /// Create or replace a split profile. Rules, each refused with ConfigAck(Rejected,
+    /// InvalidConfig) and nothing changed: every rate and share within 0..=1 with at most 9
+    /// decimal places (text "rates must be 0..=1 with at most 9 decimal places");
+    /// parent_share + grandparent_share <= 1 ("parent_share + grandparent_share must be <= 1");
+    /// and each platform rate — platform_rate, every tier's rate and every category's rate, each
+    /// on its own — plus promoter_level1_rate + promoter_level2_rate <= 1 ("every platform rate +
+    /// promoter rates must be <= 1").
     ConfigSplitProfile = 42, sent_by Admin {
         /// The profile id (> 0).
         profile_id: u32,
@@ -919,9 +925,11 @@ message! {
         /// The id configured (merchant, channel, profile, promoter, rule; 0 for list entries; for
         /// SnapshotRequest, the request's own journal sequence).
         object_id: u64,
-        /// Applied or rejected.
+        /// Accepted (the change is applied; for SnapshotRequest, the snapshot is requested) or
+        /// Rejected (nothing changes).
         status: AckStatus,
-        /// Why it was rejected.
+        /// Why it was rejected (InvalidConfig, UnknownSplitProfile, CapacityReached...; None when
+        /// Accepted).
         reason: ReasonCode,
         /// Journal sequence of the input this answers.
         sequence: u64,

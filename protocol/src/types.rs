@@ -34,7 +34,7 @@ wire_enum! {
 wire_enum! {
     /// Whether a request was accepted for processing.
     AckStatus: u8 {
-        Accepted = 1 => "Accepted; a final result follows.",
+        Accepted = 1 => "Accepted. In PaymentAck and RefundAck a final result follows; in ConfigAck the change is applied.",
         Rejected = 2 => "Rejected; `reason` says why. Nothing else follows.",
     }
 }
