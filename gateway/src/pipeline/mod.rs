@@ -1,0 +1,316 @@
+//! The core of the server without sockets: the input ring, the journaler and business-logic threads,
+//! the output chunks egress drains, and snapshots. `sluice bench pipeline` drives it directly; the
+//! gateway's event loop feeds it from sockets. Recovery at start is the node's
+//! (`sluice_node::recovery`).
+
+mod journaler;
+mod processor;
+mod ring;
+mod snapshots;
+
+use crossbeam::utils::CachePadded;
+use disruptor::BusySpin;
+/// The ring's publishing trait (`try_publish`), re-exported so a producer outside this crate
+/// (`sluice bench pipeline`) need not depend on the disruptor crate itself.
+pub use disruptor::Producer;
+use sluice_engine::Engine;
+use sluice_node::{DurableCursor, Recovered};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+pub use processor::{OutChunk, OutputQueue};
+pub use ring::{InputSlot, RingProducer, SLOT_PAYLOAD_BYTES};
+
+use crate::config::{Config, WaitMode};
+use crate::wait::{Parker, unpark_all};
+use journaler::run_journaler;
+use processor::{Ready, run_processor};
+use ring::ProcessorPoller;
+use snapshots::{SnapshotJob, run_snapshot_writer, send_snapshot};
+
+/// How the journaler and the processor consume the ring (docs/PIPELINE.md says why `Parallel`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arrangement {
+    /// Both consume every input independently; egress waits for the durable cursor. The server's.
+    Parallel,
+    /// The processor sees an input only after the journaler committed it (LMAX's other option).
+    /// Kept so `sluice bench pipeline --journal-before` can measure the difference.
+    JournalBefore,
+}
+
+/// What the pipeline threads share with the gateway.
+pub struct Shared {
+    /// The last sequence the journal made durable (egress and followers read it).
+    pub durable: DurableCursor,
+    /// The last sequence the engine applied.
+    pub applied_seq: CachePadded<AtomicU64>,
+    /// Set by the gateway before it sleeps in epoll; whoever clears it wakes the gateway.
+    pub gateway_parked: AtomicBool,
+    waker: Mutex<Option<Arc<mio::Waker>>>,
+    /// A pipeline thread failed (journal I/O error): the server must stop.
+    pub fatal: Mutex<Option<String>>,
+    pub failed: AtomicBool,
+}
+
+impl Shared {
+    pub fn new() -> Arc<Shared> {
+        Arc::new(Shared {
+            durable: DurableCursor::new(0),
+            applied_seq: CachePadded::new(AtomicU64::new(0)),
+            gateway_parked: AtomicBool::new(false),
+            waker: Mutex::new(None),
+            fatal: Mutex::new(None),
+            failed: AtomicBool::new(false),
+        })
+    }
+
+    pub fn set_waker(&self, waker: Arc<mio::Waker>) {
+        if let Ok(mut w) = self.waker.lock() {
+            *w = Some(waker);
+        }
+    }
+
+    /// Wakes the gateway if it announced it is about to sleep (no syscall otherwise).
+    ///
+    /// Dekker-style with `Server::poll_timeout`: the caller has just made work visible (a durable
+    /// cursor, a chunk), then this fence, then the flag is read; the gateway stores the flag, fences,
+    /// then looks for work. The two SeqCst fences guarantee that one side sees the other's store,
+    /// on any architecture, so a wake is never lost (x86 would order it without them).
+    #[inline]
+    pub fn wake_gateway(&self) {
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if self.gateway_parked.swap(false, Ordering::AcqRel)
+            && let Ok(w) = self.waker.lock()
+            && let Some(w) = w.as_ref()
+        {
+            let _ = w.wake();
+        }
+    }
+
+    fn fail(&self, why: String) {
+        eprintln!("sluice: FATAL: {why}");
+        if let Ok(mut f) = self.fatal.lock() {
+            f.get_or_insert(why);
+        }
+        self.failed.store(true, Ordering::Release);
+        self.gateway_parked.store(true, Ordering::Release);
+        self.wake_gateway();
+    }
+
+    /// The fatal error, if a pipeline thread failed.
+    pub fn fatal_error(&self) -> Option<String> {
+        if !self.failed.load(Ordering::Acquire) {
+            return None;
+        }
+        self.fatal.lock().ok().and_then(|f| f.clone())
+    }
+}
+
+/// Settings the pipeline threads need.
+#[derive(Clone)]
+pub struct PipelineSettings {
+    pub wait: WaitMode,
+    pub journal_core: Option<usize>,
+    pub processor_core: Option<usize>,
+    pub snapshot_every: u64,
+    pub snapshots_keep: usize,
+    pub processor_delay_us: u32,
+    pub journal_delay_us: u32,
+    pub data_dir: PathBuf,
+    pub prune_covered_segments: bool,
+    /// Touch the engine's preallocated tables on the processor thread before the pipeline starts
+    /// (see `Engine::prefault`).
+    pub prefault: bool,
+}
+
+impl PipelineSettings {
+    pub fn from_config(c: &Config) -> Self {
+        let core = |i: usize| c.pipeline.pin_cores.get(i).copied();
+        PipelineSettings {
+            wait: c.wait,
+            journal_core: core(1),
+            processor_core: core(2),
+            snapshot_every: c.pipeline.snapshot_every,
+            snapshots_keep: c.pipeline.snapshots_keep as usize,
+            processor_delay_us: c.pipeline.processor_delay_us,
+            journal_delay_us: c.pipeline.journal_delay_us,
+            data_dir: c.data_dir.clone(),
+            prune_covered_segments: c.prune_covered_segments,
+            prefault: c.pipeline.prefault_memory,
+        }
+    }
+}
+
+/// The running pipeline: the ring producer (for the sequencer) and the threads behind it.
+pub struct Pipeline {
+    pub producer: Option<RingProducer>,
+    pub shared: Arc<Shared>,
+    pub outputs: Arc<OutputQueue>,
+    journaler: Option<JoinHandle<()>>,
+    processor: Option<JoinHandle<Engine>>,
+    snapshotter: Option<JoinHandle<()>>,
+    snapshot_tx: Option<crossbeam::channel::Sender<SnapshotJob>>,
+    /// The journaler's and the processor's parkers: the producer unparks them after publishing.
+    parkers: [Arc<Parker>; 2],
+    /// What the processor prefaulted before the pipeline started: bytes and how long it took.
+    pub prefaulted: (usize, Duration),
+}
+
+/// Wakes the pipeline's parked consumers; held by whoever publishes into the ring.
+#[derive(Clone)]
+pub struct ConsumerWaker([Arc<Parker>; 2]);
+
+impl ConsumerWaker {
+    /// Call after publishing.
+    #[inline]
+    pub fn wake(&self) {
+        unpark_all(&self.0);
+    }
+}
+
+impl Pipeline {
+    /// Wakes the consumers that parked while the ring was empty. Call after publishing.
+    #[inline]
+    pub fn unpark_consumers(&self) {
+        unpark_all(&self.parkers);
+    }
+
+    /// A handle that wakes the consumers, usable while the producer is borrowed.
+    pub fn consumer_waker(&self) -> ConsumerWaker {
+        ConsumerWaker(self.parkers.clone())
+    }
+
+    /// Starts the journaler, the processor and the snapshot writer around a recovered engine.
+    pub fn start(
+        recovered: Recovered,
+        ring_size: usize,
+        chunks: usize,
+        chunk_bytes: usize,
+        settings: PipelineSettings,
+        shared: Arc<Shared>,
+    ) -> std::io::Result<Pipeline> {
+        let arrangement = Arrangement::Parallel;
+        Self::start_arranged(
+            recovered,
+            ring_size,
+            chunks,
+            chunk_bytes,
+            settings,
+            shared,
+            arrangement,
+        )
+    }
+
+    /// `start` with a choice of arrangement (benchmarks compare them; the server runs `Parallel`).
+    pub fn start_arranged(
+        recovered: Recovered,
+        ring_size: usize,
+        chunks: usize,
+        chunk_bytes: usize,
+        settings: PipelineSettings,
+        shared: Arc<Shared>,
+        arrangement: Arrangement,
+    ) -> std::io::Result<Pipeline> {
+        let builder = disruptor::build_single_producer(ring_size, InputSlot::empty, BusySpin);
+        let (journal_poller, builder) = builder.new_event_poller();
+        let (processor_poller, producer) = match arrangement {
+            Arrangement::Parallel => {
+                let (poller, builder) = builder.new_event_poller();
+                (ProcessorPoller::Direct(poller), builder.build())
+            }
+            Arrangement::JournalBefore => {
+                let builder = builder.and_then().with_multi_consumer();
+                let (poller, builder) = builder.new_event_poller();
+                (ProcessorPoller::AfterJournal(poller), builder.build())
+            }
+        };
+        let commit_before_release = arrangement == Arrangement::JournalBefore;
+        shared.durable.publish(recovered.engine.last_seq());
+        shared
+            .applied_seq
+            .store(recovered.engine.last_seq(), Ordering::Release);
+        let outputs = OutputQueue::new(chunks, chunk_bytes);
+        let parkers = [Parker::new(), Parker::new()];
+        let (snapshot_tx, snapshot_rx) = crossbeam::channel::unbounded::<SnapshotJob>();
+        let snapshotter = {
+            let shared = shared.clone();
+            let settings = settings.clone();
+            std::thread::Builder::new()
+                .name("sluice-snapshot".into())
+                .spawn(move || run_snapshot_writer(snapshot_rx, &shared, &settings))?
+        };
+        let journaler = {
+            let shared = shared.clone();
+            let settings = settings.clone();
+            let writer = recovered.writer;
+            let own = parkers[0].clone();
+            // Journal before the processor: the processor waits on the journaler, which wakes it.
+            let next = commit_before_release.then(|| parkers[1].clone());
+            std::thread::Builder::new()
+                .name("sluice-journal".into())
+                .spawn(move || {
+                    run_journaler(journal_poller, writer, &shared, &settings, (own, next))
+                })?
+        };
+        // The processor reports when it is ready (pinned, tables prefaulted) before `start`
+        // returns, so that the first requests do not wait for it.
+        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<(usize, Duration)>(1);
+        let processor = {
+            let shared = shared.clone();
+            let outputs = outputs.clone();
+            let tx = snapshot_tx.clone();
+            let engine = recovered.engine;
+            let parker = parkers[1].clone();
+            std::thread::Builder::new()
+                .name("sluice-engine".into())
+                .spawn(move || {
+                    let ready = Ready(ready_tx);
+                    match processor_poller {
+                        ProcessorPoller::Direct(p) => run_processor(
+                            p, engine, &shared, &outputs, &tx, &settings, parker, ready,
+                        ),
+                        ProcessorPoller::AfterJournal(p) => run_processor(
+                            p, engine, &shared, &outputs, &tx, &settings, parker, ready,
+                        ),
+                    }
+                })?
+        };
+        // An error means the processor thread ended before reporting; `stop` will show why.
+        let prefaulted = ready_rx.recv().unwrap_or_default();
+        Ok(Pipeline {
+            producer: Some(producer),
+            shared,
+            outputs,
+            journaler: Some(journaler),
+            processor: Some(processor),
+            snapshotter: Some(snapshotter),
+            snapshot_tx: Some(snapshot_tx),
+            prefaulted,
+            parkers,
+        })
+    }
+
+    /// Drains and stops: drops the producer (the consumers finish what was published and exit),
+    /// joins the threads, writes a final snapshot, and returns the engine.
+    pub fn stop(mut self, final_snapshot: bool) -> Option<Engine> {
+        drop(self.producer.take());
+        if let Some(j) = self.journaler.take() {
+            let _ = j.join();
+        }
+        let engine = self.processor.take().and_then(|p| p.join().ok());
+        if let (Some(engine), Some(tx), true) =
+            (engine.as_ref(), self.snapshot_tx.as_ref(), final_snapshot)
+            && self.shared.fatal_error().is_none()
+        {
+            send_snapshot(engine, tx);
+        }
+        drop(self.snapshot_tx.take());
+        if let Some(s) = self.snapshotter.take() {
+            let _ = s.join();
+        }
+        engine
+    }
+}

@@ -1,0 +1,178 @@
+//! The business-logic processor thread: applies each input of the ring to the engine
+//! (`Engine::apply_record`), encoding outputs straight into a preallocated chunk that it hands to
+//! egress at the end of each batch; and the bounded queue of output chunks between them.
+
+use crossbeam::queue::ArrayQueue;
+use sluice_engine::{Engine, MAX_OUTPUT_BYTES_PER_INPUT, Outbox};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::ring::{InputSlot, PollInputs};
+use super::snapshots::{SnapshotJob, send_snapshot};
+use super::{PipelineSettings, Shared};
+use crate::wait::{Parker, Waiter, pin};
+use disruptor::Polling;
+
+/// A chunk of encoded outputs on its way from the processor to egress.
+pub struct OutChunk {
+    pub outbox: Outbox,
+}
+
+/// The bounded queue of output chunks and the pool of free ones (all allocated at start).
+pub struct OutputQueue {
+    full: ArrayQueue<Box<OutChunk>>,
+    free: ArrayQueue<Box<OutChunk>>,
+}
+
+impl OutputQueue {
+    pub fn new(chunks: usize, chunk_bytes: usize) -> Arc<OutputQueue> {
+        let q = OutputQueue {
+            full: ArrayQueue::new(chunks),
+            free: ArrayQueue::new(chunks),
+        };
+        for _ in 0..chunks {
+            let _ = q.free.push(Box::new(OutChunk {
+                outbox: Outbox::with_capacity(chunk_bytes),
+            }));
+        }
+        Arc::new(q)
+    }
+
+    /// The oldest chunk of outputs, for egress.
+    pub fn pop(&self) -> Option<Box<OutChunk>> {
+        self.full.pop()
+    }
+
+    /// Returns a drained chunk to the pool.
+    pub fn recycle(&self, mut chunk: Box<OutChunk>) {
+        chunk.outbox.clear();
+        let _ = self.free.push(chunk);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.full.is_empty()
+    }
+}
+
+/// The processor's "ready" report to `Pipeline::start`.
+pub(super) struct Ready(pub(super) std::sync::mpsc::SyncSender<(usize, Duration)>);
+
+impl Ready {
+    pub(super) fn send(self, bytes: usize, took: Duration) {
+        // The receiver waits in `start`; it is only gone if `start` itself failed.
+        let _ = self.0.send((bytes, took));
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn run_processor<P: PollInputs>(
+    mut poller: P,
+    engine: Engine,
+    shared: &Shared,
+    outputs: &OutputQueue,
+    snapshots: &crossbeam::channel::Sender<SnapshotJob>,
+    settings: &PipelineSettings,
+    parker: Arc<Parker>,
+    ready: Ready,
+) -> Engine {
+    pin(settings.processor_core);
+    let mut engine = engine;
+    let started = Instant::now();
+    let bytes = if settings.prefault {
+        engine.prefault()
+    } else {
+        0
+    };
+    ready.send(bytes, started.elapsed());
+    let mut waiter = Waiter::new(settings.wait, Some(parker));
+    let Some(mut chunk) = take_free(outputs, shared, &mut waiter) else {
+        return engine;
+    };
+    loop {
+        let mut last = 0;
+        let polled = match poller.poll_inputs() {
+            Ok(mut events) => {
+                // The likely cache misses of the next two inputs overlap this one's work.
+                let mut batch = &mut events;
+                let (mut current, mut near) = (batch.next(), batch.next());
+                while let Some(e) = current {
+                    let far = batch.next();
+                    engine.prefetch_payloads(near.map(|n| n.bytes()), far.map(|f| f.bytes()));
+                    if chunk.outbox.remaining() < MAX_OUTPUT_BYTES_PER_INPUT {
+                        chunk = match hand_over(chunk, outputs, shared, &mut waiter) {
+                            Some(c) => c,
+                            None => return engine,
+                        };
+                    }
+                    apply_slot(&mut engine, e, &mut chunk.outbox, shared);
+                    last = e.seq;
+                    if settings.processor_delay_us > 0 {
+                        std::thread::sleep(Duration::from_micros(u64::from(
+                            settings.processor_delay_us,
+                        )));
+                    }
+                    let every = settings.snapshot_every;
+                    if engine.take_snapshot_request() || (every > 0 && e.seq % every == 0) {
+                        send_snapshot(&engine, snapshots);
+                    }
+                    (current, near) = (near, far);
+                }
+                true
+            }
+            Err(Polling::NoEvents) => false,
+            Err(Polling::Shutdown) => break,
+        };
+        if !polled {
+            waiter.idle(|| poller.has_events());
+            continue;
+        }
+        waiter.busy();
+        shared.applied_seq.store(last, Ordering::Release);
+        if !chunk.outbox.is_empty() {
+            chunk = match hand_over(chunk, outputs, shared, &mut waiter) {
+                Some(c) => c,
+                None => return engine,
+            };
+        }
+    }
+    if !chunk.outbox.is_empty() {
+        let _ = outputs.full.push(chunk);
+        shared.wake_gateway();
+    }
+    engine
+}
+
+fn apply_slot(engine: &mut Engine, e: &InputSlot, outbox: &mut Outbox, shared: &Shared) {
+    if let Err(err) = engine.apply_record(e.seq, e.timestamp_ns, e.bytes(), outbox) {
+        shared.fail(format!("engine refused input {}: {err}", e.seq));
+    }
+}
+
+/// Gives a full chunk to egress and takes a free one (waiting while egress catches up).
+fn hand_over(
+    chunk: Box<OutChunk>,
+    outputs: &OutputQueue,
+    shared: &Shared,
+    waiter: &mut Waiter,
+) -> Option<Box<OutChunk>> {
+    // The queue holds every chunk there is, so it cannot be full.
+    let _ = outputs.full.push(chunk);
+    shared.wake_gateway();
+    take_free(outputs, shared, waiter)
+}
+
+fn take_free(outputs: &OutputQueue, shared: &Shared, waiter: &mut Waiter) -> Option<Box<OutChunk>> {
+    loop {
+        if let Some(c) = outputs.free.pop() {
+            waiter.busy();
+            return Some(c);
+        }
+        if shared.failed.load(Ordering::Acquire) {
+            return None;
+        }
+        shared.wake_gateway();
+        // Egress recycling a chunk unparks the consumers too; the park timeout bounds the rest.
+        waiter.idle(|| !outputs.free.is_empty() || shared.failed.load(Ordering::Acquire));
+    }
+}

@@ -1,0 +1,80 @@
+//! The input ring: its slots, the producer the sequencer owns, and the pollers of the journaler
+//! and the processor in either arrangement.
+
+use disruptor::{
+    EventGuard, EventPoller, Polling, SingleConsumerBarrier, SingleProducer, SingleProducerBarrier,
+};
+
+/// Bytes an input slot carries: the envelope and the largest inbound SBE message.
+pub const SLOT_PAYLOAD_BYTES: usize = sluice_node::MAX_INPUT_PAYLOAD_BYTES;
+
+/// One input on the ring: sequence, event time, template id, and the journal payload.
+pub struct InputSlot {
+    pub seq: u64,
+    pub timestamp_ns: u64,
+    pub kind: u16,
+    pub len: u16,
+    pub payload: [u8; SLOT_PAYLOAD_BYTES],
+}
+
+impl InputSlot {
+    pub(super) fn empty() -> Self {
+        InputSlot {
+            seq: 0,
+            timestamp_ns: 0,
+            kind: 0,
+            len: 0,
+            payload: [0; SLOT_PAYLOAD_BYTES],
+        }
+    }
+
+    /// The journal payload (envelope + SBE).
+    pub fn bytes(&self) -> &[u8] {
+        &self.payload[..usize::from(self.len)]
+    }
+}
+
+/// The ring's producer, owned by the sequencer.
+pub type RingProducer = SingleProducer<InputSlot, disruptor::MultiConsumerBarrier>;
+pub(super) type RingPoller = EventPoller<InputSlot, SingleProducerBarrier>;
+/// The processor's poller when it runs after the journaler (`Arrangement::JournalBefore`).
+pub(super) type AfterJournalPoller = EventPoller<InputSlot, SingleConsumerBarrier>;
+
+/// A ring consumer's poll, whichever barrier it waits on. The disruptor crate does not export its
+/// barrier trait, so the processor is generic over this instead (monomorphised: no cost).
+pub(super) trait PollInputs {
+    type Barrier;
+    fn poll_inputs(&mut self) -> Result<EventGuard<'_, InputSlot, Self::Barrier>, Polling>;
+    /// Whether an event is ready (a cheap check before parking).
+    fn has_events(&self) -> bool;
+}
+
+impl PollInputs for RingPoller {
+    type Barrier = SingleProducerBarrier;
+    #[inline]
+    fn poll_inputs(&mut self) -> Result<EventGuard<'_, InputSlot, Self::Barrier>, Polling> {
+        self.poll()
+    }
+    #[inline]
+    fn has_events(&self) -> bool {
+        self.has_available()
+    }
+}
+
+impl PollInputs for AfterJournalPoller {
+    type Barrier = SingleConsumerBarrier;
+    #[inline]
+    fn poll_inputs(&mut self) -> Result<EventGuard<'_, InputSlot, Self::Barrier>, Polling> {
+        self.poll()
+    }
+    #[inline]
+    fn has_events(&self) -> bool {
+        self.has_available()
+    }
+}
+
+/// The processor's poller in either arrangement.
+pub(super) enum ProcessorPoller {
+    Direct(RingPoller),
+    AfterJournal(AfterJournalPoller),
+}

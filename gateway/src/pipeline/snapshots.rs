@@ -1,0 +1,81 @@
+//! Snapshots: the processor serializes its state (the ring waits for that only) and a writer thread
+//! writes it once the journal is durable through its sequence, keeps the newest few, and may prune
+//! the journal segments they cover.
+
+use sluice_engine::{Engine, StateHash};
+use sluice_journal::SnapshotStore;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::{PipelineSettings, Shared};
+
+/// A snapshot taken by the processor, waiting to be written.
+pub(super) struct SnapshotJob {
+    seq: u64,
+    hash: StateHash,
+    payload: sluice_journal::AlignedVec,
+}
+
+pub(super) fn send_snapshot(engine: &Engine, tx: &crossbeam::channel::Sender<SnapshotJob>) {
+    let started = Instant::now();
+    let (hash, payload) = engine.snapshot();
+    let seq = engine.last_seq();
+    eprintln!(
+        "sluice: snapshot at sequence {seq}: {} bytes serialized in {:.1} ms (the ring waited this long), state hash {hash}",
+        payload.len(),
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    let _ = tx.send(SnapshotJob { seq, hash, payload });
+}
+
+pub(super) fn run_snapshot_writer(
+    rx: crossbeam::channel::Receiver<SnapshotJob>,
+    shared: &Shared,
+    settings: &PipelineSettings,
+) {
+    let store = match SnapshotStore::new(&sluice_journal::snapshots_dir(&settings.data_dir)) {
+        Ok(s) => s,
+        Err(e) => return shared.fail(format!("snapshot directory: {e}")),
+    };
+    for job in rx {
+        // Never let a snapshot get ahead of the journal.
+        while shared.durable.get() < job.seq && !shared.failed.load(Ordering::Acquire) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if shared.failed.load(Ordering::Acquire) {
+            return;
+        }
+        match store.write(job.seq, job.hash.0, &job.payload) {
+            Ok(path) => eprintln!("sluice: snapshot written: {}", path.display()),
+            Err(e) => eprintln!("sluice: snapshot at {} not written: {e}", job.seq),
+        }
+        if let Err(e) = store.prune(settings.snapshots_keep) {
+            eprintln!("sluice: snapshot pruning: {e}");
+        }
+        if settings.prune_covered_segments {
+            prune_covered_segments(&store, &settings.data_dir);
+        }
+    }
+}
+
+/// Deletes the journal segments wholly covered by the oldest valid snapshot kept.
+fn prune_covered_segments(store: &SnapshotStore, data_dir: &Path) {
+    let oldest = store.list().ok().and_then(|list| {
+        list.iter()
+            .filter(|s| s.header.is_ok())
+            .map(|s| s.seq)
+            .min()
+    });
+    let Some(covered) = oldest else { return };
+    match sluice_journal::prune_segments(&sluice_journal::journal_dir(data_dir), covered) {
+        Ok(deleted) if !deleted.is_empty() => {
+            eprintln!(
+                "sluice: {} journal segment(s) covered by snapshot {covered} deleted",
+                deleted.len()
+            )
+        }
+        Ok(_) => {}
+        Err(e) => eprintln!("sluice: journal pruning: {e}"),
+    }
+}
