@@ -4,7 +4,12 @@
 pub mod auth;
 pub mod client;
 pub mod config;
+pub mod egress;
+pub mod net;
 pub mod pipeline;
+pub mod sequencer;
 pub mod server;
+pub mod session;
 pub mod sim;
+pub mod sim_bridge;
 pub mod wait;

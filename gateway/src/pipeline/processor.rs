@@ -32,9 +32,10 @@ impl OutputQueue {
             free: ArrayQueue::new(chunks),
         };
         for _ in 0..chunks {
-            let _ = q.free.push(Box::new(OutChunk {
+            let pooled = q.free.push(Box::new(OutChunk {
                 outbox: Outbox::with_capacity(chunk_bytes),
             }));
+            assert!(pooled.is_ok(), "the pool has room for every chunk");
         }
         Arc::new(q)
     }
@@ -47,11 +48,35 @@ impl OutputQueue {
     /// Returns a drained chunk to the pool.
     pub fn recycle(&self, mut chunk: Box<OutChunk>) {
         chunk.outbox.clear();
-        let _ = self.free.push(chunk);
+        let pooled = self.free.push(chunk);
+        assert!(
+            pooled.is_ok(),
+            "more output chunks than the pool was built for"
+        );
     }
 
     pub fn is_empty(&self) -> bool {
         self.full.is_empty()
+    }
+
+    /// A free chunk, if egress has recycled one.
+    pub fn take_free(&self) -> Option<Box<OutChunk>> {
+        self.free.pop()
+    }
+
+    /// Whether a free chunk is waiting.
+    pub fn has_free(&self) -> bool {
+        !self.free.is_empty()
+    }
+
+    /// Hands a chunk of outputs to egress. The two queues together hold every chunk there is, so
+    /// the full queue always has room for one taken from the pool.
+    pub fn hand_over(&self, chunk: Box<OutChunk>) {
+        let pushed = self.full.push(chunk);
+        assert!(
+            pushed.is_ok(),
+            "more output chunks than the queue was built for"
+        );
     }
 }
 
@@ -137,7 +162,7 @@ pub(super) fn run_processor<P: PollInputs>(
         }
     }
     if !chunk.outbox.is_empty() {
-        let _ = outputs.full.push(chunk);
+        outputs.hand_over(chunk);
         shared.wake_gateway();
     }
     engine
@@ -156,15 +181,14 @@ fn hand_over(
     shared: &Shared,
     waiter: &mut Waiter,
 ) -> Option<Box<OutChunk>> {
-    // The queue holds every chunk there is, so it cannot be full.
-    let _ = outputs.full.push(chunk);
+    outputs.hand_over(chunk);
     shared.wake_gateway();
     take_free(outputs, shared, waiter)
 }
 
 fn take_free(outputs: &OutputQueue, shared: &Shared, waiter: &mut Waiter) -> Option<Box<OutChunk>> {
     loop {
-        if let Some(c) = outputs.free.pop() {
+        if let Some(c) = outputs.take_free() {
             waiter.busy();
             return Some(c);
         }
@@ -173,6 +197,6 @@ fn take_free(outputs: &OutputQueue, shared: &Shared, waiter: &mut Waiter) -> Opt
         }
         shared.wake_gateway();
         // Egress recycling a chunk unparks the consumers too; the park timeout bounds the rest.
-        waiter.idle(|| !outputs.free.is_empty() || shared.failed.load(Ordering::Acquire));
+        waiter.idle(|| outputs.has_free() || shared.failed.load(Ordering::Acquire));
     }
 }

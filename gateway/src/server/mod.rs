@@ -1,0 +1,385 @@
+//! The gateway: one mio event loop that owns the listener and every connection. Its parts own
+//! their state: connections and buffers (`net`), each connection's session (`session`, sans-IO),
+//! the sequencer and pulses (`sequencer`), egress gating and routing (`egress`, sans-IO), the
+//! simulator bridge (`sim_bridge`) and the pipeline threads (`pipeline`). This module holds the
+//! loop that ties them together; `inbound` reads and sequences, `outbound` sends.
+
+mod inbound;
+mod outbound;
+
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
+use sluice_engine::{Engine, StateHash};
+use sluice_node::{Clock, DurableCursor, Error, Recovered, recover, wall_clock_ns};
+use sluice_protocol::*;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::config::{Config, Credential, WaitMode};
+use crate::egress::{Egress, Routes};
+use crate::net::{BufferPool, Conn};
+use crate::pipeline::{OutputQueue, Pipeline, PipelineSettings, Shared};
+use crate::sequencer::Sequencer;
+use crate::session::Timers;
+use crate::sim::Simulator;
+use crate::sim_bridge::SimBridge;
+pub use crate::sim_bridge::SimCommand;
+use crate::wait::pin;
+
+const LISTENER: Token = Token(0);
+const WAKER: Token = Token(1);
+const FIRST_CONN: usize = 2;
+/// How often connection timers are checked.
+const TIMER_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Counters the gateway keeps (for logs).
+#[derive(Debug, Default, Clone)]
+pub struct GatewayStats {
+    pub accepted: u64,
+    pub refused_connections: u64,
+    pub logins: u64,
+    pub login_failures: u64,
+    pub inputs: u64,
+    pub rejects: u64,
+    pub ring_full: u64,
+    pub slow_consumers: u64,
+    pub outputs_sent: u64,
+    pub outputs_dropped: u64,
+    pub sim_replies: u64,
+}
+
+/// What a stopped server reports.
+#[derive(Debug, Clone)]
+pub struct ServerReport {
+    pub last_seq: u64,
+    pub state_hash: Option<StateHash>,
+    pub stats: GatewayStats,
+    pub error: Option<String>,
+}
+
+/// Options that are not in the configuration file.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// Print the start-up log to stderr.
+    pub verbose: bool,
+    /// Where the sequencer's event time comes from: the wall clock, or a scripted clock that the
+    /// caller drives (a simulated month in seconds; see `sluice_node::clock`).
+    pub clock: Clock,
+}
+
+/// A started server: its address, and a flag that stops it.
+pub struct Server {
+    gateway: Gateway,
+    pub local_addr: SocketAddr,
+    pub stop: Arc<AtomicBool>,
+}
+
+impl Server {
+    /// Recovers the data directory, binds the listener and starts the pipeline threads. The event
+    /// loop runs when `run` is called (on the caller's thread).
+    pub fn start(config: Config, options: ServeOptions) -> Result<Server, Error> {
+        let recovered = recover(
+            &config.data_dir,
+            config.journal_config(),
+            &config.world,
+            options.clock.now_ns(),
+        )?;
+        if options.verbose {
+            for line in &recovered.log {
+                eprintln!("sluice: {line}");
+            }
+        }
+        let listener = TcpListener::bind(config.listen)
+            .map_err(|e| Error::new(format!("listen on {}: {e}", config.listen)))?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|e| Error::new(e.to_string()))?;
+        let gateway = Gateway::new(config, recovered, listener, options.clock)?;
+        let (bytes, took) = gateway
+            .pipeline
+            .as_ref()
+            .map(|p| p.prefaulted)
+            .unwrap_or_default();
+        if options.verbose && bytes > 0 {
+            eprintln!(
+                "sluice: engine tables prefaulted: {} MiB in {} ms",
+                bytes >> 20,
+                took.as_millis()
+            );
+        }
+        let stop = gateway.stop.clone();
+        Ok(Server {
+            gateway,
+            local_addr,
+            stop,
+        })
+    }
+
+    /// Changes a simulated channel (e.g. schedules an outage) before `run`.
+    pub fn simulator_mut(&mut self) -> Option<&mut Simulator> {
+        self.gateway.sims.simulator_mut()
+    }
+
+    /// The journal's durable cursor, for followers of this server's journal.
+    pub fn durable_cursor(&self) -> DurableCursor {
+        self.gateway.shared.durable.clone()
+    }
+
+    /// What the pipeline threads share: the durable cursor and the processor's applied sequence.
+    pub fn shared(&self) -> Arc<Shared> {
+        self.gateway.shared.clone()
+    }
+
+    /// A handle to command the simulator while the server runs.
+    pub fn sim_control(&self) -> crossbeam::channel::Sender<SimCommand> {
+        self.gateway.sims.control()
+    }
+
+    /// Runs the event loop until `stop` is set or a pipeline thread fails; then drains, flushes,
+    /// snapshots and returns.
+    pub fn run(mut self) -> ServerReport {
+        self.gateway.run()
+    }
+}
+
+struct Gateway {
+    poll: Poll,
+    listener: Option<TcpListener>,
+    conns: Slab<Conn>,
+    max_connections: usize,
+    buffers: BufferPool,
+    write_cap: usize,
+    routes: Routes,
+    credentials: Vec<Credential>,
+    next_session: u64,
+    pipeline: Option<Pipeline>,
+    /// The processor's output chunks (kept past the pipeline's stop, to send the last ones).
+    outputs: Arc<OutputQueue>,
+    shared: Arc<Shared>,
+    sequencer: Sequencer,
+    /// `sequencer.published` when the consumers were last unparked.
+    unparked_at: u64,
+    egress: Egress,
+    /// Connections with bytes queued to write.
+    dirty: Vec<usize>,
+    /// Connections whose frames wait for room in the ring.
+    stalled: Vec<usize>,
+    sims: SimBridge,
+    timers: Timers,
+    last_timers: Instant,
+    scratch: Vec<u8>,
+    stop: Arc<AtomicBool>,
+    stats: GatewayStats,
+    core: Option<usize>,
+    /// `wait = "spin"`: the event loop busy-polls (epoll with a zero timeout) on its dedicated
+    /// core instead of sleeping; a sleeping core's wake-up is what a spinning pipeline avoids.
+    spin: bool,
+}
+
+impl Gateway {
+    fn new(
+        config: Config,
+        recovered: Recovered,
+        mut listener: TcpListener,
+        clock: Clock,
+    ) -> Result<Gateway, Error> {
+        let io = |e: io::Error| Error::new(format!("event loop: {e}"));
+        let poll = Poll::new().map_err(io)?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)
+            .map_err(io)?;
+        let shared = Shared::new();
+        shared.set_waker(Arc::new(Waker::new(poll.registry(), WAKER).map_err(io)?));
+        let p = &config.pipeline;
+        let sequencer = Sequencer::new(
+            recovered.engine.last_seq() + 1,
+            recovered.last_timestamp_ns,
+            clock,
+            Duration::from_millis(u64::from(p.pulse_interval_ms)),
+        );
+        let pipeline = Pipeline::start(
+            recovered,
+            p.ring_size as usize,
+            p.output_chunks as usize,
+            p.output_chunk_bytes as usize,
+            PipelineSettings::from_config(&config),
+            shared.clone(),
+        )
+        .map_err(io)?;
+        let s = &config.server;
+        let max_connections = s.max_connections as usize;
+        let sim = config.simulator.enabled.then(|| {
+            Simulator::new(
+                &config.simulator.channels,
+                config.simulator.seed,
+                wall_clock_ns(),
+                1 << 20,
+            )
+        });
+        let ms = |v: u32| Duration::from_millis(u64::from(v));
+        Ok(Gateway {
+            poll,
+            listener: Some(listener),
+            conns: Slab::with_capacity(max_connections),
+            max_connections,
+            buffers: BufferPool::new(max_connections, s.read_buffer_bytes as usize),
+            write_cap: s.write_buffer_bytes as usize,
+            routes: Routes::default(),
+            credentials: config.credentials.clone(),
+            // Session ids differ across restarts: the high bits are the start time in ms.
+            next_session: (wall_clock_ns() / 1_000_000) << 16,
+            outputs: pipeline.outputs.clone(),
+            pipeline: Some(pipeline),
+            shared,
+            sequencer,
+            unparked_at: 0,
+            egress: Egress::default(),
+            dirty: Vec::with_capacity(max_connections),
+            stalled: Vec::with_capacity(max_connections),
+            sims: SimBridge::new(sim),
+            timers: Timers {
+                heartbeat_every: ms(s.heartbeat_interval_ms),
+                idle_timeout: ms(s.idle_timeout_ms),
+                login_timeout: ms(s.login_timeout_ms),
+            },
+            last_timers: Instant::now(),
+            scratch: vec![0u8; MAX_FRAME_BYTES],
+            stop: Arc::new(AtomicBool::new(false)),
+            stats: GatewayStats::default(),
+            core: config.pipeline.pin_cores.first().copied(),
+            spin: config.wait == WaitMode::Spin,
+        })
+    }
+
+    fn run(&mut self) -> ServerReport {
+        pin(self.core);
+        let mut events = Events::with_capacity(1024);
+        let error = loop {
+            if self.stop.load(Ordering::Acquire) {
+                break None;
+            }
+            if let Some(e) = self.shared.fatal_error() {
+                break Some(e);
+            }
+            let timeout = self.poll_timeout();
+            if let Err(e) = self.poll.poll(&mut events, timeout)
+                && e.kind() != io::ErrorKind::Interrupted
+            {
+                break Some(format!("epoll: {e}"));
+            }
+            self.shared.gateway_parked.store(false, Ordering::Release);
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept(),
+                    WAKER => {}
+                    Token(t) => {
+                        let key = t - FIRST_CONN;
+                        if event.is_writable() {
+                            self.flush(key);
+                        }
+                        if event.is_readable() || event.is_read_closed() {
+                            self.on_readable(key);
+                        }
+                    }
+                }
+            }
+            self.turn();
+        };
+        self.shutdown(error)
+    }
+
+    /// One turn of work after the poll: stalled reads, simulator, pulse, egress, timers, closes.
+    fn turn(&mut self) {
+        self.retry_stalled();
+        self.deliver_sim_replies();
+        if let Some(producer) = self.pipeline.as_mut().and_then(|p| p.producer.as_mut()) {
+            self.sequencer.maybe_pulse(producer, Instant::now());
+        }
+        self.wake_consumers();
+        self.drain_outputs();
+        self.flush_dirty();
+        if self.last_timers.elapsed() >= TIMER_INTERVAL {
+            self.check_timers();
+        }
+        self.close_finished();
+    }
+
+    fn poll_timeout(&mut self) -> Option<Duration> {
+        let busy = !self.stalled.is_empty() || !self.dirty.is_empty();
+        let mut timeout = self
+            .sequencer
+            .until_pulse(Instant::now())
+            .min(TIMER_INTERVAL);
+        if let Some(due) = self.sims.next_due_ns() {
+            timeout = timeout.min(Duration::from_nanos(due.saturating_sub(wall_clock_ns())));
+        }
+        if busy || self.spin {
+            return Some(Duration::ZERO);
+        }
+        // Announce the sleep, then look once more so a wake between the check and the flag is not lost.
+        // The fence pairs with the one in `Shared::wake_gateway` (see there).
+        self.shared.gateway_parked.store(true, Ordering::SeqCst);
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if self.egress_ready() {
+            self.shared.gateway_parked.store(false, Ordering::Release);
+            return Some(Duration::ZERO);
+        }
+        Some(timeout)
+    }
+
+    /// Whether egress has something it could send now.
+    fn egress_ready(&self) -> bool {
+        self.egress.ready(self.shared.durable.get(), &self.outputs)
+    }
+
+    /// Unparks the pipeline's consumers if anything was published since they were last woken.
+    #[inline]
+    fn wake_consumers(&mut self) {
+        if self.sequencer.published != self.unparked_at {
+            self.unparked_at = self.sequencer.published;
+            if let Some(p) = self.pipeline.as_ref() {
+                p.unpark_consumers();
+            }
+        }
+    }
+
+    /// Stops accepting and reading, lets what was sequenced drain through journal and engine,
+    /// sends what is durable, stops the pipeline (final snapshot) and logs every session out.
+    fn shutdown(&mut self, error: Option<String>) -> ServerReport {
+        if let Some(mut l) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut l);
+        }
+        let last = self.sequencer.next_seq - 1;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while error.is_none() && Instant::now() < deadline {
+            let done = self.shared.applied_seq.load(Ordering::Acquire) >= last
+                && self.shared.durable.get() >= last;
+            self.drain_outputs();
+            self.flush_dirty();
+            if done && !self.egress.holds_outputs() && self.outputs.is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        let engine: Option<Engine> = self.pipeline.take().and_then(|p| p.stop(error.is_none()));
+        self.drain_outputs();
+        self.flush_dirty();
+        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            self.send_logout(key, ReasonCode::ServerShuttingDown, "server stopping");
+            self.flush(key);
+            self.close(key);
+        }
+        self.stats.inputs = self.sequencer.published;
+        ServerReport {
+            last_seq: engine.as_ref().map_or(last, |e| e.last_seq()),
+            state_hash: engine.as_ref().map(|e| e.state_hash()),
+            stats: self.stats.clone(),
+            error,
+        }
+    }
+}

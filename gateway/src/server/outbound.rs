@@ -1,0 +1,195 @@
+//! The gateway's outbound side: egress (outputs leave once their input is durable, routed to
+//! their session, acquirer, channel connector, simulator or admins), answers of its own (rejects,
+//! logouts), writing, the session timers, and closing connections.
+
+use sluice_engine::OutRecord;
+use sluice_node::wall_clock_ns;
+use sluice_protocol::*;
+use std::time::Instant;
+
+use super::Gateway;
+use crate::egress::Target;
+use crate::net::{Closing, Queued};
+use crate::session::TimerAction;
+
+impl Gateway {
+    /// Sends every output whose input is durable.
+    pub(super) fn drain_outputs(&mut self) {
+        let durable = self.shared.durable.get();
+        let mut egress = std::mem::take(&mut self.egress);
+        let outputs = self.outputs.clone();
+        let recycled = egress.drain(durable, &outputs, |record| self.route(record));
+        self.egress = egress;
+        if recycled && let Some(p) = self.pipeline.as_ref() {
+            // A processor waiting for a free chunk may be parked.
+            p.unpark_consumers();
+        }
+    }
+
+    fn route(&mut self, r: &OutRecord<'_>) {
+        let conns = &self.conns;
+        let identity_of = |k: usize| conns.get(k).and_then(|c| c.session.identity());
+        match self.routes.target(&r.dest, identity_of) {
+            Target::Conn(k) => self.queue_frame(k, r.frame),
+            Target::Admins => {
+                for i in 0..self.routes.admins().len() {
+                    let k = self.routes.admins()[i];
+                    self.queue_frame(k, r.frame);
+                }
+            }
+            // No connector: the simulator takes it, or the attempt times out at its deadline and
+            // fails over.
+            Target::Unconnected(channel) if self.sims.send(channel, r.frame, wall_clock_ns()) => {}
+            Target::Unconnected(_) | Target::Nobody => self.stats.outputs_dropped += 1,
+        }
+    }
+
+    /// Queues a frame for a connection, disconnecting a client that stopped reading.
+    fn queue_frame(&mut self, key: usize, frame: &[u8]) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        match conn.queue(frame, self.write_cap) {
+            Queued::Yes { first } => {
+                self.stats.outputs_sent += 1;
+                if first {
+                    self.dirty.push(key);
+                }
+            }
+            Queued::Closing => {}
+            Queued::SlowConsumer => {
+                self.stats.slow_consumers += 1;
+                eprintln!(
+                    "sluice: disconnecting slow consumer {} (session {:?}): {} bytes unread",
+                    conn.peer,
+                    conn.session.identity().map(|s| s.id),
+                    conn.unsent()
+                );
+            }
+        }
+    }
+
+    pub(super) fn send_msg<M: Message>(&mut self, key: usize, msg: &M) {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let n = encode_frame(msg, &mut scratch).expect("the gateway's own messages fit a frame");
+        self.queue_frame(key, &scratch[..n]);
+        self.scratch = scratch;
+    }
+
+    pub(super) fn send_reject(
+        &mut self,
+        key: usize,
+        template: u16,
+        reason: ReasonCode,
+        request_id: u64,
+        why: &str,
+    ) {
+        self.stats.rejects += 1;
+        let msg = Reject {
+            ref_template_id: template,
+            reason,
+            ref_request_id: request_id,
+            text: codec::text(why),
+        };
+        self.send_msg(key, &msg);
+    }
+
+    pub(super) fn send_logout(&mut self, key: usize, reason: ReasonCode, why: &str) {
+        let text = codec::text(why);
+        self.send_msg(key, &Logout { reason, text });
+    }
+
+    pub(super) fn send_login_rejected(&mut self, key: usize, reason: ReasonCode, why: &str) {
+        let text = codec::text(why);
+        self.send_msg(key, &LoginRejected { reason, text });
+        self.close_after_flush(key, format!("login rejected: {why}"));
+    }
+
+    pub(super) fn flush_dirty(&mut self) {
+        let mut dirty = std::mem::take(&mut self.dirty);
+        for &key in &dirty {
+            self.flush(key);
+        }
+        dirty.clear();
+        self.dirty = dirty;
+    }
+
+    /// Writes as much as the socket takes.
+    pub(super) fn flush(&mut self, key: usize) {
+        if let Some(conn) = self.conns.get_mut(key) {
+            conn.flush(Instant::now());
+        }
+    }
+
+    /// Login deadlines, idle timeouts and heartbeats, as each session's timers ask.
+    pub(super) fn check_timers(&mut self) {
+        let now = Instant::now();
+        self.last_timers = now;
+        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            let Some(conn) = self.conns.get(key) else {
+                continue;
+            };
+            if conn.closing.is_some() {
+                continue;
+            }
+            let write_idle = conn.unsent() == 0;
+            match conn.session.poll_timer(now, &self.timers, write_idle) {
+                None => {}
+                Some(TimerAction::Heartbeat) => {
+                    let timestamp_ns = wall_clock_ns();
+                    self.send_msg(key, &Heartbeat { timestamp_ns });
+                }
+                Some(action) => {
+                    let (reason, why) = action.logout().expect("a closing timer has a reason");
+                    self.send_logout(key, reason, why);
+                    let what = match action {
+                        TimerAction::LoginDeadline => "login timeout",
+                        _ => "idle timeout",
+                    };
+                    self.close_after_flush(key, what.into());
+                }
+            }
+        }
+    }
+
+    pub(super) fn close_finished(&mut self) {
+        let closing: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.closing.is_some())
+            .map(|(k, _)| k)
+            .collect();
+        for key in closing {
+            if let Some(Closing::AfterFlush(_)) =
+                self.conns.get(key).and_then(|c| c.closing.as_ref())
+            {
+                self.flush(key);
+            }
+            self.close(key);
+        }
+    }
+
+    /// The one place a connection is closed and deregistered.
+    pub(super) fn close(&mut self, key: usize) {
+        if !self.conns.contains(key) {
+            return;
+        }
+        let mut conn = self.conns.remove(key);
+        let _ = self.poll.registry().deregister(&mut conn.stream);
+        if let Some(identity) = conn.session.identity() {
+            let others = self
+                .conns
+                .iter()
+                .filter_map(|(k, c)| c.session.identity().map(|i| (k, i)));
+            self.routes.on_close(key, identity, others);
+        }
+        if let Some(why) = conn.closing.as_ref().map(Closing::why)
+            && (why.starts_with("slow consumer") || why.starts_with("framing"))
+        {
+            eprintln!("sluice: closed {}: {why}", conn.peer);
+        }
+        self.stalled.retain(|k| *k != key);
+        self.buffers.give_back(conn.into_buffers());
+    }
+}

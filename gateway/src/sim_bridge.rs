@@ -1,0 +1,119 @@
+//! The bridge to the in-process channel simulator: dispatches for channels with no connector
+//! logged in go to it, and its replies come back as channel inputs through the sequencer, like a
+//! connector's would. Commands (outages, recoveries) arrive from other threads over a channel.
+
+use crossbeam::channel::{Receiver, Sender};
+use sluice_protocol::{
+    AnyMessage, ChannelResult, Message, RefundChannelResult, Role, decode_any_frame, encode_sbe,
+};
+
+use crate::sim::{SimReply, Simulator};
+
+/// Session ids of the in-process simulated channels (never handed to a peer).
+pub const SIM_SESSION_BASE: u64 = 1 << 62;
+
+/// A command to the in-process channel simulator while the server runs.
+#[derive(Debug, Clone)]
+pub enum SimCommand {
+    /// Channel `channel_id` fails from now for `seconds` (mode: error, decline or timeout).
+    Outage {
+        channel_id: u16,
+        seconds: f64,
+        mode: String,
+    },
+    /// Channel `channel_id` works again.
+    Recover { channel_id: u16 },
+}
+
+pub struct SimBridge {
+    sim: Option<Simulator>,
+    commands: (Sender<SimCommand>, Receiver<SimCommand>),
+}
+
+impl SimBridge {
+    pub fn new(sim: Option<Simulator>) -> SimBridge {
+        SimBridge {
+            sim,
+            commands: crossbeam::channel::unbounded(),
+        }
+    }
+
+    /// A handle to command the simulator while the server runs.
+    pub fn control(&self) -> Sender<SimCommand> {
+        self.commands.0.clone()
+    }
+
+    pub fn simulator_mut(&mut self) -> Option<&mut Simulator> {
+        self.sim.as_mut()
+    }
+
+    /// When the next reply is due, ns (wall clock).
+    pub fn next_due_ns(&self) -> Option<u64> {
+        self.sim.as_ref().and_then(|s| s.next_due_ns())
+    }
+
+    /// A dispatch or refund dispatch for `channel`, which has no connector: true when the simulator
+    /// serves the channel and took it.
+    pub fn send(&mut self, channel: u16, frame: &[u8], now_ns: u64) -> bool {
+        let Some(sim) = self.sim.as_mut().filter(|s| s.serves(channel)) else {
+            return false;
+        };
+        match decode_any_frame(frame) {
+            Ok(AnyMessage::Dispatch(d)) => sim.on_dispatch(&d, now_ns),
+            Ok(AnyMessage::RefundDispatch(d)) => sim.on_refund(&d, now_ns),
+            _ => {}
+        }
+        true
+    }
+
+    /// Applies the queued commands, then publishes the replies due at `now_ns` through `publish`
+    /// (SBE, session, principal, role, template; false when the ring is full, and the reply waits).
+    /// Returns how many were published.
+    pub fn deliver(
+        &mut self,
+        now_ns: u64,
+        mut publish: impl FnMut(&[u8], u64, u32, u8, u16) -> bool,
+    ) -> u64 {
+        let Some(sim) = self.sim.as_mut() else {
+            return 0;
+        };
+        while let Ok(command) = self.commands.1.try_recv() {
+            match command {
+                SimCommand::Outage {
+                    channel_id,
+                    seconds,
+                    mode,
+                } => {
+                    eprintln!("sluice: simulator: channel {channel_id} fails ({mode}) from now");
+                    sim.start_outage(channel_id, now_ns, seconds, &mode);
+                }
+                SimCommand::Recover { channel_id } => {
+                    eprintln!("sluice: simulator: channel {channel_id} works again");
+                    sim.end_outages(channel_id);
+                }
+            }
+        }
+        let mut buf = [0u8; 256];
+        let mut delivered = 0;
+        while let Some((channel, reply)) = sim.due(now_ns) {
+            let (n, kind) = match &reply {
+                SimReply::Payment(r) => (encode_sbe(r, &mut buf), ChannelResult::TEMPLATE_ID),
+                SimReply::Refund(r) => (encode_sbe(r, &mut buf), RefundChannelResult::TEMPLATE_ID),
+            };
+            let n = n.expect("a channel result fits 256 bytes");
+            let session = SIM_SESSION_BASE + u64::from(channel);
+            if !publish(
+                &buf[..n],
+                session,
+                u32::from(channel),
+                Role::Channel as u8,
+                kind,
+            ) {
+                sim.defer(channel, reply, now_ns);
+                break;
+            }
+            delivered += 1;
+        }
+        delivered
+    }
+}
