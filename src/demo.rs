@@ -525,6 +525,20 @@ impl Context<'_> {
     }
 
     fn print(&self) {
+        println!();
+        println!("== Sluice demo ==========================================================");
+        self.print_outcomes();
+        println!();
+        self.print_speed();
+        println!();
+        self.print_channels();
+        println!();
+        self.print_ledger();
+        println!();
+        self.print_state();
+    }
+
+    fn print_outcomes(&self) {
         let r = self.report;
         let pct = |n: u64| {
             if r.payments_sent == 0 {
@@ -533,8 +547,6 @@ impl Context<'_> {
                 n as f64 * 100.0 / r.payments_sent as f64
             }
         };
-        println!();
-        println!("== Sluice demo ==========================================================");
         println!("payments sent        {:>10}", r.payments_sent);
         println!(
             "  accepted           {:>10}  ({:.2}%, {} flagged for review)",
@@ -576,7 +588,10 @@ impl Context<'_> {
             r.queries_sent, r.queries_answered
         );
         println!("outstanding at end   {:>10}", r.outstanding);
-        println!();
+    }
+
+    fn print_speed(&self) {
+        let r = self.report;
         println!(
             "throughput           {:>10.0} payments/s end to end ({:.2} s)",
             r.payments_per_sec(),
@@ -597,7 +612,9 @@ impl Context<'_> {
         println!(
             "(closed loop at full speed: latency here includes queueing; see `sluice loadgen` for latency at a set rate)"
         );
-        println!();
+    }
+
+    fn print_channels(&self) {
         println!(
             "{:<14} {:>10} {:>10} {:>9}  health",
             "channel", "attempts", "successes", "rate"
@@ -608,7 +625,9 @@ impl Context<'_> {
                 rate * 100.0
             );
         }
-        println!();
+    }
+
+    fn print_ledger(&self) {
         println!("ledger (minor units shown as major.minor)");
         for b in &self.admin.platform.balances {
             println!(
@@ -640,7 +659,9 @@ impl Context<'_> {
             "  ledger balanced (total debits = total credits): {}",
             self.admin.stats.ledger_balanced
         );
-        println!();
+    }
+
+    fn print_state(&self) {
         println!("state hash {}", self.state_hash);
         if let Some(f) = self.followed {
             let same = if f.hash == self.state_hash {
@@ -658,8 +679,8 @@ impl Context<'_> {
             self.data_dir.display(),
             self.data_dir.display()
         );
-        if !r.errors.is_empty() {
-            println!("errors: {:?}", r.errors);
+        if !self.report.errors.is_empty() {
+            println!("errors: {:?}", self.report.errors);
         }
     }
 }

@@ -283,84 +283,18 @@ impl Config {
                 message: e.message().to_string(),
             }
         })?;
-        let at = |span: std::ops::Range<usize>| Some(line_of(text, span.start));
         let listen = file.server.listen.parse::<SocketAddr>().or_else(|_| {
-            err(
-                None,
-                "server.listen",
-                format!(
-                    "{:?} is not an address like 127.0.0.1:7700",
-                    file.server.listen
-                ),
-            )
+            let what = format!(
+                "{:?} is not an address like 127.0.0.1:7700",
+                file.server.listen
+            );
+            err(None, "server.listen", what)
         })?;
         check_server(&file.server)?;
-        let wait = match file.pipeline.wait.as_str() {
-            "adaptive" => WaitMode::Adaptive,
-            "yield" => WaitMode::Yield,
-            "spin" => WaitMode::Spin,
-            other => {
-                return err(
-                    None,
-                    "pipeline.wait",
-                    format!("{other:?} is not adaptive, yield or spin"),
-                );
-            }
-        };
+        let wait = wait_mode(&file.pipeline)?;
         check_pipeline(&file.pipeline)?;
-        let durability = match file.journal.durability.as_str() {
-            "none" => Durability::None,
-            "fsync" => Durability::Fsync,
-            other => {
-                return err(
-                    None,
-                    "journal.durability",
-                    format!("{other:?} is not none or fsync"),
-                );
-            }
-        };
-        if !(1..=4096).contains(&file.journal.segment_size_mb) {
-            return err(None, "journal.segment_size_mb", "must be 1..=4096");
-        }
-        let mut credentials = Vec::new();
-        for (i, c) in file.credentials.iter().enumerate() {
-            let line = at(c.span());
-            let key = format!("credentials[{i}]");
-            let c = c.get_ref();
-            let role = named(
-                &c.role,
-                Role::from_name,
-                line,
-                &format!("{key}.role"),
-                "role (acquirer, channel, admin)",
-            )?;
-            let secret_sha256 = hex32(&c.secret_sha256).ok_or(()).or_else(|_| {
-                err(
-                    line,
-                    format!("{key}.secret_sha256"),
-                    "must be 64 hex digits: SHA-256 of \"key_id:secret\"",
-                )
-            })?;
-            if c.key_id.is_empty() || c.key_id.len() > 16 {
-                return err(line, format!("{key}.key_id"), "must be 1..=16 bytes");
-            }
-            if credentials
-                .iter()
-                .any(|x: &Credential| x.key_id == c.key_id)
-            {
-                return err(
-                    line,
-                    format!("{key}.key_id"),
-                    format!("{:?} appears twice", c.key_id),
-                );
-            }
-            credentials.push(Credential {
-                key_id: c.key_id.clone(),
-                role,
-                principal_id: c.principal_id,
-                secret_sha256,
-            });
-        }
+        let durability = durability(&file.journal)?;
+        let credentials = credentials(text, &file.credentials)?;
         let world = World::compile(
             text,
             WorldSections {
@@ -402,6 +336,68 @@ impl Config {
         // The embedded text is checked by a test; failing here would be a build defect.
         Config::parse(DEFAULT_CONFIG).unwrap_or_else(|e| panic!("embedded default config: {e}"))
     }
+}
+
+fn wait_mode(p: &PipelineSection) -> Result<WaitMode, ConfigError> {
+    match p.wait.as_str() {
+        "adaptive" => Ok(WaitMode::Adaptive),
+        "yield" => Ok(WaitMode::Yield),
+        "spin" => Ok(WaitMode::Spin),
+        other => err(
+            None,
+            "pipeline.wait",
+            format!("{other:?} is not adaptive, yield or spin"),
+        ),
+    }
+}
+
+fn durability(j: &JournalSection) -> Result<Durability, ConfigError> {
+    let durability = match j.durability.as_str() {
+        "none" => Durability::None,
+        "fsync" => Durability::Fsync,
+        other => {
+            let what = format!("{other:?} is not none or fsync");
+            return err(None, "journal.durability", what);
+        }
+    };
+    if !(1..=4096).contains(&j.segment_size_mb) {
+        return err(None, "journal.segment_size_mb", "must be 1..=4096");
+    }
+    Ok(durability)
+}
+
+/// The `[[credentials]]` entries, checked: a known role, a 64-hex-digit hash, a 1..=16 byte key
+/// id that appears once.
+fn credentials(
+    text: &str,
+    entries: &[Spanned<CredentialEntry>],
+) -> Result<Vec<Credential>, ConfigError> {
+    let mut credentials: Vec<Credential> = Vec::with_capacity(entries.len());
+    for (i, c) in entries.iter().enumerate() {
+        let line = Some(line_of(text, c.span().start));
+        let key = format!("credentials[{i}]");
+        let c = c.get_ref();
+        let what = "role (acquirer, channel, admin)";
+        let role = named(&c.role, Role::from_name, line, &format!("{key}.role"), what)?;
+        let secret_sha256 = hex32(&c.secret_sha256).ok_or(()).or_else(|_| {
+            let what = "must be 64 hex digits: SHA-256 of \"key_id:secret\"";
+            err(line, format!("{key}.secret_sha256"), what)
+        })?;
+        if c.key_id.is_empty() || c.key_id.len() > 16 {
+            return err(line, format!("{key}.key_id"), "must be 1..=16 bytes");
+        }
+        if credentials.iter().any(|x| x.key_id == c.key_id) {
+            let what = format!("{:?} appears twice", c.key_id);
+            return err(line, format!("{key}.key_id"), what);
+        }
+        credentials.push(Credential {
+            key_id: c.key_id.clone(),
+            role,
+            principal_id: c.principal_id,
+            secret_sha256,
+        });
+    }
+    Ok(credentials)
 }
 
 fn check_server(s: &ServerSection) -> Result<(), ConfigError> {

@@ -253,6 +253,39 @@ fn unum(v: u128) -> Json {
     }
 }
 
+fn currency_json(c: &CurrencyTotals) -> Json {
+    json!({
+        "currency": currency_name(c.currency),
+        "code": c.currency,
+        "channel_receivable": num(c.channel_receivable),
+        "channel_receivable_pending": num(c.channel_receivable_pending),
+        "platform_revenue": num(c.platform_revenue),
+        "fee_expense": num(c.fee_expense),
+        "payouts": num(c.payouts),
+        "clearing": num(c.clearing),
+        "parties_pending": num(c.parties_pending),
+        "parties_available": num(c.parties_available),
+        "parties_frozen": num(c.parties_frozen),
+    })
+}
+
+fn counters_json(s: &StatsReport) -> Json {
+    json!({
+        "accepted": s.accepted,
+        "rejected_invalid": s.rejected_invalid,
+        "rejected_risk": s.rejected_risk,
+        "succeeded": s.succeeded,
+        "failed": s.failed,
+        "failed_over": s.failed_over,
+        "in_flight": s.in_flight,
+        "reviews": s.reviews,
+        "refunds_succeeded": s.refunds_succeeded,
+        "refunds_failed": s.refunds_failed,
+        "timeouts": s.timeouts,
+        "withdrawals": s.withdrawals,
+    })
+}
+
 fn party_name(kind: PartyKind) -> &'static str {
     match kind {
         PartyKind::Merchant => "merchant",
@@ -284,25 +317,7 @@ impl StateReport {
                 .collect(),
         );
         let t = &self.ledger_totals;
-        let currencies: Vec<Json> = self
-            .currencies
-            .iter()
-            .map(|c| {
-                json!({
-                    "currency": currency_name(c.currency),
-                    "code": c.currency,
-                    "channel_receivable": num(c.channel_receivable),
-                    "channel_receivable_pending": num(c.channel_receivable_pending),
-                    "platform_revenue": num(c.platform_revenue),
-                    "fee_expense": num(c.fee_expense),
-                    "payouts": num(c.payouts),
-                    "clearing": num(c.clearing),
-                    "parties_pending": num(c.parties_pending),
-                    "parties_available": num(c.parties_available),
-                    "parties_frozen": num(c.parties_frozen),
-                })
-            })
-            .collect();
+        let currencies: Vec<Json> = self.currencies.iter().map(currency_json).collect();
         let balances: Vec<Json> = self.balances.iter().map(balance_json).collect();
         let channels: Vec<Json> = self
             .stats
@@ -310,7 +325,6 @@ impl StateReport {
             .iter()
             .map(|c| channel_json(c, self.channel_name(c.channel_id)))
             .collect();
-        let s = &self.stats;
         json!({
             "data_dir": self.data_dir.display().to_string(),
             "seq": self.seq,
@@ -340,20 +354,7 @@ impl StateReport {
             },
             "balances": balances,
             "channel_health": channels,
-            "counters": {
-                "accepted": s.accepted,
-                "rejected_invalid": s.rejected_invalid,
-                "rejected_risk": s.rejected_risk,
-                "succeeded": s.succeeded,
-                "failed": s.failed,
-                "failed_over": s.failed_over,
-                "in_flight": s.in_flight,
-                "reviews": s.reviews,
-                "refunds_succeeded": s.refunds_succeeded,
-                "refunds_failed": s.refunds_failed,
-                "timeouts": s.timeouts,
-                "withdrawals": s.withdrawals,
-            },
+            "counters": counters_json(&self.stats),
         })
     }
 

@@ -258,7 +258,18 @@ fn status_fields(status: &OrderStatus) -> serde_json::Value {
 
 /// The final status, readable: the order, its routing explanation, attempts, split and refunds.
 pub fn write_status(out: &mut dyn Write, s: &OrderStatus) -> std::io::Result<()> {
+    write_order(out, s)?;
+    write_routing(out, s)?;
+    write_lines(out, s)
+}
+
+fn write_order(out: &mut dyn Write, s: &OrderStatus) -> std::io::Result<()> {
     let currency = currency_name(s.currency);
+    let promoter = if s.promoter_id != 0 {
+        format!(", promoter {}", s.promoter_id)
+    } else {
+        String::new()
+    };
     writeln!(
         out,
         "final status of order {} at seq {}:",
@@ -266,15 +277,10 @@ pub fn write_status(out: &mut dyn Write, s: &OrderStatus) -> std::io::Result<()>
     )?;
     writeln!(
         out,
-        "  request {} from acquirer {}, merchant {}{}, {} {currency} (minor units), {} {}",
+        "  request {} from acquirer {}, merchant {}{promoter}, {} {currency} (minor units), {} {}",
         s.request_id,
         s.acquirer_id,
         s.merchant_id,
-        if s.promoter_id != 0 {
-            format!(", promoter {}", s.promoter_id)
-        } else {
-            String::new()
-        },
         s.amount_minor,
         s.method.name(),
         s.scene.name()
@@ -296,7 +302,10 @@ pub fn write_status(out: &mut dyn Write, s: &OrderStatus) -> std::io::Result<()>
         format_ns(s.created_ns),
         format_ns(s.updated_ns),
         s.settle_day
-    )?;
+    )
+}
+
+fn write_routing(out: &mut dyn Write, s: &OrderStatus) -> std::io::Result<()> {
     writeln!(out, "  routing ({}):", s.strategy.name())?;
     for c in &s.candidates {
         let why = if c.skip_reason.to_wire() != 0 {
@@ -326,16 +335,15 @@ pub fn write_status(out: &mut dyn Write, s: &OrderStatus) -> std::io::Result<()>
             format_ns(a.dispatched_ns)
         )?;
     }
+    Ok(())
+}
+
+fn write_lines(out: &mut dyn Write, s: &OrderStatus) -> std::io::Result<()> {
     if !s.split.is_empty() {
         writeln!(out, "  split:")?;
         for line in &s.split {
-            writeln!(
-                out,
-                "    {:<20} {:>8} {:>14}",
-                line.role.name(),
-                line.party_id,
-                line.amount_minor
-            )?;
+            let (role, party, amount) = (line.role.name(), line.party_id, line.amount_minor);
+            writeln!(out, "    {role:<20} {party:>8} {amount:>14}")?;
         }
     }
     if !s.refunds.is_empty() {

@@ -10,7 +10,20 @@ use super::ring::RingPoller;
 use super::{PipelineSettings, Shared};
 use crate::wait::{Parker, Waiter, pin, unpark_all};
 
-pub(super) fn run_journaler(
+/// Starts the journaler thread.
+pub(super) fn spawn(
+    poller: RingPoller,
+    writer: JournalWriter,
+    shared: Arc<Shared>,
+    settings: PipelineSettings,
+    parkers: (Arc<Parker>, Option<Arc<Parker>>),
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("sluice-journal".into())
+        .spawn(move || run_journaler(poller, writer, &shared, &settings, parkers))
+}
+
+fn run_journaler(
     mut poller: RingPoller,
     mut writer: JournalWriter,
     shared: &Shared,

@@ -9,7 +9,6 @@ mod ring;
 mod snapshots;
 
 use crossbeam::utils::CachePadded;
-use disruptor::BusySpin;
 /// The ring's publishing trait (`try_publish`), re-exported so a producer outside this crate
 /// (`sluice bench pipeline`) need not depend on the disruptor crate itself.
 pub use disruptor::Producer;
@@ -26,9 +25,7 @@ pub use ring::{InputSlot, RingProducer, SLOT_PAYLOAD_BYTES};
 
 use crate::config::{Config, WaitMode};
 use crate::wait::{Parker, unpark_all};
-use journaler::run_journaler;
-use processor::{Ready, run_processor};
-use ring::ProcessorPoller;
+use processor::{ProcessorParts, Ready};
 use snapshots::{SnapshotJob, run_snapshot_writer, send_snapshot};
 
 /// How the journaler and the processor consume the ring (docs/PIPELINE.md says why `Parallel`).
@@ -214,70 +211,39 @@ impl Pipeline {
         shared: Arc<Shared>,
         arrangement: Arrangement,
     ) -> std::io::Result<Pipeline> {
-        let builder = disruptor::build_single_producer(ring_size, InputSlot::empty, BusySpin);
-        let (journal_poller, builder) = builder.new_event_poller();
-        let (processor_poller, producer) = match arrangement {
-            Arrangement::Parallel => {
-                let (poller, builder) = builder.new_event_poller();
-                (ProcessorPoller::Direct(poller), builder.build())
-            }
-            Arrangement::JournalBefore => {
-                let builder = builder.and_then().with_multi_consumer();
-                let (poller, builder) = builder.new_event_poller();
-                (ProcessorPoller::AfterJournal(poller), builder.build())
-            }
-        };
-        let commit_before_release = arrangement == Arrangement::JournalBefore;
+        let (journal_poller, processor_poller, producer) = ring::build(ring_size, arrangement);
         shared.durable.publish(recovered.engine.last_seq());
-        shared
-            .applied_seq
-            .store(recovered.engine.last_seq(), Ordering::Release);
+        let applied = recovered.engine.last_seq();
+        shared.applied_seq.store(applied, Ordering::Release);
         let outputs = OutputQueue::new(chunks, chunk_bytes);
         let parkers = [Parker::new(), Parker::new()];
         let (snapshot_tx, snapshot_rx) = crossbeam::channel::unbounded::<SnapshotJob>();
         let snapshotter = {
-            let shared = shared.clone();
-            let settings = settings.clone();
+            let (shared, settings) = (shared.clone(), settings.clone());
             std::thread::Builder::new()
                 .name("sluice-snapshot".into())
                 .spawn(move || run_snapshot_writer(snapshot_rx, &shared, &settings))?
         };
-        let journaler = {
-            let shared = shared.clone();
-            let settings = settings.clone();
-            let writer = recovered.writer;
-            let own = parkers[0].clone();
-            // Journal before the processor: the processor waits on the journaler, which wakes it.
-            let next = commit_before_release.then(|| parkers[1].clone());
-            std::thread::Builder::new()
-                .name("sluice-journal".into())
-                .spawn(move || {
-                    run_journaler(journal_poller, writer, &shared, &settings, (own, next))
-                })?
-        };
+        // Journal before the processor: the processor waits on the journaler, which wakes it.
+        let next = (arrangement == Arrangement::JournalBefore).then(|| parkers[1].clone());
+        let journaler = journaler::spawn(
+            journal_poller,
+            recovered.writer,
+            shared.clone(),
+            settings.clone(),
+            (parkers[0].clone(), next),
+        )?;
         // The processor reports when it is ready (pinned, tables prefaulted) before `start`
         // returns, so that the first requests do not wait for it.
-        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<(usize, Duration)>(1);
-        let processor = {
-            let shared = shared.clone();
-            let outputs = outputs.clone();
-            let tx = snapshot_tx.clone();
-            let engine = recovered.engine;
-            let parker = parkers[1].clone();
-            std::thread::Builder::new()
-                .name("sluice-engine".into())
-                .spawn(move || {
-                    let ready = Ready(ready_tx);
-                    match processor_poller {
-                        ProcessorPoller::Direct(p) => run_processor(
-                            p, engine, &shared, &outputs, &tx, &settings, parker, ready,
-                        ),
-                        ProcessorPoller::AfterJournal(p) => run_processor(
-                            p, engine, &shared, &outputs, &tx, &settings, parker, ready,
-                        ),
-                    }
-                })?
+        let (ready, ready_rx) = Ready::channel();
+        let parts = ProcessorParts {
+            shared: shared.clone(),
+            outputs: outputs.clone(),
+            snapshots: snapshot_tx.clone(),
+            settings,
+            parker: parkers[1].clone(),
         };
+        let processor = processor::spawn(processor_poller, recovered.engine, parts, ready)?;
         // An error means the processor thread ended before reporting; `stop` will show why.
         let prefaulted = ready_rx.recv().unwrap_or_default();
         Ok(Pipeline {

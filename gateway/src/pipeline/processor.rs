@@ -6,9 +6,10 @@ use crossbeam::queue::ArrayQueue;
 use sluice_engine::{Engine, MAX_OUTPUT_BYTES_PER_INPUT, Outbox};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::ring::{InputSlot, PollInputs};
+use super::ring::{InputSlot, PollInputs, ProcessorPoller};
 use super::snapshots::{SnapshotJob, send_snapshot};
 use super::{PipelineSettings, Shared};
 use crate::wait::{Parker, Waiter, pin};
@@ -81,28 +82,48 @@ impl OutputQueue {
 }
 
 /// The processor's "ready" report to `Pipeline::start`.
-pub(super) struct Ready(pub(super) std::sync::mpsc::SyncSender<(usize, Duration)>);
+pub(super) struct Ready(std::sync::mpsc::SyncSender<(usize, Duration)>);
 
 impl Ready {
-    pub(super) fn send(self, bytes: usize, took: Duration) {
+    /// A report channel for `Pipeline::start` to wait on: the processor sends once it is ready.
+    pub(super) fn channel() -> (Ready, std::sync::mpsc::Receiver<(usize, Duration)>) {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        (Ready(tx), rx)
+    }
+
+    fn send(self, bytes: usize, took: Duration) {
         // The receiver waits in `start`; it is only gone if `start` itself failed.
         let _ = self.0.send((bytes, took));
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-pub(super) fn run_processor<P: PollInputs>(
-    mut poller: P,
+/// Starts the processor thread on `engine`, consuming the ring through `poller`.
+pub(super) fn spawn(
+    poller: ProcessorPoller,
     engine: Engine,
-    shared: &Shared,
-    outputs: &OutputQueue,
-    snapshots: &crossbeam::channel::Sender<SnapshotJob>,
-    settings: &PipelineSettings,
-    parker: Arc<Parker>,
+    parts: ProcessorParts,
     ready: Ready,
-) -> Engine {
+) -> std::io::Result<JoinHandle<Engine>> {
+    std::thread::Builder::new()
+        .name("sluice-engine".into())
+        .spawn(move || match poller {
+            ProcessorPoller::Direct(p) => run_processor(p, engine, parts, ready),
+            ProcessorPoller::AfterJournal(p) => run_processor(p, engine, parts, ready),
+        })
+}
+
+/// What the processor thread is handed besides its poller and engine.
+pub(super) struct ProcessorParts {
+    pub shared: Arc<Shared>,
+    pub outputs: Arc<OutputQueue>,
+    pub snapshots: crossbeam::channel::Sender<SnapshotJob>,
+    pub settings: PipelineSettings,
+    pub parker: Arc<Parker>,
+}
+
+/// Pins the thread, prefaults the engine's tables and reports ready to `Pipeline::start`.
+fn prepare(mut engine: Engine, settings: &PipelineSettings, ready: Ready) -> Engine {
     pin(settings.processor_core);
-    let mut engine = engine;
     let started = Instant::now();
     let bytes = if settings.prefault {
         engine.prefault()
@@ -110,7 +131,34 @@ pub(super) fn run_processor<P: PollInputs>(
         0
     };
     ready.send(bytes, started.elapsed());
-    let mut waiter = Waiter::new(settings.wait, Some(parker));
+    engine
+}
+
+/// After each input: the diagnostic delay, and a snapshot when one is asked for or due.
+#[inline]
+fn after_input(engine: &mut Engine, seq: u64, parts: &ProcessorParts) {
+    let settings = &parts.settings;
+    if settings.processor_delay_us > 0 {
+        let delay = Duration::from_micros(u64::from(settings.processor_delay_us));
+        std::thread::sleep(delay);
+    }
+    let every = settings.snapshot_every;
+    if engine.take_snapshot_request() || (every > 0 && seq.is_multiple_of(every)) {
+        send_snapshot(engine, &parts.snapshots);
+    }
+}
+
+fn run_processor<P: PollInputs>(
+    mut poller: P,
+    engine: Engine,
+    parts: ProcessorParts,
+    ready: Ready,
+) -> Engine {
+    let ProcessorParts {
+        shared, outputs, ..
+    } = &parts;
+    let mut engine = prepare(engine, &parts.settings, ready);
+    let mut waiter = Waiter::new(parts.settings.wait, Some(parts.parker.clone()));
     let Some(mut chunk) = take_free(outputs, shared, &mut waiter) else {
         return engine;
     };
@@ -132,15 +180,7 @@ pub(super) fn run_processor<P: PollInputs>(
                     }
                     apply_slot(&mut engine, e, &mut chunk.outbox, shared);
                     last = e.seq;
-                    if settings.processor_delay_us > 0 {
-                        std::thread::sleep(Duration::from_micros(u64::from(
-                            settings.processor_delay_us,
-                        )));
-                    }
-                    let every = settings.snapshot_every;
-                    if engine.take_snapshot_request() || (every > 0 && e.seq % every == 0) {
-                        send_snapshot(&engine, snapshots);
-                    }
+                    after_input(&mut engine, e.seq, &parts);
                     (current, near) = (near, far);
                 }
                 true

@@ -1,8 +1,10 @@
 //! The input ring: its slots, the producer the sequencer owns, and the pollers of the journaler
 //! and the processor in either arrangement.
 
+use super::Arrangement;
 use disruptor::{
-    EventGuard, EventPoller, Polling, SingleConsumerBarrier, SingleProducer, SingleProducerBarrier,
+    BusySpin, EventGuard, EventPoller, Polling, SingleConsumerBarrier, SingleProducer,
+    SingleProducerBarrier,
 };
 
 /// Bytes an input slot carries: the envelope and the largest inbound SBE message.
@@ -77,4 +79,25 @@ impl PollInputs for AfterJournalPoller {
 pub(super) enum ProcessorPoller {
     Direct(RingPoller),
     AfterJournal(AfterJournalPoller),
+}
+
+/// The ring, its producer, and its two consumers' pollers in the given arrangement.
+pub(super) fn build(
+    ring_size: usize,
+    arrangement: Arrangement,
+) -> (RingPoller, ProcessorPoller, RingProducer) {
+    let builder = disruptor::build_single_producer(ring_size, InputSlot::empty, BusySpin);
+    let (journal_poller, builder) = builder.new_event_poller();
+    let (processor_poller, producer) = match arrangement {
+        Arrangement::Parallel => {
+            let (poller, builder) = builder.new_event_poller();
+            (ProcessorPoller::Direct(poller), builder.build())
+        }
+        Arrangement::JournalBefore => {
+            let builder = builder.and_then().with_multi_consumer();
+            let (poller, builder) = builder.new_event_poller();
+            (ProcessorPoller::AfterJournal(poller), builder.build())
+        }
+    };
+    (journal_poller, processor_poller, producer)
 }

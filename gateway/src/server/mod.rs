@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::config::{Config, Credential, WaitMode};
+use crate::config::{Config, Credential, ServerSection, WaitMode};
 use crate::egress::{Egress, Routes};
 use crate::net::{BufferPool, Conn};
 use crate::pipeline::{OutputQueue, Pipeline, PipelineSettings, Shared};
@@ -146,6 +146,23 @@ impl Server {
     }
 }
 
+/// The in-process channel simulator, when the configuration enables it.
+fn simulator(config: &Config) -> Option<Simulator> {
+    let sim = &config.simulator;
+    sim.enabled
+        .then(|| Simulator::new(&sim.channels, sim.seed, wall_clock_ns(), 1 << 20))
+}
+
+/// The session timers of `[server]`.
+fn timers(s: &ServerSection) -> Timers {
+    let ms = |v: u32| Duration::from_millis(u64::from(v));
+    Timers {
+        heartbeat_every: ms(s.heartbeat_interval_ms),
+        idle_timeout: ms(s.idle_timeout_ms),
+        login_timeout: ms(s.login_timeout_ms),
+    }
+}
+
 struct Gateway {
     poll: Poll,
     listener: Option<TcpListener>,
@@ -212,15 +229,6 @@ impl Gateway {
         .map_err(io)?;
         let s = &config.server;
         let max_connections = s.max_connections as usize;
-        let sim = config.simulator.enabled.then(|| {
-            Simulator::new(
-                &config.simulator.channels,
-                config.simulator.seed,
-                wall_clock_ns(),
-                1 << 20,
-            )
-        });
-        let ms = |v: u32| Duration::from_millis(u64::from(v));
         Ok(Gateway {
             poll,
             listener: Some(listener),
@@ -240,12 +248,8 @@ impl Gateway {
             egress: Egress::default(),
             dirty: Vec::with_capacity(max_connections),
             stalled: Vec::with_capacity(max_connections),
-            sims: SimBridge::new(sim),
-            timers: Timers {
-                heartbeat_every: ms(s.heartbeat_interval_ms),
-                idle_timeout: ms(s.idle_timeout_ms),
-                login_timeout: ms(s.login_timeout_ms),
-            },
+            sims: SimBridge::new(simulator(&config)),
+            timers: timers(s),
             last_timers: Instant::now(),
             scratch: vec![0u8; MAX_FRAME_BYTES],
             stop: Arc::new(AtomicBool::new(false)),
