@@ -12,8 +12,8 @@ use sluice_engine::{
     ENVELOPE_LEN, Engine, MAX_OUTPUT_BYTES_PER_INPUT, OutIter, Outbox, write_envelope,
 };
 use sluice_gateway::config::{Config, DEFAULT_CONFIG};
-use sluice_gateway::sim::Rng;
 use sluice_node::WorldInput;
+use sluice_protocol::rng::Rng;
 use sluice_protocol::*;
 use std::collections::VecDeque;
 use std::time::Instant;

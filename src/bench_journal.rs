@@ -22,12 +22,12 @@ use serde_json::{Value, json};
 use sluice_engine::driver::Driver;
 use sluice_engine::{ENVELOPE_LEN, Engine, ROLE_SEQUENCER, StateHash, fixture};
 use sluice_gateway::config::{Config, DEFAULT_CONFIG};
-use sluice_gateway::sim::Rng;
 use sluice_journal::{
     Durability, JournalConfig, JournalReader, JournalWriter, RECORD_HEADER_LEN_BYTES, SnapshotStore,
 };
 use sluice_node::recovery::{encode_input, recover};
 use sluice_node::replayer::Replayer;
+use sluice_protocol::rng::Rng;
 use sluice_protocol::*;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};

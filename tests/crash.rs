@@ -23,20 +23,13 @@ use common::*;
 use sluice_gateway::client::Client;
 use sluice_node::Replayer;
 use sluice_protocol::*;
+use sluice_workload::Workload;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-
-/// The payment as sent.
-#[derive(Debug, Clone, Copy)]
-struct Sent {
-    merchant_id: u32,
-    amount_minor: i64,
-    method: PaymentMethod,
-}
 
 /// The final outcome the test received.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +60,8 @@ impl Final {
 /// Everything the test learned about the payments it sent, by request id (per acquirer).
 #[derive(Debug, Default)]
 struct Ledger {
-    sent: BTreeMap<u64, Sent>,
+    /// The payments as sent.
+    sent: BTreeMap<u64, PaymentRequest>,
     acked: BTreeMap<u64, PaymentAck>,
     finals: BTreeMap<u64, Final>,
 }
@@ -95,34 +89,19 @@ fn drive_load(addr: SocketAddr, first_request_id: u64, seed: u64, stop: &AtomicB
     let Ok(mut c) = Client::login(addr, Role::Acquirer, "acq-a", "sluice-demo-acquirer-a") else {
         return ledger;
     };
-    let mut rng = Rng::new(seed);
-    let mut next_id = first_request_id;
+    // The shared workload: request ids from `first_request_id` on.
+    let mut workload = Workload::new(seed, first_request_id - 1);
     // Sent and neither refused nor final yet.
     let mut open = std::collections::BTreeSet::new();
     loop {
         // Keep the window full while the load phase lasts; the kill ends it.
         while !stop.load(Ordering::Relaxed) && open.len() < WINDOW {
-            let merchant_id = [1001, 1002, 1003, 1004][rng.below(4) as usize];
-            let method = if rng.below(3) == 0 {
-                PaymentMethod::Card
-            } else {
-                PaymentMethod::Wallet
-            };
-            let amount_minor = rng.range(100, 500_000) as i64;
-            let request = payment(next_id, merchant_id, amount_minor, method);
+            let request = workload.payment(&[1001, 1002, 1003, 1004]);
             if c.send(&request).is_err() {
                 return ledger;
             }
-            ledger.sent.insert(
-                next_id,
-                Sent {
-                    merchant_id,
-                    amount_minor,
-                    method,
-                },
-            );
-            open.insert(next_id);
-            next_id += 1;
+            open.insert(request.request_id);
+            ledger.sent.insert(request.request_id, request);
         }
         match c.recv(Duration::from_millis(20)) {
             Ok(Some(AnyMessage::PaymentAck(a))) => {
@@ -182,14 +161,7 @@ fn verify_orders(addr: SocketAddr, ledger: &Ledger, ids: &[u64], rng: &mut Rng) 
         .collect();
     for _ in 0..finals.len().min(8) {
         let id = finals[rng.below(finals.len() as u64) as usize];
-        let sent = ledger.sent[&id];
-        c.send(&payment(
-            id,
-            sent.merchant_id,
-            sent.amount_minor,
-            sent.method,
-        ))
-        .expect("resend");
+        c.send(&ledger.sent[&id]).expect("resend");
         let ack = wait_for(&mut c, "duplicate PaymentAck", |m| match m {
             AnyMessage::PaymentAck(a) if a.request_id == id => Some(a.clone()),
             _ => None,
@@ -343,7 +315,7 @@ fn run_cycles(name: &str, cycles: u32, load_ms: (u64, u64), snapshot_every: u64)
             })
             .collect();
         next_request_id += 2 * 1_000_000;
-        let load_for = Duration::from_millis(rng.range(load_ms.0, load_ms.1));
+        let load_for = Duration::from_millis(rng.inclusive(load_ms.0, load_ms.1 - 1));
         // The crash point: a random moment into the load (not a synchronization).
         std::thread::sleep(load_for);
         // Half the time, the kill lands while requests are still being written.

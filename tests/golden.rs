@@ -338,25 +338,7 @@ mod generate {
     const MS: u64 = 1_000_000;
     const DAY_NS: u64 = 86_400_000 * MS;
 
-    /// SplitMix64, written out here so the scenario never depends on a shared generator.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
-        /// In `0..n`.
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-        fn chance(&mut self, percent: u64) -> bool {
-            self.below(100) < percent
-        }
-    }
+    use sluice_protocol::rng::Rng;
 
     struct Pending {
         order_id: u64,
@@ -389,7 +371,7 @@ mod generate {
             records: Vec::new(),
             outbox: Outbox::with_capacity(1 << 20),
             now: fixture::START_NS,
-            rng: Rng(0x5EED_601D),
+            rng: Rng::new(0x5EED_601D),
             dispatches: Vec::new(),
             late: Vec::new(),
             refund_dispatches: Vec::new(),

@@ -2,6 +2,7 @@
 //! scheduled outages, driven by a seeded generator. The server runs it in-process for the demo and
 //! for a plain `sluice serve`; `sluice channel-sim` runs the same model as a TCP connector.
 
+use sluice_protocol::rng::Rng;
 use sluice_protocol::{
     ChannelOutcome, ChannelResult, Chars, Dispatch, RefundChannelResult, RefundDispatch,
 };
@@ -15,34 +16,6 @@ use crate::config::SimChannel;
 pub enum SimReply {
     Payment(ChannelResult),
     Refund(RefundChannelResult),
-}
-
-/// SplitMix64: small, fast, and the same sequence everywhere for a seed.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Uniform in [lo, hi].
-    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next_u64() % (hi.saturating_sub(lo) + 1)
-    }
 }
 
 /// What a simulated channel does with one attempt.
@@ -63,7 +36,8 @@ impl ChannelModel {
     /// What happens to an attempt `elapsed_s` seconds after the simulator started.
     pub fn decide(&self, rng: &mut Rng, elapsed_s: f64) -> (Behaviour, u32) {
         let c = &self.config;
-        let latency = rng.range(u64::from(c.latency_us_min), u64::from(c.latency_us_max)) as u32;
+        let latency =
+            rng.inclusive(u64::from(c.latency_us_min), u64::from(c.latency_us_max)) as u32;
         for o in &c.outages {
             if elapsed_s >= o.from_s && elapsed_s < o.to_s {
                 let b = match o.mode.as_str() {

@@ -502,7 +502,7 @@ impl<'a> Entropy<'a> {
         }
     }
 
-    /// The next 64 pseudo-random bits: input bytes first, then a splitmix64 stream.
+    /// The next 64 pseudo-random bits: input bytes first, then a SplitMix64 stream (`rng::mix`).
     pub fn next_u64(&mut self) -> u64 {
         let mut v = 0u64;
         for _ in 0..8 {
@@ -515,10 +515,7 @@ impl<'a> Entropy<'a> {
             v = (v << 8) | u64::from(b);
         }
         self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15) ^ v;
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        crate::rng::mix(self.state)
     }
 
     /// A value in `0..n` (n > 0).

@@ -15,6 +15,7 @@ mod macros;
 
 pub mod codec;
 pub mod messages;
+pub mod rng;
 pub mod schema;
 pub mod types;
 

@@ -6,7 +6,7 @@ use rustc_hash::FxHashMap;
 use sluice_protocol::*;
 
 use super::LoadReport;
-use super::generator::Generator;
+use sluice_workload::Workload;
 
 /// A request sent and not yet final.
 #[derive(Debug, Clone, Copy)]
@@ -27,7 +27,7 @@ pub(super) fn query_key(request_id: u64) -> u64 {
 pub(super) struct Tally<'a> {
     pub in_flight: &'a mut FxHashMap<u64, InFlight>,
     pub report: &'a mut LoadReport,
-    pub generator: &'a mut Generator,
+    pub workload: &'a mut Workload,
     pub last_final_ns: &'a mut u64,
     pub now_ns: u64,
     /// The connection the answer came on (answers come back where the request went).
@@ -147,13 +147,8 @@ impl Tally<'_> {
         entry.1 += 1;
         self.report.succeeded += 1;
         self.report.failed_over += u64::from(r.attempts > 1);
-        let g = &mut self.generator;
-        if g.refundable.len() < 1 << 20 {
-            g.refundable.push((r.request_id, r.amount_minor, self.conn));
-        }
-        if g.known.len() < 1 << 20 {
-            g.known.push(r.request_id);
-        }
+        self.workload
+            .succeeded(r.request_id, r.amount_minor, self.conn);
         true
     }
 }

@@ -6,12 +6,10 @@
 
 mod answers;
 mod conn;
-mod generator;
 
 use hdrhistogram::Histogram;
 use mio::{Events, Poll, Token};
 use rustc_hash::FxHashMap;
-use sluice_gateway::sim::Rng;
 use sluice_protocol::*;
 use std::collections::BTreeMap;
 use std::io;
@@ -20,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use answers::{InFlight, Tally, query_key};
 use conn::{Conn, PACING_NS, Timer, flush, push, read_frames};
-use generator::Generator;
+use sluice_workload::Workload;
 
 /// How requests are paced.
 #[derive(Debug, Clone, Copy)]
@@ -220,7 +218,7 @@ struct Driver {
     events: Events,
     conns: Vec<Conn>,
     scratch: Vec<u8>,
-    generator: Generator,
+    workload: Workload,
     report: LoadReport,
     timer: Timer,
     in_flight: FxHashMap<u64, InFlight>,
@@ -254,22 +252,15 @@ impl Driver {
         let wall_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        let generator = Generator {
-            rng: Rng::new(spec.seed),
-            // Request ids differ between runs against the same server.
-            base_id: (wall_ms % (1 << 22)) << 41,
-            next_payment: 0,
-            next_refund: 0,
-            refundable: Vec::with_capacity(1 << 16),
-            known: Vec::with_capacity(1 << 16),
-        };
+        // Request ids differ between runs against the same server.
+        let workload = Workload::new(spec.seed, (wall_ms % (1 << 22)) << 41);
         Ok(Driver {
             timer: Timer::new(&poll)?,
             poll,
             events: Events::with_capacity(1024),
             conns,
             scratch,
-            generator,
+            workload,
             report: LoadReport::new(spec),
             in_flight: FxHashMap::with_capacity_and_hasher(1 << 20, Default::default()),
             start: Instant::now(),
@@ -382,22 +373,21 @@ impl Driver {
     fn send_one(&mut self, spec: &LoadSpec, ci: usize, intended: u64) {
         let mix = spec.mix;
         let total_weight = (mix.payments + mix.refunds + mix.queries).max(1);
-        let roll = (self.generator.rng.next_u64() % u64::from(total_weight)) as u32;
+        let roll = (self.workload.rng().next_u64() % u64::from(total_weight)) as u32;
         let flight = InFlight {
             sent_ns: intended,
             record: Duration::from_nanos(intended) >= spec.warmup,
             acked: false,
         };
         let on = if roll < mix.payments {
-            let req = self
-                .generator
-                .payment(&spec.identities[self.conns[ci].identity]);
+            let merchants = &spec.identities[self.conns[ci].identity].merchants;
+            let req = self.workload.payment(merchants);
             self.in_flight.insert(req.request_id, flight);
             push(&mut self.conns[ci], &req, &mut self.scratch);
             self.report.payments_sent += 1;
             Some(ci)
         } else if roll < mix.payments + mix.refunds {
-            match self.generator.refund() {
+            match self.workload.refund() {
                 Some((req, owner)) if !self.conns[owner].closed => {
                     self.in_flight.insert(req.refund_request_id, flight);
                     push(&mut self.conns[owner], &req, &mut self.scratch);
@@ -407,7 +397,7 @@ impl Driver {
                 _ => None,
             }
         } else {
-            self.generator.query().map(|q| {
+            self.workload.query().map(|q| {
                 self.in_flight.insert(query_key(q.request_id), flight);
                 push(&mut self.conns[ci], &q, &mut self.scratch);
                 self.report.queries_sent += 1;
@@ -452,7 +442,7 @@ impl Driver {
             conns,
             in_flight,
             report,
-            generator,
+            workload,
             last_final_ns,
             ..
         } = self;
@@ -463,7 +453,7 @@ impl Driver {
             let mut tally = Tally {
                 in_flight,
                 report,
-                generator,
+                workload,
                 last_final_ns,
                 now_ns,
                 conn: ci,

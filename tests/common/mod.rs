@@ -658,33 +658,9 @@ impl Connectors {
 
 // --- deterministic randomness -----------------------------------------------------------------
 
-/// SplitMix64: a tiny seeded generator, so that a failing run can be repeated from its seed.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (n > 0).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n.max(1)
-    }
-
-    /// Uniform in `lo..hi`.
-    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.below(hi - lo)
-    }
-}
+/// The project's one seeded generator, so that a failing run can be repeated from its seed.
+#[allow(unused_imports)] // Some test binaries draw no random numbers.
+pub use sluice_protocol::rng::Rng;
 
 /// The seed: `SLUICE_TEST_SEED` if set, else the clock (printed by the caller).
 pub fn seed_from_env() -> u64 {
