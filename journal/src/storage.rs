@@ -52,7 +52,8 @@ pub trait Storage: Send + Sync + fmt::Debug {
     fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
 
     /// Segment preparation: creates the new file `path` (which must not exist) with
-    /// `size_bytes` zero bytes, maps it read-write and faults in every page. When `sync_to_disk`, its data and size are durable on return. On error a partial
+    /// `size_bytes` zero bytes, every block allocated, maps it read-write and faults in every
+    /// page. When `sync_to_disk`, its data and size are durable on return. On error a partial
     /// file may remain; the caller removes it.
     fn prepare_segment(
         &self,
@@ -109,7 +110,7 @@ impl Storage for OsStorage {
             .write(true)
             .create_new(true)
             .open(path)?;
-        file.set_len(size_bytes)?;
+        allocate(&file, 0, size_bytes)?;
         let mut segment = SegmentFile::map(file, size_bytes, false)?;
         // Writing one byte per page makes the kernel fault in every page now rather than on
         // the hot path.
@@ -127,7 +128,7 @@ impl Storage for OsStorage {
         let file = OpenOptions::new().read(true).write(true).open(path)?;
         let file_len_bytes = file.metadata()?.len();
         if file_len_bytes < size_bytes {
-            file.set_len(size_bytes)?;
+            allocate(&file, file_len_bytes, size_bytes - file_len_bytes)?;
         }
         SegmentFile::map(file, size_bytes, true)
     }
@@ -171,6 +172,40 @@ impl Storage for OsStorage {
     }
 }
 
+/// Makes `file` at least `offset_bytes + len_bytes` long with every block of that range
+/// allocated, so that writing a page of its map can never meet a full disk (which would be a
+/// SIGBUS, not an error). Never shortens the file.
+#[cfg(target_os = "linux")]
+fn allocate(file: &File, offset_bytes: u64, len_bytes: u64) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let (Ok(offset), Ok(len)) = (
+        libc::off_t::try_from(offset_bytes),
+        libc::off_t::try_from(len_bytes),
+    ) else {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    };
+    if len == 0 {
+        return Ok(());
+    }
+    // SAFETY: posix_fallocate only reads its integer arguments; the descriptor is open for
+    // writing and owned by `file`, which outlives the call. It touches no memory of ours.
+    let errno = unsafe { libc::posix_fallocate(file.as_raw_fd(), offset, len) };
+    if errno != 0 {
+        return Err(io::Error::from_raw_os_error(errno));
+    }
+    Ok(())
+}
+
+/// Elsewhere: extend the file (sparse); a full disk may then surface as a SIGBUS on a write.
+#[cfg(not(target_os = "linux"))]
+fn allocate(file: &File, offset_bytes: u64, len_bytes: u64) -> io::Result<()> {
+    let end_bytes = offset_bytes.saturating_add(len_bytes);
+    if file.metadata()?.len() < end_bytes {
+        file.set_len(end_bytes)?;
+    }
+    Ok(())
+}
+
 /// A segment file and its read-write map of `len_bytes()` bytes from offset 0.
 ///
 /// Contract (what makes the `unsafe` below sound): the crate maps a segment writable only in
@@ -191,8 +226,8 @@ impl SegmentFile {
         if populate {
             options.populate();
         }
-        // SAFETY: the file is at least `len_bytes` long (the callers created or extended it
-        // just before) and, by the type's contract, is not shortened while mapped
+        // SAFETY: the file is at least `len_bytes` long (the callers created, allocated or
+        // extended it just before) and, by the type's contract, is not shortened while mapped
         // and is written only through this map.
         let map = unsafe { options.map_mut(&file) }?;
         Ok(SegmentFile { map, file })
