@@ -291,7 +291,7 @@ impl fmt::Debug for SegmentFile {
 /// Contract (what makes the `unsafe` below sound): the crate maps journal segments read-only.
 /// While one is mapped, only the journal writer modifies it, past its published end, and
 /// publishes each record's length last with a release store; readers read a record only once
-/// its length is published ([`load_u32_relaxed`]), and the tail check that looks past the end
+/// its length is published (`load_u32_relaxed`), and the tail check that looks past the end
 /// only reports what it finds. Nothing in the crate shrinks a segment file that may be mapped
 /// (the writer only extends), and unlinking one (pruning) leaves existing maps valid.
 pub struct ReadOnlyMap {
