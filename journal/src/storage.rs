@@ -2,7 +2,7 @@
 //! journal or snapshot file goes through [`Storage`], and every `unsafe` block of the crate is
 //! in this module (the crate root denies `unsafe_code` everywhere else).
 //!
-//! Two kinds of `unsafe` live here, each behind one small accessor with a written contract:
+//! Three kinds of `unsafe` live here, each behind one small accessor with a written contract:
 //!
 //! - **Maps.** [`SegmentFile`] (read-write) and [`ReadOnlyMap`] wrap `memmap2` maps. Mapping a
 //!   file is `unsafe` because the memory changes if the file does; only [`OsStorage`] makes
@@ -13,6 +13,8 @@
 //! - **Record lengths.** The writer publishes a record's length with a release store
 //!   ([`SegmentFile::store_u32_release`]) and readers load it with a relaxed atomic load
 //!   ([`load_u32_relaxed`]) followed by an acquire fence (in `format`).
+//! - **Allocation.** `posix_fallocate` (Linux), so that a full disk is an error when a segment
+//!   is prepared, not a SIGBUS on a later write into its map.
 //!
 //! The hot path stays static: `append` writes through [`SegmentFile::bytes_mut`] and
 //! [`SegmentFile::store_u32_release`], plain inlined methods. Only commits (msync), segment
