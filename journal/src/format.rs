@@ -1,7 +1,9 @@
 //! The on-disk layout of segments and records, as pure functions over byte slices. Nothing here
 //! touches a file; `docs/JOURNAL.md` describes the same layout in prose.
 
-use std::sync::atomic::{AtomicU32, Ordering, fence};
+use std::sync::atomic::{Ordering, fence};
+
+use crate::storage::load_u32_relaxed;
 
 /// First 8 bytes of every segment file.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"SLJRNL01";
@@ -237,19 +239,8 @@ pub(crate) enum Parsed<'a> {
 /// non-zero is a record whose other bytes are complete. (A relaxed atomic load is allowed on the
 /// read-only maps of a reader; an acquire load on read-only memory is not, hence the fence.)
 fn load_total_len(bytes: &[u8], at: usize) -> Option<u32> {
-    let field = bytes.get(at..at.checked_add(4)?)?;
-    let field_ptr = field.as_ptr();
-    if !field_ptr.cast::<AtomicU32>().is_aligned() {
-        // Only byte buffers outside a map (tests) can be unaligned; nothing writes them
-        // concurrently.
-        return read_u32(field, 0);
-    }
-    // SAFETY: `field_ptr` points to 4 readable bytes (checked by `get` above) and is aligned
-    // for AtomicU32 (checked just above). AtomicU32 has the same size and layout as u32. The
-    // only concurrent writer of this field is the journal writer, which stores it atomically
-    // through its own map; a relaxed atomic load of a 4-byte value is permitted even on
-    // read-only memory (see "Atomic accesses to read-only memory" in std::sync::atomic).
-    let total_len = unsafe { &*field_ptr.cast::<AtomicU32>() }.load(Ordering::Relaxed);
+    let field: &[u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
+    let total_len = load_u32_relaxed(field);
     fence(Ordering::Acquire);
     Some(total_len)
 }

@@ -63,8 +63,20 @@
 //!
 //! Only 64-bit targets are supported: offsets and lengths are stored as u64 and converted to
 //! `usize` for maps, which is lossless there.
+//!
+//! ## Storage
+//!
+//! Every file-system call that creates, maps, syncs, renames or removes a file goes through a
+//! [`Storage`]: [`OsStorage`] by default, or one given to [`JournalWriter::open_with_storage`]
+//! and [`SnapshotStore::with_storage`], such as a [`FaultyStorage`] that fails chosen calls.
+//! All `unsafe` code of the crate is in that one module.
+
+// Only the storage module may hold `unsafe` (maps and the atomic record length); it says why
+// each block is sound.
+#![deny(unsafe_code)]
 
 mod error;
+mod faults;
 mod format;
 mod fsutil;
 mod maintenance;
@@ -72,9 +84,12 @@ mod preparer;
 mod reader;
 mod scan;
 mod snapshot;
+#[allow(unsafe_code)]
+mod storage;
 mod writer;
 
 pub use error::JournalError;
+pub use faults::{FaultKind, FaultyStorage};
 pub use format::{
     MAX_SEGMENT_SIZE_BYTES, MAX_SEQ, MIN_SEGMENT_SIZE_BYTES, RECORD_ALIGN_BYTES,
     RECORD_HEADER_LEN_BYTES, SEGMENT_FILE_SUFFIX, SEGMENT_FORMAT_VERSION, SEGMENT_HEADER_LEN_BYTES,
@@ -88,6 +103,7 @@ pub use snapshot::{
     SNAPSHOT_HEADER_LEN_BYTES, SNAPSHOT_MAGIC, SNAPSHOT_TEMP_SUFFIX, SkippedSnapshots,
     SnapshotHeader, SnapshotInfo, SnapshotStore,
 };
+pub use storage::{OsStorage, ReadOnlyMap, SegmentFile, Storage};
 pub use writer::{
     Durability, ExpectedStart, JournalConfig, JournalWriter, LOCK_FILE_NAME, RecoveryReport,
     RollStats,
@@ -137,5 +153,6 @@ mod tests {
         assert_send_sync::<JournalReader>();
         assert_send_sync::<SnapshotStore>();
         assert_send_sync::<JournalError>();
+        assert_send_sync::<FaultyStorage>();
     }
 }

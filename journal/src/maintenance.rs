@@ -1,11 +1,11 @@
 //! Offline checks and housekeeping: `verify` and `prune_segments`.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::error::JournalError;
 use crate::fsutil::fsync_dir;
 use crate::scan::{SegmentInfo, Truncation, list_segment_files, scan_journal};
+use crate::storage::{OsStorage, Storage};
 
 /// What `verify` found.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,7 +27,7 @@ pub struct VerifyReport {
 /// the first problem as an error naming segment, offset and sequence. Modifies nothing, and
 /// may run beside a live writer (a record being written then may show up as a torn tail).
 pub fn verify(dir: &Path) -> Result<VerifyReport, JournalError> {
-    let scan = scan_journal(dir)?;
+    let scan = scan_journal(&OsStorage, dir)?;
     Ok(VerifyReport {
         segments: u32::try_from(scan.segments.len()).unwrap_or(u32::MAX),
         records: scan.records,
@@ -56,11 +56,13 @@ pub fn prune_segments(dir: &Path, covered_through_seq: u64) -> Result<Vec<PathBu
         if next_first_seq.saturating_sub(1) > covered_through_seq {
             break;
         }
-        fs::remove_file(path).map_err(JournalError::io(path))?;
+        OsStorage
+            .remove_file(path)
+            .map_err(JournalError::io(path))?;
         deleted.push(path.clone());
     }
     if !deleted.is_empty() {
-        fsync_dir(dir)?;
+        fsync_dir(&OsStorage, dir)?;
     }
     Ok(deleted)
 }

@@ -1,83 +1,61 @@
 //! Background preparation of the next segment file, so that rolling to a new segment rarely
 //! waits on the file system.
 //!
-//! A helper thread creates a file at its full size under a temporary name, maps it and writes
-//! one byte per page, which makes the kernel allocate every page now rather than on the hot
-//! path (and, under `Fsync`, syncs it so that later msyncs need no metadata update). It hands
-//! the file and its map back over a channel. At most one preparation is in flight; when none is
+//! A helper thread has the storage ([`Storage::prepare_segment`]) create a file at its full size
+//! under a temporary name, with every block allocated, map it and write one byte per page, which
+//! makes the kernel allocate every page now rather than on the hot path (and, under `Fsync`,
+//! sync it so that later msyncs need no metadata update). It hands the file and its map back
+//! over a channel. At most one preparation is in flight; when none is
 //! ready at a roll, the writer prepares one synchronously.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::thread::{self, JoinHandle};
 
-use memmap2::{MmapMut, MmapOptions};
-
 use crate::error::JournalError;
+use crate::storage::{SegmentFile, Storage};
 
 /// Suffix of segment files being prepared; open removes any left by a crash.
 pub(crate) const PREPARED_FILE_SUFFIX: &str = ".seg.prep";
-
-/// Pages are touched at this stride. 4 KiB is the smallest page size of the supported targets;
-/// with larger pages some touches are redundant, which is harmless.
-const TOUCH_STRIDE_BYTES: usize = 4096;
 
 /// A full-size, zero-filled, pre-faulted segment file under a temporary name.
 #[derive(Debug)]
 pub(crate) struct PreparedSegment {
     pub path: PathBuf,
-    pub file: File,
-    pub map: MmapMut,
-    pub size_bytes: u64,
+    pub segment: SegmentFile,
 }
 
-/// Creates a prepared segment file at `path`; removes the partial file on failure.
+/// Creates a prepared segment file at `path` (see [`Storage::prepare_segment`]); removes the
+/// partial file on failure.
 pub(crate) fn prepare_segment_file(
+    storage: &dyn Storage,
     path: &Path,
     size_bytes: u64,
     sync_to_disk: bool,
 ) -> Result<PreparedSegment, JournalError> {
-    let result = create_and_touch(path, size_bytes, sync_to_disk);
-    if result.is_err() {
-        // Best effort: a leftover would only be removed at the next open.
-        let _ = fs::remove_file(path);
+    match storage.prepare_segment(path, size_bytes, sync_to_disk) {
+        Ok(segment) => Ok(PreparedSegment {
+            path: path.to_path_buf(),
+            segment,
+        }),
+        Err(source) => {
+            // Best effort: a leftover would only be removed at the next open.
+            let _ = storage.remove_file(path);
+            Err(JournalError::Io {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
     }
-    result
-}
-
-fn create_and_touch(
-    path: &Path,
-    size_bytes: u64,
-    sync_to_disk: bool,
-) -> Result<PreparedSegment, JournalError> {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(JournalError::io(path))?;
-    file.set_len(size_bytes).map_err(JournalError::io(path))?;
-    // SAFETY: the file was just created by us under a name nothing else uses, and it is not
-    // truncated while mapped (the writer only ever extends files).
-    let mut map = unsafe { MmapOptions::new().len(size_bytes as usize).map_mut(&file) }
-        .map_err(JournalError::io(path))?;
-    for offset in (0..map.len()).step_by(TOUCH_STRIDE_BYTES) {
-        map[offset] = 0;
-    }
-    if sync_to_disk {
-        file.sync_all().map_err(JournalError::io(path))?;
-    }
-    Ok(PreparedSegment {
-        path: path.to_path_buf(),
-        file,
-        map,
-        size_bytes,
-    })
 }
 
 /// Removes prepared files left by a crash. Only the writer that holds the lock calls this.
-pub(crate) fn remove_leftover_prepared_files(dir: &Path) -> Result<(), JournalError> {
+pub(crate) fn remove_leftover_prepared_files(
+    storage: &dyn Storage,
+    dir: &Path,
+) -> Result<(), JournalError> {
     for entry in fs::read_dir(dir).map_err(JournalError::io(dir))? {
         let entry = entry.map_err(JournalError::io(dir))?;
         let is_prepared = entry
@@ -86,7 +64,9 @@ pub(crate) fn remove_leftover_prepared_files(dir: &Path) -> Result<(), JournalEr
             .is_some_and(|name| name.ends_with(PREPARED_FILE_SUFFIX));
         if is_prepared {
             let path = entry.path();
-            fs::remove_file(&path).map_err(JournalError::io(&path))?;
+            storage
+                .remove_file(&path)
+                .map_err(JournalError::io(&path))?;
         }
     }
     Ok(())
@@ -96,6 +76,7 @@ type PrepareResult = Result<PreparedSegment, JournalError>;
 
 /// The helper thread and its two channels.
 pub(crate) struct Preparer {
+    storage: Arc<dyn Storage>,
     dir: PathBuf,
     size_bytes: u64,
     sync_to_disk: bool,
@@ -109,18 +90,21 @@ pub(crate) struct Preparer {
 impl Preparer {
     /// Starts the helper thread; it prepares nothing until asked.
     pub(crate) fn start(
+        storage: Arc<dyn Storage>,
         dir: &Path,
         size_bytes: u64,
         sync_to_disk: bool,
     ) -> Result<Preparer, JournalError> {
         let (request_sender, request_receiver) = mpsc::channel::<PathBuf>();
         let (ready_sender, ready_receiver) = mpsc::channel::<PrepareResult>();
+        let helper_storage = Arc::clone(&storage);
         let thread = thread::Builder::new()
             .name("sluice-journal-prep".into())
             .spawn(move || {
                 // Ends when the writer drops its request sender.
                 while let Ok(path) = request_receiver.recv() {
-                    let prepared = prepare_segment_file(&path, size_bytes, sync_to_disk);
+                    let prepared =
+                        prepare_segment_file(&*helper_storage, &path, size_bytes, sync_to_disk);
                     if ready_sender.send(prepared).is_err() {
                         break;
                     }
@@ -128,6 +112,7 @@ impl Preparer {
             })
             .map_err(JournalError::io(dir))?;
         Ok(Preparer {
+            storage,
             dir: dir.to_path_buf(),
             size_bytes,
             sync_to_disk,
@@ -168,7 +153,7 @@ impl Preparer {
             }
         }
         let path = self.next_path();
-        prepare_segment_file(&path, self.size_bytes, self.sync_to_disk)
+        prepare_segment_file(&*self.storage, &path, self.size_bytes, self.sync_to_disk)
             .map(|prepared| (prepared, false))
     }
 
@@ -192,7 +177,7 @@ impl Drop for Preparer {
             if let Ok(prepared) = result {
                 let path = prepared.path.clone();
                 drop(prepared);
-                let _ = fs::remove_file(path);
+                let _ = self.storage.remove_file(&path);
             }
         }
     }
@@ -201,6 +186,7 @@ impl Drop for Preparer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::OsStorage;
     use std::time::{Duration, Instant};
 
     fn temp_dir(name: &str) -> PathBuf {
@@ -224,7 +210,7 @@ mod tests {
     #[test]
     fn helper_prepares_in_background_and_drop_cleans_up() {
         let dir = temp_dir("background");
-        let mut preparer = Preparer::start(&dir, 8192, false).unwrap();
+        let mut preparer = Preparer::start(Arc::new(OsStorage), &dir, 8192, false).unwrap();
         preparer.request();
         // Wait (bounded) until the helper has produced the file.
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -236,8 +222,8 @@ mod tests {
             }
         };
         preparer.in_flight = false;
-        assert_eq!(prepared.map.len(), 8192);
-        assert!(prepared.map.iter().all(|byte| *byte == 0));
+        assert_eq!(prepared.segment.len_bytes(), 8192);
+        assert!(prepared.segment.bytes().iter().all(|byte| *byte == 0));
         assert_eq!(fs::metadata(&prepared.path).unwrap().len(), 8192);
         drop(prepared);
         preparer.request();
@@ -247,7 +233,7 @@ mod tests {
             1,
             "the taken file is the caller's to rename"
         );
-        remove_leftover_prepared_files(&dir).unwrap();
+        remove_leftover_prepared_files(&OsStorage, &dir).unwrap();
         assert_eq!(prepared_files(&dir), 0);
         fs::remove_dir_all(&dir).unwrap();
     }
@@ -255,13 +241,13 @@ mod tests {
     #[test]
     fn take_without_request_prepares_synchronously() {
         let dir = temp_dir("sync");
-        let mut preparer = Preparer::start(&dir, 4096, true).unwrap();
+        let mut preparer = Preparer::start(Arc::new(OsStorage), &dir, 4096, true).unwrap();
         let (first, from_helper) = preparer.take().unwrap();
         assert!(!from_helper);
         preparer.request();
         let (second, _) = preparer.take().unwrap();
         assert_ne!(first.path, second.path);
-        assert_eq!(second.size_bytes, 4096);
+        assert_eq!(second.segment.len_bytes(), 4096);
         drop(preparer);
         fs::remove_dir_all(&dir).unwrap();
     }

@@ -8,6 +8,7 @@ use crate::scan::{
     MappedSegment, SegmentInfo, TailCheck, check_continuity, check_sequence, list_segment_files,
     open_segment,
 };
+use crate::storage::OsStorage;
 
 /// One record, borrowed from the reader's map.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,7 +41,12 @@ impl JournalReader {
         let segment_count = files.len();
         let mut segments = Vec::with_capacity(segment_count);
         for (index, (name_seq, path)) in files.iter().enumerate() {
-            segments.push(open_segment(path, *name_seq, index + 1 == segment_count)?);
+            segments.push(open_segment(
+                &OsStorage,
+                path,
+                *name_seq,
+                index + 1 == segment_count,
+            )?);
         }
         let infos = segments
             .iter()
@@ -101,7 +107,7 @@ impl JournalReader {
             .filter(|(first_seq, _)| known.is_none_or(|k| *first_seq > k))
             .collect();
         for (index, (name_seq, path)) in new.iter().enumerate() {
-            let segment = open_segment(path, *name_seq, index + 1 == new.len())?;
+            let segment = open_segment(&OsStorage, path, *name_seq, index + 1 == new.len())?;
             self.infos.push(segment.info.clone());
             self.segments.push(segment);
         }
@@ -212,7 +218,7 @@ impl<'a> Records<'a> {
         let reader = self.reader;
         let segment = &reader.segments[self.segment_index];
         let info = &segment.info;
-        match parse_record(&segment.map, self.offset, info.size_bytes) {
+        match parse_record(segment.bytes(), self.offset, info.size_bytes) {
             Parsed::Valid(record) => {
                 check_sequence(&info.path, self.offset, self.expected_seq, &record)?;
                 let record_ref = RecordRef {

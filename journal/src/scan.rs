@@ -1,16 +1,15 @@
 //! Finding segments and checking them: the code shared by recovery (writer open), `verify` and
 //! the reader. It never modifies a file.
 
-use std::fs::{self, File};
+use std::fs;
 use std::path::{Path, PathBuf};
-
-use memmap2::{Mmap, MmapOptions};
 
 use crate::error::JournalError;
 use crate::format::{
     Parsed, RECORD_ALIGN_BYTES, RECORD_HEADER_LEN_BYTES, RawRecord, SEGMENT_FILE_SUFFIX,
     SEGMENT_HEADER_LEN_BYTES, SegmentHeader, parse_record, parse_seq_file_name,
 };
+use crate::storage::{ReadOnlyMap, Storage};
 
 /// One segment file of a journal.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,31 +64,35 @@ pub(crate) fn list_segment_files(dir: &Path) -> Result<Vec<(u64, PathBuf)>, Jour
 /// A segment mapped read-only, with its header checked against its name and length.
 pub(crate) struct MappedSegment {
     pub info: SegmentInfo,
-    pub map: Mmap,
+    pub map: ReadOnlyMap,
+}
+
+impl MappedSegment {
+    /// The segment file's bytes, from its start.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        self.map.bytes()
+    }
 }
 
 /// Opens and maps a segment read-only and checks its header. Only the newest segment
 /// (`is_last`) may be shorter than its header says: a torn tail.
 pub(crate) fn open_segment(
+    storage: &dyn Storage,
     path: &Path,
     name_seq: u64,
     is_last: bool,
 ) -> Result<MappedSegment, JournalError> {
-    let file = File::open(path).map_err(JournalError::io(path))?;
-    let file_len_bytes = file.metadata().map_err(JournalError::io(path))?.len();
+    // The map's contract (see `ReadOnlyMap`): only the writer modifies a mapped segment, past
+    // its published end, and nothing shortens one.
+    let map = storage
+        .map_read_only(path)
+        .map_err(JournalError::io(path))?;
+    let file_len_bytes = map.len_bytes();
     if file_len_bytes < SEGMENT_HEADER_LEN_BYTES {
         let what = format!("the file is {file_len_bytes} bytes, shorter than the segment header");
         return Err(JournalError::corrupt(path, 0, name_seq, what));
     }
-    // SAFETY: the map is read-only. While it is mapped, the file is modified only by this
-    // crate's writer, which writes past the published end and publishes each record's length
-    // last (see format::load_total_len): records are read only once published, and the tail
-    // check that looks past the end only reports what it finds. Nothing in Sluice shrinks a
-    // segment file while it may be mapped (the writer only extends), and unlinking one (prune)
-    // leaves existing maps valid.
-    let map = unsafe { MmapOptions::new().len(file_len_bytes as usize).map(&file) }
-        .map_err(JournalError::io(path))?;
-    let header = SegmentHeader::decode(&map)
+    let header = SegmentHeader::decode(map.bytes())
         .map_err(|what| JournalError::corrupt(path, 0, name_seq, what))?;
     if header.first_seq != name_seq {
         let what = format!(
@@ -200,7 +203,7 @@ pub(crate) fn scan_segment(
     let records_max = info.size_bytes / RECORD_HEADER_LEN_BYTES;
     for _ in 0..=records_max {
         let offset = summary.end_offset;
-        let bad = match parse_record(&segment.map, offset, info.size_bytes) {
+        let bad = match parse_record(segment.bytes(), offset, info.size_bytes) {
             Parsed::Valid(record) => {
                 check_sequence(&info.path, offset, summary.next_seq, &record)?;
                 summary.records += 1;
@@ -255,7 +258,7 @@ impl TailCheck<'_> {
     /// the newest segment and every checksummed record after it was written while the damaged
     /// record was still uncommitted. Anything else means committed data is damaged: refuse.
     pub(crate) fn classify(&self) -> Result<Option<TornTail>, JournalError> {
-        let junk_end = last_nonzero_end(&self.segment.map, self.offset);
+        let junk_end = last_nonzero_end(self.segment.bytes(), self.offset);
         if self.bad.is_none() && junk_end == self.offset {
             return Ok(None);
         }
@@ -282,7 +285,7 @@ impl TailCheck<'_> {
         let mut offset = self.offset + RECORD_ALIGN_BYTES;
         // Bounded: the offset grows by at least 8 bytes per step and stops at `junk_end`.
         while offset < junk_end {
-            match parse_record(&self.segment.map, offset, size_bytes) {
+            match parse_record(self.segment.bytes(), offset, size_bytes) {
                 Parsed::Valid(record) => {
                     self.judge_later_record(offset, &record)?;
                     later_records += 1;
@@ -367,13 +370,13 @@ pub(crate) struct JournalScan {
 }
 
 /// Checks every segment and record of the journal in `dir`, without modifying anything.
-pub(crate) fn scan_journal(dir: &Path) -> Result<JournalScan, JournalError> {
+pub(crate) fn scan_journal(storage: &dyn Storage, dir: &Path) -> Result<JournalScan, JournalError> {
     let files = list_segment_files(dir)?;
     let segment_count = files.len();
     let mut scan = JournalScan::default();
     for (index, (name_seq, path)) in files.iter().enumerate() {
         let is_last = index + 1 == segment_count;
-        let segment = open_segment(path, *name_seq, is_last)?;
+        let segment = open_segment(storage, path, *name_seq, is_last)?;
         if let Some(expected_seq) = scan.next_seq {
             check_continuity(&segment.info, expected_seq)?;
         }

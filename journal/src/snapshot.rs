@@ -1,15 +1,17 @@
 //! Snapshots of engine state: checksummed files written atomically, loaded into 16-byte
 //! aligned buffers (rkyv needs the alignment to access archived data in place).
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
+use std::fs::{self, File};
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rkyv::util::AlignedVec;
 
 use crate::error::JournalError;
 use crate::format::{parse_seq_file_name, seq_file_name};
 use crate::fsutil::{create_dir, fsync_dir};
+use crate::storage::{OsStorage, Storage};
 
 /// First 8 bytes of every snapshot file.
 pub const SNAPSHOT_MAGIC: [u8; 8] = *b"SLSNAP01";
@@ -130,14 +132,26 @@ pub struct LoadedSnapshot {
 #[derive(Clone, Debug)]
 pub struct SnapshotStore {
     dir: PathBuf,
+    /// Writes, renames, removals and directory syncs go through it; reads use `std::fs`.
+    storage: Arc<dyn Storage>,
 }
 
 impl SnapshotStore {
     /// Uses `dir` as the snapshot directory, creating it if needed.
     pub fn new(dir: &Path) -> Result<SnapshotStore, JournalError> {
-        create_dir(dir, true)?;
+        SnapshotStore::with_storage(dir, Arc::new(OsStorage))
+    }
+
+    /// [`SnapshotStore::new`] with every change to the directory made through `storage`: a
+    /// [`crate::FaultyStorage`] in tests, [`OsStorage`] otherwise.
+    pub fn with_storage(
+        dir: &Path,
+        storage: Arc<dyn Storage>,
+    ) -> Result<SnapshotStore, JournalError> {
+        create_dir(&*storage, dir, true)?;
         Ok(SnapshotStore {
             dir: dir.to_path_buf(),
+            storage,
         })
     }
 
@@ -147,6 +161,11 @@ impl SnapshotStore {
 
     /// Writes the snapshot at `seq` atomically: to `<seq>.snap.tmp`, fsync, rename to
     /// `<seq>.snap`, fsync the directory. A snapshot already at `seq` is replaced.
+    ///
+    /// On an error nothing at `seq` is left to be loaded later: the temporary file, or the
+    /// renamed snapshot when the directory sync failed, is removed (best effort). Only a
+    /// complete, synced file is ever renamed, so whatever a failed removal leaves is a whole
+    /// snapshot, never a partial one. Other snapshots are not touched.
     pub fn write(
         &self,
         seq: u64,
@@ -161,14 +180,25 @@ impl SnapshotStore {
             payload_len_bytes: payload.len() as u64,
             payload_crc32c: crc32c::crc32c(payload),
         };
-        let written = write_synced(&temp_path, &header.encode(), payload);
-        if written.is_err() {
+        let storage = &*self.storage;
+        let written = storage
+            .write_synced(&temp_path, &[&header.encode(), payload])
+            .map_err(JournalError::io(&temp_path))
+            .and_then(|()| {
+                storage
+                    .rename(&temp_path, &path)
+                    .map_err(JournalError::io(&path))
+            });
+        if let Err(error) = written {
             // Best effort: `prune` removes leftovers too.
-            let _ = fs::remove_file(&temp_path);
+            let _ = storage.remove_file(&temp_path);
+            return Err(error);
         }
-        written?;
-        fs::rename(&temp_path, &path).map_err(JournalError::io(&path))?;
-        fsync_dir(&self.dir)?;
+        if let Err(error) = fsync_dir(storage, &self.dir) {
+            // The caller learns that the snapshot failed, so it must not be loaded later.
+            let _ = storage.remove_file(&path);
+            return Err(error);
+        }
         Ok(path)
     }
 
@@ -238,11 +268,13 @@ impl SnapshotStore {
             }
         }
         for info in &snapshots[..oldest_kept_index.unwrap_or(0)] {
-            fs::remove_file(&info.path).map_err(JournalError::io(&info.path))?;
+            self.storage
+                .remove_file(&info.path)
+                .map_err(JournalError::io(&info.path))?;
             deleted.push(info.path.clone());
         }
         if !deleted.is_empty() {
-            fsync_dir(&self.dir)?;
+            fsync_dir(&*self.storage, &self.dir)?;
         }
         Ok(deleted)
     }
@@ -257,24 +289,14 @@ impl SnapshotStore {
                 .is_some_and(|name| name.ends_with(SNAPSHOT_TEMP_SUFFIX));
             if is_temp {
                 let path = entry.path();
-                fs::remove_file(&path).map_err(JournalError::io(&path))?;
+                self.storage
+                    .remove_file(&path)
+                    .map_err(JournalError::io(&path))?;
                 deleted.push(path);
             }
         }
         Ok(deleted)
     }
-}
-
-fn write_synced(path: &Path, header: &[u8], payload: &[u8]) -> Result<(), JournalError> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(path)
-        .map_err(JournalError::io(path))?;
-    file.write_all(header).map_err(JournalError::io(path))?;
-    file.write_all(payload).map_err(JournalError::io(path))?;
-    file.sync_all().map_err(JournalError::io(path))
 }
 
 fn snapshot_info(seq: u64, path: PathBuf) -> SnapshotInfo {

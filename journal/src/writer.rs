@@ -1,10 +1,8 @@
 //! The journal writer: recovery at open, append, group commit, segment rolling.
 
-use std::fs::{self, File, OpenOptions, TryLockError};
+use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
-
-use memmap2::{MmapMut, MmapOptions};
+use std::sync::Arc;
 
 use crate::error::JournalError;
 use crate::format::{
@@ -15,6 +13,7 @@ use crate::format::{
 use crate::fsutil::{create_dir, fsync_dir};
 use crate::preparer::{PreparedSegment, Preparer, remove_leftover_prepared_files};
 use crate::scan::{JournalScan, SegmentInfo, Truncation, scan_journal};
+use crate::storage::{OsStorage, SegmentFile, Storage};
 
 /// Name of the lock file that keeps a second writer out of a journal directory.
 pub const LOCK_FILE_NAME: &str = "journal.lock";
@@ -139,13 +138,11 @@ pub struct RollStats {
 struct ActiveSegment {
     path: PathBuf,
     size_bytes: u64,
-    map: MmapMut,
+    segment: SegmentFile,
     /// Where the next record goes. Every byte from here to the end of the segment is zero.
     write_offset: u64,
     /// Bytes before this are msynced (maintained under `Durability::Fsync` only).
     flushed_offset: u64,
-    /// Kept open for as long as the map, to sync file metadata.
-    _file: File,
 }
 
 /// The single writer of a journal directory.
@@ -157,6 +154,9 @@ struct ActiveSegment {
 pub struct JournalWriter {
     dir: PathBuf,
     config: JournalConfig,
+    /// Every file-system call but the lock and directory listings goes through it; `append`
+    /// does not call it (it writes into the map).
+    storage: Arc<dyn Storage>,
     active: ActiveSegment,
     next_seq: u64,
     last_committed_seq: u64,
@@ -165,8 +165,6 @@ pub struct JournalWriter {
     failed: bool,
     /// Holds the directory's lock until the writer is dropped.
     _lock: File,
-    #[cfg(test)]
-    fail_next_flush: bool,
 }
 
 impl JournalWriter {
@@ -190,32 +188,48 @@ impl JournalWriter {
         config: JournalConfig,
         start: ExpectedStart,
     ) -> Result<(JournalWriter, RecoveryReport), JournalError> {
+        JournalWriter::open_with_storage(dir, config, start, Arc::new(OsStorage))
+    }
+
+    /// [`JournalWriter::open_with_start`] with every file-system call (but the lock and
+    /// directory listings) made through `storage`, for the writer's whole life: a
+    /// [`crate::FaultyStorage`] in tests, [`OsStorage`] otherwise.
+    pub fn open_with_storage(
+        dir: &Path,
+        config: JournalConfig,
+        start: ExpectedStart,
+        storage: Arc<dyn Storage>,
+    ) -> Result<(JournalWriter, RecoveryReport), JournalError> {
         config.validate()?;
         if start.expected_first_seq == 0 || start.latest_start() > MAX_SEQ {
             let what = format!("the journal cannot start at seq {}", start.latest_start());
             return Err(JournalError::InvalidArgument { what });
         }
         let fsync = config.durability == Durability::Fsync;
-        create_dir(dir, fsync)?;
+        create_dir(&*storage, dir, fsync)?;
         let lock = lock_journal_dir(dir)?;
-        remove_leftover_prepared_files(dir)?;
-        let scan = scan_journal(dir)?;
+        remove_leftover_prepared_files(&*storage, dir)?;
+        let scan = scan_journal(&*storage, dir)?;
         check_start(&scan, &start)?;
-        let mut preparer = Preparer::start(dir, config.segment_size_bytes, fsync)?;
+        let mut preparer =
+            Preparer::start(Arc::clone(&storage), dir, config.segment_size_bytes, fsync)?;
         let (active, next_seq) = match (scan.segments.last(), scan.next_seq) {
-            (Some(last), Some(next_seq)) => {
-                (reopen_newest_segment(dir, last, &scan, fsync)?, next_seq)
-            }
+            (Some(last), Some(next_seq)) => (
+                reopen_newest_segment(&*storage, dir, last, &scan, fsync)?,
+                next_seq,
+            ),
             _ => {
                 let first_seq = start.latest_start();
                 let (prepared, _) = preparer.take()?;
-                (install_segment(dir, prepared, first_seq, fsync)?, first_seq)
+                let active = install_segment(&*storage, dir, prepared, first_seq, fsync)?;
+                (active, first_seq)
             }
         };
         preparer.request();
         let writer = JournalWriter {
             dir: dir.to_path_buf(),
             config,
+            storage,
             active,
             next_seq,
             last_committed_seq: next_seq - 1,
@@ -223,8 +237,6 @@ impl JournalWriter {
             roll_stats: RollStats::default(),
             failed: false,
             _lock: lock,
-            #[cfg(test)]
-            fail_next_flush: false,
         };
         Ok((writer, RecoveryReport::from_scan(&scan)))
     }
@@ -355,7 +367,7 @@ impl JournalWriter {
             self.flush_active()?;
         }
         let (prepared, from_helper) = self.preparer.take()?;
-        self.active = install_segment(&self.dir, prepared, self.next_seq, fsync)?;
+        self.active = install_segment(&*self.storage, &self.dir, prepared, self.next_seq, fsync)?;
         self.roll_stats.rolls += 1;
         self.roll_stats.prepared_synchronously += u64::from(!from_helper);
         self.preparer.request();
@@ -363,14 +375,7 @@ impl JournalWriter {
     }
 
     fn flush_active(&mut self) -> Result<(), JournalError> {
-        #[cfg(test)]
-        if std::mem::take(&mut self.fail_next_flush) {
-            return Err(JournalError::Io {
-                path: self.active.path.clone(),
-                source: std::io::Error::other("injected msync failure"),
-            });
-        }
-        self.active.flush_pending()
+        self.active.flush_pending(&*self.storage)
     }
 }
 
@@ -387,25 +392,22 @@ impl ActiveSegment {
         assert!(start.is_multiple_of(8), "records are 8-byte aligned");
         // The bytes past the write offset are zero (fresh file, or zeroed by recovery), so
         // the padding needs no writing and readers see a zero length until the store below.
-        debug_assert!(self.map[start..end].iter().all(|byte| *byte == 0));
+        let bytes = self.segment.bytes_mut();
+        debug_assert!(bytes[start..end].iter().all(|byte| *byte == 0));
         let header = encode_record_header(fields, payload, total_len);
-        self.map[start + 4..start + RECORD_HEADER_LEN_BYTES as usize].copy_from_slice(&header[4..]);
-        self.map[start + RECORD_HEADER_LEN_BYTES as usize..end].copy_from_slice(payload);
-        // SAFETY: `start + 4 <= end` lies inside the writable map (asserted above); the map is
-        // page-aligned and `start` a multiple of 8, so the pointer is aligned for a u32. Only
-        // this writer writes the field; readers load it atomically (format::load_total_len).
-        let length_field =
-            unsafe { AtomicU32::from_ptr(self.map.as_mut_ptr().add(start).cast::<u32>()) };
-        length_field.store(total_len, Ordering::Release);
+        bytes[start + 4..start + RECORD_HEADER_LEN_BYTES as usize].copy_from_slice(&header[4..]);
+        bytes[start + RECORD_HEADER_LEN_BYTES as usize..end].copy_from_slice(payload);
+        // Publish: readers load the length atomically (format::load_total_len).
+        self.segment.store_u32_release(start, total_len);
         self.write_offset += align_up(u64::from(total_len));
     }
 
     /// msyncs the bytes written since the last flush.
-    fn flush_pending(&mut self) -> Result<(), JournalError> {
+    fn flush_pending(&mut self, storage: &dyn Storage) -> Result<(), JournalError> {
         if self.write_offset > self.flushed_offset {
             let len_bytes = self.write_offset - self.flushed_offset;
-            self.map
-                .flush_range(self.flushed_offset as usize, len_bytes as usize)
+            storage
+                .flush(&self.segment, self.flushed_offset, len_bytes)
                 .map_err(JournalError::io(&self.path))?;
             self.flushed_offset = self.write_offset;
         }
@@ -447,33 +449,21 @@ fn check_start(scan: &JournalScan, start: &ExpectedStart) -> Result<(), JournalE
 
 /// Remaps the newest segment writable, cutting its torn tail and restoring its size.
 fn reopen_newest_segment(
+    storage: &dyn Storage,
     dir: &Path,
     info: &SegmentInfo,
     scan: &JournalScan,
     fsync: bool,
 ) -> Result<ActiveSegment, JournalError> {
     let path = &info.path;
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
+    // This writer holds the directory lock, so no other writer maps the file (the contract of
+    // `SegmentFile`); `open_segment` extends a short file back to its size.
+    let mut segment = storage
+        .open_segment(path, info.size_bytes)
         .map_err(JournalError::io(path))?;
-    if info.file_len_bytes < info.size_bytes {
-        file.set_len(info.size_bytes)
-            .map_err(JournalError::io(path))?;
-    }
-    // SAFETY: this writer holds the directory lock, so no other writer maps the file; the file
-    // has its full size (extended just above) and is never shortened while mapped.
-    let mut map = unsafe {
-        MmapOptions::new()
-            .len(info.size_bytes as usize)
-            .populate()
-            .map_mut(&file)
-    }
-    .map_err(JournalError::io(path))?;
     if let Some(cut) = &scan.torn {
         let range = cut.offset as usize..(cut.offset + cut.bytes_cut) as usize;
-        let Some(torn_bytes) = map.get_mut(range) else {
+        let Some(torn_bytes) = segment.bytes_mut().get_mut(range) else {
             let what = "torn tail outside the segment".to_string();
             return Err(JournalError::corrupt(path, cut.offset, cut.seq, what));
         };
@@ -483,22 +473,26 @@ fn reopen_newest_segment(
     // process crash may have left it only in the page cache); a cut must be durable in any
     // case, or stale bytes could reappear after the next power loss.
     if fsync || scan.torn.is_some() {
-        map.flush().map_err(JournalError::io(path))?;
-        file.sync_all().map_err(JournalError::io(path))?;
-        fsync_dir(dir)?;
+        storage
+            .flush(&segment, 0, segment.len_bytes())
+            .map_err(JournalError::io(path))?;
+        storage
+            .sync_file(&segment)
+            .map_err(JournalError::io(path))?;
+        fsync_dir(storage, dir)?;
     }
     Ok(ActiveSegment {
         path: path.clone(),
         size_bytes: info.size_bytes,
-        map,
+        segment,
         write_offset: scan.end_offset,
         flushed_offset: scan.end_offset,
-        _file: file,
     })
 }
 
 /// Turns a prepared file into the segment starting at `first_seq`: header, then rename.
 fn install_segment(
+    storage: &dyn Storage,
     dir: &Path,
     prepared: PreparedSegment,
     first_seq: u64,
@@ -506,98 +500,33 @@ fn install_segment(
 ) -> Result<ActiveSegment, JournalError> {
     let PreparedSegment {
         path: prepared_path,
-        file,
-        mut map,
-        size_bytes,
+        mut segment,
     } = prepared;
+    let size_bytes = segment.len_bytes();
     let header = SegmentHeader {
         first_seq,
         segment_size_bytes: size_bytes,
     };
-    map[..SEGMENT_HEADER_LEN_BYTES as usize].copy_from_slice(&header.encode());
+    segment.bytes_mut()[..SEGMENT_HEADER_LEN_BYTES as usize].copy_from_slice(&header.encode());
     if fsync {
         // The header must be on disk before the name is, or a power loss could leave a named
         // segment with a zero header.
-        map.flush_range(0, SEGMENT_HEADER_LEN_BYTES as usize)
+        storage
+            .flush(&segment, 0, SEGMENT_HEADER_LEN_BYTES)
             .map_err(JournalError::io(&prepared_path))?;
     }
     let path = dir.join(seq_file_name(first_seq, SEGMENT_FILE_SUFFIX));
-    fs::rename(&prepared_path, &path).map_err(JournalError::io(&path))?;
+    storage
+        .rename(&prepared_path, &path)
+        .map_err(JournalError::io(&path))?;
     if fsync {
-        fsync_dir(dir)?;
+        fsync_dir(storage, dir)?;
     }
     Ok(ActiveSegment {
         path,
         size_bytes,
-        map,
+        segment,
         write_offset: SEGMENT_HEADER_LEN_BYTES,
         flushed_offset: SEGMENT_HEADER_LEN_BYTES,
-        _file: file,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "sluice-journal-writer-{name}-{}",
-            std::process::id()
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        dir
-    }
-
-    #[test]
-    fn failed_msync_is_returned_and_fails_the_writer() {
-        let dir = temp_dir("msync");
-        let config = JournalConfig {
-            segment_size_bytes: 4096,
-            durability: Durability::Fsync,
-        };
-        let (mut writer, _) = JournalWriter::open(&dir, config).unwrap();
-        writer.append(1, 10, 1, b"one").unwrap();
-        assert_eq!(writer.commit().unwrap(), 1);
-        writer.append(2, 20, 1, b"two").unwrap();
-        writer.fail_next_flush = true;
-        let error = writer.commit().unwrap_err();
-        assert!(matches!(error, JournalError::Io { .. }), "{error}");
-        assert_eq!(writer.last_committed_seq(), 1);
-        assert!(matches!(
-            writer.append(3, 30, 1, b"three"),
-            Err(JournalError::WriterFailed { .. })
-        ));
-        assert!(matches!(
-            writer.commit(),
-            Err(JournalError::WriterFailed { .. })
-        ));
-        drop(writer);
-        // Reopening starts over from what is on disk.
-        let (writer, report) = JournalWriter::open(&dir, config).unwrap();
-        assert_eq!(report.last_seq, Some(2));
-        assert_eq!(writer.next_seq(), 3);
-        drop(writer);
-        fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn failed_msync_at_roll_fails_the_writer() {
-        let dir = temp_dir("roll");
-        let config = JournalConfig {
-            segment_size_bytes: 512,
-            durability: Durability::Fsync,
-        };
-        let (mut writer, _) = JournalWriter::open(&dir, config).unwrap();
-        writer.append(1, 10, 1, &[1u8; 300]).unwrap();
-        writer.fail_next_flush = true;
-        assert!(writer.append(2, 20, 1, &[2u8; 300]).is_err());
-        assert_eq!(writer.next_seq(), 2);
-        assert!(matches!(
-            writer.append(2, 20, 1, b"x"),
-            Err(JournalError::WriterFailed { .. })
-        ));
-        drop(writer);
-        fs::remove_dir_all(&dir).unwrap();
-    }
 }

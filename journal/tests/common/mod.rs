@@ -8,7 +8,9 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use sluice_journal::{Durability, JournalConfig, JournalReader, JournalWriter, RecordRef};
+use sluice_journal::{
+    Durability, JournalConfig, JournalError, JournalReader, JournalWriter, RecordRef,
+};
 
 /// A directory under the system temp dir, removed on drop.
 pub struct TempDir {
@@ -225,4 +227,17 @@ pub fn rewrite_segment_header(path: &Path, first_seq: u64, size_bytes: u64) {
     let crc = crc32c::crc32c(&header[0..32]);
     header[32..36].copy_from_slice(&crc.to_le_bytes());
     write_bytes(path, 0, &header);
+}
+
+/// The path of an `Io` error, checking that its message names it too.
+pub fn io_path(error: &JournalError) -> PathBuf {
+    let JournalError::Io { path, source } = error else {
+        panic!("expected an I/O error, got {error}");
+    };
+    assert!(source.raw_os_error().is_some(), "an OS error: {source:?}");
+    assert!(
+        error.to_string().contains(&path.display().to_string()),
+        "{error}"
+    );
+    path.clone()
 }
