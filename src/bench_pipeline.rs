@@ -218,7 +218,7 @@ fn run_in(args: &PipelineArgs, arrangement: Arrangement, dir: &Path) -> Result<R
         p.ring_size as usize,
         p.output_chunks as usize,
         p.output_chunk_bytes as usize,
-        PipelineSettings::from_config(&config),
+        PipelineSettings::from_config(&config, std::sync::Arc::new(sluice_journal::OsStorage)),
         shared.clone(),
         arrangement,
     )

@@ -6,10 +6,13 @@ use std::path::Path;
 use std::time::Instant;
 
 use sluice_engine::{ENVELOPE_LEN, Engine, Outbox, write_envelope};
-use sluice_journal::{ExpectedStart, JournalConfig, JournalReader, JournalWriter, SnapshotStore};
+use sluice_journal::{
+    ExpectedStart, JournalConfig, JournalReader, JournalWriter, OsStorage, SnapshotStore, Storage,
+};
 use sluice_protocol::{
     AckStatus, AnyMessage, ConfigAck, Genesis, Message, Role, decode_any_frame, encode_sbe,
 };
+use std::sync::Arc;
 
 use crate::replayer::{Replayer, Start};
 use crate::world::World;
@@ -36,6 +39,17 @@ pub fn recover(
     world: &World,
     now_ns: u64,
 ) -> Result<Recovered, Error> {
+    recover_with_storage(data_dir, journal, world, now_ns, Arc::new(OsStorage))
+}
+
+/// `recover`, with the journal writer on `storage` (tests inject faults through it).
+pub fn recover_with_storage(
+    data_dir: &Path,
+    journal: JournalConfig,
+    world: &World,
+    now_ns: u64,
+    storage: Arc<dyn Storage>,
+) -> Result<Recovered, Error> {
     std::fs::create_dir_all(data_dir)
         .map_err(|e| Error::new(format!("data directory {}: {e}", data_dir.display())))?;
     let journal_dir = sluice_journal::journal_dir(data_dir);
@@ -47,7 +61,7 @@ pub fn recover(
         .map(|s| s.seq)
         .max();
     let start = newest_snapshot.map_or(ExpectedStart::FRESH, ExpectedStart::after_snapshot);
-    let (writer, report) = JournalWriter::open_with_start(&journal_dir, journal, start)?;
+    let (writer, report) = JournalWriter::open_with_storage(&journal_dir, journal, start, storage)?;
     let mut log = vec![format!(
         "journal {}: {} segments, {} records, sequences {:?}..={:?}",
         journal_dir.display(),

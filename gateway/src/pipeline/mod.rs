@@ -13,6 +13,7 @@ use crossbeam::utils::CachePadded;
 /// (`sluice bench pipeline`) need not depend on the disruptor crate itself.
 pub use disruptor::Producer;
 use sluice_engine::Engine;
+use sluice_journal::Storage;
 use sluice_node::{DurableCursor, Recovered};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -121,10 +122,12 @@ pub struct PipelineSettings {
     /// Touch the engine's preallocated tables on the processor thread before the pipeline starts
     /// (see `Engine::prefault`).
     pub prefault: bool,
+    /// Where snapshots are written (the journal writer has its own, from recovery).
+    pub storage: Arc<dyn Storage>,
 }
 
 impl PipelineSettings {
-    pub fn from_config(c: &Config) -> Self {
+    pub fn from_config(c: &Config, storage: Arc<dyn Storage>) -> Self {
         let core = |i: usize| c.pipeline.pin_cores.get(i).copied();
         PipelineSettings {
             wait: c.wait,
@@ -137,6 +140,7 @@ impl PipelineSettings {
             data_dir: c.data_dir.clone(),
             prune_covered_segments: c.prune_covered_segments,
             prefault: c.pipeline.prefault_memory,
+            storage,
         }
     }
 }

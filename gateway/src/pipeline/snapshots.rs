@@ -34,7 +34,8 @@ pub(super) fn run_snapshot_writer(
     shared: &Shared,
     settings: &PipelineSettings,
 ) {
-    let store = match SnapshotStore::new(&sluice_journal::snapshots_dir(&settings.data_dir)) {
+    let dir = sluice_journal::snapshots_dir(&settings.data_dir);
+    let store = match SnapshotStore::with_storage(&dir, settings.storage.clone()) {
         Ok(s) => s,
         Err(e) => return shared.fail(format!("snapshot directory: {e}")),
     };

@@ -11,7 +11,9 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 use sluice_engine::{Engine, StateHash};
-use sluice_node::{Clock, DurableCursor, Error, Recovered, recover, wall_clock_ns};
+use sluice_journal::{OsStorage, Storage};
+use sluice_node::recovery::recover_with_storage;
+use sluice_node::{Clock, DurableCursor, Error, Recovered, wall_clock_ns};
 use sluice_protocol::*;
 use std::io;
 use std::net::SocketAddr;
@@ -69,6 +71,9 @@ pub struct ServeOptions {
     /// Where the sequencer's event time comes from: the wall clock, or a scripted clock that the
     /// caller drives (a simulated month in seconds; see `sluice_node::clock`).
     pub clock: Clock,
+    /// The storage the journal and snapshots are written through (None: the operating system's).
+    /// Tests pass a `sluice_journal::FaultyStorage` to fail chosen calls.
+    pub storage: Option<Arc<dyn Storage>>,
 }
 
 /// A started server: its address, and a flag that stops it.
@@ -82,11 +87,16 @@ impl Server {
     /// Recovers the data directory, binds the listener and starts the pipeline threads. The event
     /// loop runs when `run` is called (on the caller's thread).
     pub fn start(config: Config, options: ServeOptions) -> Result<Server, Error> {
-        let recovered = recover(
+        let storage = options
+            .storage
+            .clone()
+            .unwrap_or_else(|| Arc::new(OsStorage));
+        let recovered = recover_with_storage(
             &config.data_dir,
             config.journal_config(),
             &config.world,
             options.clock.now_ns(),
+            storage.clone(),
         )?;
         if options.verbose {
             for line in &recovered.log {
@@ -98,7 +108,7 @@ impl Server {
         let local_addr = listener
             .local_addr()
             .map_err(|e| Error::new(e.to_string()))?;
-        let gateway = Gateway::new(config, recovered, listener, options.clock)?;
+        let gateway = Gateway::new(config, recovered, listener, (options.clock, storage))?;
         let (bytes, took) = gateway
             .pipeline
             .as_ref()
@@ -202,7 +212,7 @@ impl Gateway {
         config: Config,
         recovered: Recovered,
         mut listener: TcpListener,
-        clock: Clock,
+        (clock, storage): (Clock, Arc<dyn Storage>),
     ) -> Result<Gateway, Error> {
         let io = |e: io::Error| Error::new(format!("event loop: {e}"));
         let poll = Poll::new().map_err(io)?;
@@ -223,7 +233,7 @@ impl Gateway {
             p.ring_size as usize,
             p.output_chunks as usize,
             p.output_chunk_bytes as usize,
-            PipelineSettings::from_config(&config),
+            PipelineSettings::from_config(&config, storage),
             shared.clone(),
         )
         .map_err(io)?;
