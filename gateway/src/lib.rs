@@ -1,6 +1,8 @@
 //! The Sluice server: a mio gateway, the disruptor input ring with the journaler and the
 //! business-logic processor, and egress that sends only what is durable. See docs/PIPELINE.md.
 
+#![forbid(unsafe_code)]
+
 pub mod auth;
 pub mod client;
 pub mod config;

@@ -64,6 +64,7 @@ impl DurableCursor {
 /// cores with the live pipeline then lags under load and catches up after, instead of slowing
 /// the live path. (A nice value of 19 still took about a fifth of the demo's throughput on two
 /// cores; the idle class does not.)
+#[allow(unsafe_code)] // One syscall on the calling thread; see the SAFETY comment.
 pub fn background_priority() -> std::io::Result<()> {
     let param = libc::sched_param { sched_priority: 0 };
     // SAFETY: `param` is a valid, initialized sched_param that outlives the call; `pid = 0` names

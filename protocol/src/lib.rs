@@ -10,6 +10,8 @@
 //! Decoding never panics and never allocates: every read is bounds-checked, groups and texts decode
 //! into fixed-capacity arrays whose maxima are part of the schema.
 
+#![forbid(unsafe_code)]
+
 #[macro_use]
 mod macros;
 

@@ -1,5 +1,8 @@
 //! Decoding and encoding do not allocate: a counting global allocator, armed around the codec.
 
+// A global allocator is unsafe to implement; this one only forwards to the system's.
+#![allow(unsafe_code)]
+
 use sluice_protocol::codec::Entropy;
 use sluice_protocol::*;
 use std::alloc::{GlobalAlloc, Layout, System};

@@ -20,6 +20,8 @@
 //! appending), except `snapshot`, which refuses while a server holds the journal unless told
 //! otherwise (see [`snapshot::write_snapshot`]).
 
+#![forbid(unsafe_code)]
+
 pub mod bench;
 pub mod check;
 pub mod dump;

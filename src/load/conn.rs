@@ -143,6 +143,7 @@ pub(super) struct Timer {
 /// Token of the timer in the poll (connections use their index).
 const TIMER: Token = Token(usize::MAX - 1);
 
+#[allow(unsafe_code)] // timerfd has no safe wrapper in the dependencies; each block says why it holds.
 impl Timer {
     pub(super) fn new(poll: &Poll) -> io::Result<Timer> {
         use std::os::fd::{AsRawFd, FromRawFd};

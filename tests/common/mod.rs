@@ -329,6 +329,7 @@ impl ServerProcess {
         LoggedHash { hash, seq }
     }
 
+    #[allow(unsafe_code)] // kill(2) has no safe wrapper in the dependencies.
     fn signal(&self, signal: libc::c_int) {
         if self.exit.is_some() {
             return;

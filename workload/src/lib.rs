@@ -13,6 +13,8 @@
 //! brought by a promoter; goods categories grocery 20%, gambling 1%, else general. Refunds take a
 //! succeeded payment, half of them in full and half for 30%; queries ask for a known order.
 
+#![forbid(unsafe_code)]
+
 pub use sluice_protocol::rng::Rng;
 use sluice_protocol::{Chars, Ip, PaymentMethod, PaymentRequest, QueryOrder, RefundRequest, Scene};
 
