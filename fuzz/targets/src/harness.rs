@@ -107,9 +107,8 @@ pub struct Harness {
 impl Harness {
     /// A fresh engine on the configured world.
     pub fn new() -> Harness {
-        let s = setup();
         let mut h = Harness {
-            engine: Engine::new(&s.genesis, world::START_NS).expect("the world's genesis is valid"),
+            engine: fresh_engine(),
             // Exactly the per-input bound: an input that needs more makes the outbox grow, which
             // `check_outputs` refuses.
             outbox: Outbox::with_capacity(MAX_OUTPUT_BYTES_PER_INPUT),
@@ -125,12 +124,9 @@ impl Harness {
 
     /// Puts the harness back to a fresh engine on the configured world, keeping its buffers.
     pub fn reset(&mut self) {
-        let s = setup();
-        self.engine =
-            Engine::new(&s.genesis, world::START_NS).expect("the world's genesis is valid");
+        self.engine = fresh_engine();
         self.next_seq = 2;
         self.now_ns = world::START_NS;
-        self.track.clear();
         self.configure();
     }
 
@@ -228,6 +224,12 @@ impl Harness {
             before,
             "a refused record changed the sequence"
         );
+        if let Some(t) = self.trace.as_mut() {
+            t.push(format!(
+                "#- a payload of {} bytes, no envelope: {got:?}",
+                bytes.len()
+            ));
+        }
     }
 
     /// Applies `payload[..len]` as the next input and checks everything that must hold after it.
@@ -294,6 +296,11 @@ impl Default for Harness {
     fn default() -> Self {
         Harness::new()
     }
+}
+
+/// An engine built from the world's Genesis (sequence 1), not yet configured.
+fn fresh_engine() -> Engine {
+    Engine::new(&setup().genesis, world::START_NS).expect("the world's genesis is valid")
 }
 
 /// One output: caused by this input, a whole frame that decodes.
