@@ -500,31 +500,36 @@ fn resend_withdraw(h: &mut Harness, run: &mut Run, b: &mut Bytes<'_>) {
 }
 
 /// Orders by id or request id, balances, statistics and snapshots, from acquirers and the admin.
+/// Parties a BalanceQuery names: the world's merchants, an unknown one, the promoters, none.
+const PARTY_IDS: [u32; 10] = [
+    11,
+    12,
+    13,
+    14,
+    21,
+    22,
+    UNKNOWN_MERCHANT,
+    PROMOTER,
+    PROMOTER_PARENT,
+    0,
+];
+
 fn query(h: &mut Harness, run: &mut Run, b: &mut Bytes<'_>) {
     let (acquirer, order_id) = h.track.orders.pick(b.u8()).unwrap_or((ACQUIRER_A, 1));
     let other = ACQUIRER_A + ACQUIRER_B - acquirer;
     match b.u8() % 9 {
-        0 => h.send(
-            Sender::acquirer(acquirer, false),
-            &QueryOrder {
+        n @ 0..=2 => {
+            let by_id = QueryOrder {
                 order_id,
                 request_id: 0,
-            },
-        ),
-        1 => h.send(
-            Sender::acquirer(other, false),
-            &QueryOrder {
-                order_id,
-                request_id: 0,
-            },
-        ),
-        2 => h.send(
-            Sender::admin(),
-            &QueryOrder {
-                order_id,
-                request_id: 0,
-            },
-        ),
+            };
+            let who = match n {
+                0 => Sender::acquirer(acquirer, false),
+                1 => Sender::acquirer(other, false),
+                _ => Sender::admin(),
+            };
+            h.send(who, &by_id);
+        }
         3 => {
             let (who, request_id) = run
                 .sent
@@ -550,18 +555,7 @@ fn query(h: &mut Harness, run: &mut Run, b: &mut Bytes<'_>) {
         5 | 6 => {
             let q = BalanceQuery {
                 party_kind: pick_enum!(b, PartyKind),
-                party_id: b.pick(&[
-                    11,
-                    12,
-                    13,
-                    14,
-                    21,
-                    22,
-                    UNKNOWN_MERCHANT,
-                    PROMOTER,
-                    PROMOTER_PARENT,
-                    0,
-                ]),
+                party_id: b.pick(&PARTY_IDS),
             };
             let who = if b.bool() {
                 Sender::admin()
