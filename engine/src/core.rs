@@ -23,8 +23,10 @@ use crate::state::{Counters, Limits, State};
 /// changes their rkyv bytes: a snapshot of another format is refused with a clear reason (and
 /// recovery falls back to an older snapshot or the journal), and the state hash of the same inputs
 /// differs between formats. 1: the first layout (its snapshots carry no mark); 2: velocity tables
-/// as 128-byte sets, windows padded to cache lines.
-pub const STATE_FORMAT: u32 = 2;
+/// as 128-byte sets, windows padded to cache lines; 3: optional slots as `Option<Slot>` (index + 1,
+/// none = 0, instead of `u32::MAX`), reason codes in one byte, the risk state in its three rooms
+/// (rules, lists, velocity).
+pub const STATE_FORMAT: u32 = 3;
 /// The first bytes of a snapshot payload.
 const SNAPSHOT_MAGIC: &[u8; 4] = b"SLST";
 /// Magic, format, 8 reserved bytes, state length, counters length.
@@ -366,6 +368,27 @@ impl Engine {
             StatsQuery::TEMPLATE_ID => {
                 StatsQuery::read_body(block, body).map(|_| self.handle_stats(meta, out))
             }
+            _ => self.dispatch_admin(meta, header, body, out),
+        };
+        if let Err(e) = result {
+            let reason = match e {
+                DecodeError::UnknownTemplate { .. } => ReasonCode::UnknownTemplate,
+                _ => ReasonCode::MalformedMessage,
+            };
+            self.reject(meta, template, 0, reason, &e.to_string(), out);
+        }
+    }
+
+    /// The administrative inputs: configuration and snapshot requests.
+    fn dispatch_admin(
+        &mut self,
+        meta: &InputMeta,
+        header: MessageHeader,
+        body: &[u8],
+        out: &mut Outbox,
+    ) -> Result<(), DecodeError> {
+        let (template, block) = (header.template_id, header.block_length);
+        match template {
             SnapshotRequest::TEMPLATE_ID => SnapshotRequest::read_body(block, body).map(|_| {
                 self.snapshot_requested = true;
                 self.config_ack(meta, template, meta.seq, Ok(()), out);
@@ -401,13 +424,6 @@ impl Engine {
             _ => Err(DecodeError::UnknownTemplate {
                 template_id: template,
             }),
-        };
-        if let Err(e) = result {
-            let reason = match e {
-                DecodeError::UnknownTemplate { .. } => ReasonCode::UnknownTemplate,
-                _ => ReasonCode::MalformedMessage,
-            };
-            self.reject(meta, template, 0, reason, &e.to_string(), out);
         }
     }
 
@@ -541,6 +557,7 @@ impl Engine {
         let s = &self.state;
         let windows: usize = s
             .risk
+            .velocity
             .tables
             .iter()
             .map(|t| {

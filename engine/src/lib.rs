@@ -11,11 +11,13 @@ pub mod money;
 pub mod outbox;
 pub mod risk;
 pub mod routing;
+pub mod split;
 pub mod state;
 
 pub mod driver;
 pub mod fixture;
 
+mod attempts;
 mod config;
 mod core;
 mod index;
@@ -24,6 +26,7 @@ mod payments;
 mod refunds;
 mod reports;
 mod settlement;
+mod withdrawals;
 
 pub use crate::core::{ApplyError, Engine, STATE_FORMAT, StateHash, Summary, validate_genesis};
 pub use input::{ENVELOPE_LEN, Envelope, InputMeta, ROLE_SEQUENCER, read_envelope, write_envelope};

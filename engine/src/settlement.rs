@@ -70,12 +70,14 @@ impl Engine {
 
     /// Takes a refund's part out of the waiting income (validation checked it is there).
     pub(crate) fn take_due(&mut self, party_slot: u32, day: u32, currency_slot: u8, amount: i64) {
-        let party = &mut self.state.parties[party_slot as usize];
-        if let Some(i) = find_due(party, day, currency_slot) {
-            let e = &mut party.pending[i];
-            assert!(e.amount_minor >= amount, "refund takes more than is due");
-            e.amount_minor -= amount;
+        if amount == 0 {
+            return;
         }
+        let party = &mut self.state.parties[party_slot as usize];
+        let i = find_due(party, day, currency_slot);
+        let e = &mut party.pending[i.expect("a refund's pending part is waiting in its queue")];
+        assert!(e.amount_minor >= amount, "refund takes more than is due");
+        e.amount_minor -= amount;
     }
 
     /// Gives a failed refund's part back: to the queue if its day is still ahead, else straight to
