@@ -15,6 +15,9 @@ pub mod split;
 pub mod state;
 
 pub mod driver;
+/// The reference world of the tests and benchmarks (feature `test-support`: never in a build that
+/// serves payments).
+#[cfg(feature = "test-support")]
 pub mod fixture;
 
 mod attempts;
