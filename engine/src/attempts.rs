@@ -41,8 +41,8 @@ impl Engine {
         o.begin_attempt(
             Attempt {
                 channel_id,
-                // Channel slots are below channels_max (at most 256).
-                channel_slot: channel_slot as u16,
+                channel_slot: u16::try_from(channel_slot)
+                    .expect("channel slots are below channels_max (at most 256)"),
                 status: AttemptStatus::Pending,
                 probe,
                 channel_code: 0,

@@ -534,14 +534,13 @@ impl Engine {
         // `state_hash` hashes.
         let mut out = AlignedVec::<16>::with_capacity(self.snapshot_size_hint());
         out.extend_from_slice(&[0u8; H]);
-        // Serializing plain in-memory tables cannot fail short of memory exhaustion.
         let mut out = rkyv::api::high::to_bytes_in::<_, rancor::Error>(&self.state, out)
-            .unwrap_or_else(|e| panic!("state serialize: {e}"));
+            .expect("serializing plain in-memory tables cannot fail short of memory exhaustion");
         let state_len = out.len() - H;
         pad16(&mut out);
         let counters_at = out.len();
         let mut out = rkyv::api::high::to_bytes_in::<_, rancor::Error>(&self.counters, out)
-            .unwrap_or_else(|e| panic!("counters serialize: {e}"));
+            .expect("serializing plain in-memory counters cannot fail short of memory exhaustion");
         let counters_len = out.len() - counters_at;
         let header = out.as_mut_slice();
         header[0..4].copy_from_slice(SNAPSHOT_MAGIC);
@@ -694,8 +693,8 @@ fn pad16(v: &mut AlignedVec<16>) {
 }
 
 fn state_bytes(state: &State) -> AlignedVec {
-    // Serializing plain in-memory tables cannot fail short of memory exhaustion.
-    rkyv::to_bytes::<rancor::Error>(state).unwrap_or_else(|e| panic!("state serialize: {e}"))
+    rkyv::to_bytes::<rancor::Error>(state)
+        .expect("serializing plain in-memory tables cannot fail short of memory exhaustion")
 }
 
 fn hash_bytes(bytes: &[u8]) -> StateHash {

@@ -97,7 +97,8 @@ impl Engine {
                 refund_id: u64::from(r.index()) + 1,
                 refund_request_id: refund.refund_request_id,
                 amount_minor: refund.amount_minor,
-                state: refund.state.to_wire().unwrap_or_default(),
+                state: (refund.state.to_wire())
+                    .expect("a refund joins its order's list when it is reserved"),
             });
             next = refund.next_in_order;
         }

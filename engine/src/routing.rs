@@ -240,8 +240,9 @@ pub fn rank(
 fn candidate(channel_id: u16, slot: Option<u32>, reason: SkipReason, score: i64) -> Candidate {
     Candidate {
         channel_id,
-        // Channel slots are below channels_max (at most 256).
-        channel_slot: slot.map(|s| Slot16::new(s as u16)),
+        channel_slot: slot.map(|s| {
+            Slot16::new(u16::try_from(s).expect("channel slots are below channels_max (256)"))
+        }),
         decision: CandidateDecision::Skipped,
         skip_reason: reason,
         rank: 0,
