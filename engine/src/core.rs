@@ -31,6 +31,7 @@ pub const STATE_FORMAT: u32 = 3;
 const SNAPSHOT_MAGIC: &[u8; 4] = b"SLST";
 /// Magic, format, 8 reserved bytes, state length, counters length.
 const SNAPSHOT_HEADER_LEN: usize = 32;
+const _: () = assert!(SNAPSHOT_MAGIC.len() + 4 + 8 + 8 + 8 == SNAPSHOT_HEADER_LEN);
 
 /// The state hash: xxh3-128 of the rkyv bytes of the business state.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -150,7 +151,7 @@ fn check_genesis(g: &Genesis) -> Result<Limits, ApplyError> {
     }
     if !in_range(u64::from(g.merchants_max), 1, 1_000_000)
         || !in_range(u64::from(g.promoters_max), 1, 1_000_000)
-        || !in_range(u64::from(g.channels_max), 1, 256)
+        || !in_range(u64::from(g.channels_max), 1, u64::from(crate::MAX_CHANNELS))
         || !in_range(u64::from(g.split_profiles_max), 1, 4096)
         || !in_range(u64::from(g.risk_rules_max), 1, 1024)
         || !in_range(u64::from(g.list_entries_max), 1, 10_000_000)

@@ -5,8 +5,10 @@ use sluice_protocol::{Message, encode_frame, frame_len};
 
 use crate::MAX_OUTPUT_BYTES_PER_INPUT;
 
-/// Bytes of the routing header in front of every output frame.
+/// Bytes of the routing header in front of every output frame: u32 frame length, u8 destination
+/// kind (3 zero bytes), u32 principal (4 zero bytes), u64 session, u64 input sequence.
 pub const OUT_HEADER_LEN: usize = 32;
+const _: () = assert!(4 + 4 + 8 + 8 + 8 == OUT_HEADER_LEN);
 
 /// Where an output goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
