@@ -271,10 +271,11 @@ impl Engine {
         }
         for line in lines.iter_mut() {
             if let Some(party) = line.party_slot {
-                // The queue may hold the income on a later day than asked (see add_due): the line
+                // The queue may hold the income on a later day than asked (see push_due): the line
                 // records where it really is, so a refund finds it.
                 let due = u32::from(line.due_day);
-                let day = self.add_due(party.index(), due, c, line.amount_minor);
+                let party = &mut self.state.parties[party.index() as usize];
+                let day = party.add_due(due, c, line.amount_minor);
                 line.due_day = day_u16(day);
             }
         }

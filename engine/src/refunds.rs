@@ -118,7 +118,7 @@ impl Engine {
                 let ledger = &self.state.ledger;
                 let account = ledger.party(o.currency_slot, party, which);
                 let due_left = if from_pending {
-                    self.due_amount(party, due_day, o.currency_slot)
+                    self.state.parties[party as usize].due_amount(due_day, o.currency_slot)
                 } else {
                     i64::MAX
                 };
@@ -206,7 +206,7 @@ impl Engine {
             let account = self.reversal_account(r.order_slot, i, from_pending);
             self.state.ledger.reserve(account, clearing, part);
             if let (true, (Some(party), due_day)) = (from_pending, lines[i]) {
-                self.take_due(party.index(), due_day, c, part);
+                self.state.parties[party.index() as usize].take_due(due_day, c, part);
             }
         }
         let now = self.state.now_ns;

@@ -20,7 +20,7 @@ pub mod wire;
 pub use inflight::{InFlight, Links, Member};
 pub use order::{Attempt, Candidate, Line, Order};
 pub use refund::{Refund, RefundStatus, Withdrawal};
-pub use slot::{Slot, Slot16, index_of};
+pub use slot::{Slot, Slot16};
 use wire::{HealthStateDef, PartyKindDef, PaymentMethodDef, RoutingStrategyDef};
 
 /// Limits fixed at genesis; every table is preallocated from them.

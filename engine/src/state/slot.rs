@@ -78,12 +78,6 @@ slot_type! {
 const _: () = assert!(size_of::<Option<Slot>>() == 4);
 const _: () = assert!(size_of::<Option<Slot16>>() == 2);
 
-/// The index of an optional slot, for code that still counts in indexes.
-#[inline]
-pub fn index_of(slot: Option<Slot>) -> Option<u32> {
-    slot.map(Slot::index)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
