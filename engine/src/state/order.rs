@@ -146,6 +146,7 @@ impl Order {
     }
 
     /// Refused before any attempt (by risk, or for want of a channel).
+    #[inline]
     pub fn reject(&mut self, reason: ReasonCode) {
         assert_eq!(
             self.state,
@@ -162,6 +163,7 @@ impl Order {
     }
 
     /// A new attempt went out to its channel.
+    #[inline]
     pub fn begin_attempt(&mut self, attempt: Attempt, now_ns: u64) {
         assert_eq!(
             self.state,
@@ -176,6 +178,7 @@ impl Order {
     }
 
     /// Closes the pending attempt with `status` (its channel's answer, or a timeout); returns it.
+    #[inline]
     pub fn close_attempt(
         &mut self,
         status: AttemptStatus,
@@ -207,6 +210,7 @@ impl Order {
     }
 
     /// The last attempt succeeded: the order is paid with `fee` and split into `split`.
+    #[inline]
     pub fn succeed(
         &mut self,
         fee_minor: i64,
@@ -226,12 +230,9 @@ impl Order {
             "an order succeeds by its last attempt"
         );
         assert!(fee_minor >= 0, "a negative fee");
+        // Lines are never negative (`split::split` builds them so); they must be the whole amount.
         let total: i64 = split.iter().map(|l| l.amount_minor).sum();
         assert_eq!(total, self.amount_minor, "the split is the whole amount");
-        assert!(
-            split.iter().all(|l| l.amount_minor >= 0),
-            "a negative split line"
-        );
         self.state = OrderState::Succeeded;
         self.fee_minor = fee_minor;
         self.split = split;
@@ -240,6 +241,7 @@ impl Order {
     }
 
     /// No attempt succeeded and none is left (or the channel declined for good).
+    #[inline]
     pub fn fail(&mut self, reason: ReasonCode, now_ns: u64) {
         assert_eq!(
             self.state,
@@ -258,6 +260,7 @@ impl Order {
 
     /// A refund of `amount` (in `refund`) is reserved against the order. Returns the order's
     /// previous last refund, whose `next_in_order` the caller links to `refund`.
+    #[inline]
     pub fn reserve_refund(&mut self, refund: Slot, amount_minor: i64, now_ns: u64) -> Option<Slot> {
         assert_eq!(
             self.state,
@@ -285,6 +288,7 @@ impl Order {
     }
 
     /// A reserved refund of `amount` ended: refunded when it `succeeded`, released otherwise.
+    #[inline]
     pub fn release_refund(&mut self, amount_minor: i64, succeeded: bool, now_ns: u64) {
         assert!(
             amount_minor > 0 && amount_minor <= self.refund_pending_minor,
