@@ -4,8 +4,9 @@
 //!    durability `none` (page cache) and `fsync` (msync per commit; fewer records, it waits for the
 //!    disk). Each configuration runs several times on a fresh directory; the median is reported,
 //!    and under `fsync` the commit latency percentiles.
-//! 2. Recovery: a realistic engine journal is generated — Genesis, the reference world's
-//!    configuration (`fixture::config_messages()`), then payments (wallet and card, four merchants,
+//! 2. Recovery: a realistic engine journal is generated — Genesis and the business world of the
+//!    embedded default configuration (`Config::default_config().world`), then payments (wallet and
+//!    card, four merchants,
 //!    promoters), channel results (mostly successes, some declines, rare retryable errors that fail
 //!    over), refunds and their results, order queries and a pulse every 10 ms of event time — each
 //!    input journaled exactly as the server does (envelope + SBE, kind = template id) while a live
@@ -20,7 +21,7 @@ use clap::Args;
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 use sluice_engine::driver::Driver;
-use sluice_engine::{ENVELOPE_LEN, Engine, ROLE_SEQUENCER, StateHash, fixture};
+use sluice_engine::{ENVELOPE_LEN, Engine, ROLE_SEQUENCER, StateHash};
 use sluice_gateway::config::{Config, DEFAULT_CONFIG};
 use sluice_journal::{
     Durability, JournalConfig, JournalReader, JournalWriter, RECORD_HEADER_LEN_BYTES, SnapshotStore,
@@ -344,12 +345,12 @@ impl Generator {
             durability: Durability::None,
         };
         let (mut writer, _) = JournalWriter::open(journal_dir, config).map_err(err)?;
-        let genesis = fixture::genesis(u32::try_from(orders_max).map_err(err)?);
-        let driver = Driver::new(&genesis, fixture::START_NS).map_err(err)?;
+        let genesis = world_genesis(orders_max)?;
+        let driver = Driver::new(&genesis, START_NS).map_err(err)?;
         let mut buf = vec![0u8; ENVELOPE_LEN + MAX_FRAME_BYTES];
         let len = encode_input(&mut buf, 0, 0, ROLE_SEQUENCER, &genesis);
         writer
-            .append(1, fixture::START_NS, Genesis::TEMPLATE_ID, &buf[..len])
+            .append(1, START_NS, Genesis::TEMPLATE_ID, &buf[..len])
             .map_err(err)?;
         Ok(Generator {
             driver,
@@ -361,7 +362,7 @@ impl Generator {
             refundable: VecDeque::new(),
             next_request: 0,
             next_refund: 0,
-            next_pulse_ns: fixture::START_NS + PULSE_NS,
+            next_pulse_ns: START_NS + PULSE_NS,
             mix: Mix::default(),
             journal_bytes: record_bytes(len),
         })
@@ -408,7 +409,7 @@ impl Generator {
     }
 
     fn configure(&mut self) -> Result<(), String> {
-        for m in fixture::config_messages() {
+        for m in world_config() {
             let sender = (ADMIN_SESSION, 1, Role::Admin as u8);
             sluice_engine::write_envelope(&mut self.buf, sender.0, sender.1, sender.2);
             let len = ENVELOPE_LEN + m.encode_sbe(&mut self.buf[ENVELOPE_LEN..]).map_err(err)?;
@@ -451,12 +452,7 @@ impl Generator {
         self.mix.payments += 1;
         let id = self.next_request;
         let p = bench_payment(id, &mut self.rng);
-        let acquirer = if p.merchant_id == fixture::OTHER_SHOP {
-            fixture::ACQUIRER_B
-        } else {
-            fixture::ACQUIRER_A
-        };
-        self.input(acquirer_sender(acquirer), &p)
+        self.input(acquirer_sender(acquirer_of(p.merchant_id)), &p)
     }
 
     fn channel_result(&mut self) -> Result<(), String> {
@@ -499,11 +495,7 @@ impl Generator {
             },
         };
         // Request ids of acquirer B's payments are refunded by acquirer B.
-        let acquirer = if bench_merchant(request_id) == fixture::OTHER_SHOP {
-            fixture::ACQUIRER_B
-        } else {
-            fixture::ACQUIRER_A
-        };
+        let acquirer = acquirer_of(bench_merchant(request_id));
         self.input(acquirer_sender(acquirer), &r)
     }
 
@@ -544,31 +536,76 @@ fn channel_sender(channel: u16) -> (u64, u32, u8) {
     )
 }
 
-/// The merchant of payment `id`: the four merchants of acquirer A, and one in eight at acquirer B.
-fn bench_merchant(id: u64) -> u32 {
-    match id % 8 {
-        7 => fixture::OTHER_SHOP,
-        n => [
-            fixture::SHOP,
-            fixture::HQ,
-            fixture::BRANCH,
-            fixture::DISTRIBUTOR,
-        ][(n % 4) as usize],
+// The business world of the embedded default configuration (gateway/src/default_config.toml):
+// acquirer 1's shop 1001 and retail chain 1002 (headquarters) → 1003 (branch) → 1004
+// (distributor), acquirer 2's shop 2001, promoter 501 (brought by 502).
+const ACQUIRER_A: u32 = 1;
+const ACQUIRER_B: u32 = 2;
+const MERCHANTS_A: [u32; 4] = [1001, 1002, 1003, 1004];
+const OTHER_SHOP: u32 = 2001;
+/// The merchants that take USD (the branch and the distributor take CNY and HKD, or CNY only).
+const USD_MERCHANTS: [u32; 3] = [1001, 1002, 2001];
+const PROMOTER: u32 = 501;
+const CNY: u16 = 156;
+const USD: u16 = 840;
+/// 2026-11-26 00:00:00 UTC+8 in ns since the epoch.
+const START_NS: u64 = 1_764_086_400_000_000_000;
+
+/// The default configuration's Genesis, with room for `orders_max` orders (and refunds of half
+/// of them).
+fn world_genesis(orders_max: u64) -> Result<Genesis, String> {
+    let mut genesis = Config::default_config().world.genesis;
+    genesis.orders_max = u32::try_from(orders_max).map_err(err)?;
+    genesis.refunds_max = genesis.refunds_max.max(genesis.orders_max / 2 + 16);
+    Ok(genesis)
+}
+
+/// The default configuration's business world as admin inputs.
+fn world_config() -> Vec<AnyMessage> {
+    let world = Config::default_config().world;
+    world.inputs.into_iter().map(|i| i.message).collect()
+}
+
+fn acquirer_of(merchant_id: u32) -> u32 {
+    if merchant_id == OTHER_SHOP {
+        ACQUIRER_B
+    } else {
+        ACQUIRER_A
     }
 }
 
-/// Payment `id`: a CNY wallet payment, or (one in six) a USD card payment; a promoter on one in
-/// five; each payer, device and card its own, so velocity rules count without blocking.
+/// The merchant of payment `id`: the four merchants of acquirer A, and one in eight at acquirer B.
+fn bench_merchant(id: u64) -> u32 {
+    match id % 8 {
+        7 => OTHER_SHOP,
+        n => MERCHANTS_A[(n % 4) as usize],
+    }
+}
+
+/// Payment `id`: a CNY wallet payment, or (one in six, at a merchant that takes USD) a USD card
+/// payment; a promoter on one in five; each payer, device, IP and card its own, so velocity rules
+/// count without blocking.
 fn bench_payment(id: u64, rng: &mut Rng) -> PaymentRequest {
     let amount = 500 + (rng.next_u64() % 50_000) as i64;
-    let mut p = fixture::payment(id, bench_merchant(id), amount);
-    p.user_id = 1_000_000 + id;
-    p.device_id = 50_000_000 + id;
-    if id.is_multiple_of(5) {
-        p.promoter_id = fixture::PROMOTER;
-    }
-    if id % 6 == 5 {
-        p.currency = fixture::USD;
+    let merchant_id = bench_merchant(id);
+    let mut p = PaymentRequest {
+        request_id: id,
+        merchant_id,
+        promoter_id: if id.is_multiple_of(5) { PROMOTER } else { 0 },
+        amount_minor: amount,
+        currency: CNY,
+        method: PaymentMethod::Wallet,
+        scene: Scene::App,
+        goods_category: 0,
+        user_id: 1_000_000 + id,
+        device_id: 50_000_000 + id,
+        ip: Ip::v4([10, (id >> 16) as u8, (id >> 8) as u8, id as u8]),
+        card_fingerprint: Chars::default(),
+        card_bin: 0,
+        country: Chars::new("CN"),
+    };
+    if id % 6 == 5 && USD_MERCHANTS.contains(&merchant_id) {
+        p.currency = USD;
         p.method = PaymentMethod::Card;
         p.card_bin = 411_111;
         p.card_fingerprint = Chars::new(&format!("fp{id:014}"));
@@ -793,9 +830,9 @@ fn print_recovery(g: &Generated, f: &Value) {
 
 /// Builds `orders` succeeded orders through the engine.
 fn engine_with_orders(orders: u64) -> Result<Driver, String> {
-    let genesis = fixture::genesis(u32::try_from(orders + 16).map_err(err)?);
-    let mut d = Driver::new(&genesis, fixture::START_NS).map_err(err)?;
-    let refusals = d.configure(&fixture::config_messages());
+    let genesis = world_genesis(orders + 16)?;
+    let mut d = Driver::new(&genesis, START_NS).map_err(err)?;
+    let refusals = d.configure(&world_config());
     if !refusals.is_empty() {
         return Err(format!("configuration refused: {refusals:?}"));
     }
@@ -803,12 +840,7 @@ fn engine_with_orders(orders: u64) -> Result<Driver, String> {
     for id in 1..=orders {
         d.advance_ns(STEP_NS);
         let p = bench_payment(id, &mut rng);
-        let acquirer = if p.merchant_id == fixture::OTHER_SHOP {
-            fixture::ACQUIRER_B
-        } else {
-            fixture::ACQUIRER_A
-        };
-        let (session, principal, role) = acquirer_sender(acquirer);
+        let (session, principal, role) = acquirer_sender(acquirer_of(p.merchant_id));
         let dispatch = d
             .apply(session, principal, role, &p)
             .iter()

@@ -197,7 +197,7 @@ fn business_digest(engine: &Engine) -> String {
     let _ = writeln!(out, "refunds {}", state.refunds.len());
     let mut withdrawals = std::collections::BTreeMap::<u8, (u64, i64)>::new();
     for w in &state.withdrawals {
-        let e = withdrawals.entry(w.status).or_default();
+        let e = withdrawals.entry(w.status.to_wire()).or_default();
         e.0 += 1;
         e.1 += w.amount_minor;
     }
@@ -262,7 +262,7 @@ fn ledger_digest(engine: &Engine, out: &mut String) {
                 PartyAccount::Frozen,
             ] {
                 line(
-                    format!("{currency} party {}:{} {which:?}", p.kind, p.id),
+                    format!("{currency} party {}:{} {which:?}", p.kind.to_wire(), p.id),
                     ledger.party(c, slot as u32, which),
                 );
             }

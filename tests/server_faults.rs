@@ -81,9 +81,7 @@ type Acked = (u64, u64);
 
 /// Pays in windows of 50 until the server goes away; returns the payments it acknowledged with
 /// an order (the rest were refused before one existed, or never answered).
-fn pay_until_the_server_stops(addr: std::net::SocketAddr, first_id: u64) -> Vec<Acked> {
-    let mut client =
-        Client::login(addr, Role::Acquirer, "acq-a", "sluice-demo-acquirer-a").expect("login");
+fn pay_until_the_server_stops(mut client: Client, first_id: u64) -> Vec<Acked> {
     let mut acked = Vec::new();
     let deadline = Instant::now() + WAIT;
     let mut next = first_id;
@@ -152,8 +150,16 @@ fn journal_fault_stops_the_server_and_loses_no_ack(kind: FaultKind, expect_in_er
     let running = start(&dir, Some(storage.clone()));
     // Some payments on healthy storage first.
     let mut acked = pay_until_limit(running.addr, 1, 400);
+    // Logged in before the fault: the next pulse's commit may already hit it.
+    let client = Client::login(
+        running.addr,
+        Role::Acquirer,
+        "acq-a",
+        "sluice-demo-acquirer-a",
+    )
+    .expect("login");
     storage.fail_from_nth(kind, storage.calls(kind) + 1);
-    acked.extend(pay_until_the_server_stops(running.addr, 10_000));
+    acked.extend(pay_until_the_server_stops(client, 10_000));
     let report = running.thread.join().expect("server thread");
     let error = report.error.expect("the server stopped on the fault");
     assert!(storage.injected(kind) > 0, "{kind:?} was injected");

@@ -6,7 +6,7 @@ use arrayvec::ArrayVec;
 use rust_decimal::Decimal;
 use sluice_protocol::{
     AckStatus, Activity, ConfigAck, ConfigChannel, ConfigMerchant, ConfigPromoter, ConfigRiskRule,
-    ConfigSplitProfile, FeeBearer, HealthState, ReasonCode, codec::text,
+    ConfigSplitProfile, FeeBearer, HealthState, PartyKind, ReasonCode, codec::text,
 };
 use std::collections::VecDeque;
 
@@ -15,7 +15,7 @@ use crate::input::InputMeta;
 use crate::money::{PPB_ONE, rate_to_ppb};
 use crate::outbox::{Dest, Outbox};
 use crate::state::{
-    Channel, Merchant, MethodFee, MethodStats, NONE, Party, Promoter, SplitProfile,
+    Channel, InFlight, Merchant, MethodFee, MethodStats, Party, Promoter, Slot, SplitProfile,
 };
 
 /// A refusal: the reason code and which field.
@@ -40,6 +40,15 @@ fn weight(value: Decimal, field: &'static str) -> Result<i64, Refusal> {
 
 fn invalid<T>(field: &'static str) -> Result<T, Refusal> {
     Err((ReasonCode::InvalidConfig, field))
+}
+
+/// A merchant's configuration, checked: what it refers to and its rates in ppb.
+struct MerchantTerms {
+    profile_slot: u32,
+    parent_slot: Option<Slot>,
+    deposit_ppb: i64,
+    /// Success, cost, latency.
+    weights_ppb: [i64; 3],
 }
 
 impl Engine {
@@ -86,7 +95,7 @@ impl Engine {
 
     fn new_party(
         &mut self,
-        kind: u8,
+        kind: PartyKind,
         id: u32,
         settlement_days: u8,
         deposit_ppb: i64,
@@ -119,6 +128,39 @@ impl Engine {
     }
 
     pub(crate) fn config_merchant(&mut self, m: &ConfigMerchant) -> Result<(), Refusal> {
+        let terms = self.check_merchant(m)?;
+        let existing = self.index.merchants.get(&m.merchant_id).copied();
+        if existing.is_none()
+            && (self.state.merchants.len() >= self.state.limits.merchants_max as usize
+                || self.state.parties.len() >= self.state.limits.parties_max() as usize)
+        {
+            return Err((
+                ReasonCode::CapacityReached,
+                "merchants are at their maximum",
+            ));
+        }
+        let (days, hold_days) = (m.settlement_days, m.deposit_hold_days);
+        match existing {
+            Some(slot) => {
+                let party_slot = self.state.merchants[slot as usize].party_slot;
+                self.state.merchants[slot as usize] = self.merchant(m, &terms, party_slot);
+                self.update_party(party_slot, days, terms.deposit_ppb, hold_days);
+            }
+            None => {
+                let kind = PartyKind::Merchant;
+                let party_slot =
+                    self.new_party(kind, m.merchant_id, days, terms.deposit_ppb, hold_days);
+                let slot = self.state.merchants.len() as u32;
+                let merchant = self.merchant(m, &terms, party_slot);
+                self.state.merchants.push(merchant);
+                self.index.merchants.insert(m.merchant_id, slot);
+            }
+        }
+        Ok(())
+    }
+
+    /// Validates a merchant's configuration (all but capacity) and resolves its references.
+    fn check_merchant(&self, m: &ConfigMerchant) -> Result<MerchantTerms, Refusal> {
         if m.merchant_id == 0 {
             return invalid("merchant_id must be > 0");
         }
@@ -144,9 +186,11 @@ impl Engine {
         if m.min_amount_minor < 1 || m.max_amount_minor < m.min_amount_minor {
             return invalid("min_amount_minor >= 1 and max_amount_minor >= min_amount_minor");
         }
-        let ws = weight(m.weight_success, "weight_success")?;
-        let wc = weight(m.weight_cost, "weight_cost")?;
-        let wl = weight(m.weight_latency, "weight_latency")?;
+        let weights_ppb = [
+            weight(m.weight_success, "weight_success")?,
+            weight(m.weight_cost, "weight_cost")?,
+            weight(m.weight_latency, "weight_latency")?,
+        ];
         if m.currencies.is_empty()
             || m.currencies
                 .iter()
@@ -154,24 +198,25 @@ impl Engine {
         {
             return invalid("currencies must be non-empty ledger currencies");
         }
-        let existing = self.index.merchants.get(&m.merchant_id).copied();
-        if existing.is_none()
-            && (self.state.merchants.len() >= self.state.limits.merchants_max as usize
-                || self.state.parties.len() >= self.state.limits.parties_max() as usize)
-        {
-            return Err((
-                ReasonCode::CapacityReached,
-                "merchants are at their maximum",
-            ));
-        }
-        let merchant = Merchant {
-            id: m.merchant_id,
-            acquirer_id: m.acquirer_id,
+        Ok(MerchantTerms {
             profile_slot,
             parent_slot,
-            party_slot: NONE,
+            deposit_ppb,
+            weights_ppb,
+        })
+    }
+
+    /// The merchant `m` describes, with its checked `terms`, settling through `party_slot`.
+    fn merchant(&self, m: &ConfigMerchant, terms: &MerchantTerms, party_slot: u32) -> Merchant {
+        let [ws, wc, wl] = terms.weights_ppb;
+        Merchant {
+            id: m.merchant_id,
+            acquirer_id: m.acquirer_id,
+            profile_slot: terms.profile_slot,
+            parent_slot: terms.parent_slot,
+            party_slot,
             active: m.status == Activity::Active,
-            strategy: m.strategy as u8,
+            strategy: m.strategy,
             min_amount_minor: m.min_amount_minor,
             max_amount_minor: m.max_amount_minor,
             weight_success_ppb: ws,
@@ -184,44 +229,13 @@ impl Engine {
                 .iter()
                 .map(|r| (r.channel_id, r.weight))
                 .collect(),
-        };
-        match existing {
-            Some(slot) => {
-                let party_slot = self.state.merchants[slot as usize].party_slot;
-                self.state.merchants[slot as usize] = Merchant {
-                    party_slot,
-                    ..merchant
-                };
-                self.update_party(
-                    party_slot,
-                    m.settlement_days,
-                    deposit_ppb,
-                    m.deposit_hold_days,
-                );
-            }
-            None => {
-                let party_slot = self.new_party(
-                    1,
-                    m.merchant_id,
-                    m.settlement_days,
-                    deposit_ppb,
-                    m.deposit_hold_days,
-                );
-                let slot = self.state.merchants.len() as u32;
-                self.state.merchants.push(Merchant {
-                    party_slot,
-                    ..merchant
-                });
-                self.index.merchants.insert(m.merchant_id, slot);
-            }
         }
-        Ok(())
     }
 
     /// The parent's slot, refusing unknown parents and cycles.
-    fn merchant_parent(&self, m: &ConfigMerchant) -> Result<u32, Refusal> {
+    fn merchant_parent(&self, m: &ConfigMerchant) -> Result<Option<Slot>, Refusal> {
         if m.parent_merchant_id == 0 {
-            return Ok(NONE);
+            return Ok(None);
         }
         let &parent = self
             .index
@@ -234,10 +248,10 @@ impl Engine {
             if p.id == m.merchant_id {
                 return invalid("parent_merchant_id makes a cycle");
             }
-            if p.parent_slot == NONE {
-                return Ok(parent);
+            match p.parent_slot {
+                None => return Ok(Some(Slot::new(parent))),
+                Some(next) => at = next.index(),
             }
-            at = p.parent_slot;
         }
         invalid("merchant hierarchy is deeper than 16")
     }
@@ -261,14 +275,14 @@ impl Engine {
         }
         let mut methods: ArrayVec<MethodFee, 4> = ArrayVec::new();
         for f in &m.methods {
-            if methods.iter().any(|x| x.method == f.method as u8)
+            if methods.iter().any(|x| x.method == f.method)
                 || f.fee_fixed_minor < 0
                 || f.fee_bps > 10_000
             {
                 return invalid("methods must be distinct, fee_bps <= 10000, fee_fixed_minor >= 0");
             }
             methods.push(MethodFee {
-                method: f.method as u8,
+                method: f.method,
                 fee_bps: f.fee_bps,
                 fee_fixed_minor: f.fee_fixed_minor,
             });
@@ -306,7 +320,7 @@ impl Engine {
         ch.currency_mask = currency_mask;
         ch.method_mask = methods
             .iter()
-            .fold(0, |mask, f| mask | (1 << (f.method & 7)));
+            .fold(0, |mask, f| mask | (1 << (f.method as u8 & 7)));
         ch.methods = methods;
         Ok(())
     }
@@ -380,16 +394,17 @@ impl Engine {
             return invalid("settlement_days must be 1..=30");
         }
         let parent_slot = if m.parent_promoter_id == 0 {
-            NONE
+            None
         } else {
             if m.parent_promoter_id == m.promoter_id {
                 return invalid("a promoter cannot be its own parent");
             }
-            *self
+            let &parent = self
                 .index
                 .promoters
                 .get(&m.parent_promoter_id)
-                .ok_or((ReasonCode::UnknownPromoter, "parent_promoter_id"))?
+                .ok_or((ReasonCode::UnknownPromoter, "parent_promoter_id"))?;
+            Some(Slot::new(parent))
         };
         let existing = self.index.promoters.get(&m.promoter_id).copied();
         if existing.is_none()
@@ -411,7 +426,8 @@ impl Engine {
                 self.update_party(party, m.settlement_days, 0, 0);
             }
             None => {
-                let party_slot = self.new_party(2, m.promoter_id, m.settlement_days, 0, 0);
+                let kind = PartyKind::Promoter;
+                let party_slot = self.new_party(kind, m.promoter_id, m.settlement_days, 0, 0);
                 let slot = self.state.promoters.len() as u32;
                 self.state.promoters.push(Promoter {
                     id: m.promoter_id,
@@ -453,7 +469,7 @@ fn new_channel(id: u16) -> Channel {
         methods: ArrayVec::new(),
         currency_mask: 0,
         method_mask: 0,
-        health: HealthState::Healthy as u8,
+        health: HealthState::Healthy,
         health_changes: 0,
         failure_level_milli: 0,
         level_updated_ns: 0,
@@ -471,9 +487,7 @@ fn new_channel(id: u16) -> Channel {
             MethodStats::default(),
             MethodStats::default(),
         ],
-        attempts_head: NONE,
-        attempts_tail: NONE,
-        refunds_head: NONE,
-        refunds_tail: NONE,
+        attempts_in_flight: InFlight::default(),
+        refunds_in_flight: InFlight::default(),
     }
 }

@@ -23,12 +23,15 @@ use crate::state::{Counters, Limits, State};
 /// changes their rkyv bytes: a snapshot of another format is refused with a clear reason (and
 /// recovery falls back to an older snapshot or the journal), and the state hash of the same inputs
 /// differs between formats. 1: the first layout (its snapshots carry no mark); 2: velocity tables
-/// as 128-byte sets, windows padded to cache lines.
-pub const STATE_FORMAT: u32 = 2;
+/// as 128-byte sets, windows padded to cache lines; 3: optional slots as `Option<Slot>` (index + 1,
+/// none = 0, instead of `u32::MAX`), reason codes in one byte, the risk state in its three rooms
+/// (rules, lists, velocity).
+pub const STATE_FORMAT: u32 = 3;
 /// The first bytes of a snapshot payload.
 const SNAPSHOT_MAGIC: &[u8; 4] = b"SLST";
 /// Magic, format, 8 reserved bytes, state length, counters length.
 const SNAPSHOT_HEADER_LEN: usize = 32;
+const _: () = assert!(SNAPSHOT_MAGIC.len() + 4 + 8 + 8 + 8 == SNAPSHOT_HEADER_LEN);
 
 /// The state hash: xxh3-128 of the rkyv bytes of the business state.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -148,7 +151,7 @@ fn check_genesis(g: &Genesis) -> Result<Limits, ApplyError> {
     }
     if !in_range(u64::from(g.merchants_max), 1, 1_000_000)
         || !in_range(u64::from(g.promoters_max), 1, 1_000_000)
-        || !in_range(u64::from(g.channels_max), 1, 256)
+        || !in_range(u64::from(g.channels_max), 1, u64::from(crate::MAX_CHANNELS))
         || !in_range(u64::from(g.split_profiles_max), 1, 4096)
         || !in_range(u64::from(g.risk_rules_max), 1, 1024)
         || !in_range(u64::from(g.list_entries_max), 1, 10_000_000)
@@ -366,6 +369,27 @@ impl Engine {
             StatsQuery::TEMPLATE_ID => {
                 StatsQuery::read_body(block, body).map(|_| self.handle_stats(meta, out))
             }
+            _ => self.dispatch_admin(meta, header, body, out),
+        };
+        if let Err(e) = result {
+            let reason = match e {
+                DecodeError::UnknownTemplate { .. } => ReasonCode::UnknownTemplate,
+                _ => ReasonCode::MalformedMessage,
+            };
+            self.reject(meta, template, 0, reason, &e.to_string(), out);
+        }
+    }
+
+    /// The administrative inputs: configuration and snapshot requests.
+    fn dispatch_admin(
+        &mut self,
+        meta: &InputMeta,
+        header: MessageHeader,
+        body: &[u8],
+        out: &mut Outbox,
+    ) -> Result<(), DecodeError> {
+        let (template, block) = (header.template_id, header.block_length);
+        match template {
             SnapshotRequest::TEMPLATE_ID => SnapshotRequest::read_body(block, body).map(|_| {
                 self.snapshot_requested = true;
                 self.config_ack(meta, template, meta.seq, Ok(()), out);
@@ -401,13 +425,6 @@ impl Engine {
             _ => Err(DecodeError::UnknownTemplate {
                 template_id: template,
             }),
-        };
-        if let Err(e) = result {
-            let reason = match e {
-                DecodeError::UnknownTemplate { .. } => ReasonCode::UnknownTemplate,
-                _ => ReasonCode::MalformedMessage,
-            };
-            self.reject(meta, template, 0, reason, &e.to_string(), out);
         }
     }
 
@@ -518,14 +535,13 @@ impl Engine {
         // `state_hash` hashes.
         let mut out = AlignedVec::<16>::with_capacity(self.snapshot_size_hint());
         out.extend_from_slice(&[0u8; H]);
-        // Serializing plain in-memory tables cannot fail short of memory exhaustion.
         let mut out = rkyv::api::high::to_bytes_in::<_, rancor::Error>(&self.state, out)
-            .unwrap_or_else(|e| panic!("state serialize: {e}"));
+            .expect("serializing plain in-memory tables cannot fail short of memory exhaustion");
         let state_len = out.len() - H;
         pad16(&mut out);
         let counters_at = out.len();
         let mut out = rkyv::api::high::to_bytes_in::<_, rancor::Error>(&self.counters, out)
-            .unwrap_or_else(|e| panic!("counters serialize: {e}"));
+            .expect("serializing plain in-memory counters cannot fail short of memory exhaustion");
         let counters_len = out.len() - counters_at;
         let header = out.as_mut_slice();
         header[0..4].copy_from_slice(SNAPSHOT_MAGIC);
@@ -541,6 +557,7 @@ impl Engine {
         let s = &self.state;
         let windows: usize = s
             .risk
+            .velocity
             .tables
             .iter()
             .map(|t| {
@@ -677,8 +694,8 @@ fn pad16(v: &mut AlignedVec<16>) {
 }
 
 fn state_bytes(state: &State) -> AlignedVec {
-    // Serializing plain in-memory tables cannot fail short of memory exhaustion.
-    rkyv::to_bytes::<rancor::Error>(state).unwrap_or_else(|e| panic!("state serialize: {e}"))
+    rkyv::to_bytes::<rancor::Error>(state)
+        .expect("serializing plain in-memory tables cannot fail short of memory exhaustion")
 }
 
 fn hash_bytes(bytes: &[u8]) -> StateHash {

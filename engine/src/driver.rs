@@ -2,9 +2,7 @@
 //! input envelope, collects outputs. Used by tests, benchmarks and tools; the live server has its
 //! own pipeline but feeds the engine exactly the same bytes.
 
-use sluice_protocol::{
-    AnyMessage, Genesis, MESSAGE_HEADER_LEN, Message, Pulse, Role, decode_any_frame, encode_sbe,
-};
+use sluice_protocol::{AnyMessage, Genesis, Message, Pulse, Role, decode_any_frame, encode_sbe};
 
 use crate::core::{ApplyError, Engine};
 use crate::input::{ENVELOPE_LEN, ROLE_SEQUENCER, write_envelope};
@@ -63,9 +61,10 @@ impl Driver {
         msg: &M,
     ) -> &Outbox {
         write_envelope(&mut self.payload, session_id, principal_id, role);
-        let len = encode_sbe(msg, &mut self.payload[ENVELOPE_LEN..]).map(|n| n + ENVELOPE_LEN);
-        let len = len.unwrap_or(ENVELOPE_LEN + MESSAGE_HEADER_LEN);
-        self.apply_payload(len)
+        // The payload has room for MAX_FRAME_BYTES after the envelope: any message fits.
+        let len = encode_sbe(msg, &mut self.payload[ENVELOPE_LEN..])
+            .expect("a message fits the driver's payload buffer");
+        self.apply_payload(ENVELOPE_LEN + len)
     }
 
     /// Applies `payload[..len]` (envelope + SBE) as the next input.
@@ -93,7 +92,9 @@ impl Driver {
         msg: &AnyMessage,
     ) -> &Outbox {
         let mut sbe = [0u8; sluice_protocol::MAX_FRAME_BYTES];
-        let len = msg.encode_sbe(&mut sbe).unwrap_or(0);
+        let len = msg
+            .encode_sbe(&mut sbe)
+            .expect("a message fits MAX_FRAME_BYTES");
         self.apply_raw(session_id, principal_id, role, &sbe[..len])
     }
 

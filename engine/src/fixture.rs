@@ -271,156 +271,64 @@ pub fn promoters() -> Vec<ConfigPromoter> {
     ]
 }
 
-#[allow(clippy::too_many_arguments)]
-fn rule(
-    id: u32,
-    name: &str,
-    target: RuleTarget,
-    feature: RiskFeature,
-    entity: RiskEntity,
-    window: RiskWindow,
-    threshold: i64,
-    action: RiskAction,
-    shadow: bool,
-) -> ConfigRiskRule {
-    ConfigRiskRule {
-        rule_id: id,
-        name: Chars::new(name),
-        target,
-        feature,
-        entity,
-        window,
-        comparison: Comparison::Greater,
-        threshold,
-        action,
-        shadow,
-        status: Activity::Active,
-        merchant_id: 0,
-        goods_category: 0,
-    }
-}
+/// One rule of the reference world: id, name, target, feature, entity, window, threshold,
+/// action, shadow, goods category (0 = any).
+type RuleRow = (
+    u32,
+    &'static str,
+    RuleTarget,
+    RiskFeature,
+    RiskEntity,
+    RiskWindow,
+    i64,
+    RiskAction,
+    bool,
+    u16,
+);
 
-/// Ten risk rules (one in shadow mode, one on refunds).
-pub fn rules() -> Vec<ConfigRiskRule> {
+/// Ten risk rules (one in shadow mode, two on refunds, one for a goods category).
+#[rustfmt::skip]
+const RULES: [RuleRow; 10] = {
     use RiskAction::*;
-    use RiskEntity::*;
+    use RiskEntity as E;
     use RiskFeature::*;
     use RiskWindow as W;
-    use RuleTarget::*;
-    let mut gambling = rule(
-        11,
-        "gambling_large",
-        Payment,
-        SingleAmount,
-        RiskEntity::None,
-        W::None,
-        500_000,
-        Review,
-        false,
-    );
-    gambling.goods_category = 7995;
-    vec![
-        rule(
-            3,
-            "single_amount_cap",
-            Payment,
-            SingleAmount,
-            RiskEntity::None,
-            W::None,
-            5_000_000,
-            Block,
-            false,
-        ),
-        rule(
-            4,
-            "user_per_minute",
-            Payment,
-            PaymentCount,
-            User,
-            W::Minute,
-            20,
-            Block,
-            false,
-        ),
-        rule(
-            5,
-            "user_daily_amount",
-            Payment,
-            PaymentAmount,
-            User,
-            W::Day,
-            2_000_000,
-            Review,
-            false,
-        ),
-        rule(
-            6,
-            "ip_per_minute",
-            Payment,
-            PaymentCount,
-            Ip,
-            W::Minute,
-            60,
-            Block,
-            false,
-        ),
-        rule(
-            7,
-            "card_declines_hour",
-            Payment,
-            DeclineCount,
-            CardFingerprint,
-            W::Hour,
-            5,
-            Block,
-            false,
-        ),
-        rule(
-            8,
-            "device_per_hour",
-            Payment,
-            PaymentCount,
-            Device,
-            W::Hour,
-            100,
-            Review,
-            false,
-        ),
-        rule(
-            9,
-            "bin_per_minute",
-            Payment,
-            PaymentCount,
-            CardBin,
-            W::Minute,
-            1_000,
-            Block,
-            true,
-        ),
-        rule(
-            10,
-            "user_refunds_day",
-            Refund,
-            RefundCount,
-            User,
-            W::Day,
-            5,
-            Block,
-            false,
-        ),
-        gambling,
-        rule(
-            12,
-            "merchant_refunds_hour",
-            Refund,
-            RefundCount,
-            Merchant,
-            W::Hour,
-            10_000,
-            Review,
-            false,
-        ),
+    use RuleTarget::{Payment as P, Refund as R};
+    [
+        (3, "single_amount_cap", P, SingleAmount, E::None, W::None, 5_000_000, Block, false, 0),
+        (4, "user_per_minute", P, PaymentCount, E::User, W::Minute, 20, Block, false, 0),
+        (5, "user_daily_amount", P, PaymentAmount, E::User, W::Day, 2_000_000, Review, false, 0),
+        (6, "ip_per_minute", P, PaymentCount, E::Ip, W::Minute, 60, Block, false, 0),
+        (7, "card_declines_hour", P, DeclineCount, E::CardFingerprint, W::Hour, 5, Block, false, 0),
+        (8, "device_per_hour", P, PaymentCount, E::Device, W::Hour, 100, Review, false, 0),
+        (9, "bin_per_minute", P, PaymentCount, E::CardBin, W::Minute, 1_000, Block, true, 0),
+        (10, "user_refunds_day", R, RefundCount, E::User, W::Day, 5, Block, false, 0),
+        (11, "gambling_large", P, SingleAmount, E::None, W::None, 500_000, Review, false, 7995),
+        (12, "merchant_refunds_hour", R, RefundCount, E::Merchant, W::Hour, 10_000, Review, false, 0),
     ]
+};
+
+/// The risk rules of the reference world, in id order.
+pub fn rules() -> Vec<ConfigRiskRule> {
+    let rule =
+        |&(id, name, target, feature, entity, window, threshold, action, shadow, category)| {
+            ConfigRiskRule {
+                rule_id: id,
+                name: Chars::new(name),
+                target,
+                feature,
+                entity,
+                window,
+                comparison: Comparison::Greater,
+                threshold,
+                action,
+                shadow,
+                status: Activity::Active,
+                merchant_id: 0,
+                goods_category: category,
+            }
+        };
+    RULES.iter().map(rule).collect()
 }
 
 /// List entries: user 666 blocked, user 777 allowed.

@@ -93,11 +93,16 @@ impl Ledger {
         self.base(c) + PAYOUTS
     }
     pub fn channel_receivable(&self, c: u8, channel_slot: u32) -> AccountId {
-        debug_assert!(channel_slot < self.channels_max);
+        // A slot past the channels would post to another account.
+        assert!(
+            channel_slot < self.channels_max,
+            "channel slot out of range"
+        );
         self.base(c) + FIXED_ACCOUNTS + channel_slot
     }
     pub fn party(&self, c: u8, party_slot: u32, which: PartyAccount) -> AccountId {
-        debug_assert!(party_slot < self.parties_max);
+        // A slot past the parties would post to another account (or another currency's).
+        assert!(party_slot < self.parties_max, "party slot out of range");
         self.base(c) + FIXED_ACCOUNTS + self.channels_max + party_slot * 3 + which as u32
     }
 

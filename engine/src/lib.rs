@@ -11,11 +11,16 @@ pub mod money;
 pub mod outbox;
 pub mod risk;
 pub mod routing;
+pub mod split;
 pub mod state;
 
 pub mod driver;
+/// The reference world of the tests and benchmarks (feature `test-support`: never in a build that
+/// serves payments).
+#[cfg(feature = "test-support")]
 pub mod fixture;
 
+mod attempts;
 mod config;
 mod core;
 mod index;
@@ -24,6 +29,7 @@ mod payments;
 mod refunds;
 mod reports;
 mod settlement;
+mod withdrawals;
 
 pub use crate::core::{ApplyError, Engine, STATE_FORMAT, StateHash, Summary, validate_genesis};
 pub use input::{ENVELOPE_LEN, Envelope, InputMeta, ROLE_SEQUENCER, read_envelope, write_envelope};
@@ -37,6 +43,40 @@ pub const TIMEOUTS_PER_PULSE: u32 = 256;
 /// Largest output one input can produce, bytes (a pulse at its timeout budget, each timeout causing
 /// a dispatch or a result and a health alert). The pipeline keeps this much free in the outbox.
 pub const MAX_OUTPUT_BYTES_PER_INPUT: usize = TIMEOUTS_PER_PULSE as usize * 3 * 256 + 16 * 1024;
+
+/// Most channels a Genesis may allow (a channel's slot fits a u16, its candidate record 16 bytes).
+pub const MAX_CHANNELS: u32 = 256;
+const _: () = assert!(MAX_CHANNELS < u16::MAX as u32);
+
+/// The most bytes an output of type `M` takes in an outbox: routing header and whole frame.
+const fn out_bytes<M: sluice_protocol::Message>() -> usize {
+    OUT_HEADER_LEN
+        + sluice_protocol::SOFH_LEN
+        + sluice_protocol::MESSAGE_HEADER_LEN
+        + M::MAX_BODY_LEN
+}
+
+const fn max(a: usize, b: usize) -> usize {
+    if a > b { a } else { b }
+}
+
+// The bound's arithmetic. A timeout emits at most a health alert and then a dispatch (failover) or
+// a result (payment or refund): within its 3 × 256 bytes. A pulse also emits at most one health
+// alert per channel (a cooldown ending), within the rest. Any other input emits at most two
+// frames, each at most MAX_FRAME_BYTES.
+const _: () = {
+    use sluice_protocol::{Dispatch, HealthAlert, MAX_FRAME_BYTES, PaymentResult, RefundResult};
+    let after_timeout = max(
+        out_bytes::<Dispatch>(),
+        max(out_bytes::<PaymentResult>(), out_bytes::<RefundResult>()),
+    );
+    let per_timeout = out_bytes::<HealthAlert>() + after_timeout;
+    assert!(per_timeout <= 3 * 256);
+    let pulse = TIMEOUTS_PER_PULSE as usize * per_timeout
+        + MAX_CHANNELS as usize * out_bytes::<HealthAlert>();
+    assert!(pulse <= MAX_OUTPUT_BYTES_PER_INPUT);
+    assert!(2 * (OUT_HEADER_LEN + MAX_FRAME_BYTES) <= MAX_OUTPUT_BYTES_PER_INPUT);
+};
 
 /// Nanoseconds per day.
 pub const NS_PER_DAY: u64 = 86_400 * 1_000_000_000;

@@ -113,7 +113,12 @@ pub fn allocate(total: i64, weights: &[i128], out: &mut [i64]) -> bool {
         out[best] += 1;
         left -= 1;
     }
-    debug_assert_eq!(out[..n].iter().sum::<i64>(), total);
+    // Money is exact: parts that did not sum to the total would create or lose money.
+    assert_eq!(
+        out[..n].iter().sum::<i64>(),
+        total,
+        "allocated parts sum to the total"
+    );
     true
 }
 

@@ -3,8 +3,12 @@
 
 use sluice_protocol::{Message, encode_frame, frame_len};
 
-/// Bytes of the routing header in front of every output frame.
+use crate::MAX_OUTPUT_BYTES_PER_INPUT;
+
+/// Bytes of the routing header in front of every output frame: u32 frame length, u8 destination
+/// kind (3 zero bytes), u32 principal (4 zero bytes), u64 session, u64 input sequence.
 pub const OUT_HEADER_LEN: usize = 32;
+const _: () = assert!(4 + 4 + 8 + 8 + 8 == OUT_HEADER_LEN);
 
 /// Where an output goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,9 +83,10 @@ pub struct OutRecord<'a> {
     pub frame: &'a [u8],
 }
 
-/// A buffer of outputs. Its capacity is reserved up front; the engine bounds what one input emits,
-/// so the owner flushes it before it fills. Should an input ever exceed the reserve, the buffer grows
-/// (counted in `grew`) rather than lose an output.
+/// A buffer of outputs, allocated once. The engine bounds what one input emits
+/// (`MAX_OUTPUT_BYTES_PER_INPUT`), and the owner keeps that much free before each input (the
+/// processor hands its chunk to egress and takes a free one when less is left; a driver clears it
+/// per input), so a push always fits: `push` asserts both rather than grow on the hot path.
 pub struct Outbox {
     /// Zeroed once at creation; `used` bytes of it hold outputs. Keeping the whole buffer initialised
     /// means a push writes its frame in place, with no zero-fill per output.
@@ -89,7 +94,8 @@ pub struct Outbox {
     used: usize,
     count: u32,
     last_seq: u64,
-    grew: u32,
+    /// Where the outputs of input `last_seq` begin.
+    input_start: usize,
 }
 
 impl Outbox {
@@ -99,22 +105,31 @@ impl Outbox {
             used: 0,
             count: 0,
             last_seq: 0,
-            grew: 0,
+            input_start: 0,
         }
     }
 
     /// Appends `msg` for `dest`, caused by input `input_seq`.
+    ///
+    /// Panics if the outputs of input `input_seq` exceed `MAX_OUTPUT_BYTES_PER_INPUT` (a bug in the
+    /// engine's bound) or the buffer's free space (its owner did not keep that bound free).
     #[inline]
     pub fn push<M: Message>(&mut self, dest: Dest, input_seq: u64, msg: &M) {
         let frame_bytes = frame_len(msg);
         let start = self.used;
-        let need = OUT_HEADER_LEN + frame_bytes;
-        if self.buf.len() - start < need {
-            self.grew += 1;
-            let grown = (self.buf.len() * 2).max(start + need);
-            self.buf.resize(grown, 0);
+        if self.count == 0 || input_seq != self.last_seq {
+            self.input_start = start;
         }
-        self.used = start + need;
+        let end = start + OUT_HEADER_LEN + frame_bytes;
+        assert!(
+            end - self.input_start <= MAX_OUTPUT_BYTES_PER_INPUT,
+            "input {input_seq} emits more than MAX_OUTPUT_BYTES_PER_INPUT"
+        );
+        assert!(
+            end <= self.buf.len(),
+            "outbox full: its owner keeps MAX_OUTPUT_BYTES_PER_INPUT free before each input"
+        );
+        self.used = end;
         let header = &mut self.buf[start..start + OUT_HEADER_LEN];
         // The buffer is reused: its reserved header bytes still hold an earlier output's bytes,
         // which must not leak into this one (output bytes depend on the inputs alone).
@@ -124,9 +139,9 @@ impl Outbox {
         header[8..12].copy_from_slice(&dest.principal_id.to_le_bytes());
         header[16..24].copy_from_slice(&dest.session_id.to_le_bytes());
         header[24..32].copy_from_slice(&input_seq.to_le_bytes());
-        // The buffer was sized for exactly this frame, so encoding cannot fail.
-        let written = encode_frame(msg, &mut self.buf[start + OUT_HEADER_LEN..self.used]);
-        debug_assert_eq!(written.ok(), Some(frame_bytes));
+        let written = encode_frame(msg, &mut self.buf[start + OUT_HEADER_LEN..end])
+            .expect("the space is frame_len's, so the frame fits");
+        assert_eq!(written, frame_bytes, "a frame is as long as frame_len says");
         self.count += 1;
         self.last_seq = input_seq;
     }
@@ -158,11 +173,6 @@ impl Outbox {
     /// Input sequence of the last output pushed.
     pub fn last_seq(&self) -> u64 {
         self.last_seq
-    }
-
-    /// How many pushes had to grow the buffer (0 in a well-sized pipeline).
-    pub fn grew(&self) -> u32 {
-        self.grew
     }
 
     /// The raw bytes (routing headers and frames), for handing to egress in one piece.
@@ -235,5 +245,48 @@ impl<'a> Iterator for OutIter<'a> {
             input_seq: u64_at(24),
             frame,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_protocol::Pulse;
+
+    /// Pushes `n` pulses for input `seq`; returns the bytes one takes.
+    fn push_pulses(out: &mut Outbox, seq: u64, n: usize) -> usize {
+        for _ in 0..n {
+            out.push(Dest::admins(), seq, &Pulse { flags: 0 });
+        }
+        OUT_HEADER_LEN + frame_len(&Pulse { flags: 0 })
+    }
+
+    #[test]
+    fn each_input_may_emit_up_to_the_bound() {
+        let mut out = Outbox::with_capacity(3 * MAX_OUTPUT_BYTES_PER_INPUT);
+        let one = push_pulses(&mut out, 1, 1);
+        let per_input = MAX_OUTPUT_BYTES_PER_INPUT / one;
+        push_pulses(&mut out, 1, per_input - 1);
+        push_pulses(&mut out, 2, per_input);
+        assert_eq!(out.len(), 2 * per_input);
+        assert_eq!(out.iter().count(), 2 * per_input);
+        out.clear();
+        push_pulses(&mut out, 2, per_input);
+        assert_eq!(out.len_bytes(), per_input * one);
+    }
+
+    #[test]
+    #[should_panic(expected = "emits more than MAX_OUTPUT_BYTES_PER_INPUT")]
+    fn an_input_beyond_the_bound_panics() {
+        let mut out = Outbox::with_capacity(3 * MAX_OUTPUT_BYTES_PER_INPUT);
+        let one = push_pulses(&mut out, 1, 1);
+        push_pulses(&mut out, 1, MAX_OUTPUT_BYTES_PER_INPUT / one);
+    }
+
+    #[test]
+    #[should_panic(expected = "outbox full")]
+    fn a_push_beyond_the_free_space_panics() {
+        let mut out = Outbox::with_capacity(1000);
+        push_pulses(&mut out, 1, 1000);
     }
 }

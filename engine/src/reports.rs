@@ -2,10 +2,10 @@
 
 use arrayvec::ArrayVec;
 use sluice_protocol::{
-    AttemptEntry, AttemptStatus, BalanceEntry, BalanceQuery, BalanceReport, CandidateDecision,
-    CandidateEntry, ChannelStats, HealthState, Message, OrderState, OrderStatus, PartyKind,
-    PartyRole, PaymentMethod, QueryOrder, ReasonCode, RefundEntry, RefundState, RiskAction, Role,
-    RoutingStrategy, RuleStats, Scene, SkipReason, SplitLine, StatsReport, StrategyStats,
+    AttemptEntry, BalanceEntry, BalanceQuery, BalanceReport, CandidateEntry, ChannelStats,
+    MAX_ATTEMPTS, MAX_REFUNDS_PER_ORDER, MAX_ROUTE_CHANNELS, Message, OrderState, OrderStatus,
+    PartyKind, PartyRole, QueryOrder, ReasonCode, RefundEntry, Role, RoutingStrategy, RuleStats,
+    StatsReport, StrategyStats,
 };
 
 use crate::core::Engine;
@@ -13,6 +13,7 @@ use crate::input::InputMeta;
 use crate::ledger::PartyAccount;
 use crate::outbox::{Dest, Outbox};
 use crate::routing;
+use crate::state::Order;
 
 impl Engine {
     pub(crate) fn handle_query(&mut self, meta: &InputMeta, q: &QueryOrder, out: &mut Outbox) {
@@ -51,52 +52,10 @@ impl Engine {
     /// The full state of an order as OrderStatus.
     pub fn order_status(&self, slot: u32, sequence: u64) -> OrderStatus {
         let o = &self.state.orders[slot as usize];
-        let mut attempts = ArrayVec::new();
-        for (i, a) in o.attempts.iter().enumerate() {
-            attempts.push(AttemptEntry {
-                attempt: i as u8 + 1,
-                channel_id: a.channel_id,
-                status: AttemptStatus::from_wire(a.status).unwrap_or_default(),
-                channel_code: a.channel_code,
-                latency_us: a.latency_us,
-                dispatched_ns: a.dispatched_ns,
-            });
-        }
-        let mut candidates = ArrayVec::new();
-        for c in &o.candidates {
-            candidates.push(CandidateEntry {
-                channel_id: c.channel_id,
-                decision: CandidateDecision::from_wire(c.decision).unwrap_or_default(),
-                skip_reason: SkipReason::from_wire(c.skip_reason).unwrap_or_default(),
-                rank: c.rank,
-                score: c.score,
-            });
-        }
-        let mut split = ArrayVec::new();
-        for l in &o.split {
-            split.push(SplitLine {
-                role: PartyRole::from_wire(l.role).unwrap_or_default(),
-                party_id: self.party_id(l.party_slot),
-                amount_minor: l.amount_minor,
-            });
-        }
-        let mut refunds = ArrayVec::new();
-        let mut r = o.refund_head;
-        // Bounded by the refunds an order may have.
-        while r != crate::state::NONE && !refunds.is_full() {
-            let refund = &self.state.refunds[r as usize];
-            refunds.push(RefundEntry {
-                refund_id: u64::from(r) + 1,
-                refund_request_id: refund.refund_request_id,
-                amount_minor: refund.amount_minor,
-                state: RefundState::from_wire(refund.state).unwrap_or_default(),
-            });
-            r = refund.next_in_order;
-        }
         let settle_day = o
             .split
             .iter()
-            .find(|l| l.role == PartyRole::Merchant as u8)
+            .find(|l| l.role == PartyRole::Merchant)
             .map_or(0, |l| u32::from(l.due_day));
         OrderStatus {
             order_id: u64::from(slot) + 1,
@@ -106,13 +65,13 @@ impl Engine {
             promoter_id: o.promoter_id,
             amount_minor: o.amount_minor,
             currency: o.currency,
-            method: PaymentMethod::from_wire(o.method).unwrap_or_default(),
-            scene: Scene::from_wire(o.scene).unwrap_or_default(),
-            state: OrderState::from_wire(o.state).unwrap_or_default(),
-            reason: ReasonCode::from_wire(o.reason).unwrap_or_default(),
-            risk_action: RiskAction::from_wire(o.risk_action).unwrap_or_default(),
+            method: o.method,
+            scene: o.scene,
+            state: o.state,
+            reason: o.reason,
+            risk_action: o.risk_action,
             risk_rule_id: o.risk_rule_id,
-            strategy: RoutingStrategy::from_wire(o.strategy).unwrap_or_default(),
+            strategy: o.strategy,
             channel_id: o.attempts.last().map(|a| a.channel_id).unwrap_or(0),
             fee_minor: o.fee_minor,
             refunded_minor: o.refunded_minor,
@@ -121,11 +80,29 @@ impl Engine {
             updated_ns: o.updated_ns,
             settle_day,
             sequence,
-            attempts,
-            candidates,
-            split,
-            refunds,
+            attempts: attempt_entries(o),
+            candidates: candidate_entries(o),
+            split: self.split_lines(o),
+            refunds: self.refund_entries(o),
         }
+    }
+
+    /// An order's refunds, oldest first (bounded by the refunds an order may have).
+    fn refund_entries(&self, o: &Order) -> ArrayVec<RefundEntry, MAX_REFUNDS_PER_ORDER> {
+        let mut refunds = ArrayVec::new();
+        let mut next = o.refund_head;
+        while let Some(r) = next.filter(|_| !refunds.is_full()) {
+            let refund = &self.state.refunds[r.index() as usize];
+            refunds.push(RefundEntry {
+                refund_id: u64::from(r.index()) + 1,
+                refund_request_id: refund.refund_request_id,
+                amount_minor: refund.amount_minor,
+                state: (refund.state.to_wire())
+                    .expect("a refund joins its order's list when it is reserved"),
+            });
+            next = refund.next_in_order;
+        }
+        refunds
     }
 
     /// The slot of an order by its acquirer and request id (tools and tests).
@@ -233,7 +210,7 @@ impl Engine {
             .state
             .orders
             .iter()
-            .filter(|o| o.state == OrderState::InFlight as u8)
+            .filter(|o| o.state == OrderState::InFlight)
             .count() as u64;
         let mut channels = ArrayVec::new();
         for ch in self.state.channels.iter().take(channels.capacity()) {
@@ -243,6 +220,7 @@ impl Engine {
         for (rule, hits) in self
             .state
             .risk
+            .rules
             .rules
             .iter()
             .zip(&c.rule_hits)
@@ -287,6 +265,36 @@ impl Engine {
     }
 }
 
+/// An order's attempts as OrderStatus reports them.
+fn attempt_entries(o: &Order) -> ArrayVec<AttemptEntry, MAX_ATTEMPTS> {
+    o.attempts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| AttemptEntry {
+            attempt: i as u8 + 1,
+            channel_id: a.channel_id,
+            status: a.status,
+            channel_code: a.channel_code,
+            latency_us: a.latency_us,
+            dispatched_ns: a.dispatched_ns,
+        })
+        .collect()
+}
+
+/// An order's routing explanation as OrderStatus reports it.
+fn candidate_entries(o: &Order) -> ArrayVec<CandidateEntry, MAX_ROUTE_CHANNELS> {
+    o.candidates
+        .iter()
+        .map(|c| CandidateEntry {
+            channel_id: c.channel_id,
+            decision: c.decision,
+            skip_reason: c.skip_reason,
+            rank: c.rank,
+            score: c.score,
+        })
+        .collect()
+}
+
 fn clamp(v: i128) -> i64 {
     v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
 }
@@ -311,7 +319,7 @@ fn channel_stats(ch: &crate::state::Channel) -> ChannelStats {
     }
     ChannelStats {
         channel_id: ch.id,
-        health: HealthState::from_wire(ch.health).unwrap_or_default(),
+        health: ch.health,
         attempts: ch.attempts,
         successes: ch.successes,
         declines: ch.declines,

@@ -18,11 +18,12 @@
 
 use arrayvec::ArrayVec;
 use sluice_protocol::{
-    CandidateDecision, HealthState, MAX_ROUTE_CHANNELS, PaymentMethod, RoutingStrategy, SkipReason,
+    AttemptStatus, CandidateDecision, HealthState, MAX_ROUTE_CHANNELS, PaymentMethod,
+    RoutingStrategy, SkipReason,
 };
 
 use crate::money::channel_fee;
-use crate::state::{Candidate, Channel, Merchant, MethodStats};
+use crate::state::{Candidate, Channel, Merchant, MethodStats, Slot16};
 
 /// Attempts per statistics block.
 pub const BLOCK_ATTEMPTS: u32 = 32;
@@ -36,11 +37,11 @@ pub struct RouteRequest {
     pub currency: u16,
     /// The currency's ledger slot (bit of `Channel::currency_mask`).
     pub currency_slot: u8,
-    pub method: u8,
+    pub method: PaymentMethod,
 }
 
 /// The fee a channel charges for `method` and `amount`, if it supports the method.
-pub fn fee_for(ch: &Channel, method: u8, amount_minor: i64) -> Option<i64> {
+pub fn fee_for(ch: &Channel, method: PaymentMethod, amount_minor: i64) -> Option<i64> {
     ch.methods
         .iter()
         .find(|m| m.method == method)
@@ -55,7 +56,7 @@ pub fn skip_reason(ch: &Channel, req: &RouteRequest, tried: &[u16]) -> SkipReaso
     if !ch.active {
         return SkipReason::Disabled;
     }
-    if ch.method_mask & (1u8 << (req.method & 7)) == 0 {
+    if ch.method_mask & (1u8 << (req.method as u8 & 7)) == 0 {
         return SkipReason::MethodUnsupported;
     }
     if ch.currency_mask & (1u8 << (req.currency_slot & 7)) == 0 {
@@ -64,17 +65,16 @@ pub fn skip_reason(ch: &Channel, req: &RouteRequest, tried: &[u16]) -> SkipReaso
     if req.amount_minor < ch.min_amount_minor || req.amount_minor > ch.max_amount_minor {
         return SkipReason::AmountOutOfRange;
     }
-    match HealthState::from_wire(ch.health) {
-        Some(HealthState::Open) => SkipReason::Unhealthy,
-        Some(HealthState::Probing) if ch.probes_in_flight >= ch.probe_slots => {
-            SkipReason::ProbeBusy
-        }
+    match ch.health {
+        HealthState::Open => SkipReason::Unhealthy,
+        HealthState::Probing if ch.probes_in_flight >= ch.probe_slots => SkipReason::ProbeBusy,
         _ => SkipReason::None,
     }
 }
 
-fn method_index(method: u8) -> usize {
-    (method.clamp(1, 3) - 1) as usize
+/// The index of a method in a channel's per-method statistics.
+fn method_index(method: PaymentMethod) -> usize {
+    method as usize - 1
 }
 
 /// Recent attempt success rate in ppm, Laplace-smoothed.
@@ -187,18 +187,13 @@ pub fn rank(
     req: &RouteRequest,
     tried: &[u16],
 ) -> ArrayVec<Candidate, MAX_ROUTE_CHANNELS> {
-    let strategy = RoutingStrategy::from_wire(m.strategy).unwrap_or(RoutingStrategy::Priority);
+    let strategy = m.strategy;
     let mut eligible: ArrayVec<Candidate, MAX_ROUTE_CHANNELS> = ArrayVec::new();
     let mut skipped: ArrayVec<Candidate, MAX_ROUTE_CHANNELS> = ArrayVec::new();
     let mut weights: ArrayVec<(u16, u16), MAX_ROUTE_CHANNELS> = ArrayVec::new();
     for (position, &(channel_id, weight)) in m.channels.iter().enumerate() {
         let Some(slot) = lookup(channel_id) else {
-            skipped.push(candidate(
-                channel_id,
-                u32::MAX,
-                SkipReason::UnknownChannel,
-                0,
-            ));
+            skipped.push(candidate(channel_id, None, SkipReason::UnknownChannel, 0));
             continue;
         };
         let ch = &channels[slot as usize];
@@ -207,12 +202,12 @@ pub fn rank(
             reason = SkipReason::ZeroWeight;
         }
         if reason != SkipReason::None {
-            skipped.push(candidate(channel_id, slot, reason, 0));
+            skipped.push(candidate(channel_id, Some(slot), reason, 0));
             continue;
         }
         let s = score(strategy, m, ch, req, position, weight);
         weights.push((channel_id, weight));
-        eligible.push(candidate(channel_id, slot, SkipReason::None, s));
+        eligible.push(candidate(channel_id, Some(slot), SkipReason::None, s));
     }
     // Stable sort: equal scores keep list order.
     eligible.sort_by_key(|c| std::cmp::Reverse(c.score));
@@ -228,9 +223,9 @@ pub fn rank(
     for (i, c) in eligible.iter_mut().enumerate() {
         c.rank = i as u8 + 1;
         c.decision = if i == 0 {
-            CandidateDecision::Chosen as u8
+            CandidateDecision::Chosen
         } else {
-            CandidateDecision::Ranked as u8
+            CandidateDecision::Ranked
         };
     }
     let mut out = eligible;
@@ -242,12 +237,14 @@ pub fn rank(
     out
 }
 
-fn candidate(channel_id: u16, slot: u32, reason: SkipReason, score: i64) -> Candidate {
+fn candidate(channel_id: u16, slot: Option<u32>, reason: SkipReason, score: i64) -> Candidate {
     Candidate {
         channel_id,
-        channel_slot: u16::try_from(slot).unwrap_or(crate::state::NONE16),
-        decision: CandidateDecision::Skipped as u8,
-        skip_reason: reason as u8,
+        channel_slot: slot.map(|s| {
+            Slot16::new(u16::try_from(s).expect("channel slots are below channels_max (256)"))
+        }),
+        decision: CandidateDecision::Skipped,
+        skip_reason: reason,
         rank: 0,
         score,
     }
@@ -262,6 +259,18 @@ pub enum AttemptOutcome {
     TimedOut,
 }
 
+impl AttemptOutcome {
+    /// The attempt's status after this outcome.
+    pub fn status(self) -> AttemptStatus {
+        match self {
+            AttemptOutcome::Succeeded => AttemptStatus::Succeeded,
+            AttemptOutcome::Declined => AttemptStatus::Declined,
+            AttemptOutcome::RetryableError => AttemptStatus::RetryableError,
+            AttemptOutcome::TimedOut => AttemptStatus::TimedOut,
+        }
+    }
+}
+
 /// A health change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HealthChange {
@@ -270,11 +279,11 @@ pub struct HealthChange {
 }
 
 fn set_health(ch: &mut Channel, to: HealthState) -> Option<HealthChange> {
-    let from = HealthState::from_wire(ch.health).unwrap_or(HealthState::Healthy);
+    let from = ch.health;
     if from == to {
         return None;
     }
-    ch.health = to as u8;
+    ch.health = to;
     ch.health_changes += 1;
     Some(HealthChange { from, to })
 }
@@ -321,7 +330,7 @@ pub fn latency_p99_us(s: &MethodStats) -> u32 {
 /// Records an attempt's outcome: statistics, the failure bucket and health. Returns a health change.
 pub fn record_attempt(
     ch: &mut Channel,
-    method: u8,
+    method: PaymentMethod,
     outcome: AttemptOutcome,
     latency_us: Option<u32>,
     probe: bool,
@@ -362,16 +371,21 @@ fn leak(ch: &mut Channel, now_ns: u64) {
         .min(now_ns);
 }
 
-fn on_failure(ch: &mut Channel, method: u8, probe: bool, now_ns: u64) -> Option<HealthChange> {
+fn on_failure(
+    ch: &mut Channel,
+    method: PaymentMethod,
+    probe: bool,
+    now_ns: u64,
+) -> Option<HealthChange> {
     ch.consecutive_failures += 1;
     leak(ch, now_ns);
     ch.failure_level_milli += 1_000;
-    let open = match HealthState::from_wire(ch.health) {
+    let open = match ch.health {
         // Only a probe's failure reopens a probing channel: an attempt dispatched before the
         // channel was opened (timing out on the pulse that ends the cooldown, or answering late)
         // says nothing about the channel since the cooldown.
-        Some(HealthState::Probing) => probe,
-        Some(HealthState::Healthy) => {
+        HealthState::Probing => probe,
+        HealthState::Healthy => {
             let bucket_full = ch.failure_threshold > 0
                 && ch.failure_level_milli >= u64::from(ch.failure_threshold) * 1_000;
             let (n, k) = recent_totals(&ch.stats[method_index(method)]);
@@ -380,7 +394,7 @@ fn on_failure(ch: &mut Channel, method: u8, probe: bool, now_ns: u64) -> Option<
                 && (k as i128) * 1_000_000_000 < i128::from(ch.min_success_ppb) * n as i128;
             bucket_full || under_floor
         }
-        _ => false,
+        HealthState::Open => false,
     };
     if !open {
         return None;
@@ -394,7 +408,7 @@ fn on_working(ch: &mut Channel, success: bool, probe: bool) -> Option<HealthChan
     ch.consecutive_failures = 0;
     // Only probes count towards coming back: an attempt dispatched before the channel was opened
     // that succeeds late says nothing about the channel since its cooldown.
-    if !success || !probe || HealthState::from_wire(ch.health) != Some(HealthState::Probing) {
+    if !success || !probe || ch.health != HealthState::Probing {
         return None;
     }
     ch.probe_successes_seen += 1;
@@ -412,7 +426,7 @@ fn on_working(ch: &mut Channel, success: bool, probe: bool) -> Option<HealthChan
 }
 
 /// Records whether a payment whose first attempt went to `ch` finally succeeded.
-pub fn record_payment(ch: &mut Channel, method: u8, succeeded: bool) {
+pub fn record_payment(ch: &mut Channel, method: PaymentMethod, succeeded: bool) {
     let s = &mut ch.stats[method_index(method)];
     s.payment_current.0 += 1;
     s.payment_current.1 += u32::from(succeeded);
@@ -425,9 +439,7 @@ pub fn record_payment(ch: &mut Channel, method: u8, succeeded: bool) {
 
 /// A pulse: an open channel whose cooldown is over starts probing.
 pub fn on_pulse(ch: &mut Channel, now_ns: u64) -> Option<HealthChange> {
-    if HealthState::from_wire(ch.health) == Some(HealthState::Open)
-        && now_ns >= ch.cooldown_until_ns
-    {
+    if ch.health == HealthState::Open && now_ns >= ch.cooldown_until_ns {
         ch.probe_successes_seen = 0;
         return set_health(ch, HealthState::Probing);
     }
@@ -436,7 +448,7 @@ pub fn on_pulse(ch: &mut Channel, now_ns: u64) -> Option<HealthChange> {
 
 /// Marks a dispatch to `ch`; returns whether it is a probe.
 pub fn on_dispatch(ch: &mut Channel) -> bool {
-    if HealthState::from_wire(ch.health) == Some(HealthState::Probing) {
+    if ch.health == HealthState::Probing {
         ch.probes_in_flight += 1;
         return true;
     }
@@ -445,5 +457,5 @@ pub fn on_dispatch(ch: &mut Channel) -> bool {
 
 /// The method index of a wire method (for statistics arrays).
 pub fn method_slot(method: PaymentMethod) -> usize {
-    method_index(method as u8)
+    method_index(method)
 }

@@ -37,47 +37,40 @@ fn push_due(
     day
 }
 
-fn find_due(party: &Party, day: u32, currency_slot: u8) -> Option<usize> {
-    party
-        .pending
-        .iter()
-        .position(|e| e.day == day && e.currency_slot == currency_slot)
-}
+impl Party {
+    fn find_due(&self, day: u32, currency_slot: u8) -> Option<usize> {
+        self.pending
+            .iter()
+            .position(|e| e.day == day && e.currency_slot == currency_slot)
+    }
 
-impl Engine {
-    /// Income for a party, due on `day` (or later, see push_due); returns the day it is due.
-    pub(crate) fn add_due(
-        &mut self,
-        party_slot: u32,
-        day: u32,
-        currency_slot: u8,
-        amount: i64,
-    ) -> u32 {
+    /// Income due on `day` (or later, see `push_due`); returns the day it is due.
+    pub(crate) fn add_due(&mut self, day: u32, currency_slot: u8, amount: i64) -> u32 {
         if amount <= 0 {
             return day;
         }
-        let party = &mut self.state.parties[party_slot as usize];
-        push_due(&mut party.pending, day, currency_slot, amount)
+        push_due(&mut self.pending, day, currency_slot, amount)
     }
 
-    /// What is still waiting for (day, currency) in a party's queue.
-    pub(crate) fn due_amount(&self, party_slot: u32, day: u32, currency_slot: u8) -> i64 {
-        let party = &self.state.parties[party_slot as usize];
-        find_due(party, day, currency_slot)
-            .map(|i| party.pending[i].amount_minor)
-            .unwrap_or(0)
+    /// What is still waiting for (day, currency).
+    pub(crate) fn due_amount(&self, day: u32, currency_slot: u8) -> i64 {
+        self.find_due(day, currency_slot)
+            .map_or(0, |i| self.pending[i].amount_minor)
     }
 
     /// Takes a refund's part out of the waiting income (validation checked it is there).
-    pub(crate) fn take_due(&mut self, party_slot: u32, day: u32, currency_slot: u8, amount: i64) {
-        let party = &mut self.state.parties[party_slot as usize];
-        if let Some(i) = find_due(party, day, currency_slot) {
-            let e = &mut party.pending[i];
-            assert!(e.amount_minor >= amount, "refund takes more than is due");
-            e.amount_minor -= amount;
+    pub(crate) fn take_due(&mut self, day: u32, currency_slot: u8, amount: i64) {
+        if amount == 0 {
+            return;
         }
+        let i = self.find_due(day, currency_slot);
+        let e = &mut self.pending[i.expect("a refund's pending part is waiting in its queue")];
+        assert!(e.amount_minor >= amount, "refund takes more than is due");
+        e.amount_minor -= amount;
     }
+}
 
+impl Engine {
     /// Gives a failed refund's part back: to the queue if its day is still ahead, else straight to
     /// Available (its day was settled while the refund was at the channel).
     pub(crate) fn restore_due(
@@ -89,7 +82,7 @@ impl Engine {
     ) {
         if day > self.state.settled_through_day {
             let party = &mut self.state.parties[party_slot as usize];
-            match find_due(party, day, currency_slot) {
+            match party.find_due(day, currency_slot) {
                 Some(i) => party.pending[i].amount_minor += amount,
                 None => {
                     push_due(&mut party.pending, day, currency_slot, amount);

@@ -9,6 +9,9 @@
 //! configuration and warm-up unarmed, the rest armed — with a preallocated outbox. Determinism
 //! makes the second engine's outputs those of the first, which the test checks by checksum.
 
+// A global allocator is unsafe to implement; this one only counts and forwards to the system's.
+#![allow(unsafe_code)]
+
 use sluice_engine::fixture::{self, *};
 use sluice_engine::{
     ENVELOPE_LEN, Engine, MAX_OUTPUT_BYTES_PER_INPUT, Outbox, ROLE_SEQUENCER, write_envelope,
@@ -528,7 +531,6 @@ fn the_hot_path_allocates_nothing() {
     arm(false);
     check_armed_run(&r, hot_start, "the engine built from genesis");
     assert_eq!(errors, 0);
-    assert_eq!(out.grew(), 0, "the outbox reserve was enough");
     assert_eq!(
         checksums,
         r.checksums[hot_start..],

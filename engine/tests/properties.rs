@@ -14,6 +14,7 @@ use proptest::prelude::*;
 use proptest::test_runner::RngSeed;
 use sluice_engine::driver::Driver;
 use sluice_engine::fixture::*;
+use sluice_engine::state::RefundStatus;
 use sluice_engine::{Dest, Engine, StateHash};
 use sluice_protocol::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -323,13 +324,14 @@ struct Harness {
     /// Per currency: (platform revenue, fee expense).
     platform: BTreeMap<u16, (i64, i64)>,
     /// The state of every order after the last input.
-    states: Vec<u8>,
+    states: Vec<OrderState>,
 }
 
-fn is_final(state: u8) -> bool {
-    state == OrderState::Succeeded as u8
-        || state == OrderState::Failed as u8
-        || state == OrderState::Rejected as u8
+fn is_final(state: OrderState) -> bool {
+    matches!(
+        state,
+        OrderState::Succeeded | OrderState::Failed | OrderState::Rejected
+    )
 }
 
 fn party_of(role: PartyRole) -> Option<PartyKind> {
@@ -448,7 +450,10 @@ impl Harness {
 
     fn after_input(&mut self) -> Out {
         let out = self.d.decoded();
-        assert_eq!(self.d.outbox().grew(), 0, "the outbox reserve was exceeded");
+        assert!(
+            self.d.outbox().len_bytes() <= sluice_engine::MAX_OUTPUT_BYTES_PER_INPUT,
+            "one input's outputs exceed MAX_OUTPUT_BYTES_PER_INPUT"
+        );
         self.trace.outputs.push(self.d.outbox().bytes().to_vec());
         if self.opt.hash_each {
             self.trace.hashes.push(self.d.engine.state_hash());
@@ -1261,14 +1266,14 @@ impl Harness {
                 assert_eq!(o.state, before, "order {order_id} left its final state");
             }
             assert_eq!(
-                o.state == OrderState::InFlight as u8,
+                o.state == OrderState::InFlight,
                 self.pending.contains_key(&order_id),
                 "order {order_id}: in flight in the engine iff the outputs left it at a channel"
             );
         }
         for (slot, r) in st.refunds.iter().enumerate() {
             assert_eq!(
-                r.state == RefundState::Pending as u8,
+                r.state == RefundStatus::Pending,
                 self.pending_refunds.contains_key(&(slot as u64 + 1)),
                 "refund {}",
                 slot + 1

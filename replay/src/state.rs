@@ -133,11 +133,7 @@ pub fn report(data: &DataDir, rebuilt: Rebuilt) -> StateReport {
     let orders_by_state = OrderState::all()
         .filter(|s| *s != OrderState::NotFound)
         .map(|s| {
-            let n = state
-                .orders
-                .iter()
-                .filter(|o| o.state == s.to_wire())
-                .count();
+            let n = state.orders.iter().filter(|o| o.state == s).count();
             (s, n as u64)
         })
         .collect();
@@ -146,7 +142,7 @@ pub fn report(data: &DataDir, rebuilt: Rebuilt) -> StateReport {
             let n = state
                 .refunds
                 .iter()
-                .filter(|r| r.state == s.to_wire())
+                .filter(|r| r.state.to_wire() == Some(s))
                 .count();
             (s, n as u64)
         })

@@ -2,17 +2,26 @@
 //! determinism checks. Hash indexes are not part of it; they are rebuilt from the tables on load.
 
 use arrayvec::ArrayVec;
+use rkyv::niche::niching::Zero;
+use rkyv::with::NicheInto;
 use rkyv::{Archive, Deserialize, Serialize};
-use sluice_protocol::{MAX_ATTEMPTS, MAX_ROUTE_CHANNELS, MAX_SPLIT_LINES};
+use sluice_protocol::{HealthState, MAX_ROUTE_CHANNELS, PartyKind, PaymentMethod, RoutingStrategy};
 use std::collections::VecDeque;
 
 use crate::ledger::Ledger;
 use crate::risk::RiskState;
 
-/// "No slot" in a u32 link or slot field.
-pub const NONE: u32 = u32::MAX;
-/// "No slot" in a u16 channel-slot field.
-pub const NONE16: u16 = u16::MAX;
+mod inflight;
+mod order;
+mod refund;
+mod slot;
+pub mod wire;
+
+pub use inflight::{InFlight, Links, Member};
+pub use order::{Attempt, Candidate, Line, Order};
+pub use refund::{Refund, RefundStatus, Withdrawal};
+pub use slot::{Slot, Slot16};
+use wire::{HealthStateDef, PartyKindDef, PaymentMethodDef, RoutingStrategyDef};
 
 /// Limits fixed at genesis; every table is preallocated from them.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -45,10 +54,13 @@ pub struct Merchant {
     pub id: u32,
     pub acquirer_id: u32,
     pub profile_slot: u32,
-    pub parent_slot: u32,
+    /// The merchant above this one in its hierarchy.
+    #[rkyv(with = NicheInto<Zero>)]
+    pub parent_slot: Option<Slot>,
     pub party_slot: u32,
     pub active: bool,
-    pub strategy: u8,
+    #[rkyv(with = RoutingStrategyDef)]
+    pub strategy: RoutingStrategy,
     pub min_amount_minor: i64,
     pub max_amount_minor: i64,
     pub weight_success_ppb: i64,
@@ -65,7 +77,9 @@ pub struct Merchant {
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Promoter {
     pub id: u32,
-    pub parent_slot: u32,
+    /// The promoter who brought this one.
+    #[rkyv(with = NicheInto<Zero>)]
+    pub parent_slot: Option<Slot>,
     pub party_slot: u32,
     pub active: bool,
 }
@@ -97,8 +111,9 @@ pub struct DueEntry {
 /// A merchant's or promoter's settlement state.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Party {
-    /// 1 merchant, 2 promoter (PartyKind on the wire).
-    pub kind: u8,
+    /// Merchant or promoter.
+    #[rkyv(with = PartyKindDef)]
+    pub kind: PartyKind,
     pub id: u32,
     pub settlement_days: u8,
     pub deposit_ppb: i64,
@@ -112,7 +127,8 @@ pub struct Party {
 /// A channel's fee for one method.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MethodFee {
-    pub method: u8,
+    #[rkyv(with = PaymentMethodDef)]
+    pub method: PaymentMethod,
     pub fee_bps: u16,
     pub fee_fixed_minor: i64,
 }
@@ -177,8 +193,9 @@ pub struct Channel {
     pub currency_mask: u8,
     /// Bit m set when the channel takes payment method m (derived from `methods`).
     pub method_mask: u8,
-    // Health (HealthState on the wire).
-    pub health: u8,
+    // Health.
+    #[rkyv(with = HealthStateDef)]
+    pub health: HealthState,
     pub health_changes: u32,
     pub failure_level_milli: u64,
     pub level_updated_ns: u64,
@@ -194,142 +211,10 @@ pub struct Channel {
     pub timeouts: u64,
     /// Per payment method (index = method - 1).
     pub stats: [MethodStats; 3],
-    /// In-flight payment attempts, oldest deadline first (order slots, linked through the orders).
-    pub attempts_head: u32,
-    pub attempts_tail: u32,
-    /// In-flight refunds, oldest deadline first (refund slots).
-    pub refunds_head: u32,
-    pub refunds_tail: u32,
-}
-
-/// One attempt of a payment (32 bytes).
-#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Attempt {
-    pub dispatched_ns: u64,
-    pub deadline_ns: u64,
-    pub latency_us: u32,
-    pub channel_id: u16,
-    pub channel_slot: u16,
-    pub channel_code: u16,
-    /// AttemptStatus on the wire.
-    pub status: u8,
-    pub probe: bool,
-}
-
-/// One candidate of a routing explanation (16 bytes).
-#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Candidate {
-    pub score: i64,
-    pub channel_id: u16,
-    /// NONE16 when the merchant lists a channel that is not configured.
-    pub channel_slot: u16,
-    /// CandidateDecision on the wire.
-    pub decision: u8,
-    /// SkipReason on the wire.
-    pub skip_reason: u8,
-    pub rank: u8,
-}
-
-/// One split line, with where its money sits (16 bytes). The party's id is `parties[party_slot].id`.
-#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Line {
-    pub amount_minor: i64,
-    /// Party slot for merchants and promoters, NONE for platform and fee lines.
-    pub party_slot: u32,
-    /// Settlement day of this line's income (parties only): days since the epoch in the
-    /// configured offset (a u16 lasts until the year 2149).
-    pub due_day: u16,
-    /// PartyRole on the wire.
-    pub role: u8,
-}
-
-/// A payment order.
-#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
-pub struct Order {
-    pub request_id: u64,
-    pub request_hash: u64,
-    pub acquirer_id: u32,
-    pub merchant_slot: u32,
-    pub merchant_id: u32,
-    pub promoter_id: u32,
-    pub amount_minor: i64,
-    pub currency: u16,
-    pub currency_slot: u8,
-    pub method: u8,
-    pub scene: u8,
-    pub goods_category: u16,
-    pub user_id: u64,
-    pub device_id: u64,
-    pub ip_key: u128,
-    pub card_fingerprint: [u8; 16],
-    pub card_bin: u32,
-    /// OrderState on the wire.
-    pub state: u8,
-    pub reason: u16,
-    pub risk_action: u8,
-    pub risk_rule_id: u32,
-    pub strategy: u8,
-    pub session_id: u64,
-    pub created_ns: u64,
-    pub updated_ns: u64,
-    pub seq: u64,
-    pub fee_minor: i64,
-    pub refunded_minor: i64,
-    pub refund_pending_minor: i64,
-    pub channel_ref: [u8; 24],
-    pub attempts: ArrayVec<Attempt, MAX_ATTEMPTS>,
-    pub candidates: ArrayVec<Candidate, MAX_ROUTE_CHANNELS>,
-    pub split: ArrayVec<Line, MAX_SPLIT_LINES>,
-    /// This order's refunds, oldest first: a list linked through `Refund::next_in_order`.
-    pub refund_head: u32,
-    pub refund_tail: u32,
-    pub refund_count: u8,
-    /// Links in the channel's in-flight list.
-    pub inflight_prev: u32,
-    pub inflight_next: u32,
-}
-
-/// A refund.
-#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
-pub struct Refund {
-    pub refund_request_id: u64,
-    pub request_hash: u64,
-    pub acquirer_id: u32,
-    pub order_slot: u32,
-    pub amount_minor: i64,
-    /// RefundState on the wire; 0 = rejected at request time.
-    pub state: u8,
-    pub reason: u16,
-    pub risk_action: u8,
-    pub risk_rule_id: u32,
-    pub session_id: u64,
-    pub channel_slot: u32,
-    pub created_ns: u64,
-    pub updated_ns: u64,
-    pub deadline_ns: u64,
-    pub channel_ref: [u8; 24],
-    /// The reversal per split line (same order as the order's lines), and whether each line is
-    /// taken from the party's pending (true) or available (false) account.
-    pub reversal: ArrayVec<(i64, bool), MAX_SPLIT_LINES>,
-    /// The next refund of the same order (NONE at the end).
-    pub next_in_order: u32,
-    pub inflight_prev: u32,
-    pub inflight_next: u32,
-}
-
-/// A withdrawal.
-#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
-pub struct Withdrawal {
-    pub withdraw_request_id: u64,
-    pub request_hash: u64,
-    pub acquirer_id: u32,
-    pub merchant_id: u32,
-    pub currency: u16,
-    pub amount_minor: i64,
-    /// FinalStatus on the wire.
-    pub status: u8,
-    pub reason: u16,
-    pub available_after_minor: i64,
+    /// In-flight payment attempts, oldest deadline first (linked through the orders).
+    pub attempts_in_flight: InFlight,
+    /// In-flight refunds, oldest deadline first (linked through the refunds).
+    pub refunds_in_flight: InFlight,
 }
 
 /// The business state: everything the state hash covers.

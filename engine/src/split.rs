@@ -1,0 +1,355 @@
+//! The split of a payment across platform, promoters, merchant hierarchy and channel fee: a pure
+//! function of plain inputs (see docs/ENGINE.md, "Money").
+//!
+//! 1. The amount is allocated over `[platform, promoter level 1, promoter level 2, merchant]` rates
+//!    by largest remainder (`money::allocate`).
+//! 2. If the merchant bears the fee, a `ChannelFee` line of min(fee, merchant part) is taken from
+//!    the merchant part.
+//! 3. The merchant's (remaining) part is allocated over `[grandparent share, parent share, rest]`.
+//!
+//! Lines of zero are left out, except the selling merchant's own line. The lines always sum to the
+//! amount exactly, and none is negative.
+
+use arrayvec::ArrayVec;
+use sluice_protocol::{MAX_SPLIT_LINES, PartyRole};
+
+use crate::money::{PPB_ONE, allocate};
+use crate::state::{Line, Slot, SplitProfile};
+
+/// The split lines of one payment.
+pub type Lines = ArrayVec<Line, MAX_SPLIT_LINES>;
+
+// Platform, two promoters, the fee cover, two parents and the merchant.
+const _: () = assert!(MAX_SPLIT_LINES >= 7);
+
+/// A party that takes a share: its settlement slot and the day its income is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Payee {
+    pub party_slot: Slot,
+    pub due_day: u32,
+}
+
+/// A split's rates in exact parts per billion, each 0..=10^9 (as configuration validates them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rates {
+    pub platform_ppb: i64,
+    /// Levels 1 and 2.
+    pub promoter_ppb: [i64; 2],
+    /// Parent, then grandparent.
+    pub hierarchy_ppb: [i64; 2],
+    pub merchant_bears_fee: bool,
+}
+
+impl Rates {
+    /// The rates `profile` gives a payment of `amount_minor` in goods category `category`.
+    pub fn of(profile: &SplitProfile, amount_minor: i64, category: u16) -> Rates {
+        Rates {
+            platform_ppb: platform_rate(profile, amount_minor, category),
+            promoter_ppb: [profile.promoter_level1_ppb, profile.promoter_level2_ppb],
+            hierarchy_ppb: [profile.parent_share_ppb, profile.grandparent_share_ppb],
+            merchant_bears_fee: profile.merchant_bears_fee,
+        }
+    }
+}
+
+/// One payment as the split sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Payment {
+    pub amount_minor: i64,
+    pub fee_minor: i64,
+    /// The order's promoter (level 1) and its parent (level 2), when active.
+    pub promoters: [Option<Payee>; 2],
+    /// The merchant's parent and grandparent in its hierarchy.
+    pub hierarchy: [Option<Payee>; 2],
+    pub merchant: Payee,
+}
+
+/// The platform rate for an amount and category: category override, else the highest tier reached,
+/// else the default.
+pub fn platform_rate(p: &SplitProfile, amount_minor: i64, category: u16) -> i64 {
+    if let Some(&(_, rate)) = p.categories.iter().find(|(c, _)| *c == category) {
+        return rate;
+    }
+    p.tiers
+        .iter()
+        .rev()
+        .find(|(min, _)| amount_minor >= *min)
+        .map(|&(_, rate)| rate)
+        .unwrap_or(p.platform_ppb)
+}
+
+/// The split lines of `payment` at `rates`: they sum to its amount exactly, none is negative.
+#[inline]
+pub fn split(rates: &Rates, payment: &Payment) -> Lines {
+    assert!(payment.amount_minor > 0, "a split of a non-positive amount");
+    assert!(payment.fee_minor >= 0, "a negative fee");
+    assert!(
+        payment.promoters[0].is_some() || payment.promoters[1].is_none(),
+        "a level 2 promoter without a level 1"
+    );
+    assert!(
+        payment.hierarchy[0].is_some() || payment.hierarchy[1].is_none(),
+        "a grandparent without a parent"
+    );
+    let mut lines = Lines::new();
+    let merchant_part = split_commissions(rates, payment, &mut lines);
+    let merchant_part = if rates.merchant_bears_fee {
+        let cover = payment.fee_minor.min(merchant_part);
+        push_line(&mut lines, PartyRole::ChannelFee, None, cover);
+        merchant_part - cover
+    } else {
+        merchant_part
+    };
+    split_hierarchy(rates, payment, merchant_part, &mut lines);
+    // Both allocations sum to what they share and the fee cover moves money between two lines, so
+    // the lines sum to the amount (`Order::succeed` asserts it before it stores them).
+    lines
+}
+
+/// Platform and promoter lines; returns the merchant's part.
+#[inline]
+fn split_commissions(rates: &Rates, payment: &Payment, lines: &mut Lines) -> i64 {
+    let rate = |i: usize| match payment.promoters[i] {
+        Some(_) => rates.promoter_ppb[i],
+        None => 0,
+    };
+    let (l1, l2) = (rate(0), rate(1));
+    let merchant_ppb = (PPB_ONE - rates.platform_ppb - l1 - l2).max(0);
+    let weights = [rates.platform_ppb, l1, l2, merchant_ppb].map(i128::from);
+    let mut parts = [0i64; 4];
+    assert!(
+        allocate(payment.amount_minor, &weights, &mut parts),
+        "rates in 0..=10^9 and a positive amount always allocate"
+    );
+    push_line(lines, PartyRole::Platform, None, parts[0]);
+    let roles = [PartyRole::PromoterLevel1, PartyRole::PromoterLevel2];
+    for (i, role) in roles.into_iter().enumerate() {
+        if let Some(p) = payment.promoters[i] {
+            push_line(lines, role, Some(p), parts[1 + i]);
+        }
+    }
+    parts[3]
+}
+
+/// The merchant's part shared with its hierarchy: grandparent, parent, then its own line (always
+/// present, even at zero).
+#[inline]
+fn split_hierarchy(rates: &Rates, payment: &Payment, merchant_part: i64, lines: &mut Lines) {
+    let share = |i: usize| match payment.hierarchy[i] {
+        Some(_) => rates.hierarchy_ppb[i],
+        None => 0,
+    };
+    let (parent, grandparent) = (share(0), share(1));
+    let own = (PPB_ONE - parent - grandparent).max(0);
+    let mut shares = [0i64; 3];
+    assert!(
+        allocate(
+            merchant_part,
+            &[grandparent, parent, own].map(i128::from),
+            &mut shares
+        ),
+        "shares in 0..=10^9 and a part of at least zero always allocate"
+    );
+    if let Some(g) = payment.hierarchy[1] {
+        push_line(lines, PartyRole::MerchantGrandparent, Some(g), shares[0]);
+    }
+    if let Some(p) = payment.hierarchy[0] {
+        push_line(lines, PartyRole::MerchantParent, Some(p), shares[1]);
+    }
+    lines.push(line(PartyRole::Merchant, Some(payment.merchant), shares[2]));
+}
+
+/// Adds a line of a non-zero amount.
+#[inline]
+fn push_line(lines: &mut Lines, role: PartyRole, payee: Option<Payee>, amount_minor: i64) {
+    if amount_minor != 0 {
+        lines.push(line(role, payee, amount_minor));
+    }
+}
+
+#[inline]
+fn line(role: PartyRole, payee: Option<Payee>, amount_minor: i64) -> Line {
+    assert!(amount_minor >= 0, "a negative split line");
+    Line {
+        amount_minor,
+        party_slot: payee.map(|p| p.party_slot),
+        due_day: payee.map_or(0, |p| day_u16(p.due_day)),
+        role,
+    }
+}
+
+/// A day number as a split line stores it (u16 lasts until 2149; later days saturate).
+pub(crate) fn day_u16(day: u32) -> u16 {
+    u16::try_from(day).unwrap_or(u16::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const PERCENT: i64 = PPB_ONE / 100;
+
+    fn payee(slot: u32) -> Payee {
+        Payee {
+            party_slot: Slot::new(slot),
+            due_day: 100 + slot,
+        }
+    }
+
+    fn rates(platform: i64, promoters: [i64; 2], hierarchy: [i64; 2], bears: bool) -> Rates {
+        Rates {
+            platform_ppb: platform,
+            promoter_ppb: promoters,
+            hierarchy_ppb: hierarchy,
+            merchant_bears_fee: bears,
+        }
+    }
+
+    fn amounts(lines: &Lines) -> Vec<(PartyRole, i64)> {
+        lines.iter().map(|l| (l.role, l.amount_minor)).collect()
+    }
+
+    #[test]
+    fn golden_100_with_10_percent_platform_and_5_percent_promoter() {
+        let payment = Payment {
+            amount_minor: 10_000,
+            fee_minor: 60,
+            promoters: [Some(payee(1)), None],
+            hierarchy: [None, None],
+            merchant: payee(0),
+        };
+        let r = rates(10 * PERCENT, [5 * PERCENT, 2 * PERCENT], [0, 0], false);
+        let lines = split(&r, &payment);
+        assert_eq!(
+            amounts(&lines),
+            [
+                (PartyRole::Platform, 1_000),
+                (PartyRole::PromoterLevel1, 500),
+                (PartyRole::Merchant, 8_500)
+            ]
+        );
+        assert_eq!(lines[1].party_slot, Some(Slot::new(1)));
+        assert_eq!((lines[0].party_slot, lines[0].due_day), (None, 0));
+        assert_eq!(lines[2].due_day, 100);
+    }
+
+    #[test]
+    fn the_fee_comes_out_of_the_merchant_part_and_the_hierarchy_shares_the_rest() {
+        let payment = Payment {
+            amount_minor: 10_000,
+            fee_minor: 60,
+            promoters: [Some(payee(1)), Some(payee(2))],
+            hierarchy: [Some(payee(3)), Some(payee(4))],
+            merchant: payee(0),
+        };
+        let r = rates(
+            PERCENT,
+            [8 * PERCENT, 3 * PERCENT],
+            [10 * PERCENT, 5 * PERCENT],
+            true,
+        );
+        // 100 / 800 / 300 / 8800; fee 60 -> 8740 shared 5% / 10% / 85%: 437 / 874 / 7429.
+        assert_eq!(
+            amounts(&split(&r, &payment)),
+            [
+                (PartyRole::Platform, 100),
+                (PartyRole::PromoterLevel1, 800),
+                (PartyRole::PromoterLevel2, 300),
+                (PartyRole::ChannelFee, 60),
+                (PartyRole::MerchantGrandparent, 437),
+                (PartyRole::MerchantParent, 874),
+                (PartyRole::Merchant, 7_429)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_fee_above_the_merchant_part_is_covered_up_to_it_and_the_merchant_line_stays() {
+        let payment = Payment {
+            amount_minor: 5,
+            fee_minor: 1_000,
+            promoters: [None, None],
+            hierarchy: [None, None],
+            merchant: payee(0),
+        };
+        let r = rates(30 * PERCENT, [0, 0], [0, 0], true);
+        // 0.05 split 30 / 70 -> 0.01 / 0.04 (the tie goes to the larger weight); the fee takes all 4.
+        assert_eq!(
+            amounts(&split(&r, &payment)),
+            [
+                (PartyRole::Platform, 1),
+                (PartyRole::ChannelFee, 4),
+                (PartyRole::Merchant, 0)
+            ]
+        );
+    }
+
+    #[test]
+    fn the_platform_rate_is_the_category_else_the_highest_tier_reached_else_the_default() {
+        let mut p = SplitProfile {
+            id: 1,
+            platform_ppb: 6_000_000,
+            promoter_level1_ppb: 0,
+            promoter_level2_ppb: 0,
+            parent_share_ppb: 0,
+            grandparent_share_ppb: 0,
+            merchant_bears_fee: false,
+            tiers: ArrayVec::new(),
+            categories: ArrayVec::new(),
+        };
+        p.tiers.push((100_000, 5_000_000));
+        p.tiers.push((1_000_000, 4_000_000));
+        p.categories.push((5411, 3_000_000));
+        assert_eq!(platform_rate(&p, 99_999, 0), 6_000_000);
+        assert_eq!(platform_rate(&p, 100_000, 0), 5_000_000);
+        assert_eq!(platform_rate(&p, 2_000_000, 0), 4_000_000);
+        assert_eq!(platform_rate(&p, 2_000_000, 5411), 3_000_000);
+    }
+
+    fn any_payee(slot: u32) -> impl Strategy<Value = Option<Payee>> {
+        proptest::option::of((0u32..20_000).prop_map(move |due_day| Payee {
+            party_slot: Slot::new(slot),
+            due_day,
+        }))
+    }
+
+    fn any_rate() -> impl Strategy<Value = i64> {
+        prop_oneof![Just(0), Just(PPB_ONE), 0..=PPB_ONE]
+    }
+
+    proptest! {
+        #[test]
+        fn lines_sum_to_the_amount_and_none_is_negative(
+            amount_minor in prop_oneof![1i64..1_000, 1i64..=i64::MAX / 4],
+            fee_minor in prop_oneof![0i64..1_000, 0i64..=i64::MAX / 4],
+            platform_ppb in any_rate(),
+            promoter_ppb in [any_rate(), any_rate()],
+            hierarchy_ppb in [any_rate(), any_rate()],
+            merchant_bears_fee in any::<bool>(),
+            level1 in any_payee(1),
+            level2 in any_payee(2),
+            parent in any_payee(3),
+            grandparent in any_payee(4),
+        ) {
+            let rates = Rates { platform_ppb, promoter_ppb, hierarchy_ppb, merchant_bears_fee };
+            let payment = Payment {
+                amount_minor,
+                fee_minor,
+                promoters: [level1, level1.and(level2)],
+                hierarchy: [parent, parent.and(grandparent)],
+                merchant: payee(0),
+            };
+            let lines = split(&rates, &payment);
+            prop_assert_eq!(lines.iter().map(|l| l.amount_minor).sum::<i64>(), amount_minor);
+            prop_assert!(lines.iter().all(|l| l.amount_minor >= 0));
+            let merchant = lines.iter().filter(|l| l.role == PartyRole::Merchant).count();
+            prop_assert_eq!(merchant, 1);
+            prop_assert!(lines.iter().all(|l| l.party_slot.is_some()
+                == !matches!(l.role, PartyRole::Platform | PartyRole::ChannelFee)));
+            if !merchant_bears_fee {
+                prop_assert!(lines.iter().all(|l| l.role != PartyRole::ChannelFee));
+            }
+        }
+    }
+}

@@ -1,0 +1,317 @@
+//! A payment order and what it owns: its attempts, its routing explanation, its split, and the
+//! amounts of its refunds. State transitions are methods that assert what must hold before and
+//! after them; the handlers decide, an order keeps itself consistent.
+
+use arrayvec::ArrayVec;
+use rkyv::niche::niching::Zero;
+use rkyv::with::NicheInto;
+use rkyv::{Archive, Deserialize, Serialize};
+use sluice_protocol::{
+    AttemptStatus, CandidateDecision, MAX_ATTEMPTS, MAX_REFUNDS_PER_ORDER, MAX_ROUTE_CHANNELS,
+    MAX_SPLIT_LINES, OrderState, PartyRole, PaymentMethod, ReasonCode, RiskAction, RoutingStrategy,
+    Scene, SkipReason,
+};
+
+use super::inflight::{Links, Member};
+use super::slot::{Slot, Slot16};
+use super::wire::{
+    AttemptStatusDef, CandidateDecisionDef, OrderStateDef, PartyRoleDef, PaymentMethodDef,
+    ReasonCodeDef, RiskActionDef, RoutingStrategyDef, SceneDef, SkipReasonDef,
+};
+
+/// One attempt of a payment (32 bytes).
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Attempt {
+    pub dispatched_ns: u64,
+    pub deadline_ns: u64,
+    pub latency_us: u32,
+    pub channel_id: u16,
+    pub channel_slot: u16,
+    pub channel_code: u16,
+    #[rkyv(with = AttemptStatusDef)]
+    pub status: AttemptStatus,
+    pub probe: bool,
+}
+
+/// One candidate of a routing explanation (16 bytes).
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Candidate {
+    pub score: i64,
+    pub channel_id: u16,
+    /// None when the merchant lists a channel that is not configured.
+    #[rkyv(with = NicheInto<Zero>)]
+    pub channel_slot: Option<Slot16>,
+    #[rkyv(with = CandidateDecisionDef)]
+    pub decision: CandidateDecision,
+    #[rkyv(with = SkipReasonDef)]
+    pub skip_reason: SkipReason,
+    pub rank: u8,
+}
+
+/// One split line, with where its money sits (16 bytes). The party's id is `parties[party_slot].id`.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Line {
+    pub amount_minor: i64,
+    /// The party for merchants and promoters, None for platform and fee lines.
+    #[rkyv(with = NicheInto<Zero>)]
+    pub party_slot: Option<Slot>,
+    /// Settlement day of this line's income (parties only): days since the epoch in the
+    /// configured offset (a u16 lasts until the year 2149).
+    pub due_day: u16,
+    #[rkyv(with = PartyRoleDef)]
+    pub role: PartyRole,
+}
+
+// The compact order of docs/ENGINE.md: its per-attempt, per-candidate and per-line records.
+const _: () = assert!(size_of::<Attempt>() == 32);
+const _: () = assert!(size_of::<Candidate>() == 16);
+const _: () = assert!(size_of::<Line>() == 16);
+
+/// A payment order.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Order {
+    pub request_id: u64,
+    pub request_hash: u64,
+    pub acquirer_id: u32,
+    pub merchant_slot: u32,
+    pub merchant_id: u32,
+    pub promoter_id: u32,
+    pub amount_minor: i64,
+    pub currency: u16,
+    pub currency_slot: u8,
+    #[rkyv(with = PaymentMethodDef)]
+    pub method: PaymentMethod,
+    #[rkyv(with = SceneDef)]
+    pub scene: Scene,
+    pub goods_category: u16,
+    pub user_id: u64,
+    pub device_id: u64,
+    pub ip_key: u128,
+    pub card_fingerprint: [u8; 16],
+    pub card_bin: u32,
+    #[rkyv(with = OrderStateDef)]
+    pub state: OrderState,
+    #[rkyv(with = ReasonCodeDef)]
+    pub reason: ReasonCode,
+    #[rkyv(with = RiskActionDef)]
+    pub risk_action: RiskAction,
+    pub risk_rule_id: u32,
+    #[rkyv(with = RoutingStrategyDef)]
+    pub strategy: RoutingStrategy,
+    pub session_id: u64,
+    pub created_ns: u64,
+    pub updated_ns: u64,
+    pub seq: u64,
+    pub fee_minor: i64,
+    pub refunded_minor: i64,
+    pub refund_pending_minor: i64,
+    pub channel_ref: [u8; 24],
+    pub attempts: ArrayVec<Attempt, MAX_ATTEMPTS>,
+    pub candidates: ArrayVec<Candidate, MAX_ROUTE_CHANNELS>,
+    pub split: ArrayVec<Line, MAX_SPLIT_LINES>,
+    /// This order's refunds, oldest first: a list linked through `Refund::next_in_order`.
+    #[rkyv(with = NicheInto<Zero>)]
+    pub refund_head: Option<Slot>,
+    #[rkyv(with = NicheInto<Zero>)]
+    pub refund_tail: Option<Slot>,
+    pub refund_count: u8,
+    /// Links in the channel's in-flight list while an attempt is pending.
+    pub in_flight: Links,
+}
+
+impl Member for Order {
+    #[inline]
+    fn links(&self) -> &Links {
+        &self.in_flight
+    }
+    #[inline]
+    fn links_mut(&mut self) -> &mut Links {
+        &mut self.in_flight
+    }
+}
+
+impl Order {
+    /// The attempt awaiting its channel's answer, if any (only ever the last one).
+    #[inline]
+    pub fn pending_attempt(&self) -> Option<&Attempt> {
+        self.attempts
+            .last()
+            .filter(|a| a.status == AttemptStatus::Pending)
+    }
+
+    /// What can still be refunded: captured less refunded less being refunded.
+    #[inline]
+    pub fn refundable_minor(&self) -> i64 {
+        self.amount_minor - self.refunded_minor - self.refund_pending_minor
+    }
+
+    /// Refused before any attempt (by risk, or for want of a channel).
+    #[inline]
+    pub fn reject(&mut self, reason: ReasonCode) {
+        assert_eq!(
+            self.state,
+            OrderState::InFlight,
+            "only a new order is rejected"
+        );
+        assert!(
+            self.attempts.is_empty(),
+            "a dispatched order is not rejected"
+        );
+        assert_ne!(reason, ReasonCode::None, "a rejection has a reason");
+        self.state = OrderState::Rejected;
+        self.reason = reason;
+    }
+
+    /// A new attempt went out to its channel.
+    #[inline]
+    pub fn begin_attempt(&mut self, attempt: Attempt, now_ns: u64) {
+        assert_eq!(
+            self.state,
+            OrderState::InFlight,
+            "attempts of a final order"
+        );
+        assert!(self.pending_attempt().is_none(), "one attempt at a time");
+        assert_eq!(attempt.status, AttemptStatus::Pending);
+        assert!(!self.attempts.is_full(), "attempts beyond MAX_ATTEMPTS");
+        self.attempts.push(attempt);
+        self.updated_ns = now_ns;
+    }
+
+    /// Closes the pending attempt with `status` (its channel's answer, or a timeout); returns it.
+    #[inline]
+    pub fn close_attempt(
+        &mut self,
+        status: AttemptStatus,
+        channel_code: u16,
+        latency_us: u32,
+        now_ns: u64,
+    ) -> Attempt {
+        assert_eq!(
+            self.state,
+            OrderState::InFlight,
+            "attempts of a final order"
+        );
+        assert_ne!(
+            status,
+            AttemptStatus::Pending,
+            "an attempt closes with an outcome"
+        );
+        let attempt = self
+            .attempts
+            .last_mut()
+            .filter(|a| a.status == AttemptStatus::Pending)
+            .expect("the attempt to close is pending (its result or timeout was checked)");
+        attempt.status = status;
+        attempt.channel_code = channel_code;
+        attempt.latency_us = latency_us;
+        let closed = *attempt;
+        self.updated_ns = now_ns;
+        closed
+    }
+
+    /// The last attempt succeeded: the order is paid with `fee` and split into `split`.
+    #[inline]
+    pub fn succeed(
+        &mut self,
+        fee_minor: i64,
+        split: ArrayVec<Line, MAX_SPLIT_LINES>,
+        channel_ref: [u8; 24],
+        now_ns: u64,
+    ) {
+        assert_eq!(
+            self.state,
+            OrderState::InFlight,
+            "a final order succeeds again"
+        );
+        assert!(
+            self.attempts
+                .last()
+                .is_some_and(|a| a.status == AttemptStatus::Succeeded),
+            "an order succeeds by its last attempt"
+        );
+        assert!(fee_minor >= 0, "a negative fee");
+        // Lines are never negative (`split::split` builds them so); they must be the whole amount.
+        let total: i64 = split.iter().map(|l| l.amount_minor).sum();
+        assert_eq!(total, self.amount_minor, "the split is the whole amount");
+        self.state = OrderState::Succeeded;
+        self.fee_minor = fee_minor;
+        self.split = split;
+        self.channel_ref = channel_ref;
+        self.updated_ns = now_ns;
+    }
+
+    /// No attempt succeeded and none is left (or the channel declined for good).
+    #[inline]
+    pub fn fail(&mut self, reason: ReasonCode, now_ns: u64) {
+        assert_eq!(
+            self.state,
+            OrderState::InFlight,
+            "a final order fails again"
+        );
+        assert!(
+            self.pending_attempt().is_none(),
+            "an order fails with an attempt pending"
+        );
+        assert_ne!(reason, ReasonCode::None, "a failure has a reason");
+        self.state = OrderState::Failed;
+        self.reason = reason;
+        self.updated_ns = now_ns;
+    }
+
+    /// A refund of `amount` (in `refund`) is reserved against the order. Returns the order's
+    /// previous last refund, whose `next_in_order` the caller links to `refund`.
+    #[inline]
+    pub fn reserve_refund(&mut self, refund: Slot, amount_minor: i64, now_ns: u64) -> Option<Slot> {
+        assert_eq!(
+            self.state,
+            OrderState::Succeeded,
+            "refunds of an unpaid order"
+        );
+        assert!(
+            amount_minor > 0 && amount_minor <= self.refundable_minor(),
+            "a refund of {amount_minor} exceeds the refundable {}",
+            self.refundable_minor()
+        );
+        assert!(
+            usize::from(self.refund_count) < MAX_REFUNDS_PER_ORDER,
+            "refunds beyond MAX_REFUNDS_PER_ORDER"
+        );
+        self.refund_pending_minor += amount_minor;
+        self.refund_count += 1;
+        let previous = self.refund_tail.replace(refund);
+        if previous.is_none() {
+            self.refund_head = Some(refund);
+        }
+        self.updated_ns = now_ns;
+        self.assert_refunds_bounded();
+        previous
+    }
+
+    /// A reserved refund of `amount` ended: refunded when it `succeeded`, released otherwise.
+    #[inline]
+    pub fn release_refund(&mut self, amount_minor: i64, succeeded: bool, now_ns: u64) {
+        assert!(
+            amount_minor > 0 && amount_minor <= self.refund_pending_minor,
+            "a refund of {amount_minor} ends with {} being refunded",
+            self.refund_pending_minor
+        );
+        self.refund_pending_minor -= amount_minor;
+        if succeeded {
+            self.refunded_minor += amount_minor;
+        }
+        self.updated_ns = now_ns;
+        self.assert_refunds_bounded();
+    }
+
+    fn assert_refunds_bounded(&self) {
+        assert!(
+            self.refunded_minor >= 0
+                && self.refund_pending_minor >= 0
+                && self.refunded_minor + self.refund_pending_minor <= self.amount_minor,
+            "refunded {} + being refunded {} exceed the amount {}",
+            self.refunded_minor,
+            self.refund_pending_minor,
+            self.amount_minor
+        );
+    }
+}

@@ -1,0 +1,179 @@
+//! Refunds and withdrawals, with the transitions that keep them consistent.
+
+use arrayvec::ArrayVec;
+use rkyv::niche::niching::Zero;
+use rkyv::with::NicheInto;
+use rkyv::{Archive, Deserialize, Serialize};
+use sluice_protocol::{
+    FinalStatus, MAX_SPLIT_LINES, ReasonCode, RefundState, RiskAction, WithdrawRequest,
+};
+
+use super::inflight::{Links, Member};
+use super::slot::Slot;
+use super::wire::{FinalStatusDef, ReasonCodeDef, RiskActionDef};
+
+/// Where a refund stands. `RefundState` on the wire, plus the state of a refund refused when it
+/// was requested (by risk), which the wire never reports as a refund state.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum RefundStatus {
+    /// Refused at request time; nothing was reserved.
+    Rejected = 0,
+    Pending = RefundState::Pending as u8,
+    Succeeded = RefundState::Succeeded as u8,
+    Failed = RefundState::Failed as u8,
+}
+
+impl RefundStatus {
+    /// The state as `RefundState` reports it (none for a refund refused at request time).
+    pub fn to_wire(self) -> Option<RefundState> {
+        match self {
+            RefundStatus::Rejected => None,
+            RefundStatus::Pending => Some(RefundState::Pending),
+            RefundStatus::Succeeded => Some(RefundState::Succeeded),
+            RefundStatus::Failed => Some(RefundState::Failed),
+        }
+    }
+
+    /// Whether the channel has answered (or the refund timed out).
+    pub fn is_final(self) -> bool {
+        matches!(self, RefundStatus::Succeeded | RefundStatus::Failed)
+    }
+}
+
+/// A refund.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Refund {
+    pub refund_request_id: u64,
+    pub request_hash: u64,
+    pub acquirer_id: u32,
+    pub order_slot: u32,
+    pub amount_minor: i64,
+    pub state: RefundStatus,
+    #[rkyv(with = ReasonCodeDef)]
+    pub reason: ReasonCode,
+    #[rkyv(with = RiskActionDef)]
+    pub risk_action: RiskAction,
+    pub risk_rule_id: u32,
+    pub session_id: u64,
+    /// The channel that took the payment, which returns the money.
+    pub channel_slot: u32,
+    pub created_ns: u64,
+    pub updated_ns: u64,
+    pub deadline_ns: u64,
+    pub channel_ref: [u8; 24],
+    /// The reversal per split line (same order as the order's lines), and whether each line is
+    /// taken from the party's pending (true) or available (false) account.
+    pub reversal: ArrayVec<(i64, bool), MAX_SPLIT_LINES>,
+    /// The next refund of the same order (None at the end).
+    #[rkyv(with = NicheInto<Zero>)]
+    pub next_in_order: Option<Slot>,
+    /// Links in the channel's in-flight list while it is at the channel.
+    pub in_flight: Links,
+}
+
+impl Member for Refund {
+    #[inline]
+    fn links(&self) -> &Links {
+        &self.in_flight
+    }
+    #[inline]
+    fn links_mut(&mut self) -> &mut Links {
+        &mut self.in_flight
+    }
+}
+
+impl Refund {
+    /// A refund just requested: not yet reserved (`Rejected` until `accept`), its reversal
+    /// computed over the order's split lines.
+    pub fn requested(&self) -> bool {
+        self.state == RefundStatus::Rejected && self.reason == ReasonCode::None
+    }
+
+    /// Refused at request time (by risk): stays `Rejected`, with `reason`.
+    pub fn refuse(&mut self, reason: ReasonCode) {
+        assert!(self.requested(), "only a new refund is refused");
+        assert_ne!(reason, ReasonCode::None, "a refusal has a reason");
+        self.reason = reason;
+    }
+
+    /// Its money is reserved: the refund is on its way to the channel.
+    pub fn accept(&mut self) {
+        assert!(self.requested(), "only a new refund is accepted");
+        let reversed: i64 = self.reversal.iter().map(|&(part, _)| part).sum();
+        assert_eq!(
+            reversed, self.amount_minor,
+            "the reversal is the whole refund"
+        );
+        assert!(
+            self.reversal.iter().all(|&(part, _)| part >= 0),
+            "a negative reversal"
+        );
+        self.state = RefundStatus::Pending;
+    }
+
+    /// Sent to its channel, to be answered by `deadline_ns`.
+    pub fn dispatch(&mut self, deadline_ns: u64) {
+        assert_eq!(
+            self.state,
+            RefundStatus::Pending,
+            "only a reserved refund is sent"
+        );
+        assert_eq!(self.deadline_ns, 0, "a refund is sent once");
+        self.deadline_ns = deadline_ns;
+    }
+
+    /// The channel answered (or the deadline passed): succeeded, or failed for `reason`.
+    pub fn finish(&mut self, succeeded: bool, reason: ReasonCode, now_ns: u64) {
+        assert_eq!(self.state, RefundStatus::Pending, "a refund ends once");
+        self.updated_ns = now_ns;
+        if succeeded {
+            self.state = RefundStatus::Succeeded;
+        } else {
+            assert_ne!(reason, ReasonCode::None, "a failure has a reason");
+            self.state = RefundStatus::Failed;
+            self.reason = reason;
+        }
+    }
+}
+
+/// A withdrawal (only paid ones are kept: a refused request leaves nothing behind).
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Withdrawal {
+    pub withdraw_request_id: u64,
+    pub request_hash: u64,
+    pub acquirer_id: u32,
+    pub merchant_id: u32,
+    pub currency: u16,
+    pub amount_minor: i64,
+    #[rkyv(with = FinalStatusDef)]
+    pub status: FinalStatus,
+    #[rkyv(with = ReasonCodeDef)]
+    pub reason: ReasonCode,
+    pub available_after_minor: i64,
+}
+
+impl Withdrawal {
+    /// The paid withdrawal of `req` (from `acquirer_id`, request hash `request_hash`), leaving
+    /// `available_after_minor` available.
+    pub fn paid(
+        req: &WithdrawRequest,
+        acquirer_id: u32,
+        request_hash: u64,
+        available_after_minor: i64,
+    ) -> Withdrawal {
+        assert!(req.amount_minor > 0, "a withdrawal pays a positive amount");
+        assert!(available_after_minor >= 0, "a withdrawal overdraws");
+        Withdrawal {
+            withdraw_request_id: req.withdraw_request_id,
+            request_hash,
+            acquirer_id,
+            merchant_id: req.merchant_id,
+            currency: req.currency,
+            amount_minor: req.amount_minor,
+            status: FinalStatus::Succeeded,
+            reason: ReasonCode::None,
+            available_after_minor,
+        }
+    }
+}

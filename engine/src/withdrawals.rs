@@ -1,0 +1,148 @@
+//! Withdrawals: a merchant's available balance paid out to its bank, at once.
+
+use sluice_protocol::{FinalStatus, Message, ReasonCode, WithdrawRequest, WithdrawResult};
+
+use crate::core::{Engine, request_hash};
+use crate::input::InputMeta;
+use crate::ledger::{AccountId, PartyAccount};
+use crate::outbox::{Dest, Outbox};
+use crate::state::Withdrawal;
+
+impl Engine {
+    pub(crate) fn handle_withdraw(
+        &mut self,
+        meta: &InputMeta,
+        body: &[u8],
+        block_length: u16,
+        req: &WithdrawRequest,
+        out: &mut Outbox,
+    ) {
+        let acquirer = meta.principal_id;
+        let hash = request_hash(body, block_length, WithdrawRequest::BLOCK_LENGTH);
+        let dest = Dest::acquirer(acquirer, meta.session_id);
+        if let Some(slot) = self
+            .index
+            .withdrawals
+            .get(acquirer, req.withdraw_request_id)
+        {
+            let msg = self.withdraw_resend_answer(slot, req, hash, meta.seq);
+            return out.push(dest, meta.seq, &msg);
+        }
+        let (account, c) = match self.validate_withdraw(acquirer, req) {
+            Ok(v) => v,
+            Err(reason) => {
+                let msg = withdraw_result(req, 0, FinalStatus::Failed, reason, 0, false, meta.seq);
+                return out.push(dest, meta.seq, &msg);
+            }
+        };
+        let ledger = &mut self.state.ledger;
+        ledger.post(account, ledger.payouts(c), req.amount_minor);
+        let after = ledger.account(account).spendable();
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let slot = self.state.withdrawals.len() as u32;
+        let withdrawal = Withdrawal::paid(req, acquirer, hash, after);
+        self.state.withdrawals.push(withdrawal);
+        self.index
+            .withdrawals
+            .insert(acquirer, req.withdraw_request_id, slot);
+        self.counters.withdrawals += 1;
+        let msg = withdraw_result(
+            req,
+            u64::from(slot) + 1,
+            FinalStatus::Succeeded,
+            ReasonCode::None,
+            after,
+            false,
+            meta.seq,
+        );
+        out.push(dest, meta.seq, &msg);
+    }
+
+    /// The answer to a resend of the withdrawal in `slot`: its result again, or a mismatch.
+    fn withdraw_resend_answer(
+        &mut self,
+        slot: u32,
+        req: &WithdrawRequest,
+        hash: u64,
+        sequence: u64,
+    ) -> WithdrawResult {
+        let w = &self.state.withdrawals[slot as usize];
+        if w.request_hash != hash {
+            let reason = ReasonCode::DuplicateRequestMismatch;
+            return withdraw_result(req, 0, FinalStatus::Failed, reason, 0, false, sequence);
+        }
+        self.counters.duplicates += 1;
+        WithdrawResult {
+            withdraw_request_id: w.withdraw_request_id,
+            withdrawal_id: u64::from(slot) + 1,
+            merchant_id: w.merchant_id,
+            currency: w.currency,
+            amount_minor: w.amount_minor,
+            status: w.status,
+            reason: w.reason,
+            available_after_minor: w.available_after_minor,
+            duplicate: true,
+            sequence,
+        }
+    }
+
+    fn validate_withdraw(
+        &self,
+        acquirer: u32,
+        req: &WithdrawRequest,
+    ) -> Result<(AccountId, u8), ReasonCode> {
+        let &m = self
+            .index
+            .merchants
+            .get(&req.merchant_id)
+            .ok_or(ReasonCode::UnknownMerchant)?;
+        let m = &self.state.merchants[m as usize];
+        if m.acquirer_id != acquirer {
+            return Err(ReasonCode::MerchantNotOwned);
+        }
+        if req.amount_minor <= 0 {
+            return Err(ReasonCode::AmountNotPositive);
+        }
+        let c = self
+            .state
+            .limits
+            .currencies
+            .iter()
+            .position(|c| *c == req.currency)
+            .ok_or(ReasonCode::CurrencyNotAccepted)? as u8;
+        if self.state.withdrawals.len() >= self.state.limits.withdrawals_max as usize {
+            return Err(ReasonCode::WithdrawalsFull);
+        }
+        let account = self
+            .state
+            .ledger
+            .party(c, m.party_slot, PartyAccount::Available);
+        if self.state.ledger.account(account).spendable() < i128::from(req.amount_minor) {
+            return Err(ReasonCode::InsufficientBalance);
+        }
+        Ok((account, c))
+    }
+}
+
+fn withdraw_result(
+    req: &WithdrawRequest,
+    withdrawal_id: u64,
+    status: FinalStatus,
+    reason: ReasonCode,
+    available_after_minor: i64,
+    duplicate: bool,
+    sequence: u64,
+) -> WithdrawResult {
+    WithdrawResult {
+        withdraw_request_id: req.withdraw_request_id,
+        withdrawal_id,
+        merchant_id: req.merchant_id,
+        currency: req.currency,
+        amount_minor: req.amount_minor,
+        status,
+        reason,
+        available_after_minor,
+        duplicate,
+        sequence,
+    }
+}
