@@ -13,8 +13,8 @@ use sluice_engine::{
 };
 use sluice_gateway::config::{Config, DEFAULT_CONFIG};
 use sluice_node::WorldInput;
-use sluice_protocol::rng::Rng;
 use sluice_protocol::*;
+use sluice_workload::Workload as Payments;
 use std::collections::VecDeque;
 use std::time::Instant;
 
@@ -77,11 +77,11 @@ struct Generator {
     outbox: Outbox,
     seq: u64,
     now: u64,
-    rng: Rng,
+    /// The shared payment workload; its generator also decides the channels' answers.
+    payments: Payments,
     pending: VecDeque<(u8, u64, u8, u16)>, // (kind 0 payment / 1 refund, id, attempt, channel)
-    refundable: Vec<(u64, i64)>,
-    next_request: u64,
-    next_refund: u64,
+    /// Succeeded payments waiting to be refunded.
+    refundable: u64,
     scratch: Vec<u8>,
 }
 
@@ -132,9 +132,10 @@ impl Generator {
                     self.pending.push_back((1, d.refund_id, 0, d.channel_id))
                 }
                 Ok(AnyMessage::PaymentResult(p))
-                    if p.status == FinalStatus::Succeeded && self.refundable.len() < 100_000 =>
+                    if p.status == FinalStatus::Succeeded && self.refundable < 100_000 =>
                 {
-                    self.refundable.push((p.request_id, p.amount_minor))
+                    self.payments.succeeded(p.request_id, p.amount_minor, 0);
+                    self.refundable += 1;
                 }
                 _ => {}
             }
@@ -142,52 +143,16 @@ impl Generator {
     }
 
     fn payment(&mut self) {
-        self.next_request += 1;
-        let r = &mut self.rng;
-        let merchant = MERCHANTS[(r.next_u64() % 4) as usize];
-        let user = 1 + r.next_u64() % 500_000;
-        let card = r.next_u64() % 10 < 3;
-        let req = PaymentRequest {
-            request_id: self.next_request,
-            merchant_id: merchant,
-            promoter_id: if r.next_u64() % 10 < 3 { 501 } else { 0 },
-            amount_minor: 100 + (r.next_u64() % 200_000) as i64,
-            currency: 156,
-            method: if card {
-                PaymentMethod::Card
-            } else {
-                PaymentMethod::Wallet
-            },
-            scene: Scene::App,
-            goods_category: if r.next_u64().is_multiple_of(5) {
-                5411
-            } else {
-                5999
-            },
-            user_id: user,
-            device_id: 1_000_000 + user,
-            ip: Ip::v4([10, (user >> 16) as u8, (user >> 8) as u8, user as u8]),
-            card_fingerprint: if card {
-                Chars::new(&format!("fp{user:014}"))
-            } else {
-                Chars::default()
-            },
-            card_bin: if card { 622_848 } else { 0 },
-            country: Chars::new("CN"),
-        };
+        let req = self.payments.payment(&MERCHANTS);
         self.w.kinds[0] += 1;
         self.record(SESSION, ACQUIRER, Role::Acquirer as u8, &req, false);
     }
 
     fn refund(&mut self) {
-        let i = (self.rng.next_u64() % self.refundable.len() as u64) as usize;
-        let (request_id, amount) = self.refundable.swap_remove(i);
-        self.next_refund += 1;
-        let req = RefundRequest {
-            refund_request_id: self.next_refund,
-            payment_request_id: request_id,
-            amount_minor: (amount / 2).max(1),
+        let Some((req, _)) = self.payments.refund() else {
+            return;
         };
+        self.refundable -= 1;
         self.w.kinds[2] += 1;
         self.record(SESSION, ACQUIRER, Role::Acquirer as u8, &req, false);
     }
@@ -196,13 +161,13 @@ impl Generator {
         let Some((kind, id, attempt, channel)) = self.pending.pop_front() else {
             return;
         };
-        let roll = self.rng.next_u64() % 100;
-        let outcome = match roll {
+        let rng = self.payments.rng();
+        let outcome = match rng.below(100) {
             0..=9 => ChannelOutcome::RetryableError,
             10..=11 => ChannelOutcome::Declined,
             _ => ChannelOutcome::Succeeded,
         };
-        let latency_us = 300 + (self.rng.next_u64() % 3_000) as u32;
+        let latency_us = 300 + rng.below(3_000) as u32;
         if kind == 0 {
             let res = ChannelResult {
                 order_id: id,
@@ -269,99 +234,124 @@ fn bootstrap(config: &Config, channels: u32, risk_rules: u32) -> Vec<&WorldInput
         .collect()
 }
 
-fn generate(events: u64, seed: u64, channels: u32, risk_rules: u32) -> Result<Workload, String> {
-    let config = Config::parse(DEFAULT_CONFIG).map_err(|e| e.to_string())?;
-    let mut genesis = config.world.genesis.clone();
-    genesis.orders_max = genesis
-        .orders_max
-        .max((events / 2 + 10_000).min(50_000_000) as u32);
-    genesis.refunds_max = genesis.refunds_max.max((events / 20 + 10_000) as u32);
-    let start_ns = 1_764_086_400_000_000_000;
-    let engine = Engine::new(&genesis, start_ns).map_err(|e| e.to_string())?;
-    let mut g = Generator {
-        w: Workload {
-            genesis,
-            start_ns,
-            config: Vec::new(),
-            inputs: Vec::with_capacity(events as usize),
-            bytes: Vec::with_capacity(events as usize * 96),
-            kinds: [0; 8],
-        },
-        engine,
-        outbox: Outbox::with_capacity(4 * MAX_OUTPUT_BYTES_PER_INPUT),
-        seq: 1,
-        now: start_ns,
-        rng: Rng::new(seed),
-        pending: VecDeque::with_capacity(4096),
-        refundable: Vec::with_capacity(100_000),
-        next_request: 0,
-        next_refund: 0,
-        scratch: vec![0u8; ENVELOPE_LEN + MAX_FRAME_BYTES],
-    };
-    for b in bootstrap(&config, channels, risk_rules) {
-        write_envelope(&mut g.scratch, 1, 1, Role::Admin as u8);
+impl Generator {
+    /// A generator on the default configuration's Genesis, with room for `events` inputs.
+    fn new(config: &Config, events: u64, seed: u64) -> Result<Generator, String> {
+        let mut genesis = config.world.genesis.clone();
+        genesis.orders_max = genesis
+            .orders_max
+            .max((events / 2 + 10_000).min(50_000_000) as u32);
+        genesis.refunds_max = genesis.refunds_max.max((events / 20 + 10_000) as u32);
+        let start_ns = 1_764_086_400_000_000_000;
+        let engine = Engine::new(&genesis, start_ns).map_err(|e| e.to_string())?;
+        Ok(Generator {
+            w: Workload {
+                genesis,
+                start_ns,
+                config: Vec::new(),
+                inputs: Vec::with_capacity(events as usize),
+                bytes: Vec::with_capacity(events as usize * 96),
+                kinds: [0; 8],
+            },
+            engine,
+            outbox: Outbox::with_capacity(4 * MAX_OUTPUT_BYTES_PER_INPUT),
+            seq: 1,
+            now: start_ns,
+            payments: Payments::new(seed, 0),
+            pending: VecDeque::with_capacity(4096),
+            refundable: 0,
+            scratch: vec![0u8; ENVELOPE_LEN + MAX_FRAME_BYTES],
+        })
+    }
+
+    /// Records and applies a configuration input from the admin.
+    fn configure(&mut self, message: &AnyMessage) -> Result<(), String> {
+        write_envelope(&mut self.scratch, 1, 1, Role::Admin as u8);
         let n = ENVELOPE_LEN
-            + b.message
-                .encode_sbe(&mut g.scratch[ENVELOPE_LEN..])
+            + message
+                .encode_sbe(&mut self.scratch[ENVELOPE_LEN..])
                 .map_err(|e| e.to_string())?;
-        let at = g.w.bytes.len() as u32;
-        g.w.bytes.extend_from_slice(&g.scratch[..n]);
-        g.seq += 1;
+        let at = self.w.bytes.len() as u32;
+        self.w.bytes.extend_from_slice(&self.scratch[..n]);
+        self.seq += 1;
         let rec = Recorded {
-            seq: g.seq,
-            timestamp_ns: g.now,
+            seq: self.seq,
+            timestamp_ns: self.now,
             at,
             len: n as u16,
         };
-        g.w.config.push(rec);
-        g.outbox.clear();
-        let payload = &g.w.bytes[at as usize..at as usize + n];
-        let _ = g
+        self.w.config.push(rec);
+        self.outbox.clear();
+        let payload = &self.w.bytes[at as usize..at as usize + n];
+        let _ = self
             .engine
-            .apply_record(rec.seq, rec.timestamp_ns, payload, &mut g.outbox);
+            .apply_record(rec.seq, rec.timestamp_ns, payload, &mut self.outbox);
+        Ok(())
     }
-    for i in 0..events {
-        g.now += STEP_NS;
+
+    /// Input `i` of the workload.
+    fn step(&mut self, i: u64) {
+        self.now += STEP_NS;
         if i % PULSE_EVERY == PULSE_EVERY - 1 {
-            g.w.kinds[4] += 1;
-            g.record(0, 0, 0, &Pulse { flags: 0 }, false);
-            g.collect_outputs();
-            continue;
+            self.w.kinds[4] += 1;
+            self.record(0, 0, 0, &Pulse { flags: 0 }, false);
+            self.collect_outputs();
+            return;
         }
         // About as many results as requests: the backlog of dispatches stays around a few hundred.
+        let backlog = self.pending.len();
         let answer =
-            g.pending.len() > 512 || (!g.pending.is_empty() && g.rng.next_u64().is_multiple_of(2));
+            backlog > 512 || (backlog > 0 && self.payments.rng().next_u64().is_multiple_of(2));
         if answer {
-            g.answer();
-        } else if !g.refundable.is_empty() && g.rng.next_u64().is_multiple_of(50) {
-            g.refund();
+            self.answer();
+        } else if self.refundable > 0 && self.payments.rng().next_u64().is_multiple_of(50) {
+            self.refund();
         } else {
-            g.payment();
+            self.payment();
         }
+    }
+}
+
+fn generate(events: u64, seed: u64, channels: u32, risk_rules: u32) -> Result<Workload, String> {
+    let config = Config::parse(DEFAULT_CONFIG).map_err(|e| e.to_string())?;
+    let mut g = Generator::new(&config, events, seed)?;
+    for b in bootstrap(&config, channels, risk_rules) {
+        g.configure(&b.message)?;
+    }
+    for i in 0..events {
+        g.step(i);
     }
     Ok(g.w)
 }
 
-pub fn run(args: EngineArgs) -> Result<(), String> {
-    let started = Instant::now();
-    let w = generate(args.events, args.seed, args.channels, args.risk_rules)?;
-    let generated_s = started.elapsed().as_secs_f64();
+/// What the timed run measured.
+struct Timed {
+    seconds: f64,
+    output_bytes: u64,
+    prefaulted: usize,
+    prefault_s: f64,
+}
+
+impl Workload {
+    fn payload(&self, r: &Recorded) -> &[u8] {
+        &self.bytes[r.at as usize..r.at as usize + usize::from(r.len)]
+    }
+}
+
+/// Applies the workload to a fresh engine: the configuration and the prefault untimed, then the
+/// inputs timed, as the server's processor applies them (prefetching two ahead).
+fn timed_run(w: &Workload, prefault: bool) -> Result<(Engine, Timed), String> {
     let mut engine = Engine::new(&w.genesis, w.start_ns).map_err(|e| e.to_string())?;
     let mut outbox = Outbox::with_capacity(4 * MAX_OUTPUT_BYTES_PER_INPUT);
-    let payload_of = |r: &Recorded| &w.bytes[r.at as usize..r.at as usize + usize::from(r.len)];
     for r in &w.config {
         outbox.clear();
         engine
-            .apply_record(r.seq, r.timestamp_ns, payload_of(r), &mut outbox)
+            .apply_record(r.seq, r.timestamp_ns, w.payload(r), &mut outbox)
             .map_err(|e| e.to_string())?;
     }
     // As the server does before it listens (untimed).
     let prefault_started = Instant::now();
-    let prefaulted = if args.no_prefault {
-        0
-    } else {
-        engine.prefault()
-    };
+    let prefaulted = if prefault { engine.prefault() } else { 0 };
     let prefault_s = prefault_started.elapsed().as_secs_f64();
     let mut output_bytes = 0u64;
     let timed = Instant::now();
@@ -372,19 +362,45 @@ pub fn run(args: EngineArgs) -> Result<(), String> {
         }
         // As the server's processor does within a ring batch.
         engine.prefetch_payloads(
-            w.inputs.get(i + 1).map(payload_of),
-            w.inputs.get(i + 2).map(payload_of),
+            w.inputs.get(i + 1).map(|n| w.payload(n)),
+            w.inputs.get(i + 2).map(|f| w.payload(f)),
         );
         engine
-            .apply_record(r.seq, r.timestamp_ns, payload_of(r), &mut outbox)
+            .apply_record(r.seq, r.timestamp_ns, w.payload(r), &mut outbox)
             .map_err(|e| e.to_string())?;
     }
     let seconds = timed.elapsed().as_secs_f64();
     output_bytes += outbox.len_bytes() as u64;
+    let timed = Timed {
+        seconds,
+        output_bytes,
+        prefaulted,
+        prefault_s,
+    };
+    Ok((engine, timed))
+}
+
+pub fn run(args: EngineArgs) -> Result<(), String> {
+    let started = Instant::now();
+    let w = generate(args.events, args.seed, args.channels, args.risk_rules)?;
+    let generated_s = started.elapsed().as_secs_f64();
+    let (engine, timed) = timed_run(&w, !args.no_prefault)?;
+    let out = report_json(&w, &engine, &timed, generated_s);
+    if args.json {
+        println!("{out}");
+    } else {
+        print_report(&w, &engine, &timed);
+    }
+    Ok(())
+}
+
+fn report_json(w: &Workload, engine: &Engine, t: &Timed, generated_s: f64) -> serde_json::Value {
+    let (seconds, output_bytes, prefaulted, prefault_s) =
+        (t.seconds, t.output_bytes, t.prefaulted, t.prefault_s);
     let events = w.inputs.len() as u64;
     let hash = engine.state_hash();
     let stats = engine.stats_report(engine.last_seq());
-    let out = json!({
+    json!({
         "events": events,
         "seconds": (seconds * 1e6).round() / 1e6,
         "events_per_sec": (events as f64 / seconds).round(),
@@ -407,38 +423,40 @@ pub fn run(args: EngineArgs) -> Result<(), String> {
         "generate_seconds": (generated_s * 1e3).round() / 1e3,
         "prefaulted_mib": prefaulted >> 20,
         "prefault_seconds": (prefault_s * 1e3).round() / 1e3,
-    });
-    if args.json {
-        println!("{out}");
+    })
+}
+
+fn print_report(w: &Workload, engine: &Engine, t: &Timed) {
+    let (seconds, prefaulted, prefault_s) = (t.seconds, t.prefaulted, t.prefault_s);
+    let events = w.inputs.len() as u64;
+    let hash = engine.state_hash();
+    let stats = engine.stats_report(engine.last_seq());
+    println!(
+        "engine alone: {events} inputs in {seconds:.3} s = {:.0} inputs/s ({:.1} ns/input)",
+        events as f64 / seconds,
+        seconds * 1e9 / events as f64
+    );
+    if prefaulted > 0 {
+        println!(
+            "  tables prefaulted before timing: {} MiB in {prefault_s:.3} s (--no-prefault: cold)",
+            prefaulted >> 20
+        );
     } else {
-        println!(
-            "engine alone: {events} inputs in {seconds:.3} s = {:.0} inputs/s ({:.1} ns/input)",
-            events as f64 / seconds,
-            seconds * 1e9 / events as f64
-        );
-        if prefaulted > 0 {
-            println!(
-                "  tables prefaulted before timing: {} MiB in {prefault_s:.3} s (--no-prefault: cold)",
-                prefaulted >> 20
-            );
-        } else {
-            println!("  tables cold: first touches are timed");
-        }
-        println!(
-            "  {} payments, {} channel results (~10% retryable, failing over), {} refunds, {} refund results, {} pulses",
-            w.kinds[0], w.kinds[1], w.kinds[2], w.kinds[3], w.kinds[4]
-        );
-        println!(
-            "  routing over {} channels, {} risk rules; {} succeeded, {} after failover",
-            stats.channels.len(),
-            stats.rules.len(),
-            stats.succeeded,
-            stats.failed_over
-        );
-        println!(
-            "  ledger balanced: {}; state hash {hash}",
-            stats.ledger_balanced
-        );
+        println!("  tables cold: first touches are timed");
     }
-    Ok(())
+    println!(
+        "  {} payments, {} channel results (~10% retryable, failing over), {} refunds, {} refund results, {} pulses",
+        w.kinds[0], w.kinds[1], w.kinds[2], w.kinds[3], w.kinds[4]
+    );
+    println!(
+        "  routing over {} channels, {} risk rules; {} succeeded, {} after failover",
+        stats.channels.len(),
+        stats.rules.len(),
+        stats.succeeded,
+        stats.failed_over
+    );
+    println!(
+        "  ledger balanced: {}; state hash {hash}",
+        stats.ledger_balanced
+    );
 }

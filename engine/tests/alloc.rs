@@ -91,23 +91,7 @@ const ORDERS_MAX: u32 = 50_000;
 const WARM_UP_INPUTS: usize = 400;
 const HOT_INPUTS: usize = 4_000;
 
-/// A deterministic generator (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
+use sluice_protocol::rng::Rng;
 
 fn fnv(bytes: &[u8]) -> u64 {
     let mut h = 0xcbf2_9ce4_8422_2325u64;
@@ -146,7 +130,7 @@ impl Rehearsal {
             inputs: Vec::new(),
             checksums: Vec::new(),
             now_ns: START_NS,
-            rng: Rng(0x9E37_79B9_7F4A_7C15),
+            rng: Rng::new(0x9E37_79B9_7F4A_7C15),
             next_id: 1,
             pending: BTreeMap::new(),
             pending_refunds: BTreeMap::new(),
