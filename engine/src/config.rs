@@ -386,6 +386,34 @@ impl Engine {
         Ok(())
     }
 
+    /// The parent's slot, refusing unknown parents and cycles (the merchants' rule: a chain of at
+    /// most 16 that never comes back to the promoter).
+    fn promoter_parent(&self, m: &ConfigPromoter) -> Result<Option<Slot>, Refusal> {
+        if m.parent_promoter_id == 0 {
+            return Ok(None);
+        }
+        if m.parent_promoter_id == m.promoter_id {
+            return invalid("a promoter cannot be its own parent");
+        }
+        let &parent = self
+            .index
+            .promoters
+            .get(&m.parent_promoter_id)
+            .ok_or((ReasonCode::UnknownPromoter, "parent_promoter_id"))?;
+        let mut at = parent;
+        for _ in 0..16 {
+            let p = &self.state.promoters[at as usize];
+            if p.id == m.promoter_id {
+                return invalid("parent_promoter_id makes a cycle");
+            }
+            match p.parent_slot {
+                None => return Ok(Some(Slot::new(parent))),
+                Some(next) => at = next.index(),
+            }
+        }
+        invalid("promoter chain is deeper than 16")
+    }
+
     pub(crate) fn config_promoter(&mut self, m: &ConfigPromoter) -> Result<(), Refusal> {
         if m.promoter_id == 0 {
             return invalid("promoter_id must be > 0");
@@ -393,19 +421,7 @@ impl Engine {
         if !(1..=MAX_SETTLEMENT_DAYS).contains(&m.settlement_days) {
             return invalid("settlement_days must be 1..=30");
         }
-        let parent_slot = if m.parent_promoter_id == 0 {
-            None
-        } else {
-            if m.parent_promoter_id == m.promoter_id {
-                return invalid("a promoter cannot be its own parent");
-            }
-            let &parent = self
-                .index
-                .promoters
-                .get(&m.parent_promoter_id)
-                .ok_or((ReasonCode::UnknownPromoter, "parent_promoter_id"))?;
-            Some(Slot::new(parent))
-        };
+        let parent_slot = self.promoter_parent(m)?;
         let existing = self.index.promoters.get(&m.promoter_id).copied();
         if existing.is_none()
             && (self.state.promoters.len() >= self.state.limits.promoters_max as usize

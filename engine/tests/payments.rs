@@ -453,3 +453,39 @@ fn a_snapshot_of_another_state_format_is_refused_with_its_reason() {
     long[16..24].copy_from_slice(&u64::MAX.to_le_bytes());
     assert!(refusal(&long).contains("lengths exceed"));
 }
+
+#[test]
+fn a_promoter_chain_that_would_loop_is_refused_and_changes_nothing() {
+    // 501 was brought by 502 (the fixture); 502 re-parented under 501 would loop.
+    let mut d = world();
+    let before = d.engine.content_hash();
+    let looping = ConfigPromoter {
+        promoter_id: PROMOTER_PARENT,
+        parent_promoter_id: PROMOTER,
+        settlement_days: 7,
+        status: Activity::Active,
+    };
+    let out = d.admin(&looping);
+    let ack = find(&out, |m| match m {
+        AnyMessage::ConfigAck(a) => Some(a),
+        _ => None,
+    });
+    assert_eq!(ack.status, AckStatus::Rejected);
+    assert_eq!(ack.reason, ReasonCode::InvalidConfig);
+    assert!(ack.text.as_str().contains("cycle"), "{}", ack.text);
+    assert_eq!(d.engine.content_hash(), before);
+    // A promoter of its own is refused the same way; an ordinary change is accepted.
+    let own = ConfigPromoter {
+        parent_promoter_id: PROMOTER_PARENT,
+        ..looping
+    };
+    let ack = d.admin(&own);
+    assert!(matches!(&ack[..], [(_, AnyMessage::ConfigAck(a))] if a.status == AckStatus::Rejected));
+    let fine = ConfigPromoter {
+        parent_promoter_id: 0,
+        settlement_days: 3,
+        ..looping
+    };
+    let ack = d.admin(&fine);
+    assert!(matches!(&ack[..], [(_, AnyMessage::ConfigAck(a))] if a.status == AckStatus::Accepted));
+}
