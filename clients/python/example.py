@@ -28,6 +28,8 @@ from sluice_client import (  # noqa: E402
     AttemptStatus,
     CandidateDecision,
     Client,
+    ConfigKind,
+    ConfigLookup,
     FinalStatus,
     OrderState,
     PartyKind,
@@ -49,7 +51,7 @@ from sluice_client import (  # noqa: E402
 DOC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs", "PROTOCOL.md")
 
 KEY_ID, SECRET = "acq-a", "sluice-demo-acquirer-a"
-# The demo admin of the embedded default configuration (`sluice serve` prints the demo credentials).
+# The demo admin of the embedded default configuration (README.md lists the demo credentials).
 ADMIN_KEY_ID, ADMIN_SECRET = "admin", "sluice-demo-admin"
 MERCHANT, AMOUNT, CNY, REFUND = 1001, 10000, 156, 3000
 
@@ -368,6 +370,31 @@ def run_stats(host: str, port: int, channel_id: int) -> None:
         admin.logout()
 
 
+def run_config(host: str, port: int, channel_id: int) -> None:
+    """Admin configuration: read a channel back with ConfigQuery, send it back renamed (a field called
+    `name`, as ConfigChannel and ConfigRiskRule have), read it again, and restore it."""
+    with Client.connect(host, port) as admin:
+        admin.login(Role.Admin, ADMIN_KEY_ID, ADMIN_SECRET)
+        admin.send("ConfigQuery", kind=ConfigKind.Channel, lookup=ConfigLookup.ById, id=channel_id, key_id="")
+        channel = admin.wait_for("ConfigChannel", channel_id=channel_id)
+        fields = {k: v for k, v in vars(channel).items() if not k.startswith("_")}
+        fields["currencies"] = [vars(c) for c in channel.currencies]
+        fields["methods"] = [vars(m) for m in channel.methods]
+        original = fields["name"]
+        admin.send("ConfigChannel", **{**fields, "name": "renamed"})
+        ack = admin.wait_for("ConfigAck", ref_template_id=41)
+        check(ack.status == AckStatus.Accepted, f"ConfigChannel refused: {describe(ack)}")
+        admin.send("ConfigQuery", kind=ConfigKind.Channel, lookup=ConfigLookup.ById, id=channel_id, key_id="")
+        check(admin.wait_for("ConfigChannel").name == "renamed", "the rename did not read back")
+        admin.send("ConfigChannel", **fields)
+        check(admin.wait_for("ConfigAck").status == AckStatus.Accepted, "restoring the channel was refused")
+        admin.send("ConfigQuery", kind=ConfigKind.Merchant, lookup=ConfigLookup.ById, id=99999, key_id="")
+        missing = admin.wait_for("ConfigAck", ref_template_id=55)
+        check(missing.reason == ReasonCode.UnknownMerchant, f"unexpected answer {describe(missing)}")
+        print(f"config: channel {channel_id} {original!r} renamed and restored through ConfigChannel/ConfigQuery")
+        admin.logout()
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 2 or ":" not in argv[1]:
         print(f"usage: {argv[0]} HOST:PORT", file=sys.stderr)
@@ -378,6 +405,7 @@ def main(argv: list[str]) -> int:
         verify_codec_rules()
         channel_id = run_payment(host.strip("[]"), int(port))
         run_stats(host.strip("[]"), int(port), channel_id)
+        run_config(host.strip("[]"), int(port), channel_id)
     except (Failed, SluiceError, ProtocolError, OSError) as e:
         print(f"FAILED: {type(e).__name__}: {e}", file=sys.stderr)
         return 1

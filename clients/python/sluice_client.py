@@ -35,7 +35,7 @@ TEXT_LENGTH = struct.Struct("<H")  # variable-length text: u16 length, then the 
 
 ENCODING_TYPE = 0xEB50  # SBE 1.0 little-endian
 SCHEMA_ID = 0x534C  # "SL"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # section 1, Versioning: the server accepts any version >= 1
 HEADERS_LEN = SOFH.size + SBE_HEADER.size  # 14: also the shortest valid frame
 MAX_FRAME_TO_SERVER = 1024  # largest frame the server accepts (LoginAccepted.max_frame_bytes says so too)
 MAX_FRAME_FROM_SERVER = 16384  # largest frame the server sends
@@ -236,6 +236,32 @@ class Activity(enum.IntEnum):
     Disabled = 2
 
 
+class CredentialOp(enum.IntEnum):
+    Add = 1
+    Rotate = 2
+    Revoke = 3
+
+
+class SecretHash(enum.IntEnum):
+    Sha256 = 1
+    HmacSha256 = 2
+
+
+class ConfigKind(enum.IntEnum):
+    Merchant = 1
+    Channel = 2
+    SplitProfile = 3
+    Promoter = 4
+    RiskRule = 5
+    ListEntry = 6
+    Credential = 7
+
+
+class ConfigLookup(enum.IntEnum):
+    ById = 0
+    ByPosition = 1
+
+
 class ReasonCode(enum.IntEnum):
     NONE = 0
     MalformedMessage = 1
@@ -252,6 +278,7 @@ class ReasonCode(enum.IntEnum):
     SlowConsumer = 12
     ServerShuttingDown = 13
     TooManyConnections = 14
+    CredentialRevoked = 15
     UnknownMerchant = 100
     MerchantNotOwned = 101
     MerchantDisabled = 102
@@ -281,6 +308,9 @@ class ReasonCode(enum.IntEnum):
     CapacityReached = 142
     InvalidConfig = 143
     UnknownRule = 144
+    UnknownCredential = 145
+    CredentialExists = 146
+    NotFound = 147
     WithdrawalsFull = 150
 
 
@@ -676,6 +706,14 @@ MESSAGES = [
         (4, "failure_level_milli", U32), (8, "recent_success_rate_ppm", U32), (12, "timestamp_ns", U64),
         (20, "sequence", U64),
     ]),
+    MessageType(53, "ConfigCredential", 123, [
+        (0, "key_id", Chars(16)), (16, "op", E8(CredentialOp)), (17, "role", E8(Role)),
+        (18, "principal_id", U32), (22, "algorithm", E8(SecretHash)), (23, "rotation_window_ms", U32),
+        (27, "salt", Chars(32)), (59, "hash", Chars(64)),
+    ]),
+    MessageType(55, "ConfigQuery", 26, [
+        (0, "kind", E8(ConfigKind)), (1, "lookup", E8(ConfigLookup)), (2, "id", U64), (10, "key_id", Chars(16)),
+    ]),
     # Templates 90 and above exist only in the journal; listed so that journal bytes can be decoded.
     MessageType(90, "Pulse", 1, [(0, "flags", U8)]),
     MessageType(91, "Genesis", 39, [
@@ -695,7 +733,7 @@ BY_ID = {m.template_id: m for m in MESSAGES}
 # --------------------------------------------------------------------------------------------------
 
 
-def encode(name: str, **fields) -> bytes:
+def encode(name: str, /, **fields) -> bytes:
     """One frame: SOFH + SBE header + root block + groups (lists of dicts) + texts (str)."""
     mtype = BY_NAME[name]
     groups = {g.name: fields.pop(g.name, []) for g in mtype.groups}
@@ -828,7 +866,7 @@ class Client:
 
     # --- sending ---------------------------------------------------------------------------------
 
-    def send(self, name: str, **fields) -> None:
+    def send(self, name: str, /, **fields) -> None:
         frame = encode(name, **fields)
         if len(frame) > MAX_FRAME_TO_SERVER:
             raise ValueError(f"{name}: {len(frame)}-byte frame exceeds {MAX_FRAME_TO_SERVER}")
@@ -882,7 +920,7 @@ class Client:
             if msg._name != "Heartbeat":
                 return msg
 
-    def wait_for(self, name: str, timeout: float = 10.0, **match) -> SimpleNamespace:
+    def wait_for(self, name: str, /, timeout: float = 10.0, **match) -> SimpleNamespace:
         """Wait for a `name` message whose fields equal `match` (e.g. request_id=42). Other messages
         are kept for later recv()/wait_for() calls. A Reject or a Logout raises Rejected. Note that
         a Reject is not tied to a request id (ref_request_id was 0 in every case we saw) and may

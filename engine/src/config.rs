@@ -38,7 +38,7 @@ fn weight(value: Decimal, field: &'static str) -> Result<i64, Refusal> {
     }
 }
 
-fn invalid<T>(field: &'static str) -> Result<T, Refusal> {
+pub(crate) fn invalid<T>(field: &'static str) -> Result<T, Refusal> {
     Err((ReasonCode::InvalidConfig, field))
 }
 

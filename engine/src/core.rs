@@ -5,13 +5,15 @@ use rkyv::rancor;
 use rkyv::util::AlignedVec;
 use rustc_hash::FxHashMap;
 use sluice_protocol::{
-    BalanceQuery, ChannelResult, ConfigChannel, ConfigListEntry, ConfigMerchant, ConfigPromoter,
-    ConfigRiskRule, ConfigSplitProfile, DecodeError, Genesis, Message, MessageHeader,
-    PaymentRequest, Pulse, QueryOrder, ReasonCode, RefundChannelResult, RefundRequest, Reject,
-    Role, SnapshotRequest, StatsQuery, WithdrawRequest, codec::text, may_send, split_sbe,
+    BalanceQuery, ChannelResult, ConfigChannel, ConfigCredential, ConfigListEntry, ConfigMerchant,
+    ConfigPromoter, ConfigQuery, ConfigRiskRule, ConfigSplitProfile, DecodeError, Genesis, Message,
+    MessageHeader, PaymentRequest, Pulse, QueryOrder, ReasonCode, RefundChannelResult,
+    RefundRequest, Reject, Role, SnapshotRequest, StatsQuery, WithdrawRequest, codec::text,
+    may_send, split_sbe,
 };
 use std::fmt;
 
+use crate::credentials::Credentials;
 use crate::index::IdIndex;
 use crate::input::{ENVELOPE_LEN, InputMeta, ROLE_SEQUENCER, read_envelope};
 use crate::ledger::Ledger;
@@ -25,8 +27,8 @@ use crate::state::{Counters, Limits, State};
 /// differs between formats. 1: the first layout (its snapshots carry no mark); 2: velocity tables
 /// as 128-byte sets, windows padded to cache lines; 3: optional slots as `Option<Slot>` (index + 1,
 /// none = 0, instead of `u32::MAX`), reason codes in one byte, the risk state in its three rooms
-/// (rules, lists, velocity).
-pub const STATE_FORMAT: u32 = 3;
+/// (rules, lists, velocity); 4: the credential table.
+pub const STATE_FORMAT: u32 = 4;
 /// The first bytes of a snapshot payload.
 const SNAPSHOT_MAGIC: &[u8; 4] = b"SLST";
 /// Magic, format, 8 reserved bytes, state length, counters length.
@@ -196,6 +198,11 @@ fn check_genesis(g: &Genesis) -> Result<Limits, ApplyError> {
     })
 }
 
+/// The limits a Genesis input sets (checked), without building anything.
+pub fn genesis_limits(genesis: &Genesis) -> Result<Limits, ApplyError> {
+    check_genesis(genesis)
+}
+
 /// Checks a Genesis input's limits without building anything.
 pub fn validate_genesis(genesis: &Genesis) -> Result<(), ApplyError> {
     check_genesis(genesis).map(|_| ())
@@ -229,6 +236,7 @@ impl Engine {
                 limits.list_entries_max,
                 limits.velocity_keys_max,
             ),
+            credentials: Credentials::with_capacity(),
             limits,
         };
         crate::mem::advise_huge_pages(&state.orders);
@@ -420,6 +428,11 @@ impl Engine {
                 let r = self.state.risk.apply_list(&m);
                 self.config_ack(meta, template, 0, r, out);
             }),
+            ConfigCredential::TEMPLATE_ID => ConfigCredential::read_body(block, body)
+                .map(|m| self.config_credential(meta, &m, out)),
+            ConfigQuery::TEMPLATE_ID => {
+                ConfigQuery::read_body(block, body).map(|q| self.handle_config_query(meta, &q, out))
+            }
             // Genesis is consumed by `Engine::new`; a second one changes nothing.
             Genesis::TEMPLATE_ID => Ok(()),
             _ => Err(DecodeError::UnknownTemplate {
@@ -642,6 +655,10 @@ impl Engine {
         reserve_to(&mut s.orders, l.orders_max);
         reserve_to(&mut s.refunds, l.refunds_max);
         reserve_to(&mut s.withdrawals, l.withdrawals_max);
+        reserve_to(
+            &mut s.credentials.entries,
+            crate::credentials::CREDENTIALS_MAX as u32,
+        );
         crate::mem::advise_huge_pages(&s.orders);
         crate::mem::advise_huge_pages(&s.refunds);
         s.risk.rebuild();

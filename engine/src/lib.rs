@@ -22,7 +22,9 @@ pub mod fixture;
 
 mod attempts;
 mod config;
+mod config_query;
 mod core;
+pub mod credentials;
 mod index;
 mod mem;
 mod payments;
@@ -31,7 +33,9 @@ mod reports;
 mod settlement;
 mod withdrawals;
 
-pub use crate::core::{ApplyError, Engine, STATE_FORMAT, StateHash, Summary, validate_genesis};
+pub use crate::core::{
+    ApplyError, Engine, STATE_FORMAT, StateHash, Summary, genesis_limits, validate_genesis,
+};
 pub use input::{ENVELOPE_LEN, Envelope, InputMeta, ROLE_SEQUENCER, read_envelope, write_envelope};
 pub use outbox::{Dest, DestKind, OUT_HEADER_LEN, OutIter, OutRecord, Outbox};
 pub use payments::Lookahead;

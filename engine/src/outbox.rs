@@ -22,6 +22,8 @@ pub enum DestKind {
     Channel = 3,
     /// Every admin session.
     Admins = 4,
+    /// The gateway itself (credential changes for its login table); no peer receives it.
+    Gateway = 5,
 }
 
 impl DestKind {
@@ -31,6 +33,7 @@ impl DestKind {
             2 => Some(DestKind::Acquirer),
             3 => Some(DestKind::Channel),
             4 => Some(DestKind::Admins),
+            5 => Some(DestKind::Gateway),
             _ => None,
         }
     }
@@ -66,6 +69,14 @@ impl Dest {
             session_id: 0,
         }
     }
+    pub fn gateway() -> Self {
+        Dest {
+            kind: DestKind::Gateway,
+            principal_id: 0,
+            session_id: 0,
+        }
+    }
+
     pub fn admins() -> Self {
         Dest {
             kind: DestKind::Admins,

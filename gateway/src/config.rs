@@ -1,16 +1,16 @@
 //! Server configuration: TOML, validated at start with errors that name the key and the line.
 //!
-//! Operational sections (`server`, `pipeline`, `journal`, `credentials`, `simulator`) are read
-//! here and apply at every start. The business sections (limits, channels, split profiles,
-//! promoters, merchants, risk rules, lists) are the node's: `sluice_node::world` compiles them into
+//! Operational sections (`server`, `pipeline`, `journal`, `simulator`) are read here and apply at
+//! every start. The business sections (limits, credentials, channels, split profiles, promoters,
+//! merchants, risk rules, lists) are the node's: `sluice_node::world` compiles them into
 //! Genesis and admin inputs, journaled at the first start of an empty data directory; after that
 //! the journal is the source of truth and changes are made with admin messages.
 
 use serde::Deserialize;
 use sluice_journal::{Durability, JournalConfig};
 use sluice_node::world::{
-    ChannelEntry, ConfigError, LimitsSection, ListEntry, MerchantEntry, ProfileEntry,
-    PromoterEntry, RuleEntry, World, WorldSections, err, line_of, named,
+    ChannelEntry, ConfigError, CredentialEntry, LimitsSection, ListEntry, MerchantEntry,
+    ProfileEntry, PromoterEntry, RuleEntry, World, WorldSections, err, line_of,
 };
 use sluice_protocol::*;
 use std::net::SocketAddr;
@@ -20,8 +20,8 @@ use toml::Spanned;
 /// The embedded default configuration (`sluice serve` with no `--config`).
 pub const DEFAULT_CONFIG: &str = include_str!("default_config.toml");
 
-/// Demo credentials of the embedded configuration: (key id, role, secret). Only their hashes are in
-/// the configuration; the demo and the load generator log in with these.
+/// Demo credentials of the embedded configuration: (key id, role, secret). Only their salted hashes
+/// are in the configuration; the demo, the load generator and the tests log in with these.
 pub const DEMO_CREDENTIALS: &[(&str, Role, &str)] = &[
     ("acq-a", Role::Acquirer, "sluice-demo-acquirer-a"),
     ("acq-b", Role::Acquirer, "sluice-demo-acquirer-b"),
@@ -157,16 +157,6 @@ impl Default for JournalSection {
     }
 }
 
-#[derive(Deserialize, Debug, Clone)]
-#[serde(deny_unknown_fields)]
-struct CredentialEntry {
-    key_id: String,
-    role: String,
-    principal_id: u32,
-    /// Hex SHA-256 of "key_id:secret".
-    secret_sha256: String,
-}
-
 /// `[simulator]`: in-process simulated channels.
 #[derive(Deserialize, Debug, Clone)]
 #[serde(deny_unknown_fields, default)]
@@ -226,15 +216,6 @@ fn d_mode() -> String {
     "error".into()
 }
 
-/// A credential: the key id, its role and principal, and the SHA-256 of "key_id:secret".
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Credential {
-    pub key_id: String,
-    pub role: Role,
-    pub principal_id: u32,
-    pub secret_sha256: [u8; 32],
-}
-
 /// How pipeline threads wait for work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WaitMode {
@@ -256,20 +237,7 @@ pub struct Config {
     pub prune_covered_segments: bool,
     /// The business world: Genesis and the admin inputs of a first start.
     pub world: World,
-    pub credentials: Vec<Credential>,
     pub simulator: SimulatorSection,
-}
-
-fn hex32(s: &str) -> Option<[u8; 32]> {
-    if s.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, chunk) in s.as_bytes().chunks(2).enumerate() {
-        let hex = std::str::from_utf8(chunk).ok()?;
-        out[i] = u8::from_str_radix(hex, 16).ok()?;
-    }
-    Some(out)
 }
 
 impl Config {
@@ -294,7 +262,6 @@ impl Config {
         let wait = wait_mode(&file.pipeline)?;
         check_pipeline(&file.pipeline)?;
         let durability = durability(&file.journal)?;
-        let credentials = credentials(text, &file.credentials)?;
         let world = World::compile(
             text,
             WorldSections {
@@ -305,6 +272,7 @@ impl Config {
                 merchants: file.merchants,
                 risk_rules: file.risk_rules,
                 lists: file.lists,
+                credentials: file.credentials,
             },
         )?;
         check_simulator(&file.simulator)?;
@@ -318,7 +286,6 @@ impl Config {
             segment_size_bytes: u64::from(file.journal.segment_size_mb) * 1024 * 1024,
             prune_covered_segments: file.journal.prune_covered_segments,
             world,
-            credentials,
             simulator: file.simulator,
         })
     }
@@ -364,40 +331,6 @@ fn durability(j: &JournalSection) -> Result<Durability, ConfigError> {
         return err(None, "journal.segment_size_mb", "must be 1..=4096");
     }
     Ok(durability)
-}
-
-/// The `[[credentials]]` entries, checked: a known role, a 64-hex-digit hash, a 1..=16 byte key
-/// id that appears once.
-fn credentials(
-    text: &str,
-    entries: &[Spanned<CredentialEntry>],
-) -> Result<Vec<Credential>, ConfigError> {
-    let mut credentials: Vec<Credential> = Vec::with_capacity(entries.len());
-    for (i, c) in entries.iter().enumerate() {
-        let line = Some(line_of(text, c.span().start));
-        let key = format!("credentials[{i}]");
-        let c = c.get_ref();
-        let what = "role (acquirer, channel, admin)";
-        let role = named(&c.role, Role::from_name, line, &format!("{key}.role"), what)?;
-        let secret_sha256 = hex32(&c.secret_sha256).ok_or(()).or_else(|_| {
-            let what = "must be 64 hex digits: SHA-256 of \"key_id:secret\"";
-            err(line, format!("{key}.secret_sha256"), what)
-        })?;
-        if c.key_id.is_empty() || c.key_id.len() > 16 {
-            return err(line, format!("{key}.key_id"), "must be 1..=16 bytes");
-        }
-        if credentials.iter().any(|x| x.key_id == c.key_id) {
-            let what = format!("{:?} appears twice", c.key_id);
-            return err(line, format!("{key}.key_id"), what);
-        }
-        credentials.push(Credential {
-            key_id: c.key_id.clone(),
-            role,
-            principal_id: c.principal_id,
-            secret_sha256,
-        });
-    }
-    Ok(credentials)
 }
 
 fn check_server(s: &ServerSection) -> Result<(), ConfigError> {
@@ -501,14 +434,13 @@ mod tests {
     fn the_default_configuration_parses() {
         let c = Config::parse(DEFAULT_CONFIG).unwrap();
         assert!(c.world.inputs.len() >= 5 + 8);
-        assert_eq!(c.credentials.len(), DEMO_CREDENTIALS.len());
+        let engine = sluice_node::world::scratch::scratch_world(&c.world).unwrap();
+        let keys = crate::auth::Keys::from_engine(&engine);
+        assert_eq!(keys.len(), DEMO_CREDENTIALS.len());
         for (key, role, secret) in DEMO_CREDENTIALS {
-            let cred = c.credentials.iter().find(|x| x.key_id == *key).unwrap();
-            assert_eq!(cred.role, *role);
-            assert!(
-                crate::auth::verify(cred, secret),
-                "demo secret of {key} must match its hash"
-            );
+            let who = keys.authenticate(key, *role, secret, 0);
+            assert!(who.is_some(), "demo secret of {key} must match its hash");
+            assert!(keys.authenticate(key, *role, "not-the-secret", 0).is_none());
         }
     }
 

@@ -21,6 +21,8 @@ pub enum Target {
     Unconnected(u16),
     /// Nobody can take it (the session is gone): dropped and counted; acquirers query for results.
     Nobody,
+    /// The gateway itself (a credential change for its login table).
+    Gateway,
 }
 
 /// Which connection serves which session, acquirer, channel and admin.
@@ -103,6 +105,7 @@ impl Routes {
                     .map_or(Target::Unconnected(channel), |&k| Target::Conn(k));
             }
             DestKind::Admins => return Target::Admins,
+            DestKind::Gateway => return Target::Gateway,
         };
         found.map_or(Target::Nobody, Target::Conn)
     }
@@ -179,6 +182,8 @@ mod tests {
             id,
             role,
             principal,
+            key_id: [0; 16],
+            generation: 1,
         }
     }
 
@@ -248,6 +253,7 @@ mod tests {
             Target::Unconnected(4)
         );
         assert_eq!(routes.target(&Dest::admins(), who), Target::Admins);
+        assert_eq!(routes.target(&Dest::gateway(), who), Target::Gateway);
         assert_eq!(routes.admins(), &[3]);
         assert_eq!(routes.target(&Dest::session(77, 1), who), Target::Nobody);
     }

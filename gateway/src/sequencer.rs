@@ -45,6 +45,12 @@ impl Sequencer {
         }
     }
 
+    /// The event time an input published now would carry (the clock, never behind the last
+    /// stamp): what logins and rotation windows are judged by, as the engine judges them.
+    pub fn event_time_ns(&self) -> u64 {
+        self.last_ts.max(self.clock.now_ns())
+    }
+
     /// Publishes one input (its SBE message, from a sender). False when the ring is full
     /// (nothing was consumed: the caller retries later).
     pub fn publish(
@@ -63,7 +69,7 @@ impl Sequencer {
             sbe.len()
         );
         let seq = self.next_seq;
-        let ts = self.last_ts.max(self.clock.now_ns());
+        let ts = self.event_time_ns();
         let published = disruptor::Producer::try_publish(producer, |slot: &mut InputSlot| {
             slot.seq = seq;
             slot.timestamp_ns = ts;

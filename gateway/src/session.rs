@@ -9,8 +9,7 @@ use sluice_protocol::{
     Heartbeat, Login, Logout, Message, ReasonCode, Role, may_send, template_name,
 };
 
-use crate::auth;
-use crate::config::Credential;
+use crate::auth::Keys;
 
 /// The session timers (from `[server]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,12 +22,16 @@ pub struct Timers {
     pub login_timeout: Duration,
 }
 
-/// Who a logged-in session acts as.
+/// Who a logged-in session acts as, and with which key's secret it logged in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Identity {
     pub id: u64,
     pub role: Role,
     pub principal: u32,
+    /// The key id (NUL-padded): a revoked key's sessions are closed.
+    pub key_id: [u8; 16],
+    /// The key's secret generation it logged in with: closed when that secret rotates out.
+    pub generation: u32,
 }
 
 /// What to do with a whole frame, once its SBE header is read.
@@ -124,13 +127,14 @@ impl Session {
         }
     }
 
-    /// Authenticates a Login against the credentials; on success the session acts as the
-    /// credential's principal under session id `id`.
+    /// Authenticates a Login against the keys at event time `now_ns`; on success the session acts
+    /// as the key's principal under session id `id`.
     pub fn handle_login(
         &mut self,
         login: &Login,
-        credentials: &[Credential],
+        keys: &Keys,
         id: u64,
+        now_ns: u64,
     ) -> Result<Identity, LoginRefused> {
         assert!(
             self.identity.is_none(),
@@ -138,15 +142,19 @@ impl Session {
         );
         let key_id = login.key_id.as_str();
         let secret = login.secret.as_str();
-        let credential =
-            auth::authenticate(credentials, &key_id, login.role, &secret).ok_or(LoginRefused {
-                reason: ReasonCode::BadCredentials,
-                text: "unknown key, wrong secret or role",
-            })?;
+        let refused = LoginRefused {
+            reason: ReasonCode::BadCredentials,
+            text: "unknown key, wrong secret or role",
+        };
+        let auth = keys
+            .authenticate(&key_id, login.role, &secret, now_ns)
+            .ok_or(refused)?;
         let identity = Identity {
             id,
-            role: credential.role,
-            principal: credential.principal_id,
+            role: auth.role,
+            principal: auth.principal_id,
+            key_id: login.key_id.0,
+            generation: auth.generation,
         };
         self.identity = Some(identity);
         Ok(identity)
@@ -189,6 +197,7 @@ pub fn check_role(role: Role, template: u16) -> Result<(), ReasonCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sluice_engine::credentials::hex_chars;
     use sluice_protocol::{Chars, PaymentRequest, Pulse, QueryOrder};
 
     const TIMERS: Timers = Timers {
@@ -197,17 +206,32 @@ mod tests {
         login_timeout: Duration::from_millis(5_000),
     };
 
-    fn credentials() -> Vec<Credential> {
-        let credential = |key_id: &str, role, principal_id, secret| Credential {
-            key_id: key_id.into(),
-            role,
-            principal_id,
-            secret_sha256: auth::secret_hash(key_id, secret),
-        };
-        vec![
-            credential("acq", Role::Acquirer, 7, "s3cret"),
-            credential("adm", Role::Admin, 1, "admin-secret"),
-        ]
+    /// An acquirer key "acq" (principal 7) and an admin key "adm" (principal 1).
+    fn credentials() -> Keys {
+        let mut keys = Keys::default();
+        for (key, role, principal, secret) in [
+            ("acq", Role::Acquirer, 7, "s3cret"),
+            ("adm", Role::Admin, 1, "admin-secret"),
+        ] {
+            let salt = [principal as u8; 16];
+            let update = sluice_protocol::CredentialUpdate {
+                key_id: Chars::new(key),
+                status: sluice_protocol::Activity::Active,
+                role,
+                principal_id: principal,
+                generation: 1,
+                algorithm: sluice_protocol::SecretHash::HmacSha256,
+                salt: hex_chars(&salt),
+                hash: hex_chars(&crate::auth::keyed_hash(&salt, key, secret)),
+                previous_algorithm: sluice_protocol::SecretHash::HmacSha256,
+                previous_salt: Chars::default(),
+                previous_hash: Chars::default(),
+                previous_until_ns: 0,
+                sequence: 1,
+            };
+            keys.apply(&update).expect("a readable update");
+        }
+        keys
     }
 
     fn login(key_id: &str, role: Role, secret: &str) -> Login {
@@ -242,14 +266,21 @@ mod tests {
     fn a_login_with_the_right_secret_and_role_opens_the_session() {
         let mut s = Session::new(Instant::now());
         let identity = s
-            .handle_login(&login("acq", Role::Acquirer, "s3cret"), &credentials(), 42)
+            .handle_login(
+                &login("acq", Role::Acquirer, "s3cret"),
+                &credentials(),
+                42,
+                0,
+            )
             .expect("login");
         assert_eq!(
             identity,
             Identity {
                 id: 42,
                 role: Role::Acquirer,
-                principal: 7
+                principal: 7,
+                key_id: Chars::<16>::new("acq").0,
+                generation: 1,
             }
         );
         assert_eq!(s.identity(), Some(identity));
@@ -275,7 +306,7 @@ mod tests {
             login("", Role::Acquirer, ""),
         ] {
             let mut s = Session::new(Instant::now());
-            assert_eq!(s.handle_login(&attempt, &credentials(), 1), Err(refused));
+            assert_eq!(s.handle_login(&attempt, &credentials(), 1, 0), Err(refused));
             assert_eq!(s.identity(), None);
             assert_eq!(s.admit(PaymentRequest::TEMPLATE_ID), Admission::NotLoggedIn);
         }
@@ -298,6 +329,7 @@ mod tests {
                 &login("adm", Role::Admin, "admin-secret"),
                 &credentials(),
                 1,
+                0,
             )
             .expect("login");
             s.handle_sent(t0 + ms(5_000));
@@ -310,8 +342,13 @@ mod tests {
     fn a_session_silent_for_the_idle_timeout_is_closed() {
         let t0 = Instant::now();
         let mut s = Session::new(t0);
-        s.handle_login(&login("acq", Role::Acquirer, "s3cret"), &credentials(), 1)
-            .expect("login");
+        s.handle_login(
+            &login("acq", Role::Acquirer, "s3cret"),
+            &credentials(),
+            1,
+            0,
+        )
+        .expect("login");
         s.handle_received(t0 + ms(3_000));
         s.handle_sent(t0 + ms(12_900));
         assert_eq!(s.poll_timer(t0 + ms(13_000), &TIMERS, true), None);
@@ -331,8 +368,13 @@ mod tests {
         let mut s = Session::new(t0);
         // Not logged in: no heartbeat, however long nothing was sent.
         assert_eq!(s.poll_timer(t0 + ms(2_000), &TIMERS, true), None);
-        s.handle_login(&login("acq", Role::Acquirer, "s3cret"), &credentials(), 1)
-            .expect("login");
+        s.handle_login(
+            &login("acq", Role::Acquirer, "s3cret"),
+            &credentials(),
+            1,
+            0,
+        )
+        .expect("login");
         s.handle_received(t0 + ms(2_000));
         assert_eq!(
             s.poll_timer(t0 + ms(2_000), &TIMERS, true),

@@ -9,13 +9,12 @@ use sluice_engine::{ENVELOPE_LEN, Engine, Outbox, write_envelope};
 use sluice_journal::{
     ExpectedStart, JournalConfig, JournalReader, JournalWriter, OsStorage, SnapshotStore, Storage,
 };
-use sluice_protocol::{
-    AckStatus, AnyMessage, ConfigAck, Genesis, Message, Role, decode_any_frame, encode_sbe,
-};
+use sluice_protocol::{Genesis, Message, encode_sbe};
 use std::sync::Arc;
 
 use crate::replayer::{Replayer, Start};
 use crate::world::World;
+use crate::world::scratch::{check_world, encode_world_input};
 use crate::{Error, MAX_INPUT_PAYLOAD_BYTES};
 
 /// Session id the configuration inputs of a first start carry (no session answers them).
@@ -165,53 +164,4 @@ fn bootstrap(
         last_timestamp_ns: now_ns,
         log,
     })
-}
-
-/// A world input as its journal payload: an admin input from the bootstrap session.
-fn encode_world_input(buf: &mut [u8], message: &AnyMessage) -> Result<usize, Error> {
-    write_envelope(buf, BOOTSTRAP_SESSION, 0, Role::Admin as u8);
-    let sbe = message
-        .encode_sbe(&mut buf[ENVELOPE_LEN..])
-        .map_err(|e| Error::new(format!("{}: {e}", message.name())))?;
-    Ok(ENVELOPE_LEN + sbe)
-}
-
-/// Applies the world to a scratch engine and reports the first refusal with its line.
-pub fn check_world(world: &World) -> Result<(), Error> {
-    let small = Genesis {
-        orders_max: 1,
-        refunds_max: 1,
-        withdrawals_max: 1,
-        velocity_keys_max: 8,
-        list_entries_max: world.genesis.list_entries_max.min(1 << 16),
-        ..world.genesis.clone()
-    };
-    let mut engine = Engine::new(&small, 0)?;
-    let mut buf = vec![0u8; MAX_INPUT_PAYLOAD_BYTES];
-    let mut outbox = Outbox::with_capacity(1 << 16);
-    for (i, input) in world.inputs.iter().enumerate() {
-        let len = encode_world_input(&mut buf, &input.message)?;
-        outbox.clear();
-        engine.apply_record(2 + i as u64, 0, &buf[..len], &mut outbox)?;
-        let refusal = outbox.iter().find_map(|r| match decode_any_frame(r.frame) {
-            Ok(AnyMessage::ConfigAck(ConfigAck {
-                status: AckStatus::Rejected,
-                reason,
-                text,
-                ..
-            })) => Some((reason, text)),
-            _ => None,
-        });
-        if let Some((reason, text)) = refusal {
-            let at = input
-                .line
-                .map(|l| format!("config line {l}: "))
-                .unwrap_or_default();
-            return Err(Error::new(format!(
-                "{at}{}: refused: {reason:?}: {text}",
-                input.key
-            )));
-        }
-    }
-    Ok(())
 }

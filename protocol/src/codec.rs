@@ -109,6 +109,14 @@ pub trait Field: Sized + fmt::Debug {
     fn write(&self, buf: &mut [u8]);
     /// The type as the protocol document names it.
     fn type_name() -> String;
+    /// Reads a value from text as an operator writes it: a number, true/false, an enum variant's
+    /// name, a decimal, an IP address, characters (`sluice admin set`).
+    fn parse(text: &str) -> Result<Self, String>;
+    /// Parses `text` and writes it at the start of `buf` (the caller guarantees `buf.len() >= SIZE`).
+    fn write_parsed(text: &str, buf: &mut [u8]) -> Result<(), String> {
+        Self::parse(text)?.write(buf);
+        Ok(())
+    }
     /// The value at the start of `buf` as the document shows it (for annotated hex dumps).
     fn render(buf: &[u8]) -> String {
         if buf.len() < Self::SIZE {
@@ -138,6 +146,10 @@ macro_rules! int_field {
             fn type_name() -> String {
                 stringify!($t).to_string()
             }
+            fn parse(text: &str) -> Result<Self, String> {
+                let t = text.trim().replace('_', "");
+                t.parse().map_err(|_| format!("{text:?} is not a {}", stringify!($t)))
+            }
         }
     )*};
 }
@@ -162,6 +174,13 @@ impl Field for bool {
     }
     fn type_name() -> String {
         "bool (u8 0/1)".to_string()
+    }
+    fn parse(text: &str) -> Result<Self, String> {
+        match text.trim() {
+            "true" | "1" => Ok(true),
+            "false" | "0" => Ok(false),
+            _ => Err(format!("{text:?} is not true or false")),
+        }
     }
 }
 
@@ -223,6 +242,12 @@ impl<const N: usize> Field for Chars<N> {
     }
     fn type_name() -> String {
         format!("char[{N}]")
+    }
+    fn parse(text: &str) -> Result<Self, String> {
+        if text.len() > N {
+            return Err(format!("{text:?} is longer than {N} bytes"));
+        }
+        Ok(Chars::new(text))
     }
 }
 
@@ -297,6 +322,15 @@ impl Field for Ip {
     fn type_name() -> String {
         "ip (u8 version 0/4/6, u8[16] address)".to_string()
     }
+    fn parse(text: &str) -> Result<Self, String> {
+        match text.trim() {
+            "" | "none" => Ok(Ip::default()),
+            t => t
+                .parse::<std::net::IpAddr>()
+                .map(Ip::from_std)
+                .map_err(|_| format!("{text:?} is not an IP address")),
+        }
+    }
 }
 
 /// A decimal rate on the wire: i64 mantissa then u8 scale (value = mantissa / 10^scale).
@@ -319,6 +353,10 @@ impl Field for Decimal {
     }
     fn type_name() -> String {
         "decimal (i64 mantissa, u8 scale)".to_string()
+    }
+    fn parse(text: &str) -> Result<Self, String> {
+        use std::str::FromStr;
+        Decimal::from_str(text.trim()).map_err(|_| format!("{text:?} is not a decimal"))
     }
 }
 
@@ -473,6 +511,8 @@ pub struct FieldDoc {
     pub doc: String,
     /// Renders the field's value from its bytes.
     pub render: fn(&[u8]) -> String,
+    /// Parses a value from text and writes its bytes.
+    pub parse: fn(&str, &mut [u8]) -> Result<(), String>,
 }
 
 /// Joins `#[doc]` lines into one sentence-like string.

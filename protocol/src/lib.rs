@@ -34,7 +34,7 @@ pub const ENCODING_SBE_LE: u16 = 0xEB50;
 /// Sluice's SBE schema id ("SL").
 pub const SCHEMA_ID: u16 = 0x534C;
 /// The schema version this code writes. Decoders accept any version >= 1 (append-only).
-pub const SCHEMA_VERSION: u16 = 1;
+pub const SCHEMA_VERSION: u16 = 2;
 /// Largest frame the server accepts from a peer, framing header included.
 pub const MAX_INBOUND_FRAME_BYTES: usize = 1024;
 /// Largest frame anyone sends (server replies such as StatsReport are the largest).
@@ -431,6 +431,9 @@ all_messages!(
     StatsReport,
     SnapshotRequest,
     HealthAlert,
+    ConfigCredential,
+    CredentialUpdate,
+    ConfigQuery,
     Pulse,
     Genesis,
 );
@@ -502,5 +505,33 @@ mod tests {
         assert!(may_send(Role::Acquirer, Heartbeat::TEMPLATE_ID));
         assert!(!may_send(Role::Acquirer, PaymentAck::TEMPLATE_ID));
         assert!(!may_send(Role::Admin, 9999));
+    }
+}
+
+impl ConfigQuery {
+    /// The query for the object of `kind` with `id` (for a list entry, its index).
+    pub fn by_id(kind: ConfigKind, id: u64) -> ConfigQuery {
+        ConfigQuery {
+            kind,
+            lookup: ConfigLookup::ById,
+            id,
+            key_id: Chars::default(),
+        }
+    }
+
+    /// The query for the credential `key_id`.
+    pub fn credential(key_id: Chars<16>) -> ConfigQuery {
+        ConfigQuery {
+            key_id,
+            ..ConfigQuery::by_id(ConfigKind::Credential, 0)
+        }
+    }
+
+    /// The query for the object of `kind` at `position` (0-based, in order of first definition).
+    pub fn by_position(kind: ConfigKind, position: u64) -> ConfigQuery {
+        ConfigQuery {
+            lookup: ConfigLookup::ByPosition,
+            ..ConfigQuery::by_id(kind, position)
+        }
     }
 }

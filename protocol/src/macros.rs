@@ -96,6 +96,12 @@ macro_rules! wire_enum {
             fn type_name() -> String {
                 format!("{} ({})", stringify!($name), stringify!($repr))
             }
+            fn parse(text: &str) -> Result<Self, String> {
+                Self::from_name(text.trim()).ok_or_else(|| {
+                    let names: Vec<&str> = Self::all().map(Self::name).collect();
+                    format!("{text:?} is not one of {}", names.join(", "))
+                })
+            }
         }
 
         impl $crate::codec::Sample for $name {
@@ -173,6 +179,7 @@ macro_rules! composite {
                         type_name: <$fty as $crate::codec::Field>::type_name(),
                         doc: $crate::codec::join_doc(&[$($fdoc),+]),
                         render: <$fty as $crate::codec::Field>::render,
+                        parse: <$fty as $crate::codec::Field>::write_parsed,
                     });
                     at += <$fty as $crate::codec::Field>::SIZE;
                 )+
@@ -279,6 +286,7 @@ macro_rules! message {
                         type_name: <$fty as $crate::codec::Field>::type_name(),
                         doc: $crate::codec::join_doc(&[$($fdoc),+]),
                         render: <$fty as $crate::codec::Field>::render,
+                        parse: <$fty as $crate::codec::Field>::write_parsed,
                     });
                     at += <$fty as $crate::codec::Field>::SIZE;
                 )*

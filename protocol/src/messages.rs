@@ -1062,6 +1062,88 @@ message! {
     texts {}
 }
 
+message! {
+    /// Add a credential, rotate its secret, or revoke it. The secret is never sent: the admin sends
+    /// its hash (see SecretHash). Answered with ConfigAck (object_id 0; the text names the key).
+    ConfigCredential = 53, sent_by Admin {
+        /// The key id a session logs in with (ASCII, 1..=16 bytes, NUL-padded).
+        key_id: Chars<16>,
+        /// Add, Rotate or Revoke.
+        op: CredentialOp,
+        /// The role the key logs in as (Add; ignored otherwise).
+        role: Role,
+        /// The acquirer, channel or admin id the key acts as (Add, > 0; ignored otherwise).
+        principal_id: u32,
+        /// How `hash` was computed (Add and Rotate).
+        algorithm: SecretHash,
+        /// Rotate: how long the previous secret still logs in, milliseconds of event time
+        /// (0..=604800000, a week; 0 ends it at once).
+        rotation_window_ms: u32,
+        /// The salt, 32 lowercase hex digits (16 bytes; HmacSha256), or empty (Sha256).
+        salt: Chars<32>,
+        /// The hash, 64 lowercase hex digits (Add and Rotate).
+        hash: Chars<64>,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// A credential's whole entry after a change, from the engine to the gateway's login table
+    /// (internal: no peer receives it). Sent once its input is durable, like every output.
+    CredentialUpdate = 54, sent_by Server {
+        /// The key id.
+        key_id: Chars<16>,
+        /// Active, or Disabled once revoked.
+        status: Activity,
+        /// The role it logs in as.
+        role: Role,
+        /// The principal it acts as.
+        principal_id: u32,
+        /// Secrets set so far (1 after Add, +1 per Rotate): a session remembers the generation it
+        /// logged in with.
+        generation: u32,
+        /// The current secret's algorithm.
+        algorithm: SecretHash,
+        /// The current secret's salt (hex).
+        salt: Chars<32>,
+        /// The current secret's hash (hex).
+        hash: Chars<64>,
+        /// The previous secret's algorithm (meaningful while `previous_until_ns` is in the future).
+        previous_algorithm: SecretHash,
+        /// The previous secret's salt (hex).
+        previous_salt: Chars<32>,
+        /// The previous secret's hash (hex; empty when there is none).
+        previous_hash: Chars<64>,
+        /// Event time until which the previous secret still logs in, ns (0 = none).
+        previous_until_ns: u64,
+        /// Journal sequence of the input that made the change.
+        sequence: u64,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// Ask for an object's current definition. Answered with the object's Config* message, rebuilt
+    /// from the journaled state (rates as exact decimals), or with ConfigAck(Rejected) and
+    /// UnknownMerchant, UnknownChannel, UnknownSplitProfile, UnknownPromoter, UnknownRule,
+    /// UnknownCredential or NotFound. Changes nothing.
+    ConfigQuery = 55, sent_by Admin {
+        /// Which kind of object.
+        kind: ConfigKind,
+        /// Whether `id` is the object's id or its position.
+        lookup: ConfigLookup,
+        /// Its id (merchant, channel, profile, promoter, rule), the list entry's index, or (ByPosition)
+        /// the object's position.
+        id: u64,
+        /// For Credential: the key id.
+        key_id: Chars<16>,
+    }
+    groups {}
+    texts {}
+}
+
 // ---------------------------------------------------------------------------------------------
 // Sequencer-generated inputs: journaled, never accepted from a peer.
 // ---------------------------------------------------------------------------------------------

@@ -134,6 +134,10 @@ pub fn enums_markdown() -> String {
         enum_markdown::<ListOp>(),
         enum_markdown::<PartyKind>(),
         enum_markdown::<Activity>(),
+        enum_markdown::<CredentialOp>(),
+        enum_markdown::<SecretHash>(),
+        enum_markdown::<ConfigKind>(),
+        enum_markdown::<ConfigLookup>(),
         enum_markdown::<ReasonCode>(),
     ]
     .concat()

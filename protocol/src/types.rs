@@ -260,6 +260,7 @@ wire_enum! {
         SlowConsumer = 12 => "The client did not read its replies. Never sent in this version: the connection is just closed.",
         ServerShuttingDown = 13 => "The server is stopping (Logout, then close).",
         TooManyConnections = 14 => "The connection cap is reached (Logout at accept, then close).",
+        CredentialRevoked = 15 => "The key this session logged in with was revoked, or the secret it used was rotated out at the end of its window (Logout, then close).",
         UnknownMerchant = 100 => "The merchant id is not configured.",
         MerchantNotOwned = 101 => "The merchant belongs to another acquirer (also: an acquirer's BalanceQuery for anything but one of its own merchants).",
         MerchantDisabled = 102 => "The merchant is disabled.",
@@ -284,11 +285,52 @@ wire_enum! {
         ChannelTimeout = 132 => "The channel did not answer before the deadline.",
         WrongChannel = 133 => "A channel answered for an attempt that was dispatched to another channel.",
         StaleAttempt = 134 => "A result for an attempt that is no longer pending (late or repeated).",
-        UnknownChannel = 140 => "The channel id is not configured (not sent in this version: a merchant may list an unknown channel, which routing skips).",
+        UnknownChannel = 140 => "The channel id is not configured (a ConfigQuery for it; a merchant may list an unknown channel, which routing skips).",
         UnknownSplitProfile = 141 => "The split profile id is not configured.",
         CapacityReached = 142 => "A configured maximum (merchants, channels, rules, list entries...) is reached.",
         InvalidConfig = 143 => "A configuration field is out of range (the text says which).",
-        UnknownRule = 144 => "The risk rule id is not configured (not sent in this version).",
+        UnknownRule = 144 => "The risk rule id is not configured (ConfigQuery).",
+        UnknownCredential = 145 => "No such key id (ConfigCredential Rotate or Revoke, ConfigQuery), or the key is revoked (Rotate).",
+        CredentialExists = 146 => "ConfigCredential Add of a key id that exists (revoked keys included: key ids are never reused).",
+        NotFound = 147 => "ConfigQuery: no object of that kind and id (list entries: no entry at that index).",
         WithdrawalsFull = 150 => "The withdrawals in memory reached their configured maximum.",
+    }
+}
+
+wire_enum! {
+    /// What a ConfigCredential does.
+    CredentialOp: u8 {
+        Add = 1 => "A new key with its first secret.",
+        Rotate = 2 => "A new secret for an active key; the previous one stays valid for the rotation window.",
+        Revoke = 3 => "The key stops working at once; its live sessions are closed.",
+    }
+}
+
+wire_enum! {
+    /// How a credential's secret is hashed (the secret itself is never sent or stored).
+    SecretHash: u8 {
+        Sha256 = 1 => "SHA-256 of \"key_id:secret\", unsalted: only for configuration files of earlier versions.",
+        HmacSha256 = 2 => "HMAC-SHA256 keyed by a 16-byte random salt, of \"key_id:secret\".",
+    }
+}
+
+wire_enum! {
+    /// The kind of object a ConfigQuery asks for.
+    ConfigKind: u8 {
+        Merchant = 1 => "Answered with ConfigMerchant.",
+        Channel = 2 => "Answered with ConfigChannel.",
+        SplitProfile = 3 => "Answered with ConfigSplitProfile.",
+        Promoter = 4 => "Answered with ConfigPromoter.",
+        RiskRule = 5 => "Answered with ConfigRiskRule.",
+        ListEntry = 6 => "Answered with ConfigListEntry (op Add); the id is an index, 0-based, over every list entry.",
+        Credential = 7 => "Answered with ConfigCredential (op Add, the current secret's salt and hash; for a revoked key, op Revoke); named by ConfigQuery.key_id.",
+    }
+}
+
+wire_enum! {
+    /// How a ConfigQuery names its object.
+    ConfigLookup: u8 {
+        ById = 0 => "By `id` (or, for a credential, `key_id`).",
+        ByPosition = 1 => "By `id` as a 0-based position in the order the objects of that kind were first defined: asking 0, 1, 2... until NotFound lists them all, each defined after what it refers to (unless re-pointed later).",
     }
 }

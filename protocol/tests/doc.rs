@@ -91,3 +91,29 @@ fn the_worked_example_decodes_to_the_documented_values() {
     assert_eq!(back.card_fingerprint.as_str(), "fp9Xq2LmT4vB8sKd");
     assert_eq!(&req[..6], &[0, 0, 0, req.len() as u8, 0xEB, 0x50]);
 }
+
+/// Every enum a message field uses has its table in section 6 (the list there is kept by hand).
+#[test]
+fn every_enum_a_field_uses_is_documented() {
+    let enums = schema::enums_markdown();
+    let docs = message_docs();
+    let fields = docs.iter().flat_map(|m| {
+        m.fields
+            .iter()
+            .chain(m.groups.iter().flat_map(|g| &g.fields))
+    });
+    for f in fields {
+        // Enums are typed "Name (u8)" or "Name (u16)"; other types start in lower case.
+        let Some((name, repr)) = f.type_name.split_once(" (") else {
+            continue;
+        };
+        if name.starts_with(char::is_uppercase) && repr.starts_with('u') && name != "Chars" {
+            let heading = format!("### {name} (");
+            assert!(
+                enums.contains(&heading),
+                "{}: enum {name} has no table",
+                f.name
+            );
+        }
+    }
+}

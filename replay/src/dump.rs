@@ -242,6 +242,7 @@ fn dest_kind_name(kind: DestKind) -> &'static str {
         DestKind::Acquirer => "acquirer",
         DestKind::Channel => "channel",
         DestKind::Admins => "admins",
+        DestKind::Gateway => "gateway",
     }
 }
 
@@ -262,6 +263,7 @@ fn dest_text(dest: &Dest) -> String {
         ),
         DestKind::Channel => format!("channel {}", dest.principal_id),
         DestKind::Admins => "admins".to_string(),
+        DestKind::Gateway => "gateway".to_string(),
     }
 }
 

@@ -7,7 +7,7 @@
 //! `rules` (the rules and their compiled form) and `velocity` (the per-entity windows, and which
 //! of them the rules read). `RiskState` ties them together for the engine.
 
-mod lists;
+pub mod lists;
 mod rules;
 mod velocity;
 

@@ -8,6 +8,7 @@ use rkyv::{Archive, Deserialize, Serialize};
 use sluice_protocol::{HealthState, MAX_ROUTE_CHANNELS, PartyKind, PaymentMethod, RoutingStrategy};
 use std::collections::VecDeque;
 
+use crate::credentials::Credentials;
 use crate::ledger::Ledger;
 use crate::risk::RiskState;
 
@@ -235,6 +236,8 @@ pub struct State {
     pub withdrawals: Vec<Withdrawal>,
     pub ledger: Ledger,
     pub risk: RiskState,
+    /// Who may log in (docs/OPERATIONS.md, "Credentials as journaled state").
+    pub credentials: Credentials,
 }
 
 /// Operational counters: snapshotted with the state but not part of its hash (a resend or a

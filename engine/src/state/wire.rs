@@ -8,7 +8,7 @@ use rkyv::{Archive, Deserialize, Serialize};
 use sluice_protocol::{
     AttemptStatus, CandidateDecision, Comparison, FinalStatus, HealthState, ListKind, OrderState,
     PartyKind, PartyRole, PaymentMethod, ReasonCode, RiskAction, RiskEntity, RiskFeature,
-    RiskWindow, RoutingStrategy, RuleTarget, Scene, SkipReason,
+    RiskWindow, Role, RoutingStrategy, RuleTarget, Scene, SecretHash, SkipReason,
 };
 
 /// Declares the archived mirror `$def` of the protocol enum `$remote`: one byte per value, the
@@ -145,13 +145,24 @@ stored_as_wire! {
     ReasonCodeDef for ReasonCode {
         None, MalformedMessage, UnknownTemplate, NotLoggedIn, RoleNotAllowed, FrameTooLarge,
         BadEncodingType, FrameTooShort, WrongSchema, BadCredentials, AlreadyLoggedIn,
-        HeartbeatTimeout, SlowConsumer, ServerShuttingDown, TooManyConnections, UnknownMerchant,
+        HeartbeatTimeout, SlowConsumer, ServerShuttingDown, TooManyConnections,
+        CredentialRevoked, UnknownMerchant,
         MerchantNotOwned, MerchantDisabled, AmountNotPositive, AmountBelowMinimum,
         AmountAboveMaximum, CurrencyNotAccepted, DuplicateRequestMismatch, OrdersFull,
         RiskBlocked, NoChannelAvailable, UnknownPromoter, InvalidField, UnknownOrder,
         OrderNotSucceeded, RefundExceedsCaptured, InsufficientBalance, RefundsFull,
         RefundInProgress, ChannelDeclined, AttemptsExhausted, ChannelTimeout, WrongChannel,
         StaleAttempt, UnknownChannel, UnknownSplitProfile, CapacityReached, InvalidConfig,
-        UnknownRule, WithdrawalsFull,
+        UnknownRule, UnknownCredential, CredentialExists, NotFound, WithdrawalsFull,
     }
+}
+
+stored_as_wire! {
+    /// The role a credential logs in as (`Role`).
+    RoleDef for Role { Acquirer, Channel, Admin }
+}
+
+stored_as_wire! {
+    /// How a credential's secret is hashed (`SecretHash`).
+    SecretHashDef for SecretHash { Sha256, HmacSha256 }
 }

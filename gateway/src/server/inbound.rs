@@ -236,6 +236,7 @@ impl Gateway {
     }
 
     fn login(&mut self, key: usize, header: MessageHeader, sbe_start: usize, sbe_end: usize) {
+        let now_ns = self.sequencer.event_time_ns();
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
@@ -248,7 +249,7 @@ impl Gateway {
             }
         };
         let id = self.next_session + 1;
-        let identity = match conn.session.handle_login(&login, &self.credentials, id) {
+        let identity = match conn.session.handle_login(&login, &self.keys, id, now_ns) {
             Ok(identity) => identity,
             Err(refused) => {
                 self.stats.login_failures += 1;

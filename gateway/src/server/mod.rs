@@ -4,6 +4,7 @@
 //! simulator bridge (`sim_bridge`) and the pipeline threads (`pipeline`). This module holds the
 //! loop that ties them together; `inbound` reads and sequences, `outbound` sends.
 
+mod credentials;
 mod inbound;
 mod outbound;
 
@@ -17,11 +18,13 @@ use sluice_node::{Clock, DurableCursor, Error, Recovered, wall_clock_ns};
 use sluice_protocol::*;
 use std::io;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::config::{Config, Credential, ServerSection, WaitMode};
+use crate::auth::Keys;
+use crate::config::{Config, ServerSection, WaitMode};
 use crate::egress::{Egress, Routes};
 use crate::net::{BufferPool, Conn};
 use crate::pipeline::{OutputQueue, Pipeline, PipelineSettings, Shared};
@@ -74,6 +77,10 @@ pub struct ServeOptions {
     /// The storage the journal and snapshots are written through (None: the operating system's).
     /// Tests pass a `sluice_journal::FaultyStorage` to fail chosen calls.
     pub storage: Option<Arc<dyn Storage>>,
+    /// The file the configuration was read from (`serve --config`): on an existing data directory
+    /// its business sections are compared with the journaled state and any difference is reported
+    /// at start, with how to apply it. Never applied by a start: the journal is the truth.
+    pub config_file: Option<PathBuf>,
 }
 
 /// A started server: its address, and a flag that stops it.
@@ -102,6 +109,9 @@ impl Server {
             for line in &recovered.log {
                 eprintln!("sluice: {line}");
             }
+        }
+        if let Some(file) = &options.config_file {
+            report_config_drift(file, &config, &recovered.engine);
         }
         let listener = TcpListener::bind(config.listen)
             .map_err(|e| Error::new(format!("listen on {}: {e}", config.listen)))?;
@@ -156,6 +166,33 @@ impl Server {
     }
 }
 
+/// Says, loudly, how the file's business sections differ from the journaled state.
+fn report_config_drift(file: &Path, config: &Config, engine: &Engine) {
+    let differences = match sluice_node::world::diff::diff(&config.world, engine) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!(
+                "sluice: WARNING: {} cannot be compared with the journal: {e}",
+                file.display()
+            );
+            return;
+        }
+    };
+    if differences.is_empty() {
+        return;
+    }
+    let f = file.display();
+    eprintln!(
+        "sluice: WARNING: {f} differs from the journaled state in {} places. The journal is the \
+         source of truth: these were NOT applied.",
+        differences.len()
+    );
+    for d in &differences {
+        eprintln!("sluice:   {d}");
+    }
+    eprintln!("sluice: review with `sluice admin diff {f}`, apply with `sluice admin apply {f}`");
+}
+
 /// The in-process channel simulator, when the configuration enables it.
 fn simulator(config: &Config) -> Option<Simulator> {
     let sim = &config.simulator;
@@ -181,7 +218,8 @@ struct Gateway {
     buffers: BufferPool,
     write_cap: usize,
     routes: Routes,
-    credentials: Vec<Credential>,
+    /// The login table: the engine's credentials, kept current by its `CredentialUpdate`s.
+    keys: Keys,
     next_session: u64,
     pipeline: Option<Pipeline>,
     /// The processor's output chunks (kept past the pipeline's stop, to send the last ones).
@@ -228,6 +266,7 @@ impl Gateway {
             clock,
             Duration::from_millis(u64::from(p.pulse_interval_ms)),
         );
+        let keys = Keys::from_engine(&recovered.engine);
         let pipeline = Pipeline::start(
             recovered,
             p.ring_size as usize,
@@ -247,7 +286,7 @@ impl Gateway {
             buffers: BufferPool::new(max_connections, s.read_buffer_bytes as usize),
             write_cap: s.write_buffer_bytes as usize,
             routes: Routes::default(),
-            credentials: config.credentials.clone(),
+            keys,
             // Session ids differ across restarts: the high bits are the start time in ms.
             next_session: (wall_clock_ns() / 1_000_000) << 16,
             outputs: pipeline.outputs.clone(),

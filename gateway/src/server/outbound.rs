@@ -1,5 +1,5 @@
 //! The gateway's outbound side: egress (outputs leave once their input is durable, routed to
-//! their session, acquirer, channel connector, simulator or admins), answers of its own (rejects,
+//! their session, acquirer, channel connector, simulator, admins or the gateway itself), answers of its own (rejects,
 //! logouts), writing, the session timers, and closing connections.
 
 use sluice_engine::OutRecord;
@@ -37,6 +37,7 @@ impl Gateway {
                     self.queue_frame(k, r.frame);
                 }
             }
+            Target::Gateway => self.on_gateway_output(r.frame),
             // No connector: the simulator takes it, or the attempt times out at its deadline and
             // fails over.
             Target::Unconnected(channel) if self.sims.send(channel, r.frame, wall_clock_ns()) => {}
@@ -125,6 +126,7 @@ impl Gateway {
     pub(super) fn check_timers(&mut self) {
         let now = Instant::now();
         self.last_timers = now;
+        self.close_invalid_sessions(None);
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         for key in keys {
             let Some(conn) = self.conns.get(key) else {
