@@ -1,5 +1,6 @@
 //! `sluice`: the server, the demo, the load generator, the benchmarks and the operator tools.
 
+mod admin;
 mod bench;
 mod bench_engine;
 mod bench_journal;
@@ -13,7 +14,7 @@ mod loadgen;
 mod replay_cli;
 
 use clap::{Parser, Subcommand};
-use sluice_gateway::config::{Config, DEFAULT_CONFIG, DEMO_CREDENTIALS};
+use sluice_gateway::config::{Config, DEFAULT_CONFIG};
 use sluice_gateway::server::{ServeOptions, Server};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -62,6 +63,9 @@ enum Command {
         #[command(subcommand)]
         command: replay_cli::ReplayCommand,
     },
+    /// Administer a running server: add, change, enable, disable objects; rotate and revoke
+    /// credentials; diff and apply a TOML file. Every change is a journaled admin input.
+    Admin(admin::AdminArgs),
     /// Print the embedded default configuration.
     DefaultConfig,
 }
@@ -79,6 +83,7 @@ fn main() -> ExitCode {
         Command::Loadgen(args) => loadgen::run(args),
         Command::Bench { which } => bench::run(which),
         Command::Replay { command } => replay_cli::run(command),
+        Command::Admin(args) => admin::run(args),
         Command::DefaultConfig => {
             print!("{DEFAULT_CONFIG}");
             Ok(())
@@ -123,13 +128,13 @@ fn serve(
     data: Option<PathBuf>,
     listen: Option<String>,
 ) -> Result<(), String> {
-    let embedded = config_path.is_none();
     let config = load_config(config_path.as_ref(), data, listen)?;
     let data_dir = config.data_dir.clone();
     let server = Server::start(
         config,
         ServeOptions {
             verbose: true,
+            config_file: config_path,
             ..ServeOptions::default()
         },
     )
@@ -143,17 +148,6 @@ fn serve(
         server.local_addr,
         data_dir.display()
     );
-    if embedded {
-        eprintln!(
-            "sluice: embedded default configuration; demo credentials (key id / role / secret):"
-        );
-        for (key, role, secret) in DEMO_CREDENTIALS {
-            eprintln!(
-                "sluice:   {key:<12} {:<9} {secret}",
-                role.name().to_lowercase()
-            );
-        }
-    }
     let stop = server.stop.clone();
     let report = server.run();
     let by_signal = stop.load(Ordering::Acquire);

@@ -1,0 +1,128 @@
+//! `sluice admin …`: the operator's surface of a running server. Every change is an admin input,
+//! journaled and answered with the engine's ConfigAck; `show`, `list` and `diff` read the
+//! journaled state back through ConfigQuery. docs/OPERATIONS.md has the design.
+
+mod apply;
+mod conn;
+mod credential;
+mod edit;
+mod output;
+
+use clap::{Args, Subcommand, ValueEnum};
+use sluice_protocol::ConfigKind;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use conn::AdminConn;
+pub use output::Output;
+
+/// Where the server is and who we are.
+#[derive(Args)]
+pub struct AdminArgs {
+    /// The server's address.
+    #[arg(long, default_value = "127.0.0.1:7700", global = true)]
+    addr: SocketAddr,
+    /// The admin key id to log in with.
+    #[arg(long, default_value = "admin", global = true)]
+    key: String,
+    /// A file holding the admin secret (else the SLUICE_ADMIN_SECRET environment variable).
+    #[arg(long, value_name = "FILE", global = true)]
+    secret_file: Option<PathBuf>,
+    /// JSON lines instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+/// A kind of configuration object.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Merchant,
+    Channel,
+    SplitProfile,
+    Promoter,
+    Rule,
+    ListEntry,
+    Credential,
+}
+
+impl Kind {
+    fn config_kind(self) -> ConfigKind {
+        match self {
+            Kind::Merchant => ConfigKind::Merchant,
+            Kind::Channel => ConfigKind::Channel,
+            Kind::SplitProfile => ConfigKind::SplitProfile,
+            Kind::Promoter => ConfigKind::Promoter,
+            Kind::Rule => ConfigKind::RiskRule,
+            Kind::ListEntry => ConfigKind::ListEntry,
+            Kind::Credential => ConfigKind::Credential,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Add or change the objects a TOML file defines (the configuration file's own sections; a
+    /// whole file or a few objects), sending only what differs from the server's state.
+    Apply(apply::ApplyArgs),
+    /// Show how a TOML file differs from the server's state (`apply --dry-run`).
+    Diff {
+        /// The TOML file.
+        file: PathBuf,
+    },
+    /// One object's current definition, as journaled.
+    Show {
+        kind: Kind,
+        /// The object's id (a credential's key id; a list entry's index).
+        id: String,
+    },
+    /// Every object of a kind, in order of first definition.
+    List { kind: Kind },
+    /// Change fields of an object: `sluice admin set merchant 1001 max_amount_minor=500000`.
+    Set(edit::SetArgs),
+    /// Put a merchant, channel, promoter or rule back in service.
+    Enable { kind: Kind, id: String },
+    /// Take a merchant, channel, promoter or rule out of service (nothing is deleted).
+    Disable { kind: Kind, id: String },
+    /// Add or remove a risk list entry.
+    #[command(name = "list-entry")]
+    ListEntry {
+        #[command(subcommand)]
+        command: edit::ListEntryCommand,
+    },
+    /// Add, rotate or revoke a credential.
+    Credential {
+        #[command(subcommand)]
+        command: credential::CredentialCommand,
+    },
+}
+
+fn secret(args: &AdminArgs) -> Result<String, String> {
+    match &args.secret_file {
+        Some(path) => std::fs::read_to_string(path)
+            .map(|s| s.trim().to_string())
+            .map_err(|e| format!("{}: {e}", path.display())),
+        None => std::env::var("SLUICE_ADMIN_SECRET").map_err(|_| {
+            "no admin secret: give --secret-file FILE or set SLUICE_ADMIN_SECRET".to_string()
+        }),
+    }
+}
+
+/// Runs one admin command. Err when it could not be done or the server refused any change.
+pub fn run(args: AdminArgs) -> Result<(), String> {
+    let mut out = Output::new(args.json);
+    let mut conn = AdminConn::login(args.addr, &args.key, &secret(&args)?)?;
+    match args.command {
+        AdminCommand::Apply(a) => apply::apply(&mut conn, &a, &mut out)?,
+        AdminCommand::Diff { file } => apply::diff(&mut conn, &file, &mut out)?,
+        AdminCommand::Show { kind, id } => edit::show(&mut conn, kind, &id, &mut out)?,
+        AdminCommand::List { kind } => edit::list(&mut conn, kind, &mut out)?,
+        AdminCommand::Set(a) => edit::set(&mut conn, &a, &mut out)?,
+        AdminCommand::Enable { kind, id } => edit::status(&mut conn, kind, &id, true, &mut out)?,
+        AdminCommand::Disable { kind, id } => edit::status(&mut conn, kind, &id, false, &mut out)?,
+        AdminCommand::ListEntry { command } => edit::list_entry(&mut conn, command, &mut out)?,
+        AdminCommand::Credential { command } => credential::run(&mut conn, command, &mut out)?,
+    }
+    out.finish()
+}
