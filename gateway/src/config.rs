@@ -1,6 +1,6 @@
 //! Server configuration: TOML, validated at start with errors that name the key and the line.
 //!
-//! Operational sections (`server`, `pipeline`, `journal`, `credentials`, `simulator`) are read
+//! Operational sections (`server`, `pipeline`, `journal`, `credentials`, `simulator`, `metrics`) are read
 //! here and apply at every start. The business sections (limits, channels, split profiles,
 //! promoters, merchants, risk rules, lists) are the node's: `sluice_node::world` compiles them into
 //! Genesis and admin inputs, journaled at the first start of an empty data directory; after that
@@ -60,6 +60,8 @@ struct FileConfig {
     lists: Vec<Spanned<ListEntry>>,
     #[serde(default)]
     simulator: SimulatorSection,
+    #[serde(default)]
+    metrics: MetricsSection,
 }
 
 /// `[server]`.
@@ -226,6 +228,34 @@ fn d_mode() -> String {
     "error".into()
 }
 
+/// `[metrics]` as written: the Prometheus endpoint (docs/OPERATIONS.md, "Metrics").
+#[derive(Deserialize, Debug, Clone)]
+#[serde(deny_unknown_fields, default)]
+struct MetricsSection {
+    enabled: bool,
+    /// Kept with its place in the text, so that an error names its line.
+    listen: Spanned<String>,
+}
+
+/// The endpoint's address when nothing says otherwise.
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9700";
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        MetricsSection {
+            enabled: false,
+            listen: Spanned::new(0..0, DEFAULT_METRICS_LISTEN.into()),
+        }
+    }
+}
+
+/// The validated `[metrics]`: whether the server serves `GET /metrics`, and where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+}
+
 /// A credential: the key id, its role and principal, and the SHA-256 of "key_id:secret".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credential {
@@ -258,6 +288,7 @@ pub struct Config {
     pub world: World,
     pub credentials: Vec<Credential>,
     pub simulator: SimulatorSection,
+    pub metrics: MetricsConfig,
 }
 
 fn hex32(s: &str) -> Option<[u8; 32]> {
@@ -308,6 +339,7 @@ impl Config {
             },
         )?;
         check_simulator(&file.simulator)?;
+        let metrics = metrics(text, &file.metrics, listen)?;
         Ok(Config {
             listen,
             data_dir: PathBuf::from(&file.server.data_dir),
@@ -320,6 +352,7 @@ impl Config {
             world,
             credentials,
             simulator: file.simulator,
+            metrics,
         })
     }
 
@@ -398,6 +431,30 @@ fn credentials(
         });
     }
     Ok(credentials)
+}
+
+/// `[metrics]`, checked: an address, and not the clients' own.
+fn metrics(
+    text: &str,
+    m: &MetricsSection,
+    server_listen: SocketAddr,
+) -> Result<MetricsConfig, ConfigError> {
+    let span = m.listen.span();
+    let line = (!span.is_empty()).then(|| line_of(text, span.start));
+    let listen = m.listen.get_ref().parse::<SocketAddr>().or_else(|_| {
+        let what = format!(
+            "{:?} is not an address like 127.0.0.1:9700",
+            m.listen.get_ref()
+        );
+        err(line, "metrics.listen", what)
+    })?;
+    if m.enabled && listen.port() != 0 && listen == server_listen {
+        return err(line, "metrics.listen", "must differ from server.listen");
+    }
+    Ok(MetricsConfig {
+        enabled: m.enabled,
+        listen,
+    })
 }
 
 fn check_server(s: &ServerSection) -> Result<(), ConfigError> {
@@ -526,5 +583,24 @@ mod tests {
         assert!(e.message.contains("unknown field"), "{e}");
         let e = Config::parse("[[split_profiles]]\nid = 1\nplatform_rate = 0.1\n").unwrap_err();
         assert_eq!(e.line, Some(3), "{e}");
+    }
+
+    #[test]
+    fn metrics_are_off_by_default_and_their_address_is_checked() {
+        let c = Config::default_config();
+        assert!(!c.metrics.enabled);
+        assert_eq!(
+            c.metrics.listen,
+            DEFAULT_METRICS_LISTEN.parse::<SocketAddr>().unwrap()
+        );
+        let c = Config::parse("[metrics]\nenabled = true\nlisten = \"127.0.0.1:0\"\n").unwrap();
+        assert!(c.metrics.enabled && c.metrics.listen.port() == 0);
+        let e = Config::parse("[metrics]\nenabled = true\n\nlisten = \"nowhere\"\n").unwrap_err();
+        assert_eq!((e.key.as_str(), e.line), ("metrics.listen", Some(4)), "{e}");
+        let same = "[server]\nlisten = \"127.0.0.1:7700\"\n[metrics]\nenabled = true\nlisten = \"127.0.0.1:7700\"\n";
+        let e = Config::parse(same).unwrap_err();
+        assert_eq!((e.key.as_str(), e.line), ("metrics.listen", Some(5)), "{e}");
+        let e = Config::parse("[metrics]\nport = 1\n").unwrap_err();
+        assert!(e.message.contains("unknown field"), "{e}");
     }
 }
