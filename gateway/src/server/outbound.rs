@@ -16,6 +16,9 @@ impl Gateway {
     /// Sends every output whose input is durable.
     pub(super) fn drain_outputs(&mut self) {
         let durable = self.shared.durable.get();
+        if let Some(p) = self.probe.as_deref_mut() {
+            p.tick();
+        }
         let mut egress = std::mem::take(&mut self.egress);
         let outputs = self.outputs.clone();
         let recycled = egress.drain(durable, &outputs, |record| self.route(record));
