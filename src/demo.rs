@@ -251,7 +251,9 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
             .map_or("sluice-demo".into(), |n| n.to_string_lossy())
     ));
     let month = || -> Result<crate::demo_month::MonthReport, String> {
-        let config = demo_config(&args, month_dir.clone())?;
+        let mut config = demo_config(&args, month_dir.clone())?;
+        // Nobody scrapes the month's server.
+        config.metrics.enabled = false;
         let days = args.month_days;
         crate::demo_month::run(config, &month_dir, days, args.month_payments_per_day)
     };
