@@ -18,6 +18,7 @@ use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 use sluice_engine::{ENVELOPE_LEN, OutIter, OutRecord, ROLE_SEQUENCER, write_envelope};
 use sluice_gateway::config::{Config, DEFAULT_CONFIG, WaitMode};
+use sluice_gateway::metrics::{Metrics, Names};
 use sluice_gateway::pipeline::{
     Arrangement, InputSlot, OutChunk, OutputQueue, Pipeline, PipelineSettings, Producer,
     RingProducer, Shared,
@@ -58,6 +59,10 @@ pub struct PipelineArgs {
     /// Parent of the temporary data directory (default: the system's temporary directory).
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// The processor publishes its metrics (inputs by template, the engine's statistics block),
+    /// as a server with `[metrics] enabled` does: to measure what that costs.
+    #[arg(long)]
+    pub metrics: bool,
 }
 
 const SBE_STRIDE: usize = 128;
@@ -218,7 +223,10 @@ fn run_in(args: &PipelineArgs, arrangement: Arrangement, dir: &Path) -> Result<R
         p.ring_size as usize,
         p.output_chunks as usize,
         p.output_chunk_bytes as usize,
-        PipelineSettings::from_config(&config, std::sync::Arc::new(sluice_journal::OsStorage)),
+        PipelineSettings {
+            metrics: args.metrics.then(|| Metrics::new(Names::default())),
+            ..PipelineSettings::from_config(&config, std::sync::Arc::new(sluice_journal::OsStorage))
+        },
         shared.clone(),
         arrangement,
     )
@@ -517,6 +525,7 @@ impl Feeder {
             "bench": "pipeline",
             "arrangement": arrangement_name(arrangement),
             "durability": args.durability,
+            "metrics": args.metrics,
             "wait": format!("{:?}", config.wait).to_lowercase(),
             "ring_size": config.pipeline.ring_size,
             "rate": args.rate,

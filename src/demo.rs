@@ -1,12 +1,14 @@
 //! `sluice demo`: a server with simulated channels in-process on an ephemeral loopback port, driven
 //! through real TCP connections by the load driver, with one channel failing mid-run, and a
 //! follower of its journal (`sluice_node::Follower`) applying the same inputs off the live path;
-//! then a report. Then a simulated month on a scripted clock (`demo_month`).
+//! then a report, and one scrape of its own metrics endpoint (`demo_metrics`). Then a simulated
+//! month on a scripted clock (`demo_month`).
 
 use clap::Args;
 use serde_json::json;
 use sluice_gateway::client::Client;
-use sluice_gateway::config::{Config, DEFAULT_CONFIG};
+use sluice_gateway::config::{Config, DEFAULT_CONFIG, MetricsConfig};
+use sluice_gateway::metrics::Names;
 use sluice_gateway::server::{ServeOptions, Server, SimCommand};
 use sluice_node::{Follower, FollowerStatus};
 use sluice_protocol::*;
@@ -16,6 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crate::demo_metrics::Scraped;
 use crate::load::{self, Identity, LoadReport, LoadSpec, Milestone, Mix, Pacing, StopAt};
 
 #[derive(Args)]
@@ -44,6 +47,9 @@ pub struct DemoArgs {
     /// Run without the follower (to measure what it costs the live path).
     #[arg(long)]
     pub no_follower: bool,
+    /// Run without the metrics endpoint (to measure what metrics cost the live path).
+    #[arg(long)]
+    pub no_metrics: bool,
     /// Days of the simulated month on a scripted clock (0 = skip it).
     #[arg(long, default_value_t = 31)]
     pub month_days: u32,
@@ -66,6 +72,10 @@ fn demo_config(args: &DemoArgs, data_dir: PathBuf) -> Result<Config, String> {
     config.data_dir = data_dir;
     config.simulator.enabled = true;
     config.simulator.seed = args.seed;
+    config.metrics = MetricsConfig {
+        enabled: !args.no_metrics,
+        listen: "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?,
+    };
     let needed = (args.payments + args.payments / 5 + 10_000).min(50_000_000) as u32;
     let genesis = &mut config.world.genesis;
     genesis.orders_max = genesis.orders_max.max(needed);
@@ -75,20 +85,11 @@ fn demo_config(args: &DemoArgs, data_dir: PathBuf) -> Result<Config, String> {
 
 /// Names of the configured risk rules (and of the list verdicts) and channels, for the report.
 fn names(config: &Config) -> (BTreeMap<u32, String>, BTreeMap<u16, String>) {
-    let inputs = || config.world.inputs.iter().map(|input| &input.message);
-    let rules = inputs()
-        .filter_map(|m| match m {
-            AnyMessage::ConfigRiskRule(r) => Some((r.rule_id, r.name.as_str().into_owned())),
-            _ => None,
-        })
-        .chain([(1, "allow_list".to_string()), (2, "block_list".to_string())])
-        .collect();
-    let channels = inputs()
-        .filter_map(|m| match m {
-            AnyMessage::ConfigChannel(c) => Some((c.channel_id, c.name.as_str().into_owned())),
-            _ => None,
-        })
-        .collect();
+    let Names {
+        mut rules,
+        channels,
+    } = Names::of_world(&config.world);
+    rules.extend([(1, "allow_list".to_string()), (2, "block_list".to_string())]);
     (rules, channels)
 }
 
@@ -164,6 +165,7 @@ struct LiveRun {
     admin: AdminFigures,
     state_hash: String,
     followed: Option<Followed>,
+    scraped: Option<Scraped>,
 }
 
 /// Starts the server (and the follower), drives the load, asks the admin figures, stops.
@@ -182,12 +184,22 @@ fn live_run(
     let follower = (!args.no_follower)
         .then(|| LiveFollower::start(data_dir, server.durable_cursor()))
         .transpose()?;
+    if let Some(f) = &follower {
+        server.register_follower("demo", f.progress.clone());
+    }
+    let metrics_addr = server.metrics_addr;
     let handle = std::thread::Builder::new()
         .name("sluice-gateway".into())
         .spawn(move || server.run())
         .map_err(|e| e.to_string())?;
     let result = load::run(load_spec(args, addr, milestones)).map_err(|e| format!("load: {e}"));
     let admin = admin_figures(addr);
+    let scraped = match (metrics_addr, &result, &admin) {
+        (Some(at), Ok(report), Ok(admin)) => {
+            Some(crate::demo_metrics::check(at, &admin.stats, report))
+        }
+        _ => None,
+    };
     stop.store(true, Ordering::Release);
     let server_report = handle
         .join()
@@ -206,6 +218,7 @@ fn live_run(
         admin,
         state_hash,
         followed: followed.transpose()?,
+        scraped: scraped.transpose()?,
     })
 }
 
@@ -229,6 +242,7 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         state_hash: &live.state_hash,
         data_dir: &data_dir,
         followed: live.followed.as_ref(),
+        scraped: live.scraped.as_ref(),
     };
     let month_dir = data_dir.with_file_name(format!(
         "{}-month",
@@ -237,7 +251,9 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
             .map_or("sluice-demo".into(), |n| n.to_string_lossy())
     ));
     let month = || -> Result<crate::demo_month::MonthReport, String> {
-        let config = demo_config(&args, month_dir.clone())?;
+        let mut config = demo_config(&args, month_dir.clone())?;
+        // Nobody scrapes the month's server.
+        config.metrics.enabled = false;
         let days = args.month_days;
         crate::demo_month::run(config, &month_dir, days, args.month_payments_per_day)
     };
@@ -266,6 +282,8 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
 /// path, never past the durable cursor.
 struct LiveFollower {
     stop: Arc<AtomicBool>,
+    /// What it reports while it runs (registered with the server's metrics).
+    progress: Arc<sluice_node::follower::Progress>,
     thread: std::thread::JoinHandle<Result<Followed, String>>,
 }
 
@@ -282,6 +300,7 @@ impl LiveFollower {
         cursor: sluice_node::DurableCursor,
     ) -> Result<LiveFollower, String> {
         let mut follower = Follower::open(data_dir, "demo", cursor).map_err(|e| e.to_string())?;
+        let progress = follower.progress();
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
@@ -301,7 +320,11 @@ impl LiveFollower {
                 })
             })
             .map_err(|e| e.to_string())?;
-        Ok(LiveFollower { stop, thread })
+        Ok(LiveFollower {
+            stop,
+            progress,
+            thread,
+        })
     }
 
     /// Stops the follower once it has applied everything up to `last_seq` (the server stopped).
@@ -384,6 +407,7 @@ struct Context<'a> {
     state_hash: &'a str,
     data_dir: &'a PathBuf,
     followed: Option<&'a Followed>,
+    scraped: Option<&'a Scraped>,
 }
 
 fn percentiles_us(h: &hdrhistogram::Histogram<u64>) -> serde_json::Value {
@@ -519,6 +543,7 @@ impl Context<'_> {
                 "state_hash": f.hash,
                 "matches_live": f.hash == self.state_hash,
             })),
+            "metrics": self.scraped.map(Scraped::json),
             "data_dir": self.data_dir.display().to_string(),
             "errors": r.errors,
         })
@@ -673,6 +698,9 @@ impl Context<'_> {
                 "follower   applied the same {} inputs from the journal off the live path, never past the durable cursor (largest lag {} inputs): state hash {} ({same})",
                 f.status.applied_seq, f.max_lag_inputs, f.hash
             );
+        }
+        if let Some(s) = self.scraped {
+            println!("{}", s.line());
         }
         println!(
             "journal    {}  (replay it with: sluice replay verify --data {})",

@@ -8,6 +8,7 @@ mod bench_pipeline;
 mod bench_plot;
 mod channel_sim;
 mod demo;
+mod demo_metrics;
 mod demo_month;
 mod load;
 mod loadgen;
@@ -44,6 +45,10 @@ enum Command {
         /// Listen address, e.g. 127.0.0.1:7700; overrides the configuration.
         #[arg(long)]
         listen: Option<String>,
+        /// Serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9700; turns
+        /// `[metrics]` on and overrides its address.
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<String>,
     },
     /// Start a server with simulated channels in-process, drive payments and refunds through real
     /// TCP connections, fail one channel mid-run, and report.
@@ -77,7 +82,8 @@ fn main() -> ExitCode {
             config,
             data,
             listen,
-        } => serve(config, data, listen),
+            metrics,
+        } => serve(config, data, Overrides { listen, metrics }),
         Command::Demo(args) => demo::run(args),
         Command::ChannelSim(args) => channel_sim::run(args),
         Command::Loadgen(args) => loadgen::run(args),
@@ -98,11 +104,18 @@ fn main() -> ExitCode {
     }
 }
 
+/// Addresses given on the command line, over the configuration's.
+#[derive(Default)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub metrics: Option<String>,
+}
+
 /// Loads the configuration from a file (or the embedded default) and applies overrides.
 pub fn load_config(
     path: Option<&PathBuf>,
     data: Option<PathBuf>,
-    listen: Option<String>,
+    overrides: Overrides,
 ) -> Result<Config, String> {
     let text = match path {
         Some(p) => std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?,
@@ -115,10 +128,25 @@ pub fn load_config(
     if let Some(d) = data {
         config.data_dir = d;
     }
-    if let Some(l) = listen {
+    if let Some(l) = overrides.listen {
         config.listen = l
             .parse()
             .map_err(|_| format!("--listen {l:?} is not an address like 127.0.0.1:7700"))?;
+    }
+    if let Some(m) = overrides.metrics {
+        config.metrics.listen = m
+            .parse()
+            .map_err(|_| format!("--metrics {m:?} is not an address like 127.0.0.1:9700"))?;
+        config.metrics.enabled = true;
+    }
+    if config.metrics.enabled
+        && config.metrics.listen.port() != 0
+        && config.metrics.listen == config.listen
+    {
+        return Err(format!(
+            "the metrics address {} is the clients' own",
+            config.listen
+        ));
     }
     Ok(config)
 }
@@ -126,9 +154,9 @@ pub fn load_config(
 fn serve(
     config_path: Option<PathBuf>,
     data: Option<PathBuf>,
-    listen: Option<String>,
+    overrides: Overrides,
 ) -> Result<(), String> {
-    let config = load_config(config_path.as_ref(), data, listen)?;
+    let config = load_config(config_path.as_ref(), data, overrides)?;
     let data_dir = config.data_dir.clone();
     let server = Server::start(
         config,

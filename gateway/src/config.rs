@@ -1,8 +1,8 @@
 //! Server configuration: TOML, validated at start with errors that name the key and the line.
 //!
-//! Operational sections (`server`, `pipeline`, `journal`, `simulator`) are read here and apply at
-//! every start. The business sections (limits, credentials, channels, split profiles, promoters,
-//! merchants, risk rules, lists) are the node's: `sluice_node::world` compiles them into
+//! Operational sections (`server`, `pipeline`, `journal`, `simulator`, `metrics`) are read here
+//! and apply at every start. The business sections (limits, credentials, channels, split profiles,
+//! promoters, merchants, risk rules, lists) are the node's: `sluice_node::world` compiles them into
 //! Genesis and admin inputs, journaled at the first start of an empty data directory; after that
 //! the journal is the source of truth and changes are made with admin messages.
 
@@ -60,6 +60,8 @@ struct FileConfig {
     lists: Vec<Spanned<ListEntry>>,
     #[serde(default)]
     simulator: SimulatorSection,
+    #[serde(default)]
+    metrics: MetricsSection,
 }
 
 /// `[server]`.
@@ -216,6 +218,34 @@ fn d_mode() -> String {
     "error".into()
 }
 
+/// `[metrics]` as written: the Prometheus endpoint (docs/OPERATIONS.md, "Metrics").
+#[derive(Deserialize, Debug, Clone)]
+#[serde(deny_unknown_fields, default)]
+struct MetricsSection {
+    enabled: bool,
+    /// Kept with its place in the text, so that an error names its line.
+    listen: Spanned<String>,
+}
+
+/// The endpoint's address when nothing says otherwise.
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9700";
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        MetricsSection {
+            enabled: false,
+            listen: Spanned::new(0..0, DEFAULT_METRICS_LISTEN.into()),
+        }
+    }
+}
+
+/// The validated `[metrics]`: whether the server serves `GET /metrics`, and where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+}
+
 /// How pipeline threads wait for work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WaitMode {
@@ -238,6 +268,7 @@ pub struct Config {
     /// The business world: Genesis and the admin inputs of a first start.
     pub world: World,
     pub simulator: SimulatorSection,
+    pub metrics: MetricsConfig,
 }
 
 impl Config {
@@ -276,6 +307,7 @@ impl Config {
             },
         )?;
         check_simulator(&file.simulator)?;
+        let metrics = metrics(text, &file.metrics, listen)?;
         Ok(Config {
             listen,
             data_dir: PathBuf::from(&file.server.data_dir),
@@ -287,6 +319,7 @@ impl Config {
             prune_covered_segments: file.journal.prune_covered_segments,
             world,
             simulator: file.simulator,
+            metrics,
         })
     }
 
@@ -331,6 +364,30 @@ fn durability(j: &JournalSection) -> Result<Durability, ConfigError> {
         return err(None, "journal.segment_size_mb", "must be 1..=4096");
     }
     Ok(durability)
+}
+
+/// `[metrics]`, checked: an address, and not the clients' own.
+fn metrics(
+    text: &str,
+    m: &MetricsSection,
+    server_listen: SocketAddr,
+) -> Result<MetricsConfig, ConfigError> {
+    let span = m.listen.span();
+    let line = (!span.is_empty()).then(|| line_of(text, span.start));
+    let listen = m.listen.get_ref().parse::<SocketAddr>().or_else(|_| {
+        let what = format!(
+            "{:?} is not an address like 127.0.0.1:9700",
+            m.listen.get_ref()
+        );
+        err(line, "metrics.listen", what)
+    })?;
+    if m.enabled && listen.port() != 0 && listen == server_listen {
+        return err(line, "metrics.listen", "must differ from server.listen");
+    }
+    Ok(MetricsConfig {
+        enabled: m.enabled,
+        listen,
+    })
 }
 
 fn check_server(s: &ServerSection) -> Result<(), ConfigError> {
@@ -458,5 +515,24 @@ mod tests {
         assert!(e.message.contains("unknown field"), "{e}");
         let e = Config::parse("[[split_profiles]]\nid = 1\nplatform_rate = 0.1\n").unwrap_err();
         assert_eq!(e.line, Some(3), "{e}");
+    }
+
+    #[test]
+    fn metrics_are_off_by_default_and_their_address_is_checked() {
+        let c = Config::default_config();
+        assert!(!c.metrics.enabled);
+        assert_eq!(
+            c.metrics.listen,
+            DEFAULT_METRICS_LISTEN.parse::<SocketAddr>().unwrap()
+        );
+        let c = Config::parse("[metrics]\nenabled = true\nlisten = \"127.0.0.1:0\"\n").unwrap();
+        assert!(c.metrics.enabled && c.metrics.listen.port() == 0);
+        let e = Config::parse("[metrics]\nenabled = true\n\nlisten = \"nowhere\"\n").unwrap_err();
+        assert_eq!((e.key.as_str(), e.line), ("metrics.listen", Some(4)), "{e}");
+        let same = "[server]\nlisten = \"127.0.0.1:7700\"\n[metrics]\nenabled = true\nlisten = \"127.0.0.1:7700\"\n";
+        let e = Config::parse(same).unwrap_err();
+        assert_eq!((e.key.as_str(), e.line), ("metrics.listen", Some(5)), "{e}");
+        let e = Config::parse("[metrics]\nport = 1\n").unwrap_err();
+        assert!(e.message.contains("unknown field"), "{e}");
     }
 }

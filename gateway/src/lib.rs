@@ -7,6 +7,7 @@ pub mod auth;
 pub mod client;
 pub mod config;
 pub mod egress;
+pub mod metrics;
 pub mod net;
 pub mod pipeline;
 pub mod sequencer;

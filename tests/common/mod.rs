@@ -101,13 +101,28 @@ impl Default for Settings {
 }
 
 /// Replaces the value of every `key = value` line (a trailing comment goes with the old value).
+/// A key written `section.key` is replaced only inside `[section]` (`enabled` is both the
+/// simulator's switch and the metrics endpoint's).
 fn set_key(text: &str, key: &str, value: &str) -> String {
+    let (section, key) = match key.split_once('.') {
+        Some((section, key)) => (Some(format!("[{section}]")), key),
+        None => (None, key),
+    };
     let mut found = false;
+    let mut current = String::new();
     let mut out = String::with_capacity(text.len() + 64);
     for line in text.lines() {
+        if line.starts_with('[') {
+            current = line
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string();
+        }
         let is_key = line
             .strip_prefix(key)
-            .is_some_and(|rest| rest.trim_start().starts_with('='));
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+            && section.as_ref().is_none_or(|s| *s == current);
         if is_key {
             found = true;
             out.push_str(&format!("{key} = {value}"));
@@ -145,8 +160,8 @@ pub fn config_text(settings: &Settings) -> String {
         ("withdrawals_max", "1000".into()),
         ("list_entries_max", "1024".into()),
         ("velocity_keys_max", "4096".into()),
-        // The simulator section's switch (the only `enabled` key).
-        ("enabled", s.simulator.to_string()),
+        // The simulator section's switch (`[metrics]` has an `enabled` too).
+        ("simulator.enabled", s.simulator.to_string()),
     ];
     for (key, value) in edits.iter().chain(s.set.iter()) {
         text = set_key(&text, key, value);

@@ -25,6 +25,7 @@ pub use processor::{OutChunk, OutputQueue};
 pub use ring::{InputSlot, RingProducer, SLOT_PAYLOAD_BYTES};
 
 use crate::config::{Config, WaitMode};
+use crate::metrics::Metrics;
 use crate::wait::{Parker, unpark_all};
 use processor::{ProcessorParts, Ready};
 use snapshots::{SnapshotJob, run_snapshot_writer, send_snapshot};
@@ -124,6 +125,8 @@ pub struct PipelineSettings {
     pub prefault: bool,
     /// Where snapshots are written (the journal writer has its own, from recovery).
     pub storage: Arc<dyn Storage>,
+    /// Where the processor and the snapshot writer publish their metrics (None: metrics off).
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 impl PipelineSettings {
@@ -141,6 +144,7 @@ impl PipelineSettings {
             prune_covered_segments: c.prune_covered_segments,
             prefault: c.pipeline.prefault_memory,
             storage,
+            metrics: None,
         }
     }
 }
@@ -158,6 +162,7 @@ pub struct Pipeline {
     parkers: [Arc<Parker>; 2],
     /// What the processor prefaulted before the pipeline started: bytes and how long it took.
     pub prefaulted: (usize, Duration),
+    metrics: Option<Arc<Metrics>>,
 }
 
 /// Wakes the pipeline's parked consumers; held by whoever publishes into the ring.
@@ -240,6 +245,7 @@ impl Pipeline {
         // The processor reports when it is ready (pinned, tables prefaulted) before `start`
         // returns, so that the first requests do not wait for it.
         let (ready, ready_rx) = Ready::channel();
+        let metrics = settings.metrics.clone();
         let parts = ProcessorParts {
             shared: shared.clone(),
             outputs: outputs.clone(),
@@ -260,6 +266,7 @@ impl Pipeline {
             snapshot_tx: Some(snapshot_tx),
             prefaulted,
             parkers,
+            metrics,
         })
     }
 
@@ -275,7 +282,7 @@ impl Pipeline {
             (engine.as_ref(), self.snapshot_tx.as_ref(), final_snapshot)
             && self.shared.fatal_error().is_none()
         {
-            send_snapshot(engine, tx);
+            send_snapshot(engine, tx, self.metrics.as_deref());
         }
         drop(self.snapshot_tx.take());
         if let Some(s) = self.snapshotter.take() {

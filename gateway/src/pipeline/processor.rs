@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use super::ring::{InputSlot, PollInputs, ProcessorPoller};
 use super::snapshots::{SnapshotJob, send_snapshot};
 use super::{PipelineSettings, Shared};
+use crate::metrics::ProcessorProbe;
 use crate::wait::{Parker, Waiter, pin};
 use disruptor::Polling;
 
@@ -144,7 +145,7 @@ fn after_input(engine: &mut Engine, seq: u64, parts: &ProcessorParts) {
     }
     let every = settings.snapshot_every;
     if engine.take_snapshot_request() || (every > 0 && seq.is_multiple_of(every)) {
-        send_snapshot(engine, &parts.snapshots);
+        send_snapshot(engine, &parts.snapshots, settings.metrics.as_deref());
     }
 }
 
@@ -159,6 +160,7 @@ fn run_processor<P: PollInputs>(
     } = &parts;
     let mut engine = prepare(engine, &parts.settings, ready);
     let mut waiter = Waiter::new(parts.settings.wait, Some(parts.parker.clone()));
+    let mut probe = parts.settings.metrics.clone().map(ProcessorProbe::new);
     let Some(mut chunk) = take_free(outputs, shared, &mut waiter) else {
         return engine;
     };
@@ -179,6 +181,9 @@ fn run_processor<P: PollInputs>(
                         };
                     }
                     apply_slot(&mut engine, e, &mut chunk.outbox, shared);
+                    if let Some(p) = probe.as_mut() {
+                        p.count(e.kind);
+                    }
                     last = e.seq;
                     after_input(&mut engine, e.seq, &parts);
                     (current, near) = (near, far);
@@ -194,6 +199,9 @@ fn run_processor<P: PollInputs>(
         }
         waiter.busy();
         shared.applied_seq.store(last, Ordering::Release);
+        if let Some(p) = probe.as_mut() {
+            p.end_batch(&engine);
+        }
         if !chunk.outbox.is_empty() {
             chunk = match hand_over(chunk, outputs, shared, &mut waiter) {
                 Some(c) => c,

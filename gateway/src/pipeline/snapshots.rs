@@ -9,6 +9,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::{PipelineSettings, Shared};
+use crate::metrics::Metrics;
 
 /// A snapshot taken by the processor, waiting to be written.
 pub(super) struct SnapshotJob {
@@ -17,10 +18,20 @@ pub(super) struct SnapshotJob {
     payload: sluice_journal::AlignedVec,
 }
 
-pub(super) fn send_snapshot(engine: &Engine, tx: &crossbeam::channel::Sender<SnapshotJob>) {
+pub(super) fn send_snapshot(
+    engine: &Engine,
+    tx: &crossbeam::channel::Sender<SnapshotJob>,
+    metrics: Option<&Metrics>,
+) {
     let started = Instant::now();
     let (hash, payload) = engine.snapshot();
     let seq = engine.last_seq();
+    if let Some(m) = metrics {
+        m.snapshot_serialize
+            .observe(started.elapsed().as_nanos() as u64);
+        m.snapshot_bytes
+            .store(payload.len() as u64, Ordering::Relaxed);
+    }
     eprintln!(
         "sluice: snapshot at sequence {seq}: {} bytes serialized in {:.1} ms (the ring waited this long), state hash {hash}",
         payload.len(),
@@ -47,7 +58,19 @@ pub(super) fn run_snapshot_writer(
         if shared.failed.load(Ordering::Acquire) {
             return;
         }
-        match store.write(job.seq, job.hash.0, &job.payload) {
+        let started = Instant::now();
+        let written = store.write(job.seq, job.hash.0, &job.payload);
+        if let Some(m) = settings.metrics.as_deref() {
+            match &written {
+                Ok(_) => m
+                    .snapshot_write
+                    .observe(started.elapsed().as_nanos() as u64),
+                Err(_) => {
+                    m.snapshot_write_failures.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        match written {
             Ok(path) => eprintln!("sluice: snapshot written: {}", path.display()),
             Err(e) => eprintln!("sluice: snapshot at {} not written: {e}", job.seq),
         }

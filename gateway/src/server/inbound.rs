@@ -214,6 +214,7 @@ impl Gateway {
             conns,
             pipeline,
             sequencer,
+            probe,
             ..
         } = self;
         let Some(producer) = pipeline.as_mut().and_then(|p| p.producer.as_mut()) else {
@@ -229,6 +230,9 @@ impl Gateway {
             role,
             template,
         ) {
+            if let Some(p) = probe.as_deref_mut() {
+                p.sequenced(sequencer.next_seq - 1);
+            }
             FrameOutcome::Done
         } else {
             FrameOutcome::RingFull
@@ -309,13 +313,18 @@ impl Gateway {
             sims,
             pipeline,
             sequencer,
+            probe,
             ..
         } = self;
         let Some(producer) = pipeline.as_mut().and_then(|p| p.producer.as_mut()) else {
             return;
         };
         let delivered = sims.deliver(wall_clock_ns(), |sbe, session, principal, role, kind| {
-            sequencer.publish(producer, sbe, session, principal, role, kind)
+            let published = sequencer.publish(producer, sbe, session, principal, role, kind);
+            if let (true, Some(p)) = (published, probe.as_deref_mut()) {
+                p.sequenced(sequencer.next_seq - 1);
+            }
+            published
         });
         self.stats.sim_replies += delivered;
     }

@@ -13,6 +13,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 use sluice_engine::{Engine, StateHash};
 use sluice_journal::{OsStorage, Storage};
+use sluice_node::follower::Progress;
 use sluice_node::recovery::recover_with_storage;
 use sluice_node::{Clock, DurableCursor, Error, Recovered, wall_clock_ns};
 use sluice_protocol::*;
@@ -26,6 +27,7 @@ use std::time::{Duration, Instant};
 use crate::auth::Keys;
 use crate::config::{Config, ServerSection, WaitMode};
 use crate::egress::{Egress, Routes};
+use crate::metrics::{self, Endpoint, GatewayProbe, Metrics, Names};
 use crate::net::{BufferPool, Conn};
 use crate::pipeline::{OutputQueue, Pipeline, PipelineSettings, Shared};
 use crate::sequencer::Sequencer;
@@ -41,7 +43,7 @@ const FIRST_CONN: usize = 2;
 /// How often connection timers are checked.
 const TIMER_INTERVAL: Duration = Duration::from_millis(50);
 
-/// Counters the gateway keeps (for logs).
+/// Counters the gateway keeps (for logs and metrics).
 #[derive(Debug, Default, Clone)]
 pub struct GatewayStats {
     pub accepted: u64,
@@ -88,6 +90,11 @@ pub struct Server {
     gateway: Gateway,
     pub local_addr: SocketAddr,
     pub stop: Arc<AtomicBool>,
+    /// The metrics endpoint's address, when `[metrics] enabled`.
+    pub metrics_addr: Option<SocketAddr>,
+    metrics: Option<Arc<Metrics>>,
+    /// Serves until the server is dropped (after `run` returns).
+    _endpoint: Option<Endpoint>,
 }
 
 impl Server {
@@ -118,7 +125,18 @@ impl Server {
         let local_addr = listener
             .local_addr()
             .map_err(|e| Error::new(e.to_string()))?;
-        let gateway = Gateway::new(config, recovered, listener, (options.clock, storage))?;
+        let metrics =
+            (config.metrics.enabled).then(|| Metrics::new(Names::of_world(&config.world)));
+        let metrics_listen = config.metrics.listen;
+        let sources = (options.clock, storage, metrics.clone());
+        let gateway = Gateway::new(config, recovered, listener, sources)?;
+        let endpoint = metrics
+            .as_ref()
+            .map(|m| start_endpoint(metrics_listen, m, &gateway.shared))
+            .transpose()?;
+        if let (true, Some(e)) = (options.verbose, endpoint.as_ref()) {
+            eprintln!("sluice: metrics at http://{}/metrics", e.local_addr());
+        }
         let (bytes, took) = gateway
             .pipeline
             .as_ref()
@@ -136,7 +154,17 @@ impl Server {
             gateway,
             local_addr,
             stop,
+            metrics_addr: endpoint.as_ref().map(Endpoint::local_addr),
+            metrics,
+            _endpoint: endpoint,
         })
+    }
+
+    /// Reports a follower's progress in the metrics (when they are enabled), under `name`.
+    pub fn register_follower(&self, name: &str, progress: Arc<Progress>) {
+        if let Some(m) = &self.metrics {
+            m.register_follower(name, progress);
+        }
     }
 
     /// Changes a simulated channel (e.g. schedules an outage) before `run`.
@@ -193,6 +221,17 @@ fn report_config_drift(file: &Path, config: &Config, engine: &Engine) {
     eprintln!("sluice: review with `sluice admin diff {f}`, apply with `sluice admin apply {f}`");
 }
 
+/// Binds the metrics endpoint and starts its thread.
+fn start_endpoint(
+    listen: SocketAddr,
+    metrics: &Arc<Metrics>,
+    shared: &Arc<Shared>,
+) -> Result<Endpoint, Error> {
+    let render = metrics::render(metrics.clone(), shared.clone());
+    Endpoint::start(listen, metrics::READ_TIMEOUT, render)
+        .map_err(|e| Error::new(format!("metrics endpoint on {listen}: {e}")))
+}
+
 /// The in-process channel simulator, when the configuration enables it.
 fn simulator(config: &Config) -> Option<Simulator> {
     let sim = &config.simulator;
@@ -243,6 +282,8 @@ struct Gateway {
     /// `wait = "spin"`: the event loop busy-polls (epoll with a zero timeout) on its dedicated
     /// core instead of sleeping; a sleeping core's wake-up is what a spinning pipeline avoids.
     spin: bool,
+    /// What the gateway keeps for the metrics (None: metrics off).
+    probe: Option<Box<GatewayProbe>>,
 }
 
 impl Gateway {
@@ -250,7 +291,7 @@ impl Gateway {
         config: Config,
         recovered: Recovered,
         mut listener: TcpListener,
-        (clock, storage): (Clock, Arc<dyn Storage>),
+        (clock, storage, metrics): (Clock, Arc<dyn Storage>, Option<Arc<Metrics>>),
     ) -> Result<Gateway, Error> {
         let io = |e: io::Error| Error::new(format!("event loop: {e}"));
         let poll = Poll::new().map_err(io)?;
@@ -267,12 +308,20 @@ impl Gateway {
             Duration::from_millis(u64::from(p.pulse_interval_ms)),
         );
         let keys = Keys::from_engine(&recovered.engine);
+        let probe = metrics.clone().map(|m| Box::new(GatewayProbe::new(m)));
+        if let Some(p) = &probe {
+            p.publish_sequenced(recovered.engine.last_seq());
+        }
+        let settings = PipelineSettings {
+            metrics,
+            ..PipelineSettings::from_config(&config, storage)
+        };
         let pipeline = Pipeline::start(
             recovered,
             p.ring_size as usize,
             p.output_chunks as usize,
             p.output_chunk_bytes as usize,
-            PipelineSettings::from_config(&config, storage),
+            settings,
             shared.clone(),
         )
         .map_err(io)?;
@@ -305,6 +354,7 @@ impl Gateway {
             stats: GatewayStats::default(),
             core: config.pipeline.pin_cores.first().copied(),
             spin: config.wait == WaitMode::Spin,
+            probe,
         })
     }
 
@@ -325,6 +375,9 @@ impl Gateway {
                 break Some(format!("epoll: {e}"));
             }
             self.shared.gateway_parked.store(false, Ordering::Release);
+            if let Some(p) = self.probe.as_deref_mut() {
+                p.tick();
+            }
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept(),
@@ -357,6 +410,9 @@ impl Gateway {
         self.flush_dirty();
         if self.last_timers.elapsed() >= TIMER_INTERVAL {
             self.check_timers();
+            if let Some(p) = &self.probe {
+                p.publish(&self.stats, self.conns.len());
+            }
         }
         self.close_finished();
     }
@@ -396,6 +452,9 @@ impl Gateway {
             self.unparked_at = self.sequencer.published;
             if let Some(p) = self.pipeline.as_ref() {
                 p.unpark_consumers();
+            }
+            if let Some(p) = &self.probe {
+                p.publish_sequenced(self.sequencer.next_seq - 1);
             }
         }
     }

@@ -16,6 +16,9 @@ impl Gateway {
     /// Sends every output whose input is durable.
     pub(super) fn drain_outputs(&mut self) {
         let durable = self.shared.durable.get();
+        if let Some(p) = self.probe.as_deref_mut() {
+            p.tick();
+        }
         let mut egress = std::mem::take(&mut self.egress);
         let outputs = self.outputs.clone();
         let recycled = egress.drain(durable, &outputs, |record| self.route(record));
@@ -41,7 +44,13 @@ impl Gateway {
             // No connector: the simulator takes it, or the attempt times out at its deadline and
             // fails over.
             Target::Unconnected(channel) if self.sims.send(channel, r.frame, wall_clock_ns()) => {}
-            Target::Unconnected(_) | Target::Nobody => self.stats.outputs_dropped += 1,
+            Target::Unconnected(_) | Target::Nobody => {
+                self.stats.outputs_dropped += 1;
+                return;
+            }
+        }
+        if let Some(p) = self.probe.as_deref_mut() {
+            p.answered(r.input_seq);
         }
     }
 
@@ -53,6 +62,9 @@ impl Gateway {
         match conn.queue(frame, self.write_cap) {
             Queued::Yes { first } => {
                 self.stats.outputs_sent += 1;
+                if let Some(p) = self.probe.as_deref_mut() {
+                    p.sent(frame);
+                }
                 if first {
                     self.dirty.push(key);
                 }
@@ -86,6 +98,9 @@ impl Gateway {
         why: &str,
     ) {
         self.stats.rejects += 1;
+        if let Some(p) = self.probe.as_deref_mut() {
+            p.rejected(reason);
+        }
         let msg = Reject {
             ref_template_id: template,
             reason,
