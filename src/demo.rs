@@ -166,6 +166,7 @@ struct LiveRun {
     state_hash: String,
     followed: Option<Followed>,
     scraped: Option<Scraped>,
+    tour: crate::demo_admin::Tour,
 }
 
 /// Starts the server (and the follower), drives the load, asks the admin figures, stops.
@@ -178,6 +179,7 @@ fn live_run(
         verbose: !args.json,
         ..ServeOptions::default()
     };
+    let config_copy = config.clone();
     let server = Server::start(config, options).map_err(|e| e.to_string())?;
     let (addr, stop) = (server.local_addr, server.stop.clone());
     let milestones = outage(args, &server.sim_control());
@@ -200,12 +202,14 @@ fn live_run(
         }
         _ => None,
     };
+    // After the figures and the scrape, which must agree with the load's report.
+    let tour = crate::demo_admin::tour(addr, &config_copy);
     stop.store(true, Ordering::Release);
     let server_report = handle
         .join()
         .map_err(|_| "server thread panicked".to_string())?;
     let followed = follower.map(|f| f.finish(server_report.last_seq));
-    let (report, admin) = (result?, admin?);
+    let (report, admin, tour) = (result?, admin?, tour?);
     if let Some(e) = server_report.error {
         return Err(format!("server failed: {e}"));
     }
@@ -219,6 +223,7 @@ fn live_run(
         state_hash,
         followed: followed.transpose()?,
         scraped: scraped.transpose()?,
+        tour,
     })
 }
 
@@ -243,6 +248,7 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         data_dir: &data_dir,
         followed: live.followed.as_ref(),
         scraped: live.scraped.as_ref(),
+        tour: &live.tour,
     };
     let month_dir = data_dir.with_file_name(format!(
         "{}-month",
@@ -400,6 +406,7 @@ fn admin_figures(addr: std::net::SocketAddr) -> Result<AdminFigures, String> {
 }
 
 struct Context<'a> {
+    tour: &'a crate::demo_admin::Tour,
     report: &'a LoadReport,
     admin: &'a AdminFigures,
     rule_names: &'a BTreeMap<u32, String>,
@@ -544,6 +551,7 @@ impl Context<'_> {
                 "matches_live": f.hash == self.state_hash,
             })),
             "metrics": self.scraped.map(Scraped::json),
+            "operator": self.tour.json(),
             "data_dir": self.data_dir.display().to_string(),
             "errors": r.errors,
         })
@@ -702,6 +710,7 @@ impl Context<'_> {
         if let Some(s) = self.scraped {
             println!("{}", s.line());
         }
+        self.tour.print();
         println!(
             "journal    {}  (replay it with: sluice replay verify --data {})",
             self.data_dir.display(),

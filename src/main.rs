@@ -8,6 +8,7 @@ mod bench_pipeline;
 mod bench_plot;
 mod channel_sim;
 mod demo;
+mod demo_admin;
 mod demo_metrics;
 mod demo_month;
 mod load;

@@ -84,7 +84,7 @@ fn random<const N: usize>() -> Result<[u8; N], String> {
 
 /// A fresh secret (128 bits, 32 hex characters: what a Login carries) and the message fields that
 /// store it: the salt and HMAC-SHA256(salt, "key_id:secret").
-fn new_secret(key_id: &str) -> Result<(String, Chars<32>, Chars<64>), String> {
+pub(crate) fn new_secret(key_id: &str) -> Result<(String, Chars<32>, Chars<64>), String> {
     let secret = hex(&random::<16>()?);
     let salt = random::<16>()?;
     let hash = keyed_hash(&salt, key_id, &secret);

@@ -3,8 +3,8 @@
 //! journaled state back through ConfigQuery. docs/OPERATIONS.md has the design.
 
 mod apply;
-mod conn;
-mod credential;
+pub(crate) mod conn;
+pub(crate) mod credential;
 mod edit;
 mod output;
 
