@@ -14,6 +14,7 @@ Prints `OK` at the end when everything matched; exits 1 with a message otherwise
 from __future__ import annotations
 
 import enum
+import inspect
 import os
 import re
 import sys
@@ -160,6 +161,22 @@ def verify_worked_examples() -> None:
     fields = {k: v for k, v in vars(ack).items() if not k.startswith("_")}
     check(encode("PaymentAck", **fields) == frame, "PaymentAck example does not re-encode identically")
     print(f"worked example: PaymentAck decodes as {describe(ack)}")
+
+
+def verify_field_names_pass_as_keywords() -> None:
+    """Every field of every message can be given as a keyword to encode(), send() and wait_for():
+    no field name collides with a parameter those take by keyword."""
+    fields = set()
+    for mtype in BY_NAME.values():
+        fields |= {f[1] for f in mtype.root.fields} | {g.name for g in mtype.groups}
+        fields |= {t.name for t in mtype.texts}
+    for fn in (encode, Client.send, Client.wait_for):
+        keywords = {p.name for p in inspect.signature(fn).parameters.values()
+                    if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        clash = keywords & fields
+        check(not clash, f"{fn.__name__}: parameters {sorted(clash)} are also message fields")
+    frame = encode("ConfigChannel", channel_id=9, name="newpay", status=1)
+    check(decode(frame).name == "newpay", "a field called name round-trips")
 
 
 def verify_codec_rules() -> None:
@@ -403,6 +420,7 @@ def main(argv: list[str]) -> int:
     try:
         verify_worked_examples()
         verify_codec_rules()
+        verify_field_names_pass_as_keywords()
         channel_id = run_payment(host.strip("[]"), int(port))
         run_stats(host.strip("[]"), int(port), channel_id)
         run_config(host.strip("[]"), int(port), channel_id)
