@@ -71,6 +71,26 @@ impl Credential {
         }
     }
 
+    /// The entry a CredentialUpdate carries (the gateway's copy of the table).
+    pub fn from_update(u: &CredentialUpdate) -> Result<Credential, Refusal> {
+        let previous = match u.previous_until_ns {
+            0 => None,
+            until => {
+                let s = Secret::from_hex(u.previous_algorithm, &u.previous_salt, &u.previous_hash)?;
+                Some((s, until))
+            }
+        };
+        Ok(Credential {
+            key_id: u.key_id.0,
+            role: u.role,
+            principal_id: u.principal_id,
+            active: u.status == Activity::Active,
+            generation: u.generation,
+            current: Secret::from_hex(u.algorithm, &u.salt, &u.hash)?,
+            previous,
+        })
+    }
+
     /// The entry as a ConfigCredential (ConfigQuery's answer): Add with the current secret, or
     /// Revoke once revoked.
     pub fn config(&self) -> ConfigCredential {
@@ -214,24 +234,35 @@ impl Credentials {
     }
 }
 
-/// The secret a ConfigCredential carries, checked: a 64-digit hash, and a 32-digit salt for the
-/// keyed algorithm (none for the legacy one).
+/// The secret a ConfigCredential carries, checked.
 fn secret(m: &ConfigCredential) -> Result<Secret, Refusal> {
-    let hash = from_hex::<32, 64>(&m.hash)
-        .ok_or((ReasonCode::InvalidConfig, "hash must be 64 hex digits"))?;
-    let salt = match m.algorithm {
-        SecretHash::HmacSha256 => from_hex::<16, 32>(&m.salt).ok_or((
-            ReasonCode::InvalidConfig,
-            "salt must be 32 hex digits for HmacSha256",
-        ))?,
-        SecretHash::Sha256 if m.salt.is_empty() => [0; 16],
-        SecretHash::Sha256 => return invalid("Sha256 takes no salt"),
-    };
-    Ok(Secret {
-        algorithm: m.algorithm,
-        salt,
-        hash,
-    })
+    Secret::from_hex(m.algorithm, &m.salt, &m.hash)
+}
+
+impl Secret {
+    /// A secret from its wire form, checked: a 64-digit hash, and a 32-digit salt for the keyed
+    /// algorithm (none for the legacy one).
+    pub fn from_hex(
+        algorithm: SecretHash,
+        salt: &Chars<32>,
+        hash: &Chars<64>,
+    ) -> Result<Secret, Refusal> {
+        let hash = from_hex::<32, 64>(hash)
+            .ok_or((ReasonCode::InvalidConfig, "hash must be 64 hex digits"))?;
+        let salt = match algorithm {
+            SecretHash::HmacSha256 => from_hex::<16, 32>(salt).ok_or((
+                ReasonCode::InvalidConfig,
+                "salt must be 32 hex digits for HmacSha256",
+            ))?,
+            SecretHash::Sha256 if salt.is_empty() => [0; 16],
+            SecretHash::Sha256 => return invalid("Sha256 takes no salt"),
+        };
+        Ok(Secret {
+            algorithm,
+            salt,
+            hash,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -8,8 +8,8 @@ use hmac::{Hmac, Mac};
 use rustc_hash::FxHashMap;
 use sha2::{Digest, Sha256};
 use sluice_engine::Engine;
-use sluice_engine::credentials::{Credential, Secret, from_hex};
-use sluice_protocol::{Activity, CredentialUpdate, Role, SecretHash};
+use sluice_engine::credentials::{Credential, Secret};
+use sluice_protocol::{CredentialUpdate, Role, SecretHash};
 use subtle::ConstantTimeEq;
 
 /// SHA-256 of "key_id:secret": the unsalted form of earlier configuration files.
@@ -55,18 +55,6 @@ pub fn key_bytes(key_id: &str) -> Option<[u8; 16]> {
     Some(out)
 }
 
-/// One key as the gateway holds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Key {
-    pub role: Role,
-    pub principal_id: u32,
-    pub active: bool,
-    pub generation: u32,
-    pub current: Secret,
-    /// The secret before the last rotation, until when it still logs in (event time, ns).
-    pub previous: Option<(Secret, u64)>,
-}
-
 /// Who a login authenticated as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Authenticated {
@@ -87,7 +75,7 @@ pub enum KeyChange {
 /// The login table.
 #[derive(Debug, Default)]
 pub struct Keys {
-    keys: FxHashMap<[u8; 16], Key>,
+    keys: FxHashMap<[u8; 16], Credential>,
 }
 
 impl Keys {
@@ -95,7 +83,7 @@ impl Keys {
     pub fn from_engine(engine: &Engine) -> Keys {
         let mut keys = Keys::default();
         for c in &engine.state().credentials.entries {
-            keys.keys.insert(c.key_id, key_of(c));
+            keys.keys.insert(c.key_id, c.clone());
         }
         keys
     }
@@ -111,22 +99,7 @@ impl Keys {
     /// Applies an update from the engine; None when it carries an unreadable hash (the engine
     /// checks them, so that would be a bug: the key is then left as it was).
     pub fn apply(&mut self, u: &CredentialUpdate) -> Option<KeyChange> {
-        let current = secret(u.algorithm, &u.salt.0, &u.hash.0)?;
-        let previous = match u.previous_until_ns {
-            0 => None,
-            until => Some((
-                secret(u.previous_algorithm, &u.previous_salt.0, &u.previous_hash.0)?,
-                until,
-            )),
-        };
-        let key = Key {
-            role: u.role,
-            principal_id: u.principal_id,
-            active: u.status == Activity::Active,
-            generation: u.generation,
-            current,
-            previous,
-        };
+        let key = Credential::from_update(u).ok()?;
         let change = match (self.keys.get(&u.key_id.0), key.active) {
             (_, false) => KeyChange::Revoked,
             (None, true) => KeyChange::Added,
@@ -185,34 +158,11 @@ impl Keys {
     }
 }
 
-fn key_of(c: &Credential) -> Key {
-    Key {
-        role: c.role,
-        principal_id: c.principal_id,
-        active: c.active,
-        generation: c.generation,
-        current: c.current,
-        previous: c.previous,
-    }
-}
-
-fn secret(algorithm: SecretHash, salt_hex: &[u8; 32], hash_hex: &[u8; 64]) -> Option<Secret> {
-    let salt = match algorithm {
-        SecretHash::Sha256 => [0; 16],
-        SecretHash::HmacSha256 => from_hex::<16, 32>(&sluice_protocol::Chars(*salt_hex))?,
-    };
-    Some(Secret {
-        algorithm,
-        salt,
-        hash: from_hex::<32, 64>(&sluice_protocol::Chars(*hash_hex))?,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use sluice_engine::credentials::hex_chars;
-    use sluice_protocol::Chars;
+    use sluice_protocol::{Activity, Chars};
 
     fn update(
         key: &str,
