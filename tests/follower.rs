@@ -6,12 +6,13 @@
 //!   position — records at or before it are not handed to it again — and not from Genesis;
 //! - at the end its engine has the live engine's state hash at the same sequence.
 
+mod common;
 use sluice_gateway::client::Client;
-use sluice_gateway::config::{Config, DEFAULT_CONFIG};
+use sluice_gateway::config::Config;
 use sluice_gateway::server::{ServeOptions, Server};
 use sluice_node::{DurableCursor, Follower};
 use sluice_protocol::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -19,26 +20,11 @@ const WAIT: Duration = Duration::from_secs(60);
 const PAYMENTS: u64 = 12_000;
 const WINDOW: u64 = 200;
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sluice-follower-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("mkdir");
-    dir
-}
-
 fn config(dir: &Path) -> Config {
-    let mut config = Config::parse(DEFAULT_CONFIG).expect("default config");
-    config.listen = "127.0.0.1:0".parse().expect("addr");
-    config.data_dir = dir.to_path_buf();
+    let mut config = common::in_process_config(dir, 40_000);
     config.durability = sluice_journal::Durability::Fsync;
-    config.segment_size_bytes = 1 << 20;
     config.pipeline.journal_delay_us = 2_000;
     config.pipeline.snapshot_every = 4_000;
-    config.pipeline.prefault_memory = false;
-    config.world.genesis.orders_max = 40_000;
-    config.world.genesis.refunds_max = 1_000;
-    config.world.genesis.velocity_keys_max = 4_096;
-    config.simulator.enabled = true;
     config
 }
 
@@ -119,7 +105,8 @@ fn follow(
 
 #[test]
 fn a_follower_never_passes_the_durable_cursor_resumes_after_a_kill_and_matches_the_live_state() {
-    let dir = temp_dir("live");
+    let test_dir = common::TestDir::new("follower-live");
+    let dir = test_dir.path.clone();
     let server = Server::start(config(&dir), ServeOptions::default()).expect("server starts");
     let addr = server.local_addr;
     let stop = server.stop.clone();
@@ -195,12 +182,12 @@ fn a_follower_never_passes_the_durable_cursor_resumes_after_a_kill_and_matches_t
     second.save_position().expect("save");
     assert_eq!(second.status().saved_seq, report.last_seq);
     assert_eq!(second.status().lag_inputs, 0);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn a_follower_refuses_a_bad_name_and_a_damaged_position_file() {
-    let dir = temp_dir("bad");
+    let test_dir = common::TestDir::new("follower-bad");
+    let dir = test_dir.path.clone();
     let mut config = config(&dir);
     config.pipeline.journal_delay_us = 0;
     let server = Server::start(config, ServeOptions::default()).expect("server starts");
@@ -225,5 +212,4 @@ fn a_follower_refuses_a_bad_name_and_a_damaged_position_file() {
     assert!(e.0.contains("past the durable cursor"), "{e}");
     stop.store(true, Ordering::Release);
     let _ = running.join();
-    let _ = std::fs::remove_dir_all(&dir);
 }

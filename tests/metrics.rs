@@ -8,16 +8,17 @@
 //!   latencies at least one per ack) and with the engine's own StatsReport (an admin StatsQuery);
 //! - a registered follower's lag, snapshots' durations and the pipeline's positions are there.
 
+mod common;
 use prometheus_parse::{Sample, Scrape, Value};
 use sluice_gateway::client::Client;
-use sluice_gateway::config::{Config, DEFAULT_CONFIG, MetricsConfig};
+use sluice_gateway::config::{Config, MetricsConfig};
 use sluice_gateway::server::{ServeOptions, Server};
 use sluice_node::Follower;
 use sluice_protocol::*;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -26,24 +27,9 @@ const WAIT: Duration = Duration::from_secs(30);
 const PAYMENTS: u64 = 400;
 const WINDOW: u64 = 50;
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sluice-metrics-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("mkdir");
-    dir
-}
-
 fn config(dir: &Path) -> Config {
-    let mut config = Config::parse(DEFAULT_CONFIG).expect("default config");
-    config.listen = "127.0.0.1:0".parse().expect("addr");
-    config.data_dir = dir.to_path_buf();
-    config.segment_size_bytes = 1 << 20;
-    config.pipeline.prefault_memory = false;
+    let mut config = common::in_process_config(dir, 10_000);
     config.pipeline.snapshot_every = 300;
-    config.world.genesis.orders_max = 10_000;
-    config.world.genesis.refunds_max = 1_000;
-    config.world.genesis.velocity_keys_max = 4_096;
-    config.simulator.enabled = true;
     config.metrics = MetricsConfig {
         enabled: true,
         listen: "127.0.0.1:0".parse().expect("addr"),
@@ -296,7 +282,8 @@ fn follow(dir: &Path, server: &Server, stop: Arc<AtomicBool>) -> std::thread::Jo
 
 #[test]
 fn the_metrics_agree_with_what_the_client_saw_and_with_the_engine() {
-    let dir = temp_dir("agree");
+    let test_dir = common::TestDir::new("metrics-agree");
+    let dir = test_dir.path.clone();
     let server = Server::start(config(&dir), ServeOptions::default()).expect("server starts");
     let (addr, stop) = (server.local_addr, server.stop.clone());
     let metrics_addr = server.metrics_addr.expect("metrics enabled");
@@ -330,7 +317,6 @@ fn the_metrics_agree_with_what_the_client_saw_and_with_the_engine() {
     stop.store(true, Ordering::Release);
     let report = running.join().expect("server thread");
     assert!(report.error.is_none(), "{:?}", report.error);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn check_payments(m: &Metrics, seen: &Seen, stats: &StatsReport) {

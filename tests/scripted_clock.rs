@@ -4,12 +4,13 @@
 //! 7-day deposits are released on their days. The journal then passes `sluice replay check`
 //! (the real binary): a scripted run replays byte for byte like any other.
 
+mod common;
 use sluice_gateway::client::Client;
-use sluice_gateway::config::{Config, DEFAULT_CONFIG};
+use sluice_gateway::config::Config;
 use sluice_gateway::server::{ServeOptions, Server};
 use sluice_node::{Clock, ScriptedClock};
 use sluice_protocol::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -22,24 +23,8 @@ const NS_PER_DAY: u64 = 86_400_000_000_000;
 const START_NS: u64 = 1_796_054_400_000_000_000;
 const SHOP: u32 = 1001;
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sluice-clock-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("mkdir");
-    dir
-}
-
 fn config(dir: &Path) -> Config {
-    let mut config = Config::parse(DEFAULT_CONFIG).expect("default config");
-    config.listen = "127.0.0.1:0".parse().expect("addr");
-    config.data_dir = dir.to_path_buf();
-    config.segment_size_bytes = 1 << 20;
-    config.pipeline.prefault_memory = false;
-    config.world.genesis.orders_max = 10_000;
-    config.world.genesis.refunds_max = 1_000;
-    config.world.genesis.velocity_keys_max = 4_096;
-    config.simulator.enabled = true;
-    config
+    common::in_process_config(dir, 10_000)
 }
 
 /// Pays `PAYMENTS_PER_DAY` at the shop and waits for every ack and result; returns the event
@@ -117,7 +102,8 @@ fn advance_and_settle(clock: &ScriptedClock, client: &mut Client, instant_ns: u6
 
 #[test]
 fn a_simulated_month_runs_in_seconds_settles_by_event_time_and_replays() {
-    let dir = temp_dir("month");
+    let test_dir = common::TestDir::new("clock-month");
+    let dir = test_dir.path.clone();
     let clock = ScriptedClock::starting_at(START_NS);
     let options = ServeOptions {
         clock: Clock::Scripted(clock.clone()),
@@ -192,5 +178,4 @@ fn a_simulated_month_runs_in_seconds_settles_by_event_time_and_replays() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(stdout.contains("OK"), "{stdout}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -6,37 +6,24 @@
 //! sync is not fatal: the server keeps serving, writes the next snapshot once the storage heals,
 //! and restarts to the same state.
 
+mod common;
 use sluice_gateway::client::Client;
-use sluice_gateway::config::{Config, DEFAULT_CONFIG};
+use sluice_gateway::config::Config;
 use sluice_gateway::server::{ServeOptions, Server, ServerReport};
 use sluice_journal::{Durability, FaultKind, FaultyStorage};
 use sluice_protocol::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(30);
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sluice-faults-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("mkdir");
-    dir
-}
-
 fn config(dir: &Path) -> Config {
-    let mut config = Config::parse(DEFAULT_CONFIG).expect("default config");
-    config.listen = "127.0.0.1:0".parse().expect("addr");
-    config.data_dir = dir.to_path_buf();
+    let mut config = common::in_process_config(dir, 20_000);
     config.durability = Durability::Fsync;
     // Small segments: rolls come every few hundred inputs.
     config.segment_size_bytes = 64 * 1024;
-    config.pipeline.prefault_memory = false;
-    config.world.genesis.orders_max = 20_000;
-    config.world.genesis.refunds_max = 1_000;
-    config.world.genesis.velocity_keys_max = 4_096;
-    config.simulator.enabled = true;
     config
 }
 
@@ -145,7 +132,8 @@ fn check_restart_keeps(dir: &Path, acked: &[Acked]) {
 
 /// A journal call of `kind` fails from its next call on, while payments flow.
 fn journal_fault_stops_the_server_and_loses_no_ack(kind: FaultKind, expect_in_error: &str) {
-    let dir = temp_dir(&format!("{kind:?}"));
+    let test_dir = common::TestDir::new(&format!("faults-{kind:?}"));
+    let dir = test_dir.path.clone();
     let storage = Arc::new(FaultyStorage::new());
     let running = start(&dir, Some(storage.clone()));
     // Some payments on healthy storage first.
@@ -177,7 +165,6 @@ fn journal_fault_stops_the_server_and_loses_no_ack(kind: FaultKind, expect_in_er
         "{kind:?}: the fault left inputs undurable"
     );
     check_restart_keeps(&dir, &acked);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Pays `count` payments from `first_id`, 50 at a time; returns those acknowledged with an order.
@@ -271,7 +258,8 @@ fn a_failed_snapshot_write_rename_or_directory_sync_is_survived() {
         FaultKind::Rename,
         FaultKind::SyncDir,
     ] {
-        let dir = temp_dir(&format!("snapshot-{kind:?}"));
+        let test_dir = common::TestDir::new(&format!("faults-snapshot-{kind:?}"));
+        let dir = test_dir.path.clone();
         let storage = Arc::new(FaultyStorage::new());
         let running = start(&dir, Some(storage.clone()));
         let mut acked = pay_until_limit(running.addr, 1, 100);
@@ -302,6 +290,5 @@ fn a_failed_snapshot_write_rename_or_directory_sync_is_survived() {
         let report = running.thread.join().expect("server thread");
         assert!(report.error.is_none(), "{kind:?}: {:?}", report.error);
         check_restart_keeps(&dir, &acked);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -690,3 +690,22 @@ pub fn seed_from_env() -> u64 {
                 .unwrap_or(42)
         })
 }
+
+// --- servers started in-process -----------------------------------------------------------------
+
+/// The configuration of a server a test starts in-process (`Server::start`): the embedded default
+/// on an ephemeral port with its data in `dir`, tables small enough to start quickly (`orders_max`
+/// orders, no prefault), 1 MiB journal segments, and the channel simulator on.
+pub fn in_process_config(dir: &Path, orders_max: u32) -> sluice_gateway::config::Config {
+    let mut config =
+        sluice_gateway::config::Config::parse(DEFAULT_CONFIG).expect("the default configuration");
+    config.listen = "127.0.0.1:0".parse().expect("addr");
+    config.data_dir = dir.to_path_buf();
+    config.segment_size_bytes = 1 << 20;
+    config.pipeline.prefault_memory = false;
+    config.world.genesis.orders_max = orders_max;
+    config.world.genesis.refunds_max = 1_000;
+    config.world.genesis.velocity_keys_max = 4_096;
+    config.simulator.enabled = true;
+    config
+}
