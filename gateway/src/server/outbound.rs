@@ -7,6 +7,8 @@ use sluice_node::wall_clock_ns;
 use sluice_protocol::*;
 use std::time::Instant;
 
+use tracing::{debug, warn};
+
 use super::Gateway;
 use crate::egress::Target;
 use crate::net::{Closing, Queued};
@@ -72,11 +74,13 @@ impl Gateway {
             Queued::Closing => {}
             Queued::SlowConsumer => {
                 self.stats.slow_consumers += 1;
-                eprintln!(
-                    "sluice: disconnecting slow consumer {} (session {:?}): {} bytes unread",
-                    conn.peer,
-                    conn.session.identity().map(|s| s.id),
-                    conn.unsent()
+                let (peer, unread_bytes) = (conn.peer, conn.unsent());
+                let session = conn.session.identity().map(|s| s.id);
+                warn!(
+                    %peer,
+                    session,
+                    unread_bytes,
+                    "disconnecting slow consumer {peer} (session {session:?}): {unread_bytes} bytes unread"
                 );
             }
         }
@@ -201,10 +205,13 @@ impl Gateway {
                 .filter_map(|(k, c)| c.session.identity().map(|i| (k, i)));
             self.routes.on_close(key, identity, others);
         }
-        if let Some(why) = conn.closing.as_ref().map(Closing::why)
-            && (why.starts_with("slow consumer") || why.starts_with("framing"))
-        {
-            eprintln!("sluice: closed {}: {why}", conn.peer);
+        if let Some(why) = conn.closing.as_ref().map(Closing::why) {
+            let (peer, session) = (conn.peer, conn.session.identity().map(|i| i.id));
+            if why.starts_with("slow consumer") || why.starts_with("framing") {
+                warn!(%peer, session, "closed {peer}: {why}");
+            } else {
+                debug!(%peer, session, "closed {peer}: {why}");
+            }
         }
         self.stalled.retain(|k| *k != key);
         self.buffers.give_back(conn.into_buffers());
