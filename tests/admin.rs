@@ -281,7 +281,16 @@ fn objects_added_with_sluice_admin_take_payments_and_bad_values_change_nothing()
     );
 
     // Disabled, a merchant takes no payments; enabled, it does again.
-    admin_ok(addr, &["disable", "merchant", "3001"]);
+    let disabled = admin_ok(addr, &["disable", "merchant", "3001"]);
+    // The audit line of the change names it and its journal sequence (the human format).
+    let seq = disabled[0]["sequence"].as_u64().expect("a sequence");
+    let audit = server.wait_for_line(WAIT, |l| {
+        says(
+            l,
+            &format!("admin input at sequence {seq}: ConfigMerchant 3001 applied"),
+        )
+    });
+    assert!(audit.contains(&format!(" seq={seq} ")), "{audit}");
     acq.send(&payment(3, 3001, 1_000, PaymentMethod::Wallet))
         .expect("send");
     let ack = wait_for(&mut acq, "PaymentAck", |m| match m {

@@ -1,7 +1,7 @@
 //! The server's logs (docs/OPERATIONS.md, "Logs") from the real binary: with `--log-json` every
-//! line on stderr is one JSON object, credential changes and the stop line carry their journal
-//! sequence, the level comes from `SLUICE_LOG`, and a bad `SLUICE_LOG` stops the binary with a
-//! clear error.
+//! line on stderr is one JSON object, the admin's changes leave an audit line carrying the journal
+//! sequence the admin was answered with, credential changes and the stop line carry theirs, the
+//! level comes from `SLUICE_LOG`, and a bad `SLUICE_LOG` stops the binary with a clear error.
 
 mod common;
 use common::*;
@@ -20,13 +20,53 @@ fn seq_of(line: &str) -> Option<u64> {
     serde_json::from_str::<Json>(line).ok()?["fields"]["seq"].as_u64()
 }
 
+/// The audit line of the admin input at `seq`.
+fn audit_line(server: &ServerProcess, seq: u64) -> Json {
+    let line = server.wait_for_line(WAIT, |l| {
+        says(l, "admin input at sequence ") && seq_of(l) == Some(seq)
+    });
+    json(&line)
+}
+
 #[test]
-fn json_logs_are_one_object_per_line_and_input_lines_carry_their_sequence() {
+fn json_logs_are_one_object_per_line_and_every_admin_change_is_audited_with_its_sequence() {
     let dir = TestDir::new("logs-json");
     let config = write_config(&dir.path, &Settings::default());
     let env = [("SLUICE_LOG", "debug")];
     let mut server = ServerProcess::start_with(&config, &dir.join("data"), &["--log-json"], &env);
     let addr = server.addr;
+
+    // Accepted: the sequence the admin was answered with is the audit line's `seq`.
+    let disabled = admin_ok(addr, &["disable", "channel", "3"]);
+    let seq = disabled[0]["sequence"].as_u64().expect("a sequence");
+    let audit = audit_line(&server, seq);
+    assert_eq!(audit["level"], "INFO", "{audit}");
+    let fields = &audit["fields"];
+    assert_eq!(fields["ref_template"], "ConfigChannel", "{audit}");
+    assert_eq!(fields["object_id"], 3, "{audit}");
+    assert_eq!(fields["status"], "Accepted", "{audit}");
+    assert_eq!(fields["reason"], "None", "{audit}");
+    // Who: the admin's session, which its login line ties to the key and the peer.
+    let session = fields["session"].as_u64().expect("a session");
+    let login = server.wait_for_line(WAIT, |l| {
+        says(l, &format!("session {session} logged in from "))
+    });
+    let login = json(&login);
+    assert_eq!(login["fields"]["key_id"], "admin", "{login}");
+    assert!(login["fields"]["peer"].is_string(), "{login}");
+
+    // Refused: audited too, with the reason, at a later sequence.
+    let (ok, lines) = admin(addr, &["set", "merchant", "1001", "max_amount_minor=-5"]);
+    assert!(!ok && lines[0]["reason"] == "InvalidConfig", "{lines:?}");
+    let refused = server.wait_for_line(WAIT, |l| {
+        says(l, "admin input at sequence ") && l.contains("\"Rejected\"")
+    });
+    let refused = json(&refused);
+    let fields = &refused["fields"];
+    assert_eq!(fields["ref_template"], "ConfigMerchant", "{refused}");
+    assert_eq!(fields["object_id"], 1001, "{refused}");
+    assert_eq!(fields["reason"], "InvalidConfig", "{refused}");
+    assert!(fields["seq"].as_u64() > Some(seq), "{refused}");
 
     // A credential change carries the sequence of the input that made it.
     let secret = dir.join("secret");

@@ -7,11 +7,11 @@ use sluice_node::wall_clock_ns;
 use sluice_protocol::*;
 use std::time::Instant;
 
-use tracing::{debug, warn};
+use tracing::{debug, error, info, warn};
 
 use super::Gateway;
 use crate::egress::Target;
-use crate::net::{Closing, Queued};
+use crate::net::{Closing, Queued, frame_template_id};
 use crate::session::TimerAction;
 
 impl Gateway {
@@ -32,6 +32,10 @@ impl Gateway {
     }
 
     fn route(&mut self, r: &OutRecord<'_>) {
+        // The audit trail of admin changes; every other output pays this one compare.
+        if frame_template_id(r.frame) == ConfigAck::TEMPLATE_ID {
+            audit_config_ack(r);
+        }
         let conns = &self.conns;
         let identity_of = |k: usize| conns.get(k).and_then(|c| c.session.identity());
         match self.routes.target(&r.dest, identity_of) {
@@ -216,4 +220,39 @@ impl Gateway {
         self.stalled.retain(|k| *k != key);
         self.buffers.give_back(conn.into_buffers());
     }
+}
+
+/// Logs the outcome of an admin input answered with a ConfigAck — every configuration change and
+/// snapshot request, and a ConfigQuery that found nothing — as the operator's audit trail: which
+/// input (`seq`, the journal sequence of the input it answers), what it named (`ref_template`,
+/// `object_id`), who (`session`, the admin's session; its login line names the key and the
+/// peer), and whether it was applied (`status`, `reason`, `text`). Refused changes are logged
+/// too: an attempt is part of the trail.
+fn audit_config_ack(r: &OutRecord<'_>) {
+    let ack = match decode_frame::<ConfigAck>(r.frame) {
+        Ok(ack) => ack,
+        Err(e) => {
+            // The engine writes these; an unreadable one is a bug.
+            error!(seq = r.input_seq, "a ConfigAck output does not decode: {e}");
+            return;
+        }
+    };
+    let (seq, object_id, status, reason) = (ack.sequence, ack.object_id, ack.status, ack.reason);
+    let ref_template = template_name(ack.ref_template_id).unwrap_or("unknown template");
+    let text = ack.text.as_str();
+    let session = r.dest.session_id;
+    let outcome = match status {
+        AckStatus::Accepted => "applied".to_string(),
+        _ => format!("refused ({reason:?}: {text})"),
+    };
+    info!(
+        seq,
+        ref_template,
+        object_id,
+        ?status,
+        ?reason,
+        text = %text,
+        session,
+        "admin input at sequence {seq}: {ref_template} {object_id} {outcome}"
+    );
 }
