@@ -55,6 +55,10 @@ fn json_logs_are_one_object_per_line_and_every_admin_change_is_audited_with_its_
     assert_eq!(login["fields"]["key_id"], "admin", "{login}");
     assert!(login["fields"]["peer"].is_string(), "{login}");
 
+    // A listing reads by position until a query finds nothing: queries change nothing, and are
+    // not in the trail (checked at the end).
+    admin_ok(addr, &["list", "channel"]);
+
     // Refused: audited too, with the reason, at a later sequence.
     let (ok, lines) = admin(addr, &["set", "merchant", "1001", "max_amount_minor=-5"]);
     assert!(!ok && lines[0]["reason"] == "InvalidConfig", "{lines:?}");
@@ -123,9 +127,25 @@ fn json_logs_are_one_object_per_line_and_every_admin_change_is_audited_with_its_
         seq_of(fresh),
         Some(parse_recovery_line(&log_message(fresh)).seq)
     );
+    let query_ended = lines
+        .iter()
+        .find(|l| says(l, "admin query at sequence "))
+        .expect("the listing's last query, at debug");
+    assert_eq!(json(query_ended)["level"], "DEBUG", "{query_ended}");
+    let audited: Vec<&String> = lines
+        .iter()
+        .filter(|l| says(l, "admin input at sequence "))
+        .collect();
+    assert_eq!(
+        audited.len(),
+        3,
+        "channel, merchant, credential: {audited:#?}"
+    );
     assert!(
-        lines.iter().any(|l| json(l)["level"] == "DEBUG"),
-        "no debug line at SLUICE_LOG=debug"
+        audited
+            .iter()
+            .all(|l| json(l)["fields"]["ref_template"] != "ConfigQuery"),
+        "{audited:#?}"
     );
 }
 

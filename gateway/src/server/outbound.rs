@@ -223,7 +223,7 @@ impl Gateway {
 }
 
 /// Logs the outcome of an admin input answered with a ConfigAck — every configuration change and
-/// snapshot request, and a ConfigQuery that found nothing — as the operator's audit trail: which
+/// snapshot request (a ConfigQuery that found nothing only at debug) — as the audit trail: which
 /// input (`seq`, the journal sequence of the input it answers), what it named (`ref_template`,
 /// `object_id`), who (`session`, the admin's session; its login line names the key and the
 /// peer), and whether it was applied (`status`, `reason`, `text`). Refused changes are logged
@@ -238,6 +238,17 @@ fn audit_config_ack(r: &OutRecord<'_>) {
         }
     };
     let (seq, object_id, status, reason) = (ack.sequence, ack.object_id, ack.status, ack.reason);
+    if ack.ref_template_id == ConfigQuery::TEMPLATE_ID {
+        // A query changes nothing (`sluice admin list` ends each listing with one that finds
+        // nothing): not part of the trail.
+        debug!(
+            seq,
+            object_id,
+            ?reason,
+            "admin query at sequence {seq} found nothing ({reason:?})"
+        );
+        return;
+    }
     let ref_template = template_name(ack.ref_template_id).unwrap_or("unknown template");
     let text = ack.text.as_str();
     let session = r.dest.session_id;
