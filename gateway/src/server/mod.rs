@@ -73,7 +73,7 @@ pub struct ServerReport {
 /// Options that are not in the configuration file.
 #[derive(Debug, Clone, Default)]
 pub struct ServeOptions {
-    /// Print the start-up log to stderr.
+    /// Log the start-up steps (recovery, prefaulting, the metrics address) at info.
     pub verbose: bool,
     /// Where the sequencer's event time comes from: the wall clock, or a scripted clock that the
     /// caller drives (a simulated month in seconds; see `sluice_node::clock`).
