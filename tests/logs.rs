@@ -47,7 +47,8 @@ fn json_logs_are_one_object_per_line_and_every_admin_change_is_audited_with_its_
     assert_eq!(fields["status"], "Accepted", "{audit}");
     assert_eq!(fields["reason"], "None", "{audit}");
     // Who: the admin's session, which its login line ties to the key and the peer.
-    let session = fields["session"].as_u64().expect("a session");
+    // Session ids pass 2^53: text, so that JSON tools reading doubles keep them exact.
+    let session = fields["session"].as_str().expect("a session id as text");
     let login = server.wait_for_line(WAIT, |l| {
         says(l, &format!("session {session} logged in from "))
     });

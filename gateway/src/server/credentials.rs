@@ -6,7 +6,7 @@ use sluice_protocol::*;
 
 use tracing::{error, info};
 
-use super::Gateway;
+use super::{Gateway, session_field};
 use crate::auth::KeyChange;
 
 impl Gateway {
@@ -62,7 +62,7 @@ impl Gateway {
                 "the credential this session logged in with was revoked"
             };
             if let Some(c) = self.conns.get(key) {
-                let session = c.session.identity().map(|i| i.id);
+                let session = c.session.identity().map(|i| session_field(i.id));
                 info!(peer = %c.peer, session, "logging out {}: {why}", c.peer);
             }
             self.send_logout(key, ReasonCode::CredentialRevoked, why);

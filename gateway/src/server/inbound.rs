@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 use tracing::{error, info, warn};
 
-use super::{FIRST_CONN, Gateway};
+use super::{FIRST_CONN, Gateway, session_field};
 use crate::net::{Closing, Conn, ReadEnd};
 use crate::session::{Admission, Identity, check_role};
 
@@ -277,7 +277,7 @@ impl Gateway {
         let key_id = login.key_id.as_str();
         info!(
             %peer,
-            session = id,
+            session = session_field(id),
             key_id = %key_id,
             ?role,
             "session {id} logged in from {peer} as {key_id:?} ({role:?})"

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use tracing::{debug, error, info, warn};
 
-use super::Gateway;
+use super::{Gateway, session_field};
 use crate::egress::Target;
 use crate::net::{Closing, Queued, frame_template_id};
 use crate::session::TimerAction;
@@ -79,12 +79,12 @@ impl Gateway {
             Queued::SlowConsumer => {
                 self.stats.slow_consumers += 1;
                 let (peer, unread_bytes) = (conn.peer, conn.unsent());
-                let session = conn.session.identity().map(|s| s.id);
+                let id = conn.session.identity().map(|s| s.id);
                 warn!(
                     %peer,
-                    session,
+                    session = id.map(session_field),
                     unread_bytes,
-                    "disconnecting slow consumer {peer} (session {session:?}): {unread_bytes} bytes unread"
+                    "disconnecting slow consumer {peer} (session {id:?}): {unread_bytes} bytes unread"
                 );
             }
         }
@@ -210,7 +210,8 @@ impl Gateway {
             self.routes.on_close(key, identity, others);
         }
         if let Some(why) = conn.closing.as_ref().map(Closing::why) {
-            let (peer, session) = (conn.peer, conn.session.identity().map(|i| i.id));
+            let peer = conn.peer;
+            let session = conn.session.identity().map(|i| session_field(i.id));
             if why.starts_with("slow consumer") || why.starts_with("framing") {
                 warn!(%peer, session, "closed {peer}: {why}");
             } else {
@@ -251,7 +252,7 @@ fn audit_config_ack(r: &OutRecord<'_>) {
     }
     let ref_template = template_name(ack.ref_template_id).unwrap_or("unknown template");
     let text = ack.text.as_str();
-    let session = r.dest.session_id;
+    let session = session_field(r.dest.session_id);
     let outcome = match status {
         AckStatus::Accepted => "applied".to_string(),
         _ => format!("refused ({reason:?}: {text})"),
