@@ -56,8 +56,8 @@ fn json_logs_are_one_object_per_line_and_every_admin_change_is_audited_with_its_
     assert_eq!(login["fields"]["key_id"], "admin", "{login}");
     assert!(login["fields"]["peer"].is_string(), "{login}");
 
-    // A listing reads by position until a query finds nothing: queries change nothing, and are
-    // not in the trail (checked at the end).
+    // A listing queries positions in batches until they find nothing: queries change nothing,
+    // and are not in the trail (checked at the end).
     admin_ok(addr, &["list", "channel"]);
 
     // Refused: audited too, with the reason, at a later sequence.

@@ -240,8 +240,8 @@ fn audit_config_ack(r: &OutRecord<'_>) {
     };
     let (seq, object_id, status, reason) = (ack.sequence, ack.object_id, ack.status, ack.reason);
     if ack.ref_template_id == ConfigQuery::TEMPLATE_ID {
-        // A query changes nothing (`sluice admin list` ends each listing with one that finds
-        // nothing): not part of the trail.
+        // A query changes nothing, and `sluice admin list` queries positions in batches, so each
+        // listing ends with many that find nothing: not part of the trail.
         debug!(
             seq,
             object_id,
