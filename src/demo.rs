@@ -314,7 +314,7 @@ impl LiveFollower {
             .spawn(move || {
                 // Off the live path: on a small machine it lags under load and catches up after.
                 if let Err(e) = sluice_node::follower::background_priority() {
-                    eprintln!("sluice demo: follower at normal priority: {e}");
+                    tracing::warn!("demo follower at normal priority: {e}");
                 }
                 follower
                     .run(&flag, Duration::from_secs(1), |_| Ok(()))

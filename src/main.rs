@@ -13,6 +13,7 @@ mod demo_metrics;
 mod demo_month;
 mod load;
 mod loadgen;
+mod logs;
 mod replay_cli;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +22,7 @@ use sluice_gateway::server::{ServeOptions, Server};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
+use tracing::info;
 
 #[derive(Parser)]
 #[command(
@@ -29,6 +31,10 @@ use std::sync::atomic::Ordering;
     about = "Low-latency in-memory payment transaction processor"
 )]
 struct Cli {
+    /// Log one JSON object per line on stderr instead of human-readable lines. The level comes
+    /// from the environment variable SLUICE_LOG: error, warn, info (the default), debug, trace.
+    #[arg(long, global = true)]
+    log_json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -78,6 +84,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(e) = logs::install(cli.log_json) {
+        eprintln!("sluice: error: {e}");
+        return ExitCode::FAILURE;
+    }
     let result = match cli.command {
         Command::Serve {
             config,
@@ -172,23 +182,22 @@ fn serve(
         signal_hook::flag::register(signal, server.stop.clone())
             .map_err(|e| format!("signal handler: {e}"))?;
     }
-    eprintln!(
-        "sluice: listening on {} (data in {})",
-        server.local_addr,
-        data_dir.display()
-    );
+    let (addr, data) = (server.local_addr, data_dir.display());
+    info!(%addr, data_dir = %data, "listening on {addr} (data in {data})");
     let stop = server.stop.clone();
     let report = server.run();
     let by_signal = stop.load(Ordering::Acquire);
-    eprintln!(
-        "sluice: stopped{} at sequence {}; state hash {}; {:?}",
-        if by_signal { " on signal" } else { "" },
-        report.last_seq,
-        report
-            .state_hash
-            .map(|h| h.to_string())
-            .unwrap_or_else(|| "-".into()),
-        report.stats
+    let (seq, stats) = (report.last_seq, &report.stats);
+    let state_hash = report
+        .state_hash
+        .map(|h| h.to_string())
+        .unwrap_or_else(|| "-".into());
+    let how = if by_signal { " on signal" } else { "" };
+    info!(
+        seq,
+        %state_hash,
+        by_signal,
+        "stopped{how} at sequence {seq}; state hash {state_hash}; {stats:?}"
     );
     match report.error {
         Some(e) => Err(e),

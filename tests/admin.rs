@@ -14,40 +14,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// Runs `sluice admin --json ARGS` as the demo admin: the exit status and the JSON lines printed.
-fn admin(addr: SocketAddr, args: &[&str]) -> (bool, Vec<Json>) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .arg("admin")
-        .arg("--addr")
-        .arg(addr.to_string())
-        .arg("--json")
-        .args(args)
-        .env("SLUICE_ADMIN_SECRET", credential("admin").1)
-        .output()
-        .expect("run sluice admin");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    eprintln!(
-        "sluice admin {args:?}: {}\n{stdout}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
-        .collect();
-    (out.status.success(), lines)
-}
-
-/// `admin`, which must succeed with every change accepted.
-fn admin_ok(addr: SocketAddr, args: &[&str]) -> Vec<Json> {
-    let (ok, lines) = admin(addr, args);
-    assert!(ok, "sluice admin {args:?} failed: {lines:?}");
-    for l in &lines {
-        assert_ne!(l["status"], "refused", "{args:?}: {l}");
-    }
-    lines
-}
-
 /// Adds (or rotates) a credential, the secret written to a file; returns the secret.
 fn new_secret(addr: SocketAddr, dir: &TestDir, args: &[&str]) -> String {
     let file = dir.join(&format!("secret-{}", args.join("-")));
@@ -315,7 +281,16 @@ fn objects_added_with_sluice_admin_take_payments_and_bad_values_change_nothing()
     );
 
     // Disabled, a merchant takes no payments; enabled, it does again.
-    admin_ok(addr, &["disable", "merchant", "3001"]);
+    let disabled = admin_ok(addr, &["disable", "merchant", "3001"]);
+    // The audit line of the change names it and its journal sequence (the human format).
+    let seq = disabled[0]["sequence"].as_u64().expect("a sequence");
+    let audit = server.wait_for_line(WAIT, |l| {
+        says(
+            l,
+            &format!("admin input at sequence {seq}: ConfigMerchant 3001 applied"),
+        )
+    });
+    assert!(audit.contains(&format!(" seq={seq} ")), "{audit}");
     acq.send(&payment(3, 3001, 1_000, PaymentMethod::Wallet))
         .expect("send");
     let ack = wait_for(&mut acq, "PaymentAck", |m| match m {
@@ -348,7 +323,8 @@ fn serve_reports_a_configuration_that_differs_from_the_journal_and_applies_none_
     std::fs::write(&config, changed).expect("write config");
 
     let server = ServerProcess::start(&config, &server.data);
-    let warning = server.wait_for_line(WAIT, |l| l.contains("WARNING") && l.contains("differs"));
+    let warning = server.wait_for_line(WAIT, |l| l.contains("differs from the journaled state"));
+    assert_eq!(log_level(&warning).as_deref(), Some("WARN"), "{warning}");
     assert!(warning.contains("1 places"), "{warning}");
     let line = server.wait_for_line(WAIT, |l| l.contains("merchant 1001 (config line"));
     assert!(
@@ -369,7 +345,10 @@ fn serve_reports_a_configuration_that_differs_from_the_journal_and_applies_none_
     let data = server.data.clone();
     drop(server);
     let server = ServerProcess::start(&config, &data);
-    server.wait_for_line(WAIT, |l| l.starts_with("sluice: listening on "));
-    let warned = server.log_lines().iter().any(|l| l.contains("WARNING"));
+    server.wait_for_line(WAIT, |l| says(l, "listening on "));
+    let warned = server
+        .log_lines()
+        .iter()
+        .any(|l| l.contains("differs from the journaled state") || l.contains("not applied"));
     assert!(!warned, "warned about a file that matches the journal");
 }

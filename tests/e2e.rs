@@ -952,7 +952,7 @@ fn backpressure_from_a_slow_processor_drops_nothing() {
 
     // The ring was full at times (the gateway stopped reading) and nothing was dropped.
     assert!(server.terminate().success());
-    let stats = server.wait_for_line(WAIT, |l| l.starts_with("sluice: stopped"));
+    let stats = server.wait_for_line(WAIT, |l| says(l, "stopped"));
     let ring_full: u64 = stats
         .split("ring_full: ")
         .nth(1)

@@ -73,13 +73,14 @@ fn python_client_example_runs_against_the_server() {
     let mut server = Server { child, data };
 
     // Read stderr on a thread until the end (so the server never blocks on a full pipe); hand the
-    // address of the "sluice: listening on ADDR ..." line to the test.
+    // address of the "... INFO sluice: listening on ADDR ..." line to the test.
     let stderr = server.child.stderr.take().unwrap();
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             eprintln!("[server] {line}");
-            if let Some(rest) = line.strip_prefix("sluice: listening on ") {
+            // The message inside the log line, whatever its timestamp, level and target.
+            if let Some((_, rest)) = line.split_once(" sluice: listening on ") {
                 let addr = rest
                     .split_whitespace()
                     .next()
@@ -91,7 +92,7 @@ fn python_client_example_runs_against_the_server() {
     });
     let addr = rx
         .recv_timeout(Duration::from_secs(20))
-        .expect("the server did not print `sluice: listening on ADDR` within 20 s");
+        .expect("the server did not log `sluice: listening on ADDR` within 20 s");
 
     let example = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("clients/python/example.py");
     let mut python = Command::new("python3")

@@ -13,6 +13,16 @@ use crate::session::Session;
 /// Capacity each pooled write buffer starts with.
 const WRITE_BUFFER_START_BYTES: usize = 256 * 1024;
 
+/// The template id in a frame's SBE header (0 when the frame is too short to hold one): a load,
+/// no checks, for the callers that only compare it (metrics by template, the admin audit line).
+#[inline]
+pub fn frame_template_id(frame: &[u8]) -> u16 {
+    let at = sluice_protocol::SOFH_LEN + 2;
+    frame
+        .get(at..at + 2)
+        .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]))
+}
+
 /// Why a connection is being closed.
 #[derive(Debug, Clone)]
 pub enum Closing {

@@ -8,6 +8,7 @@ use sluice_protocol::{
 };
 
 use crate::sim::{SimReply, Simulator};
+use tracing::info;
 
 /// Session ids of the in-process simulated channels (never handed to a peer).
 pub const SIM_SESSION_BASE: u64 = 1 << 62;
@@ -84,11 +85,11 @@ impl SimBridge {
                     seconds,
                     mode,
                 } => {
-                    eprintln!("sluice: simulator: channel {channel_id} fails ({mode}) from now");
+                    info!(channel_id, seconds, %mode, "simulator: channel {channel_id} fails ({mode}) from now");
                     sim.start_outage(channel_id, now_ns, seconds, &mode);
                 }
                 SimCommand::Recover { channel_id } => {
-                    eprintln!("sluice: simulator: channel {channel_id} works again");
+                    info!(channel_id, "simulator: channel {channel_id} works again");
                     sim.end_outages(channel_id);
                 }
             }

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering, fence};
 use std::sync::{Arc, OnceLock};
 use std::thread::Thread;
 use std::time::Duration;
+use tracing::warn;
 
 /// Spins before parking in adaptive mode (a few microseconds).
 const SPINS: u32 = 200;
@@ -122,7 +123,7 @@ pub fn pin(core: Option<usize>) {
     if let Some(id) = core {
         let ok = core_affinity::set_for_current(core_affinity::CoreId { id });
         if !ok {
-            eprintln!("sluice: could not pin thread to core {id}");
+            warn!(core = id, "could not pin thread to core {id}");
         }
     }
 }

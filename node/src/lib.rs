@@ -26,7 +26,7 @@ use std::fmt;
 
 pub use clock::{Clock, ScriptedClock, wall_clock_ns};
 pub use follower::{DurableCursor, Follower, FollowerStatus};
-pub use recovery::{Recovered, recover};
+pub use recovery::{Recovered, RecoveryEvent, recover};
 pub use replayer::{Applied, ReadAhead, Replayer, Start};
 pub use world::{ConfigError, World, WorldInput};
 

@@ -2,12 +2,14 @@
 //! engine is rebuilt from the newest usable snapshot and the journal's tail — or, on an empty
 //! journal, Genesis and the business world are journaled as the first inputs.
 
-use std::path::Path;
+use std::fmt;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use sluice_engine::{ENVELOPE_LEN, Engine, Outbox, write_envelope};
 use sluice_journal::{
     ExpectedStart, JournalConfig, JournalReader, JournalWriter, OsStorage, SnapshotStore, Storage,
+    Truncation,
 };
 use sluice_protocol::{Genesis, Message, encode_sbe};
 use std::sync::Arc;
@@ -26,8 +28,87 @@ pub struct Recovered {
     pub writer: JournalWriter,
     /// The journal's last timestamp: event time never goes back, also across restarts.
     pub last_timestamp_ns: u64,
-    /// What happened, line by line, for the start-up log.
-    pub log: Vec<String>,
+    /// What happened, step by step, for the start-up log.
+    pub log: Vec<RecoveryEvent>,
+}
+
+/// One step of opening a data directory, for the start-up log. The node does not log (it is also
+/// the replay tools' and the tests' code): the server logs each step with the sequences it
+/// concerns as fields, and `Display` is the sentence a person reads.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecoveryEvent {
+    /// The journal was opened and scanned.
+    JournalOpened {
+        dir: PathBuf,
+        segments: u32,
+        records: u64,
+        first_seq: Option<u64>,
+        last_seq: Option<u64>,
+    },
+    /// A torn tail was cut: the journal ends at `truncation.seq - 1`.
+    TornTailCut(Truncation),
+    /// A snapshot that could not be used, and why (recovery starts from an older one or Genesis).
+    SnapshotSkipped(String),
+    /// The snapshot recovery starts from.
+    SnapshotLoaded { path: PathBuf, seq: u64 },
+    /// The journal's inputs `from_seq..=to_seq` were applied (none when `from_seq > to_seq`);
+    /// the engine is at `seq` with `state_hash`.
+    Replayed {
+        inputs: u64,
+        from_seq: u64,
+        to_seq: u64,
+        millis: f64,
+        state_hash: String,
+        seq: u64,
+    },
+    /// First start: Genesis and `inputs` configuration inputs journaled, up to `seq`.
+    FreshStart {
+        inputs: usize,
+        state_hash: String,
+        seq: u64,
+    },
+}
+
+impl fmt::Display for RecoveryEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecoveryEvent::JournalOpened {
+                dir,
+                segments,
+                records,
+                first_seq,
+                last_seq,
+            } => write!(
+                f,
+                "journal {}: {segments} segments, {records} records, sequences {first_seq:?}..={last_seq:?}",
+                dir.display()
+            ),
+            RecoveryEvent::TornTailCut(t) => write!(f, "journal: torn tail cut: {t:?}"),
+            RecoveryEvent::SnapshotSkipped(why) => f.write_str(why),
+            RecoveryEvent::SnapshotLoaded { path, seq } => {
+                write!(f, "snapshot {} loaded (sequence {seq})", path.display())
+            }
+            RecoveryEvent::Replayed {
+                inputs,
+                from_seq,
+                to_seq,
+                millis,
+                state_hash,
+                seq,
+            } => write!(
+                f,
+                "replayed {inputs} inputs ({from_seq}..={to_seq}) in {millis:.1} ms; state hash \
+                 {state_hash} at sequence {seq}"
+            ),
+            RecoveryEvent::FreshStart {
+                inputs, state_hash, ..
+            } => write!(
+                f,
+                "fresh start: Genesis and {inputs} configuration inputs journaled; state hash \
+                 {state_hash}"
+            ),
+        }
+    }
 }
 
 /// Opens `data_dir`: recovers the journal, loads the newest valid snapshot, replays the rest — or,
@@ -61,16 +142,15 @@ pub fn recover_with_storage(
         .max();
     let start = newest_snapshot.map_or(ExpectedStart::FRESH, ExpectedStart::after_snapshot);
     let (writer, report) = JournalWriter::open_with_storage(&journal_dir, journal, start, storage)?;
-    let mut log = vec![format!(
-        "journal {}: {} segments, {} records, sequences {:?}..={:?}",
-        journal_dir.display(),
-        report.segments,
-        report.records,
-        report.first_seq,
-        report.last_seq
-    )];
+    let mut log = vec![RecoveryEvent::JournalOpened {
+        dir: journal_dir,
+        segments: report.segments,
+        records: report.records,
+        first_seq: report.first_seq,
+        last_seq: report.last_seq,
+    }];
     if let Some(t) = &report.truncated {
-        log.push(format!("journal: torn tail cut: {t:?}"));
+        log.push(RecoveryEvent::TornTailCut(t.clone()));
     }
     match report.last_seq {
         None => bootstrap(world, writer, now_ns, log),
@@ -91,28 +171,30 @@ pub fn rebuild(
     data_dir: &Path,
     store: &SnapshotStore,
     last: u64,
-    log: &mut Vec<String>,
+    log: &mut Vec<RecoveryEvent>,
 ) -> Result<Engine, Error> {
     let reader = JournalReader::open(&sluice_journal::journal_dir(data_dir))?;
     let started = Instant::now();
     let mut notes = Vec::new();
     let mut replayer = Replayer::at_or_before(Some(store), &reader, last, &mut notes)?;
-    log.append(&mut notes);
+    log.extend(notes.into_iter().map(RecoveryEvent::SnapshotSkipped));
     if let Start::Snapshot { seq, path } = &replayer.start {
-        log.push(format!(
-            "snapshot {} loaded (sequence {seq})",
-            path.display()
-        ));
+        log.push(RecoveryEvent::SnapshotLoaded {
+            path: path.clone(),
+            seq: *seq,
+        });
     }
-    let from = replayer.last_seq() + 1;
-    let replayed = replayer.run_to(&reader, last, |_| Ok::<(), Error>(()))?;
+    let from_seq = replayer.last_seq() + 1;
+    let inputs = replayer.run_to(&reader, last, |_| Ok::<(), Error>(()))?;
     let engine = replayer.engine;
-    log.push(format!(
-        "replayed {replayed} inputs ({from}..={last}) in {:.1} ms; state hash {} at sequence {}",
-        started.elapsed().as_secs_f64() * 1e3,
-        engine.state_hash(),
-        engine.last_seq()
-    ));
+    log.push(RecoveryEvent::Replayed {
+        inputs,
+        from_seq,
+        to_seq: last,
+        millis: started.elapsed().as_secs_f64() * 1e3,
+        state_hash: engine.state_hash().to_string(),
+        seq: engine.last_seq(),
+    });
     Ok(engine)
 }
 
@@ -137,7 +219,7 @@ fn bootstrap(
     world: &World,
     mut writer: JournalWriter,
     now_ns: u64,
-    mut log: Vec<String>,
+    mut log: Vec<RecoveryEvent>,
 ) -> Result<Recovered, Error> {
     check_world(world)?;
     let mut engine = Engine::new(&world.genesis, now_ns)?;
@@ -153,11 +235,11 @@ fn bootstrap(
         writer.append(seq, now_ns, input.message.template_id(), &buf[..len])?;
     }
     writer.commit()?;
-    log.push(format!(
-        "fresh start: Genesis and {} configuration inputs journaled; state hash {}",
-        world.inputs.len(),
-        engine.state_hash()
-    ));
+    log.push(RecoveryEvent::FreshStart {
+        inputs: world.inputs.len(),
+        state_hash: engine.state_hash().to_string(),
+        seq: engine.last_seq(),
+    });
     Ok(Recovered {
         engine,
         writer,

@@ -455,6 +455,34 @@ pub fn may_send(role: Role, template_id: u16) -> bool {
     sent_by(template_id).is_some_and(|s| s.allows(role))
 }
 
+impl ConfigQuery {
+    /// The query for the object of `kind` with `id` (for a list entry, its index).
+    pub fn by_id(kind: ConfigKind, id: u64) -> ConfigQuery {
+        ConfigQuery {
+            kind,
+            lookup: ConfigLookup::ById,
+            id,
+            key_id: Chars::default(),
+        }
+    }
+
+    /// The query for the credential `key_id`.
+    pub fn credential(key_id: Chars<16>) -> ConfigQuery {
+        ConfigQuery {
+            key_id,
+            ..ConfigQuery::by_id(ConfigKind::Credential, 0)
+        }
+    }
+
+    /// The query for the object of `kind` at `position` (0-based, in order of first definition).
+    pub fn by_position(kind: ConfigKind, position: u64) -> ConfigQuery {
+        ConfigQuery {
+            lookup: ConfigLookup::ByPosition,
+            ..ConfigQuery::by_id(kind, position)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -505,33 +533,5 @@ mod tests {
         assert!(may_send(Role::Acquirer, Heartbeat::TEMPLATE_ID));
         assert!(!may_send(Role::Acquirer, PaymentAck::TEMPLATE_ID));
         assert!(!may_send(Role::Admin, 9999));
-    }
-}
-
-impl ConfigQuery {
-    /// The query for the object of `kind` with `id` (for a list entry, its index).
-    pub fn by_id(kind: ConfigKind, id: u64) -> ConfigQuery {
-        ConfigQuery {
-            kind,
-            lookup: ConfigLookup::ById,
-            id,
-            key_id: Chars::default(),
-        }
-    }
-
-    /// The query for the credential `key_id`.
-    pub fn credential(key_id: Chars<16>) -> ConfigQuery {
-        ConfigQuery {
-            key_id,
-            ..ConfigQuery::by_id(ConfigKind::Credential, 0)
-        }
-    }
-
-    /// The query for the object of `kind` at `position` (0-based, in order of first definition).
-    pub fn by_position(kind: ConfigKind, position: u64) -> ConfigQuery {
-        ConfigQuery {
-            lookup: ConfigLookup::ByPosition,
-            ..ConfigQuery::by_id(kind, position)
-        }
     }
 }

@@ -9,8 +9,10 @@ use std::time::Duration;
 
 /// How long one answer may take (a journaled input waits for its fsync).
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
-/// Queries in flight at once while listing a server's objects.
-const QUERY_BATCH: usize = 512;
+/// Queries in flight at once while listing a server's objects: the first batch, and the most (each
+/// batch doubles, so a short list costs a few queries past its end, a long one few round trips).
+const FIRST_BATCH: u64 = 8;
+const MAX_BATCH: u64 = 512;
 
 /// What the server answered one admin message.
 #[derive(Debug, Clone)]
@@ -97,13 +99,14 @@ impl AdminConn {
     /// Every object of `kind` the server holds, in order of first definition.
     pub fn walk(&mut self, kind: ConfigKind) -> Result<Vec<AnyMessage>, String> {
         let mut out = Vec::new();
+        let mut batch = FIRST_BATCH;
         loop {
             let start = out.len() as u64;
-            for i in 0..QUERY_BATCH as u64 {
+            for i in 0..batch {
                 self.send(&ConfigQuery::by_position(kind, start + i).into())?;
             }
             let mut ended = false;
-            for _ in 0..QUERY_BATCH {
+            for _ in 0..batch {
                 match self.answer()? {
                     Answer::Object(m) if !ended => out.push(*m),
                     Answer::Object(_) => {}
@@ -117,6 +120,7 @@ impl AdminConn {
             if ended {
                 return Ok(out);
             }
+            batch = (batch * 2).min(MAX_BATCH);
         }
     }
 

@@ -8,6 +8,7 @@
 
 #![allow(dead_code)] // Each test binary uses a different part of this module.
 
+use serde_json::Value as Json;
 use sluice_gateway::client::{Client, ClientError};
 use sluice_gateway::config::{DEFAULT_CONFIG, DEMO_CREDENTIALS};
 use sluice_protocol::*;
@@ -210,6 +211,16 @@ impl ServerProcess {
     /// Starts `sluice serve --config CONFIG --data DATA --listen 127.0.0.1:0` and waits until it
     /// listens.
     pub fn start(config: &Path, data: &Path) -> ServerProcess {
+        Self::start_with(config, data, &[], &[])
+    }
+
+    /// `start`, with further arguments (after `serve`'s) and environment variables.
+    pub fn start_with(
+        config: &Path,
+        data: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> ServerProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
             .arg("serve")
             .arg("--config")
@@ -218,6 +229,8 @@ impl ServerProcess {
             .arg(data)
             .arg("--listen")
             .arg("127.0.0.1:0")
+            .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -253,10 +266,10 @@ impl ServerProcess {
             reader: Some(reader),
             exit: None,
         };
-        let line = server.wait_for_line(START_WAIT, |l| l.starts_with("sluice: listening on "));
-        server.addr = line
+        let line = server.wait_for_line(START_WAIT, |l| says(l, "listening on "));
+        server.addr = log_message(&line)
             .split_whitespace()
-            .nth(3)
+            .nth(2)
             .and_then(|a| a.parse().ok())
             .unwrap_or_else(|| panic!("no address in {line:?}"));
         server
@@ -310,9 +323,9 @@ impl ServerProcess {
     /// fresh start (`fresh start: Genesis and N configuration inputs journaled; state hash H`).
     pub fn recovered_hash(&self) -> LoggedHash {
         let line = self.wait_for_line(START_WAIT, |l| {
-            l.starts_with("sluice: replayed ") || l.starts_with("sluice: fresh start: ")
+            says(l, "replayed ") || says(l, "fresh start: ")
         });
-        parse_recovery_line(&line)
+        parse_recovery_line(&log_message(&line))
     }
 
     /// Sends SIGTERM and waits for the exit; returns the exit status.
@@ -333,7 +346,7 @@ impl ServerProcess {
 
     /// The `stopped ... at sequence S; state hash H` line of a clean stop.
     pub fn stopped_hash(&self) -> LoggedHash {
-        let line = self.wait_for_line(START_WAIT, |l| l.starts_with("sluice: stopped"));
+        let line = log_message(&self.wait_for_line(START_WAIT, |l| says(l, "stopped")));
         let seq = field_after(&line, "at sequence ")
             .trim_end_matches(';')
             .parse()
@@ -404,6 +417,53 @@ impl Drop for ServerProcess {
     }
 }
 
+// --- log lines ------------------------------------------------------------------------------
+
+/// A log line's message, in either format the server writes: the `fields.message` of a JSON line
+/// (`--log-json`), or, in a human line (`TIMESTAMP  LEVEL target: message fields...`), what
+/// follows the target — the message and the fields after it. A line that is neither (a panic, a
+/// tool's own output) is returned whole.
+pub fn log_message(line: &str) -> String {
+    if line.starts_with('{') {
+        let json: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+        return json["fields"]["message"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no fields.message in {line:?}"))
+            .to_string();
+    }
+    match human_parts(line) {
+        Some((_, message)) => message.to_string(),
+        None => line.to_string(),
+    }
+}
+
+/// A log line's level (`ERROR`, `WARN`, `INFO`, `DEBUG`, `TRACE`), in either format.
+pub fn log_level(line: &str) -> Option<String> {
+    if line.starts_with('{') {
+        let json: serde_json::Value = serde_json::from_str(line).ok()?;
+        return json["level"].as_str().map(str::to_string);
+    }
+    human_parts(line).map(|(level, _)| level.to_string())
+}
+
+/// Whether a log line's message starts with `text`.
+pub fn says(line: &str, text: &str) -> bool {
+    log_message(line).starts_with(text)
+}
+
+/// A human line's level and what follows its target: `2026-12-06T05:30:00.123456Z  INFO
+/// sluice_gateway::server: message key=value`.
+fn human_parts(line: &str) -> Option<(&str, &str)> {
+    let (timestamp, rest) = line.split_once(' ')?;
+    if !(timestamp.ends_with('Z') && timestamp.contains('T')) {
+        return None;
+    }
+    let (level, rest) = rest.trim_start().split_once(' ')?;
+    let (_target, message) = rest.split_once(": ")?;
+    Some((level, message))
+}
+
 fn field_after<'a>(line: &'a str, marker: &str) -> &'a str {
     line.split(marker)
         .nth(1)
@@ -411,11 +471,11 @@ fn field_after<'a>(line: &'a str, marker: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {marker:?} in {line:?}"))
 }
 
-/// Parses `sluice: replayed N inputs (A..=B) in X ms; state hash H at sequence S` or
-/// `sluice: fresh start: Genesis and N configuration inputs journaled; state hash H`.
+/// Parses the message `replayed N inputs (A..=B) in X ms; state hash H at sequence S` or
+/// `fresh start: Genesis and N configuration inputs journaled; state hash H`.
 pub fn parse_recovery_line(line: &str) -> LoggedHash {
     let hash = field_after(line, "state hash ").to_string();
-    let seq = if line.starts_with("sluice: fresh start: ") {
+    let seq = if line.starts_with("fresh start: ") {
         // Genesis is sequence 1, the configuration inputs follow it.
         let n: u64 = field_after(line, "Genesis and ")
             .parse()
@@ -428,6 +488,40 @@ pub fn parse_recovery_line(line: &str) -> LoggedHash {
     };
     assert_eq!(hash.len(), 32, "state hash {hash:?} in {line:?}");
     LoggedHash { hash, seq }
+}
+
+/// Runs `sluice admin --json ARGS` as the demo admin: the exit status and the JSON lines printed.
+pub fn admin(addr: SocketAddr, args: &[&str]) -> (bool, Vec<Json>) {
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("admin")
+        .arg("--addr")
+        .arg(addr.to_string())
+        .arg("--json")
+        .args(args)
+        .env("SLUICE_ADMIN_SECRET", credential("admin").1)
+        .output()
+        .expect("run sluice admin");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!(
+        "sluice admin {args:?}: {}\n{stdout}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect();
+    (out.status.success(), lines)
+}
+
+/// `admin`, which must succeed with every change accepted.
+pub fn admin_ok(addr: SocketAddr, args: &[&str]) -> Vec<Json> {
+    let (ok, lines) = admin(addr, args);
+    assert!(ok, "sluice admin {args:?} failed: {lines:?}");
+    for l in &lines {
+        assert_ne!(l["status"], "refused", "{args:?}: {l}");
+    }
+    lines
 }
 
 /// A server on a fresh data directory with `settings`; returns the directory (which owns the data

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use tracing::{error, warn};
 
 /// The Prometheus text format's content type.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -243,7 +244,7 @@ fn run(
         if let Err(e) = poll.poll(&mut events, None)
             && e.kind() != io::ErrorKind::Interrupted
         {
-            eprintln!("sluice: metrics endpoint stopped: {e}");
+            error!("metrics endpoint stopped: {e}");
             return;
         }
         // Accept until the backlog is empty (edge-triggered readiness).
@@ -253,7 +254,7 @@ fn run(
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => {
-                    eprintln!("sluice: metrics endpoint: accept: {e}");
+                    warn!("metrics endpoint: accept: {e}");
                     break;
                 }
             }

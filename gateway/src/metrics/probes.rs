@@ -3,7 +3,7 @@
 //! its first output) and the processor's (inputs by template, the engine's statistics block).
 
 use sluice_engine::Engine;
-use sluice_protocol::{ReasonCode, SOFH_LEN};
+use sluice_protocol::ReasonCode;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
@@ -12,6 +12,7 @@ use super::{
     ACK_LATENCY_BOUNDS_NS, EngineBlock, LocalHistogram, Metrics, REASON_SLOTS, TEMPLATE_SLOTS,
     template_slot,
 };
+use crate::net::frame_template_id;
 use crate::server::GatewayStats;
 
 /// Inputs whose sequencing time the gateway keeps until their first output, by sequence modulo
@@ -108,10 +109,7 @@ impl GatewayProbe {
     /// A frame is queued to a connection.
     #[inline]
     pub fn sent(&mut self, frame: &[u8]) {
-        let template = frame
-            .get(SOFH_LEN + 2..SOFH_LEN + 4)
-            .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]));
-        self.outputs_by_template[template_slot(template)] += 1;
+        self.outputs_by_template[template_slot(frame_template_id(frame))] += 1;
     }
 
     /// The gateway refused a message itself.

@@ -39,7 +39,10 @@ fn run_journaler(
             Ok(mut events) => {
                 for e in &mut events {
                     if let Err(err) = writer.append(e.seq, e.timestamp_ns, e.kind, e.bytes()) {
-                        return shared.fail(format!("journal append at sequence {}: {err}", e.seq));
+                        return shared.fail(
+                            Some(e.seq),
+                            format!("journal append at sequence {}: {err}", e.seq),
+                        );
                     }
                     last = Some(e.seq);
                 }
@@ -69,7 +72,7 @@ fn run_journaler(
         }
     }
     if let Err(err) = writer.commit() {
-        shared.fail(format!("journal final commit: {err}"));
+        shared.fail(None, format!("journal final commit: {err}"));
     }
 }
 
@@ -91,9 +94,10 @@ fn commit_batch(
             true
         }
         Err(err) => {
-            shared.fail(format!(
-                "journal commit: {err} — stopping: acknowledged data must not be lost"
-            ));
+            shared.fail(
+                last,
+                format!("journal commit: {err} — stopping: acknowledged data must not be lost"),
+            );
             false
         }
     }

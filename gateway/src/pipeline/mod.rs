@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
+use tracing::error;
 
 pub use processor::{OutChunk, OutputQueue};
 pub use ring::{InputSlot, RingProducer, SLOT_PAYLOAD_BYTES};
@@ -89,8 +90,10 @@ impl Shared {
         }
     }
 
-    fn fail(&self, why: String) {
-        eprintln!("sluice: FATAL: {why}");
+    /// A pipeline thread cannot go on: logs why (with the input's sequence when one is known),
+    /// records the first such error and wakes the gateway, which stops the server.
+    fn fail(&self, seq: Option<u64>, why: String) {
+        error!(seq, "FATAL: {why}");
         if let Ok(mut f) = self.fatal.lock() {
             f.get_or_insert(why);
         }

@@ -218,7 +218,10 @@ fn run_processor<P: PollInputs>(
 
 fn apply_slot(engine: &mut Engine, e: &InputSlot, outbox: &mut Outbox, shared: &Shared) {
     if let Err(err) = engine.apply_record(e.seq, e.timestamp_ns, e.bytes(), outbox) {
-        shared.fail(format!("engine refused input {}: {err}", e.seq));
+        shared.fail(
+            Some(e.seq),
+            format!("engine refused input {}: {err}", e.seq),
+        );
     }
 }
 

@@ -7,6 +7,7 @@ use sluice_journal::SnapshotStore;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+use tracing::{error, info, warn};
 
 use super::{PipelineSettings, Shared};
 use crate::metrics::Metrics;
@@ -32,10 +33,15 @@ pub(super) fn send_snapshot(
         m.snapshot_bytes
             .store(payload.len() as u64, Ordering::Relaxed);
     }
-    eprintln!(
-        "sluice: snapshot at sequence {seq}: {} bytes serialized in {:.1} ms (the ring waited this long), state hash {hash}",
-        payload.len(),
-        started.elapsed().as_secs_f64() * 1e3
+    let (bytes, took) = (payload.len(), started.elapsed());
+    let (serialize_us, millis) = (took.as_micros() as u64, took.as_secs_f64() * 1e3);
+    info!(
+        seq,
+        bytes,
+        serialize_us,
+        state_hash = %hash,
+        "snapshot at sequence {seq}: {bytes} bytes serialized in {millis:.1} ms (the ring waited \
+         this long), state hash {hash}"
     );
     let _ = tx.send(SnapshotJob { seq, hash, payload });
 }
@@ -48,7 +54,7 @@ pub(super) fn run_snapshot_writer(
     let dir = sluice_journal::snapshots_dir(&settings.data_dir);
     let store = match SnapshotStore::with_storage(&dir, settings.storage.clone()) {
         Ok(s) => s,
-        Err(e) => return shared.fail(format!("snapshot directory: {e}")),
+        Err(e) => return shared.fail(None, format!("snapshot directory: {e}")),
     };
     for job in rx {
         // Never let a snapshot get ahead of the journal.
@@ -70,12 +76,16 @@ pub(super) fn run_snapshot_writer(
                 }
             }
         }
+        let seq = job.seq;
         match written {
-            Ok(path) => eprintln!("sluice: snapshot written: {}", path.display()),
-            Err(e) => eprintln!("sluice: snapshot at {} not written: {e}", job.seq),
+            Ok(path) => {
+                let path = path.display();
+                info!(seq, %path, "snapshot written: {path}");
+            }
+            Err(e) => error!(seq, "snapshot at {seq} not written: {e}"),
         }
         if let Err(e) = store.prune(settings.snapshots_keep) {
-            eprintln!("sluice: snapshot pruning: {e}");
+            warn!("snapshot pruning: {e}");
         }
         if settings.prune_covered_segments {
             prune_covered_segments(&store, &settings.data_dir);
@@ -94,12 +104,13 @@ fn prune_covered_segments(store: &SnapshotStore, data_dir: &Path) {
     let Some(covered) = oldest else { return };
     match sluice_journal::prune_segments(&sluice_journal::journal_dir(data_dir), covered) {
         Ok(deleted) if !deleted.is_empty() => {
-            eprintln!(
-                "sluice: {} journal segment(s) covered by snapshot {covered} deleted",
-                deleted.len()
+            let segments = deleted.len();
+            info!(
+                seq = covered,
+                segments, "{segments} journal segment(s) covered by snapshot {covered} deleted"
             )
         }
         Ok(_) => {}
-        Err(e) => eprintln!("sluice: journal pruning: {e}"),
+        Err(e) => warn!(seq = covered, "journal pruning: {e}"),
     }
 }

@@ -4,7 +4,9 @@
 
 use sluice_protocol::*;
 
-use super::Gateway;
+use tracing::{error, info};
+
+use super::{Gateway, session_field};
 use crate::auth::KeyChange;
 
 impl Gateway {
@@ -14,19 +16,28 @@ impl Gateway {
             Ok(u) => u,
             Err(e) => {
                 // The engine writes these; an unreadable one is a bug, and the table stays as it is.
-                eprintln!("sluice: an output for the gateway is not a CredentialUpdate: {e}");
+                error!("an output for the gateway is not a CredentialUpdate: {e}");
                 return;
             }
         };
-        let key_id = update.key_id.as_str().to_string();
+        let (seq, key_id, generation) =
+            (update.sequence, update.key_id.as_str(), update.generation);
         match self.keys.apply(&update) {
-            Some(KeyChange::Added) => eprintln!("sluice: credential {key_id:?} added"),
-            Some(KeyChange::Rotated) => eprintln!(
-                "sluice: credential {key_id:?} rotated to generation {}",
-                update.generation
+            Some(KeyChange::Added) => info!(seq, key_id = %key_id, "credential {key_id:?} added"),
+            Some(KeyChange::Rotated) => info!(
+                seq,
+                key_id = %key_id,
+                generation,
+                "credential {key_id:?} rotated to generation {generation}"
             ),
-            Some(KeyChange::Revoked) => eprintln!("sluice: credential {key_id:?} revoked"),
-            None => eprintln!("sluice: credential {key_id:?}: unreadable hash, table unchanged"),
+            Some(KeyChange::Revoked) => {
+                info!(seq, key_id = %key_id, "credential {key_id:?} revoked")
+            }
+            None => error!(
+                seq,
+                key_id = %key_id,
+                "credential {key_id:?}: unreadable hash, table unchanged"
+            ),
         }
         self.close_invalid_sessions(Some(update.key_id.0));
     }
@@ -50,6 +61,10 @@ impl Gateway {
             } else {
                 "the credential this session logged in with was revoked"
             };
+            if let Some(c) = self.conns.get(key) {
+                let session = c.session.identity().map(|i| session_field(i.id));
+                info!(peer = %c.peer, session, "logging out {}: {why}", c.peer);
+            }
             self.send_logout(key, ReasonCode::CredentialRevoked, why);
             self.close_after_flush(key, why.into());
         }

@@ -9,8 +9,9 @@ use sluice_protocol::*;
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::time::Instant;
+use tracing::{error, info, warn};
 
-use super::{FIRST_CONN, Gateway};
+use super::{FIRST_CONN, Gateway, session_field};
 use crate::net::{Closing, Conn, ReadEnd};
 use crate::session::{Admission, Identity, check_role};
 
@@ -30,7 +31,7 @@ impl Gateway {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    eprintln!("sluice: accept: {e}");
+                    error!("accept: {e}");
                     return;
                 }
             }
@@ -46,6 +47,8 @@ impl Gateway {
         };
         let Some(buffers) = buffers else {
             self.stats.refused_connections += 1;
+            let cap = self.max_connections;
+            warn!(%peer, "refused {peer}: connection cap reached ({cap} connections)");
             let refusal = Logout {
                 reason: ReasonCode::TooManyConnections,
                 text: codec::text("connection cap reached"),
@@ -58,7 +61,7 @@ impl Gateway {
         let token = Token(entry.key() + FIRST_CONN);
         let interest = Interest::READABLE | Interest::WRITABLE;
         if let Err(e) = self.poll.registry().register(&mut stream, token, interest) {
-            eprintln!("sluice: register {peer}: {e}");
+            error!(%peer, "register {peer}: {e}");
             self.buffers.give_back(buffers);
             return;
         }
@@ -257,16 +260,28 @@ impl Gateway {
             Ok(identity) => identity,
             Err(refused) => {
                 self.stats.login_failures += 1;
-                let key_id = login.key_id.as_str();
-                eprintln!(
-                    "sluice: login refused for key {key_id:?} from {}",
-                    conn.peer
+                let (key_id, peer) = (login.key_id.as_str(), conn.peer);
+                let reason = refused.reason;
+                warn!(
+                    %peer,
+                    key_id = %key_id,
+                    ?reason,
+                    "login refused for key {key_id:?} from {peer}"
                 );
                 self.send_login_rejected(key, refused.reason, refused.text);
                 return;
             }
         };
         self.next_session = id;
+        let (peer, role) = (conn.peer, identity.role);
+        let key_id = login.key_id.as_str();
+        info!(
+            %peer,
+            session = session_field(id),
+            key_id = %key_id,
+            ?role,
+            "session {id} logged in from {peer} as {key_id:?} ({role:?})"
+        );
         self.routes.on_login(key, identity);
         self.stats.logins += 1;
         let accepted = LoginAccepted {

@@ -7,6 +7,7 @@
 mod credentials;
 mod inbound;
 mod outbound;
+mod startup;
 
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -19,10 +20,11 @@ use sluice_node::{Clock, DurableCursor, Error, Recovered, wall_clock_ns};
 use sluice_protocol::*;
 use std::io;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use tracing::info;
 
 use crate::auth::Keys;
 use crate::config::{Config, ServerSection, WaitMode};
@@ -71,7 +73,7 @@ pub struct ServerReport {
 /// Options that are not in the configuration file.
 #[derive(Debug, Clone, Default)]
 pub struct ServeOptions {
-    /// Print the start-up log to stderr.
+    /// Log the start-up steps (recovery, prefaulting, the metrics address) at info.
     pub verbose: bool,
     /// Where the sequencer's event time comes from: the wall clock, or a scripted clock that the
     /// caller drives (a simulated month in seconds; see `sluice_node::clock`).
@@ -113,12 +115,10 @@ impl Server {
             storage.clone(),
         )?;
         if options.verbose {
-            for line in &recovered.log {
-                eprintln!("sluice: {line}");
-            }
+            startup::log_recovery(&recovered.log);
         }
         if let Some(file) = &options.config_file {
-            report_config_drift(file, &config, &recovered.engine);
+            startup::report_config_drift(file, &config, &recovered.engine);
         }
         let listener = TcpListener::bind(config.listen)
             .map_err(|e| Error::new(format!("listen on {}: {e}", config.listen)))?;
@@ -135,7 +135,8 @@ impl Server {
             .map(|m| start_endpoint(metrics_listen, m, &gateway.shared))
             .transpose()?;
         if let (true, Some(e)) = (options.verbose, endpoint.as_ref()) {
-            eprintln!("sluice: metrics at http://{}/metrics", e.local_addr());
+            let addr = e.local_addr();
+            info!(%addr, "metrics at http://{addr}/metrics");
         }
         let (bytes, took) = gateway
             .pipeline
@@ -143,10 +144,10 @@ impl Server {
             .map(|p| p.prefaulted)
             .unwrap_or_default();
         if options.verbose && bytes > 0 {
-            eprintln!(
-                "sluice: engine tables prefaulted: {} MiB in {} ms",
-                bytes >> 20,
-                took.as_millis()
+            let (mib, millis) = (bytes >> 20, took.as_millis() as u64);
+            info!(
+                mib,
+                millis, "engine tables prefaulted: {mib} MiB in {millis} ms"
             );
         }
         let stop = gateway.stop.clone();
@@ -194,31 +195,11 @@ impl Server {
     }
 }
 
-/// Says, loudly, how the file's business sections differ from the journaled state.
-fn report_config_drift(file: &Path, config: &Config, engine: &Engine) {
-    let differences = match sluice_node::world::diff::diff(&config.world, engine) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!(
-                "sluice: WARNING: {} cannot be compared with the journal: {e}",
-                file.display()
-            );
-            return;
-        }
-    };
-    if differences.is_empty() {
-        return;
-    }
-    let f = file.display();
-    eprintln!(
-        "sluice: WARNING: {f} differs from the journaled state in {} places. The journal is the \
-         source of truth: these were NOT applied.",
-        differences.len()
-    );
-    for d in &differences {
-        eprintln!("sluice:   {d}");
-    }
-    eprintln!("sluice: review with `sluice admin diff {f}`, apply with `sluice admin apply {f}`");
+/// A session id as a log field: text, not a number. Ids are the start time in ms shifted left by
+/// 16 bits (about 1.2e17), past the 2^53 that JSON tools reading numbers as doubles keep exactly
+/// (JavaScript, jq before 1.7), where neighbouring sessions, one apart, would read the same.
+fn session_field(id: u64) -> tracing::field::DisplayValue<u64> {
+    tracing::field::display(id)
 }
 
 /// Binds the metrics endpoint and starts its thread.

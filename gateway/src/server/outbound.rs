@@ -7,9 +7,11 @@ use sluice_node::wall_clock_ns;
 use sluice_protocol::*;
 use std::time::Instant;
 
-use super::Gateway;
+use tracing::{debug, error, info, warn};
+
+use super::{Gateway, session_field};
 use crate::egress::Target;
-use crate::net::{Closing, Queued};
+use crate::net::{Closing, Queued, frame_template_id};
 use crate::session::TimerAction;
 
 impl Gateway {
@@ -30,6 +32,10 @@ impl Gateway {
     }
 
     fn route(&mut self, r: &OutRecord<'_>) {
+        // The audit trail of admin changes; every other output pays this one compare.
+        if frame_template_id(r.frame) == ConfigAck::TEMPLATE_ID {
+            audit_config_ack(r);
+        }
         let conns = &self.conns;
         let identity_of = |k: usize| conns.get(k).and_then(|c| c.session.identity());
         match self.routes.target(&r.dest, identity_of) {
@@ -72,11 +78,13 @@ impl Gateway {
             Queued::Closing => {}
             Queued::SlowConsumer => {
                 self.stats.slow_consumers += 1;
-                eprintln!(
-                    "sluice: disconnecting slow consumer {} (session {:?}): {} bytes unread",
-                    conn.peer,
-                    conn.session.identity().map(|s| s.id),
-                    conn.unsent()
+                let (peer, unread_bytes) = (conn.peer, conn.unsent());
+                let id = conn.session.identity().map(|s| s.id);
+                warn!(
+                    %peer,
+                    session = id.map(session_field),
+                    unread_bytes,
+                    "disconnecting slow consumer {peer} (session {id:?}): {unread_bytes} bytes unread"
                 );
             }
         }
@@ -201,12 +209,62 @@ impl Gateway {
                 .filter_map(|(k, c)| c.session.identity().map(|i| (k, i)));
             self.routes.on_close(key, identity, others);
         }
-        if let Some(why) = conn.closing.as_ref().map(Closing::why)
-            && (why.starts_with("slow consumer") || why.starts_with("framing"))
-        {
-            eprintln!("sluice: closed {}: {why}", conn.peer);
+        if let Some(why) = conn.closing.as_ref().map(Closing::why) {
+            let peer = conn.peer;
+            let session = conn.session.identity().map(|i| session_field(i.id));
+            if why.starts_with("slow consumer") || why.starts_with("framing") {
+                warn!(%peer, session, "closed {peer}: {why}");
+            } else {
+                debug!(%peer, session, "closed {peer}: {why}");
+            }
         }
         self.stalled.retain(|k| *k != key);
         self.buffers.give_back(conn.into_buffers());
     }
+}
+
+/// Logs the outcome of an admin input answered with a ConfigAck — every configuration change and
+/// snapshot request (a ConfigQuery that found nothing only at debug) — as the audit trail: which
+/// input (`seq`, the journal sequence of the input it answers), what it named (`ref_template`,
+/// `object_id`), who (`session`, the admin's session; its login line names the key and the
+/// peer), and whether it was applied (`status`, `reason`, `text`). Refused changes are logged
+/// too: an attempt is part of the trail.
+fn audit_config_ack(r: &OutRecord<'_>) {
+    let ack = match decode_frame::<ConfigAck>(r.frame) {
+        Ok(ack) => ack,
+        Err(e) => {
+            // The engine writes these; an unreadable one is a bug.
+            error!(seq = r.input_seq, "a ConfigAck output does not decode: {e}");
+            return;
+        }
+    };
+    let (seq, object_id, status, reason) = (ack.sequence, ack.object_id, ack.status, ack.reason);
+    if ack.ref_template_id == ConfigQuery::TEMPLATE_ID {
+        // A query changes nothing, and `sluice admin list` queries positions in batches, so each
+        // listing ends with many that find nothing: not part of the trail.
+        debug!(
+            seq,
+            object_id,
+            ?reason,
+            "admin query at sequence {seq} found nothing ({reason:?})"
+        );
+        return;
+    }
+    let ref_template = template_name(ack.ref_template_id).unwrap_or("unknown template");
+    let text = ack.text.as_str();
+    let session = session_field(r.dest.session_id);
+    let outcome = match status {
+        AckStatus::Accepted => "applied".to_string(),
+        _ => format!("refused ({reason:?}: {text})"),
+    };
+    info!(
+        seq,
+        ref_template,
+        object_id,
+        ?status,
+        ?reason,
+        text = %text,
+        session,
+        "admin input at sequence {seq}: {ref_template} {object_id} {outcome}"
+    );
 }
