@@ -310,13 +310,26 @@ fn the_golden_journal_replays_to_its_committed_outputs_and_business_digest() {
     );
 }
 
-/// Rewrites the golden journal and its expectation (only with `SLUICE_GOLDEN_WRITE=1`).
+/// Rewrites the golden journal and its expectation (only with `SLUICE_GOLDEN_WRITE=1`), or, with
+/// `SLUICE_GOLDEN_WRITE=expected`, only the expectation, from the committed journal (a deliberate
+/// change to what that journal replays to: a longer reply, a new counter).
 #[test]
 #[ignore]
 fn regenerate() {
-    if std::env::var("SLUICE_GOLDEN_WRITE").as_deref() != Ok("1") {
-        eprintln!("set SLUICE_GOLDEN_WRITE=1 to rewrite {JOURNAL_FILE} and {EXPECTED_FILE}");
-        return;
+    match std::env::var("SLUICE_GOLDEN_WRITE").as_deref() {
+        Ok("1") => {}
+        Ok("expected") => {
+            let replayed = replay(&read_records());
+            std::fs::write(path(EXPECTED_FILE), replayed.expected_text()).expect("write expected");
+            return;
+        }
+        _ => {
+            eprintln!(
+                "set SLUICE_GOLDEN_WRITE=1 to rewrite {JOURNAL_FILE} and {EXPECTED_FILE}, \
+                 or =expected for {EXPECTED_FILE} alone"
+            );
+            return;
+        }
     }
     let records = generate::journal();
     write_records(&records);

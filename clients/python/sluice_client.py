@@ -35,7 +35,7 @@ TEXT_LENGTH = struct.Struct("<H")  # variable-length text: u16 length, then the 
 
 ENCODING_TYPE = 0xEB50  # SBE 1.0 little-endian
 SCHEMA_ID = 0x534C  # "SL"
-SCHEMA_VERSION = 2  # section 1, Versioning: the server accepts any version >= 1
+SCHEMA_VERSION = 3  # section 1, Versioning: the server accepts any version >= 1
 HEADERS_LEN = SOFH.size + SBE_HEADER.size  # 14: also the shortest valid frame
 MAX_FRAME_TO_SERVER = 1024  # largest frame the server accepts (LoginAccepted.max_frame_bytes says so too)
 MAX_FRAME_FROM_SERVER = 16384  # largest frame the server sends
@@ -105,6 +105,7 @@ class RefundState(enum.IntEnum):
     Pending = 1
     Succeeded = 2
     Failed = 3
+    Unknown = 4
 
 
 class RiskAction(enum.IntEnum):
@@ -126,6 +127,42 @@ class AttemptStatus(enum.IntEnum):
     Declined = 3
     RetryableError = 4
     TimedOut = 5
+    Unknown = 6
+    Closing = 7
+    Closed = 8
+    Abandoned = 9
+    Reversing = 10
+    Reversed = 11
+
+
+class ChannelOp(enum.IntEnum):
+    Query = 1
+    Close = 2
+    Reverse = 3
+    RefundQuery = 4
+
+
+class ChannelStatus(enum.IntEnum):
+    Paid = 1
+    NotPaid = 2
+    NotFound = 3
+    Closed = 4
+    Reversed = 5
+    Refunded = 6
+    RefundFailed = 7
+    Processing = 8
+    Error = 9
+
+
+class UnknownPolicy(enum.IntEnum):
+    Legacy = 0
+    Hold = 1
+    FailOver = 2
+
+
+class ReversalState(enum.IntEnum):
+    Reversing = 1
+    Reversed = 2
 
 
 class PartyRole(enum.IntEnum):
@@ -298,11 +335,14 @@ class ReasonCode(enum.IntEnum):
     InsufficientBalance = 123
     RefundsFull = 124
     RefundInProgress = 125
+    BalanceOverflow = 126
+    TooManyRefunds = 127
     ChannelDeclined = 130
     AttemptsExhausted = 131
     ChannelTimeout = 132
     WrongChannel = 133
     StaleAttempt = 134
+    LateCapture = 135
     UnknownChannel = 140
     UnknownSplitProfile = 141
     CapacityReached = 142
@@ -592,7 +632,7 @@ MESSAGES = [
         Group("refunds", Block("RefundEntry", 25, [
             (0, "refund_id", U64), (8, "refund_request_id", U64), (16, "amount_minor", I64),
             (24, "state", E8(RefundState)),
-        ]), 16),
+        ]), 50),
     ]),
     MessageType(18, "WithdrawRequest", 22, [
         (0, "withdraw_request_id", U64), (8, "merchant_id", U32), (12, "currency", U16), (14, "amount_minor", I64),
@@ -602,6 +642,12 @@ MESSAGES = [
         (20, "currency", U16), (22, "amount_minor", I64), (30, "status", E8(FinalStatus)),
         (31, "reason", E16(ReasonCode)), (33, "available_after_minor", I64), (41, "duplicate", BOOL),
         (42, "sequence", U64),
+    ]),
+    MessageType(20, "PaymentReversal", 72, [
+        (0, "request_id", U64), (8, "order_id", U64), (16, "attempt", U8), (17, "channel_id", U16),
+        (19, "amount_minor", I64), (27, "currency", U16), (29, "state", E8(ReversalState)),
+        (30, "reason", E16(ReasonCode)), (32, "channel_ref", Chars(24)), (56, "sequence", U64),
+        (64, "timestamp_ns", U64),
     ]),
     MessageType(30, "Dispatch", 35, [
         (0, "order_id", U64), (8, "attempt", U8), (9, "channel_id", U16), (11, "merchant_id", U32),
@@ -620,6 +666,15 @@ MESSAGES = [
         (0, "refund_id", U64), (8, "outcome", E8(ChannelOutcome)), (9, "channel_code", U16),
         (11, "latency_us", U32), (15, "channel_ref", Chars(24)),
     ]),
+    MessageType(34, "ChannelControl", 54, [
+        (0, "op", E8(ChannelOp)), (1, "order_id", U64), (9, "attempt", U8), (10, "refund_id", U64),
+        (18, "channel_id", U16), (20, "amount_minor", I64), (28, "currency", U16),
+        (30, "channel_ref", Chars(24)),
+    ]),
+    MessageType(35, "ChannelControlResult", 45, [
+        (0, "op", E8(ChannelOp)), (1, "order_id", U64), (9, "attempt", U8), (10, "refund_id", U64),
+        (18, "status", E8(ChannelStatus)), (19, "channel_code", U16), (21, "channel_ref", Chars(24)),
+    ]),
     MessageType(40, "ConfigMerchant", 73, [
         (0, "merchant_id", U32), (4, "acquirer_id", U32), (8, "split_profile_id", U32),
         (12, "parent_merchant_id", U32), (16, "status", E8(Activity)), (17, "strategy", E8(RoutingStrategy)),
@@ -630,12 +685,13 @@ MESSAGES = [
         Group("currencies", CURRENCY_ENTRY, 8),
         Group("channels", Block("RouteEntry", 4, [(0, "channel_id", U16), (2, "weight", U16)]), 8),
     ]),
-    MessageType(41, "ConfigChannel", 60, [
+    MessageType(41, "ConfigChannel", 70, [
         (0, "channel_id", U16), (2, "name", Chars(16)), (18, "status", E8(Activity)), (19, "timeout_ms", U32),
         (23, "min_amount_minor", I64), (31, "max_amount_minor", I64), (39, "failure_threshold", U16),
         (41, "failure_leak_per_sec", U16), (43, "min_success_rate", DECIMAL),
         (52, "min_attempts_for_rate", U16), (54, "cooldown_ms", U32), (58, "probe_slots", U8),
-        (59, "probe_successes", U8),
+        (59, "probe_successes", U8), (60, "query_interval_ms", U32), (64, "query_window_ms", U32),
+        (68, "unknown_policy", E8(UnknownPolicy)), (69, "refunds_max", U8),
     ], groups=[
         Group("currencies", CURRENCY_ENTRY, 8),
         Group("methods", Block("MethodFee", 11, [
@@ -679,12 +735,13 @@ MESSAGES = [
         ]), 8),
     ]),
     MessageType(49, "StatsQuery", 1, [(0, "flags", U8)]),
-    MessageType(50, "StatsReport", 113, [
+    MessageType(50, "StatsReport", 153, [
         (0, "sequence", U64), (8, "orders", U64), (16, "accepted", U64), (24, "rejected_invalid", U64),
         (32, "rejected_risk", U64), (40, "succeeded", U64), (48, "failed", U64), (56, "failed_over", U64),
         (64, "in_flight", U64), (72, "reviews", U64), (80, "refunds_succeeded", U64),
         (88, "refunds_failed", U64), (96, "timeouts", U64), (104, "withdrawals", U64),
-        (112, "ledger_balanced", BOOL),
+        (112, "ledger_balanced", BOOL), (113, "unknown_attempts", U64), (121, "unknown_resolved", U64),
+        (129, "late_captures", U64), (137, "reversals", U64), (145, "unknown_refunds", U64),
     ], groups=[
         Group("channels", Block("ChannelStats", 67, [
             (0, "channel_id", U16), (2, "health", E8(HealthState)), (3, "attempts", U64),

@@ -6,7 +6,8 @@ use arrayvec::ArrayVec;
 use rust_decimal::Decimal;
 use sluice_protocol::{
     AckStatus, Activity, ConfigAck, ConfigChannel, ConfigMerchant, ConfigPromoter, ConfigRiskRule,
-    ConfigSplitProfile, FeeBearer, HealthState, PartyKind, ReasonCode, codec::text,
+    ConfigSplitProfile, FeeBearer, HealthState, MAX_REFUNDS_PER_ORDER, PartyKind, ReasonCode,
+    UnknownPolicy, codec::text,
 };
 use std::collections::VecDeque;
 
@@ -269,6 +270,16 @@ impl Engine {
         if m.failure_threshold == 0 || m.probe_slots == 0 || m.probe_successes == 0 {
             return invalid("failure_threshold, probe_slots and probe_successes must be > 0");
         }
+        let legacy = m.unknown_policy == UnknownPolicy::Legacy;
+        if (m.query_interval_ms == 0 && !legacy) || m.query_interval_ms > 3_600_000 {
+            return invalid("query_interval_ms must be 1..=3600000");
+        }
+        if m.query_window_ms > 7 * 86_400_000 {
+            return invalid("query_window_ms must be at most 7 days (604800000)");
+        }
+        if m.refunds_max == 0 || usize::from(m.refunds_max) > MAX_REFUNDS_PER_ORDER {
+            return invalid("refunds_max must be 1..=50");
+        }
         let floor = rate(m.min_success_rate, "min_success_rate must be 0..=1")?;
         if m.currencies.is_empty() || m.methods.is_empty() {
             return invalid("a channel needs currencies and methods");
@@ -316,6 +327,10 @@ impl Engine {
         ch.cooldown_ms = m.cooldown_ms;
         ch.probe_slots = m.probe_slots;
         ch.probe_successes = m.probe_successes;
+        ch.query_interval_ms = m.query_interval_ms;
+        ch.query_window_ms = m.query_window_ms;
+        ch.unknown_policy = m.unknown_policy;
+        ch.refunds_max = m.refunds_max;
         ch.currencies = m.currencies.iter().map(|c| c.currency).collect();
         ch.currency_mask = currency_mask;
         ch.method_mask = methods
@@ -481,6 +496,10 @@ fn new_channel(id: u16) -> Channel {
         cooldown_ms: 0,
         probe_slots: 1,
         probe_successes: 1,
+        query_interval_ms: 0,
+        query_window_ms: 0,
+        unknown_policy: UnknownPolicy::Legacy,
+        refunds_max: 16,
         currencies: ArrayVec::new(),
         methods: ArrayVec::new(),
         currency_mask: 0,

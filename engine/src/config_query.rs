@@ -200,6 +200,10 @@ impl Engine {
             cooldown_ms: c.cooldown_ms,
             probe_slots: c.probe_slots,
             probe_successes: c.probe_successes,
+            query_interval_ms: c.query_interval_ms,
+            query_window_ms: c.query_window_ms,
+            unknown_policy: c.unknown_policy,
+            refunds_max: c.refunds_max,
             currencies: currencies(&c.currencies),
             methods: c
                 .methods

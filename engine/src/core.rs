@@ -28,7 +28,7 @@ use crate::state::{Counters, Limits, State};
 /// as 128-byte sets, windows padded to cache lines; 3: optional slots as `Option<Slot>` (index + 1,
 /// none = 0, instead of `u32::MAX`), reason codes in one byte, the risk state in its three rooms
 /// (rules, lists, velocity); 4: the credential table.
-pub const STATE_FORMAT: u32 = 4;
+pub const STATE_FORMAT: u32 = 5;
 /// The first bytes of a snapshot payload.
 const SNAPSHOT_MAGIC: &[u8; 4] = b"SLST";
 /// Magic, format, 8 reserved bytes, state length, counters length.

@@ -92,6 +92,10 @@ fn channel(
         cooldown_ms: 5_000,
         probe_slots: 2,
         probe_successes: 3,
+        query_interval_ms: 200,
+        query_window_ms: 5_000,
+        unknown_policy: UnknownPolicy::Hold,
+        refunds_max: 50,
         currencies: currencies(list),
         methods: methods
             .iter()

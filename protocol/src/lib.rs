@@ -34,7 +34,7 @@ pub const ENCODING_SBE_LE: u16 = 0xEB50;
 /// Sluice's SBE schema id ("SL").
 pub const SCHEMA_ID: u16 = 0x534C;
 /// The schema version this code writes. Decoders accept any version >= 1 (append-only).
-pub const SCHEMA_VERSION: u16 = 2;
+pub const SCHEMA_VERSION: u16 = 3;
 /// Largest frame the server accepts from a peer, framing header included.
 pub const MAX_INBOUND_FRAME_BYTES: usize = 1024;
 /// Largest frame anyone sends (server replies such as StatsReport are the largest).
@@ -94,6 +94,9 @@ pub trait Message: Sized {
     const NAME: &'static str;
     /// Root block length of this version.
     const BLOCK_LENGTH: u16;
+    /// The root block of the message's first version: a shorter block is corrupt; fields past
+    /// it that a later version appended read as their defaults when a block ends before them.
+    const MIN_BLOCK_LENGTH: u16;
     const SENT_BY: SentBy;
     /// Largest body (root, groups, texts) this message can have.
     const MAX_BODY_LEN: usize;
@@ -414,10 +417,13 @@ all_messages!(
     OrderStatus,
     WithdrawRequest,
     WithdrawResult,
+    PaymentReversal,
     Dispatch,
     ChannelResult,
     RefundDispatch,
     RefundChannelResult,
+    ChannelControl,
+    ChannelControlResult,
     ConfigMerchant,
     ConfigChannel,
     ConfigSplitProfile,

@@ -204,6 +204,9 @@ macro_rules! message {
         $name:ident = $template:literal, sent_by $sender:ident {
             $( $(#[doc = $fdoc:literal])+ $field:ident : $fty:ty, )*
         }
+        $( since $since:literal {
+            $( $(#[doc = $sdoc:literal])+ $sfield:ident : $sty:ty = $sdefault:expr, )*
+        } )?
         groups { $( $(#[doc = $gdoc:literal])+ $gname:ident : [$gty:ty; $gmax:literal], )* }
         texts { $( $(#[doc = $tdoc:literal])+ $tname:ident : $tmax:literal, )* }
     ) => {
@@ -211,6 +214,7 @@ macro_rules! message {
         #[derive(Debug, Clone, PartialEq, Default)]
         pub struct $name {
             $( $(#[doc = $fdoc])+ pub $field: $fty, )*
+            $($( $(#[doc = $sdoc])+ pub $sfield: $sty, )*)?
             $( $(#[doc = $gdoc])+ pub $gname: arrayvec::ArrayVec<$gty, $gmax>, )*
             $( $(#[doc = $tdoc])+ pub $tname: $crate::codec::Text<$tmax>, )*
         }
@@ -218,7 +222,9 @@ macro_rules! message {
         impl $crate::Message for $name {
             const TEMPLATE_ID: u16 = $template;
             const NAME: &'static str = stringify!($name);
-            const BLOCK_LENGTH: u16 = (0 $( + <$fty as $crate::codec::Field>::SIZE )*) as u16;
+            const BLOCK_LENGTH: u16 = (0 $( + <$fty as $crate::codec::Field>::SIZE )*
+                $($( + <$sty as $crate::codec::Field>::SIZE )*)?) as u16;
+            const MIN_BLOCK_LENGTH: u16 = (0 $( + <$fty as $crate::codec::Field>::SIZE )*) as u16;
             const SENT_BY: $crate::SentBy = $crate::SentBy::$sender;
             const MAX_BODY_LEN: usize = Self::BLOCK_LENGTH as usize
                 $( + $crate::codec::GROUP_HEADER_LEN + $gmax * <$gty as $crate::codec::Block>::SIZE )*
@@ -239,6 +245,10 @@ macro_rules! message {
                     $crate::codec::Field::write(&self.$field, &mut buf[at..]);
                     at += <$fty as $crate::codec::Field>::SIZE;
                 )*
+                $($(
+                    $crate::codec::Field::write(&self.$sfield, &mut buf[at..]);
+                    at += <$sty as $crate::codec::Field>::SIZE;
+                )*)?
                 $( at += $crate::codec::write_group(&self.$gname, &mut buf[at..]); )*
                 $( at += $crate::codec::write_text(&self.$tname, &mut buf[at..]); )*
                 let _ = at;
@@ -246,11 +256,11 @@ macro_rules! message {
 
             #[inline]
             fn read_body(block_length: u16, body: &[u8]) -> Result<Self, $crate::codec::DecodeError> {
-                if block_length < Self::BLOCK_LENGTH {
+                if block_length < Self::MIN_BLOCK_LENGTH {
                     return Err($crate::codec::DecodeError::BlockLengthTooShort {
                         template_id: $template,
                         block_length,
-                        expected: Self::BLOCK_LENGTH,
+                        expected: Self::MIN_BLOCK_LENGTH,
                     });
                 }
                 $crate::codec::need(body, usize::from(block_length))?;
@@ -259,6 +269,17 @@ macro_rules! message {
                     let $field = <$fty as $crate::codec::Field>::read(&body[root_at..], stringify!($field))?;
                     root_at += <$fty as $crate::codec::Field>::SIZE;
                 )*
+                // Fields a later version appended: read when the block holds them, else their
+                // documented default (a peer or a journal record of an earlier version).
+                $($(
+                    let size = <$sty as $crate::codec::Field>::SIZE;
+                    let $sfield: $sty = if root_at + size <= usize::from(block_length) {
+                        <$sty as $crate::codec::Field>::read(&body[root_at..], stringify!($sfield))?
+                    } else {
+                        $sdefault
+                    };
+                    root_at += size;
+                )*)?
                 let _ = root_at;
                 // Unknown trailing root fields (a newer version) are skipped by block_length.
                 #[allow(unused_mut)]
@@ -272,7 +293,7 @@ macro_rules! message {
                     at += used;
                 )*
                 let _ = at;
-                Ok($name { $($field,)* $($gname,)* $($tname,)* })
+                Ok($name { $($field,)* $($($sfield,)*)? $($gname,)* $($tname,)* })
             }
 
             fn schema() -> $crate::schema::MessageDoc {
@@ -290,6 +311,23 @@ macro_rules! message {
                     });
                     at += <$fty as $crate::codec::Field>::SIZE;
                 )*
+                $($(
+                    fields.push($crate::codec::FieldDoc {
+                        name: stringify!($sfield),
+                        offset: at,
+                        size: <$sty as $crate::codec::Field>::SIZE,
+                        type_name: <$sty as $crate::codec::Field>::type_name(),
+                        doc: format!(
+                            "{} Since version {}; absent from an earlier version's shorter block, it reads as {}.",
+                            $crate::codec::join_doc(&[$($sdoc),+]),
+                            $since,
+                            stringify!($sdefault)
+                        ),
+                        render: <$sty as $crate::codec::Field>::render,
+                        parse: <$sty as $crate::codec::Field>::write_parsed,
+                    });
+                    at += <$sty as $crate::codec::Field>::SIZE;
+                )*)?
                 let _ = at;
                 $crate::schema::MessageDoc {
                     name: stringify!($name),
@@ -323,6 +361,7 @@ macro_rules! message {
             fn sample(e: &mut $crate::codec::Entropy<'_>) -> Self {
                 $name {
                     $( $field: <$fty as $crate::codec::Sample>::sample(e), )*
+                    $($( $sfield: <$sty as $crate::codec::Sample>::sample(e), )*)?
                     $( $gname: $crate::codec::sample_group::<$gty, $gmax>(e), )*
                     $( $tname: $crate::codec::sample_text::<$tmax>(e), )*
                 }

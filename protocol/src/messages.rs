@@ -14,7 +14,7 @@ pub const MAX_ATTEMPTS: usize = 4;
 /// Most candidate channels a merchant lists, and a routing explanation shows.
 pub const MAX_ROUTE_CHANNELS: usize = 8;
 /// Most refunds a single payment can have.
-pub const MAX_REFUNDS_PER_ORDER: usize = 16;
+pub const MAX_REFUNDS_PER_ORDER: usize = 50;
 /// Most currencies a merchant or channel lists.
 pub const MAX_CURRENCIES: usize = 8;
 /// Most payment methods a channel lists fees for.
@@ -224,7 +224,8 @@ wire_enum! {
     RefundState: u8 {
         Pending = 1 => "At the channel.",
         Succeeded = 2 => "Money returned; split reversed.",
-        Failed = 3 => "The channel refused or timed out; nothing changed.",
+        Failed = 3 => "The channel refused it (or, before schema version 3, timed out); nothing changed.",
+        Unknown = 4 => "No answer by the deadline: the channel is being asked (ChannelControl RefundQuery); the money stays reserved until it answers.",
     }
 }
 
@@ -436,6 +437,40 @@ message! {
 }
 
 message! {
+    /// A capture the payment does not keep: an attempt captured after the payment had its final
+    /// outcome (the PaymentResult the acquirer received stands), or a second attempt captured.
+    /// Sent when the capture is found (Reversing) and again when the channel confirms the
+    /// reversal (Reversed). The capture and its reversal have their own ledger entries; the
+    /// payment's split and balances are not touched.
+    PaymentReversal = 20, sent_by Server {
+        /// The payment's request id.
+        request_id: u64,
+        /// The order.
+        order_id: u64,
+        /// The attempt that captured.
+        attempt: u8,
+        /// Its channel.
+        channel_id: u16,
+        /// The amount captured and reversed, minor units.
+        amount_minor: i64,
+        /// ISO 4217 numeric.
+        currency: u16,
+        /// Where the reversal stands.
+        state: ReversalState,
+        /// Why: LateCapture (or BalanceOverflow: the capture could not be credited).
+        reason: ReasonCode,
+        /// The channel's reference of the capture.
+        channel_ref: Chars<24>,
+        /// Journal sequence of the input that found the capture or confirmed its reversal.
+        sequence: u64,
+        /// Event time of that input, ns since the Unix epoch.
+        timestamp_ns: u64,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
     /// Refund part or all of a succeeded payment.
     RefundRequest = 13, sent_by Acquirer {
         /// Unique per acquirer among refunds: the refund's idempotency key.
@@ -586,7 +621,7 @@ message! {
         split: [SplitLine; 8],
         /// Refunds of this order that went to the channel (pending, succeeded or failed), oldest
         /// first; refunds rejected at RefundAck are not listed.
-        refunds: [RefundEntry; 16],
+        refunds: [RefundEntry; 50],
     }
     texts {}
 }
@@ -682,6 +717,54 @@ message! {
         /// How long the channel took, microseconds.
         latency_us: u32,
         /// The channel's reference for the payment.
+        channel_ref: Chars<24>,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// Ask a channel about an attempt whose outcome is unknown, close it, reverse a capture, or ask
+    /// about a refund (`op`). Sent again at the channel's query interval until the channel gives a
+    /// final answer; every answer is a ChannelControlResult.
+    ChannelControl = 34, sent_by Server {
+        /// What is asked.
+        op: ChannelOp,
+        /// The order.
+        order_id: u64,
+        /// The attempt (1-based; 0 for RefundQuery).
+        attempt: u8,
+        /// The refund (RefundQuery; 0 otherwise).
+        refund_id: u64,
+        /// The channel (the connector's own id).
+        channel_id: u16,
+        /// The attempt's (or refund's) amount, minor units.
+        amount_minor: i64,
+        /// ISO 4217 numeric.
+        currency: u16,
+        /// The channel's reference of the capture, when it is known (Reverse; empty otherwise).
+        channel_ref: Chars<24>,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// A channel's answer to a ChannelControl.
+    ChannelControlResult = 35, sent_by Channel {
+        /// Echo of the op.
+        op: ChannelOp,
+        /// The order.
+        order_id: u64,
+        /// The attempt (0 for RefundQuery).
+        attempt: u8,
+        /// The refund (RefundQuery; 0 otherwise).
+        refund_id: u64,
+        /// The channel's answer.
+        status: ChannelStatus,
+        /// The channel's own result code.
+        channel_code: u16,
+        /// The channel's reference for the capture, reversal or refund (empty when none).
         channel_ref: Chars<24>,
     }
     groups {}
@@ -802,6 +885,19 @@ message! {
         probe_slots: u8,
         /// Consecutive probe successes that bring the channel back.
         probe_successes: u8,
+    }
+    since 3 {
+        /// How often an Unknown attempt or refund is asked about (ChannelControl Query and
+        /// RefundQuery), milliseconds (1..=3600000; 0 only with the Legacy policy).
+        query_interval_ms: u32 = 0,
+        /// How long after the deadline the channel is asked before `unknown_policy` applies,
+        /// milliseconds (at most 7 days).
+        query_window_ms: u32 = 0,
+        /// What happens to an attempt the channel never answers within the window.
+        unknown_policy: UnknownPolicy = UnknownPolicy::Legacy,
+        /// Most refunds of one payment the channel takes, failed ones included (1..=50; WeChat
+        /// Pay allows 50).
+        refunds_max: u8 = 16,
     }
     groups {
         /// Supported currencies.
@@ -1018,6 +1114,18 @@ message! {
         withdrawals: u64,
         /// Total posted debits equal total posted credits.
         ledger_balanced: bool,
+    }
+    since 3 {
+        /// Attempts whose outcome is unknown now (Unknown or Closing).
+        unknown_attempts: u64 = 0,
+        /// Unknown attempts resolved by the channel's answer to a query or close.
+        unknown_resolved: u64 = 0,
+        /// Captures the payment did not keep (late or second captures).
+        late_captures: u64 = 0,
+        /// Reversals the channel confirmed.
+        reversals: u64 = 0,
+        /// Refunds whose outcome is unknown now.
+        unknown_refunds: u64 = 0,
     }
     groups {
         /// Per channel, in configuration order (the first 32 channels).

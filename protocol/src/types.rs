@@ -84,7 +84,13 @@ wire_enum! {
         Succeeded = 2 => "The channel succeeded.",
         Declined = 3 => "The channel declined.",
         RetryableError = 4 => "The channel failed with a retryable error.",
-        TimedOut = 5 => "No answer before the deadline.",
+        TimedOut = 5 => "No answer before the deadline (schema version 1 and 2; from version 3 a deadline makes the attempt Unknown).",
+        Unknown = 6 => "No answer by the deadline, or the connector was lost: the outcome is unknown and the channel is being asked (ChannelControl Query). The payment does not fail over while an attempt is Unknown.",
+        Closing = 7 => "The channel said the attempt is not paid (or not found): a close was sent (ChannelControl Close).",
+        Closed = 8 => "The channel confirmed the attempt will never capture: the payment may fail over.",
+        Abandoned = 9 => "The channel never answered within the channel's query window and its policy is FailOver: the payment failed over; a capture that still comes is reversed.",
+        Reversing = 10 => "The attempt captured, but the payment's outcome was already another (a late or second capture): a reversal was sent (ChannelControl Reverse).",
+        Reversed = 11 => "The channel confirmed the reversal: the payer has the money back.",
     }
 }
 
@@ -293,6 +299,9 @@ wire_enum! {
         UnknownCredential = 145 => "No such key id (ConfigCredential Rotate or Revoke, ConfigQuery), or the key is revoked (Rotate).",
         CredentialExists = 146 => "ConfigCredential Add of a key id that exists (revoked keys included: key ids are never reused).",
         NotFound = 147 => "ConfigQuery: no object of that kind and id (list entries: no entry at that index).",
+        BalanceOverflow = 126 => "Accepting it could take an account, a party's balance or a total past the largest balance, 2^63 - 1 minor units (docs/ENGINE.md, Money); nothing changed.",
+        TooManyRefunds = 127 => "The payment has had as many refunds as its channel allows (ConfigChannel refunds_max; failed refunds count).",
+        LateCapture = 135 => "PaymentReversal: an attempt captured after the payment had its final outcome (or a second attempt captured); the capture is being reversed.",
         WithdrawalsFull = 150 => "The withdrawals in memory reached their configured maximum.",
     }
 }
@@ -332,5 +341,47 @@ wire_enum! {
     ConfigLookup: u8 {
         ById = 0 => "By `id` (or, for a credential, `key_id`).",
         ByPosition = 1 => "By `id` as a 0-based position in the order the objects of that kind were first defined: asking 0, 1, 2... until NotFound lists them all, each defined after what it refers to (unless re-pointed later).",
+    }
+}
+
+wire_enum! {
+    /// What the server asks a channel about one attempt or refund (ChannelControl).
+    ChannelOp: u8 {
+        Query = 1 => "The status of a payment attempt (WeChat Pay orderquery, Alipay trade.query).",
+        Close = 2 => "Close an unpaid attempt so that it can never capture (WeChat Pay closeorder, Alipay trade.close).",
+        Reverse = 3 => "Return a captured attempt's money to the payer (WeChat Pay reverse, Alipay trade.cancel).",
+        RefundQuery = 4 => "The status of a refund (WeChat Pay refundquery, Alipay trade.fastpay.refund.query).",
+    }
+}
+
+wire_enum! {
+    /// A channel's answer to a ChannelControl.
+    ChannelStatus: u8 {
+        Paid = 1 => "Query, Close: the attempt captured the money (a Close comes too late).",
+        NotPaid = 2 => "Query: the attempt exists and has not captured; it still could.",
+        NotFound = 3 => "Query, Close, RefundQuery: the channel does not know it (yet): not final, asked again.",
+        Closed = 4 => "Query, Close: the attempt is closed and will never capture.",
+        Reversed = 5 => "Reverse (and Query after one): the captured money went back to the payer.",
+        Refunded = 6 => "RefundQuery: the refund was paid.",
+        RefundFailed = 7 => "RefundQuery: the refund will not be paid.",
+        Processing = 8 => "Any: still in progress; asked again.",
+        Error = 9 => "Any: the channel could not answer now; asked again.",
+    }
+}
+
+wire_enum! {
+    /// What the engine does with an attempt whose channel never answers within its query window.
+    UnknownPolicy: u8 {
+        Legacy = 0 => "Schema versions 1 and 2: a deadline fails the attempt and the payment fails over at once, with no query; a late success is refused StaleAttempt. What a version 1 or 2 ConfigChannel (without the field) means, so that older journals replay as they ran. Unsafe: a payer can be charged twice.",
+        Hold = 1 => "Keep the payment in flight, still asking at each query interval, until the channel answers (an operator sees it in OrderStatus and the metrics). The safe default.",
+        FailOver = 2 => "Mark the attempt Abandoned and fail the payment over; if the abandoned attempt captures later, reverse that capture automatically.",
+    }
+}
+
+wire_enum! {
+    /// Where the reversal of a capture stands (PaymentReversal).
+    ReversalState: u8 {
+        Reversing = 1 => "A capture the payment does not keep was found; its reversal was sent to the channel.",
+        Reversed = 2 => "The channel confirmed the reversal: the payer has the money back.",
     }
 }

@@ -180,3 +180,51 @@ fn enums_are_strict() {
         })
     );
 }
+
+/// A block that ends before fields a later version appended is that earlier version's message:
+/// the appended fields read as their documented defaults (a version 2 ConfigChannel is the Legacy
+/// policy), and a block shorter than the first version is still refused.
+#[test]
+fn an_earlier_versions_block_reads_the_appended_fields_as_their_defaults() {
+    let mut ch = ConfigChannel {
+        channel_id: 7,
+        timeout_ms: 2_000,
+        query_interval_ms: 250,
+        query_window_ms: 60_000,
+        unknown_policy: UnknownPolicy::Hold,
+        refunds_max: 50,
+        ..Default::default()
+    };
+    ch.currencies.push(CurrencyEntry { currency: 156 });
+    let mut buf = [0u8; 1024];
+    let len = encode_frame(&ch, &mut buf).unwrap();
+    assert_eq!(decode_frame::<ConfigChannel>(&buf[..len]), Ok(ch.clone()));
+    let (min, full) = (
+        usize::from(ConfigChannel::MIN_BLOCK_LENGTH),
+        usize::from(ConfigChannel::BLOCK_LENGTH),
+    );
+    assert_eq!(
+        full - min,
+        4 + 4 + 1 + 1,
+        "four fields appended in version 3"
+    );
+    let header = SOFH_LEN + MESSAGE_HEADER_LEN;
+    let mut older = buf[..header + min].to_vec();
+    older.extend_from_slice(&buf[header + full..len]);
+    let total = older.len();
+    write_sofh(&mut older, total);
+    older[6..8].copy_from_slice(&(min as u16).to_le_bytes());
+    older[12..14].copy_from_slice(&2u16.to_le_bytes());
+    let back = decode_frame::<ConfigChannel>(&older).unwrap();
+    assert_eq!(back.unknown_policy, UnknownPolicy::Legacy);
+    assert_eq!((back.query_interval_ms, back.query_window_ms), (0, 0));
+    assert_eq!(back.refunds_max, 16);
+    assert_eq!(back.currencies, ch.currencies);
+    assert_eq!(back.channel_id, 7);
+    let mut corrupt = older.clone();
+    corrupt[6..8].copy_from_slice(&(min as u16 - 1).to_le_bytes());
+    assert!(matches!(
+        decode_frame::<ConfigChannel>(&corrupt),
+        Err(DecodeError::BlockLengthTooShort { .. })
+    ));
+}

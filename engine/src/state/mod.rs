@@ -5,7 +5,9 @@ use arrayvec::ArrayVec;
 use rkyv::niche::niching::Zero;
 use rkyv::with::NicheInto;
 use rkyv::{Archive, Deserialize, Serialize};
-use sluice_protocol::{HealthState, MAX_ROUTE_CHANNELS, PartyKind, PaymentMethod, RoutingStrategy};
+use sluice_protocol::{
+    HealthState, MAX_ROUTE_CHANNELS, PartyKind, PaymentMethod, RoutingStrategy, UnknownPolicy,
+};
 use std::collections::VecDeque;
 
 use crate::credentials::Credentials;
@@ -22,7 +24,7 @@ pub use inflight::{InFlight, Links, Member};
 pub use order::{Attempt, Candidate, Line, Order};
 pub use refund::{Refund, RefundStatus, Withdrawal};
 pub use slot::{Slot, Slot16};
-use wire::{HealthStateDef, PartyKindDef, PaymentMethodDef, RoutingStrategyDef};
+use wire::{HealthStateDef, PartyKindDef, PaymentMethodDef, RoutingStrategyDef, UnknownPolicyDef};
 
 /// Limits fixed at genesis; every table is preallocated from them.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -188,6 +190,14 @@ pub struct Channel {
     pub cooldown_ms: u32,
     pub probe_slots: u8,
     pub probe_successes: u8,
+    /// How often an Unknown attempt or refund is asked about, ms.
+    pub query_interval_ms: u32,
+    /// How long after the deadline it is asked before `unknown_policy` applies, ms.
+    pub query_window_ms: u32,
+    #[rkyv(with = UnknownPolicyDef)]
+    pub unknown_policy: UnknownPolicy,
+    /// Most refunds of one payment (failed ones included).
+    pub refunds_max: u8,
     pub currencies: ArrayVec<u16, 8>,
     pub methods: ArrayVec<MethodFee, 4>,
     /// Bit i set when the channel takes ledger currency slot i (derived from `currencies`).
@@ -259,6 +269,16 @@ pub struct Counters {
     pub timeouts: u64,
     pub withdrawals: u64,
     pub stale_results: u64,
+    /// Attempts whose outcome is unknown now (Unknown or Closing); goes down as they resolve.
+    pub unknown_attempts: u64,
+    /// Unknown attempts resolved by the channel's answer to a query or close.
+    pub unknown_resolved: u64,
+    /// Captures the payment did not keep (late or second captures).
+    pub late_captures: u64,
+    /// Reversals the channel confirmed.
+    pub reversals: u64,
+    /// Refunds whose outcome is unknown now.
+    pub unknown_refunds: u64,
     /// Per risk rule slot: (enforced, shadow).
     pub rule_hits: Vec<(u64, u64)>,
     /// Per routing strategy (index = strategy - 1): (decisions, failovers).

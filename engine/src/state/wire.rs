@@ -8,7 +8,7 @@ use rkyv::{Archive, Deserialize, Serialize};
 use sluice_protocol::{
     AttemptStatus, CandidateDecision, Comparison, FinalStatus, HealthState, ListKind, OrderState,
     PartyKind, PartyRole, PaymentMethod, ReasonCode, RiskAction, RiskEntity, RiskFeature,
-    RiskWindow, Role, RoutingStrategy, RuleTarget, Scene, SecretHash, SkipReason,
+    RiskWindow, Role, RoutingStrategy, RuleTarget, Scene, SecretHash, SkipReason, UnknownPolicy,
 };
 
 /// Declares the archived mirror `$def` of the protocol enum `$remote`: one byte per value, the
@@ -46,7 +46,10 @@ stored_as_wire! {
 
 stored_as_wire! {
     /// An attempt's status (`AttemptStatus`).
-    AttemptStatusDef for AttemptStatus { Pending, Succeeded, Declined, RetryableError, TimedOut }
+    AttemptStatusDef for AttemptStatus {
+        Pending, Succeeded, Declined, RetryableError, TimedOut, Unknown, Closing, Closed,
+        Abandoned, Reversing, Reversed,
+    }
 }
 
 stored_as_wire! {
@@ -57,6 +60,11 @@ stored_as_wire! {
 stored_as_wire! {
     /// A channel's health (`HealthState`).
     HealthStateDef for HealthState { Healthy, Open, Probing }
+}
+
+stored_as_wire! {
+    /// What a channel's unanswered attempts come to (`UnknownPolicy`).
+    UnknownPolicyDef for UnknownPolicy { Legacy, Hold, FailOver }
 }
 
 stored_as_wire! {
@@ -154,6 +162,7 @@ stored_as_wire! {
         RefundInProgress, ChannelDeclined, AttemptsExhausted, ChannelTimeout, WrongChannel,
         StaleAttempt, UnknownChannel, UnknownSplitProfile, CapacityReached, InvalidConfig,
         UnknownRule, UnknownCredential, CredentialExists, NotFound, WithdrawalsFull,
+        BalanceOverflow, TooManyRefunds, LateCapture,
     }
 }
 

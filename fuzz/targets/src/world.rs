@@ -104,6 +104,15 @@ fn channel(
         cooldown_ms: 5_000,
         probe_slots: 1,
         probe_successes: 2,
+        // Both policies for an unanswered attempt, and one channel with a tight refund bound.
+        query_interval_ms: 50,
+        query_window_ms: 500,
+        unknown_policy: if id % 2 == 0 {
+            UnknownPolicy::FailOver
+        } else {
+            UnknownPolicy::Hold
+        },
+        refunds_max: if id == 3 { 3 } else { 50 },
         currencies: currencies(list),
         methods: methods
             .iter()

@@ -49,6 +49,14 @@ pub struct ChannelEntry {
     probe_slots: u8,
     #[serde(default = "d_probe_successes")]
     probe_successes: u8,
+    #[serde(default = "d_query_interval")]
+    query_interval_ms: u32,
+    #[serde(default = "d_query_window")]
+    query_window_ms: u32,
+    #[serde(default = "d_unknown_policy")]
+    unknown_policy: String,
+    #[serde(default = "d_refunds_max")]
+    refunds_max: u8,
 }
 
 fn d_timeout() -> u32 {
@@ -80,6 +88,18 @@ fn d_probe_slots() -> u8 {
 }
 fn d_probe_successes() -> u8 {
     3
+}
+fn d_query_interval() -> u32 {
+    1_000
+}
+fn d_query_window() -> u32 {
+    60_000
+}
+fn d_unknown_policy() -> String {
+    "hold".into()
+}
+fn d_refunds_max() -> u8 {
+    50
 }
 fn d_settlement() -> u8 {
     1
@@ -295,6 +315,16 @@ pub(super) fn channel(
         cooldown_ms: c.cooldown_ms,
         probe_slots: c.probe_slots,
         probe_successes: c.probe_successes,
+        query_interval_ms: c.query_interval_ms,
+        query_window_ms: c.query_window_ms,
+        unknown_policy: named(
+            &c.unknown_policy,
+            UnknownPolicy::from_name,
+            line,
+            &format!("{key}.unknown_policy"),
+            "unknown policy (hold, fail_over)",
+        )?,
+        refunds_max: c.refunds_max,
         currencies: currencies(&c.currencies, line, key)?,
         methods,
     })
