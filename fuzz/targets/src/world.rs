@@ -107,7 +107,7 @@ fn channel(
         // Both policies for an unanswered attempt, and one channel with a tight refund bound.
         query_interval_ms: 50,
         query_window_ms: 500,
-        unknown_policy: if id % 2 == 0 {
+        unknown_policy: if id.is_multiple_of(2) {
             UnknownPolicy::FailOver
         } else {
             UnknownPolicy::Hold
