@@ -26,6 +26,7 @@ mod config_query;
 mod core;
 pub mod credentials;
 mod index;
+mod limits;
 mod mem;
 mod payments;
 mod refunds;
