@@ -238,6 +238,7 @@ impl Engine {
             refund_head: None,
             refund_tail: None,
             refund_count: 0,
+            taken_minor: [0; sluice_protocol::MAX_SPLIT_LINES],
             in_flight: Links::default(),
         });
         self.index
