@@ -404,6 +404,67 @@ fn a_fee_past_i64_refuses_the_payment_and_a_fee_configured_since_refuses_the_cap
 }
 
 #[test]
+fn a_refund_that_would_take_fee_expense_and_the_receivable_past_i64_max_is_refused() {
+    // HQ (profile 2: the merchant bears the fee) takes any amount, through WECHAT alone.
+    let mut d = whale_world();
+    let mut hq = merchants()[1].clone();
+    hq.max_amount_minor = i64::MAX;
+    hq.channels.retain(|r| r.channel_id == WECHAT);
+    configure_ok(&mut d, &hq);
+    let mut wechat = channels()[0].clone();
+    wechat.max_amount_minor = i64::MAX;
+    let set_fee = |d: &mut Driver, wechat: &mut ConfigChannel, fee: i64| {
+        wechat.methods[0] = MethodFee {
+            method: PaymentMethod::Wallet,
+            fee_bps: 0,
+            fee_fixed_minor: fee,
+        };
+        configure_ok(d, &*wechat);
+    };
+    // A fee as large as the amount: it covers the whole merchant part, so fee expense holds only
+    // the platform's share of it, p.
+    let amount = i64::MAX / 2;
+    set_fee(&mut d, &mut wechat, amount);
+    let out = pay(
+        &mut d,
+        ACQUIRER_A,
+        &whale_payment(1, HQ, amount),
+        ChannelOutcome::Succeeded,
+    );
+    let r = result(&out).unwrap().clone();
+    let p = r.split[0].amount_minor;
+    assert_eq!(
+        lines(&r.split),
+        [
+            (PartyRole::Platform, 0, p),
+            (PartyRole::ChannelFee, 0, amount - p),
+            (PartyRole::Merchant, HQ, 0)
+        ]
+    );
+    // A second fee fills fee expense to i64::MAX less its own 0.99 cover.
+    set_fee(&mut d, &mut wechat, i64::MAX - p);
+    let out = pay(
+        &mut d,
+        ACQUIRER_A,
+        &whale_payment(2, HQ, 100),
+        ChannelOutcome::Succeeded,
+    );
+    assert_eq!(result(&out).unwrap().status, FinalStatus::Succeeded);
+    // Refunding the first payment gives its fee cover back to fee expense, and credits the
+    // channel's receivable (which the two fees lean to the credit side): both past i64::MAX.
+    assert_eq!(
+        refused_refund(&mut d, 10, 1, amount),
+        ReasonCode::BalanceOverflow
+    );
+    // The second payment's refund fits.
+    assert_eq!(
+        refunded(&mut d, 11, 2, 100, true).status,
+        FinalStatus::Succeeded
+    );
+    d.engine.verify_ledger().unwrap();
+}
+
+#[test]
 fn a_withdrawal_that_would_take_payouts_past_i64_max_is_refused() {
     let mut d = whale_world();
     let amount = i64::MAX / 10 * 6;
