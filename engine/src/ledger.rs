@@ -160,14 +160,6 @@ impl Ledger {
         &self.accounts[id as usize]
     }
 
-    /// The currency slot and party slot of a party's account, None for any other account.
-    pub fn party_of(&self, id: AccountId) -> Option<(u8, u32)> {
-        let c = id / self.per_currency;
-        let first_party = FIXED_ACCOUNTS + self.channels_max;
-        let within = (id % self.per_currency).checked_sub(first_party)?;
-        Some((u8::try_from(c).ok()?, within / 3))
-    }
-
     /// The most a party's total in a currency (pending + available + frozen) can come to:
     /// `Account::credit_balance_reach` of its three accounts.
     pub fn party_total_reach(&self, c: u8, party_slot: u32) -> i128 {
@@ -379,7 +371,6 @@ mod tests {
                     PartyAccount::Frozen,
                 ] {
                     ids.push(l.party(c, p, w));
-                    assert_eq!(l.party_of(l.party(c, p, w)), Some((c, p)));
                 }
             }
         }
@@ -394,8 +385,6 @@ mod tests {
     fn every_account_reaches_at_most_i64_max_either_way_pending_included() {
         let mut l = Ledger::new(1, 2, 2);
         let (rx, clearing) = (l.channel_receivable(0, 0), l.clearing(0));
-        assert_eq!(l.party_of(rx), None);
-        assert_eq!(l.party_of(clearing), None);
         l.reserve(rx, clearing, i64::MAX);
         let a = l.account(rx);
         assert_eq!((a.debit_reach(), a.credit_reach()), (i64::MAX as u128, 0));

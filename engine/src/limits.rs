@@ -23,11 +23,14 @@ const ADDITIONS_MAX: usize = 24;
 /// Most parties a payment credits: the merchant, its parent and grandparent, two promoters.
 const PAYEES_MAX: usize = 5;
 
-/// What an input may add to ledger accounts, per account: to its debit side and to its credit side.
+/// What an input may add to ledger accounts, per account: to its debit side and to its credit side;
+/// and to parties' totals (credits to their accounts, through `credit_party`).
 #[derive(Debug, Default)]
 pub(crate) struct Additions {
     /// (account, debits, credits), one entry per account.
     accounts: ArrayVec<(AccountId, u128, u128), ADDITIONS_MAX>,
+    /// (currency slot, party slot, credits), one entry per party.
+    parties: ArrayVec<(u8, u32, u128), PAYEES_MAX>,
 }
 
 impl Additions {
@@ -35,8 +38,34 @@ impl Additions {
         self.add(account, amount_minor, 0);
     }
 
+    /// A credit to an account that is not a party's (a party's total would not count it).
     pub(crate) fn credit(&mut self, account: AccountId, amount_minor: i64) {
         self.add(account, 0, amount_minor);
+    }
+
+    /// A credit to one of a party's accounts, which its total counts too. (A debit never raises a
+    /// party's total: `debit` does for those.)
+    pub(crate) fn credit_party(
+        &mut self,
+        ledger: &Ledger,
+        c: u8,
+        party_slot: u32,
+        which: PartyAccount,
+        amount_minor: i64,
+    ) {
+        self.add(ledger.party(c, party_slot, which), 0, amount_minor);
+        let amount = amount_minor as u128;
+        if let Some(e) = self
+            .parties
+            .iter_mut()
+            .find(|e| (e.0, e.1) == (c, party_slot))
+        {
+            e.2 += amount;
+            return;
+        }
+        // PAYEES_MAX counts the parties of the largest input (a payment's).
+        assert!(!self.parties.is_full(), "more parties than PAYEES_MAX");
+        self.parties.push((c, party_slot, amount));
     }
 
     fn add(&mut self, account: AccountId, debit_minor: i64, credit_minor: i64) {
@@ -66,24 +95,11 @@ impl Additions {
                 && a.credits_pending + credit <= max
                 && a.credit_reach() + credit <= max
         });
-        accounts_fit && self.parties_fit(ledger)
-    }
-
-    /// A party's total grows by the credits to its accounts (a debit never raises it).
-    fn parties_fit(&self, ledger: &Ledger) -> bool {
-        self.accounts.iter().all(|&(id, _, _)| {
-            let Some(party) = ledger.party_of(id) else {
-                return true;
-            };
-            let credits: u128 = self
-                .accounts
-                .iter()
-                .filter(|e| ledger.party_of(e.0) == Some(party))
-                .map(|e| e.2)
-                .sum();
+        let parties_fit = self.parties.iter().all(|&(c, party_slot, credits)| {
             let credits = i128::try_from(credits).expect("a few i64 additions fit an i128");
-            ledger.party_total_reach(party.0, party.1) + credits <= i128::from(BALANCE_MAX_MINOR)
-        })
+            ledger.party_total_reach(c, party_slot) + credits <= i128::from(BALANCE_MAX_MINOR)
+        });
+        accounts_fit && parties_fit
     }
 }
 
@@ -259,8 +275,7 @@ impl Engine {
         additions.credit(ledger.fee_expense(c), fee_max.min(amount));
         additions.credit(ledger.platform_revenue(c), amount);
         for &party_slot in &e.payees {
-            let pending = ledger.party(c, party_slot, PartyAccount::Pending);
-            additions.credit(pending, amount);
+            additions.credit_party(ledger, c, party_slot, PartyAccount::Pending, amount);
         }
         additions.fit(ledger)
     }
@@ -292,13 +307,21 @@ mod tests {
         assert!(!fits(&l, &|a| a.credit(clearing, 11)));
         // A party's total counts the credits to all three of its accounts.
         let pending = l.party(0, 1, PartyAccount::Pending);
-        let available = l.party(0, 1, PartyAccount::Available);
         l.post(l.channel_receivable(0, 1), pending, i64::MAX / 2);
-        assert!(fits(&l, &|a| a.credit(available, i64::MAX / 2 + 1)));
+        let (pending_, available) = (PartyAccount::Pending, PartyAccount::Available);
+        assert!(fits(&l, &|a| a.credit_party(
+            &l,
+            0,
+            1,
+            available,
+            i64::MAX / 2 + 1
+        )));
         assert!(!fits(&l, &|a| {
-            a.credit(available, i64::MAX / 4);
-            a.credit(pending, i64::MAX / 4 + 3);
+            a.credit_party(&l, 0, 1, available, i64::MAX / 4);
+            a.credit_party(&l, 0, 1, pending_, i64::MAX / 4 + 3);
         }));
+        // Another party's total is its own.
+        assert!(fits(&l, &|a| a.credit_party(&l, 0, 0, pending_, i64::MAX)));
         // Debits never raise a party's total.
         assert!(fits(&l, &|a| a.debit(pending, 1)));
     }
