@@ -14,7 +14,6 @@ use sluice_protocol::PaymentRequest;
 use crate::core::Engine;
 use crate::ledger::{AccountId, BALANCE_MAX_MINOR, Ledger, PartyAccount};
 use crate::routing::method_fee;
-use crate::state::Slot;
 
 /// Most accounts one input adds to: a payment's candidate receivables (8), clearing, platform
 /// revenue, fee expense and five parties; a refund's clearing, receivable and eight lines.
@@ -105,9 +104,9 @@ impl Additions {
 
 /// A channel that may capture a payment, with the fee it would charge.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Capturer {
-    pub channel_slot: u32,
-    pub fee_minor: i64,
+struct Capturer {
+    channel_slot: u32,
+    fee_minor: i64,
 }
 
 /// What a payment needs checked: who may be credited and by which channels.
@@ -237,7 +236,7 @@ impl Engine {
         let promoter = (self.index.promoters.get(&promoter_id)).map(|&p| &s.promoters[p as usize]);
         let promoter_parent = promoter
             .and_then(|p| p.parent_slot)
-            .map(|p| &s.promoters[Slot::index(p) as usize]);
+            .map(|p| &s.promoters[p.index() as usize]);
         let slots = [Some(merchant), parent, grandparent]
             .map(|m| m.map(|m| m.party_slot))
             .into_iter()
