@@ -250,8 +250,9 @@ impl Engine {
             .expect("a succeeded payment has an attempt");
         let (c, amount, method) = (o.currency_slot, o.amount_minor, o.method);
         let channel_slot = u32::from(attempt.channel_slot);
-        let ch = &self.state.channels[channel_slot as usize];
-        let fee = routing::fee_for(ch, method, amount).unwrap_or(0);
+        let Some(fee) = self.capture_fee(slot, channel_slot, true) else {
+            return self.refuse_capture(meta, slot, channel_slot, out);
+        };
         let mut lines = self.split_of(slot, fee);
         let ledger = &mut self.state.ledger;
         let rx = ledger.channel_receivable(c, channel_slot);
@@ -287,6 +288,20 @@ impl Engine {
         self.counters.succeeded += 1;
         self.counters.failed_over += u64::from(attempts > 1);
         self.push_result(meta, slot, false, out);
+    }
+
+    /// A capture that does not fit the money limits (`capture_fee`: payments captured since the
+    /// request, or a fee configured since) is not kept: its reservation is voided and the payment
+    /// fails `BalanceOverflow`. The capture itself is to be reversed at the channel (docs/ENGINE.md,
+    /// "Uncertain outcomes"); until that is built, the channel keeps the money and reconciliation
+    /// against its bill shows it.
+    fn refuse_capture(&mut self, meta: &InputMeta, slot: u32, channel_slot: u32, out: &mut Outbox) {
+        let o = &self.state.orders[slot as usize];
+        let (c, amount) = (o.currency_slot, o.amount_minor);
+        let ledger = &mut self.state.ledger;
+        let rx = ledger.channel_receivable(c, channel_slot);
+        ledger.void_reserved(rx, ledger.clearing(c), amount);
+        self.finish_failed(meta, slot, ReasonCode::BalanceOverflow, out);
     }
 
     /// The split lines of order `slot` with channel fee `fee`: its profile's rates, its active

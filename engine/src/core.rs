@@ -27,8 +27,9 @@ use crate::state::{Counters, Limits, State};
 /// differs between formats. 1: the first layout (its snapshots carry no mark); 2: velocity tables
 /// as 128-byte sets, windows padded to cache lines; 3: optional slots as `Option<Slot>` (index + 1,
 /// none = 0, instead of `u32::MAX`), reason codes in one byte, the risk state in its three rooms
-/// (rules, lists, velocity); 4: the credential table.
-pub const STATE_FORMAT: u32 = 5;
+/// (rules, lists, velocity); 4: the credential table; 5: the channels' query settings (schema
+/// version 3); 6: what refunds took from each split line (`Order::taken_minor`).
+pub const STATE_FORMAT: u32 = 6;
 /// The first bytes of a snapshot payload.
 const SNAPSHOT_MAGIC: &[u8; 4] = b"SLST";
 /// Magic, format, 8 reserved bytes, state length, counters length.

@@ -2,6 +2,12 @@
 //! credits; every movement is a transfer between two accounts, posted at once or reserved (pending)
 //! and later posted or voided. Running totals make "Σ debits = Σ credits" checkable after every
 //! input in O(1); `verify` recomputes them from every account.
+//!
+//! Money limits (docs/ENGINE.md, "Money limits"): no account may *reach* past `BALANCE_MAX_MINOR`
+//! (i64::MAX) on either side, its pending transfers included, and no party's total in a currency
+//! may either. Handlers refuse an input that could break this before it changes anything
+//! (`crate::limits`); every transfer asserts it for the two accounts it touches, and `verify`
+//! for every account and party.
 
 use rkyv::{Archive, Deserialize, Serialize};
 
@@ -15,24 +21,62 @@ pub struct Account {
 }
 
 impl Account {
+    /// The most the account can lean to the debit side: posted debits plus debits being reserved,
+    /// less posted credits (as if every pending debit posted and every pending credit were voided);
+    /// 0 when even then it leans to the credit side.
+    pub fn debit_reach(&self) -> u128 {
+        (self.debits_posted + self.debits_pending).saturating_sub(self.credits_posted)
+    }
+
+    /// The most the account can lean to the credit side (see `debit_reach`).
+    pub fn credit_reach(&self) -> u128 {
+        (self.credits_posted + self.credits_pending).saturating_sub(self.debits_posted)
+    }
+
+    /// Within the money limits: each side's pending transfers and each side's reach at most
+    /// `BALANCE_MAX_MINOR`.
+    pub fn within_limit(&self) -> bool {
+        let max = BALANCE_MAX_MINOR as u128;
+        self.debits_pending <= max
+            && self.credits_pending <= max
+            && self.debit_reach() <= max
+            && self.credit_reach() <= max
+    }
+
     /// Posted credits minus posted debits (for accounts on the credit side).
     pub fn credit_balance(&self) -> i128 {
-        self.credits_posted as i128 - self.debits_posted as i128
+        signed(self.credits_posted) - signed(self.debits_posted)
     }
 
     /// Posted debits minus posted credits (for accounts on the debit side).
     pub fn debit_balance(&self) -> i128 {
-        self.debits_posted as i128 - self.credits_posted as i128
+        signed(self.debits_posted) - signed(self.credits_posted)
     }
 
     /// What can still be debited from a credit-side account: posted balance less reserved debits.
     pub fn spendable(&self) -> i128 {
-        self.credit_balance() - self.debits_pending as i128
+        self.credit_balance() - signed(self.debits_pending)
     }
+
+    /// The most this credit-side account can come to hold: its posted balance and the credits being
+    /// reserved to it (what a party's total counts, its reserved debits being still its money).
+    pub fn credit_balance_reach(&self) -> i128 {
+        self.credit_balance() + signed(self.credits_pending)
+    }
+}
+
+/// A ledger sum as a signed number. Sums are of i64 amounts in u128: they stay far below 2^127.
+fn signed(sum: u128) -> i128 {
+    i128::try_from(sum).expect("ledger sums stay below 2^127")
 }
 
 /// Index of an account in the ledger.
 pub type AccountId = u32;
+
+/// The largest balance, minor units: of every account on either side (pending included) and of
+/// every party's total in a currency (docs/ENGINE.md, "Money limits"). Every figure then fits
+/// the wire's i64.
+pub const BALANCE_MAX_MINOR: i64 = i64::MAX;
 
 /// Accounts per currency that are not per channel or per party.
 const FIXED_ACCOUNTS: u32 = 5;
@@ -40,6 +84,7 @@ const CLEARING: u32 = 0;
 const PLATFORM_REVENUE: u32 = 1;
 const FEE_EXPENSE: u32 = 2;
 const PAYOUTS: u32 = 3;
+const REVERSALS_PAYABLE: u32 = 4;
 
 /// A party's three accounts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +137,11 @@ impl Ledger {
     pub fn payouts(&self, c: u8) -> AccountId {
         self.base(c) + PAYOUTS
     }
+    /// Captures that the payments do not keep, owed back to their payers until the channel
+    /// confirms the reversal (docs/ENGINE.md, "Uncertain outcomes").
+    pub fn reversals_payable(&self, c: u8) -> AccountId {
+        self.base(c) + REVERSALS_PAYABLE
+    }
     pub fn channel_receivable(&self, c: u8, channel_slot: u32) -> AccountId {
         // A slot past the channels would post to another account.
         assert!(
@@ -110,9 +160,56 @@ impl Ledger {
         &self.accounts[id as usize]
     }
 
+    /// The most a party's total in a currency (pending + available + frozen) can come to:
+    /// `Account::credit_balance_reach` of its three accounts.
+    pub fn party_total_reach(&self, c: u8, party_slot: u32) -> i128 {
+        [
+            PartyAccount::Pending,
+            PartyAccount::Available,
+            PartyAccount::Frozen,
+        ]
+        .map(|which| {
+            self.account(self.party(c, party_slot, which))
+                .credit_balance_reach()
+        })
+        .iter()
+        .sum()
+    }
+
     fn amount(amount_minor: i64) -> u128 {
         assert!(amount_minor >= 0, "transfer amount must not be negative");
         amount_minor as u128
+    }
+
+    /// Adds `amount` to posted (or pending) debits of `debit` and credits of `credit`, and to the
+    /// running totals, then asserts both accounts within the money limits. The sums are u128 of
+    /// i64 amounts: 2^64 transfers of the largest amount would not overflow them.
+    #[inline]
+    fn add(&mut self, debit: AccountId, credit: AccountId, amount: u128, pending: bool) {
+        assert_ne!(debit, credit, "a transfer needs two accounts");
+        let sum = |a: u128| {
+            a.checked_add(amount)
+                .expect("u128 ledger sums do not overflow")
+        };
+        let (d, c) = (debit as usize, credit as usize);
+        if pending {
+            self.accounts[d].debits_pending = sum(self.accounts[d].debits_pending);
+            self.accounts[c].credits_pending = sum(self.accounts[c].credits_pending);
+            self.totals.debits_pending = sum(self.totals.debits_pending);
+            self.totals.credits_pending = sum(self.totals.credits_pending);
+        } else {
+            self.accounts[d].debits_posted = sum(self.accounts[d].debits_posted);
+            self.accounts[c].credits_posted = sum(self.accounts[c].credits_posted);
+            self.totals.debits_posted = sum(self.totals.debits_posted);
+            self.totals.credits_posted = sum(self.totals.credits_posted);
+        }
+        // The handlers refuse (BalanceOverflow) what could pass the limit before they move money:
+        // a transfer past it is a bug, and a balance that no longer fits an i64 would be reported
+        // wrong.
+        assert!(
+            self.accounts[d].within_limit() && self.accounts[c].within_limit(),
+            "a transfer of {amount} from account {debit} to {credit} passes the largest balance"
+        );
     }
 
     /// Posts a transfer at once.
@@ -122,11 +219,7 @@ impl Ledger {
         if amount == 0 {
             return;
         }
-        assert_ne!(debit, credit, "a transfer needs two accounts");
-        self.accounts[debit as usize].debits_posted += amount;
-        self.accounts[credit as usize].credits_posted += amount;
-        self.totals.debits_posted += amount;
-        self.totals.credits_posted += amount;
+        self.add(debit, credit, amount, false);
         self.transfers += 1;
     }
 
@@ -137,11 +230,7 @@ impl Ledger {
         if amount == 0 {
             return;
         }
-        assert_ne!(debit, credit, "a transfer needs two accounts");
-        self.accounts[debit as usize].debits_pending += amount;
-        self.accounts[credit as usize].credits_pending += amount;
-        self.totals.debits_pending += amount;
-        self.totals.credits_pending += amount;
+        self.add(debit, credit, amount, true);
         self.transfers += 1;
     }
 
@@ -153,10 +242,7 @@ impl Ledger {
         if amount == 0 {
             return;
         }
-        self.accounts[debit as usize].debits_posted += amount;
-        self.accounts[credit as usize].credits_posted += amount;
-        self.totals.debits_posted += amount;
-        self.totals.credits_posted += amount;
+        self.add(debit, credit, amount, false);
     }
 
     /// Voids a transfer reserved earlier with the same accounts and amount.
@@ -183,14 +269,21 @@ impl Ledger {
             && self.totals.debits_pending == self.totals.credits_pending
     }
 
-    /// Recomputes the totals from every account and checks them against the running totals.
+    /// Recomputes the totals from every account and checks them against the running totals, and
+    /// checks every account and every party's total in each currency within the money limits (so
+    /// that a figure past them, saturated or wrapped, can never pass for a balanced ledger).
     pub fn verify(&self) -> Result<(), String> {
         let mut sum = Account::default();
-        for a in &self.accounts {
+        for (id, a) in self.accounts.iter().enumerate() {
             sum.debits_pending += a.debits_pending;
             sum.debits_posted += a.debits_posted;
             sum.credits_pending += a.credits_pending;
             sum.credits_posted += a.credits_posted;
+            if !a.within_limit() {
+                return Err(format!(
+                    "account {id} passes the largest balance {BALANCE_MAX_MINOR}: {a:?}"
+                ));
+            }
         }
         if sum != self.totals {
             return Err(format!(
@@ -200,6 +293,18 @@ impl Ledger {
         }
         if !self.is_balanced() {
             return Err(format!("ledger not balanced: {:?}", self.totals));
+        }
+        let currencies = self.accounts.len() as u32 / self.per_currency;
+        for c in 0..currencies {
+            for party in 0..self.parties_max {
+                let total = self.party_total_reach(c as u8, party);
+                if total > i128::from(BALANCE_MAX_MINOR) {
+                    return Err(format!(
+                        "party slot {party} in currency slot {c} can reach {total}, past the \
+                         largest balance {BALANCE_MAX_MINOR}"
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -254,6 +359,7 @@ mod tests {
                 l.platform_revenue(c),
                 l.fee_expense(c),
                 l.payouts(c),
+                l.reversals_payable(c),
             ]);
             for ch in 0..3 {
                 ids.push(l.channel_receivable(c, ch));
@@ -273,5 +379,46 @@ mod tests {
         ids.dedup();
         assert_eq!(ids.len(), n);
         assert!(ids.iter().all(|&i| (i as usize) < l.accounts_len()));
+    }
+
+    #[test]
+    fn every_account_reaches_at_most_i64_max_either_way_pending_included() {
+        let mut l = Ledger::new(1, 2, 2);
+        let (rx, clearing) = (l.channel_receivable(0, 0), l.clearing(0));
+        l.reserve(rx, clearing, i64::MAX);
+        let a = l.account(rx);
+        assert_eq!((a.debit_reach(), a.credit_reach()), (i64::MAX as u128, 0));
+        l.post_reserved(rx, clearing, i64::MAX);
+        // Leaning to the debit side by i64::MAX, it can take any credit of up to 2 × i64::MAX.
+        l.post(clearing, rx, i64::MAX);
+        l.post(clearing, rx, i64::MAX);
+        let a = l.account(rx);
+        assert_eq!((a.debit_reach(), a.credit_reach()), (0, i64::MAX as u128));
+        l.verify().unwrap();
+    }
+
+    #[test]
+    #[should_panic(expected = "passes the largest balance")]
+    fn a_transfer_past_the_largest_balance_is_a_bug() {
+        let mut l = Ledger::new(1, 2, 2);
+        let (rx, clearing) = (l.channel_receivable(0, 0), l.clearing(0));
+        l.reserve(rx, clearing, i64::MAX);
+        l.reserve(rx, clearing, 1);
+    }
+
+    #[test]
+    fn verify_refuses_a_party_total_past_the_largest_balance() {
+        let mut l = Ledger::new(1, 2, 2);
+        let pending = l.party(0, 1, PartyAccount::Pending);
+        let available = l.party(0, 1, PartyAccount::Available);
+        let half = i64::MAX / 2 + 1;
+        l.post(l.channel_receivable(0, 0), pending, half);
+        l.verify().unwrap();
+        assert_eq!(l.party_total_reach(0, 1), i128::from(half));
+        // Each account within the limit, the party's total past it.
+        l.post(l.channel_receivable(0, 1), available, half);
+        assert_eq!(l.party_total_reach(0, 1), 2 * i128::from(half));
+        let why = l.verify().unwrap_err();
+        assert!(why.contains("party slot 1"), "{why}");
     }
 }

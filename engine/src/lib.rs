@@ -26,6 +26,7 @@ mod config_query;
 mod core;
 pub mod credentials;
 mod index;
+mod limits;
 mod mem;
 mod payments;
 mod refunds;
@@ -80,6 +81,9 @@ const _: () = {
         + MAX_CHANNELS as usize * out_bytes::<HealthAlert>();
     assert!(pulse <= MAX_OUTPUT_BYTES_PER_INPUT);
     assert!(2 * (OUT_HEADER_LEN + MAX_FRAME_BYTES) <= MAX_OUTPUT_BYTES_PER_INPUT);
+    // The largest answer to an acquirer's input, an OrderStatus listing MAX_REFUNDS_PER_ORDER (50)
+    // refunds, is one of those frames.
+    assert!(out_bytes::<sluice_protocol::OrderStatus>() <= OUT_HEADER_LEN + MAX_FRAME_BYTES);
 };
 
 /// Nanoseconds per day.

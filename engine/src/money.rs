@@ -28,27 +28,30 @@ pub fn ppb_to_rate(ppb: i64) -> Decimal {
     Decimal::new(ppb, RATE_MAX_SCALE).normalize()
 }
 
-/// Channel fee: `amount × bps / 10000` rounded half up to the minor unit, plus the fixed part.
-/// Never negative, never more than `i64::MAX`.
+/// Channel fee: `amount × bps / 10000` rounded half up to the minor unit, plus the fixed part
+/// (configuration keeps both parts non-negative; a negative input counts as 0). None when the fee
+/// is more than `i64::MAX` minor units: such a fee cannot be booked, and a payment that could owe
+/// it is refused (`BalanceOverflow`), never charged a saturated fee.
 #[inline]
-pub fn channel_fee(amount_minor: i64, fee_bps: u16, fee_fixed_minor: i64) -> i64 {
+pub fn channel_fee(amount_minor: i64, fee_bps: u16, fee_fixed_minor: i64) -> Option<i64> {
+    let amount = amount_minor.max(0);
     // i64 when the product fits (every realistic amount), i128 otherwise: the same result.
-    let percent = match amount_minor
+    let percent = match amount
         .checked_mul(i64::from(fee_bps))
         .and_then(|p| p.checked_add(5_000))
     {
         Some(p) => i128::from(p / 10_000),
-        None => (i128::from(amount_minor) * i128::from(fee_bps) + 5_000) / 10_000,
+        None => (i128::from(amount) * i128::from(fee_bps) + 5_000) / 10_000,
     };
-    let fee = percent + i128::from(fee_fixed_minor.max(0));
-    i64::try_from(fee.max(0)).unwrap_or(i64::MAX)
+    i64::try_from(percent + i128::from(fee_fixed_minor.max(0))).ok()
 }
 
-/// `amount × ppb / 10^9`, rounded down (toward zero for the non-negative amounts used here).
+/// `amount × ppb / 10^9`, rounded down (toward zero for the non-negative amounts used here). None
+/// when the result does not fit an i64, which a rate of at most 1 (every configured rate) never
+/// gives.
 #[inline]
-pub fn apply_rate_floor(amount_minor: i64, ppb: i64) -> i64 {
-    let v = i128::from(amount_minor) * i128::from(ppb) / i128::from(PPB_ONE);
-    i64::try_from(v).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX })
+pub fn apply_rate_floor(amount_minor: i64, ppb: i64) -> Option<i64> {
+    i64::try_from(i128::from(amount_minor) * i128::from(ppb) / i128::from(PPB_ONE)).ok()
 }
 
 /// Allocates `total` (>= 0) over `weights` (>= 0, not all zero) by largest remainder: each part is
@@ -215,16 +218,31 @@ mod tests {
 
     #[test]
     fn fee_rounds_half_up() {
-        assert_eq!(channel_fee(10_000, 60, 0), 60); // 0.6% of 100.00
-        assert_eq!(channel_fee(250, 60, 0), 2); // 1.5 -> 2
-        assert_eq!(channel_fee(249, 60, 0), 1); // 1.494 -> 1
-        assert_eq!(channel_fee(10_000, 290, 30), 320); // 2.9% + 0.30
-        assert_eq!(channel_fee(0, 290, 30), 30);
+        assert_eq!(channel_fee(10_000, 60, 0), Some(60)); // 0.6% of 100.00
+        assert_eq!(channel_fee(250, 60, 0), Some(2)); // 1.5 -> 2
+        assert_eq!(channel_fee(249, 60, 0), Some(1)); // 1.494 -> 1
+        assert_eq!(channel_fee(10_000, 290, 30), Some(320)); // 2.9% + 0.30
+        assert_eq!(channel_fee(0, 290, 30), Some(30));
+    }
+
+    #[test]
+    fn a_fee_past_i64_is_none_never_saturated() {
+        // 100% of i64::MAX is exactly i64::MAX (the wide path); one more minor unit does not fit.
+        assert_eq!(channel_fee(i64::MAX, 10_000, 0), Some(i64::MAX));
+        assert_eq!(channel_fee(i64::MAX, 10_000, 1), None);
+        assert_eq!(channel_fee(i64::MAX - 1, 0, 1), Some(1));
+        assert_eq!(channel_fee(1, 0, i64::MAX), Some(i64::MAX));
+        assert_eq!(channel_fee(1, 1, i64::MAX), Some(i64::MAX)); // 0.0001 rounds to 0
+        assert_eq!(channel_fee(5_000, 1, i64::MAX), None); // 0.5 rounds up to 1
+        // Half up on the wide path too: 0.01% of i64::MAX = 922337203685477.5807.
+        assert_eq!(channel_fee(i64::MAX, 1, 0), Some(922_337_203_685_478));
     }
 
     #[test]
     fn deposit_rounds_down() {
-        assert_eq!(apply_rate_floor(999, 100_000_000), 99);
-        assert_eq!(apply_rate_floor(1_000, 100_000_000), 100);
+        assert_eq!(apply_rate_floor(999, 100_000_000), Some(99));
+        assert_eq!(apply_rate_floor(1_000, 100_000_000), Some(100));
+        assert_eq!(apply_rate_floor(i64::MAX, PPB_ONE), Some(i64::MAX));
+        assert_eq!(apply_rate_floor(i64::MAX, PPB_ONE + 1), None);
     }
 }

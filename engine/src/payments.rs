@@ -61,6 +61,11 @@ impl Engine {
             self.counters.rejected_invalid += 1;
             return self.push_ack_rejected(meta, req.request_id, 0, ReasonCode::OrdersFull, out);
         }
+        if !self.payment_fits(req, valid.merchant_slot, valid.currency_slot) {
+            self.counters.rejected_invalid += 1;
+            let reason = ReasonCode::BalanceOverflow;
+            return self.push_ack_rejected(meta, req.request_id, 0, reason, out);
+        }
         let now = self.state.now_ns;
         let verdict =
             self.state
@@ -233,6 +238,7 @@ impl Engine {
             refund_head: None,
             refund_tail: None,
             refund_count: 0,
+            taken_minor: [0; sluice_protocol::MAX_SPLIT_LINES],
             in_flight: Links::default(),
         });
         self.index

@@ -1,20 +1,22 @@
-//! Refunds (full, partial, several per payment; each reverses the split in proportion): request,
-//! reservation of every party's share, dispatch to the channel that took the payment, its answer
-//! or a timeout on a pulse. A channel's pending refunds are in its in-flight list.
+//! Refunds (full, partial, several per payment; each takes from the split lines by largest
+//! remainder over what refunds have not taken yet: `Order::refund_shares`): request, reservation
+//! of every party's share, dispatch to the channel that took the payment, its answer or a timeout
+//! on a pulse. A channel's pending refunds are in its in-flight list.
 
 use arrayvec::ArrayVec;
 use sluice_protocol::{
     AckStatus, ChannelOutcome, Chars, FinalStatus, MAX_REFUNDS_PER_ORDER, MAX_SPLIT_LINES, Message,
     OrderState, PartyRole, ReasonCode, RefundAck, RefundChannelResult, RefundDispatch,
-    RefundRequest, RefundResult, RiskAction, RuleTarget, SplitLine,
+    RefundRequest, RefundResult, RiskAction, RuleTarget, SplitLine, UnknownPolicy,
 };
 
 use crate::core::{Engine, request_hash};
 use crate::input::InputMeta;
 use crate::ledger::{AccountId, PartyAccount};
-use crate::money::allocate;
+use crate::limits::Additions;
 use crate::outbox::{Dest, Outbox};
-use crate::state::{Links, Refund, RefundStatus, Slot};
+use crate::split::Shares;
+use crate::state::{Links, Order, Refund, RefundStatus, Slot};
 
 /// A refund's reversal: per split line, its part and whether it comes from pending income.
 type Reversal = ArrayVec<(i64, bool), MAX_SPLIT_LINES>;
@@ -93,19 +95,48 @@ impl Engine {
         if req.amount_minor > o.refundable_minor() {
             return fail(ReasonCode::RefundExceedsCaptured);
         }
-        if self.state.refunds.len() >= self.state.limits.refunds_max as usize
-            || usize::from(o.refund_count) >= MAX_REFUNDS_PER_ORDER
-        {
-            return fail(ReasonCode::RefundsFull);
+        if let Some(reason) = self.refunds_bound(o) {
+            return fail(reason);
         }
-        let weights: ArrayVec<i128, MAX_SPLIT_LINES> =
-            o.split.iter().map(|l| i128::from(l.amount_minor)).collect();
-        let mut parts = [0i64; MAX_SPLIT_LINES];
-        if !allocate(req.amount_minor, &weights, &mut parts) {
-            return fail(ReasonCode::InvalidField);
+        let shares = o
+            .refund_shares(req.amount_minor)
+            .expect("a refund of 0 < amount <= refundable has shares");
+        let reversal = self
+            .reversal_of(o, &shares)
+            .map_err(|reason| (order_id, reason))?;
+        if !self.refund_fits(order_slot, req.amount_minor, &reversal) {
+            return fail(ReasonCode::BalanceOverflow);
         }
+        Ok((order_slot, reversal))
+    }
+
+    /// Why order `o` can take no more refunds, if so: the refunds table is full, or the payment
+    /// has had as many refunds as the channel that took it allows (failed ones included).
+    fn refunds_bound(&self, o: &Order) -> Option<ReasonCode> {
+        if self.state.refunds.len() >= self.state.limits.refunds_max as usize {
+            return Some(ReasonCode::RefundsFull);
+        }
+        let attempt = o.attempts.last().expect("a succeeded order has an attempt");
+        let ch = &self.state.channels[usize::from(attempt.channel_slot)];
+        let count = usize::from(o.refund_count);
+        if count < MAX_REFUNDS_PER_ORDER && count < usize::from(ch.refunds_max) {
+            return None;
+        }
+        // A channel configured by a version 1 or 2 ConfigChannel (the Legacy policy, refunds_max
+        // 16) answers as those versions did, so that their journals replay as they ran.
+        Some(if ch.unknown_policy == UnknownPolicy::Legacy {
+            ReasonCode::RefundsFull
+        } else {
+            ReasonCode::TooManyRefunds
+        })
+    }
+
+    /// The reversal of `shares` of order `o`: per split line, its share and whether it comes from
+    /// the party's pending income (its day not yet settled) or its available balance; refused
+    /// `InsufficientBalance` when that cannot cover it.
+    fn reversal_of(&self, o: &Order, shares: &[i64]) -> Result<Reversal, ReasonCode> {
         let mut reversal = ArrayVec::new();
-        for (line, &part) in o.split.iter().zip(parts.iter()) {
+        for (line, &part) in o.split.iter().zip(shares) {
             let due_day = u32::from(line.due_day);
             let party = line.party_slot.map(Slot::index);
             let from_pending = party.is_some() && due_day > self.state.settled_through_day;
@@ -123,12 +154,32 @@ impl Engine {
                     i64::MAX
                 };
                 if ledger.account(account).spendable() < i128::from(part) || due_left < part {
-                    return fail(ReasonCode::InsufficientBalance);
+                    return Err(ReasonCode::InsufficientBalance);
                 }
             }
             reversal.push((part, from_pending));
         }
-        Ok((order_slot, reversal))
+        Ok(reversal)
+    }
+
+    /// Whether reserving refund `amount` of order `order_slot` with `reversal` keeps every
+    /// account within the money limits (docs/ENGINE.md, "Money limits"): the channel's receivable
+    /// is credited, clearing moves both ways, each line's account is debited.
+    fn refund_fits(&self, order_slot: u32, amount_minor: i64, reversal: &Reversal) -> bool {
+        let o = &self.state.orders[order_slot as usize];
+        let attempt = o.attempts.last().expect("a succeeded order has an attempt");
+        let ledger = &self.state.ledger;
+        let c = o.currency_slot;
+        let clearing = ledger.clearing(c);
+        let mut additions = Additions::default();
+        additions.debit(clearing, amount_minor);
+        let rx = ledger.channel_receivable(c, u32::from(attempt.channel_slot));
+        additions.credit(rx, amount_minor);
+        for (line, &(part, from_pending)) in reversal.iter().enumerate() {
+            additions.debit(self.reversal_account(order_slot, line, from_pending), part);
+            additions.credit(clearing, part);
+        }
+        additions.fit(ledger)
     }
 
     fn create_refund(
@@ -210,8 +261,9 @@ impl Engine {
             }
         }
         let now = self.state.now_ns;
+        let shares: Shares = r.reversal.iter().map(|&(part, _)| part).collect();
         let order = &mut self.state.orders[r.order_slot as usize];
-        if let Some(previous) = order.reserve_refund(Slot::new(slot), amount, now) {
+        if let Some(previous) = order.reserve_refund(Slot::new(slot), amount, &shares, now) {
             self.state.refunds[previous.index() as usize].next_in_order = Some(Slot::new(slot));
         }
         self.state.refunds[slot as usize].accept();
@@ -339,6 +391,9 @@ impl Engine {
             ledger.post_reserved(clearing, rx, r.amount_minor);
         } else {
             ledger.void_reserved(clearing, rx, r.amount_minor);
+            // Its shares are the split lines' again, for the refunds to come.
+            let shares: Shares = r.reversal.iter().map(|&(part, _)| part).collect();
+            self.state.orders[r.order_slot as usize].return_refund_shares(&shares);
         }
     }
 

@@ -179,9 +179,9 @@ impl Engine {
             if pending != 0 || available != 0 || frozen != 0 {
                 balances.push(BalanceEntry {
                     currency,
-                    pending_minor: clamp(pending),
-                    available_minor: clamp(available),
-                    frozen_minor: clamp(frozen),
+                    pending_minor: reported(pending),
+                    available_minor: reported(available),
+                    frozen_minor: reported(frozen),
                 });
             }
         }
@@ -311,8 +311,10 @@ fn candidate_entries(o: &Order) -> ArrayVec<CandidateEntry, MAX_ROUTE_CHANNELS> 
         .collect()
 }
 
-fn clamp(v: i128) -> i64 {
-    v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+/// A balance as the wire reports it. Every account and party total is within the money limits
+/// (`Ledger::verify`), so it fits an i64; one that did not would be reported wrong, never clamped.
+fn reported(balance_minor: i128) -> i64 {
+    i64::try_from(balance_minor).expect("a balance within the money limits fits an i64")
 }
 
 fn channel_stats(ch: &crate::state::Channel) -> ChannelStats {

@@ -40,8 +40,15 @@ pub struct RouteRequest {
     pub method: PaymentMethod,
 }
 
-/// The fee a channel charges for `method` and `amount`, if it supports the method.
+/// The fee a channel charges for `method` and `amount`: None when it does not list the method,
+/// and also when the fee would not fit an i64 (`method_fee` tells the two apart).
 pub fn fee_for(ch: &Channel, method: PaymentMethod, amount_minor: i64) -> Option<i64> {
+    method_fee(ch, method, amount_minor).flatten()
+}
+
+/// The fee a channel charges for `method` and `amount`: None when it does not list the method,
+/// Some(None) when the fee would not fit an i64 (`money::channel_fee`: never saturated).
+pub fn method_fee(ch: &Channel, method: PaymentMethod, amount_minor: i64) -> Option<Option<i64>> {
     ch.methods
         .iter()
         .find(|m| m.method == method)
@@ -132,7 +139,9 @@ fn score(
     weight: u16,
 ) -> i64 {
     let stats = &ch.stats[method_index(req.method)];
-    let fee = fee_for(ch, req.method, req.amount_minor).unwrap_or(0);
+    // An eligible channel lists the method; a fee past i64 (a payment refused BalanceOverflow
+    // before routing) would rank it the most expensive.
+    let fee = fee_for(ch, req.method, req.amount_minor).unwrap_or(i64::MAX);
     match strategy {
         RoutingStrategy::Priority => 100 - position as i64,
         RoutingStrategy::WeightedSplit => i64::from(weight),

@@ -25,7 +25,7 @@ fn push_due(
             break;
         }
         if e.currency_slot == currency_slot {
-            e.amount_minor += amount;
+            e.amount_minor = add_due_minor(e.amount_minor, amount);
             return day;
         }
     }
@@ -35,6 +35,14 @@ fn push_due(
         amount_minor: amount,
     });
     day
+}
+
+/// Income waiting for one day in one currency, plus `amount`: part of the party's total, so
+/// within the largest balance (the money limits refuse what would pass it).
+fn add_due_minor(due_minor: i64, amount_minor: i64) -> i64 {
+    due_minor
+        .checked_add(amount_minor)
+        .expect("income due on one day is within the party's total, within i64")
 }
 
 impl Party {
@@ -83,7 +91,10 @@ impl Engine {
         if day > self.state.settled_through_day {
             let party = &mut self.state.parties[party_slot as usize];
             match party.find_due(day, currency_slot) {
-                Some(i) => party.pending[i].amount_minor += amount,
+                Some(i) => {
+                    let e = &mut party.pending[i];
+                    e.amount_minor = add_due_minor(e.amount_minor, amount);
+                }
                 None => {
                     push_due(&mut party.pending, day, currency_slot, amount);
                 }
@@ -131,8 +142,10 @@ impl Engine {
             }
             party.pending.pop_front();
             let c = e.currency_slot;
-            let deposit =
-                apply_rate_floor(e.amount_minor, party.deposit_ppb).clamp(0, e.amount_minor);
+            // Deposit rates are configured within 0..=1: the deposit is within 0..=the amount.
+            let deposit = apply_rate_floor(e.amount_minor, party.deposit_ppb)
+                .filter(|d| (0..=e.amount_minor).contains(d))
+                .expect("a deposit rate of 0..=1 takes 0..=the amount");
             let pending = s.ledger.party(c, slot, PartyAccount::Pending);
             let available = s.ledger.party(c, slot, PartyAccount::Available);
             let frozen = s.ledger.party(c, slot, PartyAccount::Frozen);

@@ -9,6 +9,9 @@
 //!
 //! Lines of zero are left out, except the selling merchant's own line. The lines always sum to the
 //! amount exactly, and none is negative.
+//!
+//! A refund takes from the lines by largest remainder over what earlier refunds have not taken
+//! (`refund_shares`; docs/ENGINE.md, "Refunds in pieces").
 
 use arrayvec::ArrayVec;
 use sluice_protocol::{MAX_SPLIT_LINES, PartyRole};
@@ -18,6 +21,9 @@ use crate::state::{Line, Slot, SplitProfile};
 
 /// The split lines of one payment.
 pub type Lines = ArrayVec<Line, MAX_SPLIT_LINES>;
+
+/// A refund's parts, one per split line.
+pub type Shares = ArrayVec<i64, MAX_SPLIT_LINES>;
 
 // Platform, two promoters, the fee cover, two parents and the merchant.
 const _: () = assert!(MAX_SPLIT_LINES >= 7);
@@ -157,6 +163,38 @@ fn split_hierarchy(rates: &Rates, payment: &Payment, merchant_part: i64, lines: 
         push_line(lines, PartyRole::MerchantParent, Some(p), shares[1]);
     }
     lines.push(line(PartyRole::Merchant, Some(payment.merchant), shares[2]));
+}
+
+/// The shares of a refund of `amount_minor` over split lines of which `remainders` are still
+/// unrefunded (each line less what refunds have taken from it): `money::allocate` by largest
+/// remainder with the remainders as weights (ties go to the larger remainder, then the earlier
+/// line). Each share is within 0..=its remainder, they sum to the amount, and a refund of the
+/// whole remainder takes exactly every remainder. None unless 0 < amount <= Σ remainders and no
+/// remainder is negative.
+pub fn refund_shares(remainders: &[i64], amount_minor: i64) -> Option<Shares> {
+    if remainders.len() > MAX_SPLIT_LINES {
+        return None;
+    }
+    let weights: ArrayVec<i128, MAX_SPLIT_LINES> =
+        remainders.iter().map(|&r| i128::from(r)).collect();
+    let left: i128 = weights.iter().sum();
+    if amount_minor <= 0 || i128::from(amount_minor) > left {
+        return None;
+    }
+    let mut parts = [0i64; MAX_SPLIT_LINES];
+    if !allocate(amount_minor, &weights, &mut parts) {
+        return None;
+    }
+    let shares: Shares = parts[..remainders.len()].iter().copied().collect();
+    // floor(R·r/Σr) <= r when R <= Σr, and a leftover unit goes only to a line whose exact share
+    // has a fraction, which is then below its remainder: no share passes its remainder.
+    for (share, remainder) in shares.iter().zip(remainders) {
+        assert!(
+            (0..=*remainder).contains(share),
+            "a refund share {share} past its remainder {remainder}"
+        );
+    }
+    Some(shares)
 }
 
 /// Adds a line of a non-zero amount.
@@ -307,6 +345,57 @@ mod tests {
         assert_eq!(platform_rate(&p, 2_000_000, 5411), 3_000_000);
     }
 
+    /// Refunds `pieces` in turn from `lines`, each over what is left; returns each one's shares.
+    fn refund_in_pieces(lines: &[i64], pieces: &[i64]) -> Vec<Vec<i64>> {
+        let mut remainders = lines.to_vec();
+        let mut out = Vec::new();
+        for &piece in pieces {
+            let shares = refund_shares(&remainders, piece).expect("within what is left");
+            for (r, s) in remainders.iter_mut().zip(&shares) {
+                *r -= s;
+            }
+            out.push(shares.to_vec());
+        }
+        out
+    }
+
+    #[test]
+    fn golden_one_yuan_split_10_5_85_refunded_33_33_34_reverses_every_line_exactly() {
+        // 0.33 over remainders 10/5/85: exact 3.3 / 1.65 / 28.05, floors 3 / 1 / 28, the unit
+        // left goes to the largest fraction (0.65, the promoter): 3 / 2 / 28. Then 0.33 over
+        // 7/3/57 (Σ 67): exact 3.45 / 1.48 / 28.07 -> 3 / 2 / 28 again. The last 0.34 is all that
+        // is left: exactly 4 / 1 / 29. Allocating each refund over the original lines would give
+        // the last one 3 / 2 / 29: 6 from a promoter that received 5.
+        let shares = refund_in_pieces(&[10, 5, 85], &[33, 33, 34]);
+        assert_eq!(shares, [vec![3, 2, 28], vec![3, 2, 28], vec![4, 1, 29]]);
+        let total: Vec<i64> = (0..3).map(|i| shares.iter().map(|s| s[i]).sum()).collect();
+        assert_eq!(total, [10, 5, 85]);
+    }
+
+    #[test]
+    fn golden_one_yuan_split_3_5_92_refunded_49_then_1_never_reverses_a_negative_share() {
+        // 0.49 over 3/5/92: 1.47 / 2.45 / 45.08 -> 2 / 2 / 45. Then 0.01 over 1/3/47 goes to the
+        // largest fraction (47/51, the merchant). Allocating the cumulative 0.50 over the original
+        // lines (1.5 / 2.5 / 46 -> 1 / 3 / 46) and taking differences would reverse -0.01 from the
+        // platform.
+        let shares = refund_in_pieces(&[3, 5, 92], &[49, 1]);
+        assert_eq!(shares, [vec![2, 2, 45], vec![0, 0, 1]]);
+    }
+
+    #[test]
+    fn refund_shares_refuse_out_of_contract_inputs() {
+        assert_eq!(refund_shares(&[10, 5], 0), None);
+        assert_eq!(refund_shares(&[10, 5], 16), None);
+        assert_eq!(refund_shares(&[0, 0], 1), None);
+        assert_eq!(refund_shares(&[-1, 5], 1), None);
+        assert_eq!(refund_shares(&[1; MAX_SPLIT_LINES + 1], 1), None);
+        assert_eq!(refund_shares(&[0, 7, 0], 7).unwrap().as_slice(), [0, 7, 0]);
+        // Amounts near the limit take the wide path, exactly.
+        let max = i64::MAX;
+        let shares = refund_shares(&[max / 2, max - max / 2], max).unwrap();
+        assert_eq!(shares.as_slice(), [max / 2, max - max / 2]);
+    }
+
     fn any_payee(slot: u32) -> impl Strategy<Value = Option<Payee>> {
         proptest::option::of((0u32..20_000).prop_map(move |due_day| Payee {
             party_slot: Slot::new(slot),
@@ -350,6 +439,61 @@ mod tests {
             if !merchant_bears_fee {
                 prop_assert!(lines.iter().all(|l| l.role != PartyRole::ChannelFee));
             }
+        }
+
+        /// Refunds in random pieces, some of which fail and give their shares back: every share
+        /// is within what is left of its line, the lines' cumulative reversal never passes the
+        /// line, and refunding what is left returns every line exactly.
+        #[test]
+        fn refunds_in_pieces_return_every_line_exactly_and_never_more(
+            amount_minor in prop_oneof![1i64..1_000, 1i64..=i64::MAX],
+            fee_minor in prop_oneof![0i64..1_000, 0i64..=i64::MAX],
+            platform_ppb in any_rate(),
+            promoter_ppb in [any_rate(), any_rate()],
+            hierarchy_ppb in [any_rate(), any_rate()],
+            merchant_bears_fee in any::<bool>(),
+            payees in (any_payee(1), any_payee(2), any_payee(3), any_payee(4)),
+            pieces in prop::collection::vec((1u64..=1_000, prop::bool::weighted(0.2)), 0..24),
+        ) {
+            let rates = Rates { platform_ppb, promoter_ppb, hierarchy_ppb, merchant_bears_fee };
+            let (level1, level2, parent, grandparent) = payees;
+            let payment = Payment {
+                amount_minor,
+                fee_minor,
+                promoters: [level1, level1.and(level2)],
+                hierarchy: [parent, parent.and(grandparent)],
+                merchant: payee(0),
+            };
+            let lines: Vec<i64> = split(&rates, &payment).iter().map(|l| l.amount_minor).collect();
+            let mut taken = vec![0i64; lines.len()];
+            let remainders = |taken: &[i64]| -> Vec<i64> {
+                lines.iter().zip(taken).map(|(l, t)| l - t).collect()
+            };
+            for (permille, fails) in pieces {
+                let left: i64 = remainders(&taken).iter().sum();
+                if left == 0 {
+                    break;
+                }
+                // A share (per mille, at least one unit) of what is left.
+                let piece = ((i128::from(left) * i128::from(permille) / 1_000) as i64).max(1);
+                let shares = refund_shares(&remainders(&taken), piece).unwrap();
+                prop_assert_eq!(shares.iter().sum::<i64>(), piece);
+                for i in 0..lines.len() {
+                    prop_assert!(shares[i] >= 0 && taken[i] + shares[i] <= lines[i]);
+                    if !fails {
+                        taken[i] += shares[i];
+                    }
+                }
+            }
+            let left: i64 = remainders(&taken).iter().sum();
+            if left > 0 {
+                let shares = refund_shares(&remainders(&taken), left).unwrap();
+                prop_assert_eq!(shares.to_vec(), remainders(&taken));
+                for (t, s) in taken.iter_mut().zip(&shares) {
+                    *t += s;
+                }
+            }
+            prop_assert_eq!(taken, lines);
         }
     }
 }

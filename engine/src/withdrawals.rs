@@ -38,7 +38,7 @@ impl Engine {
         let ledger = &mut self.state.ledger;
         ledger.post(account, ledger.payouts(c), req.amount_minor);
         let after = ledger.account(account).spendable();
-        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let after = i64::try_from(after).expect("a balance within the money limits fits an i64");
         let slot = self.state.withdrawals.len() as u32;
         let withdrawal = Withdrawal::paid(req, acquirer, hash, after);
         self.state.withdrawals.push(withdrawal);
@@ -119,6 +119,9 @@ impl Engine {
             .party(c, m.party_slot, PartyAccount::Available);
         if self.state.ledger.account(account).spendable() < i128::from(req.amount_minor) {
             return Err(ReasonCode::InsufficientBalance);
+        }
+        if !self.withdrawal_fits(c, m.party_slot, req.amount_minor) {
+            return Err(ReasonCode::BalanceOverflow);
         }
         Ok((account, c))
     }

@@ -42,7 +42,8 @@ composite! {
         /// Amount in minor units, never negative. In a payment's split, lines of 0 are left out
         /// except the Merchant line (always present) and the lines sum exactly to the payment's
         /// amount. In a refund's reversal, the amount the party gives back (> 0; lines of 0 are left
-        /// out) and the lines sum exactly to the refund's amount.
+        /// out), at most what earlier refunds left of its line; the lines sum exactly to the
+        /// refund's amount (section 4, Splits and reversals).
         amount_minor: i64,
     }
 }
@@ -339,7 +340,9 @@ message! {
         merchant_id: u32,
         /// The promoter who brought the payer (0 = none; otherwise it must be configured).
         promoter_id: u32,
-        /// Amount in minor units of `currency`: > 0, and within the merchant's minimum and maximum.
+        /// Amount in minor units of `currency`: > 0, and within the merchant's minimum and maximum
+        /// (up to 2^63 - 1). Refused BalanceOverflow when it, or the fee of a channel that may take
+        /// it, could take a balance past 2^63 - 1 minor units (section 4, Money limits).
         amount_minor: i64,
         /// ISO 4217 numeric currency code: a ledger currency the merchant accepts.
         currency: u16,
@@ -479,7 +482,11 @@ message! {
         /// succeeded).
         payment_request_id: u64,
         /// Amount to refund, minor units (> 0, at most the amount minus what is refunded or being
-        /// refunded).
+        /// refunded). Each party gives back a share of what is left of its split line, by largest
+        /// remainder (section 4, Splits and reversals); several refunds that add up to the amount
+        /// give back exactly every line. The payment's channel bounds how many refunds it takes
+        /// (TooManyRefunds); BalanceOverflow when the reversal could take a balance past
+        /// 2^63 - 1 minor units.
         amount_minor: i64,
     }
     groups {}
@@ -539,7 +546,8 @@ message! {
     groups {
         /// The reversal per party, in the order of the payment's split lines: positive amounts
         /// that sum exactly to amount_minor (empty when failed). Every line, ChannelFee included,
-        /// is reversed in proportion (see section 4, Splits and reversals).
+        /// gives back its share by largest remainder over what earlier refunds left of it (see
+        /// section 4, Splits and reversals).
         reversal: [SplitLine; 8],
     }
     texts {}
@@ -636,6 +644,7 @@ message! {
         /// ISO 4217 numeric: a ledger currency.
         currency: u16,
         /// Amount, minor units (> 0, at most the merchant's available balance in `currency`).
+        /// BalanceOverflow when the payouts account would pass 2^63 - 1 minor units.
         amount_minor: i64,
     }
     groups {}
@@ -896,7 +905,8 @@ message! {
         /// What happens to an attempt the channel never answers within the window.
         unknown_policy: UnknownPolicy = UnknownPolicy::Legacy,
         /// Most refunds of one payment the channel takes, failed ones included (1..=50; WeChat
-        /// Pay allows 50).
+        /// Pay allows 50): the next is refused TooManyRefunds (RefundsFull for a channel of the
+        /// Legacy policy, as versions 1 and 2 answered).
         refunds_max: u8 = 16,
     }
     groups {

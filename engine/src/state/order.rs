@@ -12,6 +12,8 @@ use sluice_protocol::{
     Scene, SkipReason,
 };
 
+use crate::split::{Shares, refund_shares};
+
 use super::inflight::{Links, Member};
 use super::slot::{Slot, Slot16};
 use super::wire::{
@@ -114,7 +116,12 @@ pub struct Order {
     pub refund_head: Option<Slot>,
     #[rkyv(with = NicheInto<Zero>)]
     pub refund_tail: Option<Slot>,
+    /// Refunds reserved against the order, failed ones included (at most MAX_REFUNDS_PER_ORDER).
     pub refund_count: u8,
+    /// What refunds have taken from each split line (same index as `split`), reserved or
+    /// refunded: a failed refund gives its shares back. Each is within 0..=its line, and they sum
+    /// to `refunded_minor + refund_pending_minor`.
+    pub taken_minor: [i64; MAX_SPLIT_LINES],
     /// Links in the channel's in-flight list while an attempt is pending.
     pub in_flight: Links,
 }
@@ -143,6 +150,24 @@ impl Order {
     #[inline]
     pub fn refundable_minor(&self) -> i64 {
         self.amount_minor - self.refunded_minor - self.refund_pending_minor
+    }
+
+    /// What refunds have not taken from each split line yet (same index as `split`).
+    pub fn line_remainders(&self) -> ArrayVec<i64, MAX_SPLIT_LINES> {
+        self.split
+            .iter()
+            .zip(&self.taken_minor)
+            .map(|(line, taken)| line.amount_minor - taken)
+            .collect()
+    }
+
+    /// The shares of a refund of `amount_minor` per split line (`split::refund_shares` over the
+    /// lines' unrefunded remainders). None unless 0 < amount <= refundable.
+    pub fn refund_shares(&self, amount_minor: i64) -> Option<Shares> {
+        if amount_minor <= 0 || amount_minor > self.refundable_minor() {
+            return None;
+        }
+        refund_shares(&self.line_remainders(), amount_minor)
     }
 
     /// Refused before any attempt (by risk, or for want of a channel).
@@ -233,6 +258,10 @@ impl Order {
         // Lines are never negative (`split::split` builds them so); they must be the whole amount.
         let total: i64 = split.iter().map(|l| l.amount_minor).sum();
         assert_eq!(total, self.amount_minor, "the split is the whole amount");
+        assert!(
+            self.taken_minor == [0; MAX_SPLIT_LINES] && self.refund_count == 0,
+            "refunds before the payment"
+        );
         self.state = OrderState::Succeeded;
         self.fee_minor = fee_minor;
         self.split = split;
@@ -258,10 +287,17 @@ impl Order {
         self.updated_ns = now_ns;
     }
 
-    /// A refund of `amount` (in `refund`) is reserved against the order. Returns the order's
-    /// previous last refund, whose `next_in_order` the caller links to `refund`.
+    /// A refund of `amount` (in `refund`) is reserved against the order, taking `shares` from its
+    /// split lines. Returns the order's previous last refund, whose `next_in_order` the caller
+    /// links to `refund`.
     #[inline]
-    pub fn reserve_refund(&mut self, refund: Slot, amount_minor: i64, now_ns: u64) -> Option<Slot> {
+    pub fn reserve_refund(
+        &mut self,
+        refund: Slot,
+        amount_minor: i64,
+        shares: &[i64],
+        now_ns: u64,
+    ) -> Option<Slot> {
         assert_eq!(
             self.state,
             OrderState::Succeeded,
@@ -276,6 +312,26 @@ impl Order {
             usize::from(self.refund_count) < MAX_REFUNDS_PER_ORDER,
             "refunds beyond MAX_REFUNDS_PER_ORDER"
         );
+        let remainders = self.line_remainders();
+        assert_eq!(shares.len(), remainders.len(), "a share per split line");
+        assert_eq!(
+            shares.iter().sum::<i64>(),
+            amount_minor,
+            "the shares are the whole refund"
+        );
+        for (i, (&share, &remainder)) in shares.iter().zip(&remainders).enumerate() {
+            // A share past its line's remainder would take back more than the party received.
+            assert!(
+                (0..=remainder).contains(&share),
+                "line {i}: a share of {share} with {remainder} left to refund"
+            );
+            // The refund that completes the payment takes exactly what is left of every line.
+            assert!(
+                amount_minor < self.refundable_minor() || share == remainder,
+                "line {i}: the last refund takes {share} of the {remainder} left"
+            );
+            self.taken_minor[i] += share;
+        }
         self.refund_pending_minor += amount_minor;
         self.refund_count += 1;
         let previous = self.refund_tail.replace(refund);
@@ -287,7 +343,28 @@ impl Order {
         previous
     }
 
-    /// A reserved refund of `amount` ended: refunded when it `succeeded`, released otherwise.
+    /// A failed refund gives back the `shares` it took from the split lines; `release_refund`
+    /// follows at once.
+    #[inline]
+    pub fn return_refund_shares(&mut self, shares: &[i64]) {
+        assert_eq!(
+            self.state,
+            OrderState::Succeeded,
+            "refunds of an unpaid order"
+        );
+        assert_eq!(shares.len(), self.split.len(), "a share per split line");
+        for (i, &share) in shares.iter().enumerate() {
+            assert!(
+                share >= 0 && share <= self.taken_minor[i],
+                "line {i}: {share} given back of {} taken",
+                self.taken_minor[i]
+            );
+            self.taken_minor[i] -= share;
+        }
+    }
+
+    /// A reserved refund of `amount` ended: refunded when it `succeeded`, released otherwise (after
+    /// `return_refund_shares`).
     #[inline]
     pub fn release_refund(&mut self, amount_minor: i64, succeeded: bool, now_ns: u64) {
         assert!(
@@ -307,11 +384,31 @@ impl Order {
         assert!(
             self.refunded_minor >= 0
                 && self.refund_pending_minor >= 0
-                && self.refunded_minor + self.refund_pending_minor <= self.amount_minor,
+                && self.refunded_minor <= self.amount_minor - self.refund_pending_minor,
             "refunded {} + being refunded {} exceed the amount {}",
             self.refunded_minor,
             self.refund_pending_minor,
             self.amount_minor
+        );
+        // Per line: each within its line, and together what is refunded or being refunded.
+        let mut taken = 0i64;
+        for (i, line) in self.split.iter().enumerate() {
+            assert!(
+                (0..=line.amount_minor).contains(&self.taken_minor[i]),
+                "line {i}: refunds took {} of {}",
+                self.taken_minor[i],
+                line.amount_minor
+            );
+            taken += self.taken_minor[i];
+        }
+        assert!(
+            self.taken_minor[self.split.len()..].iter().all(|&t| t == 0),
+            "refunds took from a line the split does not have"
+        );
+        assert_eq!(
+            taken,
+            self.refunded_minor + self.refund_pending_minor,
+            "the lines' refunds are the order's"
         );
     }
 }
