@@ -6,7 +6,7 @@ use arrayvec::ArrayVec;
 use sluice_protocol::{
     AckStatus, ChannelOutcome, Chars, FinalStatus, MAX_REFUNDS_PER_ORDER, MAX_SPLIT_LINES, Message,
     OrderState, PartyRole, ReasonCode, RefundAck, RefundChannelResult, RefundDispatch,
-    RefundRequest, RefundResult, RiskAction, RuleTarget, SplitLine,
+    RefundRequest, RefundResult, RiskAction, RuleTarget, SplitLine, UnknownPolicy,
 };
 
 use crate::core::{Engine, request_hash};
@@ -277,7 +277,8 @@ impl Engine {
             return Err((ReasonCode::UnknownOrder, "no such refund"));
         }
         let r = &self.state.refunds[slot as usize];
-        if r.state != RefundStatus::Pending {
+        // An Unknown refund's late result is its answer.
+        if !r.state.is_open() {
             return Err((ReasonCode::StaleAttempt, "refund is not pending"));
         }
         let channel_id = self.state.channels[r.channel_slot as usize].id;
@@ -289,7 +290,7 @@ impl Engine {
     }
 
     /// Posts (success) or voids (failure) the refund's reserved transfers and answers the acquirer.
-    fn finish_refund(
+    pub(crate) fn finish_refund(
         &mut self,
         meta: &InputMeta,
         slot: u32,
@@ -297,10 +298,7 @@ impl Engine {
         reason: ReasonCode,
         out: &mut Outbox,
     ) {
-        let channel_slot = self.state.refunds[slot as usize].channel_slot;
-        self.state.channels[channel_slot as usize]
-            .refunds_in_flight
-            .remove(&mut self.state.refunds, Slot::new(slot));
+        self.refund_leaves_channel(slot, succeeded);
         let r = self.state.refunds[slot as usize].clone();
         self.settle_reversal(&r, succeeded);
         let now = self.state.now_ns;
@@ -342,7 +340,8 @@ impl Engine {
         }
     }
 
-    /// Expires refunds whose deadline has passed, at most `budget` of them.
+    /// Expires refunds whose deadline has passed, at most `budget` of them: failed (policy Legacy)
+    /// or Unknown.
     pub(crate) fn expire_refunds(&mut self, meta: &InputMeta, budget: &mut u32, out: &mut Outbox) {
         let now = self.state.now_ns;
         for channel_slot in 0..self.state.channels.len() {
@@ -355,8 +354,13 @@ impl Engine {
                 }
                 *budget -= 1;
                 self.counters.timeouts += 1;
-                let reason = ReasonCode::ChannelTimeout;
-                self.finish_refund(meta, head.index(), false, reason, out);
+                if self.state.channels[channel_slot].unknown_policy == UnknownPolicy::Legacy {
+                    let reason = ReasonCode::ChannelTimeout;
+                    self.finish_refund(meta, head.index(), false, reason, out);
+                } else {
+                    // Only the channel's word fails a refund: ask it (refund_queries.rs).
+                    self.refund_deadline_passed(meta, head.index(), out);
+                }
             }
         }
     }
