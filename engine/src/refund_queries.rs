@@ -2,7 +2,9 @@
 //! deadline passes on a channel that asks (policy Hold or FailOver) becomes Unknown: its money
 //! stays reserved, and the channel is asked (`ChannelControl` RefundQuery) at once and at every
 //! query interval until it answers Refunded or RefundFailed (or sends a late
-//! `RefundChannelResult`). There is no window: only the channel's word ends a refund. Each channel
+//! `RefundChannelResult`). There is no window: only the channel's word ends a refund. A channel
+//! that answers NotFound never got the refund: it is sent again, the same refund id, which a
+//! channel refunds at most once (as WeChat Pay and Alipay do per out_refund_no). Each channel
 //! keeps its Unknown refunds in a query list, soonest question first, walked on every pulse within
 //! `CONTROLS_PER_PULSE` (shared with the attempts' questions).
 
@@ -117,6 +119,16 @@ impl Engine {
             }
             ChannelStatus::RefundFailed => {
                 self.finish_refund(meta, slot, false, ReasonCode::ChannelDeclined, out);
+            }
+            // The channel never got the refund (or not yet): it is sent again, the same refund
+            // (a channel refunds a refund id at most once), and asked about at the next interval.
+            ChannelStatus::NotFound => {
+                let r = &self.state.refunds[slot as usize];
+                let ch = &self.state.channels[r.channel_slot as usize];
+                let timeout_ns = u64::from(ch.timeout_ms) * 1_000_000;
+                let deadline = self.state.now_ns.saturating_add(timeout_ns);
+                let dispatch = self.refund_dispatch(slot, deadline);
+                out.push(Dest::channel(dispatch.channel_id), meta.seq, &dispatch);
             }
             _ => {}
         }

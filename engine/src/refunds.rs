@@ -220,7 +220,6 @@ impl Engine {
     fn dispatch_refund(&mut self, meta: &InputMeta, slot: u32, out: &mut Outbox) {
         let r = &self.state.refunds[slot as usize];
         let channel_slot = r.channel_slot;
-        let o = &self.state.orders[r.order_slot as usize];
         let ch = &self.state.channels[channel_slot as usize];
         let mut deadline = self
             .state
@@ -230,21 +229,28 @@ impl Engine {
             // Keep the in-flight list in deadline order even after a shorter timeout is configured.
             deadline = deadline.max(self.state.refunds[tail.index() as usize].deadline_ns);
         }
-        let dispatch = RefundDispatch {
-            refund_id: u64::from(slot) + 1,
-            order_id: u64::from(r.order_slot) + 1,
-            channel_id: ch.id,
-            amount_minor: r.amount_minor,
-            currency: o.currency,
-            deadline_ns: deadline,
-            payment_channel_ref: Chars(o.channel_ref),
-        };
+        let dispatch = self.refund_dispatch(slot, deadline);
         let channel_id = ch.id;
         self.state.refunds[slot as usize].dispatch(deadline);
         self.state.channels[channel_slot as usize]
             .refunds_in_flight
             .push_back(&mut self.state.refunds, Slot::new(slot));
         out.push(Dest::channel(channel_id), meta.seq, &dispatch);
+    }
+
+    /// The RefundDispatch of refund `slot`, to be answered by `deadline_ns`.
+    pub(crate) fn refund_dispatch(&self, slot: u32, deadline_ns: u64) -> RefundDispatch {
+        let r = &self.state.refunds[slot as usize];
+        let o = &self.state.orders[r.order_slot as usize];
+        RefundDispatch {
+            refund_id: u64::from(slot) + 1,
+            order_id: u64::from(r.order_slot) + 1,
+            channel_id: self.state.channels[r.channel_slot as usize].id,
+            amount_minor: r.amount_minor,
+            currency: o.currency,
+            deadline_ns,
+            payment_channel_ref: Chars(o.channel_ref),
+        }
     }
 
     pub(crate) fn handle_refund_result(

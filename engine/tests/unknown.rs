@@ -578,7 +578,17 @@ fn a_refund_without_an_answer_is_asked_about_until_refunded() {
         assert_eq!(asked.len(), 1);
         assert_eq!(asked[0].op, ChannelOp::RefundQuery);
     }
-    assert!(answer_control(&mut d, &q, ChannelStatus::NotFound).is_empty());
+    // NotFound: the channel never got it, so it is sent again (the same refund id).
+    let out = answer_control(&mut d, &q, ChannelStatus::NotFound);
+    let again = refund_dispatch(&out).unwrap();
+    assert_eq!(
+        (again.refund_id, again.amount_minor),
+        (x.refund_id, x.amount_minor)
+    );
+    assert_eq!(
+        d.engine.order_status((x.order_id - 1) as u32, 0).refunds[0].state,
+        RefundState::Unknown
+    );
     let out = answer_control(&mut d, &q, ChannelStatus::Refunded);
     let r = refund_result(&out).unwrap();
     assert_eq!((r.status, r.amount_minor), (FinalStatus::Succeeded, 4_000));
