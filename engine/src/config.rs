@@ -531,5 +531,8 @@ fn new_channel(id: u16) -> Channel {
         ],
         attempts_in_flight: InFlight::default(),
         refunds_in_flight: InFlight::default(),
+        attempt_controls: InFlight::default(),
+        refund_queries: InFlight::default(),
+        books: Default::default(),
     }
 }

@@ -361,7 +361,7 @@ fn payments_in_flight_together_count_against_the_limit() {
 }
 
 #[test]
-fn a_fee_past_i64_refuses_the_payment_and_a_fee_configured_since_refuses_the_capture() {
+fn a_fee_past_i64_refuses_the_payment_and_a_fee_configured_since_reverses_the_capture() {
     let mut d = whale_world();
     let mut wechat = channels()[0].clone();
     wechat.max_amount_minor = i64::MAX;
@@ -397,9 +397,28 @@ fn a_fee_past_i64_refuses_the_payment_and_a_fee_configured_since_refuses_the_cap
         (r.status, r.reason, r.fee_minor),
         (FinalStatus::Failed, ReasonCode::BalanceOverflow, 0)
     );
-    // The capture is not kept: nothing posted, the reservation voided.
+    // The capture is not kept: the reservation voided, the capture booked as owed back to the
+    // payer (ChannelReceivable -> ReversalsPayable, the amount alone: no fee), the acquirer told,
+    // the channel asked to reverse it.
     let totals = *d.engine.state().ledger.totals();
-    assert_eq!((totals.debits_posted, totals.debits_pending), (before, 0));
+    assert_eq!(
+        (totals.debits_posted, totals.debits_pending),
+        (before + 100, 0)
+    );
+    let told = reversals(&out);
+    assert_eq!(told.len(), 1, "{out:?}");
+    assert_eq!(
+        (told[0].state, told[0].reason, told[0].amount_minor),
+        (ReversalState::Reversing, ReasonCode::BalanceOverflow, 100)
+    );
+    let asked = controls(&out);
+    assert_eq!(asked.len(), 1, "{out:?}");
+    assert_eq!(asked[0].op, ChannelOp::Reverse);
+    d.engine.verify_ledger().unwrap();
+    let asked = asked[0].clone();
+    let out = answer_control(&mut d, &asked, ChannelStatus::Reversed);
+    assert_eq!(reversals(&out)[0].state, ReversalState::Reversed);
+    assert_eq!(d.engine.counters().reversals, 1);
     d.engine.verify_ledger().unwrap();
 }
 
