@@ -14,5 +14,8 @@ pub mod sequencer;
 pub mod server;
 pub mod session;
 pub mod sim;
+pub mod sim_book;
+pub mod sim_book_file;
 pub mod sim_bridge;
+pub mod sim_faults;
 pub mod wait;

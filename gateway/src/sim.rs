@@ -1,21 +1,32 @@
 //! A simulated payment channel: per channel a success rate, a decline rate, a latency range and
-//! scheduled outages, driven by a seeded generator. The server runs it in-process for the demo and
-//! for a plain `sluice serve`; `sluice channel-sim` runs the same model as a TCP connector.
+//! scheduled outages, driven by a seeded generator; the channel's own book (`sim_book`), from which
+//! it answers ChannelControl like a wallet; and fault profiles (`sim_faults`). The server runs it
+//! in-process for the demo and for a plain `sluice serve`; `sluice channel-sim` runs the same model
+//! as a TCP connector.
+//!
+//! What a channel does with an attempt is decided when the dispatch arrives (the model's success,
+//! decline or error, and when it takes effect) and booked then, so a lost or late answer does not
+//! change what the channel did. An answer is sent when the outcome takes effect, unless a fault
+//! loses it; a success whose attempt was closed in the meantime is never sent (the close won).
 
 use sluice_protocol::rng::Rng;
 use sluice_protocol::{
-    ChannelOutcome, ChannelResult, Chars, Dispatch, RefundChannelResult, RefundDispatch,
+    ChannelControl, ChannelControlResult, ChannelOutcome, ChannelResult, Dispatch,
+    RefundChannelResult, RefundDispatch,
 };
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use crate::config::SimChannel;
+use crate::sim_book::{AttemptEntry, Book, Decided, Record, RefundEntry, capture_ref, refund_ref};
+use crate::sim_faults::Faults;
 
-/// A result the simulated channel will send when its time comes.
+/// A message the simulated channel will send when its time comes.
 #[derive(Debug, Clone)]
 pub enum SimReply {
     Payment(ChannelResult),
     Refund(RefundChannelResult),
+    Control(ChannelControlResult),
 }
 
 /// What a simulated channel does with one attempt.
@@ -60,34 +71,154 @@ impl ChannelModel {
     }
 }
 
-/// Simulated channels with a timer queue of pending replies.
+/// What the faults did, counted since the simulator started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FaultCounts {
+    /// Attempts and refunds whose outcome took effect after their deadline.
+    pub late: u64,
+    /// Answers never sent.
+    pub lost: u64,
+    /// Answers sent twice.
+    pub duplicated: u64,
+    /// Times the connector dropped off.
+    pub disconnects: u64,
+    /// Messages that arrived while it was off (never seen by the channel).
+    pub unseen: u64,
+    /// Answers that were due while it was off, or in flight when it dropped off.
+    pub lost_disconnected: u64,
+    /// ChannelControls answered late, and never.
+    pub controls_slowed: u64,
+    pub controls_unanswered: u64,
+    /// ChannelControls answered.
+    pub controls_answered: u64,
+    /// Success answers not sent because a Close came first (the attempt never captured).
+    pub closed_before_capture: u64,
+}
+
+/// The fault draws for one message: a fixed number of draws whatever they decide, so the same
+/// messages in the same order draw the same faults.
+#[derive(Debug, Clone, Copy)]
+struct Draw {
+    disconnect: bool,
+    late_ns: Option<u64>,
+    lost: bool,
+    duplicate_ns: Option<u64>,
+    slow_ns: Option<u64>,
+    unanswered: bool,
+}
+
+impl Draw {
+    const NONE: Draw = Draw {
+        disconnect: false,
+        late_ns: None,
+        lost: false,
+        duplicate_ns: None,
+        slow_ns: None,
+        unanswered: false,
+    };
+
+    fn of(f: &Faults, rng: &mut Rng) -> Draw {
+        let ms = |rng: &mut Rng, lo: u32, hi: u32| {
+            rng.inclusive(u64::from(lo), u64::from(hi.max(lo))) * 1_000_000
+        };
+        let disconnect = rng.unit() < f.disconnect;
+        let late = rng.unit() < f.late;
+        let late_ns = ms(rng, 1, f.late_ms_max);
+        let lost = rng.unit() < f.lost;
+        let duplicate = rng.unit() < f.duplicate;
+        let duplicate_ns = ms(rng, 0, f.duplicate_ms_max);
+        let slow = rng.unit() < f.slow_queries;
+        let unanswered = rng.unit() < 0.5;
+        let slow_ns = ms(rng, 1, f.query_delay_ms_max);
+        Draw {
+            disconnect,
+            late_ns: late.then_some(late_ns),
+            lost,
+            duplicate_ns: duplicate.then_some(duplicate_ns),
+            slow_ns: (slow && !unanswered).then_some(slow_ns),
+            unanswered: slow && unanswered,
+        }
+    }
+}
+
+/// Work in the timer queue: an answer to send, or a ChannelControl to process (a Close or a
+/// Reverse changes the book when the channel gets to it).
+#[derive(Debug, Clone)]
+enum Work {
+    Send(SimReply),
+    Control(ChannelControl),
+}
+
+/// Salt of the fault generator's seed: faults never draw from the model's generator, so a run
+/// without faults has the outcomes and latencies it had before faults existed.
+const FAULT_SEED_SALT: u64 = 0xFA17_5EED_0000_0017;
+
+/// Simulated channels with their book and a timer queue of pending work.
 pub struct Simulator {
     models: Vec<ChannelModel>,
+    /// Faults of the channels without their own.
+    faults: Faults,
     rng: Rng,
+    fault_rng: Rng,
     start_ns: u64,
     pending: BinaryHeap<Reverse<(u64, u64, usize)>>,
-    replies: Vec<Option<(u16, SimReply)>>,
+    work: Vec<Option<(u16, Work)>>,
     free: Vec<usize>,
     counter: u64,
-    next_ref: u64,
+    book: Book,
+    /// The connector is off until then (a disconnect fault).
+    disconnected_until_ns: u64,
+    /// A disconnect started and `take_disconnect` has not reported it yet.
+    disconnect_news: bool,
+    counts: FaultCounts,
 }
 
 impl Simulator {
-    /// `capacity` bounds replies in flight (preallocated).
+    /// `capacity` bounds work in flight (preallocated).
     pub fn new(channels: &[SimChannel], seed: u64, start_ns: u64, capacity: usize) -> Self {
         Simulator {
             models: channels
                 .iter()
                 .map(|c| ChannelModel { config: c.clone() })
                 .collect(),
+            faults: Faults::default(),
             rng: Rng::new(seed),
+            fault_rng: Rng::new(seed ^ FAULT_SEED_SALT),
             start_ns,
             pending: BinaryHeap::with_capacity(capacity),
-            replies: Vec::with_capacity(capacity),
+            work: Vec::with_capacity(capacity),
             free: Vec::with_capacity(capacity),
             counter: 0,
-            next_ref: 1,
+            book: Book::new(false),
+            disconnected_until_ns: 0,
+            disconnect_news: false,
+            counts: FaultCounts::default(),
         }
+    }
+
+    /// The faults of every channel that has none of its own.
+    pub fn with_faults(mut self, faults: Faults) -> Self {
+        self.faults = faults;
+        self
+    }
+
+    /// Starts from `book` (e.g. loaded from a book file).
+    pub fn with_book(mut self, book: Book) -> Self {
+        self.book = book;
+        self
+    }
+
+    pub fn book(&self) -> &Book {
+        &self.book
+    }
+
+    /// The book's records since the last call: write them before sending what `due` returns.
+    pub fn take_records(&mut self) -> Vec<Record> {
+        self.book.take_records()
+    }
+
+    pub fn fault_counts(&self) -> FaultCounts {
+        self.counts
     }
 
     /// Whether the simulator plays channel `id`.
@@ -136,107 +267,312 @@ impl Simulator {
         }
     }
 
-    fn model(&self, channel_id: u16) -> Option<&ChannelModel> {
+    fn model_index(&self, channel_id: u16) -> Option<usize> {
         self.models
             .iter()
-            .find(|m| m.config.channel_id == channel_id)
+            .position(|m| m.config.channel_id == channel_id)
     }
 
     fn elapsed_s(&self, now_ns: u64) -> f64 {
         now_ns.saturating_sub(self.start_ns) as f64 / 1e9
     }
 
-    fn channel_ref(&mut self) -> Chars<24> {
-        self.next_ref += 1;
-        Chars::new(&format!("SIM{:020}", self.next_ref))
+    /// The fault draws for a message to channel model `index` (none without faults).
+    fn draw(&mut self, index: usize) -> Draw {
+        let faults = self.models[index].config.faults.as_ref();
+        let faults = faults.unwrap_or(&self.faults);
+        if !faults.any() {
+            return Draw::NONE;
+        }
+        Draw::of(faults, &mut self.fault_rng)
     }
 
-    fn schedule(&mut self, due_ns: u64, channel_id: u16, reply: SimReply) {
+    fn schedule(&mut self, due_ns: u64, channel_id: u16, work: Work) {
         let slot = match self.free.pop() {
             Some(i) => {
-                self.replies[i] = Some((channel_id, reply));
+                self.work[i] = Some((channel_id, work));
                 i
             }
             None => {
-                self.replies.push(Some((channel_id, reply)));
-                self.replies.len() - 1
+                self.work.push(Some((channel_id, work)));
+                self.work.len() - 1
             }
         };
         self.counter += 1;
         self.pending.push(Reverse((due_ns, self.counter, slot)));
     }
 
+    /// Schedules an answer at `due_ns` as the draw says: not at all (lost), or twice.
+    fn send_at(&mut self, due_ns: u64, channel_id: u16, reply: SimReply, draw: Draw) {
+        if draw.lost {
+            self.counts.lost += 1;
+            return;
+        }
+        if let Some(after_ns) = draw.duplicate_ns {
+            self.counts.duplicated += 1;
+            self.schedule(due_ns + after_ns, channel_id, Work::Send(reply.clone()));
+        }
+        self.schedule(due_ns, channel_id, Work::Send(reply));
+    }
+
+    /// Whether the connector is off at `now_ns` (a disconnect fault).
+    pub fn disconnected(&self, now_ns: u64) -> bool {
+        now_ns < self.disconnected_until_ns
+    }
+
+    /// When a disconnect started since the last call, until when it lasts (the TCP connector
+    /// closes its connection and opens it again then).
+    pub fn take_disconnect(&mut self) -> Option<u64> {
+        std::mem::take(&mut self.disconnect_news).then_some(self.disconnected_until_ns)
+    }
+
+    fn start_disconnect(&mut self, index: usize, now_ns: u64) {
+        let faults = self.models[index].config.faults.as_ref();
+        let ms = faults.unwrap_or(&self.faults).disconnect_ms;
+        self.counts.disconnects += 1;
+        self.disconnected_until_ns = now_ns + u64::from(ms) * 1_000_000;
+        self.disconnect_news = true;
+        self.drop_pending();
+    }
+
+    /// Drops every answer in flight (the connection they would go out on is gone).
+    pub fn drop_pending(&mut self) {
+        self.counts.lost_disconnected += self.pending.len() as u64;
+        self.pending.clear();
+        self.work.iter_mut().for_each(|w| *w = None);
+        self.free.clear();
+        self.free.extend((0..self.work.len()).rev());
+    }
+
+    /// Whether a message for channel model `index` reaches the channel at `now_ns`: not while the
+    /// connector is off, nor when its draw disconnects it (`draw` is drawn either way).
+    fn arrives(&mut self, index: usize, draw: &Draw, now_ns: u64) -> bool {
+        if self.disconnected(now_ns) {
+            self.counts.unseen += 1;
+            return false;
+        }
+        if draw.disconnect {
+            self.start_disconnect(index, now_ns);
+            self.counts.unseen += 1;
+            return false;
+        }
+        true
+    }
+
     /// A dispatch reached the simulated channel at `now_ns`.
     pub fn on_dispatch(&mut self, d: &Dispatch, now_ns: u64) {
-        let Some(model) = self.model(d.channel_id).cloned() else {
+        let Some(index) = self.model_index(d.channel_id) else {
             return;
         };
+        if let Some(e) = self.book.attempt(d.order_id, d.attempt).copied() {
+            // Sent again: the book answers, nothing is decided twice.
+            return self.answer_attempt(d, e, now_ns, Draw::NONE);
+        }
         let elapsed = self.elapsed_s(now_ns);
-        let (behaviour, latency_us) = model.decide(&mut self.rng, elapsed);
+        let (behaviour, latency_us) = self.models[index].decide(&mut self.rng, elapsed);
+        let draw = self.draw(index);
+        if !self.arrives(index, &draw, now_ns) {
+            return;
+        }
         let Behaviour::Answer(outcome) = behaviour else {
             return;
         };
+        let mut effective_ns = now_ns + u64::from(latency_us) * 1_000;
+        if let Some(late_ns) = draw.late_ns {
+            self.counts.late += 1;
+            effective_ns = effective_ns.max(d.deadline_ns) + late_ns;
+        }
+        let decided = match outcome {
+            ChannelOutcome::Succeeded => Decided::Capture,
+            ChannelOutcome::Declined => Decided::Decline,
+            ChannelOutcome::RetryableError => Decided::Error,
+        };
+        let entry = AttemptEntry {
+            channel_id: d.channel_id,
+            currency: d.currency,
+            amount_minor: d.amount_minor,
+            decided,
+            effective_ns,
+            closed: false,
+            reversed: false,
+        };
+        if self.book.is_full() {
+            // Refused, and not booked: the channel takes no more orders.
+            let refused = AttemptEntry {
+                decided: Decided::Error,
+                ..entry
+            };
+            return self.answer_attempt(d, refused, now_ns, draw);
+        }
+        self.book.record(Record::Attempt {
+            order_id: d.order_id,
+            attempt: d.attempt,
+            entry,
+        });
+        self.answer_attempt(d, entry, now_ns, draw);
+    }
+
+    /// Schedules the answer to attempt `d` as booked in `e` (none for one that was closed).
+    fn answer_attempt(&mut self, d: &Dispatch, e: AttemptEntry, now_ns: u64, draw: Draw) {
+        if e.closed {
+            return;
+        }
+        let (outcome, channel_code) = match e.decided {
+            Decided::Capture => (ChannelOutcome::Succeeded, 0),
+            Decided::Decline => (ChannelOutcome::Declined, 51),
+            Decided::Error => (ChannelOutcome::RetryableError, 96),
+        };
+        let due_ns = e.effective_ns.max(now_ns);
         let reply = ChannelResult {
             order_id: d.order_id,
             attempt: d.attempt,
             outcome,
-            channel_code: match outcome {
-                ChannelOutcome::Succeeded => 0,
-                ChannelOutcome::Declined => 51,
-                ChannelOutcome::RetryableError => 96,
-            },
-            latency_us,
-            channel_ref: self.channel_ref(),
+            channel_code,
+            latency_us: (due_ns.saturating_sub(now_ns) / 1_000).min(u64::from(u32::MAX)) as u32,
+            channel_ref: capture_ref(d.channel_id, d.order_id, d.attempt),
         };
-        self.schedule(
-            now_ns + u64::from(latency_us) * 1_000,
-            d.channel_id,
-            SimReply::Payment(reply),
-        );
+        self.send_at(due_ns, d.channel_id, SimReply::Payment(reply), draw);
     }
 
     /// A refund dispatch reached the simulated channel.
     pub fn on_refund(&mut self, d: &RefundDispatch, now_ns: u64) {
-        let Some(model) = self.model(d.channel_id).cloned() else {
+        let Some(index) = self.model_index(d.channel_id) else {
             return;
         };
+        if let Some(r) = self.book.refund(d.refund_id).copied() {
+            return self.answer_refund(d.refund_id, r, now_ns, Draw::NONE);
+        }
         let elapsed = self.elapsed_s(now_ns);
-        let (behaviour, latency_us) = model.decide(&mut self.rng, elapsed);
-        // Refunds are rarely declined: a decline in the model becomes a success.
-        let outcome = match behaviour {
+        let (behaviour, latency_us) = self.models[index].decide(&mut self.rng, elapsed);
+        let draw = self.draw(index);
+        if !self.arrives(index, &draw, now_ns) {
+            return;
+        }
+        // Refunds are rarely declined: a decline in the model becomes a success; a retryable
+        // error fails the refund.
+        let paid = match behaviour {
             Behaviour::Silent => return,
-            Behaviour::Answer(ChannelOutcome::RetryableError) => ChannelOutcome::RetryableError,
-            Behaviour::Answer(_) => ChannelOutcome::Succeeded,
+            Behaviour::Answer(outcome) => outcome != ChannelOutcome::RetryableError,
         };
-        let reply = RefundChannelResult {
-            refund_id: d.refund_id,
-            outcome,
-            channel_code: 0,
-            latency_us,
-            channel_ref: self.channel_ref(),
+        let mut effective_ns = now_ns + u64::from(latency_us) * 1_000;
+        if let Some(late_ns) = draw.late_ns {
+            self.counts.late += 1;
+            effective_ns = effective_ns.max(d.deadline_ns) + late_ns;
+        }
+        let entry = RefundEntry {
+            channel_id: d.channel_id,
+            order_id: d.order_id,
+            currency: d.currency,
+            amount_minor: d.amount_minor,
+            paid,
+            effective_ns,
         };
-        self.schedule(
-            now_ns + u64::from(latency_us) * 1_000,
-            d.channel_id,
-            SimReply::Refund(reply),
-        );
+        if !self.book.is_full() {
+            self.book.record(Record::Refund {
+                refund_id: d.refund_id,
+                entry,
+            });
+        }
+        self.answer_refund(d.refund_id, entry, now_ns, draw);
     }
 
-    /// The next reply due at `now_ns`, with its channel.
-    pub fn due(&mut self, now_ns: u64) -> Option<(u16, SimReply)> {
-        let &Reverse((due, _, slot)) = self.pending.peek()?;
-        if due > now_ns {
-            return None;
+    fn answer_refund(&mut self, refund_id: u64, r: RefundEntry, now_ns: u64, draw: Draw) {
+        let due_ns = r.effective_ns.max(now_ns);
+        let reply = RefundChannelResult {
+            refund_id,
+            outcome: if r.paid {
+                ChannelOutcome::Succeeded
+            } else {
+                ChannelOutcome::RetryableError
+            },
+            channel_code: if r.paid { 0 } else { 96 },
+            latency_us: (due_ns.saturating_sub(now_ns) / 1_000).min(u64::from(u32::MAX)) as u32,
+            channel_ref: refund_ref(r.channel_id, refund_id),
+        };
+        self.send_at(due_ns, r.channel_id, SimReply::Refund(reply), draw);
+    }
+
+    /// A ChannelControl reached the simulated channel: it is processed (and the book changed)
+    /// when the channel gets to it, after its smallest latency, later or never when slow.
+    pub fn on_control(&mut self, c: &ChannelControl, now_ns: u64) {
+        let Some(index) = self.model_index(c.channel_id) else {
+            return;
+        };
+        let draw = self.draw(index);
+        if !self.arrives(index, &draw, now_ns) {
+            return;
         }
-        self.pending.pop();
-        let reply = self.replies.get_mut(slot).and_then(Option::take);
-        self.free.push(slot);
-        reply
+        if draw.unanswered {
+            self.counts.controls_unanswered += 1;
+            return;
+        }
+        if draw.lost {
+            self.counts.lost += 1;
+            return;
+        }
+        let latency_ns = u64::from(self.models[index].config.latency_us_min) * 1_000;
+        let mut due_ns = now_ns + latency_ns;
+        if let Some(slow_ns) = draw.slow_ns {
+            self.counts.controls_slowed += 1;
+            due_ns += slow_ns;
+        }
+        if let Some(after_ns) = draw.duplicate_ns {
+            self.counts.duplicated += 1;
+            self.schedule(due_ns + after_ns, c.channel_id, Work::Control(c.clone()));
+        }
+        self.schedule(due_ns, c.channel_id, Work::Control(c.clone()));
+    }
+
+    /// The next message due at `now_ns`, with its channel. A ChannelControl is processed against
+    /// the book now; a success whose attempt was closed meanwhile is dropped.
+    pub fn due(&mut self, now_ns: u64) -> Option<(u16, SimReply)> {
+        loop {
+            let &Reverse((due, _, slot)) = self.pending.peek()?;
+            if due > now_ns {
+                return None;
+            }
+            self.pending.pop();
+            let work = self.work.get_mut(slot).and_then(Option::take);
+            self.free.push(slot);
+            let Some((channel, work)) = work else {
+                continue;
+            };
+            if self.disconnected(now_ns) {
+                self.counts.lost_disconnected += 1;
+                continue;
+            }
+            match work {
+                Work::Send(SimReply::Payment(r)) if self.closed(r.order_id, r.attempt) => {
+                    self.counts.closed_before_capture += 1;
+                }
+                Work::Send(reply) => return Some((channel, reply)),
+                Work::Control(c) => {
+                    let (status, channel_ref) = self.book.control(&c, now_ns);
+                    self.counts.controls_answered += 1;
+                    let result = ChannelControlResult {
+                        op: c.op,
+                        order_id: c.order_id,
+                        attempt: c.attempt,
+                        refund_id: c.refund_id,
+                        status,
+                        channel_code: 0,
+                        channel_ref,
+                    };
+                    return Some((channel, SimReply::Control(result)));
+                }
+            }
+        }
+    }
+
+    fn closed(&self, order_id: u64, attempt: u8) -> bool {
+        self.book
+            .attempt(order_id, attempt)
+            .is_some_and(|e| e.closed)
     }
 
     /// Puts back a reply that could not be delivered yet (ring full): it goes out first next time.
     pub fn defer(&mut self, channel_id: u16, reply: SimReply, now_ns: u64) {
-        self.schedule(now_ns, channel_id, reply);
+        self.schedule(now_ns, channel_id, Work::Send(reply));
     }
 
     /// When the next reply is due, if any.
@@ -263,6 +599,7 @@ mod tests {
                 latency_us_min: 100,
                 latency_us_max: 200,
                 outages,
+                faults: None,
             },
         }
     }
@@ -303,5 +640,184 @@ mod tests {
             mode: "timeout".into(),
         }]);
         assert_eq!(m.decide(&mut rng, 14.9).0, Behaviour::Silent);
+    }
+
+    fn sim_with(faults: Faults) -> Simulator {
+        let mut channel = model(vec![]).config;
+        channel.success_rate = 1.0;
+        channel.decline_rate = 0.0;
+        Simulator::new(&[channel], 7, 0, 64).with_faults(faults)
+    }
+
+    fn dispatch(order_id: u64, deadline_ns: u64) -> Dispatch {
+        Dispatch {
+            order_id,
+            attempt: 1,
+            channel_id: 1,
+            merchant_id: 1001,
+            amount_minor: 500,
+            currency: 156,
+            method: sluice_protocol::PaymentMethod::Wallet,
+            scene: sluice_protocol::Scene::App,
+            deadline_ns,
+        }
+    }
+
+    fn control(op: sluice_protocol::ChannelOp, order_id: u64) -> ChannelControl {
+        ChannelControl {
+            op,
+            order_id,
+            attempt: 1,
+            refund_id: 0,
+            channel_id: 1,
+            amount_minor: 500,
+            currency: 156,
+            channel_ref: sluice_protocol::Chars::new(""),
+        }
+    }
+
+    /// Everything due up to `now_ns`.
+    fn drain(sim: &mut Simulator, now_ns: u64) -> Vec<SimReply> {
+        std::iter::from_fn(|| sim.due(now_ns).map(|(_, r)| r)).collect()
+    }
+
+    fn status_of(replies: &[SimReply]) -> Vec<sluice_protocol::ChannelStatus> {
+        replies
+            .iter()
+            .filter_map(|r| match r {
+                SimReply::Control(c) => Some(c.status),
+                _ => None,
+            })
+            .collect()
+    }
+
+    const MS: u64 = 1_000_000;
+
+    #[test]
+    fn a_lost_answer_does_not_change_what_the_channel_did() {
+        use sluice_protocol::{ChannelOp, ChannelStatus};
+        let mut sim = sim_with(Faults {
+            lost: 1.0,
+            ..Faults::default()
+        });
+        sim.on_dispatch(&dispatch(1, 2_000 * MS), 0);
+        assert!(
+            drain(&mut sim, 10_000 * MS).is_empty(),
+            "the answer is lost"
+        );
+        assert!(sim.book().attempt(1, 1).unwrap().captured(MS));
+        // The query's answer is lost too at rate 1; at rate 0 the book answers Paid.
+        sim.faults.lost = 0.0;
+        sim.on_control(&control(ChannelOp::Query, 1), 10_000 * MS);
+        let replies = drain(&mut sim, 11_000 * MS);
+        assert_eq!(status_of(&replies), [ChannelStatus::Paid]);
+        assert_eq!(sim.fault_counts().lost, 1);
+    }
+
+    #[test]
+    fn a_late_capture_closed_first_never_captures_nor_answers() {
+        use sluice_protocol::{ChannelOp, ChannelStatus};
+        let mut sim = sim_with(Faults {
+            late: 1.0,
+            late_ms_max: 1_000,
+            ..Faults::default()
+        });
+        sim.on_dispatch(&dispatch(1, 100 * MS), 0);
+        let effective = sim.book().attempt(1, 1).unwrap().effective_ns;
+        assert!(effective > 100 * MS, "after the deadline: {effective}");
+        sim.on_control(&control(ChannelOp::Query, 1), 100 * MS);
+        sim.on_control(&control(ChannelOp::Close, 1), 100 * MS);
+        let replies = drain(&mut sim, 100 * MS + 200_000);
+        assert_eq!(
+            status_of(&replies),
+            [ChannelStatus::NotPaid, ChannelStatus::Closed]
+        );
+        assert!(
+            drain(&mut sim, effective + MS).is_empty(),
+            "no success after a close"
+        );
+        assert!(!sim.book().attempt(1, 1).unwrap().captured(effective + MS));
+        assert_eq!(sim.fault_counts().closed_before_capture, 1);
+        // A late capture not closed is answered when it takes effect.
+        sim.on_dispatch(&dispatch(2, 100 * MS), 0);
+        let effective = sim.book().attempt(2, 1).unwrap().effective_ns;
+        assert!(drain(&mut sim, effective - 1).is_empty());
+        assert!(matches!(
+            drain(&mut sim, effective)[..],
+            [SimReply::Payment(_)]
+        ));
+    }
+
+    #[test]
+    fn duplicates_go_twice_and_a_resent_dispatch_is_answered_from_the_book() {
+        let mut sim = sim_with(Faults {
+            duplicate: 1.0,
+            ..Faults::default()
+        });
+        sim.on_dispatch(&dispatch(1, 2_000 * MS), 0);
+        assert_eq!(drain(&mut sim, 1_000 * MS).len(), 2);
+        sim.faults.duplicate = 0.0;
+        sim.on_dispatch(&dispatch(1, 2_000 * MS), 1_000 * MS);
+        let replies = drain(&mut sim, 2_000 * MS);
+        assert!(
+            matches!(&replies[..], [SimReply::Payment(r)] if r.outcome == ChannelOutcome::Succeeded)
+        );
+        assert_eq!(sim.book().summary(u64::MAX).attempts, 1);
+    }
+
+    #[test]
+    fn a_disconnect_loses_what_arrives_and_what_is_due_until_it_ends() {
+        let mut sim = sim_with(Faults::default());
+        sim.on_dispatch(&dispatch(1, 2_000 * MS), 0);
+        sim.faults = Faults {
+            disconnect: 1.0,
+            disconnect_ms: 500,
+            ..Faults::default()
+        };
+        sim.on_dispatch(&dispatch(2, 2_000 * MS), 0);
+        assert_eq!(sim.take_disconnect(), Some(500 * MS));
+        assert_eq!(sim.take_disconnect(), None);
+        sim.on_dispatch(&dispatch(3, 2_000 * MS), 100 * MS);
+        assert!(drain(&mut sim, 400 * MS).is_empty());
+        assert!(sim.book().attempt(2, 1).is_none() && sim.book().attempt(3, 1).is_none());
+        assert!(
+            sim.book().attempt(1, 1).is_some(),
+            "what the channel did stands"
+        );
+        let c = sim.fault_counts();
+        assert_eq!((c.disconnects, c.unseen, c.lost_disconnected), (1, 2, 1));
+        sim.faults = Faults::default();
+        sim.on_dispatch(&dispatch(4, 2_000 * MS), 600 * MS);
+        assert_eq!(drain(&mut sim, 700 * MS).len(), 1);
+    }
+
+    #[test]
+    fn faults_are_the_same_for_the_same_seed_and_leave_the_model_alone() {
+        let faults = Faults::parse("late,lost=0.2,duplicate=0.2,slow-queries=0.5").unwrap();
+        let run = |faults: Faults| {
+            let mut sim = sim_with(faults);
+            sim.models[0].config.success_rate = 0.5;
+            for order in 1..=200 {
+                sim.on_dispatch(&dispatch(order, 2_000 * MS), order * MS);
+                sim.on_control(
+                    &control(sluice_protocol::ChannelOp::Close, order),
+                    order * MS,
+                );
+            }
+            let replies = drain(&mut sim, u64::MAX);
+            let decided: Vec<_> = (1..=200)
+                .map(|o| sim.book().attempt(o, 1).map(|e| e.decided))
+                .collect();
+            (format!("{replies:?}"), decided, sim.fault_counts())
+        };
+        let (a, b) = (run(faults.clone()), run(faults));
+        assert_eq!(a, b, "same seed, same faults");
+        let c = a.2;
+        assert!(c.lost > 0 && c.duplicated > 0 && c.late > 0 && c.controls_unanswered > 0);
+        assert_eq!(
+            run(Faults::default()).1,
+            a.1,
+            "faults draw from their own generator"
+        );
     }
 }

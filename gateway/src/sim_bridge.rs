@@ -4,10 +4,12 @@
 
 use crossbeam::channel::{Receiver, Sender};
 use sluice_protocol::{
-    AnyMessage, ChannelResult, Message, RefundChannelResult, Role, decode_any_frame, encode_sbe,
+    AnyMessage, ChannelControlResult, ChannelResult, Message, RefundChannelResult, Role,
+    decode_any_frame, encode_sbe,
 };
 
-use crate::sim::{SimReply, Simulator};
+use crate::sim::{FaultCounts, SimReply, Simulator};
+use crate::sim_book::BookSummary;
 use tracing::info;
 
 /// Session ids of the in-process simulated channels (never handed to a peer).
@@ -24,6 +26,8 @@ pub enum SimCommand {
     },
     /// Channel `channel_id` works again.
     Recover { channel_id: u16 },
+    /// Send what the channels' book says now, and what the faults did (the demo's check).
+    Book(Sender<(BookSummary, FaultCounts)>),
 }
 
 pub struct SimBridge {
@@ -62,6 +66,7 @@ impl SimBridge {
         match decode_any_frame(frame) {
             Ok(AnyMessage::Dispatch(d)) => sim.on_dispatch(&d, now_ns),
             Ok(AnyMessage::RefundDispatch(d)) => sim.on_refund(&d, now_ns),
+            Ok(AnyMessage::ChannelControl(c)) => sim.on_control(&c, now_ns),
             _ => {}
         }
         true
@@ -92,6 +97,9 @@ impl SimBridge {
                     info!(channel_id, "simulator: channel {channel_id} works again");
                     sim.end_outages(channel_id);
                 }
+                SimCommand::Book(answer) => {
+                    let _ = answer.send((sim.book().summary(now_ns), sim.fault_counts()));
+                }
             }
         }
         let mut buf = [0u8; 256];
@@ -100,6 +108,9 @@ impl SimBridge {
             let (n, kind) = match &reply {
                 SimReply::Payment(r) => (encode_sbe(r, &mut buf), ChannelResult::TEMPLATE_ID),
                 SimReply::Refund(r) => (encode_sbe(r, &mut buf), RefundChannelResult::TEMPLATE_ID),
+                SimReply::Control(r) => {
+                    (encode_sbe(r, &mut buf), ChannelControlResult::TEMPLATE_ID)
+                }
             };
             let n = n.expect("a channel result fits 256 bytes");
             let session = SIM_SESSION_BASE + u64::from(channel);

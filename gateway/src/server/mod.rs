@@ -216,8 +216,10 @@ fn start_endpoint(
 /// The in-process channel simulator, when the configuration enables it.
 fn simulator(config: &Config) -> Option<Simulator> {
     let sim = &config.simulator;
-    sim.enabled
-        .then(|| Simulator::new(&sim.channels, sim.seed, wall_clock_ns(), 1 << 20))
+    sim.enabled.then(|| {
+        Simulator::new(&sim.channels, sim.seed, wall_clock_ns(), 1 << 20)
+            .with_faults(sim.faults.clone())
+    })
 }
 
 /// The session timers of `[server]`.
