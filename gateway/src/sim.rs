@@ -19,7 +19,8 @@ use std::collections::BinaryHeap;
 
 use crate::config::SimChannel;
 use crate::sim_book::{AttemptEntry, Book, Decided, Record, RefundEntry, capture_ref, refund_ref};
-use crate::sim_faults::Faults;
+pub use crate::sim_faults::FaultCounts;
+use crate::sim_faults::{Draw, Faults};
 
 /// A message the simulated channel will send when its time comes.
 #[derive(Debug, Clone)]
@@ -68,76 +69,6 @@ impl ChannelModel {
             ChannelOutcome::RetryableError
         };
         (Behaviour::Answer(outcome), latency)
-    }
-}
-
-/// What the faults did, counted since the simulator started.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct FaultCounts {
-    /// Attempts and refunds whose outcome took effect after their deadline.
-    pub late: u64,
-    /// Answers never sent.
-    pub lost: u64,
-    /// Answers sent twice.
-    pub duplicated: u64,
-    /// Times the connector dropped off.
-    pub disconnects: u64,
-    /// Messages that arrived while it was off (never seen by the channel).
-    pub unseen: u64,
-    /// Answers that were due while it was off, or in flight when it dropped off.
-    pub lost_disconnected: u64,
-    /// ChannelControls answered late, and never.
-    pub controls_slowed: u64,
-    pub controls_unanswered: u64,
-    /// ChannelControls answered.
-    pub controls_answered: u64,
-    /// Success answers not sent because a Close came first (the attempt never captured).
-    pub closed_before_capture: u64,
-}
-
-/// The fault draws for one message: a fixed number of draws whatever they decide, so the same
-/// messages in the same order draw the same faults.
-#[derive(Debug, Clone, Copy)]
-struct Draw {
-    disconnect: bool,
-    late_ns: Option<u64>,
-    lost: bool,
-    duplicate_ns: Option<u64>,
-    slow_ns: Option<u64>,
-    unanswered: bool,
-}
-
-impl Draw {
-    const NONE: Draw = Draw {
-        disconnect: false,
-        late_ns: None,
-        lost: false,
-        duplicate_ns: None,
-        slow_ns: None,
-        unanswered: false,
-    };
-
-    fn of(f: &Faults, rng: &mut Rng) -> Draw {
-        let ms = |rng: &mut Rng, lo: u32, hi: u32| {
-            rng.inclusive(u64::from(lo), u64::from(hi.max(lo))) * 1_000_000
-        };
-        let disconnect = rng.unit() < f.disconnect;
-        let late = rng.unit() < f.late;
-        let late_ns = ms(rng, 1, f.late_ms_max);
-        let lost = rng.unit() < f.lost;
-        let duplicate = rng.unit() < f.duplicate;
-        let duplicate_ns = ms(rng, 0, f.duplicate_ms_max);
-        let slow = rng.unit() < f.slow_queries;
-        let unanswered = rng.unit() < 0.5;
-        let slow_ns = ms(rng, 1, f.query_delay_ms_max);
-        Draw {
-            disconnect,
-            late_ns: late.then_some(late_ns),
-            lost,
-            duplicate_ns: duplicate.then_some(duplicate_ns),
-            slow_ns: (slow && !unanswered).then_some(slow_ns),
-            unanswered: slow && unanswered,
-        }
     }
 }
 

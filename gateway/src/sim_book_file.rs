@@ -68,81 +68,107 @@ pub fn encode(record: &Record) -> String {
     }
 }
 
+/// The words of one line, read as numbers where asked.
+struct Words<'a> {
+    line: &'a str,
+    words: Vec<&'a str>,
+}
+
+impl Words<'_> {
+    fn bad(&self) -> String {
+        format!("not a book record: {:?}", self.line)
+    }
+
+    fn arity(&self, n: usize) -> Result<(), String> {
+        if self.words.len() == n {
+            Ok(())
+        } else {
+            Err(self.bad())
+        }
+    }
+
+    fn word(&self, i: usize) -> &str {
+        self.words.get(i).copied().unwrap_or_default()
+    }
+
+    fn num<T: std::str::FromStr>(&self, i: usize) -> Result<T, String> {
+        self.word(i).parse().map_err(|_| self.bad())
+    }
+}
+
 /// Reads one line back.
 pub fn decode(line: &str) -> Result<Record, String> {
-    let words: Vec<&str> = line.split(' ').collect();
-    let bad = || format!("not a book record: {line:?}");
-    let num = |i: usize| -> Result<u64, String> {
-        words.get(i).and_then(|w| w.parse().ok()).ok_or_else(bad)
+    let w = Words {
+        line,
+        words: line.split(' ').collect(),
     };
-    let small = |i: usize| -> Result<u16, String> { num(i)?.try_into().map_err(|_| bad()) };
-    let attempt_no = |i: usize| -> Result<u8, String> { num(i)?.try_into().map_err(|_| bad()) };
-    let amount = |i: usize| -> Result<i64, String> { num(i)?.try_into().map_err(|_| bad()) };
-    let arity = |n: usize| if words.len() == n { Ok(()) } else { Err(bad()) };
-    match words[0] {
+    match w.word(0) {
         "attempt" => {
-            arity(8)?;
-            let decided = match words[6] {
+            w.arity(8)?;
+            let decided = match w.word(6) {
                 "capture" => Decided::Capture,
                 "decline" => Decided::Decline,
                 "error" => Decided::Error,
-                _ => return Err(bad()),
+                _ => return Err(w.bad()),
             };
             let entry = AttemptEntry {
-                channel_id: small(1)?,
-                amount_minor: amount(4)?,
-                currency: small(5)?,
+                channel_id: w.num(1)?,
+                amount_minor: w.num(4)?,
+                currency: w.num(5)?,
                 decided,
-                effective_ns: num(7)?,
+                effective_ns: w.num(7)?,
                 closed: false,
                 reversed: false,
             };
+            let (order_id, attempt) = (w.num(2)?, w.num(3)?);
             Ok(Record::Attempt {
-                order_id: num(2)?,
-                attempt: attempt_no(3)?,
+                order_id,
+                attempt,
                 entry,
             })
         }
         "close" => {
-            arity(6)?;
+            w.arity(6)?;
             Ok(Record::Close {
-                channel_id: small(1)?,
-                order_id: num(2)?,
-                attempt: attempt_no(3)?,
-                amount_minor: amount(4)?,
-                currency: small(5)?,
+                channel_id: w.num(1)?,
+                order_id: w.num(2)?,
+                attempt: w.num(3)?,
+                amount_minor: w.num(4)?,
+                currency: w.num(5)?,
             })
         }
         "reverse" => {
-            arity(4)?;
+            w.arity(4)?;
             Ok(Record::Reverse {
-                channel_id: small(1)?,
-                order_id: num(2)?,
-                attempt: attempt_no(3)?,
+                channel_id: w.num(1)?,
+                order_id: w.num(2)?,
+                attempt: w.num(3)?,
             })
         }
-        "refund" => {
-            arity(8)?;
-            let paid = match words[6] {
-                "paid" => true,
-                "failed" => false,
-                _ => return Err(bad()),
-            };
-            let entry = RefundEntry {
-                channel_id: small(1)?,
-                order_id: num(3)?,
-                amount_minor: amount(4)?,
-                currency: small(5)?,
-                paid,
-                effective_ns: num(7)?,
-            };
-            Ok(Record::Refund {
-                refund_id: num(2)?,
-                entry,
-            })
-        }
-        _ => Err(bad()),
+        "refund" => decode_refund(&w),
+        _ => Err(w.bad()),
     }
+}
+
+fn decode_refund(w: &Words<'_>) -> Result<Record, String> {
+    w.arity(8)?;
+    let paid = match w.word(6) {
+        "paid" => true,
+        "failed" => false,
+        _ => return Err(w.bad()),
+    };
+    let entry = RefundEntry {
+        channel_id: w.num(1)?,
+        order_id: w.num(3)?,
+        amount_minor: w.num(4)?,
+        currency: w.num(5)?,
+        paid,
+        effective_ns: w.num(7)?,
+    };
+    Ok(Record::Refund {
+        refund_id: w.num(2)?,
+        entry,
+    })
 }
 
 /// An open book file, appended to.
