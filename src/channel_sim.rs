@@ -46,7 +46,7 @@ pub struct ChannelSimArgs {
     #[arg(long)]
     pub seconds: Option<f64>,
     /// Fault profile, repeatable: [CHANNEL:]NAME[=RATE],... with NAME late, lost, duplicate,
-    /// disconnect, slow-queries (a name alone takes its default rate), or late-ms, duplicate-ms,
+    /// disconnect, slow-queries, silent-queries (a name alone takes its default rate), or late-ms, duplicate-ms,
     /// disconnect-ms, query-delay-ms (milliseconds). Without CHANNEL it applies to every channel
     /// (instead of the configuration's [simulator.faults]); with it, to that channel only.
     /// Example: --faults late,lost,duplicate --faults 2:slow-queries=0.5. See docs/OPERATIONS.md.

@@ -724,7 +724,8 @@ mod tests {
 
     #[test]
     fn faults_are_the_same_for_the_same_seed_and_leave_the_model_alone() {
-        let faults = Faults::parse("late,lost=0.2,duplicate=0.2,slow-queries=0.5").unwrap();
+        let faults =
+            Faults::parse("late,lost=0.2,duplicate=0.2,slow-queries=0.5,silent-queries").unwrap();
         let run = |faults: Faults| {
             let mut sim = sim_with(faults);
             sim.models[0].config.success_rate = 0.5;
@@ -744,7 +745,13 @@ mod tests {
         let (a, b) = (run(faults.clone()), run(faults));
         assert_eq!(a, b, "same seed, same faults");
         let c = a.2;
-        assert!(c.lost > 0 && c.duplicated > 0 && c.late > 0 && c.controls_unanswered > 0);
+        assert!(
+            c.lost > 0
+                && c.duplicated > 0
+                && c.late > 0
+                && c.controls_unanswered > 0
+                && c.controls_slowed > 0
+        );
         assert_eq!(
             run(Faults::default()).1,
             a.1,

@@ -31,10 +31,12 @@ pub struct Faults {
     /// connection is closed and opened again.
     pub disconnect: f64,
     pub disconnect_ms: u32,
-    /// Per ChannelControl: the channel is slow to answer it; half of those are answered up to
-    /// `query_delay_ms_max` late and half never.
+    /// Per ChannelControl: the channel answers it up to `query_delay_ms_max` late (and processes
+    /// it then: a late Close may come after the capture).
     pub slow_queries: f64,
     pub query_delay_ms_max: u32,
+    /// Per ChannelControl: the channel never answers it (nor acts on it); the engine asks again.
+    pub silent_queries: f64,
 }
 
 impl Default for Faults {
@@ -49,6 +51,7 @@ impl Default for Faults {
             disconnect_ms: 2_000,
             slow_queries: 0.0,
             query_delay_ms_max: 3_000,
+            silent_queries: 0.0,
         }
     }
 }
@@ -60,6 +63,7 @@ const NAMES: &[(&str, f64)] = &[
     ("duplicate", 0.02),
     ("disconnect", 0.001),
     ("slow-queries", 0.3),
+    ("silent-queries", 0.1),
 ];
 
 impl Faults {
@@ -70,6 +74,7 @@ impl Faults {
             || self.duplicate > 0.0
             || self.disconnect > 0.0
             || self.slow_queries > 0.0
+            || self.silent_queries > 0.0
     }
 
     /// Every rate in [0, 1]; the first one that is not, by name.
@@ -80,6 +85,7 @@ impl Faults {
             ("duplicate", self.duplicate),
             ("disconnect", self.disconnect),
             ("slow_queries", self.slow_queries),
+            ("silent_queries", self.silent_queries),
         ];
         match rates.iter().find(|(_, r)| !(0.0..=1.0).contains(r)) {
             Some((name, rate)) => Err(format!("fault rate {name} = {rate} is not in [0, 1]")),
@@ -88,7 +94,7 @@ impl Faults {
     }
 
     /// Parses a profile: comma-separated `NAME[=VALUE]`, NAME one of late, lost, duplicate,
-    /// disconnect, slow-queries (VALUE a rate, default as in `NAMES`), or late-ms, duplicate-ms,
+    /// disconnect, slow-queries, silent-queries (VALUE a rate, default as in `NAMES`), or late-ms, duplicate-ms,
     /// disconnect-ms, query-delay-ms (VALUE milliseconds). Example: `late=0.05,lost,duplicate`.
     pub fn parse(profile: &str) -> Result<Faults, String> {
         let mut faults = Faults::default();
@@ -134,7 +140,8 @@ impl Faults {
             "lost" => &mut self.lost,
             "duplicate" => &mut self.duplicate,
             "disconnect" => &mut self.disconnect,
-            _ => &mut self.slow_queries,
+            "slow-queries" => &mut self.slow_queries,
+            _ => &mut self.silent_queries,
         };
         *field = rate;
         Ok(())
@@ -198,15 +205,15 @@ impl Draw {
         let duplicate = rng.unit() < f.duplicate;
         let duplicate_ns = ms(rng, 0, f.duplicate_ms_max);
         let slow = rng.unit() < f.slow_queries;
-        let unanswered = rng.unit() < 0.5;
         let slow_ns = ms(rng, 1, f.query_delay_ms_max);
+        let unanswered = rng.unit() < f.silent_queries;
         Draw {
             disconnect,
             late_ns: late.then_some(late_ns),
             lost,
             duplicate_ns: duplicate.then_some(duplicate_ns),
-            slow_ns: (slow && !unanswered).then_some(slow_ns),
-            unanswered: slow && unanswered,
+            slow_ns: slow.then_some(slow_ns),
+            unanswered,
         }
     }
 }
@@ -222,7 +229,8 @@ mod tests {
         assert_eq!(f.late_ms_max, 800);
         assert_eq!((f.disconnect, f.slow_queries), (0.0, 0.0));
         assert!(f.any());
-        let f = Faults::parse("disconnect,slow-queries=1,disconnect-ms=10").unwrap();
+        let f = Faults::parse("disconnect,slow-queries=1,disconnect-ms=10,silent-queries").unwrap();
+        assert_eq!(f.silent_queries, 0.1);
         assert_eq!(
             (f.disconnect, f.slow_queries, f.disconnect_ms),
             (0.001, 1.0, 10)
