@@ -17,5 +17,6 @@ pub mod sim;
 pub mod sim_book;
 pub mod sim_book_file;
 pub mod sim_bridge;
+pub mod sim_check;
 pub mod sim_faults;
 pub mod wait;

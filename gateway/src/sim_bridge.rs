@@ -26,8 +26,18 @@ pub enum SimCommand {
     },
     /// Channel `channel_id` works again.
     Recover { channel_id: u16 },
-    /// Send what the channels' book says now, and what the faults did (the demo's check).
-    Book(Sender<(BookSummary, FaultCounts)>),
+    /// Send what the channels' book says now, what the faults did, and what is in flight (the
+    /// fault run's check).
+    Report(Sender<SimReport>),
+}
+
+/// The simulator's answer to `SimCommand::Report`.
+#[derive(Debug, Clone)]
+pub struct SimReport {
+    pub book: BookSummary,
+    pub faults: FaultCounts,
+    /// Answers and ChannelControls waiting in the timer queue.
+    pub in_flight: u64,
 }
 
 pub struct SimBridge {
@@ -97,8 +107,12 @@ impl SimBridge {
                     info!(channel_id, "simulator: channel {channel_id} works again");
                     sim.end_outages(channel_id);
                 }
-                SimCommand::Book(answer) => {
-                    let _ = answer.send((sim.book().summary(now_ns), sim.fault_counts()));
+                SimCommand::Report(answer) => {
+                    let _ = answer.send(SimReport {
+                        book: sim.book().summary(now_ns),
+                        faults: sim.fault_counts(),
+                        in_flight: sim.in_flight() as u64,
+                    });
                 }
             }
         }

@@ -18,6 +18,7 @@ use sluice_node::follower::Progress;
 use sluice_node::recovery::recover_with_storage;
 use sluice_node::{Clock, DurableCursor, Error, Recovered, wall_clock_ns};
 use sluice_protocol::*;
+use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -37,6 +38,7 @@ use crate::session::Timers;
 use crate::sim::Simulator;
 use crate::sim_bridge::SimBridge;
 pub use crate::sim_bridge::SimCommand;
+use crate::sim_check::{LedgerFigures, ledger_figures};
 use crate::wait::pin;
 
 const LISTENER: Token = Token(0);
@@ -66,6 +68,9 @@ pub struct GatewayStats {
 pub struct ServerReport {
     pub last_seq: u64,
     pub state_hash: Option<StateHash>,
+    /// What the engine booked per (channel, currency) when it stopped: the fault run's check
+    /// compares it with the simulated channels' book (`sim_check`).
+    pub channel_figures: BTreeMap<(u16, u16), LedgerFigures>,
     pub stats: GatewayStats,
     pub error: Option<String>,
 }
@@ -85,6 +90,9 @@ pub struct ServeOptions {
     /// its business sections are compared with the journaled state and any difference is reported
     /// at start, with how to apply it. Never applied by a start: the journal is the truth.
     pub config_file: Option<PathBuf>,
+    /// Applied to the recovered engine before the first input: tests switch the engine's
+    /// test-only behaviour with it (e.g. no automatic reversals, to show a check that then fails).
+    pub prepare_engine: Option<fn(&mut Engine)>,
 }
 
 /// A started server: its address, and a flag that stops it.
@@ -107,13 +115,16 @@ impl Server {
             .storage
             .clone()
             .unwrap_or_else(|| Arc::new(OsStorage));
-        let recovered = recover_with_storage(
+        let mut recovered = recover_with_storage(
             &config.data_dir,
             config.journal_config(),
             &config.world,
             options.clock.now_ns(),
             storage.clone(),
         )?;
+        if let Some(prepare) = options.prepare_engine {
+            prepare(&mut recovered.engine);
+        }
         if options.verbose {
             startup::log_recovery(&recovered.log);
         }
@@ -473,6 +484,7 @@ impl Gateway {
         ServerReport {
             last_seq: engine.as_ref().map_or(last, |e| e.last_seq()),
             state_hash: engine.as_ref().map(|e| e.state_hash()),
+            channel_figures: engine.as_ref().map(ledger_figures).unwrap_or_default(),
             stats: self.stats.clone(),
             error,
         }
