@@ -163,9 +163,9 @@ impl FaultReport {
         );
         println!(
             "{:<12} {:<4} {:>15} {:>13} {:>13}   {:>15} {:>13} {:>13}",
-            "channel's book",
+            "channel",
             "",
-            "captured",
+            "book captured",
             "refunded",
             "reversed",
             "ledger captured",
