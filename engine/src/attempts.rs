@@ -1,11 +1,12 @@
-//! A payment's attempts: dispatch to a channel, the channel's result (or a timeout on a pulse),
+//! A payment's attempts: dispatch to a channel, the channel's result (or its deadline on a pulse),
 //! failover to the next candidate, and the end of the order: cleared, split and posted on success,
-//! or failed. A channel's pending attempts are in its in-flight list, oldest deadline first.
+//! or failed. A channel's pending attempts are in its in-flight list, oldest deadline first. What
+//! happens once a deadline passes on a channel that asks is in controls.rs.
 
 use arrayvec::ArrayVec;
 use sluice_protocol::{
     AttemptStatus, CandidateDecision, ChannelOutcome, ChannelResult, Chars, Dispatch, HealthAlert,
-    Message, OrderState, PartyRole, ReasonCode, SkipReason,
+    Message, OrderState, PartyRole, ReasonCode, SkipReason, UnknownPolicy,
 };
 
 use crate::core::{Engine, day_of};
@@ -14,7 +15,7 @@ use crate::ledger::PartyAccount;
 use crate::outbox::{Dest, Outbox};
 use crate::routing::{self, AttemptOutcome, HealthChange, RouteRequest};
 use crate::split::{self, Lines, Payee, Rates, day_u16};
-use crate::state::{Attempt, Slot};
+use crate::state::{Attempt, Links, Slot};
 
 impl Engine {
     /// Sends the next attempt of order `slot` to the channel in `channel_slot`.
@@ -49,6 +50,8 @@ impl Engine {
                 latency_us: 0,
                 dispatched_ns: now,
                 deadline_ns: deadline,
+                next_ask_ns: 0,
+                controls: Links::default(),
             },
             now,
         );
@@ -85,6 +88,15 @@ impl Engine {
         let slot = match self.pending_attempt_of(meta, res) {
             Ok(slot) => slot,
             Err((reason, why)) => {
+                // Not pending: the answer to an attempt whose outcome is unknown, or a capture the
+                // payment does not keep (controls.rs), or else stale.
+                let settled = match reason {
+                    ReasonCode::StaleAttempt => self.settled_attempt_result(meta, res, why, out),
+                    _ => Err((reason, why)),
+                };
+                let Err((reason, why)) = settled else {
+                    return;
+                };
                 self.counters.stale_results += u64::from(reason == ReasonCode::StaleAttempt);
                 let template = ChannelResult::TEMPLATE_ID;
                 return self.reject(meta, template, res.order_id, reason, why, out);
@@ -98,7 +110,7 @@ impl Engine {
         let latency = Some(res.latency_us);
         self.finish_attempt(meta, slot, outcome, res.channel_code, latency, out);
         match res.outcome {
-            ChannelOutcome::Succeeded => self.complete_success(meta, slot, &res.channel_ref, out),
+            ChannelOutcome::Succeeded => self.keep_capture(meta, slot, &res.channel_ref, out),
             ChannelOutcome::Declined => {
                 let ctx = self.order_risk_context(&self.state.orders[slot as usize]);
                 self.state.risk.record_decline(&ctx, self.state.now_ns);
@@ -186,7 +198,7 @@ impl Engine {
     }
 
     /// Tries the next candidate, or fails the payment when none is left or attempts are used up.
-    fn failover(&mut self, meta: &InputMeta, slot: u32, out: &mut Outbox) {
+    pub(crate) fn failover(&mut self, meta: &InputMeta, slot: u32, out: &mut Outbox) {
         let o = &self.state.orders[slot as usize];
         if o.attempts.len() >= usize::from(self.state.limits.attempts_max) {
             return self.finish_failed(meta, slot, ReasonCode::AttemptsExhausted, out);
@@ -223,7 +235,13 @@ impl Engine {
         self.dispatch_attempt(meta, slot, channel_slot, out);
     }
 
-    fn finish_failed(&mut self, meta: &InputMeta, slot: u32, reason: ReasonCode, out: &mut Outbox) {
+    pub(crate) fn finish_failed(
+        &mut self,
+        meta: &InputMeta,
+        slot: u32,
+        reason: ReasonCode,
+        out: &mut Outbox,
+    ) {
         let o = &mut self.state.orders[slot as usize];
         o.fail(reason, self.state.now_ns);
         let first = o.attempts.first().map(|a| usize::from(a.channel_slot));
@@ -236,7 +254,7 @@ impl Engine {
     }
 
     /// Clears a succeeded payment: posts it, books the fee, splits it and credits every party.
-    fn complete_success(
+    pub(crate) fn complete_success(
         &mut self,
         meta: &InputMeta,
         slot: u32,
@@ -279,6 +297,9 @@ impl Engine {
                 line.due_day = day_u16(day);
             }
         }
+        let book = &mut self.state.channels[channel_slot as usize].books[usize::from(c)];
+        book.captured_minor += amount as u128;
+        book.fees_minor += fee as u128;
         let o = &mut self.state.orders[slot as usize];
         o.succeed(fee, lines, channel_ref.0, self.state.now_ns);
         let attempts = o.attempts.len();
@@ -328,7 +349,8 @@ impl Engine {
         split::split(&rates, &payment)
     }
 
-    /// Expires attempts whose deadline has passed, at most `budget` of them.
+    /// Expires attempts whose deadline has passed, at most `budget` of them: timed out and failed
+    /// over (policy Legacy) or Unknown.
     pub(crate) fn expire_attempts(&mut self, meta: &InputMeta, budget: &mut u32, out: &mut Outbox) {
         let now = self.state.now_ns;
         for channel_slot in 0..self.state.channels.len() {
@@ -345,8 +367,13 @@ impl Engine {
                 }
                 *budget -= 1;
                 self.counters.timeouts += 1;
-                self.finish_attempt(meta, head, AttemptOutcome::TimedOut, 0, None, out);
-                self.failover(meta, head, out);
+                if self.state.channels[channel_slot].unknown_policy == UnknownPolicy::Legacy {
+                    self.finish_attempt(meta, head, AttemptOutcome::TimedOut, 0, None, out);
+                    self.failover(meta, head, out);
+                } else {
+                    // Unknown, not failed: the channel is asked before anything else (controls.rs).
+                    self.attempt_deadline_passed(meta, head, out);
+                }
             }
         }
     }

@@ -284,20 +284,7 @@ impl Engine {
         if m.currencies.is_empty() || m.methods.is_empty() {
             return invalid("a channel needs currencies and methods");
         }
-        let mut methods: ArrayVec<MethodFee, 4> = ArrayVec::new();
-        for f in &m.methods {
-            if methods.iter().any(|x| x.method == f.method)
-                || f.fee_fixed_minor < 0
-                || f.fee_bps > 10_000
-            {
-                return invalid("methods must be distinct, fee_bps <= 10000, fee_fixed_minor >= 0");
-            }
-            methods.push(MethodFee {
-                method: f.method,
-                fee_bps: f.fee_bps,
-                fee_fixed_minor: f.fee_fixed_minor,
-            });
-        }
+        let methods = method_fees(m)?;
         let currency_mask = self.currency_mask(m.currencies.iter().map(|c| c.currency));
         let existing = self.index.channels.get(&m.channel_id).copied();
         if existing.is_none()
@@ -481,6 +468,25 @@ impl Engine {
     }
 }
 
+/// A channel's fees per method, checked: distinct methods, fee_bps <= 10000, fixed fees >= 0.
+fn method_fees(m: &ConfigChannel) -> Result<ArrayVec<MethodFee, 4>, Refusal> {
+    let mut methods: ArrayVec<MethodFee, 4> = ArrayVec::new();
+    for f in &m.methods {
+        if methods.iter().any(|x| x.method == f.method)
+            || f.fee_fixed_minor < 0
+            || f.fee_bps > 10_000
+        {
+            return invalid("methods must be distinct, fee_bps <= 10000, fee_fixed_minor >= 0");
+        }
+        methods.push(MethodFee {
+            method: f.method,
+            fee_bps: f.fee_bps,
+            fee_fixed_minor: f.fee_fixed_minor,
+        });
+    }
+    Ok(methods)
+}
+
 fn new_channel(id: u16) -> Channel {
     Channel {
         id,
@@ -524,5 +530,8 @@ fn new_channel(id: u16) -> Channel {
         ],
         attempts_in_flight: InFlight::default(),
         refunds_in_flight: InFlight::default(),
+        attempt_controls: InFlight::default(),
+        refund_queries: InFlight::default(),
+        books: Default::default(),
     }
 }

@@ -5,11 +5,11 @@ use rkyv::rancor;
 use rkyv::util::AlignedVec;
 use rustc_hash::FxHashMap;
 use sluice_protocol::{
-    BalanceQuery, ChannelResult, ConfigChannel, ConfigCredential, ConfigListEntry, ConfigMerchant,
-    ConfigPromoter, ConfigQuery, ConfigRiskRule, ConfigSplitProfile, DecodeError, Genesis, Message,
-    MessageHeader, PaymentRequest, Pulse, QueryOrder, ReasonCode, RefundChannelResult,
-    RefundRequest, Reject, Role, SnapshotRequest, StatsQuery, WithdrawRequest, codec::text,
-    may_send, split_sbe,
+    BalanceQuery, ChannelControlResult, ChannelResult, ConfigChannel, ConfigCredential,
+    ConfigListEntry, ConfigMerchant, ConfigPromoter, ConfigQuery, ConfigRiskRule,
+    ConfigSplitProfile, DecodeError, Genesis, Message, MessageHeader, PaymentRequest, Pulse,
+    QueryOrder, ReasonCode, RefundChannelResult, RefundRequest, Reject, Role, SnapshotRequest,
+    StatsQuery, WithdrawRequest, codec::text, may_send, split_sbe,
 };
 use std::fmt;
 
@@ -27,8 +27,10 @@ use crate::state::{Counters, Limits, State};
 /// differs between formats. 1: the first layout (its snapshots carry no mark); 2: velocity tables
 /// as 128-byte sets, windows padded to cache lines; 3: optional slots as `Option<Slot>` (index + 1,
 /// none = 0, instead of `u32::MAX`), reason codes in one byte, the risk state in its three rooms
-/// (rules, lists, velocity); 4: the credential table.
-pub const STATE_FORMAT: u32 = 5;
+/// (rules, lists, velocity); 4: the credential table; 5: the channels' query settings; 6: uncertain
+/// outcomes (an attempt's next question and control-list links, 48 bytes; the channels' control
+/// and refund query lists and books).
+pub const STATE_FORMAT: u32 = 6;
 /// The first bytes of a snapshot payload.
 const SNAPSHOT_MAGIC: &[u8; 4] = b"SLST";
 /// Magic, format, 8 reserved bytes, state length, counters length.
@@ -140,6 +142,9 @@ pub struct Engine {
     pub(crate) counters: Counters,
     pub(crate) index: Index,
     snapshot_requested: bool,
+    /// TEST ONLY (`test-support`): captures not kept are left unreversed (reversals.rs).
+    #[cfg(feature = "test-support")]
+    pub(crate) reversals_disabled: bool,
 }
 
 fn check_genesis(g: &Genesis) -> Result<Limits, ApplyError> {
@@ -251,6 +256,8 @@ impl Engine {
             counters,
             index,
             snapshot_requested: false,
+            #[cfg(feature = "test-support")]
+            reversals_disabled: false,
         })
     }
 
@@ -359,6 +366,8 @@ impl Engine {
                 .map(|m| self.handle_payment(meta, body, block, &m, out)),
             ChannelResult::TEMPLATE_ID => ChannelResult::read_body(block, body)
                 .map(|m| self.handle_channel_result(meta, &m, out)),
+            ChannelControlResult::TEMPLATE_ID => ChannelControlResult::read_body(block, body)
+                .map(|m| self.handle_control_result(meta, &m, out)),
             Pulse::TEMPLATE_ID => {
                 Pulse::read_body(block, body).map(|_| self.handle_pulse(meta, out))
             }
@@ -523,9 +532,12 @@ impl Engine {
         }
     }
 
-    /// Recomputes every ledger total from the accounts (tests, tools).
+    /// Recomputes every ledger total from the accounts, and checks every channel's book against
+    /// its ChannelReceivable account and the captures being reversed against ReversalsPayable
+    /// (tests, tools).
     pub fn verify_ledger(&self) -> Result<(), String> {
-        self.state.ledger.verify()
+        self.state.ledger.verify()?;
+        self.verify_channel_books()
     }
 
     /// Read access to the state (tests and tools).
@@ -637,6 +649,8 @@ impl Engine {
             state,
             counters,
             snapshot_requested: false,
+            #[cfg(feature = "test-support")]
+            reversals_disabled: false,
         };
         engine.rebuild();
         engine.state.ledger.verify().map_err(bad)?;

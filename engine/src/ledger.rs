@@ -40,6 +40,8 @@ const CLEARING: u32 = 0;
 const PLATFORM_REVENUE: u32 = 1;
 const FEE_EXPENSE: u32 = 2;
 const PAYOUTS: u32 = 3;
+/// Captures no payment kept, owed back to the payers until their channel confirms the reversal.
+const REVERSALS_PAYABLE: u32 = 4;
 
 /// A party's three accounts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +93,9 @@ impl Ledger {
     }
     pub fn payouts(&self, c: u8) -> AccountId {
         self.base(c) + PAYOUTS
+    }
+    pub fn reversals_payable(&self, c: u8) -> AccountId {
+        self.base(c) + REVERSALS_PAYABLE
     }
     pub fn channel_receivable(&self, c: u8, channel_slot: u32) -> AccountId {
         // A slot past the channels would post to another account.
@@ -254,6 +259,7 @@ mod tests {
                 l.platform_revenue(c),
                 l.fee_expense(c),
                 l.payouts(c),
+                l.reversals_payable(c),
             ]);
             for ch in 0..3 {
                 ids.push(l.channel_receivable(c, ch));

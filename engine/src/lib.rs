@@ -23,13 +23,16 @@ pub mod fixture;
 mod attempts;
 mod config;
 mod config_query;
+mod controls;
 mod core;
 pub mod credentials;
 mod index;
 mod mem;
 mod payments;
+mod refund_queries;
 mod refunds;
 mod reports;
+mod reversals;
 mod settlement;
 mod withdrawals;
 
@@ -44,9 +47,16 @@ pub use payments::Lookahead;
 /// next pulse. Bounds the work and the output of a single input.
 pub const TIMEOUTS_PER_PULSE: u32 = 256;
 
-/// Largest output one input can produce, bytes (a pulse at its timeout budget, each timeout causing
-/// a dispatch or a result and a health alert). The pipeline keeps this much free in the outbox.
-pub const MAX_OUTPUT_BYTES_PER_INPUT: usize = TIMEOUTS_PER_PULSE as usize * 3 * 256 + 16 * 1024;
+/// Most questions (ChannelControl: Query, Close, Reverse, RefundQuery) one pulse sends, or
+/// abandonments it decides; the rest wait for the next pulse. Bounds the work and output of a
+/// pulse apart from its timeouts, so that a backlog of unknown outcomes cannot delay deadlines.
+pub const CONTROLS_PER_PULSE: u32 = 256;
+
+/// Largest output one input can produce, bytes (a pulse at its timeout and control budgets, each
+/// timeout causing a question, a dispatch or a result and a health alert, each control step one
+/// frame). The pipeline keeps this much free in the outbox.
+pub const MAX_OUTPUT_BYTES_PER_INPUT: usize =
+    TIMEOUTS_PER_PULSE as usize * 3 * 256 + CONTROLS_PER_PULSE as usize * 256 + 16 * 1024;
 
 /// Most channels a Genesis may allow (a channel's slot fits a u16, its candidate record 16 bytes).
 pub const MAX_CHANNELS: u32 = 256;
@@ -64,22 +74,30 @@ const fn max(a: usize, b: usize) -> usize {
     if a > b { a } else { b }
 }
 
-// The bound's arithmetic. A timeout emits at most a health alert and then a dispatch (failover) or
-// a result (payment or refund): within its 3 × 256 bytes. A pulse also emits at most one health
-// alert per channel (a cooldown ending), within the rest. Any other input emits at most two
-// frames, each at most MAX_FRAME_BYTES.
+// The bound's arithmetic. A timeout emits at most a health alert and then a dispatch (failover), a
+// result (payment or refund) or a question (the attempt or refund became Unknown): within its
+// 3 × 256 bytes. A control step emits one frame: a question, or after an abandonment a dispatch or
+// a result (the health alert came with the timeout): within 256 bytes. A pulse also emits at most
+// one health alert per channel (a cooldown ending), within the rest. Any other input emits at most
+// four frames (a channel's answer that ends a payment: its result, a PaymentReversal and a
+// Reverse), each at most MAX_FRAME_BYTES.
 const _: () = {
-    use sluice_protocol::{Dispatch, HealthAlert, MAX_FRAME_BYTES, PaymentResult, RefundResult};
-    let after_timeout = max(
+    use sluice_protocol::{
+        ChannelControl, Dispatch, HealthAlert, MAX_FRAME_BYTES, PaymentResult, RefundResult,
+    };
+    let answer = max(
         out_bytes::<Dispatch>(),
-        max(out_bytes::<PaymentResult>(), out_bytes::<RefundResult>()),
+        max(out_bytes::<PaymentResult>(), out_bytes::<ChannelControl>()),
     );
+    let after_timeout = max(answer, out_bytes::<RefundResult>());
     let per_timeout = out_bytes::<HealthAlert>() + after_timeout;
     assert!(per_timeout <= 3 * 256);
+    assert!(answer <= 256);
     let pulse = TIMEOUTS_PER_PULSE as usize * per_timeout
+        + CONTROLS_PER_PULSE as usize * answer
         + MAX_CHANNELS as usize * out_bytes::<HealthAlert>();
     assert!(pulse <= MAX_OUTPUT_BYTES_PER_INPUT);
-    assert!(2 * (OUT_HEADER_LEN + MAX_FRAME_BYTES) <= MAX_OUTPUT_BYTES_PER_INPUT);
+    assert!(4 * (OUT_HEADER_LEN + MAX_FRAME_BYTES) <= MAX_OUTPUT_BYTES_PER_INPUT);
 };
 
 /// Nanoseconds per day.

@@ -6,7 +6,7 @@ use arrayvec::ArrayVec;
 use sluice_protocol::{
     AckStatus, ChannelOutcome, Chars, FinalStatus, MAX_REFUNDS_PER_ORDER, MAX_SPLIT_LINES, Message,
     OrderState, PartyRole, ReasonCode, RefundAck, RefundChannelResult, RefundDispatch,
-    RefundRequest, RefundResult, RiskAction, RuleTarget, SplitLine,
+    RefundRequest, RefundResult, RiskAction, RuleTarget, SplitLine, UnknownPolicy,
 };
 
 use crate::core::{Engine, request_hash};
@@ -220,7 +220,6 @@ impl Engine {
     fn dispatch_refund(&mut self, meta: &InputMeta, slot: u32, out: &mut Outbox) {
         let r = &self.state.refunds[slot as usize];
         let channel_slot = r.channel_slot;
-        let o = &self.state.orders[r.order_slot as usize];
         let ch = &self.state.channels[channel_slot as usize];
         let mut deadline = self
             .state
@@ -230,21 +229,28 @@ impl Engine {
             // Keep the in-flight list in deadline order even after a shorter timeout is configured.
             deadline = deadline.max(self.state.refunds[tail.index() as usize].deadline_ns);
         }
-        let dispatch = RefundDispatch {
-            refund_id: u64::from(slot) + 1,
-            order_id: u64::from(r.order_slot) + 1,
-            channel_id: ch.id,
-            amount_minor: r.amount_minor,
-            currency: o.currency,
-            deadline_ns: deadline,
-            payment_channel_ref: Chars(o.channel_ref),
-        };
+        let dispatch = self.refund_dispatch(slot, deadline);
         let channel_id = ch.id;
         self.state.refunds[slot as usize].dispatch(deadline);
         self.state.channels[channel_slot as usize]
             .refunds_in_flight
             .push_back(&mut self.state.refunds, Slot::new(slot));
         out.push(Dest::channel(channel_id), meta.seq, &dispatch);
+    }
+
+    /// The RefundDispatch of refund `slot`, to be answered by `deadline_ns`.
+    pub(crate) fn refund_dispatch(&self, slot: u32, deadline_ns: u64) -> RefundDispatch {
+        let r = &self.state.refunds[slot as usize];
+        let o = &self.state.orders[r.order_slot as usize];
+        RefundDispatch {
+            refund_id: u64::from(slot) + 1,
+            order_id: u64::from(r.order_slot) + 1,
+            channel_id: self.state.channels[r.channel_slot as usize].id,
+            amount_minor: r.amount_minor,
+            currency: o.currency,
+            deadline_ns,
+            payment_channel_ref: Chars(o.channel_ref),
+        }
     }
 
     pub(crate) fn handle_refund_result(
@@ -277,7 +283,8 @@ impl Engine {
             return Err((ReasonCode::UnknownOrder, "no such refund"));
         }
         let r = &self.state.refunds[slot as usize];
-        if r.state != RefundStatus::Pending {
+        // An Unknown refund's late result is its answer.
+        if !r.state.is_open() {
             return Err((ReasonCode::StaleAttempt, "refund is not pending"));
         }
         let channel_id = self.state.channels[r.channel_slot as usize].id;
@@ -289,7 +296,7 @@ impl Engine {
     }
 
     /// Posts (success) or voids (failure) the refund's reserved transfers and answers the acquirer.
-    fn finish_refund(
+    pub(crate) fn finish_refund(
         &mut self,
         meta: &InputMeta,
         slot: u32,
@@ -297,10 +304,7 @@ impl Engine {
         reason: ReasonCode,
         out: &mut Outbox,
     ) {
-        let channel_slot = self.state.refunds[slot as usize].channel_slot;
-        self.state.channels[channel_slot as usize]
-            .refunds_in_flight
-            .remove(&mut self.state.refunds, Slot::new(slot));
+        self.refund_leaves_channel(slot, succeeded);
         let r = self.state.refunds[slot as usize].clone();
         self.settle_reversal(&r, succeeded);
         let now = self.state.now_ns;
@@ -342,7 +346,8 @@ impl Engine {
         }
     }
 
-    /// Expires refunds whose deadline has passed, at most `budget` of them.
+    /// Expires refunds whose deadline has passed, at most `budget` of them: failed (policy Legacy)
+    /// or Unknown.
     pub(crate) fn expire_refunds(&mut self, meta: &InputMeta, budget: &mut u32, out: &mut Outbox) {
         let now = self.state.now_ns;
         for channel_slot in 0..self.state.channels.len() {
@@ -355,8 +360,13 @@ impl Engine {
                 }
                 *budget -= 1;
                 self.counters.timeouts += 1;
-                let reason = ReasonCode::ChannelTimeout;
-                self.finish_refund(meta, head.index(), false, reason, out);
+                if self.state.channels[channel_slot].unknown_policy == UnknownPolicy::Legacy {
+                    let reason = ReasonCode::ChannelTimeout;
+                    self.finish_refund(meta, head.index(), false, reason, out);
+                } else {
+                    // Only the channel's word fails a refund: ask it (refund_queries.rs).
+                    self.refund_deadline_passed(meta, head.index(), out);
+                }
             }
         }
     }

@@ -13,7 +13,7 @@ use crate::input::InputMeta;
 use crate::ledger::PartyAccount;
 use crate::outbox::{Dest, Outbox};
 use crate::routing;
-use crate::state::Order;
+use crate::state::{ChannelBook, Order};
 
 impl Engine {
     pub(crate) fn handle_query(&mut self, meta: &InputMeta, q: &QueryOrder, out: &mut Outbox) {
@@ -103,6 +103,51 @@ impl Engine {
             next = refund.next_in_order;
         }
         refunds
+    }
+
+    /// What channel `channel_id` did with the payers' money in `currency`, as the engine learned
+    /// it (captured, not kept, fees, refunded, reversed): to check the channel's own book against,
+    /// to the minor unit. None for a channel or currency that is not configured.
+    pub fn channel_book(&self, channel_id: u16, currency: u16) -> Option<ChannelBook> {
+        let &slot = self.index.channels.get(&channel_id)?;
+        let c = self
+            .state
+            .limits
+            .currencies
+            .iter()
+            .position(|&x| x == currency)?;
+        Some(self.state.channels[slot as usize].books[c])
+    }
+
+    /// Every channel's book against the ledger, per currency: what the channel owes us by its
+    /// book is what its ChannelReceivable account holds posted, and the captures being reversed,
+    /// over all channels, are what ReversalsPayable holds.
+    pub(crate) fn verify_channel_books(&self) -> Result<(), String> {
+        let ledger = &self.state.ledger;
+        for (c, &currency) in self.state.limits.currencies.iter().enumerate() {
+            let mut reversing = 0i128;
+            for (slot, ch) in self.state.channels.iter().enumerate() {
+                let book = &ch.books[c];
+                let rx = ledger.account(ledger.channel_receivable(c as u8, slot as u32));
+                if rx.debit_balance() != book.owed_minor() {
+                    return Err(format!(
+                        "channel {} in {currency}: its receivable holds {} posted, its book says {} ({book:?})",
+                        ch.id,
+                        rx.debit_balance(),
+                        book.owed_minor()
+                    ));
+                }
+                reversing += book.reversing_minor();
+            }
+            let payable = ledger.account(ledger.reversals_payable(c as u8));
+            if payable.credit_balance() != reversing || payable.debits_pending != 0 {
+                return Err(format!(
+                    "reversals payable in {currency}: {:?}, captures being reversed {reversing}",
+                    payable
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The slot of an order by its acquirer and request id (tools and tests).

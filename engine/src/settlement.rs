@@ -108,6 +108,9 @@ impl Engine {
         let mut budget = crate::TIMEOUTS_PER_PULSE;
         self.expire_attempts(meta, &mut budget, out);
         self.expire_refunds(meta, &mut budget, out);
+        let mut budget = crate::CONTROLS_PER_PULSE;
+        self.ask_due_attempts(meta, &mut budget, out);
+        self.ask_due_refunds(meta, &mut budget, out);
         self.settle(self.today());
     }
 

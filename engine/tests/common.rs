@@ -16,6 +16,22 @@ pub fn world_with(orders_max: u32) -> Driver {
     d
 }
 
+/// Sets every fixture channel's policy for unanswered attempts (`Legacy`: a deadline fails the
+/// attempt over at once, as in schema versions 1 and 2).
+pub fn set_unknown_policy(d: &mut Driver, policy: UnknownPolicy) {
+    for mut c in fixture::channels() {
+        c.unknown_policy = policy;
+        configure_ok(d, &c);
+    }
+}
+
+/// The fixture world with every channel on policy Legacy.
+pub fn legacy_world() -> Driver {
+    let mut d = world();
+    set_unknown_policy(&mut d, UnknownPolicy::Legacy);
+    d
+}
+
 pub fn find<'a, T>(
     out: &'a [(sluice_engine::Dest, AnyMessage)],
     f: impl Fn(&'a AnyMessage) -> Option<&'a T>,
@@ -256,4 +272,46 @@ pub fn configure_ok<M: Message>(d: &mut Driver, msg: &M) {
     let out = d.admin(msg);
     let a = config_ack(&out);
     assert_eq!(a.status, AckStatus::Accepted, "{a:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Uncertain outcomes: the engine's questions to channels and their answers.
+// ---------------------------------------------------------------------------------------------
+
+/// Every ChannelControl among the outputs, in output order.
+pub fn controls(out: &[(sluice_engine::Dest, AnyMessage)]) -> Vec<&ChannelControl> {
+    all(out, |m| match m {
+        AnyMessage::ChannelControl(x) => Some(x),
+        _ => None,
+    })
+}
+
+/// Every PaymentReversal among the outputs, in output order.
+pub fn reversals(out: &[(sluice_engine::Dest, AnyMessage)]) -> Vec<&PaymentReversal> {
+    all(out, |m| match m {
+        AnyMessage::PaymentReversal(x) => Some(x),
+        _ => None,
+    })
+}
+
+/// A channel's answer to a ChannelControl.
+pub fn control_answer(c: &ChannelControl, status: ChannelStatus) -> ChannelControlResult {
+    ChannelControlResult {
+        op: c.op,
+        order_id: c.order_id,
+        attempt: c.attempt,
+        refund_id: c.refund_id,
+        status,
+        channel_code: 0,
+        channel_ref: Chars::new("cref"),
+    }
+}
+
+/// Answers a ChannelControl from its channel; returns the outputs.
+pub fn answer_control(
+    d: &mut Driver,
+    c: &ChannelControl,
+    status: ChannelStatus,
+) -> Vec<(sluice_engine::Dest, AnyMessage)> {
+    d.channel(c.channel_id, &control_answer(c, status))
 }

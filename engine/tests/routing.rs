@@ -511,14 +511,25 @@ fn retryable_errors_and_timeouts_fail_over_up_to_attempts_max() {
         (ALIPAY, Chosen, SkipReason::None, 2, 99),
         "failover marks the pick"
     );
-    // Alipay does not answer: its deadline (2 s) is checked on a pulse.
+    // Alipay does not answer: its deadline (2 s) is checked on a pulse. The outcome is unknown:
+    // alipay is asked, and says the attempt is closed, so the payment fails over.
     d.advance_ns(1_999_000_000);
     let out = d.pulse().len();
     assert_eq!(out, 0, "not yet expired");
     d.advance_ns(1_000_000);
     d.pulse();
     let out = d.decoded();
-    let third = dispatch(&out).expect("timeout fails over").clone();
+    assert!(
+        dispatch(&out).is_none(),
+        "no failover while the outcome is unknown"
+    );
+    let query = controls(&out)[0].clone();
+    assert_eq!(
+        (query.op, query.attempt, query.channel_id),
+        (ChannelOp::Query, 2, ALIPAY)
+    );
+    let out = answer_control(&mut d, &query, ChannelStatus::Closed);
+    let third = dispatch(&out).expect("a closed attempt fails over").clone();
     assert_eq!((third.attempt, third.channel_id), (3, 6));
     // The third attempt fails too: attempts_max (3) is reached, channel 7 is never tried.
     let out = answer(&mut d, &third, ChannelOutcome::RetryableError);
@@ -539,7 +550,7 @@ fn retryable_errors_and_timeouts_fail_over_up_to_attempts_max() {
         attempts,
         vec![
             (WECHAT, AttemptStatus::RetryableError),
-            (ALIPAY, AttemptStatus::TimedOut),
+            (ALIPAY, AttemptStatus::Closed),
             (6, AttemptStatus::RetryableError),
         ]
     );
@@ -571,16 +582,16 @@ fn a_payment_that_succeeds_after_failover_counts_once() {
     );
     // Alipay's 0.55% fee, not wechat's.
     assert_eq!(r.fee_minor, 6);
-    // The first attempt's late success changes nothing.
-    let before = d.engine.content_hash();
+    // The first attempt's late success is a second capture: not kept but reversed, and the
+    // payment's result stands.
     let out = answer(&mut d, &first, ChannelOutcome::Succeeded);
-    assert_eq!(
-        reject(&out).map(|r| r.reason),
-        Some(ReasonCode::StaleAttempt)
-    );
-    assert_eq!(d.engine.content_hash(), before);
+    assert!(results(&out).is_empty(), "a result is never sent again");
+    assert_eq!(reversals(&out)[0].state, ReversalState::Reversing);
+    assert_eq!(controls(&out)[0].op, ChannelOp::Reverse);
     let stats = d.engine.stats_report(0);
     assert_eq!((stats.succeeded, stats.failed_over), (1, 1));
+    assert_eq!((stats.late_captures, stats.reversals), (1, 0));
+    d.engine.verify_ledger().unwrap();
 }
 
 #[test]
@@ -621,8 +632,9 @@ fn a_decline_is_final_and_never_retried() {
 }
 
 #[test]
-fn a_deadline_is_enforced_on_pulses_and_a_late_answer_after_it_is_stale() {
-    let mut d = world();
+fn a_deadline_is_enforced_on_pulses_and_a_late_answer_after_it_is_stale_under_legacy() {
+    // Under policy Hold the late answer is the unknown attempt's answer (tests/unknown.rs).
+    let mut d = legacy_world();
     let (_, first) = submit(&mut d, ACQUIRER_A, &payment(1, SHOP, 1_000));
     // Past the deadline but before any pulse, the answer still counts (the sequencer's pulse
     // decides timeouts, so the outcome does not depend on when a pulse happens to come).
@@ -831,7 +843,8 @@ fn a_probe_failure_reopens_the_channel_and_the_payment_fails_over() {
     d.advance_ns(SECOND_NS);
     d.pulse();
     assert_eq!(health_of(&d, WECHAT), HealthState::Probing);
-    // A probe that times out reopens it too.
+    // A probe that times out reopens it too; its payment fails over once wechat says the
+    // attempt is closed.
     let (_, probe) = submit(&mut d, ACQUIRER_A, &payment(102, SHOP, 1_000));
     assert_eq!(probe.channel_id, WECHAT);
     d.advance_ns(2 * SECOND_NS);
@@ -841,6 +854,8 @@ fn a_probe_failure_reopens_the_channel_and_the_payment_fails_over() {
         alerts(&out),
         vec![(WECHAT, HealthState::Probing, HealthState::Open)]
     );
+    let query = controls(&out)[0].clone();
+    let out = answer_control(&mut d, &query, ChannelStatus::Closed);
     assert_eq!(dispatch(&out).unwrap().channel_id, ALIPAY);
 }
 
@@ -879,18 +894,22 @@ fn attempts_from_before_the_cooldown_do_not_decide_the_probing() {
     d.advance_ns(10 * SECOND_NS);
     d.pulse();
     let out = d.decoded();
-    // Both stuck payments fail over to alipay.
-    let moved = dispatches(&out);
-    assert_eq!(moved.len(), 2);
-    assert!(
-        moved
-            .iter()
-            .all(|x| x.channel_id == ALIPAY && x.attempt == 2)
-    );
+    // Both stuck payments' outcomes are unknown: wechat is asked about them.
+    let queries: Vec<ChannelControl> = controls(&out).into_iter().cloned().collect();
+    assert_eq!(queries.len(), 2);
+    assert!(dispatches(&out).is_empty());
     assert_eq!(
         alerts(&out),
         vec![(WECHAT, HealthState::Open, HealthState::Probing)]
     );
+    assert_eq!(health_of(&d, WECHAT), HealthState::Probing);
+    // Closed: both fail over to alipay, and the answers do not decide the probing either.
+    for q in &queries {
+        let out = answer_control(&mut d, q, ChannelStatus::Closed);
+        let moved = dispatch(&out).unwrap();
+        assert_eq!((moved.channel_id, moved.attempt), (ALIPAY, 2));
+        assert!(alerts(&out).is_empty());
+    }
     assert_eq!(health_of(&d, WECHAT), HealthState::Probing);
     // And it really probes.
     let (_, probe) = submit(&mut d, ACQUIRER_A, &payment(100, SHOP, 1_000));
@@ -945,8 +964,8 @@ fn the_success_rate_floor_takes_a_channel_out() {
 }
 
 #[test]
-fn a_pulse_expires_at_most_its_budget_and_the_next_pulse_the_rest() {
-    let mut d = world();
+fn a_pulse_expires_at_most_its_budget_and_the_next_pulse_the_rest_under_legacy() {
+    let mut d = legacy_world();
     let total = sluice_engine::TIMEOUTS_PER_PULSE as u64 + 44;
     for id in 1..=total {
         let (_, disp) = submit(&mut d, ACQUIRER_A, &payment(id, SHOP, 1_000));
@@ -976,4 +995,56 @@ fn a_pulse_expires_at_most_its_budget_and_the_next_pulse_the_rest() {
     assert!(d.decoded().is_empty());
     let stats = d.engine.stats_report(0);
     assert_eq!((stats.timeouts, stats.in_flight), (total, total));
+}
+
+#[test]
+fn a_pulse_asks_at_most_its_budgets_and_the_next_pulses_the_rest() {
+    // Policy Hold: each deadline makes a question instead of a failover, within the timeouts'
+    // budget; questions asked again are within the controls' budget.
+    let mut d = world();
+    let total = sluice_engine::TIMEOUTS_PER_PULSE as u64 + 44;
+    for id in 1..=total {
+        let (_, disp) = submit(&mut d, ACQUIRER_A, &payment(id, SHOP, 1_000));
+        assert_eq!(disp.channel_id, WECHAT);
+    }
+    d.advance_ns(3 * SECOND_NS);
+    d.pulse();
+    assert!(d.outbox().len_bytes() <= sluice_engine::MAX_OUTPUT_BYTES_PER_INPUT);
+    let out = d.decoded();
+    assert!(dispatches(&out).is_empty());
+    let asked = controls(&out);
+    assert_eq!(asked.len(), sluice_engine::TIMEOUTS_PER_PULSE as usize);
+    assert!(
+        asked
+            .iter()
+            .all(|c| c.op == ChannelOp::Query && c.channel_id == WECHAT)
+    );
+    assert_eq!(
+        alerts(&out),
+        vec![(WECHAT, HealthState::Healthy, HealthState::Open)],
+        "the timeouts open wechat once"
+    );
+    d.pulse();
+    assert_eq!(controls(&d.decoded()).len(), 44);
+    d.pulse();
+    assert!(
+        d.decoded().is_empty(),
+        "nothing is due again within the query interval"
+    );
+    // One interval later every one of them is due again: the controls' budget, then the rest.
+    d.advance_ns(SECOND_NS / 5);
+    d.pulse();
+    assert!(d.outbox().len_bytes() <= sluice_engine::MAX_OUTPUT_BYTES_PER_INPUT);
+    assert_eq!(
+        controls(&d.decoded()).len(),
+        sluice_engine::CONTROLS_PER_PULSE as usize
+    );
+    d.pulse();
+    assert_eq!(
+        controls(&d.decoded()).len(),
+        total as usize - sluice_engine::CONTROLS_PER_PULSE as usize
+    );
+    let stats = d.engine.stats_report(0);
+    assert_eq!((stats.timeouts, stats.in_flight), (total, total));
+    assert_eq!(stats.unknown_attempts, total);
 }

@@ -459,7 +459,8 @@ message! {
         state: ReversalState,
         /// Why: LateCapture (or BalanceOverflow: the capture could not be credited).
         reason: ReasonCode,
-        /// The channel's reference of the capture.
+        /// The reference the channel gave with the answer that reported the capture (Reversing)
+        /// or confirmed its reversal (Reversed).
         channel_ref: Chars<24>,
         /// Journal sequence of the input that found the capture or confirmed its reversal.
         sequence: u64,
@@ -725,8 +726,12 @@ message! {
 
 message! {
     /// Ask a channel about an attempt whose outcome is unknown, close it, reverse a capture, or ask
-    /// about a refund (`op`). Sent again at the channel's query interval until the channel gives a
-    /// final answer; every answer is a ChannelControlResult.
+    /// about a refund (`op`). The first goes out when the attempt's or refund's deadline passes
+    /// (Query, RefundQuery), when the channel says the attempt is not paid (Close), or when a
+    /// capture the payment does not keep is found (Reverse); it is sent again at the channel's
+    /// query interval until the channel gives a final answer (or, policy FailOver, the window
+    /// ends). Every answer is a ChannelControlResult; the channel identifies what is asked by
+    /// order_id and attempt (refund_id for RefundQuery), and answers repeats alike.
     ChannelControl = 34, sent_by Server {
         /// What is asked.
         op: ChannelOp,
@@ -742,7 +747,8 @@ message! {
         amount_minor: i64,
         /// ISO 4217 numeric.
         currency: u16,
-        /// The channel's reference of the capture, when it is known (Reverse; empty otherwise).
+        /// Empty in this version (the server keeps no per-attempt reference: order_id and attempt
+        /// name what is asked); reserved for the capture's reference in a Reverse.
         channel_ref: Chars<24>,
     }
     groups {}
@@ -772,7 +778,9 @@ message! {
 }
 
 message! {
-    /// Ask a channel to refund (part of) a payment it took.
+    /// Ask a channel to refund (part of) a payment it took. The same refund (same refund_id and
+    /// amount) is sent again when the channel answers NotFound to a RefundQuery: a channel refunds
+    /// a refund id at most once, and answers a repeat with the outcome it has.
     RefundDispatch = 32, sent_by Server {
         /// The refund.
         refund_id: u64,

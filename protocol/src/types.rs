@@ -86,7 +86,7 @@ wire_enum! {
         RetryableError = 4 => "The channel failed with a retryable error.",
         TimedOut = 5 => "No answer before the deadline (schema version 1 and 2; from version 3 a deadline makes the attempt Unknown).",
         Unknown = 6 => "No answer by the deadline, or the connector was lost: the outcome is unknown and the channel is being asked (ChannelControl Query). The payment does not fail over while an attempt is Unknown.",
-        Closing = 7 => "The channel said the attempt is not paid (or not found): a close was sent (ChannelControl Close).",
+        Closing = 7 => "The channel said the attempt is not paid (or not found, past the channel's query window): a close was sent (ChannelControl Close), and is sent again at every query interval until the channel answers Closed or Paid.",
         Closed = 8 => "The channel confirmed the attempt will never capture: the payment may fail over.",
         Abandoned = 9 => "The channel never answered within the channel's query window and its policy is FailOver: the payment failed over; a capture that still comes is reversed.",
         Reversing = 10 => "The attempt captured, but the payment's outcome was already another (a late or second capture): a reversal was sent (ChannelControl Reverse).",
@@ -280,17 +280,17 @@ wire_enum! {
         NoChannelAvailable = 110 => "No configured, healthy channel can take this payment.",
         UnknownPromoter = 111 => "The promoter id is not configured.",
         InvalidField = 112 => "A field holds a value outside its allowed range.",
-        UnknownOrder = 120 => "No such order for this acquirer (RefundAck); no such order or refund (Reject of a ChannelResult or RefundChannelResult).",
+        UnknownOrder = 120 => "No such order for this acquirer (RefundAck); no such order, attempt or refund (Reject of a ChannelResult, RefundChannelResult or ChannelControlResult).",
         OrderNotSucceeded = 121 => "Only a succeeded payment can be refunded.",
         RefundExceedsCaptured = 122 => "The refund is larger than captured minus already refunded.",
         InsufficientBalance = 123 => "A party's available balance cannot cover the reversal or withdrawal.",
         RefundsFull = 124 => "The refunds in memory reached their configured maximum, or the order has had 16 refunds (failed ones included).",
         RefundInProgress = 125 => "Another refund of this order is still at the channel (not sent in this version: refunds of one order may overlap).",
-        ChannelDeclined = 130 => "The channel declined (not retried). For a refund: any channel answer but Succeeded.",
+        ChannelDeclined = 130 => "The channel declined (not retried). For a refund: any channel answer but Succeeded (RefundChannelResult), or RefundFailed (ChannelControlResult).",
         AttemptsExhausted = 131 => "Every allowed attempt failed with a retryable error or timed out.",
         ChannelTimeout = 132 => "The channel did not answer before the deadline.",
         WrongChannel = 133 => "A channel answered for an attempt that was dispatched to another channel.",
-        StaleAttempt = 134 => "A result for an attempt that is no longer pending (late or repeated).",
+        StaleAttempt = 134 => "A result for an attempt that is no longer pending (late or repeated), or a ChannelControlResult for an attempt or refund the server is not asking about, when it reports nothing new (a capture the payment does not keep is never refused: it is reversed).",
         UnknownChannel = 140 => "The channel id is not configured (a ConfigQuery for it; a merchant may list an unknown channel, which routing skips).",
         UnknownSplitProfile = 141 => "The split profile id is not configured.",
         CapacityReached = 142 => "A configured maximum (merchants, channels, rules, list entries...) is reached.",
@@ -359,7 +359,7 @@ wire_enum! {
     ChannelStatus: u8 {
         Paid = 1 => "Query, Close: the attempt captured the money (a Close comes too late).",
         NotPaid = 2 => "Query: the attempt exists and has not captured; it still could.",
-        NotFound = 3 => "Query, Close, RefundQuery: the channel does not know it (yet): not final, asked again.",
+        NotFound = 3 => "Query, Close, RefundQuery: the channel does not know it (yet): not final, asked again. A Query answered NotFound past the channel's query window is followed by a Close; a RefundQuery answered NotFound by the same RefundDispatch again (the channel never got it).",
         Closed = 4 => "Query, Close: the attempt is closed and will never capture.",
         Reversed = 5 => "Reverse (and Query after one): the captured money went back to the payer.",
         Refunded = 6 => "RefundQuery: the refund was paid.",
@@ -372,7 +372,7 @@ wire_enum! {
 wire_enum! {
     /// What the engine does with an attempt whose channel never answers within its query window.
     UnknownPolicy: u8 {
-        Legacy = 0 => "Schema versions 1 and 2: a deadline fails the attempt and the payment fails over at once, with no query; a late success is refused StaleAttempt. What a version 1 or 2 ConfigChannel (without the field) means, so that older journals replay as they ran. Unsafe: a payer can be charged twice.",
+        Legacy = 0 => "Schema versions 1 and 2: a deadline fails the attempt and the payment fails over at once, with no query; a late success is refused StaleAttempt. What a version 1 or 2 ConfigChannel (without the field) means, so that older journals replay as they ran. Unsafe: a payer can be charged twice. A channel switched to Legacy while attempts are Unknown keeps asking about them and fails them over once the window is over, as FailOver does.",
         Hold = 1 => "Keep the payment in flight, still asking at each query interval, until the channel answers (an operator sees it in OrderStatus and the metrics). The safe default.",
         FailOver = 2 => "Mark the attempt Abandoned and fail the payment over; if the abandoned attempt captures later, reverse that capture automatically.",
     }

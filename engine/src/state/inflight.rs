@@ -1,7 +1,9 @@
 //! The in-flight lists: a channel's payment attempts and refunds awaiting an answer, oldest
-//! deadline first, linked through the orders and refunds themselves (no allocation, O(1) to add
-//! and to remove from anywhere). One list type serves both: `InFlight` holds a list's ends, and
-//! each member (`Order`, `Refund`) holds its `Links` and says where they are through `Member`.
+//! deadline first, and its attempts and refunds whose outcome it is being asked about, soonest
+//! question first, linked through the orders, attempts and refunds themselves (no allocation,
+//! O(1) to add and to remove from anywhere). One list type serves them all: `InFlight` holds a
+//! list's ends, and a `Table` of members says where each member's `Links` are (a slice of
+//! `Member`s, such as orders or refunds, or every order's attempts, `AttemptTable`).
 //!
 //! Invariants, asserted on every change: a member joins only while unlinked; the head has no
 //! predecessor and the tail no successor; each link's target links back. A broken list would lose
@@ -28,6 +30,34 @@ pub trait Member {
     fn links_mut(&mut self) -> &mut Links;
 }
 
+/// The members of a list, by slot: where each member keeps its links.
+pub trait Table {
+    fn links_of(&self, slot: Slot) -> &Links;
+    fn links_of_mut(&mut self, slot: Slot) -> &mut Links;
+}
+
+impl<M: Member> Table for [M] {
+    #[inline]
+    fn links_of(&self, slot: Slot) -> &Links {
+        self[slot.index() as usize].links()
+    }
+    #[inline]
+    fn links_of_mut(&mut self, slot: Slot) -> &mut Links {
+        self[slot.index() as usize].links_mut()
+    }
+}
+
+impl<M: Member> Table for Vec<M> {
+    #[inline]
+    fn links_of(&self, slot: Slot) -> &Links {
+        self.as_slice().links_of(slot)
+    }
+    #[inline]
+    fn links_of_mut(&mut self, slot: Slot) -> &mut Links {
+        self.as_mut_slice().links_of_mut(slot)
+    }
+}
+
 /// The ends of an in-flight list over a table of members.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct InFlight {
@@ -52,9 +82,9 @@ impl InFlight {
 
     /// Appends the member in `slot` of `members`.
     #[inline]
-    pub fn push_back<M: Member>(&mut self, members: &mut [M], slot: Slot) {
+    pub fn push_back<T: Table + ?Sized>(&mut self, members: &mut T, slot: Slot) {
         assert!(
-            *members[slot.index() as usize].links() == Links::default() && self.head != Some(slot),
+            *members.links_of(slot) == Links::default() && self.head != Some(slot),
             "{slot:?} joins an in-flight list while linked"
         );
         match self.tail {
@@ -63,19 +93,19 @@ impl InFlight {
                 self.head = Some(slot);
             }
             Some(tail) => {
-                let links = members[tail.index() as usize].links_mut();
+                let links = members.links_of_mut(tail);
                 assert_eq!(links.next, None, "the tail ends its list");
                 links.next = Some(slot);
             }
         }
-        members[slot.index() as usize].links_mut().prev = self.tail;
+        members.links_of_mut(slot).prev = self.tail;
         self.tail = Some(slot);
     }
 
     /// Takes the member in `slot` out of the list (it must be in this one).
     #[inline]
-    pub fn remove<M: Member>(&mut self, members: &mut [M], slot: Slot) {
-        let Links { prev, next } = std::mem::take(members[slot.index() as usize].links_mut());
+    pub fn remove<T: Table + ?Sized>(&mut self, members: &mut T, slot: Slot) {
+        let Links { prev, next } = std::mem::take(members.links_of_mut(slot));
         match prev {
             None => {
                 assert_eq!(
@@ -86,7 +116,7 @@ impl InFlight {
                 self.head = next;
             }
             Some(prev) => {
-                let links = members[prev.index() as usize].links_mut();
+                let links = members.links_of_mut(prev);
                 assert_eq!(
                     links.next,
                     Some(slot),
@@ -105,7 +135,7 @@ impl InFlight {
                 self.tail = prev;
             }
             Some(next) => {
-                let links = members[next.index() as usize].links_mut();
+                let links = members.links_of_mut(next);
                 assert_eq!(
                     links.prev,
                     Some(slot),

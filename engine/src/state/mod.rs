@@ -20,8 +20,8 @@ mod refund;
 mod slot;
 pub mod wire;
 
-pub use inflight::{InFlight, Links, Member};
-pub use order::{Attempt, Candidate, Line, Order};
+pub use inflight::{InFlight, Links, Member, Table};
+pub use order::{Attempt, AttemptTable, Candidate, Line, Order};
 pub use refund::{Refund, RefundStatus, Withdrawal};
 pub use slot::{Slot, Slot16};
 use wire::{HealthStateDef, PartyKindDef, PaymentMethodDef, RoutingStrategyDef, UnknownPolicyDef};
@@ -42,7 +42,7 @@ pub struct Limits {
     pub attempts_max: u8,
     pub utc_offset_secs: i32,
     /// Ledger currencies (ISO 4217 numeric); a currency's slot is its index here.
-    pub currencies: ArrayVec<u16, 8>,
+    pub currencies: ArrayVec<u16, CURRENCIES_MAX>,
 }
 
 impl Limits {
@@ -174,6 +174,44 @@ impl Default for MethodStats {
     }
 }
 
+/// Most ledger currencies (Genesis): a channel keeps one book per currency slot.
+pub const CURRENCIES_MAX: usize = 8;
+
+/// What a channel did with the payers' money in one currency, as the engine learned it from the
+/// channel's own answers (minor units, never decreasing). It is the channel's statement of account:
+/// what the channel owes us, `owed_minor`, is exactly what its ChannelReceivable account holds
+/// posted (`Engine::verify_ledger` checks it), and a channel's own book can be checked against it
+/// to the minor unit.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChannelBook {
+    /// Every capture the channel reported, kept or not.
+    pub captured_minor: u128,
+    /// Of those, the captures no payment kept (late or second captures, overflows): reversed or
+    /// being reversed.
+    pub not_kept_minor: u128,
+    /// Fees of the kept captures (the channel keeps them, refunds or not).
+    pub fees_minor: u128,
+    /// Refunds the channel paid.
+    pub refunded_minor: u128,
+    /// Captures the channel confirmed it reversed.
+    pub reversed_minor: u128,
+}
+
+impl ChannelBook {
+    /// What the channel owes us by this book: captured − fees − refunded − reversed.
+    pub fn owed_minor(&self) -> i128 {
+        self.captured_minor as i128
+            - self.fees_minor as i128
+            - self.refunded_minor as i128
+            - self.reversed_minor as i128
+    }
+
+    /// Captures not kept whose reversal the channel has not confirmed yet.
+    pub fn reversing_minor(&self) -> i128 {
+        self.not_kept_minor as i128 - self.reversed_minor as i128
+    }
+}
+
 /// A channel: its configuration, statistics and health.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Channel {
@@ -226,6 +264,13 @@ pub struct Channel {
     pub attempts_in_flight: InFlight,
     /// In-flight refunds, oldest deadline first (linked through the refunds).
     pub refunds_in_flight: InFlight,
+    /// Attempts the channel is asked about (Unknown, Closing, Reversing), soonest question
+    /// first (linked through the attempts, `AttemptTable`).
+    pub attempt_controls: InFlight,
+    /// Refunds whose outcome is unknown, soonest RefundQuery first (linked through the refunds).
+    pub refund_queries: InFlight,
+    /// Per ledger currency slot: the channel's book.
+    pub books: [ChannelBook; CURRENCIES_MAX],
 }
 
 /// The business state: everything the state hash covers.

@@ -1,6 +1,13 @@
 //! A payment order and what it owns: its attempts, its routing explanation, its split, and the
 //! amounts of its refunds. State transitions are methods that assert what must hold before and
 //! after them; the handlers decide, an order keeps itself consistent.
+//!
+//! An attempt's life (docs/ENGINE.md, "Uncertain outcomes"): Pending, then the channel's answer
+//! (Succeeded, Declined, RetryableError), or at its deadline TimedOut (policy Legacy) or Unknown;
+//! Unknown goes to Closing, and either to an answer or Closed, or to Abandoned when the channel's
+//! window passes under policy FailOver. Only the last attempt can be Pending, Unknown or Closing
+//! (it "may capture"), and the order neither fails over nor fails while it is. A capture the order
+//! does not keep takes any other attempt to Reversing and then Reversed.
 
 use arrayvec::ArrayVec;
 use rkyv::niche::niching::Zero;
@@ -12,18 +19,21 @@ use sluice_protocol::{
     Scene, SkipReason,
 };
 
-use super::inflight::{Links, Member};
+use super::inflight::{Links, Member, Table};
 use super::slot::{Slot, Slot16};
 use super::wire::{
     AttemptStatusDef, CandidateDecisionDef, OrderStateDef, PartyRoleDef, PaymentMethodDef,
     ReasonCodeDef, RiskActionDef, RoutingStrategyDef, SceneDef, SkipReasonDef,
 };
 
-/// One attempt of a payment (32 bytes).
+/// One attempt of a payment (48 bytes).
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Attempt {
     pub dispatched_ns: u64,
     pub deadline_ns: u64,
+    /// When its channel is next asked about it (Unknown: Query, Closing: Close, Reversing:
+    /// Reverse); 0 while it is in no control list.
+    pub next_ask_ns: u64,
     pub latency_us: u32,
     pub channel_id: u16,
     pub channel_slot: u16,
@@ -31,6 +41,20 @@ pub struct Attempt {
     #[rkyv(with = AttemptStatusDef)]
     pub status: AttemptStatus,
     pub probe: bool,
+    /// Links in its channel's control list (`Channel::attempt_controls`) while it is asked about.
+    pub controls: Links,
+}
+
+impl Attempt {
+    /// Whether it may still capture the payer's money: no final answer yet (Pending, Unknown,
+    /// Closing). The order keeps its reservation for it and does not move on meanwhile.
+    #[inline]
+    pub fn may_capture(&self) -> bool {
+        matches!(
+            self.status,
+            AttemptStatus::Pending | AttemptStatus::Unknown | AttemptStatus::Closing
+        )
+    }
 }
 
 /// One candidate of a routing explanation (16 bytes).
@@ -62,8 +86,11 @@ pub struct Line {
     pub role: PartyRole,
 }
 
-// The compact order of docs/ENGINE.md: its per-attempt, per-candidate and per-line records.
-const _: () = assert!(size_of::<Attempt>() == 32);
+// The compact order of docs/ENGINE.md: its per-attempt, per-candidate and per-line records. An
+// attempt grew from 32 to 48 bytes with uncertain outcomes (its next question and its links in
+// the control list): an attempt, not its order, is what a channel is asked about, since an order
+// may have an attempt Unknown on one channel and a capture to reverse on another.
+const _: () = assert!(size_of::<Attempt>() == 48);
 const _: () = assert!(size_of::<Candidate>() == 16);
 const _: () = assert!(size_of::<Line>() == 16);
 
@@ -139,6 +166,13 @@ impl Order {
             .filter(|a| a.status == AttemptStatus::Pending)
     }
 
+    /// The attempt that may still capture (Pending, Unknown or Closing), if any: only ever the
+    /// last one.
+    #[inline]
+    pub fn open_attempt(&self) -> Option<&Attempt> {
+        self.attempts.last().filter(|a| a.may_capture())
+    }
+
     /// What can still be refunded: captured less refunded less being refunded.
     #[inline]
     pub fn refundable_minor(&self) -> i64 {
@@ -170,7 +204,10 @@ impl Order {
             OrderState::InFlight,
             "attempts of a final order"
         );
-        assert!(self.pending_attempt().is_none(), "one attempt at a time");
+        assert!(
+            self.open_attempt().is_none(),
+            "one attempt at a time: none while the last may capture"
+        );
         assert_eq!(attempt.status, AttemptStatus::Pending);
         assert!(!self.attempts.is_full(), "attempts beyond MAX_ATTEMPTS");
         self.attempts.push(attempt);
@@ -207,6 +244,120 @@ impl Order {
         let closed = *attempt;
         self.updated_ns = now_ns;
         closed
+    }
+
+    /// The pending attempt's deadline passed on a channel that asks (policy Hold or FailOver):
+    /// its outcome is unknown. Returns it.
+    #[inline]
+    pub fn attempt_unknown(&mut self, now_ns: u64) -> Attempt {
+        assert_eq!(
+            self.state,
+            OrderState::InFlight,
+            "attempts of a final order"
+        );
+        let attempt = self
+            .attempts
+            .last_mut()
+            .filter(|a| a.status == AttemptStatus::Pending)
+            .expect("only a pending attempt's deadline passes");
+        attempt.status = AttemptStatus::Unknown;
+        let unknown = *attempt;
+        self.updated_ns = now_ns;
+        unknown
+    }
+
+    /// The channel said the Unknown attempt is not paid (or not found past its window): a close
+    /// is asked.
+    #[inline]
+    pub fn attempt_closing(&mut self, now_ns: u64) {
+        let attempt = self
+            .attempts
+            .last_mut()
+            .filter(|a| a.status == AttemptStatus::Unknown)
+            .expect("only an Unknown attempt is closed");
+        attempt.status = AttemptStatus::Closing;
+        self.updated_ns = now_ns;
+    }
+
+    /// The last attempt, Unknown or Closing, ends with `status`: the channel's answer (Succeeded,
+    /// Declined, RetryableError, Closed) or Abandoned (its window passed, policy FailOver).
+    #[inline]
+    pub fn resolve_attempt(
+        &mut self,
+        status: AttemptStatus,
+        channel_code: u16,
+        latency_us: u32,
+        now_ns: u64,
+    ) -> Attempt {
+        assert_eq!(
+            self.state,
+            OrderState::InFlight,
+            "attempts of a final order"
+        );
+        assert!(
+            matches!(
+                status,
+                AttemptStatus::Succeeded
+                    | AttemptStatus::Declined
+                    | AttemptStatus::RetryableError
+                    | AttemptStatus::Closed
+                    | AttemptStatus::Abandoned
+            ),
+            "an uncertain attempt cannot end {status:?}"
+        );
+        let attempt = self
+            .attempts
+            .last_mut()
+            .filter(|a| matches!(a.status, AttemptStatus::Unknown | AttemptStatus::Closing))
+            .expect("the attempt to resolve is Unknown or Closing");
+        attempt.status = status;
+        attempt.channel_code = channel_code;
+        attempt.latency_us = latency_us;
+        let resolved = *attempt;
+        self.updated_ns = now_ns;
+        resolved
+    }
+
+    /// Attempt `index` captured, and the order does not keep that capture: it is to be reversed.
+    /// Never the capture the order was paid with, never one it may still keep.
+    #[inline]
+    pub fn capture_not_kept(&mut self, index: usize, now_ns: u64) {
+        let last = self.attempts.len() - 1;
+        let paid_by_it = self.state == OrderState::Succeeded && index == last;
+        let attempt = &mut self.attempts[index];
+        assert!(
+            !paid_by_it
+                && !matches!(
+                    attempt.status,
+                    AttemptStatus::Pending
+                        | AttemptStatus::Unknown
+                        | AttemptStatus::Closing
+                        | AttemptStatus::Reversing
+                        | AttemptStatus::Reversed
+                ),
+            "attempt {index} ({:?}) of an order {:?} is not a capture to reverse",
+            attempt.status,
+            self.state
+        );
+        assert!(
+            attempt.status != AttemptStatus::Succeeded || self.state == OrderState::Failed,
+            "a succeeded attempt is reversed only when its order failed (a capture that overflows)"
+        );
+        attempt.status = AttemptStatus::Reversing;
+        self.updated_ns = now_ns;
+    }
+
+    /// The channel confirmed the reversal of attempt `index`'s capture.
+    #[inline]
+    pub fn capture_reversed(&mut self, index: usize, now_ns: u64) {
+        let attempt = &mut self.attempts[index];
+        assert_eq!(
+            attempt.status,
+            AttemptStatus::Reversing,
+            "only a capture being reversed is reversed"
+        );
+        attempt.status = AttemptStatus::Reversed;
+        self.updated_ns = now_ns;
     }
 
     /// The last attempt succeeded: the order is paid with `fee` and split into `split`.
@@ -249,8 +400,8 @@ impl Order {
             "a final order fails again"
         );
         assert!(
-            self.pending_attempt().is_none(),
-            "an order fails with an attempt pending"
+            self.open_attempt().is_none(),
+            "an order fails while an attempt may capture"
         );
         assert_ne!(reason, ReasonCode::None, "a failure has a reason");
         self.state = OrderState::Failed;
@@ -313,5 +464,39 @@ impl Order {
             self.refund_pending_minor,
             self.amount_minor
         );
+    }
+}
+
+/// Every order's attempts as one table, for the channels' control lists: attempt `i` (0-based)
+/// of the order in slot `s` is member `s × MAX_ATTEMPTS + i` (orders_max is at most 50 million,
+/// so every member fits a slot).
+pub struct AttemptTable<'a>(pub &'a mut [Order]);
+
+impl AttemptTable<'_> {
+    /// The member that stands for attempt `index` of the order in `order_slot`.
+    #[inline]
+    pub fn member(order_slot: u32, index: usize) -> Slot {
+        assert!(index < MAX_ATTEMPTS, "attempt index beyond MAX_ATTEMPTS");
+        Slot::new(order_slot * MAX_ATTEMPTS as u32 + index as u32)
+    }
+
+    /// The order slot and attempt index a member stands for.
+    #[inline]
+    pub fn attempt_of(member: Slot) -> (u32, usize) {
+        let m = member.index();
+        (m / MAX_ATTEMPTS as u32, (m % MAX_ATTEMPTS as u32) as usize)
+    }
+}
+
+impl Table for AttemptTable<'_> {
+    #[inline]
+    fn links_of(&self, slot: Slot) -> &Links {
+        let (order, index) = AttemptTable::attempt_of(slot);
+        &self.0[order as usize].attempts[index].controls
+    }
+    #[inline]
+    fn links_of_mut(&mut self, slot: Slot) -> &mut Links {
+        let (order, index) = AttemptTable::attempt_of(slot);
+        &mut self.0[order as usize].attempts[index].controls
     }
 }

@@ -22,6 +22,9 @@ pub enum RefundStatus {
     Pending = RefundState::Pending as u8,
     Succeeded = RefundState::Succeeded as u8,
     Failed = RefundState::Failed as u8,
+    /// No answer by the deadline (a channel that asks): its money stays reserved, the channel is
+    /// asked (RefundQuery) until it says.
+    Unknown = RefundState::Unknown as u8,
 }
 
 impl RefundStatus {
@@ -32,7 +35,13 @@ impl RefundStatus {
             RefundStatus::Pending => Some(RefundState::Pending),
             RefundStatus::Succeeded => Some(RefundState::Succeeded),
             RefundStatus::Failed => Some(RefundState::Failed),
+            RefundStatus::Unknown => Some(RefundState::Unknown),
         }
+    }
+
+    /// Whether the refund is at its channel, its outcome not known yet (Pending or Unknown).
+    pub fn is_open(self) -> bool {
+        matches!(self, RefundStatus::Pending | RefundStatus::Unknown)
     }
 
     /// Whether the channel has answered (or the refund timed out).
@@ -60,6 +69,9 @@ pub struct Refund {
     pub channel_slot: u32,
     pub created_ns: u64,
     pub updated_ns: u64,
+    /// When the engine next acts on the refund: while Pending, the deadline of the channel's
+    /// answer; once Unknown, the time of the next RefundQuery (a refund has no query window, so
+    /// its deadline serves nothing else once passed).
     pub deadline_ns: u64,
     pub channel_ref: [u8; 24],
     /// The reversal per split line (same order as the order's lines), and whether each line is
@@ -68,7 +80,7 @@ pub struct Refund {
     /// The next refund of the same order (None at the end).
     #[rkyv(with = NicheInto<Zero>)]
     pub next_in_order: Option<Slot>,
-    /// Links in the channel's in-flight list while it is at the channel.
+    /// Links in the channel's in-flight list while Pending, in its query list while Unknown.
     pub in_flight: Links,
 }
 
@@ -123,9 +135,23 @@ impl Refund {
         self.deadline_ns = deadline_ns;
     }
 
-    /// The channel answered (or the deadline passed): succeeded, or failed for `reason`.
+    /// The deadline passed on a channel that asks: the outcome is unknown, and the next
+    /// RefundQuery goes out at `next_ask_ns`.
+    pub fn become_unknown(&mut self, next_ask_ns: u64, now_ns: u64) {
+        assert_eq!(
+            self.state,
+            RefundStatus::Pending,
+            "only a pending refund's deadline passes"
+        );
+        self.state = RefundStatus::Unknown;
+        self.deadline_ns = next_ask_ns;
+        self.updated_ns = now_ns;
+    }
+
+    /// The channel answered (or, policy Legacy, the deadline passed): succeeded, or failed for
+    /// `reason`.
     pub fn finish(&mut self, succeeded: bool, reason: ReasonCode, now_ns: u64) {
-        assert_eq!(self.state, RefundStatus::Pending, "a refund ends once");
+        assert!(self.state.is_open(), "a refund ends once");
         self.updated_ns = now_ns;
         if succeeded {
             self.state = RefundStatus::Succeeded;
