@@ -193,11 +193,8 @@ fn live_run(
     let control = server.sim_control();
     let milestones = outage(args, &control);
     let follower = (!args.no_follower)
-        .then(|| LiveFollower::start(data_dir, server.durable_cursor()))
+        .then(|| LiveFollower::start(data_dir, &server))
         .transpose()?;
-    if let Some(f) = &follower {
-        server.register_follower("demo", f.progress.clone());
-    }
     let metrics_addr = server.metrics_addr;
     let handle = std::thread::Builder::new()
         .name("sluice-gateway".into())
@@ -217,6 +214,11 @@ fn live_run(
     };
     // After the figures and the scrape, which must agree with the load's report.
     let tour = crate::demo_admin::tour(addr, &config_copy);
+    // The tour's payments meet the faults too: the check is of the run as it stops.
+    let settled = settled.and_then(|s| {
+        s.map(|_| crate::demo_faults::settle(addr, &control))
+            .transpose()
+    });
     stop.store(true, Ordering::Release);
     let server_report = handle
         .join()
@@ -320,8 +322,6 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
 /// path, never past the durable cursor.
 struct LiveFollower {
     stop: Arc<AtomicBool>,
-    /// What it reports while it runs (registered with the server's metrics).
-    progress: Arc<sluice_node::follower::Progress>,
     thread: std::thread::JoinHandle<Result<Followed, String>>,
 }
 
@@ -333,12 +333,12 @@ struct Followed {
 }
 
 impl LiveFollower {
-    fn start(
-        data_dir: &std::path::Path,
-        cursor: sluice_node::DurableCursor,
-    ) -> Result<LiveFollower, String> {
+    /// Starts the follower of `server`'s journal, registered with its metrics.
+    fn start(data_dir: &std::path::Path, server: &Server) -> Result<LiveFollower, String> {
+        let cursor = server.durable_cursor();
         let mut follower = Follower::open(data_dir, "demo", cursor).map_err(|e| e.to_string())?;
         let progress = follower.progress();
+        server.register_follower("demo", progress.clone());
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
@@ -358,11 +358,7 @@ impl LiveFollower {
                 })
             })
             .map_err(|e| e.to_string())?;
-        Ok(LiveFollower {
-            stop,
-            progress,
-            thread,
-        })
+        Ok(LiveFollower { stop, thread })
     }
 
     /// Stops the follower once it has applied everything up to `last_seq` (the server stopped).

@@ -8,9 +8,12 @@
 mod common;
 
 use common::*;
+use sluice_engine::Engine;
 use sluice_gateway::client::Client;
+use sluice_gateway::server::{ServeOptions, Server};
 use sluice_gateway::sim_book::{Book, BookSummary};
 use sluice_gateway::sim_check;
+use sluice_gateway::sim_faults::Faults;
 use sluice_node::wall_clock_ns;
 use sluice_protocol::*;
 use std::collections::BTreeMap;
@@ -216,4 +219,62 @@ fn stop_gracefully(child: &mut Child) {
         .args(["-TERM", &child.id().to_string()])
         .status();
     let _ = child.wait();
+}
+
+/// The demo's fault run in-process (`configure_fault_run`: faults on every channel, alipay on
+/// FailOver and slow to answer queries), `payments` payments, settled; returns the check of the
+/// channels' book against the engine's figures as the server stopped.
+fn in_process_fault_run(
+    name: &str,
+    reversals: bool,
+    payments: u64,
+) -> (TestDir, sim_check::BookCheck) {
+    let dir = TestDir::new(name);
+    let mut config = in_process_config(&dir.path, 20_000);
+    let faults = Faults::parse("late=0.05,lost=0.05,duplicate").expect("profile");
+    sim_check::configure_fault_run(&mut config, &faults);
+    let options = ServeOptions {
+        prepare_engine: (!reversals)
+            .then_some(Engine::disable_reversals_for_tests as fn(&mut Engine)),
+        ..ServeOptions::default()
+    };
+    let server = Server::start(config, options).expect("server starts");
+    let (addr, stop, control) = (server.local_addr, server.stop.clone(), server.sim_control());
+    let thread = std::thread::spawn(move || server.run());
+    let mut acquirer = login(addr, "acq-a");
+    let mut results = Finals::new();
+    send_payments(&mut acquirer, 0..payments, &mut results);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while (results.len() as u64) < payments && Instant::now() < deadline {
+        collect(&mut acquirer, Duration::from_millis(200), &mut results);
+    }
+    assert_eq!(results.len() as u64, payments, "payments that ended");
+    let mut admin = login(addr, "admin");
+    let (standing, settled) =
+        sim_check::settle(&mut admin, &control, Duration::from_secs(60)).expect("settle");
+    assert!(settled, "the run settles: {standing:?}");
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    let report = thread.join().expect("server thread");
+    assert!(report.error.is_none(), "{:?}", report.error);
+    let s = &standing.stats;
+    eprintln!(
+        "{name}: unknown resolved {}, late captures {}, reversals {}; faults {:?}",
+        s.unknown_resolved, s.late_captures, s.reversals, standing.sim.faults
+    );
+    let check = sim_check::check(&standing.sim.book, &report.channel_figures);
+    (dir, check)
+}
+
+#[test]
+fn the_books_check_fails_when_the_engine_does_not_reverse_captures_it_does_not_keep() {
+    // The same run twice, only the engine's automatic reversals differ (test-support switch).
+    let (_dir, with) = in_process_fault_run("channel-faults-reversing", true, 1_500);
+    assert!(with.passed(), "{:?}", with.mismatches);
+    let (_dir, without) = in_process_fault_run("channel-faults-not-reversing", false, 1_500);
+    assert!(!without.passed(), "the check must be able to fail");
+    assert!(
+        without.double_charges > 0,
+        "payers charged twice, by the channels' books: {:?}",
+        without.mismatches
+    );
 }

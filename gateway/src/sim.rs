@@ -424,7 +424,8 @@ impl Simulator {
     }
 
     /// A ChannelControl reached the simulated channel: it is processed (and the book changed)
-    /// when the channel gets to it, after its smallest latency, later or never when slow.
+    /// when the channel gets to it, after its smallest latency, later or never when its queries
+    /// are slow or silent (`lost` is for answers to dispatches: a question has faults of its own).
     pub fn on_control(&mut self, c: &ChannelControl, now_ns: u64) {
         let Some(index) = self.model_index(c.channel_id) else {
             return;
@@ -435,10 +436,6 @@ impl Simulator {
         }
         if draw.unanswered {
             self.counts.controls_unanswered += 1;
-            return;
-        }
-        if draw.lost {
-            self.counts.lost += 1;
             return;
         }
         let latency_ns = u64::from(self.models[index].config.latency_us_min) * 1_000;
@@ -637,8 +634,7 @@ mod tests {
             "the answer is lost"
         );
         assert!(sim.book().attempt(1, 1).unwrap().captured(MS));
-        // The query's answer is lost too at rate 1; at rate 0 the book answers Paid.
-        sim.faults.lost = 0.0;
+        // A query is answered from the book (`lost` is for answers to dispatches).
         sim.on_control(&control(ChannelOp::Query, 1), 10_000 * MS);
         let replies = drain(&mut sim, 11_000 * MS);
         assert_eq!(status_of(&replies), [ChannelStatus::Paid]);

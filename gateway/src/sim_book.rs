@@ -101,6 +101,8 @@ pub struct BookSummary {
     pub channels: BTreeMap<(u16, u16), ChannelFigures>,
     /// Payments (orders) with more than one capture not reversed: the payer paid twice.
     pub double_charges: u64,
+    /// The first `DOUBLE_CHARGES_LISTED` of them (order ids, ascending), to look them up.
+    pub double_charged_orders: Vec<u64>,
     /// Payments with exactly one capture not reversed.
     pub payments_captured: u64,
     /// Captures and refunds decided but not yet in effect (and not closed).
@@ -117,6 +119,9 @@ pub struct Book {
     /// Records not yet taken by `take_records` (kept only when the book is persisted).
     outbox: Option<Vec<Record>>,
 }
+
+/// How many double-charged orders a summary names.
+pub const DOUBLE_CHARGES_LISTED: usize = 16;
 
 /// Most entries (attempts and refunds) a book holds: about 64 bytes each, 256 MiB at most. A
 /// full book refuses new dispatches (they are answered as errors and not booked).
@@ -315,6 +320,14 @@ impl Book {
             }
         }
         s.double_charges = kept_per_order.values().filter(|&&n| n > 1).count() as u64;
+        let mut twice: Vec<u64> = kept_per_order
+            .iter()
+            .filter(|(_, n)| **n > 1)
+            .map(|(&order, _)| order)
+            .collect();
+        twice.sort_unstable();
+        twice.truncate(DOUBLE_CHARGES_LISTED);
+        s.double_charged_orders = twice;
         s.payments_captured = kept_per_order.values().filter(|&&n| n == 1).count() as u64;
         s
     }

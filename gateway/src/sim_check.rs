@@ -28,24 +28,25 @@ pub struct LedgerFigures {
     pub reversed_minor: i128,
 }
 
-/// The engine's figures per (channel, currency), from its per-channel books.
+/// The engine's figures per (channel, currency), from its per-channel books (`channel_book`):
+/// every configured channel and ledger currency, zeros included.
 pub fn ledger_figures(engine: &Engine) -> BTreeMap<(u16, u16), LedgerFigures> {
     let state = engine.state();
-    let mut out: BTreeMap<(u16, u16), LedgerFigures> = BTreeMap::new();
-    for o in &state.orders {
-        for a in &o.attempts {
-            if a.status == sluice_protocol::AttemptStatus::Succeeded {
-                let f = out.entry((a.channel_id, o.currency)).or_default();
-                f.captured_minor += i128::from(o.amount_minor);
+    let mut out = BTreeMap::new();
+    for channel in &state.channels {
+        for &currency in &state.limits.currencies {
+            let Some(book) = engine.channel_book(channel.id, currency) else {
+                continue;
+            };
+            let minor = |v: u128| i128::try_from(v).expect("a channel book fits i128");
+            let figures = LedgerFigures {
+                captured_minor: minor(book.captured_minor),
+                refunded_minor: minor(book.refunded_minor),
+                reversed_minor: minor(book.reversed_minor),
+            };
+            if figures != LedgerFigures::default() {
+                out.insert((channel.id, currency), figures);
             }
-        }
-    }
-    for r in &state.refunds {
-        if r.state == sluice_engine::state::RefundStatus::Succeeded {
-            let channel_id = state.channels[r.channel_slot as usize].id;
-            let currency = state.orders[r.order_slot as usize].currency;
-            let f = out.entry((channel_id, currency)).or_default();
-            f.refunded_minor += i128::from(r.amount_minor);
         }
     }
     out
@@ -124,8 +125,8 @@ pub fn check(book: &BookSummary, ledger: &BTreeMap<(u16, u16), LedgerFigures>) -
     }
     if book.double_charges > 0 {
         out.mismatches.push(format!(
-            "{} payments were charged more than once (net of reversals)",
-            book.double_charges
+            "{} payments were charged more than once (net of reversals): orders {:?}",
+            book.double_charges, book.double_charged_orders
         ));
     }
     if book.pending > 0 {

@@ -21,9 +21,11 @@ pub struct Faults {
     /// Close sent in the meantime prevents.
     pub late: f64,
     pub late_ms_max: u32,
-    /// The answer is never sent; what the channel did stands (queries find it).
+    /// The answer to a Dispatch or RefundDispatch is never sent; what the channel did stands
+    /// (queries find it). Answers to ChannelControl have their own faults, below.
     pub lost: f64,
-    /// The answer is sent twice (the second copy up to `duplicate_ms_max` later).
+    /// Any answer (ChannelControl's too) is sent twice, the second copy up to `duplicate_ms_max`
+    /// later.
     pub duplicate: f64,
     pub duplicate_ms_max: u32,
     /// Per dispatch: the connector drops off for `disconnect_ms` (that dispatch and everything
