@@ -216,7 +216,7 @@ fn live_run(
     let tour = crate::demo_admin::tour(addr, &config_copy);
     // The tour's payments meet the faults too: the check is of the run as it stops.
     let settled = settled.and_then(|s| {
-        s.map(|_| crate::demo_faults::settle(addr, &control))
+        s.map(|first| crate::demo_faults::settle_again(first, addr, &control))
             .transpose()
     });
     stop.store(true, Ordering::Release);

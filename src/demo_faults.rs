@@ -50,6 +50,17 @@ pub fn settle(
     Ok((standing, settled, started.elapsed().as_secs_f64()))
 }
 
+/// Waits again (after the operator tour, whose payments meet the faults too): where the run
+/// stands then, with the seconds of both waits.
+pub fn settle_again(
+    first: (Standing, bool, f64),
+    addr: std::net::SocketAddr,
+    control: &crossbeam::channel::Sender<SimCommand>,
+) -> Result<(Standing, bool, f64), String> {
+    let (standing, settled, seconds) = settle(addr, control)?;
+    Ok((standing, settled, first.2 + seconds))
+}
+
 impl FaultReport {
     pub fn new(
         faults: Faults,
@@ -192,7 +203,7 @@ impl FaultReport {
             self.check.double_charges
         );
         println!(
-            "settled      {} ({:.1} s after the load); payments without a result: {}",
+            "settled      {} (waited {:.1} s for it after the load); payments without a result: {}",
             if self.settled { "yes" } else { "NO" },
             self.settle_seconds,
             self.outstanding
