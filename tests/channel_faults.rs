@@ -211,6 +211,21 @@ fn a_channel_sim_killed_and_restarted_keeps_its_book_and_nobody_pays_twice() {
         "each succeeded payment captured once, and no failed one captured"
     );
     assert!(summary.closed > 0, "some attempts were closed: {summary:?}");
+    assert!(
+        stats.unknown_resolved > 0,
+        "some attempts were resolved by asking"
+    );
+    eprintln!(
+        "tcp: {} payments ({succeeded} succeeded), {} attempts booked ({} closed, {} captured once), unknown resolved {}, late captures {}, reversals {}, double charges {}",
+        results.len(),
+        summary.attempts,
+        summary.closed,
+        summary.payments_captured,
+        stats.unknown_resolved,
+        stats.late_captures,
+        stats.reversals,
+        check.double_charges
+    );
 }
 
 /// Stops channel-sim with SIGTERM (it logs out and prints its summary).
