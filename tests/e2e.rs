@@ -242,15 +242,45 @@ fn failover_to_another_channel_on_a_retryable_error() {
     assert_eq!(r.channel_ref.as_str(), "FO-2");
     assert_eq!(sum_lines(&r.split), 25_000);
 
-    // A late answer for the first attempt changes nothing.
+    // A late success of the first attempt is a second capture: the payment keeps its result, the
+    // capture is reversed (ChannelControl Reverse to the channel, PaymentReversal to the acquirer).
     connectors.answer(&d1, ChannelOutcome::Succeeded, "LATE");
-    match connectors.next("Reject(StaleAttempt)") {
-        (c, AnyMessage::Reject(rej)) => {
-            assert_eq!(c, first);
-            assert_eq!(rej.reason, ReasonCode::StaleAttempt);
+    let reverse = match connectors.next("ChannelControl(Reverse)") {
+        (c, AnyMessage::ChannelControl(x)) => {
+            assert_eq!(
+                (c, x.op, x.order_id, x.attempt),
+                (first, ChannelOp::Reverse, d1.order_id, 1)
+            );
+            x
         }
-        other => panic!("expected Reject(StaleAttempt), got {other:?}"),
-    }
+        other => panic!("expected ChannelControl(Reverse), got {other:?}"),
+    };
+    let reversal =
+        |acq: &mut sluice_gateway::client::Client, state| match next(acq, "PaymentReversal") {
+            AnyMessage::PaymentReversal(x) => {
+                assert_eq!(
+                    (x.order_id, x.attempt, x.amount_minor, x.state),
+                    (d1.order_id, 1, 25_000, state)
+                );
+                assert_eq!(x.reason, ReasonCode::LateCapture);
+            }
+            other => panic!("expected PaymentReversal, got {other:?}"),
+        };
+    reversal(&mut acq, ReversalState::Reversing);
+    let confirmed = ChannelControlResult {
+        op: ChannelOp::Reverse,
+        order_id: reverse.order_id,
+        attempt: reverse.attempt,
+        refund_id: 0,
+        status: ChannelStatus::Reversed,
+        channel_code: 0,
+        channel_ref: Chars::new("REV-1"),
+    };
+    connectors
+        .get(first)
+        .send(&confirmed)
+        .expect("send ChannelControlResult");
+    reversal(&mut acq, ReversalState::Reversed);
 }
 
 #[test]

@@ -359,6 +359,14 @@ fn check_payments(m: &Metrics, seen: &Seen, stats: &StatsReport) {
         ("sluice_payments_failed_over_total", stats.failed_over),
         ("sluice_payments_reviewed_total", stats.reviews),
         ("sluice_attempt_timeouts_total", stats.timeouts),
+        ("sluice_unknown_attempts", stats.unknown_attempts),
+        (
+            "sluice_unknown_attempts_resolved_total",
+            stats.unknown_resolved,
+        ),
+        ("sluice_late_captures_total", stats.late_captures),
+        ("sluice_reversals_total", stats.reversals),
+        ("sluice_unknown_refunds", stats.unknown_refunds),
         ("sluice_orders", stats.orders),
     ] {
         assert_eq!(m.value(name, &[]), n(v), "{name}");

@@ -43,6 +43,26 @@ pub(crate) fn invalid<T>(field: &'static str) -> Result<T, Refusal> {
     Err((ReasonCode::InvalidConfig, field))
 }
 
+/// A channel's methods and fees: distinct methods, fee_bps within 0..=10000, fixed fees not
+/// negative (a fee past i64 is refused per payment, BalanceOverflow: it depends on the amount).
+fn channel_methods(m: &ConfigChannel) -> Result<ArrayVec<MethodFee, 4>, Refusal> {
+    let mut methods: ArrayVec<MethodFee, 4> = ArrayVec::new();
+    for f in &m.methods {
+        if methods.iter().any(|x| x.method == f.method)
+            || f.fee_fixed_minor < 0
+            || f.fee_bps > 10_000
+        {
+            return invalid("methods must be distinct, fee_bps <= 10000, fee_fixed_minor >= 0");
+        }
+        methods.push(MethodFee {
+            method: f.method,
+            fee_bps: f.fee_bps,
+            fee_fixed_minor: f.fee_fixed_minor,
+        });
+    }
+    Ok(methods)
+}
+
 /// A merchant's configuration, checked: what it refers to and its rates in ppb.
 struct MerchantTerms {
     profile_slot: u32,
@@ -284,7 +304,7 @@ impl Engine {
         if m.currencies.is_empty() || m.methods.is_empty() {
             return invalid("a channel needs currencies and methods");
         }
-        let methods = method_fees(m)?;
+        let methods = channel_methods(m)?;
         let currency_mask = self.currency_mask(m.currencies.iter().map(|c| c.currency));
         let existing = self.index.channels.get(&m.channel_id).copied();
         if existing.is_none()
@@ -466,25 +486,6 @@ impl Engine {
         }
         Ok(())
     }
-}
-
-/// A channel's fees per method, checked: distinct methods, fee_bps <= 10000, fixed fees >= 0.
-fn method_fees(m: &ConfigChannel) -> Result<ArrayVec<MethodFee, 4>, Refusal> {
-    let mut methods: ArrayVec<MethodFee, 4> = ArrayVec::new();
-    for f in &m.methods {
-        if methods.iter().any(|x| x.method == f.method)
-            || f.fee_fixed_minor < 0
-            || f.fee_bps > 10_000
-        {
-            return invalid("methods must be distinct, fee_bps <= 10000, fee_fixed_minor >= 0");
-        }
-        methods.push(MethodFee {
-            method: f.method,
-            fee_bps: f.fee_bps,
-            fee_fixed_minor: f.fee_fixed_minor,
-        });
-    }
-    Ok(methods)
 }
 
 fn new_channel(id: u16) -> Channel {

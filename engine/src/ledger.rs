@@ -40,7 +40,6 @@ const CLEARING: u32 = 0;
 const PLATFORM_REVENUE: u32 = 1;
 const FEE_EXPENSE: u32 = 2;
 const PAYOUTS: u32 = 3;
-/// Captures no payment kept, owed back to the payers until their channel confirms the reversal.
 const REVERSALS_PAYABLE: u32 = 4;
 
 /// A party's three accounts.
@@ -94,6 +93,8 @@ impl Ledger {
     pub fn payouts(&self, c: u8) -> AccountId {
         self.base(c) + PAYOUTS
     }
+    /// Captures that the payments do not keep, owed back to their payers until the channel
+    /// confirms the reversal (docs/ENGINE.md, "Uncertain outcomes").
     pub fn reversals_payable(&self, c: u8) -> AccountId {
         self.base(c) + REVERSALS_PAYABLE
     }

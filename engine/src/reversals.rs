@@ -16,6 +16,7 @@ use sluice_protocol::{
 use crate::core::Engine;
 use crate::input::InputMeta;
 use crate::outbox::{Dest, Outbox};
+use crate::routing;
 
 impl Engine {
     /// Whether a capture reported now for attempt `index` of order `slot` is one the payment does
@@ -54,13 +55,21 @@ impl Engine {
         self.reversals_disabled = true;
     }
 
-    /// Whether the capture of order `slot` fits every balance it would credit (docs/ENGINE.md,
-    /// "Money limits").
+    /// Whether a capture of order `order_slot` by the channel in `channel_slot` with fee
+    /// `fee_minor` fits every balance it would credit (docs/ENGINE.md, "Money limits");
+    /// `reserved`: whether the attempt's amount is still reserved.
     ///
-    /// HOOK for the money-limits work (issue 17, the other branch): it brings the real check under
-    /// this name; merge by deleting this one. Until then every capture fits.
-    fn capture_fits(&self, slot: u32) -> bool {
-        let _ = slot;
+    /// HOOK for the money-limits work (issue 17, branch i17-money, engine/src/limits.rs), which
+    /// has the real check with this signature: merge by deleting this one. Until then every
+    /// capture fits.
+    fn capture_fits(
+        &self,
+        order_slot: u32,
+        channel_slot: u32,
+        fee_minor: i64,
+        reserved: bool,
+    ) -> bool {
+        let _ = (order_slot, channel_slot, fee_minor, reserved);
         true
     }
 
@@ -74,7 +83,13 @@ impl Engine {
         channel_ref: &Chars<24>,
         out: &mut Outbox,
     ) {
-        if self.capture_fits(slot) {
+        let o = &self.state.orders[slot as usize];
+        let attempt = o.attempts.last().expect("a capture is an attempt's");
+        let channel_slot = u32::from(attempt.channel_slot);
+        let ch = &self.state.channels[channel_slot as usize];
+        let fee = routing::fee_for(ch, o.method, o.amount_minor).unwrap_or(0);
+        // The attempt's amount is still reserved: its reservation is posted or voided below.
+        if self.capture_fits(slot, channel_slot, fee, true) {
             return self.complete_success(meta, slot, channel_ref, out);
         }
         let index = self.state.orders[slot as usize].attempts.len() - 1;

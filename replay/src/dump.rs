@@ -9,7 +9,7 @@ use std::io::Write;
 use serde_json::{Value as Json, json};
 use sluice_engine::{Dest, DestKind, Engine, Outbox, read_envelope};
 use sluice_journal::{JournalReader, RecordRef};
-use sluice_protocol::{AnyMessage, PartyKind, Role};
+use sluice_protocol::{AnyMessage, ChannelOp, PartyKind, Role};
 
 use crate::fields::{self, Decoded};
 use crate::progress::Progress;
@@ -403,6 +403,10 @@ fn message_concerns_merchant(
         AnyMessage::RefundChannelResult(r) => {
             refund_order(engine, r.refund_id).is_some_and(by_order)
         }
+        AnyMessage::ChannelControlResult(r) if r.op == ChannelOp::RefundQuery => {
+            refund_order(engine, r.refund_id).is_some_and(by_order)
+        }
+        AnyMessage::ChannelControlResult(r) => by_order(r.order_id),
         AnyMessage::QueryOrder(q) if q.order_id != 0 => by_order(q.order_id),
         AnyMessage::QueryOrder(q) => by_request(q.request_id),
         _ => false,
@@ -421,14 +425,16 @@ fn outputs_concern_merchant(outputs: &Outbox, engine: &Engine, merchant: u32) ->
 /// The order an output frame concerns, for the templates that name one (decoded only for those).
 pub fn output_order_id(frame: &[u8]) -> Option<u64> {
     use sluice_protocol::{
-        Dispatch, Message, OrderStatus, PaymentAck, PaymentResult, RefundAck, RefundDispatch,
-        RefundResult,
+        ChannelControl, Dispatch, Message, OrderStatus, PaymentAck, PaymentResult, PaymentReversal,
+        RefundAck, RefundDispatch, RefundResult,
     };
     let template = fields::template_of_frame(frame)?;
     let names_order = [
         PaymentAck::TEMPLATE_ID,
         PaymentResult::TEMPLATE_ID,
+        PaymentReversal::TEMPLATE_ID,
         Dispatch::TEMPLATE_ID,
+        ChannelControl::TEMPLATE_ID,
         RefundAck::TEMPLATE_ID,
         RefundDispatch::TEMPLATE_ID,
         RefundResult::TEMPLATE_ID,
@@ -440,7 +446,9 @@ pub fn output_order_id(frame: &[u8]) -> Option<u64> {
     let order_id = match sluice_protocol::decode_any_frame(frame).ok()? {
         AnyMessage::PaymentAck(m) => m.order_id,
         AnyMessage::PaymentResult(m) => m.order_id,
+        AnyMessage::PaymentReversal(m) => m.order_id,
         AnyMessage::Dispatch(m) => m.order_id,
+        AnyMessage::ChannelControl(m) => m.order_id,
         AnyMessage::RefundAck(m) => m.order_id,
         AnyMessage::RefundDispatch(m) => m.order_id,
         AnyMessage::RefundResult(m) => m.order_id,

@@ -143,9 +143,12 @@ impl Tracker<'_> {
 
     /// Whether the input itself names the order (without looking at its outputs).
     fn input_names_order(&self, step: &Applied<'_>) -> bool {
-        use sluice_protocol::{ChannelResult, QueryOrder, RefundChannelResult};
+        use sluice_protocol::{
+            ChannelControlResult, ChannelOp, ChannelResult, QueryOrder, RefundChannelResult,
+        };
         let kind = step.record.kind;
         if kind != ChannelResult::TEMPLATE_ID
+            && kind != ChannelControlResult::TEMPLATE_ID
             && kind != QueryOrder::TEMPLATE_ID
             && kind != RefundChannelResult::TEMPLATE_ID
         {
@@ -153,6 +156,10 @@ impl Tracker<'_> {
         }
         match sluice_protocol::decode_any_sbe(step.envelope().sbe) {
             Ok(AnyMessage::ChannelResult(m)) => m.order_id == self.order_id,
+            Ok(AnyMessage::ChannelControlResult(m)) if m.op == ChannelOp::RefundQuery => {
+                self.refund_ids.contains(&m.refund_id)
+            }
+            Ok(AnyMessage::ChannelControlResult(m)) => m.order_id == self.order_id,
             Ok(AnyMessage::QueryOrder(m)) => m.order_id == self.order_id,
             Ok(AnyMessage::RefundChannelResult(m)) => self.refund_ids.contains(&m.refund_id),
             _ => false,

@@ -80,7 +80,13 @@ fn the_dump_of_an_order_is_what_the_client_saw() {
         assert!(outs.contains(&&AnyMessage::RefundResult(refunded.result.clone())));
     }
     assert!(outs.contains(&&AnyMessage::OrderStatus(rec.queried.clone())));
-    // One dispatch per attempt: channel 2 first (priority), then channel 1 after the timeout.
+    // One dispatch per attempt: channel 2 first (priority), then channel 1 once the first attempt
+    // was abandoned; one question to channel 2 between them.
+    let questions = outs
+        .iter()
+        .filter(|m| matches!(m, AnyMessage::ChannelControl(c) if c.op == ChannelOp::Query && c.channel_id == 2))
+        .count();
+    assert_eq!(questions, 1);
     let dispatches: Vec<(u8, u16)> = outs
         .iter()
         .filter_map(|m| match m {
@@ -89,13 +95,15 @@ fn the_dump_of_an_order_is_what_the_client_saw() {
         })
         .collect();
     assert_eq!(dispatches, [(1, 2), (2, 1)]);
-    // The inputs: the request, the pulse that timed attempt 1 out, the channel's result, the
-    // refunds with their channel results, and the query.
+    // The inputs: the request, the pulse that found attempt 1's deadline passed (Unknown, asked),
+    // the pulse that abandoned it (FailOver, no window) and failed over, the channel's result,
+    // the refunds with their channel results, and the query.
     let names: Vec<&str> = inputs(&trace).iter().map(|(n, _)| *n).collect();
     assert_eq!(
         names,
         [
             "PaymentRequest",
+            "Pulse",
             "Pulse",
             "ChannelResult",
             "RefundRequest",
@@ -113,7 +121,7 @@ fn the_dump_of_an_order_is_what_the_client_saw() {
     };
     assert_eq!(at_end, rec.queried);
     assert_eq!(trace.status.attempts.len(), 2);
-    assert_eq!(trace.status.attempts[0].status, AttemptStatus::TimedOut);
+    assert_eq!(trace.status.attempts[0].status, AttemptStatus::Abandoned);
     assert_eq!(trace.status.state, OrderState::Succeeded);
     assert_eq!(trace.status.refunded_minor, paid.request.amount_minor);
     assert!(
@@ -130,7 +138,8 @@ fn the_dump_of_an_order_is_what_the_client_saw() {
         "attempt=2 channel_id=1",
         "final status of order",
         "routing (Priority)",
-        "TimedOut",
+        "ChannelControl  op=Query order_id=",
+        "Abandoned",
         "split:",
         "refunds:",
     ] {

@@ -71,6 +71,11 @@ pub const FAMILIES: &[(&str, &str)] = &[
     ("sluice_refunds_failed_total", "Refunds that failed or were rejected."),
     ("sluice_attempt_timeouts_total", "Channel attempts that timed out."),
     ("sluice_withdrawals_total", "Withdrawals that succeeded."),
+    ("sluice_unknown_attempts", "Attempts whose outcome is unknown now (Unknown or Closing): their channels are being asked."),
+    ("sluice_unknown_attempts_resolved_total", "Unknown attempts resolved by their channel's answer."),
+    ("sluice_late_captures_total", "Captures no payment kept (late or second captures), each reversed."),
+    ("sluice_reversals_total", "Reversals of captures not kept that the channel confirmed."),
+    ("sluice_unknown_refunds", "Refunds whose outcome is unknown now: their channels are being asked."),
     ("sluice_ledger_balanced", "1 while total debits equal total credits."),
     ("sluice_channel_health", "A channel's health state (1 for the state it is in)."),
     ("sluice_channel_attempts_total", "Attempts dispatched to a channel."),
@@ -318,6 +323,11 @@ fn engine(out: &mut Out, block: &EngineBlock) -> fmt::Result {
     out.counter("sluice_refunds_failed_total", r.refunds_failed)?;
     out.counter("sluice_attempt_timeouts_total", r.timeouts)?;
     out.counter("sluice_withdrawals_total", r.withdrawals)?;
+    out.gauge("sluice_unknown_attempts", r.unknown_attempts)?;
+    out.counter("sluice_unknown_attempts_resolved_total", r.unknown_resolved)?;
+    out.counter("sluice_late_captures_total", r.late_captures)?;
+    out.counter("sluice_reversals_total", r.reversals)?;
+    out.gauge("sluice_unknown_refunds", r.unknown_refunds)?;
     out.gauge("sluice_ledger_balanced", u64::from(r.ledger_balanced))
 }
 
