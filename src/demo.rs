@@ -62,6 +62,10 @@ pub struct DemoArgs {
     /// ledger and counts double charges, and the demo fails when they differ (docs/OPERATIONS.md).
     #[arg(long, value_name = "PROFILE", num_args = 0..=1, default_missing_value = "late,lost,duplicate")]
     pub faults: Option<String>,
+    /// Keep the live run's simulated channels' book in this file (`[simulator] book`), e.g. for a
+    /// post-mortem of a fault run with `sluice replay dump --order`.
+    #[arg(long, value_name = "PATH")]
+    pub book: Option<PathBuf>,
 }
 
 fn fresh_dir() -> PathBuf {
@@ -250,6 +254,7 @@ fn live_run(
 pub fn run(args: DemoArgs) -> Result<(), String> {
     let data_dir = args.data.clone().unwrap_or_else(fresh_dir);
     let mut config = demo_config(&args, data_dir.clone())?;
+    config.simulator.book = args.book.clone();
     let faults = args
         .faults
         .as_deref()

@@ -241,13 +241,16 @@ fn stop_gracefully(child: &mut Child) {
 /// channels' book against the engine's figures as the server stopped.
 fn in_process_fault_run(
     name: &str,
-    reversals: bool,
-    payments: u64,
+    (reversals, failover_lost): (bool, f64),
+    (profile, payments): (&str, u64),
 ) -> (TestDir, sim_check::BookCheck) {
     let dir = TestDir::new(name);
     let mut config = in_process_config(&dir.path, 20_000);
-    let faults = Faults::parse("late=0.05,lost=0.05,duplicate").expect("profile");
-    sim_check::configure_fault_run(&mut config, &faults);
+    let faults = Faults::parse(profile).expect("profile");
+    sim_check::configure_fault_run(&mut config, &faults, failover_lost);
+    // The in-process simulator keeps its book in a file too: it must say what the live one does.
+    let book = dir.join("channels.book");
+    config.simulator.book = Some(book.clone());
     let options = ServeOptions {
         prepare_engine: (!reversals)
             .then_some(Engine::disable_reversals_for_tests as fn(&mut Engine)),
@@ -276,6 +279,12 @@ fn in_process_fault_run(
         "{name}: unknown resolved {}, late captures {}, reversals {}; faults {:?}",
         s.unknown_resolved, s.late_captures, s.reversals, standing.sim.faults
     );
+    let mut from_file = book_summary(&book);
+    from_file.pending = standing.sim.book.pending;
+    assert_eq!(
+        from_file, standing.sim.book,
+        "the book file says what the live book says"
+    );
     let check = sim_check::check(&standing.sim.book, &report.channel_figures);
     (dir, check)
 }
@@ -283,13 +292,30 @@ fn in_process_fault_run(
 #[test]
 fn the_books_check_fails_when_the_engine_does_not_reverse_captures_it_does_not_keep() {
     // The same run twice, only the engine's automatic reversals differ (test-support switch).
-    let (_dir, with) = in_process_fault_run("channel-faults-reversing", true, 1_500);
+    let run = ("late=0.05,lost=0.05,duplicate", 1_500);
+    let (_dir, with) = in_process_fault_run("channel-faults-reversing", (true, 0.0), run);
     assert!(with.passed(), "{:?}", with.mismatches);
-    let (_dir, without) = in_process_fault_run("channel-faults-not-reversing", false, 1_500);
+    let (_dir, without) = in_process_fault_run("channel-faults-not-reversing", (false, 0.0), run);
     assert!(!without.passed(), "the check must be able to fail");
     assert!(
         without.double_charges > 0,
         "payers charged twice, by the channels' books: {:?}",
         without.mismatches
     );
+}
+
+/// The engine gap this branch found (reported to i17-unknown): under FailOver the engine stops
+/// asking about an attempt once it abandons it, and sends it no Close. An attempt whose capture
+/// takes effect after the window (a late payer: its answers to the questions in the window said
+/// NotPaid, or came after the window) and whose own answer is lost is then never found: the payer
+/// is charged for a payment that failed, or a second time. Run it with `--ignored`; it passes once
+/// the engine closes (or keeps asking about) an abandoned attempt until the channel gives a final
+/// answer.
+#[test]
+#[ignore = "engine gap: an abandoned attempt is never asked again (see the comment)"]
+fn a_late_capture_whose_answer_is_lost_after_failover_is_still_found() {
+    // Every attempt late (its capture up to 5 s past the deadline), half the answers lost.
+    let run = ("late=1,lost=0.5", 600);
+    let (_dir, check) = in_process_fault_run("channel-faults-failover-lost", (true, 0.5), run);
+    assert!(check.passed(), "{:?}", check.mismatches);
 }

@@ -170,6 +170,9 @@ pub struct SimulatorSection {
     pub channels: Vec<SimChannel>,
     /// Faults of every channel that has none of its own (`sim_faults`; none by default).
     pub faults: Faults,
+    /// The channels' book kept in this file, as `sluice channel-sim --book` does (read back at
+    /// start, appended to as the simulator runs); none by default.
+    pub book: Option<PathBuf>,
 }
 
 impl Default for SimulatorSection {
@@ -179,6 +182,7 @@ impl Default for SimulatorSection {
             seed: 42,
             channels: Vec::new(),
             faults: Faults::default(),
+            book: None,
         }
     }
 }

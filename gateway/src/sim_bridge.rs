@@ -10,7 +10,8 @@ use sluice_protocol::{
 
 use crate::sim::{FaultCounts, SimReply, Simulator};
 use crate::sim_book::BookSummary;
-use tracing::info;
+use crate::sim_book_file::BookFile;
+use tracing::{error, info};
 
 /// Session ids of the in-process simulated channels (never handed to a peer).
 pub const SIM_SESSION_BASE: u64 = 1 << 62;
@@ -43,6 +44,8 @@ pub struct SimReport {
 pub struct SimBridge {
     sim: Option<Simulator>,
     commands: (Sender<SimCommand>, Receiver<SimCommand>),
+    /// `[simulator] book`: the book's records are written here before the answers they cause.
+    book_file: Option<BookFile>,
 }
 
 impl SimBridge {
@@ -50,6 +53,26 @@ impl SimBridge {
         SimBridge {
             sim,
             commands: crossbeam::channel::unbounded(),
+            book_file: None,
+        }
+    }
+
+    /// Keeps the book in `file` as the simulator runs.
+    pub fn with_book_file(mut self, file: BookFile) -> SimBridge {
+        self.book_file = Some(file);
+        self
+    }
+
+    /// Writes the book's new records, when it is kept in a file. A failed write is logged and ends
+    /// the file (the simulator goes on: the file is a record for a post-mortem, not the truth
+    /// the server runs on).
+    fn persist(sim: &mut Simulator, book_file: &mut Option<BookFile>) {
+        let Some(file) = book_file.as_mut() else {
+            return;
+        };
+        if let Err(e) = file.append(&sim.take_records()) {
+            error!("simulator: {e}; the book file is no longer written");
+            *book_file = None;
         }
     }
 
@@ -79,6 +102,7 @@ impl SimBridge {
             Ok(AnyMessage::ChannelControl(c)) => sim.on_control(&c, now_ns),
             _ => {}
         }
+        Self::persist(sim, &mut self.book_file);
         true
     }
 
@@ -119,6 +143,7 @@ impl SimBridge {
         let mut buf = [0u8; 256];
         let mut delivered = 0;
         while let Some((channel, reply)) = sim.due(now_ns) {
+            Self::persist(sim, &mut self.book_file);
             let (n, kind) = match &reply {
                 SimReply::Payment(r) => (encode_sbe(r, &mut buf), ChannelResult::TEMPLATE_ID),
                 SimReply::Refund(r) => (encode_sbe(r, &mut buf), RefundChannelResult::TEMPLATE_ID),

@@ -36,6 +36,8 @@ use crate::pipeline::{OutputQueue, Pipeline, PipelineSettings, Shared};
 use crate::sequencer::Sequencer;
 use crate::session::Timers;
 use crate::sim::Simulator;
+use crate::sim_book::Book;
+use crate::sim_book_file::BookFile;
 use crate::sim_bridge::SimBridge;
 pub use crate::sim_bridge::SimCommand;
 use crate::sim_check::{LedgerFigures, ledger_figures};
@@ -224,13 +226,27 @@ fn start_endpoint(
         .map_err(|e| Error::new(format!("metrics endpoint on {listen}: {e}")))
 }
 
-/// The in-process channel simulator, when the configuration enables it.
-fn simulator(config: &Config) -> Option<Simulator> {
+/// The in-process channel simulator, when the configuration enables it, with its book read back
+/// from `[simulator] book` when set.
+fn sim_bridge(config: &Config) -> Result<SimBridge, Error> {
     let sim = &config.simulator;
-    sim.enabled.then(|| {
-        Simulator::new(&sim.channels, sim.seed, wall_clock_ns(), 1 << 20)
-            .with_faults(sim.faults.clone())
-    })
+    if !sim.enabled {
+        return Ok(SimBridge::new(None));
+    }
+    let simulator = Simulator::new(&sim.channels, sim.seed, wall_clock_ns(), 1 << 20)
+        .with_faults(sim.faults.clone());
+    let Some(path) = &sim.book else {
+        return Ok(SimBridge::new(Some(simulator)));
+    };
+    let (file, records) = BookFile::open(path, false).map_err(Error::new)?;
+    let mut book = Book::new(true);
+    records.iter().for_each(|r| book.apply(r));
+    info!(
+        records = records.len(),
+        "simulator: book {} read back",
+        path.display()
+    );
+    Ok(SimBridge::new(Some(simulator.with_book(book))).with_book_file(file))
 }
 
 /// The session timers of `[server]`.
@@ -340,7 +356,7 @@ impl Gateway {
             egress: Egress::default(),
             dirty: Vec::with_capacity(max_connections),
             stalled: Vec::with_capacity(max_connections),
-            sims: SimBridge::new(simulator(&config)),
+            sims: sim_bridge(&config)?,
             timers: timers(s),
             last_timers: Instant::now(),
             scratch: vec![0u8; MAX_FRAME_BYTES],
