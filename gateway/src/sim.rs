@@ -45,6 +45,15 @@ pub struct ChannelModel {
 }
 
 impl ChannelModel {
+    /// Whether a "timeout" outage covers `elapsed_s`: the channel answers nothing then, questions
+    /// included (it is unreachable).
+    pub fn unreachable(&self, elapsed_s: f64) -> bool {
+        self.config
+            .outages
+            .iter()
+            .any(|o| o.mode == "timeout" && elapsed_s >= o.from_s && elapsed_s < o.to_s)
+    }
+
     /// What happens to an attempt `elapsed_s` seconds after the simulator started.
     pub fn decide(&self, rng: &mut Rng, elapsed_s: f64) -> (Behaviour, u32) {
         let c = &self.config;
@@ -425,7 +434,8 @@ impl Simulator {
 
     /// A ChannelControl reached the simulated channel: it is processed (and the book changed)
     /// when the channel gets to it, after its smallest latency, later or never when its queries
-    /// are slow or silent (`lost` is for answers to dispatches: a question has faults of its own).
+    /// are slow or silent (`lost` is for answers to dispatches: a question has faults of its own),
+    /// never during a "timeout" outage.
     pub fn on_control(&mut self, c: &ChannelControl, now_ns: u64) {
         let Some(index) = self.model_index(c.channel_id) else {
             return;
@@ -434,7 +444,7 @@ impl Simulator {
         if !self.arrives(index, &draw, now_ns) {
             return;
         }
-        if draw.unanswered {
+        if draw.unanswered || self.models[index].unreachable(self.elapsed_s(now_ns)) {
             self.counts.controls_unanswered += 1;
             return;
         }
@@ -673,6 +683,21 @@ mod tests {
             drain(&mut sim, effective)[..],
             [SimReply::Payment(_)]
         ));
+    }
+
+    #[test]
+    fn a_timeout_outage_answers_no_question_either() {
+        let mut sim = sim_with(Faults::default());
+        sim.start_outage(1, 0, 1.0, "timeout");
+        sim.on_control(&control(sluice_protocol::ChannelOp::Query, 1), 500 * MS);
+        assert!(drain(&mut sim, 2_000 * MS).is_empty());
+        assert_eq!(sim.fault_counts().controls_unanswered, 1);
+        sim.on_control(&control(sluice_protocol::ChannelOp::Query, 1), 1_500 * MS);
+        assert_eq!(
+            drain(&mut sim, 2_000 * MS).len(),
+            1,
+            "answered after the outage"
+        );
     }
 
     #[test]
