@@ -251,15 +251,25 @@ fn live_run(
     })
 }
 
-pub fn run(args: DemoArgs) -> Result<(), String> {
-    let data_dir = args.data.clone().unwrap_or_else(fresh_dir);
-    let mut config = demo_config(&args, data_dir.clone())?;
+/// The live run's configuration: the demo's, with its book file and fault profile, if any (the
+/// month runs without either).
+fn live_config(
+    args: &DemoArgs,
+    data_dir: &std::path::Path,
+) -> Result<(Config, Option<Faults>), String> {
+    let mut config = demo_config(args, data_dir.to_path_buf())?;
     config.simulator.book = args.book.clone();
     let faults = args
         .faults
         .as_deref()
         .map(|p| crate::demo_faults::configure(&mut config, p))
         .transpose()?;
+    Ok((config, faults))
+}
+
+pub fn run(args: DemoArgs) -> Result<(), String> {
+    let data_dir = args.data.clone().unwrap_or_else(fresh_dir);
+    let (config, faults) = live_config(&args, &data_dir)?;
     let (rule_names, channel_names) = names(&config);
     if !args.json {
         eprintln!(
