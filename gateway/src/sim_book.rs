@@ -112,19 +112,22 @@ pub struct BookSummary {
 }
 
 /// The channel's book.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Book {
     attempts: FxHashMap<(u64, u8), AttemptEntry>,
     refunds: FxHashMap<u64, RefundEntry>,
     /// Records not yet taken by `take_records` (kept only when the book is persisted).
     outbox: Option<Vec<Record>>,
+    /// Most entries (attempts and refunds); `BOOK_ENTRIES_MAX` unless set.
+    entries_max: usize,
 }
 
 /// How many double-charged orders a summary names.
 pub const DOUBLE_CHARGES_LISTED: usize = 16;
 
-/// Most entries (attempts and refunds) a book holds: about 64 bytes each, 256 MiB at most. A
-/// full book refuses new dispatches (they are answered as errors and not booked).
+/// Most entries (attempts and refunds) a book holds unless told otherwise: about 64 bytes each,
+/// 256 MiB at most. A full book refuses new dispatches (they are answered as errors and not
+/// booked). The in-process simulator sizes its book to what the engine can ever dispatch.
 pub const BOOK_ENTRIES_MAX: usize = 1 << 22;
 
 /// The channel's reference of an attempt's capture: the same after a restart.
@@ -141,9 +144,17 @@ impl Book {
     /// An empty book; `persisted`: keep every record for `take_records`.
     pub fn new(persisted: bool) -> Book {
         Book {
+            attempts: FxHashMap::default(),
+            refunds: FxHashMap::default(),
             outbox: persisted.then(Vec::new),
-            ..Book::default()
+            entries_max: BOOK_ENTRIES_MAX,
         }
+    }
+
+    /// Holds at most `entries_max` entries (attempts and refunds).
+    pub fn with_entries_max(mut self, entries_max: usize) -> Book {
+        self.entries_max = entries_max;
+        self
     }
 
     pub fn attempt(&self, order_id: u64, attempt: u8) -> Option<&AttemptEntry> {
@@ -155,7 +166,7 @@ impl Book {
     }
 
     pub fn is_full(&self) -> bool {
-        self.attempts.len() + self.refunds.len() >= BOOK_ENTRIES_MAX
+        self.attempts.len() + self.refunds.len() >= self.entries_max
     }
 
     /// Applies a record (live or from a file).
@@ -468,6 +479,14 @@ mod tests {
             (f.captured_minor, f.reversed_minor, f.reversed_count),
             (2_000, 500, 1)
         );
+    }
+
+    #[test]
+    fn a_full_book_says_so() {
+        let mut b = Book::new(false).with_entries_max(1);
+        assert!(!b.is_full());
+        b.record(attempt(1, 1, Decided::Capture, 10));
+        assert!(b.is_full());
     }
 
     #[test]

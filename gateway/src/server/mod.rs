@@ -233,13 +233,18 @@ fn sim_bridge(config: &Config) -> Result<SimBridge, Error> {
     if !sim.enabled {
         return Ok(SimBridge::new(None));
     }
+    // The book holds every attempt and refund the engine can ever dispatch (orders are never
+    // reused), so it never refuses one.
+    let g = &config.world.genesis;
+    let entries_max = g.orders_max as usize * MAX_ATTEMPTS + g.refunds_max as usize;
     let simulator = Simulator::new(&sim.channels, sim.seed, wall_clock_ns(), 1 << 20)
         .with_faults(sim.faults.clone());
     let Some(path) = &sim.book else {
-        return Ok(SimBridge::new(Some(simulator)));
+        let book = Book::new(false).with_entries_max(entries_max);
+        return Ok(SimBridge::new(Some(simulator.with_book(book))));
     };
     let (file, records) = BookFile::open(path, false).map_err(Error::new)?;
-    let mut book = Book::new(true);
+    let mut book = Book::new(true).with_entries_max(entries_max);
     records.iter().for_each(|r| book.apply(r));
     info!(
         records = records.len(),
