@@ -1,18 +1,24 @@
 //! `sluice channel-sim`: simulated payment channels as real connectors over TCP. Each channel logs
 //! in with the channel role, receives Dispatch / RefundDispatch and answers ChannelResult /
-//! RefundChannelResult after a latency drawn from its model, with scheduled outages; seeded, so a
-//! run is reproducible. The server's in-process simulator plays the same model (gateway/src/sim.rs).
+//! RefundChannelResult after a latency drawn from its model, with scheduled outages; answers
+//! ChannelControl from its book; suffers the faults of its profile (`--faults`); seeded, so a run
+//! is reproducible. The server's in-process simulator plays the same model (gateway/src/sim.rs).
+//! With `--book PATH` the channels' book is kept in a file (gateway/src/sim_book_file.rs) and read
+//! back at start: a channel-sim killed and started again keeps its truth, as a wallet does.
 
 use clap::Args;
 use sluice_gateway::client::{Client, ClientError};
 use sluice_gateway::config::{Config, DEFAULT_CONFIG, SimChannel, SimOutage};
 use sluice_gateway::sim::{SimReply, Simulator};
+use sluice_gateway::sim_book::{Book, Record};
+use sluice_gateway::sim_book_file::BookFile;
+use sluice_gateway::sim_faults::Faults;
 use sluice_node::wall_clock_ns;
 use sluice_protocol::*;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[derive(Args)]
@@ -39,6 +45,20 @@ pub struct ChannelSimArgs {
     /// Stop after this many seconds (default: run until killed).
     #[arg(long)]
     pub seconds: Option<f64>,
+    /// Fault profile, repeatable: [CHANNEL:]NAME[=RATE],... with NAME late, lost, duplicate,
+    /// disconnect, slow-queries, silent-queries (a name alone takes its default rate), or late-ms, duplicate-ms,
+    /// disconnect-ms, query-delay-ms (milliseconds). Without CHANNEL it applies to every channel
+    /// (instead of the configuration's [simulator.faults]); with it, to that channel only.
+    /// Example: --faults late,lost,duplicate --faults 2:slow-queries=0.5. See docs/OPERATIONS.md.
+    #[arg(long, value_name = "PROFILE")]
+    pub faults: Vec<String>,
+    /// The channels' book, kept in this file (append-only, one record a line, written before the
+    /// answer it causes is sent) and read back at start, so a restarted channel-sim keeps its truth.
+    #[arg(long, value_name = "PATH")]
+    pub book: Option<PathBuf>,
+    /// Also fdatasync the book file at every write (against power loss, not only a kill).
+    #[arg(long)]
+    pub book_sync: bool,
 }
 
 /// The key id the embedded configuration gives each demo channel.
@@ -73,13 +93,30 @@ pub fn parse_outage(text: &str) -> Result<(u16, SimOutage), String> {
     Ok((channel, SimOutage { from_s, to_s, mode }))
 }
 
-pub fn run(args: ChannelSimArgs) -> Result<(), String> {
+/// Parses `--faults [CHANNEL:]PROFILE`.
+pub fn parse_faults(text: &str) -> Result<(Option<u16>, Faults), String> {
+    let (channel, profile) = match text.split_once(':') {
+        Some((c, p)) => {
+            let c = c
+                .parse()
+                .map_err(|_| format!("--faults {text:?}: {c:?} is not a channel id"))?;
+            (Some(c), p)
+        }
+        None => (None, text),
+    };
+    Ok((channel, Faults::parse(profile)?))
+}
+
+/// The channel models to play: the configuration's simulator section, narrowed to `--channels`,
+/// with the outages and faults of the command line; and the faults of every other channel.
+fn models(args: &ChannelSimArgs) -> Result<(Vec<SimChannel>, Faults), String> {
     let text = match &args.config {
         Some(p) => std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?,
         None => DEFAULT_CONFIG.to_string(),
     };
     let config = Config::parse(&text).map_err(|e| e.to_string())?;
     let mut models = config.simulator.channels.clone();
+    let mut faults = config.simulator.faults.clone();
     if let Some(list) = &args.channels {
         let wanted: Vec<u16> = list
             .split(',')
@@ -94,17 +131,63 @@ pub fn run(args: ChannelSimArgs) -> Result<(), String> {
             return Err("--channels names a channel the simulator section does not model".into());
         }
     }
-    for o in &args.outage {
-        let (channel, outage) = parse_outage(o)?;
-        let m = models
+    fn model(models: &mut [SimChannel], channel: u16) -> Result<&mut SimChannel, String> {
+        models
             .iter_mut()
             .find(|m| m.channel_id == channel)
-            .ok_or_else(|| format!("--outage: channel {channel} is not simulated"))?;
-        m.outages.push(outage);
+            .ok_or_else(|| format!("channel {channel} is not simulated"))
+    }
+    for o in &args.outage {
+        let (channel, outage) = parse_outage(o)?;
+        model(&mut models, channel)?.outages.push(outage);
+    }
+    for f in &args.faults {
+        match parse_faults(f)? {
+            (Some(channel), profile) => model(&mut models, channel)?.faults = Some(profile),
+            (None, profile) => faults = profile,
+        }
     }
     if models.is_empty() {
         return Err("no channel to simulate".into());
     }
+    Ok((models, faults))
+}
+
+/// The book file shared by the channel threads, and the records it held at start.
+type SharedBook = Option<Arc<Mutex<BookFile>>>;
+
+fn open_book(args: &ChannelSimArgs) -> Result<(SharedBook, Vec<Record>), String> {
+    let Some(path) = &args.book else {
+        return Ok((None, Vec::new()));
+    };
+    let (file, records) = BookFile::open(path, args.book_sync)?;
+    eprintln!(
+        "channel-sim: book {} ({} records)",
+        path.display(),
+        records.len()
+    );
+    Ok((Some(Arc::new(Mutex::new(file))), records))
+}
+
+/// The records of `channel` (every record names its channel).
+fn book_of(channel: u16, records: &[Record], persisted: bool) -> Book {
+    let mut book = Book::new(persisted);
+    for r in records {
+        let of = match r {
+            Record::Attempt { entry, .. } => entry.channel_id,
+            Record::Refund { entry, .. } => entry.channel_id,
+            Record::Close { channel_id, .. } | Record::Reverse { channel_id, .. } => *channel_id,
+        };
+        if of == channel {
+            book.apply(r);
+        }
+    }
+    book
+}
+
+pub fn run(args: ChannelSimArgs) -> Result<(), String> {
+    let (models, faults) = models(&args)?;
+    let (book_file, records) = open_book(&args)?;
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, stop.clone()).map_err(|e| e.to_string())?;
@@ -113,22 +196,29 @@ pub fn run(args: ChannelSimArgs) -> Result<(), String> {
     let deadline_ns = args.seconds.map(|s| start_ns + (s * 1e9) as u64);
     let mut threads = Vec::new();
     for (i, model) in models.into_iter().enumerate() {
-        let key = key_for(model.channel_id).ok_or_else(|| {
-            format!(
-                "channel {} has no demo key; use the ch-* keys of the embedded config",
-                model.channel_id
-            )
+        let channel = model.channel_id;
+        let key = key_for(channel).ok_or_else(|| {
+            format!("channel {channel} has no demo key; use the ch-* keys of the embedded config")
         })?;
         let client = Client::login(args.addr, Role::Channel, key, &args.secret)
-            .map_err(|e| format!("channel {}: {e}", model.channel_id))?;
-        eprintln!(
-            "channel-sim: channel {} logged in as {key}",
-            model.channel_id
-        );
-        let stop = stop.clone();
+            .map_err(|e| format!("channel {channel}: {e}"))?;
+        eprintln!("channel-sim: channel {channel} logged in as {key}");
         let seed = args.seed.wrapping_add(i as u64 * 0x9E37_79B9);
+        let book = book_of(channel, &records, book_file.is_some());
+        let sim = Simulator::new(&[model], seed, start_ns, 1 << 16)
+            .with_faults(faults.clone())
+            .with_book(book);
+        let connector = Connector {
+            client: Some(client),
+            sim,
+            book_file: book_file.clone(),
+            channel,
+            login: (args.addr, key, args.secret.clone()),
+            counts: (0, 0, 0),
+        };
+        let stop = stop.clone();
         threads.push(std::thread::spawn(move || {
-            serve_channel(client, model, seed, start_ns, deadline_ns, &stop)
+            connector.serve(deadline_ns, &stop)
         }));
     }
     let mut result = Ok(());
@@ -142,55 +232,121 @@ pub fn run(args: ChannelSimArgs) -> Result<(), String> {
     result
 }
 
-/// Answers one channel's dispatches until stopped. Returns a summary line.
-fn serve_channel(
-    mut client: Client,
-    model: SimChannel,
-    seed: u64,
-    start_ns: u64,
-    deadline_ns: Option<u64>,
-    stop: &AtomicBool,
-) -> Result<String, String> {
-    let channel = model.channel_id;
-    let mut sim = Simulator::new(&[model], seed, start_ns, 1 << 16);
-    let (mut dispatches, mut answers) = (0u64, 0u64);
-    let mut last_heartbeat = wall_clock_ns();
-    loop {
-        let now = wall_clock_ns();
-        if stop.load(Ordering::Acquire) || deadline_ns.is_some_and(|d| now >= d) {
-            let _ = client.send(&Logout {
-                reason: ReasonCode::None,
-                text: codec::text("channel-sim stopping"),
-            });
-            return Ok(format!(
-                "channel {channel}: {dispatches} dispatches, {answers} answers"
-            ));
+/// One channel's connector: its connection (none while a disconnect fault lasts), its simulator
+/// and the shared book file.
+struct Connector {
+    client: Option<Client>,
+    sim: Simulator,
+    book_file: SharedBook,
+    channel: u16,
+    login: (SocketAddr, &'static str, String),
+    /// Dispatches (and refund dispatches), controls, answers sent.
+    counts: (u64, u64, u64),
+}
+
+impl Connector {
+    /// Answers the channel's dispatches and controls until stopped. Returns a summary line.
+    fn serve(mut self, deadline_ns: Option<u64>, stop: &AtomicBool) -> Result<String, String> {
+        let channel = self.channel;
+        let mut last_heartbeat = wall_clock_ns();
+        loop {
+            let now = wall_clock_ns();
+            if stop.load(Ordering::Acquire) || deadline_ns.is_some_and(|d| now >= d) {
+                if let Some(c) = self.client.as_mut() {
+                    let _ = c.send(&Logout {
+                        reason: ReasonCode::None,
+                        text: codec::text("channel-sim stopping"),
+                    });
+                }
+                return Ok(self.summary());
+            }
+            if let Some(until_ns) = self.sim.take_disconnect() {
+                self.disconnect(until_ns, stop)?;
+                continue;
+            }
+            self.send_due(now)?;
+            let Some(client) = self.client.as_mut() else {
+                continue;
+            };
+            if now.saturating_sub(last_heartbeat) > 500_000_000 {
+                client
+                    .send(&Heartbeat { timestamp_ns: now })
+                    .map_err(|e| format!("channel {channel}: {e}"))?;
+                last_heartbeat = now;
+            }
+            let wait = self
+                .sim
+                .next_due_ns()
+                .map_or(Duration::from_millis(20), |d| {
+                    Duration::from_nanos(d.saturating_sub(now)).min(Duration::from_millis(20))
+                });
+            let message = client.recv(wait.max(Duration::from_micros(100)));
+            self.handle(message)?;
         }
-        while let Some((_, reply)) = sim.due(now) {
+    }
+
+    fn summary(&self) -> String {
+        let (dispatches, controls, answers) = self.counts;
+        let f = self.sim.fault_counts();
+        format!(
+            "channel {}: {dispatches} dispatches, {controls} controls, {answers} answers; faults: {} late, {} lost, {} duplicated, {} disconnects ({} unseen, {} lost with them), {} controls slowed, {} unanswered",
+            self.channel,
+            f.late,
+            f.lost,
+            f.duplicated,
+            f.disconnects,
+            f.unseen,
+            f.lost_disconnected,
+            f.controls_slowed,
+            f.controls_unanswered
+        )
+    }
+
+    /// Writes the book's new records (before the answers they cause go out).
+    fn persist(&mut self) -> Result<(), String> {
+        let records = self.sim.take_records();
+        match &self.book_file {
+            Some(file) if !records.is_empty() => file
+                .lock()
+                .map_err(|_| "the book file's lock is poisoned".to_string())?
+                .append(&records),
+            _ => Ok(()),
+        }
+    }
+
+    /// Sends what is due at `now`.
+    fn send_due(&mut self, now: u64) -> Result<(), String> {
+        while let Some((_, reply)) = self.sim.due(now) {
+            self.persist()?;
+            let Some(client) = self.client.as_mut() else {
+                continue;
+            };
             let sent = match &reply {
                 SimReply::Payment(r) => client.send(r),
                 SimReply::Refund(r) => client.send(r),
+                SimReply::Control(r) => client.send(r),
             };
-            sent.map_err(|e| format!("channel {channel}: send: {e}"))?;
-            answers += 1;
+            sent.map_err(|e| format!("channel {}: send: {e}", self.channel))?;
+            self.counts.2 += 1;
         }
-        if now.saturating_sub(last_heartbeat) > 500_000_000 {
-            client
-                .send(&Heartbeat { timestamp_ns: now })
-                .map_err(|e| format!("channel {channel}: {e}"))?;
-            last_heartbeat = now;
-        }
-        let wait = sim.next_due_ns().map_or(Duration::from_millis(20), |d| {
-            Duration::from_nanos(d.saturating_sub(now)).min(Duration::from_millis(20))
-        });
-        match client.recv(wait.max(Duration::from_micros(100))) {
+        Ok(())
+    }
+
+    fn handle(&mut self, message: Result<Option<AnyMessage>, ClientError>) -> Result<(), String> {
+        let channel = self.channel;
+        let now = wall_clock_ns();
+        match message {
             Ok(Some(AnyMessage::Dispatch(d))) => {
-                dispatches += 1;
-                sim.on_dispatch(&d, wall_clock_ns());
+                self.counts.0 += 1;
+                self.sim.on_dispatch(&d, now);
             }
             Ok(Some(AnyMessage::RefundDispatch(d))) => {
-                dispatches += 1;
-                sim.on_refund(&d, wall_clock_ns());
+                self.counts.0 += 1;
+                self.sim.on_refund(&d, now);
+            }
+            Ok(Some(AnyMessage::ChannelControl(c))) => {
+                self.counts.1 += 1;
+                self.sim.on_control(&c, now);
             }
             Ok(Some(AnyMessage::Logout(l))) => {
                 return Err(format!(
@@ -210,6 +366,40 @@ fn serve_channel(
             }
             Err(e) => return Err(format!("channel {channel}: {e}")),
         }
+        self.persist()
+    }
+
+    /// A disconnect fault: the connection is dropped (no logout), and opened again once the fault
+    /// is over. What the server sends meanwhile is lost; what the channel did stands in its book.
+    fn disconnect(&mut self, until_ns: u64, stop: &AtomicBool) -> Result<(), String> {
+        self.persist()?;
+        self.client = None;
+        let ms = until_ns.saturating_sub(wall_clock_ns()) / 1_000_000;
+        eprintln!(
+            "channel-sim: channel {} disconnected for {ms} ms",
+            self.channel
+        );
+        while wall_clock_ns() < until_ns && !stop.load(Ordering::Acquire) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if stop.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let (addr, key, secret) = &self.login;
+        // The server may still be closing the old session: try a few times.
+        for _ in 0..50 {
+            match Client::login(*addr, Role::Channel, key, secret) {
+                Ok(c) => {
+                    self.client = Some(c);
+                    return Ok(());
+                }
+                Err(_) if !stop.load(Ordering::Acquire) => {
+                    std::thread::sleep(Duration::from_millis(100))
+                }
+                Err(e) => return Err(format!("channel {}: login again: {e}", self.channel)),
+            }
+        }
+        Err(format!("channel {}: could not log in again", self.channel))
     }
 }
 
@@ -229,5 +419,15 @@ mod tests {
         assert!(parse_outage("2:15-5").is_err());
         assert!(parse_outage("x:1-2").is_err());
         assert!(parse_outage("2:1-2:explode").is_err());
+    }
+
+    #[test]
+    fn fault_profiles_parse_for_all_channels_or_one() {
+        let (c, f) = parse_faults("late,lost=0.5").unwrap();
+        assert_eq!((c, f.late, f.lost), (None, 0.01, 0.5));
+        let (c, f) = parse_faults("2:slow-queries").unwrap();
+        assert_eq!((c, f.slow_queries), (Some(2), 0.3));
+        assert!(parse_faults("x:late").is_err());
+        assert!(parse_faults("late=7").is_err());
     }
 }

@@ -10,6 +10,7 @@ use sluice_gateway::client::Client;
 use sluice_gateway::config::{Config, DEFAULT_CONFIG, MetricsConfig};
 use sluice_gateway::metrics::Names;
 use sluice_gateway::server::{ServeOptions, Server, SimCommand};
+use sluice_gateway::sim_faults::Faults;
 use sluice_node::{Follower, FollowerStatus};
 use sluice_protocol::*;
 use std::collections::BTreeMap;
@@ -56,6 +57,15 @@ pub struct DemoArgs {
     /// Payments per simulated day.
     #[arg(long, default_value_t = 1_000)]
     pub month_payments_per_day: u64,
+    /// Run with channel faults (PROFILE as for `channel-sim --faults`; alone: late,lost,duplicate)
+    /// and alipay on the FailOver policy; the report checks each channel's own book against the
+    /// ledger and counts double charges, and the demo fails when they differ (docs/OPERATIONS.md).
+    #[arg(long, value_name = "PROFILE", num_args = 0..=1, default_missing_value = "late,lost,duplicate")]
+    pub faults: Option<String>,
+    /// Keep the live run's simulated channels' book in this file (`[simulator] book`), e.g. for a
+    /// post-mortem of a fault run with `sluice replay dump --order`.
+    #[arg(long, value_name = "PATH")]
+    pub book: Option<PathBuf>,
 }
 
 fn fresh_dir() -> PathBuf {
@@ -167,6 +177,7 @@ struct LiveRun {
     followed: Option<Followed>,
     scraped: Option<Scraped>,
     tour: crate::demo_admin::Tour,
+    faults: Option<crate::demo_faults::FaultReport>,
 }
 
 /// Starts the server (and the follower), drives the load, asks the admin figures, stops.
@@ -174,6 +185,7 @@ fn live_run(
     args: &DemoArgs,
     config: Config,
     data_dir: &std::path::Path,
+    faults: Option<Faults>,
 ) -> Result<LiveRun, String> {
     let options = ServeOptions {
         verbose: !args.json,
@@ -182,19 +194,21 @@ fn live_run(
     let config_copy = config.clone();
     let server = Server::start(config, options).map_err(|e| e.to_string())?;
     let (addr, stop) = (server.local_addr, server.stop.clone());
-    let milestones = outage(args, &server.sim_control());
+    let control = server.sim_control();
+    let milestones = outage(args, &control);
     let follower = (!args.no_follower)
-        .then(|| LiveFollower::start(data_dir, server.durable_cursor()))
+        .then(|| LiveFollower::start(data_dir, &server))
         .transpose()?;
-    if let Some(f) = &follower {
-        server.register_follower("demo", f.progress.clone());
-    }
     let metrics_addr = server.metrics_addr;
     let handle = std::thread::Builder::new()
         .name("sluice-gateway".into())
         .spawn(move || server.run())
         .map_err(|e| e.to_string())?;
     let result = load::run(load_spec(args, addr, milestones)).map_err(|e| format!("load: {e}"));
+    let settled = faults
+        .as_ref()
+        .map(|_| crate::demo_faults::settle(addr, &control))
+        .transpose();
     let admin = admin_figures(addr);
     let scraped = match (metrics_addr, &result, &admin) {
         (Some(at), Ok(report), Ok(admin)) => {
@@ -204,15 +218,24 @@ fn live_run(
     };
     // After the figures and the scrape, which must agree with the load's report.
     let tour = crate::demo_admin::tour(addr, &config_copy);
+    // The tour's payments meet the faults too: the check is of the run as it stops.
+    let settled = settled.and_then(|s| {
+        s.map(|first| crate::demo_faults::settle_again(first, addr, &control))
+            .transpose()
+    });
     stop.store(true, Ordering::Release);
     let server_report = handle
         .join()
         .map_err(|_| "server thread panicked".to_string())?;
     let followed = follower.map(|f| f.finish(server_report.last_seq));
-    let (report, admin, tour) = (result?, admin?, tour?);
+    let (report, admin, tour, settled) = (result?, admin?, tour?, settled?);
     if let Some(e) = server_report.error {
         return Err(format!("server failed: {e}"));
     }
+    let faults = faults.zip(settled).map(|(f, settled)| {
+        let ledger = &server_report.channel_figures;
+        crate::demo_faults::FaultReport::new(f, settled, ledger, report.outstanding)
+    });
     let state_hash = server_report
         .state_hash
         .map(|h| h.to_string())
@@ -224,12 +247,29 @@ fn live_run(
         followed: followed.transpose()?,
         scraped: scraped.transpose()?,
         tour,
+        faults,
     })
+}
+
+/// The live run's configuration: the demo's, with its book file and fault profile, if any (the
+/// month runs without either).
+fn live_config(
+    args: &DemoArgs,
+    data_dir: &std::path::Path,
+) -> Result<(Config, Option<Faults>), String> {
+    let mut config = demo_config(args, data_dir.to_path_buf())?;
+    config.simulator.book = args.book.clone();
+    let faults = args
+        .faults
+        .as_deref()
+        .map(|p| crate::demo_faults::configure(&mut config, p))
+        .transpose()?;
+    Ok((config, faults))
 }
 
 pub fn run(args: DemoArgs) -> Result<(), String> {
     let data_dir = args.data.clone().unwrap_or_else(fresh_dir);
-    let config = demo_config(&args, data_dir.clone())?;
+    let (config, faults) = live_config(&args, &data_dir)?;
     let (rule_names, channel_names) = names(&config);
     if !args.json {
         eprintln!(
@@ -238,7 +278,7 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
             data_dir.display()
         );
     }
-    let live = live_run(&args, config, &data_dir)?;
+    let live = live_run(&args, config, &data_dir, faults)?;
     let ctx = Context {
         report: &live.report,
         admin: &live.admin,
@@ -265,15 +305,24 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
     };
     if args.json {
         let mut json = ctx.json();
+        if let Some(f) = &live.faults {
+            json["faults"] = f.json(&channel_names);
+        }
         if args.month_days > 0 {
             json["month"] = month()?.json();
         }
         println!("{json}");
     } else {
         ctx.print();
+        if let Some(f) = &live.faults {
+            f.print(&channel_names);
+        }
         if args.month_days > 0 {
             month()?.print();
         }
+    }
+    if let Some(f) = live.faults.as_ref().filter(|f| !f.passed()) {
+        return Err(f.error());
     }
     if !live.admin.stats.ledger_balanced {
         return Err("the ledger does not balance".into());
@@ -288,8 +337,6 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
 /// path, never past the durable cursor.
 struct LiveFollower {
     stop: Arc<AtomicBool>,
-    /// What it reports while it runs (registered with the server's metrics).
-    progress: Arc<sluice_node::follower::Progress>,
     thread: std::thread::JoinHandle<Result<Followed, String>>,
 }
 
@@ -301,12 +348,12 @@ struct Followed {
 }
 
 impl LiveFollower {
-    fn start(
-        data_dir: &std::path::Path,
-        cursor: sluice_node::DurableCursor,
-    ) -> Result<LiveFollower, String> {
+    /// Starts the follower of `server`'s journal, registered with its metrics.
+    fn start(data_dir: &std::path::Path, server: &Server) -> Result<LiveFollower, String> {
+        let cursor = server.durable_cursor();
         let mut follower = Follower::open(data_dir, "demo", cursor).map_err(|e| e.to_string())?;
         let progress = follower.progress();
+        server.register_follower("demo", progress.clone());
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
@@ -326,11 +373,7 @@ impl LiveFollower {
                 })
             })
             .map_err(|e| e.to_string())?;
-        Ok(LiveFollower {
-            stop,
-            progress,
-            thread,
-        })
+        Ok(LiveFollower { stop, thread })
     }
 
     /// Stops the follower once it has applied everything up to `last_seq` (the server stopped).
@@ -436,12 +479,12 @@ fn sum_balances(reports: &[BalanceReport]) -> BTreeMap<u16, (i64, i64, i64)> {
     out
 }
 
-fn money(minor: i64) -> String {
+pub(crate) fn money(minor: i64) -> String {
     let sign = if minor < 0 { "-" } else { "" };
     format!("{sign}{}.{:02}", minor.abs() / 100, minor.abs() % 100)
 }
 
-fn currency_name(c: u16) -> String {
+pub(crate) fn currency_name(c: u16) -> String {
     sluice_node::world::currency_code(c)
         .map(str::to_string)
         .unwrap_or_else(|| c.to_string())

@@ -9,6 +9,7 @@ mod bench_plot;
 mod channel_sim;
 mod demo;
 mod demo_admin;
+mod demo_faults;
 mod demo_metrics;
 mod demo_month;
 mod load;

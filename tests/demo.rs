@@ -45,3 +45,48 @@ fn the_demo_runs_and_everything_it_reports_agrees() {
         dir.file_name().unwrap().to_string_lossy()
     )));
 }
+
+#[test]
+fn the_demo_with_channel_faults_finds_every_channel_book_equal_to_the_ledger() {
+    let dir = std::env::temp_dir().join(format!("sluice-test-demo-faults-{}", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["demo", "--payments", "3000", "--month-days", "0", "--json"])
+        // Higher rates than the default profile, so that a small run meets every fault.
+        .args(["--faults", "late=0.03,lost=0.03,duplicate=0.03", "--data"])
+        .arg(&dir)
+        .output()
+        .expect("run sluice demo --faults");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        out.status.success(),
+        "sluice demo --faults failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Json = serde_json::from_str(stdout.trim()).expect("one JSON report");
+    let faults = &report["faults"];
+    assert_eq!(faults["passed"], true, "{faults}");
+    assert_eq!(faults["double_charges"], 0, "{faults}");
+    assert_eq!(faults["settled"], true, "{faults}");
+    assert_eq!(faults["outstanding"], 0, "{faults}");
+    let channels = faults["channels"].as_array().expect("channel rows");
+    assert!(channels.len() >= 4, "{faults}");
+    for row in channels {
+        assert_eq!(row["agrees"], true, "{row}");
+        assert_eq!(row["book"]["captured"], row["ledger"]["captured"], "{row}");
+        assert_eq!(row["book"]["refunded"], row["ledger"]["refunded"], "{row}");
+        assert_eq!(row["book"]["reversed"], row["ledger"]["reversed"], "{row}");
+    }
+    // The faults happened, and the engine dealt with them: unknown attempts resolved by asking,
+    // captures it did not keep (alipay abandoned after its window) reversed.
+    let (drawn, engine) = (&faults["drawn"], &faults["engine"]);
+    assert!(
+        drawn["late"].as_u64() > Some(0) && drawn["lost"].as_u64() > Some(0),
+        "{drawn}"
+    );
+    assert!(drawn["duplicated"].as_u64() > Some(0), "{drawn}");
+    assert!(engine["unknown_resolved"].as_u64() > Some(0), "{engine}");
+    assert!(engine["late_captures"].as_u64() > Some(0), "{engine}");
+    assert_eq!(engine["late_captures"], engine["reversals"], "{engine}");
+    assert_eq!(engine["unknown_attempts"], 0, "{engine}");
+}

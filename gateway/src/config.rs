@@ -17,6 +17,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use toml::Spanned;
 
+use crate::sim_faults::Faults;
+
 /// The embedded default configuration (`sluice serve` with no `--config`).
 pub const DEFAULT_CONFIG: &str = include_str!("default_config.toml");
 
@@ -166,6 +168,11 @@ pub struct SimulatorSection {
     pub enabled: bool,
     pub seed: u64,
     pub channels: Vec<SimChannel>,
+    /// Faults of every channel that has none of its own (`sim_faults`; none by default).
+    pub faults: Faults,
+    /// The channels' book kept in this file, as `sluice channel-sim --book` does (read back at
+    /// start, appended to as the simulator runs); none by default.
+    pub book: Option<PathBuf>,
 }
 
 impl Default for SimulatorSection {
@@ -174,6 +181,8 @@ impl Default for SimulatorSection {
             enabled: false,
             seed: 42,
             channels: Vec::new(),
+            faults: Faults::default(),
+            book: None,
         }
     }
 }
@@ -194,6 +203,9 @@ pub struct SimChannel {
     /// Scheduled outages, in seconds since the simulator started.
     #[serde(default)]
     pub outages: Vec<SimOutage>,
+    /// This channel's faults, instead of `[simulator.faults]`.
+    #[serde(default)]
+    pub faults: Option<Faults>,
 }
 
 fn d_lat_min() -> u32 {
@@ -454,6 +466,9 @@ fn check_pipeline(p: &PipelineSection) -> Result<(), ConfigError> {
 }
 
 fn check_simulator(s: &SimulatorSection) -> Result<(), ConfigError> {
+    if let Err(e) = s.faults.check() {
+        return err(None, "simulator.faults", e);
+    }
     for (i, c) in s.channels.iter().enumerate() {
         let key = format!("simulator.channels[{i}]");
         let p = |v: f64| (0.0..=1.0).contains(&v);
@@ -466,6 +481,9 @@ fn check_simulator(s: &SimulatorSection) -> Result<(), ConfigError> {
         }
         if c.latency_us_min > c.latency_us_max {
             return err(None, key, "latency_us_min must not exceed latency_us_max");
+        }
+        if let Some(Err(e)) = c.faults.as_ref().map(Faults::check) {
+            return err(None, format!("{key}.faults"), e);
         }
         for o in &c.outages {
             let valid = o.from_s >= 0.0

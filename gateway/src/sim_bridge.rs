@@ -4,11 +4,14 @@
 
 use crossbeam::channel::{Receiver, Sender};
 use sluice_protocol::{
-    AnyMessage, ChannelResult, Message, RefundChannelResult, Role, decode_any_frame, encode_sbe,
+    AnyMessage, ChannelControlResult, ChannelResult, Message, RefundChannelResult, Role,
+    decode_any_frame, encode_sbe,
 };
 
-use crate::sim::{SimReply, Simulator};
-use tracing::info;
+use crate::sim::{FaultCounts, SimReply, Simulator};
+use crate::sim_book::BookSummary;
+use crate::sim_book_file::BookFile;
+use tracing::{error, info};
 
 /// Session ids of the in-process simulated channels (never handed to a peer).
 pub const SIM_SESSION_BASE: u64 = 1 << 62;
@@ -24,11 +27,25 @@ pub enum SimCommand {
     },
     /// Channel `channel_id` works again.
     Recover { channel_id: u16 },
+    /// Send what the channels' book says now, what the faults did, and what is in flight (the
+    /// fault run's check).
+    Report(Sender<SimReport>),
+}
+
+/// The simulator's answer to `SimCommand::Report`.
+#[derive(Debug, Clone)]
+pub struct SimReport {
+    pub book: BookSummary,
+    pub faults: FaultCounts,
+    /// Answers and ChannelControls waiting in the timer queue.
+    pub in_flight: u64,
 }
 
 pub struct SimBridge {
     sim: Option<Simulator>,
     commands: (Sender<SimCommand>, Receiver<SimCommand>),
+    /// `[simulator] book`: the book's records are written here before the answers they cause.
+    book_file: Option<BookFile>,
 }
 
 impl SimBridge {
@@ -36,6 +53,26 @@ impl SimBridge {
         SimBridge {
             sim,
             commands: crossbeam::channel::unbounded(),
+            book_file: None,
+        }
+    }
+
+    /// Keeps the book in `file` as the simulator runs.
+    pub fn with_book_file(mut self, file: BookFile) -> SimBridge {
+        self.book_file = Some(file);
+        self
+    }
+
+    /// Writes the book's new records, when it is kept in a file. A failed write is logged and ends
+    /// the file (the simulator goes on: the file is a record for a post-mortem, not the truth
+    /// the server runs on).
+    fn persist(sim: &mut Simulator, book_file: &mut Option<BookFile>) {
+        let Some(file) = book_file.as_mut() else {
+            return;
+        };
+        if let Err(e) = file.append(&sim.take_records()) {
+            error!("simulator: {e}; the book file is no longer written");
+            *book_file = None;
         }
     }
 
@@ -62,8 +99,10 @@ impl SimBridge {
         match decode_any_frame(frame) {
             Ok(AnyMessage::Dispatch(d)) => sim.on_dispatch(&d, now_ns),
             Ok(AnyMessage::RefundDispatch(d)) => sim.on_refund(&d, now_ns),
+            Ok(AnyMessage::ChannelControl(c)) => sim.on_control(&c, now_ns),
             _ => {}
         }
+        Self::persist(sim, &mut self.book_file);
         true
     }
 
@@ -92,14 +131,25 @@ impl SimBridge {
                     info!(channel_id, "simulator: channel {channel_id} works again");
                     sim.end_outages(channel_id);
                 }
+                SimCommand::Report(answer) => {
+                    let _ = answer.send(SimReport {
+                        book: sim.book().summary(now_ns),
+                        faults: sim.fault_counts(),
+                        in_flight: sim.in_flight() as u64,
+                    });
+                }
             }
         }
         let mut buf = [0u8; 256];
         let mut delivered = 0;
         while let Some((channel, reply)) = sim.due(now_ns) {
+            Self::persist(sim, &mut self.book_file);
             let (n, kind) = match &reply {
                 SimReply::Payment(r) => (encode_sbe(r, &mut buf), ChannelResult::TEMPLATE_ID),
                 SimReply::Refund(r) => (encode_sbe(r, &mut buf), RefundChannelResult::TEMPLATE_ID),
+                SimReply::Control(r) => {
+                    (encode_sbe(r, &mut buf), ChannelControlResult::TEMPLATE_ID)
+                }
             };
             let n = n.expect("a channel result fits 256 bytes");
             let session = SIM_SESSION_BASE + u64::from(channel);

@@ -18,6 +18,7 @@ use sluice_node::follower::Progress;
 use sluice_node::recovery::recover_with_storage;
 use sluice_node::{Clock, DurableCursor, Error, Recovered, wall_clock_ns};
 use sluice_protocol::*;
+use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -35,8 +36,11 @@ use crate::pipeline::{OutputQueue, Pipeline, PipelineSettings, Shared};
 use crate::sequencer::Sequencer;
 use crate::session::Timers;
 use crate::sim::Simulator;
+use crate::sim_book::Book;
+use crate::sim_book_file::BookFile;
 use crate::sim_bridge::SimBridge;
 pub use crate::sim_bridge::SimCommand;
+use crate::sim_check::{LedgerFigures, ledger_figures};
 use crate::wait::pin;
 
 const LISTENER: Token = Token(0);
@@ -66,6 +70,9 @@ pub struct GatewayStats {
 pub struct ServerReport {
     pub last_seq: u64,
     pub state_hash: Option<StateHash>,
+    /// What the engine booked per (channel, currency) when it stopped: the fault run's check
+    /// compares it with the simulated channels' book (`sim_check`).
+    pub channel_figures: BTreeMap<(u16, u16), LedgerFigures>,
     pub stats: GatewayStats,
     pub error: Option<String>,
 }
@@ -85,6 +92,9 @@ pub struct ServeOptions {
     /// its business sections are compared with the journaled state and any difference is reported
     /// at start, with how to apply it. Never applied by a start: the journal is the truth.
     pub config_file: Option<PathBuf>,
+    /// Applied to the recovered engine before the first input: tests switch the engine's
+    /// test-only behaviour with it (e.g. no automatic reversals, to show a check that then fails).
+    pub prepare_engine: Option<fn(&mut Engine)>,
 }
 
 /// A started server: its address, and a flag that stops it.
@@ -107,13 +117,16 @@ impl Server {
             .storage
             .clone()
             .unwrap_or_else(|| Arc::new(OsStorage));
-        let recovered = recover_with_storage(
+        let mut recovered = recover_with_storage(
             &config.data_dir,
             config.journal_config(),
             &config.world,
             options.clock.now_ns(),
             storage.clone(),
         )?;
+        if let Some(prepare) = options.prepare_engine {
+            prepare(&mut recovered.engine);
+        }
         if options.verbose {
             startup::log_recovery(&recovered.log);
         }
@@ -213,11 +226,32 @@ fn start_endpoint(
         .map_err(|e| Error::new(format!("metrics endpoint on {listen}: {e}")))
 }
 
-/// The in-process channel simulator, when the configuration enables it.
-fn simulator(config: &Config) -> Option<Simulator> {
+/// The in-process channel simulator, when the configuration enables it, with its book read back
+/// from `[simulator] book` when set.
+fn sim_bridge(config: &Config) -> Result<SimBridge, Error> {
     let sim = &config.simulator;
-    sim.enabled
-        .then(|| Simulator::new(&sim.channels, sim.seed, wall_clock_ns(), 1 << 20))
+    if !sim.enabled {
+        return Ok(SimBridge::new(None));
+    }
+    // The book holds every attempt and refund the engine can ever dispatch (orders are never
+    // reused), so it never refuses one.
+    let g = &config.world.genesis;
+    let entries_max = g.orders_max as usize * MAX_ATTEMPTS + g.refunds_max as usize;
+    let simulator = Simulator::new(&sim.channels, sim.seed, wall_clock_ns(), 1 << 20)
+        .with_faults(sim.faults.clone());
+    let Some(path) = &sim.book else {
+        let book = Book::new(false).with_entries_max(entries_max);
+        return Ok(SimBridge::new(Some(simulator.with_book(book))));
+    };
+    let (file, records) = BookFile::open(path, false).map_err(Error::new)?;
+    let mut book = Book::new(true).with_entries_max(entries_max);
+    records.iter().for_each(|r| book.apply(r));
+    info!(
+        records = records.len(),
+        "simulator: book {} read back",
+        path.display()
+    );
+    Ok(SimBridge::new(Some(simulator.with_book(book))).with_book_file(file))
 }
 
 /// The session timers of `[server]`.
@@ -327,7 +361,7 @@ impl Gateway {
             egress: Egress::default(),
             dirty: Vec::with_capacity(max_connections),
             stalled: Vec::with_capacity(max_connections),
-            sims: SimBridge::new(simulator(&config)),
+            sims: sim_bridge(&config)?,
             timers: timers(s),
             last_timers: Instant::now(),
             scratch: vec![0u8; MAX_FRAME_BYTES],
@@ -471,6 +505,7 @@ impl Gateway {
         ServerReport {
             last_seq: engine.as_ref().map_or(last, |e| e.last_seq()),
             state_hash: engine.as_ref().map(|e| e.state_hash()),
+            channel_figures: engine.as_ref().map(ledger_figures).unwrap_or_default(),
             stats: self.stats.clone(),
             error,
         }
