@@ -23,7 +23,7 @@ const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Applies the fault profile to the live run's configuration.
 pub fn configure(config: &mut Config, profile: &str) -> Result<Faults, String> {
     let faults = Faults::parse(profile)?;
-    sim_check::configure_fault_run(config, &faults, 0.0);
+    sim_check::configure_fault_run(config, &faults, faults.lost);
     Ok(faults)
 }
 
@@ -106,7 +106,7 @@ impl FaultReport {
         let f = &self.faults;
         let pct = |r: f64| format!("{:.2}%", r * 100.0);
         format!(
-            "late {} (up to {:.1} s past the deadline), lost {}, duplicate {}, disconnect {}, slow queries {}, silent queries {} on every channel; channel {} on the FailOver policy (window {:.1} s), {} of its queries answered up to {:.1} s late, no answer lost",
+            "late {} (up to {:.1} s past the deadline), lost {}, duplicate {}, disconnect {}, slow queries {}, silent queries {} on every channel; channel {} on the FailOver policy (window {:.1} s), {} of its queries answered up to {:.1} s late",
             pct(f.late),
             f64::from(f.late_ms_max) / 1e3,
             pct(f.lost),

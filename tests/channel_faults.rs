@@ -304,15 +304,12 @@ fn the_books_check_fails_when_the_engine_does_not_reverse_captures_it_does_not_k
     );
 }
 
-/// The engine gap this branch found (reported to i17-unknown): under FailOver the engine stops
-/// asking about an attempt once it abandons it, and sends it no Close. An attempt whose capture
-/// takes effect after the window (a late payer: its answers to the questions in the window said
-/// NotPaid, or came after the window) and whose own answer is lost is then never found: the payer
-/// is charged for a payment that failed, or a second time. Run it with `--ignored`; it passes once
-/// the engine closes (or keeps asking about) an abandoned attempt until the channel gives a final
-/// answer.
+/// Under FailOver an attempt whose capture takes effect after the window (a late payer: its
+/// answers to the questions in the window said NotPaid, or came after the window) and whose own
+/// answer is lost must still be found: the engine keeps closing an abandoned attempt until the
+/// channel answers Closed or Paid (then reversed). Before it did, the payer was charged for a
+/// payment that failed, or a second time (found by this test).
 #[test]
-#[ignore = "engine gap: an abandoned attempt is never asked again (see the comment)"]
 fn a_late_capture_whose_answer_is_lost_after_failover_is_still_found() {
     // Every attempt late (its capture up to 5 s past the deadline), half the answers lost.
     let run = ("late=1,lost=0.5", 600);

@@ -29,6 +29,12 @@ enum Settle {
     Close,
     /// The channel confirmed the reversal of a capture.
     Reversed,
+    /// An Abandoned attempt (the payment failed over without the channel's word) that the
+    /// channel now says will never capture: it leaves the control list with this status.
+    AbandonedEnded(AttemptStatus),
+    /// TEST ONLY (reversals switched off): an abandoned attempt that captured is left alone, as
+    /// Legacy leaves a late capture.
+    StopAsking,
     /// A capture the payment does not keep.
     LateCapture,
     /// Not final: the channel is asked again at the next interval.
@@ -102,12 +108,14 @@ impl Engine {
             AttemptStatus::Unknown => ChannelOp::Query,
             AttemptStatus::Closing => ChannelOp::Close,
             AttemptStatus::Reversing => ChannelOp::Reverse,
+            // Failed over without the channel's word: closed until the channel answers.
+            AttemptStatus::Abandoned => ChannelOp::Close,
             other => panic!("attempt {index} of order slot {slot} is asked about while {other:?}"),
         };
         let ch = &self.state.channels[usize::from(a.channel_slot)];
         // Legacy here means the channel was switched to it while the attempt was uncertain: it
         // gets what Legacy always did with silence, failover.
-        if op != ChannelOp::Reverse
+        if matches!(a.status, AttemptStatus::Unknown | AttemptStatus::Closing)
             && self.window_over(&a)
             && ch.unknown_policy != UnknownPolicy::Hold
         {
@@ -126,7 +134,10 @@ impl Engine {
     }
 
     /// FailOver: the channel stayed silent for its whole window. The attempt is Abandoned, its
-    /// reservation voided, and the payment fails over; a capture that still comes is reversed.
+    /// reservation voided, and the payment fails over. The channel is still asked to close the
+    /// abandoned attempt, now and at every interval, until it answers Closed (or declines it) or
+    /// Paid (a capture the payment does not keep, reversed): a capture whose own answer is lost is
+    /// found that way too.
     fn abandon(&mut self, meta: &InputMeta, slot: u32, out: &mut Outbox) {
         let o = &self.state.orders[slot as usize];
         let index = o.attempts.len() - 1;
@@ -137,6 +148,8 @@ impl Engine {
         o.resolve_attempt(AttemptStatus::Abandoned, a.channel_code, a.latency_us, now);
         self.void_attempt_reservation(slot, index);
         self.counters.unknown_attempts = self.counters.unknown_attempts.saturating_sub(1);
+        self.ask(meta, slot, index, ChannelOp::Close, out);
+        self.join_controls(slot, index);
         self.failover(meta, slot, out);
     }
 
@@ -189,7 +202,14 @@ impl Engine {
             .map_err(|_| stale)?;
         let a = self.state.orders[slot as usize].attempts[index];
         let uncertain = matches!(a.status, AttemptStatus::Unknown | AttemptStatus::Closing);
+        let abandoned = a.status == AttemptStatus::Abandoned && a.next_ask_ns != 0;
         let settle = match res.outcome {
+            ChannelOutcome::Declined if abandoned => {
+                Settle::AbandonedEnded(AttemptStatus::Declined)
+            }
+            ChannelOutcome::RetryableError if abandoned => {
+                Settle::AbandonedEnded(AttemptStatus::RetryableError)
+            }
             ChannelOutcome::Succeeded if uncertain => Settle::Captured,
             ChannelOutcome::Declined if uncertain => Settle::Ended(AttemptStatus::Declined),
             ChannelOutcome::RetryableError if uncertain => {
@@ -241,6 +261,16 @@ impl Engine {
             (A::Unknown, C::NotPaid) => Settle::Close,
             (A::Unknown, C::NotFound) if self.window_over(a) => Settle::Close,
             (A::Reversing, C::Reversed) => Settle::Reversed,
+            // An abandoned attempt still being closed (`next_ask_ns` set while it is listed).
+            (A::Abandoned, C::Closed) if a.next_ask_ns != 0 => Settle::AbandonedEnded(A::Closed),
+            (A::Abandoned, C::Paid) if a.next_ask_ns != 0 => {
+                if self.reverses_late_capture(slot, index) {
+                    Settle::LateCapture
+                } else {
+                    Settle::StopAsking
+                }
+            }
+            (A::Abandoned, _) if a.next_ask_ns != 0 => Settle::AskAgain,
             // NotFound, Processing, Error, or an answer that does not fit the question.
             (A::Unknown | A::Closing | A::Reversing, _) => Settle::AskAgain,
             (_, C::Paid) if self.reverses_late_capture(slot, index) => Settle::LateCapture,
@@ -284,7 +314,18 @@ impl Engine {
             Settle::Reversed => {
                 self.capture_reversal_confirmed(meta, slot, index, channel_ref, out)
             }
+            Settle::AbandonedEnded(status) => {
+                self.leave_controls(slot, index);
+                let now = self.state.now_ns;
+                let o = &mut self.state.orders[slot as usize];
+                o.abandoned_attempt_ended(index, status, code, now);
+            }
+            Settle::StopAsking => self.leave_controls(slot, index),
             Settle::LateCapture => {
+                if self.state.orders[slot as usize].attempts[index].next_ask_ns != 0 {
+                    // An abandoned attempt still being closed: it captured after all.
+                    self.leave_controls(slot, index);
+                }
                 let reason = ReasonCode::LateCapture;
                 self.capture_not_kept(meta, slot, index, reason, channel_ref, out);
             }

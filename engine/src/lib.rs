@@ -54,10 +54,10 @@ pub const TIMEOUTS_PER_PULSE: u32 = 256;
 pub const CONTROLS_PER_PULSE: u32 = 256;
 
 /// Largest output one input can produce, bytes (a pulse at its timeout and control budgets, each
-/// timeout causing a question, a dispatch or a result and a health alert, each control step one
-/// frame). The pipeline keeps this much free in the outbox.
+/// timeout causing a question, a dispatch or a result and a health alert, each control step at
+/// most two frames). The pipeline keeps this much free in the outbox.
 pub const MAX_OUTPUT_BYTES_PER_INPUT: usize =
-    TIMEOUTS_PER_PULSE as usize * 3 * 256 + CONTROLS_PER_PULSE as usize * 256 + 16 * 1024;
+    TIMEOUTS_PER_PULSE as usize * 3 * 256 + CONTROLS_PER_PULSE as usize * 2 * 256 + 16 * 1024;
 
 /// Most channels a Genesis may allow (a channel's slot fits a u16, its candidate record 16 bytes).
 pub const MAX_CHANNELS: u32 = 256;
@@ -77,8 +77,8 @@ const fn max(a: usize, b: usize) -> usize {
 
 // The bound's arithmetic. A timeout emits at most a health alert and then a dispatch (failover), a
 // result (payment or refund) or a question (the attempt or refund became Unknown): within its
-// 3 × 256 bytes. A control step emits one frame: a question, or after an abandonment a dispatch or
-// a result (the health alert came with the timeout): within 256 bytes. A pulse also emits at most
+// 3 × 256 bytes. A control step emits a question, and after an abandonment also a dispatch or a
+// result (the health alert came with the timeout): within 2 × 256 bytes. A pulse also emits at most
 // one health alert per channel (a cooldown ending), within the rest. Any other input emits at most
 // four frames (a channel's answer that ends a payment: its result, a PaymentReversal and a
 // Reverse), each at most MAX_FRAME_BYTES.
@@ -95,7 +95,7 @@ const _: () = {
     assert!(per_timeout <= 3 * 256);
     assert!(answer <= 256);
     let pulse = TIMEOUTS_PER_PULSE as usize * per_timeout
-        + CONTROLS_PER_PULSE as usize * answer
+        + CONTROLS_PER_PULSE as usize * 2 * answer
         + MAX_CHANNELS as usize * out_bytes::<HealthAlert>();
     assert!(pulse <= MAX_OUTPUT_BYTES_PER_INPUT);
     assert!(4 * (OUT_HEADER_LEN + MAX_FRAME_BYTES) <= MAX_OUTPUT_BYTES_PER_INPUT);

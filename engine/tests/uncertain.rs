@@ -947,6 +947,11 @@ fn the_runs_reach_every_path() {
             h.step(s).unwrap();
         }
         let unknown_refunds = h.d.engine.counters().unknown_refunds;
+        // Abandoned attempts are closed by the end (the channel is asked until it answers).
+        let abandoned = (h.d.engine.state().orders.iter())
+            .flat_map(|o| &o.attempts)
+            .filter(|a| a.status == AttemptStatus::Abandoned)
+            .count() as u64;
         h.drain().unwrap();
         let c = h.d.engine.counters().clone();
         let mut count = |name, n: u64| *seen.entry(name).or_default() += n;
@@ -955,11 +960,14 @@ fn the_runs_reach_every_path() {
         count("reversals", c.reversals);
         count("refunds still unknown before the end", unknown_refunds);
         count("failed over", c.failed_over);
+        count("abandoned attempts before the end", abandoned);
         for o in &h.d.engine.state().orders {
             for a in &o.attempts {
                 let name = match a.status {
                     AttemptStatus::Closed => "closed attempts",
-                    AttemptStatus::Abandoned => "abandoned attempts",
+                    AttemptStatus::Abandoned => {
+                        panic!("an attempt still abandoned after the drain")
+                    }
                     AttemptStatus::Reversed => "reversed attempts",
                     _ => continue,
                 };

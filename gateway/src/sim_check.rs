@@ -140,9 +140,9 @@ pub fn check(book: &BookSummary, ledger: &BTreeMap<(u16, u16), LedgerFigures>) -
 
 /// The channel with the FailOver policy in a fault run, its window, and how late it answers
 /// three queries in four: longer than the window, so that its attempts are abandoned and their
-/// captures, when they come, are reversed. It loses no answers: the engine stops asking about an
-/// attempt it abandoned, so a capture that takes effect after the window and whose answer is
-/// lost would never be found (`failover_lost` puts them back, to show it).
+/// captures, when they come, are reversed. The engine keeps closing an abandoned attempt until
+/// the channel answers, so a capture that takes effect after the window and whose own answer is
+/// lost is still found (the Close is answered Paid) and reversed.
 pub const FAILOVER_CHANNEL: u16 = 2;
 pub const FAILOVER_WINDOW_MS: u32 = 2_000;
 pub const FAILOVER_SLOW_QUERIES: f64 = 0.75;
@@ -150,7 +150,7 @@ pub const FAILOVER_QUERY_DELAY_MS: u32 = 4_000;
 
 /// Sets up a fault run: every simulated channel gets `faults`; channel `FAILOVER_CHANNEL` also
 /// runs the FailOver policy with a short window and answers most queries late, and loses answers
-/// at `failover_lost` (0 in the demo: see `FAILOVER_CHANNEL`).
+/// at `failover_lost` (the demo: the profile's rate).
 pub fn configure_fault_run(config: &mut Config, faults: &Faults, failover_lost: f64) {
     config.simulator.faults = faults.clone();
     for channel in &mut config.simulator.channels {

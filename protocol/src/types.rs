@@ -88,7 +88,7 @@ wire_enum! {
         Unknown = 6 => "No answer by the deadline, or the connector was lost: the outcome is unknown and the channel is being asked (ChannelControl Query). The payment does not fail over while an attempt is Unknown.",
         Closing = 7 => "The channel said the attempt is not paid (or not found, past the channel's query window): a close was sent (ChannelControl Close), and is sent again at every query interval until the channel answers Closed or Paid.",
         Closed = 8 => "The channel confirmed the attempt will never capture: the payment may fail over.",
-        Abandoned = 9 => "The channel never answered within the channel's query window and its policy is FailOver: the payment failed over; a capture that still comes is reversed.",
+        Abandoned = 9 => "The channel never answered within the channel's query window and its policy is FailOver: the payment failed over. The server still sends Close at every interval until the channel answers Closed (then Closed) or Paid (a capture the payment does not keep: Reversing).",
         Reversing = 10 => "The attempt captured, but the payment's outcome was already another (a late or second capture): a reversal was sent (ChannelControl Reverse).",
         Reversed = 11 => "The channel confirmed the reversal: the payer has the money back.",
     }

@@ -291,6 +291,34 @@ impl Order {
         unknown
     }
 
+    /// The abandoned attempt `index` (the payment failed over without the channel's word) will
+    /// never capture after all: the channel closed or declined it.
+    #[inline]
+    pub fn abandoned_attempt_ended(
+        &mut self,
+        index: usize,
+        status: AttemptStatus,
+        channel_code: u16,
+        now_ns: u64,
+    ) {
+        assert!(
+            matches!(
+                status,
+                AttemptStatus::Closed | AttemptStatus::Declined | AttemptStatus::RetryableError
+            ),
+            "an abandoned attempt cannot end {status:?}"
+        );
+        let attempt = &mut self.attempts[index];
+        assert_eq!(
+            attempt.status,
+            AttemptStatus::Abandoned,
+            "only an abandoned attempt"
+        );
+        attempt.status = status;
+        attempt.channel_code = channel_code;
+        self.updated_ns = now_ns;
+    }
+
     /// The channel said the Unknown attempt is not paid (or not found past its window): a close
     /// is asked.
     #[inline]
