@@ -291,7 +291,13 @@ fn abandoned_at_wechat(d: &mut Driver, request_id: u64, amount: i64) -> (Dispatc
     d.set_time_ns(disp.deadline_ns + 5 * SECOND);
     d.pulse();
     let out = d.decoded();
-    assert!(controls(&out).is_empty());
+    // Abandoned, and still closed: the channel is sent Close now and at every interval.
+    let close = controls(&out);
+    assert_eq!(close.len(), 1, "{out:?}");
+    assert_eq!(
+        (close[0].op, close[0].attempt, close[0].channel_id),
+        (ChannelOp::Close, 1, WECHAT)
+    );
     let second = dispatch(&out).expect("abandoned: fails over").clone();
     assert_eq!((second.channel_id, second.attempt), (ALIPAY, 2));
     assert_eq!(
@@ -777,4 +783,56 @@ impl Recorder {
         }
         (fresh, outputs)
     }
+}
+
+/// An abandoned attempt is closed until the channel answers: Closed ends it (no more questions,
+/// the payment untouched); Paid to the Close is a capture the payment does not keep, reversed.
+#[test]
+fn an_abandoned_attempt_is_closed_until_the_channel_answers() {
+    let mut d = failover_world();
+    let (first, second) = abandoned_at_wechat(&mut d, 1, 10_000);
+    // Not yet: asked again at the next interval.
+    let asked = next_interval(&mut d);
+    let close = asked
+        .iter()
+        .find(|c| c.order_id == first.order_id && c.attempt == 1)
+        .expect("the abandoned attempt is asked again")
+        .clone();
+    assert_eq!(close.op, ChannelOp::Close);
+    let out = answer_control(&mut d, &close, ChannelStatus::NotFound);
+    assert!(out.is_empty(), "{out:?}");
+    let out = answer_control(&mut d, &close, ChannelStatus::Closed);
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(
+        attempt_statuses(&d, first.order_id),
+        vec![
+            (WECHAT, AttemptStatus::Closed),
+            (ALIPAY, AttemptStatus::Pending)
+        ]
+    );
+    let out = d.channel(ALIPAY, &channel_result(&second, ChannelOutcome::Succeeded));
+    assert_eq!(result(&out).unwrap().status, FinalStatus::Succeeded);
+    assert!(
+        next_interval(&mut d)
+            .iter()
+            .all(|c| c.order_id != first.order_id),
+        "a closed attempt is not asked again"
+    );
+
+    // The late payer: the capture took effect after the window and its answer was lost; the
+    // Close is answered Paid.
+    let (first, second) = abandoned_at_wechat(&mut d, 2, 10_000);
+    d.channel(ALIPAY, &channel_result(&second, ChannelOutcome::Declined));
+    let close = next_interval(&mut d)
+        .into_iter()
+        .find(|c| c.order_id == first.order_id)
+        .expect("still closed after the payment failed");
+    let out = answer_control(&mut d, &close, ChannelStatus::Paid);
+    assert!(result(&out).is_none(), "the failed result stands");
+    assert_eq!(
+        (reversals(&out)[0].state, reversals(&out)[0].reason),
+        (ReversalState::Reversing, ReasonCode::LateCapture)
+    );
+    assert_eq!(controls(&out)[0].op, ChannelOp::Reverse);
+    d.engine.verify_ledger().unwrap();
 }
