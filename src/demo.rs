@@ -578,6 +578,13 @@ impl Context<'_> {
             "refunds": { "sent": r.refunds_sent, "succeeded": r.refunds_succeeded, "failed": r.refunds_failed, "rejected": r.refunds_rejected },
             "queries": { "sent": r.queries_sent, "answered": r.queries_answered },
             "outstanding": r.outstanding,
+            "uncertain": {
+                "resolved_by_query": self.admin.stats.unknown_resolved,
+                "late_captures": self.admin.stats.late_captures,
+                "reversals": self.admin.stats.reversals,
+                "unknown_attempts": self.admin.stats.unknown_attempts,
+                "unknown_refunds": self.admin.stats.unknown_refunds,
+            },
             "channels": channels,
             "seconds": (r.seconds * 1000.0).round() / 1000.0,
             "payments_per_sec": r.payments_per_sec().round(),
@@ -664,6 +671,11 @@ impl Context<'_> {
             r.queries_sent, r.queries_answered
         );
         println!("outstanding at end   {:>10}", r.outstanding);
+        let s = &self.admin.stats;
+        println!(
+            "uncertain outcomes   {:>10} attempts unknown at their deadline resolved by asking the channel; {} late captures, {} reversed; unknown now: {} attempts, {} refunds (--faults: late, lost and duplicated answers)",
+            s.unknown_resolved, s.late_captures, s.reversals, s.unknown_attempts, s.unknown_refunds
+        );
     }
 
     fn print_speed(&self) {

@@ -153,6 +153,10 @@ impl Engine {
                 _ => {}
             }
         }
+        let fee_max = capturers.iter().map(|x| x.fee_minor).max().unwrap_or(0);
+        if self.under_global_bound(req.amount_minor, fee_max) {
+            return true;
+        }
         let exposure = Exposure {
             currency_slot,
             amount_minor: req.amount_minor,
@@ -192,6 +196,9 @@ impl Engine {
         reserved: bool,
     ) -> bool {
         let o = &self.state.orders[order_slot as usize];
+        if self.under_global_bound(o.amount_minor, fee_minor) {
+            return true;
+        }
         let mut capturers = ArrayVec::new();
         capturers.push(Capturer {
             channel_slot,
@@ -255,6 +262,16 @@ impl Engine {
     /// and posts each split line out of clearing (to platform revenue, fee expense for the fee
     /// cover, or a party's pending income). Clearing's debits at the capture only match the
     /// credit the reservation posts, so they add nothing to its reach.
+    /// The fast path: whether the ledger's global reach bound (`Ledger::reach_bound`) plus twice
+    /// what one payment can add to any one account side or party total (its amount and its
+    /// largest fee) is still within the largest balance; then no account or party can pass it
+    /// and the per-account walk is not needed.
+    #[inline]
+    fn under_global_bound(&self, amount_minor: i64, fee_max: i64) -> bool {
+        let adds = 2 * (amount_minor.max(0) as u128 + fee_max.max(0) as u128);
+        self.state.ledger.reach_bound() + adds <= BALANCE_MAX_MINOR as u128
+    }
+
     fn exposure_fits(&self, e: &Exposure) -> bool {
         let ledger = &self.state.ledger;
         let (c, amount) = (e.currency_slot, e.amount_minor);
