@@ -194,32 +194,35 @@ impl Ledger {
 
     /// Adds `amount` to posted (or pending) debits of `debit` and credits of `credit`, and to the
     /// running totals, then asserts both accounts within the money limits. The sums are u128 of
-    /// i64 amounts: 2^64 transfers of the largest amount would not overflow them.
-    #[inline]
+    /// i64 amounts: 2^64 transfers of the largest amount would not overflow them (debug builds
+    /// check it anyway).
+    #[inline(always)]
     fn add(&mut self, debit: AccountId, credit: AccountId, amount: u128, pending: bool) {
         assert_ne!(debit, credit, "a transfer needs two accounts");
-        let sum = |a: u128| {
-            a.checked_add(amount)
-                .expect("u128 ledger sums do not overflow")
-        };
         let (d, c) = (debit as usize, credit as usize);
         if pending {
-            self.accounts[d].debits_pending = sum(self.accounts[d].debits_pending);
-            self.accounts[c].credits_pending = sum(self.accounts[c].credits_pending);
-            self.totals.debits_pending = sum(self.totals.debits_pending);
-            self.totals.credits_pending = sum(self.totals.credits_pending);
+            self.accounts[d].debits_pending += amount;
+            self.accounts[c].credits_pending += amount;
+            self.totals.debits_pending += amount;
+            self.totals.credits_pending += amount;
         } else {
-            self.accounts[d].debits_posted = sum(self.accounts[d].debits_posted);
-            self.accounts[c].credits_posted = sum(self.accounts[c].credits_posted);
-            self.totals.debits_posted = sum(self.totals.debits_posted);
-            self.totals.credits_posted = sum(self.totals.credits_posted);
+            self.accounts[d].debits_posted += amount;
+            self.accounts[c].credits_posted += amount;
+            self.totals.debits_posted += amount;
+            self.totals.credits_posted += amount;
         }
         // The handlers refuse (BalanceOverflow) what could pass the limit before they move money:
         // a transfer past it is a bug, and a balance that no longer fits an i64 would be reported
         // wrong. Under the global bound no account can be past it.
-        if self.reach_bound() <= BALANCE_MAX_MINOR as u128 {
-            return;
+        if self.reach_bound() > BALANCE_MAX_MINOR as u128 {
+            self.assert_within_limit(debit, credit, amount);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn assert_within_limit(&self, debit: AccountId, credit: AccountId, amount: u128) {
+        let (d, c) = (debit as usize, credit as usize);
         assert!(
             self.accounts[d].within_limit() && self.accounts[c].within_limit(),
             "a transfer of {amount} from account {debit} to {credit} passes the largest balance"
