@@ -578,13 +578,7 @@ impl Context<'_> {
             "refunds": { "sent": r.refunds_sent, "succeeded": r.refunds_succeeded, "failed": r.refunds_failed, "rejected": r.refunds_rejected },
             "queries": { "sent": r.queries_sent, "answered": r.queries_answered },
             "outstanding": r.outstanding,
-            "uncertain": {
-                "resolved_by_query": self.admin.stats.unknown_resolved,
-                "late_captures": self.admin.stats.late_captures,
-                "reversals": self.admin.stats.reversals,
-                "unknown_attempts": self.admin.stats.unknown_attempts,
-                "unknown_refunds": self.admin.stats.unknown_refunds,
-            },
+            "uncertain": uncertain_json(&self.admin.stats),
             "channels": channels,
             "seconds": (r.seconds * 1000.0).round() / 1000.0,
             "payments_per_sec": r.payments_per_sec().round(),
@@ -775,4 +769,15 @@ impl Context<'_> {
             println!("errors: {:?}", self.report.errors);
         }
     }
+}
+
+/// The engine's uncertain-outcome counters, for the JSON report.
+fn uncertain_json(s: &StatsReport) -> serde_json::Value {
+    json!({
+        "resolved_by_query": s.unknown_resolved,
+        "late_captures": s.late_captures,
+        "reversals": s.reversals,
+        "unknown_attempts": s.unknown_attempts,
+        "unknown_refunds": s.unknown_refunds,
+    })
 }
