@@ -43,6 +43,21 @@ pub(crate) fn invalid<T>(field: &'static str) -> Result<T, Refusal> {
     Err((ReasonCode::InvalidConfig, field))
 }
 
+/// A channel's settings for uncertain outcomes and refunds (schema version 3).
+fn uncertain_outcome_settings(m: &ConfigChannel) -> Result<(), Refusal> {
+    let legacy = m.unknown_policy == UnknownPolicy::Legacy;
+    if (m.query_interval_ms == 0 && !legacy) || m.query_interval_ms > 3_600_000 {
+        return invalid("query_interval_ms must be 1..=3600000");
+    }
+    if m.query_window_ms > 7 * 86_400_000 {
+        return invalid("query_window_ms must be at most 7 days (604800000)");
+    }
+    if m.refunds_max == 0 || usize::from(m.refunds_max) > MAX_REFUNDS_PER_ORDER {
+        return invalid("refunds_max must be 1..=50");
+    }
+    Ok(())
+}
+
 /// A channel's methods and fees: distinct methods, fee_bps within 0..=10000, fixed fees not
 /// negative (a fee past i64 is refused per payment, BalanceOverflow: it depends on the amount).
 fn channel_methods(m: &ConfigChannel) -> Result<ArrayVec<MethodFee, 4>, Refusal> {
@@ -290,16 +305,7 @@ impl Engine {
         if m.failure_threshold == 0 || m.probe_slots == 0 || m.probe_successes == 0 {
             return invalid("failure_threshold, probe_slots and probe_successes must be > 0");
         }
-        let legacy = m.unknown_policy == UnknownPolicy::Legacy;
-        if (m.query_interval_ms == 0 && !legacy) || m.query_interval_ms > 3_600_000 {
-            return invalid("query_interval_ms must be 1..=3600000");
-        }
-        if m.query_window_ms > 7 * 86_400_000 {
-            return invalid("query_window_ms must be at most 7 days (604800000)");
-        }
-        if m.refunds_max == 0 || usize::from(m.refunds_max) > MAX_REFUNDS_PER_ORDER {
-            return invalid("refunds_max must be 1..=50");
-        }
+        uncertain_outcome_settings(m)?;
         let floor = rate(m.min_success_rate, "min_success_rate must be 0..=1")?;
         if m.currencies.is_empty() || m.methods.is_empty() {
             return invalid("a channel needs currencies and methods");
@@ -343,6 +349,8 @@ impl Engine {
         ch.method_mask = methods
             .iter()
             .fold(0, |mask, f| mask | (1 << (f.method as u8 & 7)));
+        let fixed = methods.iter().map(|f| f.fee_fixed_minor);
+        self.state.fee_fixed_max = fixed.fold(self.state.fee_fixed_max, i64::max);
         ch.methods = methods;
         Ok(())
     }

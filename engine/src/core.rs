@@ -228,6 +228,7 @@ impl Engine {
             last_seq: 1,
             now_ns: timestamp_ns,
             settled_through_day: 0,
+            fee_fixed_max: 0,
             merchants: Vec::with_capacity(limits.merchants_max as usize),
             promoters: Vec::with_capacity(limits.promoters_max as usize),
             profiles: Vec::with_capacity(limits.split_profiles_max as usize),
@@ -337,6 +338,12 @@ impl Engine {
             "ledger unbalanced at sequence {}",
             meta.seq
         );
+        // The handlers refuse (BalanceOverflow) what could pass the money limits before they move
+        // money: a balance past them is a bug, and one that no longer fits an i64 would be reported
+        // wrong.
+        if let Err(e) = self.state.ledger.limits_hold() {
+            panic!("money limits broken at sequence {}: {e}", meta.seq);
+        }
         Ok(())
     }
 

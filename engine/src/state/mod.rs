@@ -286,6 +286,10 @@ pub struct State {
     pub profiles: Vec<SplitProfile>,
     pub parties: Vec<Party>,
     pub channels: Vec<Channel>,
+    /// The largest fixed fee any channel has been configured with (never lowered): with
+    /// `fee_bps` at most 10000, a fee is at most the amount plus this (the money limits' fast
+    /// path, `limits.rs`).
+    pub fee_fixed_max: i64,
     pub orders: Vec<Order>,
     pub refunds: Vec<Refund>,
     pub withdrawals: Vec<Withdrawal>,
