@@ -345,6 +345,13 @@ impl Driver {
                 }
                 Pacing::Closed { .. } => now,
             };
+            // Open loop: a request whose intended time is past the run's duration is not part of
+            // the run, even when the sender catches up on a stall after it (rate × duration).
+            if let StopAt::Duration(d) = spec.stop
+                && Duration::from_nanos(intended) >= d
+            {
+                break;
+            }
             let Some(ci) = self.pick(spec.pacing) else {
                 break;
             };
