@@ -292,7 +292,9 @@ fn in_process_fault_run(
 #[test]
 fn the_books_check_fails_when_the_engine_does_not_reverse_captures_it_does_not_keep() {
     // The same run twice, only the engine's automatic reversals differ (test-support switch).
-    let run = ("late=0.05,lost=0.05,duplicate", 1_500);
+    // Late answers often enough that the FailOver channel's abandoned attempts capture in every run
+    // (a close now prevents most of those captures).
+    let run = ("late=0.2,lost=0.05,duplicate", 1_500);
     let (_dir, with) = in_process_fault_run("channel-faults-reversing", (true, 0.0), run);
     assert!(with.passed(), "{:?}", with.mismatches);
     let (_dir, without) = in_process_fault_run("channel-faults-not-reversing", (false, 0.0), run);
