@@ -56,7 +56,7 @@ impl Engine {
             now,
         );
         let dispatch = Dispatch {
-            order_id: u64::from(slot) + 1,
+            order_id: o.id,
             attempt: o.attempts.len() as u8,
             channel_id,
             merchant_id: o.merchant_id,
@@ -126,10 +126,9 @@ impl Engine {
         meta: &InputMeta,
         res: &ChannelResult,
     ) -> Result<u32, (ReasonCode, &'static str)> {
-        let slot = res.order_id.wrapping_sub(1);
-        if slot >= self.state.orders.len() as u64 {
-            return Err((ReasonCode::UnknownOrder, "no such order"));
-        }
+        let Some(slot) = self.order_slot_of(res.order_id) else {
+            return Err(self.missing_order(res.order_id));
+        };
         let o = &self.state.orders[slot as usize];
         let pending = o.state == OrderState::InFlight
             && usize::from(res.attempt) == o.attempts.len()
@@ -208,7 +207,7 @@ impl Engine {
             tried.push(a.channel_id);
         }
         let req = RouteRequest {
-            order_id: u64::from(slot) + 1,
+            order_id: o.id,
             amount_minor: o.amount_minor,
             currency: o.currency,
             currency_slot: o.currency_slot,
@@ -250,7 +249,7 @@ impl Engine {
             routing::record_payment(&mut self.state.channels[ch], method, false);
         }
         self.counters.failed += 1;
-        self.push_result(meta, slot, false, out);
+        self.push_result(meta, &self.state.orders[slot as usize], false, out);
     }
 
     /// Clears a succeeded payment: posts it, books the fee (`fee`: `capture_fee`'s, which found
@@ -307,7 +306,7 @@ impl Engine {
         routing::record_payment(&mut self.state.channels[first], method, true);
         self.counters.succeeded += 1;
         self.counters.failed_over += u64::from(attempts > 1);
-        self.push_result(meta, slot, false, out);
+        self.push_result(meta, &self.state.orders[slot as usize], false, out);
     }
 
     /// The split lines of order `slot` with channel fee `fee`: its profile's rates, its active

@@ -55,6 +55,9 @@ fn uncertain_outcome_settings(m: &ConfigChannel) -> Result<(), Refusal> {
     if m.refunds_max == 0 || usize::from(m.refunds_max) > MAX_REFUNDS_PER_ORDER {
         return invalid("refunds_max must be 1..=50");
     }
+    if m.refund_window_days > 3650 {
+        return invalid("refund_window_days must be at most 3650 (10 years; 0 = no limit)");
+    }
     Ok(())
 }
 
@@ -344,6 +347,7 @@ impl Engine {
         ch.query_window_ms = m.query_window_ms;
         ch.unknown_policy = m.unknown_policy;
         ch.refunds_max = m.refunds_max;
+        ch.refund_window_days = m.refund_window_days;
         ch.currencies = m.currencies.iter().map(|c| c.currency).collect();
         ch.currency_mask = currency_mask;
         ch.method_mask = methods
@@ -515,6 +519,7 @@ fn new_channel(id: u16) -> Channel {
         query_window_ms: 0,
         unknown_policy: UnknownPolicy::Legacy,
         refunds_max: 16,
+        refund_window_days: 0,
         currencies: ArrayVec::new(),
         methods: ArrayVec::new(),
         currency_mask: 0,

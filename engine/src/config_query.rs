@@ -204,6 +204,7 @@ impl Engine {
             query_window_ms: c.query_window_ms,
             unknown_policy: c.unknown_policy,
             refunds_max: c.refunds_max,
+            refund_window_days: c.refund_window_days,
             currencies: currencies(&c.currencies),
             methods: c
                 .methods

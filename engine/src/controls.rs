@@ -197,6 +197,10 @@ impl Engine {
         out: &mut Outbox,
     ) -> Result<(), (ReasonCode, &'static str)> {
         let stale = (ReasonCode::StaleAttempt, why);
+        if res.outcome == ChannelOutcome::Succeeded && self.retired_capture_reversed(meta, res) {
+            // A capture of a retired order: back into the table, to be reversed below.
+            self.order_slot_for_answer(res.order_id);
+        }
         let (slot, index) = self
             .attempt_named(res.order_id, res.attempt)
             .map_err(|_| stale)?;
@@ -231,16 +235,30 @@ impl Engine {
         Ok(())
     }
 
+    /// Whether `res` is a capture by an attempt of a retired order that is to be reversed (from
+    /// its channel, of an attempt that ended without keeping it).
+    fn retired_capture_reversed(&self, meta: &InputMeta, res: &ChannelResult) -> bool {
+        let Some(r) = self.receipt_of(res.order_id) else {
+            return false;
+        };
+        let receipt = &self.state.retention.receipts[r as usize];
+        let index = usize::from(res.attempt).wrapping_sub(1);
+        receipt.revived.is_none()
+            && receipt.attempts.get(index).is_some_and(|a| {
+                u32::from(a.channel_id) == meta.principal_id
+                    && self.late_capture_reversed(a.status, a.channel_slot)
+            })
+    }
+
     /// The order slot and attempt index that an answer names, if both exist.
     fn attempt_named(
         &self,
         order_id: u64,
         attempt: u8,
     ) -> Result<(u32, usize), (ReasonCode, &'static str)> {
-        let slot = order_id.wrapping_sub(1);
-        if slot >= self.state.orders.len() as u64 {
-            return Err((ReasonCode::UnknownOrder, "no such order"));
-        }
+        let Some(slot) = self.order_slot_of(order_id) else {
+            return Err(self.missing_order(order_id));
+        };
         let o = &self.state.orders[slot as usize];
         let index = usize::from(attempt).wrapping_sub(1);
         if index >= o.attempts.len() {
@@ -369,7 +387,7 @@ impl Engine {
         let a = &o.attempts[index];
         let control = ChannelControl {
             op,
-            order_id: u64::from(slot) + 1,
+            order_id: o.id,
             attempt: index as u8 + 1,
             refund_id: 0,
             channel_id: a.channel_id,

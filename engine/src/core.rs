@@ -19,7 +19,7 @@ use crate::input::{ENVELOPE_LEN, InputMeta, ROLE_SEQUENCER, read_envelope};
 use crate::ledger::Ledger;
 use crate::outbox::{Dest, Outbox};
 use crate::risk::RiskState;
-use crate::state::{Counters, Limits, State};
+use crate::state::{Counters, Limits, Retention, State};
 
 /// The layout of `State` as serialized (and hashed). Raised whenever a change to the state's types
 /// changes their rkyv bytes: a snapshot of another format is refused with a clear reason (and
@@ -30,8 +30,9 @@ use crate::state::{Counters, Limits, State};
 /// (rules, lists, velocity); 4: the credential table; 5: the channels' query settings (schema
 /// version 3); 6: uncertain outcomes (an attempt's next question and control-list links, 48 bytes;
 /// the channels' control and refund query lists and books); 7: what refunds took from each split
-/// line (`Order::taken_minor`).
-pub const STATE_FORMAT: u32 = 7;
+/// line (`Order::taken_minor`); 8: retention (order and refund ids and generations, receipts,
+/// free slots and due queues).
+pub const STATE_FORMAT: u32 = 8;
 /// The first bytes of a snapshot payload.
 const SNAPSHOT_MAGIC: &[u8; 4] = b"SLST";
 /// Magic, format, 8 reserved bytes, state length, counters length.
@@ -95,7 +96,10 @@ pub(crate) struct Index {
     pub promoters: FxHashMap<u32, u32>,
     pub profiles: FxHashMap<u32, u32>,
     pub channels: FxHashMap<u16, u32>,
+    /// Payments by (acquirer, request id): an order slot, or `RETIRED` | a receipt slot.
     pub orders: IdIndex,
+    /// Retired orders' receipts by order id (owner 0).
+    pub receipts: IdIndex,
     pub refunds: IdIndex,
     pub withdrawals: IdIndex,
 }
@@ -117,7 +121,8 @@ impl Index {
             promoters: map(l.promoters_max),
             profiles: map(l.split_profiles_max),
             channels: map(l.channels_max),
-            orders: IdIndex::with_max(l.orders_max),
+            orders: IdIndex::with_max(l.orders_max + l.receipts_max),
+            receipts: IdIndex::with_max(l.receipts_max),
             refunds: IdIndex::with_max(l.refunds_max),
             withdrawals: IdIndex::with_max(l.withdrawals_max),
         }
@@ -177,6 +182,7 @@ fn check_genesis(g: &Genesis) -> Result<Limits, ApplyError> {
     if g.utc_offset_secs.abs() > 14 * 3600 {
         return bad("utc_offset_secs must be within ±14 h");
     }
+    check_retention(g)?;
     let mut currencies = arrayvec::ArrayVec::new();
     for c in &g.ledger_currencies {
         if c.currency == 0 || currencies.contains(&c.currency) {
@@ -200,8 +206,28 @@ fn check_genesis(g: &Genesis) -> Result<Limits, ApplyError> {
         velocity_keys_max: g.velocity_keys_max,
         attempts_max: g.attempts_max,
         utc_offset_secs: g.utc_offset_secs,
+        order_retention_ns: g.order_retention_ms * 1_000_000,
+        idempotency_window_ns: g.idempotency_window_ms * 1_000_000,
+        receipts_max: g.receipts_max,
         currencies,
     })
+}
+
+/// Genesis's retention settings (schema version 4; all 0 in an earlier Genesis: orders never
+/// retire).
+fn check_retention(g: &Genesis) -> Result<(), ApplyError> {
+    const DAY_MS: u64 = 86_400_000;
+    let bad = |why: &str| Err(ApplyError::InvalidGenesis(why.to_string()));
+    if g.order_retention_ms > 3650 * DAY_MS || g.idempotency_window_ms > 3650 * DAY_MS {
+        return bad("order_retention_ms and idempotency_window_ms must be at most 10 years");
+    }
+    if g.order_retention_ms > 0 && !(1..=50_000_000).contains(&g.receipts_max) {
+        return bad("receipts_max must be 1..=50M when orders retire (order_retention_ms > 0)");
+    }
+    if g.receipts_max > 50_000_000 {
+        return bad("receipts_max must be at most 50M");
+    }
+    Ok(())
 }
 
 /// The limits a Genesis input sets (checked), without building anything.
@@ -237,6 +263,7 @@ impl Engine {
             orders: Vec::with_capacity(limits.orders_max as usize),
             refunds: Vec::with_capacity(limits.refunds_max as usize),
             withdrawals: Vec::with_capacity(limits.withdrawals_max as usize),
+            retention: Retention::with_limits(&limits),
             ledger,
             risk: RiskState::new(
                 limits.risk_rules_max,
@@ -499,6 +526,7 @@ impl Engine {
         crate::mem::prefault_spare(&mut s.orders)
             + crate::mem::prefault_spare(&mut s.refunds)
             + crate::mem::prefault_spare(&mut s.withdrawals)
+            + crate::mem::prefault_spare(&mut s.retention.receipts)
             + s.risk.prefault()
     }
 
@@ -531,8 +559,8 @@ impl Engine {
         Summary {
             last_seq: self.state.last_seq,
             now_ns: self.state.now_ns,
-            orders: self.state.orders.len() as u64,
-            refunds: self.state.refunds.len() as u64,
+            orders: (self.state.orders.len() - self.state.retention.free_orders.len()) as u64,
+            refunds: (self.state.refunds.len() - self.state.retention.free_refunds.len()) as u64,
             merchants: self.state.merchants.len() as u64,
             channels: self.state.channels.len() as u64,
             ledger_balanced: self.state.ledger.is_balanced(),
@@ -601,6 +629,7 @@ impl Engine {
         (1 << 20)
             + s.orders.len() * std::mem::size_of::<crate::state::Order>()
             + s.refunds.len() * std::mem::size_of::<crate::state::Refund>()
+            + s.retention.receipts.len() * std::mem::size_of::<crate::state::Receipt>()
             + s.ledger.accounts_len() * 64
             + windows
     }
@@ -677,6 +706,7 @@ impl Engine {
         reserve_to(&mut s.orders, l.orders_max);
         reserve_to(&mut s.refunds, l.refunds_max);
         reserve_to(&mut s.withdrawals, l.withdrawals_max);
+        s.retention.reserve(&l);
         reserve_to(
             &mut s.credentials.entries,
             crate::credentials::CREDENTIALS_MAX as u32,
@@ -705,19 +735,33 @@ impl Engine {
         for (i, c) in s.channels.iter().enumerate() {
             ix.channels.insert(c.id, i as u32);
         }
-        for (i, o) in s.orders.iter().enumerate() {
-            ix.orders.insert(o.acquirer_id, o.request_id, i as u32);
-        }
-        for (i, r) in s.refunds.iter().enumerate() {
-            ix.refunds
-                .insert(r.acquirer_id, r.refund_request_id, i as u32);
-        }
+        rebuild_payments_index(s, ix);
         for (i, w) in s.withdrawals.iter().enumerate() {
             ix.withdrawals
                 .insert(w.acquirer_id, w.withdraw_request_id, i as u32);
         }
         let rules_more = (l.risk_rules_max as usize).saturating_sub(self.counters.rule_hits.len());
         self.counters.rule_hits.reserve_exact(rules_more);
+    }
+}
+
+/// The orders, receipts and refunds indexes from their tables (vacant slots left out; a revived
+/// order's payment leads to its slot, not its receipt).
+fn rebuild_payments_index(s: &State, ix: &mut Index) {
+    for (i, o) in s.orders.iter().enumerate().filter(|(_, o)| !o.vacant) {
+        ix.orders.insert(o.acquirer_id, o.request_id, i as u32);
+    }
+    let receipts = s.retention.receipts.iter().enumerate();
+    for (i, r) in receipts.filter(|(_, r)| !r.vacant) {
+        ix.receipts.insert(0, r.order_id, i as u32);
+        if r.revived.is_none() {
+            let value = crate::retention::RETIRED | i as u32;
+            ix.orders.insert(r.acquirer_id, r.request_id, value);
+        }
+    }
+    for (i, r) in s.refunds.iter().enumerate().filter(|(_, r)| !r.vacant) {
+        ix.refunds
+            .insert(r.acquirer_id, r.refund_request_id, i as u32);
     }
 }
 

@@ -61,6 +61,10 @@ pub fn genesis(orders_max: u32) -> Genesis {
         velocity_keys_max: 4_096,
         attempts_max: 3,
         utc_offset_secs: 8 * 3600,
+        // The defaults of the embedded configuration: a day in the table, a week's receipts.
+        order_retention_ms: 86_400_000,
+        idempotency_window_ms: 7 * 86_400_000,
+        receipts_max: orders_max,
         ledger_currencies,
     }
 }
@@ -96,6 +100,7 @@ fn channel(
         query_window_ms: 5_000,
         unknown_policy: UnknownPolicy::Hold,
         refunds_max: 50,
+        refund_window_days: 365,
         currencies: currencies(list),
         methods: methods
             .iter()

@@ -1,7 +1,8 @@
 //! A fixed open-addressing table from (owner, request id) to a table slot: the idempotency index of
 //! orders, refunds and withdrawals. Sized at start for twice its maximum entries (so probes stay
 //! short) and fully initialised then, so the hot path never faults a fresh page or allocates.
-//! Entries are never removed.
+//! Linear probing; a removal shifts the entries behind it back (no tombstones, so probes stay as
+//! short as the load allows).
 
 /// The slot value of an empty entry.
 const EMPTY: u32 = u32::MAX;
@@ -87,6 +88,59 @@ impl IdIndex {
         self.len += 1;
     }
 
+    /// The position of (owner, id), if recorded.
+    #[inline]
+    fn position(&self, owner: u32, id: u64) -> Option<usize> {
+        let mut i = self.home(owner, id);
+        loop {
+            let e = self.entries[i];
+            if e.slot == EMPTY {
+                return None;
+            }
+            if e.id == id && e.owner == owner {
+                return Some(i);
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
+    /// Records a new slot for (owner, id), which must be recorded.
+    #[inline]
+    pub fn set(&mut self, owner: u32, id: u64, slot: u32) {
+        let i = self
+            .position(owner, id)
+            .expect("an index entry to update is recorded");
+        self.entries[i].slot = slot;
+    }
+
+    /// Forgets (owner, id), which must be recorded, and shifts back the entries probed past it.
+    pub fn remove(&mut self, owner: u32, id: u64) {
+        let mut hole = self
+            .position(owner, id)
+            .expect("an index entry to remove is recorded");
+        let mut j = (hole + 1) & self.mask;
+        loop {
+            let e = self.entries[j];
+            if e.slot == EMPTY {
+                break;
+            }
+            // An entry whose home is not cyclically within (hole, j] was probed past the hole.
+            let home = self.home(e.owner, e.id);
+            let stays = if hole <= j {
+                hole < home && home <= j
+            } else {
+                hole < home || home <= j
+            };
+            if !stays {
+                self.entries[hole] = e;
+                hole = j;
+            }
+            j = (j + 1) & self.mask;
+        }
+        self.entries[hole].slot = EMPTY;
+        self.len -= 1;
+    }
+
     #[cfg(test)]
     fn len(&self) -> usize {
         self.len
@@ -109,5 +163,32 @@ mod tests {
         }
         assert_eq!(ix.get(0, 1), None);
         assert_eq!(ix.len(), 1000);
+    }
+
+    #[test]
+    fn removal_keeps_every_other_entry_reachable() {
+        // A small table, so that probe runs are long and wrap around the end.
+        let mut ix = IdIndex::with_max(40);
+        let mut live: Vec<(u32, u64)> = Vec::new();
+        let mut next = 1u64;
+        for round in 0..2000u64 {
+            if live.len() < 40 && (round % 3 != 0 || live.is_empty()) {
+                let key = ((next % 5) as u32, next.wrapping_mul(0x2545_F491_4F6C_DD1D));
+                ix.insert(key.0, key.1, next as u32);
+                live.push(key);
+                next += 1;
+            } else {
+                let (owner, id) = live.swap_remove((round as usize * 7) % live.len());
+                ix.remove(owner, id);
+                assert_eq!(ix.get(owner, id), None);
+            }
+            for &(owner, id) in &live {
+                assert!(ix.get(owner, id).is_some(), "lost ({owner}, {id})");
+            }
+            assert_eq!(ix.len(), live.len());
+        }
+        let (owner, id) = live[0];
+        ix.set(owner, id, 7);
+        assert_eq!(ix.get(owner, id), Some(7));
     }
 }

@@ -33,6 +33,7 @@ mod payments;
 mod refund_queries;
 mod refunds;
 mod reports;
+mod retention;
 mod reversals;
 mod settlement;
 mod withdrawals;

@@ -10,9 +10,10 @@ use sluice_protocol::{
 use crate::core::{Engine, request_hash};
 use crate::input::InputMeta;
 use crate::outbox::{Dest, Outbox};
+use crate::retention::Found;
 use crate::risk::{RiskContext, fingerprint_key, ip_key};
 use crate::routing::{self, RouteRequest};
-use crate::state::{Links, Order, Slot};
+use crate::state::{Links, Order, Slot, slot_id};
 
 /// How far ahead of the input being applied `Engine::prefetch_input` is called.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,8 +48,21 @@ impl Engine {
         self.state.risk.prefetch_sets(&ctx);
         self.state.risk.prefetch_windows(&ctx);
         let hash = request_hash(body, block_length, PaymentRequest::BLOCK_LENGTH);
-        if let Some(slot) = self.index.orders.get(acquirer, req.request_id) {
-            return self.answer_payment_resend(meta, slot, hash, req.request_id, out);
+        let resend = match self.find_order(acquirer, req.request_id) {
+            Some(Found::Live(slot)) => {
+                let o = &self.state.orders[slot as usize];
+                Some(self.answer_payment_resend(meta, o, hash, out))
+            }
+            Some(Found::Retired(r)) => {
+                let o = self.state.retention.receipts[r as usize].to_order(0);
+                Some(self.answer_payment_resend(meta, &o, hash, out))
+            }
+            None => None,
+        };
+        if let Some(same) = resend {
+            self.counters.duplicates += u64::from(same);
+            self.counters.rejected_invalid += u64::from(!same);
+            return;
         }
         let valid = match self.validate_payment(acquirer, req) {
             Ok(v) => v,
@@ -57,7 +71,7 @@ impl Engine {
                 return self.push_ack_rejected(meta, req.request_id, 0, reason, out);
             }
         };
-        if self.state.orders.len() >= self.state.limits.orders_max as usize {
+        if !self.order_room() {
             self.counters.rejected_invalid += 1;
             return self.push_ack_rejected(meta, req.request_id, 0, ReasonCode::OrdersFull, out);
         }
@@ -76,7 +90,7 @@ impl Engine {
         if verdict.action == RiskAction::Block {
             self.counters.rejected_risk += 1;
             self.state.orders[slot as usize].reject(ReasonCode::RiskBlocked);
-            return self.push_ack(meta, slot, false, out);
+            return self.push_ack(meta, &self.state.orders[slot as usize], false, out);
         }
         self.route_new_order(meta, slot, out);
     }
@@ -199,9 +213,12 @@ impl Engine {
         risk_action: RiskAction,
         risk_rule_id: u32,
     ) -> u32 {
-        let slot = self.state.orders.len() as u32;
+        let (slot, generation) = self.take_order_slot();
         let strategy = self.state.merchants[valid.merchant_slot as usize].strategy;
-        self.state.orders.push(Order {
+        let order = Order {
+            id: slot_id(slot, generation),
+            generation,
+            vacant: false,
             request_id: req.request_id,
             request_hash: hash,
             acquirer_id: meta.principal_id,
@@ -240,7 +257,8 @@ impl Engine {
             refund_count: 0,
             taken_minor: [0; sluice_protocol::MAX_SPLIT_LINES],
             in_flight: Links::default(),
-        });
+        };
+        self.place_order(slot, order);
         self.index
             .orders
             .insert(meta.principal_id, req.request_id, slot);
@@ -250,7 +268,7 @@ impl Engine {
     fn route_new_order(&mut self, meta: &InputMeta, slot: u32, out: &mut Outbox) {
         let o = &self.state.orders[slot as usize];
         let req = RouteRequest {
-            order_id: u64::from(slot) + 1,
+            order_id: o.id,
             amount_minor: o.amount_minor,
             currency: o.currency,
             currency_slot: o.currency_slot,
@@ -276,43 +294,39 @@ impl Engine {
         let Some(channel_slot) = chosen.map(|s| u32::from(s.index())) else {
             self.counters.rejected_no_channel += 1;
             o.reject(ReasonCode::NoChannelAvailable);
-            return self.push_ack(meta, slot, false, out);
+            return self.push_ack(meta, &self.state.orders[slot as usize], false, out);
         };
         self.counters.accepted += 1;
         self.counters.reviews += u64::from(review);
         self.counters.strategies[strategy as usize - 1].0 += 1;
-        self.push_ack(meta, slot, false, out);
+        self.push_ack(meta, &self.state.orders[slot as usize], false, out);
         self.dispatch_attempt(meta, slot, channel_slot, out);
     }
 
+    /// The answer to a resend of order `o`'s request (in the table, or as its receipt keeps it):
+    /// the original ack and result, or DuplicateRequestMismatch.
+    /// Returns whether the resend was the same request (else it was answered mismatched).
     fn answer_payment_resend(
-        &mut self,
+        &self,
         meta: &InputMeta,
-        slot: u32,
+        o: &Order,
         hash: u64,
-        request_id: u64,
         out: &mut Outbox,
-    ) {
-        if self.state.orders[slot as usize].request_hash != hash {
-            self.counters.rejected_invalid += 1;
-            return self.push_ack_rejected(
-                meta,
-                request_id,
-                0,
-                ReasonCode::DuplicateRequestMismatch,
-                out,
-            );
+    ) -> bool {
+        if o.request_hash != hash {
+            let reason = ReasonCode::DuplicateRequestMismatch;
+            self.push_ack_rejected(meta, o.request_id, 0, reason, out);
+            return false;
         }
-        self.counters.duplicates += 1;
-        let state = self.state.orders[slot as usize].state;
-        self.push_ack(meta, slot, true, out);
-        if state != OrderState::Rejected && state != OrderState::InFlight {
-            self.push_result(meta, slot, true, out);
+        self.push_ack(meta, o, true, out);
+        if o.state != OrderState::Rejected && o.state != OrderState::InFlight {
+            self.push_result(meta, o, true, out);
         }
+        true
     }
 
     fn push_ack_rejected(
-        &mut self,
+        &self,
         meta: &InputMeta,
         request_id: u64,
         order_id: u64,
@@ -339,12 +353,11 @@ impl Engine {
     }
 
     /// The ack of an order as it stands (first answer or a resend's).
-    fn push_ack(&mut self, meta: &InputMeta, slot: u32, duplicate: bool, out: &mut Outbox) {
-        let o = &self.state.orders[slot as usize];
+    fn push_ack(&self, meta: &InputMeta, o: &Order, duplicate: bool, out: &mut Outbox) {
         let rejected = o.state == OrderState::Rejected;
         let ack = PaymentAck {
             request_id: o.request_id,
-            order_id: u64::from(slot) + 1,
+            order_id: o.id,
             status: if rejected {
                 AckStatus::Rejected
             } else {
@@ -379,18 +392,17 @@ impl Engine {
 
     /// The final result of an order, to the session that sent the request (or a resend's session).
     pub(crate) fn push_result(
-        &mut self,
+        &self,
         meta: &InputMeta,
-        slot: u32,
+        o: &Order,
         duplicate: bool,
         out: &mut Outbox,
     ) {
-        let o = &self.state.orders[slot as usize];
         let succeeded = o.state == OrderState::Succeeded;
         let split = self.split_lines(o);
         let result = PaymentResult {
             request_id: o.request_id,
-            order_id: u64::from(slot) + 1,
+            order_id: o.id,
             status: if succeeded {
                 FinalStatus::Succeeded
             } else {

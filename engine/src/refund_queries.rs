@@ -85,9 +85,9 @@ impl Engine {
         let channel_id = self.state.channels[r.channel_slot as usize].id;
         let control = ChannelControl {
             op: ChannelOp::RefundQuery,
-            order_id: u64::from(r.order_slot) + 1,
+            order_id: r.order_id,
             attempt: 0,
-            refund_id: u64::from(slot) + 1,
+            refund_id: r.id,
             channel_id,
             amount_minor: r.amount_minor,
             currency: o.currency,
@@ -140,10 +140,9 @@ impl Engine {
         meta: &InputMeta,
         refund_id: u64,
     ) -> Result<u32, (ReasonCode, &'static str)> {
-        let slot = refund_id.wrapping_sub(1);
-        if slot >= self.state.refunds.len() as u64 {
+        let Some(slot) = self.refund_slot_of(refund_id) else {
             return Err((ReasonCode::UnknownOrder, "no such refund"));
-        }
+        };
         let r = &self.state.refunds[slot as usize];
         if r.state != RefundStatus::Unknown {
             return Err((ReasonCode::StaleAttempt, "refund is not being asked about"));

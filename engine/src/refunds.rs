@@ -15,8 +15,9 @@ use crate::input::InputMeta;
 use crate::ledger::{AccountId, PartyAccount};
 use crate::limits::Additions;
 use crate::outbox::{Dest, Outbox};
+use crate::retention::Found;
 use crate::split::Shares;
-use crate::state::{Links, Order, Refund, RefundStatus, Slot};
+use crate::state::{Links, Order, Refund, RefundStatus, Slot, slot_id};
 
 /// A refund's reversal: per split line, its part and whether it comes from pending income.
 type Reversal = ArrayVec<(i64, bool), MAX_SPLIT_LINES>;
@@ -44,6 +45,13 @@ impl Engine {
             }
             return self.answer_refund_resend(meta, slot, out);
         }
+        if let Some(Found::Retired(r)) = self.find_order(acquirer, req.payment_request_id)
+            && let Err(reason) = self.revive_for_refund(r, req.amount_minor)
+        {
+            self.counters.refunds_rejected += 1;
+            let order_id = self.state.retention.receipts[r as usize].order_id;
+            return self.push_refund_rejected(meta, req, order_id, reason, out);
+        }
         let (order_slot, reversal) = match self.validate_refund(acquirer, req) {
             Ok(v) => v,
             Err((order_id, reason)) => {
@@ -65,6 +73,7 @@ impl Engine {
         if verdict.action == RiskAction::Block {
             self.counters.refunds_rejected += 1;
             self.state.refunds[slot as usize].refuse(ReasonCode::RiskBlocked);
+            self.refund_refused(slot);
             return self.push_refund_ack(meta, slot, false, out);
         }
         self.reserve_refund(slot);
@@ -78,16 +87,23 @@ impl Engine {
         acquirer: u32,
         req: &RefundRequest,
     ) -> Result<(u32, Reversal), (u64, ReasonCode)> {
-        let order_slot = self
-            .index
-            .orders
-            .get(acquirer, req.payment_request_id)
-            .ok_or((0, ReasonCode::UnknownOrder))?;
-        let order_id = u64::from(order_slot) + 1;
+        let Some(Found::Live(order_slot)) = self.find_order(acquirer, req.payment_request_id)
+        else {
+            return Err((0, ReasonCode::UnknownOrder));
+        };
         let o = &self.state.orders[order_slot as usize];
-        let fail = |reason| Err((order_id, reason));
+        let fail = |reason| Err((o.id, reason));
         if o.state != OrderState::Succeeded {
             return fail(ReasonCode::OrderNotSucceeded);
+        }
+        let channel_slot = o
+            .attempts
+            .last()
+            .expect("a paid order has an attempt")
+            .channel_slot;
+        let end = self.refund_window_end(o.created_ns, channel_slot);
+        if end.is_some_and(|end| self.state.now_ns > end) {
+            return fail(ReasonCode::RefundWindowPassed);
         }
         if req.amount_minor <= 0 {
             return fail(ReasonCode::AmountNotPositive);
@@ -103,7 +119,7 @@ impl Engine {
             .expect("a refund of 0 < amount <= refundable has shares");
         let reversal = self
             .reversal_of(o, &shares)
-            .map_err(|reason| (order_id, reason))?;
+            .map_err(|reason| (o.id, reason))?;
         if !self.refund_fits(order_slot, req.amount_minor, &reversal) {
             return fail(ReasonCode::BalanceOverflow);
         }
@@ -113,7 +129,7 @@ impl Engine {
     /// Why order `o` can take no more refunds, if so: the refunds table is full, or the payment
     /// has had as many refunds as the channel that took it allows (failed ones included).
     fn refunds_bound(&self, o: &Order) -> Option<ReasonCode> {
-        if self.state.refunds.len() >= self.state.limits.refunds_max as usize {
+        if !self.refund_room() {
             return Some(ReasonCode::RefundsFull);
         }
         let attempt = o.attempts.last().expect("a succeeded order has an attempt");
@@ -191,12 +207,19 @@ impl Engine {
         reversal: Reversal,
         verdict: crate::risk::Verdict,
     ) -> u32 {
-        let slot = self.state.refunds.len() as u32;
+        let (slot, generation) = self
+            .take_refund_slot()
+            .expect("validation checked the refund table has room");
         let now = self.state.now_ns;
         let o = &self.state.orders[order_slot as usize];
         let attempt = o.attempts.last().expect("a succeeded order has an attempt");
         let channel_slot = u32::from(attempt.channel_slot);
-        self.state.refunds.push(Refund {
+        let refund = Refund {
+            id: slot_id(slot, generation),
+            order_id: o.id,
+            currency: o.currency,
+            generation,
+            vacant: false,
             refund_request_id: req.refund_request_id,
             request_hash: hash,
             acquirer_id: meta.principal_id,
@@ -215,7 +238,12 @@ impl Engine {
             reversal,
             next_in_order: None,
             in_flight: Links::default(),
-        });
+        };
+        if slot as usize == self.state.refunds.len() {
+            self.state.refunds.push(refund);
+        } else {
+            self.state.refunds[slot as usize] = refund;
+        }
         self.index
             .refunds
             .insert(meta.principal_id, req.refund_request_id, slot);
@@ -295,8 +323,8 @@ impl Engine {
         let r = &self.state.refunds[slot as usize];
         let o = &self.state.orders[r.order_slot as usize];
         RefundDispatch {
-            refund_id: u64::from(slot) + 1,
-            order_id: u64::from(r.order_slot) + 1,
+            refund_id: r.id,
+            order_id: r.order_id,
             channel_id: self.state.channels[r.channel_slot as usize].id,
             amount_minor: r.amount_minor,
             currency: o.currency,
@@ -330,10 +358,9 @@ impl Engine {
         meta: &InputMeta,
         res: &RefundChannelResult,
     ) -> Result<u32, (ReasonCode, &'static str)> {
-        let slot = res.refund_id.wrapping_sub(1);
-        if slot >= self.state.refunds.len() as u64 {
+        let Some(slot) = self.refund_slot_of(res.refund_id) else {
             return Err((ReasonCode::UnknownOrder, "no such refund"));
-        }
+        };
         let r = &self.state.refunds[slot as usize];
         // An Unknown refund's late result is its answer.
         if !r.state.is_open() {
@@ -344,7 +371,7 @@ impl Engine {
             let why = "refund belongs to another channel";
             return Err((ReasonCode::WrongChannel, why));
         }
-        Ok(slot as u32)
+        Ok(slot)
     }
 
     /// Posts (success) or voids (failure) the refund's reserved transfers and answers the acquirer.
@@ -465,8 +492,8 @@ impl Engine {
         let rejected = r.state == RefundStatus::Rejected;
         let ack = RefundAck {
             refund_request_id: r.refund_request_id,
-            order_id: u64::from(r.order_slot) + 1,
-            refund_id: if rejected { 0 } else { u64::from(slot) + 1 },
+            order_id: r.order_id,
+            refund_id: if rejected { 0 } else { r.id },
             status: if rejected {
                 AckStatus::Rejected
             } else {
@@ -493,11 +520,10 @@ impl Engine {
         out: &mut Outbox,
     ) {
         let r = &self.state.refunds[slot as usize];
-        let o = &self.state.orders[r.order_slot as usize];
         let succeeded = r.state == RefundStatus::Succeeded;
         let mut reversal = ArrayVec::new();
         if succeeded {
-            for (line, &(part, _)) in o.split.iter().zip(r.reversal.iter()) {
+            for (line, &(part, _)) in self.order_split(r.order_id).iter().zip(r.reversal.iter()) {
                 if part != 0 {
                     reversal.push(SplitLine {
                         role: line.role,
@@ -509,8 +535,8 @@ impl Engine {
         }
         let result = RefundResult {
             refund_request_id: r.refund_request_id,
-            order_id: u64::from(r.order_slot) + 1,
-            refund_id: u64::from(slot) + 1,
+            order_id: r.order_id,
+            refund_id: r.id,
             status: if succeeded {
                 FinalStatus::Succeeded
             } else {
@@ -518,7 +544,7 @@ impl Engine {
             },
             reason: r.reason,
             amount_minor: r.amount_minor,
-            currency: o.currency,
+            currency: r.currency,
             duplicate,
             sequence: meta.seq,
             reversal,

@@ -12,32 +12,44 @@ use crate::core::Engine;
 use crate::input::InputMeta;
 use crate::ledger::PartyAccount;
 use crate::outbox::{Dest, Outbox};
+use crate::retention::Found;
 use crate::routing;
 use crate::state::{ChannelBook, Order};
 
 impl Engine {
     pub(crate) fn handle_query(&mut self, meta: &InputMeta, q: &QueryOrder, out: &mut Outbox) {
-        let slot = match Engine::role(meta) {
-            Some(Role::Acquirer) if q.order_id == 0 => {
-                self.index.orders.get(meta.principal_id, q.request_id)
+        let acquirer = Engine::role(meta) == Some(Role::Acquirer);
+        let found = if acquirer && q.order_id == 0 {
+            self.find_order(meta.principal_id, q.request_id)
+        } else {
+            self.find_order_id(q.order_id)
+        };
+        let status = match found {
+            Some(Found::Live(s)) => {
+                Some(self.order_status_of(&self.state.orders[s as usize], false))
             }
-            _ => q
-                .order_id
-                .checked_sub(1)
-                .filter(|s| *s < self.state.orders.len() as u64)
-                .map(|s| s as u32),
+            Some(Found::Retired(r)) => {
+                let o = self.state.retention.receipts[r as usize].to_order(0);
+                Some(self.order_status_of(&o, true))
+            }
+            None => None,
         };
         // An acquirer sees only its own orders.
-        let slot = slot.filter(|&s| {
-            Engine::role(meta) != Some(Role::Acquirer)
-                || self.state.orders[s as usize].acquirer_id == meta.principal_id
-        });
-        let status = match slot {
-            Some(s) => self.order_status(s, meta.seq),
+        let status = status.filter(|s| !acquirer || s.acquirer_id == meta.principal_id);
+        let status = match status {
+            Some(status) => OrderStatus {
+                sequence: meta.seq,
+                ..status
+            },
             None => OrderStatus {
                 order_id: q.order_id,
                 request_id: q.request_id,
                 state: OrderState::NotFound,
+                reason: if q.order_id != 0 && self.order_expired(q.order_id) {
+                    ReasonCode::OrderExpired
+                } else {
+                    ReasonCode::None
+                },
                 sequence: meta.seq,
                 ..OrderStatus::default()
             },
@@ -49,16 +61,55 @@ impl Engine {
         );
     }
 
-    /// The full state of an order as OrderStatus.
+    /// Where order `id` is: in the table (itself, or brought back by a refund) or retired.
+    fn find_order_id(&self, id: u64) -> Option<Found> {
+        if let Some(slot) = self.order_slot_of(id) {
+            return Some(Found::Live(slot));
+        }
+        let r = self.receipt_of(id)?;
+        Some(match self.state.retention.receipts[r as usize].revived {
+            Some(slot) => Found::Live(slot.index()),
+            None => Found::Retired(r),
+        })
+    }
+
+    /// The full state of order `id` as OrderStatus (in the table or retired), if it is known.
+    pub fn order_status_by_id(&self, id: u64, sequence: u64) -> Option<OrderStatus> {
+        let status = match self.find_order_id(id)? {
+            Found::Live(slot) => self.order_status_of(&self.state.orders[slot as usize], false),
+            Found::Retired(r) => {
+                let o = self.state.retention.receipts[r as usize].to_order(0);
+                self.order_status_of(&o, true)
+            }
+        };
+        Some(OrderStatus { sequence, ..status })
+    }
+
+    /// The merchant of order `id` (in the table or retired), if it is known.
+    pub fn order_merchant(&self, id: u64) -> Option<u32> {
+        Some(match self.find_order_id(id)? {
+            Found::Live(slot) => self.state.orders[slot as usize].merchant_id,
+            Found::Retired(r) => self.state.retention.receipts[r as usize].merchant_id,
+        })
+    }
+
+    /// The full state of the order in `slot` as OrderStatus.
     pub fn order_status(&self, slot: u32, sequence: u64) -> OrderStatus {
-        let o = &self.state.orders[slot as usize];
+        OrderStatus {
+            sequence,
+            ..self.order_status_of(&self.state.orders[slot as usize], false)
+        }
+    }
+
+    /// The full state of order `o` (in the table, or as its receipt keeps it when `retired`).
+    fn order_status_of(&self, o: &Order, retired: bool) -> OrderStatus {
         let settle_day = o
             .split
             .iter()
             .find(|l| l.role == PartyRole::Merchant)
             .map_or(0, |l| u32::from(l.due_day));
         OrderStatus {
-            order_id: u64::from(slot) + 1,
+            order_id: o.id,
             request_id: o.request_id,
             acquirer_id: o.acquirer_id,
             merchant_id: o.merchant_id,
@@ -79,7 +130,8 @@ impl Engine {
             created_ns: o.created_ns,
             updated_ns: o.updated_ns,
             settle_day,
-            sequence,
+            sequence: 0,
+            retired,
             attempts: attempt_entries(o),
             candidates: candidate_entries(o),
             split: self.split_lines(o),
@@ -94,7 +146,7 @@ impl Engine {
         while let Some(r) = next.filter(|_| !refunds.is_full()) {
             let refund = &self.state.refunds[r.index() as usize];
             refunds.push(RefundEntry {
-                refund_id: u64::from(r.index()) + 1,
+                refund_id: refund.id,
                 refund_request_id: refund.refund_request_id,
                 amount_minor: refund.amount_minor,
                 state: (refund.state.to_wire())
@@ -151,8 +203,26 @@ impl Engine {
     }
 
     /// The slot of an order by its acquirer and request id (tools and tests).
+    /// The order id of payment `request_id` of `acquirer_id` (in the table or retired).
+    pub fn order_id_of(&self, acquirer_id: u32, request_id: u64) -> Option<u64> {
+        Some(match self.find_order(acquirer_id, request_id)? {
+            Found::Live(slot) => self.state.orders[slot as usize].id,
+            Found::Retired(r) => self.state.retention.receipts[r as usize].order_id,
+        })
+    }
+
+    /// The slot of payment `request_id` of `acquirer_id` while it is in the order table.
     pub fn order_slot(&self, acquirer_id: u32, request_id: u64) -> Option<u32> {
-        self.index.orders.get(acquirer_id, request_id)
+        match self.find_order(acquirer_id, request_id)? {
+            Found::Live(slot) => Some(slot),
+            Found::Retired(_) => None,
+        }
+    }
+
+    /// The order id of refund `refund_id`, while the refund is kept.
+    pub fn refund_order_id(&self, refund_id: u64) -> Option<u64> {
+        let slot = self.refund_slot_of(refund_id)?;
+        Some(self.state.refunds[slot as usize].order_id)
     }
 
     pub(crate) fn handle_balance(&mut self, meta: &InputMeta, q: &BalanceQuery, out: &mut Outbox) {

@@ -25,8 +25,15 @@ impl Engine {
     /// refused StaleAttempt, as in schema versions 1 and 2).
     pub(crate) fn reverses_late_capture(&self, slot: u32, index: usize) -> bool {
         let a = &self.state.orders[slot as usize].attempts[index];
-        let ch = &self.state.channels[usize::from(a.channel_slot)];
-        let settled = match a.status {
+        self.late_capture_reversed(a.status, a.channel_slot)
+    }
+
+    /// Whether a capture by an attempt that ended `status` on channel `channel_slot` is reversed
+    /// (`reverses_late_capture`; also asked of a retired order's attempt, before it is brought
+    /// back for it).
+    pub(crate) fn late_capture_reversed(&self, status: AttemptStatus, channel_slot: u16) -> bool {
+        let ch = &self.state.channels[usize::from(channel_slot)];
+        let settled = match status {
             AttemptStatus::Abandoned | AttemptStatus::Closed => true,
             AttemptStatus::TimedOut | AttemptStatus::Declined | AttemptStatus::RetryableError => {
                 ch.unknown_policy != UnknownPolicy::Legacy
@@ -160,7 +167,7 @@ impl Engine {
         let o = &self.state.orders[slot as usize];
         let reversal = PaymentReversal {
             request_id: o.request_id,
-            order_id: u64::from(slot) + 1,
+            order_id: o.id,
             attempt: index as u8 + 1,
             channel_id: o.attempts[index].channel_id,
             amount_minor: o.amount_minor,

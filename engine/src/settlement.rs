@@ -116,6 +116,7 @@ impl Engine {
                 self.push_health_alert(meta, slot as u32, change, out);
             }
         }
+        self.retention_step();
         let mut budget = crate::TIMEOUTS_PER_PULSE;
         self.expire_attempts(meta, &mut budget, out);
         self.expire_refunds(meta, &mut budget, out);

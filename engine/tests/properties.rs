@@ -407,6 +407,11 @@ struct Coverage {
     refunds_refused_too_many: u32,
     /// Payments refunded in full by more than one refund.
     full_refunds_in_pieces: u32,
+    /// Retention: receipts checked against the model, refunds asked of retired orders, and
+    /// payments whose receipt expired.
+    receipts_seen: u64,
+    refunds_of_retired: u64,
+    receipts_expired: u64,
 }
 
 struct Harness {
@@ -447,8 +452,8 @@ struct Harness {
     accepted: BTreeMap<u16, (i128, i128)>,
     /// Per paid order: what its succeeded refunds reversed from each split line.
     line_reversed: BTreeMap<u64, Vec<i64>>,
-    /// The state of every order after the last input.
-    states: Vec<OrderState>,
+    /// The state of every order in the order table after the last input, by order id.
+    states: BTreeMap<u64, OrderState>,
 }
 
 fn is_final(state: OrderState) -> bool {
@@ -516,7 +521,7 @@ impl Harness {
         let mut d = small_world(4_096);
         set_unknown_policy(&mut d, UnknownPolicy::Legacy);
         let last = d.engine.state_hash();
-        let states = Vec::new();
+        let states = BTreeMap::new();
         Harness {
             d,
             opt,
@@ -589,7 +594,11 @@ impl Harness {
     fn pulse(&mut self, advance_ms: u64) -> Out {
         self.d.advance_ns(advance_ms * 1_000_000);
         self.d.pulse();
-        self.after_input()
+        let out = self.after_input();
+        self.forget_expired();
+        let receipts = self.d.engine.state().retention.receipts.iter();
+        self.coverage.receipts_seen += receipts.filter(|r| !r.vacant).count() as u64;
+        out
     }
 
     fn after_input(&mut self) -> Out {
@@ -954,8 +963,14 @@ impl Harness {
         let Some(&((acquirer, payment_request_id), order_id)) = pick_from(&paid, pick) else {
             return;
         };
-        let status = self.d.engine.order_status((order_id - 1) as u32, 0);
+        let status = self
+            .d
+            .engine
+            .order_status_by_id(order_id, 0)
+            .expect("a payment the model knows is known to the engine");
+        self.coverage.refunds_of_retired += u64::from(status.retired);
         let refundable = status.amount_minor - status.refunded_minor - status.refund_pending_minor;
+        let window_ns = 365 * sluice_engine::NS_PER_DAY;
         let permille = |p: i64| (i128::from(refundable) * i128::from(p) / 1_000) as i64;
         let (payment_request_id, amount) = match size {
             RefundSize::Permille(p) => (payment_request_id, permille(p).max(1)),
@@ -975,6 +990,11 @@ impl Harness {
             Some(ReasonCode::UnknownOrder)
         } else if status.state != OrderState::Succeeded {
             Some(ReasonCode::OrderNotSucceeded)
+        } else if self.d.engine.now_ns() > status.created_ns + window_ns
+            && amount > 0
+            && amount <= refundable
+        {
+            Some(ReasonCode::RefundWindowPassed)
         } else if amount <= 0 {
             Some(ReasonCode::AmountNotPositive)
         } else if amount > refundable {
@@ -1542,8 +1562,8 @@ impl Harness {
                 Some(_) => {}
             }
         }
-        for (slot, o) in st.orders.iter().enumerate() {
-            let order_id = slot as u64 + 1;
+        for o in st.orders.iter().filter(|o| !o.vacant) {
+            let order_id = o.id;
             let (refunded, being_refunded) = refunds.get(&order_id).copied().unwrap_or_default();
             assert_eq!(
                 (o.refunded_minor, o.refund_pending_minor),
@@ -1565,7 +1585,7 @@ impl Harness {
                 let in_flight: i64 = taken.iter().zip(reversed).map(|(t, r)| t - r).sum();
                 assert_eq!(in_flight, o.refund_pending_minor, "order {order_id}");
             }
-            if let Some(&before) = self.states.get(slot)
+            if let Some(&before) = self.states.get(&order_id)
                 && is_final(before)
             {
                 assert_eq!(o.state, before, "order {order_id} left its final state");
@@ -1576,12 +1596,27 @@ impl Harness {
                 "order {order_id}: in flight in the engine iff the outputs left it at a channel"
             );
         }
-        for (slot, r) in st.refunds.iter().enumerate() {
+        for r in st.refunds.iter().filter(|r| !r.vacant) {
             assert_eq!(
                 r.state == RefundStatus::Pending,
-                self.pending_refunds.contains_key(&(slot as u64 + 1)),
+                self.pending_refunds.contains_key(&r.id),
                 "refund {}",
-                slot + 1
+                r.id
+            );
+        }
+        // Retired orders: their receipts keep what refunds took, as the results said.
+        for r in st
+            .retention
+            .receipts
+            .iter()
+            .filter(|r| !r.vacant && r.revived.is_none())
+        {
+            let (refunded, being_refunded) = refunds.get(&r.order_id).copied().unwrap_or_default();
+            assert_eq!(
+                (r.refunded_minor, being_refunded),
+                (refunded, 0),
+                "order {}",
+                r.order_id
             );
         }
         // Settlement queues against the ledger: what waits for its day is what the Pending account
@@ -1723,8 +1758,31 @@ impl Harness {
 
     fn record_states(&mut self) {
         self.states.clear();
+        let orders = self.d.engine.state().orders.iter();
         self.states
-            .extend(self.d.engine.state().orders.iter().map(|o| o.state));
+            .extend(orders.filter(|o| !o.vacant).map(|o| (o.id, o.state)));
+    }
+
+    /// Retention (docs/ENGINE.md): a payment whose receipt expired is forgotten by the engine, so
+    /// its request id is new again; the model forgets it too. A retired order that is still known
+    /// answers as before (the checks of resends, queries and refunds cover it).
+    fn forget_expired(&mut self) {
+        let engine = &self.d.engine;
+        let gone: Vec<(u32, u64)> = self
+            .order_of
+            .keys()
+            .filter(|&&(acquirer, request_id)| engine.order_id_of(acquirer, request_id).is_none())
+            .copied()
+            .collect();
+        for key in gone {
+            let order_id = self.order_of.remove(&key).expect("known");
+            self.created_by.remove(&key);
+            assert!(
+                self.d.engine.order_status_by_id(order_id, 0).is_none(),
+                "order {order_id}: its request is forgotten, the order is not"
+            );
+            self.coverage.receipts_expired += 1;
+        }
     }
 }
 
@@ -1820,8 +1878,16 @@ fn the_random_runs_reach_the_money_limits() {
         total.withdrawals_refused_overflow += c.withdrawals_refused_overflow;
         total.refunds_refused_too_many += c.refunds_refused_too_many;
         total.full_refunds_in_pieces += c.full_refunds_in_pieces;
+        total.receipts_seen += c.receipts_seen;
+        total.refunds_of_retired += c.refunds_of_retired;
+        total.receipts_expired += c.receipts_expired;
     }
     eprintln!("{total:?}");
+    // Retention: orders retired, retired ones refunded (brought back), receipts expired.
+    assert!(
+        total.receipts_seen > 0 && total.refunds_of_retired > 0 && total.receipts_expired > 0,
+        "{total:?}"
+    );
     let reached = [
         total.whales_paid,
         total.payments_refused_overflow,

@@ -206,7 +206,7 @@ macro_rules! message {
         }
         $( since $since:literal {
             $( $(#[doc = $sdoc:literal])+ $sfield:ident : $sty:ty = $sdefault:expr, )*
-        } )?
+        } )*
         groups { $( $(#[doc = $gdoc:literal])+ $gname:ident : [$gty:ty; $gmax:literal], )* }
         texts { $( $(#[doc = $tdoc:literal])+ $tname:ident : $tmax:literal, )* }
     ) => {
@@ -214,7 +214,7 @@ macro_rules! message {
         #[derive(Debug, Clone, PartialEq, Default)]
         pub struct $name {
             $( $(#[doc = $fdoc])+ pub $field: $fty, )*
-            $($( $(#[doc = $sdoc])+ pub $sfield: $sty, )*)?
+            $($( $(#[doc = $sdoc])+ pub $sfield: $sty, )*)*
             $( $(#[doc = $gdoc])+ pub $gname: arrayvec::ArrayVec<$gty, $gmax>, )*
             $( $(#[doc = $tdoc])+ pub $tname: $crate::codec::Text<$tmax>, )*
         }
@@ -223,7 +223,7 @@ macro_rules! message {
             const TEMPLATE_ID: u16 = $template;
             const NAME: &'static str = stringify!($name);
             const BLOCK_LENGTH: u16 = (0 $( + <$fty as $crate::codec::Field>::SIZE )*
-                $($( + <$sty as $crate::codec::Field>::SIZE )*)?) as u16;
+                $($( + <$sty as $crate::codec::Field>::SIZE )*)*) as u16;
             const MIN_BLOCK_LENGTH: u16 = (0 $( + <$fty as $crate::codec::Field>::SIZE )*) as u16;
             const SENT_BY: $crate::SentBy = $crate::SentBy::$sender;
             const MAX_BODY_LEN: usize = Self::BLOCK_LENGTH as usize
@@ -248,7 +248,7 @@ macro_rules! message {
                 $($(
                     $crate::codec::Field::write(&self.$sfield, &mut buf[at..]);
                     at += <$sty as $crate::codec::Field>::SIZE;
-                )*)?
+                )*)*
                 $( at += $crate::codec::write_group(&self.$gname, &mut buf[at..]); )*
                 $( at += $crate::codec::write_text(&self.$tname, &mut buf[at..]); )*
                 let _ = at;
@@ -279,7 +279,7 @@ macro_rules! message {
                         $sdefault
                     };
                     root_at += size;
-                )*)?
+                )*)*
                 let _ = root_at;
                 // Unknown trailing root fields (a newer version) are skipped by block_length.
                 #[allow(unused_mut)]
@@ -293,7 +293,7 @@ macro_rules! message {
                     at += used;
                 )*
                 let _ = at;
-                Ok($name { $($field,)* $($($sfield,)*)? $($gname,)* $($tname,)* })
+                Ok($name { $($field,)* $($($sfield,)*)* $($gname,)* $($tname,)* })
             }
 
             fn schema() -> $crate::schema::MessageDoc {
@@ -327,7 +327,7 @@ macro_rules! message {
                         parse: <$sty as $crate::codec::Field>::write_parsed,
                     });
                     at += <$sty as $crate::codec::Field>::SIZE;
-                )*)?
+                )*)*
                 let _ = at;
                 $crate::schema::MessageDoc {
                     name: stringify!($name),
@@ -361,7 +361,7 @@ macro_rules! message {
             fn sample(e: &mut $crate::codec::Entropy<'_>) -> Self {
                 $name {
                     $( $field: <$fty as $crate::codec::Sample>::sample(e), )*
-                    $($( $sfield: <$sty as $crate::codec::Sample>::sample(e), )*)?
+                    $($( $sfield: <$sty as $crate::codec::Sample>::sample(e), )*)*
                     $( $gname: $crate::codec::sample_group::<$gty, $gmax>(e), )*
                     $( $tname: $crate::codec::sample_text::<$tmax>(e), )*
                 }

@@ -620,6 +620,12 @@ message! {
         /// Journal sequence of the input this answers: the QueryOrder (not the order's request).
         sequence: u64,
     }
+    since 4 {
+        /// 1 when the order has retired from the order table (section 4, Retention): its final
+        /// state, amounts, split and refunds are kept, its attempts without their times and
+        /// latencies, its routing explanation (candidates) is not.
+        retired: bool = false,
+    }
     groups {
         /// Every attempt, in order.
         attempts: [AttemptEntry; 4],
@@ -916,6 +922,12 @@ message! {
         /// Pay allows 50): the next is refused TooManyRefunds (RefundsFull for a channel of the
         /// Legacy policy, as versions 1 and 2 answered).
         refunds_max: u8 = 16,
+    }
+    since 4 {
+        /// How long after a payment it may be refunded through this channel, days (0 = no limit;
+        /// WeChat Pay allows 365): a later RefundRequest is refused RefundWindowPassed. A retired
+        /// order's record is kept for refunds until this window passes (section 4, Retention).
+        refund_window_days: u16 = 0,
     }
     groups {
         /// Supported currencies.
@@ -1312,6 +1324,17 @@ message! {
         attempts_max: u8,
         /// Offset of the settlement calendar from UTC, seconds (e.g. 28800 for UTC+8).
         utc_offset_secs: i32,
+    }
+    since 4 {
+        /// How long a final order stays in the order table after its last change, milliseconds
+        /// (0 = for ever, as versions 1 to 3 kept them). Then it retires to a compact record and
+        /// its slot takes a new order under a new order id (section 4, Retention).
+        order_retention_ms: u64 = 0,
+        /// How long a retired order's record answers a resend of its request id (the original
+        /// answer, or DuplicateRequestMismatch) and a query, milliseconds from its retirement.
+        idempotency_window_ms: u64 = 0,
+        /// Most retired orders' records in memory (required when order_retention_ms > 0).
+        receipts_max: u32 = 0,
     }
     groups {
         /// Ledger currencies.

@@ -300,6 +300,8 @@ wire_enum! {
         CredentialExists = 146 => "ConfigCredential Add of a key id that exists (revoked keys included: key ids are never reused).",
         NotFound = 147 => "ConfigQuery: no object of that kind and id (list entries: no entry at that index).",
         BalanceOverflow = 126 => "Accepting it could take a ledger account or a party's total past the largest balance, 2^63 - 1 minor units (section 4, Money limits); nothing changed. In a PaymentResult: the capture could not be kept.",
+        RefundWindowPassed = 128 => "The payment is older than its channel's refund window (ConfigChannel refund_window_days).",
+        OrderExpired = 129 => "QueryOrder: the order id was issued, but the order and its retired record are gone (past every retention window; section 4, Retention).",
         TooManyRefunds = 127 => "The payment has had as many refunds as its channel allows (ConfigChannel refunds_max; failed refunds count).",
         LateCapture = 135 => "PaymentReversal: an attempt captured after the payment had its final outcome (or a second attempt captured); the capture is being reversed.",
         WithdrawalsFull = 150 => "The withdrawals in memory reached their configured maximum.",

@@ -365,15 +365,12 @@ fn dump_merchant(
 
 /// The merchant of an order id, from the engine's order table.
 pub fn order_merchant(engine: &Engine, order_id: u64) -> Option<u32> {
-    let slot = usize::try_from(order_id.checked_sub(1)?).ok()?;
-    engine.state().orders.get(slot).map(|o| o.merchant_id)
+    engine.order_merchant(order_id)
 }
 
 /// The order a refund id belongs to.
 pub fn refund_order(engine: &Engine, refund_id: u64) -> Option<u64> {
-    let slot = usize::try_from(refund_id.checked_sub(1)?).ok()?;
-    let refund = engine.state().refunds.get(slot)?;
-    Some(u64::from(refund.order_slot) + 1)
+    engine.refund_order_id(refund_id)
 }
 
 /// Whether an input names the merchant, directly or through an order or refund it names.
@@ -386,8 +383,8 @@ fn message_concerns_merchant(
     let by_order = |order_id: u64| order_merchant(engine, order_id) == Some(merchant);
     let by_request = |request_id: u64| {
         engine
-            .order_slot(principal_id, request_id)
-            .is_some_and(|slot| by_order(u64::from(slot) + 1))
+            .order_id_of(principal_id, request_id)
+            .is_some_and(by_order)
     };
     match message {
         AnyMessage::PaymentRequest(m) => m.merchant_id == merchant,

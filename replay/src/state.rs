@@ -133,7 +133,11 @@ pub fn report(data: &DataDir, rebuilt: Rebuilt) -> StateReport {
     let orders_by_state = OrderState::all()
         .filter(|s| *s != OrderState::NotFound)
         .map(|s| {
-            let n = state.orders.iter().filter(|o| o.state == s).count();
+            let n = state
+                .orders
+                .iter()
+                .filter(|o| !o.vacant && o.state == s)
+                .count();
             (s, n as u64)
         })
         .collect();
@@ -142,7 +146,7 @@ pub fn report(data: &DataDir, rebuilt: Rebuilt) -> StateReport {
             let n = state
                 .refunds
                 .iter()
-                .filter(|r| r.state.to_wire() == Some(s))
+                .filter(|r| !r.vacant && r.state.to_wire() == Some(s))
                 .count();
             (s, n as u64)
         })
@@ -177,8 +181,8 @@ pub fn report(data: &DataDir, rebuilt: Rebuilt) -> StateReport {
         notes: rebuilt.notes.clone(),
         orders_by_state,
         refunds_by_state,
-        orders: state.orders.len() as u64,
-        refunds: state.refunds.len() as u64,
+        orders: engine.summary().orders,
+        refunds: engine.summary().refunds,
         merchants: state.merchants.len() as u64,
         promoters: state.promoters.len() as u64,
         channels: state.channels.len() as u64,

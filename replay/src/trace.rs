@@ -86,19 +86,19 @@ pub fn trace_order(
     progress.finish();
     replayed?;
     let engine = &replayer.engine;
-    let orders = engine.state().orders.len() as u64;
-    if order_id > orders {
+    let Some(status) = engine.order_status_by_id(order_id, end.seq) else {
         return Err(Error::new(format!(
-            "order {order_id} does not exist: the journal holds {orders} orders at seq {}",
+            "order {order_id} is not known at seq {}: never issued, or past every retention \
+             window (its inputs are in the journal)",
             end.seq
         )));
-    }
+    };
     Ok(OrderTrace {
         order_id,
         start: replayer.start.clone(),
         end_seq: end.seq,
         entries: tracker.entries,
-        status: engine.order_status((order_id - 1) as u32, end.seq),
+        status,
         state_hash: engine.state_hash(),
     })
 }
@@ -114,12 +114,15 @@ fn creation_seq(
 ) -> Option<u64> {
     // Without a usable start the caller falls back to the earliest one; nothing to learn here.
     let newest = replayer::at_or_before(data, reader, end_seq, notes).ok()?;
-    let slot = usize::try_from(order_id - 1).unwrap_or(usize::MAX);
+    let slot = usize::try_from(order_id & u64::from(u32::MAX))
+        .ok()?
+        .checked_sub(1)?;
     newest
         .engine
         .state()
         .orders
         .get(slot)
+        .filter(|order| order.id == order_id && !order.vacant)
         .map(|order| order.seq)
 }
 
@@ -133,10 +136,9 @@ struct Tracker<'f> {
 impl Tracker<'_> {
     /// The refunds the order already has (through the engine's public view of it).
     fn learn_refunds(&mut self, engine: &Engine) {
-        if self.order_id > engine.state().orders.len() as u64 {
+        let Some(status) = engine.order_status_by_id(self.order_id, engine.last_seq()) else {
             return;
-        }
-        let status = engine.order_status((self.order_id - 1) as u32, engine.last_seq());
+        };
         self.refund_ids
             .extend(status.refunds.iter().map(|r| r.refund_id));
     }

@@ -16,12 +16,14 @@ use crate::risk::RiskState;
 
 mod inflight;
 mod order;
+mod receipt;
 mod refund;
 mod slot;
 pub mod wire;
 
 pub use inflight::{InFlight, Links, Member, Table};
 pub use order::{Attempt, AttemptTable, Candidate, Line, Order};
+pub use receipt::{Due, Receipt, ReceiptAttempt, Retention, id_slot, slot_id};
 pub use refund::{Refund, RefundStatus, Withdrawal};
 pub use slot::{Slot, Slot16};
 use wire::{HealthStateDef, PartyKindDef, PaymentMethodDef, RoutingStrategyDef, UnknownPolicyDef};
@@ -41,6 +43,13 @@ pub struct Limits {
     pub velocity_keys_max: u32,
     pub attempts_max: u8,
     pub utc_offset_secs: i32,
+    /// A final order retires this long after its last change (0 = never; docs/ENGINE.md,
+    /// "Retention").
+    pub order_retention_ns: u64,
+    /// A retired order's receipt answers resends and queries this long after it retired.
+    pub idempotency_window_ns: u64,
+    /// Most receipts in memory.
+    pub receipts_max: u32,
     /// Ledger currencies (ISO 4217 numeric); a currency's slot is its index here.
     pub currencies: ArrayVec<u16, CURRENCIES_MAX>,
 }
@@ -236,6 +245,8 @@ pub struct Channel {
     pub unknown_policy: UnknownPolicy,
     /// Most refunds of one payment (failed ones included).
     pub refunds_max: u8,
+    /// Days after a payment it may be refunded (0 = no limit).
+    pub refund_window_days: u16,
     pub currencies: ArrayVec<u16, 8>,
     pub methods: ArrayVec<MethodFee, 4>,
     /// Bit i set when the channel takes ledger currency slot i (derived from `currencies`).
@@ -293,6 +304,8 @@ pub struct State {
     pub orders: Vec<Order>,
     pub refunds: Vec<Refund>,
     pub withdrawals: Vec<Withdrawal>,
+    /// Retired orders' receipts, free slots and what is due to retire or expire.
+    pub retention: Retention,
     pub ledger: Ledger,
     pub risk: RiskState,
     /// Who may log in (docs/OPERATIONS.md, "Credentials as journaled state").
@@ -332,4 +345,12 @@ pub struct Counters {
     pub rule_hits: Vec<(u64, u64)>,
     /// Per routing strategy (index = strategy - 1): (decisions, failovers).
     pub strategies: [(u64, u64); 6],
+    /// Orders retired from the order table (docs/ENGINE.md, "Retention").
+    pub orders_retired: u64,
+    /// Retired orders brought back by a refund.
+    pub orders_revived: u64,
+    /// Receipts whose windows all passed (their refunds went with them).
+    pub receipts_expired: u64,
+    /// Times an order was due to retire and the receipts were full (it stayed).
+    pub retire_blocked: u64,
 }

@@ -99,6 +99,13 @@ const _: () = assert!(size_of::<Line>() == 16);
 /// A payment order.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Order {
+    /// The order id (`slot_id` of its slot and generation when it was created; a revived order
+    /// keeps its own in another slot).
+    pub id: u64,
+    /// The occupancy of its slot (`slot_id`): one more than the slot's previous order's.
+    pub generation: u32,
+    /// A free slot: its order retired.
+    pub vacant: bool,
     pub request_id: u64,
     pub request_hash: u64,
     pub acquirer_id: u32,

@@ -53,6 +53,15 @@ impl RefundStatus {
 /// A refund.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Refund {
+    /// The refund id (`slot_id` of its slot and generation).
+    pub id: u64,
+    /// The refunded order's id and currency (what answers a resend after the order retired).
+    pub order_id: u64,
+    pub currency: u16,
+    /// The occupancy of its slot: one more than the slot's previous refund's.
+    pub generation: u32,
+    /// A free slot: its order's receipt expired (or, refused at request time, its window passed).
+    pub vacant: bool,
     pub refund_request_id: u64,
     pub request_hash: u64,
     pub acquirer_id: u32,

@@ -162,7 +162,7 @@ stored_as_wire! {
         RefundInProgress, ChannelDeclined, AttemptsExhausted, ChannelTimeout, WrongChannel,
         StaleAttempt, UnknownChannel, UnknownSplitProfile, CapacityReached, InvalidConfig,
         UnknownRule, UnknownCredential, CredentialExists, NotFound, WithdrawalsFull,
-        BalanceOverflow, TooManyRefunds, LateCapture,
+        BalanceOverflow, TooManyRefunds, LateCapture, RefundWindowPassed, OrderExpired,
     }
 }
 

@@ -80,6 +80,11 @@ pub fn genesis() -> Genesis {
         velocity_keys_max: 16,
         attempts_max: 3,
         utc_offset_secs: 8 * 3600,
+        // Orders retire an hour after their last change; their receipts answer for a day (or,
+        // refundable, to their channel's refund window), at most 64 of them.
+        order_retention_ms: 3_600_000,
+        idempotency_window_ms: 86_400_000,
+        receipts_max: 64,
         ledger_currencies: currencies(&[CNY, USD, EUR]),
     }
 }
@@ -113,6 +118,7 @@ fn channel(
             UnknownPolicy::Hold
         },
         refunds_max: if id == 3 { 3 } else { 50 },
+        refund_window_days: if id == 2 { 0 } else { 30 },
         currencies: currencies(list),
         methods: methods
             .iter()

@@ -57,6 +57,8 @@ pub struct ChannelEntry {
     unknown_policy: String,
     #[serde(default = "d_refunds_max")]
     refunds_max: u8,
+    #[serde(default = "d_refund_window_days")]
+    refund_window_days: u16,
 }
 
 fn d_timeout() -> u32 {
@@ -100,6 +102,9 @@ fn d_unknown_policy() -> String {
 }
 fn d_refunds_max() -> u8 {
     50
+}
+fn d_refund_window_days() -> u16 {
+    365
 }
 fn d_settlement() -> u8 {
     1
@@ -325,6 +330,7 @@ pub(super) fn channel(
             "unknown policy (hold, fail_over)",
         )?,
         refunds_max: c.refunds_max,
+        refund_window_days: c.refund_window_days,
         currencies: currencies(&c.currencies, line, key)?,
         methods,
     })

@@ -70,6 +70,9 @@ pub struct LimitsSection {
     velocity_keys_max: u32,
     attempts_max: u8,
     utc_offset_secs: i32,
+    order_retention_ms: u64,
+    idempotency_window_ms: u64,
+    receipts_max: u32,
     currencies: Vec<CurrencyValue>,
 }
 
@@ -88,6 +91,9 @@ impl Default for LimitsSection {
             velocity_keys_max: 65_536,
             attempts_max: 3,
             utc_offset_secs: 8 * 3600,
+            order_retention_ms: 86_400_000,
+            idempotency_window_ms: 7 * 86_400_000,
+            receipts_max: 4_000_000,
             currencies: vec![
                 CurrencyValue::Code("CNY".into()),
                 CurrencyValue::Code("USD".into()),
@@ -297,6 +303,9 @@ fn genesis(l: &LimitsSection) -> Result<Genesis, ConfigError> {
         velocity_keys_max: l.velocity_keys_max,
         attempts_max: l.attempts_max,
         utc_offset_secs: l.utc_offset_secs,
+        order_retention_ms: l.order_retention_ms,
+        idempotency_window_ms: l.idempotency_window_ms,
+        receipts_max: l.receipts_max,
         ledger_currencies,
     };
     // The engine's own check, so a bad limit is reported here rather than at first start.
