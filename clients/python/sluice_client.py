@@ -35,7 +35,7 @@ TEXT_LENGTH = struct.Struct("<H")  # variable-length text: u16 length, then the 
 
 ENCODING_TYPE = 0xEB50  # SBE 1.0 little-endian
 SCHEMA_ID = 0x534C  # "SL"
-SCHEMA_VERSION = 3  # section 1, Versioning: the server accepts any version >= 1
+SCHEMA_VERSION = 4  # section 1, Versioning: the server accepts any version >= 1
 HEADERS_LEN = SOFH.size + SBE_HEADER.size  # 14: also the shortest valid frame
 MAX_FRAME_TO_SERVER = 1024  # largest frame the server accepts (LoginAccepted.max_frame_bytes says so too)
 MAX_FRAME_FROM_SERVER = 16384  # largest frame the server sends
@@ -343,6 +343,8 @@ class ReasonCode(enum.IntEnum):
     WrongChannel = 133
     StaleAttempt = 134
     LateCapture = 135
+    RefundWindowPassed = 128
+    OrderExpired = 129
     UnknownChannel = 140
     UnknownSplitProfile = 141
     CapacityReached = 142
@@ -611,14 +613,14 @@ MESSAGES = [
         (35, "currency", U16), (37, "duplicate", BOOL), (38, "sequence", U64),
     ], groups=[Group("reversal", SPLIT_LINE, 8)]),
     MessageType(16, "QueryOrder", 16, [(0, "order_id", U64), (8, "request_id", U64)]),
-    MessageType(17, "OrderStatus", 103, [
+    MessageType(17, "OrderStatus", 104, [
         (0, "order_id", U64), (8, "request_id", U64), (16, "acquirer_id", U32), (20, "merchant_id", U32),
         (24, "promoter_id", U32), (28, "amount_minor", I64), (36, "currency", U16),
         (38, "method", E8(PaymentMethod)), (39, "scene", E8(Scene)), (40, "state", E8(OrderState)),
         (41, "reason", E16(ReasonCode)), (43, "risk_action", E8(RiskAction)), (44, "risk_rule_id", U32),
         (48, "strategy", E8(RoutingStrategy)), (49, "channel_id", U16), (51, "fee_minor", I64),
         (59, "refunded_minor", I64), (67, "refund_pending_minor", I64), (75, "created_ns", U64),
-        (83, "updated_ns", U64), (91, "settle_day", U32), (95, "sequence", U64),
+        (83, "updated_ns", U64), (91, "settle_day", U32), (95, "sequence", U64), (103, "retired", BOOL),
     ], groups=[
         Group("attempts", Block("AttemptEntry", 18, [
             (0, "attempt", U8), (1, "channel_id", U16), (3, "status", E8(AttemptStatus)),
@@ -685,13 +687,13 @@ MESSAGES = [
         Group("currencies", CURRENCY_ENTRY, 8),
         Group("channels", Block("RouteEntry", 4, [(0, "channel_id", U16), (2, "weight", U16)]), 8),
     ]),
-    MessageType(41, "ConfigChannel", 70, [
+    MessageType(41, "ConfigChannel", 72, [
         (0, "channel_id", U16), (2, "name", Chars(16)), (18, "status", E8(Activity)), (19, "timeout_ms", U32),
         (23, "min_amount_minor", I64), (31, "max_amount_minor", I64), (39, "failure_threshold", U16),
         (41, "failure_leak_per_sec", U16), (43, "min_success_rate", DECIMAL),
         (52, "min_attempts_for_rate", U16), (54, "cooldown_ms", U32), (58, "probe_slots", U8),
         (59, "probe_successes", U8), (60, "query_interval_ms", U32), (64, "query_window_ms", U32),
-        (68, "unknown_policy", E8(UnknownPolicy)), (69, "refunds_max", U8),
+        (68, "unknown_policy", E8(UnknownPolicy)), (69, "refunds_max", U8), (70, "refund_window_days", U16),
     ], groups=[
         Group("currencies", CURRENCY_ENTRY, 8),
         Group("methods", Block("MethodFee", 11, [
@@ -773,11 +775,12 @@ MESSAGES = [
     ]),
     # Templates 90 and above exist only in the journal; listed so that journal bytes can be decoded.
     MessageType(90, "Pulse", 1, [(0, "flags", U8)]),
-    MessageType(91, "Genesis", 39, [
+    MessageType(91, "Genesis", 59, [
         (0, "orders_max", U32), (4, "refunds_max", U32), (8, "withdrawals_max", U32),
         (12, "merchants_max", U32), (16, "promoters_max", U32), (20, "channels_max", U16),
         (22, "split_profiles_max", U16), (24, "risk_rules_max", U16), (26, "list_entries_max", U32),
         (30, "velocity_keys_max", U32), (34, "attempts_max", U8), (35, "utc_offset_secs", I32),
+        (39, "order_retention_ms", U64), (47, "idempotency_window_ms", U64), (55, "receipts_max", U32),
     ], groups=[Group("ledger_currencies", CURRENCY_ENTRY, 8)]),
 ]
 

@@ -95,6 +95,7 @@ pub struct Line {
 const _: () = assert!(size_of::<Attempt>() == 48);
 const _: () = assert!(size_of::<Candidate>() == 16);
 const _: () = assert!(size_of::<Line>() == 16);
+const _: () = assert!(size_of::<Order>() == 768);
 
 /// A payment order.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]

@@ -103,7 +103,10 @@ pub struct Receipt {
     pub taken_minor: [i64; MAX_SPLIT_LINES],
 }
 
+// The sizes docs/ENGINE.md ("Retention") states: a receipt is about half an order (768 bytes).
 const _: () = assert!(size_of::<ReceiptAttempt>() == 8);
+const _: () = assert!(size_of::<Receipt>() == 392);
+const _: () = assert!(size_of::<Due>() == 16);
 
 impl Receipt {
     /// The receipt of final order `o`, retired at `now_ns` into a slot of `generation`.
