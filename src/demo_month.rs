@@ -1,8 +1,11 @@
 //! The demo's simulated month: a second server whose sequencer reads a scripted clock
 //! (`sluice_node::ScriptedClock`). Each simulated day the acquirers pay over real TCP at 10:00,
 //! then the clock jumps to the next day and the pulse it causes settles what is due (T+1, T+2,
-//! promoters T+7) and releases deposits after their hold. A month of settlement in about a second;
-//! the journal is then checked for determinism as `sluice replay check` does.
+//! promoters T+7) and releases deposits after their hold. The order table holds about two days of
+//! payments: final orders retire after a day (docs/ENGINE.md, "Retention"), and the month's first
+//! payment, retired four weeks before, is queried, resent and partly refunded at the end. A month of
+//! settlement in about a second; the journal is then checked for determinism as `sluice replay
+//! check` does.
 
 use serde_json::json;
 use sluice_gateway::client::Client;
@@ -34,6 +37,9 @@ pub struct MonthReport {
     pub balances: Vec<(u32, BalanceEntry)>,
     /// Promoter 501's CNY balance at the end (T+7).
     pub promoter: BalanceEntry,
+    /// The order table's size: about two days of payments.
+    pub orders_max: u32,
+    pub retired: RetiredFirst,
     pub check_ok: bool,
     pub check_text: String,
     pub data_dir: PathBuf,
@@ -48,8 +54,10 @@ pub fn run(
 ) -> Result<MonthReport, String> {
     config.data_dir = data_dir.to_path_buf();
     config.listen = "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?;
-    let needed = u32::try_from(u64::from(days) * per_day + 10_000).map_err(|e| e.to_string())?;
-    config.world.genesis.orders_max = config.world.genesis.orders_max.min(needed.max(10_000));
+    // Two days of payments: without retention the table would be full on the third day.
+    let two_days = u32::try_from(2 * per_day + 1_000).map_err(|e| e.to_string())?;
+    config.world.genesis.orders_max = config.world.genesis.orders_max.min(two_days);
+    let orders_max = config.world.genesis.orders_max;
     config.pipeline.prefault_memory = false;
     let clock = ScriptedClock::starting_at(START_NS);
     let options = ServeOptions {
@@ -65,7 +73,7 @@ pub fn run(
     let report = running
         .join()
         .map_err(|_| "month server panicked".to_string())?;
-    let (payments, succeeded, balances, promoter) = driven?;
+    let (payments, succeeded, balances, promoter, retired) = driven?;
     if let Some(e) = report.error {
         return Err(format!("month server failed: {e}"));
     }
@@ -82,13 +90,80 @@ pub fn run(
         wall_seconds,
         balances,
         promoter,
+        orders_max,
+        retired,
         check_ok: check.ok(),
         check_text: String::from_utf8_lossy(&text).into_owned(),
         data_dir: data_dir.to_path_buf(),
     })
 }
 
-type Driven = (u64, u64, Vec<(u32, BalanceEntry)>, BalanceEntry);
+type Driven = (
+    u64,
+    u64,
+    Vec<(u32, BalanceEntry)>,
+    BalanceEntry,
+    RetiredFirst,
+);
+
+/// The month's first payment at the end, four weeks after it retired.
+#[derive(Debug, Clone, Default)]
+pub struct RetiredFirst {
+    /// Its query: final state, retired.
+    pub status: OrderStatus,
+    /// Whether a resend got the original result (`duplicate` = 1, same outcome and split).
+    pub resend_same: bool,
+    /// A refund of a tenth of it.
+    pub refund: RefundResult,
+}
+
+/// Queries, resends and refunds payment 1, which retired weeks ago.
+fn first_payment(acquirer: &mut Client, first: &PaymentResult) -> Result<RetiredFirst, String> {
+    acquirer
+        .send(&QueryOrder {
+            order_id: 0,
+            request_id: 1,
+        })
+        .map_err(text)?;
+    let status = acquirer
+        .recv_until(WAIT, |m| match m {
+            AnyMessage::OrderStatus(s) => Some(s.clone()),
+            _ => None,
+        })
+        .map_err(text)?;
+    acquirer.send(&payment(1)).map_err(text)?;
+    let again = acquirer
+        .recv_until(WAIT, |m| match m {
+            AnyMessage::PaymentResult(r) => Some(r.clone()),
+            _ => None,
+        })
+        .map_err(text)?;
+    let resend_same = again.duplicate
+        && (again.order_id, again.status, again.fee_minor, &again.split)
+            == (first.order_id, first.status, first.fee_minor, &first.split);
+    let refund = RefundRequest {
+        refund_request_id: 1,
+        payment_request_id: 1,
+        amount_minor: first.amount_minor / 10,
+    };
+    acquirer.send(&refund).map_err(text)?;
+    let refund = acquirer
+        .recv_until(WAIT, |m| match m {
+            AnyMessage::RefundResult(r) => Some(r.clone()),
+            _ => None,
+        })
+        .map_err(text)?;
+    if !status.retired || !resend_same {
+        return Err(format!(
+            "payment 1, weeks old, should be retired and answer a resend as at first: {status:?}"
+        ));
+    }
+    Ok(RetiredFirst {
+        status,
+        resend_same,
+        refund,
+    })
+}
 
 fn drive(
     addr: std::net::SocketAddr,
@@ -100,11 +175,11 @@ fn drive(
     let mut acquirer =
         Client::login(addr, Role::Acquirer, "acq-a", "sluice-demo-acquirer-a").map_err(e)?;
     let mut admin = Client::login(addr, Role::Admin, "admin", "sluice-demo-admin").map_err(e)?;
-    let (mut payments, mut succeeded) = (0, 0);
+    let (mut payments, mut succeeded, mut first_result) = (0, 0, None);
     for day in 0..u64::from(days) {
         clock.advance_to(START_NS + day * NS_PER_DAY + 10 * NS_PER_HOUR);
         let first = day * per_day + 1;
-        succeeded += pay(&mut acquirer, first..first + per_day)?;
+        succeeded += pay(&mut acquirer, first..first + per_day, &mut first_result)?;
         payments += per_day;
     }
     // The morning after the last day, and a week later: what is due settles, deposits thaw.
@@ -142,11 +217,18 @@ fn drive(
         .map(|&m| balance(&mut admin, PartyKind::Merchant, m).map(|b| (m, b)))
         .collect::<Result<_, _>>()?;
     let promoter = balance(&mut admin, PartyKind::Promoter, 501)?;
-    Ok((payments, succeeded, balances, promoter))
+    let first = first_result.ok_or("payment 1 had no result")?;
+    let retired = first_payment(&mut acquirer, &first)?;
+    Ok((payments, succeeded, balances, promoter, retired))
 }
 
-/// Pays the ids in windows over one connection; returns how many succeeded.
-fn pay(client: &mut Client, ids: std::ops::Range<u64>) -> Result<u64, String> {
+/// Pays the ids in windows over one connection; returns how many succeeded. Payment 1's result
+/// is kept in `first`.
+fn pay(
+    client: &mut Client,
+    ids: std::ops::Range<u64>,
+    first: &mut Option<PaymentResult>,
+) -> Result<u64, String> {
     let (mut next, end) = (ids.start, ids.end);
     let (mut sent, mut finished, mut succeeded) = (0u64, 0u64, 0u64);
     let total = end - ids.start;
@@ -159,6 +241,9 @@ fn pay(client: &mut Client, ids: std::ops::Range<u64>) -> Result<u64, String> {
         match client.recv(WAIT).map_err(|e| e.to_string())? {
             Some(AnyMessage::PaymentAck(a)) if a.status != AckStatus::Accepted => finished += 1,
             Some(AnyMessage::PaymentResult(r)) => {
+                if r.request_id == 1 {
+                    *first = Some(r.clone());
+                }
                 finished += 1;
                 succeeded += u64::from(r.status == FinalStatus::Succeeded);
             }
@@ -187,6 +272,10 @@ fn payment(id: u64) -> PaymentRequest {
     }
 }
 
+fn text<E: ToString>(e: E) -> String {
+    e.to_string()
+}
+
 fn money(minor: i64) -> String {
     format!("{}.{:02}", minor / 100, minor % 100)
 }
@@ -208,6 +297,14 @@ impl MonthReport {
             "wall_seconds": (self.wall_seconds * 1000.0).round() / 1000.0,
             "merchants_cny": balances,
             "promoter_501_cny": { "pending": self.promoter.pending_minor, "available": self.promoter.available_minor },
+            "orders_max": self.orders_max,
+            "first_payment": {
+                "retired": self.retired.status.retired,
+                "state": self.retired.status.state.name(),
+                "resend_same_result": self.retired.resend_same,
+                "refund": self.retired.refund.status.name(),
+                "refund_minor": self.retired.refund.amount_minor,
+            },
             "replay_check_ok": self.check_ok,
             "data_dir": self.data_dir.display().to_string(),
         })
@@ -239,6 +336,26 @@ impl MonthReport {
             "  promoter 501 (T+7): pending {} (the last week), available {}",
             money(self.promoter.pending_minor),
             money(self.promoter.available_minor)
+        );
+        let (st, r) = (&self.retired.status, &self.retired.refund);
+        println!(
+            "retention: {} payments through an order table of {} (final orders retire after a day)",
+            self.payments, self.orders_max
+        );
+        println!(
+            "  payment 1 (day 1, retired weeks ago): query {:?} retired={} amount {}; resend {}; \
+             refund {} {:?}, reversed over {} split lines",
+            st.state,
+            st.retired,
+            money(st.amount_minor),
+            if self.retired.resend_same {
+                "got the original result"
+            } else {
+                "DIFFERED"
+            },
+            money(r.amount_minor),
+            r.status,
+            r.reversal.len()
         );
         print!("replay check of its journal: {}", self.check_text);
         println!("journal    {}", self.data_dir.display());

@@ -131,7 +131,10 @@ fn run_forever(name: &str, orders_max: u32, rounds: u64) -> (u64, u64) {
     // The first payment, kept to the end: it retires long before the others stop.
     let (full, firsts) = pay_many(&mut acq, (1, 1), 1, Duration::ZERO);
     assert_eq!(full, 0);
-    let first = firsts.into_iter().next().expect("the first payment's result");
+    let first = firsts
+        .into_iter()
+        .next()
+        .expect("the first payment's result");
     assert_eq!(first.status, FinalStatus::Succeeded, "{first:?}");
     let started = Instant::now();
     let total = u64::from(orders_max) * rounds;
@@ -147,14 +150,27 @@ fn run_forever(name: &str, orders_max: u32, rounds: u64) -> (u64, u64) {
         rss_start,
         rss_kib(server.pid())
     );
-    assert_eq!(orders_full, 0, "a server that retires orders never fills up");
+    assert_eq!(
+        orders_full, 0,
+        "a server that retires orders never fills up"
+    );
 
     // The first order retired long ago: a query finds it retired, final, with its amounts.
     let status = query_order(&mut acq, 1);
     assert!(status.retired, "{status:?}");
     assert_eq!(
-        (status.order_id, status.state, status.amount_minor, status.fee_minor),
-        (first.order_id, OrderState::Succeeded, first.amount_minor, first.fee_minor)
+        (
+            status.order_id,
+            status.state,
+            status.amount_minor,
+            status.fee_minor
+        ),
+        (
+            first.order_id,
+            OrderState::Succeeded,
+            first.amount_minor,
+            first.fee_minor
+        )
     );
     // A resend of it gets the original answer; a changed one is refused.
     let original = payment(1, SHOP, 1_001, PaymentMethod::Wallet);
