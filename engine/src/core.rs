@@ -736,7 +736,7 @@ impl Engine {
             ix.channels.insert(c.id, i as u32);
         }
         rebuild_payments_index(s, ix);
-        for (i, w) in s.withdrawals.iter().enumerate() {
+        for (i, w) in s.withdrawals.iter().enumerate().filter(|(_, w)| !w.vacant) {
             ix.withdrawals
                 .insert(w.acquirer_id, w.withdraw_request_id, i as u32);
         }

@@ -6,7 +6,7 @@ use crate::core::{Engine, request_hash};
 use crate::input::InputMeta;
 use crate::ledger::{AccountId, PartyAccount};
 use crate::outbox::{Dest, Outbox};
-use crate::state::Withdrawal;
+use crate::state::{Withdrawal, slot_id};
 
 impl Engine {
     pub(crate) fn handle_withdraw(
@@ -39,16 +39,25 @@ impl Engine {
         ledger.post(account, ledger.payouts(c), req.amount_minor);
         let after = ledger.account(account).spendable();
         let after = i64::try_from(after).expect("a balance within the money limits fits an i64");
-        let slot = self.state.withdrawals.len() as u32;
-        let withdrawal = Withdrawal::paid(req, acquirer, hash, after);
-        self.state.withdrawals.push(withdrawal);
+        let (slot, generation) = self
+            .take_withdrawal_slot()
+            .expect("validation checked the withdrawal table has room");
+        let id = slot_id(slot, generation);
+        let now = self.state.now_ns;
+        let withdrawal = Withdrawal::paid(req, (acquirer, hash), (id, generation), after, now);
+        if slot as usize == self.state.withdrawals.len() {
+            self.state.withdrawals.push(withdrawal);
+        } else {
+            self.state.withdrawals[slot as usize] = withdrawal;
+        }
         self.index
             .withdrawals
             .insert(acquirer, req.withdraw_request_id, slot);
+        self.withdrawal_made(slot);
         self.counters.withdrawals += 1;
         let msg = withdraw_result(
             req,
-            u64::from(slot) + 1,
+            id,
             FinalStatus::Succeeded,
             ReasonCode::None,
             after,
@@ -74,7 +83,7 @@ impl Engine {
         self.counters.duplicates += 1;
         WithdrawResult {
             withdraw_request_id: w.withdraw_request_id,
-            withdrawal_id: u64::from(slot) + 1,
+            withdrawal_id: w.id,
             merchant_id: w.merchant_id,
             currency: w.currency,
             amount_minor: w.amount_minor,
@@ -110,7 +119,7 @@ impl Engine {
             .iter()
             .position(|c| *c == req.currency)
             .ok_or(ReasonCode::CurrencyNotAccepted)? as u8;
-        if self.state.withdrawals.len() >= self.state.limits.withdrawals_max as usize {
+        if !self.withdrawal_room() {
             return Err(ReasonCode::WithdrawalsFull);
         }
         let account = self

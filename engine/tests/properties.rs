@@ -1783,6 +1783,13 @@ impl Harness {
             );
             self.coverage.receipts_expired += 1;
         }
+        // Withdrawals are forgotten at the end of their idempotency window.
+        let kept: BTreeSet<(u32, u64)> = (self.d.engine.state().withdrawals.iter())
+            .filter(|w| !w.vacant)
+            .map(|w| (w.acquirer_id, w.withdraw_request_id))
+            .collect();
+        self.withdrawals
+            .retain(|(acquirer, req, _)| kept.contains(&(*acquirer, req.withdraw_request_id)));
     }
 }
 

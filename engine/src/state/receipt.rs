@@ -262,6 +262,10 @@ pub struct Retention {
     /// Refunds refused at request time (they belong to no order's list), at the end of their
     /// idempotency window.
     pub refused_refunds_due: VecDeque<Due>,
+    /// Vacant withdrawal slots, the last freed first.
+    pub free_withdrawals: Vec<u32>,
+    /// Withdrawals at the end of their idempotency window.
+    pub withdrawals_due: VecDeque<Due>,
 }
 
 impl Retention {
@@ -289,6 +293,9 @@ impl Retention {
         reserve_deque(&mut self.refundable_due, receipts);
         reserve_to(&mut self.free_refunds, refunds);
         reserve_deque(&mut self.refused_refunds_due, refunds);
+        let withdrawals = l.withdrawals_max as usize;
+        reserve_to(&mut self.free_withdrawals, withdrawals);
+        reserve_deque(&mut self.withdrawals_due, withdrawals);
     }
 }
 

@@ -175,6 +175,13 @@ impl Refund {
 /// A withdrawal (only paid ones are kept: a refused request leaves nothing behind).
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Withdrawal {
+    /// The withdrawal id (`slot_id` of its slot and generation).
+    pub id: u64,
+    /// The occupancy of its slot: one more than the slot's previous withdrawal's.
+    pub generation: u32,
+    /// A free slot: its idempotency window passed.
+    pub vacant: bool,
+    pub created_ns: u64,
     pub withdraw_request_id: u64,
     pub request_hash: u64,
     pub acquirer_id: u32,
@@ -190,16 +197,21 @@ pub struct Withdrawal {
 
 impl Withdrawal {
     /// The paid withdrawal of `req` (from `acquirer_id`, request hash `request_hash`), leaving
-    /// `available_after_minor` available.
+    /// `available_after_minor` available, in a slot of `generation` whose id is `id`.
     pub fn paid(
         req: &WithdrawRequest,
-        acquirer_id: u32,
-        request_hash: u64,
+        (acquirer_id, request_hash): (u32, u64),
+        (id, generation): (u64, u32),
         available_after_minor: i64,
+        now_ns: u64,
     ) -> Withdrawal {
         assert!(req.amount_minor > 0, "a withdrawal pays a positive amount");
         assert!(available_after_minor >= 0, "a withdrawal overdraws");
         Withdrawal {
+            id,
+            generation,
+            vacant: false,
+            created_ns: now_ns,
             withdraw_request_id: req.withdraw_request_id,
             request_hash,
             acquirer_id,
