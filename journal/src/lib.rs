@@ -100,7 +100,7 @@ pub use format::{
     RECORD_HEADER_LEN_BYTES, SEGMENT_FILE_SUFFIX, SEGMENT_FORMAT_VERSION, SEGMENT_HEADER_LEN_BYTES,
     SEGMENT_MAGIC,
 };
-pub use maintenance::{VerifyReport, prune_segments, verify};
+pub use maintenance::{VerifyReport, list_segments, prune_segments, verify};
 pub use reader::{JournalReader, ReadPosition, RecordRef, Records};
 pub use scan::{SegmentInfo, Truncation};
 pub use snapshot::{
