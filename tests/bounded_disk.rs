@@ -90,6 +90,13 @@ fn archived_segments_are_replayed_from_genesis_and_recovered_through() {
     assert!(out.contains("replay from genesis (seq 1)"), "{out}");
     assert!(out.contains(&stopped.hash), "{out}");
 
+    // verify checks the live journal and the snapshots, which cover its start.
+    let verified = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["replay", "verify", "--data", data.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(verified.status.success(), "{}", text(&verified));
+
     // Archive elsewhere: not found at the default place, found with --archive.
     let elsewhere = dir.join("archive-elsewhere");
     std::fs::rename(data.join("archive"), &elsewhere).unwrap();

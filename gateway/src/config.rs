@@ -153,6 +153,8 @@ pub struct JournalSection {
     pub covered_segments: String,
     /// Where "archive" puts them; `<data_dir>/archive` when unset.
     pub archive_dir: Option<PathBuf>,
+    /// The key `covered_segments` replaced; read only to say so.
+    pub prune_covered_segments: Option<bool>,
 }
 
 impl Default for JournalSection {
@@ -162,6 +164,7 @@ impl Default for JournalSection {
             segment_size_mb: 256,
             covered_segments: "keep".into(),
             archive_dir: None,
+            prune_covered_segments: None,
         }
     }
 }
@@ -410,6 +413,11 @@ pub enum CoveredSegments {
 }
 
 fn covered_segments(j: &JournalSection) -> Result<CoveredSegments, ConfigError> {
+    if let Some(prune) = j.prune_covered_segments {
+        let instead = if prune { "\"delete\"" } else { "\"keep\"" };
+        let what = format!("replaced by covered_segments = {instead} (or \"archive\")");
+        return err(None, "journal.prune_covered_segments", what);
+    }
     match j.covered_segments.as_str() {
         "keep" => Ok(CoveredSegments::Keep),
         "archive" => Ok(CoveredSegments::Archive),
@@ -547,6 +555,7 @@ fn check_simulator(s: &SimulatorSection) -> Result<(), ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn the_default_configuration_parses() {
@@ -595,5 +604,26 @@ mod tests {
         assert_eq!((e.key.as_str(), e.line), ("metrics.listen", Some(5)), "{e}");
         let e = Config::parse("[metrics]\nport = 1\n").unwrap_err();
         assert!(e.message.contains("unknown field"), "{e}");
+    }
+
+    #[test]
+    fn covered_segments_are_kept_by_default_and_the_archive_follows_the_data_dir() {
+        let mut c = Config::default_config();
+        assert_eq!(c.covered_segments, CoveredSegments::Keep);
+        assert_eq!(c.archive_dir(), Path::new("sluice-data/archive"));
+        c.data_dir = PathBuf::from("/srv/sluice");
+        assert_eq!(c.archive_dir(), Path::new("/srv/sluice/archive"));
+        let c = Config::parse("[journal]\ncovered_segments = \"archive\"\narchive_dir = \"/a\"\n");
+        let c = c.unwrap();
+        assert_eq!(c.covered_segments, CoveredSegments::Archive);
+        assert_eq!(c.archive_dir(), Path::new("/a"));
+        let c = Config::parse("[journal]\ncovered_segments = \"delete\"\n").unwrap();
+        assert_eq!(c.covered_segments, CoveredSegments::Delete);
+        let e = Config::parse("[journal]\ncovered_segments = \"prune\"\n").unwrap_err();
+        assert_eq!(e.key, "journal.covered_segments", "{e}");
+        assert!(e.message.contains("keep, archive or delete"), "{e}");
+        let e = Config::parse("[journal]\nprune_covered_segments = true\n").unwrap_err();
+        assert_eq!(e.key, "journal.prune_covered_segments", "{e}");
+        assert!(e.message.contains("covered_segments = \"delete\""), "{e}");
     }
 }
