@@ -49,6 +49,8 @@ fn covered_segments_move_to_the_archive_and_read_back_in_order() {
     let (records, segments) = journal(&dir);
     let first_seqs: Vec<u64> = segments.keys().copied().collect();
 
+    // A missing archive directory holds no segments.
+    assert_eq!(read_with_archive(&dir, &archive, 1), records);
     // Nothing covered: nothing moves, and no archive directory appears.
     assert!(
         archive_segments(&dir, &archive, first_seqs[1] - 2)
