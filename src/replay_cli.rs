@@ -33,6 +33,10 @@ pub struct Common {
     /// Data directory (holds journal/ and snapshots/).
     #[arg(long, value_name = "DIR")]
     pub data: PathBuf,
+    /// Archived journal segments (`[journal] archive_dir`), read as if they were in the journal
+    /// directory [default: DATA/archive].
+    #[arg(long, value_name = "DIR")]
+    pub archive: Option<PathBuf>,
     /// JSON instead of text (no progress bar).
     #[arg(long)]
     pub json: bool,
@@ -42,6 +46,10 @@ impl Common {
     fn open(&self) -> Result<DataDir, String> {
         let progress = !self.json && std::io::stderr().is_terminal();
         DataDir::open(&self.data)
+            .map(|d| match &self.archive {
+                Some(archive) => d.with_archive(archive),
+                None => d,
+            })
             .map(|d| d.with_progress(progress))
             .map_err(|e| e.message)
     }

@@ -79,7 +79,7 @@ fn covered_journal_segments_are_pruned_after_a_snapshot_when_configured() {
         segment_size_mb: 1,
         snapshot_every: 2_000,
         set: vec![
-            ("prune_covered_segments", "true".into()),
+            ("covered_segments", "\"delete\"".into()),
             ("snapshots_keep", "1".into()),
         ],
         ..Settings::default()

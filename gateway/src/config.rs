@@ -146,9 +146,15 @@ pub struct JournalSection {
     /// "none" (page cache) or "fsync".
     pub durability: String,
     pub segment_size_mb: u32,
-    /// After each snapshot, delete journal segments wholly covered by the oldest snapshot kept.
-    /// Off by default: a full journal lets `sluice replay` rebuild any point from Genesis.
-    pub prune_covered_segments: bool,
+    /// What happens, after each snapshot, to the journal segments that every kept snapshot
+    /// covers: "keep" (the default: the whole audit trail stays, `sluice replay` rebuilds any
+    /// point from Genesis), "archive" (compressed into `archive_dir`, still read by `sluice
+    /// replay`) or "delete".
+    pub covered_segments: String,
+    /// Where "archive" puts them; `<data_dir>/archive` when unset.
+    pub archive_dir: Option<PathBuf>,
+    /// The key `covered_segments` replaced; read only to say so.
+    pub prune_covered_segments: Option<bool>,
 }
 
 impl Default for JournalSection {
@@ -156,7 +162,9 @@ impl Default for JournalSection {
         JournalSection {
             durability: "none".into(),
             segment_size_mb: 256,
-            prune_covered_segments: false,
+            covered_segments: "keep".into(),
+            archive_dir: None,
+            prune_covered_segments: None,
         }
     }
 }
@@ -276,7 +284,9 @@ pub struct Config {
     pub wait: WaitMode,
     pub durability: Durability,
     pub segment_size_bytes: u64,
-    pub prune_covered_segments: bool,
+    pub covered_segments: CoveredSegments,
+    /// `[journal] archive_dir` as configured; [`Config::archive_dir`] resolves the default.
+    pub archive_dir_configured: Option<PathBuf>,
     /// The business world: Genesis and the admin inputs of a first start.
     pub world: World,
     pub simulator: SimulatorSection,
@@ -305,6 +315,8 @@ impl Config {
         let wait = wait_mode(&file.pipeline)?;
         check_pipeline(&file.pipeline)?;
         let durability = durability(&file.journal)?;
+        let covered_segments = covered_segments(&file.journal)?;
+
         let world = World::compile(
             text,
             WorldSections {
@@ -328,11 +340,20 @@ impl Config {
             wait,
             durability,
             segment_size_bytes: u64::from(file.journal.segment_size_mb) * 1024 * 1024,
-            prune_covered_segments: file.journal.prune_covered_segments,
+            covered_segments,
+            archive_dir_configured: file.journal.archive_dir.clone(),
             world,
             simulator: file.simulator,
             metrics,
         })
+    }
+
+    /// Where archived journal segments go: `[journal] archive_dir`, or `<data_dir>/archive` (of
+    /// the data directory in effect, `--data` included).
+    pub fn archive_dir(&self) -> PathBuf {
+        self.archive_dir_configured
+            .clone()
+            .unwrap_or_else(|| sluice_journal::default_archive_dir(&self.data_dir))
     }
 
     /// The journal's settings.
@@ -376,6 +397,36 @@ fn durability(j: &JournalSection) -> Result<Durability, ConfigError> {
         return err(None, "journal.segment_size_mb", "must be 1..=4096");
     }
     Ok(durability)
+}
+
+/// What happens to journal segments that every kept snapshot covers: `[journal]
+/// covered_segments`, applied by the snapshot writer after each snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CoveredSegments {
+    /// Nothing is deleted: the journal keeps the whole audit trail (the default).
+    Keep,
+    /// Compressed with zstd into the archive directory, checked, then deleted from the journal
+    /// directory; `sluice replay` reads them from there.
+    Archive,
+    /// Deleted.
+    Delete,
+}
+
+fn covered_segments(j: &JournalSection) -> Result<CoveredSegments, ConfigError> {
+    if let Some(prune) = j.prune_covered_segments {
+        let instead = if prune { "\"delete\"" } else { "\"keep\"" };
+        let what = format!("replaced by covered_segments = {instead} (or \"archive\")");
+        return err(None, "journal.prune_covered_segments", what);
+    }
+    match j.covered_segments.as_str() {
+        "keep" => Ok(CoveredSegments::Keep),
+        "archive" => Ok(CoveredSegments::Archive),
+        "delete" => Ok(CoveredSegments::Delete),
+        other => {
+            let what = format!("{other:?} is not keep, archive or delete");
+            err(None, "journal.covered_segments", what)
+        }
+    }
 }
 
 /// `[metrics]`, checked: an address, and not the clients' own.
@@ -504,6 +555,7 @@ fn check_simulator(s: &SimulatorSection) -> Result<(), ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn the_default_configuration_parses() {
@@ -552,5 +604,26 @@ mod tests {
         assert_eq!((e.key.as_str(), e.line), ("metrics.listen", Some(5)), "{e}");
         let e = Config::parse("[metrics]\nport = 1\n").unwrap_err();
         assert!(e.message.contains("unknown field"), "{e}");
+    }
+
+    #[test]
+    fn covered_segments_are_kept_by_default_and_the_archive_follows_the_data_dir() {
+        let mut c = Config::default_config();
+        assert_eq!(c.covered_segments, CoveredSegments::Keep);
+        assert_eq!(c.archive_dir(), Path::new("sluice-data/archive"));
+        c.data_dir = PathBuf::from("/srv/sluice");
+        assert_eq!(c.archive_dir(), Path::new("/srv/sluice/archive"));
+        let c = Config::parse("[journal]\ncovered_segments = \"archive\"\narchive_dir = \"/a\"\n");
+        let c = c.unwrap();
+        assert_eq!(c.covered_segments, CoveredSegments::Archive);
+        assert_eq!(c.archive_dir(), Path::new("/a"));
+        let c = Config::parse("[journal]\ncovered_segments = \"delete\"\n").unwrap();
+        assert_eq!(c.covered_segments, CoveredSegments::Delete);
+        let e = Config::parse("[journal]\ncovered_segments = \"prune\"\n").unwrap_err();
+        assert_eq!(e.key, "journal.covered_segments", "{e}");
+        assert!(e.message.contains("keep, archive or delete"), "{e}");
+        let e = Config::parse("[journal]\nprune_covered_segments = true\n").unwrap_err();
+        assert_eq!(e.key, "journal.prune_covered_segments", "{e}");
+        assert!(e.message.contains("covered_segments = \"delete\""), "{e}");
     }
 }

@@ -75,6 +75,7 @@
 // each block is sound.
 #![deny(unsafe_code)]
 
+mod archive;
 mod error;
 mod faults;
 mod format;
@@ -88,6 +89,10 @@ mod snapshot;
 mod storage;
 mod writer;
 
+pub use archive::{
+    ARCHIVE_FILE_SUFFIX, ARCHIVE_TEMP_SUFFIX, ArchivedSegment, archive_file_name, archive_segments,
+    archive_segments_with_storage, default_archive_dir, list_archived_segments,
+};
 pub use error::JournalError;
 pub use faults::{FaultKind, FaultyStorage};
 pub use format::{
@@ -95,7 +100,7 @@ pub use format::{
     RECORD_HEADER_LEN_BYTES, SEGMENT_FILE_SUFFIX, SEGMENT_FORMAT_VERSION, SEGMENT_HEADER_LEN_BYTES,
     SEGMENT_MAGIC,
 };
-pub use maintenance::{VerifyReport, prune_segments, verify};
+pub use maintenance::{VerifyReport, list_segments, prune_segments, verify};
 pub use reader::{JournalReader, ReadPosition, RecordRef, Records};
 pub use scan::{SegmentInfo, Truncation};
 pub use snapshot::{

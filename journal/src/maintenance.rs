@@ -40,6 +40,15 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, JournalError> {
     })
 }
 
+/// The segment files of the journal in `dir` (`<first_seq>.seg`), sorted by first sequence,
+/// from their names alone; none if `dir` does not exist.
+pub fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, JournalError> {
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    list_segment_files(dir)
+}
+
 /// Deletes the oldest segments whose every record is at or below `covered_through_seq`
 /// (typically the sequence of a verified snapshot), oldest first, and never the newest
 /// segment. A segment's records end where the next segment's first sequence begins, so only

@@ -1,7 +1,10 @@
 //! Read-only, zero-copy access to a journal: iterate records from any sequence.
 
+use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
+use crate::archive::{archived_header, list_archived_segments, open_archived};
 use crate::error::JournalError;
 use crate::format::{Parsed, SEGMENT_HEADER_LEN_BYTES, parse_record};
 use crate::scan::{
@@ -30,7 +33,43 @@ pub struct RecordRef<'a> {
 pub struct JournalReader {
     dir: PathBuf,
     infos: Vec<SegmentInfo>,
-    segments: Vec<MappedSegment>,
+    segments: Vec<ReaderSegment>,
+}
+
+/// A segment as the reader holds it: mapped from the journal directory at open, or an archived
+/// one, decompressed on first use (recovery opens a reader with the archive but reads only the
+/// live segments; decompressing them all at open would cost it the whole archive).
+enum ReaderSegment {
+    Live(MappedSegment),
+    Archived {
+        info: SegmentInfo,
+        mapped: OnceLock<Result<MappedSegment, JournalError>>,
+    },
+}
+
+impl ReaderSegment {
+    fn info(&self) -> &SegmentInfo {
+        match self {
+            ReaderSegment::Live(segment) => &segment.info,
+            ReaderSegment::Archived { info, .. } => info,
+        }
+    }
+
+    /// The segment's bytes, decompressing an archived one the first time.
+    fn mapped(&self) -> Result<&MappedSegment, JournalError> {
+        let (info, mapped) = match self {
+            ReaderSegment::Live(segment) => return Ok(segment),
+            ReaderSegment::Archived { info, mapped } => (info, mapped),
+        };
+        match mapped.get_or_init(|| open_archived(&info.path, info.first_seq)) {
+            Ok(segment) => Ok(segment),
+            // The first use returned the error itself; a later one gets its text.
+            Err(error) => Err(JournalError::Io {
+                path: info.path.clone(),
+                source: io::Error::other(error.to_string()),
+            }),
+        }
+    }
 }
 
 impl JournalReader {
@@ -41,22 +80,51 @@ impl JournalReader {
         let segment_count = files.len();
         let mut segments = Vec::with_capacity(segment_count);
         for (index, (name_seq, path)) in files.iter().enumerate() {
-            segments.push(open_segment(
-                &OsStorage,
-                path,
-                *name_seq,
-                index + 1 == segment_count,
-            )?);
+            let is_last = index + 1 == segment_count;
+            let segment = open_segment(&OsStorage, path, *name_seq, is_last)?;
+            segments.push(ReaderSegment::Live(segment));
         }
-        let infos = segments
-            .iter()
-            .map(|segment| segment.info.clone())
-            .collect();
-        Ok(JournalReader {
+        Ok(JournalReader::with_segments(dir, segments))
+    }
+
+    /// `open`, with the segments archived in `archive_dir` (see [`crate::archive_segments`])
+    /// that start before the journal directory's oldest segment read first, in sequence order,
+    /// as if they were still in `dir`. A segment in both places is read from `dir`. Archived
+    /// headers are checked at open; an archived segment is decompressed (into an unnamed
+    /// temporary file, mapped) only when an iteration reaches it. A missing `archive_dir` holds
+    /// no segments.
+    pub fn open_with_archive(
+        dir: &Path,
+        archive_dir: &Path,
+    ) -> Result<JournalReader, JournalError> {
+        let live = JournalReader::open(dir)?;
+        let live_first_seq = live.first_seq();
+        let mut segments = Vec::new();
+        for (name_seq, path) in list_archived_segments(archive_dir)? {
+            if live_first_seq.is_some_and(|first_seq| name_seq >= first_seq) {
+                break;
+            }
+            let header = archived_header(&path, name_seq)?;
+            let info = SegmentInfo {
+                path,
+                first_seq: name_seq,
+                size_bytes: header.segment_size_bytes,
+                file_len_bytes: header.segment_size_bytes,
+            };
+            let mapped = OnceLock::new();
+            segments.push(ReaderSegment::Archived { info, mapped });
+        }
+        segments.extend(live.segments);
+        Ok(JournalReader::with_segments(dir, segments))
+    }
+
+    fn with_segments(dir: &Path, segments: Vec<ReaderSegment>) -> JournalReader {
+        let infos = segments.iter().map(|s| s.info().clone()).collect();
+        JournalReader {
             dir: dir.to_path_buf(),
             infos,
             segments,
-        })
+        }
     }
 
     /// The segments, oldest first.
@@ -109,7 +177,7 @@ impl JournalReader {
         for (index, (name_seq, path)) in new.iter().enumerate() {
             let segment = open_segment(&OsStorage, path, *name_seq, index + 1 == new.len())?;
             self.infos.push(segment.info.clone());
-            self.segments.push(segment);
+            self.segments.push(ReaderSegment::Live(segment));
         }
         Ok(new.len())
     }
@@ -216,7 +284,7 @@ impl<'a> Records<'a> {
     /// Reads the record at the cursor, or moves to the next segment, or ends.
     fn step(&mut self) -> Result<Option<RecordRef<'a>>, JournalError> {
         let reader = self.reader;
-        let segment = &reader.segments[self.segment_index];
+        let segment = reader.segments[self.segment_index].mapped()?;
         let info = &segment.info;
         match parse_record(segment.bytes(), self.offset, info.size_bytes) {
             Parsed::Valid(record) => {

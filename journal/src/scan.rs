@@ -87,6 +87,16 @@ pub(crate) fn open_segment(
     let map = storage
         .map_read_only(path)
         .map_err(JournalError::io(path))?;
+    check_mapped_segment(path, name_seq, map, is_last)
+}
+
+/// Checks the header of a mapped segment against its name and length (see `open_segment`).
+pub(crate) fn check_mapped_segment(
+    path: &Path,
+    name_seq: u64,
+    map: ReadOnlyMap,
+    is_last: bool,
+) -> Result<MappedSegment, JournalError> {
     let file_len_bytes = map.len_bytes();
     if file_len_bytes < SEGMENT_HEADER_LEN_BYTES {
         let what = format!("the file is {file_len_bytes} bytes, shorter than the segment header");

@@ -295,13 +295,17 @@ impl fmt::Debug for SegmentFile {
 /// publishes each record's length last with a release store; readers read a record only once
 /// its length is published (`load_u32_relaxed`), and the tail check that looks past the end
 /// only reports what it finds. Nothing in the crate shrinks a segment file that may be mapped
-/// (the writer only extends), and unlinking one (pruning) leaves existing maps valid.
+/// (the writer only extends), and unlinking one (pruning) leaves existing maps valid. A segment
+/// decompressed from the archive is mapped from an unlinked temporary file that no one else can
+/// open and nothing writes once it is mapped.
 pub struct ReadOnlyMap {
     map: Mmap,
 }
 
 impl ReadOnlyMap {
-    fn map(file: File) -> io::Result<ReadOnlyMap> {
+    /// Maps `file` read-only. Besides `OsStorage`, only the reader of archived segments calls
+    /// this, on an unlinked temporary file that it alone wrote and nothing changes afterwards.
+    pub(crate) fn map(file: File) -> io::Result<ReadOnlyMap> {
         let len_bytes = file.metadata()?.len();
         // SAFETY: the map is read-only and covers the file's current length; by the type's
         // contract the file is not shortened while mapped and its bytes change only as

@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use sluice_engine::{ENVELOPE_LEN, Engine, Outbox, write_envelope};
 use sluice_journal::{
-    ExpectedStart, JournalConfig, JournalReader, JournalWriter, OsStorage, SnapshotStore, Storage,
-    Truncation,
+    ExpectedStart, JournalConfig, JournalError, JournalReader, JournalWriter, OsStorage,
+    SnapshotStore, Storage, Truncation,
 };
 use sluice_protocol::{Genesis, Message, encode_sbe};
 use std::sync::Arc;
@@ -130,6 +130,21 @@ pub fn recover_with_storage(
     now_ns: u64,
     storage: Arc<dyn Storage>,
 ) -> Result<Recovered, Error> {
+    let archive_dir = sluice_journal::default_archive_dir(data_dir);
+    recover_with_archive(data_dir, &archive_dir, journal, world, now_ns, storage)
+}
+
+/// `recover_with_storage`, with archived journal segments in `archive_dir` (`[journal]
+/// archive_dir`). A start needs only the newest usable snapshot and the live segments after
+/// it; the archive is read only when no snapshot the live journal continues is usable.
+pub fn recover_with_archive(
+    data_dir: &Path,
+    archive_dir: &Path,
+    journal: JournalConfig,
+    world: &World,
+    now_ns: u64,
+    storage: Arc<dyn Storage>,
+) -> Result<Recovered, Error> {
     std::fs::create_dir_all(data_dir)
         .map_err(|e| Error::new(format!("data directory {}: {e}", data_dir.display())))?;
     let journal_dir = sluice_journal::journal_dir(data_dir);
@@ -140,8 +155,10 @@ pub fn recover_with_storage(
         .filter(|s| s.header.is_ok())
         .map(|s| s.seq)
         .max();
-    let start = newest_snapshot.map_or(ExpectedStart::FRESH, ExpectedStart::after_snapshot);
-    let (writer, report) = JournalWriter::open_with_storage(&journal_dir, journal, start, storage)?;
+    let covered = newest_snapshot.max(archived_through(&journal_dir, archive_dir)?);
+    let start = covered.map_or(ExpectedStart::FRESH, ExpectedStart::after_snapshot);
+    let (writer, report) = JournalWriter::open_with_storage(&journal_dir, journal, start, storage)
+        .map_err(|e| explain_missing_segment(e, archive_dir))?;
     let mut log = vec![RecoveryEvent::JournalOpened {
         dir: journal_dir,
         segments: report.segments,
@@ -155,7 +172,7 @@ pub fn recover_with_storage(
     match report.last_seq {
         None => bootstrap(world, writer, now_ns, log),
         Some(last) => {
-            let engine = rebuild(data_dir, &store, last, &mut log)?;
+            let engine = rebuild_with_archive(data_dir, archive_dir, &store, last, &mut log)?;
             Ok(Recovered {
                 engine,
                 writer,
@@ -166,17 +183,72 @@ pub fn recover_with_storage(
     }
 }
 
-/// Rebuilds the engine at `last` from the newest valid snapshot at or below it and the journal.
+/// A journal that starts too late says where else the records were looked for.
+fn explain_missing_segment(error: JournalError, archive_dir: &Path) -> Error {
+    if !matches!(error, JournalError::MissingSegment { .. }) {
+        return Error::from(error);
+    }
+    Error::new(format!(
+        "{error}; no valid snapshot covers the records before it, and the archive directory {} \
+         holds no segment before it (set [journal] archive_dir if the archive is elsewhere)",
+        archive_dir.display()
+    ))
+}
+
+/// Where the archive lets the live journal start later than a snapshot would: when
+/// `archive_dir` holds a segment that starts before the live journal's first one, the archive is
+/// taken to hold the records up to the live start (a replay through it checks that, and names a
+/// gap). None without such a segment.
+fn archived_through(journal_dir: &Path, archive_dir: &Path) -> Result<Option<u64>, Error> {
+    let live_first_seq = sluice_journal::list_segments(journal_dir)?
+        .first()
+        .map(|s| s.0);
+    let archived_first_seq = sluice_journal::list_archived_segments(archive_dir)?
+        .first()
+        .map(|s| s.0);
+    Ok(match (archived_first_seq, live_first_seq) {
+        (Some(archived), Some(live)) if archived < live => Some(live - 1),
+        _ => None,
+    })
+}
+
+/// Rebuilds the engine at `last` from the newest valid snapshot at or below it and the journal
+/// (with the archive at its default place, `DATA/archive`).
 pub fn rebuild(
     data_dir: &Path,
     store: &SnapshotStore,
     last: u64,
     log: &mut Vec<RecoveryEvent>,
 ) -> Result<Engine, Error> {
-    let reader = JournalReader::open(&sluice_journal::journal_dir(data_dir))?;
+    let archive_dir = sluice_journal::default_archive_dir(data_dir);
+    rebuild_with_archive(data_dir, &archive_dir, store, last, log)
+}
+
+/// `rebuild`, reading archived segments from `archive_dir` where no usable snapshot covers the
+/// live journal's start. Fails naming the journal and archive directories when neither a
+/// snapshot nor the segments before the live journal are there.
+pub fn rebuild_with_archive(
+    data_dir: &Path,
+    archive_dir: &Path,
+    store: &SnapshotStore,
+    last: u64,
+    log: &mut Vec<RecoveryEvent>,
+) -> Result<Engine, Error> {
+    let journal_dir = sluice_journal::journal_dir(data_dir);
+    let reader = JournalReader::open_with_archive(&journal_dir, archive_dir)?;
     let started = Instant::now();
     let mut notes = Vec::new();
-    let mut replayer = Replayer::at_or_before(Some(store), &reader, last, &mut notes)?;
+    let replayer = Replayer::at_or_before(Some(store), &reader, last, &mut notes);
+    let mut replayer = replayer.map_err(|e| match reader.first_seq() {
+        Some(first_seq) if first_seq > 1 => Error::new(format!(
+            "no usable snapshot covers the journal's start (sequence {first_seq}), and the \
+             segments before it are neither in {} nor archived in {}: {e}{}",
+            journal_dir.display(),
+            archive_dir.display(),
+            notes.iter().map(|n| format!("; {n}")).collect::<String>()
+        )),
+        _ => e,
+    })?;
     log.extend(notes.into_iter().map(RecoveryEvent::SnapshotSkipped));
     if let Start::Snapshot { seq, path } = &replayer.start {
         log.push(RecoveryEvent::SnapshotLoaded {

@@ -93,6 +93,9 @@ pub struct DataDir {
     pub root: PathBuf,
     pub journal_dir: PathBuf,
     pub snapshots_dir: PathBuf,
+    /// Archived journal segments (`[journal] covered_segments = "archive"`), read before the
+    /// journal directory's own as if they were there; `DATA/archive` unless set otherwise.
+    pub archive_dir: PathBuf,
     /// Show progress bars on stderr (the CLI turns this off under `--json` or without a terminal).
     pub progress: bool,
 }
@@ -112,8 +115,16 @@ impl DataDir {
             root: root.to_path_buf(),
             journal_dir,
             snapshots_dir: sluice_journal::snapshots_dir(root),
+            archive_dir: sluice_journal::default_archive_dir(root),
             progress: false,
         })
+    }
+
+    /// The same directory with its archived segments in `archive_dir` (`[journal]
+    /// archive_dir` configured elsewhere than `DATA/archive`).
+    pub fn with_archive(mut self, archive_dir: &Path) -> DataDir {
+        self.archive_dir = archive_dir.to_path_buf();
+        self
     }
 
     /// The same directory with progress bars on or off.
@@ -122,9 +133,13 @@ impl DataDir {
         self
     }
 
-    /// Maps the journal's segments read-only.
+    /// Maps the journal's segments read-only, the archived ones first (each decompressed when
+    /// a read reaches it).
     pub fn reader(&self) -> Result<JournalReader, Error> {
-        Ok(JournalReader::open(&self.journal_dir)?)
+        Ok(JournalReader::open_with_archive(
+            &self.journal_dir,
+            &self.archive_dir,
+        )?)
     }
 
     /// The snapshot store, if `DATA/snapshots` exists (it is not created here).

@@ -8,6 +8,7 @@ mod processor;
 mod ring;
 mod snapshots;
 
+use crate::config::CoveredSegments;
 use crossbeam::utils::CachePadded;
 /// The ring's publishing trait (`try_publish`), re-exported so a producer outside this crate
 /// (`sluice bench pipeline`) need not depend on the disruptor crate itself.
@@ -122,7 +123,9 @@ pub struct PipelineSettings {
     pub processor_delay_us: u32,
     pub journal_delay_us: u32,
     pub data_dir: PathBuf,
-    pub prune_covered_segments: bool,
+    /// What the snapshot writer does with the segments every kept snapshot covers.
+    pub covered_segments: CoveredSegments,
+    pub archive_dir: PathBuf,
     /// Touch the engine's preallocated tables on the processor thread before the pipeline starts
     /// (see `Engine::prefault`).
     pub prefault: bool,
@@ -144,7 +147,8 @@ impl PipelineSettings {
             processor_delay_us: c.pipeline.processor_delay_us,
             journal_delay_us: c.pipeline.journal_delay_us,
             data_dir: c.data_dir.clone(),
-            prune_covered_segments: c.prune_covered_segments,
+            covered_segments: c.covered_segments,
+            archive_dir: c.archive_dir(),
             prefault: c.pipeline.prefault_memory,
             storage,
             metrics: None,

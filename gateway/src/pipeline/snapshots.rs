@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use tracing::{error, info, warn};
 
 use super::{PipelineSettings, Shared};
+use crate::config::CoveredSegments;
 use crate::metrics::Metrics;
 
 /// A snapshot taken by the processor, waiting to be written.
@@ -87,22 +88,50 @@ pub(super) fn run_snapshot_writer(
         if let Err(e) = store.prune(settings.snapshots_keep) {
             warn!("snapshot pruning: {e}");
         }
-        if settings.prune_covered_segments {
-            prune_covered_segments(&store, &settings.data_dir);
-        }
+        apply_covered_segments_policy(&store, settings);
     }
 }
 
-/// Deletes the journal segments wholly covered by the oldest valid snapshot kept.
-fn prune_covered_segments(store: &SnapshotStore, data_dir: &Path) {
-    let oldest = store.list().ok().and_then(|list| {
-        list.iter()
-            .filter(|s| s.header.is_ok())
-            .map(|s| s.seq)
-            .min()
-    });
+/// Applies `[journal] covered_segments` to the segments that every kept snapshot covers: those
+/// wholly at or below the oldest snapshot file kept (valid or not: a segment is let go only
+/// when no snapshot still kept could need it).
+fn apply_covered_segments_policy(store: &SnapshotStore, settings: &PipelineSettings) {
+    if settings.covered_segments == CoveredSegments::Keep {
+        return;
+    }
+    let oldest = store
+        .list()
+        .ok()
+        .and_then(|list| list.iter().map(|s| s.seq).min());
     let Some(covered) = oldest else { return };
-    match sluice_journal::prune_segments(&sluice_journal::journal_dir(data_dir), covered) {
+    let journal_dir = sluice_journal::journal_dir(&settings.data_dir);
+    if settings.covered_segments == CoveredSegments::Delete {
+        return prune_covered_segments(&journal_dir, covered);
+    }
+    let archive_dir = &settings.archive_dir;
+    match sluice_journal::archive_segments(&journal_dir, archive_dir, covered) {
+        Ok(archived) if !archived.is_empty() => {
+            let segments = archived.len();
+            let bytes: u64 = archived.iter().map(|a| a.segment_bytes).sum();
+            let archive_bytes: u64 = archived.iter().map(|a| a.archive_bytes).sum();
+            let dir = archive_dir.display();
+            info!(
+                seq = covered,
+                segments,
+                bytes,
+                archive_bytes,
+                "{segments} journal segment(s) covered by snapshot {covered} archived into {dir} \
+                 ({bytes} bytes as {archive_bytes})"
+            )
+        }
+        Ok(_) => {}
+        Err(e) => warn!(seq = covered, "journal archiving: {e}"),
+    }
+}
+
+/// Deletes the journal segments wholly covered by snapshot `covered`.
+fn prune_covered_segments(journal_dir: &Path, covered: u64) {
+    match sluice_journal::prune_segments(journal_dir, covered) {
         Ok(deleted) if !deleted.is_empty() => {
             let segments = deleted.len();
             info!(

@@ -15,7 +15,7 @@ use slab::Slab;
 use sluice_engine::{Engine, StateHash};
 use sluice_journal::{OsStorage, Storage};
 use sluice_node::follower::Progress;
-use sluice_node::recovery::recover_with_storage;
+use sluice_node::recovery::recover_with_archive;
 use sluice_node::{Clock, DurableCursor, Error, Recovered, wall_clock_ns};
 use sluice_protocol::*;
 use std::collections::BTreeMap;
@@ -117,8 +117,9 @@ impl Server {
             .storage
             .clone()
             .unwrap_or_else(|| Arc::new(OsStorage));
-        let mut recovered = recover_with_storage(
+        let mut recovered = recover_with_archive(
             &config.data_dir,
+            &config.archive_dir(),
             config.journal_config(),
             &config.world,
             options.clock.now_ns(),
