@@ -161,6 +161,7 @@ fn load_spec(args: &DemoArgs, addr: std::net::SocketAddr, milestones: Vec<Milest
             payments: 97,
             refunds: 2,
             queries: 1,
+            resends: 0,
         },
         seed: args.seed,
         progress: !args.json,

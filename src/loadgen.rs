@@ -30,7 +30,8 @@ pub struct LoadgenArgs {
     /// Seconds at the start whose latencies are not recorded.
     #[arg(long, default_value_t = 1.0)]
     pub warmup: f64,
-    /// Request mix, e.g. payments=90,refunds=5,queries=5.
+    /// Request mix, e.g. payments=90,refunds=5,queries=5 (and resends=N: exact resends of earlier
+    /// payments, answered with their original outcome).
     #[arg(long, default_value = "payments=90,refunds=5,queries=5")]
     pub mix: String,
     /// Write the request → ack percentile distribution (HdrHistogram text format) here; the result
@@ -80,6 +81,7 @@ fn parse_mix(text: &str) -> Result<Mix, String> {
         payments: 0,
         refunds: 0,
         queries: 0,
+        resends: 0,
     };
     for part in text.split(',').filter(|p| !p.trim().is_empty()) {
         let (k, v) = part
@@ -93,9 +95,10 @@ fn parse_mix(text: &str) -> Result<Mix, String> {
             "payments" => mix.payments = v,
             "refunds" => mix.refunds = v,
             "queries" => mix.queries = v,
+            "resends" => mix.resends = v,
             other => {
                 return Err(format!(
-                    "--mix: unknown kind {other:?} (payments, refunds, queries)"
+                    "--mix: unknown kind {other:?} (payments, refunds, queries, resends)"
                 ));
             }
         }
@@ -239,12 +242,14 @@ fn percentiles(h: &Histogram<u64>) -> serde_json::Value {
 }
 
 fn to_json(r: &LoadReport) -> serde_json::Value {
-    let sent = r.payments_sent + r.refunds_sent + r.queries_sent;
     json!({
-        "sent": sent,
+        "sent": r.sent(),
         "payments_sent": r.payments_sent,
         "refunds_sent": r.refunds_sent,
         "queries_sent": r.queries_sent,
+        "queries_retired": r.queries_retired,
+        "resends_sent": r.resends_sent,
+        "resends_answered": r.resends_answered,
         "acked": r.acked,
         "rejected": r.rejected,
         "rejected_by_reason": r.rejected_by_reason,
@@ -265,11 +270,21 @@ fn to_json(r: &LoadReport) -> serde_json::Value {
 }
 
 fn print(r: &LoadReport) {
-    let sent = r.payments_sent + r.refunds_sent + r.queries_sent;
     println!(
-        "sent {sent} requests ({} payments, {} refunds, {} queries) in {:.2} s",
-        r.payments_sent, r.refunds_sent, r.queries_sent, r.send_seconds
+        "sent {} requests ({} payments, {} refunds, {} queries, {} resends) in {:.2} s",
+        r.sent(),
+        r.payments_sent,
+        r.refunds_sent,
+        r.queries_sent,
+        r.resends_sent,
+        r.send_seconds
     );
+    if r.resends_sent + r.queries_retired > 0 {
+        println!(
+            "resends answered with their original outcome {}; queries of retired orders {}",
+            r.resends_answered, r.queries_retired
+        );
+    }
     println!(
         "throughput {:.0}/s achieved, {:.0}/s asked",
         r.sent_per_sec(),

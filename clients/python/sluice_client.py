@@ -737,13 +737,15 @@ MESSAGES = [
         ]), 8),
     ]),
     MessageType(49, "StatsQuery", 1, [(0, "flags", U8)]),
-    MessageType(50, "StatsReport", 153, [
+    MessageType(50, "StatsReport", 193, [
         (0, "sequence", U64), (8, "orders", U64), (16, "accepted", U64), (24, "rejected_invalid", U64),
         (32, "rejected_risk", U64), (40, "succeeded", U64), (48, "failed", U64), (56, "failed_over", U64),
         (64, "in_flight", U64), (72, "reviews", U64), (80, "refunds_succeeded", U64),
         (88, "refunds_failed", U64), (96, "timeouts", U64), (104, "withdrawals", U64),
         (112, "ledger_balanced", BOOL), (113, "unknown_attempts", U64), (121, "unknown_resolved", U64),
         (129, "late_captures", U64), (137, "reversals", U64), (145, "unknown_refunds", U64),
+        (153, "receipts", U64), (161, "orders_retired", U64), (169, "orders_revived", U64),
+        (177, "receipts_expired", U64), (185, "retire_blocked", U64),
     ], groups=[
         Group("channels", Block("ChannelStats", 67, [
             (0, "channel_id", U16), (2, "health", E8(HealthState)), (3, "attempts", U64),

@@ -324,7 +324,7 @@ impl Engine {
             .state
             .orders
             .iter()
-            .filter(|o| o.state == OrderState::InFlight)
+            .filter(|o| !o.vacant && o.state == OrderState::InFlight)
             .count() as u64;
         StatsReport {
             in_flight,
@@ -370,7 +370,7 @@ impl Engine {
         }
         StatsReport {
             sequence,
-            orders: self.state.orders.len() as u64,
+            orders: self.summary().orders,
             accepted: c.accepted,
             rejected_invalid: c.rejected_invalid + c.rejected_no_channel,
             rejected_risk: c.rejected_risk,
@@ -389,6 +389,11 @@ impl Engine {
             late_captures: c.late_captures,
             reversals: c.reversals,
             unknown_refunds: c.unknown_refunds,
+            receipts: self.receipts_kept(),
+            orders_retired: c.orders_retired,
+            orders_revived: c.orders_revived,
+            receipts_expired: c.receipts_expired,
+            retire_blocked: c.retire_blocked,
             channels,
             rules,
             strategies,

@@ -108,6 +108,12 @@ impl Engine {
         self.index.receipts.get(0, id)
     }
 
+    /// Receipts in memory now.
+    pub(crate) fn receipts_kept(&self) -> u64 {
+        let r = &self.state.retention;
+        (r.receipts.len() - r.free_receipts.len()) as u64
+    }
+
     /// Whether order `id` was issued once and both it and its receipt are gone.
     pub(crate) fn order_expired(&self, id: u64) -> bool {
         let Some((slot, generation)) = id_slot(id) else {

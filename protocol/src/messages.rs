@@ -1115,7 +1115,7 @@ message! {
     StatsReport = 50, sent_by Server {
         /// Journal sequence of the StatsQuery this answers (the figures as of that input).
         sequence: u64,
-        /// Orders in memory.
+        /// Orders in the order table (retired ones are counted in `receipts`).
         orders: u64,
         /// Payments accepted (dispatched).
         accepted: u64,
@@ -1156,6 +1156,18 @@ message! {
         reversals: u64 = 0,
         /// Refunds whose outcome is unknown now.
         unknown_refunds: u64 = 0,
+    }
+    since 4 {
+        /// Retired orders' receipts in memory now (section 4, Retention).
+        receipts: u64 = 0,
+        /// Orders retired from the order table.
+        orders_retired: u64 = 0,
+        /// Retired orders brought back into the table (by a refund, or a late capture to reverse).
+        orders_revived: u64 = 0,
+        /// Receipts whose windows all passed (forgotten, with their refunds).
+        receipts_expired: u64 = 0,
+        /// Times orders due to retire stayed in the table because the receipts were full.
+        retire_blocked: u64 = 0,
     }
     groups {
         /// Per channel, in configuration order (the first 32 channels).

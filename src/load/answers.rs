@@ -23,6 +23,11 @@ pub(super) fn query_key(request_id: u64) -> u64 {
     request_id | (1 << 63)
 }
 
+/// The key of a resend in the in-flight table (its payment may still be in flight under its own).
+pub(super) fn resend_key(request_id: u64) -> u64 {
+    request_id | (1 << 62)
+}
+
 /// What answers update, and when (ns since the run started).
 pub(super) struct Tally<'a> {
     pub in_flight: &'a mut FxHashMap<u64, InFlight>,
@@ -68,6 +73,7 @@ impl Tally<'_> {
             AnyMessage::OrderStatus(s) => {
                 let done = self.in_flight.remove(&query_key(s.request_id)).is_some();
                 self.report.queries_answered += u64::from(done);
+                self.report.queries_retired += u64::from(done && s.retired);
                 done
             }
             AnyMessage::Reject(r) => {
@@ -91,8 +97,16 @@ impl Tally<'_> {
     }
 
     fn payment_ack(&mut self, a: &PaymentAck) -> bool {
+        if a.duplicate {
+            // A resend's answer: the original outcome (a final one's result follows, duplicate).
+            let done = self.in_flight.remove(&resend_key(a.request_id)).is_some();
+            self.report.resends_answered += u64::from(done);
+            return done;
+        }
         let Some(f) = self.in_flight.get_mut(&a.request_id) else {
-            return false;
+            // A resend of a request that left nothing behind (refused at validation) is a new
+            // request: its answer is not a duplicate.
+            return self.in_flight.remove(&resend_key(a.request_id)).is_some();
         };
         if f.record && !f.acked {
             let latency = self.now_ns.saturating_sub(f.sent_ns).max(1);
@@ -129,6 +143,9 @@ impl Tally<'_> {
     }
 
     fn payment_result(&mut self, r: &PaymentResult) -> bool {
+        if r.duplicate {
+            return false;
+        }
         let Some(f) = self.in_flight.remove(&r.request_id) else {
             return false;
         };

@@ -16,7 +16,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use answers::{InFlight, Tally, query_key};
+use answers::{InFlight, Tally, query_key, resend_key};
 use conn::{Conn, PACING_NS, Timer, flush, push, read_frames};
 use sluice_workload::Workload;
 
@@ -42,6 +42,8 @@ pub struct Mix {
     pub payments: u32,
     pub refunds: u32,
     pub queries: u32,
+    /// Exact resends of payments sent before (answered `duplicate` = 1).
+    pub resends: u32,
 }
 
 /// Who the connections log in as, and the merchants they pay.
@@ -85,6 +87,11 @@ pub struct LoadReport {
     pub payments_sent: u64,
     pub refunds_sent: u64,
     pub queries_sent: u64,
+    pub resends_sent: u64,
+    /// Resends answered with the original outcome (`duplicate` = 1).
+    pub resends_answered: u64,
+    /// Queries answered for an order retired from the server's order table.
+    pub queries_retired: u64,
     pub acked: u64,
     pub accepted: u64,
     pub rejected: u64,
@@ -125,9 +132,14 @@ impl LoadReport {
         (self.succeeded + self.failed + self.rejected) as f64 / self.seconds
     }
 
+    /// Requests sent, every kind.
+    pub fn sent(&self) -> u64 {
+        self.payments_sent + self.refunds_sent + self.queries_sent + self.resends_sent
+    }
+
     /// Requests sent per second of sending.
     pub fn sent_per_sec(&self) -> f64 {
-        let sent = self.payments_sent + self.refunds_sent + self.queries_sent;
+        let sent = self.sent();
         if self.send_seconds <= 0.0 {
             0.0
         } else {
@@ -148,6 +160,9 @@ impl LoadReport {
             payments_sent: 0,
             refunds_sent: 0,
             queries_sent: 0,
+            resends_sent: 0,
+            resends_answered: 0,
+            queries_retired: 0,
             acked: 0,
             accepted: 0,
             rejected: 0,
@@ -379,7 +394,7 @@ impl Driver {
     /// Sends one request of the mix on connection `ci` (a refund goes where its payment went).
     fn send_one(&mut self, spec: &LoadSpec, ci: usize, intended: u64) {
         let mix = spec.mix;
-        let total_weight = (mix.payments + mix.refunds + mix.queries).max(1);
+        let total_weight = (mix.payments + mix.refunds + mix.queries + mix.resends).max(1);
         let roll = (self.workload.rng().next_u64() % u64::from(total_weight)) as u32;
         let flight = InFlight {
             sent_ns: intended,
@@ -389,6 +404,7 @@ impl Driver {
         let on = if roll < mix.payments {
             let merchants = &spec.identities[self.conns[ci].identity].merchants;
             let req = self.workload.payment(merchants);
+            self.workload.sent(&req);
             self.in_flight.insert(req.request_id, flight);
             push(&mut self.conns[ci], &req, &mut self.scratch);
             self.report.payments_sent += 1;
@@ -403,6 +419,13 @@ impl Driver {
                 }
                 _ => None,
             }
+        } else if roll >= mix.payments + mix.refunds + mix.queries {
+            self.workload.resend().map(|req| {
+                self.in_flight.insert(resend_key(req.request_id), flight);
+                push(&mut self.conns[ci], &req, &mut self.scratch);
+                self.report.resends_sent += 1;
+                ci
+            })
         } else {
             self.workload.query().map(|q| {
                 self.in_flight.insert(query_key(q.request_id), flight);

@@ -43,7 +43,12 @@ pub struct Workload {
     refundable: Vec<(u64, i64, usize)>,
     /// Request ids of orders that exist.
     known: Vec<u64>,
+    /// Every 16th payment request as sent, for resends (at most `RESENDABLE_MAX`).
+    resendable: Vec<PaymentRequest>,
 }
+
+/// Most payment requests kept for resends.
+const RESENDABLE_MAX: usize = 1 << 16;
 
 impl Workload {
     /// A workload from `seed`; request ids start after `base_id`.
@@ -55,6 +60,7 @@ impl Workload {
             next_refund: 0,
             refundable: Vec::with_capacity(1 << 16),
             known: Vec::with_capacity(1 << 16),
+            resendable: Vec::new(),
         }
     }
 
@@ -160,6 +166,22 @@ impl Workload {
             order_id: 0,
             request_id,
         })
+    }
+
+    /// Keeps `req` (a payment just sent) for resends when it is every 16th and there is room.
+    pub fn sent(&mut self, req: &PaymentRequest) {
+        if req.request_id.is_multiple_of(16) && self.resendable.len() < RESENDABLE_MAX {
+            self.resendable.push(req.clone());
+        }
+    }
+
+    /// An exact resend of a payment sent before (the same bytes: the server answers with the
+    /// original outcome, `duplicate` = 1), drawn uniformly from those kept.
+    pub fn resend(&mut self) -> Option<PaymentRequest> {
+        if self.resendable.is_empty() {
+            return None;
+        }
+        Some(self.rng.pick(&self.resendable).clone())
     }
 
     /// Payments drawn so far.

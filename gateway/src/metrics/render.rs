@@ -60,7 +60,7 @@ pub const FAMILIES: &[(&str, &str)] = &[
     // The engine's statistics block (published by the processor at most every 250 ms).
     ("sluice_engine_stats_seq", "The sequence the engine statistics are as of."),
     ("sluice_engine_stats_age_seconds", "How long ago the processor published the engine statistics."),
-    ("sluice_orders", "Orders in memory."),
+    ("sluice_orders", "Orders in the order table (retired ones are receipts: sluice_receipts)."),
     ("sluice_payments_accepted_total", "Payments accepted (dispatched to a channel)."),
     ("sluice_payments_rejected_total", "Payments rejected: by validation (including no channel available, orders full, duplicate mismatch) or by risk."),
     ("sluice_payments_succeeded_total", "Payments that succeeded."),
@@ -76,6 +76,11 @@ pub const FAMILIES: &[(&str, &str)] = &[
     ("sluice_late_captures_total", "Captures no payment kept (late or second captures), each reversed."),
     ("sluice_reversals_total", "Reversals of captures not kept that the channel confirmed."),
     ("sluice_unknown_refunds", "Refunds whose outcome is unknown now: their channels are being asked."),
+    ("sluice_receipts", "Retired orders' receipts in memory now (docs/ENGINE.md, Retention)."),
+    ("sluice_orders_retired_total", "Orders retired from the order table to receipts."),
+    ("sluice_orders_revived_total", "Retired orders brought back into the table by a refund or a late capture."),
+    ("sluice_receipts_expired_total", "Receipts forgotten at the end of their windows, with their refunds."),
+    ("sluice_retire_blocked_total", "Times orders due to retire stayed in the table because the receipts were full."),
     ("sluice_ledger_balanced", "1 while total debits equal total credits."),
     ("sluice_channel_health", "A channel's health state (1 for the state it is in)."),
     ("sluice_channel_attempts_total", "Attempts dispatched to a channel."),
@@ -328,6 +333,11 @@ fn engine(out: &mut Out, block: &EngineBlock) -> fmt::Result {
     out.counter("sluice_late_captures_total", r.late_captures)?;
     out.counter("sluice_reversals_total", r.reversals)?;
     out.gauge("sluice_unknown_refunds", r.unknown_refunds)?;
+    out.gauge("sluice_receipts", r.receipts)?;
+    out.counter("sluice_orders_retired_total", r.orders_retired)?;
+    out.counter("sluice_orders_revived_total", r.orders_revived)?;
+    out.counter("sluice_receipts_expired_total", r.receipts_expired)?;
+    out.counter("sluice_retire_blocked_total", r.retire_blocked)?;
     out.gauge("sluice_ledger_balanced", u64::from(r.ledger_balanced))
 }
 
