@@ -140,7 +140,7 @@ impl Engine {
             let why = "attempt belongs to another channel";
             return Err((ReasonCode::WrongChannel, why));
         }
-        Ok(slot as u32)
+        Ok(slot)
     }
 
     /// Closes the pending attempt: list, statistics, health, and the reserved transfer unless it

@@ -264,7 +264,7 @@ impl Engine {
         if index >= o.attempts.len() {
             return Err((ReasonCode::UnknownOrder, "no such attempt"));
         }
-        Ok((slot as u32, index))
+        Ok((slot, index))
     }
 
     /// What a ChannelControlResult status does to attempt `index` of order `slot`, or None when

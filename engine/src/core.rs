@@ -735,33 +735,13 @@ impl Engine {
         for (i, c) in s.channels.iter().enumerate() {
             ix.channels.insert(c.id, i as u32);
         }
-        rebuild_payments_index(s, ix);
+        crate::retention::rebuild_payments_index(s, ix);
         for (i, w) in s.withdrawals.iter().enumerate().filter(|(_, w)| !w.vacant) {
             ix.withdrawals
                 .insert(w.acquirer_id, w.withdraw_request_id, i as u32);
         }
         let rules_more = (l.risk_rules_max as usize).saturating_sub(self.counters.rule_hits.len());
         self.counters.rule_hits.reserve_exact(rules_more);
-    }
-}
-
-/// The orders, receipts and refunds indexes from their tables (vacant slots left out; a revived
-/// order's payment leads to its slot, not its receipt).
-fn rebuild_payments_index(s: &State, ix: &mut Index) {
-    for (i, o) in s.orders.iter().enumerate().filter(|(_, o)| !o.vacant) {
-        ix.orders.insert(o.acquirer_id, o.request_id, i as u32);
-    }
-    let receipts = s.retention.receipts.iter().enumerate();
-    for (i, r) in receipts.filter(|(_, r)| !r.vacant) {
-        ix.receipts.insert(0, r.order_id, i as u32);
-        if r.revived.is_none() {
-            let value = crate::retention::RETIRED | i as u32;
-            ix.orders.insert(r.acquirer_id, r.request_id, value);
-        }
-    }
-    for (i, r) in s.refunds.iter().enumerate().filter(|(_, r)| !r.vacant) {
-        ix.refunds
-            .insert(r.acquirer_id, r.refund_request_id, i as u32);
     }
 }
 

@@ -154,7 +154,7 @@ impl Engine {
                 "refund belongs to another channel",
             ));
         }
-        Ok(slot as u32)
+        Ok(slot)
     }
 
     /// Refund `slot` ends (the channel's answer, or a Legacy timeout): it leaves its channel's

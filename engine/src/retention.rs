@@ -518,6 +518,26 @@ impl Engine {
     }
 }
 
+/// The orders, receipts and refunds indexes from their tables (vacant slots left out; a revived
+/// order's payment leads to its slot, not its receipt).
+pub(crate) fn rebuild_payments_index(s: &crate::state::State, ix: &mut crate::core::Index) {
+    for (i, o) in s.orders.iter().enumerate().filter(|(_, o)| !o.vacant) {
+        ix.orders.insert(o.acquirer_id, o.request_id, i as u32);
+    }
+    let receipts = s.retention.receipts.iter().enumerate();
+    for (i, r) in receipts.filter(|(_, r)| !r.vacant) {
+        ix.receipts.insert(0, r.order_id, i as u32);
+        if r.revived.is_none() {
+            let value = RETIRED | i as u32;
+            ix.orders.insert(r.acquirer_id, r.request_id, value);
+        }
+    }
+    for (i, r) in s.refunds.iter().enumerate().filter(|(_, r)| !r.vacant) {
+        ix.refunds
+            .insert(r.acquirer_id, r.refund_request_id, i as u32);
+    }
+}
+
 /// The front entry of `queue` if its time has come.
 fn pop_due(queue: &mut std::collections::VecDeque<Due>, now: u64) -> Option<Due> {
     queue.front().filter(|d| d.due_ns <= now)?;

@@ -125,32 +125,36 @@ pub fn state(data: &DataDir, at: At) -> Result<StateReport, Error> {
     Ok(report(data, rebuilt))
 }
 
+/// Orders in the table and refunds kept, counted by state (retired orders are receipts).
+#[allow(clippy::type_complexity)]
+fn by_state(
+    state: &sluice_engine::state::State,
+) -> (Vec<(OrderState, u64)>, Vec<(RefundState, u64)>) {
+    let orders = OrderState::all()
+        .filter(|s| *s != OrderState::NotFound)
+        .map(|s| {
+            let live = state.orders.iter().filter(|o| !o.vacant);
+            (s, live.filter(|o| o.state == s).count() as u64)
+        })
+        .collect();
+    let refunds = RefundState::all()
+        .map(|s| {
+            let kept = state.refunds.iter().filter(|r| !r.vacant);
+            (
+                s,
+                kept.filter(|r| r.state.to_wire() == Some(s)).count() as u64,
+            )
+        })
+        .collect();
+    (orders, refunds)
+}
+
 /// Summarizes a rebuilt engine.
 pub fn report(data: &DataDir, rebuilt: Rebuilt) -> StateReport {
     let engine = &rebuilt.replayer.engine;
     let state = engine.state();
     let seq = engine.last_seq();
-    let orders_by_state = OrderState::all()
-        .filter(|s| *s != OrderState::NotFound)
-        .map(|s| {
-            let n = state
-                .orders
-                .iter()
-                .filter(|o| !o.vacant && o.state == s)
-                .count();
-            (s, n as u64)
-        })
-        .collect();
-    let refunds_by_state = RefundState::all()
-        .map(|s| {
-            let n = state
-                .refunds
-                .iter()
-                .filter(|r| !r.vacant && r.state.to_wire() == Some(s))
-                .count();
-            (s, n as u64)
-        })
-        .collect();
+    let (orders_by_state, refunds_by_state) = by_state(state);
     let mut balances: Vec<BalanceReport> = state
         .merchants
         .iter()

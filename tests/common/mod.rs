@@ -158,6 +158,7 @@ pub fn config_text(settings: &Settings) -> String {
         ("segment_size_mb", s.segment_size_mb.to_string()),
         ("orders_max", s.orders_max.to_string()),
         ("refunds_max", (s.orders_max / 4).to_string()),
+        ("receipts_max", s.orders_max.to_string()),
         ("withdrawals_max", "1000".into()),
         ("list_entries_max", "1024".into()),
         ("velocity_keys_max", "4096".into()),
