@@ -32,6 +32,18 @@ impl Driver {
         })
     }
 
+    /// A driver over `engine` (this one's state restored from a snapshot, say), at this one's
+    /// next sequence and event time.
+    pub fn twin(&self, engine: Engine) -> Driver {
+        Driver {
+            engine,
+            next_seq: self.next_seq,
+            now_ns: self.now_ns,
+            outbox: Outbox::with_capacity(OUTBOX_BYTES),
+            payload: vec![0u8; ENVELOPE_LEN + sluice_protocol::MAX_FRAME_BYTES],
+        }
+    }
+
     /// Event time of the next input.
     pub fn now_ns(&self) -> u64 {
         self.now_ns
