@@ -29,7 +29,7 @@ const WINDOW: u64 = 50;
 
 fn config(dir: &Path) -> Config {
     let mut config = common::in_process_config(dir, 10_000);
-    config.pipeline.snapshot_every = 300;
+    config.pipeline.snapshot_every_inputs = 300;
     config.metrics = MetricsConfig {
         enabled: true,
         listen: "127.0.0.1:0".parse().expect("addr"),

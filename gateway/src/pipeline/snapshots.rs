@@ -1,6 +1,6 @@
-//! Snapshots: the processor serializes its state (the ring waits for that only) and a writer thread
-//! writes it once the journal is durable through its sequence, keeps the newest few, and may prune
-//! the journal segments they cover.
+//! Snapshots: the snapshot follower serializes its own engine (`snapshot_follower`; the ring
+//! never waits for it) and a writer thread writes each payload once the journal is durable
+//! through its sequence, keeps the newest few, and may prune the journal segments they cover.
 
 use sluice_engine::{Engine, StateHash};
 use sluice_journal::SnapshotStore;
@@ -12,18 +12,20 @@ use tracing::{error, info, warn};
 use super::{PipelineSettings, Shared};
 use crate::metrics::Metrics;
 
-/// A snapshot taken by the processor, waiting to be written.
+/// A serialized engine, waiting to be written.
 pub(super) struct SnapshotJob {
     seq: u64,
     hash: StateHash,
     payload: sluice_journal::AlignedVec,
 }
 
-pub(super) fn send_snapshot(
+/// Serializes `engine` (the snapshot follower's) for the writer. `lag_inputs`: how far the
+/// follower was behind the durable cursor then, for the log.
+pub(super) fn serialize_snapshot(
     engine: &Engine,
-    tx: &crossbeam::channel::Sender<SnapshotJob>,
+    lag_inputs: u64,
     metrics: Option<&Metrics>,
-) {
+) -> SnapshotJob {
     let started = Instant::now();
     let (hash, payload) = engine.snapshot();
     let seq = engine.last_seq();
@@ -35,15 +37,19 @@ pub(super) fn send_snapshot(
     }
     let (bytes, took) = (payload.len(), started.elapsed());
     let (serialize_us, millis) = (took.as_micros() as u64, took.as_secs_f64() * 1e3);
+    let orders = engine.summary().orders;
     info!(
         seq,
         bytes,
         serialize_us,
+        orders,
+        lag_inputs,
         state_hash = %hash,
-        "snapshot at sequence {seq}: {bytes} bytes serialized in {millis:.1} ms (the ring waited \
-         this long), state hash {hash}"
+        "snapshot at sequence {seq}: {bytes} bytes ({orders} orders) serialized by the snapshot \
+         follower in {millis:.1} ms, {lag_inputs} inputs behind the durable cursor (the ring did \
+         not wait), state hash {hash}"
     );
-    let _ = tx.send(SnapshotJob { seq, hash, payload });
+    SnapshotJob { seq, hash, payload }
 }
 
 pub(super) fn run_snapshot_writer(
