@@ -250,6 +250,25 @@ impl Follower {
         let mut notes = Vec::new();
         let mut replayer = Replayer::at_or_before(store.as_ref(), &reader, target, &mut notes)?;
         replayer.run_to(&reader, target, |_| Ok::<(), Error>(()))?;
+        Follower::with_replayer(data_dir, name, cursor, replayer)
+    }
+
+    /// The follower `name` around an engine already at some durable sequence (restored by the
+    /// caller), without a position file of its own, as `open_at`.
+    pub fn with_replayer(
+        data_dir: &Path,
+        name: &str,
+        cursor: DurableCursor,
+        replayer: Replayer,
+    ) -> Result<Follower, Error> {
+        let target = replayer.last_seq();
+        if target > cursor.get() {
+            return Err(Error::new(format!(
+                "follower {name}: sequence {target} is past the durable cursor {}",
+                cursor.get()
+            )));
+        }
+        let reader = JournalReader::open(&sluice_journal::journal_dir(data_dir))?;
         let position = reader.iter_from(target + 1).position();
         let progress = Arc::new(Progress::default());
         progress.applied_seq.store(target, Ordering::Release);

@@ -32,7 +32,7 @@ use crate::wait::{Parker, unpark_all};
 use processor::{ProcessorParts, Ready};
 pub use snapshot_follower::SNAPSHOT_FOLLOWER;
 use snapshot_follower::SnapshotFollower;
-use snapshots::{SnapshotJob, run_snapshot_writer};
+use snapshots::{SnapshotJob, SnapshotTaker, run_snapshot_writer, serialize_snapshot};
 
 /// How long a shutdown waits for the snapshot follower to catch up with the journal and
 /// serialize the last snapshot (it lags only as far as the load outran it).
@@ -180,6 +180,43 @@ pub struct Pipeline {
     pub prefaulted: (usize, Duration),
 }
 
+/// Starts the snapshot writer and the snapshot follower (its only sender: the writer ends when
+/// the follower does). When recovery replayed inputs past its snapshot, the recovered engine is
+/// serialized once now, before the ring runs: written as a snapshot at the recovered sequence (a
+/// crash loop then never replays the same inputs twice) and restored as the follower's engine
+/// (which then need not replay them again on idle cycles).
+fn start_snapshots(
+    recovered: &Recovered,
+    settings: &PipelineSettings,
+    shared: &Arc<Shared>,
+) -> std::io::Result<(JoinHandle<()>, Option<SnapshotFollower>)> {
+    let (snapshot_tx, snapshot_rx) = crossbeam::channel::unbounded::<SnapshotJob>();
+    let snapshotter = {
+        let (shared, settings) = (shared.clone(), settings.clone());
+        std::thread::Builder::new()
+            .name("sluice-snapshot".into())
+            .spawn(move || run_snapshot_writer(snapshot_rx, &shared, &settings))?
+    };
+    if !settings.snapshot_follower {
+        return Ok((snapshotter, None));
+    }
+    let replayed = recovered.log.iter().any(
+        |event| matches!(event, sluice_node::RecoveryEvent::Replayed { inputs, .. } if *inputs > 0),
+    );
+    let seed = replayed.then(|| {
+        let metrics = settings.metrics.as_deref();
+        serialize_snapshot(&recovered.engine, 0, metrics, SnapshotTaker::Start)
+    });
+    if let Some(job) = &seed {
+        // The writer is running: the channel is open.
+        let _ = snapshot_tx.send(job.clone());
+    }
+    let applied = recovered.engine.last_seq();
+    let (shared, settings) = (shared.clone(), settings.clone());
+    let follower = SnapshotFollower::spawn(applied, seed, shared, settings, snapshot_tx)?;
+    Ok((snapshotter, Some(follower)))
+}
+
 /// Wakes the pipeline's parked consumers; held by whoever publishes into the ring.
 #[derive(Clone)]
 pub struct ConsumerWaker([Arc<Parker>; 2]);
@@ -241,23 +278,7 @@ impl Pipeline {
         shared.applied_seq.store(applied, Ordering::Release);
         let outputs = OutputQueue::new(chunks, chunk_bytes);
         let parkers = [Parker::new(), Parker::new()];
-        let (snapshot_tx, snapshot_rx) = crossbeam::channel::unbounded::<SnapshotJob>();
-        let snapshotter = {
-            let (shared, settings) = (shared.clone(), settings.clone());
-            std::thread::Builder::new()
-                .name("sluice-snapshot".into())
-                .spawn(move || run_snapshot_writer(snapshot_rx, &shared, &settings))?
-        };
-        // The only sender of snapshot jobs: the writer ends when the follower does.
-        let snapshot_follower = match settings.snapshot_follower {
-            true => Some(SnapshotFollower::spawn(
-                applied,
-                shared.clone(),
-                settings.clone(),
-                snapshot_tx,
-            )?),
-            false => None,
-        };
+        let (snapshotter, snapshot_follower) = start_snapshots(&recovered, &settings, &shared)?;
         // Journal before the processor: the processor waits on the journaler, which wakes it.
         let next = (arrangement == Arrangement::JournalBefore).then(|| parkers[1].clone());
         let journaler = journaler::spawn(

@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tracing::{error, info, warn};
 
-use super::snapshots::{SnapshotJob, serialize_snapshot};
+use super::snapshots::{SnapshotJob, SnapshotTaker, serialize_snapshot};
 use super::{PipelineSettings, Shared};
 use crate::metrics::Metrics;
 
@@ -43,10 +43,12 @@ pub(super) struct SnapshotFollower {
 }
 
 impl SnapshotFollower {
-    /// Starts the follower at `start_seq` (the live engine's sequence at start), handing its
-    /// snapshots to `jobs`.
+    /// Starts the follower at `start_seq` (the live engine's sequence at start), from `seed`
+    /// (the recovered engine serialized at start) when there is one, handing its snapshots to
+    /// `jobs`.
     pub(super) fn spawn(
         start_seq: u64,
+        seed: Option<SnapshotJob>,
         shared: Arc<Shared>,
         settings: PipelineSettings,
         jobs: crossbeam::channel::Sender<SnapshotJob>,
@@ -57,7 +59,7 @@ impl SnapshotFollower {
         let handle = std::thread::Builder::new()
             .name("sluice-snapfollow".into())
             .spawn(move || {
-                run(start_seq, &shared, &settings, &thread_control, &jobs);
+                run(start_seq, seed, &shared, &settings, &thread_control, &jobs);
                 drop(jobs);
                 let _ = done_tx.send(());
             })?;
@@ -114,9 +116,13 @@ impl Schedule {
         }
     }
 
-    /// Whether a snapshot at `seq` is due by the rule of inputs.
-    fn due_by_inputs(every_inputs: u64, seq: u64) -> bool {
-        every_inputs > 0 && seq.is_multiple_of(every_inputs)
+    /// Whether a snapshot at `seq` is due by the rule of inputs, `durable` being the cursor: not
+    /// when the next multiple is durable already (a follower catching up after a lag snapshots
+    /// at the last multiple it passes, not at every one: each would be superseded at once).
+    fn due_by_inputs(every_inputs: u64, seq: u64, durable: u64) -> bool {
+        every_inputs > 0
+            && seq.is_multiple_of(every_inputs)
+            && durable.saturating_sub(seq) < every_inputs
     }
 
     /// Whether a snapshot at `seq` is due by time (only if inputs came since the last one).
@@ -125,8 +131,32 @@ impl Schedule {
     }
 }
 
+/// The follower's engine at `start_seq`: restored from `seed`, or rebuilt from the newest
+/// snapshot and the journal.
+fn open(
+    start_seq: u64,
+    seed: Option<SnapshotJob>,
+    shared: &Shared,
+    settings: &PipelineSettings,
+) -> Result<Follower, Error> {
+    let cursor = shared.durable.clone();
+    let Some(seed) = seed else {
+        return Follower::open_at(&settings.data_dir, SNAPSHOT_FOLLOWER, cursor, start_seq);
+    };
+    assert_eq!(seed.seq(), start_seq, "the seed is the recovered engine");
+    let engine = seed.restore().map_err(Error::new)?;
+    drop(seed);
+    let start = Start::Snapshot {
+        seq: start_seq,
+        path: "the recovered engine".into(),
+    };
+    let replayer = sluice_node::Replayer::new(engine, start);
+    Follower::with_replayer(&settings.data_dir, SNAPSHOT_FOLLOWER, cursor, replayer)
+}
+
 fn run(
     start_seq: u64,
+    seed: Option<SnapshotJob>,
     shared: &Shared,
     settings: &PipelineSettings,
     control: &AtomicU8,
@@ -138,16 +168,14 @@ fn run(
         warn!("snapshot follower: could not enter the idle scheduling class: {e}");
     }
     let started = Instant::now();
-    let cursor = shared.durable.clone();
-    let opened = Follower::open_at(&settings.data_dir, SNAPSHOT_FOLLOWER, cursor, start_seq);
-    let mut follower = match opened {
+    let mut follower = match open(start_seq, seed, shared, settings) {
         Ok(f) => f,
         Err(e) => return error!("snapshot follower not started: {e}; no periodic snapshots"),
     };
     let millis = started.elapsed().as_millis();
     info!(
         seq = start_seq,
-        "snapshot follower at sequence {start_seq} (rebuilt from {} in {millis} ms)",
+        "snapshot follower at sequence {start_seq} (from {} in {millis} ms)",
         follower.start()
     );
     let metrics = settings.metrics.as_deref();
@@ -174,13 +202,14 @@ fn follow(
         if how == ABANDON {
             return Ok(());
         }
+        let durable = follower.durable_seq();
         let (applied, asked) = follower.poll_until(
             BATCH,
             |_| Ok(()),
             // The request first: taking it clears it, whichever rule fired.
             |engine| {
                 engine.take_snapshot_request()
-                    || Schedule::due_by_inputs(every_inputs, engine.last_seq())
+                    || Schedule::due_by_inputs(every_inputs, engine.last_seq(), durable)
             },
         )?;
         let seq = follower.applied_seq();
@@ -188,7 +217,7 @@ fn follow(
         let finishing = how == FINISH && caught_up;
         if asked || schedule.due_by_time(seq) || (finishing && seq > schedule.last_seq) {
             let lag = follower.durable_seq().saturating_sub(seq);
-            let job = serialize_snapshot(follower.engine(), lag, metrics);
+            let job = serialize_snapshot(follower.engine(), lag, metrics, SnapshotTaker::Follower);
             if jobs.send(job).is_err() {
                 return Err(Error::new("the snapshot writer has stopped"));
             }
@@ -210,9 +239,16 @@ mod tests {
 
     #[test]
     fn the_rule_of_inputs_fires_at_multiples_only_when_on() {
-        assert!(Schedule::due_by_inputs(1000, 3000));
-        assert!(!Schedule::due_by_inputs(1000, 3001));
-        assert!(!Schedule::due_by_inputs(0, 3000));
+        assert!(Schedule::due_by_inputs(1000, 3000, 3000));
+        assert!(Schedule::due_by_inputs(1000, 3000, 3999));
+        assert!(!Schedule::due_by_inputs(1000, 3001, 3001));
+        assert!(!Schedule::due_by_inputs(0, 3000, 3000));
+    }
+
+    #[test]
+    fn a_lagging_follower_skips_the_multiples_already_superseded() {
+        assert!(!Schedule::due_by_inputs(1000, 3000, 4000));
+        assert!(!Schedule::due_by_inputs(1000, 3000, 9000));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use sluice_engine::{Engine, StateHash};
 use sluice_journal::SnapshotStore;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tracing::{error, info, warn};
@@ -13,18 +14,41 @@ use super::{PipelineSettings, Shared};
 use crate::metrics::Metrics;
 
 /// A serialized engine, waiting to be written.
+#[derive(Clone)]
 pub(super) struct SnapshotJob {
     seq: u64,
     hash: StateHash,
-    payload: sluice_journal::AlignedVec,
+    /// Shared: the snapshot taken at start is also the snapshot follower's engine.
+    payload: Arc<sluice_journal::AlignedVec>,
 }
 
-/// Serializes `engine` (the snapshot follower's) for the writer. `lag_inputs`: how far the
-/// follower was behind the durable cursor then, for the log.
+impl SnapshotJob {
+    pub(super) fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// The engine the snapshot holds (checked against its state hash).
+    pub(super) fn restore(&self) -> Result<Engine, String> {
+        Engine::from_snapshot(&self.payload, self.hash).map_err(|e| e.to_string())
+    }
+}
+
+/// Who serialized a snapshot, for the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum SnapshotTaker {
+    /// The snapshot follower, off the live path.
+    Follower,
+    /// Start-up, after a recovery that replayed inputs, before the ring runs.
+    Start,
+}
+
+/// Serializes `engine` for the writer. `lag_inputs`: how far the snapshot follower was behind
+/// the durable cursor then, for the log.
 pub(super) fn serialize_snapshot(
     engine: &Engine,
     lag_inputs: u64,
     metrics: Option<&Metrics>,
+    taker: SnapshotTaker,
 ) -> SnapshotJob {
     let started = Instant::now();
     let (hash, payload) = engine.snapshot();
@@ -38,6 +62,10 @@ pub(super) fn serialize_snapshot(
     let (bytes, took) = (payload.len(), started.elapsed());
     let (serialize_us, millis) = (took.as_micros() as u64, took.as_secs_f64() * 1e3);
     let orders = engine.summary().orders;
+    let by = match taker {
+        SnapshotTaker::Follower => "by the snapshot follower",
+        SnapshotTaker::Start => "at start, before the ring runs,",
+    };
     info!(
         seq,
         bytes,
@@ -45,10 +73,11 @@ pub(super) fn serialize_snapshot(
         orders,
         lag_inputs,
         state_hash = %hash,
-        "snapshot at sequence {seq}: {bytes} bytes ({orders} orders) serialized by the snapshot \
-         follower in {millis:.1} ms, {lag_inputs} inputs behind the durable cursor (the ring did \
-         not wait), state hash {hash}"
+        "snapshot at sequence {seq}: {bytes} bytes ({orders} orders) serialized {by} in \
+         {millis:.1} ms, {lag_inputs} inputs behind the durable cursor (the ring did not wait), \
+         state hash {hash}"
     );
+    let payload = Arc::new(payload);
     SnapshotJob { seq, hash, payload }
 }
 
