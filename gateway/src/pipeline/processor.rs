@@ -166,8 +166,11 @@ impl Pauses {
         }
     }
 
+    /// Input `seq` was begun at `began` and is done now; returns now (the next one's start).
     #[inline]
-    fn observe(&mut self, took: Duration, seq: u64) {
+    fn observe(&mut self, began: Instant, seq: u64) -> Instant {
+        let now = Instant::now();
+        let took = now - began;
         if took > self.longest {
             self.longest = took;
             self.longest_seq = seq;
@@ -176,6 +179,7 @@ impl Pauses {
                 warn!(seq, "the processor spent {millis:.1} ms on input {seq}");
             }
         }
+        now
     }
 
     /// Stores a new longest into the metrics (at the end of a batch).
@@ -209,9 +213,7 @@ fn run_processor<P: PollInputs>(
     parts: ProcessorParts,
     ready: Ready,
 ) -> Engine {
-    let ProcessorParts {
-        shared, outputs, ..
-    } = &parts;
+    let (shared, outputs) = (&parts.shared, &parts.outputs);
     let mut engine = prepare(engine, &parts.settings, ready);
     let mut waiter = Waiter::new(parts.settings.wait, Some(parts.parker.clone()));
     let mut probe = parts.settings.metrics.clone().map(ProcessorProbe::new);
@@ -244,9 +246,7 @@ fn run_processor<P: PollInputs>(
                     }
                     last = e.seq;
                     after_input(&parts);
-                    let now = Instant::now();
-                    pauses.observe(now - began, e.seq);
-                    began = now;
+                    began = pauses.observe(began, e.seq);
                     (current, near) = (near, far);
                 }
                 true
@@ -260,10 +260,7 @@ fn run_processor<P: PollInputs>(
         }
         waiter.busy();
         shared.applied_seq.store(last, Ordering::Release);
-        pauses.publish(parts.settings.metrics.as_deref());
-        if let Some(p) = probe.as_mut() {
-            p.end_batch(&engine);
-        }
+        end_batch(&engine, &mut pauses, probe.as_mut(), &parts);
         if !chunk.outbox.is_empty() {
             chunk = match hand_over(chunk, outputs, shared, &mut waiter) {
                 Some(c) => c,
@@ -278,6 +275,20 @@ fn run_processor<P: PollInputs>(
     pauses.publish(parts.settings.metrics.as_deref());
     pauses.log();
     engine
+}
+
+/// At the end of a batch: the metrics, when they are on.
+#[inline]
+fn end_batch(
+    engine: &Engine,
+    pauses: &mut Pauses,
+    probe: Option<&mut ProcessorProbe>,
+    parts: &ProcessorParts,
+) {
+    pauses.publish(parts.settings.metrics.as_deref());
+    if let Some(p) = probe {
+        p.end_batch(engine);
+    }
 }
 
 fn apply_slot(engine: &mut Engine, e: &InputSlot, outbox: &mut Outbox, shared: &Shared) {
