@@ -117,8 +117,9 @@ pub struct PipelineSection {
     /// follower, is accepted as an alias.
     #[serde(alias = "snapshot_every")]
     pub snapshot_every_inputs: u64,
-    /// ... and when this many seconds passed since its last snapshot and inputs came since
-    /// (0: not by time). Whichever comes first; both 0: only on request and at shutdown.
+    /// ... and when this many seconds passed since its last snapshot and traffic (inputs other
+    /// than pulses) came since (0: not by time). Whichever comes first; both 0: only on request
+    /// and at shutdown.
     pub snapshot_every_secs: u32,
     pub snapshots_keep: u32,
     /// Output chunks between the processor and egress, and their size.

@@ -3,12 +3,13 @@
 //! snapshot, so the processor never stops the ring for one (docs/PIPELINE.md, "Snapshots").
 //!
 //! It snapshots at every sequence that is a multiple of `snapshot_every_inputs`, when
-//! `snapshot_every_secs` passed since its last snapshot and inputs came since, right after a
-//! `SnapshotRequest` (its engine sees the same input as the live one and raises the same
-//! request), and at shutdown, once it has applied everything durable. The payload goes to the
-//! snapshot writer, as the processor's did.
+//! `snapshot_every_secs` passed since its last snapshot and traffic (inputs other than pulses)
+//! came since, right after a `SnapshotRequest` (its engine sees the same input as the live one
+//! and raises the same request), and at shutdown, once it has applied everything durable. The
+//! payload goes to the snapshot writer, as the processor's did.
 
 use sluice_node::{Error, Follower, Start};
+use sluice_protocol::{Message, Pulse};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::thread::JoinHandle;
@@ -100,6 +101,10 @@ struct Schedule {
     /// The sequence of the last snapshot taken (or loaded at start), and when.
     last_seq: u64,
     last_at: Instant,
+    /// Inputs other than pulses applied since then: traffic. Pulses alone (an idle server's
+    /// clock) do not make a snapshot due by time — else an idle server would rewrite its whole
+    /// state every `snapshot_every_secs`, and replaying pulses at restart costs next to nothing.
+    traffic_since: u64,
 }
 
 impl Schedule {
@@ -113,6 +118,7 @@ impl Schedule {
                 Start::Snapshot { seq, .. } => *seq,
             },
             last_at: Instant::now(),
+            traffic_since: 0,
         }
     }
 
@@ -125,9 +131,17 @@ impl Schedule {
             && durable.saturating_sub(seq) < every_inputs
     }
 
-    /// Whether a snapshot at `seq` is due by time (only if inputs came since the last one).
+    /// Whether a snapshot at `seq` is due by time (only if traffic came since the last one).
     fn due_by_time(&self, seq: u64) -> bool {
-        seq > self.last_seq && self.every.is_some_and(|e| self.last_at.elapsed() >= e)
+        seq > self.last_seq
+            && self.traffic_since > 0
+            && self.every.is_some_and(|e| self.last_at.elapsed() >= e)
+    }
+
+    fn taken(&mut self, seq: u64) {
+        self.last_seq = seq;
+        self.last_at = Instant::now();
+        self.traffic_since = 0;
     }
 }
 
@@ -203,15 +217,20 @@ fn follow(
             return Ok(());
         }
         let durable = follower.durable_seq();
+        let mut traffic = 0;
         let (applied, asked) = follower.poll_until(
             BATCH,
-            |_| Ok(()),
+            |a| {
+                traffic += u64::from(a.record.kind != Pulse::TEMPLATE_ID);
+                Ok(())
+            },
             // The request first: taking it clears it, whichever rule fired.
             |engine| {
                 engine.take_snapshot_request()
                     || Schedule::due_by_inputs(every_inputs, engine.last_seq(), durable)
             },
         )?;
+        schedule.traffic_since += traffic;
         let seq = follower.applied_seq();
         let caught_up = applied == 0 && seq >= follower.durable_seq();
         let finishing = how == FINISH && caught_up;
@@ -221,8 +240,7 @@ fn follow(
             if jobs.send(job).is_err() {
                 return Err(Error::new("the snapshot writer has stopped"));
             }
-            schedule.last_seq = seq;
-            schedule.last_at = Instant::now();
+            schedule.taken(seq);
         }
         if finishing {
             return Ok(());
@@ -258,9 +276,14 @@ mod tests {
             every: Some(Duration::ZERO),
             last_seq: 10,
             last_at: Instant::now(),
+            traffic_since: 1,
         };
         assert!(!s.due_by_time(10), "nothing new since the last snapshot");
         assert!(s.due_by_time(11));
+        s.taken(11);
+        assert!(!s.due_by_time(12), "pulses alone are not traffic");
+        s.traffic_since = 1;
+        assert!(s.due_by_time(12));
         s.every = None;
         assert!(!s.due_by_time(11), "off");
     }
