@@ -225,6 +225,8 @@ fn run_in(args: &PipelineArgs, arrangement: Arrangement, dir: &Path) -> Result<R
         p.output_chunk_bytes as usize,
         PipelineSettings {
             metrics: args.metrics.then(|| Metrics::new(Names::default())),
+            // The pipeline alone: no snapshot follower beside it.
+            snapshot_follower: false,
             ..PipelineSettings::from_config(&config, std::sync::Arc::new(sluice_journal::OsStorage))
         },
         shared.clone(),

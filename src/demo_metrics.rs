@@ -15,6 +15,10 @@ pub struct Scraped {
     pub families: usize,
     /// The figures that differ from the report or the StatsReport (empty: they agree).
     pub disagreements: Vec<String>,
+    /// The processor's longest time on one input (its longest pause), ms.
+    pub processor_longest_input_ms: f64,
+    /// The snapshot follower's lag behind the durable cursor, inputs (when it reports one).
+    pub snapshot_follower_lag_inputs: Option<f64>,
 }
 
 /// `GET /metrics` once; the body.
@@ -75,7 +79,12 @@ pub fn check(
             ));
         }
     }
+    let snapshots_lag = "sluice_follower_lag_inputs{follower=\"snapshots\"}";
     Ok(Scraped {
+        processor_longest_input_ms: sample(&text, "sluice_processor_longest_input_seconds")
+            .unwrap_or(0.0)
+            * 1e3,
+        snapshot_follower_lag_inputs: sample(&text, snapshots_lag),
         addr,
         samples: text
             .lines()
@@ -98,9 +107,15 @@ impl Scraped {
         } else {
             format!("DISAGREE: {}", self.disagreements.join("; "))
         };
+        let lag = self
+            .snapshot_follower_lag_inputs
+            .map_or(String::new(), |l| {
+                format!(", snapshot follower {l:.0} inputs behind")
+            });
         format!(
-            "metrics    http://{}/metrics: {} samples in {} families; {verdict}",
-            self.addr, self.samples, self.families
+            "metrics    http://{}/metrics: {} samples in {} families; {verdict}; processor's \
+             longest input {:.2} ms{lag}",
+            self.addr, self.samples, self.families, self.processor_longest_input_ms
         )
     }
 
@@ -110,6 +125,8 @@ impl Scraped {
             "families": self.families,
             "agrees": self.agrees(),
             "disagreements": self.disagreements,
+            "processor_longest_input_ms": self.processor_longest_input_ms,
+            "snapshot_follower_lag_inputs": self.snapshot_follower_lag_inputs,
         })
     }
 }

@@ -77,7 +77,7 @@ fn covered_journal_segments_are_pruned_after_a_snapshot_when_configured() {
     let settings = Settings {
         simulator: true,
         segment_size_mb: 1,
-        snapshot_every: 2_000,
+        snapshot_every_inputs: 2_000,
         set: vec![
             ("covered_segments", "\"delete\"".into()),
             ("snapshots_keep", "1".into()),

@@ -265,7 +265,7 @@ fn run_cycles(name: &str, cycles: u32, load_ms: (u64, u64), snapshot_every: u64)
         // Small segments, so that cycles cross segment rolls; snapshots now and then, so that some
         // recoveries start from one.
         segment_size_mb: 1,
-        snapshot_every,
+        snapshot_every_inputs: snapshot_every,
         // Orders stay in memory (and in snapshots): room for a long soak.
         orders_max: 1_000_000,
         ..Settings::default()

@@ -24,7 +24,7 @@ fn config(dir: &Path) -> Config {
     let mut config = common::in_process_config(dir, 40_000);
     config.durability = sluice_journal::Durability::Fsync;
     config.pipeline.journal_delay_us = 2_000;
-    config.pipeline.snapshot_every = 4_000;
+    config.pipeline.snapshot_every_inputs = 4_000;
     config
 }
 

@@ -29,7 +29,7 @@ const WINDOW: u64 = 50;
 
 fn config(dir: &Path) -> Config {
     let mut config = common::in_process_config(dir, 10_000);
-    config.pipeline.snapshot_every = 300;
+    config.pipeline.snapshot_every_inputs = 300;
     config.metrics = MetricsConfig {
         enabled: true,
         listen: "127.0.0.1:0".parse().expect("addr"),
@@ -438,7 +438,14 @@ fn check_pipeline(m: &Metrics, stats: &StatsReport) {
     assert_eq!(lag, sequenced - durable);
     let follower = [("follower", "metrics")];
     assert!(m.value("sluice_follower_applied_seq", &follower) > 1.0);
-    assert!(m.samples("sluice_follower_lag_inputs").count() == 1);
+    // The test's follower and the server's snapshot follower.
+    assert_eq!(m.samples("sluice_follower_lag_inputs").count(), 2);
+    let snapshots = [("follower", "snapshots")];
+    assert!(m.value("sluice_follower_applied_seq", &snapshots) > 1.0);
+    // The processor's longest pause: some time on some input applied.
+    assert!(m.value("sluice_processor_longest_input_seconds", &[]) > 0.0);
+    let longest_seq = m.value("sluice_processor_longest_input_seq", &[]);
+    assert!(longest_seq >= 1.0 && longest_seq <= applied);
     assert!(m.value("sluice_snapshot_serialize_seconds_count", &[]) >= 1.0);
     assert!(m.value("sluice_snapshot_write_seconds_count", &[]) >= 1.0);
     assert!(m.value("sluice_snapshot_bytes", &[]) > 0.0);

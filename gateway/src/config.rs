@@ -95,6 +95,13 @@ impl Default for ServerSection {
     }
 }
 
+/// The snapshot follower's default schedule: every million inputs or every minute of traffic,
+/// whichever comes first (docs/OPERATIONS.md, "Snapshots and restart").
+pub const DEFAULT_SNAPSHOT_EVERY_INPUTS: u64 = 1_000_000;
+pub const DEFAULT_SNAPSHOT_EVERY_SECS: u32 = 60;
+/// Fewer inputs between snapshots would keep the follower serializing all the time.
+pub const SNAPSHOT_EVERY_INPUTS_MIN: u64 = 100;
+
 /// `[pipeline]`.
 #[derive(Deserialize, Debug, Clone)]
 #[serde(deny_unknown_fields, default)]
@@ -105,8 +112,15 @@ pub struct PipelineSection {
     /// Cores to pin [gateway, journaler, processor] to; empty = no pinning.
     pub pin_cores: Vec<usize>,
     pub pulse_interval_ms: u32,
-    /// Take a snapshot every this many inputs (0 = only on request and at shutdown).
-    pub snapshot_every: u64,
+    /// The snapshot follower serializes its engine at every sequence that is a multiple of this
+    /// (0: not by inputs). `snapshot_every`, the key's name before snapshots moved to the
+    /// follower, is accepted as an alias.
+    #[serde(alias = "snapshot_every")]
+    pub snapshot_every_inputs: u64,
+    /// ... and when this many seconds passed since its last snapshot and traffic (inputs other
+    /// than pulses) came since (0: not by time). Whichever comes first; both 0: only on request
+    /// and at shutdown.
+    pub snapshot_every_secs: u32,
     pub snapshots_keep: u32,
     /// Output chunks between the processor and egress, and their size.
     pub output_chunks: u32,
@@ -128,7 +142,8 @@ impl Default for PipelineSection {
             wait: "adaptive".into(),
             pin_cores: Vec::new(),
             pulse_interval_ms: 10,
-            snapshot_every: 0,
+            snapshot_every_inputs: DEFAULT_SNAPSHOT_EVERY_INPUTS,
+            snapshot_every_secs: DEFAULT_SNAPSHOT_EVERY_SECS,
             snapshots_keep: 3,
             output_chunks: 32,
             output_chunk_bytes: 1 << 20,
@@ -513,6 +528,30 @@ fn check_pipeline(p: &PipelineSection) -> Result<(), ConfigError> {
     if p.snapshots_keep == 0 {
         return err(None, "pipeline.snapshots_keep", "must be at least 1");
     }
+    check_snapshot_schedule(p)
+}
+
+/// The snapshot follower's schedule: each rule is off (0) or within a range that makes sense.
+fn check_snapshot_schedule(p: &PipelineSection) -> Result<(), ConfigError> {
+    let inputs = p.snapshot_every_inputs;
+    if inputs != 0 && !(SNAPSHOT_EVERY_INPUTS_MIN..=1 << 40).contains(&inputs) {
+        return err(
+            None,
+            "pipeline.snapshot_every_inputs",
+            format!(
+                "must be 0 (no snapshots by inputs) or {SNAPSHOT_EVERY_INPUTS_MIN}..=2^40, \
+                 not {inputs}"
+            ),
+        );
+    }
+    let secs = p.snapshot_every_secs;
+    if secs > 7 * 86_400 {
+        return err(
+            None,
+            "pipeline.snapshot_every_secs",
+            format!("must be 0 (no snapshots by time) or 1..=604800 (a week), not {secs}"),
+        );
+    }
     Ok(())
 }
 
@@ -581,10 +620,35 @@ mod tests {
         assert_eq!(e.line, Some(2), "{e}");
         let e = Config::parse("[pipeline]\nring_size = 1000\n").unwrap_err();
         assert_eq!(e.key, "pipeline.ring_size");
+        let e = Config::parse("[pipeline]\nsnapshot_every_inputs = 10\n").unwrap_err();
+        assert_eq!(e.key, "pipeline.snapshot_every_inputs", "{e}");
+        let e = Config::parse("[pipeline]\nsnapshot_every_secs = 9999999\n").unwrap_err();
+        assert_eq!(e.key, "pipeline.snapshot_every_secs", "{e}");
         let e = Config::parse("[server]\nlistn = \"x\"\n").unwrap_err();
         assert!(e.message.contains("unknown field"), "{e}");
         let e = Config::parse("[[split_profiles]]\nid = 1\nplatform_rate = 0.1\n").unwrap_err();
         assert_eq!(e.line, Some(3), "{e}");
+    }
+
+    #[test]
+    fn periodic_snapshots_are_on_by_default_and_the_old_key_still_works() {
+        let c = Config::default_config();
+        assert_eq!(
+            c.pipeline.snapshot_every_inputs,
+            DEFAULT_SNAPSHOT_EVERY_INPUTS
+        );
+        assert_eq!(c.pipeline.snapshot_every_secs, DEFAULT_SNAPSHOT_EVERY_SECS);
+        let c = Config::parse("[pipeline]\nsnapshot_every = 5000\n").unwrap();
+        assert_eq!(c.pipeline.snapshot_every_inputs, 5000);
+        let c = Config::parse("[pipeline]\nsnapshot_every_inputs = 0\nsnapshot_every_secs = 0\n")
+            .unwrap();
+        assert_eq!(
+            (
+                c.pipeline.snapshot_every_inputs,
+                c.pipeline.snapshot_every_secs
+            ),
+            (0, 0)
+        );
     }
 
     #[test]

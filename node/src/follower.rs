@@ -228,8 +228,74 @@ impl Follower {
         })
     }
 
+    /// Opens the follower `name` at `target` without a position file of its own: its engine is
+    /// rebuilt, without acting, from the newest snapshot at or below `target` and the journal.
+    /// For a follower whose durable effects say where it is (the snapshot follower: the newest
+    /// snapshot), so that a restart starts it where the live engine starts. `save_position` is
+    /// then never needed.
+    pub fn open_at(
+        data_dir: &Path,
+        name: &str,
+        cursor: DurableCursor,
+        target: u64,
+    ) -> Result<Follower, Error> {
+        if target > cursor.get() {
+            return Err(Error::new(format!(
+                "follower {name}: sequence {target} is past the durable cursor {}",
+                cursor.get()
+            )));
+        }
+        let reader = JournalReader::open(&sluice_journal::journal_dir(data_dir))?;
+        let store = snapshot_store_if_any(data_dir)?;
+        let mut notes = Vec::new();
+        let mut replayer = Replayer::at_or_before(store.as_ref(), &reader, target, &mut notes)?;
+        replayer.run_to(&reader, target, |_| Ok::<(), Error>(()))?;
+        Follower::with_replayer(data_dir, name, cursor, replayer)
+    }
+
+    /// The follower `name` around an engine already at some durable sequence (restored by the
+    /// caller), without a position file of its own, as `open_at`.
+    pub fn with_replayer(
+        data_dir: &Path,
+        name: &str,
+        cursor: DurableCursor,
+        replayer: Replayer,
+    ) -> Result<Follower, Error> {
+        let target = replayer.last_seq();
+        if target > cursor.get() {
+            return Err(Error::new(format!(
+                "follower {name}: sequence {target} is past the durable cursor {}",
+                cursor.get()
+            )));
+        }
+        let reader = JournalReader::open(&sluice_journal::journal_dir(data_dir))?;
+        let position = reader.iter_from(target + 1).position();
+        let progress = Arc::new(Progress::default());
+        progress.applied_seq.store(target, Ordering::Release);
+        Ok(Follower {
+            name: name.to_string(),
+            data_dir: data_dir.to_path_buf(),
+            replayer,
+            reader,
+            position,
+            cursor,
+            progress,
+            saved_seq: 0,
+        })
+    }
+
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Where the follower's engine was rebuilt from (Genesis or a snapshot).
+    pub fn start(&self) -> &crate::Start {
+        &self.replayer.start
+    }
+
+    /// The durable cursor the follower reads.
+    pub fn durable_seq(&self) -> u64 {
+        self.cursor.get()
     }
 
     /// The follower's engine (at `applied_seq`).
@@ -257,12 +323,26 @@ impl Follower {
     pub fn poll(
         &mut self,
         max: usize,
-        mut act: impl FnMut(Applied<'_>) -> Result<(), Error>,
+        act: impl FnMut(Applied<'_>) -> Result<(), Error>,
     ) -> Result<usize, Error> {
+        self.poll_until(max, act, |_| false)
+            .map(|(applied, _)| applied)
+    }
+
+    /// `poll`, which also stops right after a record for which `stop_after` (given the engine,
+    /// mutably: `Engine::take_snapshot_request`) says so. Returns how many records were applied
+    /// and whether `stop_after` stopped it (the engine is then exactly at that record).
+    pub fn poll_until(
+        &mut self,
+        max: usize,
+        mut act: impl FnMut(Applied<'_>) -> Result<(), Error>,
+        mut stop_after: impl FnMut(&mut Engine) -> bool,
+    ) -> Result<(usize, bool), Error> {
         let durable = self.cursor.get();
         self.note_durable(durable);
         let mut applied = 0;
         let mut refreshed = false;
+        let mut stopped = false;
         while applied < max && self.replayer.last_seq() < durable {
             let mut records = self.reader.records_at(self.position);
             let Some(record) = records.next() else {
@@ -295,11 +375,15 @@ impl Follower {
                 engine: &self.replayer.engine,
                 outputs: self.replayer.outputs(),
             })?;
+            if stop_after(&mut self.replayer.engine) {
+                stopped = true;
+                break;
+            }
         }
         self.progress
             .applied_seq
             .store(self.replayer.last_seq(), Ordering::Release);
-        Ok(applied)
+        Ok((applied, stopped))
     }
 
     fn note_durable(&self, durable: u64) {

@@ -78,7 +78,7 @@ pub struct Settings {
     pub processor_delay_us: u32,
     pub write_buffer_bytes: u32,
     pub segment_size_mb: u32,
-    pub snapshot_every: u64,
+    pub snapshot_every_inputs: u64,
     pub orders_max: u32,
     /// Further settings: every line `key = ...` of the default configuration (in every section
     /// that has it) gets `key = value`; each key must occur at least once.
@@ -93,7 +93,7 @@ impl Default for Settings {
             processor_delay_us: 0,
             write_buffer_bytes: 8 * 1024 * 1024,
             segment_size_mb: 8,
-            snapshot_every: 0,
+            snapshot_every_inputs: 0,
             // Small limits: the engine preallocates them, and tests start many servers.
             orders_max: 200_000,
             set: Vec::new(),
@@ -154,7 +154,7 @@ pub fn config_text(settings: &Settings) -> String {
         ("idle_timeout_ms", "120000".into()),
         ("write_buffer_bytes", s.write_buffer_bytes.to_string()),
         ("ring_size", s.ring_size.to_string()),
-        ("snapshot_every", s.snapshot_every.to_string()),
+        ("snapshot_every_inputs", s.snapshot_every_inputs.to_string()),
         ("segment_size_mb", s.segment_size_mb.to_string()),
         ("orders_max", s.orders_max.to_string()),
         ("refunds_max", (s.orders_max / 4).to_string()),

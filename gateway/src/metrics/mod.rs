@@ -9,7 +9,9 @@
 //! - the gateway keeps its counters and its ack latency histogram in plain fields and stores them
 //!   into atomics at its timer turn (every 50 ms), and the last sequence it published whenever it
 //!   wakes the consumers;
-//! - the snapshot paths observe their durations directly (a snapshot is rare).
+//! - the processor also times each input (one clock reading per input) and stores its longest
+//!   pause at the end of a batch when it grew;
+//! - the snapshot follower and writer observe their durations directly (a snapshot is rare).
 //!
 //! The metrics thread (`http`) reads all of it when scraped and encodes the text (`render`).
 
@@ -117,7 +119,11 @@ pub struct Metrics {
     pub gateway: CachePadded<GatewayCounters>,
     /// Gateway: sequenced → first output handed to its connection (every 50 ms).
     pub ack_latency: AtomicHistogram,
-    /// Processor: how long the ring waited while the state was serialized for a snapshot.
+    /// Processor: the longest time it spent on one input since start (its longest pause), and
+    /// that input's sequence (stored at the end of a batch when it grew).
+    pub processor_longest_input_ns: AtomicU64,
+    pub processor_longest_input_seq: AtomicU64,
+    /// Snapshot follower: serializing its engine for a snapshot (the ring does not wait).
     pub snapshot_serialize: AtomicHistogram,
     /// Snapshot writer: writing, syncing and renaming a snapshot file.
     pub snapshot_write: AtomicHistogram,
@@ -149,6 +155,8 @@ impl Metrics {
                 outputs_by_template: zeroed(),
             }),
             ack_latency: AtomicHistogram::new(&ACK_LATENCY_BOUNDS_NS),
+            processor_longest_input_ns: AtomicU64::new(0),
+            processor_longest_input_seq: AtomicU64::new(0),
             snapshot_serialize: AtomicHistogram::new(&SNAPSHOT_BOUNDS_NS),
             snapshot_write: AtomicHistogram::new(&SNAPSHOT_BOUNDS_NS),
             snapshot_bytes: AtomicU64::new(0),

@@ -52,8 +52,10 @@ pub const FAMILIES: &[(&str, &str)] = &[
     ("sluice_ack_latency_unmatched_total", "Inputs sequenced whose first output was not seen while their sequencing time was kept."),
     // The processor (stored at the end of each batch).
     ("sluice_inputs_total", "Inputs applied by the processor, by template."),
+    ("sluice_processor_longest_input_seconds", "The longest time the processor spent on one input since start: the live path's longest pause."),
+    ("sluice_processor_longest_input_seq", "The sequence of that input."),
     // Snapshots.
-    ("sluice_snapshot_serialize_seconds", "Serializing the engine state for a snapshot (the ring waits this long)."),
+    ("sluice_snapshot_serialize_seconds", "The snapshot follower serializing its engine for a snapshot (off the live path: the ring does not wait)."),
     ("sluice_snapshot_write_seconds", "Writing, syncing and renaming a snapshot file (off the live path)."),
     ("sluice_snapshot_bytes", "Size of the last snapshot serialized."),
     ("sluice_snapshot_write_failures_total", "Snapshots that could not be written."),
@@ -127,6 +129,15 @@ impl Collector for Sources {
         out.counters(
             "sluice_inputs_total",
             by_template(&m.inputs_by_template[..]),
+        )?;
+        let longest_ns = load(&m.processor_longest_input_ns);
+        out.gauge(
+            "sluice_processor_longest_input_seconds",
+            longest_ns as f64 / 1e9,
+        )?;
+        out.gauge(
+            "sluice_processor_longest_input_seq",
+            load(&m.processor_longest_input_seq),
         )?;
         out.histogram(
             "sluice_snapshot_serialize_seconds",

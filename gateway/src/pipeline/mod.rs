@@ -6,6 +6,7 @@
 mod journaler;
 mod processor;
 mod ring;
+mod snapshot_follower;
 mod snapshots;
 
 use crate::config::CoveredSegments;
@@ -30,7 +31,13 @@ use crate::config::{Config, WaitMode};
 use crate::metrics::Metrics;
 use crate::wait::{Parker, unpark_all};
 use processor::{ProcessorParts, Ready};
-use snapshots::{SnapshotJob, run_snapshot_writer, send_snapshot};
+pub use snapshot_follower::SNAPSHOT_FOLLOWER;
+use snapshot_follower::SnapshotFollower;
+use snapshots::{SnapshotJob, SnapshotTaker, run_snapshot_writer, serialize_snapshot};
+
+/// How long a shutdown waits for the snapshot follower to catch up with the journal and
+/// serialize the last snapshot (it lags only as far as the load outran it).
+pub const SHUTDOWN_SNAPSHOT_WAIT: Duration = Duration::from_secs(30);
 
 /// How the journaler and the processor consume the ring (docs/PIPELINE.md says why `Parallel`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,7 +125,11 @@ pub struct PipelineSettings {
     pub wait: WaitMode,
     pub journal_core: Option<usize>,
     pub processor_core: Option<usize>,
-    pub snapshot_every: u64,
+    /// The snapshot follower's schedule (docs/PIPELINE.md, "Snapshots").
+    pub snapshot_every_inputs: u64,
+    pub snapshot_every_secs: u32,
+    /// Run the snapshot follower (off: no snapshots at all; `sluice bench pipeline`).
+    pub snapshot_follower: bool,
     pub snapshots_keep: usize,
     pub processor_delay_us: u32,
     pub journal_delay_us: u32,
@@ -142,7 +153,9 @@ impl PipelineSettings {
             wait: c.wait,
             journal_core: core(1),
             processor_core: core(2),
-            snapshot_every: c.pipeline.snapshot_every,
+            snapshot_every_inputs: c.pipeline.snapshot_every_inputs,
+            snapshot_every_secs: c.pipeline.snapshot_every_secs,
+            snapshot_follower: true,
             snapshots_keep: c.pipeline.snapshots_keep as usize,
             processor_delay_us: c.pipeline.processor_delay_us,
             journal_delay_us: c.pipeline.journal_delay_us,
@@ -164,12 +177,48 @@ pub struct Pipeline {
     journaler: Option<JoinHandle<()>>,
     processor: Option<JoinHandle<Engine>>,
     snapshotter: Option<JoinHandle<()>>,
-    snapshot_tx: Option<crossbeam::channel::Sender<SnapshotJob>>,
+    snapshot_follower: Option<SnapshotFollower>,
     /// The journaler's and the processor's parkers: the producer unparks them after publishing.
     parkers: [Arc<Parker>; 2],
     /// What the processor prefaulted before the pipeline started: bytes and how long it took.
     pub prefaulted: (usize, Duration),
-    metrics: Option<Arc<Metrics>>,
+}
+
+/// Starts the snapshot writer and the snapshot follower (its only sender: the writer ends when
+/// the follower does). When recovery replayed inputs past its snapshot, the recovered engine is
+/// serialized once now, before the ring runs: written as a snapshot at the recovered sequence (a
+/// crash loop then never replays the same inputs twice) and restored as the follower's engine
+/// (which then need not replay them again on idle cycles).
+fn start_snapshots(
+    recovered: &Recovered,
+    settings: &PipelineSettings,
+    shared: &Arc<Shared>,
+) -> std::io::Result<(JoinHandle<()>, Option<SnapshotFollower>)> {
+    let (snapshot_tx, snapshot_rx) = crossbeam::channel::unbounded::<SnapshotJob>();
+    let snapshotter = {
+        let (shared, settings) = (shared.clone(), settings.clone());
+        std::thread::Builder::new()
+            .name("sluice-snapshot".into())
+            .spawn(move || run_snapshot_writer(snapshot_rx, &shared, &settings))?
+    };
+    if !settings.snapshot_follower {
+        return Ok((snapshotter, None));
+    }
+    let replayed = recovered.log.iter().any(
+        |event| matches!(event, sluice_node::RecoveryEvent::Replayed { inputs, .. } if *inputs > 0),
+    );
+    let seed = replayed.then(|| {
+        let metrics = settings.metrics.as_deref();
+        serialize_snapshot(&recovered.engine, 0, metrics, SnapshotTaker::Start)
+    });
+    if let Some(job) = &seed {
+        // The writer is running: the channel is open.
+        let _ = snapshot_tx.send(job.clone());
+    }
+    let applied = recovered.engine.last_seq();
+    let (shared, settings) = (shared.clone(), settings.clone());
+    let follower = SnapshotFollower::spawn(applied, seed, shared, settings, snapshot_tx)?;
+    Ok((snapshotter, Some(follower)))
 }
 
 /// Wakes the pipeline's parked consumers; held by whoever publishes into the ring.
@@ -233,13 +282,7 @@ impl Pipeline {
         shared.applied_seq.store(applied, Ordering::Release);
         let outputs = OutputQueue::new(chunks, chunk_bytes);
         let parkers = [Parker::new(), Parker::new()];
-        let (snapshot_tx, snapshot_rx) = crossbeam::channel::unbounded::<SnapshotJob>();
-        let snapshotter = {
-            let (shared, settings) = (shared.clone(), settings.clone());
-            std::thread::Builder::new()
-                .name("sluice-snapshot".into())
-                .spawn(move || run_snapshot_writer(snapshot_rx, &shared, &settings))?
-        };
+        let (snapshotter, snapshot_follower) = start_snapshots(&recovered, &settings, &shared)?;
         // Journal before the processor: the processor waits on the journaler, which wakes it.
         let next = (arrangement == Arrangement::JournalBefore).then(|| parkers[1].clone());
         let journaler = journaler::spawn(
@@ -252,11 +295,9 @@ impl Pipeline {
         // The processor reports when it is ready (pinned, tables prefaulted) before `start`
         // returns, so that the first requests do not wait for it.
         let (ready, ready_rx) = Ready::channel();
-        let metrics = settings.metrics.clone();
         let parts = ProcessorParts {
             shared: shared.clone(),
             outputs: outputs.clone(),
-            snapshots: snapshot_tx.clone(),
             settings,
             parker: parkers[1].clone(),
         };
@@ -270,29 +311,29 @@ impl Pipeline {
             journaler: Some(journaler),
             processor: Some(processor),
             snapshotter: Some(snapshotter),
-            snapshot_tx: Some(snapshot_tx),
+            snapshot_follower,
             prefaulted,
             parkers,
-            metrics,
         })
     }
 
     /// Drains and stops: drops the producer (the consumers finish what was published and exit),
-    /// joins the threads, writes a final snapshot, and returns the engine.
+    /// joins the threads, lets the snapshot follower catch up and take the final snapshot
+    /// (bounded by `SHUTDOWN_SNAPSHOT_WAIT`), and returns the engine.
     pub fn stop(mut self, final_snapshot: bool) -> Option<Engine> {
         drop(self.producer.take());
         if let Some(j) = self.journaler.take() {
             let _ = j.join();
         }
         let engine = self.processor.take().and_then(|p| p.join().ok());
-        if let (Some(engine), Some(tx), true) =
-            (engine.as_ref(), self.snapshot_tx.as_ref(), final_snapshot)
-            && self.shared.fatal_error().is_none()
-        {
-            send_snapshot(engine, tx, self.metrics.as_deref());
-        }
-        drop(self.snapshot_tx.take());
-        if let Some(s) = self.snapshotter.take() {
+        let final_snapshot = final_snapshot && self.shared.fatal_error().is_none();
+        let ended = match self.snapshot_follower.take() {
+            Some(f) => f.stop(final_snapshot, SHUTDOWN_SNAPSHOT_WAIT),
+            None => true,
+        };
+        // The writer ends once the follower (its only sender) has; a follower left behind
+        // leaves the writer too (a snapshot file is written whole or not at all).
+        if ended && let Some(s) = self.snapshotter.take() {
             let _ = s.join();
         }
         engine

@@ -10,11 +10,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::ring::{InputSlot, PollInputs, ProcessorPoller};
-use super::snapshots::{SnapshotJob, send_snapshot};
 use super::{PipelineSettings, Shared};
 use crate::metrics::ProcessorProbe;
 use crate::wait::{Parker, Waiter, pin};
 use disruptor::Polling;
+use tracing::{info, warn};
 
 /// A chunk of encoded outputs on its way from the processor to egress.
 pub struct OutChunk {
@@ -117,7 +117,6 @@ pub(super) fn spawn(
 pub(super) struct ProcessorParts {
     pub shared: Arc<Shared>,
     pub outputs: Arc<OutputQueue>,
-    pub snapshots: crossbeam::channel::Sender<SnapshotJob>,
     pub settings: PipelineSettings,
     pub parker: Arc<Parker>,
 }
@@ -135,17 +134,76 @@ fn prepare(mut engine: Engine, settings: &PipelineSettings, ready: Ready) -> Eng
     engine
 }
 
-/// After each input: the diagnostic delay, and a snapshot when one is asked for or due.
+/// After each input: the diagnostic delay. (Snapshots are the snapshot follower's: the
+/// processor never serializes.)
 #[inline]
-fn after_input(engine: &mut Engine, seq: u64, parts: &ProcessorParts) {
+fn after_input(parts: &ProcessorParts) {
     let settings = &parts.settings;
     if settings.processor_delay_us > 0 {
         let delay = Duration::from_micros(u64::from(settings.processor_delay_us));
         std::thread::sleep(delay);
     }
-    let every = settings.snapshot_every;
-    if engine.take_snapshot_request() || (every > 0 && seq.is_multiple_of(every)) {
-        send_snapshot(engine, &parts.snapshots, settings.metrics.as_deref());
+}
+
+/// A pause this long is logged when it happens (a new longest only).
+const PAUSE_LOGGED: Duration = Duration::from_millis(50);
+
+/// The longest time the processor spent on one input since start: the live path's longest
+/// pause (one clock reading per input, about 20 ns with the TSC clock source).
+struct Pauses {
+    longest: Duration,
+    longest_seq: u64,
+    /// The longest as last published to the metrics.
+    published: Duration,
+}
+
+impl Pauses {
+    fn new() -> Pauses {
+        Pauses {
+            longest: Duration::ZERO,
+            longest_seq: 0,
+            published: Duration::ZERO,
+        }
+    }
+
+    /// Input `seq` was begun at `began` and is done now; returns now (the next one's start).
+    #[inline]
+    fn observe(&mut self, began: Instant, seq: u64) -> Instant {
+        let now = Instant::now();
+        let took = now - began;
+        if took > self.longest {
+            self.longest = took;
+            self.longest_seq = seq;
+            if took >= PAUSE_LOGGED {
+                let millis = took.as_secs_f64() * 1e3;
+                warn!(seq, "the processor spent {millis:.1} ms on input {seq}");
+            }
+        }
+        now
+    }
+
+    /// Stores a new longest into the metrics (at the end of a batch).
+    #[inline]
+    fn publish(&mut self, metrics: Option<&crate::metrics::Metrics>) {
+        if self.longest == self.published {
+            return;
+        }
+        self.published = self.longest;
+        if let Some(m) = metrics {
+            let ns = self.longest.as_nanos() as u64;
+            m.processor_longest_input_ns.store(ns, Ordering::Relaxed);
+            m.processor_longest_input_seq
+                .store(self.longest_seq, Ordering::Relaxed);
+        }
+    }
+
+    fn log(&self) {
+        let (seq, micros) = (self.longest_seq, self.longest.as_micros() as u64);
+        info!(
+            seq,
+            longest_input_us = micros,
+            "processor: the longest time spent on one input was {micros} us (sequence {seq})"
+        );
     }
 }
 
@@ -155,12 +213,11 @@ fn run_processor<P: PollInputs>(
     parts: ProcessorParts,
     ready: Ready,
 ) -> Engine {
-    let ProcessorParts {
-        shared, outputs, ..
-    } = &parts;
+    let (shared, outputs) = (&parts.shared, &parts.outputs);
     let mut engine = prepare(engine, &parts.settings, ready);
     let mut waiter = Waiter::new(parts.settings.wait, Some(parts.parker.clone()));
     let mut probe = parts.settings.metrics.clone().map(ProcessorProbe::new);
+    let mut pauses = Pauses::new();
     let Some(mut chunk) = take_free(outputs, shared, &mut waiter) else {
         return engine;
     };
@@ -171,6 +228,7 @@ fn run_processor<P: PollInputs>(
                 // The likely cache misses of the next two inputs overlap this one's work.
                 let mut batch = &mut events;
                 let (mut current, mut near) = (batch.next(), batch.next());
+                let mut began = Instant::now();
                 while let Some(e) = current {
                     let far = batch.next();
                     engine.prefetch_payloads(near.map(|n| n.bytes()), far.map(|f| f.bytes()));
@@ -179,13 +237,16 @@ fn run_processor<P: PollInputs>(
                             Some(c) => c,
                             None => return engine,
                         };
+                        // Waiting for egress is backpressure, not time spent on the input.
+                        began = Instant::now();
                     }
                     apply_slot(&mut engine, e, &mut chunk.outbox, shared);
                     if let Some(p) = probe.as_mut() {
                         p.count(e.kind);
                     }
                     last = e.seq;
-                    after_input(&mut engine, e.seq, &parts);
+                    after_input(&parts);
+                    began = pauses.observe(began, e.seq);
                     (current, near) = (near, far);
                 }
                 true
@@ -199,9 +260,7 @@ fn run_processor<P: PollInputs>(
         }
         waiter.busy();
         shared.applied_seq.store(last, Ordering::Release);
-        if let Some(p) = probe.as_mut() {
-            p.end_batch(&engine);
-        }
+        end_batch(&engine, &mut pauses, probe.as_mut(), &parts);
         if !chunk.outbox.is_empty() {
             chunk = match hand_over(chunk, outputs, shared, &mut waiter) {
                 Some(c) => c,
@@ -213,7 +272,23 @@ fn run_processor<P: PollInputs>(
         outputs.hand_over(chunk);
         shared.wake_gateway();
     }
+    pauses.publish(parts.settings.metrics.as_deref());
+    pauses.log();
     engine
+}
+
+/// At the end of a batch: the metrics, when they are on.
+#[inline]
+fn end_batch(
+    engine: &Engine,
+    pauses: &mut Pauses,
+    probe: Option<&mut ProcessorProbe>,
+    parts: &ProcessorParts,
+) {
+    pauses.publish(parts.settings.metrics.as_deref());
+    if let Some(p) = probe {
+        p.end_batch(engine);
+    }
 }
 
 fn apply_slot(engine: &mut Engine, e: &InputSlot, outbox: &mut Outbox, shared: &Shared) {
