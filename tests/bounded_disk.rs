@@ -46,7 +46,7 @@ fn archived_segments_are_replayed_from_genesis_and_recovered_through() {
     let settings = Settings {
         simulator: true,
         segment_size_mb: 1,
-        snapshot_every: 2_000,
+        snapshot_every_inputs: 2_000,
         set: vec![
             ("covered_segments", "\"archive\"".into()),
             ("snapshots_keep", "2".into()),

@@ -1,13 +1,15 @@
-//! Crashes with the snapshot follower at work: the real `sluice serve` (channel simulator on) with
-//! snapshots every 5,000 inputs and every second, payments over TCP, SIGKILL at seeded random
-//! moments — some of them while the follower is serializing or the writer is writing — and a
-//! restart on the same data directory each time.
+//! Crashes with the snapshot follower and retention at work: the real `sluice serve` (channel
+//! simulator on) with snapshots every 5,000 inputs and every second, a small order table whose
+//! final orders retire 100 ms after their last change (docs/ENGINE.md, "Retention"), payments over
+//! TCP, SIGKILL at seeded random moments — some of them while the follower is serializing or the
+//! writer is writing — and a restart on the same data directory each time.
 //!
 //! What it checks:
 //! - each restart recovers the state a clean replay of the journal gives (the hash it logs);
 //! - after the first cycles, restarts start from a snapshot the follower took (not from Genesis);
 //! - after the last restart every payment that was acknowledged as accepted is still there
-//!   (QueryOrder: in flight or final, with the amount and merchant it was sent with);
+//!   (QueryOrder: in flight or final, with the amount and merchant it was sent with), most of them
+//!   as receipts of retired orders;
 //! - a clean stop takes its snapshot at the last durable sequence (the follower caught up), and
 //!   `sluice replay check` passes on the data directory.
 //!
@@ -73,8 +75,10 @@ fn drive(addr: SocketAddr, first_request_id: u64, seed: u64, stop: &AtomicBool) 
     }
 }
 
-/// Every accepted payment is known to the server, in flight or final, as it was sent.
-fn verify_accepted(addr: SocketAddr, seen: &Seen) {
+/// Every accepted payment is known to the server, in flight or final, as it was sent; returns how
+/// many are retired.
+fn verify_accepted(addr: SocketAddr, seen: &Seen) -> usize {
+    let mut retired = 0;
     let mut c = login(addr, "acq-a");
     let ids: Vec<u64> = seen.accepted.keys().copied().collect();
     for chunk in ids.chunks(256) {
@@ -97,8 +101,10 @@ fn verify_accepted(addr: SocketAddr, seen: &Seen) {
             assert_eq!(s.order_id, ack.order_id, "payment {id}");
             assert_eq!(s.amount_minor, sent.amount_minor, "payment {id}");
             assert_eq!(s.merchant_id, sent.merchant_id, "payment {id}");
+            retired += usize::from(s.retired);
         }
     }
+    retired
 }
 
 /// The hash of a clean replay of the journal in `data` to `seq`, carried over cycles.
@@ -156,9 +162,12 @@ fn kills_with_follower_snapshots_lose_no_accepted_payment() {
         simulator: true,
         segment_size_mb: 1,
         snapshot_every_inputs: SNAPSHOT_EVERY_INPUTS,
+        orders_max: 20_000,
         set: vec![
             ("snapshot_every_secs", "1".into()),
             ("snapshots_keep", "2".into()),
+            ("order_retention_ms", "100".into()),
+            ("receipts_max", "200000".into()),
         ],
         ..Settings::default()
     };
@@ -182,7 +191,12 @@ fn kills_with_follower_snapshots_lose_no_accepted_payment() {
             logged.seq
         );
         if cycle == CYCLES {
-            verify_accepted(server.addr, &seen);
+            let retired = verify_accepted(server.addr, &seen);
+            assert!(retired > 0, "no accepted payment retired");
+            eprintln!(
+                "{retired} of {} accepted payments retired",
+                seen.accepted.len()
+            );
             assert!(server.terminate().success(), "a clean stop exits 0");
             let stopped = server.stopped_hash();
             let last_snapshot = server.wait_for_line(START_WAIT, |l| {
