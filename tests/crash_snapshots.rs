@@ -13,7 +13,8 @@
 //! - a clean stop takes its snapshot at the last durable sequence (the follower caught up), and
 //!   `sluice replay check` passes on the data directory.
 //!
-//! Run: `cargo test --test crash_snapshots` (about 20-30 s in the debug profile on 2 cores).
+//! Run: `cargo test --test crash_snapshots` (6 kills, 10-15 s in the debug profile on 2 cores);
+//! `cargo test --test crash_snapshots -- --ignored` for 40 (`SLUICE_SOAK_CYCLES=N` for N).
 //! `SLUICE_TEST_SEED=<seed>` repeats its random choices (the thread timing is the machine's).
 
 mod common;
@@ -154,10 +155,24 @@ fn loaded_snapshot(server: &ServerProcess) -> Option<u64> {
 
 #[test]
 fn kills_with_follower_snapshots_lose_no_accepted_payment() {
+    run_kills("crash-snapshots", CYCLES);
+}
+
+#[test]
+#[ignore = "long: `cargo test --test crash_snapshots -- --ignored` (SLUICE_SOAK_CYCLES=N)"]
+fn many_kills_with_follower_snapshots() {
+    let cycles = std::env::var("SLUICE_SOAK_CYCLES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(40);
+    run_kills("crash-snapshots-soak", cycles);
+}
+
+fn run_kills(name: &str, cycles: u32) {
     let seed = seed_from_env();
     eprintln!("crash_snapshots: seed {seed} (SLUICE_TEST_SEED={seed} repeats it)");
     let mut rng = Rng::new(seed);
-    let dir = TestDir::new("crash-snapshots");
+    let dir = TestDir::new(name);
     let settings = Settings {
         simulator: true,
         segment_size_mb: 1,
@@ -176,7 +191,7 @@ fn kills_with_follower_snapshots_lose_no_accepted_payment() {
     let (mut seen, mut replayer) = (Seen::default(), None);
     let (mut next_id, mut from_snapshots) = (1u64, 0u32);
     let started = Instant::now();
-    for cycle in 0..=CYCLES {
+    for cycle in 0..=cycles {
         let mut server = ServerProcess::start(&config, &data);
         let logged = server.recovered_hash();
         assert_eq!(
@@ -190,7 +205,7 @@ fn kills_with_follower_snapshots_lose_no_accepted_payment() {
             "cycle {cycle}: recovered at {}, from {loaded:?}",
             logged.seq
         );
-        if cycle == CYCLES {
+        if cycle == cycles {
             let retired = verify_accepted(server.addr, &seen);
             assert!(retired > 0, "no accepted payment retired");
             eprintln!(
@@ -208,15 +223,15 @@ fn kills_with_follower_snapshots_lose_no_accepted_payment() {
         load_and_kill(&mut server, &mut rng, &mut next_id, &mut seen);
     }
     assert!(
-        from_snapshots >= CYCLES / 2,
+        from_snapshots >= cycles / 2,
         "only {from_snapshots} of {} restarts started from a snapshot",
-        CYCLES + 1
+        cycles + 1
     );
     assert!(!seen.accepted.is_empty(), "no payment was accepted");
     let (ok, report) = replay_check(&data);
     assert!(ok, "sluice replay check failed:\n{report}");
     eprintln!(
-        "crash_snapshots: {CYCLES} kills, {} payments accepted, {from_snapshots} restarts from a \
+        "crash_snapshots: {cycles} kills, {} payments accepted, {from_snapshots} restarts from a \
          snapshot, in {:?}",
         seen.accepted.len(),
         started.elapsed()
