@@ -11,7 +11,8 @@
 # its /metrics; at the end it prints, per INTERVAL seconds (default 5), the acks and their p99
 # (from each request's intended send time), RSS, orders in the table and receipts; then the
 # payments refused by reason (OrdersFull must be 0), resends answered with their original outcome,
-# queries answered for retired orders, and the processor's longest time on one input.
+# queries answered for retired orders, and the processor's longest time on one input. The ack trace
+# (OUTDIR/acks.txt, tens of MB) is left for a closer look; the repository keeps the rest.
 set -euo pipefail
 OUT=${1:-benches/results/2026-12-06-soak}
 BIN=${SLUICE_BIN:-target/release/sluice}

@@ -234,10 +234,13 @@ fn sim_bridge(config: &Config) -> Result<SimBridge, Error> {
     if !sim.enabled {
         return Ok(SimBridge::new(None));
     }
-    // The book holds every attempt and refund the engine can ever dispatch (orders are never
-    // reused), so it never refuses one.
+    // The book holds every attempt and refund of the orders the engine keeps, in its table or as
+    // receipts of retired orders (docs/ENGINE.md, "Retention"). It forgets nothing: a server that
+    // retires orders for longer than that makes it full, and a full book answers dispatches as
+    // errors (the simulator stands for a channel's records, which a real channel keeps).
     let g = &config.world.genesis;
-    let entries_max = g.orders_max as usize * MAX_ATTEMPTS + g.refunds_max as usize;
+    let kept = g.orders_max as usize + g.receipts_max as usize;
+    let entries_max = kept * MAX_ATTEMPTS + g.refunds_max as usize;
     let simulator = Simulator::new(&sim.channels, sim.seed, wall_clock_ns(), 1 << 20)
         .with_faults(sim.faults.clone());
     let Some(path) = &sim.book else {
