@@ -193,6 +193,7 @@ fn an_earlier_versions_block_reads_the_appended_fields_as_their_defaults() {
         query_window_ms: 60_000,
         unknown_policy: UnknownPolicy::Hold,
         refunds_max: 50,
+        refund_window_days: 365,
         ..Default::default()
     };
     ch.currencies.push(CurrencyEntry { currency: 156 });
@@ -205,10 +206,26 @@ fn an_earlier_versions_block_reads_the_appended_fields_as_their_defaults() {
     );
     assert_eq!(
         full - min,
-        4 + 4 + 1 + 1,
-        "four fields appended in version 3"
+        4 + 4 + 1 + 1 + 2,
+        "four fields appended in version 3, one in version 4"
     );
+    // A version 3 block: the version 4 field reads as its default (no refund window).
+    let v3 = min + 4 + 4 + 1 + 1;
     let header = SOFH_LEN + MESSAGE_HEADER_LEN;
+    let mut third = buf[..header + v3].to_vec();
+    third.extend_from_slice(&buf[header + full..len]);
+    let total = third.len();
+    write_sofh(&mut third, total);
+    third[6..8].copy_from_slice(&(v3 as u16).to_le_bytes());
+    third[12..14].copy_from_slice(&3u16.to_le_bytes());
+    let back = decode_frame::<ConfigChannel>(&third).unwrap();
+    assert_eq!(
+        back,
+        ConfigChannel {
+            refund_window_days: 0,
+            ..ch.clone()
+        }
+    );
     let mut older = buf[..header + min].to_vec();
     older.extend_from_slice(&buf[header + full..len]);
     let total = older.len();

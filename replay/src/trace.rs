@@ -88,7 +88,7 @@ pub fn trace_order(
     let engine = &replayer.engine;
     let Some(status) = engine.order_status_by_id(order_id, end.seq) else {
         return Err(Error::new(format!(
-            "order {order_id} is not known at seq {}: never issued, or past every retention \
+            "order {order_id} does not exist at seq {}: never issued, or past every retention \
              window (its inputs are in the journal)",
             end.seq
         )));
