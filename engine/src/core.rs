@@ -115,6 +115,14 @@ fn map<K, V>(capacity: u32) -> FxHashMap<K, V> {
 }
 
 impl Index {
+    /// Maps every page of the id indexes (they come from zeroed memory, mapped on first write).
+    fn prefault(&mut self) -> usize {
+        self.orders.prefault()
+            + self.receipts.prefault()
+            + self.refunds.prefault()
+            + self.withdrawals.prefault()
+    }
+
     fn with_limits(l: &Limits) -> Self {
         Index {
             merchants: map(l.merchants_max),
@@ -528,6 +536,7 @@ impl Engine {
             + crate::mem::prefault_spare(&mut s.withdrawals)
             + crate::mem::prefault_spare(&mut s.retention.receipts)
             + s.risk.prefault()
+            + self.index.prefault()
     }
 
     /// Last applied sequence.

@@ -1,17 +1,20 @@
 //! A fixed open-addressing table from (owner, request id) to a table slot: the idempotency index of
 //! orders, refunds and withdrawals. Sized at start for twice its maximum entries (so probes stay
-//! short) and fully initialised then, so the hot path never faults a fresh page or allocates.
+//! short), from zeroed memory; `prefault` maps it before the hot path runs (the live engine), so
+//! the hot path never faults a fresh page or allocates.
 //! Linear probing; a removal shifts the entries behind it back (no tombstones, so probes stay as
 //! short as the load allows).
 
-/// The slot value of an empty entry.
-const EMPTY: u32 = u32::MAX;
+/// One entry: `[id, owner << 32 | (slot + 1)]`; all zero when empty. Zero as "empty" lets the
+/// table come from zeroed memory (`vec![[0; 2]; n]` allocates it zeroed: the pages are mapped on
+/// first write), so an engine that never fills its indexes (a follower of a quiet server, a
+/// benchmark's second engine) does not pay for them in memory; `prefault` touches them up front.
+type Entry = [u64; 2];
 
-#[derive(Clone, Copy)]
-struct Entry {
-    id: u64,
-    owner: u32,
-    slot: u32,
+#[inline]
+fn pack(owner: u32, slot: u32) -> u64 {
+    debug_assert!(slot < u32::MAX, "a slot fits below u32::MAX");
+    (u64::from(owner) << 32) | (u64::from(slot) + 1)
 }
 
 /// (owner, id) → slot.
@@ -26,22 +29,27 @@ impl IdIndex {
     /// A table for at most `max` entries.
     pub fn with_max(max: u32) -> Self {
         let capacity = (max as usize * 2).next_power_of_two().max(16);
-        let mut entries = Vec::with_capacity(capacity);
+        let entries = vec![[0u64; 2]; capacity];
         crate::mem::advise_huge_pages(&entries);
-        entries.resize(
-            capacity,
-            Entry {
-                id: 0,
-                owner: 0,
-                slot: EMPTY,
-            },
-        );
         IdIndex {
             entries,
             mask: capacity - 1,
             len: 0,
             max: max as usize,
         }
+    }
+
+    /// Writes every page of the table now, so that no first write faults on the hot path;
+    /// returns the bytes touched.
+    pub fn prefault(&mut self) -> usize {
+        const PAGE: usize = 4096;
+        let stride = PAGE / size_of::<Entry>();
+        for i in (0..self.entries.len()).step_by(stride) {
+            // An empty entry stays empty: the write only maps the page.
+            let e = std::hint::black_box(self.entries[i]);
+            self.entries[i] = e;
+        }
+        size_of_val(self.entries.as_slice())
     }
 
     #[inline]
@@ -54,23 +62,14 @@ impl IdIndex {
     #[inline]
     pub fn prefetch(&self, owner: u32, id: u64) {
         let i = self.home(owner, id);
-        crate::mem::prefetch(&self.entries[i], std::mem::size_of::<Entry>());
+        crate::mem::prefetch(&self.entries[i], size_of::<Entry>());
     }
 
     /// The slot recorded for (owner, id).
     #[inline]
     pub fn get(&self, owner: u32, id: u64) -> Option<u32> {
-        let mut i = self.home(owner, id);
-        loop {
-            let e = self.entries[i];
-            if e.slot == EMPTY {
-                return None;
-            }
-            if e.id == id && e.owner == owner {
-                return Some(e.slot);
-            }
-            i = (i + 1) & self.mask;
-        }
+        self.position(owner, id)
+            .map(|i| (self.entries[i][1] as u32).wrapping_sub(1))
     }
 
     /// Records (owner, id) → slot. The caller checked the key is new and the table not full.
@@ -81,10 +80,10 @@ impl IdIndex {
             "index over its maximum: the caller checks capacity first"
         );
         let mut i = self.home(owner, id);
-        while self.entries[i].slot != EMPTY {
+        while self.entries[i][1] != 0 {
             i = (i + 1) & self.mask;
         }
-        self.entries[i] = Entry { id, owner, slot };
+        self.entries[i] = [id, pack(owner, slot)];
         self.len += 1;
     }
 
@@ -93,11 +92,11 @@ impl IdIndex {
     fn position(&self, owner: u32, id: u64) -> Option<usize> {
         let mut i = self.home(owner, id);
         loop {
-            let e = self.entries[i];
-            if e.slot == EMPTY {
+            let [e_id, e_packed] = self.entries[i];
+            if e_packed == 0 {
                 return None;
             }
-            if e.id == id && e.owner == owner {
+            if e_id == id && (e_packed >> 32) as u32 == owner {
                 return Some(i);
             }
             i = (i + 1) & self.mask;
@@ -110,7 +109,8 @@ impl IdIndex {
         let i = self
             .position(owner, id)
             .expect("an index entry to update is recorded");
-        self.entries[i].slot = slot;
+        let owner = (self.entries[i][1] >> 32) as u32;
+        self.entries[i][1] = pack(owner, slot);
     }
 
     /// Forgets (owner, id), which must be recorded, and shifts back the entries probed past it.
@@ -121,11 +121,11 @@ impl IdIndex {
         let mut j = (hole + 1) & self.mask;
         loop {
             let e = self.entries[j];
-            if e.slot == EMPTY {
+            if e[1] == 0 {
                 break;
             }
             // An entry whose home is not cyclically within (hole, j] was probed past the hole.
-            let home = self.home(e.owner, e.id);
+            let home = self.home((e[1] >> 32) as u32, e[0]);
             let stays = if hole <= j {
                 hole < home && home <= j
             } else {
@@ -137,7 +137,7 @@ impl IdIndex {
             }
             j = (j + 1) & self.mask;
         }
-        self.entries[hole].slot = EMPTY;
+        self.entries[hole] = [0, 0];
         self.len -= 1;
     }
 

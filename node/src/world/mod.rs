@@ -93,7 +93,7 @@ impl Default for LimitsSection {
             utc_offset_secs: 8 * 3600,
             order_retention_ms: 86_400_000,
             idempotency_window_ms: 7 * 86_400_000,
-            receipts_max: 4_000_000,
+            receipts_max: 1_000_000,
             currencies: vec![
                 CurrencyValue::Code("CNY".into()),
                 CurrencyValue::Code("USD".into()),
