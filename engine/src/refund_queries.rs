@@ -141,7 +141,7 @@ impl Engine {
         refund_id: u64,
     ) -> Result<u32, (ReasonCode, &'static str)> {
         let Some(slot) = self.refund_slot_of(refund_id) else {
-            return Err((ReasonCode::UnknownOrder, "no such refund"));
+            return Err(self.missing_refund(refund_id));
         };
         let r = &self.state.refunds[slot as usize];
         if r.state != RefundStatus::Unknown {

@@ -45,14 +45,21 @@ impl Engine {
             }
             return self.answer_refund_resend(meta, slot, out);
         }
-        if let Some(Found::Retired(r)) = self.find_order(acquirer, req.payment_request_id)
-            && let Err(reason) = self.revive_for_refund(r, req.amount_minor)
-        {
-            self.counters.refunds_rejected += 1;
-            let order_id = self.state.retention.receipts[r as usize].order_id;
-            return self.push_refund_rejected(meta, req, order_id, reason, out);
-        }
-        let (order_slot, reversal) = match self.validate_refund(acquirer, req) {
+        // Validation changes nothing; a retired order comes back into the table only for a
+        // refund that passed it.
+        let checked = self
+            .validate_refund(acquirer, req)
+            .and_then(|(found, reversal)| {
+                let slot = match found {
+                    Found::Live(slot) => slot,
+                    Found::Retired(r) => self.revive(r).ok_or_else(|| {
+                        let id = self.state.retention.receipts[r as usize].order_id;
+                        (id, ReasonCode::OrdersFull)
+                    })?,
+                };
+                Ok((slot, reversal))
+            });
+        let (order_slot, reversal) = match checked {
             Ok(v) => v,
             Err((order_id, reason)) => {
                 self.counters.refunds_rejected += 1;
@@ -81,17 +88,24 @@ impl Engine {
         self.dispatch_refund(meta, slot, out);
     }
 
-    /// Checks a refund and computes its reversal per split line. Changes nothing.
+    /// Checks a refund and computes its reversal per split line, against the order in the table
+    /// or as its receipt keeps it. Changes nothing.
     fn validate_refund(
         &self,
         acquirer: u32,
         req: &RefundRequest,
-    ) -> Result<(u32, Reversal), (u64, ReasonCode)> {
-        let Some(Found::Live(order_slot)) = self.find_order(acquirer, req.payment_request_id)
-        else {
-            return Err((0, ReasonCode::UnknownOrder));
+    ) -> Result<(Found, Reversal), (u64, ReasonCode)> {
+        let found = self
+            .find_order(acquirer, req.payment_request_id)
+            .ok_or((0, ReasonCode::UnknownOrder))?;
+        let retired;
+        let o = match found {
+            Found::Live(slot) => &self.state.orders[slot as usize],
+            Found::Retired(r) => {
+                retired = self.state.retention.receipts[r as usize].to_order(0);
+                &retired
+            }
         };
-        let o = &self.state.orders[order_slot as usize];
         let fail = |reason| Err((o.id, reason));
         if o.state != OrderState::Succeeded {
             return fail(ReasonCode::OrderNotSucceeded);
@@ -120,10 +134,10 @@ impl Engine {
         let reversal = self
             .reversal_of(o, &shares)
             .map_err(|reason| (o.id, reason))?;
-        if !self.refund_fits(order_slot, req.amount_minor, &reversal) {
+        if !self.refund_fits(o, req.amount_minor, &reversal) {
             return fail(ReasonCode::BalanceOverflow);
         }
-        Ok((order_slot, reversal))
+        Ok((found, reversal))
     }
 
     /// Why order `o` can take no more refunds, if so: the refunds table is full, or the payment
@@ -181,8 +195,7 @@ impl Engine {
     /// Whether reserving refund `amount` of order `order_slot` with `reversal` keeps every
     /// account within the money limits (docs/ENGINE.md, "Money limits"): the channel's receivable
     /// is credited, clearing moves both ways, each line's account is debited.
-    fn refund_fits(&self, order_slot: u32, amount_minor: i64, reversal: &Reversal) -> bool {
-        let o = &self.state.orders[order_slot as usize];
+    fn refund_fits(&self, o: &Order, amount_minor: i64, reversal: &Reversal) -> bool {
         let attempt = o.attempts.last().expect("a succeeded order has an attempt");
         let ledger = &self.state.ledger;
         let c = o.currency_slot;
@@ -192,7 +205,7 @@ impl Engine {
         let rx = ledger.channel_receivable(c, u32::from(attempt.channel_slot));
         additions.credit(rx, amount_minor);
         for (line, &(part, from_pending)) in reversal.iter().enumerate() {
-            additions.debit(self.reversal_account(order_slot, line, from_pending), part);
+            additions.debit(self.reversal_account_of(o, line, from_pending), part);
             additions.credit(clearing, part);
         }
         additions.fit(ledger)
@@ -250,9 +263,13 @@ impl Engine {
         slot
     }
 
-    /// The account a reversal line debits.
+    /// The account a reversal line of the order in `order_slot` debits.
     fn reversal_account(&self, order_slot: u32, line: usize, from_pending: bool) -> AccountId {
-        let o = &self.state.orders[order_slot as usize];
+        self.reversal_account_of(&self.state.orders[order_slot as usize], line, from_pending)
+    }
+
+    /// The account a reversal line of order `o` debits.
+    fn reversal_account_of(&self, o: &Order, line: usize, from_pending: bool) -> AccountId {
         let l = &o.split[line];
         let ledger = &self.state.ledger;
         let c = o.currency_slot;
@@ -359,7 +376,7 @@ impl Engine {
         res: &RefundChannelResult,
     ) -> Result<u32, (ReasonCode, &'static str)> {
         let Some(slot) = self.refund_slot_of(res.refund_id) else {
-            return Err((ReasonCode::UnknownOrder, "no such refund"));
+            return Err(self.missing_refund(res.refund_id));
         };
         let r = &self.state.refunds[slot as usize];
         // An Unknown refund's late result is its answer.

@@ -103,6 +103,23 @@ impl Engine {
         (r.id == id && !r.vacant).then_some(slot)
     }
 
+    /// Why no kept refund answers to `id`: it was forgotten with its payment (or never was).
+    pub(crate) fn missing_refund(&self, id: u64) -> (ReasonCode, &'static str) {
+        let forgotten = id_slot(id).is_some_and(|(slot, generation)| {
+            self.state.refunds.get(slot as usize).is_some_and(|r| {
+                generation < r.generation || (generation == r.generation && r.vacant)
+            })
+        });
+        if forgotten {
+            (
+                ReasonCode::StaleAttempt,
+                "refund forgotten with its payment",
+            )
+        } else {
+            (ReasonCode::UnknownOrder, "no such refund")
+        }
+    }
+
     /// The receipt of retired order `id`, if it still has one.
     pub(crate) fn receipt_of(&self, id: u64) -> Option<u32> {
         self.index.receipts.get(0, id)
@@ -450,39 +467,6 @@ impl Engine {
         }
     }
 
-    /// Brings retired order (receipt `r`) back into the order table for a refund of `amount`,
-    /// after the checks a refund makes of the order. Returns the slot, or why the refund is
-    /// refused.
-    pub(crate) fn revive_for_refund(
-        &mut self,
-        r: u32,
-        amount_minor: i64,
-    ) -> Result<u32, ReasonCode> {
-        let receipt = &self.state.retention.receipts[r as usize];
-        assert!(
-            receipt.revived.is_none(),
-            "the index leads to a revived order's slot"
-        );
-        if receipt.state != OrderState::Succeeded {
-            return Err(ReasonCode::OrderNotSucceeded);
-        }
-        if amount_minor <= 0 {
-            return Err(ReasonCode::AmountNotPositive);
-        }
-        if amount_minor > receipt.amount_minor - receipt.refunded_minor {
-            return Err(ReasonCode::RefundExceedsCaptured);
-        }
-        let channel = receipt
-            .attempts
-            .last()
-            .expect("a paid order has an attempt");
-        let end = self.refund_window_end(receipt.created_ns, channel.channel_slot);
-        if end.is_some_and(|end| self.state.now_ns > end) {
-            return Err(ReasonCode::RefundWindowPassed);
-        }
-        self.revive(r).ok_or(ReasonCode::OrdersFull)
-    }
-
     /// The slot of order `id` for a channel's answer about one of its attempts: in the table, or
     /// brought back from its receipt (a late capture of a retired order is reversed like any
     /// other). None when the id names no order, or the table has no room to bring it back.
@@ -496,7 +480,7 @@ impl Engine {
 
     /// Brings retired order (receipt `r`) back into the order table under its own id; its
     /// refunds name its new slot. None when the table has no room.
-    fn revive(&mut self, r: u32) -> Option<u32> {
+    pub(crate) fn revive(&mut self, r: u32) -> Option<u32> {
         if !self.order_room() {
             return None;
         }

@@ -1783,6 +1783,14 @@ impl Harness {
             );
             self.coverage.receipts_expired += 1;
         }
+        // Refunds are forgotten with their payment's receipt (or, refused by risk, at the end of
+        // their own idempotency window): a resend is then a new request.
+        let kept: BTreeSet<(u32, u64)> = (self.d.engine.state().refunds.iter())
+            .filter(|r| !r.vacant)
+            .map(|r| (r.acquirer_id, r.refund_request_id))
+            .collect();
+        self.refunds
+            .retain(|(acquirer, req)| kept.contains(&(*acquirer, req.refund_request_id)));
         // Withdrawals are forgotten at the end of their idempotency window.
         let kept: BTreeSet<(u32, u64)> = (self.d.engine.state().withdrawals.iter())
             .filter(|w| !w.vacant)
