@@ -10,8 +10,6 @@ use serde_json::Value as Json;
 use sluice_gateway::client::{Client, ClientError};
 use sluice_protocol::*;
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Adds (or rotates) a credential, the secret written to a file; returns the secret.
@@ -58,20 +56,6 @@ fn closed_as_revoked(c: &mut Client, what: &str) {
     assert!(
         revoked,
         "{what}: no Logout(CredentialRevoked) before the close: {seen:?}"
-    );
-}
-
-fn replay_check(data: &Path) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["replay", "check", "--data"])
-        .arg(data)
-        .output()
-        .expect("run sluice replay check");
-    assert!(
-        out.status.success(),
-        "replay check: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
     );
 }
 
@@ -155,7 +139,7 @@ fn credentials_are_added_rotated_and_revoked_at_runtime_and_survive_a_restart() 
         "the revoked key after a restart",
     );
     drop(server);
-    replay_check(&dir.join("data"));
+    assert_replay_check(&dir.join("data"));
 }
 
 const NEW_OBJECTS: &str = r#"

@@ -237,18 +237,3 @@ fn run_kills(name: &str, cycles: u32) {
         started.elapsed()
     );
 }
-
-/// `sluice replay check --data DATA`: whether it passed, and what it printed.
-fn replay_check(data: &Path) -> (bool, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["replay", "check", "--data"])
-        .arg(data)
-        .output()
-        .expect("run sluice replay check");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}

@@ -13,8 +13,6 @@ mod common;
 use common::*;
 use sluice_gateway::client::Client;
 use sluice_protocol::*;
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// The retail shop; CNY by wallet goes to WeChat Pay or Alipay (simulated).
@@ -32,20 +30,6 @@ fn settings(orders_max: u32) -> Settings {
         ],
         ..Settings::default()
     }
-}
-
-fn replay_check(data: &Path) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["replay", "check", "--data"])
-        .arg(data)
-        .output()
-        .expect("run sluice replay check");
-    assert!(
-        out.status.success(),
-        "replay check: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -218,7 +202,7 @@ fn run_forever(name: &str, orders_max: u32, rounds: u64) -> (u64, u64) {
     let rss_end = rss_kib(server.pid());
     drop(acq);
     server.terminate();
-    replay_check(&server.data);
+    assert_replay_check(&server.data);
     drop(dir);
     (rss_start, rss_end)
 }

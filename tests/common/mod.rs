@@ -804,3 +804,24 @@ pub fn in_process_config(dir: &Path, orders_max: u32) -> sluice_gateway::config:
     config.simulator.enabled = true;
     config
 }
+
+/// `sluice replay check --data DATA`: whether it passed, and what it printed.
+pub fn replay_check(data: &Path) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["replay", "check", "--data"])
+        .arg(data)
+        .output()
+        .expect("run sluice replay check");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// `sluice replay check --data DATA`, which must pass.
+pub fn assert_replay_check(data: &Path) {
+    let (ok, text) = replay_check(data);
+    assert!(ok, "sluice replay check failed:\n{text}");
+}
