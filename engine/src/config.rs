@@ -120,6 +120,23 @@ impl Engine {
         }
     }
 
+    /// Applies a ConfigMerchantNotify (the merchant must be configured) and acknowledges it.
+    pub(crate) fn config_merchant_notify(
+        &mut self,
+        meta: &InputMeta,
+        m: &sluice_protocol::ConfigMerchantNotify,
+        out: &mut Outbox,
+    ) {
+        let now = self.state.now_ns;
+        let result = match self.index.merchants.contains_key(&m.merchant_id) {
+            true => self.state.merchant_notify.apply(m, now),
+            false => Err((ReasonCode::UnknownMerchant, "merchant_id is not configured")),
+        };
+        let template =
+            <sluice_protocol::ConfigMerchantNotify as sluice_protocol::Message>::TEMPLATE_ID;
+        self.config_ack(meta, template, u64::from(m.merchant_id), result, out);
+    }
+
     fn currency_known(&self, c: u16) -> bool {
         self.state.limits.currencies.contains(&c)
     }

@@ -26,9 +26,11 @@ mod config_query;
 mod controls;
 mod core;
 pub mod credentials;
+mod genesis;
 mod index;
 mod limits;
 mod mem;
+pub mod merchant_notify;
 mod payments;
 mod refund_queries;
 mod refunds;
@@ -38,9 +40,8 @@ mod reversals;
 mod settlement;
 mod withdrawals;
 
-pub use crate::core::{
-    ApplyError, Engine, STATE_FORMAT, StateHash, Summary, genesis_limits, validate_genesis,
-};
+pub use crate::core::{ApplyError, Engine, STATE_FORMAT, StateHash, Summary};
+pub use genesis::{genesis_limits, validate_genesis};
 pub use input::{ENVELOPE_LEN, Envelope, InputMeta, ROLE_SEQUENCER, read_envelope, write_envelope};
 pub use outbox::{Dest, DestKind, OUT_HEADER_LEN, OutIter, OutRecord, Outbox};
 pub use payments::Lookahead;

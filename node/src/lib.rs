@@ -18,8 +18,10 @@
 
 pub mod clock;
 pub mod follower;
+pub mod notifications;
 pub mod recovery;
 pub mod replayer;
+pub mod time;
 pub mod world;
 
 use std::fmt;

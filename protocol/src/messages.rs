@@ -1294,6 +1294,35 @@ message! {
     texts {}
 }
 
+message! {
+    /// Set, rotate or remove a merchant's result notifications (docs/NOTIFICATIONS.md): where the
+    /// notifier POSTs each final payment and refund result, and the signing secret it uses, sealed.
+    /// The secret is never sent or journaled in clear: `sluice admin notify` seals it with
+    /// AES-256-GCM under the notifier's key (`key_id` names which key), and only the notifier,
+    /// which holds that key, opens it. Answered with ConfigAck (object_id = the merchant id).
+    ConfigMerchantNotify = 56, sent_by Admin {
+        /// The merchant (configured).
+        merchant_id: u32,
+        /// Set (URL and a new secret; replaces both), Rotate (a new secret; the previous one still
+        /// signs for the rotation window; a non-empty `url` also replaces the URL) or Remove.
+        op: NotifyOp,
+        /// Rotate: how long the previous secret still signs, milliseconds of event time
+        /// (0..=604800000, a week; 0 ends it at once).
+        rotation_window_ms: u32,
+        /// The notifier key that sealed the secret: 16 lowercase hex digits (Set and Rotate).
+        key_id: Chars<16>,
+    }
+    groups {}
+    texts {
+        /// The notify URL: `http://` or `https://`, printable ASCII without spaces, at most 256
+        /// bytes (Set; Rotate may leave it empty).
+        url: 256,
+        /// The sealed secret in hex: a 12-byte nonce, the ciphertext and the 16-byte tag (Set and
+        /// Rotate; 58..=256 hex digits).
+        sealed_secret: 256,
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Sequencer-generated inputs: journaled, never accepted from a peer.
 // ---------------------------------------------------------------------------------------------

@@ -140,6 +140,7 @@ pub fn enums_markdown() -> String {
         enum_markdown::<Activity>(),
         enum_markdown::<CredentialOp>(),
         enum_markdown::<SecretHash>(),
+        enum_markdown::<NotifyOp>(),
         enum_markdown::<ConfigKind>(),
         enum_markdown::<ConfigLookup>(),
         enum_markdown::<ReasonCode>(),

@@ -318,6 +318,15 @@ wire_enum! {
 }
 
 wire_enum! {
+    /// What a ConfigMerchantNotify does.
+    NotifyOp: u8 {
+        Set = 1 => "The URL and a new signing secret (replacing any earlier secret at once).",
+        Rotate = 2 => "A new signing secret; the previous one still signs for the rotation window, so both are valid at the merchant.",
+        Remove = 3 => "No more notifications for this merchant (pending ones are given up at their next attempt).",
+    }
+}
+
+wire_enum! {
     /// How a credential's secret is hashed (the secret itself is never sent or stored).
     SecretHash: u8 {
         Sha256 = 1 => "SHA-256 of \"key_id:secret\", unsalted: only for configuration files of earlier versions.",

@@ -12,6 +12,7 @@ use std::collections::VecDeque;
 
 use crate::credentials::Credentials;
 use crate::ledger::Ledger;
+use crate::merchant_notify::MerchantNotify;
 use crate::risk::RiskState;
 
 mod inflight;
@@ -310,6 +311,8 @@ pub struct State {
     pub risk: RiskState,
     /// Who may log in (docs/OPERATIONS.md, "Credentials as journaled state").
     pub credentials: Credentials,
+    /// Merchants' result notifications: URLs and sealed signing secrets (docs/NOTIFICATIONS.md).
+    pub merchant_notify: MerchantNotify,
 }
 
 /// Operational counters: snapshotted with the state but not part of its hash (a resend or a
