@@ -10,8 +10,8 @@
 //! ordinal is the output's position among the record's outputs.
 
 use serde::Serialize;
-use sluice_engine::Engine;
 use sluice_engine::state::{Order, id_slot};
+use sluice_engine::{Engine, Outbox};
 use sluice_protocol::{
     AnyMessage, FinalStatus, PaymentResult, RefundResult, SplitLine, decode_any_frame,
 };
@@ -63,20 +63,31 @@ struct Body<'a> {
     sequence: u64,
 }
 
-/// Calls `each` with every notification `applied` causes, in output order.
-pub fn drafts(applied: &Applied<'_>, mut each: impl FnMut(Draft)) {
+/// Calls `each` with every notification an applied journal record causes, in output order.
+pub fn drafts(applied: &Applied<'_>, each: impl FnMut(Draft)) {
     let (seq, at_ns) = (applied.record.seq, applied.record.timestamp_ns);
-    for (ordinal, out) in applied.outputs.iter().enumerate() {
+    drafts_of(seq, at_ns, applied.engine, applied.outputs, each);
+}
+
+/// `drafts` for input `seq` at event time `at_ns`, given the engine right after it and its
+/// outputs.
+pub fn drafts_of(
+    seq: u64,
+    at_ns: u64,
+    engine: &Engine,
+    outputs: &Outbox,
+    mut each: impl FnMut(Draft),
+) {
+    for (ordinal, out) in outputs.iter().enumerate() {
         let result = match decode_any_frame(out.frame) {
             Ok(AnyMessage::PaymentResult(r)) if !r.duplicate => Result::Payment(r),
             Ok(AnyMessage::RefundResult(r)) if !r.duplicate => Result::Refund(r),
             _ => continue,
         };
-        let Some(order) = order(applied.engine, result.order_id()) else {
+        let Some(order) = order(engine, result.order_id()) else {
             continue;
         };
-        if applied
-            .engine
+        if engine
             .state()
             .merchant_notify
             .get(order.merchant_id)
@@ -170,5 +181,129 @@ fn share(line: &SplitLine) -> Share {
         role: format!("{:?}", line.role),
         party_id: line.party_id,
         amount_minor: line.amount_minor,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_engine::driver::Driver;
+    use sluice_engine::fixture;
+    use sluice_engine::merchant_notify::key_id_chars;
+    use sluice_protocol::{
+        ChannelOutcome, ChannelResult, Chars, ConfigMerchantNotify, NotifyOp, RefundChannelResult,
+        RefundRequest, Role, codec::text,
+    };
+
+    fn notify(merchant_id: u32) -> ConfigMerchantNotify {
+        ConfigMerchantNotify {
+            merchant_id,
+            op: NotifyOp::Set,
+            rotation_window_ms: 0,
+            key_id: key_id_chars(&[1; 8]),
+            url: text("http://127.0.0.1:9/notify"),
+            sealed_secret: text(&"ab".repeat(40)),
+        }
+    }
+
+    /// Pays merchant `merchant` and answers its dispatch with `outcome`; returns the drafts of
+    /// the answer.
+    fn pay(d: &mut Driver, request_id: u64, merchant: u32, outcome: ChannelOutcome) -> Vec<Draft> {
+        let out = d.acquirer(1, &fixture::payment(request_id, merchant, 10_000));
+        let dispatch = out
+            .iter()
+            .find_map(|(_, m)| match m {
+                AnyMessage::Dispatch(x) => Some(x.clone()),
+                _ => None,
+            })
+            .expect("a dispatch");
+        let answer = ChannelResult {
+            order_id: dispatch.order_id,
+            attempt: dispatch.attempt,
+            outcome,
+            channel_code: 0,
+            latency_us: 1_000,
+            channel_ref: Chars::new("ref-1"),
+        };
+        d.channel(dispatch.channel_id, &answer);
+        let mut found = Vec::new();
+        let seq = d.next_seq() - 1;
+        drafts_of(seq, d.now_ns(), &d.engine, d.outbox(), |n| found.push(n));
+        found
+    }
+
+    #[test]
+    fn a_first_final_result_of_a_merchant_with_settings_is_one_notification() {
+        let mut d = Driver::new(&fixture::genesis(1_000), 1_766_000_000_000_000_000).unwrap();
+        assert!(d.configure(&fixture::config_messages()).is_empty());
+        let merchant = fixture::merchants()[0].merchant_id;
+        let other = fixture::merchants()[1].merchant_id;
+        assert!(
+            pay(&mut d, 1, merchant, ChannelOutcome::Succeeded).is_empty(),
+            "no settings"
+        );
+        d.apply(1, 1, Role::Admin as u8, &notify(merchant));
+        let paid = pay(&mut d, 2, merchant, ChannelOutcome::Succeeded);
+        assert_eq!(paid.len(), 1);
+        let n = &paid[0];
+        assert_eq!((n.merchant_id, n.kind), (merchant, "payment.succeeded"));
+        assert!(n.id.starts_with(&format!("ntf_{}_", d.next_seq() - 1)));
+        let body: serde_json::Value = serde_json::from_slice(&n.body).unwrap();
+        assert_eq!(body["id"], n.id.as_str());
+        assert_eq!(body["request_id"], 2);
+        assert_eq!(body["amount_minor"], 10_000);
+        assert_eq!(body["status"], "succeeded");
+        let split: i64 = body["split"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["amount_minor"].as_i64().unwrap())
+            .sum();
+        assert_eq!(split, 10_000, "the split sums to the amount");
+        assert!(pay(&mut d, 3, other, ChannelOutcome::Succeeded).is_empty());
+        let declined = pay(&mut d, 4, merchant, ChannelOutcome::Declined);
+        if let Some(n) = declined.first() {
+            assert_eq!(n.kind, "payment.failed");
+        }
+        // A resend of the final payment answers duplicate = 1: no new notification.
+        d.acquirer(1, &fixture::payment(2, merchant, 10_000));
+        let mut again = Vec::new();
+        drafts_of(d.next_seq() - 1, d.now_ns(), &d.engine, d.outbox(), |n| {
+            again.push(n)
+        });
+        assert!(again.is_empty());
+        // A refund's result is a refund notification.
+        let refund = RefundRequest {
+            refund_request_id: 77,
+            payment_request_id: 2,
+            amount_minor: 4_000,
+        };
+        let dispatch = d
+            .acquirer(1, &refund)
+            .into_iter()
+            .find_map(|(_, m)| match m {
+                AnyMessage::RefundDispatch(x) => Some(x),
+                _ => None,
+            })
+            .expect("a refund dispatch");
+        let answer = RefundChannelResult {
+            refund_id: dispatch.refund_id,
+            outcome: ChannelOutcome::Succeeded,
+            channel_code: 0,
+            latency_us: 1_000,
+            channel_ref: Chars::new("rf-1"),
+        };
+        d.channel(dispatch.channel_id, &answer);
+        let mut refunded = Vec::new();
+        drafts_of(d.next_seq() - 1, d.now_ns(), &d.engine, d.outbox(), |n| {
+            refunded.push(n)
+        });
+        assert_eq!(refunded.len(), 1);
+        assert_eq!(refunded[0].kind, "refund.succeeded");
+        let body: serde_json::Value = serde_json::from_slice(&refunded[0].body).unwrap();
+        assert_eq!(
+            (&body["refund_request_id"], &body["amount_minor"]),
+            (&serde_json::json!(77), &serde_json::json!(4_000))
+        );
     }
 }
