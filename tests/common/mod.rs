@@ -83,6 +83,9 @@ pub struct Settings {
     /// Further settings: every line `key = ...` of the default configuration (in every section
     /// that has it) gets `key = value`; each key must occur at least once.
     pub set: Vec<(&'static str, String)>,
+    /// TOML appended to the configuration: tables the default does not have (e.g.
+    /// `[notify.delivery]`).
+    pub extra_toml: String,
 }
 
 impl Default for Settings {
@@ -97,6 +100,7 @@ impl Default for Settings {
             // Small limits: the engine preallocates them, and tests start many servers.
             orders_max: 200_000,
             set: Vec::new(),
+            extra_toml: String::new(),
         }
     }
 }
@@ -168,6 +172,7 @@ pub fn config_text(settings: &Settings) -> String {
     for (key, value) in edits.iter().chain(s.set.iter()) {
         text = set_key(&text, key, value);
     }
+    text.push_str(&s.extra_toml);
     text
 }
 
