@@ -11,14 +11,22 @@
 
 pub mod book;
 mod config;
+mod http;
+mod notifier;
+pub mod receiver;
 pub mod record;
 mod secret;
 mod signature;
+mod spool;
+mod status;
 pub mod store;
 
 pub use config::NotifyConfig;
+pub use notifier::{Notifier, NotifyStats};
 pub use secret::{SecretKey, new_signing_secret, try_new_signing_secret};
 pub use signature::{SIGNATURE_HEADER, VerifyError, sign, verify};
+pub use spool::{ResendRequest, request_resend};
+pub use status::{StatusEntry, StatusFilter, StatusReport, status};
 
 /// A merchant's endpoint: where to POST, and the secrets to sign with (current first; during a
 /// rotation both sign, giving two `v1=` entries).
