@@ -10,8 +10,9 @@
 //! never blocks the queue of another.
 
 use crate::Notification;
+use rustc_hash::FxHashMap as HashMap;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 
 /// The limits the book enforces.
@@ -133,13 +134,13 @@ impl DeliveryBook {
         assert!(limits.max_in_flight > 0 && limits.per_merchant_in_flight > 0);
         DeliveryBook {
             limits,
-            entries: HashMap::new(),
+            entries: HashMap::default(),
             timers: BinaryHeap::new(),
-            merchants: HashMap::new(),
+            merchants: HashMap::default(),
             rotation: VecDeque::new(),
             in_flight: 0,
             given_up: 0,
-            delivered: HashMap::new(),
+            delivered: HashMap::default(),
             delivered_order: VecDeque::new(),
             next_generation: 0,
         }

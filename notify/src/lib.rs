@@ -12,6 +12,7 @@
 pub mod book;
 mod config;
 mod http;
+mod latency;
 mod notifier;
 pub mod receiver;
 pub mod record;
@@ -22,6 +23,7 @@ mod status;
 pub mod store;
 
 pub use config::NotifyConfig;
+pub use latency::LatencySummary;
 pub use notifier::{Notifier, NotifyStats};
 pub use secret::{SecretKey, new_signing_secret, try_new_signing_secret};
 pub use signature::{SIGNATURE_HEADER, VerifyError, sign, verify};

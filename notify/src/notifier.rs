@@ -6,6 +6,7 @@ use crate::book::{
     BookLimits, DELIVERED_HORIZON_MS, DELIVERED_IDS_MAX, DeliveryBook, Dispatch, Outcome,
 };
 use crate::http::{self, HttpClient};
+use crate::latency::{LatencyHistogram, LatencySummary};
 use crate::record::{BODY_MAX_BYTES, Record};
 use crate::store::Store;
 use crate::{Endpoint, Notification, NotifyConfig, NotifyError, sign, spool, wall_ms};
@@ -53,6 +54,7 @@ pub(crate) struct Shared {
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
     wake: Notify,
     counters: Counters,
+    latency: LatencyHistogram,
     stopping: AtomicBool,
     compacting: AtomicBool,
     config: NotifyConfig,
@@ -100,6 +102,7 @@ impl Notifier {
             hosts: Mutex::new(HashMap::new()),
             wake: Notify::new(),
             counters: Counters::default(),
+            latency: LatencyHistogram::new(),
             stopping: AtomicBool::new(false),
             compacting: AtomicBool::new(false),
             config,
@@ -173,6 +176,12 @@ impl Notifier {
             given_up: counts.given_up,
             in_flight: counts.in_flight,
         }
+    }
+
+    /// Attempt latency since start: signing and the HTTP exchange, to the merchant's answer or
+    /// the timeout (not the wait for a per-host connection slot).
+    pub fn attempt_latency(&self) -> LatencySummary {
+        self.shared.latency.summary()
     }
 
     /// Stops dispatching, waits up to `bound` for the runtime's tasks, then writes and fsyncs the
@@ -314,15 +323,15 @@ async fn deliver(shared: &Shared, note: &Notification) -> Result<(), String> {
         .acquire_owned()
         .await
         .map_err(|_| "stopping".to_string())?;
+    // Latency is the exchange itself (signing included), not the wait for a per-host slot:
+    // queueing shows in the end-to-end rate instead.
+    let started = std::time::Instant::now();
     let signature = sign(&endpoint.secrets, wall_ms() / 1000, &note.body);
-    http::post(
-        &shared.client,
-        uri,
-        note,
-        signature,
-        shared.config.response_timeout_ms,
-    )
-    .await
+    let timeout_ms = shared.config.response_timeout_ms;
+    let result = http::post(&shared.client, uri, note, signature, timeout_ms).await;
+    let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    shared.latency.record(elapsed_us);
+    result
 }
 
 /// Writes outcome records at least every 100 ms, and compacts the log when it is over the bound.

@@ -23,7 +23,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -186,9 +186,9 @@ impl Receiver {
         };
         let state = Arc::new(State {
             config,
-            secrets: RwLock::new(HashMap::new()),
-            accepted: Mutex::new(HashSet::new()),
-            attempts: Mutex::new(HashMap::new()),
+            secrets: RwLock::new(HashMap::default()),
+            accepted: Mutex::new(HashSet::default()),
+            attempts: Mutex::new(HashMap::default()),
             counters: Counters::default(),
         });
         let receiver = Receiver {
@@ -197,7 +197,7 @@ impl Receiver {
             addr,
             tls,
             listener: Mutex::new(None),
-            connections: Arc::new(Mutex::new(HashMap::new())),
+            connections: Arc::new(Mutex::new(HashMap::default())),
             ca_file,
         };
         receiver.serve(listener)?;
@@ -397,10 +397,10 @@ async fn answer(
     }
     let hash = id_hash(&id);
     let config = &state.config;
-    if config.slow_modulo > 0 && hash % config.slow_modulo == 0 {
+    if config.slow_modulo > 0 && hash.is_multiple_of(config.slow_modulo) {
         tokio::time::sleep(Duration::from_millis(config.slow_ms)).await;
     }
-    if config.fail_modulo > 0 && hash % config.fail_modulo == 0 {
+    if config.fail_modulo > 0 && hash.is_multiple_of(config.fail_modulo) {
         let mut attempts = lock(&state.attempts);
         let seen = attempts.entry(id.clone()).or_insert(0);
         *seen += 1;

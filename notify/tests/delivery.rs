@@ -88,7 +88,7 @@ fn faults_outage_and_crash(https: bool) {
         receiver.set_secrets(m, vec![secret(m)]);
     }
     let failing = (0..COUNT)
-        .filter(|i| id_hash(&note(*i).id) % 5 == 0)
+        .filter(|i| id_hash(&note(*i).id).is_multiple_of(5))
         .count();
     assert!(
         failing > 20,
