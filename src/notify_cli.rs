@@ -71,15 +71,12 @@ pub fn run(args: NotifyArgs) -> Result<(), String> {
                 _ => StatusFilter::All,
             };
             let report = status(&notify_dir(&data), filter).map_err(|e| e.to_string())?;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string(&report).map_err(|e| e.to_string())?
-                );
+            let text = if json {
+                serde_json::to_string(&report).map_err(|e| e.to_string())? + "\n"
             } else {
-                print_report(&report);
-            }
-            Ok(())
+                render(&report)
+            };
+            emit(&text)
         }
         NotifyCommand::Resend {
             data,
@@ -107,15 +104,28 @@ pub fn run(args: NotifyArgs) -> Result<(), String> {
     }
 }
 
-fn print_report(report: &StatusReport) {
-    println!(
+/// Writes the report; a closed pipe (`| head`) ends the output quietly instead of a panic.
+fn emit(text: &str) -> Result<(), String> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(format!("stdout: {e}")),
+        _ => Ok(()),
+    }
+}
+
+fn render(report: &StatusReport) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
         "pending {}, given up {}, delivered ids remembered {}, resend requests queued {}",
         report.pending, report.given_up, report.delivered_ids, report.resend_requests_queued
     );
     if report.entries.is_empty() {
-        return;
+        return out;
     }
-    println!(
+    let _ = writeln!(
+        out,
         "{:<28} {:>9} {:>12} {:<18} {:<9} {:>8} {:<14} last error",
         "id", "merchant", "order", "kind", "state", "attempts", "next due"
     );
@@ -127,9 +137,11 @@ fn print_report(report: &StatusReport) {
             Some(due_ms) => format!("in {} s", (due_ms - now_ms).div_ceil(1000)),
         };
         let error = e.last_error.as_deref().unwrap_or("-");
-        println!(
+        let _ = writeln!(
+            out,
             "{:<28} {:>9} {:>12} {:<18} {:<9} {:>8} {:<14} {error}",
             e.id, e.merchant_id, e.order_id, e.kind, e.state, e.attempts, due
         );
     }
+    out
 }

@@ -159,9 +159,12 @@ impl Notifier {
         Ok(true)
     }
 
-    /// Makes every enqueue so far durable (write and fsync).
+    /// Makes every enqueue so far durable (write and fsync). The fsync runs outside the store's
+    /// lock: attempts finishing meanwhile do not wait for the disk.
     pub fn sync(&self) -> Result<(), NotifyError> {
-        lock(&self.shared.store).sync()
+        let (file, path) = lock(&self.shared.store).flush_for_sync()?;
+        file.sync_data()
+            .map_err(|e| NotifyError::Io(format!("{}: {e}", path.display())))
     }
 
     pub fn stats(&self) -> NotifyStats {

@@ -47,7 +47,8 @@ fn io(path: &Path, e: std::io::Error) -> NotifyError {
 /// The open, appendable log.
 pub struct Store {
     dir: PathBuf,
-    file: File,
+    /// Shared so that [`Store::flush_for_sync`] can fsync without holding the caller's lock.
+    file: Arc<File>,
     path: PathBuf,
     buffer: Vec<u8>,
     log_bytes: u64,
@@ -280,7 +281,7 @@ impl Store {
             sync_dir(dir)?;
         }
         let path = dir.join(LOG_FILE);
-        let file = open_append(&path)?;
+        let file = Arc::new(open_append(&path)?);
         let log_bytes = header.len() as u64;
         let store = Store {
             dir: dir.to_path_buf(),
@@ -305,7 +306,7 @@ impl Store {
         if self.buffer.is_empty() {
             return Ok(());
         }
-        self.file
+        (&*self.file)
             .write_all(&self.buffer)
             .map_err(|e| io(&self.path, e))?;
         self.buffer.clear();
@@ -314,8 +315,16 @@ impl Store {
 
     /// Writes and fsyncs everything appended so far.
     pub fn sync(&mut self) -> Result<(), NotifyError> {
+        let (file, path) = self.flush_for_sync()?;
+        file.sync_data().map_err(|e| io(&path, e))
+    }
+
+    /// Writes everything appended so far and returns the file to fsync, so that the caller can
+    /// release its lock first: appends and outcome records need not wait for the disk. A
+    /// compaction switching files in between is safe: it fsyncs the old log itself.
+    pub fn flush_for_sync(&mut self) -> Result<(Arc<File>, PathBuf), NotifyError> {
         self.flush()?;
-        self.file.sync_data().map_err(|e| io(&self.path, e))
+        Ok((self.file.clone(), self.path.clone()))
     }
 
     pub fn log_bytes(&self) -> u64 {
@@ -335,7 +344,7 @@ impl Store {
             .and_then(|()| file.sync_all())
             .map_err(|e| io(&next, e))?;
         sync_dir(&self.dir)?;
-        self.file = open_append(&next)?;
+        self.file = Arc::new(open_append(&next)?);
         self.path = next;
         self.generation = generation;
         self.log_bytes = header.len() as u64;
