@@ -116,7 +116,7 @@ fn measure(args: &NotifyBenchArgs, notifier: &Notifier, receiver: &Receiver) -> 
     let started = Instant::now();
     for (i, note) in notes.into_iter().enumerate() {
         notifier.enqueue(note).map_err(|e| e.to_string())?;
-        if (i as u64 + 1) % args.batch == 0 {
+        if (i as u64 + 1).is_multiple_of(args.batch) {
             notifier.sync().map_err(|e| e.to_string())?;
         }
     }
