@@ -11,6 +11,8 @@ pub enum BenchCommand {
     Journal(crate::bench_journal::JournalArgs),
     /// Ring + journal + engine without TCP: inputs/s and publish-to-output latency.
     Pipeline(crate::bench_pipeline::PipelineArgs),
+    /// Merchant notifications end to end (enqueue to 2xx, store included) to a local receiver.
+    Notify(crate::bench_notify::NotifyBenchArgs),
     /// Percentile curves of .hgrm files as an SVG.
     Plot(crate::bench_plot::PlotArgs),
 }
@@ -20,6 +22,7 @@ pub fn run(which: BenchCommand) -> Result<(), String> {
         BenchCommand::Engine(args) => crate::bench_engine::run(args),
         BenchCommand::Journal(args) => crate::bench_journal::run(args),
         BenchCommand::Pipeline(args) => crate::bench_pipeline::run(args),
+        BenchCommand::Notify(args) => crate::bench_notify::run(args),
         BenchCommand::Plot(args) => crate::bench_plot::run(args),
     }
 }

@@ -4,6 +4,7 @@ mod admin;
 mod bench;
 mod bench_engine;
 mod bench_journal;
+mod bench_notify;
 mod bench_pipeline;
 mod bench_plot;
 mod channel_sim;
@@ -15,6 +16,7 @@ mod demo_month;
 mod load;
 mod loadgen;
 mod logs;
+mod notify_cli;
 mod replay_cli;
 
 use clap::{Parser, Subcommand};
@@ -79,6 +81,8 @@ enum Command {
     /// Administer a running server: add, change, enable, disable objects; rotate and revoke
     /// credentials; diff and apply a TOML file. Every change is a journaled admin input.
     Admin(admin::AdminArgs),
+    /// Merchant notifications: list pending and given-up ones (status), send again (resend).
+    Notify(notify_cli::NotifyArgs),
     /// Print the embedded default configuration.
     DefaultConfig,
 }
@@ -102,6 +106,7 @@ fn main() -> ExitCode {
         Command::Bench { which } => bench::run(which),
         Command::Replay { command } => replay_cli::run(command),
         Command::Admin(args) => admin::run(args),
+        Command::Notify(args) => notify_cli::run(args),
         Command::DefaultConfig => {
             print!("{DEFAULT_CONFIG}");
             Ok(())
