@@ -17,12 +17,14 @@ mod macros;
 
 pub mod codec;
 pub mod messages;
+pub mod recoverable;
 pub mod rng;
 pub mod schema;
 pub mod types;
 
 pub use codec::{Chars, DecodeError, Ip};
 pub use messages::*;
+pub use recoverable::{RECOVERABLE_TEMPLATES, is_recoverable, read_out_seq, set_retransmission, write_out_seq};
 pub use types::*;
 
 /// Bytes of the Simple Open Framing Header.
@@ -34,7 +36,7 @@ pub const ENCODING_SBE_LE: u16 = 0xEB50;
 /// Sluice's SBE schema id ("SL").
 pub const SCHEMA_ID: u16 = 0x534C;
 /// The schema version this code writes. Decoders accept any version >= 1 (append-only).
-pub const SCHEMA_VERSION: u16 = 4;
+pub const SCHEMA_VERSION: u16 = 5;
 /// Largest frame the server accepts from a peer, framing header included.
 pub const MAX_INBOUND_FRAME_BYTES: usize = 1024;
 /// Largest frame anyone sends (server replies such as StatsReport are the largest).
@@ -406,6 +408,7 @@ all_messages!(
     LoginRejected,
     Heartbeat,
     Logout,
+    ResumeComplete,
     Reject,
     PaymentRequest,
     PaymentAck,
