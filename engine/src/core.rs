@@ -19,6 +19,7 @@ use crate::input::{ENVELOPE_LEN, InputMeta, ROLE_SEQUENCER, read_envelope};
 use crate::ledger::Ledger;
 use crate::outbox::{Dest, Outbox};
 use crate::risk::RiskState;
+use crate::out_seq::OutSeqs;
 use crate::state::{Counters, Limits, Retention, State};
 
 /// The layout of `State` as serialized (and hashed). Raised whenever a change to the state's types
@@ -31,8 +32,8 @@ use crate::state::{Counters, Limits, Retention, State};
 /// version 3); 6: uncertain outcomes (an attempt's next question and control-list links, 48 bytes;
 /// the channels' control and refund query lists and books); 7: what refunds took from each split
 /// line (`Order::taken_minor`); 8: retention (order and refund ids and generations, receipts,
-/// free slots and due queues).
-pub const STATE_FORMAT: u32 = 8;
+/// free slots and due queues); 9: the acquirers' output sequences (`State::out_seqs`).
+pub const STATE_FORMAT: u32 = 9;
 /// The first bytes of a snapshot payload.
 const SNAPSHOT_MAGIC: &[u8; 4] = b"SLST";
 /// Magic, format, 8 reserved bytes, state length, counters length.
@@ -279,6 +280,7 @@ impl Engine {
                 limits.velocity_keys_max,
             ),
             credentials: Credentials::with_capacity(),
+            out_seqs: OutSeqs::with_capacity(),
             limits,
         };
         crate::mem::advise_huge_pages(&state.orders);
@@ -334,7 +336,10 @@ impl Engine {
             principal_id: envelope.principal_id,
             role: envelope.role,
         };
-        self.apply(&meta, envelope.sbe, out)
+        let from = out.len_bytes();
+        let applied = self.apply(&meta, envelope.sbe, out);
+        self.number_outputs(from, out);
+        applied
     }
 
     /// Applies one sequenced input. Outputs go to `out`, each tagged with `meta.seq`.
@@ -554,12 +559,14 @@ impl Engine {
         hash_bytes(&state_bytes(&self.state))
     }
 
-    /// The hash of the business content alone: the state hash with the sequence and the clock left
-    /// out, so "this input changed nothing" can be checked (clones the state: tests and tools only).
+    /// The hash of the business content alone: the state hash with the sequence, the clock and
+    /// the acquirers' output sequences left out (a refused request is answered, and numbered), so
+    /// "this input changed nothing" can be checked (clones the state: tests and tools only).
     pub fn content_hash(&self) -> StateHash {
         let mut copy = self.state.clone();
         copy.last_seq = 0;
         copy.now_ns = 0;
+        copy.out_seqs = OutSeqs::default();
         hash_bytes(&state_bytes(&copy))
     }
 
@@ -716,6 +723,7 @@ impl Engine {
         reserve_to(&mut s.refunds, l.refunds_max);
         reserve_to(&mut s.withdrawals, l.withdrawals_max);
         s.retention.reserve(&l);
+        s.out_seqs.reserve();
         reserve_to(
             &mut s.credentials.entries,
             crate::credentials::CREDENTIALS_MAX as u32,

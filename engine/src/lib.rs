@@ -29,6 +29,7 @@ pub mod credentials;
 mod index;
 mod limits;
 mod mem;
+pub mod out_seq;
 mod payments;
 mod refund_queries;
 mod refunds;

@@ -310,6 +310,8 @@ pub struct State {
     pub risk: RiskState,
     /// Who may log in (docs/OPERATIONS.md, "Credentials as journaled state").
     pub credentials: Credentials,
+    /// Each acquirer's last output sequence (docs/NOTIFICATIONS.md, section 1).
+    pub out_seqs: crate::out_seq::OutSeqs,
 }
 
 /// Operational counters: snapshotted with the state but not part of its hash (a resend or a
