@@ -7,6 +7,7 @@
 mod credentials;
 mod inbound;
 mod outbound;
+mod resume;
 mod startup;
 
 use mio::net::TcpListener;
@@ -63,6 +64,11 @@ pub struct GatewayStats {
     pub outputs_sent: u64,
     pub outputs_dropped: u64,
     pub sim_replies: u64,
+    /// Session resume: started, refused at login, completed, and outputs sent again.
+    pub resumes_started: u64,
+    pub resumes_refused: u64,
+    pub resumes_completed: u64,
+    pub outputs_retransmitted: u64,
 }
 
 /// What a stopped server reports.
@@ -303,6 +309,14 @@ struct Gateway {
     spin: bool,
     /// What the gateway keeps for the metrics (None: metrics off).
     probe: Option<Box<GatewayProbe>>,
+    /// Per acquirer, the last out_seq egress routed (sent, or dropped for want of a session).
+    routed: rustc_hash::FxHashMap<u32, u64>,
+    /// Sessions resuming, by connection.
+    resuming: rustc_hash::FxHashMap<usize, crate::resume::Resuming>,
+    /// Reads the output log for resumes (None: `[resume]` off).
+    resume_worker: Option<crate::resume::ResumeWorker>,
+    output_bounds: Option<Arc<crate::output_log::LogBounds>>,
+    resume_timeout: Duration,
 }
 
 impl Gateway {
@@ -327,6 +341,7 @@ impl Gateway {
             Duration::from_millis(u64::from(p.pulse_interval_ms)),
         );
         let keys = Keys::from_engine(&recovered.engine);
+        let routed = recovered.engine.acquirer_out_seqs().iter().copied().collect();
         let probe = metrics.clone().map(|m| Box::new(GatewayProbe::new(m)));
         if let Some(p) = &probe {
             p.publish_sequenced(recovered.engine.last_seq());
@@ -344,6 +359,15 @@ impl Gateway {
             shared.clone(),
         )
         .map_err(io)?;
+        let output_bounds = pipeline.output_bounds.clone();
+        let resume_worker = match &output_bounds {
+            Some(_) => {
+                let waker = shared.clone();
+                let root = crate::output_log::outputs_dir(&config.data_dir);
+                Some(crate::resume::ResumeWorker::spawn(root, move || waker.wake_gateway()).map_err(io)?)
+            }
+            None => None,
+        };
         let s = &config.server;
         let max_connections = s.max_connections as usize;
         Ok(Gateway {
@@ -374,6 +398,11 @@ impl Gateway {
             core: config.pipeline.pin_cores.first().copied(),
             spin: config.wait == WaitMode::Spin,
             probe,
+            routed,
+            resuming: rustc_hash::FxHashMap::default(),
+            resume_worker,
+            output_bounds,
+            resume_timeout: Duration::from_millis(u64::from(config.resume.resume_timeout_ms)),
         })
     }
 
@@ -426,6 +455,7 @@ impl Gateway {
         }
         self.wake_consumers();
         self.drain_outputs();
+        self.resume_turn();
         self.flush_dirty();
         if self.last_timers.elapsed() >= TIMER_INTERVAL {
             self.check_timers();
@@ -452,7 +482,11 @@ impl Gateway {
         // The fence pairs with the one in `Shared::wake_gateway` (see there).
         self.shared.gateway_parked.store(true, Ordering::SeqCst);
         std::sync::atomic::fence(Ordering::SeqCst);
-        if self.egress_ready() {
+        let resume_ready = self
+            .resume_worker
+            .as_ref()
+            .is_some_and(|w| !w.replies.is_empty());
+        if self.egress_ready() || resume_ready {
             self.shared.gateway_parked.store(false, Ordering::Release);
             return Some(Duration::ZERO);
         }
