@@ -90,6 +90,7 @@ fn login_accepts_good_credentials_and_refuses_others() {
         role: Role::Acquirer,
         key_id: Chars::new("acq-a"),
         secret: Chars::new("sluice-demo-acquirer-a"),
+        ..Default::default()
     })
     .expect("send");
     match next(&mut acq, "Reject") {
@@ -113,6 +114,7 @@ fn login_accepts_good_credentials_and_refuses_others() {
             role,
             key_id: Chars::new(key),
             secret: Chars::new(secret),
+            ..Default::default()
         })
         .expect("send Login");
         match next(&mut c, "LoginRejected") {

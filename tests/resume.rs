@@ -53,12 +53,18 @@ impl Flow {
             AnyMessage::RefundAck(a) => {
                 self.refund_acks += 1;
                 if a.status == AckStatus::Rejected && !a.duplicate {
-                    *self.finals.entry(1_000_000 + a.refund_request_id).or_default() += 1;
+                    *self
+                        .finals
+                        .entry(1_000_000 + a.refund_request_id)
+                        .or_default() += 1;
                 }
                 (a.out_seq, a.retransmission)
             }
             AnyMessage::RefundResult(r) => {
-                *self.finals.entry(1_000_000 + r.refund_request_id).or_default() += 1;
+                *self
+                    .finals
+                    .entry(1_000_000 + r.refund_request_id)
+                    .or_default() += 1;
                 (r.out_seq, r.retransmission)
             }
             AnyMessage::PaymentReversal(r) => (r.out_seq, r.retransmission),
@@ -82,7 +88,11 @@ impl Flow {
     fn run_until(&mut self, c: &mut Client, through: u64, mut done: impl FnMut(&Flow) -> bool) {
         let deadline = Instant::now() + Duration::from_secs(60);
         while !done(self) {
-            assert!(Instant::now() < deadline, "timed out at out_seq {}", self.last);
+            assert!(
+                Instant::now() < deadline,
+                "timed out at out_seq {}",
+                self.last
+            );
             let m = next(c, "an output");
             self.process(&m, through);
         }
@@ -107,7 +117,12 @@ fn settings(set: Vec<(&'static str, String)>) -> Settings {
 fn send_payments(c: &mut Client, ids: std::ops::Range<u64>) {
     let mut burst = Vec::new();
     for id in ids {
-        burst.extend_from_slice(&frame(&payment(id, SHOP, 1_000 + id as i64, PaymentMethod::Card)));
+        burst.extend_from_slice(&frame(&payment(
+            id,
+            SHOP,
+            1_000 + id as i64,
+            PaymentMethod::Card,
+        )));
     }
     c.send_raw(&burst).expect("send payments");
 }
@@ -123,11 +138,18 @@ fn resume(addr: SocketAddr, last: u64) -> (Client, LoginAccepted) {
 
 /// Reads a resumed session up to its ResumeComplete; returns its last out_seq.
 fn through_resume_complete(c: &mut Client, flow: &mut Flow, accepted: &LoginAccepted) -> u64 {
-    assert_eq!(accepted.resume_status, ResumeStatus::Resuming, "{accepted:?}");
+    assert_eq!(
+        accepted.resume_status,
+        ResumeStatus::Resuming,
+        "{accepted:?}"
+    );
     loop {
         match next(c, "retransmissions, then ResumeComplete") {
             AnyMessage::ResumeComplete(done) => {
-                assert_eq!(done.last_out_seq, flow.last, "ResumeComplete follows the last");
+                assert_eq!(
+                    done.last_out_seq, flow.last,
+                    "ResumeComplete follows the last"
+                );
                 return done.last_out_seq;
             }
             m => flow.process(&m, accepted.last_out_seq),
@@ -196,11 +218,20 @@ fn a_resume_after_a_server_sigkill_receives_what_it_missed() {
     let config = dir.join("sluice.toml");
     let mut server = ServerProcess::start(&config, &data);
     let (mut c, accepted) = resume(server.addr, flow.last);
-    assert!(accepted.last_out_seq >= 400, "every ack and result: {accepted:?}");
+    assert!(
+        accepted.last_out_seq >= 400,
+        "every ack and result: {accepted:?}"
+    );
     through_resume_complete(&mut c, &mut flow, &accepted);
-    flow.run_until(&mut c, accepted.last_out_seq, |f| f.finals_of(1..201) == 200);
+    flow.run_until(&mut c, accepted.last_out_seq, |f| {
+        f.finals_of(1..201) == 200
+    });
     assert!(flow.finals.values().all(|&n| n == 1), "exactly once");
-    assert!(flow.retransmitted >= 250, "{} retransmitted", flow.retransmitted);
+    assert!(
+        flow.retransmitted >= 250,
+        "{} retransmitted",
+        flow.retransmitted
+    );
     server.terminate();
     assert_replay_check(&data);
 }
@@ -225,7 +256,10 @@ fn a_resume_too_old_or_ahead_is_refused_and_the_session_works() {
             assert_eq!(query_order(&mut c, 1).state, OrderState::Succeeded);
             break accepted;
         }
-        assert!(Instant::now() < deadline, "the log was never pruned: {accepted:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the log was never pruned: {accepted:?}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(accepted.oldest_out_seq > 100, "{accepted:?}");

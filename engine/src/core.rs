@@ -17,9 +17,9 @@ use crate::credentials::Credentials;
 use crate::index::IdIndex;
 use crate::input::{ENVELOPE_LEN, InputMeta, ROLE_SEQUENCER, read_envelope};
 use crate::ledger::Ledger;
+use crate::out_seq::OutSeqs;
 use crate::outbox::{Dest, Outbox};
 use crate::risk::RiskState;
-use crate::out_seq::OutSeqs;
 use crate::state::{Counters, Limits, Retention, State};
 
 /// The layout of `State` as serialized (and hashed). Raised whenever a change to the state's types
@@ -336,14 +336,16 @@ impl Engine {
             principal_id: envelope.principal_id,
             role: envelope.role,
         };
-        let from = out.len_bytes();
-        let applied = self.apply(&meta, envelope.sbe, out);
-        self.number_outputs(from, out);
-        applied
+        self.apply_numbered(&meta, envelope.sbe, out)
     }
 
     /// Applies one sequenced input. Outputs go to `out`, each tagged with `meta.seq`.
-    fn apply(&mut self, meta: &InputMeta, sbe: &[u8], out: &mut Outbox) -> Result<(), ApplyError> {
+    pub(crate) fn apply(
+        &mut self,
+        meta: &InputMeta,
+        sbe: &[u8],
+        out: &mut Outbox,
+    ) -> Result<(), ApplyError> {
         let expected = self.state.last_seq + 1;
         if meta.seq != expected {
             return Err(ApplyError::SequenceGap {
@@ -559,17 +561,6 @@ impl Engine {
         hash_bytes(&state_bytes(&self.state))
     }
 
-    /// The hash of the business content alone: the state hash with the sequence, the clock and
-    /// the acquirers' output sequences left out (a refused request is answered, and numbered), so
-    /// "this input changed nothing" can be checked (clones the state: tests and tools only).
-    pub fn content_hash(&self) -> StateHash {
-        let mut copy = self.state.clone();
-        copy.last_seq = 0;
-        copy.now_ns = 0;
-        copy.out_seqs = OutSeqs::default();
-        hash_bytes(&state_bytes(&copy))
-    }
-
     /// A few figures for logs.
     pub fn summary(&self) -> Summary {
         Summary {
@@ -773,12 +764,12 @@ fn pad16(v: &mut AlignedVec<16>) {
     }
 }
 
-fn state_bytes(state: &State) -> AlignedVec {
+pub(crate) fn state_bytes(state: &State) -> AlignedVec {
     rkyv::to_bytes::<rancor::Error>(state)
         .expect("serializing plain in-memory tables cannot fail short of memory exhaustion")
 }
 
-fn hash_bytes(bytes: &[u8]) -> StateHash {
+pub(crate) fn hash_bytes(bytes: &[u8]) -> StateHash {
     StateHash(xxhash_rust::xxh3::xxh3_128(bytes).to_le_bytes())
 }
 

@@ -14,7 +14,8 @@
 use rkyv::{Archive, Deserialize, Serialize};
 use sluice_protocol::{MESSAGE_HEADER_LEN, SOFH_LEN, is_recoverable, write_out_seq};
 
-use crate::core::Engine;
+use crate::core::{ApplyError, Engine, StateHash};
+use crate::input::InputMeta;
 use crate::outbox::{DestKind, Outbox};
 
 /// Acquirers preallocated for: a few per platform. More still work (the table grows once per new
@@ -69,6 +70,30 @@ impl OutSeqs {
 }
 
 impl Engine {
+    /// Applies one input (`Engine::apply`), then numbers its recoverable outputs.
+    pub(crate) fn apply_numbered(
+        &mut self,
+        meta: &InputMeta,
+        sbe: &[u8],
+        out: &mut Outbox,
+    ) -> Result<(), ApplyError> {
+        let from = out.len_bytes();
+        let applied = self.apply(meta, sbe, out);
+        self.number_outputs(from, out);
+        applied
+    }
+
+    /// The hash of the business content alone: the state hash with the sequence, the clock and
+    /// the acquirers' output sequences left out (a refused request is answered, and numbered), so
+    /// "this input changed nothing" can be checked (clones the state: tests and tools only).
+    pub fn content_hash(&self) -> StateHash {
+        let mut copy = self.state.clone();
+        copy.last_seq = 0;
+        copy.now_ns = 0;
+        copy.out_seqs = OutSeqs::default();
+        crate::core::hash_bytes(&crate::core::state_bytes(&copy))
+    }
+
     /// Numbers the recoverable outputs pushed from byte offset `from` of `out` (one input's).
     pub(crate) fn number_outputs(&mut self, from: usize, out: &mut Outbox) {
         let seqs = &mut self.state.out_seqs;

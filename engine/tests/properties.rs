@@ -631,8 +631,12 @@ impl Harness {
             );
             *last += 1;
         }
-        let engine: BTreeMap<u32, u64> = self.d.engine.acquirer_out_seqs().iter().copied().collect();
-        assert_eq!(engine, self.out_seqs, "the engine's counters match the outputs");
+        let engine: BTreeMap<u32, u64> =
+            self.d.engine.acquirer_out_seqs().iter().copied().collect();
+        assert_eq!(
+            engine, self.out_seqs,
+            "the engine's counters match the outputs"
+        );
     }
 
     fn after_input(&mut self) -> Out {

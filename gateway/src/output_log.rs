@@ -111,7 +111,10 @@ fn list_segments(dir: &Path) -> Result<Vec<u64>, String> {
     for entry in entries {
         let name = entry.map_err(|e| io_err(dir, e))?.file_name();
         let name = name.to_string_lossy();
-        if let Some(first) = name.strip_suffix(".log").and_then(|n| n.parse::<u64>().ok()) {
+        if let Some(first) = name
+            .strip_suffix(".log")
+            .and_then(|n| n.parse::<u64>().ok())
+        {
             firsts.push(first);
         }
     }
@@ -210,9 +213,10 @@ impl AcquirerLog {
             self.clear()?;
         }
         encode_record(out_seq, timestamp_ns, frame, scratch);
-        let roll = self.segments.last().is_none_or(|s| {
-            s.count > 0 && s.bytes + scratch.len() as u64 > limits.segment_bytes()
-        });
+        let roll = self
+            .segments
+            .last()
+            .is_none_or(|s| s.count > 0 && s.bytes + scratch.len() as u64 > limits.segment_bytes());
         if roll {
             self.start_segment(out_seq)?;
         }
@@ -381,7 +385,11 @@ impl OutputLog {
         let mut acquirers = BTreeMap::new();
         for entry in fs::read_dir(root).map_err(|e| io_err(root, e))? {
             let entry = entry.map_err(|e| io_err(root, e))?;
-            let Some(id) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            let Some(id) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
                 continue;
             };
             let log = AcquirerLog::open(entry.path())?;
@@ -412,7 +420,13 @@ impl OutputLog {
                 e.insert(AcquirerLog::open(acquirer_dir(root, acquirer))?)
             }
         };
-        let written = log.append(out_seq, timestamp_ns, frame, &self.limits, &mut self.scratch)?;
+        let written = log.append(
+            out_seq,
+            timestamp_ns,
+            frame,
+            &self.limits,
+            &mut self.scratch,
+        )?;
         if written {
             self.bounds.set(acquirer, log.bounds());
         }
@@ -520,7 +534,11 @@ fn read_segment(
     let (mut at, mut n, mut used) = (0usize, 0u64, 0usize);
     while n < want && used < max_bytes {
         let Some((out_seq, _, frame)) = decode_record(&bytes[at..]) else {
-            return Err(format!("{}: damaged at output {}", log_path.display(), from + n));
+            return Err(format!(
+                "{}: damaged at output {}",
+                log_path.display(),
+                from + n
+            ));
         };
         if out_seq != from + n {
             return Err(format!(

@@ -5,10 +5,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 fn temp_root(name: &str) -> PathBuf {
     static N: AtomicU32 = AtomicU32::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!(
-        "sluice-outlog-{name}-{}-{n}",
-        std::process::id()
-    ));
+    let dir = std::env::temp_dir().join(format!("sluice-outlog-{name}-{}-{n}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
     dir
 }
@@ -135,7 +132,10 @@ fn whole_old_segments_are_pruned_by_bytes_and_by_window_and_a_read_before_them_i
         read_from(&root, 1, 1, 10, 1 << 20, &mut buf),
         ReadOutcome::Gone(_)
     ));
-    assert_eq!(read_all(&root, 1, oldest), (oldest..=200).collect::<Vec<_>>());
+    assert_eq!(
+        read_all(&root, 1, oldest),
+        (oldest..=200).collect::<Vec<_>>()
+    );
     // By the window: a day later everything but the segment being written goes.
     log.sync(200 + DAY_NS + 1).unwrap();
     let (oldest_after, _) = bounds.get(1).unwrap();

@@ -136,12 +136,9 @@ impl Resuming {
         self.reading = false;
         let mut at = 0;
         while at + 4 <= frames.len() {
-            let len = u32::from_be_bytes([
-                frames[at],
-                frames[at + 1],
-                frames[at + 2],
-                frames[at + 3],
-            ]) as usize;
+            let len =
+                u32::from_be_bytes([frames[at], frames[at + 1], frames[at + 2], frames[at + 3]])
+                    as usize;
             let Some(frame) = frames.get_mut(at..at + len) else {
                 break;
             };
@@ -197,10 +194,7 @@ pub struct ResumeWorker {
 
 impl ResumeWorker {
     /// Starts the worker over `DATA/outputs`; `wake` wakes the event loop after each reply.
-    pub fn spawn(
-        root: PathBuf,
-        wake: impl Fn() + Send + 'static,
-    ) -> std::io::Result<ResumeWorker> {
+    pub fn spawn(root: PathBuf, wake: impl Fn() + Send + 'static) -> std::io::Result<ResumeWorker> {
         let (requests, rx) = crossbeam::channel::unbounded::<ReadRequest>();
         let (tx, replies) = crossbeam::channel::unbounded::<ReadReply>();
         std::thread::Builder::new()
@@ -222,14 +216,18 @@ fn read_batch(root: &std::path::Path, req: &ReadRequest) -> ReadReply {
     let frames_max = ((req.to - req.from + 1) as usize).min(READ_FRAMES_MAX);
     let mut out = Vec::new();
     let result = loop {
-        match read_from(root, req.acquirer, req.from, frames_max, req.max_bytes, &mut out) {
+        match read_from(
+            root,
+            req.acquirer,
+            req.from,
+            frames_max,
+            req.max_bytes,
+            &mut out,
+        ) {
             ReadOutcome::Frames(_) => break Ok(out),
             ReadOutcome::Gone(why) => break Err((ReasonCode::ResumeTooOld, why)),
             ReadOutcome::NotYet if Instant::now() >= req.deadline => {
-                let why = format!(
-                    "the output log did not reach output {} in time",
-                    req.from
-                );
+                let why = format!("the output log did not reach output {} in time", req.from);
                 break Err((ReasonCode::ResumeUnavailable, why));
             }
             ReadOutcome::NotYet => std::thread::sleep(Duration::from_millis(2)),

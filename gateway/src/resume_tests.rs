@@ -20,15 +20,39 @@ fn batch(seqs: std::ops::RangeInclusive<u64>) -> Vec<u8> {
 #[test]
 fn the_decision_refuses_claims_ahead_and_too_old_and_resumes_the_rest() {
     use ReasonCode::{ResumeAhead, ResumeTooOld, ResumeUnavailable};
-    assert_eq!(decide(None, 10, Some((1, 10)), true), Decision::NotRequested);
-    assert_eq!(decide(Some(3), 10, None, false), Decision::Refused(ResumeUnavailable));
-    assert_eq!(decide(Some(11), 10, Some((1, 10)), true), Decision::Refused(ResumeAhead));
-    assert_eq!(decide(Some(3), 10, Some((5, 10)), true), Decision::Refused(ResumeTooOld));
-    assert_eq!(decide(Some(4), 10, Some((5, 10)), true), Decision::Resume { from: 5, to: 10 });
-    assert_eq!(decide(Some(10), 10, Some((5, 10)), true), Decision::Resume { from: 11, to: 10 });
+    assert_eq!(
+        decide(None, 10, Some((1, 10)), true),
+        Decision::NotRequested
+    );
+    assert_eq!(
+        decide(Some(3), 10, None, false),
+        Decision::Refused(ResumeUnavailable)
+    );
+    assert_eq!(
+        decide(Some(11), 10, Some((1, 10)), true),
+        Decision::Refused(ResumeAhead)
+    );
+    assert_eq!(
+        decide(Some(3), 10, Some((5, 10)), true),
+        Decision::Refused(ResumeTooOld)
+    );
+    assert_eq!(
+        decide(Some(4), 10, Some((5, 10)), true),
+        Decision::Resume { from: 5, to: 10 }
+    );
+    assert_eq!(
+        decide(Some(10), 10, Some((5, 10)), true),
+        Decision::Resume { from: 11, to: 10 }
+    );
     // Nothing written yet (the follower lags): the worker waits for it.
-    assert_eq!(decide(Some(0), 4, None, true), Decision::Resume { from: 1, to: 4 });
-    assert_eq!(decide(Some(0), 0, None, true), Decision::Resume { from: 1, to: 0 });
+    assert_eq!(
+        decide(Some(0), 4, None, true),
+        Decision::Resume { from: 1, to: 4 }
+    );
+    assert_eq!(
+        decide(Some(0), 0, None, true),
+        Decision::Resume { from: 1, to: 0 }
+    );
 }
 
 #[test]
@@ -45,15 +69,22 @@ fn retransmits_in_order_then_the_held_live_outputs_none_twice() {
     let mut sent = Vec::new();
     // A batch that overlaps what was sent and runs past `to`: only 4..=9, once each.
     let mut b = batch(4..=6);
-    r.handle_batch(&mut b, |f| sent.push(decode_frame::<PaymentResult>(f).unwrap()));
+    r.handle_batch(&mut b, |f| {
+        sent.push(decode_frame::<PaymentResult>(f).unwrap())
+    });
     let mut b = batch(5..=11);
-    r.handle_batch(&mut b, |f| sent.push(decode_frame::<PaymentResult>(f).unwrap()));
+    r.handle_batch(&mut b, |f| {
+        sent.push(decode_frame::<PaymentResult>(f).unwrap())
+    });
     assert_eq!(r.poll(), Next::Finish);
     assert!(sent.iter().all(|m| m.retransmission));
     let seqs: Vec<u64> = sent.iter().map(|m| m.out_seq).collect();
     assert_eq!(seqs, (4..=9).collect::<Vec<_>>());
     let (held, last, retransmitted) = r.finish();
-    assert_eq!(held.iter().map(|h| h.0).collect::<Vec<_>>(), vec![10, 11, 12]);
+    assert_eq!(
+        held.iter().map(|h| h.0).collect::<Vec<_>>(),
+        vec![10, 11, 12]
+    );
     assert_eq!((last, retransmitted), (12, 6));
     let live: PaymentResult = decode_frame(&held[0].1).unwrap();
     assert!(!live.retransmission);

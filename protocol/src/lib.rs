@@ -24,7 +24,9 @@ pub mod types;
 
 pub use codec::{Chars, DecodeError, Ip};
 pub use messages::*;
-pub use recoverable::{RECOVERABLE_TEMPLATES, is_recoverable, read_out_seq, set_retransmission, write_out_seq};
+pub use recoverable::{
+    RECOVERABLE_TEMPLATES, is_recoverable, read_out_seq, set_retransmission, write_out_seq,
+};
 pub use types::*;
 
 /// Bytes of the Simple Open Framing Header.

@@ -285,7 +285,10 @@ fn a_version_4_login_and_result_read_the_resume_fields_as_their_defaults() {
         amount_minor: 100,
     });
     let len = encode_frame(&result, &mut buf).unwrap();
-    assert_eq!(decode_frame::<PaymentResult>(&buf[..len]), Ok(result.clone()));
+    assert_eq!(
+        decode_frame::<PaymentResult>(&buf[..len]),
+        Ok(result.clone())
+    );
     let (min, full) = (
         usize::from(PaymentResult::MIN_BLOCK_LENGTH),
         usize::from(PaymentResult::BLOCK_LENGTH),

@@ -31,9 +31,9 @@ pub use ring::{InputSlot, RingProducer, SLOT_PAYLOAD_BYTES};
 use crate::config::{Config, WaitMode};
 use crate::metrics::Metrics;
 use crate::wait::{Parker, unpark_all};
-use processor::{ProcessorParts, Ready};
-pub use outputs_follower::{OUTPUTS_FOLLOWER, OutputLogSink, OutputSink};
 use outputs_follower::OutputsFollower;
+pub use outputs_follower::{OUTPUTS_FOLLOWER, OutputLogSink, OutputSink};
+use processor::{ProcessorParts, Ready};
 pub use snapshot_follower::SNAPSHOT_FOLLOWER;
 use snapshot_follower::SnapshotFollower;
 use snapshots::{SnapshotJob, SnapshotTaker, run_snapshot_writer, serialize_snapshot};
@@ -190,6 +190,9 @@ pub struct Pipeline {
     outputs_follower: Option<OutputsFollower>,
     /// What the output log holds per acquirer (None: `[resume]` off).
     pub output_bounds: Option<Arc<crate::output_log::LogBounds>>,
+    /// Each acquirer's last out_seq in the recovered engine (the gateway seeds its view of what
+    /// egress routed from it).
+    pub out_seqs_at_start: Vec<(u32, u64)>,
     /// The journaler's and the processor's parkers: the producer unparks them after publishing.
     parkers: [Arc<Parker>; 2],
     /// What the processor prefaulted before the pipeline started: bytes and how long it took.
@@ -321,6 +324,7 @@ impl Pipeline {
         let parkers = [Parker::new(), Parker::new()];
         let (snapshotter, snapshot_follower) = start_snapshots(&recovered, &settings, &shared)?;
         let (outputs_follower, output_bounds) = start_outputs(&settings, &shared)?;
+        let out_seqs_at_start = recovered.engine.acquirer_out_seqs().to_vec();
         // Journal before the processor: the processor waits on the journaler, which wakes it.
         let next = (arrangement == Arrangement::JournalBefore).then(|| parkers[1].clone());
         let journaler = journaler::spawn(
@@ -352,6 +356,7 @@ impl Pipeline {
             snapshot_follower,
             outputs_follower,
             output_bounds,
+            out_seqs_at_start,
             prefaulted,
             parkers,
         })

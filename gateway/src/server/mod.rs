@@ -309,14 +309,8 @@ struct Gateway {
     spin: bool,
     /// What the gateway keeps for the metrics (None: metrics off).
     probe: Option<Box<GatewayProbe>>,
-    /// Per acquirer, the last out_seq egress routed (sent, or dropped for want of a session).
-    routed: rustc_hash::FxHashMap<u32, u64>,
-    /// Sessions resuming, by connection.
-    resuming: rustc_hash::FxHashMap<usize, crate::resume::Resuming>,
-    /// Reads the output log for resumes (None: `[resume]` off).
-    resume_worker: Option<crate::resume::ResumeWorker>,
-    output_bounds: Option<Arc<crate::output_log::LogBounds>>,
-    resume_timeout: Duration,
+    /// Session resume: what egress routed per acquirer, the sessions resuming, the worker.
+    resume: resume::ResumeState,
 }
 
 impl Gateway {
@@ -341,11 +335,9 @@ impl Gateway {
             Duration::from_millis(u64::from(p.pulse_interval_ms)),
         );
         let keys = Keys::from_engine(&recovered.engine);
-        let routed = recovered.engine.acquirer_out_seqs().iter().copied().collect();
         let probe = metrics.clone().map(|m| Box::new(GatewayProbe::new(m)));
-        if let Some(p) = &probe {
-            p.publish_sequenced(recovered.engine.last_seq());
-        }
+        let last_seq = recovered.engine.last_seq();
+        probe.iter().for_each(|p| p.publish_sequenced(last_seq));
         let settings = PipelineSettings {
             metrics,
             ..PipelineSettings::from_config(&config, storage)
@@ -359,15 +351,6 @@ impl Gateway {
             shared.clone(),
         )
         .map_err(io)?;
-        let output_bounds = pipeline.output_bounds.clone();
-        let resume_worker = match &output_bounds {
-            Some(_) => {
-                let waker = shared.clone();
-                let root = crate::output_log::outputs_dir(&config.data_dir);
-                Some(crate::resume::ResumeWorker::spawn(root, move || waker.wake_gateway()).map_err(io)?)
-            }
-            None => None,
-        };
         let s = &config.server;
         let max_connections = s.max_connections as usize;
         Ok(Gateway {
@@ -382,6 +365,7 @@ impl Gateway {
             // Session ids differ across restarts: the high bits are the start time in ms.
             next_session: (wall_clock_ns() / 1_000_000) << 16,
             outputs: pipeline.outputs.clone(),
+            resume: resume::ResumeState::new(&config, &pipeline, &shared)?,
             pipeline: Some(pipeline),
             shared,
             sequencer,
@@ -398,11 +382,6 @@ impl Gateway {
             core: config.pipeline.pin_cores.first().copied(),
             spin: config.wait == WaitMode::Spin,
             probe,
-            routed,
-            resuming: rustc_hash::FxHashMap::default(),
-            resume_worker,
-            output_bounds,
-            resume_timeout: Duration::from_millis(u64::from(config.resume.resume_timeout_ms)),
         })
     }
 
@@ -483,7 +462,8 @@ impl Gateway {
         self.shared.gateway_parked.store(true, Ordering::SeqCst);
         std::sync::atomic::fence(Ordering::SeqCst);
         let resume_ready = self
-            .resume_worker
+            .resume
+            .worker
             .as_ref()
             .is_some_and(|w| !w.replies.is_empty());
         if self.egress_ready() || resume_ready {

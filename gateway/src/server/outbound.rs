@@ -43,12 +43,12 @@ impl Gateway {
             .then(|| read_out_seq(r.frame))
             .flatten();
         if let Some(n) = out_seq {
-            self.routed.insert(r.dest.principal_id, n);
+            self.resume.routed.insert(r.dest.principal_id, n);
         }
         let conns = &self.conns;
         let identity_of = |k: usize| conns.get(k).and_then(|c| c.session.identity());
         match self.routes.target(&r.dest, identity_of) {
-            Target::Conn(k) => match (out_seq, self.resuming.get_mut(&k)) {
+            Target::Conn(k) => match (out_seq, self.resume.sessions.get_mut(&k)) {
                 (Some(n), Some(resuming)) => resuming.handle_live(n, r.frame),
                 _ => self.queue_frame(k, r.frame),
             },
@@ -212,7 +212,7 @@ impl Gateway {
         if !self.conns.contains(key) {
             return;
         }
-        self.resuming.remove(&key);
+        self.resume.sessions.remove(&key);
         let mut conn = self.conns.remove(key);
         let _ = self.poll.registry().deregister(&mut conn.stream);
         if let Some(identity) = conn.session.identity() {

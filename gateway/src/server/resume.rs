@@ -7,8 +7,56 @@ use std::time::Instant;
 use tracing::{info, warn};
 
 use super::{Gateway, session_field};
-use crate::resume::{Decision, Next, ReadReply, ReadRequest, Resuming, decide};
+use crate::output_log::LogBounds;
+use crate::pipeline::Shared;
+use crate::resume::{Decision, Next, ReadReply, ReadRequest, ResumeWorker, Resuming, decide};
 use crate::session::Identity;
+use rustc_hash::FxHashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The gateway's resume state.
+pub(super) struct ResumeState {
+    /// Per acquirer, the last out_seq egress routed (sent, or dropped for want of a session).
+    pub routed: FxHashMap<u32, u64>,
+    /// Sessions resuming, by connection.
+    pub sessions: FxHashMap<usize, Resuming>,
+    /// Reads the output log (None: `[resume]` off).
+    pub worker: Option<ResumeWorker>,
+    /// What the output log holds per acquirer.
+    pub bounds: Option<Arc<LogBounds>>,
+    /// How long a read waits for the output log.
+    pub timeout: Duration,
+}
+
+impl ResumeState {
+    /// Seeded with the recovered engine's counters; the worker runs over `DATA/outputs` when the
+    /// pipeline keeps the output log.
+    pub(super) fn new(
+        config: &crate::config::Config,
+        pipeline: &crate::pipeline::Pipeline,
+        shared: &Arc<Shared>,
+    ) -> Result<ResumeState, sluice_node::Error> {
+        let bounds = pipeline.output_bounds.clone();
+        let worker = match &bounds {
+            Some(_) => {
+                let waker = shared.clone();
+                let root = crate::output_log::outputs_dir(&config.data_dir);
+                let worker = ResumeWorker::spawn(root, move || waker.wake_gateway())
+                    .map_err(|e| sluice_node::Error::new(format!("resume worker: {e}")))?;
+                Some(worker)
+            }
+            None => None,
+        };
+        Ok(ResumeState {
+            routed: pipeline.out_seqs_at_start.iter().copied().collect(),
+            sessions: FxHashMap::default(),
+            worker,
+            bounds,
+            timeout: Duration::from_millis(u64::from(config.resume.resume_timeout_ms)),
+        })
+    }
+}
 
 impl Gateway {
     /// The resume part of a LoginAccepted for `identity`, and the resume started when asked.
@@ -23,12 +71,12 @@ impl Gateway {
             return;
         }
         let acquirer = identity.principal;
-        let routed = self.routed.get(&acquirer).copied().unwrap_or(0);
-        let bounds = self.output_bounds.as_ref().and_then(|b| b.get(acquirer));
+        let routed = self.resume.routed.get(&acquirer).copied().unwrap_or(0);
+        let bounds = self.resume.bounds.as_ref().and_then(|b| b.get(acquirer));
         accepted.last_out_seq = routed;
         accepted.oldest_out_seq = bounds.map_or(0, |b| b.0);
         let claim = login.resume.then_some(login.last_out_seq);
-        let enabled = self.resume_worker.is_some();
+        let enabled = self.resume.worker.is_some();
         let session = session_field(identity.id);
         match decide(claim, routed, bounds, enabled) {
             Decision::NotRequested => {}
@@ -48,10 +96,10 @@ impl Gateway {
             Decision::Resume { from, to } => {
                 self.stats.resumes_started += 1;
                 accepted.resume_status = ResumeStatus::Resuming;
-                let deadline = Instant::now() + self.resume_timeout;
+                let deadline = Instant::now() + self.resume.timeout;
                 let held_max = self.write_cap / 4;
                 let r = Resuming::new(acquirer, identity.id, (from, to), held_max, deadline);
-                self.resuming.insert(key, r);
+                self.resume.sessions.insert(key, r);
                 info!(
                     session,
                     acquirer,
@@ -65,17 +113,17 @@ impl Gateway {
 
     /// One turn of every resume: the worker's answers, then each session's next step.
     pub(super) fn resume_turn(&mut self) {
-        let Some(worker) = self.resume_worker.as_ref() else {
+        let Some(worker) = self.resume.worker.as_ref() else {
             return;
         };
         let replies: Vec<ReadReply> = worker.replies.try_iter().collect();
         for reply in replies {
             self.on_resume_reply(reply);
         }
-        if self.resuming.is_empty() {
+        if self.resume.sessions.is_empty() {
             return;
         }
-        let keys: Vec<usize> = self.resuming.keys().copied().collect();
+        let keys: Vec<usize> = self.resume.sessions.keys().copied().collect();
         for key in keys {
             self.resume_step(key);
         }
@@ -83,12 +131,12 @@ impl Gateway {
 
     fn on_resume_reply(&mut self, reply: ReadReply) {
         let key = reply.conn;
-        let Some(mut r) = self.resuming.remove(&key) else {
+        let Some(mut r) = self.resume.sessions.remove(&key) else {
             return;
         };
         if r.session_id != reply.session_id {
             // The connection was closed and its slot reused: not this session's read.
-            self.resuming.insert(key, r);
+            self.resume.sessions.insert(key, r);
             return;
         }
         match reply.result {
@@ -96,11 +144,15 @@ impl Gateway {
                 let before = r.retransmitted;
                 r.handle_batch(&mut frames, |f| self.queue_frame(key, f));
                 self.stats.outputs_retransmitted += r.retransmitted - before;
-                self.resuming.insert(key, r);
+                self.resume.sessions.insert(key, r);
             }
             Err((reason, why)) => {
                 let session = session_field(r.session_id);
-                warn!(session, ?reason, "resume of session {session} failed: {why}");
+                warn!(
+                    session,
+                    ?reason,
+                    "resume of session {session} failed: {why}"
+                );
                 self.send_logout(key, reason, &why);
                 self.close_after_flush(key, format!("resume failed: {why}"));
             }
@@ -109,13 +161,13 @@ impl Gateway {
 
     fn resume_step(&mut self, key: usize) {
         let Some(unsent) = self.conns.get(key).map(|c| c.unsent()) else {
-            self.resuming.remove(&key);
+            self.resume.sessions.remove(&key);
             return;
         };
         // Retransmissions respect the connection's write cap: at most a quarter of it is asked
         // for while at most a quarter is unsent.
         let room = unsent <= self.write_cap / 4;
-        let Some(r) = self.resuming.get_mut(&key) else {
+        let Some(r) = self.resume.sessions.get_mut(&key) else {
             return;
         };
         match r.poll() {
@@ -128,15 +180,16 @@ impl Gateway {
                     from,
                     to,
                     max_bytes: self.write_cap / 4,
-                    deadline: Instant::now() + self.resume_timeout,
+                    deadline: Instant::now() + self.resume.timeout,
                 };
                 r.reading = true;
                 let sent = self
-                    .resume_worker
+                    .resume
+                    .worker
                     .as_ref()
                     .is_some_and(|w| w.requests.send(request).is_ok());
                 if !sent {
-                    self.resuming.remove(&key);
+                    self.resume.sessions.remove(&key);
                     let why = "the resume worker has stopped";
                     self.send_logout(key, ReasonCode::ResumeUnavailable, why);
                     self.close_after_flush(key, why.into());
@@ -150,7 +203,7 @@ impl Gateway {
 
     /// The switch to live: the held outputs, ResumeComplete, then whatever egress routes.
     fn finish_resume(&mut self, key: usize) {
-        let Some(r) = self.resuming.remove(&key) else {
+        let Some(r) = self.resume.sessions.remove(&key) else {
             return;
         };
         let (acquirer, session) = (r.acquirer, session_field(r.session_id));
