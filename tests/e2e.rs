@@ -49,11 +49,12 @@ fn pay_to_success(
 
 /// A result without the fields a resend may change: `duplicate`, and `sequence` (the server
 /// reports the resend's sequence in a duplicate result, where the protocol document says the
-/// sequence of the input that finished the payment).
+/// sequence of the input that finished the payment), and `out_seq` (each sending has its own).
 fn outcome(r: &PaymentResult) -> PaymentResult {
     PaymentResult {
         duplicate: false,
         sequence: 0,
+        out_seq: 0,
         ..r.clone()
     }
 }
