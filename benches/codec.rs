@@ -33,6 +33,8 @@ fn payment_result() -> PaymentResult {
         channel_ref: Chars::new("up-20261126-000001"),
         duplicate: false,
         sequence: 18,
+        out_seq: 2,
+        retransmission: false,
         split: lines
             .iter()
             .map(|&(role, party_id, amount_minor)| SplitLine {

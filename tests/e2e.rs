@@ -49,11 +49,12 @@ fn pay_to_success(
 
 /// A result without the fields a resend may change: `duplicate`, and `sequence` (the server
 /// reports the resend's sequence in a duplicate result, where the protocol document says the
-/// sequence of the input that finished the payment).
+/// sequence of the input that finished the payment), and `out_seq` (each sending has its own).
 fn outcome(r: &PaymentResult) -> PaymentResult {
     PaymentResult {
         duplicate: false,
         sequence: 0,
+        out_seq: 0,
         ..r.clone()
     }
 }
@@ -90,6 +91,7 @@ fn login_accepts_good_credentials_and_refuses_others() {
         role: Role::Acquirer,
         key_id: Chars::new("acq-a"),
         secret: Chars::new("sluice-demo-acquirer-a"),
+        ..Default::default()
     })
     .expect("send");
     match next(&mut acq, "Reject") {
@@ -113,6 +115,7 @@ fn login_accepts_good_credentials_and_refuses_others() {
             role,
             key_id: Chars::new(key),
             secret: Chars::new(secret),
+            ..Default::default()
         })
         .expect("send Login");
         match next(&mut c, "LoginRejected") {

@@ -438,10 +438,13 @@ fn check_pipeline(m: &Metrics, stats: &StatsReport) {
     assert_eq!(lag, sequenced - durable);
     let follower = [("follower", "metrics")];
     assert!(m.value("sluice_follower_applied_seq", &follower) > 1.0);
-    // The test's follower and the server's snapshot follower.
-    assert_eq!(m.samples("sluice_follower_lag_inputs").count(), 2);
+    // The test's follower and the server's snapshot and outputs followers.
+    assert_eq!(m.samples("sluice_follower_lag_inputs").count(), 3);
     let snapshots = [("follower", "snapshots")];
     assert!(m.value("sluice_follower_applied_seq", &snapshots) > 1.0);
+    let outputs = [("follower", "outputs")];
+    assert!(m.value("sluice_follower_applied_seq", &outputs) > 1.0);
+    assert_eq!(m.value("sluice_resumes_started_total", &[]), 0.0);
     // The processor's longest pause: some time on some input applied.
     assert!(m.value("sluice_processor_longest_input_seconds", &[]) > 0.0);
     let longest_seq = m.value("sluice_processor_longest_input_seq", &[]);

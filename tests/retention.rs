@@ -168,6 +168,7 @@ fn run_forever(name: &str, orders_max: u32, rounds: u64) -> (u64, u64) {
     let comparable = |r: &PaymentResult| PaymentResult {
         duplicate: false,
         sequence: 0,
+        out_seq: 0,
         ..r.clone()
     };
     assert_eq!(comparable(&again), comparable(&first));

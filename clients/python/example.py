@@ -191,13 +191,13 @@ def verify_codec_rules() -> None:
           [(PartyRole.Merchant, 1001, 9940), (PartyRole.Platform, 0, 60)], "split round trip")
 
     # A "version 2" PaymentResult: 3 extra root bytes, 2 extra bytes per split entry, a trailer.
-    body = bytearray(frame[14:14 + 73]) + b"\xAA\xBB\xCC"
+    body = bytearray(frame[14:14 + 82]) + b"\xAA\xBB\xCC"
     body += (15).to_bytes(2, "little") + (2).to_bytes(2, "little")
     for i in range(2):
-        entry = frame[14 + 73 + 4 + 13 * i: 14 + 73 + 4 + 13 * (i + 1)]
+        entry = frame[14 + 82 + 4 + 13 * i: 14 + 82 + 4 + 13 * (i + 1)]
         body += entry + b"\xEE\xEE"
     body += b"future group"
-    newer = (14 + len(body)).to_bytes(4, "big") + b"\xeb\x50" + (76).to_bytes(2, "little") + \
+    newer = (14 + len(body)).to_bytes(4, "big") + b"\xeb\x50" + (85).to_bytes(2, "little") + \
         (12).to_bytes(2, "little") + b"\x4c\x53" + (2).to_bytes(2, "little") + bytes(body)
     msg2 = decode(newer)
     check(vars(msg2) | {"_version": 1} == vars(msg) | {"_version": 1}, "newer PaymentResult decoded differently")

@@ -35,7 +35,7 @@ TEXT_LENGTH = struct.Struct("<H")  # variable-length text: u16 length, then the 
 
 ENCODING_TYPE = 0xEB50  # SBE 1.0 little-endian
 SCHEMA_ID = 0x534C  # "SL"
-SCHEMA_VERSION = 4  # section 1, Versioning: the server accepts any version >= 1
+SCHEMA_VERSION = 5  # section 1, Versioning: the server accepts any version >= 1
 HEADERS_LEN = SOFH.size + SBE_HEADER.size  # 14: also the shortest valid frame
 MAX_FRAME_TO_SERVER = 1024  # largest frame the server accepts (LoginAccepted.max_frame_bytes says so too)
 MAX_FRAME_FROM_SERVER = 16384  # largest frame the server sends
@@ -158,6 +158,12 @@ class UnknownPolicy(enum.IntEnum):
     Legacy = 0
     Hold = 1
     FailOver = 2
+
+
+class ResumeStatus(enum.IntEnum):
+    NotRequested = 0
+    Resuming = 1
+    Refused = 2
 
 
 class ReversalState(enum.IntEnum):
@@ -354,6 +360,9 @@ class ReasonCode(enum.IntEnum):
     CredentialExists = 146
     NotFound = 147
     WithdrawalsFull = 150
+    ResumeTooOld = 160
+    ResumeAhead = 161
+    ResumeUnavailable = 162
 
 
 # --------------------------------------------------------------------------------------------------
@@ -569,14 +578,20 @@ SPLIT_LINE = Block("SplitLine", 13, [(0, "role", E8(PartyRole)), (1, "party_id",
 CURRENCY_ENTRY = Block("CurrencyEntry", 2, [(0, "currency", U16)])
 
 MESSAGES = [
-    MessageType(1, "Login", 49, [(0, "role", E8(Role)), (1, "key_id", Chars(16)), (17, "secret", Chars(32))]),
-    MessageType(2, "LoginAccepted", 25, [
+    MessageType(1, "Login", 58, [
+        (0, "role", E8(Role)), (1, "key_id", Chars(16)), (17, "secret", Chars(32)),
+        (49, "resume", BOOL), (50, "last_out_seq", U64),
+    ]),
+    MessageType(2, "LoginAccepted", 44, [
         (0, "session_id", U64), (8, "principal_id", U32), (12, "role", E8(Role)),
         (13, "heartbeat_interval_ms", U32), (17, "idle_timeout_ms", U32), (21, "max_frame_bytes", U32),
+        (25, "last_out_seq", U64), (33, "oldest_out_seq", U64), (41, "resume_status", E8(ResumeStatus)),
+        (42, "resume_reason", E16(ReasonCode)),
     ]),
     MessageType(3, "LoginRejected", 2, [(0, "reason", E16(ReasonCode))], texts=[Text("text")]),
     MessageType(4, "Heartbeat", 8, [(0, "timestamp_ns", U64)]),
     MessageType(5, "Logout", 2, [(0, "reason", E16(ReasonCode))], texts=[Text("text")]),
+    MessageType(7, "ResumeComplete", 16, [(0, "last_out_seq", U64), (8, "retransmitted", U64)]),
     MessageType(6, "Reject", 12, [
         (0, "ref_template_id", U16), (2, "reason", E16(ReasonCode)), (4, "ref_request_id", U64),
     ], texts=[Text("text")]),
@@ -587,30 +602,33 @@ MESSAGES = [
         (38, "device_id", U64), (46, "ip", IP), (63, "card_fingerprint", Chars(16)),
         (79, "card_bin", U32), (83, "country", Chars(2)),
     ]),
-    MessageType(11, "PaymentAck", 43, [
+    MessageType(11, "PaymentAck", 52, [
         (0, "request_id", U64), (8, "order_id", U64), (16, "status", E8(AckStatus)),
         (17, "reason", E16(ReasonCode)), (19, "channel_id", U16), (21, "risk_action", E8(RiskAction)),
         (22, "risk_rule_id", U32), (26, "duplicate", BOOL), (27, "sequence", U64),
-        (35, "timestamp_ns", U64),
+        (35, "timestamp_ns", U64), (43, "out_seq", U64), (51, "retransmission", BOOL),
     ]),
-    MessageType(12, "PaymentResult", 73, [
+    MessageType(12, "PaymentResult", 82, [
         (0, "request_id", U64), (8, "order_id", U64), (16, "status", E8(FinalStatus)),
         (17, "reason", E16(ReasonCode)), (19, "channel_id", U16), (21, "attempts", U8),
         (22, "amount_minor", I64), (30, "currency", U16), (32, "fee_minor", I64),
         (40, "channel_ref", Chars(24)), (64, "duplicate", BOOL), (65, "sequence", U64),
+        (73, "out_seq", U64), (81, "retransmission", BOOL),
     ], groups=[Group("split", SPLIT_LINE, 8)]),
     MessageType(13, "RefundRequest", 24, [
         (0, "refund_request_id", U64), (8, "payment_request_id", U64), (16, "amount_minor", I64),
     ]),
-    MessageType(14, "RefundAck", 41, [
+    MessageType(14, "RefundAck", 50, [
         (0, "refund_request_id", U64), (8, "order_id", U64), (16, "refund_id", U64),
         (24, "status", E8(AckStatus)), (25, "reason", E16(ReasonCode)), (27, "risk_action", E8(RiskAction)),
         (28, "risk_rule_id", U32), (32, "duplicate", BOOL), (33, "sequence", U64),
+        (41, "out_seq", U64), (49, "retransmission", BOOL),
     ]),
-    MessageType(15, "RefundResult", 46, [
+    MessageType(15, "RefundResult", 55, [
         (0, "refund_request_id", U64), (8, "order_id", U64), (16, "refund_id", U64),
         (24, "status", E8(FinalStatus)), (25, "reason", E16(ReasonCode)), (27, "amount_minor", I64),
         (35, "currency", U16), (37, "duplicate", BOOL), (38, "sequence", U64),
+        (46, "out_seq", U64), (54, "retransmission", BOOL),
     ], groups=[Group("reversal", SPLIT_LINE, 8)]),
     MessageType(16, "QueryOrder", 16, [(0, "order_id", U64), (8, "request_id", U64)]),
     MessageType(17, "OrderStatus", 104, [
@@ -639,17 +657,17 @@ MESSAGES = [
     MessageType(18, "WithdrawRequest", 22, [
         (0, "withdraw_request_id", U64), (8, "merchant_id", U32), (12, "currency", U16), (14, "amount_minor", I64),
     ]),
-    MessageType(19, "WithdrawResult", 50, [
+    MessageType(19, "WithdrawResult", 59, [
         (0, "withdraw_request_id", U64), (8, "withdrawal_id", U64), (16, "merchant_id", U32),
         (20, "currency", U16), (22, "amount_minor", I64), (30, "status", E8(FinalStatus)),
         (31, "reason", E16(ReasonCode)), (33, "available_after_minor", I64), (41, "duplicate", BOOL),
-        (42, "sequence", U64),
+        (42, "sequence", U64), (50, "out_seq", U64), (58, "retransmission", BOOL),
     ]),
-    MessageType(20, "PaymentReversal", 72, [
+    MessageType(20, "PaymentReversal", 81, [
         (0, "request_id", U64), (8, "order_id", U64), (16, "attempt", U8), (17, "channel_id", U16),
         (19, "amount_minor", I64), (27, "currency", U16), (29, "state", E8(ReversalState)),
         (30, "reason", E16(ReasonCode)), (32, "channel_ref", Chars(24)), (56, "sequence", U64),
-        (64, "timestamp_ns", U64),
+        (64, "timestamp_ns", U64), (72, "out_seq", U64), (80, "retransmission", BOOL),
     ]),
     MessageType(30, "Dispatch", 35, [
         (0, "order_id", U64), (8, "attempt", U8), (9, "channel_id", U16), (11, "merchant_id", U32),
@@ -1004,8 +1022,12 @@ class Client:
 
     # --- session ---------------------------------------------------------------------------------
 
-    def login(self, role: Role, key_id: str, secret: str, timeout: float = 10.0) -> SimpleNamespace:
-        self.send("Login", role=role, key_id=key_id, secret=secret)
+    def login(self, role: Role, key_id: str, secret: str, timeout: float = 10.0,
+              resume_after: int | None = None) -> SimpleNamespace:
+        """Log in; `resume_after` (acquirers) asks for every output of the recoverable flow after
+        that out_seq again (section 3, Resume): LoginAccepted.resume_status says whether."""
+        self.send("Login", role=role, key_id=key_id, secret=secret,
+                  resume=resume_after is not None, last_out_seq=resume_after or 0)
         msg = self.recv(timeout)
         if msg._name == "LoginRejected":
             raise SluiceError(f"login rejected: {msg.reason.name} {msg.text!r}")

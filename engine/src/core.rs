@@ -17,6 +17,7 @@ use crate::credentials::Credentials;
 use crate::index::IdIndex;
 use crate::input::{ENVELOPE_LEN, InputMeta, ROLE_SEQUENCER, read_envelope};
 use crate::ledger::Ledger;
+use crate::out_seq::OutSeqs;
 use crate::outbox::{Dest, Outbox};
 use crate::risk::RiskState;
 use crate::state::{Counters, Limits, Retention, State};
@@ -31,7 +32,8 @@ use crate::state::{Counters, Limits, Retention, State};
 /// version 3); 6: uncertain outcomes (an attempt's next question and control-list links, 48 bytes;
 /// the channels' control and refund query lists and books); 7: what refunds took from each split
 /// line (`Order::taken_minor`); 8: retention (order and refund ids and generations, receipts,
-/// free slots and due queues).
+/// free slots and due queues); 9: the acquirers' output sequences (`State::out_seqs`) and the
+/// merchants' notify settings (`State::merchant_notify`).
 pub const STATE_FORMAT: u32 = 9;
 /// The first bytes of a snapshot payload.
 const SNAPSHOT_MAGIC: &[u8; 4] = b"SLST";
@@ -193,6 +195,7 @@ impl Engine {
             ),
             credentials: Credentials::with_capacity(),
             merchant_notify: Default::default(),
+            out_seqs: OutSeqs::with_capacity(),
             limits,
         };
         crate::mem::advise_huge_pages(&state.orders);
@@ -248,11 +251,16 @@ impl Engine {
             principal_id: envelope.principal_id,
             role: envelope.role,
         };
-        self.apply(&meta, envelope.sbe, out)
+        self.apply_numbered(&meta, envelope.sbe, out)
     }
 
     /// Applies one sequenced input. Outputs go to `out`, each tagged with `meta.seq`.
-    fn apply(&mut self, meta: &InputMeta, sbe: &[u8], out: &mut Outbox) -> Result<(), ApplyError> {
+    pub(crate) fn apply(
+        &mut self,
+        meta: &InputMeta,
+        sbe: &[u8],
+        out: &mut Outbox,
+    ) -> Result<(), ApplyError> {
         let expected = self.state.last_seq + 1;
         if meta.seq != expected {
             return Err(ApplyError::SequenceGap {
@@ -470,15 +478,6 @@ impl Engine {
         hash_bytes(&state_bytes(&self.state))
     }
 
-    /// The hash of the business content alone: the state hash with the sequence and the clock left
-    /// out, so "this input changed nothing" can be checked (clones the state: tests and tools only).
-    pub fn content_hash(&self) -> StateHash {
-        let mut copy = self.state.clone();
-        copy.last_seq = 0;
-        copy.now_ns = 0;
-        hash_bytes(&state_bytes(&copy))
-    }
-
     /// A few figures for logs.
     pub fn summary(&self) -> Summary {
         Summary {
@@ -632,6 +631,7 @@ impl Engine {
         reserve_to(&mut s.refunds, l.refunds_max);
         reserve_to(&mut s.withdrawals, l.withdrawals_max);
         s.retention.reserve(&l);
+        s.out_seqs.reserve();
         reserve_to(
             &mut s.credentials.entries,
             crate::credentials::CREDENTIALS_MAX as u32,
@@ -681,12 +681,12 @@ fn pad16(v: &mut AlignedVec<16>) {
     }
 }
 
-fn state_bytes(state: &State) -> AlignedVec {
+pub(crate) fn state_bytes(state: &State) -> AlignedVec {
     rkyv::to_bytes::<rancor::Error>(state)
         .expect("serializing plain in-memory tables cannot fail short of memory exhaustion")
 }
 
-fn hash_bytes(bytes: &[u8]) -> StateHash {
+pub(crate) fn hash_bytes(bytes: &[u8]) -> StateHash {
     StateHash(xxhash_rust::xxh3::xxh3_128(bytes).to_le_bytes())
 }
 

@@ -31,6 +31,7 @@ mod index;
 mod limits;
 mod mem;
 pub mod merchant_notify;
+pub mod out_seq;
 mod payments;
 mod refund_queries;
 mod refunds;

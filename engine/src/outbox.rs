@@ -191,6 +191,22 @@ impl Outbox {
         &self.buf[..self.used]
     }
 
+    /// Calls `f` with the destination and the frame, writable in place, of every output from byte
+    /// offset `from` (a `len_bytes()` taken earlier) to the end: the engine numbers an input's
+    /// recoverable outputs this way once the input is applied (`out_seq`).
+    pub fn for_each_frame_mut_from(&mut self, from: usize, mut f: impl FnMut(Dest, &mut [u8])) {
+        let mut at = from;
+        while at < self.used {
+            let record = OutIter::from_offset(self.bytes(), at)
+                .next()
+                .expect("the outbox holds whole records up to `used`");
+            let (dest, frame_bytes) = (record.dest, record.frame.len());
+            let start = at + OUT_HEADER_LEN;
+            f(dest, &mut self.buf[start..start + frame_bytes]);
+            at = start + frame_bytes;
+        }
+    }
+
     pub fn iter(&self) -> OutIter<'_> {
         OutIter {
             bytes: self.bytes(),

@@ -334,6 +334,9 @@ impl Engine {
         out: &mut Outbox,
     ) {
         let ack = PaymentAck {
+            // Numbered once the input is applied (`out_seq.rs`).
+            out_seq: 0,
+            retransmission: false,
             request_id,
             order_id,
             status: AckStatus::Rejected,
@@ -356,6 +359,9 @@ impl Engine {
     fn push_ack(&self, meta: &InputMeta, o: &Order, duplicate: bool, out: &mut Outbox) {
         let rejected = o.state == OrderState::Rejected;
         let ack = PaymentAck {
+            // Numbered once the input is applied (`out_seq.rs`).
+            out_seq: 0,
+            retransmission: false,
             request_id: o.request_id,
             order_id: o.id,
             status: if rejected {
@@ -401,6 +407,9 @@ impl Engine {
         let succeeded = o.state == OrderState::Succeeded;
         let split = self.split_lines(o);
         let result = PaymentResult {
+            // Numbered once the input is applied (`out_seq.rs`).
+            out_seq: 0,
+            retransmission: false,
             request_id: o.request_id,
             order_id: o.id,
             status: if succeeded {

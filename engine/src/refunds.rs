@@ -487,6 +487,9 @@ impl Engine {
         out: &mut Outbox,
     ) {
         let ack = RefundAck {
+            // Numbered once the input is applied (`out_seq.rs`).
+            out_seq: 0,
+            retransmission: false,
             refund_request_id: req.refund_request_id,
             order_id,
             refund_id: 0,
@@ -508,6 +511,9 @@ impl Engine {
         let r = &self.state.refunds[slot as usize];
         let rejected = r.state == RefundStatus::Rejected;
         let ack = RefundAck {
+            // Numbered once the input is applied (`out_seq.rs`).
+            out_seq: 0,
+            retransmission: false,
             refund_request_id: r.refund_request_id,
             order_id: r.order_id,
             refund_id: if rejected { 0 } else { r.id },
@@ -551,6 +557,9 @@ impl Engine {
             }
         }
         let result = RefundResult {
+            // Numbered once the input is applied (`out_seq.rs`).
+            out_seq: 0,
+            retransmission: false,
             refund_request_id: r.refund_request_id,
             order_id: r.order_id,
             refund_id: r.id,

@@ -166,6 +166,9 @@ impl Engine {
     ) {
         let o = &self.state.orders[slot as usize];
         let reversal = PaymentReversal {
+            // Numbered once the input is applied (`out_seq.rs`).
+            out_seq: 0,
+            retransmission: false,
             request_id: o.request_id,
             order_id: o.id,
             attempt: index as u8 + 1,

@@ -82,6 +82,9 @@ impl Engine {
         }
         self.counters.duplicates += 1;
         WithdrawResult {
+            // Numbered once the input is applied (`out_seq.rs`).
+            out_seq: 0,
+            retransmission: false,
             withdraw_request_id: w.withdraw_request_id,
             withdrawal_id: w.id,
             merchant_id: w.merchant_id,
@@ -146,6 +149,9 @@ fn withdraw_result(
     sequence: u64,
 ) -> WithdrawResult {
     WithdrawResult {
+        // Numbered once the input is applied (`out_seq.rs`).
+        out_seq: 0,
+        retransmission: false,
         withdraw_request_id: req.withdraw_request_id,
         withdrawal_id,
         merchant_id: req.merchant_id,

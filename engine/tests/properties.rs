@@ -454,6 +454,9 @@ struct Harness {
     line_reversed: BTreeMap<u64, Vec<i64>>,
     /// The state of every order in the order table after the last input, by order id.
     states: BTreeMap<u64, OrderState>,
+    /// Each acquirer's last out_seq seen in the outputs: the next recoverable output to it must
+    /// carry one more (gap-free and increasing across restarts).
+    out_seqs: BTreeMap<u32, u64>,
 }
 
 fn is_final(state: OrderState) -> bool {
@@ -504,6 +507,8 @@ fn comparable(r: &PaymentResult) -> PaymentResult {
     PaymentResult {
         duplicate: false,
         sequence: 0,
+        // Each sending has its own number in the acquirer's flow.
+        out_seq: 0,
         ..r.clone()
     }
 }
@@ -512,6 +517,8 @@ fn comparable_refund(r: &RefundResult) -> RefundResult {
     RefundResult {
         duplicate: false,
         sequence: 0,
+        // Each sending has its own number in the acquirer's flow.
+        out_seq: 0,
         ..r.clone()
     }
 }
@@ -553,6 +560,7 @@ impl Harness {
             accepted: BTreeMap::new(),
             line_reversed: BTreeMap::new(),
             states,
+            out_seqs: BTreeMap::new(),
         }
     }
 
@@ -601,6 +609,36 @@ impl Harness {
         out
     }
 
+    /// Every recoverable output to an acquirer carries that acquirer's next out_seq; nothing else
+    /// carries one; the engine's counters agree with what was seen.
+    fn check_out_seqs(&mut self) {
+        for r in self.d.outbox().iter() {
+            let template = u16::from_le_bytes([r.frame[8], r.frame[9]]);
+            let n = read_out_seq(r.frame);
+            if r.dest.kind != sluice_engine::DestKind::Acquirer || !is_recoverable(template) {
+                assert!(
+                    n.is_none() || n == Some(0),
+                    "only the recoverable flow is numbered"
+                );
+                continue;
+            }
+            let last = self.out_seqs.entry(r.dest.principal_id).or_insert(0);
+            assert_eq!(
+                n,
+                Some(*last + 1),
+                "acquirer {}'s out_seq is gap-free and increasing",
+                r.dest.principal_id
+            );
+            *last += 1;
+        }
+        let engine: BTreeMap<u32, u64> =
+            self.d.engine.acquirer_out_seqs().iter().copied().collect();
+        assert_eq!(
+            engine, self.out_seqs,
+            "the engine's counters match the outputs"
+        );
+    }
+
     fn after_input(&mut self) -> Out {
         let out = self.d.decoded();
         assert!(
@@ -608,6 +646,7 @@ impl Harness {
             "one input's outputs exceed MAX_OUTPUT_BYTES_PER_INPUT"
         );
         self.trace.outputs.push(self.d.outbox().bytes().to_vec());
+        self.check_out_seqs();
         if self.opt.hash_each {
             self.trace.hashes.push(self.d.engine.state_hash());
         }
@@ -1247,6 +1286,7 @@ impl Harness {
             WithdrawResult {
                 duplicate: false,
                 sequence: first.sequence,
+                out_seq: first.out_seq,
                 ..w.clone()
             },
             first

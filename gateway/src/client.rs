@@ -72,11 +72,25 @@ impl Client {
         key_id: &str,
         secret: &str,
     ) -> Result<Client, ClientError> {
+        Client::login_resuming(addr, role, key_id, secret, None)
+    }
+
+    /// Connects and logs in, resuming the recoverable flow after `last_out_seq` when it is given
+    /// (PROTOCOL.md section 3, Resume): `session` holds the LoginAccepted, which says whether.
+    pub fn login_resuming(
+        addr: SocketAddr,
+        role: Role,
+        key_id: &str,
+        secret: &str,
+        last_out_seq: Option<u64>,
+    ) -> Result<Client, ClientError> {
         let mut c = Client::connect(addr)?;
         c.send(&Login {
             role,
             key_id: Chars::new(key_id),
             secret: Chars::new(secret),
+            resume: last_out_seq.is_some(),
+            last_out_seq: last_out_seq.unwrap_or(0),
         })?;
         match c.recv(Duration::from_secs(10))? {
             Some(AnyMessage::LoginAccepted(a)) => {

@@ -64,6 +64,8 @@ struct FileConfig {
     simulator: SimulatorSection,
     #[serde(default)]
     metrics: MetricsSection,
+    #[serde(default)]
+    resume: ResumeSection,
 }
 
 /// `[server]`.
@@ -262,6 +264,32 @@ struct MetricsSection {
     listen: Spanned<String>,
 }
 
+/// `[resume]`: acquirer session resume and the output log behind it (docs/NOTIFICATIONS.md,
+/// section 1; docs/OPERATIONS.md, "Session resume").
+#[derive(Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResumeSection {
+    /// Run the outputs follower and keep the output log; off, a resume is refused.
+    pub enabled: bool,
+    /// A resume reaches back at least this far in event time (whole segments go after it).
+    pub window_secs: u64,
+    /// And at most this many bytes of log per acquirer (oldest segments go first).
+    pub max_bytes_per_acquirer: u64,
+    /// How long a resume waits for the output log to reach what it must retransmit, ms.
+    pub resume_timeout_ms: u32,
+}
+
+impl Default for ResumeSection {
+    fn default() -> Self {
+        ResumeSection {
+            enabled: true,
+            window_secs: 86_400,
+            max_bytes_per_acquirer: 1 << 30,
+            resume_timeout_ms: 30_000,
+        }
+    }
+}
+
 /// The endpoint's address when nothing says otherwise.
 pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9700";
 
@@ -306,6 +334,7 @@ pub struct Config {
     pub world: World,
     pub simulator: SimulatorSection,
     pub metrics: MetricsConfig,
+    pub resume: ResumeSection,
 }
 
 impl Config {
@@ -347,6 +376,13 @@ impl Config {
         )?;
         check_simulator(&file.simulator)?;
         let metrics = metrics(text, &file.metrics, listen)?;
+        if file.resume.max_bytes_per_acquirer < 4096 || file.resume.resume_timeout_ms == 0 {
+            return err(
+                None,
+                "resume",
+                "max_bytes_per_acquirer must be at least 4096 and resume_timeout_ms above 0",
+            );
+        }
         Ok(Config {
             listen,
             data_dir: PathBuf::from(&file.server.data_dir),
@@ -360,6 +396,7 @@ impl Config {
             world,
             simulator: file.simulator,
             metrics,
+            resume: file.resume,
         })
     }
 

@@ -239,6 +239,7 @@ mod tests {
             role,
             key_id: Chars::new(key_id),
             secret: Chars::new(secret),
+            ..Default::default()
         }
     }
 

@@ -14,8 +14,14 @@ fn the_documented_example_signs_and_verifies_as_documented() {
     let doc = include_str!("../../docs/PROTOCOL.md");
     assert!(doc.contains(SECRET) && doc.contains(BODY) && doc.contains(HEADER));
     assert!(doc.contains(&format!("one line, {} bytes", BODY.len())));
-    assert_eq!(sign(&[SECRET.as_bytes().to_vec()], T, BODY.as_bytes()), HEADER);
-    assert_eq!(verify(HEADER, BODY.as_bytes(), SECRET.as_bytes(), T + 300, 300), Ok(()));
+    assert_eq!(
+        sign(&[SECRET.as_bytes().to_vec()], T, BODY.as_bytes()),
+        HEADER
+    );
+    assert_eq!(
+        verify(HEADER, BODY.as_bytes(), SECRET.as_bytes(), T + 300, 300),
+        Ok(())
+    );
     assert!(matches!(
         verify(HEADER, BODY.as_bytes(), SECRET.as_bytes(), T + 301, 300),
         Err(VerifyError::OutsideTolerance { .. })

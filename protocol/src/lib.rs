@@ -17,12 +17,16 @@ mod macros;
 
 pub mod codec;
 pub mod messages;
+pub mod recoverable;
 pub mod rng;
 pub mod schema;
 pub mod types;
 
 pub use codec::{Chars, DecodeError, Ip};
 pub use messages::*;
+pub use recoverable::{
+    RECOVERABLE_TEMPLATES, is_recoverable, read_out_seq, set_retransmission, write_out_seq,
+};
 pub use types::*;
 
 /// Bytes of the Simple Open Framing Header.
@@ -406,6 +410,7 @@ all_messages!(
     LoginRejected,
     Heartbeat,
     Logout,
+    ResumeComplete,
     Reject,
     PaymentRequest,
     PaymentAck,

@@ -244,6 +244,14 @@ message! {
         /// Secret (ASCII, NUL-padded). Sent in clear: use TLS or a private network.
         secret: Chars<32>,
     }
+    since 5 {
+        /// Acquirers: 1 to resume the recoverable flow after `last_out_seq` (section 3, Resume);
+        /// ignored for other roles.
+        resume: bool = false,
+        /// With `resume`: the last out_seq the acquirer processed (0: none yet); every later one
+        /// is sent again, marked as a retransmission, before any new output.
+        last_out_seq: u64 = 0,
+    }
     groups {}
     texts {}
 }
@@ -264,6 +272,33 @@ message! {
         idle_timeout_ms: u32,
         /// Largest frame the server accepts, bytes (framing header included): 1024 in this version.
         max_frame_bytes: u32,
+    }
+    since 5 {
+        /// Acquirers: the out_seq of the last output of its recoverable flow the server has sent
+        /// or dropped for want of a session (0: none yet; 0 for other roles).
+        last_out_seq: u64 = 0,
+        /// Acquirers: the oldest out_seq a resume can still retransmit (0: none kept, or resume
+        /// off on this server; section 3, Resume).
+        oldest_out_seq: u64 = 0,
+        /// Whether the resume the Login asked for is under way.
+        resume_status: ResumeStatus = ResumeStatus::NotRequested,
+        /// Why a resume was refused (ResumeTooOld, ResumeAhead, ResumeUnavailable); None otherwise.
+        resume_reason: ReasonCode = ReasonCode::None,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// The end of a resume: every output of the acquirer's recoverable flow from the Login's
+    /// `last_out_seq` + 1 through `last_out_seq` here has been sent on this session (the ones
+    /// retransmitted with `retransmission` = 1, then any that came meanwhile); what follows is
+    /// new. Sent even when nothing was missed.
+    ResumeComplete = 7, sent_by Server {
+        /// The last out_seq sent before this message.
+        last_out_seq: u64,
+        /// How many outputs were retransmitted (retransmission = 1).
+        retransmitted: u64,
     }
     groups {}
     texts {}
@@ -398,6 +433,14 @@ message! {
         /// Event time of that input, ns since the Unix epoch.
         timestamp_ns: u64,
     }
+    since 5 {
+        /// This output's number in the acquirer's recoverable flow: from 1, one more for each
+        /// PaymentAck, PaymentResult, PaymentReversal, RefundAck, RefundResult and WithdrawResult
+        /// sent to the acquirer, gap-free across all its sessions and restarts (section 3, Resume).
+        out_seq: u64 = 0,
+        /// 1 on a copy sent again by a resume (section 3, Resume); 0 on the first sending.
+        retransmission: bool = false,
+    }
     groups {}
     texts {}
 }
@@ -431,6 +474,14 @@ message! {
         /// ChannelResult, or the Pulse that timed the last attempt out), or, when duplicate = 1,
         /// the resend.
         sequence: u64,
+    }
+    since 5 {
+        /// This output's number in the acquirer's recoverable flow: from 1, one more for each
+        /// PaymentAck, PaymentResult, PaymentReversal, RefundAck, RefundResult and WithdrawResult
+        /// sent to the acquirer, gap-free across all its sessions and restarts (section 3, Resume).
+        out_seq: u64 = 0,
+        /// 1 on a copy sent again by a resume (section 3, Resume); 0 on the first sending.
+        retransmission: bool = false,
     }
     groups {
         /// How the amount was split (empty when failed); the lines sum exactly to amount_minor.
@@ -469,6 +520,14 @@ message! {
         sequence: u64,
         /// Event time of that input, ns since the Unix epoch.
         timestamp_ns: u64,
+    }
+    since 5 {
+        /// This output's number in the acquirer's recoverable flow: from 1, one more for each
+        /// PaymentAck, PaymentResult, PaymentReversal, RefundAck, RefundResult and WithdrawResult
+        /// sent to the acquirer, gap-free across all its sessions and restarts (section 3, Resume).
+        out_seq: u64 = 0,
+        /// 1 on a copy sent again by a resume (section 3, Resume); 0 on the first sending.
+        retransmission: bool = false,
     }
     groups {}
     texts {}
@@ -516,6 +575,14 @@ message! {
         /// Journal sequence of the input this answers: the RefundRequest, or the resend's own.
         sequence: u64,
     }
+    since 5 {
+        /// This output's number in the acquirer's recoverable flow: from 1, one more for each
+        /// PaymentAck, PaymentResult, PaymentReversal, RefundAck, RefundResult and WithdrawResult
+        /// sent to the acquirer, gap-free across all its sessions and restarts (section 3, Resume).
+        out_seq: u64 = 0,
+        /// 1 on a copy sent again by a resume (section 3, Resume); 0 on the first sending.
+        retransmission: bool = false,
+    }
     groups {}
     texts {}
 }
@@ -543,6 +610,14 @@ message! {
         /// Journal sequence of the input this answers: the one that finished the refund (a
         /// RefundChannelResult, or the Pulse that timed it out), or, when duplicate = 1, the resend.
         sequence: u64,
+    }
+    since 5 {
+        /// This output's number in the acquirer's recoverable flow: from 1, one more for each
+        /// PaymentAck, PaymentResult, PaymentReversal, RefundAck, RefundResult and WithdrawResult
+        /// sent to the acquirer, gap-free across all its sessions and restarts (section 3, Resume).
+        out_seq: u64 = 0,
+        /// 1 on a copy sent again by a resume (section 3, Resume); 0 on the first sending.
+        retransmission: bool = false,
     }
     groups {
         /// The reversal per party, in the order of the payment's split lines: positive amounts
@@ -683,6 +758,14 @@ message! {
         duplicate: bool,
         /// Journal sequence of the input this answers: the WithdrawRequest, or the resend's own.
         sequence: u64,
+    }
+    since 5 {
+        /// This output's number in the acquirer's recoverable flow: from 1, one more for each
+        /// PaymentAck, PaymentResult, PaymentReversal, RefundAck, RefundResult and WithdrawResult
+        /// sent to the acquirer, gap-free across all its sessions and restarts (section 3, Resume).
+        out_seq: u64 = 0,
+        /// 1 on a copy sent again by a resume (section 3, Resume); 0 on the first sending.
+        retransmission: bool = false,
     }
     groups {}
     texts {}

@@ -123,6 +123,7 @@ pub fn enums_markdown() -> String {
         enum_markdown::<ChannelStatus>(),
         enum_markdown::<UnknownPolicy>(),
         enum_markdown::<ReversalState>(),
+        enum_markdown::<ResumeStatus>(),
         enum_markdown::<PartyRole>(),
         enum_markdown::<FeeBearer>(),
         enum_markdown::<RoutingStrategy>(),
@@ -267,6 +268,8 @@ pub mod examples {
             duplicate: false,
             sequence: 17,
             timestamp_ns: 1_764_115_200_000_000_000,
+            out_seq: 1,
+            retransmission: false,
         }
     }
 }

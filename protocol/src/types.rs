@@ -305,6 +305,9 @@ wire_enum! {
         TooManyRefunds = 127 => "The payment has had as many refunds as its channel allows (ConfigChannel refunds_max; failed refunds count).",
         LateCapture = 135 => "PaymentReversal: an attempt captured after the payment had its final outcome (or a second attempt captured); the capture is being reversed.",
         WithdrawalsFull = 150 => "The withdrawals in memory reached their configured maximum.",
+        ResumeTooOld = 160 => "LoginAccepted: the resume asked for outputs older than the server keeps (LoginAccepted.oldest_out_seq; section 3, Resume): the session is open without a resume; query orders (QueryOrder) for what was missed.",
+        ResumeAhead = 161 => "LoginAccepted: the resume claims an out_seq the server has not sent yet (beyond LoginAccepted.last_out_seq): the session is open without a resume.",
+        ResumeUnavailable = 162 => "LoginAccepted: this server keeps no output log (`[resume] enabled = false`), or it could not be read: the session is open without a resume. Also the Logout of a resume that could not finish: the output log did not reach the outputs to retransmit within the resume timeout, or could not be read.",
     }
 }
 
@@ -394,5 +397,14 @@ wire_enum! {
     ReversalState: u8 {
         Reversing = 1 => "A capture the payment does not keep was found; its reversal was sent to the channel.",
         Reversed = 2 => "The channel confirmed the reversal: the payer has the money back.",
+    }
+}
+
+wire_enum! {
+    /// Whether a Login's resume is under way (LoginAccepted; section 3, Resume).
+    ResumeStatus: u8 {
+        NotRequested = 0 => "The Login asked for no resume (or the role has no recoverable flow).",
+        Resuming = 1 => "The missed outputs follow, marked retransmission = 1, then ResumeComplete, then new outputs.",
+        Refused = 2 => "No resume: `resume_reason` says why. The session is open; outputs from now on are sent as usual.",
     }
 }

@@ -245,3 +245,61 @@ fn an_earlier_versions_block_reads_the_appended_fields_as_their_defaults() {
         Err(DecodeError::BlockLengthTooShort { .. })
     ));
 }
+
+/// Version 5 appended a resume claim to Login and the recoverable flow's number to each of its
+/// messages: a version 4 Login is a Login without resume, a version 4 PaymentResult (groups after
+/// the shorter block) reads out_seq 0 and not retransmitted.
+#[test]
+fn a_version_4_login_and_result_read_the_resume_fields_as_their_defaults() {
+    let login = Login {
+        role: Role::Acquirer,
+        key_id: Chars::new("acq-1"),
+        resume: true,
+        last_out_seq: 12,
+        ..Default::default()
+    };
+    let mut buf = [0u8; 1024];
+    let len = encode_frame(&login, &mut buf).unwrap();
+    assert_eq!(decode_frame::<Login>(&buf[..len]), Ok(login.clone()));
+    let min = usize::from(Login::MIN_BLOCK_LENGTH);
+    assert_eq!(usize::from(Login::BLOCK_LENGTH) - min, 1 + 8);
+    let header = SOFH_LEN + MESSAGE_HEADER_LEN;
+    let mut v4 = buf[..header + min].to_vec();
+    let total = v4.len();
+    write_sofh(&mut v4, total);
+    v4[6..8].copy_from_slice(&(min as u16).to_le_bytes());
+    v4[12..14].copy_from_slice(&4u16.to_le_bytes());
+    let back = decode_frame::<Login>(&v4).unwrap();
+    assert_eq!((back.resume, back.last_out_seq), (false, 0));
+    assert_eq!(back.key_id, login.key_id);
+
+    let mut result = PaymentResult {
+        request_id: 3,
+        out_seq: 9,
+        retransmission: true,
+        ..Default::default()
+    };
+    result.split.push(SplitLine {
+        role: PartyRole::Merchant,
+        party_id: 1,
+        amount_minor: 100,
+    });
+    let len = encode_frame(&result, &mut buf).unwrap();
+    assert_eq!(
+        decode_frame::<PaymentResult>(&buf[..len]),
+        Ok(result.clone())
+    );
+    let (min, full) = (
+        usize::from(PaymentResult::MIN_BLOCK_LENGTH),
+        usize::from(PaymentResult::BLOCK_LENGTH),
+    );
+    let mut v4 = buf[..header + min].to_vec();
+    v4.extend_from_slice(&buf[header + full..len]);
+    let total = v4.len();
+    write_sofh(&mut v4, total);
+    v4[6..8].copy_from_slice(&(min as u16).to_le_bytes());
+    let back = decode_frame::<PaymentResult>(&v4).unwrap();
+    assert_eq!((back.out_seq, back.retransmission), (0, false));
+    assert_eq!(back.split, result.split);
+    assert_eq!(sluice_protocol::read_out_seq(&v4), None);
+}

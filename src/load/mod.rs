@@ -261,6 +261,7 @@ impl Driver {
                 role: Role::Acquirer,
                 key_id: Chars::new(&id.key_id),
                 secret: Chars::new(&id.secret),
+                ..Default::default()
             };
             push(c, &login, &mut scratch);
         }

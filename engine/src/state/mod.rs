@@ -313,6 +313,8 @@ pub struct State {
     pub credentials: Credentials,
     /// Merchants' result notifications: URLs and sealed signing secrets (docs/NOTIFICATIONS.md).
     pub merchant_notify: MerchantNotify,
+    /// Each acquirer's last output sequence (docs/NOTIFICATIONS.md, section 1).
+    pub out_seqs: crate::out_seq::OutSeqs,
 }
 
 /// Operational counters: snapshotted with the state but not part of its hash (a resend or a

@@ -163,6 +163,7 @@ stored_as_wire! {
         StaleAttempt, UnknownChannel, UnknownSplitProfile, CapacityReached, InvalidConfig,
         UnknownRule, UnknownCredential, CredentialExists, NotFound, WithdrawalsFull,
         BalanceOverflow, TooManyRefunds, LateCapture, RefundWindowPassed, OrderExpired,
+        ResumeTooOld, ResumeAhead, ResumeUnavailable,
     }
 }
 

@@ -62,6 +62,11 @@ pub struct GatewayCounters {
     pub slow_consumers: AtomicU64,
     pub outputs_dropped: AtomicU64,
     pub sim_replies: AtomicU64,
+    /// Session resume: started, refused at login, completed; outputs sent again.
+    pub resumes_started: AtomicU64,
+    pub resumes_refused: AtomicU64,
+    pub resumes_completed: AtomicU64,
+    pub outputs_retransmitted: AtomicU64,
     /// Inputs whose first output was not seen while their sequencing time was kept.
     pub ack_unmatched: AtomicU64,
     /// Rejects the gateway sent itself, by reason code.
@@ -150,6 +155,10 @@ impl Metrics {
                 slow_consumers: AtomicU64::new(0),
                 outputs_dropped: AtomicU64::new(0),
                 sim_replies: AtomicU64::new(0),
+                resumes_started: AtomicU64::new(0),
+                resumes_refused: AtomicU64::new(0),
+                resumes_completed: AtomicU64::new(0),
+                outputs_retransmitted: AtomicU64::new(0),
                 ack_unmatched: AtomicU64::new(0),
                 rejects_by_reason: zeroed(),
                 outputs_by_template: zeroed(),

@@ -136,6 +136,11 @@ impl GatewayProbe {
         g.slow_consumers.store(stats.slow_consumers, Relaxed);
         g.outputs_dropped.store(stats.outputs_dropped, Relaxed);
         g.sim_replies.store(stats.sim_replies, Relaxed);
+        g.resumes_started.store(stats.resumes_started, Relaxed);
+        g.resumes_refused.store(stats.resumes_refused, Relaxed);
+        g.resumes_completed.store(stats.resumes_completed, Relaxed);
+        g.outputs_retransmitted
+            .store(stats.outputs_retransmitted, Relaxed);
         g.ack_unmatched.store(self.unmatched, Relaxed);
         for (shared, &n) in g
             .rejects_by_reason

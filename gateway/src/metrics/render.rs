@@ -48,6 +48,10 @@ pub const FAMILIES: &[(&str, &str)] = &[
     ("sluice_outputs_sent_total", "Frames queued to client connections, by template."),
     ("sluice_outputs_dropped_total", "Outputs for a session or channel no longer connected."),
     ("sluice_simulator_replies_total", "Replies of the in-process channel simulator sequenced."),
+    ("sluice_resumes_started_total", "Acquirer logins whose resume was started (PROTOCOL.md section 3, Resume)."),
+    ("sluice_resumes_refused_total", "Acquirer logins whose resume was refused (ResumeTooOld, ResumeAhead, ResumeUnavailable)."),
+    ("sluice_resumes_completed_total", "Resumes that reached ResumeComplete."),
+    ("sluice_outputs_retransmitted_total", "Outputs sent again by resumes (retransmission = 1)."),
     ("sluice_ack_latency_seconds", "From an input's sequencing (the loop turn that read it) to its first output handed to its connection."),
     ("sluice_ack_latency_unmatched_total", "Inputs sequenced whose first output was not seen while their sequencing time was kept."),
     // The processor (stored at the end of each batch).
@@ -310,6 +314,11 @@ impl Sources {
         )?;
         out.counter("sluice_outputs_dropped_total", load(&g.outputs_dropped))?;
         out.counter("sluice_simulator_replies_total", load(&g.sim_replies))?;
+        out.counter("sluice_resumes_started_total", load(&g.resumes_started))?;
+        out.counter("sluice_resumes_refused_total", load(&g.resumes_refused))?;
+        out.counter("sluice_resumes_completed_total", load(&g.resumes_completed))?;
+        let retransmitted = load(&g.outputs_retransmitted);
+        out.counter("sluice_outputs_retransmitted_total", retransmitted)?;
         out.histogram(
             "sluice_ack_latency_seconds",
             &self.metrics.ack_latency.read(),

@@ -4,6 +4,7 @@
 //! (`sluice_node::recovery`).
 
 mod journaler;
+mod outputs_follower;
 mod processor;
 mod ring;
 mod snapshot_follower;
@@ -30,6 +31,8 @@ pub use ring::{InputSlot, RingProducer, SLOT_PAYLOAD_BYTES};
 use crate::config::{Config, WaitMode};
 use crate::metrics::Metrics;
 use crate::wait::{Parker, unpark_all};
+use outputs_follower::OutputsFollower;
+pub use outputs_follower::{OUTPUTS_FOLLOWER, OutputLogSink, OutputSink};
 use processor::{ProcessorParts, Ready};
 pub use snapshot_follower::SNAPSHOT_FOLLOWER;
 use snapshot_follower::SnapshotFollower;
@@ -144,6 +147,8 @@ pub struct PipelineSettings {
     pub storage: Arc<dyn Storage>,
     /// Where the processor and the snapshot writer publish their metrics (None: metrics off).
     pub metrics: Option<Arc<Metrics>>,
+    /// The output log's bounds when `[resume] enabled`: the outputs follower keeps it.
+    pub output_log: Option<crate::output_log::LogLimits>,
 }
 
 impl PipelineSettings {
@@ -165,6 +170,10 @@ impl PipelineSettings {
             prefault: c.pipeline.prefault_memory,
             storage,
             metrics: None,
+            output_log: c.resume.enabled.then(|| crate::output_log::LogLimits {
+                window_ns: c.resume.window_secs.saturating_mul(1_000_000_000),
+                max_bytes_per_acquirer: c.resume.max_bytes_per_acquirer,
+            }),
         }
     }
 }
@@ -178,6 +187,12 @@ pub struct Pipeline {
     processor: Option<JoinHandle<Engine>>,
     snapshotter: Option<JoinHandle<()>>,
     snapshot_follower: Option<SnapshotFollower>,
+    outputs_follower: Option<OutputsFollower>,
+    /// What the output log holds per acquirer (None: `[resume]` off).
+    pub output_bounds: Option<Arc<crate::output_log::LogBounds>>,
+    /// Each acquirer's last out_seq in the recovered engine (the gateway seeds its view of what
+    /// egress routed from it).
+    pub out_seqs_at_start: Vec<(u32, u64)>,
     /// The journaler's and the processor's parkers: the producer unparks them after publishing.
     parkers: [Arc<Parker>; 2],
     /// What the processor prefaulted before the pipeline started: bytes and how long it took.
@@ -219,6 +234,31 @@ fn start_snapshots(
     let (shared, settings) = (shared.clone(), settings.clone());
     let follower = SnapshotFollower::spawn(applied, seed, shared, settings, snapshot_tx)?;
     Ok((snapshotter, Some(follower)))
+}
+
+/// Starts the outputs follower with the output log as its sink, when `[resume]` is on.
+#[allow(clippy::type_complexity)]
+fn start_outputs(
+    settings: &PipelineSettings,
+    shared: &Arc<Shared>,
+) -> std::io::Result<(
+    Option<OutputsFollower>,
+    Option<Arc<crate::output_log::LogBounds>>,
+)> {
+    let Some(limits) = settings.output_log else {
+        return Ok((None, None));
+    };
+    let bounds = Arc::new(crate::output_log::LogBounds::default());
+    let root = crate::output_log::outputs_dir(&settings.data_dir);
+    let sink = OutputLogSink::new(root, limits, bounds.clone());
+    let sinks: Vec<Box<dyn OutputSink>> = vec![Box::new(sink)];
+    let follower = OutputsFollower::spawn(
+        settings.data_dir.clone(),
+        shared.clone(),
+        sinks,
+        settings.metrics.clone(),
+    )?;
+    Ok((Some(follower), Some(bounds)))
 }
 
 /// Wakes the pipeline's parked consumers; held by whoever publishes into the ring.
@@ -283,6 +323,8 @@ impl Pipeline {
         let outputs = OutputQueue::new(chunks, chunk_bytes);
         let parkers = [Parker::new(), Parker::new()];
         let (snapshotter, snapshot_follower) = start_snapshots(&recovered, &settings, &shared)?;
+        let (outputs_follower, output_bounds) = start_outputs(&settings, &shared)?;
+        let out_seqs_at_start = recovered.engine.acquirer_out_seqs().to_vec();
         // Journal before the processor: the processor waits on the journaler, which wakes it.
         let next = (arrangement == Arrangement::JournalBefore).then(|| parkers[1].clone());
         let journaler = journaler::spawn(
@@ -312,6 +354,9 @@ impl Pipeline {
             processor: Some(processor),
             snapshotter: Some(snapshotter),
             snapshot_follower,
+            outputs_follower,
+            output_bounds,
+            out_seqs_at_start,
             prefaulted,
             parkers,
         })
@@ -327,6 +372,9 @@ impl Pipeline {
         }
         let engine = self.processor.take().and_then(|p| p.join().ok());
         let final_snapshot = final_snapshot && self.shared.fatal_error().is_none();
+        if let Some(f) = self.outputs_follower.take() {
+            f.stop(final_snapshot, SHUTDOWN_SNAPSHOT_WAIT);
+        }
         let ended = match self.snapshot_follower.take() {
             Some(f) => f.stop(final_snapshot, SHUTDOWN_SNAPSHOT_WAIT),
             None => true,

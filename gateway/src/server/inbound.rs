@@ -284,14 +284,16 @@ impl Gateway {
         );
         self.routes.on_login(key, identity);
         self.stats.logins += 1;
-        let accepted = LoginAccepted {
+        let mut accepted = LoginAccepted {
             session_id: identity.id,
             principal_id: identity.principal,
             role: identity.role,
             heartbeat_interval_ms: self.timers.heartbeat_every.as_millis() as u32,
             idle_timeout_ms: self.timers.idle_timeout.as_millis() as u32,
             max_frame_bytes: MAX_INBOUND_FRAME_BYTES as u32,
+            ..Default::default()
         };
+        self.resume_at_login(key, &login, identity, &mut accepted);
         self.send_msg(key, &accepted);
     }
 

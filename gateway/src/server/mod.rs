@@ -7,6 +7,7 @@
 mod credentials;
 mod inbound;
 mod outbound;
+mod resume;
 mod startup;
 
 use mio::net::TcpListener;
@@ -63,6 +64,11 @@ pub struct GatewayStats {
     pub outputs_sent: u64,
     pub outputs_dropped: u64,
     pub sim_replies: u64,
+    /// Session resume: started, refused at login, completed, and outputs sent again.
+    pub resumes_started: u64,
+    pub resumes_refused: u64,
+    pub resumes_completed: u64,
+    pub outputs_retransmitted: u64,
 }
 
 /// What a stopped server reports.
@@ -303,6 +309,8 @@ struct Gateway {
     spin: bool,
     /// What the gateway keeps for the metrics (None: metrics off).
     probe: Option<Box<GatewayProbe>>,
+    /// Session resume: what egress routed per acquirer, the sessions resuming, the worker.
+    resume: resume::ResumeState,
 }
 
 impl Gateway {
@@ -328,9 +336,8 @@ impl Gateway {
         );
         let keys = Keys::from_engine(&recovered.engine);
         let probe = metrics.clone().map(|m| Box::new(GatewayProbe::new(m)));
-        if let Some(p) = &probe {
-            p.publish_sequenced(recovered.engine.last_seq());
-        }
+        let last_seq = recovered.engine.last_seq();
+        probe.iter().for_each(|p| p.publish_sequenced(last_seq));
         let settings = PipelineSettings {
             metrics,
             ..PipelineSettings::from_config(&config, storage)
@@ -358,6 +365,7 @@ impl Gateway {
             // Session ids differ across restarts: the high bits are the start time in ms.
             next_session: (wall_clock_ns() / 1_000_000) << 16,
             outputs: pipeline.outputs.clone(),
+            resume: resume::ResumeState::new(&config, &pipeline, &shared)?,
             pipeline: Some(pipeline),
             shared,
             sequencer,
@@ -426,6 +434,7 @@ impl Gateway {
         }
         self.wake_consumers();
         self.drain_outputs();
+        self.resume_turn();
         self.flush_dirty();
         if self.last_timers.elapsed() >= TIMER_INTERVAL {
             self.check_timers();
@@ -452,7 +461,12 @@ impl Gateway {
         // The fence pairs with the one in `Shared::wake_gateway` (see there).
         self.shared.gateway_parked.store(true, Ordering::SeqCst);
         std::sync::atomic::fence(Ordering::SeqCst);
-        if self.egress_ready() {
+        let resume_ready = self
+            .resume
+            .worker
+            .as_ref()
+            .is_some_and(|w| !w.replies.is_empty());
+        if self.egress_ready() || resume_ready {
             self.shared.gateway_parked.store(false, Ordering::Release);
             return Some(Duration::ZERO);
         }

@@ -2,7 +2,7 @@
 //! their session, acquirer, channel connector, simulator, admins or the gateway itself), answers of its own (rejects,
 //! logouts), writing, the session timers, and closing connections.
 
-use sluice_engine::OutRecord;
+use sluice_engine::{DestKind, OutRecord};
 use sluice_node::wall_clock_ns;
 use sluice_protocol::*;
 use std::time::Instant;
@@ -32,14 +32,26 @@ impl Gateway {
     }
 
     fn route(&mut self, r: &OutRecord<'_>) {
+        let template = frame_template_id(r.frame);
         // The audit trail of admin changes; every other output pays this one compare.
-        if frame_template_id(r.frame) == ConfigAck::TEMPLATE_ID {
+        if template == ConfigAck::TEMPLATE_ID {
             audit_config_ack(r);
+        }
+        // The acquirer's recoverable flow: what egress routed is what a resume reaches back
+        // from; a resuming session holds it until its retransmission is done.
+        let out_seq = (r.dest.kind == DestKind::Acquirer && is_recoverable(template))
+            .then(|| read_out_seq(r.frame))
+            .flatten();
+        if let Some(n) = out_seq {
+            self.resume.routed.insert(r.dest.principal_id, n);
         }
         let conns = &self.conns;
         let identity_of = |k: usize| conns.get(k).and_then(|c| c.session.identity());
         match self.routes.target(&r.dest, identity_of) {
-            Target::Conn(k) => self.queue_frame(k, r.frame),
+            Target::Conn(k) => match (out_seq, self.resume.sessions.get_mut(&k)) {
+                (Some(n), Some(resuming)) => resuming.handle_live(n, r.frame),
+                _ => self.queue_frame(k, r.frame),
+            },
             Target::Admins => {
                 for i in 0..self.routes.admins().len() {
                     let k = self.routes.admins()[i];
@@ -61,7 +73,7 @@ impl Gateway {
     }
 
     /// Queues a frame for a connection, disconnecting a client that stopped reading.
-    fn queue_frame(&mut self, key: usize, frame: &[u8]) {
+    pub(super) fn queue_frame(&mut self, key: usize, frame: &[u8]) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
@@ -200,6 +212,7 @@ impl Gateway {
         if !self.conns.contains(key) {
             return;
         }
+        self.resume.sessions.remove(&key);
         let mut conn = self.conns.remove(key);
         let _ = self.poll.registry().deregister(&mut conn.stream);
         if let Some(identity) = conn.session.identity() {
