@@ -66,6 +66,8 @@ struct FileConfig {
     metrics: MetricsSection,
     #[serde(default)]
     resume: ResumeSection,
+    #[serde(default)]
+    notify: NotifySection,
 }
 
 /// `[server]`.
@@ -290,6 +292,29 @@ impl Default for ResumeSection {
     }
 }
 
+/// `[notify]`: merchant result notifications (docs/NOTIFICATIONS.md, section 2): a sink of the
+/// outputs follower, and HTTP(S) delivery on threads of its own. `[notify.delivery]` is the
+/// delivery's own configuration (`sluice_notify::NotifyConfig`; its default is WeChat Pay's retry
+/// schedule).
+#[derive(Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifySection {
+    pub enabled: bool,
+    /// The notifier key that seals merchants' signing secrets; empty: `DATA/keys/notify.key`.
+    pub key_file: String,
+    pub delivery: sluice_notify::NotifyConfig,
+}
+
+impl Default for NotifySection {
+    fn default() -> Self {
+        NotifySection {
+            enabled: true,
+            key_file: String::new(),
+            delivery: sluice_notify::NotifyConfig::default(),
+        }
+    }
+}
+
 /// The endpoint's address when nothing says otherwise.
 pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9700";
 
@@ -335,6 +360,7 @@ pub struct Config {
     pub simulator: SimulatorSection,
     pub metrics: MetricsConfig,
     pub resume: ResumeSection,
+    pub notify: NotifySection,
 }
 
 impl Config {
@@ -383,6 +409,9 @@ impl Config {
                 "max_bytes_per_acquirer must be at least 4096 and resume_timeout_ms above 0",
             );
         }
+        if let Err(e) = file.notify.delivery.validate() {
+            return err(None, "notify.delivery", e.to_string());
+        }
         Ok(Config {
             listen,
             data_dir: PathBuf::from(&file.server.data_dir),
@@ -397,7 +426,17 @@ impl Config {
             simulator: file.simulator,
             metrics,
             resume: file.resume,
+            notify: file.notify,
         })
+    }
+
+    /// The notifier key file: `[notify] key_file`, or `DATA/keys/notify.key` of the data
+    /// directory in effect.
+    pub fn notify_key_file(&self) -> PathBuf {
+        match self.notify.key_file.as_str() {
+            "" => self.data_dir.join("keys").join("notify.key"),
+            path => PathBuf::from(path),
+        }
     }
 
     /// Where archived journal segments go: `[journal] archive_dir`, or `<data_dir>/archive` (of

@@ -24,7 +24,7 @@ pub mod store;
 
 pub use config::NotifyConfig;
 pub use latency::LatencySummary;
-pub use notifier::{Notifier, NotifyStats};
+pub use notifier::{Notifier, NotifyStats, ThreadHook};
 pub use secret::{SecretKey, new_signing_secret, try_new_signing_secret};
 pub use signature::{SIGNATURE_HEADER, VerifyError, sign, verify};
 pub use spool::{ResendRequest, request_resend};

@@ -73,13 +73,27 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Delivers notifications to merchants. See the crate documentation.
 pub struct Notifier {
     shared: Arc<Shared>,
-    runtime: Option<tokio::runtime::Runtime>,
+    /// Taken by `shutdown` (the runtime's own shutdown needs it by value).
+    runtime: Mutex<Option<tokio::runtime::Runtime>>,
 }
+
+/// Runs at the start of each of the notifier's threads (e.g. to put them in a background
+/// scheduling class beside a live pipeline).
+pub type ThreadHook = Arc<dyn Fn() + Send + Sync>;
 
 impl Notifier {
     /// Opens (or recovers) the store in `dir`, starts a runtime on threads of its own
     /// (sluice-notify-*), and resumes pending deliveries with their attempt counts and due times.
     pub fn start(config: NotifyConfig, dir: &Path) -> Result<Notifier, NotifyError> {
+        Self::start_with(config, dir, Arc::new(|| {}))
+    }
+
+    /// `start`, with `on_thread_start` run first on each runtime thread.
+    pub fn start_with(
+        config: NotifyConfig,
+        dir: &Path,
+        on_thread_start: ThreadHook,
+    ) -> Result<Notifier, NotifyError> {
         config.validate()?;
         let limits = BookLimits {
             schedule_ms: config.schedule_delays_ms(),
@@ -89,7 +103,7 @@ impl Notifier {
             delivered_horizon_ms: DELIVERED_HORIZON_MS,
         };
         let (store, book) = Store::open(dir, limits)?;
-        let runtime = runtime(config.worker_threads)?;
+        let runtime = runtime(config.worker_threads, on_thread_start)?;
         // The client's pool needs the runtime's timer and reactor at construction.
         let client = {
             let _enter = runtime.enter();
@@ -114,7 +128,7 @@ impl Notifier {
         runtime.spawn(spool_poller(shared.clone()));
         Ok(Notifier {
             shared,
-            runtime: Some(runtime),
+            runtime: Mutex::new(Some(runtime)),
         })
     }
 
@@ -189,10 +203,12 @@ impl Notifier {
 
     /// Stops dispatching, waits up to `bound` for the runtime's tasks, then writes and fsyncs the
     /// store. Attempts cut off here have no outcome recorded and are repeated after a restart.
-    pub fn shutdown(mut self, bound: Duration) {
+    /// A second call does nothing more than a final sync.
+    pub fn shutdown(&self, bound: Duration) {
         self.shared.stopping.store(true, Ordering::Release);
         self.shared.wake.notify_one();
-        if let Some(runtime) = self.runtime.take() {
+        let runtime = lock(&self.runtime).take();
+        if let Some(runtime) = runtime {
             runtime.shutdown_timeout(bound);
         }
         if let Err(e) = lock(&self.shared.store).sync() {
@@ -218,10 +234,14 @@ fn check(note: &Notification) -> Result<(), NotifyError> {
     Ok(())
 }
 
-fn runtime(worker_threads: u32) -> Result<tokio::runtime::Runtime, NotifyError> {
+fn runtime(
+    worker_threads: u32,
+    on_thread_start: ThreadHook,
+) -> Result<tokio::runtime::Runtime, NotifyError> {
     let next = AtomicU64::new(0);
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(worker_threads as usize)
+        .on_thread_start(move || on_thread_start())
         .thread_name_fn(move || format!("sluice-notify-{}", next.fetch_add(1, Ordering::Relaxed)))
         .enable_io()
         .enable_time()

@@ -157,8 +157,9 @@ pub fn run(
     Ok(())
 }
 
-/// Shows the new secret once, or writes it to a file only its owner can read.
-fn hand_over(
+/// Shows the new secret of `key_id` (a key id, or what the secret is for) once, or writes it to
+/// a file only its owner can read.
+pub(crate) fn hand_over(
     key_id: &str,
     secret: &str,
     file: Option<&Path>,

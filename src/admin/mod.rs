@@ -6,6 +6,7 @@ mod apply;
 pub(crate) mod conn;
 pub(crate) mod credential;
 mod edit;
+mod notify;
 mod output;
 
 use clap::{Args, Subcommand, ValueEnum};
@@ -96,6 +97,11 @@ enum AdminCommand {
         #[command(subcommand)]
         command: credential::CredentialCommand,
     },
+    /// Set, rotate or remove a merchant's result notifications (URL and signing secret).
+    Notify {
+        #[command(subcommand)]
+        command: notify::NotifyCommand,
+    },
 }
 
 fn secret(args: &AdminArgs) -> Result<String, String> {
@@ -123,6 +129,7 @@ pub fn run(args: AdminArgs) -> Result<(), String> {
         AdminCommand::Disable { kind, id } => edit::status(&mut conn, kind, &id, false, &mut out)?,
         AdminCommand::ListEntry { command } => edit::list_entry(&mut conn, command, &mut out)?,
         AdminCommand::Credential { command } => credential::run(&mut conn, command, &mut out)?,
+        AdminCommand::Notify { command } => notify::run(&mut conn, command, &mut out)?,
     }
     out.finish()
 }

@@ -136,6 +136,8 @@ pub struct Metrics {
     pub snapshot_write_failures: AtomicU64,
     /// Followers of the journal whose progress is reported (`Server::register_follower`).
     pub followers: Mutex<Vec<(String, Arc<Progress>)>>,
+    /// The merchant notifier, when `[notify]` is on (its counters are read at each scrape).
+    pub notifier: Mutex<Option<Arc<sluice_notify::Notifier>>>,
     pub names: Names,
 }
 
@@ -171,6 +173,7 @@ impl Metrics {
             snapshot_bytes: AtomicU64::new(0),
             snapshot_write_failures: AtomicU64::new(0),
             followers: Mutex::new(Vec::new()),
+            notifier: Mutex::new(None),
             names,
         })
     }

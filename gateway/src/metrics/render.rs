@@ -128,6 +128,7 @@ impl Collector for Sources {
         let mut out = Out(&mut enc);
         self.positions(&mut out)?;
         self.followers(&mut out)?;
+        self.notifier(&mut out)?;
         self.gateway(&mut out)?;
         let m = &self.metrics;
         out.counters(
@@ -285,6 +286,22 @@ impl Sources {
         let lag = each(&|s, _| durable.saturating_sub(s.applied_seq));
         out.gauges("sluice_follower_lag_inputs", lag)?;
         out.gauges("sluice_follower_max_lag_inputs", each(&|_, max| max))
+    }
+
+    /// The merchant notifier's delivery counters (docs/NOTIFICATIONS.md, section 2).
+    fn notifier(&self, out: &mut Out) -> fmt::Result {
+        let notifier = self.metrics.notifier.lock().ok().and_then(|n| n.clone());
+        let Some(n) = notifier else {
+            return Ok(());
+        };
+        let s = n.stats();
+        out.counter("sluice_notify_enqueued_total", s.enqueued)?;
+        out.counter("sluice_notify_delivered_total", s.delivered)?;
+        out.counter("sluice_notify_attempts_total", s.attempts)?;
+        out.counter("sluice_notify_failed_attempts_total", s.failed_attempts)?;
+        out.gauge("sluice_notify_pending", s.pending)?;
+        out.gauge("sluice_notify_given_up", s.given_up)?;
+        out.gauge("sluice_notify_in_flight", s.in_flight)
     }
 
     fn gateway(&self, out: &mut Out) -> fmt::Result {

@@ -4,6 +4,7 @@
 //! (`sluice_node::recovery`).
 
 mod journaler;
+mod notify_sink;
 mod outputs_follower;
 mod processor;
 mod ring;
@@ -41,6 +42,9 @@ use snapshots::{SnapshotJob, SnapshotTaker, run_snapshot_writer, serialize_snaps
 /// How long a shutdown waits for the snapshot follower to catch up with the journal and
 /// serialize the last snapshot (it lags only as far as the load outran it).
 pub const SHUTDOWN_SNAPSHOT_WAIT: Duration = Duration::from_secs(30);
+/// How long a shutdown lets deliveries in flight finish (cut off, they are repeated after a
+/// restart: delivery is at least once).
+const NOTIFIER_SHUTDOWN_WAIT: Duration = Duration::from_secs(2);
 
 /// How the journaler and the processor consume the ring (docs/PIPELINE.md says why `Parallel`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -149,6 +153,17 @@ pub struct PipelineSettings {
     pub metrics: Option<Arc<Metrics>>,
     /// The output log's bounds when `[resume] enabled`: the outputs follower keeps it.
     pub output_log: Option<crate::output_log::LogLimits>,
+    /// Merchant notifications when `[notify] enabled`: a second sink of the outputs follower.
+    pub notify: Option<NotifySettings>,
+}
+
+/// What the notifier needs: its delivery configuration, its store and the key that opens the
+/// merchants' sealed secrets.
+#[derive(Clone)]
+pub struct NotifySettings {
+    pub delivery: sluice_notify::NotifyConfig,
+    pub dir: PathBuf,
+    pub key_file: PathBuf,
 }
 
 impl PipelineSettings {
@@ -174,6 +189,11 @@ impl PipelineSettings {
                 window_ns: c.resume.window_secs.saturating_mul(1_000_000_000),
                 max_bytes_per_acquirer: c.resume.max_bytes_per_acquirer,
             }),
+            notify: c.notify.enabled.then(|| NotifySettings {
+                delivery: c.notify.delivery.clone(),
+                dir: c.data_dir.join("notify"),
+                key_file: c.notify_key_file(),
+            }),
         }
     }
 }
@@ -190,6 +210,8 @@ pub struct Pipeline {
     outputs_follower: Option<OutputsFollower>,
     /// What the output log holds per acquirer (None: `[resume]` off).
     pub output_bounds: Option<Arc<crate::output_log::LogBounds>>,
+    /// The merchant notifier (None: `[notify]` off).
+    pub notifier: Option<Arc<sluice_notify::Notifier>>,
     /// Each acquirer's last out_seq in the recovered engine (the gateway seeds its view of what
     /// egress routed from it).
     pub out_seqs_at_start: Vec<(u32, u64)>,
@@ -236,29 +258,55 @@ fn start_snapshots(
     Ok((snapshotter, Some(follower)))
 }
 
-/// Starts the outputs follower with the output log as its sink, when `[resume]` is on.
-#[allow(clippy::type_complexity)]
-fn start_outputs(
-    settings: &PipelineSettings,
-    shared: &Arc<Shared>,
-) -> std::io::Result<(
-    Option<OutputsFollower>,
-    Option<Arc<crate::output_log::LogBounds>>,
-)> {
-    let Some(limits) = settings.output_log else {
-        return Ok((None, None));
+/// What the outputs follower feeds: the output log, the notifier, or both.
+struct Outputs {
+    follower: Option<OutputsFollower>,
+    bounds: Option<Arc<crate::output_log::LogBounds>>,
+    notifier: Option<Arc<sluice_notify::Notifier>>,
+}
+
+/// Starts the outputs follower with its sinks: the output log when `[resume]` is on, the
+/// merchant notifier when `[notify]` is (its delivery threads in the idle scheduling class, like
+/// the follower: off the live path on shared cores).
+fn start_outputs(settings: &PipelineSettings, shared: &Arc<Shared>) -> std::io::Result<Outputs> {
+    let mut sinks: Vec<Box<dyn OutputSink>> = Vec::new();
+    let bounds = settings.output_log.map(|limits| {
+        let bounds = Arc::new(crate::output_log::LogBounds::default());
+        let root = crate::output_log::outputs_dir(&settings.data_dir);
+        sinks.push(Box::new(OutputLogSink::new(root, limits, bounds.clone())));
+        bounds
+    });
+    let notifier = match &settings.notify {
+        Some(n) => {
+            let (sink, notifier) = notify_sink::start(n)?;
+            sinks.push(Box::new(sink));
+            if let Some(m) = &settings.metrics
+                && let Ok(mut slot) = m.notifier.lock()
+            {
+                *slot = Some(notifier.clone());
+            }
+            Some(notifier)
+        }
+        None => None,
     };
-    let bounds = Arc::new(crate::output_log::LogBounds::default());
-    let root = crate::output_log::outputs_dir(&settings.data_dir);
-    let sink = OutputLogSink::new(root, limits, bounds.clone());
-    let sinks: Vec<Box<dyn OutputSink>> = vec![Box::new(sink)];
+    if sinks.is_empty() {
+        return Ok(Outputs {
+            follower: None,
+            bounds,
+            notifier,
+        });
+    }
     let follower = OutputsFollower::spawn(
         settings.data_dir.clone(),
         shared.clone(),
         sinks,
         settings.metrics.clone(),
     )?;
-    Ok((Some(follower), Some(bounds)))
+    Ok(Outputs {
+        follower: Some(follower),
+        bounds,
+        notifier,
+    })
 }
 
 /// Wakes the pipeline's parked consumers; held by whoever publishes into the ring.
@@ -323,7 +371,7 @@ impl Pipeline {
         let outputs = OutputQueue::new(chunks, chunk_bytes);
         let parkers = [Parker::new(), Parker::new()];
         let (snapshotter, snapshot_follower) = start_snapshots(&recovered, &settings, &shared)?;
-        let (outputs_follower, output_bounds) = start_outputs(&settings, &shared)?;
+        let started = start_outputs(&settings, &shared)?;
         let out_seqs_at_start = recovered.engine.acquirer_out_seqs().to_vec();
         // Journal before the processor: the processor waits on the journaler, which wakes it.
         let next = (arrangement == Arrangement::JournalBefore).then(|| parkers[1].clone());
@@ -354,8 +402,9 @@ impl Pipeline {
             processor: Some(processor),
             snapshotter: Some(snapshotter),
             snapshot_follower,
-            outputs_follower,
-            output_bounds,
+            outputs_follower: started.follower,
+            output_bounds: started.bounds,
+            notifier: started.notifier,
             out_seqs_at_start,
             prefaulted,
             parkers,
@@ -374,6 +423,10 @@ impl Pipeline {
         let final_snapshot = final_snapshot && self.shared.fatal_error().is_none();
         if let Some(f) = self.outputs_follower.take() {
             f.stop(final_snapshot, SHUTDOWN_SNAPSHOT_WAIT);
+        }
+        // After the follower: every notification it enqueued is in the store, synced.
+        if let Some(n) = self.notifier.take() {
+            n.shutdown(NOTIFIER_SHUTDOWN_WAIT);
         }
         let ended = match self.snapshot_follower.take() {
             Some(f) => f.stop(final_snapshot, SHUTDOWN_SNAPSHOT_WAIT),
