@@ -17,6 +17,7 @@ mod load;
 mod loadgen;
 mod logs;
 mod notify_cli;
+mod notify_receiver;
 mod replay_cli;
 
 use clap::{Parser, Subcommand};

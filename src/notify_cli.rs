@@ -33,6 +33,9 @@ pub enum NotifyCommand {
         #[arg(long)]
         json: bool,
     },
+    /// A test merchant: a real HTTP(S) receiver that verifies every signature (benchmarks,
+    /// drills).
+    Receiver(crate::notify_receiver::ReceiverArgs),
     /// Send notifications again: given-up ones restart their schedule, pending ones are due now.
     Resend {
         /// Data directory (the store is DATA/notify).
@@ -78,6 +81,7 @@ pub fn run(args: NotifyArgs) -> Result<(), String> {
             };
             emit(&text)
         }
+        NotifyCommand::Receiver(args) => crate::notify_receiver::run(args),
         NotifyCommand::Resend {
             data,
             id,

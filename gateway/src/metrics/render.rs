@@ -36,6 +36,13 @@ pub const FAMILIES: &[(&str, &str)] = &[
     ("sluice_follower_saved_seq", "A follower's durable position (a restart resumes after it)."),
     ("sluice_follower_lag_inputs", "Inputs durable now but not yet applied by a follower."),
     ("sluice_follower_max_lag_inputs", "The largest lag a follower reported since it started, in inputs."),
+    ("sluice_notify_enqueued_total", "Merchant notifications the notifier took (each id once; docs/NOTIFICATIONS.md)."),
+    ("sluice_notify_delivered_total", "Merchant notifications a merchant answered with a 2xx."),
+    ("sluice_notify_attempts_total", "Delivery attempts (HTTP POSTs tried), first tries and retries."),
+    ("sluice_notify_failed_attempts_total", "Attempts without a 2xx: an error status, a timeout, no connection, no endpoint."),
+    ("sluice_notify_pending", "Notifications not yet delivered and not given up."),
+    ("sluice_notify_given_up", "Notifications given up after the last retry (sluice notify status --failing; resend)."),
+    ("sluice_notify_in_flight", "Delivery attempts in flight now."),
     // The gateway (stored every 50 ms).
     ("sluice_connections_open", "Client connections open."),
     ("sluice_connections_accepted_total", "Client connections accepted."),
@@ -509,7 +516,14 @@ mod tests {
         *metrics.engine.lock().unwrap() = Some(EngineBlock { report, published });
         metrics.inputs_by_template[10].store(4, Ordering::Relaxed);
         metrics.snapshot_write.observe(3_000_000);
+        let dir =
+            std::env::temp_dir().join(format!("sluice-metrics-notify-{}", std::process::id()));
+        let notifier = sluice_notify::Notifier::start(Default::default(), &dir).expect("notifier");
+        let notifier = Arc::new(notifier);
+        *metrics.notifier.lock().unwrap() = Some(notifier.clone());
         let text = render(metrics, shared)();
+        notifier.shutdown(std::time::Duration::from_secs(1));
+        let _ = std::fs::remove_dir_all(&dir);
         for (name, _) in FAMILIES {
             let help = format!("# HELP {name} ");
             assert_eq!(text.matches(&help).count(), 1, "{name} once:\n{text}");
