@@ -176,6 +176,93 @@ fn notify_status(data: &Path) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `sluice admin notify ARGS --notify-key KEY --secret-out FILE` for merchant 1001: the exit
+/// status, the JSON lines, and the new secret when there is one.
+fn notify_admin(
+    addr: SocketAddr,
+    data: &Path,
+    dir: &Path,
+    args: &[&str],
+) -> (bool, Vec<serde_json::Value>, Option<Vec<u8>>) {
+    let key = data.join("keys").join("notify.key").display().to_string();
+    let secret_file = dir.join("rotated.secret");
+    let _ = std::fs::remove_file(&secret_file);
+    let secret_out = secret_file.display().to_string();
+    let mut all: Vec<&str> = vec!["notify"];
+    all.extend_from_slice(args);
+    if args[0] != "remove" {
+        all.extend_from_slice(&["--notify-key", &key, "--secret-out", &secret_out]);
+    }
+    let (ok, lines) = admin(addr, &all);
+    let secret = std::fs::read_to_string(&secret_file)
+        .ok()
+        .map(|s| s.trim().as_bytes().to_vec());
+    (ok, lines, secret)
+}
+
+#[test]
+fn a_rotation_signs_with_both_secrets_and_bad_settings_are_refused() {
+    let receiver = Receiver::start(ReceiverConfig::default()).expect("start the receiver");
+    let settings = Settings {
+        simulator: true,
+        ..Settings::default()
+    };
+    let (dir, mut server) = start_server("notify-rotation", &settings);
+    let (addr, data) = (server.addr, dir.join("data"));
+    let url = receiver.url(1001);
+    let set = ["set", "--merchant", "1001", "--url", url.as_str()];
+    let (ok, _, first) = notify_admin(addr, &data, &dir.path, &set);
+    let first = first.filter(|_| ok).expect("set gives a secret");
+    // Refused, with the reason, and nothing changes: a URL that is not http(s), an unknown
+    // merchant, a rotation window past a week.
+    for bad in [
+        vec!["set", "--merchant", "1001", "--url", "ftp://m.example/n"],
+        vec!["set", "--merchant", "999999", "--url", url.as_str()],
+        vec!["rotate", "--merchant", "1001", "--window", "8d"],
+    ] {
+        let (ok, lines, secret) = notify_admin(addr, &data, &dir.path, &bad);
+        assert!(
+            !ok && secret.is_none(),
+            "{bad:?} must be refused: {lines:?}"
+        );
+    }
+    let rotate = ["rotate", "--merchant", "1001", "--window", "1d"];
+    let (ok, _, second) = notify_admin(addr, &data, &dir.path, &rotate);
+    let second = second.filter(|_| ok).expect("rotate gives a secret");
+    assert_ne!(first, second);
+    // The merchant knows only the new secret: every notification verifies (both sign).
+    // A merchant that knows only the new secret, then one still on the old secret: every
+    // notification verifies either way (both sign during the window).
+    for (secret, seed) in [(second, "1"), (first, "2")] {
+        receiver.set_secrets(1001, vec![secret]);
+        let mut load = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(["loadgen", "--addr", &addr.to_string(), "--rate", "300"])
+            .args([
+                "--duration",
+                "2",
+                "--merchants",
+                "1001",
+                "--seed",
+                seed,
+                "--json",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn sluice loadgen");
+        assert!(load.wait().expect("loadgen").success());
+        std::thread::sleep(Duration::from_millis(500));
+        let (ids, _) = expected(&data);
+        assert!(ids.len() > 100, "only {} notifications", ids.len());
+        assert!(receiver.wait_for(ids.len() as u64, Duration::from_secs(30)));
+        assert_eq!(receiver.stats().bad_signatures, 0, "seed {seed}");
+    }
+    let (ok, _, _) = notify_admin(addr, &data, &dir.path, &["remove", "--merchant", "1001"]);
+    assert!(ok, "remove");
+    server.terminate();
+    assert_replay_check(&data);
+}
+
 /// Sets every merchant's notify settings through `sluice admin notify set` (the secret written
 /// to a file only the owner reads) and hands the secrets to the receiver; returns how many.
 fn set_secrets(addr: SocketAddr, data: &Path, dir: &Path, receiver: &Receiver) -> usize {
