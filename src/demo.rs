@@ -51,6 +51,9 @@ pub struct DemoArgs {
     /// Run without the metrics endpoint (to measure what metrics cost the live path).
     #[arg(long)]
     pub no_metrics: bool,
+    /// Run without merchant notifications and their test merchant (for A/B runs).
+    #[arg(long)]
+    pub no_notify: bool,
     /// Days of the simulated month on a scripted clock (0 = skip it).
     #[arg(long, default_value_t = 31)]
     pub month_days: u32,
@@ -179,12 +182,13 @@ struct LiveRun {
     scraped: Option<Scraped>,
     tour: crate::demo_admin::Tour,
     faults: Option<crate::demo_faults::FaultReport>,
+    news: crate::demo_notify::News,
 }
 
 /// Starts the server (and the follower), drives the load, asks the admin figures, stops.
 fn live_run(
     args: &DemoArgs,
-    config: Config,
+    mut config: Config,
     data_dir: &std::path::Path,
     faults: Option<Faults>,
 ) -> Result<LiveRun, String> {
@@ -192,8 +196,10 @@ fn live_run(
         verbose: !args.json,
         ..ServeOptions::default()
     };
+    let merchant = crate::demo_notify::DemoMerchant::start(args.no_notify, &mut config)?;
     let config_copy = config.clone();
     let server = Server::start(config, options).map_err(|e| e.to_string())?;
+    let notifier = server.notifier();
     let (addr, stop) = (server.local_addr, server.stop.clone());
     let control = server.sim_control();
     let milestones = outage(args, &control);
@@ -205,18 +211,22 @@ fn live_run(
         .name("sluice-gateway".into())
         .spawn(move || server.run())
         .map_err(|e| e.to_string())?;
-    let result = load::run(load_spec(args, addr, milestones)).map_err(|e| format!("load: {e}"));
+    let key_file = config_copy.notify_key_file();
+    let registered = merchant
+        .as_ref()
+        .map_or(Ok(()), |m| m.register(addr, &key_file));
+    let result = registered.and_then(|()| {
+        load::run(load_spec(args, addr, milestones)).map_err(|e| format!("load: {e}"))
+    });
+    let load_end = std::time::Instant::now();
     let settled = faults
         .as_ref()
         .map(|_| crate::demo_faults::settle(addr, &control))
         .transpose();
     let admin = admin_figures(addr);
-    let scraped = match (metrics_addr, &result, &admin) {
-        (Some(at), Ok(report), Ok(admin)) => {
-            Some(crate::demo_metrics::check(at, &admin.stats, report))
-        }
-        _ => None,
-    };
+    let scraped = scrape(metrics_addr, &result, &admin);
+    // After the scrape, which must agree with the load's report (the vignette pays more).
+    let news = crate::demo_notify::after_load(merchant.as_ref(), notifier, load_end, addr);
     // After the figures and the scrape, which must agree with the load's report.
     let tour = crate::demo_admin::tour(addr, &config_copy);
     // The tour's payments meet the faults too: the check is of the run as it stops.
@@ -229,7 +239,7 @@ fn live_run(
         .join()
         .map_err(|_| "server thread panicked".to_string())?;
     let followed = follower.map(|f| f.finish(server_report.last_seq));
-    let (report, admin, tour, settled) = (result?, admin?, tour?, settled?);
+    let (report, admin, tour, settled, news) = (result?, admin?, tour?, settled?, news?);
     if let Some(e) = server_report.error {
         return Err(format!("server failed: {e}"));
     }
@@ -249,7 +259,22 @@ fn live_run(
         scraped: scraped.transpose()?,
         tour,
         faults,
+        news,
     })
+}
+
+/// One scrape of the metrics endpoint, checked against the load's report and the engine's figures.
+fn scrape(
+    at: Option<std::net::SocketAddr>,
+    result: &Result<LoadReport, String>,
+    admin: &Result<AdminFigures, String>,
+) -> Option<Result<Scraped, String>> {
+    match (at, result, admin) {
+        (Some(at), Ok(report), Ok(admin)) => {
+            Some(crate::demo_metrics::check(at, &admin.stats, report))
+        }
+        _ => None,
+    }
 }
 
 /// The live run's configuration: the demo's, with its book file and fault profile, if any (the
@@ -306,6 +331,7 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
     };
     if args.json {
         let mut json = ctx.json();
+        live.news.json(&mut json);
         if let Some(f) = &live.faults {
             json["faults"] = f.json(&channel_names);
         }
@@ -315,6 +341,7 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         println!("{json}");
     } else {
         ctx.print();
+        live.news.print();
         if let Some(f) = &live.faults {
             f.print(&channel_names);
         }
@@ -324,6 +351,9 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
     }
     if let Some(f) = live.faults.as_ref().filter(|f| !f.passed()) {
         return Err(f.error());
+    }
+    if let Some(e) = live.news.error() {
+        return Err(e);
     }
     if !live.admin.stats.ledger_balanced {
         return Err("the ledger does not balance".into());

@@ -13,6 +13,7 @@ mod demo_admin;
 mod demo_faults;
 mod demo_metrics;
 mod demo_month;
+mod demo_notify;
 mod load;
 mod loadgen;
 mod logs;
