@@ -1,8 +1,9 @@
 //! `sluice demo`: a server with simulated channels in-process on an ephemeral loopback port, driven
 //! through real TCP connections by the load driver, with one channel failing mid-run, and a
 //! follower of its journal (`sluice_node::Follower`) applying the same inputs off the live path;
-//! then a report, and one scrape of its own metrics endpoint (`demo_metrics`). Then a simulated
-//! month on a scripted clock (`demo_month`).
+//! then a report, and one scrape of its own metrics endpoint (`demo_metrics`), merchant
+//! notifications to a test merchant over HTTPS and an acquirer session resume (`demo_notify`).
+//! Then a simulated month on a scripted clock (`demo_month`).
 
 use clap::Args;
 use serde_json::json;
@@ -11,14 +12,13 @@ use sluice_gateway::config::{Config, DEFAULT_CONFIG, MetricsConfig};
 use sluice_gateway::metrics::Names;
 use sluice_gateway::server::{ServeOptions, Server, SimCommand};
 use sluice_gateway::sim_faults::Faults;
-use sluice_node::{Follower, FollowerStatus};
 use sluice_protocol::*;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::demo_follower::{Followed, LiveFollower};
 use crate::demo_metrics::Scraped;
 use crate::load::{self, Identity, LoadReport, LoadSpec, Milestone, Mix, Pacing, StopAt};
 
@@ -199,8 +199,7 @@ fn live_run(
     let merchant = crate::demo_notify::DemoMerchant::start(args.no_notify, &mut config)?;
     let config_copy = config.clone();
     let server = Server::start(config, options).map_err(|e| e.to_string())?;
-    let notifier = server.notifier();
-    let (addr, stop) = (server.local_addr, server.stop.clone());
+    let (addr, stop, notifier) = (server.local_addr, server.stop.clone(), server.notifier());
     let control = server.sim_control();
     let milestones = outage(args, &control);
     let follower = (!args.no_follower)
@@ -212,12 +211,7 @@ fn live_run(
         .spawn(move || server.run())
         .map_err(|e| e.to_string())?;
     let key_file = config_copy.notify_key_file();
-    let registered = merchant
-        .as_ref()
-        .map_or(Ok(()), |m| m.register(addr, &key_file));
-    let result = registered.and_then(|()| {
-        load::run(load_spec(args, addr, milestones)).map_err(|e| format!("load: {e}"))
-    });
+    let result = drive(args, addr, milestones, merchant.as_ref(), &key_file);
     let load_end = std::time::Instant::now();
     let settled = faults
         .as_ref()
@@ -225,9 +219,9 @@ fn live_run(
         .transpose();
     let admin = admin_figures(addr);
     let scraped = scrape(metrics_addr, &result, &admin);
-    // After the scrape, which must agree with the load's report (the vignette pays more).
+    // After the figures and the scrape, which must agree with the load's report: the resume
+    // vignette and the tour pay more.
     let news = crate::demo_notify::after_load(merchant.as_ref(), notifier, load_end, addr);
-    // After the figures and the scrape, which must agree with the load's report.
     let tour = crate::demo_admin::tour(addr, &config_copy);
     // The tour's payments meet the faults too: the check is of the run as it stops.
     let settled = settled.and_then(|s| {
@@ -261,6 +255,20 @@ fn live_run(
         faults,
         news,
     })
+}
+
+/// Sets the merchants' notify URLs (when the demo notifies), then drives the load.
+fn drive(
+    args: &DemoArgs,
+    addr: std::net::SocketAddr,
+    milestones: Vec<Milestone>,
+    merchant: Option<&crate::demo_notify::DemoMerchant>,
+    key_file: &std::path::Path,
+) -> Result<LoadReport, String> {
+    if let Some(m) = merchant {
+        m.register(addr, key_file)?;
+    }
+    load::run(load_spec(args, addr, milestones)).map_err(|e| format!("load: {e}"))
 }
 
 /// One scrape of the metrics endpoint, checked against the load's report and the engine's figures.
@@ -362,66 +370,6 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         return Err("the follower's state differs from the live engine's".into());
     }
     Ok(())
-}
-
-/// The demo's follower: a thread applying the live journal to an engine of its own, off the live
-/// path, never past the durable cursor.
-struct LiveFollower {
-    stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<Result<Followed, String>>,
-}
-
-/// What the follower showed at the end.
-struct Followed {
-    status: FollowerStatus,
-    max_lag_inputs: u64,
-    hash: String,
-}
-
-impl LiveFollower {
-    /// Starts the follower of `server`'s journal, registered with its metrics.
-    fn start(data_dir: &std::path::Path, server: &Server) -> Result<LiveFollower, String> {
-        let cursor = server.durable_cursor();
-        let mut follower = Follower::open(data_dir, "demo", cursor).map_err(|e| e.to_string())?;
-        let progress = follower.progress();
-        server.register_follower("demo", progress.clone());
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("sluice-follower".into())
-            .spawn(move || {
-                // Off the live path: on a small machine it lags under load and catches up after.
-                if let Err(e) = sluice_node::follower::background_priority() {
-                    tracing::warn!("demo follower at normal priority: {e}");
-                }
-                follower
-                    .run(&flag, Duration::from_secs(1), |_| Ok(()))
-                    .map_err(|e| e.to_string())?;
-                Ok(Followed {
-                    status: follower.status(),
-                    max_lag_inputs: follower.progress().max_lag_inputs(),
-                    hash: follower.engine().state_hash().to_string(),
-                })
-            })
-            .map_err(|e| e.to_string())?;
-        Ok(LiveFollower { stop, thread })
-    }
-
-    /// Stops the follower once it has applied everything up to `last_seq` (the server stopped).
-    fn finish(self, last_seq: u64) -> Result<Followed, String> {
-        self.stop.store(true, Ordering::Release);
-        let followed = self
-            .thread
-            .join()
-            .map_err(|_| "follower thread panicked".to_string())??;
-        if followed.status.applied_seq != last_seq {
-            return Err(format!(
-                "the follower stopped at {} instead of {last_seq}",
-                followed.status.applied_seq
-            ));
-        }
-        Ok(followed)
-    }
 }
 
 /// What the demo asks the server as an admin at the end.

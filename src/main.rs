@@ -11,6 +11,7 @@ mod channel_sim;
 mod demo;
 mod demo_admin;
 mod demo_faults;
+mod demo_follower;
 mod demo_metrics;
 mod demo_month;
 mod demo_notify;
