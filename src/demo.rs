@@ -1,8 +1,9 @@
 //! `sluice demo`: a server with simulated channels in-process on an ephemeral loopback port, driven
 //! through real TCP connections by the load driver, with one channel failing mid-run, and a
 //! follower of its journal (`sluice_node::Follower`) applying the same inputs off the live path;
-//! then a report, and one scrape of its own metrics endpoint (`demo_metrics`). Then a simulated
-//! month on a scripted clock (`demo_month`).
+//! then a report, and one scrape of its own metrics endpoint (`demo_metrics`), merchant
+//! notifications to a test merchant over HTTPS and an acquirer session resume (`demo_notify`).
+//! Then a simulated month on a scripted clock (`demo_month`).
 
 use clap::Args;
 use serde_json::json;
@@ -11,14 +12,13 @@ use sluice_gateway::config::{Config, DEFAULT_CONFIG, MetricsConfig};
 use sluice_gateway::metrics::Names;
 use sluice_gateway::server::{ServeOptions, Server, SimCommand};
 use sluice_gateway::sim_faults::Faults;
-use sluice_node::{Follower, FollowerStatus};
 use sluice_protocol::*;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::demo_follower::{Followed, LiveFollower};
 use crate::demo_metrics::Scraped;
 use crate::load::{self, Identity, LoadReport, LoadSpec, Milestone, Mix, Pacing, StopAt};
 
@@ -51,6 +51,9 @@ pub struct DemoArgs {
     /// Run without the metrics endpoint (to measure what metrics cost the live path).
     #[arg(long)]
     pub no_metrics: bool,
+    /// Run without merchant notifications and their test merchant (for A/B runs).
+    #[arg(long)]
+    pub no_notify: bool,
     /// Days of the simulated month on a scripted clock (0 = skip it).
     #[arg(long, default_value_t = 31)]
     pub month_days: u32,
@@ -179,12 +182,13 @@ struct LiveRun {
     scraped: Option<Scraped>,
     tour: crate::demo_admin::Tour,
     faults: Option<crate::demo_faults::FaultReport>,
+    news: crate::demo_notify::News,
 }
 
 /// Starts the server (and the follower), drives the load, asks the admin figures, stops.
 fn live_run(
     args: &DemoArgs,
-    config: Config,
+    mut config: Config,
     data_dir: &std::path::Path,
     faults: Option<Faults>,
 ) -> Result<LiveRun, String> {
@@ -192,9 +196,10 @@ fn live_run(
         verbose: !args.json,
         ..ServeOptions::default()
     };
+    let merchant = crate::demo_notify::DemoMerchant::start(args.no_notify, &mut config)?;
     let config_copy = config.clone();
     let server = Server::start(config, options).map_err(|e| e.to_string())?;
-    let (addr, stop) = (server.local_addr, server.stop.clone());
+    let (addr, stop, notifier) = (server.local_addr, server.stop.clone(), server.notifier());
     let control = server.sim_control();
     let milestones = outage(args, &control);
     let follower = (!args.no_follower)
@@ -205,19 +210,18 @@ fn live_run(
         .name("sluice-gateway".into())
         .spawn(move || server.run())
         .map_err(|e| e.to_string())?;
-    let result = load::run(load_spec(args, addr, milestones)).map_err(|e| format!("load: {e}"));
+    let key_file = config_copy.notify_key_file();
+    let result = drive(args, addr, milestones, merchant.as_ref(), &key_file);
+    let load_end = std::time::Instant::now();
     let settled = faults
         .as_ref()
         .map(|_| crate::demo_faults::settle(addr, &control))
         .transpose();
     let admin = admin_figures(addr);
-    let scraped = match (metrics_addr, &result, &admin) {
-        (Some(at), Ok(report), Ok(admin)) => {
-            Some(crate::demo_metrics::check(at, &admin.stats, report))
-        }
-        _ => None,
-    };
-    // After the figures and the scrape, which must agree with the load's report.
+    let scraped = scrape(metrics_addr, &result, &admin);
+    // After the figures and the scrape, which must agree with the load's report: the resume
+    // vignette and the tour pay more.
+    let news = crate::demo_notify::after_load(merchant.as_ref(), notifier, load_end, addr);
     let tour = crate::demo_admin::tour(addr, &config_copy);
     // The tour's payments meet the faults too: the check is of the run as it stops.
     let settled = settled.and_then(|s| {
@@ -229,7 +233,7 @@ fn live_run(
         .join()
         .map_err(|_| "server thread panicked".to_string())?;
     let followed = follower.map(|f| f.finish(server_report.last_seq));
-    let (report, admin, tour, settled) = (result?, admin?, tour?, settled?);
+    let (report, admin, tour, settled, news) = (result?, admin?, tour?, settled?, news?);
     if let Some(e) = server_report.error {
         return Err(format!("server failed: {e}"));
     }
@@ -249,7 +253,36 @@ fn live_run(
         scraped: scraped.transpose()?,
         tour,
         faults,
+        news,
     })
+}
+
+/// Sets the merchants' notify URLs (when the demo notifies), then drives the load.
+fn drive(
+    args: &DemoArgs,
+    addr: std::net::SocketAddr,
+    milestones: Vec<Milestone>,
+    merchant: Option<&crate::demo_notify::DemoMerchant>,
+    key_file: &std::path::Path,
+) -> Result<LoadReport, String> {
+    if let Some(m) = merchant {
+        m.register(addr, key_file)?;
+    }
+    load::run(load_spec(args, addr, milestones)).map_err(|e| format!("load: {e}"))
+}
+
+/// One scrape of the metrics endpoint, checked against the load's report and the engine's figures.
+fn scrape(
+    at: Option<std::net::SocketAddr>,
+    result: &Result<LoadReport, String>,
+    admin: &Result<AdminFigures, String>,
+) -> Option<Result<Scraped, String>> {
+    match (at, result, admin) {
+        (Some(at), Ok(report), Ok(admin)) => {
+            Some(crate::demo_metrics::check(at, &admin.stats, report))
+        }
+        _ => None,
+    }
 }
 
 /// The live run's configuration: the demo's, with its book file and fault profile, if any (the
@@ -306,6 +339,7 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
     };
     if args.json {
         let mut json = ctx.json();
+        live.news.json(&mut json);
         if let Some(f) = &live.faults {
             json["faults"] = f.json(&channel_names);
         }
@@ -315,6 +349,7 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         println!("{json}");
     } else {
         ctx.print();
+        live.news.print();
         if let Some(f) = &live.faults {
             f.print(&channel_names);
         }
@@ -325,6 +360,9 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
     if let Some(f) = live.faults.as_ref().filter(|f| !f.passed()) {
         return Err(f.error());
     }
+    if let Some(e) = live.news.error() {
+        return Err(e);
+    }
     if !live.admin.stats.ledger_balanced {
         return Err("the ledger does not balance".into());
     }
@@ -332,66 +370,6 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         return Err("the follower's state differs from the live engine's".into());
     }
     Ok(())
-}
-
-/// The demo's follower: a thread applying the live journal to an engine of its own, off the live
-/// path, never past the durable cursor.
-struct LiveFollower {
-    stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<Result<Followed, String>>,
-}
-
-/// What the follower showed at the end.
-struct Followed {
-    status: FollowerStatus,
-    max_lag_inputs: u64,
-    hash: String,
-}
-
-impl LiveFollower {
-    /// Starts the follower of `server`'s journal, registered with its metrics.
-    fn start(data_dir: &std::path::Path, server: &Server) -> Result<LiveFollower, String> {
-        let cursor = server.durable_cursor();
-        let mut follower = Follower::open(data_dir, "demo", cursor).map_err(|e| e.to_string())?;
-        let progress = follower.progress();
-        server.register_follower("demo", progress.clone());
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("sluice-follower".into())
-            .spawn(move || {
-                // Off the live path: on a small machine it lags under load and catches up after.
-                if let Err(e) = sluice_node::follower::background_priority() {
-                    tracing::warn!("demo follower at normal priority: {e}");
-                }
-                follower
-                    .run(&flag, Duration::from_secs(1), |_| Ok(()))
-                    .map_err(|e| e.to_string())?;
-                Ok(Followed {
-                    status: follower.status(),
-                    max_lag_inputs: follower.progress().max_lag_inputs(),
-                    hash: follower.engine().state_hash().to_string(),
-                })
-            })
-            .map_err(|e| e.to_string())?;
-        Ok(LiveFollower { stop, thread })
-    }
-
-    /// Stops the follower once it has applied everything up to `last_seq` (the server stopped).
-    fn finish(self, last_seq: u64) -> Result<Followed, String> {
-        self.stop.store(true, Ordering::Release);
-        let followed = self
-            .thread
-            .join()
-            .map_err(|_| "follower thread panicked".to_string())??;
-        if followed.status.applied_seq != last_seq {
-            return Err(format!(
-                "the follower stopped at {} instead of {last_seq}",
-                followed.status.applied_seq
-            ));
-        }
-        Ok(followed)
-    }
 }
 
 /// What the demo asks the server as an admin at the end.

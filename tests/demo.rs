@@ -39,6 +39,20 @@ fn the_demo_runs_and_everything_it_reports_agrees() {
     assert_eq!(operator["listed"]["merchants"], 5, "{operator}");
     assert_eq!(operator["credential"]["payment"], "Succeeded", "{operator}");
     assert!(report["month"].is_object(), "{report}");
+    // Issue 19: notifications over HTTPS, every signature verified; a dropped acquirer resumes.
+    let notifications = &report["notifications"];
+    assert_eq!(notifications["bad_signatures"], 0, "{notifications}");
+    assert_eq!(notifications["pending"], 0, "{notifications}");
+    assert!(
+        notifications["delivered"].as_u64() >= notifications["enqueued"].as_u64()
+            && notifications["delivered"].as_u64() > Some(100),
+        "{notifications}"
+    );
+    let resume = &report["resume"];
+    assert_eq!(resume["missed"], resume["retransmitted"], "{resume}");
+    assert_eq!(resume["gaps"], 0, "{resume}");
+    assert_eq!(resume["repeats"], 0, "{resume}");
+    assert_eq!(resume["passed"], true, "{resume}");
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(dir.with_file_name(format!(
         "{}-month",

@@ -6,7 +6,7 @@ mod apply;
 pub(crate) mod conn;
 pub(crate) mod credential;
 mod edit;
-mod notify;
+pub(crate) mod notify;
 mod output;
 
 use clap::{Args, Subcommand, ValueEnum};

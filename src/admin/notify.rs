@@ -88,9 +88,7 @@ pub fn run(conn: &mut AdminConn, command: NotifyCommand, out: &mut Output) -> Re
         out.change(&object, &answer);
         return Ok(());
     };
-    let (secret, sealed, key_id) = seal_new_secret(&key.notify_key)?;
-    m.key_id = key_id_chars(&key_id);
-    m.sealed_secret = text_field(&hex(&sealed), "sealed secret")?;
+    let secret = seal_new_secret(&mut m, &key.notify_key)?;
     let answer = conn.request(&m.into())?;
     out.change(&object, &answer);
     if let Answer::Accepted { .. } = answer {
@@ -100,15 +98,25 @@ pub fn run(conn: &mut AdminConn, command: NotifyCommand, out: &mut Output) -> Re
     Ok(())
 }
 
-/// A new signing secret, sealed under the key in `key_file`, and that key's id.
-fn seal_new_secret(key_file: &Path) -> Result<(String, Vec<u8>, [u8; 8]), String> {
+/// Puts a new signing secret, sealed under the key in `key_file`, and that key's id into `m`;
+/// returns the secret (for the merchant: it is sent sealed only). `sluice demo` sets its merchants
+/// with it too.
+pub(crate) fn seal_new_secret(
+    m: &mut ConfigMerchantNotify,
+    key_file: &Path,
+) -> Result<String, String> {
     let key = SecretKey::load(key_file).map_err(|e| format!("{}: {e}", key_file.display()))?;
     let secret = sluice_notify::new_signing_secret();
     let sealed = key.encrypt(secret.as_bytes());
-    Ok((secret, sealed, key.key_id()))
+    m.key_id = key_id_chars(&key.key_id());
+    m.sealed_secret = text_field(&hex(&sealed), "sealed secret")?;
+    Ok(secret)
 }
 
-fn text_field<const N: usize>(value: &str, what: &str) -> Result<codec::Text<N>, String> {
+pub(crate) fn text_field<const N: usize>(
+    value: &str,
+    what: &str,
+) -> Result<codec::Text<N>, String> {
     let mut text = codec::Text::<N>::new();
     text.try_push_str(value)
         .map_err(|_| format!("the {what} is longer than {N} bytes"))?;

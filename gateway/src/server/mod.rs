@@ -203,6 +203,12 @@ impl Server {
         self.gateway.shared.clone()
     }
 
+    /// The merchant notifier (None: `[notify]` off), for its delivery figures while it runs.
+    pub fn notifier(&self) -> Option<Arc<sluice_notify::Notifier>> {
+        let pipeline = self.gateway.pipeline.as_ref();
+        pipeline.and_then(|p| p.notifier.clone())
+    }
+
     /// A handle to command the simulator while the server runs.
     pub fn sim_control(&self) -> crossbeam::channel::Sender<SimCommand> {
         self.gateway.sims.control()
