@@ -10,6 +10,7 @@
 #   notify  this build, both on, every load merchant (1001..1004) with a notify URL on a local
 #           test merchant (`sluice notify receiver`, verifying every signature), which shares the
 #           machine with the server and the load generator.
+# Each server starts on a cold page cache, and the order of the modes rotates by one each round.
 # Prints, per mode, the median and range of the achieved rate and the request -> ack p99; for
 # `notify`, notifications delivered and how long delivery trailed the end of the load.
 set -euo pipefail
@@ -66,24 +67,41 @@ drain() { # $1 data dir: seconds until nothing is pending
   python3 -c "import time; print(round(time.time() - $start, 1))"
 }
 
-round() { # $1 run number
-  local d
-  d=$(mktemp -d /tmp/sluice-abn-XXXX)
-  sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
-  serve "$BASE" "$d/base"; load base; kill -TERM $SERVER; wait $SERVER || true
-  config off off "$d/off.toml"; serve "$BIN" "$d/off" --config "$d/off.toml"; load off; kill -TERM $SERVER; wait $SERVER || true
-  config on off "$d/resume.toml"; serve "$BIN" "$d/resume" --config "$d/resume.toml"; load resume; kill -TERM $SERVER; wait $SERVER || true
+cold() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
+
+run_base() { cold; serve "$BASE" "$1/base"; load base; kill -TERM $SERVER; wait $SERVER || true; }
+run_plain() { # $1 dir, $2 mode (off or resume)
+  local resume=off; [ "$2" = resume ] && resume=on
+  config $resume off "$1/$2.toml"; cold; serve "$BIN" "$1/$2" --config "$1/$2.toml"; load "$2"
+  kill -TERM $SERVER; wait $SERVER || true
+}
+run_notify() { # $1 dir
+  local d=$1 url trailed
   mkdir -p "$d/secrets"
   "$BIN" notify receiver --secrets-dir "$d/secrets" >"$d/receiver.out" & RECEIVER=$!
   for _ in $(seq 1 50); do [ -s "$d/receiver.out" ] && break; sleep 0.1; done
-  local url; url=$(head -1 "$d/receiver.out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["url"])')
-  config on on "$d/notify.toml"; serve "$BIN" "$d/notify" --config "$d/notify.toml"
+  url=$(head -1 "$d/receiver.out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["url"])')
+  config on on "$d/notify.toml"; cold; serve "$BIN" "$d/notify" --config "$d/notify.toml"
   notify_setup "$d/notify" "$d/secrets" "$url"; sleep 0.5
   load notify
-  local trailed; trailed=$(drain "$d/notify")
+  trailed=$(drain "$d/notify")
   kill -TERM $SERVER; wait $SERVER || true
   kill -TERM $RECEIVER; wait $RECEIVER || true
   tail -1 "$d/receiver.out" | python3 -c "import json,sys; r=json.load(sys.stdin); r['trailed_s']=$trailed; print(json.dumps(r))" >>"$OUT/receiver.jsonl"
+}
+
+round() { # $1 run number: the four modes, in an order rotated by one each round, each cold
+  local d modes i
+  d=$(mktemp -d /tmp/sluice-abn-XXXX)
+  modes=(base off resume notify)
+  for i in 0 1 2 3; do
+    case ${modes[$(( (i + $1) % 4 ))]} in
+      base) run_base "$d" ;;
+      off) run_plain "$d" off ;;
+      resume) run_plain "$d" resume ;;
+      notify) run_notify "$d" ;;
+    esac
+  done
   rm -rf "$d"
   echo "round $1 done"
 }
