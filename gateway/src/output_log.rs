@@ -303,7 +303,11 @@ fn open_segment_files(dir: &Path, first: u64) -> Result<(File, File), String> {
             .open(&path)
             .map_err(|e| io_err(&path, e))
     };
-    Ok((open("log")?, open("idx")?))
+    // The index before the log: readers list segments by their `.log`, so a listed segment
+    // always has its index (a reader that found a new `.log` without its `.idx` took a resume
+    // that had only to wait for its first output as gone: found by tests/resume.rs).
+    let idx = open("idx")?;
+    Ok((open("log")?, idx))
 }
 
 fn remove_segment(dir: &Path, first: u64) -> Result<(), String> {
@@ -511,7 +515,12 @@ fn read_segment(
     out: &mut Vec<u8>,
 ) -> Result<usize, String> {
     let idx_path = dir.join(segment_name(first, "idx"));
-    let mut idx = File::open(&idx_path).map_err(|e| io_err(&idx_path, e))?;
+    let mut idx = match File::open(&idx_path) {
+        Ok(f) => f,
+        // A segment being started (or pruned) this instant: nothing listed in it.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(io_err(&idx_path, e)),
+    };
     let listed = idx.metadata().map_err(|e| io_err(&idx_path, e))?.len() / INDEX_ENTRY_LEN;
     let k = from - first;
     if k >= listed {

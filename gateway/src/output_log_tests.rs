@@ -156,3 +156,23 @@ fn a_number_past_the_next_starts_the_log_over() {
     assert_eq!(read_all(&root, 2, 9), vec![9]);
     let _ = fs::remove_dir_all(&root);
 }
+
+#[test]
+fn a_segment_seen_before_its_index_is_not_yet_written_not_gone() {
+    let root = temp_root("no-index");
+    let dir = acquirer_dir(&root, 1);
+    fs::create_dir_all(&dir).unwrap();
+    // The instant a writer starts a segment: its `.log` listed, no `.idx` yet.
+    File::create(dir.join(segment_name(1, "log"))).unwrap();
+    let mut buf = Vec::new();
+    assert_eq!(
+        read_from(&root, 1, 1, 7, 1 << 20, &mut buf),
+        ReadOutcome::NotYet
+    );
+    // A writer creates the index first: a started segment lists nothing until its first record.
+    let bounds = Arc::new(LogBounds::default());
+    let mut log = OutputLog::open(&root, limits(1 << 30), bounds).unwrap();
+    log.append(2, 1, 1, &frame(1)).unwrap();
+    assert_eq!(read_all(&root, 2, 1), vec![1]);
+    let _ = fs::remove_dir_all(&root);
+}
