@@ -210,22 +210,13 @@ impl Follower {
             )));
         }
         replayer.run_to(&reader, target, |_| Ok::<(), Error>(()))?;
-        let position = reader.iter_from(target + 1).position();
-        let progress = Arc::new(Progress::default());
-        progress.applied_seq.store(target, Ordering::Release);
-        progress
+        let mut follower = Follower::with_replayer(data_dir, name, cursor, replayer)?;
+        follower.saved_seq = saved.unwrap_or(0);
+        follower
+            .progress
             .saved_seq
-            .store(saved.unwrap_or(0), Ordering::Release);
-        Ok(Follower {
-            name: name.to_string(),
-            data_dir: data_dir.to_path_buf(),
-            replayer,
-            reader,
-            position,
-            cursor,
-            progress,
-            saved_seq: saved.unwrap_or(0),
-        })
+            .store(follower.saved_seq, Ordering::Release);
+        Ok(follower)
     }
 
     /// Opens the follower `name` at `target` without a position file of its own: its engine is
