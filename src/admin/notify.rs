@@ -107,7 +107,9 @@ pub(crate) fn seal_new_secret(
 ) -> Result<String, String> {
     let key = SecretKey::load(key_file).map_err(|e| format!("{}: {e}", key_file.display()))?;
     let secret = sluice_notify::try_new_signing_secret().map_err(|e| e.to_string())?;
-    let sealed = key.try_encrypt(secret.as_bytes()).map_err(|e| e.to_string())?;
+    let sealed = key
+        .try_encrypt(secret.as_bytes())
+        .map_err(|e| e.to_string())?;
     m.key_id = key_id_chars(&key.key_id());
     m.sealed_secret = text_field(&hex(&sealed), "sealed secret")?;
     Ok(secret)
