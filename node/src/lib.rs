@@ -17,6 +17,7 @@
 //! See docs/ARCHITECTURE.md for which crate may import which.
 
 pub mod clock;
+pub mod flow;
 pub mod follower;
 pub mod notifications;
 pub mod recovery;
