@@ -269,6 +269,7 @@ impl Engine {
             });
         }
         self.state.last_seq = meta.seq;
+        self.state.ledger.recorder_mut().clear();
         // The sequencer owns time and never goes backwards; clamp defensively all the same.
         self.state.now_ns = self.state.now_ns.max(meta.timestamp_ns);
         // TEST ONLY (feature `nondeterministic-for-tests`, off by default): mixes the wall clock

@@ -39,6 +39,7 @@ mod reports;
 mod retention;
 mod reversals;
 mod settlement;
+pub mod transfers;
 mod withdrawals;
 
 pub use crate::core::{ApplyError, Engine, STATE_FORMAT, StateHash, Summary};
