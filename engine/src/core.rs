@@ -698,7 +698,7 @@ pub(crate) fn request_hash(body: &[u8], block_length: u16, known: u16) -> u64 {
 }
 
 /// Day number of an event time in the configured offset.
-pub(crate) fn day_of(now_ns: u64, utc_offset_secs: i32) -> u32 {
+pub fn day_of(now_ns: u64, utc_offset_secs: i32) -> u32 {
     let secs = (now_ns / 1_000_000_000) as i64 + i64::from(utc_offset_secs);
     (secs.max(0) / 86_400) as u32
 }
