@@ -12,6 +12,10 @@
 
 use std::fmt;
 
+pub mod parquet;
+
+pub use crate::parquet::ParquetStore;
+
 use sluice_node::flow::{Day, Rows};
 
 /// Why the store failed: a sentence naming what and where.
