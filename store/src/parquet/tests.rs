@@ -1,5 +1,5 @@
-use super::*;
 #![allow(clippy::field_reassign_with_default)]
+use super::*;
 use sluice_node::flow::{ChannelHealth, Order, Rows};
 
 fn health(seq: i64, ordinal: i32, day: i32) -> ChannelHealth {
