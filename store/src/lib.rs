@@ -12,8 +12,10 @@
 
 use std::fmt;
 
+pub mod exporter;
 pub mod parquet;
 
+pub use crate::exporter::{ExportOptions, ExportStats, Exporter, JournalEnd};
 pub use crate::parquet::ParquetStore;
 
 use sluice_node::flow::{Day, Rows};
