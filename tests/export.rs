@@ -326,3 +326,59 @@ fn an_export_ties_out_to_the_ledger_survives_a_kill_and_reads_in_duckdb() {
         "DuckDB's per-channel totals are the reader's"
     );
 }
+
+/// `sluice export --follow` beside a running server: it tails the journal as the server writes
+/// it, catches up after the server stops, and exits cleanly on SIGTERM with rows that tie out.
+#[test]
+fn a_following_export_tails_a_live_server_and_stops_on_sigterm() {
+    let settings = Settings {
+        simulator: true,
+        ..Settings::default()
+    };
+    let (dir, mut server) = start_server("export-follow", &settings);
+    let data = dir.join("data");
+    let export = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["export", "--follow", "--batch-ms", "200", "--data"])
+        .arg(&data)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sluice export --follow");
+    loadgen(server.addr, 2);
+    server.terminate();
+    let end = replayed(&data).last_seq();
+    let mut position = 0;
+    for _ in 0..300 {
+        let mut store = ParquetStore::open_read_only(&data).ok();
+        position = store
+            .as_mut()
+            .map_or(0, |s| FlowReader::position(s).unwrap_or(0));
+        if position == end {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(
+        position, end,
+        "the following export caught up with the journal's end"
+    );
+    let sent = Command::new("kill")
+        .args(["-TERM", &export.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(sent.success());
+    let out = export.wait_with_output().expect("wait for sluice export");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = load(&data);
+    assert!(
+        rows.payment_results.len() > 1_000,
+        "{}",
+        rows.payment_results.len()
+    );
+    multiset(&rows);
+    check_ledger(&data, &rows);
+}
