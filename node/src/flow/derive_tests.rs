@@ -319,3 +319,54 @@ fn the_recorder_changes_no_state_hash() {
         off.engine.snapshot().1.as_slice()
     );
 }
+
+#[test]
+fn the_deciding_rule_and_every_matching_shadow_rule_are_risk_hits() {
+    let mut w = World::new();
+    let shadow = ConfigRiskRule {
+        rule_id: 50,
+        name: Chars::new("shadow_amount"),
+        target: RuleTarget::Payment,
+        feature: RiskFeature::SingleAmount,
+        entity: RiskEntity::None,
+        window: RiskWindow::None,
+        comparison: Comparison::Greater,
+        threshold: 2_000,
+        action: RiskAction::Block,
+        shadow: true,
+        status: Activity::Active,
+        merchant_id: 0,
+        goods_category: 0,
+    };
+    w.d.apply_any(1, 1, Role::Admin as u8, &shadow.clone().into());
+    w.derive(Some(shadow.into()));
+    w.pay(1, 1_500, 0).expect("paid");
+    w.pay(2, 2_500, 0).expect("paid");
+    let out = w.acquirer(&fixture::payment(3, SHOP, 6_000_000));
+    let ack = find(&out, |m| match m {
+        AnyMessage::PaymentAck(a) => Some(a.clone()),
+        _ => None,
+    })
+    .unwrap();
+    assert_eq!(ack.status, AckStatus::Rejected);
+    let hits: Vec<(i32, bool, &str)> = w
+        .rows
+        .risk_hits
+        .iter()
+        .map(|h| (h.rule_id, h.shadow, h.subject.as_str()))
+        .collect();
+    assert_eq!(
+        hits,
+        vec![
+            (50, true, "payment"),
+            (ack.risk_rule_id as i32, false, "payment"),
+            (50, true, "payment"),
+        ]
+    );
+    let decided = &w.rows.risk_hits[1];
+    assert_eq!(
+        (decided.amount_minor, decided.merchant_id),
+        (6_000_000, SHOP as i32)
+    );
+    assert_eq!(decided.action, ack.risk_action.name());
+}
