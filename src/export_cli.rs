@@ -53,10 +53,12 @@ pub fn run(args: ExportArgs) -> Result<(), String> {
         batch_rows: args.batch_rows.max(1),
         batch_interval: Duration::from_millis(args.batch_ms),
     };
+    // The journal first: a directory without one gets no export directory either.
+    let end = JournalEnd::open(&args.data).map_err(|e| e.to_string())?;
     match args.to {
         Target::Parquet => {
             let store = ParquetStore::open(&args.data).map_err(|e| e.to_string())?;
-            export(&args.data, store, options, args.follow)
+            export(&args.data, end, store, options, args.follow)
         }
         Target::Postgres => Err(format!(
             "--to postgres: the PostgreSQL store is not built yet (url {}); use --to parquet",
@@ -67,6 +69,7 @@ pub fn run(args: ExportArgs) -> Result<(), String> {
 
 fn export<S: FlowStore>(
     data: &Path,
+    mut end: JournalEnd,
     store: S,
     options: ExportOptions,
     follow: bool,
@@ -77,7 +80,6 @@ fn export<S: FlowStore>(
             signal_hook::flag::register(signal, stop.clone()).map_err(|e| e.to_string())?;
         }
     }
-    let mut end = JournalEnd::open(data).map_err(|e| e.to_string())?;
     let cursor = DurableCursor::new(end.poll().map_err(|e| e.to_string())?);
     let mut exporter =
         Exporter::open(data, store, cursor.clone(), options).map_err(|e| e.to_string())?;
