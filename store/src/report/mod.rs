@@ -13,6 +13,7 @@
 //!   [`Movements`] between.
 //! - [`channel_statements`]`(&rows, channel_id, PeriodKind, DayRange) -> Vec<ChannelStatement>`.
 //! - [`flow`]`(&rows, &Grouping) -> FlowReport`: groups by any [`Dim`]s, with [`Measures`].
+//! - [`parties`]`(&rows)`, [`channels`]`(&rows)`: who has a statement.
 //! - [`load`]`(reader, DayRange)`: the rows every report needs, through any [`FlowReader`].
 //! - [`format`]: text tables, CSV and JSON of each.
 //!
@@ -67,6 +68,48 @@ pub fn load(reader: &mut dyn FlowReader, days: DayRange) -> Result<Rows, StoreEr
         )));
     }
     Ok(rows)
+}
+
+/// Every party with a split line or a ledger account in `rows`: merchants, promoters and the
+/// platform, in that order and by id.
+pub fn parties(rows: &Rows) -> Vec<Party> {
+    let role = |name: &str| match name {
+        "Merchant" => Some(Role::Merchant),
+        "Promoter" => Some(Role::Promoter),
+        "Platform" => Some(Role::Platform),
+        _ => None,
+    };
+    let lines = rows
+        .split_lines
+        .iter()
+        .map(|l| (l.role.as_str(), l.party_id));
+    let debits = rows
+        .ledger_transfers
+        .iter()
+        .map(|t| (t.debit_role.as_str(), t.debit_owner));
+    let credits = rows
+        .ledger_transfers
+        .iter()
+        .map(|t| (t.credit_role.as_str(), t.credit_owner));
+    let found: std::collections::BTreeSet<Party> = lines
+        .chain(debits)
+        .chain(credits)
+        .filter_map(|(name, id)| role(name).map(|role| Party { role, id }))
+        .collect();
+    found.into_iter().collect()
+}
+
+/// Every channel with a payment result, refund result or reversal in `rows`, by id.
+pub fn channels(rows: &Rows) -> Vec<i32> {
+    let found: std::collections::BTreeSet<i32> = rows
+        .payment_results
+        .iter()
+        .map(|r| r.channel_id)
+        .chain(rows.refund_results.iter().map(|r| r.channel_id))
+        .chain(rows.reversals.iter().map(|r| r.channel_id))
+        .filter(|&c| c != 0)
+        .collect();
+    found.into_iter().collect()
 }
 
 /// The periods of `kind` covering `days`, an open end being `first` or `last`.

@@ -506,3 +506,20 @@ fn every_daily_statement_ties_its_movements_to_its_balances() {
         );
     }
 }
+
+#[test]
+fn parties_and_channels_are_found_in_the_rows() {
+    let rows = rows();
+    let platform = Party {
+        role: Role::Platform,
+        id: 0,
+    };
+    assert_eq!(parties(&rows), [M7, platform]);
+    assert_eq!(channels(&rows), [1, 2]);
+    let to_before_from = DayRange {
+        from: Some(day("2026-12-02")),
+        to: Some(day("2026-12-01")),
+    };
+    let err = statements(&rows, M7, PeriodKind::Day, to_before_from).unwrap_err();
+    assert_eq!(err.0, "--from 2026-12-02 is after --to 2026-12-01");
+}
