@@ -35,8 +35,8 @@ pub use flow::{Dim, FlowReport, FlowRow, Grouping, Measures, RuleHits, TxType, f
 pub use statement::{Balances, Movements, Party, Role, Statement, statements};
 
 use sluice_node::flow::{
-    Attempt, Day, LedgerTransfer, Order, PaymentResult, RefundResult, Reversal, RiskHit, Row, Rows,
-    Settlement, SplitLine, Withdrawal,
+    Day, LedgerTransfer, Order, PaymentResult, RefundResult, Reversal, RiskHit, Row, Rows,
+    SplitLine, Withdrawal,
 };
 
 use crate::{DayRange, FlowReader, StoreError};
@@ -44,14 +44,12 @@ use crate::{DayRange, FlowReader, StoreError};
 /// The tables the reports read.
 pub const REPORT_TABLES: &[&str] = &[
     Order::TABLE,
-    Attempt::TABLE,
     PaymentResult::TABLE,
     SplitLine::TABLE,
     RefundResult::TABLE,
     Reversal::TABLE,
     Withdrawal::TABLE,
     LedgerTransfer::TABLE,
-    Settlement::TABLE,
     RiskHit::TABLE,
 ];
 
@@ -73,7 +71,7 @@ pub fn load(reader: &mut dyn FlowReader, days: DayRange) -> Result<Rows, StoreEr
 /// Every party with a split line or a ledger account in `rows`: merchants, promoters and the
 /// platform, in that order and by id.
 pub fn parties(rows: &Rows) -> Vec<Party> {
-    let role = |name: &str| match name {
+    let ledger = |name: &str| match name {
         "Merchant" => Some(Role::Merchant),
         "Promoter" => Some(Role::Promoter),
         "Platform" => Some(Role::Platform),
@@ -82,19 +80,19 @@ pub fn parties(rows: &Rows) -> Vec<Party> {
     let lines = rows
         .split_lines
         .iter()
-        .map(|l| (l.role.as_str(), l.party_id));
+        .filter_map(|l| Some((Role::of_line(&l.role)?, l.party_id)));
     let debits = rows
         .ledger_transfers
         .iter()
-        .map(|t| (t.debit_role.as_str(), t.debit_owner));
+        .filter_map(|t| Some((ledger(&t.debit_role)?, t.debit_owner)));
     let credits = rows
         .ledger_transfers
         .iter()
-        .map(|t| (t.credit_role.as_str(), t.credit_owner));
+        .filter_map(|t| Some((ledger(&t.credit_role)?, t.credit_owner)));
     let found: std::collections::BTreeSet<Party> = lines
         .chain(debits)
         .chain(credits)
-        .filter_map(|(name, id)| role(name).map(|role| Party { role, id }))
+        .map(|(role, id)| Party { role, id })
         .collect();
     found.into_iter().collect()
 }

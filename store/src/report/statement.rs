@@ -22,6 +22,18 @@ pub enum Role {
 }
 
 impl Role {
+    /// The role of the party a split line pays, from the line's `PartyRole` name
+    /// (`MerchantParent` is a merchant, `PromoterLevel2` a promoter); `None` for `ChannelFee`.
+    pub fn of_line(party_role: &str) -> Option<Role> {
+        match party_role {
+            "Merchant" | "MerchantParent" | "MerchantGrandparent" => Some(Role::Merchant),
+            "Promoter" | "PromoterLevel1" | "PromoterLevel2" => Some(Role::Promoter),
+            "Platform" => Some(Role::Platform),
+            _ => None,
+        }
+    }
+
+    /// The `PartyKind` name ledger transfers carry in `*_role`.
     pub fn name(self) -> &'static str {
         match self {
             Role::Merchant => "Merchant",
@@ -236,7 +248,7 @@ fn movements_by_day(rows: &Rows, party: Party) -> DayMoves {
         }
     }
     for l in &rows.split_lines {
-        let mine = l.role == party.role.name() && l.party_id == party.id;
+        let mine = Role::of_line(&l.role) == Some(party.role) && l.party_id == party.id;
         if l.refund_id != 0 {
             if mine {
                 add(l.currency, l.day, REFUNDS, -l.amount_minor);

@@ -523,3 +523,50 @@ fn parties_and_channels_are_found_in_the_rows() {
     let err = statements(&rows, M7, PeriodKind::Day, to_before_from).unwrap_err();
     assert_eq!(err.0, "--from 2026-12-02 is after --to 2026-12-01");
 }
+
+#[test]
+fn hierarchy_and_promoter_lines_go_by_their_party_role_names() {
+    // Merchant 8 (parent 7, promoter 3) sells 10.00: platform 0.10, promoter 0.20, parent 0.50.
+    let d = "2026-12-03";
+    let mut o = order(200, d, 1_000, 1, false);
+    o.merchant_id = 8;
+    let mut r = result(200, d, 1, 1, 1_000, 0);
+    r.merchant_id = 8;
+    let rows = Rows {
+        orders: vec![o],
+        payment_results: vec![r],
+        split_lines: vec![
+            line((20, 0), d, 200, 0, "Platform", 0, 10),
+            line((20, 1), d, 200, 0, "PromoterLevel1", 3, 20),
+            line((20, 2), d, 200, 0, "MerchantParent", 7, 50),
+            line((20, 3), d, 200, 0, "Merchant", 8, 920),
+        ],
+        ..Rows::default()
+    };
+    let month = |role, id| {
+        let party = Party { role, id };
+        let s = statements(&rows, party, PeriodKind::Month, DayRange::default()).unwrap();
+        assert_eq!(s.len(), 1);
+        s[0].movements
+    };
+    let seller = month(Role::Merchant, 8);
+    assert_eq!(
+        (seller.gross_minor, seller.sales_minor, seller.splits_minor),
+        (1_000, 920, 80)
+    );
+    let parent = month(Role::Merchant, 7);
+    assert_eq!(
+        (
+            parent.gross_minor,
+            parent.sales_minor,
+            parent.commission_minor
+        ),
+        (0, 0, 50)
+    );
+    assert_eq!(month(Role::Promoter, 3).commission_minor, 20);
+    let promoter = Party {
+        role: Role::Promoter,
+        id: 3,
+    };
+    assert!(parties(&rows).contains(&promoter));
+}
