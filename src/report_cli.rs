@@ -211,15 +211,20 @@ fn flow(args: FlowArgs) -> Result<String, String> {
     let grouping = Grouping {
         dims: Dim::parse_list(&args.by).map_err(|e| e.to_string())?,
         types: TxType::parse_list(&args.types).map_err(|e| e.to_string())?,
+        days: days(&args.from, &args.to)?,
     };
     let measures: Vec<String> = args
         .measures
         .as_deref()
         .map(|m| m.split(',').map(|s| s.trim().to_owned()).collect())
         .unwrap_or_default();
-    let days = days(&args.from, &args.to)?;
     let mut reader = open_reader(&args.source)?;
-    let rows = report::load(reader.as_mut(), days).map_err(|e| e.to_string())?;
+    // A payment counts on its order's day; its result may come later.
+    let load_days = DayRange {
+        from: grouping.days.from,
+        to: None,
+    };
+    let rows = report::load(reader.as_mut(), load_days).map_err(|e| e.to_string())?;
     let flow = report::flow(&rows, &grouping).map_err(|e| e.to_string())?;
     let table = format::flow_table(&flow, &measures).map_err(|e| e.to_string())?;
     format::render(&flow, &table, format).map_err(|e| e.to_string())

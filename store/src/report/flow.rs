@@ -8,7 +8,7 @@ use serde::Serialize;
 use sluice_node::flow::{Day, Order, Rows};
 
 use super::calendar::{Period, PeriodKind, format_day};
-use crate::StoreError;
+use crate::{DayRange, StoreError};
 
 /// A dimension to group by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -109,13 +109,15 @@ impl TxType {
 }
 
 /// How to group, and which transaction types the counting measures count.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grouping {
     pub dims: Vec<Dim>,
     /// Types that `count`, `succeeded`, `volume_minor`, the rates, failovers and fees count
     /// (default: payments only). Refund measures count refunds, and risk hits count every hit
     /// of a payment or refund of these types.
     pub types: Vec<TxType>,
+    /// The days transactions count on (see `flow`); others are left out.
+    pub days: DayRange,
 }
 
 impl Grouping {
@@ -123,6 +125,7 @@ impl Grouping {
         Grouping {
             dims,
             types: vec![TxType::Payment],
+            days: DayRange::default(),
         }
     }
 }
@@ -241,9 +244,13 @@ struct Groups<'g> {
 }
 
 impl Groups<'_> {
-    fn at(&mut self, c: &Coordinates) -> &mut Measures {
+    /// The measures of the group `c` falls in; `None` when its day is outside the days asked.
+    fn at(&mut self, c: &Coordinates) -> Option<&mut Measures> {
+        if !self.grouping.days.contains(c.day) {
+            return None;
+        }
         let key = self.grouping.dims.iter().map(|&d| c.part(d)).collect();
-        self.groups.entry(key).or_default()
+        Some(self.groups.entry(key).or_default())
     }
 
     fn counts(&self, tx: TxType) -> bool {
@@ -251,7 +258,9 @@ impl Groups<'_> {
     }
 }
 
-/// The flow report of `rows` grouped by `grouping`.
+/// The flow report of `rows` grouped by `grouping`. A payment counts on its order's day, a
+/// refund on its result's day, a withdrawal and a risk hit on theirs: load rows from the first
+/// day asked through the last day in the store, so that a payment's later result is there.
 pub fn flow(rows: &Rows, grouping: &Grouping) -> Result<FlowReport, StoreError> {
     let orders: HashMap<i64, &Order> = rows.orders.iter().map(|o| (o.order_id, o)).collect();
     let mut groups = Groups {
@@ -311,7 +320,10 @@ fn add_payments(
     for o in orders.values() {
         let result = results.get(&o.order_id);
         let channel = result.map_or(o.first_channel_id, |r| r.channel_id);
-        let m = groups.at(&Coordinates::of_order(o, TxType::Payment, channel, o.day));
+        let c = Coordinates::of_order(o, TxType::Payment, channel, o.day);
+        let Some(m) = groups.at(&c) else {
+            continue;
+        };
         m.count += 1;
         let Some(r) = result.filter(|r| r.attempts >= 1) else {
             continue;
@@ -329,7 +341,7 @@ fn add_payments(
 }
 
 /// Refunds: every final refund result, on its day, at its channel, with its order's merchant,
-/// method and scene.
+/// parent, method and scene.
 fn add_refunds(
     rows: &Rows,
     orders: &HashMap<i64, &Order>,
@@ -337,18 +349,24 @@ fn add_refunds(
 ) -> Result<(), StoreError> {
     let counted = groups.counts(TxType::Refund);
     for r in &rows.refund_results {
-        let Some(o) = orders.get(&r.order_id) else {
-            return Err(StoreError::new(format!(
-                "refund_results refund {}: its order {} is not in the orders table",
-                r.refund_id, r.order_id
-            )));
+        // An order outside the days loaded (`--from`) leaves its method, scene and parent
+        // unknown.
+        let c = match orders.get(&r.order_id) {
+            Some(o) => Coordinates::of_order(o, TxType::Refund, r.channel_id, r.day),
+            None => Coordinates {
+                tx: TxType::Refund,
+                channel: r.channel_id,
+                merchant: r.merchant_id,
+                parent: 0,
+                day: r.day,
+                method: "",
+                scene: "",
+                currency: r.currency,
+            },
         };
-        let m = groups.at(&Coordinates::of_order(
-            o,
-            TxType::Refund,
-            r.channel_id,
-            r.day,
-        ));
+        let Some(m) = groups.at(&c) else {
+            continue;
+        };
         let succeeded = r.status == "Succeeded";
         if succeeded {
             m.refunds += 1;
@@ -382,7 +400,7 @@ fn add_withdrawals(
         .map(|o| (o.merchant_id, o.parent_merchant_id))
         .collect();
     for w in &rows.withdrawals {
-        let m = groups.at(&Coordinates {
+        let c = Coordinates {
             tx: TxType::Withdrawal,
             channel: 0,
             merchant: w.merchant_id,
@@ -391,7 +409,10 @@ fn add_withdrawals(
             method: "",
             scene: "",
             currency: w.currency,
-        });
+        };
+        let Some(m) = groups.at(&c) else {
+            continue;
+        };
         m.count += 1;
         m.finished += 1;
         if w.status == "Succeeded" {
@@ -427,7 +448,9 @@ fn add_risk_hits(rows: &Rows, orders: &HashMap<i64, &Order>, groups: &mut Groups
                 currency: h.currency,
             },
         };
-        let m = groups.at(&c);
+        let Some(m) = groups.at(&c) else {
+            continue;
+        };
         let hits = m.risk_by_rule.entry(h.rule_id).or_insert(RuleHits {
             rule_id: h.rule_id,
             ..RuleHits::default()

@@ -12,7 +12,8 @@
 //!   closing [`Balances`] (replayed from `ledger_transfers`, equal to the ledger's) and the
 //!   [`Movements`] between.
 //! - [`channel_statements`]`(&rows, channel_id, PeriodKind, DayRange) -> Vec<ChannelStatement>`.
-//! - [`flow`]`(&rows, &Grouping) -> FlowReport`: groups by any [`Dim`]s, with [`Measures`].
+//! - [`flow`]`(&rows, &Grouping { dims, types, days }) -> FlowReport`: groups by any [`Dim`]s,
+//!   with [`Measures`]; `days` picks the days transactions count on.
 //! - [`parties`]`(&rows)`, [`channels`]`(&rows)`: who has a statement.
 //! - [`load`]`(reader, DayRange)`: the rows every report needs, through any [`FlowReader`].
 //! - [`format`]: text tables, CSV and JSON of each.

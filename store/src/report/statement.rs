@@ -129,11 +129,11 @@ pub fn statements(
     let periods = super::periods(kind, days, first, last)?;
     let mut out = Vec::new();
     for &currency in &currencies {
-        let mut replay = Replay::new(
-            rows.ledger_transfers
-                .iter()
-                .filter(|t| t.currency == currency),
-        );
+        let transfers = rows
+            .ledger_transfers
+            .iter()
+            .filter(|t| t.currency == currency);
+        let mut replay = Replay::new(transfers.filter(|t| touches(t, party)));
         replay.through(Day(periods[0].start_day.0 - 1))?;
         let mut opening = balances(&replay.accounts, party, currency)?;
         for period in &periods {
@@ -156,6 +156,18 @@ pub fn statements(
         }
     }
     Ok(out)
+}
+
+/// Whether `t` moves one of the accounts `party`'s balances are read from (the rest need not be
+/// replayed).
+fn touches(t: &LedgerTransfer, party: Party) -> bool {
+    if party.role == Role::Platform {
+        let platform = |kind: &str| matches!(kind, "platform_revenue" | "fee_expense");
+        return platform(&t.debit_kind) || platform(&t.credit_kind);
+    }
+    let role = party.role.name();
+    (t.debit_owner == party.id && t.debit_role == role)
+        || (t.credit_owner == party.id && t.credit_role == role)
 }
 
 /// The last day any row of the ledger carries.

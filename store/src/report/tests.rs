@@ -435,6 +435,7 @@ fn flow_by_type_and_week_puts_the_refund_in_its_own_week() {
     let grouping = Grouping {
         dims: vec![Dim::Type, Dim::Week],
         types: vec![TxType::Payment, TxType::Refund, TxType::Withdrawal],
+        days: DayRange::default(),
     };
     let report = flow(&rows(), &grouping).unwrap();
     let got: Vec<(String, u64, i64)> = report
@@ -569,4 +570,25 @@ fn hierarchy_and_promoter_lines_go_by_their_party_role_names() {
         id: 3,
     };
     assert!(parties(&rows).contains(&promoter));
+}
+
+#[test]
+fn flow_days_pick_the_day_each_transaction_counts_on() {
+    // Only 2026-12-02: the refund (its result's day), not its payment of 2026-11-29.
+    let mut grouping = Grouping::by(vec![Dim::Type]);
+    grouping.types = vec![TxType::Payment, TxType::Refund];
+    grouping.days = DayRange {
+        from: Some(day("2026-12-02")),
+        to: Some(day("2026-12-02")),
+    };
+    let report = flow(&rows(), &grouping).unwrap();
+    assert_eq!(report.rows.len(), 1);
+    assert_eq!(report.rows[0].key, ["refund"]);
+    assert_eq!(
+        (
+            report.rows[0].measures.count,
+            report.rows[0].measures.refunds_minor
+        ),
+        (1, 2_000)
+    );
 }
