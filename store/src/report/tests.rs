@@ -102,6 +102,7 @@ const CLEARING: Acct = ("clearing", 0, "");
 const PLATFORM: Acct = ("platform_revenue", 0, "");
 const FEES: Acct = ("fee_expense", 0, "");
 const PAYOUTS: Acct = ("payouts", 0, "");
+const REVERSALS: Acct = ("reversals_payable", 0, "");
 const PENDING7: Acct = ("pending", 7, "Merchant");
 const AVAILABLE7: Acct = ("available", 7, "Merchant");
 const FROZEN7: Acct = ("frozen", 7, "Merchant");
@@ -151,6 +152,22 @@ fn hit(seq: i64, d: &str, rule_id: i32, shadow: bool, order_id: i64) -> RiskHit 
     }
 }
 
+fn reversal(seq: i64, d: &str, state: &str) -> Reversal {
+    Reversal {
+        seq,
+        ordinal: 0,
+        at_ns: 0,
+        day: day(d),
+        order_id: 100,
+        attempt: 1,
+        channel_id: 1,
+        amount_minor: 10_000,
+        currency: CNY,
+        state: state.into(),
+        reason: "LateCapture".into(),
+    }
+}
+
 fn ledger() -> Vec<LedgerTransfer> {
     let (d1, d2, d3, d4) = ("2026-11-29", "2026-11-30", "2026-12-01", "2026-12-02");
     vec![
@@ -179,6 +196,10 @@ fn ledger() -> Vec<LedgerTransfer> {
         transfer(8, 2, d4, "post_reserved", AVAILABLE7, CLEARING, 1_968),
         transfer(8, 3, d4, "post_reserved", CLEARING, RX2, 2_000),
         transfer(9, 0, "2026-12-07", "post", AVAILABLE7, PAYOUTS, 1_000),
+        // Channel 1 reports a capture of order 100's abandoned first attempt late, then
+        // confirms its reversal.
+        transfer(7, 4, d3, "post", RX1, REVERSALS, 10_000),
+        transfer(8, 4, d4, "post", REVERSALS, RX1, 10_000),
     ]
 }
 
@@ -232,6 +253,10 @@ fn rows() -> Rows {
             reason: "None".into(),
             available_after_minor: 5_888,
         }],
+        reversals: vec![
+            reversal(7, "2026-12-01", "Reversing"),
+            reversal(8, "2026-12-02", "Reversed"),
+        ],
         ledger_transfers: ledger(),
         risk_hits: vec![hit(4, d2, 9, true, 101), hit(10, d2, 5, false, 102)],
         ..Rows::default()
@@ -354,6 +379,28 @@ fn channel_statements_show_outstanding_and_no_settlement() {
     assert_eq!(s[1].note, SETTLED_NOTE);
     let s = channel_statements(&rows(), 1, PeriodKind::Month, DayRange::default()).unwrap();
     assert_eq!(s[0].outstanding_closing_minor, 4_970);
+    // The late capture is owed by the channel until its reversal is confirmed.
+    assert_eq!(
+        (
+            s[1].movements.reversals_minor,
+            s[1].movements.reversed_minor
+        ),
+        (10_000, 10_000)
+    );
+    assert_eq!(s[1].outstanding_closing_minor, 4_970);
+    let s = channel_statements(&rows(), 1, PeriodKind::Day, DayRange::default()).unwrap();
+    // Channel 1's first movement is order 101's capture on 2026-11-30.
+    assert_eq!(s[1].period.start, "2026-12-01");
+    assert_eq!(s[1].outstanding_closing_minor, 14_970);
+    for s in &s {
+        let m = &s.movements;
+        let moved = m.captured_minor - m.fees_minor - m.refunded_minor + m.reversals_minor
+            - m.reversed_minor;
+        assert_eq!(
+            s.outstanding_closing_minor - s.outstanding_opening_minor,
+            moved
+        );
+    }
 }
 
 #[test]
@@ -590,5 +637,44 @@ fn flow_days_pick_the_day_each_transaction_counts_on() {
             report.rows[0].measures.refunds_minor
         ),
         (1, 2_000)
+    );
+}
+
+/// The console reads these names: changing one is an API change (docs in `report`'s module).
+#[test]
+fn json_field_names_are_the_console_contract() {
+    let s = statements(&rows(), M7, PeriodKind::Week, DayRange::default()).unwrap();
+    let v = serde_json::to_value(&s[1]).unwrap();
+    let keys = |v: &serde_json::Value| -> Vec<String> {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(
+        keys(&v),
+        [
+            "closing",
+            "currency",
+            "movements",
+            "opening",
+            "party",
+            "period"
+        ]
+    );
+    assert_eq!(v["party"], serde_json::json!({"role": "Merchant", "id": 7}));
+    assert_eq!(
+        v["period"],
+        serde_json::json!({"kind": "week", "start": "2026-11-30", "end": "2026-12-06", "label": "2026-W49"})
+    );
+    assert_eq!(v["closing"]["available_minor"], 6_888);
+    assert_eq!(v["movements"]["refunds_minor"], 1_968);
+    let report = flow(&rows(), &Grouping::by(vec![Dim::Channel, Dim::Week])).unwrap();
+    let v = serde_json::to_value(&report).unwrap();
+    assert_eq!(v["dims"], serde_json::json!(["channel", "week"]));
+    assert_eq!(v["types"], serde_json::json!(["payment"]));
+    assert_eq!(v["rows"][0]["key"], serde_json::json!(["0", "2026-W49"]));
+    assert_eq!(
+        v["rows"][0]["measures"]["risk"],
+        serde_json::json!([{"rule_id": 5, "blocked": 1, "reviewed": 0, "shadow": 0}])
     );
 }
