@@ -15,6 +15,7 @@ mod demo_follower;
 mod demo_metrics;
 mod demo_month;
 mod demo_notify;
+mod export_cli;
 mod load;
 mod loadgen;
 mod logs;
@@ -93,6 +94,9 @@ enum Command {
         #[command(subcommand)]
         command: report_cli::ReportCommand,
     },
+    /// Export the transaction flow to a flow store (Parquet under DATA/export/parquet, or
+    /// PostgreSQL): `--once` to the journal's end, or `--follow`.
+    Export(export_cli::ExportArgs),
     /// Print the embedded default configuration.
     DefaultConfig,
 }
@@ -118,6 +122,7 @@ fn main() -> ExitCode {
         Command::Admin(args) => admin::run(args),
         Command::Notify(args) => notify_cli::run(args),
         Command::Report { command } => report_cli::run(command),
+        Command::Export(args) => export_cli::run(args),
         Command::DefaultConfig => {
             print!("{DEFAULT_CONFIG}");
             Ok(())
