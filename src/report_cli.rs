@@ -2,7 +2,7 @@
 //! The figures are computed in `sluice_store::report`; this file only parses arguments, opens the
 //! store and prints.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use serde::Serialize;
@@ -10,7 +10,7 @@ use sluice_store::report::format::{self, Format};
 use sluice_store::report::{
     self, ChannelStatement, Dim, Grouping, Party, PeriodKind, Role, Statement, TxType,
 };
-use sluice_store::{DayRange, FlowReader};
+use sluice_store::{DayRange, FlowReader, ParquetStore};
 
 #[derive(Subcommand)]
 pub enum ReportCommand {
@@ -105,22 +105,8 @@ fn open_reader(source: &SourceArgs) -> Result<Box<dyn FlowReader>, String> {
     if source.postgres_url.is_some() {
         return Err("report: the PostgreSQL reader is not in this build yet (issue 20)".into());
     }
-    let dir = parquet_dir(&source.data);
-    if !dir.is_dir() {
-        return Err(format!(
-            "report: {}: no flow store (run `sluice export --data {}` first)",
-            dir.display(),
-            source.data.display()
-        ));
-    }
-    Err(format!(
-        "report: {}: the Parquet reader is not in this build yet (issue 20)",
-        dir.display()
-    ))
-}
-
-fn parquet_dir(data: &Path) -> PathBuf {
-    data.join("export").join("parquet")
+    let store = ParquetStore::open_read_only(&source.data).map_err(|e| format!("report: {e}"))?;
+    Ok(Box::new(store))
 }
 
 fn days(from: &Option<String>, to: &Option<String>) -> Result<DayRange, String> {

@@ -175,7 +175,6 @@ fn sum(statements: &[Value], field: &str) -> i64 {
 }
 
 #[test]
-#[ignore = "needs `sluice export` (issue 20, branch h1-export) on main; passes on h3-tieout"]
 fn statements_of_a_scripted_fortnight_tie_out_to_the_ledger() {
     let test_dir = common::TestDir::new("report-fortnight");
     let dir = test_dir.path.clone();
