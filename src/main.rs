@@ -22,6 +22,7 @@ mod logs;
 mod notify_cli;
 mod notify_receiver;
 mod replay_cli;
+mod report_cli;
 
 use clap::{Parser, Subcommand};
 use sluice_gateway::config::{Config, DEFAULT_CONFIG};
@@ -87,6 +88,12 @@ enum Command {
     Admin(admin::AdminArgs),
     /// Merchant notifications: list pending and given-up ones (status), send again (resend).
     Notify(notify_cli::NotifyArgs),
+    /// Statements and flow reports from the flow store (`sluice export`'s Parquet files or
+    /// PostgreSQL): text, CSV or JSON.
+    Report {
+        #[command(subcommand)]
+        command: report_cli::ReportCommand,
+    },
     /// Export the transaction flow to a flow store (Parquet under DATA/export/parquet, or
     /// PostgreSQL): `--once` to the journal's end, or `--follow`.
     Export(export_cli::ExportArgs),
@@ -114,6 +121,7 @@ fn main() -> ExitCode {
         Command::Replay { command } => replay_cli::run(command),
         Command::Admin(args) => admin::run(args),
         Command::Notify(args) => notify_cli::run(args),
+        Command::Report { command } => report_cli::run(command),
         Command::Export(args) => export_cli::run(args),
         Command::DefaultConfig => {
             print!("{DEFAULT_CONFIG}");

@@ -10,6 +10,8 @@
 //!   in one place whichever store answers.
 #![forbid(unsafe_code)]
 
+pub mod report;
+
 use std::fmt;
 
 pub mod exporter;
