@@ -1,5 +1,6 @@
-//! `sluice report` over a scripted-clock fortnight (docs/STORE.md, "Reports"): twelve simulated
-//! days from Wednesday 2026-11-25, across a week boundary and a month boundary, exported with
+//! `sluice report` over a scripted-clock month (docs/STORE.md, "Reports"): 37 simulated days from
+//! Wednesday 2026-11-25 to Thursday 2026-12-31 — the end of November, the whole of December and
+//! six week boundaries — exported with
 //! `sluice export`; the daily, weekly and monthly statements must close at the balances the
 //! server reports (BalanceQuery) to the minor unit, and their movements must sum to the same
 //! totals whichever the period.
@@ -16,7 +17,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(30);
-const DAYS: u64 = 12;
+const DAYS: u64 = 37;
 const PAYMENTS_PER_DAY: u64 = 20;
 const NS_PER_DAY: u64 = 86_400_000_000_000;
 /// 2026-11-25 00:00:00 in UTC+8 (the default configuration's settlement calendar).
@@ -105,8 +106,8 @@ fn refund_and_withdraw(client: &mut Client) {
     assert_eq!(result.status, FinalStatus::Succeeded, "{result:?}");
 }
 
-/// Runs the fortnight in `dir` and returns each merchant's CNY balance at its end.
-fn run_fortnight(dir: &Path) -> Vec<BalanceEntry> {
+/// Runs the month in `dir` and returns each merchant's CNY balance at its end.
+fn run_month(dir: &Path) -> Vec<BalanceEntry> {
     let clock = ScriptedClock::starting_at(START_NS);
     let options = ServeOptions {
         clock: Clock::Scripted(clock.clone()),
@@ -175,10 +176,10 @@ fn sum(statements: &[Value], field: &str) -> i64 {
 }
 
 #[test]
-fn statements_of_a_scripted_fortnight_tie_out_to_the_ledger() {
-    let test_dir = common::TestDir::new("report-fortnight");
+fn statements_of_a_scripted_month_tie_out_to_the_ledger() {
+    let test_dir = common::TestDir::new("report-month");
     let dir = test_dir.path.clone();
-    let balances = run_fortnight(&dir);
+    let balances = run_month(&dir);
     assert_eq!(balances.len(), 2);
     sluice(&["export", "--once"], &dir);
     channels_tie_out(&dir);
@@ -191,7 +192,7 @@ fn statements_of_a_scripted_fortnight_tie_out_to_the_ledger() {
             DAYS,
             "merchant {merchant}: a statement a day"
         );
-        assert_eq!(weekly.len(), 2, "2026-W48 and 2026-W49");
+        assert_eq!(weekly.len(), 6, "2026-W48 to 2026-W53");
         assert_eq!(monthly.len(), 2, "November and December");
         for field in [
             "gross_minor",
