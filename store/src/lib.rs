@@ -12,6 +12,8 @@
 
 use std::fmt;
 
+pub mod pg;
+
 use sluice_node::flow::{Day, Rows};
 
 /// Why the store failed: a sentence naming what and where.
