@@ -346,6 +346,58 @@ fn migrations_apply_once_and_give_every_table_its_rows_columns() {
 }
 
 #[test]
+fn exporters_connecting_at_once_migrate_once() {
+    let pg = cluster();
+    let url = pg.create_database("race").unwrap();
+    let connects: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || PgStore::connect(&url).map(|_| ()))
+        })
+        .collect();
+    for c in connects {
+        c.join().unwrap().unwrap();
+    }
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let count: i64 = client
+        .query_one("SELECT count(*) FROM sluice_schema_migrations", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(count, i64::try_from(MIGRATIONS.len()).unwrap());
+}
+
+#[test]
+fn without_server_binaries_the_harness_says_what_to_install() {
+    let err = match std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "missing_binaries_child",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("SLUICE_PG_BIN", "/nonexistent-sluice-pg")
+        .output()
+    {
+        Ok(out) => {
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr)
+        }
+        Err(e) => panic!("running the child test: {e}"),
+    };
+    assert!(
+        err.contains("SLUICE_PG_BIN=/nonexistent-sluice-pg holds no initdb"),
+        "{err}"
+    );
+    assert!(err.contains("test result: FAILED"), "{err}");
+}
+
+#[test]
+#[ignore = "run by without_server_binaries_the_harness_says_what_to_install"]
+fn missing_binaries_child() {
+    cluster();
+}
+
+#[test]
 fn batches_round_trip_and_recommitting_changes_nothing() {
     let pg = cluster();
     let mut store = PgStore::connect(&pg.create_database("flow").unwrap()).unwrap();

@@ -19,7 +19,11 @@ pub struct TestCluster {
 /// Where Debian's server binaries are (`SLUICE_PG_BIN` overrides): the newest version found.
 fn find_bin() -> Result<PathBuf, String> {
     if let Some(dir) = std::env::var_os("SLUICE_PG_BIN") {
-        return Ok(PathBuf::from(dir));
+        let bin = PathBuf::from(dir);
+        if !bin.join("initdb").exists() {
+            return Err(format!("SLUICE_PG_BIN={} holds no initdb", bin.display()));
+        }
+        return Ok(bin);
     }
     let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
