@@ -493,3 +493,44 @@ fn bad_urls_and_unreachable_servers_are_errors() {
         "{err}"
     );
 }
+
+const SCHEMA_DOC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/STORE_SCHEMA.md");
+const GENERATED: &str =
+    "<!-- generated from node/src/flow/rows.rs by sluice_store::pg::schema::tables_markdown -->\n";
+
+#[test]
+fn the_schema_page_lists_rows_rs_tables() {
+    let page = std::fs::read_to_string(SCHEMA_DOC).unwrap();
+    let (head, tables) = page
+        .split_once(GENERATED)
+        .expect("docs/STORE_SCHEMA.md lost its generated marker");
+    let expected = format!("\n{}", schema::tables_markdown());
+    if tables != expected {
+        if std::env::var_os("SLUICE_BLESS").is_some() {
+            std::fs::write(SCHEMA_DOC, format!("{head}{GENERATED}{expected}")).unwrap();
+        } else {
+            panic!("docs/STORE_SCHEMA.md's tables differ from rows.rs: rerun with SLUICE_BLESS=1");
+        }
+    }
+}
+
+#[test]
+fn the_schema_page_queries_run() {
+    let pg = cluster();
+    let url = pg.create_database("queries").unwrap();
+    let mut store = PgStore::connect(&url).unwrap();
+    store.commit(&rows_for(1..=3), 3).unwrap();
+    let page = std::fs::read_to_string(SCHEMA_DOC).unwrap();
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let queries: Vec<&str> = page
+        .split("```sql\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .collect();
+    assert_eq!(queries.len(), 3);
+    for query in queries {
+        client
+            .simple_query(query)
+            .unwrap_or_else(|e| panic!("{query}: {e}"));
+    }
+}

@@ -145,3 +145,35 @@ pub fn first_migration_sql() -> String {
     Rows::default().visit(&mut each);
     each.0
 }
+
+/// docs/STORE_SCHEMA.md's generated part: every table with its key, indexes and columns
+/// (a test keeps the checked-in page equal to it).
+pub fn tables_markdown() -> String {
+    struct Each(String);
+    impl TableVisitor for Each {
+        fn table<R: Row>(&mut self, _: &[R]) {
+            let s = &mut self.0;
+            let _ = writeln!(s, "### `{}`\n", R::TABLE);
+            let _ = writeln!(s, "Primary key `({})`.", R::KEY.join(", "));
+            let indexes: Vec<String> = indexes::<R>()
+                .iter()
+                .map(|c| format!("`({})`", c.join(", ")))
+                .collect();
+            let _ = writeln!(s, "Indexes {}.\n", indexes.join(", "));
+            let _ = writeln!(s, "| column | type | meaning |\n|---|---|---|");
+            for c in R::COLUMNS {
+                let _ = writeln!(
+                    s,
+                    "| `{}` | {} | {} |",
+                    c.name,
+                    pg_type(c.ty),
+                    c.doc.trim().replace('|', "\\|")
+                );
+            }
+            s.push('\n');
+        }
+    }
+    let mut each = Each(String::new());
+    Rows::default().visit(&mut each);
+    each.0
+}
