@@ -27,7 +27,11 @@ pub fn end(out: &mut Vec<u8>) {
 
 /// Appends one row as a tuple; an error names the column whose cell does not fit.
 pub fn encode_row<R: Row>(row: &R, out: &mut Vec<u8>) -> Result<(), String> {
-    let values = row.values();
+    encode_values::<R>(&row.values(), out)
+}
+
+/// Appends one row's cells (`R::values`) as a tuple.
+pub fn encode_values<R: Row>(values: &[Value], out: &mut Vec<u8>) -> Result<(), String> {
     if values.len() != R::COLUMNS.len() {
         return Err(format!(
             "a row has {} cells for {} columns",

@@ -228,7 +228,8 @@ impl Stage<'_, '_> {
         copy::begin(&mut buf);
         let mut count = 0usize;
         for row in rows {
-            let seq = match row.values().get(seq_at) {
+            let values = row.values();
+            let seq = match values.get(seq_at) {
                 Some(Value::I64(seq)) => *seq,
                 other => return Err(format!("seq cell {other:?}")),
             };
@@ -239,7 +240,7 @@ impl Stage<'_, '_> {
                 ));
             }
             if seq > self.after {
-                copy::encode_row(row, &mut buf)?;
+                copy::encode_values::<R>(&values, &mut buf)?;
                 count += 1;
             }
         }
