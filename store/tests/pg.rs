@@ -534,3 +534,25 @@ fn the_schema_page_queries_run() {
             .unwrap_or_else(|e| panic!("{query}: {e}"));
     }
 }
+
+#[test]
+#[ignore = "a throughput measurement, not a check: cargo test -p sluice-store --test pg -- --ignored --nocapture commit_throughput"]
+fn commit_throughput() {
+    let pg = cluster();
+    let mut store = PgStore::connect(&pg.create_database("speed").unwrap()).unwrap();
+    let batch = rows_for(1..=20_000);
+    let started = std::time::Instant::now();
+    store.commit(&batch, 20_000).unwrap();
+    let commit = started.elapsed();
+    let started = std::time::Instant::now();
+    let loaded = load_all(&mut store);
+    let load = started.elapsed();
+    assert_eq!(loaded.len(), batch.len());
+    let rows = batch.len() as f64;
+    println!(
+        "{} rows: commit {commit:?} ({:.0} rows/s), load {load:?} ({:.0} rows/s)",
+        batch.len(),
+        rows / commit.as_secs_f64(),
+        rows / load.as_secs_f64()
+    );
+}
