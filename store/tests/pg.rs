@@ -479,11 +479,15 @@ fn a_connection_lost_before_commit_changes_nothing_and_the_retry_succeeds() {
 
 #[test]
 fn bad_urls_and_unreachable_servers_are_errors() {
-    let err = PgStore::connect("postgresql://x:y@h:notaport/db")
+    let err = PgStore::connect("postgresql://x:secret@h:notaport/db")
         .err()
         .unwrap()
         .to_string();
-    assert!(err.contains("is not a PostgreSQL URL"), "{err}");
+    assert!(
+        err.contains("postgres_url is not a PostgreSQL URL"),
+        "{err}"
+    );
+    assert!(!err.contains("secret"), "{err}");
     let err = PgStore::connect("host=/nonexistent-sluice port=1 user=u dbname=d")
         .err()
         .unwrap()

@@ -21,6 +21,9 @@ use crate::{DayRange, FlowReader, FlowStore, StoreError};
 /// The `sluice_export_position` row the flow exporter keeps.
 pub const POSITION_NAME: &str = "flow";
 
+/// How long connecting may take unless the URL says (`connect_timeout`).
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The PostgreSQL store.
 pub struct PgStore {
     config: postgres::Config,
@@ -36,9 +39,17 @@ impl PgStore {
     /// Connects to `url` (`postgresql://user@host:port/db` or `host=… port=… dbname=…`),
     /// applies the migrations the database lacks and makes sure the position row exists.
     pub fn connect(url: &str) -> Result<PgStore, StoreError> {
-        let config: postgres::Config = url.parse().map_err(|e| {
-            StoreError::new(format!("postgres_url {url:?} is not a PostgreSQL URL: {e}"))
-        })?;
+        // The URL may hold a password: the message names the setting, not its value.
+        let mut config: postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::new(format!("postgres_url is not a PostgreSQL URL: {e}")))?;
+        // An unreachable server is an error after a while, not a hang; a DBA sees who is connected.
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("sluice-export");
+        }
         let target = describe(&config);
         let client = open(&config, &target)?;
         Ok(PgStore {
