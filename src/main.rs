@@ -15,6 +15,7 @@ mod demo_follower;
 mod demo_metrics;
 mod demo_month;
 mod demo_notify;
+mod export_cli;
 mod load;
 mod loadgen;
 mod logs;
@@ -86,6 +87,9 @@ enum Command {
     Admin(admin::AdminArgs),
     /// Merchant notifications: list pending and given-up ones (status), send again (resend).
     Notify(notify_cli::NotifyArgs),
+    /// Export the transaction flow to a flow store (Parquet under DATA/export/parquet, or
+    /// PostgreSQL): `--once` to the journal's end, or `--follow`.
+    Export(export_cli::ExportArgs),
     /// Print the embedded default configuration.
     DefaultConfig,
 }
@@ -110,6 +114,7 @@ fn main() -> ExitCode {
         Command::Replay { command } => replay_cli::run(command),
         Command::Admin(args) => admin::run(args),
         Command::Notify(args) => notify_cli::run(args),
+        Command::Export(args) => export_cli::run(args),
         Command::DefaultConfig => {
             print!("{DEFAULT_CONFIG}");
             Ok(())

@@ -12,7 +12,12 @@
 
 use std::fmt;
 
+pub mod exporter;
+pub mod parquet;
 pub mod pg;
+
+pub use crate::exporter::{ExportOptions, ExportStats, Exporter, JournalEnd};
+pub use crate::parquet::ParquetStore;
 
 use sluice_node::flow::{Day, Rows};
 
