@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use clap::{Args, ValueEnum};
 use serde_json::json;
 use sluice_node::DurableCursor;
+use sluice_store::pg::PgStore;
 use sluice_store::{ExportOptions, Exporter, FlowStore, JournalEnd, ParquetStore};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -53,6 +54,12 @@ pub fn run(args: ExportArgs) -> Result<(), String> {
         batch_rows: args.batch_rows.max(1),
         batch_interval: Duration::from_millis(args.batch_ms),
     };
+    let url = args.postgres_url.as_deref();
+    if args.to == Target::Postgres && url.is_none() {
+        return Err(
+            "--to postgres needs --postgres-url URL (postgresql://user@host:port/db)".into(),
+        );
+    }
     // The journal first: a directory without one gets no export directory either.
     let end = JournalEnd::open(&args.data).map_err(|e| e.to_string())?;
     match args.to {
@@ -60,10 +67,10 @@ pub fn run(args: ExportArgs) -> Result<(), String> {
             let store = ParquetStore::open(&args.data).map_err(|e| e.to_string())?;
             export(&args.data, end, store, options, args.follow)
         }
-        Target::Postgres => Err(format!(
-            "--to postgres: the PostgreSQL store is not built yet (url {}); use --to parquet",
-            args.postgres_url.as_deref().unwrap_or("not given")
-        )),
+        Target::Postgres => {
+            let store = PgStore::connect(url.unwrap_or_default()).map_err(|e| e.to_string())?;
+            export(&args.data, end, store, options, args.follow)
+        }
     }
 }
 

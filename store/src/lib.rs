@@ -16,6 +16,7 @@ use std::fmt;
 
 pub mod exporter;
 pub mod parquet;
+pub mod pg;
 
 pub use crate::exporter::{ExportOptions, ExportStats, Exporter, JournalEnd};
 pub use crate::parquet::ParquetStore;

@@ -1,0 +1,128 @@
+//! The PostgreSQL store end to end: the real `sluice serve` with its channel simulator under the
+//! real load generator, then `sluice export --once` into Parquet and into a throwaway PostgreSQL
+//! (`sluice_store::pg::testing`; the test fails without Debian's `postgresql`), and both stores
+//! load the same rows. A second export into PostgreSQL changes nothing.
+
+mod common;
+
+use common::*;
+use sluice_node::flow::{Row, Rows, TABLES, TableVisitor};
+use sluice_store::pg::PgStore;
+use sluice_store::pg::testing::TestCluster;
+use sluice_store::{DayRange, FlowReader, ParquetStore};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+fn loadgen(addr: SocketAddr, secs: u32) {
+    let status = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["loadgen", "--addr", &addr.to_string(), "--rate", "1000"])
+        .args(["--duration", &secs.to_string(), "--connections", "2"])
+        .args(["--mix", "payments=85,refunds=15", "--seed", "11", "--json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run sluice loadgen");
+    assert!(status.success(), "loadgen failed");
+}
+
+fn export_once(data: &Path, extra: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["export", "--once", "--data"])
+        .arg(data)
+        .args(extra)
+        .output()
+        .expect("run sluice export");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "sluice export {extra:?} failed: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+/// Every table's rows as sorted text: the stores order rows differently (Parquet by day
+/// partition and part, PostgreSQL by sequence), the multiset must be equal.
+struct Multiset(BTreeMap<&'static str, Vec<String>>);
+
+impl TableVisitor for Multiset {
+    fn table<R: Row>(&mut self, rows: &[R]) {
+        let mut all: Vec<String> = rows.iter().map(|r| format!("{:?}", r.values())).collect();
+        all.sort();
+        self.0.insert(R::TABLE, all);
+    }
+}
+
+fn multiset(rows: &Rows) -> BTreeMap<&'static str, Vec<String>> {
+    let mut m = Multiset(BTreeMap::new());
+    rows.visit(&mut m);
+    m.0
+}
+
+#[test]
+fn parquet_and_postgres_exports_of_a_server_run_hold_the_same_rows() {
+    let pg = TestCluster::start().unwrap_or_else(|e| panic!("this test needs PostgreSQL: {e}"));
+    let url = pg.create_database("export").unwrap();
+    let settings = Settings {
+        simulator: true,
+        ..Settings::default()
+    };
+    let (dir, mut server) = start_server("export-postgres", &settings);
+    loadgen(server.addr, 2);
+    server.terminate();
+    let data = dir.join("data");
+
+    export_once(&data, &[]);
+    export_once(
+        &data,
+        &[
+            "--to",
+            "postgres",
+            "--postgres-url",
+            &url,
+            "--batch-rows",
+            "3000",
+        ],
+    );
+    let parquet = ParquetStore::open_read_only(&data)
+        .expect("open the Parquet store")
+        .load(TABLES, DayRange::default())
+        .expect("load Parquet");
+    let mut postgres = PgStore::connect(&url).expect("connect to the test PostgreSQL");
+    let from_postgres = postgres
+        .load(TABLES, DayRange::default())
+        .expect("load PostgreSQL");
+    assert!(
+        parquet.payment_results.len() > 500,
+        "{} payments",
+        parquet.payment_results.len()
+    );
+    assert!(!parquet.refund_results.is_empty() && !parquet.ledger_transfers.is_empty());
+    assert_eq!(
+        multiset(&from_postgres),
+        multiset(&parquet),
+        "PostgreSQL holds the Parquet rows"
+    );
+    let position = FlowReader::position(&mut postgres).unwrap();
+    assert!(position > 0);
+
+    // Exporting again finds nothing new and changes nothing.
+    export_once(&data, &["--to", "postgres", "--postgres-url", &url]);
+    assert_eq!(FlowReader::position(&mut postgres).unwrap(), position);
+    assert_eq!(
+        postgres.load(TABLES, DayRange::default()).unwrap(),
+        from_postgres
+    );
+
+    // A missing URL is a clear error.
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["export", "--once", "--to", "postgres", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--postgres-url"), "{err}");
+}
