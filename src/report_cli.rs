@@ -102,8 +102,9 @@ pub fn run(command: ReportCommand) -> Result<(), String> {
 
 /// Opens the store `source` names: PostgreSQL when a URL is given, else the Parquet files.
 fn open_reader(source: &SourceArgs) -> Result<Box<dyn FlowReader>, String> {
-    if source.postgres_url.is_some() {
-        return Err("report: the PostgreSQL reader is not in this build yet (issue 20)".into());
+    if let Some(url) = &source.postgres_url {
+        let store = sluice_store::pg::PgStore::connect(url).map_err(|e| format!("report: {e}"))?;
+        return Ok(Box::new(store));
     }
     let store = ParquetStore::open_read_only(&source.data).map_err(|e| format!("report: {e}"))?;
     Ok(Box::new(store))

@@ -61,6 +61,34 @@ fn multiset(rows: &Rows) -> BTreeMap<&'static str, Vec<String>> {
     m.0
 }
 
+/// Succeeded payments' amounts per (channel, currency), summed by PostgreSQL (`psql`).
+fn sql_captured(url: &str) -> BTreeMap<(i64, i64), i64> {
+    let out = Command::new("psql")
+        .args([
+            url,
+            "-Atc",
+            "select channel_id, currency, sum(amount_minor) from payment_results \
+             where status = 'Succeeded' group by 1, 2 order by 1, 2",
+        ])
+        .output()
+        .expect("run psql (Debian's postgresql-client)");
+    assert!(
+        out.status.success(),
+        "psql: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| {
+            let f: Vec<i64> = line
+                .split('|')
+                .map(|x| x.parse().expect("a number"))
+                .collect();
+            ((f[0], f[1]), f[2])
+        })
+        .collect()
+}
+
 #[test]
 fn parquet_and_postgres_exports_of_a_server_run_hold_the_same_rows() {
     let pg = TestCluster::start().unwrap_or_else(|e| panic!("this test needs PostgreSQL: {e}"));
@@ -107,6 +135,13 @@ fn parquet_and_postgres_exports_of_a_server_run_hold_the_same_rows() {
     );
     let position = FlowReader::position(&mut postgres).unwrap();
     assert!(position > 0);
+
+    // Summed in PostgreSQL itself, by sluice report over either store: the same per-channel
+    // captured totals.
+    let sql = sql_captured(&url);
+    assert!(!sql.is_empty());
+    assert_eq!(report_captured(&data, &["--postgres-url", &url]), sql);
+    assert_eq!(report_captured(&data, &[]), sql);
 
     // Exporting again finds nothing new and changes nothing.
     export_once(&data, &["--to", "postgres", "--postgres-url", &url]);

@@ -830,3 +830,45 @@ pub fn assert_replay_check(data: &Path) {
     let (ok, text) = replay_check(data);
     assert!(ok, "sluice replay check failed:\n{text}");
 }
+
+/// Captured per (channel, currency) as `sluice report flow` states it from the store `source`
+/// names (`--postgres-url URL`, or nothing for the Parquet files).
+pub fn report_captured(
+    data: &std::path::Path,
+    source: &[&str],
+) -> std::collections::BTreeMap<(i64, i64), i64> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args([
+            "report",
+            "flow",
+            "--by",
+            "channel,currency",
+            "--format",
+            "json",
+        ])
+        .args(source)
+        .arg("--data")
+        .arg(data)
+        .output()
+        .expect("run sluice report");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("report JSON");
+    let mut totals = std::collections::BTreeMap::new();
+    for row in report["rows"].as_array().expect("rows") {
+        let key: Vec<i64> = row["key"]
+            .as_array()
+            .expect("key")
+            .iter()
+            .map(|k| k.as_str().expect("key part").parse().expect("numeric key"))
+            .collect();
+        let volume = row["measures"]["volume_minor"].as_i64().expect("volume");
+        if volume != 0 {
+            totals.insert((key[0], key[1]), volume);
+        }
+    }
+    totals
+}
