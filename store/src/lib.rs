@@ -10,6 +10,10 @@
 //!   in one place whichever store answers.
 #![forbid(unsafe_code)]
 
+pub mod console;
+pub mod jsonl;
+pub mod memory;
+
 use std::fmt;
 
 use sluice_node::flow::{Day, Rows};
