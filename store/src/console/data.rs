@@ -9,10 +9,13 @@ use sluice_node::flow::{Day, Rows};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-/// The reader and the last rows it gave, by the tables asked and the position they are as of.
+/// The last rows loaded: the tables asked, the position they are as of, the rows.
+type Cached = (Vec<&'static str>, u64, Arc<Rows>);
+
+/// The reader and the last rows it gave.
 pub struct Data {
     reader: Mutex<Box<dyn FlowReader + Send>>,
-    cache: Mutex<Option<(Vec<&'static str>, u64, Arc<Rows>)>>,
+    cache: Mutex<Option<Cached>>,
 }
 
 impl Data {

@@ -83,11 +83,11 @@ impl Console {
             sessions: Sessions::new(config.session_ttl),
             authority,
         });
-        let _enter = runtime.enter();
+        let enter = runtime.enter();
         let listener = tokio::net::TcpListener::from_std(listener)
             .map_err(|e| StoreError::new(e.to_string()))?;
         runtime.spawn(server::accept_loop(listener, app.clone()));
-        drop(_enter);
+        drop(enter);
         Ok(Console { runtime, addr, app })
     }
 

@@ -72,7 +72,7 @@ fn legend(out: &mut String, names: &[&str]) {
 
 /// A nice upper bound for an axis: 1, 2 or 5 times a power of ten, at least `max`.
 pub fn nice_max(max: f64) -> f64 {
-    if !(max > 0.0) || !max.is_finite() {
+    if max.is_nan() || max <= 0.0 || max.is_infinite() {
         return 1.0;
     }
     let power = 10f64.powf(max.log10().floor());

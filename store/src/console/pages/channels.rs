@@ -68,7 +68,9 @@ fn summary(
             vec![
                 esc(&channel_label(*id, now)),
                 format!("<span class=\"{class}\" data-channel=\"{id}\">{}</span> <span class=\"note\">({source})</span>", esc(&state)),
-                live.map_or("–".into(), |c| format!("{:.1}%", c.recent_success_ratio * 100.0)),
+                live.filter(|c| c.attempts > 0.0).map_or("–".into(), |c| {
+                    format!("{:.1}%", c.recent_success_ratio * 100.0)
+                }),
                 tried.to_string(),
                 percent(ok, tried),
                 paid.to_string(),

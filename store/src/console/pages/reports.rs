@@ -44,14 +44,12 @@ fn charts(
             name: labels(*c),
             points: all_days
                 .iter()
-                .filter_map(|d| days.get(&(*d, *c)))
-                .zip(all_days.iter())
-                .filter(|(x, _)| x.payments > 0)
-                .map(|(x, d)| {
-                    (
+                .filter_map(|d| {
+                    let x = days.get(&(*d, *c)).filter(|x| x.payments > 0)?;
+                    Some((
                         f64::from(d.0),
                         x.succeeded as f64 * 100.0 / x.payments as f64,
-                    )
+                    ))
                 })
                 .collect(),
         })
