@@ -8,6 +8,7 @@ mod bench_notify;
 mod bench_pipeline;
 mod bench_plot;
 mod channel_sim;
+mod console_cli;
 mod demo;
 mod demo_admin;
 mod demo_faults;
@@ -86,6 +87,9 @@ enum Command {
     Admin(admin::AdminArgs),
     /// Merchant notifications: list pending and given-up ones (status), send again (resend).
     Notify(notify_cli::NotifyArgs),
+    /// The read-only web console: live throughput, latency and channel health from the server's
+    /// metrics; reports, risk and order stories from the exported flow; admin login.
+    Console(console_cli::ConsoleArgs),
     /// Print the embedded default configuration.
     DefaultConfig,
 }
@@ -110,6 +114,7 @@ fn main() -> ExitCode {
         Command::Replay { command } => replay_cli::run(command),
         Command::Admin(args) => admin::run(args),
         Command::Notify(args) => notify_cli::run(args),
+        Command::Console(args) => console_cli::run(args),
         Command::DefaultConfig => {
             print!("{DEFAULT_CONFIG}");
             Ok(())
