@@ -86,7 +86,7 @@ pub fn page(title: &str, current: &str, refresh_secs: u32, body: &str) -> String
 }
 
 /// A table: a header row and rows of cells already escaped (or built from escaped parts).
-/// Cells starting with a digit or a minus sign are right-aligned.
+/// Cells that are numbers (digits, separators, a sign, a percent) are right-aligned.
 pub fn table(out: &mut String, id: &str, headers: &[&str], rows: &[Vec<String>]) {
     let _ = write!(out, "<table id=\"{}\"><thead><tr>", esc(id));
     for h in headers {
@@ -96,10 +96,10 @@ pub fn table(out: &mut String, id: &str, headers: &[&str], rows: &[Vec<String>])
     for row in rows {
         out.push_str("<tr>");
         for cell in row {
-            let numeric = cell
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_digit() || c == '-');
+            let numeric = cell.chars().any(|c| c.is_ascii_digit())
+                && cell
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || ".,-% ".contains(c));
             let class = if numeric { " class=\"num\"" } else { "" };
             let _ = write!(out, "<td{class}>{cell}</td>");
         }

@@ -38,9 +38,10 @@ fn frame(out: &mut String, id: &str, title: &str, y_max: f64, y_label: &dyn Fn(f
         esc(id),
         t = esc(title)
     );
-    for i in 0..=4 {
-        let v = y_max * f64::from(i) / 4.0;
-        let y = TOP + (HEIGHT - TOP - BOTTOM) * (1.0 - f64::from(i) / 4.0);
+    // Five divisions: a 1, 2 or 5 × 10^n bound divides into round steps.
+    for i in 0..=5 {
+        let v = y_max * f64::from(i) / 5.0;
+        let y = TOP + (HEIGHT - TOP - BOTTOM) * (1.0 - f64::from(i) / 5.0);
         let _ = write!(
             out,
             "<line x1=\"{LEFT}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#e3e6ea\"/>\

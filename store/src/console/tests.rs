@@ -171,3 +171,49 @@ fn bad_requests_get_clear_4xx_answers() {
     });
     assert_eq!(post.status, 405);
 }
+
+#[test]
+fn the_overview_reads_throughput_latency_and_export_lag_from_two_scrapes() {
+    use super::data::Data;
+    use super::live::{ChannelNow, Live, Reading};
+    use super::pages::{Ctx, channels, overview};
+    let live = Live::default();
+    let first = Reading {
+        at_secs: 1_000.0,
+        payments_requested: 100.0,
+        latency_buckets: vec![(0.001, 10.0), (0.002, 10.0), (f64::INFINITY, 10.0)],
+        durable_seq: 50.0,
+        channels: vec![ChannelNow {
+            channel_id: 3,
+            name: "union<pay>".into(),
+            state: "Open".into(),
+            recent_success_ratio: 0.25,
+            attempts: 4.0,
+        }],
+        ..Reading::default()
+    };
+    let mut second = first.clone();
+    second.at_secs = 1_010.0;
+    second.payments_requested = 300.0;
+    second.latency_buckets = vec![(0.001, 110.0), (0.002, 210.0), (f64::INFINITY, 210.0)];
+    second.durable_seq = 55.0;
+    live.push(first);
+    live.push(second);
+    let data = Data::new(Box::new(MemoryReader::new(sample_rows(), 40)));
+    let ctx = Ctx {
+        data: &data,
+        live: &live,
+    };
+    let page = overview::render(&ctx);
+    assert!(page.contains("<b>20.0</b>"), "200 payments in 10 s: {page}");
+    // 100 answers within 1 ms, 100 more within 2 ms: p50 is the first bucket's bound.
+    assert!(page.contains("<b>1.000 ms</b>"), "p50: {page}");
+    assert!(page.contains("<b>1.980 ms</b>"), "p99: {page}");
+    assert!(page.contains("<b>15</b>"), "export lag 55 - 40: {page}");
+    let page = channels::render(&ctx);
+    assert!(
+        page.contains("Unhealthy: 3 union&lt;pay&gt; is Open"),
+        "{page}"
+    );
+    assert!(!page.contains("union<pay>"));
+}

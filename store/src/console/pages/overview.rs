@@ -52,19 +52,33 @@ fn clock(secs: f64) -> String {
     t.get(11..19).unwrap_or(&t).to_string()
 }
 
+/// The tiles' window: the latest good reading and the oldest good one at most
+/// [`WINDOW_SECS`] before it.
+fn window(readings: &[Reading]) -> Option<(&Reading, &Reading)> {
+    let good: Vec<&Reading> = readings.iter().filter(|r| r.error.is_none()).collect();
+    let last = *good.last()?;
+    let first = good
+        .iter()
+        .find(|r| last.at_secs - r.at_secs <= WINDOW_SECS)
+        .copied()?;
+    (first.at_secs < last.at_secs).then_some((first, last))
+}
+
+/// How far back the tiles' throughput and latency reach.
+const WINDOW_SECS: f64 = 30.0;
+
 fn tiles(out: &mut String, ctx: &Ctx, readings: &[Reading], good: &Option<Reading>) {
     out.push_str("<div class=\"tiles\">");
-    let last_two = readings.len().checked_sub(2).map(|i| &readings[i..]);
-    let now = last_two.and_then(|p| rates(&p[0], &p[1]));
+    let now = window(readings).and_then(|(a, b)| rates(a, b));
     let rate = now.map_or("–".into(), |(r, _)| format!("{r:.1}"));
-    tile(out, "tile-throughput", "Payments/s", &rate);
+    tile(out, "tile-throughput", "Payments/s (last 30 s)", &rate);
     let lat = now.and_then(|(_, l)| l);
     for (i, name) in ["p50", "p99", "p99.9"].iter().enumerate() {
         let v = lat.map_or("–".into(), |l| ms(l[i]));
         tile(
             out,
             &format!("tile-latency-{i}"),
-            &format!("Ack latency {name}"),
+            &format!("Ack latency {name} (30 s)"),
             &v,
         );
     }
