@@ -15,8 +15,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub const READINGS_MAX: usize = 300;
 /// The latency histogram the overview reads (the gateway's ack latency).
 pub const LATENCY_FAMILY: &str = "sluice_ack_latency_seconds";
-/// The follower name the exporter registers with the server's metrics, when it runs in-process.
-pub const EXPORTER_FOLLOWER: &str = "exporter";
+/// How the exporter's follower is named (`export-<store>`), when it reports to the server's
+/// metrics (in-process).
+pub const EXPORTER_FOLLOWER_PREFIX: &str = "export";
 const TIMEOUT: Duration = Duration::from_secs(2);
 const BODY_MAX_BYTES: u64 = 16 << 20;
 
@@ -59,7 +60,15 @@ fn title_case(state: &str) -> String {
 /// Reads what the console needs out of a scrape's samples.
 pub fn reading(samples: &[Sample], at_secs: f64) -> Reading {
     let get = |name: &str, with: &[(&str, &str)]| prom::sum(samples, name, with).unwrap_or(0.0);
-    let exporter = [("follower", EXPORTER_FOLLOWER)];
+    let exporter = |name: &str| {
+        let mine = samples.iter().filter(|s| s.name == name);
+        mine.filter(|s| {
+            s.label("follower")
+                .is_some_and(|f| f.starts_with(EXPORTER_FOLLOWER_PREFIX))
+        })
+        .map(|s| s.value)
+        .reduce(f64::max)
+    };
     let mut channels: Vec<ChannelNow> = samples
         .iter()
         .filter(|s| s.name == "sluice_channel_health" && s.value >= 1.0)
@@ -84,8 +93,8 @@ pub fn reading(samples: &[Sample], at_secs: f64) -> Reading {
         payments_failed: get("sluice_payments_failed_total", &[]),
         latency_buckets: prom::buckets(samples, LATENCY_FAMILY),
         durable_seq: get("sluice_durable_seq", &[]),
-        exporter_applied_seq: prom::sum(samples, "sluice_follower_applied_seq", &exporter),
-        exporter_lag_inputs: prom::sum(samples, "sluice_follower_lag_inputs", &exporter),
+        exporter_applied_seq: exporter("sluice_follower_applied_seq"),
+        exporter_lag_inputs: exporter("sluice_follower_lag_inputs"),
         channels,
     }
 }
@@ -223,7 +232,7 @@ mod tests {
             sluice_channel_health{channel=\"2\",name=\"unionpay\",state=\"open\"} 1\n\
             sluice_channel_health{channel=\"2\",name=\"unionpay\",state=\"healthy\"} 0\n\
             sluice_channel_recent_success_ratio{channel=\"2\",name=\"unionpay\"} 0.25\n\
-            sluice_follower_lag_inputs{follower=\"exporter\"} 7\n\
+            sluice_follower_lag_inputs{follower=\"export-parquet\"} 7\n\
             sluice_ack_latency_seconds_bucket{le=\"0.001\"} 4\n\
             sluice_ack_latency_seconds_bucket{le=\"+Inf\"} 4\n";
         let r = reading(&prom::parse(text).expect("parses"), 100.0);
