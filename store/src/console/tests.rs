@@ -217,3 +217,52 @@ fn the_overview_reads_throughput_latency_and_export_lag_from_two_scrapes() {
     );
     assert!(!page.contains("union<pay>"));
 }
+
+/// One raw HTTP/1.1 exchange with the console's socket; returns the response text.
+fn exchange(c: &Console, request: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(c.addr()).expect("connect");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    s.write_all(request).expect("write");
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn over_the_socket_pages_are_guarded_and_oversized_bodies_refused() {
+    let c = console();
+    let r = exchange(
+        &c,
+        b"GET /channels HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(r.starts_with("HTTP/1.1 303"), "{r}");
+    assert!(r.to_ascii_lowercase().contains("location: /login"), "{r}");
+    assert!(
+        r.contains("default-src 'none'"),
+        "scripts are forbidden: {r}"
+    );
+    assert!(
+        r.to_ascii_lowercase().contains("cache-control: no-store"),
+        "{r}"
+    );
+    let form = b"key=admin&secret=right";
+    let login = format!(
+        "POST /login HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: \
+         application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
+        form.len()
+    );
+    let r = exchange(&c, &[login.as_bytes(), form].concat());
+    assert!(r.starts_with("HTTP/1.1 303"), "{r}");
+    assert!(r.contains("HttpOnly; SameSite=Strict"), "{r}");
+    let big = vec![b'a'; 100 * 1024];
+    let head = format!(
+        "POST /login HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        big.len()
+    );
+    let r = exchange(&c, &[head.as_bytes(), &big].concat());
+    assert!(r.starts_with("HTTP/1.1 413"), "{r}");
+    let r = exchange(&c, b"NOT HTTP\r\n\r\n");
+    assert!(r.is_empty() || r.starts_with("HTTP/1.1 400"), "{r}");
+}
