@@ -16,6 +16,7 @@ mod demo_follower;
 mod demo_metrics;
 mod demo_month;
 mod demo_notify;
+mod export_cli;
 mod load;
 mod loadgen;
 mod logs;
@@ -90,6 +91,9 @@ enum Command {
     /// The read-only web console: live throughput, latency and channel health from the server's
     /// metrics; reports, risk and order stories from the exported flow; admin login.
     Console(console_cli::ConsoleArgs),
+    /// Export the transaction flow to a flow store (Parquet under DATA/export/parquet, or
+    /// PostgreSQL): `--once` to the journal's end, or `--follow`.
+    Export(export_cli::ExportArgs),
     /// Print the embedded default configuration.
     DefaultConfig,
 }
@@ -115,6 +119,7 @@ fn main() -> ExitCode {
         Command::Admin(args) => admin::run(args),
         Command::Notify(args) => notify_cli::run(args),
         Command::Console(args) => console_cli::run(args),
+        Command::Export(args) => export_cli::run(args),
         Command::DefaultConfig => {
             print!("{DEFAULT_CONFIG}");
             Ok(())

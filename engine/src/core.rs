@@ -269,6 +269,7 @@ impl Engine {
             });
         }
         self.state.last_seq = meta.seq;
+        self.state.ledger.recorder_mut().clear();
         // The sequencer owns time and never goes backwards; clamp defensively all the same.
         self.state.now_ns = self.state.now_ns.max(meta.timestamp_ns);
         // TEST ONLY (feature `nondeterministic-for-tests`, off by default): mixes the wall clock
@@ -697,7 +698,7 @@ pub(crate) fn request_hash(body: &[u8], block_length: u16, known: u16) -> u64 {
 }
 
 /// Day number of an event time in the configured offset.
-pub(crate) fn day_of(now_ns: u64, utc_offset_secs: i32) -> u32 {
+pub fn day_of(now_ns: u64, utc_offset_secs: i32) -> u32 {
     let secs = (now_ns / 1_000_000_000) as i64 + i64::from(utc_offset_secs);
     (secs.max(0) / 86_400) as u32
 }

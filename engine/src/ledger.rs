@@ -11,6 +11,8 @@
 
 use rkyv::{Archive, Deserialize, Serialize};
 
+use crate::transfers::{AccountKind, TransferPhase, TransferRecorder};
+
 /// An account's four balances (minor units).
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Account {
@@ -105,6 +107,9 @@ pub struct Ledger {
     totals: Account,
     /// Transfers posted or reserved so far.
     transfers: u64,
+    /// Records transfers for the exporter (`crate::transfers`): not state, never archived.
+    #[rkyv(with = rkyv::with::Skip)]
+    recorder: TransferRecorder,
 }
 
 impl Ledger {
@@ -118,6 +123,7 @@ impl Ledger {
             per_currency,
             totals: Account::default(),
             transfers: 0,
+            recorder: TransferRecorder::default(),
         }
     }
 
@@ -220,6 +226,8 @@ impl Ledger {
         if amount == 0 {
             return;
         }
+        self.recorder
+            .record(TransferPhase::Post, debit, credit, amount_minor);
         self.add(debit, credit, amount, false);
         self.transfers += 1;
     }
@@ -231,6 +239,8 @@ impl Ledger {
         if amount == 0 {
             return;
         }
+        self.recorder
+            .record(TransferPhase::Reserve, debit, credit, amount_minor);
         self.add(debit, credit, amount, true);
         self.transfers += 1;
     }
@@ -238,11 +248,13 @@ impl Ledger {
     /// Posts a transfer reserved earlier with the same accounts and amount.
     #[inline]
     pub fn post_reserved(&mut self, debit: AccountId, credit: AccountId, amount_minor: i64) {
-        self.void_reserved(debit, credit, amount_minor);
         let amount = Self::amount(amount_minor);
         if amount == 0 {
             return;
         }
+        self.recorder
+            .record(TransferPhase::PostReserved, debit, credit, amount_minor);
+        self.unreserve(debit, credit, amount);
         self.add(debit, credit, amount, false);
     }
 
@@ -253,6 +265,14 @@ impl Ledger {
         if amount == 0 {
             return;
         }
+        self.recorder
+            .record(TransferPhase::VoidReserved, debit, credit, amount_minor);
+        self.unreserve(debit, credit, amount);
+    }
+
+    /// Takes a reservation back off both accounts and the totals.
+    #[inline(always)]
+    fn unreserve(&mut self, debit: AccountId, credit: AccountId, amount: u128) {
         let d = &mut self.accounts[debit as usize];
         assert!(d.debits_pending >= amount, "voiding more than reserved");
         d.debits_pending -= amount;
@@ -327,6 +347,43 @@ impl Ledger {
 
     pub fn transfers(&self) -> u64 {
         self.transfers
+    }
+
+    /// What account `id` is: its currency slot and kind (`None` past the ledger).
+    pub fn describe(&self, id: AccountId) -> Option<(u8, AccountKind)> {
+        if id as usize >= self.accounts.len() {
+            return None;
+        }
+        let slot = u8::try_from(id / self.per_currency).ok()?;
+        let at = id % self.per_currency;
+        let kind = match at {
+            CLEARING => AccountKind::Clearing,
+            PLATFORM_REVENUE => AccountKind::PlatformRevenue,
+            FEE_EXPENSE => AccountKind::FeeExpense,
+            PAYOUTS => AccountKind::Payouts,
+            REVERSALS_PAYABLE => AccountKind::ReversalsPayable,
+            _ if at < FIXED_ACCOUNTS + self.channels_max => {
+                AccountKind::ChannelReceivable(at - FIXED_ACCOUNTS)
+            }
+            _ => {
+                let p = at - FIXED_ACCOUNTS - self.channels_max;
+                let which = match p % 3 {
+                    0 => PartyAccount::Pending,
+                    1 => PartyAccount::Available,
+                    _ => PartyAccount::Frozen,
+                };
+                AccountKind::Party(p / 3, which)
+            }
+        };
+        Some((slot, kind))
+    }
+
+    pub(crate) fn recorder(&self) -> &TransferRecorder {
+        &self.recorder
+    }
+
+    pub(crate) fn recorder_mut(&mut self) -> &mut TransferRecorder {
+        &mut self.recorder
     }
 
     /// Keeps the account table's capacity after a snapshot load (it never grows anyway).

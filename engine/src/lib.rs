@@ -39,9 +39,10 @@ mod reports;
 mod retention;
 mod reversals;
 mod settlement;
+pub mod transfers;
 mod withdrawals;
 
-pub use crate::core::{ApplyError, Engine, STATE_FORMAT, StateHash, Summary};
+pub use crate::core::{ApplyError, Engine, STATE_FORMAT, StateHash, Summary, day_of};
 pub use genesis::{genesis_limits, validate_genesis};
 pub use input::{ENVELOPE_LEN, Envelope, InputMeta, ROLE_SEQUENCER, read_envelope, write_envelope};
 pub use outbox::{Dest, DestKind, OUT_HEADER_LEN, OutIter, OutRecord, Outbox};

@@ -16,6 +16,12 @@ pub mod memory;
 
 use std::fmt;
 
+pub mod exporter;
+pub mod parquet;
+
+pub use crate::exporter::{ExportOptions, ExportStats, Exporter, JournalEnd};
+pub use crate::parquet::ParquetStore;
+
 use sluice_node::flow::{Day, Rows};
 
 /// Why the store failed: a sentence naming what and where.

@@ -10,7 +10,8 @@
 //! - `at_ns` is the input's event time (ns since the Unix epoch); `day` is its day in the
 //!   settlement calendar (`Genesis.utc_offset_secs`), days since 1970-01-01.
 //! - Identifiers the engine keeps as `u64` are stored as `i64` (PostgreSQL has no unsigned type):
-//!   every id the engine issues is below 2^63.
+//!   every id the engine issues is below 2^63; an acquirer's own request ids keep their 64-bit
+//!   pattern (one at or past 2^63 reads back negative).
 //! - Money is `amount_minor` (minor units of `currency`, an ISO 4217 numeric code); enums are
 //!   stored by their protocol names (docs/PROTOCOL.md).
 

@@ -1,0 +1,170 @@
+//! The ledger transfer recorder (docs/STORE.md, section 1): ledger transfers appear in no output,
+//! so an engine that exports the flow (the exporter's follower) asks the ledger to record every
+//! transfer an input makes. Off on the live engine (one predictable branch per transfer); cleared
+//! at the start of each applied input. It is not part of the state: the ledger skips it when
+//! archived, so snapshots, `STATE_FORMAT` and the state hash do not change.
+//!
+//! [`AccountKind`] names an account by what it is (currency slot and kind), and
+//! [`Engine::describe_account`] maps the slots to ids and roles through the engine's state.
+
+use sluice_protocol::PartyKind;
+
+use crate::Engine;
+use crate::ledger::{AccountId, PartyAccount};
+
+/// How a transfer moved money.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferPhase {
+    /// Posted at once.
+    Post,
+    /// Reserved (pending).
+    Reserve,
+    /// A reserved transfer posted.
+    PostReserved,
+    /// A reserved transfer voided.
+    VoidReserved,
+}
+
+impl TransferPhase {
+    /// The name the flow store uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            TransferPhase::Post => "post",
+            TransferPhase::Reserve => "reserve",
+            TransferPhase::PostReserved => "post_reserved",
+            TransferPhase::VoidReserved => "void_reserved",
+        }
+    }
+}
+
+/// One recorded transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transfer {
+    pub phase: TransferPhase,
+    pub debit: AccountId,
+    pub credit: AccountId,
+    pub amount_minor: i64,
+}
+
+/// The recorder the ledger carries (skipped by the archive: a restored engine records nothing
+/// until asked again).
+#[derive(Debug, Clone, Default)]
+pub struct TransferRecorder {
+    on: bool,
+    transfers: Vec<Transfer>,
+}
+
+impl TransferRecorder {
+    #[inline(always)]
+    pub(crate) fn record(
+        &mut self,
+        phase: TransferPhase,
+        debit: AccountId,
+        credit: AccountId,
+        amount_minor: i64,
+    ) {
+        if self.on {
+            self.transfers.push(Transfer {
+                phase,
+                debit,
+                credit,
+                amount_minor,
+            });
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn clear(&mut self) {
+        if self.on {
+            self.transfers.clear();
+        }
+    }
+
+    pub(crate) fn set(&mut self, on: bool) {
+        self.on = on;
+        self.transfers.clear();
+    }
+
+    pub(crate) fn transfers(&self) -> &[Transfer] {
+        &self.transfers
+    }
+}
+
+/// What an account is, by slots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountKind {
+    Clearing,
+    PlatformRevenue,
+    FeeExpense,
+    Payouts,
+    ReversalsPayable,
+    /// A channel's receivable (channel slot).
+    ChannelReceivable(u32),
+    /// A party's account (party slot, which of its three).
+    Party(u32, PartyAccount),
+}
+
+/// An account as the flow store names it: kind, owner id and the owner's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountName {
+    /// ISO 4217 numeric code of the account's currency.
+    pub currency: u16,
+    /// `clearing`, `platform_revenue`, `fee_expense`, `payouts`, `reversals_payable`,
+    /// `channel_receivable`, `pending`, `available` or `frozen`.
+    pub kind: &'static str,
+    /// The channel or party id (0 for the platform's accounts).
+    pub owner: u32,
+    /// The party's kind (`None` for accounts that are not a party's).
+    pub party: Option<PartyKind>,
+}
+
+impl PartyAccount {
+    /// The name the flow store uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            PartyAccount::Pending => "pending",
+            PartyAccount::Available => "available",
+            PartyAccount::Frozen => "frozen",
+        }
+    }
+}
+
+impl Engine {
+    /// Starts (or stops) recording ledger transfers (the exporter's engine; never the live one).
+    pub fn record_transfers(&mut self, on: bool) {
+        self.state.ledger.recorder_mut().set(on);
+    }
+
+    /// The transfers the last applied input made (empty unless recording).
+    pub fn recorded_transfers(&self) -> &[Transfer] {
+        self.state.ledger.recorder().transfers()
+    }
+
+    /// Names an account: its currency, kind, owner id and owner's role. `None` for an id past the
+    /// ledger or a slot the state does not hold.
+    pub fn describe_account(&self, id: AccountId) -> Option<AccountName> {
+        let (slot, kind) = self.state.ledger.describe(id)?;
+        let currency = *self.state.limits.currencies.get(usize::from(slot))?;
+        let (kind, owner, party) = match kind {
+            AccountKind::Clearing => ("clearing", 0, None),
+            AccountKind::PlatformRevenue => ("platform_revenue", 0, None),
+            AccountKind::FeeExpense => ("fee_expense", 0, None),
+            AccountKind::Payouts => ("payouts", 0, None),
+            AccountKind::ReversalsPayable => ("reversals_payable", 0, None),
+            AccountKind::ChannelReceivable(c) => {
+                let channel = self.state.channels.get(c as usize)?;
+                ("channel_receivable", u32::from(channel.id), None)
+            }
+            AccountKind::Party(p, which) => {
+                let party = self.state.parties.get(p as usize)?;
+                (which.name(), party.id, Some(party.kind))
+            }
+        };
+        Some(AccountName {
+            currency,
+            kind,
+            owner,
+            party,
+        })
+    }
+}

@@ -1,0 +1,134 @@
+#![allow(clippy::field_reassign_with_default)]
+use super::*;
+use sluice_node::flow::{ChannelHealth, Order, Rows};
+
+fn health(seq: i64, ordinal: i32, day: i32) -> ChannelHealth {
+    ChannelHealth {
+        seq,
+        ordinal,
+        at_ns: seq * 1_000,
+        day: Day(day),
+        channel_id: 3,
+        from_state: "Healthy".into(),
+        to_state: "Unhealthy".into(),
+        failure_level_milli: 1500,
+        success_rate_ppm: 400_000,
+    }
+}
+
+fn order(order_id: i64, seq: i64) -> Order {
+    Order {
+        order_id,
+        seq,
+        at_ns: 5,
+        day: Day(20_418),
+        acquirer_id: 1,
+        request_id: -7,
+        merchant_id: 1001,
+        parent_merchant_id: 0,
+        promoter_id: 0,
+        amount_minor: 12_345,
+        currency: 156,
+        method: "Wallet".into(),
+        scene: "App".into(),
+        goods_category: 0,
+        strategy: "CostFirst".into(),
+        ack_status: "Accepted".into(),
+        reject_reason: "None".into(),
+        risk_action: "Allow".into(),
+        risk_rule_id: 0,
+        first_channel_id: 1,
+    }
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sluice-parquet-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    dir
+}
+
+#[test]
+fn rows_round_trip_by_day_and_survive_a_reopen() {
+    let data = temp_dir("roundtrip");
+    let mut store = ParquetStore::open(&data).unwrap();
+    let mut rows = Rows::default();
+    rows.channel_health = vec![
+        health(3, 0, 20_417),
+        health(5, 0, 20_418),
+        health(5, 1, 20_418),
+    ];
+    rows.orders = vec![order(1, 4), order(2, 5)];
+    store.commit(&rows, 5).unwrap();
+    // Rows at or below the position are not stored twice.
+    store.commit(&rows, 5).unwrap();
+    let part = ParquetStore::dir_in(&data).join("channel_health/day=2025-11-26/part-1-5.parquet");
+    assert!(part.is_file(), "{}", part.display());
+    let mut reader = ParquetStore::open(&data).unwrap();
+    assert_eq!(FlowReader::position(&mut reader).unwrap(), 5);
+    let back = reader.load(TABLES, DayRange::default()).unwrap();
+    assert_eq!(back.channel_health, rows.channel_health);
+    assert_eq!(back.orders, rows.orders);
+    let one_day = DayRange {
+        from: Some(Day(20_418)),
+        to: Some(Day(20_418)),
+    };
+    let back = reader.load(&["channel_health"], one_day).unwrap();
+    assert_eq!(back.channel_health.len(), 2);
+    assert!(back.orders.is_empty());
+    let _ = fs::remove_dir_all(&data);
+}
+
+#[test]
+fn parts_past_the_position_are_orphans_deleted_on_open() {
+    let data = temp_dir("orphans");
+    let mut store = ParquetStore::open(&data).unwrap();
+    let mut rows = Rows::default();
+    rows.channel_health = vec![health(2, 0, 20_418)];
+    store.commit(&rows, 2).unwrap();
+    // A crash after the parts of (2, 9] were renamed, before the position moved.
+    rows.channel_health = vec![health(9, 0, 20_418)];
+    let mut writer = Writer {
+        dir: &store.dir,
+        after: 2,
+        through: 9,
+        error: None,
+    };
+    rows.visit(&mut writer);
+    let orphan = ParquetStore::dir_in(&data).join("channel_health/day=2025-11-26/part-3-9.parquet");
+    assert!(orphan.is_file());
+    let mut store = ParquetStore::open(&data).unwrap();
+    assert!(!orphan.exists());
+    let back = store.load(TABLES, DayRange::default()).unwrap();
+    assert_eq!(back.channel_health, vec![health(2, 0, 20_418)]);
+    let _ = fs::remove_dir_all(&data);
+}
+
+#[test]
+fn a_damaged_or_foreign_file_is_an_error_naming_it() {
+    let data = temp_dir("damaged");
+    let mut store = ParquetStore::open(&data).unwrap();
+    let mut rows = Rows::default();
+    rows.channel_health = vec![health(2, 0, 20_418)];
+    rows.orders = vec![order(1, 2)];
+    store.commit(&rows, 2).unwrap();
+    let dir = ParquetStore::dir_in(&data);
+    let part = dir.join("channel_health/day=2025-11-26/part-1-2.parquet");
+    // A part of another table where this table's should be.
+    fs::copy(dir.join("orders/day=2025-11-26/part-1-2.parquet"), &part).unwrap();
+    let e = store
+        .load(&["channel_health"], DayRange::default())
+        .unwrap_err();
+    assert!(
+        e.0.contains("part-1-2.parquet") && e.0.contains("not a part of table"),
+        "{e}"
+    );
+    fs::write(&part, b"PAR1 garbage").unwrap();
+    let e = store
+        .load(&["channel_health"], DayRange::default())
+        .unwrap_err();
+    assert!(e.0.contains("part-1-2.parquet"), "{e}");
+    fs::write(dir.join(POSITION_FILE), b"nonsense").unwrap();
+    let e = ParquetStore::open(&data).err().unwrap();
+    assert!(e.0.contains("_position"), "{e}");
+    let _ = fs::remove_dir_all(&data);
+}
