@@ -4,11 +4,12 @@
 
 use clap::Args;
 use sluice_gateway::client::{Client, ClientError};
+use sluice_node::flow::Rows;
 use sluice_protocol::Role;
-use sluice_store::FlowReader;
 use sluice_store::console::auth::Authority;
 use sluice_store::console::{Console, ConsoleConfig};
 use sluice_store::jsonl::JsonLinesStore;
+use sluice_store::{DayRange, FlowReader, ParquetStore, StoreError};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -60,17 +61,56 @@ impl Authority for ServerAuthority {
     }
 }
 
-/// The store the console reads: the exported flow in DATA/export.
+/// The Parquet export of a data directory, opened when it exists: until the exporter's first
+/// commit the store pages are empty (position 0) rather than an error.
+struct ParquetReader {
+    data: PathBuf,
+    store: Option<ParquetStore>,
+}
+
+impl ParquetReader {
+    fn store(&mut self) -> Result<Option<&mut ParquetStore>, StoreError> {
+        if self.store.is_none() && ParquetStore::dir_in(&self.data).is_dir() {
+            self.store = Some(ParquetStore::open_read_only(&self.data)?);
+        }
+        Ok(self.store.as_mut())
+    }
+}
+
+impl FlowReader for ParquetReader {
+    fn load(&mut self, tables: &[&str], days: DayRange) -> Result<Rows, StoreError> {
+        match self.store()? {
+            Some(s) => s.load(tables, days),
+            None => Ok(Rows::default()),
+        }
+    }
+
+    fn position(&mut self) -> Result<u64, StoreError> {
+        match self.store()? {
+            Some(s) => FlowReader::position(s),
+            None => Ok(0),
+        }
+    }
+}
+
+/// The store the console reads: the Parquet export in DATA/export/parquet (`sluice export`), or
+/// a JSON-lines store in DATA/export (tests and debugging) when that is what the directory holds.
 fn reader(data: &Path, postgres_url: Option<&str>) -> Result<Box<dyn FlowReader + Send>, String> {
     if postgres_url.is_some() {
         return Err("--postgres-url: this build has no PostgreSQL reader yet".into());
     }
-    let dir = data.join("export");
-    if !dir.join(sluice_store::jsonl::FILE).exists() {
-        tracing::warn!(dir = %dir.display(), "no exported flow yet: the store pages are empty until the exporter writes");
+    let jsonl = data.join("export");
+    if jsonl.join(sluice_store::jsonl::FILE).exists() && !ParquetStore::dir_in(data).is_dir() {
+        let store = JsonLinesStore::open(&jsonl).map_err(|e| e.to_string())?;
+        return Ok(Box::new(store));
     }
-    let store = JsonLinesStore::open(&dir).map_err(|e| e.to_string())?;
-    Ok(Box::new(store))
+    if !ParquetStore::dir_in(data).is_dir() {
+        tracing::warn!(data = %data.display(), "no exported flow yet: the store pages stay empty until `sluice export` writes");
+    }
+    Ok(Box::new(ParquetReader {
+        data: data.to_path_buf(),
+        store: None,
+    }))
 }
 
 pub fn run(args: ConsoleArgs) -> Result<(), String> {

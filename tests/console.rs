@@ -5,15 +5,13 @@
 //! unhealthy and then recovered on the Channels page, opens one order's story with its routing
 //! explanation, and saves screenshots under `CARGO_TARGET_TMPDIR/console-screenshots`.
 //!
-//! The store holds synthetic rows (`sluice_store::console::testing`) until the exporter is on
-//! main; the channel's health now comes from the live server.
+//! The channel's health now comes from the live server's metrics; its timeline and the order's
+//! story from the flow `sluice export --once` wrote to Parquet after the recovery.
 
 mod common;
 
 use common::*;
 use sluice_protocol::*;
-use sluice_store::FlowStore;
-use sluice_store::jsonl::JsonLinesStore;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -68,8 +66,10 @@ fn start_console(data: &Path, metrics_url: &str, server: std::net::SocketAddr) -
     }
 }
 
-/// Fails unionpay's card payments until the engine takes it out of rotation.
-fn fail_unionpay(acq: &mut sluice_gateway::client::Client, connectors: &mut Connectors) {
+/// Fails unionpay's card payments until the engine takes it out of rotation; returns the first
+/// failed payment's order id.
+fn fail_unionpay(acq: &mut sluice_gateway::client::Client, connectors: &mut Connectors) -> u64 {
+    let mut first = None;
     for request_id in 100..120 {
         acq.send(&payment(request_id, SHOP, 5_000, PaymentMethod::Card))
             .expect("send");
@@ -78,8 +78,9 @@ fn fail_unionpay(acq: &mut sluice_gateway::client::Client, connectors: &mut Conn
         };
         if ack.status == AckStatus::Rejected {
             assert_eq!(ack.reason, ReasonCode::NoChannelAvailable);
-            return;
+            return first.expect("a payment failed before unionpay was taken out");
         }
+        first.get_or_insert(ack.order_id);
         let (_, d) = connectors.next_dispatch();
         assert_eq!(d.channel_id, UNIONPAY);
         connectors.answer(&d, ChannelOutcome::RetryableError, "");
@@ -118,6 +119,17 @@ fn recover_unionpay(acq: &mut sluice_gateway::client::Client, connectors: &mut C
     }
 }
 
+/// `sluice export --data DATA --once`: the journal so far, into the Parquet store.
+fn export_once(data: &Path) {
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["export", "--once", "--data"])
+        .arg(data)
+        .output()
+        .expect("run sluice export");
+    eprintln!("[export] {}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "sluice export --once failed");
+}
+
 fn start_browser(console_url: &str, shots: &Path, markers: &Path) -> Child {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/console/console.mjs");
     assert!(
@@ -135,7 +147,6 @@ fn start_browser(console_url: &str, shots: &Path, markers: &Path) -> Child {
         .env("ADMIN_KEY", "admin")
         .env("ADMIN_SECRET", credential("admin").1)
         .env("CHANNEL_NAME", "unionpay")
-        .env("ORDER_ID", "1")
         .env("SCREENSHOTS", shots)
         .env("MARKERS", markers)
         .stdout(Stdio::piped())
@@ -179,10 +190,6 @@ fn the_console_shows_a_channel_fail_and_recover_and_an_orders_routing() {
         .find(|w| w.starts_with("http://"))
         .expect("the metrics URL")
         .to_string();
-    let mut store = JsonLinesStore::open(&data.join("export")).expect("store");
-    store
-        .commit(&sluice_store::console::testing::sample_rows(), 40)
-        .expect("synthetic rows");
     let (mut console, url) = start_console(&data, &metrics_url, server.addr);
     let shots: PathBuf = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
     let _ = std::fs::remove_dir_all(&shots);
@@ -191,9 +198,12 @@ fn the_console_shows_a_channel_fail_and_recover_and_an_orders_routing() {
     let mut connectors = Connectors::login_all(server.addr);
     let mut acq = login(server.addr, "acq-a");
     let mut browser = start_browser(&url, &shots, &dir.path);
-    fail_unionpay(&mut acq, &mut connectors);
+    let order_id = fail_unionpay(&mut acq, &mut connectors);
     wait_for_file(&dir.join("saw-unhealthy"), &mut browser);
     recover_unionpay(&mut acq, &mut connectors);
+    export_once(&data);
+    // The browser script searches this order once the export is in.
+    std::fs::write(dir.join("order-id"), order_id.to_string()).expect("write the order id");
     let deadline = Instant::now() + BROWSER_WAIT;
     let status = loop {
         if let Some(s) = browser.try_wait().expect("wait for node") {

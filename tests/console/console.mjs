@@ -5,9 +5,10 @@
 // routing explanation. Screenshots go to SCREENSHOTS. Each step prints one line; any failure
 // exits 1 with the reason.
 //
-// Environment: CONSOLE_URL, ADMIN_KEY, ADMIN_SECRET, CHANNEL_NAME, ORDER_ID, SCREENSHOTS, MARKERS.
+// Environment: CONSOLE_URL, ADMIN_KEY, ADMIN_SECRET, CHANNEL_NAME, SCREENSHOTS, MARKERS (a directory:
+// this script writes `saw-unhealthy` there; the test writes `order-id` once the flow is exported).
 import { chromium } from 'playwright-core';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const env = (name) => {
@@ -67,20 +68,31 @@ async function channels(page) {
   check(true, `the Channels page shows ${channel} unhealthy`);
   await shot(page, 'channels-unhealthy.png');
   writeFileSync(join(markers, 'saw-unhealthy'), 'yes\n');
-  await channelsUntil(page, 120, (b) => b.includes('All channels healthy'), `${channel} recovered`);
-  const history = (await page.textContent('#health-history')) ?? '';
-  check(history.includes('Healthy → Open') && history.includes('Probing → Healthy'), 'the health timeline shows it going out and coming back');
+  const exported = async (b, p) => {
+    if (!b.includes('All channels healthy')) return false;
+    const table = await p.$('#health-history');
+    const history = table ? (await table.textContent()) ?? '' : '';
+    return history.includes('Healthy → Open') && history.includes('Probing → Healthy');
+  };
+  await channelsUntil(page, 120, exported, `${channel} recovered, and its exported timeline`);
+  check(true, 'the exported health timeline shows it going out and coming back');
   check(true, `the Channels page shows ${channel} recovered`);
   await shot(page, 'channels-recovered.png');
 }
 
 async function order(page) {
+  const marker = join(markers, 'order-id');
+  for (let i = 0; !existsSync(marker); i++) {
+    if (i > 1200) throw new Error('no order id from the test');
+    await page.waitForTimeout(100);
+  }
+  const orderId = readFileSync(marker, 'utf8').trim();
   await page.goto(`${url}/order`);
-  await page.fill('#order-id', env('ORDER_ID'));
+  await page.fill('#order-id', orderId);
   await page.click('#order-search');
   await page.waitForSelector('#routing');
   const routing = (await page.textContent('#routing')) ?? '';
-  check(routing.includes('Chosen'), `the routing explanation names the chosen channel: ${routing.slice(0, 120)}`);
+  check(routing.includes('Chosen') && routing.includes(channel), `order ${orderId}: the routing explanation names the chosen channel: ${routing.slice(0, 160)}`);
   const story = (await page.textContent('#story')) ?? '';
   check(story.includes('Payment requested') && story.includes('Attempt 1'), 'the story tells the request and its attempts');
   await shot(page, 'order.png');
