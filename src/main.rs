@@ -23,6 +23,7 @@ mod logs;
 mod notify_cli;
 mod notify_receiver;
 mod replay_cli;
+mod report_cli;
 
 use clap::{Parser, Subcommand};
 use sluice_gateway::config::{Config, DEFAULT_CONFIG};
@@ -91,6 +92,12 @@ enum Command {
     /// The read-only web console: live throughput, latency and channel health from the server's
     /// metrics; reports, risk and order stories from the exported flow; admin login.
     Console(console_cli::ConsoleArgs),
+    /// Statements and flow reports from the flow store (`sluice export`'s Parquet files or
+    /// PostgreSQL): text, CSV or JSON.
+    Report {
+        #[command(subcommand)]
+        command: report_cli::ReportCommand,
+    },
     /// Export the transaction flow to a flow store (Parquet under DATA/export/parquet, or
     /// PostgreSQL): `--once` to the journal's end, or `--follow`.
     Export(export_cli::ExportArgs),
@@ -119,6 +126,7 @@ fn main() -> ExitCode {
         Command::Admin(args) => admin::run(args),
         Command::Notify(args) => notify_cli::run(args),
         Command::Console(args) => console_cli::run(args),
+        Command::Report { command } => report_cli::run(command),
         Command::Export(args) => export_cli::run(args),
         Command::DefaultConfig => {
             print!("{DEFAULT_CONFIG}");

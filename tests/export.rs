@@ -257,6 +257,43 @@ fn duckdb_captured(data: &Path) -> BTreeMap<(i32, i32), i64> {
     totals
 }
 
+/// Captured per (channel, currency) as `sluice report flow --by channel,currency` states it.
+fn report_captured(data: &Path) -> BTreeMap<(i32, i32), i64> {
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args([
+            "report",
+            "flow",
+            "--by",
+            "channel,currency",
+            "--format",
+            "json",
+            "--data",
+        ])
+        .arg(data)
+        .output()
+        .expect("run sluice report");
+    assert!(
+        out.status.success(),
+        "sluice report flow: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("report JSON");
+    let mut totals = BTreeMap::new();
+    for row in report["rows"].as_array().expect("rows") {
+        let key: Vec<i32> = row["key"]
+            .as_array()
+            .expect("key")
+            .iter()
+            .map(|k| k.as_str().expect("key part").parse().expect("numeric key"))
+            .collect();
+        let volume = row["measures"]["volume_minor"].as_i64().expect("volume");
+        if volume != 0 {
+            totals.insert((key[0], key[1]), volume);
+        }
+    }
+    totals
+}
+
 /// Starts `sluice export --once` with small batches, SIGKILLs it right after its first commit;
 /// returns the position that commit reported.
 fn export_killed_after_first_commit(data: &Path) -> u64 {
@@ -343,6 +380,11 @@ fn export_scenario(rate: u32, secs: u32, orders_max: u32, payments_min: usize) {
         duckdb_captured(&copy),
         totals,
         "DuckDB's per-channel totals are the reader's"
+    );
+    assert_eq!(
+        report_captured(&copy),
+        totals,
+        "sluice report's per-channel totals are DuckDB's"
     );
 }
 

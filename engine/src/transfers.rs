@@ -64,13 +64,27 @@ impl TransferRecorder {
         amount_minor: i64,
     ) {
         if self.on {
-            self.transfers.push(Transfer {
-                phase,
-                debit,
-                credit,
-                amount_minor,
-            });
+            self.push(phase, debit, credit, amount_minor);
         }
+    }
+
+    /// Out of line, so that `Ledger::post` stays small enough to inline where the recorder is off
+    /// (the live engine): the engine benchmark's A/B measures it (BENCHMARKS.md).
+    #[cold]
+    #[inline(never)]
+    fn push(
+        &mut self,
+        phase: TransferPhase,
+        debit: AccountId,
+        credit: AccountId,
+        amount_minor: i64,
+    ) {
+        self.transfers.push(Transfer {
+            phase,
+            debit,
+            credit,
+            amount_minor,
+        });
     }
 
     #[inline(always)]

@@ -13,6 +13,7 @@
 pub mod console;
 pub mod jsonl;
 pub mod memory;
+pub mod report;
 
 use std::fmt;
 

@@ -1,0 +1,217 @@
+//! `sluice report`: statements and flow reports from the flow store (docs/STORE.md, "Reports").
+//! The figures are computed in `sluice_store::report`; this file only parses arguments, opens the
+//! store and prints.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use serde::Serialize;
+use sluice_store::report::format::{self, Format};
+use sluice_store::report::{
+    self, ChannelStatement, Dim, Grouping, Party, PeriodKind, Role, Statement, TxType,
+};
+use sluice_store::{DayRange, FlowReader, ParquetStore};
+
+#[derive(Subcommand)]
+pub enum ReportCommand {
+    /// Daily, weekly or monthly statements of a merchant, promoter, the platform or a channel:
+    /// opening and closing balances and the movements between.
+    Statement(StatementArgs),
+    /// Payments, refunds and withdrawals grouped by any dimensions: volume, counts, success
+    /// rates, failovers, fees, refunds, risk hits per rule.
+    Flow(FlowArgs),
+}
+
+/// Where the rows come from.
+#[derive(Args)]
+pub struct SourceArgs {
+    /// Data directory: its Parquet files under DATA/export/parquet are read unless a
+    /// PostgreSQL URL is given.
+    #[arg(long)]
+    data: PathBuf,
+    /// Read from PostgreSQL instead of the Parquet files.
+    #[arg(long, value_name = "URL")]
+    postgres_url: Option<String>,
+    /// text (an aligned table, amounts in major units), csv (minor units) or json.
+    #[arg(long, default_value = "text")]
+    format: String,
+}
+
+#[derive(Args)]
+pub struct StatementArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// A merchant's statements.
+    #[arg(long, group = "whose")]
+    merchant: Option<i32>,
+    /// A channel's statements.
+    #[arg(long, group = "whose")]
+    channel: Option<i32>,
+    /// A promoter's statements.
+    #[arg(long, group = "whose")]
+    promoter: Option<i32>,
+    /// The platform's statements.
+    #[arg(long, group = "whose")]
+    platform: bool,
+    /// Every merchant, promoter, the platform and every channel.
+    #[arg(long, group = "whose")]
+    all: bool,
+    /// day, week (ISO, Monday to Sunday) or month.
+    #[arg(long, default_value = "day")]
+    period: String,
+    /// First day shown, YYYY-MM-DD (default: the first day with rows).
+    #[arg(long)]
+    from: Option<String>,
+    /// Last day shown, YYYY-MM-DD (default: the last day with rows).
+    #[arg(long)]
+    to: Option<String>,
+}
+
+#[derive(Args)]
+pub struct FlowArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Dimensions, comma-separated: channel, merchant, parent, day, week, month, method, scene,
+    /// currency, type.
+    #[arg(long, default_value = "channel")]
+    by: String,
+    /// Columns, comma-separated (default all): count, succeeded, volume,
+    /// success_rate_first_attempt, success_rate, failovers, fees, refunds, refunds_amount, risk.
+    #[arg(long)]
+    measures: Option<String>,
+    /// Transaction types the counts count: payment, refund, withdrawal.
+    #[arg(long, default_value = "payment")]
+    types: String,
+    /// First day, YYYY-MM-DD.
+    #[arg(long)]
+    from: Option<String>,
+    /// Last day, YYYY-MM-DD.
+    #[arg(long)]
+    to: Option<String>,
+}
+
+pub fn run(command: ReportCommand) -> Result<(), String> {
+    let text = match command {
+        ReportCommand::Statement(args) => statement(args),
+        ReportCommand::Flow(args) => flow(args),
+    }
+    .map_err(|e| e.to_string())?;
+    print!("{text}");
+    Ok(())
+}
+
+/// Opens the store `source` names: PostgreSQL when a URL is given, else the Parquet files.
+fn open_reader(source: &SourceArgs) -> Result<Box<dyn FlowReader>, String> {
+    if source.postgres_url.is_some() {
+        return Err("report: the PostgreSQL reader is not in this build yet (issue 20)".into());
+    }
+    let store = ParquetStore::open_read_only(&source.data).map_err(|e| format!("report: {e}"))?;
+    Ok(Box::new(store))
+}
+
+fn days(from: &Option<String>, to: &Option<String>) -> Result<DayRange, String> {
+    let parse = |text: &Option<String>, what| {
+        text.as_deref()
+            .map(|t| report::parse_day(t, what))
+            .transpose()
+            .map_err(|e| e.to_string())
+    };
+    Ok(DayRange {
+        from: parse(from, "--from")?,
+        to: parse(to, "--to")?,
+    })
+}
+
+const WHOSE: &str =
+    "report statement: name one of --merchant, --promoter, --channel, --platform or --all";
+
+/// The statements of `--all`, as JSON prints them.
+#[derive(Serialize)]
+struct AllStatements {
+    parties: Vec<Statement>,
+    channels: Vec<ChannelStatement>,
+}
+
+fn statement(args: StatementArgs) -> Result<String, String> {
+    let format = Format::parse(&args.source.format).map_err(|e| e.to_string())?;
+    let kind = PeriodKind::parse(&args.period).map_err(|e| e.to_string())?;
+    let days = days(&args.from, &args.to)?;
+    let named = args.merchant.is_some() || args.promoter.is_some() || args.channel.is_some();
+    if !(named || args.platform || args.all) {
+        return Err(WHOSE.into());
+    }
+    let mut reader = open_reader(&args.source)?;
+    // Balances are cumulative: every day up to the end of the last period shown is loaded.
+    let to = days.to.map(|to| report::Period::of(kind, to).end_day);
+    let load_days = DayRange { from: None, to };
+    let rows = report::load(reader.as_mut(), load_days).map_err(|e| e.to_string())?;
+    let party = |role, id| Party { role, id };
+    let (parties, channels) = match (args.merchant, args.promoter, args.channel) {
+        (Some(m), _, _) => (vec![party(Role::Merchant, m)], vec![]),
+        (_, Some(p), _) => (vec![party(Role::Promoter, p)], vec![]),
+        (_, _, Some(c)) => (vec![], vec![c]),
+        _ if args.platform => (vec![party(Role::Platform, 0)], vec![]),
+        _ if args.all => (report::parties(&rows), report::channels(&rows)),
+        _ => return Err(WHOSE.into()),
+    };
+    let mut all = AllStatements {
+        parties: Vec::new(),
+        channels: Vec::new(),
+    };
+    for p in parties {
+        all.parties
+            .extend(report::statements(&rows, p, kind, days).map_err(|e| e.to_string())?);
+    }
+    for c in channels {
+        let s = report::channel_statements(&rows, c, kind, days).map_err(|e| e.to_string())?;
+        all.channels.extend(s);
+    }
+    print_statements(&all, format)
+}
+
+fn print_statements(all: &AllStatements, format: Format) -> Result<String, String> {
+    let parties = format::statements_table(&all.parties);
+    let channels = format::channel_statements_table(&all.channels);
+    let err = |e: sluice_store::StoreError| e.to_string();
+    if format == Format::Json {
+        return format::render(all, &parties, format).map_err(err);
+    }
+    let mut out = String::new();
+    if !all.parties.is_empty() {
+        out += &format::render(&all.parties, &parties, format).map_err(err)?;
+    }
+    if !all.channels.is_empty() {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out += &format::render(&all.channels, &channels, format).map_err(err)?;
+        if format == Format::Text {
+            out += &format!("note: {}\n", report::SETTLED_NOTE);
+        }
+    }
+    Ok(out)
+}
+
+fn flow(args: FlowArgs) -> Result<String, String> {
+    let format = Format::parse(&args.source.format).map_err(|e| e.to_string())?;
+    let grouping = Grouping {
+        dims: Dim::parse_list(&args.by).map_err(|e| e.to_string())?,
+        types: TxType::parse_list(&args.types).map_err(|e| e.to_string())?,
+        days: days(&args.from, &args.to)?,
+    };
+    let measures: Vec<String> = args
+        .measures
+        .as_deref()
+        .map(|m| m.split(',').map(|s| s.trim().to_owned()).collect())
+        .unwrap_or_default();
+    let mut reader = open_reader(&args.source)?;
+    // A payment counts on its order's day; its result may come later.
+    let load_days = DayRange {
+        from: grouping.days.from,
+        to: None,
+    };
+    let rows = report::load(reader.as_mut(), load_days).map_err(|e| e.to_string())?;
+    let flow = report::flow(&rows, &grouping).map_err(|e| e.to_string())?;
+    let table = format::flow_table(&flow, &measures).map_err(|e| e.to_string())?;
+    format::render(&flow, &table, format).map_err(|e| e.to_string())
+}

@@ -1,0 +1,360 @@
+//! Output: an aligned text table people read (amounts in major units), CSV (minor units) and
+//! JSON (the report structs as serde writes them).
+
+use serde::Serialize;
+
+use super::channel::ChannelStatement;
+use super::flow::FlowReport;
+use super::statement::Statement;
+use crate::StoreError;
+
+/// How to print a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Csv,
+    Json,
+}
+
+impl Format {
+    pub fn parse(text: &str) -> Result<Format, StoreError> {
+        match text {
+            "text" => Ok(Format::Text),
+            "csv" => Ok(Format::Csv),
+            "json" => Ok(Format::Json),
+            _ => Err(StoreError::new(format!(
+                "--format `{text}`: expected text, csv or json"
+            ))),
+        }
+    }
+}
+
+/// A cell: text, a count, or an amount in a currency's minor units.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Text(String),
+    Count(u64),
+    Minor { amount: i64, currency: i32 },
+    Rate(Option<f64>),
+}
+
+/// Rows under headers, before formatting.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Table {
+    pub headers: Vec<String>,
+    pub rows: Vec<Vec<Cell>>,
+}
+
+/// Decimal places of an ISO 4217 numeric currency (2 unless known otherwise).
+pub fn exponent(currency: i32) -> u32 {
+    match currency {
+        // BIF, CLP, DJF, GNF, ISK, JPY, KMF, KRW, PYG, RWF, UGX, VND, VUV, XAF, XOF, XPF.
+        108 | 152 | 262 | 324 | 352 | 392 | 174 | 410 | 600 | 646 | 800 | 704 | 548 | 950 | 952
+        | 953 => 0,
+        // BHD, IQD, JOD, KWD, LYD, OMR, TND.
+        48 | 368 | 400 | 414 | 434 | 512 | 788 => 3,
+        _ => 2,
+    }
+}
+
+/// `amount` minor units as a decimal in major units: `-1234` in a 2-decimal currency is
+/// `-12.34`.
+pub fn major(amount: i64, currency: i32) -> String {
+    let places = exponent(currency);
+    if places == 0 {
+        return amount.to_string();
+    }
+    let scale = 10u64.pow(places);
+    let sign = if amount < 0 { "-" } else { "" };
+    let abs = amount.unsigned_abs();
+    format!(
+        "{sign}{}.{:0width$}",
+        abs / scale,
+        abs % scale,
+        width = places as usize
+    )
+}
+
+impl Cell {
+    fn text(&self) -> String {
+        match self {
+            Cell::Text(t) => t.clone(),
+            Cell::Count(n) => n.to_string(),
+            Cell::Minor { amount, currency } => major(*amount, *currency),
+            Cell::Rate(Some(r)) => format!("{:.2}%", r * 100.0),
+            Cell::Rate(None) => "-".to_owned(),
+        }
+    }
+
+    fn csv(&self) -> String {
+        match self {
+            Cell::Text(t) => csv_field(t),
+            Cell::Count(n) => n.to_string(),
+            Cell::Minor { amount, .. } => amount.to_string(),
+            Cell::Rate(Some(r)) => format!("{r:.6}"),
+            Cell::Rate(None) => String::new(),
+        }
+    }
+}
+
+fn csv_field(t: &str) -> String {
+    if t.contains([',', '"', '\n']) {
+        format!("\"{}\"", t.replace('"', "\"\""))
+    } else {
+        t.to_owned()
+    }
+}
+
+impl Table {
+    /// Columns padded to their widest cell; text left, numbers right.
+    pub fn to_text(&self) -> String {
+        let cells: Vec<Vec<String>> = self
+            .rows
+            .iter()
+            .map(|r| r.iter().map(Cell::text).collect())
+            .collect();
+        let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
+        for row in &cells {
+            for (w, c) in widths.iter_mut().zip(row) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+        let mut out = String::new();
+        let line = |texts: Vec<(String, bool)>| {
+            let parts: Vec<String> = texts
+                .iter()
+                .zip(&widths)
+                .map(|((t, left), &w)| {
+                    if *left {
+                        format!("{t:<w$}")
+                    } else {
+                        format!("{t:>w$}")
+                    }
+                })
+                .collect();
+            parts.join("  ").trim_end().to_owned() + "\n"
+        };
+        out += &line(self.headers.iter().map(|h| (h.clone(), true)).collect());
+        for (row, texts) in self.rows.iter().zip(cells) {
+            let left = row.iter().map(|c| matches!(c, Cell::Text(_)));
+            out += &line(texts.into_iter().zip(left).collect());
+        }
+        out
+    }
+
+    /// A header line and one line per row; amounts in minor units.
+    pub fn to_csv(&self) -> String {
+        let mut out: String = self
+            .headers
+            .iter()
+            .map(|h| csv_field(h))
+            .collect::<Vec<_>>()
+            .join(",");
+        out.push('\n');
+        for row in &self.rows {
+            out += &row.iter().map(Cell::csv).collect::<Vec<_>>().join(",");
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// Prints `value` as `format`: text and CSV through `table`, JSON through serde.
+pub fn render<T: Serialize + ?Sized>(
+    value: &T,
+    table: &Table,
+    format: Format,
+) -> Result<String, StoreError> {
+    match format {
+        Format::Text => Ok(table.to_text()),
+        Format::Csv => Ok(table.to_csv()),
+        Format::Json => serde_json::to_string_pretty(value)
+            .map(|s| s + "\n")
+            .map_err(|e| StoreError::new(format!("report: JSON: {e}"))),
+    }
+}
+
+fn minor(amount: i64, currency: i32) -> Cell {
+    Cell::Minor { amount, currency }
+}
+
+/// One line per statement.
+pub fn statements_table(statements: &[Statement]) -> Table {
+    let headers = [
+        "party",
+        "currency",
+        "period",
+        "from",
+        "to",
+        "opening",
+        "gross",
+        "sales",
+        "commission",
+        "fees",
+        "splits",
+        "refunds",
+        "settled",
+        "frozen_in",
+        "released",
+        "withdrawn",
+        "pending",
+        "available",
+        "frozen",
+        "refunds_held",
+        "closing",
+    ];
+    let rows = statements
+        .iter()
+        .map(|s| {
+            let (m, c, cur) = (&s.movements, &s.closing, s.currency);
+            let total = |b: &super::Balances| b.pending_minor + b.available_minor + b.frozen_minor;
+            vec![
+                Cell::Text(format!(
+                    "{}:{}",
+                    s.party.role.name().to_lowercase(),
+                    s.party.id
+                )),
+                Cell::Count(cur as u64),
+                Cell::Text(s.period.label.clone()),
+                Cell::Text(s.period.start.clone()),
+                Cell::Text(s.period.end.clone()),
+                minor(total(&s.opening), cur),
+                minor(m.gross_minor, cur),
+                minor(m.sales_minor, cur),
+                minor(m.commission_minor, cur),
+                minor(m.fees_minor, cur),
+                minor(m.splits_minor, cur),
+                minor(m.refunds_minor, cur),
+                minor(m.settled_minor, cur),
+                minor(m.frozen_minor, cur),
+                minor(m.released_minor, cur),
+                minor(m.withdrawn_minor, cur),
+                minor(c.pending_minor, cur),
+                minor(c.available_minor, cur),
+                minor(c.frozen_minor, cur),
+                minor(c.refunds_held_minor, cur),
+                minor(total(c), cur),
+            ]
+        })
+        .collect();
+    Table {
+        headers: headers.iter().map(|h| h.to_string()).collect(),
+        rows,
+    }
+}
+
+/// One line per channel statement.
+pub fn channel_statements_table(statements: &[ChannelStatement]) -> Table {
+    let headers = [
+        "channel",
+        "currency",
+        "period",
+        "from",
+        "to",
+        "outstanding_opening",
+        "captured",
+        "refunded",
+        "fees",
+        "reversals",
+        "reversed",
+        "settled",
+        "outstanding",
+    ];
+    let rows = statements
+        .iter()
+        .map(|s| {
+            let (m, cur) = (&s.movements, s.currency);
+            vec![
+                Cell::Count(s.channel_id as u64),
+                Cell::Count(cur as u64),
+                Cell::Text(s.period.label.clone()),
+                Cell::Text(s.period.start.clone()),
+                Cell::Text(s.period.end.clone()),
+                minor(s.outstanding_opening_minor, cur),
+                minor(m.captured_minor, cur),
+                minor(m.refunded_minor, cur),
+                minor(m.fees_minor, cur),
+                minor(m.reversals_minor, cur),
+                minor(m.reversed_minor, cur),
+                minor(m.settled_minor, cur),
+                minor(s.outstanding_closing_minor, cur),
+            ]
+        })
+        .collect();
+    Table {
+        headers: headers.iter().map(|h| h.to_string()).collect(),
+        rows,
+    }
+}
+
+/// Every flow measure's column name, in printing order.
+pub const FLOW_MEASURES: &[&str] = &[
+    "count",
+    "succeeded",
+    "volume",
+    "success_rate_first_attempt",
+    "success_rate",
+    "failovers",
+    "fees",
+    "refunds",
+    "refunds_amount",
+    "risk",
+];
+
+/// One line per group; `measures` picks and orders the columns (empty = all). Amounts are
+/// formatted in the group's currency when `currency` is a dimension, else with 2 decimals.
+pub fn flow_table(report: &FlowReport, measures: &[String]) -> Result<Table, StoreError> {
+    let chosen: Vec<&str> = if measures.is_empty() {
+        FLOW_MEASURES.to_vec()
+    } else {
+        measures.iter().map(String::as_str).collect()
+    };
+    if let Some(bad) = chosen.iter().find(|m| !FLOW_MEASURES.contains(m)) {
+        return Err(StoreError::new(format!(
+            "--measures `{bad}`: unknown measure (expected {})",
+            FLOW_MEASURES.join(", ")
+        )));
+    }
+    let currency_at = report.dims.iter().position(|d| *d == super::Dim::Currency);
+    let mut headers: Vec<String> = report.dims.iter().map(|d| d.name().to_owned()).collect();
+    headers.extend(chosen.iter().map(|m| m.to_string()));
+    let rows = report
+        .rows
+        .iter()
+        .map(|row| {
+            let cur = currency_at
+                .and_then(|i| row.key[i].parse().ok())
+                .unwrap_or(0);
+            let mut cells: Vec<Cell> = row.key.iter().map(|k| Cell::Text(k.clone())).collect();
+            cells.extend(chosen.iter().map(|m| flow_cell(&row.measures, m, cur)));
+            cells
+        })
+        .collect();
+    Ok(Table { headers, rows })
+}
+
+fn flow_cell(m: &super::Measures, name: &str, currency: i32) -> Cell {
+    match name {
+        "count" => Cell::Count(m.count),
+        "succeeded" => Cell::Count(m.succeeded),
+        "volume" => minor(m.volume_minor, currency),
+        "success_rate_first_attempt" => Cell::Rate(m.success_rate_first_attempt),
+        "success_rate" => Cell::Rate(m.success_rate),
+        "failovers" => Cell::Count(m.failovers),
+        "fees" => minor(m.fees_minor, currency),
+        "refunds" => Cell::Count(m.refunds),
+        "refunds_amount" => minor(m.refunds_minor, currency),
+        _ => Cell::Text(
+            m.risk
+                .iter()
+                .map(|h| {
+                    format!(
+                        "r{}:{}b/{}r/{}s",
+                        h.rule_id, h.blocked, h.reviewed, h.shadow
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+    }
+}

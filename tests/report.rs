@@ -1,0 +1,326 @@
+//! `sluice report` over a scripted-clock month (docs/STORE.md, "Reports"): 37 simulated days from
+//! Wednesday 2026-11-25 to Thursday 2026-12-31 — the end of November, the whole of December and
+//! six week boundaries — exported with
+//! `sluice export`; the daily, weekly and monthly statements must close at the balances the
+//! server reports (BalanceQuery) to the minor unit, and their movements must sum to the same
+//! totals whichever the period.
+
+mod common;
+use serde_json::Value;
+use sluice_gateway::client::Client;
+use sluice_gateway::server::{ServeOptions, Server};
+use sluice_node::{Clock, ScriptedClock};
+use sluice_protocol::*;
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(30);
+const DAYS: u64 = 37;
+const PAYMENTS_PER_DAY: u64 = 20;
+const NS_PER_DAY: u64 = 86_400_000_000_000;
+/// 2026-11-25 00:00:00 in UTC+8 (the default configuration's settlement calendar).
+const START_NS: u64 = 1_796_054_400_000_000_000 - 6 * NS_PER_DAY;
+const MERCHANTS: [u32; 2] = [1001, 1002];
+const CNY: i64 = 156;
+
+/// Pays the day's payments and waits for every ack and result.
+fn pay_a_day(client: &mut Client, day: u64) {
+    let first = day * PAYMENTS_PER_DAY + 1;
+    for id in first..first + PAYMENTS_PER_DAY {
+        let request = PaymentRequest {
+            request_id: id,
+            merchant_id: MERCHANTS[(id % 2) as usize],
+            amount_minor: 10_000 + (id % 50) as i64 * 100,
+            currency: CNY as u16,
+            method: PaymentMethod::Wallet,
+            user_id: 1 + id % 40,
+            country: Chars::new("CN"),
+            ..PaymentRequest::default()
+        };
+        client.send(&request).expect("send");
+    }
+    let (mut acks, mut accepted, mut results) = (0, 0, 0);
+    while acks < PAYMENTS_PER_DAY || results < accepted {
+        match client.recv(WAIT).expect("recv").expect("a message in time") {
+            AnyMessage::PaymentAck(a) => {
+                acks += 1;
+                accepted += u64::from(a.status == AckStatus::Accepted);
+            }
+            AnyMessage::PaymentResult(_) => results += 1,
+            _ => {}
+        }
+    }
+}
+
+fn balance(client: &mut Client, merchant: u32) -> BalanceEntry {
+    client
+        .send(&BalanceQuery {
+            party_kind: PartyKind::Merchant,
+            party_id: merchant,
+        })
+        .expect("send");
+    let report = client
+        .recv_until(WAIT, |m| match m {
+            AnyMessage::BalanceReport(r) => Some(r.clone()),
+            _ => None,
+        })
+        .expect("balance");
+    let cny = report
+        .balances
+        .iter()
+        .find(|b| i64::from(b.currency) == CNY);
+    cny.copied().unwrap_or_default()
+}
+
+/// On 2026-12-04: refunds 30.00 of the first payment (merchant 1002's, of 2026-11-25: settled
+/// long ago, so taken from available) and withdraws 1,000.00 for merchant 1001.
+fn refund_and_withdraw(client: &mut Client) {
+    let refund = RefundRequest {
+        refund_request_id: 1,
+        payment_request_id: 1,
+        amount_minor: 3_000,
+    };
+    client.send(&refund).expect("send refund");
+    let result = client
+        .recv_until(WAIT, |m| match m {
+            AnyMessage::RefundResult(r) => Some(r.clone()),
+            _ => None,
+        })
+        .expect("a refund result");
+    assert_eq!(result.status, FinalStatus::Succeeded, "{result:?}");
+    let withdraw = WithdrawRequest {
+        withdraw_request_id: 1,
+        merchant_id: MERCHANTS[0],
+        currency: CNY as u16,
+        amount_minor: 100_000,
+    };
+    client.send(&withdraw).expect("send withdrawal");
+    let result = client
+        .recv_until(WAIT, |m| match m {
+            AnyMessage::WithdrawResult(r) => Some(r.clone()),
+            _ => None,
+        })
+        .expect("a withdrawal result");
+    assert_eq!(result.status, FinalStatus::Succeeded, "{result:?}");
+}
+
+/// Runs the month in `dir` and returns each merchant's CNY balance at its end.
+fn run_month(dir: &Path) -> Vec<BalanceEntry> {
+    let clock = ScriptedClock::starting_at(START_NS);
+    let options = ServeOptions {
+        clock: Clock::Scripted(clock.clone()),
+        ..ServeOptions::default()
+    };
+    let server = Server::start(common::in_process_config(dir, 10_000), options).expect("server");
+    let (addr, stop) = (server.local_addr, server.stop.clone());
+    let running = std::thread::spawn(move || server.run());
+    let mut client =
+        Client::login(addr, Role::Acquirer, "acq-a", "sluice-demo-acquirer-a").expect("login");
+    for day in 0..DAYS {
+        clock.advance_to(START_NS + day * NS_PER_DAY + 10 * 3_600_000_000_000);
+        pay_a_day(&mut client, day);
+        if day == 9 {
+            refund_and_withdraw(&mut client);
+        }
+    }
+    // The last day's evening: the day is still open, so its income is still pending.
+    clock.advance_to(START_NS + (DAYS - 1) * NS_PER_DAY + 20 * 3_600_000_000_000);
+    let balances = MERCHANTS.map(|m| balance(&mut client, m)).to_vec();
+    stop.store(true, Ordering::Release);
+    let report = running.join().expect("server thread");
+    assert!(report.error.is_none(), "server: {:?}", report.error);
+    balances
+}
+
+fn sluice(args: &[&str], dir: &Path) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(args)
+        .arg("--data")
+        .arg(dir)
+        .output()
+        .expect("run sluice");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "sluice {args:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// The merchant's CNY statements of one period kind, as JSON.
+fn statements(dir: &Path, period: &str, merchant: u32) -> Vec<Value> {
+    let merchant = merchant.to_string();
+    let args = [
+        "report",
+        "statement",
+        "--merchant",
+        &merchant,
+        "--period",
+        period,
+        "--format",
+        "json",
+    ];
+    let json: Value = serde_json::from_str(&sluice(&args, dir)).expect("JSON");
+    let all = json["parties"].as_array().expect("parties").clone();
+    all.into_iter().filter(|s| s["currency"] == CNY).collect()
+}
+
+fn sum(statements: &[Value], field: &str) -> i64 {
+    statements
+        .iter()
+        .map(|s| s["movements"][field].as_i64().expect("a figure"))
+        .sum()
+}
+
+#[test]
+fn statements_of_a_scripted_month_tie_out_to_the_ledger() {
+    let test_dir = common::TestDir::new("report-month");
+    let dir = test_dir.path.clone();
+    let balances = run_month(&dir);
+    assert_eq!(balances.len(), 2);
+    sluice(&["export", "--once"], &dir);
+    channels_tie_out(&dir);
+    for (merchant, balance) in MERCHANTS.into_iter().zip(balances) {
+        let daily = statements(&dir, "day", merchant);
+        let weekly = statements(&dir, "week", merchant);
+        let monthly = statements(&dir, "month", merchant);
+        assert_eq!(
+            daily.len() as u64,
+            DAYS,
+            "merchant {merchant}: a statement a day"
+        );
+        assert_eq!(weekly.len(), 6, "2026-W48 to 2026-W53");
+        assert_eq!(monthly.len(), 2, "November and December");
+        for field in [
+            "gross_minor",
+            "sales_minor",
+            "fees_minor",
+            "splits_minor",
+            "settled_minor",
+        ] {
+            let days = sum(&daily, field);
+            assert_eq!(
+                days,
+                sum(&weekly, field),
+                "merchant {merchant}: {field} by week"
+            );
+            assert_eq!(
+                days,
+                sum(&monthly, field),
+                "merchant {merchant}: {field} by month"
+            );
+        }
+        assert!(sum(&daily, "sales_minor") > 0);
+        // Every day ties its movements to its balances (docs/STORE.md, "Reports").
+        for s in &daily {
+            let total = |b: &Value| {
+                [
+                    "pending_minor",
+                    "available_minor",
+                    "frozen_minor",
+                    "refunds_held_minor",
+                ]
+                .iter()
+                .map(|f| b[*f].as_i64().expect("a balance"))
+                .sum::<i64>()
+            };
+            let m = |f: &str| s["movements"][f].as_i64().expect("a figure");
+            let moved = m("sales_minor") + m("commission_minor")
+                - m("refunds_minor")
+                - m("withdrawn_minor");
+            let change = total(&s["closing"]) - total(&s["opening"]);
+            assert_eq!(
+                change, moved,
+                "merchant {merchant} on {}",
+                s["period"]["start"]
+            );
+        }
+        for period in [&daily, &weekly, &monthly] {
+            let closing = &period.last().expect("statements")["closing"];
+            assert_eq!(
+                closing["pending_minor"], balance.pending_minor,
+                "merchant {merchant}"
+            );
+            assert_eq!(
+                closing["available_minor"], balance.available_minor,
+                "merchant {merchant}"
+            );
+            assert_eq!(
+                closing["frozen_minor"], balance.frozen_minor,
+                "merchant {merchant}"
+            );
+        }
+        let text = sluice(
+            &[
+                "report",
+                "statement",
+                "--merchant",
+                &merchant.to_string(),
+                "--period",
+                "week",
+            ],
+            &dir,
+        );
+        println!("{text}");
+    }
+}
+
+/// Every channel's captures sum to the merchants' gross, and to the flow report's volume by
+/// channel; each channel's receivable moves by its movements.
+fn channels_tie_out(dir: &Path) {
+    let args = [
+        "report",
+        "statement",
+        "--all",
+        "--period",
+        "month",
+        "--format",
+        "json",
+    ];
+    let all: Value = serde_json::from_str(&sluice(&args, dir)).expect("JSON");
+    let channels = all["channels"].as_array().expect("channel statements");
+    let parties = all["parties"].as_array().expect("party statements");
+    assert!(!channels.is_empty());
+    for s in channels {
+        let m = |f: &str| s["movements"][f].as_i64().expect("a figure");
+        let moved = m("captured_minor") - m("fees_minor") - m("refunded_minor")
+            + m("reversals_minor")
+            - m("reversed_minor");
+        let change = s["outstanding_closing_minor"]
+            .as_i64()
+            .expect("outstanding")
+            - s["outstanding_opening_minor"]
+                .as_i64()
+                .expect("outstanding");
+        assert_eq!(change, moved, "{s}");
+    }
+    let args = ["report", "flow", "--by", "channel", "--format", "json"];
+    let flow: Value = serde_json::from_str(&sluice(&args, dir)).expect("JSON");
+    let rows = flow["rows"].as_array().expect("rows");
+    let volume: i64 = rows
+        .iter()
+        .map(|r| r["measures"]["volume_minor"].as_i64().expect("volume"))
+        .sum();
+    assert_eq!(volume, sum(channels, "captured_minor"));
+    assert_eq!(volume, sum(parties, "gross_minor"));
+    println!(
+        "{}",
+        sluice(&["report", "flow", "--by", "channel,week"], dir)
+    );
+}
+
+#[test]
+fn report_names_what_is_missing() {
+    let test_dir = common::TestDir::new("report-errors");
+    let output = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["report", "statement", "--merchant", "1001", "--data"])
+        .arg(&test_dir.path)
+        .output()
+        .expect("run sluice");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("export"), "{stderr}");
+}
