@@ -1,8 +1,9 @@
 //! The store side of the console: rows loaded through a [`FlowReader`], kept while the store's
 //! position does not move, and the small aggregations the pages draw.
 //!
-//! `channel_days` stands in for the report API (`store/src/report`, issue 20) until it is on
-//! main: the reports page calls it and nothing else, so swapping it is one function.
+//! The reports page draws the report API's flow report (`crate::report::flow`); what is here
+//! are the channels page's own small sums (payments ended per channel, attempts) and the risk
+//! dashboard's interception rate.
 
 use crate::{DayRange, FlowReader, StoreError};
 use sluice_node::flow::{Day, Rows};

@@ -1,72 +1,83 @@
-//! Reports as charts: volume, success rate and fees per channel per day.
+//! Reports as charts: the report API's flow report (`crate::report::flow`, the same numbers as
+//! `sluice report flow --by day,channel`) drawn as volume bars and success-rate lines per channel
+//! per day, and its table.
 
-use super::super::data::{ChannelDay, channel_days};
-use super::super::html::{date, esc, money, percent, table};
+use super::super::html::{esc, money, table};
 use super::super::svg::{Series, bar_chart, line_chart};
 use super::{Ctx, channel_label, store_error};
-use sluice_node::flow::Day;
+use crate::report::{Dim, FlowReport, Grouping, REPORT_TABLES, flow};
 use std::collections::BTreeMap;
 
-fn charts(
-    out: &mut String,
-    days: &BTreeMap<(Day, i32), ChannelDay>,
-    labels: &dyn Fn(i32) -> String,
-) {
-    let mut all_days: Vec<Day> = days.keys().map(|(d, _)| *d).collect();
-    all_days.dedup();
-    let mut channels: Vec<i32> = days.keys().map(|(_, c)| *c).collect();
+/// Per (day label, channel id): the measures' row index.
+fn cells(report: &FlowReport) -> BTreeMap<(String, i32), usize> {
+    let mut out = BTreeMap::new();
+    for (i, row) in report.rows.iter().enumerate() {
+        if let [day, channel] = &row.key[..] {
+            out.insert((day.clone(), channel.parse().unwrap_or(0)), i);
+        }
+    }
+    out
+}
+
+fn charts(out: &mut String, report: &FlowReport, labels: &dyn Fn(i32) -> String) {
+    let cells = cells(report);
+    let mut days: Vec<String> = cells.keys().map(|(d, _)| d.clone()).collect();
+    days.dedup();
+    let mut channels: Vec<i32> = cells.keys().map(|(_, c)| *c).collect();
     channels.sort_unstable();
     channels.dedup();
-    let categories: Vec<String> = all_days.iter().map(|d| date(d.0)).collect();
+    let measure = |d: &String, c: i32| {
+        cells
+            .get(&(d.clone(), c))
+            .map(|&i| &report.rows[i].measures)
+    };
     let volume: Vec<(String, Vec<f64>)> = channels
         .iter()
-        .map(|c| {
-            let v = all_days
+        .map(|&c| {
+            let v = days
                 .iter()
-                .map(|d| {
-                    days.get(&(*d, *c))
-                        .map_or(0.0, |x| x.volume_minor as f64 / 100.0)
-                })
-                .collect();
-            (labels(*c), v)
+                .map(|d| measure(d, c).map_or(0.0, |m| m.volume_minor as f64 / 100.0));
+            (labels(c), v.collect())
         })
         .collect();
     out.push_str(&bar_chart(
         "chart-volume",
         "Succeeded volume per channel per day (major units)",
-        &categories,
+        &days,
         &volume,
         &|y| format!("{y:.0}"),
     ));
     let rate: Vec<Series> = channels
         .iter()
-        .map(|c| Series {
-            name: labels(*c),
-            points: all_days
-                .iter()
-                .filter_map(|d| {
-                    let x = days.get(&(*d, *c)).filter(|x| x.payments > 0)?;
-                    Some((
-                        f64::from(d.0),
-                        x.succeeded as f64 * 100.0 / x.payments as f64,
-                    ))
-                })
+        .map(|&c| Series {
+            name: labels(c),
+            points: (days.iter().enumerate())
+                .filter_map(|(i, d)| Some((i as f64, measure(d, c)?.success_rate? * 100.0)))
                 .collect(),
         })
         .collect();
+    let day_of = |x: f64| days.get(x.round() as usize).cloned().unwrap_or_default();
     out.push_str(&line_chart(
         "chart-success",
         "Success rate per channel per day, %",
         &rate,
-        &|x| date(x as i32),
+        &day_of,
         &|y| format!("{y:.0}%"),
     ));
 }
 
+fn rate(r: Option<f64>) -> String {
+    r.map_or("–".into(), |r| format!("{:.1}%", r * 100.0))
+}
+
 pub fn render(ctx: &Ctx) -> String {
     let mut out = String::new();
-    let rows = match ctx.data.load(&["payment_results"]) {
-        Ok((rows, _)) => rows,
+    let report = ctx
+        .data
+        .load(REPORT_TABLES)
+        .and_then(|(rows, _)| flow(&rows, &Grouping::by(vec![Dim::Day, Dim::Channel])));
+    let report = match report {
+        Ok(r) => r,
         Err(e) => {
             store_error(&mut out, &e);
             return out;
@@ -74,25 +85,28 @@ pub fn render(ctx: &Ctx) -> String {
     };
     let now = ctx.channels_now();
     let labels = |c: i32| channel_label(c, &now);
-    let days = channel_days(&rows);
-    if days.is_empty() {
+    if report.rows.is_empty() {
         out.push_str("<p class=\"note\">No payments exported yet.</p>");
         return out;
     }
-    charts(&mut out, &days, &labels);
-    let table_rows: Vec<Vec<String>> = days
+    charts(&mut out, &report, &labels);
+    let table_rows: Vec<Vec<String>> = report
+        .rows
         .iter()
-        .map(|((day, c), d)| {
+        .map(|r| {
+            let m = &r.measures;
+            let channel = r.key.get(1).and_then(|c| c.parse().ok()).unwrap_or(0);
             vec![
-                date(day.0),
-                esc(&labels(*c)),
-                d.payments.to_string(),
-                d.succeeded.to_string(),
-                percent(d.succeeded, d.payments),
-                percent(d.first_attempt_succeeded, d.payments),
-                d.failovers.to_string(),
-                money(d.volume_minor),
-                money(d.fees_minor),
+                esc(r.key.first().map_or("", String::as_str)),
+                esc(&labels(channel)),
+                m.count.to_string(),
+                m.succeeded.to_string(),
+                rate(m.success_rate),
+                rate(m.success_rate_first_attempt),
+                m.failovers.to_string(),
+                money(m.volume_minor),
+                money(m.fees_minor),
+                money(m.refunds_minor),
             ]
         })
         .collect();
@@ -106,8 +120,9 @@ pub fn render(ctx: &Ctx) -> String {
         "Failovers",
         "Volume",
         "Fees",
+        "Refunded",
     ];
     table(&mut out, "report-channel-day", &headers, &table_rows);
-    out.push_str("<p class=\"note\">The channel is where each payment ended (its last attempt). Amounts are summed across currencies in minor units / 100.</p>");
+    out.push_str("<p class=\"note\">From the report API: the same figures as <code>sluice report flow --by day,channel</code>. Amounts are minor units / 100, summed across currencies.</p>");
     out
 }
