@@ -8,6 +8,7 @@ mod bench_notify;
 mod bench_pipeline;
 mod bench_plot;
 mod channel_sim;
+mod console_cli;
 mod demo;
 mod demo_admin;
 mod demo_faults;
@@ -88,6 +89,9 @@ enum Command {
     Admin(admin::AdminArgs),
     /// Merchant notifications: list pending and given-up ones (status), send again (resend).
     Notify(notify_cli::NotifyArgs),
+    /// The read-only web console: live throughput, latency and channel health from the server's
+    /// metrics; reports, risk and order stories from the exported flow; admin login.
+    Console(console_cli::ConsoleArgs),
     /// Statements and flow reports from the flow store (`sluice export`'s Parquet files or
     /// PostgreSQL): text, CSV or JSON.
     Report {
@@ -121,6 +125,7 @@ fn main() -> ExitCode {
         Command::Replay { command } => replay_cli::run(command),
         Command::Admin(args) => admin::run(args),
         Command::Notify(args) => notify_cli::run(args),
+        Command::Console(args) => console_cli::run(args),
         Command::Report { command } => report_cli::run(command),
         Command::Export(args) => export_cli::run(args),
         Command::DefaultConfig => {

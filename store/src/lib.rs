@@ -10,6 +10,9 @@
 //!   in one place whichever store answers.
 #![forbid(unsafe_code)]
 
+pub mod console;
+pub mod jsonl;
+pub mod memory;
 pub mod report;
 
 use std::fmt;

@@ -1,0 +1,268 @@
+//! The routes end to end without a browser: login (right, wrong, server down), the session
+//! check in front of every page, the pages over the synthetic rows, bad requests.
+
+use super::auth::Authority;
+use super::routes::{Reply, Req};
+use super::testing::sample_rows;
+use super::{Console, ConsoleConfig};
+use crate::memory::MemoryReader;
+use std::sync::Arc;
+
+struct Fixed;
+
+impl Authority for Fixed {
+    fn check(&self, key_id: &str, secret: &str) -> Result<Result<(), String>, String> {
+        match (key_id, secret) {
+            ("admin", "right") => Ok(Ok(())),
+            ("down", _) => Err("127.0.0.1:1: connection refused".into()),
+            _ => Ok(Err("LoginRejected: BadCredentials".into())),
+        }
+    }
+}
+
+fn console() -> Console {
+    // Nothing listens on port 1: every scrape is an error reading, which the pages must say.
+    let config = ConsoleConfig::new(
+        "127.0.0.1:0".parse().expect("addr"),
+        "http://127.0.0.1:1/metrics",
+    );
+    let reader = Box::new(MemoryReader::new(sample_rows(), 40));
+    Console::start(&config, reader, Arc::new(Fixed)).expect("starts")
+}
+
+fn get(c: &Console, path: &str, cookie: Option<&str>) -> Reply {
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    c.handle(Req {
+        method: "GET".into(),
+        path: path.into(),
+        query: query.into(),
+        cookie: cookie.map(str::to_string),
+        body: Vec::new(),
+    })
+}
+
+fn login(c: &Console, form: &str) -> Reply {
+    c.handle(Req {
+        method: "POST".into(),
+        path: "/login".into(),
+        body: form.as_bytes().to_vec(),
+        ..Req::default()
+    })
+}
+
+fn logged_in(c: &Console) -> String {
+    let r = login(c, "key=admin&secret=right");
+    assert_eq!(r.status, 303);
+    assert_eq!(r.location.as_deref(), Some("/"));
+    let cookie = r.set_cookie.expect("a session cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    cookie.split(';').next().expect("name=value").to_string()
+}
+
+#[test]
+fn every_page_needs_a_session_and_a_wrong_login_says_so() {
+    let c = console();
+    for path in [
+        "/",
+        "/channels",
+        "/risk",
+        "/reports",
+        "/order?id=1",
+        "/nothing",
+    ] {
+        let r = get(&c, path, None);
+        assert_eq!(
+            (r.status, r.location.as_deref()),
+            (303, Some("/login")),
+            "{path}"
+        );
+        let r = get(&c, path, Some("sluice_console=forged"));
+        assert_eq!(r.status, 303, "{path} with a forged token");
+    }
+    let wrong = login(&c, "key=admin&secret=wrong");
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.body.contains("Wrong key or secret"), "{}", wrong.body);
+    assert!(wrong.set_cookie.is_none());
+    let down = login(&c, "key=down&secret=x");
+    assert_eq!(down.status, 503);
+    assert!(down.body.contains("could not be asked"));
+    assert_eq!(login(&c, "key=admin").status, 400);
+    let cookie = logged_in(&c);
+    assert_eq!(get(&c, "/", Some(&cookie)).status, 200);
+    let out = c.handle(Req {
+        method: "POST".into(),
+        path: "/logout".into(),
+        cookie: Some(cookie.clone()),
+        ..Req::default()
+    });
+    assert_eq!(out.status, 303);
+    assert_eq!(
+        get(&c, "/", Some(&cookie)).status,
+        303,
+        "the session is closed"
+    );
+}
+
+#[test]
+fn pages_show_the_rows_and_the_server_being_down() {
+    let c = console();
+    let cookie = logged_in(&c);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let overview = get(&c, "/", Some(&cookie));
+    assert_eq!(overview.status, 200);
+    assert!(
+        overview.body.contains("Exported through"),
+        "{}",
+        overview.body
+    );
+    let channels = get(&c, "/channels", Some(&cookie)).body;
+    // The server does not answer: health comes from the store, where unionpay came back.
+    assert!(channels.contains("All channels healthy"), "{channels}");
+    assert!(channels.contains("Healthy → Open") && channels.contains("Probing → Healthy"));
+    assert!(channels.contains("id=\"chart-health\""));
+    let risk = get(&c, "/risk", Some(&cookie)).body;
+    assert!(
+        risk.contains("33.3%") && risk.contains("no labels yet"),
+        "{risk}"
+    );
+    let reports = get(&c, "/reports", Some(&cookie)).body;
+    assert!(reports.contains("id=\"chart-volume\"") && reports.contains("2026-12-01"));
+    let order = get(&c, "/order?id=1", Some(&cookie));
+    assert_eq!(order.status, 200);
+    for needle in [
+        "CurrencyUnsupported",
+        "Ranked",
+        "RetryableError",
+        "Refund 501",
+        "clearing:0",
+    ] {
+        assert!(
+            order.body.contains(needle),
+            "{needle} missing from {}",
+            order.body
+        );
+    }
+}
+
+#[test]
+fn bad_requests_get_clear_4xx_answers() {
+    let c = console();
+    let cookie = logged_in(&c);
+    let bad = get(&c, "/order?id=%3Cscript%3E", Some(&cookie));
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.body.contains("&lt;script&gt; is not an order id"),
+        "{}",
+        bad.body
+    );
+    assert!(!bad.body.contains("<script>"));
+    let missing = get(&c, "/order?id=999", Some(&cookie));
+    assert_eq!(missing.status, 404);
+    assert!(missing.body.contains("No order 999"));
+    assert_eq!(get(&c, "/nothing", Some(&cookie)).status, 404);
+    let post = c.handle(Req {
+        method: "POST".into(),
+        path: "/".into(),
+        cookie: Some(cookie),
+        ..Req::default()
+    });
+    assert_eq!(post.status, 405);
+}
+
+#[test]
+fn the_overview_reads_throughput_latency_and_export_lag_from_two_scrapes() {
+    use super::data::Data;
+    use super::live::{ChannelNow, Live, Reading};
+    use super::pages::{Ctx, channels, overview};
+    let live = Live::default();
+    let first = Reading {
+        at_secs: 1_000.0,
+        payments_requested: 100.0,
+        latency_buckets: vec![(0.001, 10.0), (0.002, 10.0), (f64::INFINITY, 10.0)],
+        durable_seq: 50.0,
+        channels: vec![ChannelNow {
+            channel_id: 3,
+            name: "union<pay>".into(),
+            state: "Open".into(),
+            recent_success_ratio: 0.25,
+            attempts: 4.0,
+        }],
+        ..Reading::default()
+    };
+    let mut second = first.clone();
+    second.at_secs = 1_010.0;
+    second.payments_requested = 300.0;
+    second.latency_buckets = vec![(0.001, 110.0), (0.002, 210.0), (f64::INFINITY, 210.0)];
+    second.durable_seq = 55.0;
+    live.push(first);
+    live.push(second);
+    let data = Data::new(Box::new(MemoryReader::new(sample_rows(), 40)));
+    let ctx = Ctx {
+        data: &data,
+        live: &live,
+    };
+    let page = overview::render(&ctx);
+    assert!(page.contains("<b>20.0</b>"), "200 payments in 10 s: {page}");
+    // 100 answers within 1 ms, 100 more within 2 ms: p50 is the first bucket's bound.
+    assert!(page.contains("<b>1.000 ms</b>"), "p50: {page}");
+    assert!(page.contains("<b>1.980 ms</b>"), "p99: {page}");
+    assert!(page.contains("<b>15</b>"), "export lag 55 - 40: {page}");
+    let page = channels::render(&ctx);
+    assert!(
+        page.contains("Unhealthy: 3 union&lt;pay&gt; is Open"),
+        "{page}"
+    );
+    assert!(!page.contains("union<pay>"));
+}
+
+/// One raw HTTP/1.1 exchange with the console's socket; returns the response text.
+fn exchange(c: &Console, request: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(c.addr()).expect("connect");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    s.write_all(request).expect("write");
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn over_the_socket_pages_are_guarded_and_oversized_bodies_refused() {
+    let c = console();
+    let r = exchange(
+        &c,
+        b"GET /channels HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(r.starts_with("HTTP/1.1 303"), "{r}");
+    assert!(r.to_ascii_lowercase().contains("location: /login"), "{r}");
+    assert!(
+        r.contains("default-src 'none'"),
+        "scripts are forbidden: {r}"
+    );
+    assert!(
+        r.to_ascii_lowercase().contains("cache-control: no-store"),
+        "{r}"
+    );
+    let form = b"key=admin&secret=right";
+    let login = format!(
+        "POST /login HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: \
+         application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
+        form.len()
+    );
+    let r = exchange(&c, &[login.as_bytes(), form].concat());
+    assert!(r.starts_with("HTTP/1.1 303"), "{r}");
+    assert!(r.contains("HttpOnly; SameSite=Strict"), "{r}");
+    let big = vec![b'a'; 100 * 1024];
+    let head = format!(
+        "POST /login HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        big.len()
+    );
+    let r = exchange(&c, &[head.as_bytes(), &big].concat());
+    assert!(r.starts_with("HTTP/1.1 413"), "{r}");
+    let r = exchange(&c, b"NOT HTTP\r\n\r\n");
+    assert!(r.is_empty() || r.starts_with("HTTP/1.1 400"), "{r}");
+}
