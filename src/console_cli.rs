@@ -8,7 +8,6 @@ use sluice_node::flow::Rows;
 use sluice_protocol::Role;
 use sluice_store::console::auth::Authority;
 use sluice_store::console::{Console, ConsoleConfig};
-use sluice_store::jsonl::JsonLinesStore;
 use sluice_store::{DayRange, FlowReader, ParquetStore, StoreError};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -93,15 +92,11 @@ impl FlowReader for ParquetReader {
     }
 }
 
-/// The store the console reads: the Parquet export in DATA/export/parquet (`sluice export`), or
-/// a JSON-lines store in DATA/export (tests and debugging) when that is what the directory holds.
+/// The store the console reads: PostgreSQL when a URL is given, else the Parquet export in
+/// DATA/export/parquet (`sluice export`).
 fn reader(data: &Path, postgres_url: Option<&str>) -> Result<Box<dyn FlowReader + Send>, String> {
-    if postgres_url.is_some() {
-        return Err("--postgres-url: this build has no PostgreSQL reader yet".into());
-    }
-    let jsonl = data.join("export");
-    if jsonl.join(sluice_store::jsonl::FILE).exists() && !ParquetStore::dir_in(data).is_dir() {
-        let store = JsonLinesStore::open(&jsonl).map_err(|e| e.to_string())?;
+    if let Some(url) = postgres_url {
+        let store = sluice_store::pg::PgStore::connect(url).map_err(|e| format!("console: {e}"))?;
         return Ok(Box::new(store));
     }
     if !ParquetStore::dir_in(data).is_dir() {

@@ -11,7 +11,6 @@
 #![forbid(unsafe_code)]
 
 pub mod console;
-pub mod jsonl;
 pub mod memory;
 pub mod report;
 

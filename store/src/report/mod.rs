@@ -134,46 +134,5 @@ fn minor_i64(sum: i128) -> Result<i64, StoreError> {
     i64::try_from(sum).map_err(|_| StoreError::new(format!("a balance of {sum} passes i64")))
 }
 
-/// A [`FlowReader`] over rows held in memory: for tests, and for the console's own tests.
-#[derive(Debug, Clone, Default)]
-pub struct MemoryReader {
-    pub rows: Rows,
-    pub position: u64,
-}
-
-impl FlowReader for MemoryReader {
-    fn load(&mut self, tables: &[&str], days: DayRange) -> Result<Rows, StoreError> {
-        let mut out = Rows::default();
-        let keep = |name: &str, day| tables.contains(&name) && days.contains(day);
-        let r = &self.rows;
-        macro_rules! copy {
-            ($($t:ident),+) => {$(
-                out.$t = r.$t.iter().filter(|x| keep(table_of(&r.$t), x.day)).cloned().collect();
-            )+};
-        }
-        copy!(
-            orders,
-            routing_candidates,
-            attempts,
-            payment_results,
-            split_lines,
-            refunds,
-            refund_results,
-            reversals,
-            withdrawals,
-            ledger_transfers,
-            settlements,
-            risk_hits,
-            channel_health
-        );
-        Ok(out)
-    }
-
-    fn position(&mut self) -> Result<u64, StoreError> {
-        Ok(self.position)
-    }
-}
-
-fn table_of<R: Row>(_: &[R]) -> &'static str {
-    R::TABLE
-}
+/// Rows in memory as a [`FlowReader`] (tests, the console's tests): one home, `crate::memory`.
+pub use crate::memory::MemoryReader;
