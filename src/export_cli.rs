@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use clap::{Args, ValueEnum};
 use serde_json::json;
 use sluice_node::DurableCursor;
-use sluice_store::{ExportOptions, Exporter, FlowStore, JournalEnd, ParquetStore};
+use sluice_store::{ExportOptions, Exporter, FlowReader, FlowStore, JournalEnd, ParquetStore};
+
+use crate::export_inproc::open_store;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Target {
@@ -29,11 +31,18 @@ pub struct ExportArgs {
     #[arg(long)]
     data: PathBuf,
     /// Export to the journal's end and exit.
-    #[arg(long, conflicts_with = "follow", required_unless_present = "follow")]
+    #[arg(long, conflicts_with_all = ["follow", "status"], required_unless_present_any = ["follow", "status"])]
     once: bool,
     /// Keep exporting as the journal grows, until SIGINT or SIGTERM.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "status")]
     follow: bool,
+    /// Print the store's position and the journal's end, export nothing (a running server's
+    /// exporter, or another `sluice export`, may be writing).
+    #[arg(long)]
+    status: bool,
+    /// With --status: one JSON object.
+    #[arg(long, requires = "status")]
+    json: bool,
     /// Where the rows go.
     #[arg(long, value_enum, default_value = "parquet")]
     to: Target,
@@ -54,17 +63,39 @@ pub fn run(args: ExportArgs) -> Result<(), String> {
         batch_interval: Duration::from_millis(args.batch_ms),
     };
     // The journal first: a directory without one gets no export directory either.
-    let end = JournalEnd::open(&args.data).map_err(|e| e.to_string())?;
-    match args.to {
-        Target::Parquet => {
-            let store = ParquetStore::open(&args.data).map_err(|e| e.to_string())?;
-            export(&args.data, end, store, options, args.follow)
-        }
-        Target::Postgres => Err(format!(
-            "--to postgres: the PostgreSQL store is not built yet (url {}); use --to parquet",
-            args.postgres_url.as_deref().unwrap_or("not given")
-        )),
+    let mut end = JournalEnd::open(&args.data).map_err(|e| e.to_string())?;
+    let to = match args.to {
+        Target::Parquet => "parquet",
+        Target::Postgres => "postgres",
+    };
+    if args.status {
+        return status(&args.data, &mut end, to, args.json);
     }
+    let url = args.postgres_url.as_deref().unwrap_or("");
+    let store = open_store(&args.data, to, url)?;
+    export(&args.data, end, store, options, args.follow)
+}
+
+/// `--status`: the store's position (read only; 0 before its first commit) and the journal end.
+fn status(data: &Path, end: &mut JournalEnd, to: &str, json: bool) -> Result<(), String> {
+    let journal_end = end.poll().map_err(|e| e.to_string())?;
+    let position = match to {
+        "parquet" if !ParquetStore::dir_in(data).is_dir() => 0,
+        "parquet" => ParquetStore::open_read_only(data)
+            .and_then(|mut s| FlowReader::position(&mut s))
+            .map_err(|e| e.to_string())?,
+        other => return open_store(data, other, "").map(|_| ()),
+    };
+    let behind = journal_end.saturating_sub(position);
+    if json {
+        let line = json!({ "store": to, "position": position, "journal_end": journal_end, "behind": behind });
+        println!("{line}");
+    } else {
+        println!(
+            "export: {to} at position {position}, journal end {journal_end} ({behind} records behind)"
+        );
+    }
+    Ok(())
 }
 
 fn export<S: FlowStore>(
