@@ -33,6 +33,13 @@ pub(crate) struct ExportNews {
     dir: PathBuf,
 }
 
+/// Marks the end of the load, when the exporter runs.
+pub(crate) fn load_ended(export: Option<&mut DemoExport>) {
+    if let Some(e) = export {
+        e.load_ended();
+    }
+}
+
 impl DemoExport {
     /// Starts the exporter (None with `--no-export`).
     pub(crate) fn start(
@@ -191,7 +198,7 @@ fn n(v: u64) -> String {
     let digits = v.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

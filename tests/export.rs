@@ -14,11 +14,9 @@ mod flow;
 
 use common::*;
 use flow::*;
-use sluice_node::Replayer;
-use sluice_node::flow::{Row, Rows, TABLES, TableVisitor};
-use sluice_protocol::PartyKind;
-use sluice_store::{DayRange, FlowReader, ParquetStore};
-use std::collections::{BTreeMap, BTreeSet};
+use sluice_node::flow::Rows;
+use sluice_store::{FlowReader, ParquetStore};
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
