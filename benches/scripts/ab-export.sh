@@ -12,7 +12,8 @@
 # processor's throughput with the exporter running; its ack p99 is queueing, not latency.
 # Prints, per mode, the median and range of the achieved rate and the request -> ack p99; for
 # `export`, how long the exporter trailed the end of the load (seconds until the store's position,
-# polled with `sluice export --status --json`, reached the journal's end) and its rows/s.
+# polled with `sluice export --status --json`, reached the journal's end at the end of the load)
+# and its rows/s.
 set -euo pipefail
 BASE=${1:?usage: ab-export.sh BASE_BIN [RUNS] [RATE] [OUTDIR]}
 RUNS=${2:-5}
@@ -57,14 +58,16 @@ status() { # $1 data dir: "position journal_end"
     python3 -c 'import json,sys; s=json.load(sys.stdin); print(s["position"], s["journal_end"])'
 }
 
-trail() { # $1 data dir: seconds from now (the end of the load) until the store reaches the end
-  local start pos end; start=$(date +%s.%N)
+trail() { # $1 data dir: seconds from now (the end of the load) until the store's position reaches
+  # the journal's end as it is now (pulses keep the journal growing: its later end is not waited for)
+  local start pos end target; start=$(date +%s.%N)
+  read -r pos target < <(status "$1")
   for _ in $(seq 1 1200); do
-    read -r pos end < <(status "$1")
-    [ "$pos" -ge "$end" ] && break
+    [ "$pos" -ge "$target" ] && break
     sleep 0.1
+    read -r pos end < <(status "$1")
   done
-  python3 -c "import time; print(round(time.time() - $start, 2), $pos, $end)"
+  python3 -c "import time; print(round(time.time() - $start, 2), $pos, $target)"
 }
 
 cold() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
