@@ -62,7 +62,7 @@ trail() { # $1 data dir: seconds from now (the end of the load) until the store'
   # the journal's end as it is now (pulses keep the journal growing: its later end is not waited for)
   local start pos end target; start=$(date +%s.%N)
   read -r pos target < <(status "$1")
-  for _ in $(seq 1 1200); do
+  for _ in $(seq 1 6000); do # at most about 10 minutes (RATE=0 leaves tens of millions of rows)
     [ "$pos" -ge "$target" ] && break
     sleep 0.1
     read -r pos end < <(status "$1")
