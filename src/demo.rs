@@ -54,6 +54,9 @@ pub struct DemoArgs {
     /// Run without merchant notifications and their test merchant (for A/B runs).
     #[arg(long)]
     pub no_notify: bool,
+    /// Run without the in-process flow exporter (for A/B runs).
+    #[arg(long)]
+    pub no_export: bool,
     /// Days of the simulated month on a scripted clock (0 = skip it).
     #[arg(long, default_value_t = 31)]
     pub month_days: u32,
@@ -183,6 +186,7 @@ struct LiveRun {
     tour: crate::demo_admin::Tour,
     faults: Option<crate::demo_faults::FaultReport>,
     news: crate::demo_notify::News,
+    export: Option<crate::demo_export::ExportNews>,
 }
 
 /// Starts the server (and the follower), drives the load, asks the admin figures, stops.
@@ -202,17 +206,14 @@ fn live_run(
     let (addr, stop, notifier) = (server.local_addr, server.stop.clone(), server.notifier());
     let control = server.sim_control();
     let milestones = outage(args, &control);
-    let follower = (!args.no_follower)
-        .then(|| LiveFollower::start(data_dir, &server))
-        .transpose()?;
+    let follower = LiveFollower::start_unless(args.no_follower, data_dir, &server)?;
+    let mut export = crate::demo_export::DemoExport::start(args.no_export, data_dir, &server)?;
     let metrics_addr = server.metrics_addr;
-    let handle = std::thread::Builder::new()
-        .name("sluice-gateway".into())
-        .spawn(move || server.run())
-        .map_err(|e| e.to_string())?;
+    let handle = spawn_server(server)?;
     let key_file = config_copy.notify_key_file();
     let result = drive(args, addr, milestones, merchant.as_ref(), &key_file);
     let load_end = std::time::Instant::now();
+    crate::demo_export::load_ended(export.as_mut());
     let settled = faults
         .as_ref()
         .map(|_| crate::demo_faults::settle(addr, &control))
@@ -233,6 +234,7 @@ fn live_run(
         .join()
         .map_err(|_| "server thread panicked".to_string())?;
     let followed = follower.map(|f| f.finish(server_report.last_seq));
+    let export = export.map(|e| e.finish(server_report.last_seq));
     let (report, admin, tour, settled, news) = (result?, admin?, tour?, settled?, news?);
     if let Some(e) = server_report.error {
         return Err(format!("server failed: {e}"));
@@ -254,7 +256,18 @@ fn live_run(
         tour,
         faults,
         news,
+        export,
     })
+}
+
+/// Runs the server's event loop on a thread of its own.
+fn spawn_server(
+    server: Server,
+) -> Result<std::thread::JoinHandle<sluice_gateway::server::ServerReport>, String> {
+    std::thread::Builder::new()
+        .name("sluice-gateway".into())
+        .spawn(move || server.run())
+        .map_err(|e| e.to_string())
 }
 
 /// Sets the merchants' notify URLs (when the demo notifies), then drives the load.
@@ -340,6 +353,7 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
     if args.json {
         let mut json = ctx.json();
         live.news.json(&mut json);
+        json["export"] = json!(live.export.as_ref().map(|e| e.json()));
         if let Some(f) = &live.faults {
             json["faults"] = f.json(&channel_names);
         }
@@ -350,6 +364,9 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
     } else {
         ctx.print();
         live.news.print();
+        if let Some(e) = &live.export {
+            e.print();
+        }
         if let Some(f) = &live.faults {
             f.print(&channel_names);
         }
@@ -357,16 +374,29 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
             month()?.print();
         }
     }
+    check_run(&live)
+}
+
+/// Fails the demo when a check of the live run failed.
+fn check_run(live: &LiveRun) -> Result<(), String> {
     if let Some(f) = live.faults.as_ref().filter(|f| !f.passed()) {
         return Err(f.error());
     }
-    if let Some(e) = live.news.error() {
+    if let Some(e) = live
+        .news
+        .error()
+        .or(live.export.as_ref().and_then(|e| e.error()))
+    {
         return Err(e);
     }
     if !live.admin.stats.ledger_balanced {
         return Err("the ledger does not balance".into());
     }
-    if live.followed.is_some_and(|f| f.hash != live.state_hash) {
+    if live
+        .followed
+        .as_ref()
+        .is_some_and(|f| f.hash != live.state_hash)
+    {
         return Err("the follower's state differs from the live engine's".into());
     }
     Ok(())

@@ -22,6 +22,17 @@ pub(crate) struct Followed {
 }
 
 impl LiveFollower {
+    /// Starts the follower unless `no_follower`.
+    pub(crate) fn start_unless(
+        no_follower: bool,
+        data_dir: &std::path::Path,
+        server: &Server,
+    ) -> Result<Option<LiveFollower>, String> {
+        (!no_follower)
+            .then(|| LiveFollower::start(data_dir, server))
+            .transpose()
+    }
+
     /// Starts the follower of `server`'s journal, registered with its metrics.
     pub(crate) fn start(
         data_dir: &std::path::Path,

@@ -14,7 +14,9 @@ use clap::{Args, ValueEnum};
 use serde_json::json;
 use sluice_node::DurableCursor;
 use sluice_store::pg::PgStore;
-use sluice_store::{ExportOptions, Exporter, FlowStore, JournalEnd, ParquetStore};
+use sluice_store::{ExportOptions, Exporter, FlowReader, FlowStore, JournalEnd, ParquetStore};
+
+use crate::export_inproc::open_store;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Target {
@@ -30,11 +32,18 @@ pub struct ExportArgs {
     #[arg(long)]
     data: PathBuf,
     /// Export to the journal's end and exit.
-    #[arg(long, conflicts_with = "follow", required_unless_present = "follow")]
+    #[arg(long, conflicts_with_all = ["follow", "status"], required_unless_present_any = ["follow", "status"])]
     once: bool,
     /// Keep exporting as the journal grows, until SIGINT or SIGTERM.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "status")]
     follow: bool,
+    /// Print the store's position and the journal's end, export nothing (a running server's
+    /// exporter, or another `sluice export`, may be writing).
+    #[arg(long)]
+    status: bool,
+    /// With --status: one JSON object.
+    #[arg(long, requires = "status")]
+    json: bool,
     /// Where the rows go.
     #[arg(long, value_enum, default_value = "parquet")]
     to: Target,
@@ -54,24 +63,54 @@ pub fn run(args: ExportArgs) -> Result<(), String> {
         batch_rows: args.batch_rows.max(1),
         batch_interval: Duration::from_millis(args.batch_ms),
     };
-    let url = args.postgres_url.as_deref();
-    if args.to == Target::Postgres && url.is_none() {
-        return Err(
-            "--to postgres needs --postgres-url URL (postgresql://user@host:port/db)".into(),
+    // The journal first: a directory without one gets no export directory either.
+    let mut end = JournalEnd::open(&args.data).map_err(|e| e.to_string())?;
+    let to = match args.to {
+        Target::Parquet => "parquet",
+        Target::Postgres => "postgres",
+    };
+    if args.status {
+        return status(
+            &args.data,
+            &mut end,
+            (to, args.postgres_url.as_deref()),
+            args.json,
         );
     }
-    // The journal first: a directory without one gets no export directory either.
-    let end = JournalEnd::open(&args.data).map_err(|e| e.to_string())?;
-    match args.to {
-        Target::Parquet => {
-            let store = ParquetStore::open(&args.data).map_err(|e| e.to_string())?;
-            export(&args.data, end, store, options, args.follow)
+    let url = args.postgres_url.as_deref().unwrap_or("");
+    let store = open_store(&args.data, to, url)?;
+    export(&args.data, end, store, options, args.follow)
+}
+
+/// `--status`: the store's position (read only; 0 before its first commit) and the journal end.
+fn status(
+    data: &Path,
+    end: &mut JournalEnd,
+    (to, postgres_url): (&str, Option<&str>),
+    json: bool,
+) -> Result<(), String> {
+    let journal_end = end.poll().map_err(|e| e.to_string())?;
+    let position = match to {
+        "parquet" if !ParquetStore::dir_in(data).is_dir() => 0,
+        "parquet" => ParquetStore::open_read_only(data)
+            .and_then(|mut s| FlowReader::position(&mut s))
+            .map_err(|e| e.to_string())?,
+        _ => {
+            let url = postgres_url.ok_or("--status --to postgres needs --postgres-url URL")?;
+            FlowReader::position(&mut PgStore::connect(url).map_err(|e| e.to_string())?)
+                .map_err(|e| e.to_string())?
         }
-        Target::Postgres => {
-            let store = PgStore::connect(url.unwrap_or_default()).map_err(|e| e.to_string())?;
-            export(&args.data, end, store, options, args.follow)
-        }
+    };
+    let behind = journal_end.saturating_sub(position);
+    if json {
+        let line = json!({ "store": to, "position": position, "journal_end": journal_end, "behind": behind });
+        println!("{line}");
+    } else {
+        println!(
+            "export: {to} at position {position}, journal end {journal_end} ({behind} records behind)"
+        );
     }
+    Ok(())
 }
 
 fn export<S: FlowStore>(

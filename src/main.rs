@@ -11,12 +11,14 @@ mod channel_sim;
 mod console_cli;
 mod demo;
 mod demo_admin;
+mod demo_export;
 mod demo_faults;
 mod demo_follower;
 mod demo_metrics;
 mod demo_month;
 mod demo_notify;
 mod export_cli;
+mod export_inproc;
 mod load;
 mod loadgen;
 mod logs;
@@ -196,6 +198,11 @@ fn serve(
 ) -> Result<(), String> {
     let config = load_config(config_path.as_ref(), data, overrides)?;
     let data_dir = config.data_dir.clone();
+    let export_section = config.export.clone();
+    if export_section.enabled {
+        // The store named must be one this build has: fail at start, not in the thread.
+        export_inproc::check_store(&export_section)?;
+    }
     let server = Server::start(
         config,
         ServeOptions {
@@ -211,8 +218,15 @@ fn serve(
     }
     let (addr, data) = (server.local_addr, data_dir.display());
     info!(%addr, data_dir = %data, "listening on {addr} (data in {data})");
+    let exporter = export_section
+        .enabled
+        .then(|| export_inproc::InProcessExporter::start(&data_dir, &export_section, &server))
+        .transpose()?;
     let stop = server.stop.clone();
     let report = server.run();
+    if let Some(exporter) = exporter {
+        export_inproc::log_finish(exporter.finish(), report.last_seq);
+    }
     let by_signal = stop.load(Ordering::Acquire);
     let (seq, stats) = (report.last_seq, &report.stats);
     let state_hash = report

@@ -17,6 +17,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use toml::Spanned;
 
+use crate::config_export::ExportSection;
 use crate::sim_faults::Faults;
 
 /// The embedded default configuration (`sluice serve` with no `--config`).
@@ -68,6 +69,8 @@ struct FileConfig {
     resume: ResumeSection,
     #[serde(default)]
     notify: NotifySection,
+    #[serde(default)]
+    export: ExportSection,
 }
 
 /// `[server]`.
@@ -361,6 +364,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub resume: ResumeSection,
     pub notify: NotifySection,
+    /// `[export]`: the flow exporter in the server (the binary starts it).
+    pub export: ExportSection,
 }
 
 impl Config {
@@ -412,6 +417,7 @@ impl Config {
         if let Err(e) = file.notify.delivery.validate() {
             return err(None, "notify.delivery", e.to_string());
         }
+        file.export.check()?;
         Ok(Config {
             listen,
             data_dir: PathBuf::from(&file.server.data_dir),
@@ -427,6 +433,7 @@ impl Config {
             metrics,
             resume: file.resume,
             notify: file.notify,
+            export: file.export,
         })
     }
 

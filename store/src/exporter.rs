@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use sluice_journal::{JournalReader, ReadPosition, journal_dir};
 use sluice_node::flow::{DeriveState, Rows, derive};
+use sluice_node::follower::Progress;
 use sluice_node::replayer::snapshot_store_if_any;
 use sluice_node::{DurableCursor, Follower, Replayer};
 
@@ -163,6 +164,11 @@ impl<S: FlowStore> Exporter<S> {
     /// The last sequence applied (committed or waiting).
     pub fn applied_seq(&self) -> u64 {
         self.follower.applied_seq()
+    }
+
+    /// The follower's progress (applied, durable, saved; its lag), for the metrics.
+    pub fn progress(&self) -> std::sync::Arc<Progress> {
+        self.follower.progress()
     }
 
     pub fn store(&mut self) -> &mut S {

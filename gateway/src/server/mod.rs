@@ -103,6 +103,19 @@ pub struct ServeOptions {
     pub prepare_engine: Option<fn(&mut Engine)>,
 }
 
+/// Registers followers in the metrics from any thread ([`Server::follower_registry`]).
+#[derive(Clone)]
+pub struct FollowerRegistry(Option<Arc<Metrics>>);
+
+impl FollowerRegistry {
+    /// Reports `progress` under `name`, replacing what was registered under it.
+    pub fn register(&self, name: &str, progress: Arc<Progress>) {
+        if let Some(m) = &self.0 {
+            m.register_follower(name, progress);
+        }
+    }
+}
+
 /// A started server: its address, and a flag that stops it.
 pub struct Server {
     gateway: Gateway,
@@ -186,6 +199,12 @@ impl Server {
         if let Some(m) = &self.metrics {
             m.register_follower(name, progress);
         }
+    }
+
+    /// A handle that reports followers' progress in the metrics (when they are enabled) while
+    /// the server runs: a follower that reopens registers its new progress under the same name.
+    pub fn follower_registry(&self) -> FollowerRegistry {
+        FollowerRegistry(self.metrics.clone())
     }
 
     /// Changes a simulated channel (e.g. schedules an outage) before `run`.
