@@ -26,22 +26,6 @@ fn loadgen(addr: SocketAddr, secs: u32) {
     loadgen_at(addr, 1500, secs);
 }
 
-fn export_once(data: &Path, extra: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["export", "--once", "--data"])
-        .arg(data)
-        .args(extra)
-        .output()
-        .expect("run sluice export");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "sluice export failed: {text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text
-}
-
 /// Succeeded payments' amounts per (channel, currency), from the reader.
 fn captured(rows: &Rows) -> BTreeMap<(i32, i32), i64> {
     let mut totals = BTreeMap::new();

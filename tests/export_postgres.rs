@@ -4,15 +4,17 @@
 //! load the same rows. A second export into PostgreSQL changes nothing.
 
 mod common;
+#[path = "common/flow.rs"]
+mod flow;
 
 use common::*;
-use sluice_node::flow::{Row, Rows, TABLES, TableVisitor};
+use flow::{export_once, multiset};
+use sluice_node::flow::TABLES;
 use sluice_store::pg::PgStore;
 use sluice_store::pg::testing::TestCluster;
 use sluice_store::{DayRange, FlowReader, ParquetStore};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 fn loadgen(addr: SocketAddr, secs: u32) {
@@ -25,40 +27,6 @@ fn loadgen(addr: SocketAddr, secs: u32) {
         .status()
         .expect("run sluice loadgen");
     assert!(status.success(), "loadgen failed");
-}
-
-fn export_once(data: &Path, extra: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["export", "--once", "--data"])
-        .arg(data)
-        .args(extra)
-        .output()
-        .expect("run sluice export");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "sluice export {extra:?} failed: {text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text
-}
-
-/// Every table's rows as sorted text: the stores order rows differently (Parquet by day
-/// partition and part, PostgreSQL by sequence), the multiset must be equal.
-struct Multiset(BTreeMap<&'static str, Vec<String>>);
-
-impl TableVisitor for Multiset {
-    fn table<R: Row>(&mut self, rows: &[R]) {
-        let mut all: Vec<String> = rows.iter().map(|r| format!("{:?}", r.values())).collect();
-        all.sort();
-        self.0.insert(R::TABLE, all);
-    }
-}
-
-fn multiset(rows: &Rows) -> BTreeMap<&'static str, Vec<String>> {
-    let mut m = Multiset(BTreeMap::new());
-    rows.visit(&mut m);
-    m.0
 }
 
 /// Succeeded payments' amounts per (channel, currency), summed by PostgreSQL (`psql`).

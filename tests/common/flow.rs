@@ -1,6 +1,8 @@
 //! The flow-export tests' shared helpers (tests/export.rs, tests/export_inprocess.rs): the load,
 //! the rows read back from the Parquet store, and their tie-out to the replayed ledger.
 
+#![allow(dead_code)] // Each test binary uses a different part of this module.
+
 use sluice_node::Replayer;
 use sluice_node::flow::{Row, Rows, TABLES, TableVisitor};
 use sluice_protocol::PartyKind;
@@ -183,4 +185,21 @@ pub fn check_ledger(data: &Path, rows: &Rows) {
             );
         }
     }
+}
+
+/// `sluice export --once --data DATA EXTRA…`, which must succeed; its stdout.
+pub fn export_once(data: &Path, extra: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["export", "--once", "--data"])
+        .arg(data)
+        .args(extra)
+        .output()
+        .expect("run sluice export");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "sluice export {extra:?} failed: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
 }
