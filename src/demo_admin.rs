@@ -25,7 +25,9 @@ pub struct Tour {
     pub differences: usize,
     /// Journal sequences of the add, the rotation and the revocation.
     pub sequences: [u64; 3],
-    pub payment: FinalStatus,
+    /// The result of the payment through the new key: Succeeded, or Failed with the channel's
+    /// reason (the simulated channels decline a few per cent of payments).
+    pub payment: (FinalStatus, ReasonCode),
 }
 
 fn change(conn: &mut AdminConn, m: ConfigCredential) -> Result<u64, String> {
@@ -66,8 +68,9 @@ fn revoked(c: &mut Client, what: &str) -> Result<(), String> {
     }
 }
 
-/// One payment at merchant 2001 (acquirer 2) through the new key, to its result.
-fn pay(c: &mut Client) -> Result<FinalStatus, String> {
+/// One payment at merchant 2001 (acquirer 2) through the new key, to its result. A refusal at the
+/// acknowledgement is an error of the tour: the key did not work.
+fn pay(c: &mut Client) -> Result<(FinalStatus, ReasonCode), String> {
     let request_id = 9_000_000_001;
     let p = PaymentRequest {
         request_id,
@@ -86,16 +89,20 @@ fn pay(c: &mut Client) -> Result<FinalStatus, String> {
         country: Chars::new("CN"),
     };
     c.send(&p).map_err(|e| e.to_string())?;
-    c.recv_until(WAIT, |m| match m {
-        AnyMessage::PaymentResult(r) if r.request_id == request_id => Some(r.status),
-        AnyMessage::PaymentAck(a)
-            if a.request_id == request_id && a.status != AckStatus::Accepted =>
-        {
-            Some(FinalStatus::Failed)
-        }
-        _ => None,
-    })
-    .map_err(|e| format!("payment through {KEY}: {e:?}"))
+    let answer = c
+        .recv_until(WAIT, |m| match m {
+            AnyMessage::PaymentResult(r) if r.request_id == request_id => {
+                Some(Ok((r.status, r.reason)))
+            }
+            AnyMessage::PaymentAck(a)
+                if a.request_id == request_id && a.status != AckStatus::Accepted =>
+            {
+                Some(Err(format!("{:?} ({:?})", a.status, a.reason)))
+            }
+            _ => None,
+        })
+        .map_err(|e| format!("payment through {KEY}: {e:?}"))?;
+    answer.map_err(|refused| format!("payment through {KEY} refused: {refused}"))
 }
 
 /// Runs the tour against the server at `addr`, configured by `config`.
@@ -153,7 +160,7 @@ impl Tour {
         json!({
             "listed": listed,
             "differences_from_embedded_config": self.differences,
-            "credential": { "key_id": KEY, "added_seq": added, "payment": self.payment.name(), "rotated_seq": rotated, "revoked_seq": revoked },
+            "credential": { "key_id": KEY, "added_seq": added, "payment": self.payment.0.name(), "reason": self.payment.1.name(), "rotated_seq": rotated, "revoked_seq": revoked },
         })
     }
 
@@ -170,8 +177,9 @@ impl Tour {
             self.differences
         );
         println!(
-            "           credential {KEY} added at seq {added} and logged in without a restart (a payment through it: {}); rotated at seq {rotated}: the old secret's session closed (CredentialRevoked), the new one logs in; revoked at seq {revoked}: its session closed, logins refused",
-            self.payment.name()
+            "           credential {KEY} added at seq {added} and logged in without a restart (a payment through it: {} {}); rotated at seq {rotated}: the old secret's session closed (CredentialRevoked), the new one logs in; revoked at seq {revoked}: its session closed, logins refused",
+            self.payment.0.name(),
+            self.payment.1.name()
         );
     }
 }

@@ -37,7 +37,14 @@ fn the_demo_runs_and_everything_it_reports_agrees() {
         "{operator}"
     );
     assert_eq!(operator["listed"]["merchants"], 5, "{operator}");
-    assert_eq!(operator["credential"]["payment"], "Succeeded", "{operator}");
+    // The payment through the new key was accepted and answered: paid, or declined by the
+    // simulated channel (a few per cent of payments are).
+    let credential = &operator["credential"];
+    assert!(
+        credential["payment"] == "Succeeded"
+            || (credential["payment"] == "Failed" && credential["reason"] == "ChannelDeclined"),
+        "{operator}"
+    );
     assert!(report["month"].is_object(), "{report}");
     // Issue 19: notifications over HTTPS, every signature verified; a dropped acquirer resumes.
     let notifications = &report["notifications"];
