@@ -254,7 +254,7 @@ fn parse_header<'a>(
         .filter(|a| crate::text::is_ident(a))
         .ok_or_else(|| errors.at(n, "#账号", "expected #账号：[<account>]"))?;
     let (n, period) = next("#起始日期")?;
-    let day = parse_period(&period).ok_or_else(|| {
+    let day = parse_period(period).ok_or_else(|| {
         errors.at(
             n,
             "#起始日期",
@@ -410,7 +410,7 @@ fn parse_footer<'a>(
     };
     let (n, trades) = next("#交易合计")?;
     let (payments, paid) =
-        parse_total(&trades, "#交易合计：", "商家实收", "商家优惠").ok_or_else(|| {
+        parse_total(trades, "#交易合计：", "商家实收", "商家优惠").ok_or_else(|| {
             errors.at(
                 n,
                 "#交易合计",
@@ -419,7 +419,7 @@ fn parse_footer<'a>(
         })?;
     let (r, refund_line) = next("#退款合计")?;
     let (refund_count, refunded) =
-        parse_total(&refund_line, "#退款合计：", "商家实收退款", "商家优惠退款").ok_or_else(
+        parse_total(refund_line, "#退款合计：", "商家实收退款", "商家优惠退款").ok_or_else(
             || {
                 errors.at(
                     r,
