@@ -13,7 +13,7 @@ use crate::currency::CNY;
 use crate::model::{Bill, BillError, BillLine, Format, LineKind, LineStatus, Totals};
 use crate::row::Row;
 use crate::rules::{LineFault, assert_writable, check_line};
-use crate::text::{Civil, Errors, day_of, lines, split_csv, write_decimal};
+use crate::text::{Civil, Errors, day_of, split_csv, write_decimal};
 
 pub const COLUMNS: [&str; 25] = [
     "支付宝交易号",
@@ -165,22 +165,68 @@ fn write_line(out: &mut String, bill: &Bill, line: &BillLine) {
     out.push_str(",0.00,\n");
 }
 
-/// Decodes GBK; on a byte sequence that is not GBK, names the first line holding one.
-fn decode(errors: Errors<'_>, bytes: &[u8]) -> Result<String, BillError> {
-    if let Some(text) = GBK.decode_without_bom_handling_and_without_replacement(bytes) {
-        return Ok(text.into_owned());
+/// The lines of a file as bytes, numbered from 1, without `\n` or a trailing `\r`.
+fn byte_lines(bytes: &[u8]) -> impl Iterator<Item = (u32, &[u8])> {
+    let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    let empty = bytes.is_empty();
+    body.split(|&b| b == b'\n')
+        .filter(move |_| !empty)
+        .enumerate()
+        .map(|(i, l)| {
+            (
+                u32::try_from(i + 1).unwrap_or(u32::MAX),
+                l.strip_suffix(b"\r").unwrap_or(l),
+            )
+        })
+}
+
+/// One line decoded from GBK.
+fn decode_line(errors: Errors<'_>, line_no: u32, bytes: &[u8]) -> Result<String, BillError> {
+    GBK.decode_without_bom_handling_and_without_replacement(bytes)
+        .map(|text| text.into_owned())
+        .ok_or_else(|| errors.at(line_no, "(encoding)", "not GBK text"))
+}
+
+/// A detail row's cells, trimmed of the tabs and spaces Alipay pads some with (the trade numbers,
+/// so that a spreadsheet keeps them as text). GBK keeps ASCII as ASCII and never uses a comma as
+/// the second byte of a character, so the row splits on commas before decoding, and only cells
+/// that are not ASCII (a business type, a goods name) are decoded: a whole-file decode cost as
+/// much as the rest of the parse. A row with a quote is decoded whole and split as CSV.
+fn row_cells<'a>(
+    errors: Errors<'_>,
+    line_no: u32,
+    bytes: &'a [u8],
+    cells: &mut Vec<Cow<'a, str>>,
+) -> Result<(), BillError> {
+    const PAD: [char; 2] = [' ', '\t'];
+    cells.clear();
+    if bytes.contains(&b'"') {
+        let text = decode_line(errors, line_no, bytes)?;
+        let mut borrowed = Vec::new();
+        split_csv(&text, &mut borrowed).map_err(|m| errors.at(line_no, "(row)", m))?;
+        cells.extend(
+            borrowed
+                .into_iter()
+                .map(|c| Cow::Owned(c.trim_matches(PAD).to_string())),
+        );
+        return Ok(());
     }
-    let mut line_no = 1u32;
-    for line in bytes.split(|&b| b == b'\n') {
-        if GBK
-            .decode_without_bom_handling_and_without_replacement(line)
-            .is_none()
-        {
-            break;
-        }
-        line_no = line_no.saturating_add(1);
+    for (i, cell) in bytes.split(|&b| b == b',').enumerate() {
+        let text = GBK
+            .decode_without_bom_handling_and_without_replacement(cell)
+            .ok_or_else(|| {
+                errors.at(
+                    line_no,
+                    COLUMNS.get(i).copied().unwrap_or("(row)"),
+                    "not GBK text",
+                )
+            })?;
+        cells.push(match text {
+            Cow::Borrowed(s) => Cow::Borrowed(s.trim_matches(PAD)),
+            Cow::Owned(s) => Cow::Owned(s.trim_matches(PAD).to_string()),
+        });
     }
-    Err(errors.at(line_no, "(encoding)", "not GBK text"))
+    Ok(())
 }
 
 /// What the `#` header states.
@@ -240,22 +286,26 @@ fn parse_period(text: &str) -> Option<u32> {
 
 pub fn parse(file: &str, bytes: &[u8]) -> Result<Bill, BillError> {
     let errors = Errors { file };
-    let text = decode(errors, bytes)?;
     let offset = Format::AlipayDetail
         .published_utc_offset_min()
         .unwrap_or(480);
-    let mut rows = lines(&text);
-    let header = parse_header(errors, &mut rows)?;
+    let mut rows = byte_lines(bytes);
+    let head: Vec<(u32, String)> = rows
+        .by_ref()
+        .take(5)
+        .map(|(n, l)| decode_line(errors, n, l).map(|t| (n, t)))
+        .collect::<Result<_, _>>()?;
+    let header = parse_header(errors, &mut head.iter().map(|(n, t)| (*n, t.as_str())))?;
+    let (list_end, _, _) = GBK.encode(LIST_END);
     let mut cells = Vec::with_capacity(COLUMNS.len());
     let mut parsed = Vec::new();
     let mut footer_line = 0;
-    for (line_no, text) in rows.by_ref() {
-        if text == LIST_END {
+    for (line_no, bytes) in rows.by_ref() {
+        if bytes == list_end.as_ref() {
             footer_line = line_no;
             break;
         }
-        split_csv(text, &mut cells).map_err(|m| errors.at(line_no, "(row)", m))?;
-        trim_cells(&mut cells);
+        row_cells(errors, line_no, bytes, &mut cells)?;
         let row = Row {
             errors,
             line: line_no,
@@ -267,7 +317,13 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<Bill, BillError> {
     if footer_line == 0 {
         return Err(errors.at(0, "#list end", "the list's end line is missing"));
     }
-    let totals = parse_footer(errors, rows, footer_line, &parsed)?;
+    // The footer is three lines; a fourth is an error, so no more than four are decoded.
+    let tail: Vec<(u32, String)> = rows
+        .take(4)
+        .map(|(n, l)| decode_line(errors, n, l).map(|t| (n, t)))
+        .collect::<Result<_, _>>()?;
+    let tail_lines = tail.iter().map(|(n, t)| (*n, t.as_str()));
+    let totals = parse_footer(errors, tail_lines, footer_line, &parsed)?;
     Ok(Bill {
         format: Format::AlipayDetail,
         account: header.account,
@@ -276,16 +332,6 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<Bill, BillError> {
         lines: parsed,
         totals,
     })
-}
-
-/// Alipay pads some cells with tabs and spaces (the trade numbers, so that a spreadsheet keeps
-/// them as text); the values are what is left.
-fn trim_cells(cells: &mut [Cow<'_, str>]) {
-    for cell in cells.iter_mut() {
-        if let Cow::Borrowed(s) = cell {
-            *s = s.trim_matches([' ', '\t']);
-        }
-    }
 }
 
 fn parse_line(row: &Row, offset: i32) -> Result<BillLine, BillError> {

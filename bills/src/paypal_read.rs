@@ -323,7 +323,7 @@ fn parse_line(row: &Row, sums: &mut Sums) -> Result<BillLine, BillError> {
         (LineKind::Payment, _) => {
             row.literal(REFERENCE_TYPE, "TXN")?;
             row.literal(CUSTOM, "")?;
-            row.ident(TXN_ID)?;
+            row.check_ident(TXN_ID)?;
             (row.ident(REFERENCE_ID)?, String::new(), 0)
         }
         (LineKind::Refund, _) => {

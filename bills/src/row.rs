@@ -58,9 +58,15 @@ impl Row<'_, '_> {
 
     /// An identifier (`text::is_ident`), owned.
     pub fn ident(&self, column: usize) -> Result<String, BillError> {
+        self.check_ident(column)?;
+        Ok(self.text(column).to_string())
+    }
+
+    /// Checks that the cell is an identifier, keeping nothing.
+    pub fn check_ident(&self, column: usize) -> Result<(), BillError> {
         let text = self.text(column);
         if is_ident(text) {
-            return Ok(text.to_string());
+            return Ok(());
         }
         Err(self.fail(column, format!("{text:?} is not an identifier")))
     }

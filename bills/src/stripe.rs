@@ -175,15 +175,16 @@ fn offset_of(row: &Row, local_column: usize, utc_ns: u64) -> Result<i32, BillErr
 
 fn parse_line(row: &Row) -> Result<(BillLine, i32), BillError> {
     row.check_width()?;
-    row.ident(TXN_ID)?;
+    row.check_ident(TXN_ID)?;
     let at_ns = row.time(CREATED_UTC, b'-', 0)?;
     let offset = offset_of(row, CREATED, at_ns)?;
     let available_ns = row.time(AVAILABLE_UTC, b'-', 0)?;
     if offset_of(row, AVAILABLE, available_ns)? != offset {
         return Err(row.fail(AVAILABLE, "the zone differs from the created time's"));
     }
-    let currency = currency::by_code(row.text(CURRENCY))
-        .filter(|c| row.text(CURRENCY) == c.code.to_ascii_lowercase())
+    let code = row.text(CURRENCY);
+    let currency = currency::by_code(code)
+        .filter(|_| code.bytes().all(|b| b.is_ascii_lowercase()))
         .ok_or_else(|| {
             row.fail(
                 CURRENCY,
