@@ -65,6 +65,7 @@ impl Engine {
             method: o.method,
             scene: o.scene,
             deadline_ns: deadline,
+            at_ns: now,
         };
         let (c, amount) = (o.currency_slot, o.amount_minor);
         let ledger = &mut self.state.ledger;

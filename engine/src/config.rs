@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use sluice_protocol::{
     AckStatus, Activity, ConfigAck, ConfigChannel, ConfigMerchant, ConfigPromoter, ConfigRiskRule,
     ConfigSplitProfile, FeeBearer, HealthState, MAX_REFUNDS_PER_ORDER, PartyKind, ReasonCode,
-    UnknownPolicy, codec::text,
+    RefundFeePolicy, SettlementSchedule, UnknownPolicy, codec::text,
 };
 use std::collections::VecDeque;
 
@@ -57,6 +57,20 @@ fn uncertain_outcome_settings(m: &ConfigChannel) -> Result<(), Refusal> {
     }
     if m.refund_window_days > 3650 {
         return invalid("refund_window_days must be at most 3650 (10 years; 0 = no limit)");
+    }
+    bill_settings(m)
+}
+
+/// A channel's bill and settlement settings (schema version 6).
+fn bill_settings(m: &ConfigChannel) -> Result<(), Refusal> {
+    if !(-720..=840).contains(&m.bill_utc_offset_min) {
+        return invalid("bill_utc_offset_min must be -720..=840");
+    }
+    if m.bill_cutoff_min > 1439 {
+        return invalid("bill_cutoff_min must be 0..=1439");
+    }
+    if m.settlement_delay_days > 30 {
+        return invalid("settlement_delay_days must be 0..=30");
     }
     Ok(())
 }
@@ -365,6 +379,11 @@ impl Engine {
         ch.unknown_policy = m.unknown_policy;
         ch.refunds_max = m.refunds_max;
         ch.refund_window_days = m.refund_window_days;
+        ch.refund_fee = m.refund_fee;
+        ch.bill_utc_offset_min = m.bill_utc_offset_min;
+        ch.bill_cutoff_min = m.bill_cutoff_min;
+        ch.settlement = m.settlement;
+        ch.settlement_delay_days = m.settlement_delay_days;
         ch.currencies = m.currencies.iter().map(|c| c.currency).collect();
         ch.currency_mask = currency_mask;
         ch.method_mask = methods
@@ -537,6 +556,11 @@ fn new_channel(id: u16) -> Channel {
         unknown_policy: UnknownPolicy::Legacy,
         refunds_max: 16,
         refund_window_days: 0,
+        refund_fee: RefundFeePolicy::Keep,
+        bill_utc_offset_min: 0,
+        bill_cutoff_min: 0,
+        settlement: SettlementSchedule::Daily,
+        settlement_delay_days: 1,
         currencies: ArrayVec::new(),
         methods: ArrayVec::new(),
         currency_mask: 0,

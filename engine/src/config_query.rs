@@ -205,6 +205,11 @@ impl Engine {
             unknown_policy: c.unknown_policy,
             refunds_max: c.refunds_max,
             refund_window_days: c.refund_window_days,
+            refund_fee: c.refund_fee,
+            bill_utc_offset_min: c.bill_utc_offset_min,
+            bill_cutoff_min: c.bill_cutoff_min,
+            settlement: c.settlement,
+            settlement_delay_days: c.settlement_delay_days,
             currencies: currencies(&c.currencies),
             methods: c
                 .methods

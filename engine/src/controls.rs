@@ -394,6 +394,7 @@ impl Engine {
             amount_minor: o.amount_minor,
             currency: o.currency,
             channel_ref: Chars::default(),
+            at_ns: self.state.now_ns,
         };
         out.push(Dest::channel(a.channel_id), meta.seq, &control);
     }

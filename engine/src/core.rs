@@ -34,7 +34,7 @@ use crate::state::{Counters, Limits, Retention, State};
 /// line (`Order::taken_minor`); 8: retention (order and refund ids and generations, receipts,
 /// free slots and due queues); 9: the acquirers' output sequences (`State::out_seqs`) and the
 /// merchants' notify settings (`State::merchant_notify`).
-pub const STATE_FORMAT: u32 = 9;
+pub const STATE_FORMAT: u32 = 10;
 /// The first bytes of a snapshot payload.
 const SNAPSHOT_MAGIC: &[u8; 4] = b"SLST";
 /// Magic, format, 8 reserved bytes, state length, counters length.

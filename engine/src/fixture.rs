@@ -101,6 +101,11 @@ fn channel(
         unknown_policy: UnknownPolicy::Hold,
         refunds_max: 50,
         refund_window_days: 365,
+        refund_fee: RefundFeePolicy::Keep,
+        bill_utc_offset_min: 480,
+        bill_cutoff_min: 0,
+        settlement: SettlementSchedule::Daily,
+        settlement_delay_days: 1,
         currencies: currencies(list),
         methods: methods
             .iter()

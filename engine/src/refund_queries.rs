@@ -92,6 +92,7 @@ impl Engine {
             amount_minor: r.amount_minor,
             currency: o.currency,
             channel_ref: Chars::default(),
+            at_ns: self.state.now_ns,
         };
         out.push(Dest::channel(channel_id), meta.seq, &control);
     }

@@ -347,6 +347,7 @@ impl Engine {
             currency: o.currency,
             deadline_ns,
             payment_channel_ref: Chars(o.channel_ref),
+            at_ns: self.state.now_ns,
         }
     }
 

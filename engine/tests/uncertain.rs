@@ -670,6 +670,7 @@ impl Harness {
             method: PaymentMethod::Wallet,
             scene: Scene::App,
             deadline_ns: 0,
+            at_ns: 0,
         }
     }
 

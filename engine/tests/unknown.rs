@@ -509,6 +509,7 @@ fn answers_that_name_nothing_of_the_channel_s_are_refused() {
         amount_minor: 1_000,
         currency: CNY,
         channel_ref: Chars::default(),
+        at_ns: 0,
     };
     let before = d.engine.content_hash();
     let out = answer_control(&mut d, &q, ChannelStatus::Paid);

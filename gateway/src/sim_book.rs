@@ -359,6 +359,7 @@ mod tests {
             amount_minor: 500,
             currency: 156,
             channel_ref: Chars::new(""),
+            at_ns: 0,
         }
     }
 

@@ -798,6 +798,11 @@ message! {
         /// payment fails over.
         deadline_ns: u64,
     }
+    since 6 {
+        /// Event time the server sent it, ns since the epoch: the request's timestamp, as a
+        /// channel's API carries one (its bill dates the capture from it; docs/RECONCILIATION.md).
+        at_ns: u64 = 0,
+    }
     groups {}
     texts {}
 }
@@ -849,6 +854,10 @@ message! {
         /// name what is asked); reserved for the capture's reference in a Reverse.
         channel_ref: Chars<24>,
     }
+    since 6 {
+        /// Event time the server sent it, ns since the epoch.
+        at_ns: u64 = 0,
+    }
     groups {}
     texts {}
 }
@@ -894,6 +903,10 @@ message! {
         deadline_ns: u64,
         /// The channel's reference of the original payment.
         payment_channel_ref: Chars<24>,
+    }
+    since 6 {
+        /// Event time the server sent it, ns since the epoch.
+        at_ns: u64 = 0,
     }
     groups {}
     texts {}
@@ -1011,6 +1024,21 @@ message! {
         /// WeChat Pay allows 365): a later RefundRequest is refused RefundWindowPassed. A retired
         /// order's record is kept for refunds until this window passes (section 4, Retention).
         refund_window_days: u16 = 0,
+    }
+    since 6 {
+        /// Whether the channel returns its fee on a refund (docs/RECONCILIATION.md, section 5):
+        /// Keep (as Stripe does, and as versions 1 to 5 booked every channel) or ProRata.
+        refund_fee: RefundFeePolicy = RefundFeePolicy::Keep,
+        /// The time zone of the channel's bills, minutes east of UTC (-720..=840; +480 for
+        /// WeChat Pay, Alipay and UnionPay).
+        bill_utc_offset_min: i32 = 0,
+        /// Where the bill day ends, minutes after local midnight (0..=1439; UnionPay's clearing
+        /// day ends at 23:00, 1380).
+        bill_cutoff_min: u16 = 0,
+        /// How the channel pays what it owes: each bill day as one batch, or rolling payouts.
+        settlement: SettlementSchedule = SettlementSchedule::Daily,
+        /// Days after the bill day (Daily) or after a transaction (Rolling) it is paid (0..=30).
+        settlement_delay_days: u8 = 1,
     }
     groups {
         /// Supported currencies.
@@ -1403,6 +1431,77 @@ message! {
         /// The sealed secret in hex: a 12-byte nonce, the ciphertext and the 16-byte tag (Set and
         /// Rotate; 58..=256 hex digits).
         sealed_secret: 256,
+    }
+}
+
+message! {
+    /// What a channel paid the platform for one settlement batch, as its bill or payout report
+    /// states it (docs/RECONCILIATION.md, section 6): `paid_minor` moves from the channel's
+    /// receivable to the platform's bank account, `fee_difference_minor` to
+    /// `channel_fee_differences`. A batch is applied once: a repeat of its (channel, currency,
+    /// batch_id) is refused DuplicateBatch and changes nothing. Answered with ConfigAck
+    /// (object_id = batch_id).
+    ChannelSettlement = 57, sent_by Admin {
+        /// The channel that paid.
+        channel_id: u16,
+        /// ISO 4217 numeric.
+        currency: u16,
+        /// The batch: the bill day (days since the epoch) for a Daily channel, a hash of the
+        /// payout id for a Rolling one (`batch_ref` holds the id itself).
+        batch_id: u64,
+        /// What arrived in the platform's bank account, minor units (net of the channel's fees;
+        /// may be negative when refunds exceed captures).
+        paid_minor: i64,
+        /// The channel's fees beyond what the platform booked for the batch (negative: fewer).
+        fee_difference_minor: i64,
+        /// The first bill day the batch covers, days since the epoch.
+        first_day: u32,
+        /// The last bill day it covers.
+        last_day: u32,
+    }
+    groups {}
+    texts {
+        /// The channel's own name of the batch (a payout id, a settlement file name).
+        batch_ref: 64,
+    }
+}
+
+message! {
+    /// Opens or resolves an entry of the discrepancy list (docs/RECONCILIATION.md, section 6):
+    /// a difference `sluice reconcile` found between a channel's bill and the platform's records.
+    /// Open of an id that exists is refused DiscrepancyExists; Resolve of an unknown or resolved
+    /// one UnknownDiscrepancy. Nothing changes on a refusal. Answered with ConfigAck (object_id =
+    /// discrepancy_id).
+    Discrepancy = 58, sent_by Admin {
+        /// Open or Resolve.
+        op: DiscrepancyOp,
+        /// Its id (stable: a hash of channel, class and key, so reruns name the same entry).
+        discrepancy_id: u64,
+        /// The channel.
+        channel_id: u16,
+        /// Open: what kind of difference.
+        class: DiscrepancyClass,
+        /// ISO 4217 numeric.
+        currency: u16,
+        /// The order (0 when the bill names none Sluice knows).
+        order_id: u64,
+        /// The attempt (0 for a refund).
+        attempt: u8,
+        /// The refund (0 for a payment).
+        refund_id: u64,
+        /// Open: its effect on what the channel owes the platform, minor units (positive: the
+        /// platform booked more than the channel pays).
+        amount_minor: i64,
+        /// Resolve: the part written off, moved from the channel's receivable to
+        /// `channel_write_offs` (0 = none; same sign convention as amount_minor).
+        write_off_minor: i64,
+        /// The bill day it was found on, days since the epoch.
+        bill_day: u32,
+    }
+    groups {}
+    texts {
+        /// Open: the reconciler's description; Resolve: the resolution note.
+        note: 128,
     }
 }
 

@@ -144,6 +144,10 @@ pub fn enums_markdown() -> String {
         enum_markdown::<NotifyOp>(),
         enum_markdown::<ConfigKind>(),
         enum_markdown::<ConfigLookup>(),
+        enum_markdown::<RefundFeePolicy>(),
+        enum_markdown::<SettlementSchedule>(),
+        enum_markdown::<DiscrepancyOp>(),
+        enum_markdown::<DiscrepancyClass>(),
         enum_markdown::<ReasonCode>(),
     ]
     .concat()

@@ -307,6 +307,10 @@ wire_enum! {
         WithdrawalsFull = 150 => "The withdrawals in memory reached their configured maximum.",
         ResumeTooOld = 160 => "LoginAccepted: the resume asked for outputs older than the server keeps (LoginAccepted.oldest_out_seq; section 3, Resume): the session is open without a resume; query orders (QueryOrder) for what was missed.",
         ResumeAhead = 161 => "LoginAccepted: the resume claims an out_seq the server has not sent yet (beyond LoginAccepted.last_out_seq): the session is open without a resume.",
+        DuplicateBatch = 170 => "ChannelSettlement: this channel's batch was applied already (nothing changed).",
+        DiscrepancyExists = 171 => "Discrepancy Open: an entry with this id exists (nothing changed).",
+        UnknownDiscrepancy = 172 => "Discrepancy Resolve: no open entry with this id.",
+        DiscrepanciesFull = 173 => "Discrepancy Open: the list in memory reached its maximum.",
         ResumeUnavailable = 162 => "LoginAccepted: this server keeps no output log (`[resume] enabled = false`), or it could not be read: the session is open without a resume. Also the Logout of a resume that could not finish: the output log did not reach the outputs to retransmit within the resume timeout, or could not be read.",
     }
 }
@@ -406,5 +410,42 @@ wire_enum! {
         NotRequested = 0 => "The Login asked for no resume (or the role has no recoverable flow).",
         Resuming = 1 => "The missed outputs follow, marked retransmission = 1, then ResumeComplete, then new outputs.",
         Refused = 2 => "No resume: `resume_reason` says why. The session is open; outputs from now on are sent as usual.",
+    }
+}
+
+wire_enum! {
+    /// Whether a channel returns its fee when a payment is refunded.
+    RefundFeePolicy: u8 {
+        Keep = 1 => "The channel keeps its whole fee (Stripe); the platform bears the fee of a refunded payment.",
+        ProRata = 2 => "The channel returns its fee in proportion to the amount refunded, rounded half up cumulatively, so a full refund returns the whole fee.",
+    }
+}
+
+wire_enum! {
+    /// How a channel pays what it owes the platform.
+    SettlementSchedule: u8 {
+        Daily = 1 => "Each bill day is one batch, paid settlement_delay_days after it.",
+        Rolling = 2 => "Each transaction becomes available settlement_delay_days after it (refunds at once) and a daily payout takes what became available, mixing days (Stripe).",
+    }
+}
+
+wire_enum! {
+    /// What a Discrepancy does.
+    DiscrepancyOp: u8 {
+        Open = 1 => "A new entry, open.",
+        Resolve = 2 => "The entry is resolved with a note (and an optional write-off).",
+    }
+}
+
+wire_enum! {
+    /// A kind of difference between a channel's bill and the platform's records.
+    DiscrepancyClass: u8 {
+        MissingOnChannel = 1 => "The platform recorded it; the channel's bill does not have it.",
+        MissingOnPlatform = 2 => "The bill has it; the platform has no record of it.",
+        AmountMismatch = 3 => "Both have it with different amounts.",
+        StatusMismatch = 4 => "Both have it with different statuses.",
+        FeeMismatch = 5 => "Both have it with the same amount and different fees.",
+        Duplicate = 6 => "The bill has it more than once.",
+        Timing = 7 => "The two sides put it on different days; carried to the next bill until it ages out.",
     }
 }

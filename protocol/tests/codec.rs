@@ -194,6 +194,11 @@ fn an_earlier_versions_block_reads_the_appended_fields_as_their_defaults() {
         unknown_policy: UnknownPolicy::Hold,
         refunds_max: 50,
         refund_window_days: 365,
+        refund_fee: RefundFeePolicy::ProRata,
+        bill_utc_offset_min: -480,
+        bill_cutoff_min: 1380,
+        settlement: SettlementSchedule::Rolling,
+        settlement_delay_days: 2,
         ..Default::default()
     };
     ch.currencies.push(CurrencyEntry { currency: 156 });
@@ -206,10 +211,11 @@ fn an_earlier_versions_block_reads_the_appended_fields_as_their_defaults() {
     );
     assert_eq!(
         full - min,
-        4 + 4 + 1 + 1 + 2,
-        "four fields appended in version 3, one in version 4"
+        4 + 4 + 1 + 1 + 2 + 1 + 4 + 2 + 1 + 1,
+        "four fields appended in version 3, one in version 4, five in version 6"
     );
-    // A version 3 block: the version 4 field reads as its default (no refund window).
+    // A version 3 block: the version 4 and 6 fields read as their defaults (no refund window;
+    // the fee kept on refunds, bills in UTC, paid daily the next day).
     let v3 = min + 4 + 4 + 1 + 1;
     let header = SOFH_LEN + MESSAGE_HEADER_LEN;
     let mut third = buf[..header + v3].to_vec();
@@ -223,6 +229,11 @@ fn an_earlier_versions_block_reads_the_appended_fields_as_their_defaults() {
         back,
         ConfigChannel {
             refund_window_days: 0,
+            refund_fee: RefundFeePolicy::Keep,
+            bill_utc_offset_min: 0,
+            bill_cutoff_min: 0,
+            settlement: SettlementSchedule::Daily,
+            settlement_delay_days: 1,
             ..ch.clone()
         }
     );

@@ -6,7 +6,8 @@ use rkyv::niche::niching::Zero;
 use rkyv::with::NicheInto;
 use rkyv::{Archive, Deserialize, Serialize};
 use sluice_protocol::{
-    HealthState, MAX_ROUTE_CHANNELS, PartyKind, PaymentMethod, RoutingStrategy, UnknownPolicy,
+    HealthState, MAX_ROUTE_CHANNELS, PartyKind, PaymentMethod, RefundFeePolicy, RoutingStrategy,
+    SettlementSchedule, UnknownPolicy,
 };
 use std::collections::VecDeque;
 
@@ -27,7 +28,10 @@ pub use order::{Attempt, AttemptTable, Candidate, Line, Order};
 pub use receipt::{Due, Receipt, ReceiptAttempt, Retention, id_slot, slot_id};
 pub use refund::{Refund, RefundStatus, Withdrawal};
 pub use slot::{Slot, Slot16};
-use wire::{HealthStateDef, PartyKindDef, PaymentMethodDef, RoutingStrategyDef, UnknownPolicyDef};
+use wire::{
+    HealthStateDef, PartyKindDef, PaymentMethodDef, RefundFeePolicyDef, RoutingStrategyDef,
+    SettlementScheduleDef, UnknownPolicyDef,
+};
 
 /// Limits fixed at genesis; every table is preallocated from them.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -248,6 +252,16 @@ pub struct Channel {
     pub refunds_max: u8,
     /// Days after a payment it may be refunded (0 = no limit).
     pub refund_window_days: u16,
+    /// Whether the channel returns its fee on a refund (docs/RECONCILIATION.md, section 5).
+    #[rkyv(with = RefundFeePolicyDef)]
+    pub refund_fee: RefundFeePolicy,
+    /// The bill's time zone, minutes east of UTC.
+    pub bill_utc_offset_min: i32,
+    /// Where the bill day ends, minutes after local midnight.
+    pub bill_cutoff_min: u16,
+    #[rkyv(with = SettlementScheduleDef)]
+    pub settlement: SettlementSchedule,
+    pub settlement_delay_days: u8,
     pub currencies: ArrayVec<u16, 8>,
     pub methods: ArrayVec<MethodFee, 4>,
     /// Bit i set when the channel takes ledger currency slot i (derived from `currencies`).

@@ -7,8 +7,9 @@
 use rkyv::{Archive, Deserialize, Serialize};
 use sluice_protocol::{
     AttemptStatus, CandidateDecision, Comparison, FinalStatus, HealthState, ListKind, OrderState,
-    PartyKind, PartyRole, PaymentMethod, ReasonCode, RiskAction, RiskEntity, RiskFeature,
-    RiskWindow, Role, RoutingStrategy, RuleTarget, Scene, SecretHash, SkipReason, UnknownPolicy,
+    PartyKind, PartyRole, PaymentMethod, ReasonCode, RefundFeePolicy, RiskAction, RiskEntity,
+    RiskFeature, RiskWindow, Role, RoutingStrategy, RuleTarget, Scene, SecretHash,
+    SettlementSchedule, SkipReason, UnknownPolicy,
 };
 
 /// Declares the archived mirror `$def` of the protocol enum `$remote`: one byte per value, the
@@ -65,6 +66,16 @@ stored_as_wire! {
 stored_as_wire! {
     /// What a channel's unanswered attempts come to (`UnknownPolicy`).
     UnknownPolicyDef for UnknownPolicy { Legacy, Hold, FailOver }
+}
+
+stored_as_wire! {
+    /// Whether a channel returns its fee on a refund (`RefundFeePolicy`).
+    RefundFeePolicyDef for RefundFeePolicy { Keep, ProRata }
+}
+
+stored_as_wire! {
+    /// How a channel pays what it owes (`SettlementSchedule`).
+    SettlementScheduleDef for SettlementSchedule { Daily, Rolling }
 }
 
 stored_as_wire! {
@@ -163,7 +174,8 @@ stored_as_wire! {
         StaleAttempt, UnknownChannel, UnknownSplitProfile, CapacityReached, InvalidConfig,
         UnknownRule, UnknownCredential, CredentialExists, NotFound, WithdrawalsFull,
         BalanceOverflow, TooManyRefunds, LateCapture, RefundWindowPassed, OrderExpired,
-        ResumeTooOld, ResumeAhead, ResumeUnavailable,
+        ResumeTooOld, ResumeAhead, ResumeUnavailable, DuplicateBatch, DiscrepancyExists,
+        UnknownDiscrepancy, DiscrepanciesFull,
     }
 }
 

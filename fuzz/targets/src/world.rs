@@ -119,6 +119,20 @@ fn channel(
         },
         refunds_max: if id == 3 { 3 } else { 50 },
         refund_window_days: if id == 2 { 0 } else { 30 },
+        // Both refund fee policies and both settlement schedules.
+        refund_fee: if id.is_multiple_of(2) {
+            RefundFeePolicy::Keep
+        } else {
+            RefundFeePolicy::ProRata
+        },
+        bill_utc_offset_min: 480,
+        bill_cutoff_min: if id == 3 { 1380 } else { 0 },
+        settlement: if id == 4 {
+            SettlementSchedule::Rolling
+        } else {
+            SettlementSchedule::Daily
+        },
+        settlement_delay_days: 1,
         currencies: currencies(list),
         methods: methods
             .iter()

@@ -73,6 +73,7 @@ fn dispatch(order_id: u64, deadline_ns: u64) -> Dispatch {
         method: sluice_protocol::PaymentMethod::Wallet,
         scene: sluice_protocol::Scene::App,
         deadline_ns,
+        at_ns: 0,
     }
 }
 
@@ -86,6 +87,7 @@ fn control(op: sluice_protocol::ChannelOp, order_id: u64) -> ChannelControl {
         amount_minor: 500,
         currency: 156,
         channel_ref: sluice_protocol::Chars::new(""),
+        at_ns: 0,
     }
 }
 

@@ -59,6 +59,18 @@ pub struct ChannelEntry {
     refunds_max: u8,
     #[serde(default = "d_refund_window_days")]
     refund_window_days: u16,
+    /// `keep` or `pro_rata` (docs/RECONCILIATION.md, section 5).
+    #[serde(default = "d_refund_fee")]
+    refund_fee: String,
+    #[serde(default)]
+    bill_utc_offset_min: i32,
+    #[serde(default)]
+    bill_cutoff_min: u16,
+    /// `daily` or `rolling`.
+    #[serde(default = "d_schedule")]
+    settlement: String,
+    #[serde(default = "d_settlement")]
+    settlement_delay_days: u8,
 }
 
 fn d_timeout() -> u32 {
@@ -105,6 +117,12 @@ fn d_refunds_max() -> u8 {
 }
 fn d_refund_window_days() -> u16 {
     365
+}
+fn d_refund_fee() -> String {
+    "keep".into()
+}
+fn d_schedule() -> String {
+    "daily".into()
 }
 fn d_settlement() -> u8 {
     1
@@ -331,6 +349,23 @@ pub(super) fn channel(
         )?,
         refunds_max: c.refunds_max,
         refund_window_days: c.refund_window_days,
+        refund_fee: named(
+            &c.refund_fee,
+            RefundFeePolicy::from_name,
+            line,
+            &format!("{key}.refund_fee"),
+            "refund fee policy (keep, pro_rata)",
+        )?,
+        bill_utc_offset_min: c.bill_utc_offset_min,
+        bill_cutoff_min: c.bill_cutoff_min,
+        settlement: named(
+            &c.settlement,
+            SettlementSchedule::from_name,
+            line,
+            &format!("{key}.settlement"),
+            "settlement schedule (daily, rolling)",
+        )?,
+        settlement_delay_days: c.settlement_delay_days,
         currencies: currencies(&c.currencies, line, key)?,
         methods,
     })
