@@ -12,6 +12,7 @@
 
 pub mod console;
 pub mod memory;
+pub mod recon;
 pub mod report;
 
 use std::fmt;
