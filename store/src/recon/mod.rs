@@ -17,6 +17,7 @@
 //! without files (the state passed in, the next state returned).
 
 pub mod batches;
+pub mod coverage;
 pub mod matcher;
 pub mod platform;
 pub mod report;
@@ -59,6 +60,9 @@ pub struct Options {
     pub settlement_delay_days: u32,
     /// Reconcile a day already reconciled again, from the state as it was before that day.
     pub rerun: bool,
+    /// How far in event time the store is exported (`coverage::exported_through_ns`); None:
+    /// judged from the latest row loaded, which a quiet store may not have.
+    pub exported_through_ns: Option<u64>,
 }
 
 impl Options {
@@ -75,6 +79,7 @@ impl Options {
             settlement: Settlement::Daily,
             settlement_delay_days: 0,
             rerun: false,
+            exported_through_ns: None,
         }
     }
 
@@ -175,12 +180,15 @@ pub fn reconcile(
     let from_ns = window.start_ns.saturating_sub(tolerance_ns);
     let to_ns = window.end_ns.saturating_add(tolerance_ns);
     let platform = platform::load(reader, options.channel_id, from_ns, to_ns)?;
-    if platform.store_time_ns < to_ns {
+    let exported_ns = options
+        .exported_through_ns
+        .unwrap_or(platform.store_time_ns);
+    if exported_ns < to_ns {
         return fail(format!(
             "the flow store is not exported far enough: its rows reach {} (position {}), the \
              window of {} needs rows up to {} (the day's end plus the {} s timing tolerance); \
              run `sluice export` first",
-            report::format_ns(platform.store_time_ns),
+            report::format_ns(exported_ns),
             platform.position,
             report::format_day(day),
             report::format_ns(to_ns),
