@@ -251,7 +251,7 @@ fn parse_header<'a>(
     let account = account_line
         .strip_prefix("#账号：[")
         .and_then(|r| r.strip_suffix(']'))
-        .filter(|a| crate::text::is_ident(a))
+        .filter(|a| crate::rules::account_ok(Format::AlipayDetail, a))
         .ok_or_else(|| errors.at(n, "#账号", "expected #账号：[<account>]"))?;
     let (n, period) = next("#起始日期")?;
     let day = parse_period(period).ok_or_else(|| {

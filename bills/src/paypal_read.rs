@@ -160,7 +160,7 @@ impl<'e> Reader<'e> {
         let n = self.record(rows.next(), "RH", cells, 5)?;
         self.time(n, "RH report date", &cells[1])?;
         let account = cells[3].to_string();
-        if !is_ident(&account) {
+        if !crate::rules::account_ok(Format::PayPal, &account) {
             return Err(self.errors.at(n, "RH account ID", "not an identifier"));
         }
         if cells[4] != REPORT_VERSION {

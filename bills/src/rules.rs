@@ -151,14 +151,20 @@ pub fn check_line(format: Format, line: &BillLine) -> Result<(), LineFault> {
     }
 }
 
+/// Whether `account` is a merchant account the format can state (an identifier; UnionPay's
+/// 商户代码 is at most 15 characters).
+pub(crate) fn account_ok(format: Format, account: &str) -> bool {
+    ident_within(account, format.ident_max_len().0)
+}
+
 /// Checks a whole bill against its format's rules: the account, then every line. The error
 /// names the line (its index in `lines`, 0-based) when a line is at fault.
 pub fn check(bill: &Bill) -> Result<(), String> {
-    let (account_max, _, _) = bill.format.ident_max_len();
-    if !ident_within(&bill.account, account_max) {
+    if !account_ok(bill.format, &bill.account) {
         return Err(format!(
-            "account {:?} is not an identifier of at most {account_max} characters",
-            bill.account
+            "account {:?} is not an identifier of at most {} characters",
+            bill.account,
+            bill.format.ident_max_len().0
         ));
     }
     if !(-1440..=1440).contains(&bill.utc_offset_min) {
