@@ -195,3 +195,75 @@ pub(crate) fn assert_writable(bill: &Bill, format: Format) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sample::random_bill;
+
+    fn payment(format: Format) -> BillLine {
+        let bill = random_bill(format, 3, 1);
+        bill.lines[0].clone()
+    }
+
+    #[test]
+    fn every_fault_is_reachable() {
+        let base = payment(Format::UnionPay);
+        assert_eq!(check_line(Format::UnionPay, &base), Ok(()));
+        let cases: [(fn(&mut BillLine), LineFault); 10] = [
+            (|l| l.status = LineStatus::Failed, LineFault::Status),
+            (|l| l.amount_minor = 0, LineFault::Amount),
+            (|l| l.amount_minor = AMOUNT_MAX_MINOR + 1, LineFault::Amount),
+            (|l| l.fee_minor = -1, LineFault::Fee),
+            (|l| l.currency = 840, LineFault::Currency),
+            (|l| l.channel_trade_no = "x".repeat(22), LineFault::TradeNo),
+            (
+                |l| l.out_trade_no = "S1A1,".to_string(),
+                LineFault::OutTradeNo,
+            ),
+            (|l| l.refund_id = 7, LineFault::RefundId),
+            (
+                |l| l.channel_refund_no = "R1".to_string(),
+                LineFault::RefundNo,
+            ),
+            (|l| l.batch = "po_1".to_string(), LineFault::Batch),
+        ];
+        for (edit, fault) in cases {
+            let mut line = base.clone();
+            edit(&mut line);
+            assert_eq!(check_line(Format::UnionPay, &line), Err(fault), "{line:?}");
+        }
+        let mut reversed = base.clone();
+        reversed.status = LineStatus::Reversed;
+        assert_eq!(
+            check_line(Format::UnionPay, &reversed),
+            Err(LineFault::Fee),
+            "a reversal keeps no fee"
+        );
+        reversed.fee_minor = 0;
+        assert_eq!(check_line(Format::UnionPay, &reversed), Ok(()));
+        assert_eq!(
+            check_line(Format::AlipayDetail, &reversed),
+            Err(LineFault::Status)
+        );
+    }
+
+    #[test]
+    fn bills_are_checked_whole() {
+        let mut bill = random_bill(Format::Stripe, 4, 5);
+        assert_eq!(check(&bill), Ok(()));
+        bill.account = "acct 1".to_string();
+        assert!(check(&bill).is_err());
+        let mut bill = random_bill(Format::UnionPay, 4, 5);
+        bill.account = "7".repeat(16);
+        assert!(check(&bill).is_err());
+    }
+
+    #[test]
+    #[should_panic(expected = "breaks the format's rules")]
+    fn a_writer_refuses_what_it_could_not_read_back() {
+        let mut bill = random_bill(Format::WechatAll, 5, 3);
+        bill.lines[0].currency = 840;
+        crate::write(&bill);
+    }
+}
