@@ -201,6 +201,9 @@ mod tests {
     use super::*;
     use crate::sample::random_bill;
 
+    /// An edit of a line, and the fault it must cause.
+    type Case = (fn(&mut BillLine), LineFault);
+
     fn payment(format: Format) -> BillLine {
         let bill = random_bill(format, 3, 1);
         bill.lines[0].clone()
@@ -210,7 +213,7 @@ mod tests {
     fn every_fault_is_reachable() {
         let base = payment(Format::UnionPay);
         assert_eq!(check_line(Format::UnionPay, &base), Ok(()));
-        let cases: [(fn(&mut BillLine), LineFault); 10] = [
+        let cases: [Case; 10] = [
             (|l| l.status = LineStatus::Failed, LineFault::Status),
             (|l| l.amount_minor = 0, LineFault::Amount),
             (|l| l.amount_minor = AMOUNT_MAX_MINOR + 1, LineFault::Amount),
