@@ -469,8 +469,9 @@ table! {
 
 table! {
     /// Every ledger transfer, in the order the engine made it. An account is named by its kind
-    /// and owner: `clearing`, `platform_revenue`, `fee_expense`, `payouts`, `reversals_payable`
-    /// (owner 0), `channel_receivable` (owner = channel id), `pending`, `available`, `frozen`
+    /// and owner: `clearing`, `platform_revenue`, `fee_expense`, `payouts`, `reversals_payable`,
+    /// `platform_bank`, `channel_fee_differences`, `channel_write_offs` (owner 0),
+    /// `channel_receivable` (owner = channel id), `pending`, `available`, `frozen`
     /// (owner = party id, with `*_role` naming the party's role).
     LedgerTransfer = "ledger_transfers", key(seq, ordinal) {
         /// Journal sequence of the input.
