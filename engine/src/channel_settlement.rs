@@ -156,6 +156,27 @@ impl Engine {
         })
     }
 
+    /// A channel's settlement figures in a currency as a ChannelSettlement (ConfigQuery; `id` =
+    /// channel id × 65536 + currency): the sums of its batches, the last batch's id and days, and
+    /// `batches N, written off W` as its reference. Sums past an i64 are clamped (a report, not
+    /// an input: applying it back is refused DuplicateBatch anyway).
+    pub(crate) fn settlement_config(&self, id: u64) -> Option<ChannelSettlement> {
+        let (channel_id, currency) = (u16::try_from(id >> 16).ok()?, id as u16);
+        let a = self.state.channel_settlements.get(channel_id, currency)?;
+        let clamp = |v: i128| v.clamp(i128::from(i64::MIN + 1), i128::from(i64::MAX)) as i64;
+        let summary = format!("batches {}, written off {}", a.batches, a.written_off_minor);
+        Some(ChannelSettlement {
+            channel_id,
+            currency,
+            batch_id: a.last_batch_id,
+            paid_minor: clamp(a.paid_minor),
+            fee_difference_minor: clamp(a.fee_differences_minor),
+            first_day: a.last_first_day,
+            last_day: a.last_last_day,
+            batch_ref: sluice_protocol::codec::text(&summary),
+        })
+    }
+
     /// The platform's bank, fee-difference and write-off accounts against the channels' figures,
     /// per currency: each holds posted exactly the sum of its channels' (`Engine::verify_ledger`).
     pub(crate) fn verify_settlement_accounts(&self) -> Result<(), String> {

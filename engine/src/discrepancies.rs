@@ -9,6 +9,7 @@
 //! `DiscrepanciesFull`. Open entries never leave.
 
 use rkyv::{Archive, Deserialize, Serialize};
+use sluice_protocol::codec::text;
 use sluice_protocol::{Discrepancy, DiscrepancyClass, DiscrepancyOp, Message, ReasonCode};
 
 use crate::channel_settlement::ChannelCurrency;
@@ -98,6 +99,30 @@ impl Discrepancies {
 }
 
 impl Engine {
+    /// Entry `id` as the Discrepancy message that describes it (ConfigQuery): Open with its note
+    /// while open, Resolve with the resolution and write-off once resolved.
+    pub(crate) fn discrepancy_config(&self, id: u64) -> Option<Discrepancy> {
+        let e = self.state.discrepancies.get(id)?;
+        let (op, note) = match e.is_open() {
+            true => (DiscrepancyOp::Open, &e.note),
+            false => (DiscrepancyOp::Resolve, &e.resolution),
+        };
+        Some(Discrepancy {
+            op,
+            discrepancy_id: e.id,
+            channel_id: e.channel_id,
+            class: e.class,
+            currency: e.currency,
+            order_id: e.order_id,
+            attempt: e.attempt,
+            refund_id: e.refund_id,
+            amount_minor: e.amount_minor,
+            write_off_minor: e.write_off_minor,
+            bill_day: e.bill_day,
+            note: text(note),
+        })
+    }
+
     /// Applies a Discrepancy and answers it with a ConfigAck (object id = discrepancy id).
     pub(crate) fn handle_discrepancy(
         &mut self,

@@ -383,3 +383,63 @@ fn the_new_state_survives_a_snapshot() {
     );
     refused(&mut twin, &open(42, 1), ReasonCode::DiscrepancyExists);
 }
+
+/// Every answer to ConfigQuery walks of `kind`, by position until NotFound.
+fn walk(d: &mut Driver, kind: ConfigKind) -> Vec<AnyMessage> {
+    let mut got = Vec::new();
+    for position in 0.. {
+        let out = d.admin(&ConfigQuery::by_position(kind, position));
+        assert_eq!(out.len(), 1, "{out:?}");
+        match out.into_iter().next().map(|(_, m)| m).unwrap() {
+            AnyMessage::ConfigAck(a) => {
+                assert_eq!(a.reason, ReasonCode::NotFound, "{kind:?} at {position}");
+                return got;
+            }
+            m => got.push(m),
+        }
+    }
+    unreachable!()
+}
+
+#[test]
+fn the_admin_lists_the_discrepancies_and_the_settlement_figures() {
+    let mut d = world();
+    paid(&mut d, 1);
+    admin(&mut d, &open(43, 5));
+    admin(&mut d, &open(42, 70));
+    admin(&mut d, &resolve(43, 5));
+    admin(&mut d, &settlement(20_418, 4_900, 3));
+    admin(&mut d, &settlement(20_419, 100, -1));
+    let before = d.engine.content_hash();
+    let list = walk(&mut d, ConfigKind::Discrepancy);
+    let [AnyMessage::Discrepancy(a), AnyMessage::Discrepancy(b)] = &list[..] else {
+        panic!("{list:?}");
+    };
+    assert_eq!(*a, open(42, 70));
+    assert_eq!(
+        (b.discrepancy_id, b.op, b.write_off_minor, b.note.as_str()),
+        (43, DiscrepancyOp::Resolve, 5, "written off")
+    );
+    let list = walk(&mut d, ConfigKind::ChannelSettlement);
+    let [AnyMessage::ChannelSettlement(s)] = &list[..] else {
+        panic!("{list:?}");
+    };
+    assert_eq!(
+        (
+            s.channel_id,
+            s.currency,
+            s.batch_id,
+            s.paid_minor,
+            s.fee_difference_minor
+        ),
+        (WECHAT, CNY, 20_419, 5_000, 2)
+    );
+    assert_eq!(s.batch_ref.as_str(), "batches 2, written off 5");
+    // By id, and nothing for an unknown one; queries change nothing.
+    let id = u64::from(WECHAT) << 16 | u64::from(CNY);
+    let out = d.admin(&ConfigQuery::by_id(ConfigKind::ChannelSettlement, id));
+    assert!(matches!(&out[0].1, AnyMessage::ChannelSettlement(x) if x == s));
+    let out = d.admin(&ConfigQuery::by_id(ConfigKind::Discrepancy, 7));
+    assert_eq!(config_ack(&out).reason, ReasonCode::UnknownDiscrepancy);
+    assert_eq!(d.engine.content_hash(), before);
+}
