@@ -48,7 +48,7 @@ fn request(id: u64) -> PaymentRequest {
     };
     PaymentRequest {
         request_id: id,
-        merchant_id: if id % 5 == 0 { 1002 } else { 1001 },
+        merchant_id: if id.is_multiple_of(5) { 1002 } else { 1001 },
         amount_minor: 1_000 + (id * 7_919 % 90_000) as i64,
         currency,
         method,
