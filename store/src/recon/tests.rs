@@ -337,7 +337,10 @@ fn daily_batches_sum_the_bills_net_and_fee_differences() {
     let (batches, _) = batches::complete(&refs, &out.discrepancies, window(D), &options(), next);
     assert_eq!(batches.len(), 1);
     let b = &batches[0];
-    assert_eq!(b.id, "2026-12-06");
+    assert_eq!(
+        (b.batch_ref.as_str(), b.batch_id),
+        ("2026-12-06", u64::from(D))
+    );
     assert_eq!(b.paid_minor, 9_940 + 19_875);
     assert_eq!(b.fee_difference_minor, 5);
     assert_eq!(b.lines, 2);
@@ -379,7 +382,9 @@ fn a_stripe_payout_completes_across_days() {
     assert!(paid[0].is_empty() && paid[1].is_empty());
     assert_eq!(paid[2].len(), 1);
     let po_a = &paid[2][0];
-    assert_eq!((po_a.id.as_str(), po_a.lines), ("po_A", 2));
+    assert_eq!((po_a.batch_ref.as_str(), po_a.lines), ("po_A", 2));
+    assert_eq!(po_a.batch_id, batches::payout_batch_id("po_A"));
+    assert_eq!(po_a.last_day, D + 2);
     assert_eq!(po_a.paid_minor, 10_000 - 320 - 1_000);
     assert_eq!(po_a.first_day, D);
     assert_eq!(state.payouts.len(), 1);
