@@ -1,3 +1,4 @@
+#![allow(clippy::field_reassign_with_default)]
 use std::path::PathBuf;
 
 use sluice_bills::{Bill, BillLine, Format, LineKind, LineStatus, Totals};
@@ -513,11 +514,12 @@ fn reconcile_day_writes_reports_and_state_and_refuses_a_second_run_unless_rerun(
     let dir = temp_dir("memory");
     let mut reader = MemoryReader::new(day_rows(), 1_000);
     let bill = day_bill();
-    let written = reconcile_day(&mut reader, &[bill.clone()], &options(), &dir).unwrap();
+    let written =
+        reconcile_day(&mut reader, std::slice::from_ref(&bill), &options(), &dir).unwrap();
     check_day_report(&written.report);
     let state_path = dir.join("3").join("state.json");
     let first_state = std::fs::read(&state_path).unwrap();
-    let again = reconcile_day(&mut reader, &[bill.clone()], &options(), &dir);
+    let again = reconcile_day(&mut reader, std::slice::from_ref(&bill), &options(), &dir);
     assert!(again.unwrap_err().0.contains("already reconciled"));
     let mut rerun = options();
     rerun.rerun = true;
