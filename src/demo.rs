@@ -63,6 +63,16 @@ pub struct DemoArgs {
     /// Payments per simulated day.
     #[arg(long, default_value_t = 1_000)]
     pub month_payments_per_day: u64,
+    /// Orders of the reconciliation scenario: two scripted days across the five channels, their
+    /// bills with discrepancies injected, reconciled and settled (0 = skip it).
+    #[arg(long, default_value_t = 200_000)]
+    pub recon_orders: u64,
+    /// The share of bill rows given each class of discrepancy in the reconciliation scenario.
+    #[arg(long, default_value_t = 0.001)]
+    pub recon_rate: f64,
+    /// Run only the reconciliation scenario.
+    #[arg(long)]
+    pub recon_only: bool,
     /// Run with channel faults (PROFILE as for `channel-sim --faults`; alone: late,lost,duplicate)
     /// and alipay on the FailOver policy; the report checks each channel's own book against the
     /// ledger and counts double charges, and the demo fails when they differ (docs/OPERATIONS.md).
@@ -314,8 +324,42 @@ fn live_config(
     Ok((config, faults))
 }
 
+/// The reconciliation scenario on its own server in `DIR-recon`.
+fn recon(
+    args: &DemoArgs,
+    data_dir: &std::path::Path,
+) -> Result<crate::demo_recon::ReconReport, String> {
+    let dir = sibling(data_dir, "recon");
+    let config = demo_config(args, dir.clone())?;
+    crate::demo_recon::run(config, &dir, args.recon_orders, args.recon_rate, args.seed)
+}
+
+/// `DIR-suffix` beside the demo's data directory.
+fn sibling(data_dir: &std::path::Path, suffix: &str) -> PathBuf {
+    data_dir.with_file_name(format!(
+        "{}-{suffix}",
+        data_dir
+            .file_name()
+            .map_or("sluice-demo".into(), |n| n.to_string_lossy())
+    ))
+}
+
+/// `--recon-only`: the reconciliation scenario alone.
+fn run_recon_only(args: &DemoArgs, data_dir: &std::path::Path) -> Result<(), String> {
+    let report = recon(args, data_dir)?;
+    if args.json {
+        println!("{}", json!({ "reconciliation": report.json() }));
+    } else {
+        report.print();
+    }
+    report.check()
+}
+
 pub fn run(args: DemoArgs) -> Result<(), String> {
     let data_dir = args.data.clone().unwrap_or_else(fresh_dir);
+    if args.recon_only {
+        return run_recon_only(&args, &data_dir);
+    }
     let (config, faults) = live_config(&args, &data_dir)?;
     let (rule_names, channel_names) = names(&config);
     if !args.json {
@@ -337,12 +381,7 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         scraped: live.scraped.as_ref(),
         tour: &live.tour,
     };
-    let month_dir = data_dir.with_file_name(format!(
-        "{}-month",
-        data_dir
-            .file_name()
-            .map_or("sluice-demo".into(), |n| n.to_string_lossy())
-    ));
+    let month_dir = sibling(&data_dir, "month");
     let month = || -> Result<crate::demo_month::MonthReport, String> {
         let mut config = demo_config(&args, month_dir.clone())?;
         // Nobody scrapes the month's server.
@@ -360,6 +399,11 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         if args.month_days > 0 {
             json["month"] = month()?.json();
         }
+        if args.recon_orders > 0 {
+            let r = recon(&args, &data_dir)?;
+            json["reconciliation"] = r.json();
+            r.check()?;
+        }
         println!("{json}");
     } else {
         ctx.print();
@@ -372,6 +416,11 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         }
         if args.month_days > 0 {
             month()?.print();
+        }
+        if args.recon_orders > 0 {
+            let r = recon(&args, &data_dir)?;
+            r.print();
+            r.check()?;
         }
     }
     check_run(&live)

@@ -143,15 +143,17 @@ impl Totals {
             lines: lines.len() as u64,
             ..Totals::default()
         };
+        // Saturating: a parser sums rows before it has checked their amounts' range, and no
+        // input may make it overflow (a saturated sum never equals a stated total it could trust).
         for l in lines.iter().filter(|l| l.status == LineStatus::Succeeded) {
             match l.kind {
                 LineKind::Payment => {
-                    t.paid_minor += l.amount_minor;
-                    t.fees_minor += l.fee_minor;
+                    t.paid_minor = t.paid_minor.saturating_add(l.amount_minor);
+                    t.fees_minor = t.fees_minor.saturating_add(l.fee_minor);
                 }
                 LineKind::Refund => {
-                    t.refunded_minor += l.amount_minor;
-                    t.fees_minor -= l.fee_minor;
+                    t.refunded_minor = t.refunded_minor.saturating_add(l.amount_minor);
+                    t.fees_minor = t.fees_minor.saturating_sub(l.fee_minor);
                 }
             }
         }

@@ -236,6 +236,13 @@ pub struct SimChannel {
     /// This channel's faults, instead of `[simulator.faults]`.
     #[serde(default)]
     pub faults: Option<Faults>,
+    /// The layout of its bills (`sim_bills`): wechat, alipay, unionpay, stripe or paypal; by
+    /// default from the channel's name (wechat_pay, alipay, unionpay, stripe, paypal).
+    #[serde(default)]
+    pub bill_format: Option<String>,
+    /// The merchant account its bills name; by default the layout's sample account.
+    #[serde(default)]
+    pub bill_account: Option<String>,
 }
 
 fn d_lat_min() -> u32 {
@@ -657,6 +664,15 @@ fn check_simulator(s: &SimulatorSection) -> Result<(), ConfigError> {
         }
         if let Some(Err(e)) = c.faults.as_ref().map(Faults::check) {
             return err(None, format!("{key}.faults"), e);
+        }
+        if let Some(f) = c.bill_format.as_deref()
+            && sluice_bills::Format::from_name(f).is_none()
+        {
+            return err(
+                None,
+                format!("{key}.bill_format"),
+                "a bill layout: wechat, alipay, unionpay, stripe or paypal",
+            );
         }
         for o in &c.outages {
             let valid = o.from_s >= 0.0

@@ -18,6 +18,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use crate::config::SimChannel;
+use crate::sim_bills::BillChannel;
 use crate::sim_book::{AttemptEntry, Book, Decided, Record, RefundEntry, capture_ref, refund_ref};
 pub use crate::sim_faults::FaultCounts;
 use crate::sim_faults::{Draw, Faults};
@@ -111,6 +112,17 @@ pub struct Simulator {
     /// A disconnect started and `take_disconnect` has not reported it yet.
     disconnect_news: bool,
     counts: FaultCounts,
+    /// The channels' prices, fee policies and bill settings (`sim_bills`); a channel without
+    /// charges no fee.
+    bill_channels: Vec<BillChannel>,
+}
+
+/// The channel's time of an outcome decided at `now_ns` to take effect at `effective_ns`, for a
+/// message the server sent at `at_ns`: its timestamp plus the processing time the channel drew
+/// (the simulator's own clock when the message carries none, from a server before schema 6).
+fn channel_time_ns(at_ns: u64, now_ns: u64, effective_ns: u64) -> u64 {
+    let base = if at_ns != 0 { at_ns } else { now_ns };
+    base.saturating_add(effective_ns.saturating_sub(now_ns))
 }
 
 impl Simulator {
@@ -133,7 +145,43 @@ impl Simulator {
             disconnected_until_ns: 0,
             disconnect_news: false,
             counts: FaultCounts::default(),
+            bill_channels: Vec::new(),
         }
+    }
+
+    /// The channels' prices and bill settings (`sim_bills::bill_channels`).
+    pub fn with_bill_channels(mut self, bill_channels: Vec<BillChannel>) -> Self {
+        self.bill_channels = bill_channels;
+        self
+    }
+
+    pub fn bill_channels(&self) -> &[BillChannel] {
+        &self.bill_channels
+    }
+
+    /// Writes the channels' bills for bill days `days` (first, last) from the book at `now_ns`
+    /// (`sim_bills_write::write_bills`).
+    pub fn write_bills(
+        &self,
+        dir: &std::path::Path,
+        days: (u32, u32),
+        options: &crate::sim_bills_inject::BillOptions,
+        now_ns: u64,
+    ) -> Result<crate::sim_bills_write::BillsWritten, String> {
+        crate::sim_bills_write::write_bills(
+            &self.book,
+            &self.bill_channels,
+            dir,
+            days,
+            options,
+            now_ns,
+        )
+    }
+
+    fn bill_channel(&self, channel_id: u16) -> Option<&BillChannel> {
+        self.bill_channels
+            .iter()
+            .find(|c| c.channel_id == channel_id)
     }
 
     /// The faults of every channel that has none of its own.
@@ -327,6 +375,9 @@ impl Simulator {
             ChannelOutcome::Declined => Decided::Decline,
             ChannelOutcome::RetryableError => Decided::Error,
         };
+        let fee_minor = self
+            .bill_channel(d.channel_id)
+            .map_or(0, |c| c.fee_minor(d.method, d.amount_minor));
         let entry = AttemptEntry {
             channel_id: d.channel_id,
             currency: d.currency,
@@ -335,6 +386,13 @@ impl Simulator {
             effective_ns,
             closed: false,
             reversed: false,
+            channel_at_ns: channel_time_ns(d.at_ns, now_ns, effective_ns),
+            fee_minor: if decided == Decided::Capture {
+                fee_minor
+            } else {
+                0
+            },
+            reversed_at_ns: 0,
         };
         if self.book.is_full() {
             // Refused, and not booked: the channel takes no more orders.
@@ -399,13 +457,21 @@ impl Simulator {
             self.counts.late += 1;
             effective_ns = effective_ns.max(d.deadline_ns) + late_ns;
         }
+        let attempt = self.book.captured_attempt(d.order_id, d.channel_id);
         let entry = RefundEntry {
             channel_id: d.channel_id,
             order_id: d.order_id,
+            attempt,
             currency: d.currency,
             amount_minor: d.amount_minor,
             paid,
             effective_ns,
+            channel_at_ns: channel_time_ns(d.at_ns, now_ns, effective_ns),
+            fee_returned_minor: if paid {
+                self.fee_returned(d, attempt)
+            } else {
+                0
+            },
         };
         if !self.book.is_full() {
             self.book.record(Record::Refund {
@@ -414,6 +480,24 @@ impl Simulator {
             });
         }
         self.answer_refund(d.refund_id, entry, now_ns, draw);
+    }
+
+    /// The fee refund `d` of `attempt` returns: the channel's policy over the capture's fee and
+    /// the refunds paid before it, in the order the channel paid them.
+    fn fee_returned(&self, d: &RefundDispatch, attempt: u8) -> i64 {
+        let (Some(channel), Some(capture)) = (
+            self.bill_channel(d.channel_id),
+            self.book.attempt(d.order_id, attempt),
+        ) else {
+            return 0;
+        };
+        let before = self.book.refunded_minor(d.order_id, attempt);
+        channel.fee_returned_minor(
+            capture.fee_minor,
+            capture.amount_minor,
+            before,
+            d.amount_minor,
+        )
     }
 
     fn answer_refund(&mut self, refund_id: u64, r: RefundEntry, now_ns: u64, draw: Draw) {

@@ -33,6 +33,13 @@ pub struct AttemptEntry {
     pub closed: bool,
     /// Its capture went back to the payer.
     pub reversed: bool,
+    /// The channel's time of the capture (its bill dates the row from it): the Dispatch's
+    /// `at_ns` plus the processing time the channel drew, ns since the epoch.
+    pub channel_at_ns: u64,
+    /// The channel's fee for the capture (its price for the method, `sim_bills::channel_fee`).
+    pub fee_minor: i64,
+    /// When the capture was reversed (the ChannelControl Reverse's `at_ns`); 0 unless reversed.
+    pub reversed_at_ns: u64,
 }
 
 impl AttemptEntry {
@@ -47,11 +54,19 @@ impl AttemptEntry {
 pub struct RefundEntry {
     pub channel_id: u16,
     pub order_id: u64,
+    /// The attempt whose capture it refunds (0: not known, for a refund of a version 1 book whose
+    /// order has no capture on the channel).
+    pub attempt: u8,
     pub currency: u16,
     pub amount_minor: i64,
     /// Whether the refund pays (decided at dispatch).
     pub paid: bool,
     pub effective_ns: u64,
+    /// The channel's time of the refund: the RefundDispatch's `at_ns` plus the processing time.
+    pub channel_at_ns: u64,
+    /// The fee the channel returned (ProRata: `sim_bills::fee_returned` over the payment's paid
+    /// refunds before it; Keep, or a refund that failed: 0).
+    pub fee_returned_minor: i64,
 }
 
 /// One change to the book: applied live, and written to (and read back from) a book file.
@@ -75,6 +90,8 @@ pub enum Record {
         channel_id: u16,
         order_id: u64,
         attempt: u8,
+        /// The ChannelControl's `at_ns` (the processing time when it carries none).
+        at_ns: u64,
     },
     Refund {
         refund_id: u64,
@@ -116,6 +133,8 @@ pub struct BookSummary {
 pub struct Book {
     attempts: FxHashMap<(u64, u8), AttemptEntry>,
     refunds: FxHashMap<u64, RefundEntry>,
+    /// Per attempt, the amount its paid refunds took so far (the ProRata fee's `refunded_before`).
+    refunded: FxHashMap<(u64, u8), i64>,
     /// Records not yet taken by `take_records` (kept only when the book is persisted).
     outbox: Option<Vec<Record>>,
     /// Most entries (attempts and refunds); `BOOK_ENTRIES_MAX` unless set.
@@ -146,6 +165,7 @@ impl Book {
         Book {
             attempts: FxHashMap::default(),
             refunds: FxHashMap::default(),
+            refunded: FxHashMap::default(),
             outbox: persisted.then(Vec::new),
             entries_max: BOOK_ENTRIES_MAX,
         }
@@ -163,6 +183,39 @@ impl Book {
 
     pub fn refund(&self, refund_id: u64) -> Option<&RefundEntry> {
         self.refunds.get(&refund_id)
+    }
+
+    /// The attempt of `order_id` whose capture channel `channel_id` keeps (decided Capture, not
+    /// closed, not reversed); 0 when none. At most `u8::MAX` lookups.
+    pub fn captured_attempt(&self, order_id: u64, channel_id: u16) -> u8 {
+        (1..=u8::MAX)
+            .find(|&n| {
+                self.attempt(order_id, n).is_some_and(|e| {
+                    e.channel_id == channel_id
+                        && e.decided == Decided::Capture
+                        && !e.closed
+                        && !e.reversed
+                })
+            })
+            .unwrap_or(0)
+    }
+
+    /// What the paid refunds of attempt (`order_id`, `attempt`) took so far, minor units.
+    pub fn refunded_minor(&self, order_id: u64, attempt: u8) -> i64 {
+        self.refunded
+            .get(&(order_id, attempt))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Every attempt in the book, in no particular order.
+    pub fn attempts(&self) -> impl Iterator<Item = ((u64, u8), &AttemptEntry)> {
+        self.attempts.iter().map(|(&k, e)| (k, e))
+    }
+
+    /// Every refund in the book, in no particular order.
+    pub fn refunds(&self) -> impl Iterator<Item = (u64, &RefundEntry)> {
+        self.refunds.iter().map(|(&k, e)| (k, e))
     }
 
     pub fn is_full(&self) -> bool {
@@ -197,11 +250,17 @@ impl Book {
                         effective_ns: u64::MAX,
                         closed: false,
                         reversed: false,
+                        channel_at_ns: 0,
+                        fee_minor: 0,
+                        reversed_at_ns: 0,
                     });
                 e.closed = true;
             }
             Record::Reverse {
-                order_id, attempt, ..
+                order_id,
+                attempt,
+                at_ns,
+                ..
             } => {
                 let e = self
                     .attempts
@@ -212,8 +271,21 @@ impl Book {
                     "only a capture is reversed"
                 );
                 e.reversed = true;
+                e.reversed_at_ns = at_ns;
             }
-            Record::Refund { refund_id, entry } => {
+            Record::Refund {
+                refund_id,
+                mut entry,
+            } => {
+                if entry.attempt == 0 {
+                    entry.attempt = self.captured_attempt(entry.order_id, entry.channel_id);
+                }
+                if entry.paid && entry.attempt != 0 {
+                    *self
+                        .refunded
+                        .entry((entry.order_id, entry.attempt))
+                        .or_default() += entry.amount_minor;
+                }
                 self.refunds.insert(refund_id, entry);
             }
         }
@@ -272,10 +344,13 @@ impl Book {
             // WeChat Pay's reverse does.
             _ => {
                 if captured && !reversed {
+                    // The reversal's time is the request's, as the capture's is its dispatch's.
+                    let at_ns = if c.at_ns != 0 { c.at_ns } else { now_ns };
                     self.record(Record::Reverse {
                         channel_id: c.channel_id,
                         order_id: c.order_id,
                         attempt: c.attempt,
+                        at_ns,
                     });
                 } else if !captured && !closed {
                     self.record(close);
@@ -375,6 +450,9 @@ mod tests {
                 effective_ns,
                 closed: false,
                 reversed: false,
+                channel_at_ns: effective_ns,
+                fee_minor: 3,
+                reversed_at_ns: 0,
             },
         }
     }
@@ -496,10 +574,13 @@ mod tests {
         let refund = |paid| RefundEntry {
             channel_id: 2,
             order_id: 1,
+            attempt: 1,
             currency: 156,
             amount_minor: 100,
             paid,
             effective_ns: 50,
+            channel_at_ns: 50,
+            fee_returned_minor: 0,
         };
         b.record(Record::Refund {
             refund_id: 7,

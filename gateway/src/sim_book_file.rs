@@ -2,12 +2,18 @@
 //! a line, so that a channel-sim killed and started again keeps its truth (a real wallet does).
 //!
 //! ```text
-//! sluice channel book 1
-//! attempt CHANNEL ORDER ATTEMPT AMOUNT CURRENCY capture|decline|error EFFECTIVE_NS
+//! sluice channel book 2
+//! attempt CHANNEL ORDER ATTEMPT AMOUNT CURRENCY capture|decline|error EFFECTIVE_NS CHANNEL_AT_NS FEE
 //! close CHANNEL ORDER ATTEMPT AMOUNT CURRENCY
-//! reverse CHANNEL ORDER ATTEMPT
-//! refund CHANNEL REFUND ORDER AMOUNT CURRENCY paid|failed EFFECTIVE_NS
+//! reverse CHANNEL ORDER ATTEMPT AT_NS
+//! refund CHANNEL REFUND ORDER AMOUNT CURRENCY paid|failed EFFECTIVE_NS ATTEMPT CHANNEL_AT_NS FEE_RETURNED
 //! ```
+//!
+//! Version 2 adds what the channel's bills need (`sim_bills`): the channel's time of a capture,
+//! refund or reversal, the fee, the fee returned and the refunded attempt. A version 1 book
+//! (`sluice channel book 1`, lines without those words) is still read: its records bill at their
+//! effective time with no fee, a reversal at its capture's time; new records are appended in the
+//! version 2 form (each line reads by its own word count), so the file keeps its first header.
 //!
 //! The records a message causes are written with one `write(2)` before the answer it causes is
 //! sent, so a process killed at any point has written everything it answered (the page cache keeps
@@ -21,7 +27,9 @@ use std::path::{Path, PathBuf};
 
 use crate::sim_book::{AttemptEntry, Decided, Record, RefundEntry};
 
-const HEADER: &str = "sluice channel book 1";
+const HEADER: &str = "sluice channel book 2";
+/// The first version's header, still read.
+const HEADER_V1: &str = "sluice channel book 1";
 
 /// One record as its line (without the newline).
 pub fn encode(record: &Record) -> String {
@@ -37,8 +45,13 @@ pub fn encode(record: &Record) -> String {
                 Decided::Error => "error",
             };
             format!(
-                "attempt {} {order_id} {attempt} {} {} {decided} {}",
-                e.channel_id, e.amount_minor, e.currency, e.effective_ns
+                "attempt {} {order_id} {attempt} {} {} {decided} {} {} {}",
+                e.channel_id,
+                e.amount_minor,
+                e.currency,
+                e.effective_ns,
+                e.channel_at_ns,
+                e.fee_minor
             )
         }
         Record::Close {
@@ -52,18 +65,22 @@ pub fn encode(record: &Record) -> String {
             channel_id,
             order_id,
             attempt,
-        } => format!("reverse {channel_id} {order_id} {attempt}"),
+            at_ns,
+        } => format!("reverse {channel_id} {order_id} {attempt} {at_ns}"),
         Record::Refund {
             refund_id,
             entry: r,
         } => format!(
-            "refund {} {refund_id} {} {} {} {} {}",
+            "refund {} {refund_id} {} {} {} {} {} {} {} {}",
             r.channel_id,
             r.order_id,
             r.amount_minor,
             r.currency,
             if r.paid { "paid" } else { "failed" },
-            r.effective_ns
+            r.effective_ns,
+            r.attempt,
+            r.channel_at_ns,
+            r.fee_returned_minor
         ),
     }
 }
@@ -79,12 +96,18 @@ impl Words<'_> {
         format!("not a book record: {:?}", self.line)
     }
 
-    fn arity(&self, n: usize) -> Result<(), String> {
-        if self.words.len() == n {
-            Ok(())
-        } else {
-            Err(self.bad())
+    /// Checks the word count: `v1` words (a version 1 line) or `v2`; true for version 2.
+    fn arity(&self, v1: usize, v2: usize) -> Result<bool, String> {
+        match self.words.len() {
+            n if n == v2 => Ok(true),
+            n if n == v1 => Ok(false),
+            _ => Err(self.bad()),
         }
+    }
+
+    /// Word `i` of a version 2 line, `default` on a version 1 line.
+    fn num_or<T: std::str::FromStr>(&self, v2: bool, i: usize, default: T) -> Result<T, String> {
+        if v2 { self.num(i) } else { Ok(default) }
     }
 
     fn word(&self, i: usize) -> &str {
@@ -104,21 +127,25 @@ pub fn decode(line: &str) -> Result<Record, String> {
     };
     match w.word(0) {
         "attempt" => {
-            w.arity(8)?;
+            let v2 = w.arity(8, 10)?;
             let decided = match w.word(6) {
                 "capture" => Decided::Capture,
                 "decline" => Decided::Decline,
                 "error" => Decided::Error,
                 _ => return Err(w.bad()),
             };
+            let effective_ns = w.num(7)?;
             let entry = AttemptEntry {
                 channel_id: w.num(1)?,
                 amount_minor: w.num(4)?,
                 currency: w.num(5)?,
                 decided,
-                effective_ns: w.num(7)?,
+                effective_ns,
                 closed: false,
                 reversed: false,
+                channel_at_ns: w.num_or(v2, 8, effective_ns)?,
+                fee_minor: w.num_or(v2, 9, 0)?,
+                reversed_at_ns: 0,
             };
             let (order_id, attempt) = (w.num(2)?, w.num(3)?);
             Ok(Record::Attempt {
@@ -128,7 +155,7 @@ pub fn decode(line: &str) -> Result<Record, String> {
             })
         }
         "close" => {
-            w.arity(6)?;
+            w.arity(6, 6)?;
             Ok(Record::Close {
                 channel_id: w.num(1)?,
                 order_id: w.num(2)?,
@@ -138,11 +165,12 @@ pub fn decode(line: &str) -> Result<Record, String> {
             })
         }
         "reverse" => {
-            w.arity(4)?;
+            let v2 = w.arity(4, 5)?;
             Ok(Record::Reverse {
                 channel_id: w.num(1)?,
                 order_id: w.num(2)?,
                 attempt: w.num(3)?,
+                at_ns: w.num_or(v2, 4, 0)?,
             })
         }
         "refund" => decode_refund(&w),
@@ -151,19 +179,23 @@ pub fn decode(line: &str) -> Result<Record, String> {
 }
 
 fn decode_refund(w: &Words<'_>) -> Result<Record, String> {
-    w.arity(8)?;
+    let v2 = w.arity(8, 11)?;
     let paid = match w.word(6) {
         "paid" => true,
         "failed" => false,
         _ => return Err(w.bad()),
     };
+    let effective_ns = w.num(7)?;
     let entry = RefundEntry {
         channel_id: w.num(1)?,
         order_id: w.num(3)?,
+        attempt: w.num_or(v2, 8, 0)?,
         amount_minor: w.num(4)?,
         currency: w.num(5)?,
         paid,
-        effective_ns: w.num(7)?,
+        effective_ns,
+        channel_at_ns: w.num_or(v2, 9, effective_ns)?,
+        fee_returned_minor: w.num_or(v2, 10, 0)?,
     };
     Ok(Record::Refund {
         refund_id: w.num(2)?,
@@ -200,7 +232,7 @@ impl BookFile {
             None => file
                 .write_all(format!("{HEADER}\n").as_bytes())
                 .map_err(at)?,
-            Some(HEADER) => {}
+            Some(HEADER | HEADER_V1) => {}
             Some(other) => {
                 return Err(format!(
                     "book {}: line 1 is {other:?}, not {HEADER:?}",
@@ -242,7 +274,7 @@ pub fn read(path: &Path) -> Result<Vec<Record>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let whole = text.rfind('\n').map_or(0, |i| i + 1);
     let mut lines = text[..whole].lines();
-    if lines.next() != Some(HEADER) {
+    if !matches!(lines.next(), Some(HEADER | HEADER_V1)) {
         return Err(format!("{}: not a channel book", path.display()));
     }
     lines.map(decode).collect::<Result<Vec<_>, _>>()
@@ -265,6 +297,9 @@ mod tests {
                     effective_ns: 1_700_000_000_000_000_000,
                     closed: false,
                     reversed: false,
+                    channel_at_ns: 1_699_999_999_999_000_000,
+                    fee_minor: 7,
+                    reversed_at_ns: 0,
                 },
             },
             Record::Close {
@@ -278,16 +313,20 @@ mod tests {
                 channel_id: 3,
                 order_id: 12,
                 attempt: 2,
+                at_ns: 1_700_000_000_500_000_000,
             },
             Record::Refund {
                 refund_id: 99,
                 entry: RefundEntry {
                     channel_id: 3,
                     order_id: 12,
+                    attempt: 2,
                     currency: 156,
                     amount_minor: 34,
                     paid: false,
                     effective_ns: 7,
+                    channel_at_ns: 6,
+                    fee_returned_minor: 0,
                 },
             },
         ]
@@ -305,6 +344,29 @@ mod tests {
             "attempt numbers are u8"
         );
         assert!(decode("").is_err());
+    }
+
+    #[test]
+    fn a_version_1_book_reads_with_what_it_lacks_defaulted() {
+        let dir = std::env::temp_dir().join(format!("sluice-book-v1-{}", std::process::id()));
+        let v1 = format!(
+            "{HEADER_V1}\nattempt 3 12 2 1234 156 capture 900\nreverse 3 12 2\nrefund 3 99 12 34 156 paid 950\n"
+        );
+        std::fs::write(&dir, v1).unwrap();
+        let (mut file, records) = BookFile::open(&dir, false).unwrap();
+        let Record::Attempt { entry, .. } = records[0] else {
+            panic!("{records:?}")
+        };
+        assert_eq!((entry.channel_at_ns, entry.fee_minor), (900, 0));
+        assert!(matches!(records[1], Record::Reverse { at_ns: 0, .. }));
+        let Record::Refund { entry, .. } = records[2] else {
+            panic!("{records:?}")
+        };
+        assert_eq!((entry.attempt, entry.channel_at_ns), (0, 950));
+        // Appended in the version 2 form to the version 1 file, and read back.
+        file.append(&samples()).unwrap();
+        assert_eq!(read(&dir).unwrap()[3..], samples()[..]);
+        let _ = std::fs::remove_file(&dir);
     }
 
     #[test]

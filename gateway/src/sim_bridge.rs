@@ -9,8 +9,11 @@ use sluice_protocol::{
 };
 
 use crate::sim::{FaultCounts, SimReply, Simulator};
+use crate::sim_bills_inject::BillOptions;
+use crate::sim_bills_write::BillsWritten;
 use crate::sim_book::BookSummary;
 use crate::sim_book_file::BookFile;
+use std::path::PathBuf;
 use tracing::{error, info};
 
 /// Session ids of the in-process simulated channels (never handed to a peer).
@@ -27,6 +30,15 @@ pub enum SimCommand {
     },
     /// Channel `channel_id` works again.
     Recover { channel_id: u16 },
+    /// Write the channels' bills for bill days `first_day..=last_day` (days since 1970-01-01)
+    /// into `dir` (`sim_bills_write`), and answer what was written.
+    WriteBills {
+        dir: PathBuf,
+        first_day: u32,
+        last_day: u32,
+        options: BillOptions,
+        answer: Sender<Result<BillsWritten, String>>,
+    },
     /// Send what the channels' book says now, what the faults did, and what is in flight (the
     /// fault run's check).
     Report(Sender<SimReport>),
@@ -130,6 +142,16 @@ impl SimBridge {
                 SimCommand::Recover { channel_id } => {
                     info!(channel_id, "simulator: channel {channel_id} works again");
                     sim.end_outages(channel_id);
+                }
+                SimCommand::WriteBills {
+                    dir,
+                    first_day,
+                    last_day,
+                    options,
+                    answer,
+                } => {
+                    let days = (first_day, last_day);
+                    let _ = answer.send(sim.write_bills(&dir, days, &options, now_ns));
                 }
                 SimCommand::Report(answer) => {
                     let _ = answer.send(SimReport {

@@ -216,6 +216,30 @@ pub fn sim_report(control: &Sender<SimCommand>) -> Result<SimReport, String> {
         .map_err(|_| "the simulator did not answer".to_string())
 }
 
+/// Has the in-process simulator write its channels' bills for bill days `first_day..=last_day`
+/// into `dir` (`sim_bills_write::write_bills`); the server keeps running.
+pub fn write_bills(
+    control: &Sender<SimCommand>,
+    dir: &std::path::Path,
+    first_day: u32,
+    last_day: u32,
+    options: &crate::sim_bills_inject::BillOptions,
+) -> Result<crate::sim_bills_write::BillsWritten, String> {
+    let (tx, rx) = crossbeam::channel::bounded(1);
+    let command = SimCommand::WriteBills {
+        dir: dir.to_path_buf(),
+        first_day,
+        last_day,
+        options: options.clone(),
+        answer: tx,
+    };
+    control
+        .send(command)
+        .map_err(|_| "the simulator is gone".to_string())?;
+    rx.recv_timeout(Duration::from_secs(120))
+        .map_err(|_| "the simulator did not answer".to_string())?
+}
+
 /// Waits until the run has settled (twice in a row, 250 ms apart: an answer due now may still be
 /// on its way), or `timeout` passes; returns where it stands either way.
 pub fn settle(

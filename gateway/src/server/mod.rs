@@ -273,7 +273,8 @@ fn sim_bridge(config: &Config) -> Result<SimBridge, Error> {
     let kept = g.orders_max as usize + g.receipts_max as usize;
     let entries_max = kept * MAX_ATTEMPTS + g.refunds_max as usize;
     let simulator = Simulator::new(&sim.channels, sim.seed, wall_clock_ns(), 1 << 20)
-        .with_faults(sim.faults.clone());
+        .with_faults(sim.faults.clone())
+        .with_bill_channels(crate::sim_bills::bill_channels(config));
     let Some(path) = &sim.book else {
         let book = Book::new(false).with_entries_max(entries_max);
         return Ok(SimBridge::new(Some(simulator.with_book(book))));

@@ -13,6 +13,8 @@ fn model(outages: Vec<SimOutage>) -> ChannelModel {
             latency_us_max: 200,
             outages,
             faults: None,
+            bill_format: None,
+            bill_account: None,
         },
     }
 }

@@ -17,6 +17,7 @@
 //! without files (the state passed in, the next state returned).
 
 pub mod batches;
+pub mod coverage;
 pub mod matcher;
 pub mod platform;
 pub mod report;
@@ -62,6 +63,9 @@ pub struct Options {
     /// The layout this channel's bills have (None: any): a bill of another layout is another
     /// channel's, and is refused.
     pub expected_format: Option<Format>,
+    /// How far in event time the store is exported (`coverage::exported_through_ns`); None:
+    /// judged from the latest row loaded, which a quiet store may not have.
+    pub exported_through_ns: Option<u64>,
 }
 
 impl Options {
@@ -79,6 +83,7 @@ impl Options {
             settlement_delay_days: 0,
             rerun: false,
             expected_format: None,
+            exported_through_ns: None,
         }
     }
 
@@ -191,12 +196,15 @@ pub fn reconcile(
     let from_ns = window.start_ns.saturating_sub(tolerance_ns);
     let to_ns = window.end_ns.saturating_add(tolerance_ns);
     let platform = platform::load(reader, options.channel_id, from_ns, to_ns)?;
-    if platform.store_time_ns < to_ns {
+    let exported_ns = options
+        .exported_through_ns
+        .unwrap_or(platform.store_time_ns);
+    if exported_ns < to_ns {
         return fail(format!(
             "the flow store is not exported far enough: its rows reach {} (position {}), the \
              window of {} needs rows up to {} (the day's end plus the {} s timing tolerance); \
              run `sluice export` first",
-            report::format_ns(platform.store_time_ns),
+            report::format_ns(exported_ns),
             platform.position,
             report::format_day(day),
             report::format_ns(to_ns),
