@@ -13,6 +13,8 @@ pub enum BenchCommand {
     Pipeline(crate::bench_pipeline::PipelineArgs),
     /// Merchant notifications end to end (enqueue to 2xx, store included) to a local receiver.
     Notify(crate::bench_notify::NotifyBenchArgs),
+    /// Reconciliation of one channel's day of N bill rows: parse, load, classify, reports.
+    Reconcile(crate::bench_reconcile::ReconcileBenchArgs),
     /// Percentile curves of .hgrm files as an SVG.
     Plot(crate::bench_plot::PlotArgs),
 }
@@ -24,5 +26,6 @@ pub fn run(which: BenchCommand) -> Result<(), String> {
         BenchCommand::Pipeline(args) => crate::bench_pipeline::run(args),
         BenchCommand::Notify(args) => crate::bench_notify::run(args),
         BenchCommand::Plot(args) => crate::bench_plot::run(args),
+        BenchCommand::Reconcile(args) => crate::bench_reconcile::run(args),
     }
 }

@@ -7,6 +7,7 @@ mod bench_journal;
 mod bench_notify;
 mod bench_pipeline;
 mod bench_plot;
+mod bench_reconcile;
 mod channel_sim;
 mod console_cli;
 mod demo;

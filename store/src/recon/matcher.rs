@@ -108,6 +108,13 @@ pub struct Discrepancy {
     pub line_index: Option<u32>,
 }
 
+impl Discrepancy {
+    /// The id as a number (Discrepancy `discrepancy_id`): the same 8 bytes, big-endian.
+    pub fn id_number(&self) -> u64 {
+        u64::from_str_radix(&self.id, 16).expect("an id is 16 hex digits")
+    }
+}
+
 /// A timing carry the bill resolved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Resolved {
@@ -161,11 +168,14 @@ pub fn classify(
     options: &Options,
 ) -> Outcome {
     let mut candidates = candidates(records, carried);
-    let index: FxHashMap<Key, u32> = candidates
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.record.key, i as u32))
-        .collect();
+    let mut index: FxHashMap<Key, u32> = FxHashMap::default();
+    index.reserve(candidates.len());
+    index.extend(
+        candidates
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.record.key, i as u32)),
+    );
     let ahead: FxHashMap<Key, u32> = carried
         .matched_ahead
         .iter()
@@ -204,15 +214,19 @@ fn candidates<'a>(records: &'a [Record], carried: &'a State) -> Vec<Candidate<'a
         .iter()
         .map(|c| (c.record.key, c.since_day))
         .collect();
-    let mut out: Vec<Candidate<'a>> = records
-        .iter()
-        .map(|record| Candidate {
+    let mut in_window: FxHashSet<Key> = FxHashSet::default();
+    let mut out: Vec<Candidate<'a>> = Vec::with_capacity(records.len() + since.len());
+    for record in records {
+        let carried_since = since.get(&record.key).copied();
+        if carried_since.is_some() {
+            in_window.insert(record.key);
+        }
+        out.push(Candidate {
             record,
-            carried_since: since.get(&record.key).copied(),
+            carried_since,
             hits: 0,
-        })
-        .collect();
-    let in_window: FxHashSet<Key> = records.iter().map(|r| r.key).collect();
+        });
+    }
     for carry in &carried.timing {
         if !in_window.contains(&carry.record.key) {
             out.push(Candidate {

@@ -60,6 +60,9 @@ pub struct Options {
     pub settlement_delay_days: u32,
     /// Reconcile a day already reconciled again, from the state as it was before that day.
     pub rerun: bool,
+    /// The layout this channel's bills have (None: any): a bill of another layout is another
+    /// channel's, and is refused.
+    pub expected_format: Option<Format>,
     /// How far in event time the store is exported (`coverage::exported_through_ns`); None:
     /// judged from the latest row loaded, which a quiet store may not have.
     pub exported_through_ns: Option<u64>,
@@ -79,6 +82,7 @@ impl Options {
             settlement: Settlement::Daily,
             settlement_delay_days: 0,
             rerun: false,
+            expected_format: None,
             exported_through_ns: None,
         }
     }
@@ -146,6 +150,18 @@ pub fn bill_day(bills: &[Bill], options: &Options) -> Result<u32, ReconError> {
     let Some(first) = bills.first() else {
         return fail("no bill given".into());
     };
+    if let Some(expected) = options.expected_format
+        && let Some(other) = bills.iter().find(|b| b.format != expected)
+    {
+        return fail(format!(
+            "a {} bill (account {}) given for channel {}, whose bills are {}: another channel's \
+             bill?",
+            other.format.name(),
+            other.account,
+            options.channel_id,
+            expected.name()
+        ));
+    }
     let day = options.day.unwrap_or(first.day);
     if let Some(other) = bills.iter().find(|b| b.day != day) {
         return fail(format!(

@@ -148,7 +148,7 @@ pub fn from_rows(
     }
     // A key seen twice (a reversal of an attempt the store also has as a payment's success) keeps
     // the later record: the reversal confirmed after the capture.
-    records.sort_by(|a, b| (a.key, a.at_ns, a.seq).cmp(&(b.key, b.at_ns, b.seq)));
+    records.sort_unstable_by_key(|r| (r.key, r.at_ns, r.seq));
     records.dedup_by(|later, earlier| {
         let same = later.key == earlier.key;
         if same {

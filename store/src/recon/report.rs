@@ -230,12 +230,18 @@ pub fn summary(report: &Report) -> String {
         "{:<22} {:>8} {:>16}\n",
         "total", t.count, t.amount_minor
     );
+    carried(report, &mut out);
+    out
+}
+
+/// The summary's batches and carried items.
+fn carried(report: &Report, out: &mut String) {
     let _ = writeln!(out, "Batches complete: {}", report.batches.len());
     for b in &report.batches {
         let _ = writeln!(
             out,
             "  {} currency {}: {} rows, paid {}, fee difference {}",
-            b.id, b.currency, b.lines, b.paid_minor, b.fee_difference_minor
+            b.batch_ref, b.currency, b.lines, b.paid_minor, b.fee_difference_minor
         );
     }
     for p in &report.payouts_open {
@@ -264,7 +270,6 @@ pub fn summary(report: &Report) -> String {
             c.net_minor
         );
     }
-    out
 }
 
 /// Writes the three files into `day_dir` (each replaced atomically).

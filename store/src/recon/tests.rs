@@ -1,3 +1,4 @@
+#![allow(clippy::field_reassign_with_default)]
 use std::path::PathBuf;
 
 use sluice_bills::{Bill, BillLine, Format, LineKind, LineStatus, Totals};
@@ -337,7 +338,10 @@ fn daily_batches_sum_the_bills_net_and_fee_differences() {
     let (batches, _) = batches::complete(&refs, &out.discrepancies, window(D), &options(), next);
     assert_eq!(batches.len(), 1);
     let b = &batches[0];
-    assert_eq!(b.id, "2026-12-06");
+    assert_eq!(
+        (b.batch_ref.as_str(), b.batch_id),
+        ("2026-12-06", u64::from(D))
+    );
     assert_eq!(b.paid_minor, 9_940 + 19_875);
     assert_eq!(b.fee_difference_minor, 5);
     assert_eq!(b.lines, 2);
@@ -379,7 +383,9 @@ fn a_stripe_payout_completes_across_days() {
     assert!(paid[0].is_empty() && paid[1].is_empty());
     assert_eq!(paid[2].len(), 1);
     let po_a = &paid[2][0];
-    assert_eq!((po_a.id.as_str(), po_a.lines), ("po_A", 2));
+    assert_eq!((po_a.batch_ref.as_str(), po_a.lines), ("po_A", 2));
+    assert_eq!(po_a.batch_id, batches::payout_batch_id("po_A"));
+    assert_eq!(po_a.last_day, D + 2);
     assert_eq!(po_a.paid_minor, 10_000 - 320 - 1_000);
     assert_eq!(po_a.first_day, D);
     assert_eq!(state.payouts.len(), 1);
@@ -508,11 +514,12 @@ fn reconcile_day_writes_reports_and_state_and_refuses_a_second_run_unless_rerun(
     let dir = temp_dir("memory");
     let mut reader = MemoryReader::new(day_rows(), 1_000);
     let bill = day_bill();
-    let written = reconcile_day(&mut reader, &[bill.clone()], &options(), &dir).unwrap();
+    let written =
+        reconcile_day(&mut reader, std::slice::from_ref(&bill), &options(), &dir).unwrap();
     check_day_report(&written.report);
     let state_path = dir.join("3").join("state.json");
     let first_state = std::fs::read(&state_path).unwrap();
-    let again = reconcile_day(&mut reader, &[bill.clone()], &options(), &dir);
+    let again = reconcile_day(&mut reader, std::slice::from_ref(&bill), &options(), &dir);
     assert!(again.unwrap_err().0.contains("already reconciled"));
     let mut rerun = options();
     rerun.rerun = true;
