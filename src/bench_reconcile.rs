@@ -163,6 +163,7 @@ fn refund_row(refund_id: u64, order_id: u64, amount: i64, at_ns: u64) -> RefundR
         reason: "None".into(),
         amount_minor: amount,
         currency: 156,
+        fee_returned_minor: 0,
     }
 }
 
