@@ -10,6 +10,9 @@ use clap::Args;
 use sluice_gateway::client::{Client, ClientError};
 use sluice_gateway::config::{Config, DEFAULT_CONFIG, SimChannel, SimOutage};
 use sluice_gateway::sim::{SimReply, Simulator};
+use sluice_gateway::sim_bills::{BillChannel, bill_channels};
+use sluice_gateway::sim_bills_days::DayCloser;
+use sluice_gateway::sim_bills_inject::{BillOptions, Class};
 use sluice_gateway::sim_book::{Book, Record};
 use sluice_gateway::sim_book_file::BookFile;
 use sluice_gateway::sim_faults::Faults;
@@ -59,6 +62,56 @@ pub struct ChannelSimArgs {
     /// Also fdatasync the book file at every write (against power loss, not only a kill).
     #[arg(long)]
     pub book_sync: bool,
+    /// Write each channel's bills into DIR/<channel_id>/ (its layout's file name, and the
+    /// ground truth <yyyy-mm-dd>.expected.json): a day's once the channel's clock (the server's
+    /// event time) has passed its end plus the timing tolerance, the rest at shutdown.
+    #[arg(long, value_name = "DIR")]
+    pub bills_dir: Option<PathBuf>,
+    /// Inject each discrepancy class into this share of the bills' rows (0 to 1/7).
+    #[arg(long, value_name = "RATE", default_value_t = 0.0)]
+    pub bill_discrepancies: f64,
+    /// Seed of the injected discrepancies.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub bill_seed: u64,
+    /// The classes injected, comma-separated (default: all): missing_on_channel,
+    /// missing_on_platform, amount_mismatch, status_mismatch, fee_mismatch, duplicate, timing.
+    #[arg(long, value_name = "LIST")]
+    pub bill_classes: Option<String>,
+    /// Reconciliation's timing tolerance, seconds: a `timing` row is a capture in the last half of
+    /// it before a day's end, and a day's bill waits this long past its end.
+    #[arg(long, value_name = "S", default_value_t = 600)]
+    pub bill_timing_tolerance_s: u64,
+}
+
+/// The bill options of the command line; an error names the flag at fault.
+pub fn bill_options(args: &ChannelSimArgs) -> Result<Option<BillOptions>, String> {
+    let asked = args.bill_discrepancies != 0.0 || args.bill_classes.is_some();
+    if args.bills_dir.is_none() {
+        return match asked {
+            true => Err("--bill-discrepancies and --bill-classes need --bills-dir".into()),
+            false => Ok(None),
+        };
+    }
+    let classes = match &args.bill_classes {
+        None => Class::ALL.to_vec(),
+        Some(list) => list
+            .split(',')
+            .map(|name| {
+                Class::from_name(name.trim())
+                    .ok_or_else(|| format!("--bill-classes: {name:?} is not a discrepancy class"))
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    let options = BillOptions {
+        discrepancy_rate: args.bill_discrepancies,
+        seed: args.bill_seed,
+        classes,
+        timing_tolerance_s: args.bill_timing_tolerance_s,
+    };
+    options
+        .check()
+        .map_err(|e| format!("--bill-discrepancies: {e}"))?;
+    Ok(Some(options))
 }
 
 /// The key id the embedded configuration gives each demo channel.
@@ -107,9 +160,13 @@ pub fn parse_faults(text: &str) -> Result<(Option<u16>, Faults), String> {
     Ok((channel, Faults::parse(profile)?))
 }
 
+/// The channel models to play, their faults and bill settings.
+type Models = (Vec<SimChannel>, Faults, Vec<BillChannel>);
+
 /// The channel models to play: the configuration's simulator section, narrowed to `--channels`,
-/// with the outages and faults of the command line; and the faults of every other channel.
-fn models(args: &ChannelSimArgs) -> Result<(Vec<SimChannel>, Faults), String> {
+/// with the outages and faults of the command line; the faults of every other channel; and the
+/// channels' prices and bill settings.
+fn models(args: &ChannelSimArgs) -> Result<Models, String> {
     let text = match &args.config {
         Some(p) => std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?,
         None => DEFAULT_CONFIG.to_string(),
@@ -150,7 +207,7 @@ fn models(args: &ChannelSimArgs) -> Result<(Vec<SimChannel>, Faults), String> {
     if models.is_empty() {
         return Err("no channel to simulate".into());
     }
-    Ok((models, faults))
+    Ok((models, faults, bill_channels(&config)))
 }
 
 /// The book file shared by the channel threads, and the records it held at start.
@@ -186,7 +243,8 @@ fn book_of(channel: u16, records: &[Record], persisted: bool) -> Book {
 }
 
 pub fn run(args: ChannelSimArgs) -> Result<(), String> {
-    let (models, faults) = models(&args)?;
+    let (models, faults, bill_channels) = models(&args)?;
+    let bill_options = bill_options(&args)?;
     let (book_file, records) = open_book(&args)?;
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -205,9 +263,22 @@ pub fn run(args: ChannelSimArgs) -> Result<(), String> {
         eprintln!("channel-sim: channel {channel} logged in as {key}");
         let seed = args.seed.wrapping_add(i as u64 * 0x9E37_79B9);
         let book = book_of(channel, &records, book_file.is_some());
+        let bill_channel = bill_channels.iter().find(|c| c.channel_id == channel);
+        let bills = match (&args.bills_dir, &bill_options, bill_channel) {
+            (Some(dir), Some(options), Some(c)) => {
+                Some(DayCloser::new(c.clone(), options.clone(), dir.clone()))
+            }
+            (Some(_), _, None) => {
+                return Err(format!(
+                    "channel {channel} has no bill layout (set bill_format)"
+                ));
+            }
+            _ => None,
+        };
         let sim = Simulator::new(&[model], seed, start_ns, 1 << 16)
             .with_faults(faults.clone())
-            .with_book(book);
+            .with_book(book)
+            .with_bill_channels(bill_channel.into_iter().cloned().collect());
         let connector = Connector {
             client: Some(client),
             sim,
@@ -215,6 +286,7 @@ pub fn run(args: ChannelSimArgs) -> Result<(), String> {
             channel,
             login: (args.addr, key, args.secret.clone()),
             counts: (0, 0, 0),
+            bills,
         };
         let stop = stop.clone();
         threads.push(std::thread::spawn(move || {
@@ -242,6 +314,8 @@ struct Connector {
     login: (SocketAddr, &'static str, String),
     /// Dispatches (and refund dispatches), controls, answers sent.
     counts: (u64, u64, u64),
+    /// `--bills-dir`: the channel's bills, written as its days finish.
+    bills: Option<DayCloser>,
 }
 
 impl Connector {
@@ -249,6 +323,7 @@ impl Connector {
     fn serve(mut self, deadline_ns: Option<u64>, stop: &AtomicBool) -> Result<String, String> {
         let channel = self.channel;
         let mut last_heartbeat = wall_clock_ns();
+        let mut last_bills = last_heartbeat;
         loop {
             let now = wall_clock_ns();
             if stop.load(Ordering::Acquire) || deadline_ns.is_some_and(|d| now >= d) {
@@ -258,7 +333,12 @@ impl Connector {
                         text: codec::text("channel-sim stopping"),
                     });
                 }
+                self.write_bills(now, true)?;
                 return Ok(self.summary());
+            }
+            if now.saturating_sub(last_bills) > 1_000_000_000 {
+                self.write_bills(now, false)?;
+                last_bills = now;
             }
             if let Some(until_ns) = self.sim.take_disconnect() {
                 self.disconnect(until_ns, stop)?;
@@ -302,6 +382,29 @@ impl Connector {
         )
     }
 
+    /// `--bills-dir`: writes the days that have finished (all that remain when `last`).
+    fn write_bills(&mut self, now: u64, last: bool) -> Result<(), String> {
+        let Some(bills) = self.bills.as_mut() else {
+            return Ok(());
+        };
+        let book = self.sim.book();
+        let written = match last {
+            true => bills.finish(book, now),
+            false => bills.poll(book, now),
+        }
+        .map_err(|e| format!("channel {}: bills: {e}", self.channel))?;
+        for w in written {
+            eprintln!(
+                "channel-sim: channel {} bill {} ({} lines, {} discrepancies)",
+                self.channel,
+                w.path.display(),
+                w.manifest.lines,
+                w.manifest.discrepancies.len()
+            );
+        }
+        Ok(())
+    }
+
     /// Writes the book's new records (before the answers they cause go out).
     fn persist(&mut self) -> Result<(), String> {
         let records = self.sim.take_records();
@@ -332,20 +435,30 @@ impl Connector {
         Ok(())
     }
 
+    /// The server's event time on a message to the channel: the channel's clock for its bills.
+    fn observe(&mut self, at_ns: u64) {
+        if let Some(bills) = self.bills.as_mut() {
+            bills.observe(at_ns);
+        }
+    }
+
     fn handle(&mut self, message: Result<Option<AnyMessage>, ClientError>) -> Result<(), String> {
         let channel = self.channel;
         let now = wall_clock_ns();
         match message {
             Ok(Some(AnyMessage::Dispatch(d))) => {
                 self.counts.0 += 1;
+                self.observe(d.at_ns);
                 self.sim.on_dispatch(&d, now);
             }
             Ok(Some(AnyMessage::RefundDispatch(d))) => {
                 self.counts.0 += 1;
+                self.observe(d.at_ns);
                 self.sim.on_refund(&d, now);
             }
             Ok(Some(AnyMessage::ChannelControl(c))) => {
                 self.counts.1 += 1;
+                self.observe(c.at_ns);
                 self.sim.on_control(&c, now);
             }
             Ok(Some(AnyMessage::Logout(l))) => {

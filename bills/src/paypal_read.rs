@@ -8,7 +8,7 @@ use crate::model::{BillError, BillLine, Format, LineKind, LineStatus};
 use crate::paypal::{COLUMNS, PAYMENT, REFUND, REPORT_VERSION, REVERSAL, Sums, event};
 use crate::row::Row;
 use crate::rules::{LineFault, check_line};
-use crate::text::{Civil, Errors, day_of, is_ident, lines, parse_refund_id, parse_u64, split_csv};
+use crate::text::{Civil, Errors, day_of, lines, parse_refund_id, parse_u64, split_csv};
 
 const TXN_ID: usize = 0;
 const INVOICE_ID: usize = 1;
@@ -160,7 +160,7 @@ impl<'e> Reader<'e> {
         let n = self.record(rows.next(), "RH", cells, 5)?;
         self.time(n, "RH report date", &cells[1])?;
         let account = cells[3].to_string();
-        if !is_ident(&account) {
+        if !crate::rules::account_ok(Format::PayPal, &account) {
             return Err(self.errors.at(n, "RH account ID", "not an identifier"));
         }
         if cells[4] != REPORT_VERSION {

@@ -131,7 +131,7 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<Bill, BillError> {
     let text = crate::utf8(errors, bytes)?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let (account, day) = name_parts(file)
-        .filter(|(a, _)| crate::text::is_ident(a))
+        .filter(|(a, _)| crate::rules::account_ok(Format::Stripe, a))
         .ok_or_else(|| errors.at(0, "(file name)", "expected <account>_payout_reconciliation.itemized.5_<yyyymmdd>.csv (the report states neither)"))?;
     let mut rows = lines(text);
     let header = rows.next().map(|(_, l)| l).unwrap_or("");

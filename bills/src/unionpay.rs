@@ -429,7 +429,7 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<Bill, BillError> {
     let errors = Errors { file };
     let text = crate::utf8(errors, bytes)?;
     let (account, day) = name_parts(file)
-        .filter(|(a, _)| is_ident(a))
+        .filter(|(a, _)| crate::rules::account_ok(Format::UnionPay, a))
         .ok_or_else(|| {
             errors.at(
                 0,

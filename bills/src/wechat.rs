@@ -234,13 +234,15 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<Bill, BillError> {
     let errors = Errors { file };
     let text = crate::utf8(errors, bytes)?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let (account, day) = name_parts(file).ok_or_else(|| {
-        errors.at(
-            0,
-            "(file name)",
-            "expected <mchid>_<yyyymmdd>_ALL.csv (the bill states no day)",
-        )
-    })?;
+    let (account, day) = name_parts(file)
+        .filter(|(a, _)| crate::rules::account_ok(Format::WechatAll, a))
+        .ok_or_else(|| {
+            errors.at(
+                0,
+                "(file name)",
+                "expected <mchid>_<yyyymmdd>_ALL.csv (the bill states no day)",
+            )
+        })?;
     let offset = Format::WechatAll.published_utc_offset_min().unwrap_or(480);
     let mut rows = lines(text);
     let header = rows.next().map(|(_, l)| l).unwrap_or("");

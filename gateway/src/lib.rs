@@ -18,6 +18,7 @@ pub mod server;
 pub mod session;
 pub mod sim;
 pub mod sim_bills;
+pub mod sim_bills_days;
 pub mod sim_bills_inject;
 pub mod sim_bills_write;
 pub mod sim_book;
