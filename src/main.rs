@@ -28,6 +28,7 @@ mod loadgen;
 mod logs;
 mod notify_cli;
 mod notify_receiver;
+mod reconcile_cli;
 mod replay_cli;
 mod report_cli;
 
@@ -104,6 +105,9 @@ enum Command {
         #[command(subcommand)]
         command: report_cli::ReportCommand,
     },
+    /// Reconcile a channel's bills for one bill day against the flow store: classified
+    /// discrepancies, carried timing, settlement batches; reports under DATA/reconcile.
+    Reconcile(reconcile_cli::ReconcileArgs),
     /// Export the transaction flow to a flow store (Parquet under DATA/export/parquet, or
     /// PostgreSQL): `--once` to the journal's end, or `--follow`.
     Export(export_cli::ExportArgs),
@@ -134,6 +138,7 @@ fn main() -> ExitCode {
         Command::Console(args) => console_cli::run(args),
         Command::Report { command } => report_cli::run(command),
         Command::Export(args) => export_cli::run(args),
+        Command::Reconcile(args) => reconcile_cli::run(args),
         Command::DefaultConfig => {
             print!("{DEFAULT_CONFIG}");
             Ok(())
