@@ -75,7 +75,9 @@ pub(crate) fn settle(
         Ok(total)
     });
     stop.store(true, Ordering::Release);
-    let report = running.join().map_err(|_| "the settlement server panicked")?;
+    let report = running
+        .join()
+        .map_err(|_| "the settlement server panicked")?;
     if let Some(e) = report.error {
         return Err(format!("the settlement server failed: {e}"));
     }
@@ -96,7 +98,9 @@ fn owed(data_dir: &std::path::Path, reports: &[(u16, Vec<Report>)]) -> Result<Ve
         .run_to(&reader, last, |_| Ok::<(), sluice_node::Error>(()))
         .map_err(|e| e.to_string())?;
     let engine = &replayer.engine;
-    engine.verify_ledger().map_err(|e| format!("ledger: {e:?}"))?;
+    engine
+        .verify_ledger()
+        .map_err(|e| format!("ledger: {e:?}"))?;
     let mut owed = Vec::new();
     for (channel, days) in reports {
         for (currency, unpaid) in unpaid(days) {
@@ -133,8 +137,11 @@ fn unpaid(days: &[Report]) -> BTreeMap<u16, i128> {
         for c in &last.timing_carried {
             *unpaid.entry(c.currency).or_default() += i128::from(c.net_minor);
         }
+        // A payout still filling: what its rows pay, and the fee differences its settlement will
+        // book (the platform's side of its fee mismatches).
         for p in &last.payouts_open {
-            *unpaid.entry(p.currency).or_default() += i128::from(p.net_minor);
+            *unpaid.entry(p.currency).or_default() +=
+                i128::from(p.net_minor) + i128::from(p.fee_difference_minor);
         }
     }
     unpaid
