@@ -14,6 +14,8 @@ fn the_demo_runs_and_everything_it_reports_agrees() {
             "3000",
             "--month-days",
             "2",
+            "--recon-orders",
+            "10000",
             "--json",
             "--data",
         ])
@@ -46,6 +48,10 @@ fn the_demo_runs_and_everything_it_reports_agrees() {
         "{operator}"
     );
     assert!(report["month"].is_object(), "{report}");
+    // Issue 21: a small reconciliation scenario (tests/reconcile_day.rs runs the full one).
+    let recon = &report["reconciliation"];
+    assert_eq!(recon["score"]["precision"], 1.0, "{recon}");
+    assert_eq!(recon["score"]["recall"], 1.0, "{recon}");
     // Issue 19: notifications over HTTPS, every signature verified; a dropped acquirer resumes.
     let notifications = &report["notifications"];
     assert_eq!(notifications["bad_signatures"], 0, "{notifications}");
@@ -65,13 +71,26 @@ fn the_demo_runs_and_everything_it_reports_agrees() {
         "{}-month",
         dir.file_name().unwrap().to_string_lossy()
     )));
+    let _ = std::fs::remove_dir_all(dir.with_file_name(format!(
+        "{}-recon",
+        dir.file_name().unwrap().to_string_lossy()
+    )));
 }
 
 #[test]
 fn the_demo_with_channel_faults_finds_every_channel_book_equal_to_the_ledger() {
     let dir = std::env::temp_dir().join(format!("sluice-test-demo-faults-{}", std::process::id()));
     let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["demo", "--payments", "3000", "--month-days", "0", "--json"])
+        .args([
+            "demo",
+            "--payments",
+            "3000",
+            "--month-days",
+            "0",
+            "--recon-orders",
+            "0",
+        ])
+        .arg("--json")
         // Higher rates than the default profile, so that a small run meets every fault.
         .args(["--faults", "late=0.03,lost=0.03,duplicate=0.03", "--data"])
         .arg(&dir)
