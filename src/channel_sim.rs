@@ -535,6 +535,61 @@ mod tests {
     }
 
     #[test]
+    fn bill_flags_are_checked() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: ChannelSimArgs,
+        }
+        let parse = |flags: &[&str]| {
+            let cli =
+                Cli::try_parse_from(std::iter::once("channel-sim").chain(flags.iter().copied()))
+                    .expect("flags");
+            bill_options(&cli.args)
+        };
+        assert_eq!(parse(&[]), Ok(None));
+        let options = parse(&[
+            "--bills-dir",
+            "b",
+            "--bill-discrepancies",
+            "0.1",
+            "--bill-seed",
+            "3",
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (
+                options.discrepancy_rate,
+                options.seed,
+                options.classes.len()
+            ),
+            (0.1, 3, 7)
+        );
+        let one = parse(&[
+            "--bills-dir",
+            "b",
+            "--bill-classes",
+            "timing",
+            "--bill-discrepancies",
+            "0.5",
+        ]);
+        assert_eq!(one.unwrap().unwrap().classes, vec![Class::Timing]);
+        assert!(
+            parse(&["--bill-discrepancies", "0.1"]).is_err(),
+            "no --bills-dir"
+        );
+        assert!(
+            parse(&["--bills-dir", "b", "--bill-discrepancies", "0.5"]).is_err(),
+            "over 1/7"
+        );
+        assert!(parse(&["--bills-dir", "b", "--bill-discrepancies=-1"]).is_err());
+        assert!(parse(&["--bills-dir", "b", "--bill-discrepancies=NaN"]).is_err());
+        assert!(parse(&["--bills-dir", "b", "--bill-classes", "late"]).is_err());
+    }
+
+    #[test]
     fn fault_profiles_parse_for_all_channels_or_one() {
         let (c, f) = parse_faults("late,lost=0.5").unwrap();
         assert_eq!((c, f.late, f.lost), (None, 0.01, 0.5));
