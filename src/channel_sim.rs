@@ -266,7 +266,9 @@ pub fn run(args: ChannelSimArgs) -> Result<(), String> {
         let bill_channel = bill_channels.iter().find(|c| c.channel_id == channel);
         let bills = match (&args.bills_dir, &bill_options, bill_channel) {
             (Some(dir), Some(options), Some(c)) => {
-                Some(DayCloser::new(c.clone(), options.clone(), dir.clone()))
+                let mut closer = DayCloser::new(c.clone(), options.clone(), dir.clone());
+                closer.observe_book(&book);
+                Some(closer)
             }
             (Some(_), _, None) => {
                 return Err(format!(

@@ -51,6 +51,23 @@ impl DayCloser {
         self.clock_ns = self.clock_ns.max(at_ns);
     }
 
+    /// The channel's clock is at least the latest time its book holds (a restarted channel-sim
+    /// knows the days it had seen before any new message).
+    pub fn observe_book(&mut self, book: &Book) {
+        let channel_id = self.channel.channel_id;
+        let attempts = book
+            .attempts()
+            .filter(|(_, e)| e.channel_id == channel_id)
+            .map(|(_, e)| e.channel_at_ns.max(e.reversed_at_ns));
+        let refunds = book
+            .refunds()
+            .filter(|(_, r)| r.channel_id == channel_id)
+            .map(|(_, r)| r.channel_at_ns);
+        let latest = attempts.chain(refunds).max().unwrap_or(0);
+        // An attempt known only from a Close has no time (u64::MAX effective, 0 channel time).
+        self.observe(latest);
+    }
+
     /// The last day whose end plus the margin the channel's clock has passed.
     fn closed_through(&self) -> Option<u32> {
         let at = self.clock_ns.checked_sub(self.margin_ns)?;
@@ -211,9 +228,10 @@ mod tests {
             )
         };
         let first: Vec<_> = written.iter().chain(&rest).map(bytes).collect();
-        // Restarted with the same book: every day again, byte for byte.
+        // Restarted with the same book: every day again, byte for byte, through the day of the
+        // latest time in the book.
         let mut again = DayCloser::new(c, options, dir.clone());
-        again.observe(end + NS_PER_DAY / 2);
+        again.observe_book(&book);
         let second: Vec<_> = again.finish(&book, 0).unwrap().iter().map(bytes).collect();
         assert_eq!(first, second);
         let _ = std::fs::remove_dir_all(&dir);
