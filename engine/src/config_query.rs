@@ -52,6 +52,8 @@ impl Engine {
                     AnyMessage::ConfigRiskRule(m) => out.push(dest, seq, m),
                     AnyMessage::ConfigListEntry(m) => out.push(dest, seq, m),
                     AnyMessage::ConfigCredential(m) => out.push(dest, seq, m),
+                    AnyMessage::Discrepancy(m) => out.push(dest, seq, m),
+                    AnyMessage::ChannelSettlement(m) => out.push(dest, seq, m),
                     other => {
                         unreachable!("config_of answers Config* messages, not {}", other.name())
                     }
@@ -113,6 +115,12 @@ impl Engine {
             ConfigKind::RiskRule => (u64::from(s.risk.rules.rules.get(i)?.id), Chars::default()),
             ConfigKind::ListEntry => (q.id, Chars::default()),
             ConfigKind::Credential => (0, Chars(s.credentials.entries.get(i)?.key_id)),
+            ConfigKind::Discrepancy => (s.discrepancies.entries.get(i)?.id, Chars::default()),
+            ConfigKind::ChannelSettlement => {
+                let a = s.channel_settlements.accounts.get(i)?;
+                let id = u64::from(a.channel_id) << 16 | u64::from(a.currency);
+                (id, Chars::default())
+            }
         };
         Some(ConfigQuery {
             kind: q.kind,
@@ -142,6 +150,8 @@ impl Engine {
                 .credentials
                 .find(&q.key_id.0)
                 .map(|c| c.config().into()),
+            ConfigKind::Discrepancy => self.discrepancy_config(q.id).map(Into::into),
+            ConfigKind::ChannelSettlement => self.settlement_config(q.id).map(Into::into),
         };
         found.ok_or(match q.kind {
             ConfigKind::Merchant => (ReasonCode::UnknownMerchant, "no such merchant"),
@@ -151,6 +161,11 @@ impl Engine {
             ConfigKind::RiskRule => (ReasonCode::UnknownRule, "no such risk rule"),
             ConfigKind::ListEntry => (ReasonCode::NotFound, "no list entry at that index"),
             ConfigKind::Credential => (ReasonCode::UnknownCredential, "no such key id"),
+            ConfigKind::Discrepancy => (ReasonCode::UnknownDiscrepancy, "no such discrepancy"),
+            ConfigKind::ChannelSettlement => (
+                ReasonCode::NotFound,
+                "no settlement for that channel and currency",
+            ),
         })
     }
 

@@ -5,11 +5,12 @@ use rkyv::rancor;
 use rkyv::util::AlignedVec;
 use rustc_hash::FxHashMap;
 use sluice_protocol::{
-    BalanceQuery, ChannelControlResult, ChannelResult, ConfigChannel, ConfigCredential,
-    ConfigListEntry, ConfigMerchant, ConfigMerchantNotify, ConfigPromoter, ConfigQuery,
-    ConfigRiskRule, ConfigSplitProfile, DecodeError, Genesis, Message, MessageHeader,
-    PaymentRequest, Pulse, QueryOrder, ReasonCode, RefundChannelResult, RefundRequest, Reject,
-    Role, SnapshotRequest, StatsQuery, WithdrawRequest, codec::text, may_send, split_sbe,
+    BalanceQuery, ChannelControlResult, ChannelResult, ChannelSettlement, ConfigChannel,
+    ConfigCredential, ConfigListEntry, ConfigMerchant, ConfigMerchantNotify, ConfigPromoter,
+    ConfigQuery, ConfigRiskRule, ConfigSplitProfile, DecodeError, Discrepancy, Genesis, Message,
+    MessageHeader, PaymentRequest, Pulse, QueryOrder, ReasonCode, RefundChannelResult,
+    RefundRequest, Reject, Role, SnapshotRequest, StatsQuery, WithdrawRequest, codec::text,
+    may_send, split_sbe,
 };
 use std::fmt;
 
@@ -33,7 +34,8 @@ use crate::state::{Counters, Limits, Retention, State};
 /// the channels' control and refund query lists and books); 7: what refunds took from each split
 /// line (`Order::taken_minor`); 8: retention (order and refund ids and generations, receipts,
 /// free slots and due queues); 9: the acquirers' output sequences (`State::out_seqs`) and the
-/// merchants' notify settings (`State::merchant_notify`).
+/// merchants' notify settings (`State::merchant_notify`); 10: the channels' bill and settlement
+/// settings, a refund's fee return, channel settlements, the discrepancy list, 8 fixed accounts.
 pub const STATE_FORMAT: u32 = 10;
 /// The first bytes of a snapshot payload.
 const SNAPSHOT_MAGIC: &[u8; 4] = b"SLST";
@@ -196,6 +198,8 @@ impl Engine {
             credentials: Credentials::with_capacity(),
             merchant_notify: Default::default(),
             out_seqs: OutSeqs::with_capacity(),
+            channel_settlements: Default::default(),
+            discrepancies: Default::default(),
             limits,
         };
         crate::mem::advise_huge_pages(&state.orders);
@@ -410,6 +414,11 @@ impl Engine {
             }
             ConfigMerchantNotify::TEMPLATE_ID => ConfigMerchantNotify::read_body(block, body)
                 .map(|m| self.config_merchant_notify(meta, &m, out)),
+            ChannelSettlement::TEMPLATE_ID => ChannelSettlement::read_body(block, body)
+                .map(|m| self.handle_channel_settlement(meta, &m, out)),
+            Discrepancy::TEMPLATE_ID => {
+                Discrepancy::read_body(block, body).map(|m| self.handle_discrepancy(meta, &m, out))
+            }
             // Genesis is consumed by `Engine::new`; a second one changes nothing.
             Genesis::TEMPLATE_ID => Ok(()),
             _ => Err(DecodeError::UnknownTemplate {

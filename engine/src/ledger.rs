@@ -81,12 +81,15 @@ pub type AccountId = u32;
 pub const BALANCE_MAX_MINOR: i64 = i64::MAX;
 
 /// Accounts per currency that are not per channel or per party.
-const FIXED_ACCOUNTS: u32 = 5;
+const FIXED_ACCOUNTS: u32 = 8;
 const CLEARING: u32 = 0;
 const PLATFORM_REVENUE: u32 = 1;
 const FEE_EXPENSE: u32 = 2;
 const PAYOUTS: u32 = 3;
 const REVERSALS_PAYABLE: u32 = 4;
+const PLATFORM_BANK: u32 = 5;
+const CHANNEL_FEE_DIFFERENCES: u32 = 6;
+const CHANNEL_WRITE_OFFS: u32 = 7;
 
 /// A party's three accounts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,6 +150,19 @@ impl Ledger {
     /// confirms the reversal (docs/ENGINE.md, "Uncertain outcomes").
     pub fn reversals_payable(&self, c: u8) -> AccountId {
         self.base(c) + REVERSALS_PAYABLE
+    }
+    /// What channels paid into the platform's bank account (docs/RECONCILIATION.md, section 6):
+    /// a debit balance.
+    pub fn platform_bank(&self, c: u8) -> AccountId {
+        self.base(c) + PLATFORM_BANK
+    }
+    /// Fees channels charged beyond what the platform booked (a debit balance; fewer: credit).
+    pub fn channel_fee_differences(&self, c: u8) -> AccountId {
+        self.base(c) + CHANNEL_FEE_DIFFERENCES
+    }
+    /// What resolved discrepancies wrote off a channel's receivable (a debit balance).
+    pub fn channel_write_offs(&self, c: u8) -> AccountId {
+        self.base(c) + CHANNEL_WRITE_OFFS
     }
     pub fn channel_receivable(&self, c: u8, channel_slot: u32) -> AccountId {
         // A slot past the channels would post to another account.
@@ -230,6 +246,22 @@ impl Ledger {
             .record(TransferPhase::Post, debit, credit, amount_minor);
         self.add(debit, credit, amount, false);
         self.transfers += 1;
+    }
+
+    /// Posts a signed amount: `debit` ← `credit` when positive, the other way when negative
+    /// (a channel's settlement or write-off may go either way). `amount_minor` is never
+    /// `i64::MIN` (refused before: it is past the largest balance either way).
+    pub fn post_signed(&mut self, debit: AccountId, credit: AccountId, amount_minor: i64) {
+        assert_ne!(
+            amount_minor,
+            i64::MIN,
+            "a signed transfer within the largest balance"
+        );
+        if amount_minor >= 0 {
+            self.post(debit, credit, amount_minor);
+        } else {
+            self.post(credit, debit, -amount_minor);
+        }
     }
 
     /// Reserves a transfer (two-phase: pending until posted or voided).
@@ -362,6 +394,9 @@ impl Ledger {
             FEE_EXPENSE => AccountKind::FeeExpense,
             PAYOUTS => AccountKind::Payouts,
             REVERSALS_PAYABLE => AccountKind::ReversalsPayable,
+            PLATFORM_BANK => AccountKind::PlatformBank,
+            CHANNEL_FEE_DIFFERENCES => AccountKind::ChannelFeeDifferences,
+            CHANNEL_WRITE_OFFS => AccountKind::ChannelWriteOffs,
             _ if at < FIXED_ACCOUNTS + self.channels_max => {
                 AccountKind::ChannelReceivable(at - FIXED_ACCOUNTS)
             }
@@ -429,6 +464,9 @@ mod tests {
                 l.fee_expense(c),
                 l.payouts(c),
                 l.reversals_payable(c),
+                l.platform_bank(c),
+                l.channel_fee_differences(c),
+                l.channel_write_offs(c),
             ]);
             for ch in 0..3 {
                 ids.push(l.channel_receivable(c, ch));

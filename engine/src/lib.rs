@@ -21,11 +21,13 @@ pub mod driver;
 pub mod fixture;
 
 mod attempts;
+pub mod channel_settlement;
 mod config;
 mod config_query;
 mod controls;
 mod core;
 pub mod credentials;
+pub mod discrepancies;
 mod genesis;
 mod index;
 mod limits;

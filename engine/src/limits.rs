@@ -37,6 +37,18 @@ impl Additions {
         self.add(account, amount_minor, 0);
     }
 
+    /// A signed transfer (`Ledger::post_signed`): debit ← credit when positive, the other way
+    /// when negative. Not for `i64::MIN` (refused before: `signed_amount_fits`).
+    pub(crate) fn signed(&mut self, debit: AccountId, credit: AccountId, amount_minor: i64) {
+        let (d, c) = match amount_minor >= 0 {
+            true => (debit, credit),
+            false => (credit, debit),
+        };
+        let amount = amount_minor.checked_abs().expect("not i64::MIN");
+        self.debit(d, amount);
+        self.credit(c, amount);
+    }
+
     /// A credit to an account that is not a party's (a party's total would not count it).
     pub(crate) fn credit(&mut self, account: AccountId, amount_minor: i64) {
         self.add(account, 0, amount_minor);

@@ -46,6 +46,44 @@ pub fn channel_fee(amount_minor: i64, fee_bps: u16, fee_fixed_minor: i64) -> Opt
     i64::try_from(percent + i128::from(fee_fixed_minor.max(0))).ok()
 }
 
+/// The channel fee a refund returns under the ProRata policy (docs/RECONCILIATION.md, section 5):
+/// `round_half_up(fee × (before + refund) / amount) − round_half_up(fee × before / amount)`, where
+/// `before` is what earlier refunds of the payment returned money for. Exact (i128), so a payment
+/// refunded in full, in any number of parts, returns exactly its fee. The one home of the rule:
+/// the engine books it and the simulated channel pays it. Total: out-of-contract inputs are
+/// clamped (an amount or fee of 0 or less returns 0; `before` into 0..=amount, `refund` into
+/// 0..=amount − before).
+pub fn fee_returned(
+    fee_minor: i64,
+    amount_minor: i64,
+    refunded_before_minor: i64,
+    refund_minor: i64,
+) -> i64 {
+    if fee_minor <= 0 || amount_minor <= 0 {
+        return 0;
+    }
+    let before = refunded_before_minor.clamp(0, amount_minor);
+    let after = i128::from(before) + i128::from(refund_minor.clamp(0, amount_minor - before));
+    let (fee, amount) = (i128::from(fee_minor), i128::from(amount_minor));
+    // round_half_up(fee × x / amount) for x >= 0: floor((2 × fee × x + amount) / (2 × amount)).
+    let rounded = |x: i128| (2 * fee * x + amount) / (2 * amount);
+    let returned = rounded(after) - rounded(i128::from(before));
+    i64::try_from(returned).expect("a returned fee is at most the fee")
+}
+
+/// The most `fee_returned` can give for a refund of `refund_minor`, whatever was refunded
+/// before: `ceil(fee × refund / amount)` (two roundings half up differ from the exact difference
+/// by less than 1), at most the fee. What a ProRata refund reserves until its channel answers.
+pub fn fee_returned_bound(fee_minor: i64, amount_minor: i64, refund_minor: i64) -> i64 {
+    if fee_minor <= 0 || amount_minor <= 0 {
+        return 0;
+    }
+    let refund = i128::from(refund_minor.clamp(0, amount_minor));
+    let (fee, amount) = (i128::from(fee_minor), i128::from(amount_minor));
+    let bound = (fee * refund + amount - 1) / amount;
+    i64::try_from(bound.min(fee)).expect("the bound is at most the fee")
+}
+
 /// `amount × ppb / 10^9`, rounded down (toward zero for the non-negative amounts used here). None
 /// when the result does not fit an i64, which a rate of at most 1 (every configured rate) never
 /// gives.
@@ -236,6 +274,43 @@ mod tests {
         assert_eq!(channel_fee(5_000, 1, i64::MAX), None); // 0.5 rounds up to 1
         // Half up on the wide path too: 0.01% of i64::MAX = 922337203685477.5807.
         assert_eq!(channel_fee(i64::MAX, 1, 0), Some(922_337_203_685_478));
+    }
+
+    #[test]
+    fn a_refund_in_parts_returns_exactly_the_fee() {
+        // 1.00 with a fee of 0.03 refunded 0.33 + 0.33 + 0.34: 1 + 1 + 1.
+        assert_eq!(fee_returned(3, 100, 0, 33), 1);
+        assert_eq!(fee_returned(3, 100, 33, 33), 1); // 1.98 -> 2, less 0.99 -> 1
+        assert_eq!(fee_returned(3, 100, 66, 34), 1);
+        assert_eq!(fee_returned(3, 100, 0, 100), 3);
+        assert_eq!(fee_returned(0, 100, 0, 100), 0);
+        assert_eq!(fee_returned(3, 0, 0, 100), 0);
+        // Out of contract: clamped.
+        assert_eq!(fee_returned(3, 100, 90, 50), fee_returned(3, 100, 90, 10));
+        assert_eq!(fee_returned(i64::MAX, i64::MAX, 0, i64::MAX), i64::MAX);
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |m: i64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % m as u64) as i64
+        };
+        for _ in 0..2_000 {
+            let amount = 1 + next(1_000_000);
+            let fee = next(amount + 50);
+            let (mut before, mut returned) = (0, 0);
+            while before < amount {
+                let part = 1 + next(amount - before);
+                let r = fee_returned(fee, amount, before, part);
+                assert!(
+                    r >= 0 && r <= fee_returned_bound(fee, amount, part),
+                    "{fee} {amount}"
+                );
+                returned += r;
+                before += part;
+            }
+            assert_eq!(returned, fee);
+        }
     }
 
     #[test]

@@ -7,13 +7,14 @@ use arrayvec::ArrayVec;
 use sluice_protocol::{
     AckStatus, ChannelOutcome, Chars, FinalStatus, MAX_REFUNDS_PER_ORDER, MAX_SPLIT_LINES, Message,
     OrderState, PartyRole, ReasonCode, RefundAck, RefundChannelResult, RefundDispatch,
-    RefundRequest, RefundResult, RiskAction, RuleTarget, SplitLine, UnknownPolicy,
+    RefundFeePolicy, RefundRequest, RefundResult, RiskAction, RuleTarget, SplitLine, UnknownPolicy,
 };
 
 use crate::core::{Engine, request_hash};
 use crate::input::InputMeta;
 use crate::ledger::{AccountId, PartyAccount};
 use crate::limits::Additions;
+use crate::money;
 use crate::outbox::{Dest, Outbox};
 use crate::retention::Found;
 use crate::split::Shares;
@@ -204,6 +205,10 @@ impl Engine {
         additions.debit(clearing, amount_minor);
         let rx = ledger.channel_receivable(c, u32::from(attempt.channel_slot));
         additions.credit(rx, amount_minor);
+        // A ProRata channel's fee comes back: reserved ChannelReceivable ← FeeExpense.
+        let fee_back = self.fee_return_reservation(o, amount_minor);
+        additions.debit(rx, fee_back);
+        additions.credit(ledger.fee_expense(c), fee_back);
         for (line, &(part, from_pending)) in reversal.iter().enumerate() {
             additions.debit(self.reversal_account_of(o, line, from_pending), part);
             additions.credit(clearing, part);
@@ -249,6 +254,8 @@ impl Engine {
             deadline_ns: 0,
             channel_ref: [0; 24],
             reversal,
+            fee_return_reserved_minor: 0,
+            fee_returned_minor: 0,
             next_in_order: None,
             in_flight: Links::default(),
         };
@@ -294,10 +301,13 @@ impl Engine {
         let o = &self.state.orders[r.order_slot as usize];
         let (c, amount) = (o.currency_slot, r.amount_minor);
         let lines = due_lines(&o.split);
+        let fee_back = self.fee_return_reservation(o, amount);
         let ledger = &mut self.state.ledger;
         let clearing = ledger.clearing(c);
         let rx = ledger.channel_receivable(c, r.channel_slot);
         ledger.reserve(clearing, rx, amount);
+        ledger.reserve(rx, ledger.fee_expense(c), fee_back);
+        self.state.refunds[slot as usize].fee_return_reserved_minor = fee_back;
         for (i, &(part, from_pending)) in r.reversal.iter().enumerate() {
             let account = self.reversal_account(r.order_slot, i, from_pending);
             self.state.ledger.reserve(account, clearing, part);
@@ -403,7 +413,7 @@ impl Engine {
     ) {
         self.refund_leaves_channel(slot, succeeded);
         let r = self.state.refunds[slot as usize].clone();
-        self.settle_reversal(&r, succeeded);
+        self.settle_reversal(slot, &r, succeeded);
         let now = self.state.now_ns;
         let order = &mut self.state.orders[r.order_slot as usize];
         order.release_refund(r.amount_minor, succeeded, now);
@@ -418,7 +428,7 @@ impl Engine {
 
     /// Posts (success) or voids (failure) the reserved transfers of refund `r`; a failed refund's
     /// pending parts go back to their settlement queues.
-    fn settle_reversal(&mut self, r: &Refund, succeeded: bool) {
+    fn settle_reversal(&mut self, slot: u32, r: &Refund, succeeded: bool) {
         let o = &self.state.orders[r.order_slot as usize];
         let c = o.currency_slot;
         let lines = due_lines(&o.split);
@@ -435,6 +445,7 @@ impl Engine {
                 }
             }
         }
+        self.settle_fee_return(slot, r, succeeded);
         let ledger = &mut self.state.ledger;
         if succeeded {
             ledger.post_reserved(clearing, rx, r.amount_minor);
@@ -444,6 +455,56 @@ impl Engine {
             let shares: Shares = r.reversal.iter().map(|&(part, _)| part).collect();
             self.state.orders[r.order_slot as usize].return_refund_shares(&shares);
         }
+    }
+
+    /// The channel fee refund `amount_minor` of order `o` reserves to come back: the most
+    /// `money::fee_returned` can give (whatever other refunds succeed first) when the channel
+    /// that took the payment returns fees pro rata, else 0.
+    fn fee_return_reservation(&self, o: &Order, amount_minor: i64) -> i64 {
+        let attempt = o.attempts.last().expect("a succeeded order has an attempt");
+        let ch = &self.state.channels[usize::from(attempt.channel_slot)];
+        match ch.refund_fee {
+            RefundFeePolicy::ProRata => {
+                money::fee_returned_bound(o.fee_minor, o.amount_minor, amount_minor)
+            }
+            RefundFeePolicy::Keep => 0,
+        }
+    }
+
+    /// Voids refund `r`'s reserved fee return and, when it succeeded, books the fee its channel
+    /// returns: `money::fee_returned` over what the payment's succeeded refunds covered before
+    /// it (so its refunds, in whatever order they succeed, return exactly the fee in total).
+    /// Runs before `Order::release_refund` counts the refund as refunded.
+    fn settle_fee_return(&mut self, slot: u32, r: &Refund, succeeded: bool) {
+        let reserved = r.fee_return_reserved_minor;
+        if reserved == 0 {
+            return;
+        }
+        let o = &self.state.orders[r.order_slot as usize];
+        let c = o.currency_slot;
+        let returned = match succeeded {
+            true => money::fee_returned(
+                o.fee_minor,
+                o.amount_minor,
+                o.refunded_minor,
+                r.amount_minor,
+            ),
+            false => 0,
+        };
+        assert!(
+            (0..=reserved).contains(&returned),
+            "a returned fee is within its reservation"
+        );
+        let ledger = &mut self.state.ledger;
+        let (rx, fee_expense) = (
+            ledger.channel_receivable(c, r.channel_slot),
+            ledger.fee_expense(c),
+        );
+        ledger.void_reserved(rx, fee_expense, reserved);
+        ledger.post(rx, fee_expense, returned);
+        let book = &mut self.state.channels[r.channel_slot as usize].books[usize::from(c)];
+        book.fees_returned_minor += returned as u128;
+        self.state.refunds[slot as usize].fee_returned_minor = returned;
     }
 
     /// Expires refunds whose deadline has passed, at most `budget` of them: failed (policy Legacy)

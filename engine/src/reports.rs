@@ -181,12 +181,14 @@ impl Engine {
             for (slot, ch) in self.state.channels.iter().enumerate() {
                 let book = &ch.books[c];
                 let rx = ledger.account(ledger.channel_receivable(c as u8, slot as u32));
-                if rx.debit_balance() != book.owed_minor() {
+                let settled = self.state.channel_settlements.get(ch.id, currency);
+                let owed = book.owed_minor() - settled.map_or(0, |a| a.settled_minor());
+                if rx.debit_balance() != owed {
                     return Err(format!(
-                        "channel {} in {currency}: its receivable holds {} posted, its book says {} ({book:?})",
+                        "channel {} in {currency}: its receivable holds {} posted, its book less \
+                         settlements and write-offs says {owed} ({book:?}, {settled:?})",
                         ch.id,
                         rx.debit_balance(),
-                        book.owed_minor()
                     ));
                 }
                 reversing += book.reversing_minor();
@@ -199,7 +201,7 @@ impl Engine {
                 ));
             }
         }
-        Ok(())
+        self.verify_settlement_accounts()
     }
 
     /// The slot of an order by its acquirer and request id (tools and tests).

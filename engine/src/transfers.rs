@@ -112,6 +112,12 @@ pub enum AccountKind {
     FeeExpense,
     Payouts,
     ReversalsPayable,
+    /// What channels paid into the platform's bank (docs/RECONCILIATION.md, section 6).
+    PlatformBank,
+    /// Channel fees charged beyond (or short of) what the platform booked.
+    ChannelFeeDifferences,
+    /// Receivables written off by resolved discrepancies.
+    ChannelWriteOffs,
     /// A channel's receivable (channel slot).
     ChannelReceivable(u32),
     /// A party's account (party slot, which of its three).
@@ -124,7 +130,7 @@ pub struct AccountName {
     /// ISO 4217 numeric code of the account's currency.
     pub currency: u16,
     /// `clearing`, `platform_revenue`, `fee_expense`, `payouts`, `reversals_payable`,
-    /// `channel_receivable`, `pending`, `available` or `frozen`.
+    /// `platform_bank`, `channel_fee_differences`, `channel_write_offs`, `channel_receivable`, `pending`, `available` or `frozen`.
     pub kind: &'static str,
     /// The channel or party id (0 for the platform's accounts).
     pub owner: u32,
@@ -165,6 +171,9 @@ impl Engine {
             AccountKind::FeeExpense => ("fee_expense", 0, None),
             AccountKind::Payouts => ("payouts", 0, None),
             AccountKind::ReversalsPayable => ("reversals_payable", 0, None),
+            AccountKind::PlatformBank => ("platform_bank", 0, None),
+            AccountKind::ChannelFeeDifferences => ("channel_fee_differences", 0, None),
+            AccountKind::ChannelWriteOffs => ("channel_write_offs", 0, None),
             AccountKind::ChannelReceivable(c) => {
                 let channel = self.state.channels.get(c as usize)?;
                 ("channel_receivable", u32::from(channel.id), None)

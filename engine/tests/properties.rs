@@ -138,6 +138,15 @@ enum Step {
     Withdraw(usize, usize, i64),
     ResendWithdraw(usize),
     Query(usize),
+    /// A fixture channel (index) returns its fee on refunds pro rata (true) or keeps it.
+    FeePolicy(usize, bool),
+    /// A settlement batch of a fixture channel (index) in a currency (index into CURRENCIES):
+    /// batch id, paid and fee difference (signed).
+    Settle(usize, usize, u64, i64, i64),
+    /// Opens discrepancy id on a fixture channel in a currency with a signed amount.
+    OpenDiscrepancy(u64, usize, usize, i64),
+    /// Resolves discrepancy id with a signed write-off.
+    ResolveDiscrepancy(u64, i64),
     /// Snapshot the engine, restore it, continue with the restored one.
     Snapshot,
 }
@@ -297,6 +306,12 @@ fn step() -> impl Strategy<Value = Step> {
         1 => pick.prop_map(Step::ResendWithdraw),
         1 => pick.prop_map(Step::Query),
         1 => Just(Step::Snapshot),
+        1 => (0usize..5, any::<bool>()).prop_map(|(c, p)| Step::FeePolicy(c, p)),
+        2 => (0usize..5, weighted(&[6, 2, 1, 1, 1]), 1u64..=12, -5_000i64..=20_000, -50i64..=50)
+            .prop_map(|(c, k, b, p, f)| Step::Settle(c, k, b, p, f)),
+        2 => (1u64..=12, 0usize..5, weighted(&[6, 2, 1, 1, 1]), -500i64..=500)
+            .prop_map(|(id, c, k, a)| Step::OpenDiscrepancy(id, c, k, a)),
+        2 => (0u64..=12, -500i64..=500).prop_map(|(id, w)| Step::ResolveDiscrepancy(id, w)),
     ]
 }
 
@@ -370,6 +385,8 @@ struct OrderView {
 struct RefundView {
     order_id: u64,
     amount: i64,
+    /// Its channel returned fees pro rata when it was requested.
+    pro_rata: bool,
     result: Option<RefundResult>,
 }
 
@@ -457,6 +474,14 @@ struct Harness {
     /// Each acquirer's last out_seq seen in the outputs: the next recoverable output to it must
     /// carry one more (gap-free and increasing across restarts).
     out_seqs: BTreeMap<u32, u64>,
+    /// The channels that return their fee pro rata on refunds.
+    pro_rata: BTreeSet<u16>,
+    /// Settlement: the batches applied, per (channel, currency); (paid, fee differences,
+    /// written off) per (channel, currency); the discrepancy list (channel, currency, amount,
+    /// open).
+    batches: BTreeSet<(u16, u16, u64)>,
+    settled: BTreeMap<(u16, u16), (i128, i128, i128)>,
+    discrepancies: BTreeMap<u64, (u16, u16, i64, bool)>,
 }
 
 fn is_final(state: OrderState) -> bool {
@@ -561,6 +586,10 @@ impl Harness {
             line_reversed: BTreeMap::new(),
             states,
             out_seqs: BTreeMap::new(),
+            pro_rata: BTreeSet::new(),
+            batches: BTreeSet::new(),
+            settled: BTreeMap::new(),
+            discrepancies: BTreeMap::new(),
         }
     }
 
@@ -765,6 +794,14 @@ impl Harness {
             Step::ResendWithdraw(pick) => self.resend_withdraw(*pick),
             Step::Query(pick) => self.query(*pick),
             Step::Snapshot => self.snapshot(index),
+            Step::FeePolicy(channel, pro_rata) => self.fee_policy(*channel, *pro_rata),
+            Step::Settle(channel, currency, batch, paid, fee) => {
+                self.settle(*channel, *currency, *batch, *paid, *fee)
+            }
+            Step::OpenDiscrepancy(id, channel, currency, amount) => {
+                self.open_discrepancy(*id, *channel, *currency, *amount)
+            }
+            Step::ResolveDiscrepancy(id, write_off) => self.resolve_discrepancy(*id, *write_off),
         }
     }
 
@@ -1416,6 +1453,7 @@ impl Harness {
                     let view = RefundView {
                         order_id: x.order_id,
                         amount: x.amount_minor,
+                        pro_rata: self.pro_rata.contains(&x.channel_id),
                         result: None,
                     };
                     assert!(self.refund_views.insert(x.refund_id, view).is_none());
@@ -1510,6 +1548,7 @@ impl Harness {
             .get(&r.refund_id)
             .expect("a result for an accepted refund");
         assert_eq!((r.order_id, r.amount_minor), (view.order_id, view.amount));
+        let pro_rata = view.pro_rata;
         match r.status {
             FinalStatus::Succeeded => {
                 let sum: i64 = r.reversal.iter().map(|l| l.amount_minor).sum();
@@ -1541,6 +1580,16 @@ impl Harness {
                 .expect("refund of a paid order");
             assert_eq!(r.currency, order.currency);
             let mut reversed = self.line_reversed[&r.order_id].clone();
+            if pro_rata {
+                let before: i64 = reversed.iter().sum();
+                let back = sluice_engine::money::fee_returned(
+                    order.fee_minor,
+                    order.amount_minor,
+                    before,
+                    r.amount_minor,
+                );
+                self.platform.entry(r.currency).or_default().1 -= i128::from(back);
+            }
             let mut at = 0;
             for l in &r.reversal {
                 // Lines in the split's order, zeros left out; each party gives back at most what
@@ -1699,10 +1748,175 @@ impl Harness {
                     .all(|e| e.day > st.settled_through_day && e.amount_minor > 0)
             );
         }
+        self.check_settlements();
         let stats = e.stats_report(0);
         assert!(stats.ledger_balanced);
         assert_eq!(stats.in_flight, self.pending.len() as u64);
         self.check_balances();
+    }
+
+    /// Sets a fixture channel's refund fee policy (its other settings as the world has them:
+    /// Legacy, the fixture's fees) and follows it in the model.
+    fn fee_policy(&mut self, channel: usize, pro_rata: bool) {
+        let mut m = channels()[channel].clone();
+        m.unknown_policy = UnknownPolicy::Legacy;
+        m.refund_fee = match pro_rata {
+            true => RefundFeePolicy::ProRata,
+            false => RefundFeePolicy::Keep,
+        };
+        // Keep what earlier reconfigurations set: only the policy changes.
+        let current = self.d.engine.config_of(&ConfigQuery::by_id(
+            ConfigKind::Channel,
+            u64::from(m.channel_id),
+        ));
+        if let Ok(AnyMessage::ConfigChannel(now)) = current {
+            m = ConfigChannel {
+                refund_fee: m.refund_fee,
+                ..now
+            };
+        }
+        let out = self.apply(1, 1, Role::Admin, &m);
+        assert_eq!(config_ack(&out).status, AckStatus::Accepted);
+        match pro_rata {
+            true => self.pro_rata.insert(m.channel_id),
+            false => self.pro_rata.remove(&m.channel_id),
+        };
+    }
+
+    /// An admin input about channel money: accepted (the model follows with `apply`) or refused
+    /// with `expected` (or BalanceOverflow where plausible) and nothing changed.
+    fn admin_money<M: Message>(
+        &mut self,
+        m: &M,
+        currency: u16,
+        size: i128,
+        expected: Option<ReasonCode>,
+        apply: impl FnOnce(&mut Harness),
+    ) {
+        let before = self.d.engine.content_hash();
+        // The model follows the answer: check once it has.
+        let check = std::mem::replace(&mut self.opt.check, false);
+        let out = self.apply(1, 1, Role::Admin, m);
+        self.opt.check = check;
+        let a = config_ack(&out).clone();
+        match expected {
+            None if a.status == AckStatus::Accepted => apply(self),
+            None => {
+                assert_eq!(a.reason, ReasonCode::BalanceOverflow, "{a:?}");
+                assert!(self.overflow_plausible(currency, size), "{a:?}");
+                assert_eq!(self.d.engine.content_hash(), before);
+            }
+            Some(reason) => {
+                assert_eq!((a.status, a.reason), (AckStatus::Rejected, reason), "{a:?}");
+                assert_eq!(self.d.engine.content_hash(), before);
+            }
+        }
+        if check {
+            self.check();
+        }
+    }
+
+    fn settle(&mut self, channel: usize, currency: usize, batch: u64, paid: i64, fee: i64) {
+        let (channel_id, currency) = (channels()[channel].channel_id, CURRENCIES[currency]);
+        let m = ChannelSettlement {
+            channel_id,
+            currency,
+            batch_id: batch,
+            paid_minor: paid,
+            fee_difference_minor: fee,
+            first_day: 1,
+            last_day: 2,
+            batch_ref: codec::text("model"),
+        };
+        let expected = if !CURRENCIES[..4].contains(&currency) {
+            Some(ReasonCode::CurrencyNotAccepted)
+        } else if self.batches.contains(&(channel_id, currency, batch)) {
+            Some(ReasonCode::DuplicateBatch)
+        } else {
+            None
+        };
+        let size = i128::from(paid).abs() + i128::from(fee).abs();
+        self.admin_money(&m, currency, size, expected, |h| {
+            h.batches.insert((channel_id, currency, batch));
+            let s = h.settled.entry((channel_id, currency)).or_default();
+            s.0 += i128::from(paid);
+            s.1 += i128::from(fee);
+        });
+    }
+
+    fn open_discrepancy(&mut self, id: u64, channel: usize, currency: usize, amount: i64) {
+        let (channel_id, currency) = (channels()[channel].channel_id, CURRENCIES[currency]);
+        let m = Discrepancy {
+            op: DiscrepancyOp::Open,
+            discrepancy_id: id,
+            channel_id,
+            class: DiscrepancyClass::AmountMismatch,
+            currency,
+            amount_minor: amount,
+            note: codec::text("model"),
+            ..Default::default()
+        };
+        let expected = if !CURRENCIES[..4].contains(&currency) {
+            Some(ReasonCode::CurrencyNotAccepted)
+        } else if self.discrepancies.contains_key(&id) {
+            Some(ReasonCode::DiscrepancyExists)
+        } else {
+            None
+        };
+        self.admin_money(&m, currency, 0, expected, |h| {
+            h.discrepancies
+                .insert(id, (channel_id, currency, amount, true));
+        });
+    }
+
+    fn resolve_discrepancy(&mut self, id: u64, write_off: i64) {
+        let m = Discrepancy {
+            op: DiscrepancyOp::Resolve,
+            discrepancy_id: id,
+            class: DiscrepancyClass::AmountMismatch,
+            write_off_minor: write_off,
+            note: codec::text("resolved"),
+            ..Default::default()
+        };
+        let entry = self.discrepancies.get(&id).copied();
+        let (expected, currency) = match entry {
+            Some((_, currency, _, true)) => (None, currency),
+            _ => (Some(ReasonCode::UnknownDiscrepancy), CNY),
+        };
+        self.admin_money(&m, currency, i128::from(write_off).abs(), expected, |h| {
+            let (channel_id, currency, amount, _) = entry.expect("an open entry");
+            h.discrepancies
+                .insert(id, (channel_id, currency, amount, false));
+            h.settled.entry((channel_id, currency)).or_default().2 += i128::from(write_off);
+        });
+    }
+
+    /// Every channel's settlement figures and open discrepancies against the model.
+    fn check_settlements(&self) {
+        let e = &self.d.engine;
+        for ch in channels() {
+            for &currency in &CURRENCIES[..4] {
+                let key = (ch.channel_id, currency);
+                let p = e
+                    .channel_position(ch.channel_id, currency)
+                    .expect("a position");
+                let (paid, fee, written_off) = self.settled.get(&key).copied().unwrap_or_default();
+                let open = self
+                    .discrepancies
+                    .values()
+                    .filter(|d| d.3 && (d.0, d.1) == key);
+                let (count, sum) = open.fold((0, 0), |(n, s), d| (n + 1, s + i128::from(d.2)));
+                assert_eq!(
+                    (p.paid_minor, p.fee_differences_minor, p.written_off_minor),
+                    (paid, fee, written_off),
+                    "channel {key:?}"
+                );
+                assert_eq!(
+                    (p.open_discrepancies, p.open_discrepancies_minor),
+                    (count, sum)
+                );
+            }
+        }
     }
 
     /// The naive model against the ledger and the balance reports.

@@ -351,6 +351,8 @@ wire_enum! {
         RiskRule = 5 => "Answered with ConfigRiskRule.",
         ListEntry = 6 => "Answered with ConfigListEntry (op Add); the id is an index, 0-based, over every list entry.",
         Credential = 7 => "Answered with ConfigCredential (op Add, the current secret's salt and hash; for a revoked key, op Revoke); named by ConfigQuery.key_id.",
+        Discrepancy = 8 => "Since schema 6. Answered with Discrepancy: op Open with the opening note while the entry is open; op Resolve with the resolution note and write_off_minor once resolved. The id is the discrepancy id.",
+        ChannelSettlement = 9 => "Since schema 6. Answered with ChannelSettlement carrying a channel's totals in a currency: paid_minor and fee_difference_minor summed over its batches, batch_id, first_day and last_day of the last batch, and batch_ref = `batches N, written off W`. The id is channel_id × 65536 + currency.",
     }
 }
 

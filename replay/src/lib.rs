@@ -30,6 +30,7 @@ pub mod progress;
 pub mod replayer;
 pub mod snapshot;
 pub mod state;
+pub mod state_channels;
 pub use sluice_node::time;
 pub mod trace;
 pub mod verify;

@@ -12,6 +12,7 @@ use sluice_protocol::{
 };
 
 use crate::replayer::{self, Replayer, Start, start_json};
+use crate::state_channels::{ChannelLine, channel_lines, lines_json, write_lines};
 use crate::time::format_ns;
 use crate::trace::currency_name;
 use crate::{DataDir, Error, journal_end};
@@ -79,6 +80,10 @@ pub struct CurrencyTotals {
     pub platform_revenue: i128,
     pub fee_expense: i128,
     pub payouts: i128,
+    /// What channels paid into the platform's bank, their fee differences, what was written off.
+    pub platform_bank: i128,
+    pub channel_fee_differences: i128,
+    pub channel_write_offs: i128,
     /// Transit; zero after every input.
     pub clearing: i128,
     pub parties_pending: i128,
@@ -116,6 +121,8 @@ pub struct StateReport {
     pub balances: Vec<BalanceReport>,
     pub channel_names: Vec<(u16, String)>,
     pub stats: StatsReport,
+    /// Per channel and currency: owed, paid, fee differences, write-offs, open discrepancies.
+    pub channel_settlement: Vec<ChannelLine>,
 }
 
 /// The state at `at`.
@@ -200,6 +207,7 @@ pub fn report(data: &DataDir, rebuilt: Rebuilt) -> StateReport {
         balances,
         channel_names,
         stats: engine.stats_report(seq),
+        channel_settlement: channel_lines(engine),
     }
 }
 
@@ -217,6 +225,11 @@ fn currency_totals(engine: &Engine) -> Vec<CurrencyTotals> {
             platform_revenue: ledger.account(ledger.platform_revenue(c)).credit_balance(),
             fee_expense: ledger.account(ledger.fee_expense(c)).debit_balance(),
             payouts: ledger.account(ledger.payouts(c)).debit_balance(),
+            platform_bank: ledger.account(ledger.platform_bank(c)).debit_balance(),
+            channel_fee_differences: ledger
+                .account(ledger.channel_fee_differences(c))
+                .debit_balance(),
+            channel_write_offs: ledger.account(ledger.channel_write_offs(c)).debit_balance(),
             clearing: ledger.account(ledger.clearing(c)).debit_balance(),
             parties_pending: 0,
             parties_available: 0,
@@ -266,6 +279,9 @@ fn currency_json(c: &CurrencyTotals) -> Json {
         "platform_revenue": num(c.platform_revenue),
         "fee_expense": num(c.fee_expense),
         "payouts": num(c.payouts),
+        "platform_bank": num(c.platform_bank),
+        "channel_fee_differences": num(c.channel_fee_differences),
+        "channel_write_offs": num(c.channel_write_offs),
         "clearing": num(c.clearing),
         "parties_pending": num(c.parties_pending),
         "parties_available": num(c.parties_available),
@@ -358,6 +374,7 @@ impl StateReport {
             },
             "balances": balances,
             "channel_health": channels,
+            "channel_settlement": lines_json(&self.channel_settlement),
             "counters": counters_json(&self.stats),
         })
     }
@@ -417,6 +434,7 @@ impl StateReport {
         self.write_ledger(out)?;
         self.write_balances(out)?;
         self.write_channels(out)?;
+        write_lines(&self.channel_settlement, out)?;
         let s = &self.stats;
         writeln!(
             out,
@@ -463,13 +481,17 @@ impl StateReport {
             writeln!(
                 out,
                 "  {:<4} channels owe {} (+{} pending), platform revenue {}, fee expense {}, \
-                 payouts {}, clearing {}, parties pending {} / available {} / frozen {}",
+                 payouts {}, bank {}, fee differences {}, write-offs {}, clearing {}, parties \
+                 pending {} / available {} / frozen {}",
                 currency_name(c.currency),
                 c.channel_receivable,
                 c.channel_receivable_pending,
                 c.platform_revenue,
                 c.fee_expense,
                 c.payouts,
+                c.platform_bank,
+                c.channel_fee_differences,
+                c.channel_write_offs,
                 c.clearing,
                 c.parties_pending,
                 c.parties_available,

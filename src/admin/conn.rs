@@ -153,5 +153,7 @@ fn is_config_object(m: &AnyMessage) -> bool {
             | AnyMessage::ConfigRiskRule(_)
             | AnyMessage::ConfigListEntry(_)
             | AnyMessage::ConfigCredential(_)
+            | AnyMessage::Discrepancy(_)
+            | AnyMessage::ChannelSettlement(_)
     )
 }

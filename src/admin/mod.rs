@@ -8,6 +8,7 @@ pub(crate) mod credential;
 mod edit;
 pub(crate) mod notify;
 mod output;
+mod recon;
 
 use clap::{Args, Subcommand, ValueEnum};
 use sluice_protocol::ConfigKind;
@@ -102,6 +103,17 @@ enum AdminCommand {
         #[command(subcommand)]
         command: notify::NotifyCommand,
     },
+    /// Open, resolve or list the discrepancies between channels' bills and the platform's books.
+    Discrepancy {
+        #[command(subcommand)]
+        command: recon::DiscrepancyCommand,
+    },
+    /// Apply or list the batches channels paid (settlement of their receivables).
+    #[command(name = "channel-settlement")]
+    ChannelSettlement {
+        #[command(subcommand)]
+        command: recon::SettlementCommand,
+    },
 }
 
 fn secret(args: &AdminArgs) -> Result<String, String> {
@@ -130,6 +142,10 @@ pub fn run(args: AdminArgs) -> Result<(), String> {
         AdminCommand::ListEntry { command } => edit::list_entry(&mut conn, command, &mut out)?,
         AdminCommand::Credential { command } => credential::run(&mut conn, command, &mut out)?,
         AdminCommand::Notify { command } => notify::run(&mut conn, command, &mut out)?,
+        AdminCommand::Discrepancy { command } => recon::discrepancy(&mut conn, command, &mut out)?,
+        AdminCommand::ChannelSettlement { command } => {
+            recon::settlement(&mut conn, command, &mut out)?
+        }
     }
     out.finish()
 }

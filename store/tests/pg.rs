@@ -119,6 +119,7 @@ fn rows_at(seq: i64, day: i32) -> Rows {
         reason: "None".into(),
         amount_minor: 5,
         currency: 840,
+        fee_returned_minor: 0,
     });
     rows.reversals.push(Reversal {
         seq,

@@ -205,6 +205,8 @@ pub struct ChannelBook {
     pub not_kept_minor: u128,
     /// Fees of the kept captures (the channel keeps them, refunds or not).
     pub fees_minor: u128,
+    /// Of those fees, what ProRata refunds returned (`money::fee_returned`).
+    pub fees_returned_minor: u128,
     /// Refunds the channel paid.
     pub refunded_minor: u128,
     /// Captures the channel confirmed it reversed.
@@ -212,10 +214,10 @@ pub struct ChannelBook {
 }
 
 impl ChannelBook {
-    /// What the channel owes us by this book: captured − fees − refunded − reversed.
+    /// What the channel owes us by this book: captured − fees + fees returned − refunded −
+    /// reversed (before its settlements: `ChannelSettlements::settled_minor`).
     pub fn owed_minor(&self) -> i128 {
-        self.captured_minor as i128
-            - self.fees_minor as i128
+        self.captured_minor as i128 - self.fees_minor as i128 + self.fees_returned_minor as i128
             - self.refunded_minor as i128
             - self.reversed_minor as i128
     }
@@ -329,6 +331,11 @@ pub struct State {
     pub merchant_notify: MerchantNotify,
     /// Each acquirer's last output sequence (docs/NOTIFICATIONS.md, section 1).
     pub out_seqs: crate::out_seq::OutSeqs,
+    /// What channels settled and what was written off, per channel and currency
+    /// (docs/RECONCILIATION.md, section 6).
+    pub channel_settlements: crate::channel_settlement::ChannelSettlements,
+    /// The discrepancy list (docs/RECONCILIATION.md, section 6).
+    pub discrepancies: crate::discrepancies::Discrepancies,
 }
 
 /// Operational counters: snapshotted with the state but not part of its hash (a resend or a

@@ -86,6 +86,12 @@ pub struct Refund {
     /// The reversal per split line (same order as the order's lines), and whether each line is
     /// taken from the party's pending (true) or available (false) account.
     pub reversal: ArrayVec<(i64, bool), MAX_SPLIT_LINES>,
+    /// The channel fee reserved to come back with the refund (its channel's policy ProRata when
+    /// it was reserved; `money::fee_returned_bound`), ChannelReceivable ← FeeExpense, until the
+    /// channel answers; 0 under Keep.
+    pub fee_return_reserved_minor: i64,
+    /// The channel fee the refund returned (`money::fee_returned`), booked when it succeeded.
+    pub fee_returned_minor: i64,
     /// The next refund of the same order (None at the end).
     #[rkyv(with = NicheInto<Zero>)]
     pub next_in_order: Option<Slot>,

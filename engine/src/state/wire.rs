@@ -6,10 +6,10 @@
 
 use rkyv::{Archive, Deserialize, Serialize};
 use sluice_protocol::{
-    AttemptStatus, CandidateDecision, Comparison, FinalStatus, HealthState, ListKind, OrderState,
-    PartyKind, PartyRole, PaymentMethod, ReasonCode, RefundFeePolicy, RiskAction, RiskEntity,
-    RiskFeature, RiskWindow, Role, RoutingStrategy, RuleTarget, Scene, SecretHash,
-    SettlementSchedule, SkipReason, UnknownPolicy,
+    AttemptStatus, CandidateDecision, Comparison, DiscrepancyClass, FinalStatus, HealthState,
+    ListKind, OrderState, PartyKind, PartyRole, PaymentMethod, ReasonCode, RefundFeePolicy,
+    RiskAction, RiskEntity, RiskFeature, RiskWindow, Role, RoutingStrategy, RuleTarget, Scene,
+    SecretHash, SettlementSchedule, SkipReason, UnknownPolicy,
 };
 
 /// Declares the archived mirror `$def` of the protocol enum `$remote`: one byte per value, the
@@ -71,6 +71,14 @@ stored_as_wire! {
 stored_as_wire! {
     /// Whether a channel returns its fee on a refund (`RefundFeePolicy`).
     RefundFeePolicyDef for RefundFeePolicy { Keep, ProRata }
+}
+
+stored_as_wire! {
+    /// A kind of difference between a bill and the platform's records (`DiscrepancyClass`).
+    DiscrepancyClassDef for DiscrepancyClass {
+        MissingOnChannel, MissingOnPlatform, AmountMismatch, StatusMismatch, FeeMismatch,
+        Duplicate, Timing,
+    }
 }
 
 stored_as_wire! {

@@ -36,14 +36,56 @@ pub fn admin(h: &mut Harness, run: &mut Run, b: &mut Bytes<'_>) {
     let e = run
         .edits
         .get_or_insert_with(|| Box::new(Edits::from_world()));
-    match b.u8() % 8 {
+    match b.u8() % 10 {
         0 | 1 => edit_channel(h, e, b),
         2 | 3 => edit_merchant(h, e, b),
         4 => edit_profile(h, e, b),
         5 => edit_promoter(h, e, b),
         6 => edit_rule(h, e, b),
+        7 => channel_settlement(h, b),
+        8 => discrepancy(h, b),
         _ => list_entry(h, b),
     }
+}
+
+/// Signed amounts for settlements and write-offs: ordinary ones, zero, and the extremes the
+/// engine must refuse (`i64::MIN`) or that pass the largest balance once added up.
+const SIGNED: [i64; 8] = [0, 1, -1, 5_000, -5_000, 1_000_000, i64::MAX, i64::MIN];
+
+/// A channel's settlement batch: known and unknown channels and currencies, few batch ids (so
+/// repeats are refused DuplicateBatch), days in and out of order.
+fn channel_settlement(h: &mut Harness, b: &mut Bytes<'_>) {
+    let m = ChannelSettlement {
+        channel_id: b.pick(&[1, 2, 3, 4, 5, world::UNCONFIGURED_CHANNEL, 0]),
+        currency: b.pick(&[CNY, USD, EUR, JPY]),
+        batch_id: b.pick(&[0, 1, 2, 3, 20_418, u64::MAX]),
+        paid_minor: b.pick(&SIGNED),
+        fee_difference_minor: b.pick(&SIGNED),
+        first_day: b.pick(&[0, 20_417, 20_418]),
+        last_day: b.pick(&[0, 20_418, 20_419]),
+        batch_ref: codec::text(b.pick(&["", "payout-1", "20261126"])),
+    };
+    h.send(Sender::admin(), &m);
+}
+
+/// Opens and resolves entries of the discrepancy list: few ids (so repeats are refused), any
+/// class, write-offs of every size.
+fn discrepancy(h: &mut Harness, b: &mut Bytes<'_>) {
+    let m = Discrepancy {
+        op: pick_enum!(b, DiscrepancyOp),
+        discrepancy_id: b.pick(&[0, 1, 2, 3, 4, u64::MAX]),
+        channel_id: b.pick(&[1, 2, 4, world::UNCONFIGURED_CHANNEL]),
+        class: pick_enum!(b, DiscrepancyClass),
+        currency: b.pick(&[CNY, USD, JPY]),
+        order_id: b.pick(&[0, 1, u64::MAX]),
+        attempt: b.pick(&[0, 1, 2]),
+        refund_id: b.pick(&[0, 1]),
+        amount_minor: b.pick(&SIGNED),
+        write_off_minor: b.pick(&SIGNED),
+        bill_day: b.pick(&[0, 20_418]),
+        note: codec::text(b.pick(&["", "bill says less", "written off"])),
+    };
+    h.send(Sender::admin(), &m);
 }
 
 /// Sends a configuration message; keeps it in `list` (replacing the one with the same id) when the

@@ -131,6 +131,7 @@ pub fn derive_of(
         state.refresh(engine);
     }
     ledger_rows(&input, rows);
+    super::derive_recon::recon_rows(&input, rows);
 }
 
 fn fresh(duplicate: bool, retransmission: bool) -> bool {
@@ -370,6 +371,15 @@ fn refund_channel(engine: &Engine, refund_id: u64, order_id: u64) -> u16 {
     })
 }
 
+/// The channel fee refund `refund_id` returned (its record, kept while its order's receipt is).
+fn fee_returned(engine: &Engine, refund_id: u64) -> i64 {
+    let state = engine.state();
+    id_slot(refund_id)
+        .and_then(|(slot, _)| state.refunds.get(slot as usize))
+        .filter(|r| r.id == refund_id && !r.vacant)
+        .map_or(0, |r| r.fee_returned_minor)
+}
+
 fn refund_result(input: &Input<'_>, r: &RefundResult, rows: &mut Rows) {
     let merchant_id = input.engine.order_merchant(r.order_id).unwrap_or(0);
     rows.refund_results.push(RefundResult_ {
@@ -384,6 +394,7 @@ fn refund_result(input: &Input<'_>, r: &RefundResult, rows: &mut Rows) {
         reason: r.reason.name().into(),
         amount_minor: r.amount_minor,
         currency: i32::from(r.currency),
+        fee_returned_minor: fee_returned(input.engine, r.refund_id),
     });
     if r.status == FinalStatus::Succeeded {
         let lines = r

@@ -406,6 +406,8 @@ table! {
         amount_minor: i64,
         /// ISO 4217 numeric.
         currency: i32,
+        /// Channel fee the refund returned, minor units (ProRata channels; else 0).
+        fee_returned_minor: i64,
     }
 }
 
@@ -469,8 +471,9 @@ table! {
 
 table! {
     /// Every ledger transfer, in the order the engine made it. An account is named by its kind
-    /// and owner: `clearing`, `platform_revenue`, `fee_expense`, `payouts`, `reversals_payable`
-    /// (owner 0), `channel_receivable` (owner = channel id), `pending`, `available`, `frozen`
+    /// and owner: `clearing`, `platform_revenue`, `fee_expense`, `payouts`, `reversals_payable`,
+    /// `platform_bank`, `channel_fee_differences`, `channel_write_offs` (owner 0),
+    /// `channel_receivable` (owner = channel id), `pending`, `available`, `frozen`
     /// (owner = party id, with `*_role` naming the party's role).
     LedgerTransfer = "ledger_transfers", key(seq, ordinal) {
         /// Journal sequence of the input.
@@ -583,6 +586,10 @@ table! {
     }
 }
 
+#[path = "rows_recon.rs"]
+mod recon;
+pub use recon::{ChannelSettlementRow, DiscrepancyRow};
+
 /// Every row one applied journal record causes, per table, in the order caused.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Rows {
@@ -599,6 +606,8 @@ pub struct Rows {
     pub settlements: Vec<Settlement>,
     pub risk_hits: Vec<RiskHit>,
     pub channel_health: Vec<ChannelHealth>,
+    pub channel_settlements: Vec<ChannelSettlementRow>,
+    pub discrepancies: Vec<DiscrepancyRow>,
 }
 
 /// Calls a generic visitor once per table: how stores handle every table without naming each.
@@ -626,6 +635,8 @@ pub const TABLES: &[&str] = &[
     Settlement::TABLE,
     RiskHit::TABLE,
     ChannelHealth::TABLE,
+    ChannelSettlementRow::TABLE,
+    DiscrepancyRow::TABLE,
 ];
 
 impl Rows {
@@ -643,6 +654,8 @@ impl Rows {
         v.table(&self.settlements);
         v.table(&self.risk_hits);
         v.table(&self.channel_health);
+        v.table(&self.channel_settlements);
+        v.table(&self.discrepancies);
     }
 
     pub fn visit_mut(&mut self, v: &mut impl TableVisitorMut) {
@@ -659,6 +672,8 @@ impl Rows {
         v.table(&mut self.settlements);
         v.table(&mut self.risk_hits);
         v.table(&mut self.channel_health);
+        v.table(&mut self.channel_settlements);
+        v.table(&mut self.discrepancies);
     }
 
     /// Rows in all tables.
@@ -694,6 +709,9 @@ impl Rows {
         self.settlements.append(&mut other.settlements);
         self.risk_hits.append(&mut other.risk_hits);
         self.channel_health.append(&mut other.channel_health);
+        self.channel_settlements
+            .append(&mut other.channel_settlements);
+        self.discrepancies.append(&mut other.discrepancies);
     }
 }
 

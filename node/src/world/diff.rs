@@ -166,6 +166,8 @@ pub fn kind_name(kind: ConfigKind) -> &'static str {
         ConfigKind::RiskRule => "risk rule",
         ConfigKind::ListEntry => "list entry",
         ConfigKind::Credential => "credential",
+        ConfigKind::Discrepancy => "discrepancy",
+        ConfigKind::ChannelSettlement => "channel settlement",
     }
 }
 

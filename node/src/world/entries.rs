@@ -289,14 +289,12 @@ fn currencies<const N: usize>(
     Ok(out)
 }
 
-pub(super) fn channel(
+/// A channel entry's methods and their fees (at most 4).
+fn channel_methods(
     c: &ChannelEntry,
     line: Option<usize>,
     key: &str,
-) -> Result<ConfigChannel, ConfigError> {
-    if c.name.len() > 16 {
-        return err(line, format!("{key}.name"), "at most 16 bytes");
-    }
+) -> Result<ArrayVec<MethodFee, 4>, ConfigError> {
     let mut methods = ArrayVec::new();
     for (i, m) in c.methods.iter().enumerate() {
         let k = format!("{key}.methods[{i}]");
@@ -316,6 +314,18 @@ pub(super) fn channel(
             return err(line, format!("{key}.methods"), "at most 4");
         }
     }
+    Ok(methods)
+}
+
+pub(super) fn channel(
+    c: &ChannelEntry,
+    line: Option<usize>,
+    key: &str,
+) -> Result<ConfigChannel, ConfigError> {
+    if c.name.len() > 16 {
+        return err(line, format!("{key}.name"), "at most 16 bytes");
+    }
+    let methods = channel_methods(c, line, key)?;
     Ok(ConfigChannel {
         channel_id: c.id,
         name: Chars::new(&c.name),

@@ -228,5 +228,6 @@ fn refund(rows: &mut Rows) {
         reason: "None".into(),
         amount_minor: 4_000,
         currency: 156,
+        fee_returned_minor: 0,
     });
 }

@@ -9,8 +9,14 @@ use sluice_node::flow::{ColType, Row, Rows, TableVisitor};
 /// Every migration, in the order applied: (version, name, SQL). A released migration is never
 /// edited; a change to `node/src/flow/rows.rs` ships as a new one (the schema test fails until
 /// the migrations give every table exactly its row's columns).
-pub const MIGRATIONS: &[(i32, &str, &str)] =
-    &[(1, "flow", include_str!("../../migrations/0001_flow.sql"))];
+pub const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "flow", include_str!("../../migrations/0001_flow.sql")),
+    (
+        2,
+        "reconciliation",
+        include_str!("../../migrations/0002_reconciliation.sql"),
+    ),
+];
 
 /// The advisory lock that serializes migrations between exporters sharing a database
 /// (an arbitrary constant: "sluice" in ASCII).

@@ -238,6 +238,7 @@ fn rows() -> Rows {
             reason: "None".into(),
             amount_minor: 2_000,
             currency: CNY,
+            fee_returned_minor: 0,
         }],
         withdrawals: vec![Withdrawal {
             seq: 9,
