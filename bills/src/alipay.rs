@@ -96,17 +96,16 @@ pub fn write(bill: &Bill) -> Vec<u8> {
     out.push_str("]   终止日期：[");
     write_cn_time(&mut out, &end);
     let _ = writeln!(out, "]\n{LIST_START}\n{}", COLUMNS.join(","));
-    let (mut payments, mut refunds) = (0u64, 0u64);
     for line in &bill.lines {
-        match line.kind {
-            LineKind::Payment => payments += 1,
-            LineKind::Refund => refunds += 1,
-        }
         write_line(&mut out, bill, line);
     }
-    // The footer counts each kind; a stated line count that is not the rows' count shows on the
-    // trade line (the only place the layout can disagree with itself about it).
-    let _ = payments;
+    // The footer counts each kind. The refunds are the rows'; the payments are the stated line
+    // count less them, so that a bill whose totals disagree with its rows is written as such.
+    let refunds = bill
+        .lines
+        .iter()
+        .filter(|l| l.kind == LineKind::Refund)
+        .count() as u64;
     let payments = bill.totals.lines.saturating_sub(refunds);
     let _ = write!(out, "{LIST_END}\n#交易合计：{payments}笔，商家实收共");
     write_decimal(&mut out, bill.totals.paid_minor, 2);
@@ -251,10 +250,10 @@ fn parse_header<'a>(
     let account = account_line
         .strip_prefix("#账号：[")
         .and_then(|r| r.strip_suffix(']'))
-        .filter(|a| crate::text::is_ident(a))
+        .filter(|a| crate::rules::account_ok(Format::AlipayDetail, a))
         .ok_or_else(|| errors.at(n, "#账号", "expected #账号：[<account>]"))?;
     let (n, period) = next("#起始日期")?;
-    let day = parse_period(&period).ok_or_else(|| {
+    let day = parse_period(period).ok_or_else(|| {
         errors.at(
             n,
             "#起始日期",
@@ -410,7 +409,7 @@ fn parse_footer<'a>(
     };
     let (n, trades) = next("#交易合计")?;
     let (payments, paid) =
-        parse_total(&trades, "#交易合计：", "商家实收", "商家优惠").ok_or_else(|| {
+        parse_total(trades, "#交易合计：", "商家实收", "商家优惠").ok_or_else(|| {
             errors.at(
                 n,
                 "#交易合计",
@@ -419,7 +418,7 @@ fn parse_footer<'a>(
         })?;
     let (r, refund_line) = next("#退款合计")?;
     let (refund_count, refunded) =
-        parse_total(&refund_line, "#退款合计：", "商家实收退款", "商家优惠退款").ok_or_else(
+        parse_total(refund_line, "#退款合计：", "商家实收退款", "商家优惠退款").ok_or_else(
             || {
                 errors.at(
                     r,

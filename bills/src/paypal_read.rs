@@ -8,7 +8,7 @@ use crate::model::{BillError, BillLine, Format, LineKind, LineStatus};
 use crate::paypal::{COLUMNS, PAYMENT, REFUND, REPORT_VERSION, REVERSAL, Sums, event};
 use crate::row::Row;
 use crate::rules::{LineFault, check_line};
-use crate::text::{Civil, Errors, day_of, is_ident, lines, parse_refund_id, parse_u64, split_csv};
+use crate::text::{Civil, Errors, day_of, lines, parse_refund_id, parse_u64, split_csv};
 
 const TXN_ID: usize = 0;
 const INVOICE_ID: usize = 1;
@@ -128,7 +128,7 @@ impl<'e> Reader<'e> {
                 columns: &COLUMNS,
                 cells: &cells[1..],
             };
-            parsed.push(parse_line(&row, &mut sums)?);
+            parsed.push(parse_line(&row, &mut sums, offset)?);
         }
         let body_rows = parsed.len() as u64;
         self.read_footers(&mut rows, &mut cells, "SF", &sums)?;
@@ -160,7 +160,7 @@ impl<'e> Reader<'e> {
         let n = self.record(rows.next(), "RH", cells, 5)?;
         self.time(n, "RH report date", &cells[1])?;
         let account = cells[3].to_string();
-        if !is_ident(&account) {
+        if !crate::rules::account_ok(Format::PayPal, &account) {
             return Err(self.errors.at(n, "RH account ID", "not an identifier"));
         }
         if cells[4] != REPORT_VERSION {
@@ -257,12 +257,87 @@ impl<'e> Reader<'e> {
 /// PayPal units (the currency's units × 100) to minor units; None unless exact.
 fn minor_of(units: u64, exponent: u8) -> Option<i64> {
     let scale = 10u64.pow(u32::from(2 - exponent.min(2)));
-    (units % scale == 0)
+    units
+        .is_multiple_of(scale)
         .then(|| i64::try_from(units / scale).ok())
         .flatten()
 }
 
-fn parse_line(row: &Row, sums: &mut Sums) -> Result<BillLine, BillError> {
+/// The row's currency, amount and fee in minor units, its directions checked and its PayPal
+/// units added to the per-currency sums the footers state.
+fn money(
+    row: &Row,
+    kind: LineKind,
+    status: LineStatus,
+    sums: &mut Sums,
+) -> Result<(u16, i64, i64), BillError> {
+    let code = row.text(GROSS_CURRENCY);
+    let currency = currency::by_code(code)
+        .filter(|c| c.code == code && c.exponent <= 2)
+        .ok_or_else(|| row.fail(GROSS_CURRENCY, "unknown currency"))?;
+    let units = |column: usize| {
+        let text = row.text(column);
+        parse_u64(text)
+            .and_then(|u| Some((i64::try_from(u).ok()?, minor_of(u, currency.exponent)?)))
+            .ok_or_else(|| {
+                row.fail(
+                    column,
+                    format!("{text:?} is not an amount in {} units × 100", currency.code),
+                )
+            })
+    };
+    let (gross_units, amount) = units(GROSS)?;
+    let (_, gross_dc, fee_dc) = event(kind, status);
+    row.literal(GROSS_DC, gross_dc)?;
+    // A transaction without a fee may leave the three fee fields blank.
+    let no_fee = [FEE, FEE_DC, FEE_CURRENCY]
+        .iter()
+        .all(|&c| row.text(c).is_empty());
+    let (fee_units, fee) = if no_fee {
+        (0, 0)
+    } else {
+        row.literal(FEE_DC, fee_dc)?;
+        row.literal(FEE_CURRENCY, currency.code)?;
+        units(FEE)?
+    };
+    let sum = sums.entry(currency.numeric).or_default();
+    let (gross_slot, fee_slot) = (
+        usize::from(gross_dc == "DR"),
+        2 + usize::from(fee_dc == "DR"),
+    );
+    sum[gross_slot] = sum[gross_slot].saturating_add(gross_units);
+    sum[fee_slot] = sum[fee_slot].saturating_add(fee_units);
+    Ok((currency.numeric, amount, fee))
+}
+
+/// (channel_trade_no, channel_refund_no, refund id): a refund's and a reversal's own transaction
+/// refers to the payment's (PayPal Reference ID, type TXN); a refund's Custom Field is its id.
+fn ids(row: &Row, kind: LineKind, status: LineStatus) -> Result<(String, String, u64), BillError> {
+    match (kind, status) {
+        (LineKind::Payment, LineStatus::Succeeded) => {
+            row.literal(REFERENCE_ID, "")?;
+            row.literal(REFERENCE_TYPE, "")?;
+            row.literal(CUSTOM, "")?;
+            Ok((row.ident(TXN_ID)?, String::new(), 0))
+        }
+        (LineKind::Payment, _) => {
+            row.literal(REFERENCE_TYPE, "TXN")?;
+            row.literal(CUSTOM, "")?;
+            row.check_ident(TXN_ID)?;
+            Ok((row.ident(REFERENCE_ID)?, String::new(), 0))
+        }
+        (LineKind::Refund, _) => {
+            row.literal(REFERENCE_TYPE, "TXN")?;
+            let refund_id = parse_refund_id(row.text(CUSTOM))
+                .ok_or_else(|| row.fail(CUSTOM, "not a refund id"))?;
+            Ok((row.ident(REFERENCE_ID)?, row.ident(TXN_ID)?, refund_id))
+        }
+    }
+}
+
+/// Reads one body row; its times must be in the section's zone (`offset`), as PayPal writes them
+/// and as a writer of the bill writes them back.
+fn parse_line(row: &Row, sums: &mut Sums, offset: i32) -> Result<BillLine, BillError> {
     row.check_width()?;
     let (kind, status) = match row.text(EVENT_CODE) {
         PAYMENT => (LineKind::Payment, LineStatus::Succeeded),
@@ -275,64 +350,15 @@ fn parse_line(row: &Row, sums: &mut Sums) -> Result<BillLine, BillError> {
             ));
         }
     };
-    let currency = currency::by_code(row.text(GROSS_CURRENCY))
-        .filter(|c| c.code == row.text(GROSS_CURRENCY) && c.exponent <= 2)
-        .ok_or_else(|| row.fail(GROSS_CURRENCY, "unknown currency"))?;
-    let units = |column: usize| {
-        let text = row.text(column);
-        parse_u64(text)
-            .and_then(|u| minor_of(u, currency.exponent).map(|m| (u, m)))
-            .ok_or_else(|| {
-                row.fail(
-                    column,
-                    format!("{text:?} is not an amount in {} units × 100", currency.code),
-                )
-            })
+    let (currency, amount_minor, fee_minor) = money(row, kind, status, sums)?;
+    let time = |column: usize| match parse_time(row.text(column)) {
+        Some((at_ns, row_offset, _)) if row_offset == offset => Ok(at_ns),
+        Some(_) => Err(row.fail(column, "not in the section header's time zone")),
+        None => Err(row.fail(column, "not YYYY/MM/DD HH:MM:SS ±hhmm")),
     };
-    let (gross_units, amount) = units(GROSS)?;
-    let (_, gross_dc, fee_dc) = event(kind, status);
-    row.literal(GROSS_DC, gross_dc)?;
-    let (fee_units, fee) = if row.text(FEE).is_empty()
-        && row.text(FEE_DC).is_empty()
-        && row.text(FEE_CURRENCY).is_empty()
-    {
-        (0, 0)
-    } else {
-        row.literal(FEE_DC, fee_dc)?;
-        row.literal(FEE_CURRENCY, currency.code)?;
-        units(FEE)?
-    };
-    let sum = sums.entry(currency.numeric).or_default();
-    let gross_slot = usize::from(gross_dc == "DR");
-    sum[gross_slot] =
-        sum[gross_slot].saturating_add(i64::try_from(gross_units).unwrap_or(i64::MAX));
-    sum[2 + usize::from(fee_dc == "DR")] = sum[2 + usize::from(fee_dc == "DR")]
-        .saturating_add(i64::try_from(fee_units).unwrap_or(i64::MAX));
-    parse_time(row.text(INITIATED))
-        .ok_or_else(|| row.fail(INITIATED, "not YYYY/MM/DD HH:MM:SS ±hhmm"))?;
-    let at_ns = parse_time(row.text(COMPLETED))
-        .ok_or_else(|| row.fail(COMPLETED, "not YYYY/MM/DD HH:MM:SS ±hhmm"))?
-        .0;
-    let (channel_trade_no, channel_refund_no, refund_id) = match (kind, status) {
-        (LineKind::Payment, LineStatus::Succeeded) => {
-            row.literal(REFERENCE_ID, "")?;
-            row.literal(REFERENCE_TYPE, "")?;
-            row.literal(CUSTOM, "")?;
-            (row.ident(TXN_ID)?, String::new(), 0)
-        }
-        (LineKind::Payment, _) => {
-            row.literal(REFERENCE_TYPE, "TXN")?;
-            row.literal(CUSTOM, "")?;
-            row.check_ident(TXN_ID)?;
-            (row.ident(REFERENCE_ID)?, String::new(), 0)
-        }
-        (LineKind::Refund, _) => {
-            row.literal(REFERENCE_TYPE, "TXN")?;
-            let refund_id = parse_refund_id(row.text(CUSTOM))
-                .ok_or_else(|| row.fail(CUSTOM, "not a refund id"))?;
-            (row.ident(REFERENCE_ID)?, row.ident(TXN_ID)?, refund_id)
-        }
-    };
+    time(INITIATED)?;
+    let at_ns = time(COMPLETED)?;
+    let (channel_trade_no, channel_refund_no, refund_id) = ids(row, kind, status)?;
     let line = BillLine {
         line_no: row.line,
         kind,
@@ -341,9 +367,9 @@ fn parse_line(row: &Row, sums: &mut Sums) -> Result<BillLine, BillError> {
         out_trade_no: row.ident(INVOICE_ID)?,
         refund_id,
         channel_refund_no,
-        amount_minor: amount,
-        fee_minor: fee,
-        currency: currency.numeric,
+        amount_minor,
+        fee_minor,
+        currency,
         at_ns,
         batch: String::new(),
     };

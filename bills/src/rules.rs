@@ -12,6 +12,9 @@ use crate::text::is_ident;
 /// The largest amount or fee any layout can state, minor units: UnionPay's 12-digit fen fields.
 pub const AMOUNT_MAX_MINOR: i64 = 999_999_999_999;
 
+/// The bill days UnionPay's file name (`INN<yymmdd>…`) can state: 2000-01-01 to 2099-12-31.
+pub const UNIONPAY_DAYS: std::ops::RangeInclusive<u32> = 10_957..=47_481;
+
 /// What a line breaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LineFault {
@@ -151,14 +154,26 @@ pub fn check_line(format: Format, line: &BillLine) -> Result<(), LineFault> {
     }
 }
 
+/// Whether `account` is a merchant account the format can state (an identifier; UnionPay's
+/// 商户代码 is at most 15 characters).
+pub(crate) fn account_ok(format: Format, account: &str) -> bool {
+    ident_within(account, format.ident_max_len().0)
+}
+
 /// Checks a whole bill against its format's rules: the account, then every line. The error
 /// names the line (its index in `lines`, 0-based) when a line is at fault.
 pub fn check(bill: &Bill) -> Result<(), String> {
-    let (account_max, _, _) = bill.format.ident_max_len();
-    if !ident_within(&bill.account, account_max) {
+    if !account_ok(bill.format, &bill.account) {
         return Err(format!(
-            "account {:?} is not an identifier of at most {account_max} characters",
-            bill.account
+            "account {:?} is not an identifier of at most {} characters",
+            bill.account,
+            bill.format.ident_max_len().0
+        ));
+    }
+    if bill.day > crate::text::BILL_DAY_MAX {
+        return Err(format!(
+            "day {} is after the last bill day, 2500-12-30",
+            bill.day
         ));
     }
     if !(-1440..=1440).contains(&bill.utc_offset_min) {
@@ -187,5 +202,80 @@ pub(crate) fn assert_writable(bill: &Bill, format: Format) {
             "a {} bill that breaks the format's rules: {e}",
             format.name()
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sample::random_bill;
+
+    /// An edit of a line, and the fault it must cause.
+    type Case = (fn(&mut BillLine), LineFault);
+
+    fn payment(format: Format) -> BillLine {
+        let bill = random_bill(format, 3, 1);
+        bill.lines[0].clone()
+    }
+
+    #[test]
+    fn every_fault_is_reachable() {
+        let base = payment(Format::UnionPay);
+        assert_eq!(check_line(Format::UnionPay, &base), Ok(()));
+        let cases: [Case; 10] = [
+            (|l| l.status = LineStatus::Failed, LineFault::Status),
+            (|l| l.amount_minor = 0, LineFault::Amount),
+            (|l| l.amount_minor = AMOUNT_MAX_MINOR + 1, LineFault::Amount),
+            (|l| l.fee_minor = -1, LineFault::Fee),
+            (|l| l.currency = 840, LineFault::Currency),
+            (|l| l.channel_trade_no = "x".repeat(22), LineFault::TradeNo),
+            (
+                |l| l.out_trade_no = "S1A1,".to_string(),
+                LineFault::OutTradeNo,
+            ),
+            (|l| l.refund_id = 7, LineFault::RefundId),
+            (
+                |l| l.channel_refund_no = "R1".to_string(),
+                LineFault::RefundNo,
+            ),
+            (|l| l.batch = "po_1".to_string(), LineFault::Batch),
+        ];
+        for (edit, fault) in cases {
+            let mut line = base.clone();
+            edit(&mut line);
+            assert_eq!(check_line(Format::UnionPay, &line), Err(fault), "{line:?}");
+        }
+        let mut reversed = base.clone();
+        reversed.status = LineStatus::Reversed;
+        assert_eq!(
+            check_line(Format::UnionPay, &reversed),
+            Err(LineFault::Fee),
+            "a reversal keeps no fee"
+        );
+        reversed.fee_minor = 0;
+        assert_eq!(check_line(Format::UnionPay, &reversed), Ok(()));
+        assert_eq!(
+            check_line(Format::AlipayDetail, &reversed),
+            Err(LineFault::Status)
+        );
+    }
+
+    #[test]
+    fn bills_are_checked_whole() {
+        let mut bill = random_bill(Format::Stripe, 4, 5);
+        assert_eq!(check(&bill), Ok(()));
+        bill.account = "acct 1".to_string();
+        assert!(check(&bill).is_err());
+        let mut bill = random_bill(Format::UnionPay, 4, 5);
+        bill.account = "7".repeat(16);
+        assert!(check(&bill).is_err());
+    }
+
+    #[test]
+    #[should_panic(expected = "breaks the format's rules")]
+    fn a_writer_refuses_what_it_could_not_read_back() {
+        let mut bill = random_bill(Format::WechatAll, 5, 3);
+        bill.lines[0].currency = 840;
+        crate::write(&bill);
     }
 }

@@ -131,7 +131,7 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<Bill, BillError> {
     let text = crate::utf8(errors, bytes)?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let (account, day) = name_parts(file)
-        .filter(|(a, _)| crate::text::is_ident(a))
+        .filter(|(a, _)| crate::rules::account_ok(Format::Stripe, a))
         .ok_or_else(|| errors.at(0, "(file name)", "expected <account>_payout_reconciliation.itemized.5_<yyyymmdd>.csv (the report states neither)"))?;
     let mut rows = lines(text);
     let header = rows.next().map(|(_, l)| l).unwrap_or("");
@@ -173,28 +173,31 @@ fn offset_of(row: &Row, local_column: usize, utc_ns: u64) -> Result<i32, BillErr
         .ok_or_else(|| row.fail(local_column, "not the UTC time shifted by a zone offset"))
 }
 
-fn parse_line(row: &Row) -> Result<(BillLine, i32), BillError> {
-    row.check_width()?;
-    row.check_ident(TXN_ID)?;
+/// The row's UTC time and the report's zone offset, checked on both time pairs.
+fn times(row: &Row) -> Result<(u64, i32), BillError> {
     let at_ns = row.time(CREATED_UTC, b'-', 0)?;
     let offset = offset_of(row, CREATED, at_ns)?;
     let available_ns = row.time(AVAILABLE_UTC, b'-', 0)?;
     if offset_of(row, AVAILABLE, available_ns)? != offset {
         return Err(row.fail(AVAILABLE, "the zone differs from the created time's"));
     }
+    Ok((at_ns, offset))
+}
+
+fn parse_line(row: &Row) -> Result<(BillLine, i32), BillError> {
+    row.check_width()?;
+    row.check_ident(TXN_ID)?;
+    let (at_ns, offset) = times(row)?;
     let code = row.text(CURRENCY);
     let currency = currency::by_code(code)
         .filter(|_| code.bytes().all(|b| b.is_ascii_lowercase()))
         .ok_or_else(|| {
             row.fail(
                 CURRENCY,
-                format!(
-                    "{:?} is not a known lower-case currency",
-                    row.text(CURRENCY)
-                ),
+                format!("{code:?} is not a known lower-case currency"),
             )
         })?;
-    row.literal(CUSTOMER_CURRENCY, row.text(CURRENCY))?;
+    row.literal(CUSTOMER_CURRENCY, code)?;
     let exponent = currency.exponent;
     let (kind, status) = match row.text(CATEGORY) {
         "charge" => (LineKind::Payment, LineStatus::Succeeded),

@@ -323,6 +323,35 @@ fn record_time(record: &Record, day: u32, offset: i32) -> Result<u64, BillError>
     })
 }
 
+/// The record's identifiers: (out_trade_no, refund id, the trade's query id, the refund's).
+/// A refund is a transaction of its own at UnionPay: its 商户订单号 is the refund id, its
+/// 原交易查询流水号 the payment's query id, and Sluice's out_trade_no rides in 商户自定义域.
+fn record_ids(
+    record: &Record,
+    kind: LineKind,
+    status: LineStatus,
+) -> Result<(String, u64, String, String), BillError> {
+    if kind == LineKind::Payment {
+        let channel = record.ident(QUERY_ID)?;
+        let orig_expected = if status == LineStatus::Reversed {
+            channel.as_str()
+        } else {
+            ""
+        };
+        record.expect(ORIG_QUERY_ID, orig_expected)?;
+        record.expect(RESERVED, "")?;
+        return Ok((record.ident(ORDER_ID)?, 0, channel, String::new()));
+    }
+    let refund_id = parse_refund_id(record.fields[ORDER_ID])
+        .ok_or_else(|| record.fail(ORDER_ID, "not a refund id"))?;
+    Ok((
+        record.ident(RESERVED)?,
+        refund_id,
+        record.ident(ORIG_QUERY_ID)?,
+        record.ident(QUERY_ID)?,
+    ))
+}
+
 fn parse_record(
     record: &Record,
     account: &str,
@@ -361,26 +390,8 @@ fn parse_record(
             ));
         }
     }
-    let (out_trade_no, refund_id, channel_trade_no, channel_refund_no) = if payment {
-        let channel = record.ident(QUERY_ID)?;
-        let orig_expected = if status == LineStatus::Reversed {
-            channel.as_str()
-        } else {
-            ""
-        };
-        record.expect(ORIG_QUERY_ID, orig_expected)?;
-        record.expect(RESERVED, "")?;
-        (record.ident(ORDER_ID)?, 0, channel, String::new())
-    } else {
-        let refund_id = parse_refund_id(record.fields[ORDER_ID])
-            .ok_or_else(|| record.fail(ORDER_ID, "not a refund id"))?;
-        (
-            record.ident(RESERVED)?,
-            refund_id,
-            record.ident(ORIG_QUERY_ID)?,
-            record.ident(QUERY_ID)?,
-        )
-    };
+    let (out_trade_no, refund_id, channel_trade_no, channel_refund_no) =
+        record_ids(record, kind, status)?;
     let line = BillLine {
         line_no: record.line,
         kind,
@@ -418,7 +429,7 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<Bill, BillError> {
     let errors = Errors { file };
     let text = crate::utf8(errors, bytes)?;
     let (account, day) = name_parts(file)
-        .filter(|(a, _)| is_ident(a))
+        .filter(|(a, _)| crate::rules::account_ok(Format::UnionPay, a))
         .ok_or_else(|| {
             errors.at(
                 0,

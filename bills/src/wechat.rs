@@ -234,13 +234,15 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<Bill, BillError> {
     let errors = Errors { file };
     let text = crate::utf8(errors, bytes)?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let (account, day) = name_parts(file).ok_or_else(|| {
-        errors.at(
-            0,
-            "(file name)",
-            "expected <mchid>_<yyyymmdd>_ALL.csv (the bill states no day)",
-        )
-    })?;
+    let (account, day) = name_parts(file)
+        .filter(|(a, _)| crate::rules::account_ok(Format::WechatAll, a))
+        .ok_or_else(|| {
+            errors.at(
+                0,
+                "(file name)",
+                "expected <mchid>_<yyyymmdd>_ALL.csv (the bill states no day)",
+            )
+        })?;
     let offset = Format::WechatAll.published_utc_offset_min().unwrap_or(480);
     let mut rows = lines(text);
     let header = rows.next().map(|(_, l)| l).unwrap_or("");
@@ -282,30 +284,31 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<Bill, BillError> {
     })
 }
 
-fn parse_line(
-    row: &Row,
-    account: &str,
-    offset: i32,
-    sums: &mut Sums,
-) -> Result<BillLine, BillError> {
-    row.check_width()?;
-    row.literal(MCH_ID, account)?;
-    row.literal(CURRENCY, "CNY")?;
-    let (kind, status) = match (row.text(TRADE_STATE), row.text(REFUND_STATUS)) {
-        ("SUCCESS", "") => (LineKind::Payment, LineStatus::Succeeded),
-        ("REVOKED", "") => (LineKind::Payment, LineStatus::Reversed),
-        ("REFUND", "SUCCESS") => (LineKind::Refund, LineStatus::Succeeded),
-        ("REFUND", "REFUNDCLOSE" | "FAIL") => (LineKind::Refund, LineStatus::Failed),
+/// The kind and status the trade state and refund status state.
+fn kind_status(row: &Row) -> Result<(LineKind, LineStatus), BillError> {
+    match (row.text(TRADE_STATE), row.text(REFUND_STATUS)) {
+        ("SUCCESS", "") => Ok((LineKind::Payment, LineStatus::Succeeded)),
+        ("REVOKED", "") => Ok((LineKind::Payment, LineStatus::Reversed)),
+        ("REFUND", "SUCCESS") => Ok((LineKind::Refund, LineStatus::Succeeded)),
+        ("REFUND", "REFUNDCLOSE" | "FAIL") => Ok((LineKind::Refund, LineStatus::Failed)),
         ("REFUND", other) => {
-            return Err(row.fail(REFUND_STATUS, format!("unknown refund status {other:?}")));
+            Err(row.fail(REFUND_STATUS, format!("unknown refund status {other:?}")))
         }
-        (other, _) => {
-            return Err(row.fail(
-                TRADE_STATE,
-                format!("unknown or unsupported trade state {other:?}"),
-            ));
-        }
-    };
+        (other, _) => Err(row.fail(
+            TRADE_STATE,
+            format!("unknown or unsupported trade state {other:?}"),
+        )),
+    }
+}
+
+/// The row's amount and fee (minor units, the model's signs), its amount columns checked against
+/// each other and added to the sums the summary states.
+fn amounts(
+    row: &Row,
+    kind: LineKind,
+    status: LineStatus,
+    sums: &mut Sums,
+) -> Result<(i64, i64), BillError> {
     let payment = kind == LineKind::Payment;
     let succeeded = status == LineStatus::Succeeded;
     let settlement = row.decimal(SETTLEMENT, 2)?;
@@ -326,20 +329,32 @@ fn parse_line(
         refund,
         if !payment && succeeded { amount } else { 0 },
     )?;
-    row.expect_eq(
-        if payment {
-            REFUND_APPLIED
-        } else {
-            ORDER_AMOUNT
-        },
-        if payment { refund_applied } else { order },
-        0,
-    )?;
+    let (other_column, other) = if payment {
+        (REFUND_APPLIED, refund_applied)
+    } else {
+        (ORDER_AMOUNT, order)
+    };
+    row.expect_eq(other_column, other, 0)?;
     sums.settlement = sums.settlement.saturating_add(settlement);
     sums.refund = sums.refund.saturating_add(refund);
     sums.fee = sums.fee.saturating_add(fee_cell);
     sums.order = sums.order.saturating_add(order);
     sums.refund_applied = sums.refund_applied.saturating_add(refund_applied);
+    Ok((amount, if payment { fee_cell } else { -fee_cell }))
+}
+
+fn parse_line(
+    row: &Row,
+    account: &str,
+    offset: i32,
+    sums: &mut Sums,
+) -> Result<BillLine, BillError> {
+    row.check_width()?;
+    row.literal(MCH_ID, account)?;
+    row.literal(CURRENCY, "CNY")?;
+    let (kind, status) = kind_status(row)?;
+    let payment = kind == LineKind::Payment;
+    let (amount_minor, fee_minor) = amounts(row, kind, status, sums)?;
     let (refund_id, channel_refund_no) = if payment {
         row.literal(REFUND_ID, NONE)?;
         row.literal(OUT_REFUND_NO, NONE)?;
@@ -355,8 +370,8 @@ fn parse_line(
         out_trade_no: row.ident(OUT_TRADE_NO)?,
         refund_id,
         channel_refund_no,
-        amount_minor: amount,
-        fee_minor: if payment { fee_cell } else { -fee_cell },
+        amount_minor,
+        fee_minor,
         currency: CNY,
         at_ns: row.time(TIME, b'-', offset)?,
         batch: String::new(),

@@ -362,3 +362,38 @@ fn paypal() {
         "(record type)",
     );
 }
+
+#[test]
+fn accounts_from_file_names_are_checked() {
+    // An empty UnionPay file is a valid bill; its merchant code comes from the name and must fit
+    // the 15-character field, or the bill could not be written back.
+    let e = parse(
+        "INN25120688ZM_1234567890123456",
+        b"",
+        Some(Format::UnionPay),
+    )
+    .expect_err("16 characters");
+    assert_eq!((e.line, e.field.as_str()), (0, "(file name)"));
+    assert!(parse("INN25120688ZM_123456789012345", b"", Some(Format::UnionPay)).is_ok());
+    let (_, good) = sample(Format::WechatAll);
+    let e = parse(
+        "a,b_20251206_ALL.csv",
+        good.as_bytes(),
+        Some(Format::WechatAll),
+    )
+    .expect_err("not an identifier");
+    assert_eq!((e.line, e.field.as_str()), (0, "(file name)"));
+}
+
+#[test]
+fn paypal_times_are_in_the_section_zone() {
+    let f = Format::PayPal;
+    let (_, good) = sample(f);
+    let other_zone = edit_line(&good, 5, |l| {
+        let cells: Vec<&str> = l.split(',').collect();
+        let zone = &cells[6][cells[6].len() - 5..];
+        let moved = if zone == "+0100" { "+0200" } else { "+0100" };
+        set_cell(l, 6, &format!("{}{moved}", &cells[6][..cells[6].len() - 5]))
+    });
+    assert_error(f, &other_zone, 5, "Transaction Initiation Date");
+}

@@ -4,6 +4,7 @@
 //! cargo-fuzz. See `fuzz/README.md`.
 
 mod admin;
+mod bill;
 mod bytes;
 mod frame;
 pub mod harness;
@@ -12,6 +13,7 @@ mod raw;
 pub mod track;
 pub mod world;
 
+pub use bill::{bill_alipay, bill_parses, bill_paypal, bill_stripe, bill_unionpay, bill_wechat};
 pub use frame::frame_decoder;
 
 /// The engine target: `data` decoded into a sequence of valid messages from every role (with a

@@ -45,3 +45,28 @@ fn engine_input_corpus() {
 fn frame_decoder_corpus() {
     replay("frame_decoder", sluice_fuzz_targets::frame_decoder);
 }
+
+#[test]
+fn bill_wechat_corpus() {
+    replay("bill_wechat", sluice_fuzz_targets::bill_wechat);
+}
+
+#[test]
+fn bill_alipay_corpus() {
+    replay("bill_alipay", sluice_fuzz_targets::bill_alipay);
+}
+
+#[test]
+fn bill_unionpay_corpus() {
+    replay("bill_unionpay", sluice_fuzz_targets::bill_unionpay);
+}
+
+#[test]
+fn bill_stripe_corpus() {
+    replay("bill_stripe", sluice_fuzz_targets::bill_stripe);
+}
+
+#[test]
+fn bill_paypal_corpus() {
+    replay("bill_paypal", sluice_fuzz_targets::bill_paypal);
+}

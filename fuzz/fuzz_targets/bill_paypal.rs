@@ -1,0 +1,4 @@
+//! The paypal bill parser on arbitrary bytes: see `sluice_fuzz_targets::bill_paypal`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| sluice_fuzz_targets::bill_paypal(data));
