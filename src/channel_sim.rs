@@ -271,7 +271,9 @@ pub fn run(args: ChannelSimArgs) -> Result<(), String> {
         let bill_channel = bill_channels.iter().find(|c| c.channel_id == channel);
         let bills = match (&args.bills_dir, &bill_options, bill_channel) {
             (Some(dir), Some(options), Some(c)) => {
-                Some(DayCloser::new(c.clone(), options.clone(), dir.clone()))
+                let mut closer = DayCloser::new(c.clone(), options.clone(), dir.clone());
+                closer.observe_book(&book);
+                Some(closer)
             }
             (Some(_), _, None) => {
                 return Err(format!(
@@ -537,6 +539,61 @@ mod tests {
         assert!(parse_outage("2:15-5").is_err());
         assert!(parse_outage("x:1-2").is_err());
         assert!(parse_outage("2:1-2:explode").is_err());
+    }
+
+    #[test]
+    fn bill_flags_are_checked() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: ChannelSimArgs,
+        }
+        let parse = |flags: &[&str]| {
+            let cli =
+                Cli::try_parse_from(std::iter::once("channel-sim").chain(flags.iter().copied()))
+                    .expect("flags");
+            bill_options(&cli.args)
+        };
+        assert_eq!(parse(&[]), Ok(None));
+        let options = parse(&[
+            "--bills-dir",
+            "b",
+            "--bill-discrepancies",
+            "0.1",
+            "--bill-seed",
+            "3",
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (
+                options.discrepancy_rate,
+                options.seed,
+                options.classes.len()
+            ),
+            (0.1, 3, 7)
+        );
+        let one = parse(&[
+            "--bills-dir",
+            "b",
+            "--bill-classes",
+            "timing",
+            "--bill-discrepancies",
+            "0.5",
+        ]);
+        assert_eq!(one.unwrap().unwrap().classes, vec![Class::Timing]);
+        assert!(
+            parse(&["--bill-discrepancies", "0.1"]).is_err(),
+            "no --bills-dir"
+        );
+        assert!(
+            parse(&["--bills-dir", "b", "--bill-discrepancies", "0.5"]).is_err(),
+            "over 1/7"
+        );
+        assert!(parse(&["--bills-dir", "b", "--bill-discrepancies=-1"]).is_err());
+        assert!(parse(&["--bills-dir", "b", "--bill-discrepancies=NaN"]).is_err());
+        assert!(parse(&["--bills-dir", "b", "--bill-classes", "late"]).is_err());
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub mod wechat;
 
 pub use model::*;
 pub use rules::{LineFault, check, check_line};
+pub use text::BILL_DAY_MAX;
 
 use text::Errors;
 

@@ -81,15 +81,18 @@ pub fn write(bill: &Bill) -> Vec<u8> {
     let mut out = String::with_capacity(bill.lines.len() * 220 + 1024);
     let offset = bill.utc_offset_min;
     let day_start_ns = Civil::of_day(bill.day).at_ns(offset).unwrap_or(0);
+    // The report's generation time: Sluice writes the section's end (a later time could fall past
+    // the last year a bill time may have, and the reader checks it).
+    let day_end_ns = day_start_ns + 86_399_000_000_000;
     out.push_str("\"RH\",");
-    write_time(&mut out, day_start_ns + 26 * 3_600_000_000_000, offset);
+    write_time(&mut out, day_end_ns, offset);
     out.push_str(",\"A\",");
     write_quoted(&mut out, &bill.account);
     let _ = writeln!(out, ",{REPORT_VERSION}\n\"FH\",01");
     out.push_str("\"SH\",");
     write_time(&mut out, day_start_ns, offset);
     out.push(',');
-    write_time(&mut out, day_start_ns + 86_399_000_000_000, offset);
+    write_time(&mut out, day_end_ns, offset);
     out.push(',');
     write_quoted(&mut out, &bill.account);
     out.push_str(",\"\"\n\"CH\"");

@@ -128,7 +128,7 @@ impl<'e> Reader<'e> {
                 columns: &COLUMNS,
                 cells: &cells[1..],
             };
-            parsed.push(parse_line(&row, &mut sums)?);
+            parsed.push(parse_line(&row, &mut sums, offset)?);
         }
         let body_rows = parsed.len() as u64;
         self.read_footers(&mut rows, &mut cells, "SF", &sums)?;
@@ -335,7 +335,9 @@ fn ids(row: &Row, kind: LineKind, status: LineStatus) -> Result<(String, String,
     }
 }
 
-fn parse_line(row: &Row, sums: &mut Sums) -> Result<BillLine, BillError> {
+/// Reads one body row; its times must be in the section's zone (`offset`), as PayPal writes them
+/// and as a writer of the bill writes them back.
+fn parse_line(row: &Row, sums: &mut Sums, offset: i32) -> Result<BillLine, BillError> {
     row.check_width()?;
     let (kind, status) = match row.text(EVENT_CODE) {
         PAYMENT => (LineKind::Payment, LineStatus::Succeeded),
@@ -349,11 +351,13 @@ fn parse_line(row: &Row, sums: &mut Sums) -> Result<BillLine, BillError> {
         }
     };
     let (currency, amount_minor, fee_minor) = money(row, kind, status, sums)?;
-    parse_time(row.text(INITIATED))
-        .ok_or_else(|| row.fail(INITIATED, "not YYYY/MM/DD HH:MM:SS ±hhmm"))?;
-    let at_ns = parse_time(row.text(COMPLETED))
-        .ok_or_else(|| row.fail(COMPLETED, "not YYYY/MM/DD HH:MM:SS ±hhmm"))?
-        .0;
+    let time = |column: usize| match parse_time(row.text(column)) {
+        Some((at_ns, row_offset, _)) if row_offset == offset => Ok(at_ns),
+        Some(_) => Err(row.fail(column, "not in the section header's time zone")),
+        None => Err(row.fail(column, "not YYYY/MM/DD HH:MM:SS ±hhmm")),
+    };
+    time(INITIATED)?;
+    let at_ns = time(COMPLETED)?;
     let (channel_trade_no, channel_refund_no, refund_id) = ids(row, kind, status)?;
     let line = BillLine {
         line_no: row.line,

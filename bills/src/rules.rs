@@ -12,6 +12,9 @@ use crate::text::is_ident;
 /// The largest amount or fee any layout can state, minor units: UnionPay's 12-digit fen fields.
 pub const AMOUNT_MAX_MINOR: i64 = 999_999_999_999;
 
+/// The bill days UnionPay's file name (`INN<yymmdd>…`) can state: 2000-01-01 to 2099-12-31.
+pub const UNIONPAY_DAYS: std::ops::RangeInclusive<u32> = 10_957..=47_481;
+
 /// What a line breaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LineFault {
@@ -165,6 +168,12 @@ pub fn check(bill: &Bill) -> Result<(), String> {
             "account {:?} is not an identifier of at most {} characters",
             bill.account,
             bill.format.ident_max_len().0
+        ));
+    }
+    if bill.day > crate::text::BILL_DAY_MAX {
+        return Err(format!(
+            "day {} is after the last bill day, 2500-12-30",
+            bill.day
         ));
     }
     if !(-1440..=1440).contains(&bill.utc_offset_min) {

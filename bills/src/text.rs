@@ -180,9 +180,15 @@ pub(crate) fn digits(b: &[u8]) -> Option<u32> {
     })
 }
 
-/// A bill day (days since 1970) from its date, when in range.
+/// The last bill day (2500-12-30): the day after it, which Alipay's header states, is still a
+/// time the readers accept.
+pub const BILL_DAY_MAX: u32 = 193_942;
+
+/// A bill day (days since 1970) from its date, when in range (`BILL_DAY_MAX`).
 pub(crate) fn day_of(civil: &Civil) -> Option<u32> {
-    u32::try_from(civil.day_number()).ok()
+    u32::try_from(civil.day_number())
+        .ok()
+        .filter(|d| *d <= BILL_DAY_MAX)
 }
 
 /// Writes `minor` as a decimal with `exponent` digits after the point (`-12.05`, `1234`).

@@ -384,3 +384,16 @@ fn accounts_from_file_names_are_checked() {
     .expect_err("not an identifier");
     assert_eq!((e.line, e.field.as_str()), (0, "(file name)"));
 }
+
+#[test]
+fn paypal_times_are_in_the_section_zone() {
+    let f = Format::PayPal;
+    let (_, good) = sample(f);
+    let other_zone = edit_line(&good, 5, |l| {
+        let cells: Vec<&str> = l.split(',').collect();
+        let zone = &cells[6][cells[6].len() - 5..];
+        let moved = if zone == "+0100" { "+0200" } else { "+0100" };
+        set_cell(l, 6, &format!("{}{moved}", &cells[6][..cells[6].len() - 5]))
+    });
+    assert_error(f, &other_zone, 5, "Transaction Initiation Date");
+}

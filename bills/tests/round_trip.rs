@@ -140,3 +140,39 @@ fn file_names() {
         "STL-20251206.01.009.CSV"
     );
 }
+
+/// A bill on the last bill day (2500-12-30): every time a writer states — PayPal's report
+/// generation time, Alipay's end of period included — must stay within what its reader accepts.
+#[test]
+fn a_bill_on_the_last_day_round_trips() {
+    for format in Format::ALL {
+        let last_day = match format {
+            Format::UnionPay => *sluice_bills::rules::UNIONPAY_DAYS.end(),
+            _ => sluice_bills::BILL_DAY_MAX,
+        };
+        let mut bill = random_bill(format, 21, 6);
+        let shift_s = (i64::from(last_day) - i64::from(bill.day)) * 86_400;
+        bill.day = last_day;
+        for line in &mut bill.lines {
+            // Keep each row within the day (refunds may run past it by up to an hour).
+            let at_s = (line.at_ns / 1_000_000_000) as i64 + shift_s - 3_600;
+            line.at_ns = at_s as u64 * 1_000_000_000;
+        }
+        let name = file_name(format, &bill.account, bill.day);
+        let read = parse(&name, &write(&bill), Some(format))
+            .unwrap_or_else(|e| panic!("{}: {e}", format.name()));
+        assert_eq!(without_line_numbers(read), bill, "{}", format.name());
+    }
+}
+
+#[test]
+fn a_day_after_the_last_is_refused() {
+    let name = file_name(
+        Format::WechatAll,
+        "1900000109",
+        sluice_bills::BILL_DAY_MAX + 1,
+    );
+    let bytes = write(&random_bill(Format::WechatAll, 2, 0));
+    let e = parse(&name, &bytes, Some(Format::WechatAll)).expect_err("2500-12-31");
+    assert_eq!((e.line, e.field.as_str()), (0, "(file name)"));
+}

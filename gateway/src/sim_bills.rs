@@ -104,9 +104,13 @@ impl BillChannel {
         refund_minor: i64,
     ) -> i64 {
         match self.refund_fee {
-            RefundFeePolicy::ProRata => {
-                fee_returned(fee_minor, amount_minor, refunded_before_minor, refund_minor)
-            }
+            // The engine's rule, its one home (docs/RECONCILIATION.md, section 5).
+            RefundFeePolicy::ProRata => sluice_engine::money::fee_returned(
+                fee_minor,
+                amount_minor,
+                refunded_before_minor,
+                refund_minor,
+            ),
             _ => 0,
         }
     }
@@ -135,10 +139,6 @@ impl BillChannel {
         payout_id(self.channel_id, payout_day)
     }
 }
-
-/// The ProRata fee returned by a refund: the engine's rule (`sluice_engine::money::fee_returned`,
-/// its one home), so the channel pays what the platform books.
-pub use sluice_engine::money::fee_returned;
 
 /// The payout id of channel `channel_id` paid on `day`: `po_<channel>_<yyyymmdd>`.
 pub fn payout_id(channel_id: u16, day: u32) -> String {

@@ -51,6 +51,23 @@ impl DayCloser {
         self.clock_ns = self.clock_ns.max(at_ns);
     }
 
+    /// The channel's clock is at least the latest time its book holds (a restarted channel-sim
+    /// knows the days it had seen before any new message).
+    pub fn observe_book(&mut self, book: &Book) {
+        let channel_id = self.channel.channel_id;
+        let attempts = book
+            .attempts()
+            .filter(|(_, e)| e.channel_id == channel_id)
+            .map(|(_, e)| e.channel_at_ns.max(e.reversed_at_ns));
+        let refunds = book
+            .refunds()
+            .filter(|(_, r)| r.channel_id == channel_id)
+            .map(|(_, r)| r.channel_at_ns);
+        let latest = attempts.chain(refunds).max().unwrap_or(0);
+        // An attempt known only from a Close has no time (u64::MAX effective, 0 channel time).
+        self.observe(latest);
+    }
+
     /// The last day whose end plus the margin the channel's clock has passed.
     fn closed_through(&self) -> Option<u32> {
         let at = self.clock_ns.checked_sub(self.margin_ns)?;
@@ -110,5 +127,113 @@ impl DayCloser {
         }
         self.next_day = Some(last + 1);
         Ok(written)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim_bills::NS_PER_DAY;
+    use crate::sim_book::{AttemptEntry, Decided, Record};
+    use sluice_bills::Format;
+    use sluice_protocol::{MethodFee, PaymentMethod, RefundFeePolicy, SettlementSchedule};
+
+    const DAY: u32 = 20_793;
+    const S: u64 = 1_000_000_000;
+
+    fn wechat() -> BillChannel {
+        BillChannel {
+            channel_id: 1,
+            format: Format::WechatAll,
+            account: "1900000109".into(),
+            refund_fee: RefundFeePolicy::ProRata,
+            utc_offset_min: 480,
+            cutoff_min: 0,
+            settlement: SettlementSchedule::Daily,
+            settlement_delay_days: 1,
+            methods: vec![MethodFee {
+                method: PaymentMethod::Wallet,
+                fee_bps: 60,
+                fee_fixed_minor: 0,
+            }],
+        }
+    }
+
+    /// A capture every 6 hours for two bill days from `start_ns`.
+    fn book(start_ns: u64) -> Book {
+        let mut book = Book::new(false);
+        for i in 0..8u64 {
+            book.record(Record::Attempt {
+                order_id: 10 + i,
+                attempt: 1,
+                entry: AttemptEntry {
+                    channel_id: 1,
+                    currency: 156,
+                    amount_minor: 5_000,
+                    decided: Decided::Capture,
+                    effective_ns: 0,
+                    closed: false,
+                    reversed: false,
+                    channel_at_ns: start_ns + i * NS_PER_DAY / 4 + S,
+                    fee_minor: 30,
+                    reversed_at_ns: 0,
+                },
+            });
+        }
+        book
+    }
+
+    #[test]
+    fn a_day_is_written_once_the_clock_is_past_its_end_and_a_restart_writes_the_same() {
+        let dir = std::env::temp_dir().join(format!("sluice-days-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let c = wechat();
+        let (start, end) = c.window(DAY);
+        let book = book(start);
+        let options = BillOptions {
+            discrepancy_rate: 0.1,
+            ..BillOptions::default()
+        };
+        let mut closer = DayCloser::new(c.clone(), options.clone(), dir.clone());
+        closer.observe(end + closer.margin_ns - 1);
+        assert!(
+            closer.poll(&book, 0).unwrap().is_empty(),
+            "within the margin"
+        );
+        closer.observe(end + closer.margin_ns);
+        assert!(
+            closer.poll(&book, 0).unwrap().is_empty(),
+            "the grace starts"
+        );
+        assert!(
+            closer.poll(&book, S).unwrap().is_empty(),
+            "within the grace"
+        );
+        let written = closer.poll(&book, 5 * S).unwrap();
+        assert_eq!(written.iter().map(|w| w.day).collect::<Vec<_>>(), vec![DAY]);
+        assert_eq!(written[0].manifest.book_lines, 4);
+        assert!(
+            closer.poll(&book, 50 * S).unwrap().is_empty(),
+            "written once"
+        );
+        let rest = closer.finish(&book, 60 * S).unwrap();
+        assert_eq!(
+            rest.iter().map(|w| w.day).collect::<Vec<_>>(),
+            vec![DAY + 1]
+        );
+        let bytes = |w: &WrittenBill| {
+            (
+                std::fs::read(&w.path).unwrap(),
+                std::fs::read(&w.manifest_path).unwrap(),
+            )
+        };
+        let first: Vec<_> = written.iter().chain(&rest).map(bytes).collect();
+        // Restarted with the same book: every day again, byte for byte, through the day of the
+        // latest time in the book.
+        let mut again = DayCloser::new(c, options, dir.clone());
+        again.observe_book(&book);
+        let second: Vec<_> = again.finish(&book, 0).unwrap().iter().map(bytes).collect();
+        assert_eq!(first, second);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

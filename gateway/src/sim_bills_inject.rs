@@ -110,6 +110,7 @@ pub struct Injected {
     pub class: &'static str,
     pub channel_id: u16,
     pub order_id: u64,
+    /// The attempt of a payment row; 0 for a refund row (keyed by its refund id).
     pub attempt: u8,
     /// 0 for a payment row.
     pub refund_id: u64,
@@ -291,6 +292,11 @@ fn phantom(channel: &BillChannel, day: u32, n: u64, like: &BillLine) -> BillLine
 fn truth(channel: &BillChannel, class: Class, line: &BillLine, amount_minor: i64) -> Injected {
     let (order_id, attempt) =
         sluice_bills::parse_out_trade_no(&line.out_trade_no).unwrap_or((0, 0));
+    // A refund is keyed by its refund id: reconcile reports it with attempt 0, as here.
+    let attempt = match line.kind {
+        LineKind::Payment => attempt,
+        LineKind::Refund => 0,
+    };
     Injected {
         class: class.name(),
         channel_id: channel.channel_id,

@@ -118,6 +118,41 @@ impl SimBridge {
         true
     }
 
+    /// Applies one command at `now_ns`.
+    fn command(sim: &mut Simulator, command: SimCommand, now_ns: u64) {
+        match command {
+            SimCommand::Outage {
+                channel_id,
+                seconds,
+                mode,
+            } => {
+                info!(channel_id, seconds, %mode, "simulator: channel {channel_id} fails ({mode}) from now");
+                sim.start_outage(channel_id, now_ns, seconds, &mode);
+            }
+            SimCommand::Recover { channel_id } => {
+                info!(channel_id, "simulator: channel {channel_id} works again");
+                sim.end_outages(channel_id);
+            }
+            SimCommand::WriteBills {
+                dir,
+                first_day,
+                last_day,
+                options,
+                answer,
+            } => {
+                let days = (first_day, last_day);
+                let _ = answer.send(sim.write_bills(&dir, days, &options, now_ns));
+            }
+            SimCommand::Report(answer) => {
+                let _ = answer.send(SimReport {
+                    book: sim.book().summary(now_ns),
+                    faults: sim.fault_counts(),
+                    in_flight: sim.in_flight() as u64,
+                });
+            }
+        }
+    }
+
     /// Applies the queued commands, then publishes the replies due at `now_ns` through `publish`
     /// (SBE, session, principal, role, template; false when the ring is full, and the reply waits).
     /// Returns how many were published.
@@ -127,40 +162,16 @@ impl SimBridge {
         mut publish: impl FnMut(&[u8], u64, u32, u8, u16) -> bool,
     ) -> u64 {
         let Some(sim) = self.sim.as_mut() else {
+            // No simulator: a request for bills is answered at once rather than left to time out.
+            while let Ok(command) = self.commands.1.try_recv() {
+                if let SimCommand::WriteBills { answer, .. } = command {
+                    let _ = answer.send(Err("the in-process simulator is off".into()));
+                }
+            }
             return 0;
         };
         while let Ok(command) = self.commands.1.try_recv() {
-            match command {
-                SimCommand::Outage {
-                    channel_id,
-                    seconds,
-                    mode,
-                } => {
-                    info!(channel_id, seconds, %mode, "simulator: channel {channel_id} fails ({mode}) from now");
-                    sim.start_outage(channel_id, now_ns, seconds, &mode);
-                }
-                SimCommand::Recover { channel_id } => {
-                    info!(channel_id, "simulator: channel {channel_id} works again");
-                    sim.end_outages(channel_id);
-                }
-                SimCommand::WriteBills {
-                    dir,
-                    first_day,
-                    last_day,
-                    options,
-                    answer,
-                } => {
-                    let days = (first_day, last_day);
-                    let _ = answer.send(sim.write_bills(&dir, days, &options, now_ns));
-                }
-                SimCommand::Report(answer) => {
-                    let _ = answer.send(SimReport {
-                        book: sim.book().summary(now_ns),
-                        faults: sim.fault_counts(),
-                        in_flight: sim.in_flight() as u64,
-                    });
-                }
-            }
+            Self::command(sim, command, now_ns);
         }
         let mut buf = [0u8; 256];
         let mut delivered = 0;

@@ -173,6 +173,7 @@ fn bill_days_follow_the_offset_and_the_cutoff() {
 
 #[test]
 fn the_returned_fee_adds_up_to_the_fee_in_any_parts() {
+    let fee_returned = sluice_engine::money::fee_returned;
     assert_eq!(fee_returned(7, 1_000, 0, 1_000), 7);
     for parts in [vec![333, 333, 334], vec![1, 998, 1], vec![500, 500]] {
         let mut before = 0;
