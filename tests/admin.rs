@@ -336,3 +336,87 @@ fn serve_reports_a_configuration_that_differs_from_the_journal_and_applies_none_
         .any(|l| l.contains("differs from the journaled state") || l.contains("not applied"));
     assert!(!warned, "warned about a file that matches the journal");
 }
+
+/// `sluice admin channel-settlement` and `discrepancy` against the real server: applied once,
+/// a repeat refused with its reason, and listed back through ConfigQuery.
+#[test]
+fn channel_settlements_and_discrepancies_are_applied_once_and_listed() {
+    let (_dir, server) = start_server("admin-recon", &Settings::default());
+    let addr = server.addr;
+    let batch = [
+        "channel-settlement",
+        "apply",
+        "--channel",
+        "1",
+        "--currency",
+        "156",
+        "--batch",
+        "20418",
+        "--paid",
+        "-500",
+        "--fee-difference",
+        "3",
+        "--first-day",
+        "20418",
+        "--last-day",
+        "20418",
+        "--batch-ref",
+        "20261126",
+    ];
+    let lines = admin_ok(addr, &batch);
+    assert_eq!(lines[0]["status"], "accepted", "{lines:?}");
+    let (ok, lines) = admin(addr, &batch);
+    assert!(!ok && lines[0]["reason"] == "DuplicateBatch", "{lines:?}");
+    let listed = admin_ok(addr, &["channel-settlement", "list"]);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let fields = &listed[0]["fields"];
+    assert_eq!(listed[0]["template"], "ChannelSettlement", "{listed:?}");
+    assert_eq!(
+        (&fields["paid_minor"], &fields["fee_difference_minor"]),
+        (&Json::from(-500), &Json::from(3)),
+        "{listed:?}"
+    );
+
+    let open = [
+        "discrepancy",
+        "open",
+        "--id",
+        "42",
+        "--channel",
+        "1",
+        "--class",
+        "FeeMismatch",
+        "--currency",
+        "156",
+        "--amount",
+        "-3",
+        "--note",
+        "fee differs",
+    ];
+    admin_ok(addr, &open);
+    let (ok, lines) = admin(addr, &open);
+    assert!(
+        !ok && lines[0]["reason"] == "DiscrepancyExists",
+        "{lines:?}"
+    );
+    let resolve = [
+        "discrepancy",
+        "resolve",
+        "--id",
+        "42",
+        "--note",
+        "ok",
+        "--write-off",
+        "-3",
+    ];
+    admin_ok(addr, &resolve);
+    let (ok, lines) = admin(addr, &resolve);
+    assert!(
+        !ok && lines[0]["reason"] == "UnknownDiscrepancy",
+        "{lines:?}"
+    );
+    let listed = admin_ok(addr, &["discrepancy", "list"]);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["fields"]["op"], "Resolve", "{listed:?}");
+    assert_eq!(listed[0]["fields"]["write_off_minor"], -3, "{listed:?}");
+}

@@ -443,3 +443,25 @@ fn the_admin_lists_the_discrepancies_and_the_settlement_figures() {
     assert_eq!(config_ack(&out).reason, ReasonCode::UnknownDiscrepancy);
     assert_eq!(d.engine.content_hash(), before);
 }
+
+#[test]
+fn a_full_list_retires_the_entry_resolved_first_and_refuses_when_all_are_open() {
+    use sluice_engine::discrepancies::DISCREPANCIES_MAX;
+    let mut d = world();
+    for id in 1..=DISCREPANCIES_MAX as u64 {
+        assert_eq!(admin(&mut d, &open(id, 1)).0, AckStatus::Accepted, "{id}");
+    }
+    let next = DISCREPANCIES_MAX as u64 + 1;
+    refused(&mut d, &open(next, 1), ReasonCode::DiscrepanciesFull);
+    admin(&mut d, &resolve(5, 0));
+    admin(&mut d, &resolve(3, 0));
+    // Entry 5 was resolved first: it leaves for the new one.
+    admin(&mut d, &open(next, 1));
+    let list = &d.engine.state().discrepancies;
+    assert!(list.get(5).is_none() && list.get(3).is_some() && list.get(next).is_some());
+    assert_eq!(list.entries.len(), DISCREPANCIES_MAX);
+    admin(&mut d, &open(next + 1, 1));
+    refused(&mut d, &open(next + 2, 1), ReasonCode::DiscrepanciesFull);
+    // A retired id may be opened again (once there is room).
+    refused(&mut d, &open(5, 1), ReasonCode::DiscrepanciesFull);
+}

@@ -199,6 +199,36 @@ fn rows_at(seq: i64, day: i32) -> Rows {
         failure_level_milli: 1500,
         success_rate_ppm: 999_999,
     });
+    rows.channel_settlements.push(ChannelSettlementRow {
+        seq,
+        at_ns: 1,
+        day: d,
+        channel_id: 2,
+        currency: 156,
+        batch_id: 20_418,
+        batch_ref: "20261126".into(),
+        paid_minor: -5,
+        fee_difference_minor: 3,
+        first_day: d,
+        last_day: d,
+    });
+    rows.discrepancies.push(DiscrepancyRow {
+        seq,
+        at_ns: 1,
+        day: d,
+        op: "Open".into(),
+        discrepancy_id: seq * 7,
+        channel_id: 2,
+        class: "FeeMismatch".into(),
+        currency: 156,
+        order_id: seq * 10,
+        attempt: 1,
+        refund_id: 0,
+        amount_minor: 3,
+        write_off_minor: 0,
+        bill_day: d,
+        note: "fee 0.03 more".into(),
+    });
     rows
 }
 

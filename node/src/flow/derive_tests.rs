@@ -370,3 +370,84 @@ fn the_deciding_rule_and_every_matching_shadow_rule_are_risk_hits() {
     );
     assert_eq!(decided.action, ack.risk_action.name());
 }
+
+impl World {
+    fn admin<M: Message + Clone + Into<AnyMessage>>(&mut self, msg: &M) -> Out {
+        self.d.admin(msg);
+        self.derive(Some(msg.clone().into()))
+    }
+}
+
+#[test]
+fn settlements_discrepancies_and_returned_fees_are_rows_that_tie_out_to_the_ledger() {
+    let mut w = World::new();
+    for mut c in fixture::channels() {
+        c.refund_fee = RefundFeePolicy::ProRata;
+        w.admin(&c);
+    }
+    let paid = w.pay(1, 10_000, 0).expect("a result");
+    assert_eq!(paid.status, FinalStatus::Succeeded);
+    w.refund(9001, 1, 5_000);
+    let refund = w.rows.refund_results.last().expect("a refund result");
+    assert_eq!(refund.fee_returned_minor, (paid.fee_minor + 1) / 2);
+    let batch = ChannelSettlement {
+        channel_id: paid.channel_id,
+        currency: CNY,
+        batch_id: 20_418,
+        paid_minor: 4_000,
+        fee_difference_minor: -3,
+        first_day: 20_418,
+        last_day: 20_418,
+        batch_ref: codec::text("20261126"),
+    };
+    w.admin(&batch);
+    w.admin(&batch); // DuplicateBatch: no row
+    let open = Discrepancy {
+        op: DiscrepancyOp::Open,
+        discrepancy_id: 77,
+        channel_id: paid.channel_id,
+        class: DiscrepancyClass::FeeMismatch,
+        currency: CNY,
+        order_id: paid.order_id,
+        attempt: 1,
+        amount_minor: 3,
+        note: codec::text("fee 0.03 more"),
+        ..Default::default()
+    };
+    w.admin(&open);
+    w.admin(&open); // DiscrepancyExists: no row
+    w.admin(&Discrepancy {
+        op: DiscrepancyOp::Resolve,
+        write_off_minor: 3,
+        note: codec::text("written off"),
+        ..open.clone()
+    });
+    let s = &w.rows.channel_settlements;
+    assert_eq!(s.len(), 1);
+    assert_eq!(
+        (s[0].batch_id, s[0].paid_minor, s[0].fee_difference_minor),
+        (20_418, 4_000, -3)
+    );
+    assert_eq!(s[0].batch_ref, "20261126");
+    let d: Vec<_> = w
+        .rows
+        .discrepancies
+        .iter()
+        .map(|r| {
+            (
+                r.op.as_str(),
+                r.discrepancy_id,
+                r.class.as_str(),
+                r.write_off_minor,
+            )
+        })
+        .collect();
+    assert_eq!(
+        d,
+        [
+            ("Open", 77, "FeeMismatch", 0),
+            ("Resolve", 77, "FeeMismatch", 3)
+        ]
+    );
+    assert_eq!(sums_from_rows(&w.rows), sums_from_ledger(&w.d));
+}
