@@ -39,8 +39,8 @@ pub struct Record {
     pub amount_minor: i64,
     /// Payments: the fee booked; refunds: the fee returned.
     pub fee_minor: i64,
-    /// False where the store does not say the fee (refunds before `fee_returned_minor`): the fee
-    /// is not compared then.
+    /// False where the store does not say the fee (a reversed capture): the fee is not compared
+    /// then.
     pub fee_known: bool,
     pub currency: u16,
     /// A capture the channel gave back (a confirmed reversal): the bill should say Reversed.
@@ -229,8 +229,8 @@ fn refund(r: &RefundResult, at_ns: u64) -> Result<Record, StoreError> {
         seq: id(t, "seq", r.seq)?,
         at_ns,
         amount_minor: r.amount_minor,
-        fee_minor: 0,
-        fee_known: false,
+        fee_minor: r.fee_returned_minor,
+        fee_known: true,
         currency: currency(t, r.currency)?,
         reversed: false,
         channel_ref: String::new(),
