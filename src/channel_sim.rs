@@ -81,6 +81,10 @@ pub struct ChannelSimArgs {
     /// it before a day's end, and a day's bill waits this long past its end.
     #[arg(long, value_name = "S", default_value_t = 600)]
     pub bill_timing_tolerance_s: u64,
+    /// The share of timing rows (captures in the last half of the tolerance before a bill day's
+    /// end) moved across midnight; default: the discrepancy rate.
+    #[arg(long)]
+    pub bill_timing_rate: Option<f64>,
 }
 
 /// The bill options of the command line; an error names the flag at fault.
@@ -107,6 +111,7 @@ pub fn bill_options(args: &ChannelSimArgs) -> Result<Option<BillOptions>, String
         seed: args.bill_seed,
         classes,
         timing_tolerance_s: args.bill_timing_tolerance_s,
+        timing_rate: args.bill_timing_rate,
     };
     options
         .check()

@@ -21,6 +21,7 @@ mod demo_notify;
 mod demo_recon;
 mod demo_recon_load;
 mod demo_recon_score;
+mod demo_recon_settle;
 mod export_cli;
 mod export_inproc;
 mod load;

@@ -178,20 +178,36 @@ fn open_reader(data: &Path, postgres_url: Option<&str>) -> Result<Box<dyn FlowRe
 }
 
 /// What `--apply` sent.
-#[derive(Debug, Default)]
-struct Applied {
-    batches: u64,
-    batches_already: u64,
-    opened: u64,
-    opened_already: u64,
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Applied {
+    pub batches: u64,
+    pub batches_already: u64,
+    pub opened: u64,
+    pub opened_already: u64,
+    /// Fee mismatches resolved at once: their difference is booked with their batch.
+    pub fees_resolved: u64,
+}
+
+impl Applied {
+    pub fn add(&mut self, other: &Applied) {
+        self.batches += other.batches;
+        self.batches_already += other.batches_already;
+        self.opened += other.opened;
+        self.opened_already += other.opened_already;
+        self.fees_resolved += other.fees_resolved;
+    }
 }
 
 impl std::fmt::Display for Applied {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "applied: {} batches ({} already applied), {} discrepancies opened ({} already open)",
-            self.batches, self.batches_already, self.opened, self.opened_already
+            "applied: {} batches ({} already applied), {} discrepancies opened ({} already open; {} fee mismatches resolved as booked to channel_fee_differences)",
+            self.batches,
+            self.batches_already,
+            self.opened,
+            self.opened_already,
+            self.fees_resolved
         )
     }
 }
@@ -208,6 +224,15 @@ fn apply(addr: SocketAddr, args: &ReconcileArgs, report: &Report) -> Result<Appl
             .map_err(|_| "no admin secret: give --admin-secret-file or set SLUICE_ADMIN_SECRET")?,
     };
     let mut conn = AdminConn::login(addr, key, &secret)?;
+    apply_report(&mut conn, report)
+}
+
+/// Sends one run's settlement inputs: a ChannelSettlement per complete batch, a Discrepancy Open
+/// per discrepancy, and for each fee mismatch a Resolve at once — its difference goes to
+/// `channel_fee_differences` with its batch's ChannelSettlement (or waits in its payout, which
+/// the reconciliation counts as not yet paid), so it is not owed twice. Repeats of what an
+/// earlier run applied are refused by the engine, changing nothing, and counted.
+pub fn apply_report(conn: &mut AdminConn, report: &Report) -> Result<Applied, String> {
     let mut applied = Applied::default();
     for message in settlement_messages(report)? {
         match conn.request(&message)? {
@@ -220,16 +245,47 @@ fn apply(addr: SocketAddr, args: &ReconcileArgs, report: &Report) -> Result<Appl
         }
     }
     for message in discrepancy_messages(report)? {
+        let resolve = fee_resolution(&message);
         match conn.request(&message)? {
             Answer::Accepted { .. } => applied.opened += 1,
             Answer::Refused {
                 reason: ReasonCode::DiscrepancyExists,
                 ..
-            } => applied.opened_already += 1,
+            } => {
+                applied.opened_already += 1;
+                continue;
+            }
             other => return Err(format!("Discrepancy refused: {other:?}")),
+        }
+        if let Some(resolve) = resolve {
+            match conn.request(&resolve)? {
+                Answer::Accepted { .. } => applied.fees_resolved += 1,
+                other => return Err(format!("Discrepancy Resolve refused: {other:?}")),
+            }
         }
     }
     Ok(applied)
+}
+
+/// The Resolve that follows a fee mismatch's Open.
+fn fee_resolution(open: &AnyMessage) -> Option<AnyMessage> {
+    let AnyMessage::Discrepancy(d) = open else {
+        return None;
+    };
+    if d.class != DiscrepancyClass::FeeMismatch {
+        return None;
+    }
+    let mut note = codec::Text::<128>::new();
+    note.try_push_str("booked to channel_fee_differences with its settlement batch")
+        .expect("the note fits 128 bytes");
+    Some(
+        Discrepancy {
+            op: DiscrepancyOp::Resolve,
+            note,
+            ..d.clone()
+        }
+        .into(),
+    )
 }
 
 /// One ChannelSettlement per complete batch.

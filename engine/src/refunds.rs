@@ -255,6 +255,7 @@ impl Engine {
             channel_ref: [0; 24],
             reversal,
             fee_return_reserved_minor: 0,
+            fee_before_minor: 0,
             fee_returned_minor: 0,
             next_in_order: None,
             in_flight: Links::default(),
@@ -307,7 +308,10 @@ impl Engine {
         let rx = ledger.channel_receivable(c, r.channel_slot);
         ledger.reserve(clearing, rx, amount);
         ledger.reserve(rx, ledger.fee_expense(c), fee_back);
-        self.state.refunds[slot as usize].fee_return_reserved_minor = fee_back;
+        let before = o.refunded_minor + o.refund_pending_minor;
+        let refund = &mut self.state.refunds[slot as usize];
+        refund.fee_return_reserved_minor = fee_back;
+        refund.fee_before_minor = before;
         for (i, &(part, from_pending)) in r.reversal.iter().enumerate() {
             let account = self.reversal_account(r.order_slot, i, from_pending);
             self.state.ledger.reserve(account, clearing, part);
@@ -486,7 +490,7 @@ impl Engine {
             true => money::fee_returned(
                 o.fee_minor,
                 o.amount_minor,
-                o.refunded_minor,
+                r.fee_before_minor,
                 r.amount_minor,
             ),
             false => 0,

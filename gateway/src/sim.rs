@@ -468,7 +468,7 @@ impl Simulator {
             effective_ns,
             channel_at_ns: channel_time_ns(d.at_ns, now_ns, effective_ns),
             fee_returned_minor: if paid {
-                self.fee_returned(d, attempt)
+                self.fee_returned(d, attempt, now_ns)
             } else {
                 0
             },
@@ -483,15 +483,15 @@ impl Simulator {
     }
 
     /// The fee refund `d` of `attempt` returns: the channel's policy over the capture's fee and
-    /// the refunds paid before it, in the order the channel paid them.
-    fn fee_returned(&self, d: &RefundDispatch, attempt: u8) -> i64 {
+    /// the refunds dispatched before it, paid or not yet answered (`Book::refunded_before_minor`).
+    fn fee_returned(&self, d: &RefundDispatch, attempt: u8, now_ns: u64) -> i64 {
         let (Some(channel), Some(capture)) = (
             self.bill_channel(d.channel_id),
             self.book.attempt(d.order_id, attempt),
         ) else {
             return 0;
         };
-        let before = self.book.refunded_minor(d.order_id, attempt);
+        let before = self.book.refunded_before_minor(d.order_id, attempt, now_ns);
         channel.fee_returned_minor(
             capture.fee_minor,
             capture.amount_minor,

@@ -136,30 +136,9 @@ impl BillChannel {
     }
 }
 
-/// The ProRata fee returned by a refund (docs/RECONCILIATION.md, section 5):
-/// `round_half_up(fee × (before + refund) / amount) − round_half_up(fee × before / amount)`, so
-/// a payment refunded in full, in any number of parts, returns exactly its fee.
-///
-/// This is a stand-in with the same rule as `sluice_engine::money::fee_returned`, which is not
-/// on this branch yet; it must be replaced by a call to the engine's function when that lands,
-/// so that the rule has one home.
-pub fn fee_returned(
-    fee_minor: i64,
-    amount_minor: i64,
-    refunded_before_minor: i64,
-    refund_minor: i64,
-) -> i64 {
-    if amount_minor <= 0 || fee_minor <= 0 {
-        return 0;
-    }
-    let share = |refunded: i64| -> i128 {
-        let numerator = i128::from(fee_minor) * i128::from(refunded.clamp(0, amount_minor));
-        let amount = i128::from(amount_minor);
-        (2 * numerator + amount) / (2 * amount)
-    };
-    let after = refunded_before_minor.saturating_add(refund_minor);
-    i64::try_from(share(after) - share(refunded_before_minor)).unwrap_or(0)
-}
+/// The ProRata fee returned by a refund: the engine's rule (`sluice_engine::money::fee_returned`,
+/// its one home), so the channel pays what the platform books.
+pub use sluice_engine::money::fee_returned;
 
 /// The payout id of channel `channel_id` paid on `day`: `po_<channel>_<yyyymmdd>`.
 pub fn payout_id(channel_id: u16, day: u32) -> String {

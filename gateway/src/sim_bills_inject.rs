@@ -66,6 +66,10 @@ pub struct BillOptions {
     /// Reconciliation's timing tolerance (`[reconcile] timing_tolerance_s`, 600 s by default): a
     /// `timing` row is a capture in the last half of it before the bill day's end.
     pub timing_tolerance_s: u64,
+    /// The share of timing rows (captures in that last half) moved to the next day, when not
+    /// `discrepancy_rate`: few rows are that close to midnight, so a scenario that wants the class
+    /// shown raises it. Within `[0, 1]`.
+    pub timing_rate: Option<f64>,
 }
 
 impl Default for BillOptions {
@@ -75,6 +79,7 @@ impl Default for BillOptions {
             seed: 1,
             classes: Class::ALL.to_vec(),
             timing_tolerance_s: 600,
+            timing_rate: None,
         }
     }
 }
@@ -89,6 +94,11 @@ impl BillOptions {
                 self.discrepancy_rate,
                 self.classes.len()
             ));
+        }
+        if let Some(r) = self.timing_rate
+            && !(0.0..=1.0).contains(&r)
+        {
+            return Err(format!("timing rate {r} must be in [0, 1]"));
         }
         Ok(())
     }
@@ -157,15 +167,31 @@ pub fn inject(
     let mut rng = day_rng(options.seed, channel.channel_id, day);
     let (_, end_ns) = channel.window(day);
     let timing_from_ns = end_ns.saturating_sub(options.timing_tolerance_s * 500_000_000);
+    // The reconciler's zone, with a minute for the channel's processing time.
+    let timing_zone_ns = end_ns.saturating_sub((options.timing_tolerance_s + 60) * 1_000_000_000);
     let mut phantoms = 0u64;
     for line in lines {
         let draw = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
         let index = (draw / options.discrepancy_rate) as usize;
         let unambiguous =
             seen.get(&key_of(line)) == Some(&1) && line.status == LineStatus::Succeeded;
-        let class = options.classes.get(index).copied().filter(|_| unambiguous);
         let timing_row = line.kind == LineKind::Payment && line.at_ns >= timing_from_ns;
+        // A row the reconciler sees in its timing zone would be carried, not missing, when
+        // dropped: missing_on_channel is injected only before the zone.
+        let in_zone = line.at_ns >= timing_zone_ns;
+        let class = options
+            .classes
+            .get(index)
+            .copied()
+            .filter(|c| unambiguous && *c != Class::Timing)
+            .filter(|c| !(in_zone && *c == Class::MissingOnChannel));
         out.timing_eligible += u64::from(timing_row && unambiguous);
+        let timing_rate = options.timing_rate.unwrap_or(options.discrepancy_rate);
+        let timing = timing_row
+            && unambiguous
+            && options.classes.contains(&Class::Timing)
+            && ((rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < timing_rate;
+        let class = if timing { Some(Class::Timing) } else { class };
         match class {
             Some(Class::Timing) if !timing_row => out.lines.push(line.clone()),
             Some(Class::Timing) => {

@@ -133,8 +133,11 @@ pub struct BookSummary {
 pub struct Book {
     attempts: FxHashMap<(u64, u8), AttemptEntry>,
     refunds: FxHashMap<u64, RefundEntry>,
-    /// Per attempt, the amount its paid refunds took so far (the ProRata fee's `refunded_before`).
+    /// Per attempt, the amount its paid refunds took so far.
     refunded: FxHashMap<(u64, u8), i64>,
+    /// Per attempt, its failed refunds: amount and when the failure is answered (rare; kept for
+    /// the ProRata fee's `refunded_before`, which counts a refund until its failure is known).
+    failed_refunds: FxHashMap<(u64, u8), Vec<(i64, u64)>>,
     /// Records not yet taken by `take_records` (kept only when the book is persisted).
     outbox: Option<Vec<Record>>,
     /// Most entries (attempts and refunds); `BOOK_ENTRIES_MAX` unless set.
@@ -166,6 +169,7 @@ impl Book {
             attempts: FxHashMap::default(),
             refunds: FxHashMap::default(),
             refunded: FxHashMap::default(),
+            failed_refunds: FxHashMap::default(),
             outbox: persisted.then(Vec::new),
             entries_max: BOOK_ENTRIES_MAX,
         }
@@ -206,6 +210,22 @@ impl Book {
             .get(&(order_id, attempt))
             .copied()
             .unwrap_or(0)
+    }
+
+    /// The ProRata fee's `refunded_before` for a refund of the attempt dispatched at `now_ns`:
+    /// its earlier refunds, paid or not yet answered — what the server counts when it accepts
+    /// the refund (docs/RECONCILIATION.md, section 5).
+    pub fn refunded_before_minor(&self, order_id: u64, attempt: u8, now_ns: u64) -> i64 {
+        let unanswered: i64 = self
+            .failed_refunds
+            .get(&(order_id, attempt))
+            .map_or(0, |f| {
+                f.iter()
+                    .filter(|(_, at)| *at > now_ns)
+                    .map(|(a, _)| a)
+                    .sum()
+            });
+        self.refunded_minor(order_id, attempt) + unanswered
     }
 
     /// Every attempt in the book, in no particular order.
@@ -280,11 +300,12 @@ impl Book {
                 if entry.attempt == 0 {
                     entry.attempt = self.captured_attempt(entry.order_id, entry.channel_id);
                 }
+                let key = (entry.order_id, entry.attempt);
                 if entry.paid && entry.attempt != 0 {
-                    *self
-                        .refunded
-                        .entry((entry.order_id, entry.attempt))
-                        .or_default() += entry.amount_minor;
+                    *self.refunded.entry(key).or_default() += entry.amount_minor;
+                } else if entry.attempt != 0 {
+                    let failed = self.failed_refunds.entry(key).or_default();
+                    failed.push((entry.amount_minor, entry.effective_ns));
                 }
                 self.refunds.insert(refund_id, entry);
             }

@@ -92,6 +92,10 @@ pub struct Refund {
     pub fee_return_reserved_minor: i64,
     /// The channel fee the refund returned (`money::fee_returned`), booked when it succeeded.
     pub fee_returned_minor: i64,
+    /// `money::fee_returned`'s `refunded_before`: what the payment's earlier refunds, succeeded
+    /// or still pending, covered when this one was accepted (so both sides count in request
+    /// order, whatever order the answers come in).
+    pub fee_before_minor: i64,
     /// The next refund of the same order (None at the end).
     #[rkyv(with = NicheInto<Zero>)]
     pub next_in_order: Option<Slot>,

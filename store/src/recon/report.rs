@@ -39,6 +39,8 @@ pub struct CarriedItem {
     pub since_day: String,
     pub platform_seq: u64,
     pub platform_at_ns: u64,
+    /// ISO 4217 numeric.
+    pub currency: u16,
     /// What the platform booked: its effect on the receivable while it waits.
     pub net_minor: i64,
 }
@@ -97,6 +99,7 @@ impl Report {
                 since_day: format_day(c.since_day),
                 platform_seq: c.record.seq,
                 platform_at_ns: c.record.at_ns,
+                currency: c.record.currency,
                 net_minor: c.record.net_minor(),
             })
             .collect();
