@@ -59,12 +59,14 @@ fn line(order_id: u64, amount: i64, fee: i64, at_ns: u64) -> BillLine {
 /// A store with orders 1–3 of channel 1 and a last row past the window; `through` = whether
 /// that last row is there.
 fn store(data: &Path, through: bool) {
-    let mut rows = Rows::default();
-    rows.payment_results = vec![
-        payment(1, 10_000, 60, at(100)),
-        payment(2, 20_000, 120, at(200)),
-        payment(3, 30_000, 180, at(300)),
-    ];
+    let mut rows = Rows {
+        payment_results: vec![
+            payment(1, 10_000, 60, at(100)),
+            payment(2, 20_000, 120, at(200)),
+            payment(3, 30_000, 180, at(300)),
+        ],
+        ..Rows::default()
+    };
     if through {
         rows.payment_results
             .push(payment(9, 100, 1, at(86_400 + 3_600)));

@@ -39,8 +39,8 @@ pub struct Record {
     pub amount_minor: i64,
     /// Payments: the fee booked; refunds: the fee returned.
     pub fee_minor: i64,
-    /// False where the store does not say the fee (refunds before `fee_returned_minor`): the fee
-    /// is not compared then.
+    /// False where the store does not say the fee (a reversed capture): the fee is not compared
+    /// then.
     pub fee_known: bool,
     pub currency: u16,
     /// A capture the channel gave back (a confirmed reversal): the bill should say Reversed.

@@ -47,7 +47,7 @@ fn refund(refund_id: u64, order_id: u64, amount: i64, at_ns: u64) -> Record {
         at_ns,
         amount_minor: amount,
         fee_minor: 0,
-        fee_known: false,
+        fee_known: true,
         currency: 156,
         reversed: false,
         channel_ref: String::new(),
@@ -237,6 +237,17 @@ fn partial_refunds_are_keyed_on_the_refund_id_and_a_repeated_one_is_a_duplicate(
     let d = &out.discrepancies[0];
     assert_eq!((d.refund_id, d.order_id, d.line_no), (22, 1, 5));
     assert_eq!(out.matched.exact, 3);
+}
+
+#[test]
+fn a_refunds_returned_fee_is_compared() {
+    let mut returned = refund(21, 1, 3_000, at(D, 100));
+    returned.fee_minor = 30;
+    let mut line = line_of(&returned);
+    line.fee_minor = 36;
+    let out = run(&[line], &[returned], &State::default(), D);
+    // The bill returns 6 more than the platform booked: the channel pays 6 more.
+    assert_eq!(classes(&out), vec![(Class::FeeMismatch, "R21".into(), -6)]);
 }
 
 #[test]
@@ -435,6 +446,7 @@ fn refund_row(refund_id: i64, order_id: i64, amount: i64, at_ns: u64) -> RefundR
         reason: "None".into(),
         amount_minor: amount,
         currency: 156,
+        fee_returned_minor: 0,
     }
 }
 
