@@ -7,7 +7,6 @@
 
 use clap::Args;
 use serde_json::json;
-use sluice_gateway::client::Client;
 use sluice_gateway::config::{Config, DEFAULT_CONFIG, MetricsConfig};
 use sluice_gateway::metrics::Names;
 use sluice_gateway::server::{ServeOptions, Server, SimCommand};
@@ -18,8 +17,10 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::demo_admin::{AdminFigures, admin_figures};
 use crate::demo_follower::{Followed, LiveFollower};
 use crate::demo_metrics::Scraped;
+use crate::demo_recon::ReconReport;
 use crate::load::{self, Identity, LoadReport, LoadSpec, Milestone, Mix, Pacing, StopAt};
 
 #[derive(Args)]
@@ -63,16 +64,8 @@ pub struct DemoArgs {
     /// Payments per simulated day.
     #[arg(long, default_value_t = 1_000)]
     pub month_payments_per_day: u64,
-    /// Orders of the reconciliation scenario: two scripted days across the five channels, their
-    /// bills with discrepancies injected, reconciled and settled (0 = skip it).
-    #[arg(long, default_value_t = 200_000)]
-    pub recon_orders: u64,
-    /// The share of bill rows given each class of discrepancy in the reconciliation scenario.
-    #[arg(long, default_value_t = 0.001)]
-    pub recon_rate: f64,
-    /// Run only the reconciliation scenario.
-    #[arg(long)]
-    pub recon_only: bool,
+    #[command(flatten)]
+    pub recon: crate::demo_recon::ReconArgs,
     /// Run with channel faults (PROFILE as for `channel-sim --faults`; alone: late,lost,duplicate)
     /// and alipay on the FailOver policy; the report checks each channel's own book against the
     /// ledger and counts double charges, and the demo fails when they differ (docs/OPERATIONS.md).
@@ -325,13 +318,10 @@ fn live_config(
 }
 
 /// The reconciliation scenario on its own server in `DIR-recon`.
-fn recon(
-    args: &DemoArgs,
-    data_dir: &std::path::Path,
-) -> Result<crate::demo_recon::ReconReport, String> {
+fn recon(args: &DemoArgs, data_dir: &std::path::Path) -> Result<ReconReport, String> {
     let dir = sibling(data_dir, "recon");
     let config = demo_config(args, dir.clone())?;
-    crate::demo_recon::run(config, &dir, args.recon_orders, args.recon_rate, args.seed)
+    crate::demo_recon::run(config, &dir, &args.recon, args.seed)
 }
 
 /// `DIR-suffix` beside the demo's data directory.
@@ -344,21 +334,10 @@ fn sibling(data_dir: &std::path::Path, suffix: &str) -> PathBuf {
     ))
 }
 
-/// `--recon-only`: the reconciliation scenario alone.
-fn run_recon_only(args: &DemoArgs, data_dir: &std::path::Path) -> Result<(), String> {
-    let report = recon(args, data_dir)?;
-    if args.json {
-        println!("{}", json!({ "reconciliation": report.json() }));
-    } else {
-        report.print();
-    }
-    report.check()
-}
-
 pub fn run(args: DemoArgs) -> Result<(), String> {
     let data_dir = args.data.clone().unwrap_or_else(fresh_dir);
-    if args.recon_only {
-        return run_recon_only(&args, &data_dir);
+    if args.recon.recon_only {
+        return recon(&args, &data_dir)?.show_alone(args.json);
     }
     let (config, faults) = live_config(&args, &data_dir)?;
     let (rule_names, channel_names) = names(&config);
@@ -399,7 +378,7 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         if args.month_days > 0 {
             json["month"] = month()?.json();
         }
-        if args.recon_orders > 0 {
+        if args.recon.recon_orders > 0 {
             let r = recon(&args, &data_dir)?;
             json["reconciliation"] = r.json();
             r.check()?;
@@ -417,7 +396,7 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         if args.month_days > 0 {
             month()?.print();
         }
-        if args.recon_orders > 0 {
+        if args.recon.recon_orders > 0 {
             let r = recon(&args, &data_dir)?;
             r.print();
             r.check()?;
@@ -449,61 +428,6 @@ fn check_run(live: &LiveRun) -> Result<(), String> {
         return Err("the follower's state differs from the live engine's".into());
     }
     Ok(())
-}
-
-/// What the demo asks the server as an admin at the end.
-struct AdminFigures {
-    stats: StatsReport,
-    platform: BalanceReport,
-    merchants: Vec<BalanceReport>,
-    promoters: Vec<BalanceReport>,
-}
-
-fn admin_figures(addr: std::net::SocketAddr) -> Result<AdminFigures, String> {
-    let mut c = Client::login(addr, Role::Admin, "admin", "sluice-demo-admin")
-        .map_err(|e| e.to_string())?;
-    let wait = Duration::from_secs(10);
-    c.send(&StatsQuery { flags: 0 })
-        .map_err(|e| e.to_string())?;
-    let stats = c
-        .recv_until(wait, |m| {
-            if let AnyMessage::StatsReport(s) = m {
-                Some(s.clone())
-            } else {
-                None
-            }
-        })
-        .map_err(|e| e.to_string())?;
-    let mut balance = |kind: PartyKind, id: u32| -> Result<BalanceReport, String> {
-        c.send(&BalanceQuery {
-            party_kind: kind,
-            party_id: id,
-        })
-        .map_err(|e| e.to_string())?;
-        c.recv_until(wait, |m| {
-            if let AnyMessage::BalanceReport(b) = m {
-                Some(b.clone())
-            } else {
-                None
-            }
-        })
-        .map_err(|e| e.to_string())
-    };
-    let platform = balance(PartyKind::Platform, 0)?;
-    let merchants = [1001, 1002, 1003, 1004, 2001]
-        .iter()
-        .map(|&m| balance(PartyKind::Merchant, m))
-        .collect::<Result<_, _>>()?;
-    let promoters = [501, 502]
-        .iter()
-        .map(|&p| balance(PartyKind::Promoter, p))
-        .collect::<Result<_, _>>()?;
-    Ok(AdminFigures {
-        stats,
-        platform,
-        merchants,
-        promoters,
-    })
 }
 
 struct Context<'a> {

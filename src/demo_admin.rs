@@ -183,3 +183,59 @@ impl Tour {
         );
     }
 }
+
+/// What the demo asks the server as an admin at the end.
+pub struct AdminFigures {
+    pub stats: StatsReport,
+    pub platform: BalanceReport,
+    pub merchants: Vec<BalanceReport>,
+    pub promoters: Vec<BalanceReport>,
+}
+
+/// The stats and the balances of the platform, merchants and promoters.
+pub fn admin_figures(addr: SocketAddr) -> Result<AdminFigures, String> {
+    let mut c = Client::login(addr, Role::Admin, "admin", "sluice-demo-admin")
+        .map_err(|e| e.to_string())?;
+    let wait = WAIT;
+    c.send(&StatsQuery { flags: 0 })
+        .map_err(|e| e.to_string())?;
+    let stats = c
+        .recv_until(wait, |m| {
+            if let AnyMessage::StatsReport(s) = m {
+                Some(s.clone())
+            } else {
+                None
+            }
+        })
+        .map_err(|e| e.to_string())?;
+    let mut balance = |kind: PartyKind, id: u32| -> Result<BalanceReport, String> {
+        c.send(&BalanceQuery {
+            party_kind: kind,
+            party_id: id,
+        })
+        .map_err(|e| e.to_string())?;
+        c.recv_until(wait, |m| {
+            if let AnyMessage::BalanceReport(b) = m {
+                Some(b.clone())
+            } else {
+                None
+            }
+        })
+        .map_err(|e| e.to_string())
+    };
+    let platform = balance(PartyKind::Platform, 0)?;
+    let merchants = [1001, 1002, 1003, 1004, 2001]
+        .iter()
+        .map(|&m| balance(PartyKind::Merchant, m))
+        .collect::<Result<_, _>>()?;
+    let promoters = [501, 502]
+        .iter()
+        .map(|&p| balance(PartyKind::Promoter, p))
+        .collect::<Result<_, _>>()?;
+    Ok(AdminFigures {
+        stats,
+        platform,
+        merchants,
+        promoters,
+    })
+}

@@ -30,6 +30,21 @@ use crate::demo_recon_settle::{Owed, settle};
 use crate::export_inproc::InProcessExporter;
 use crate::reconcile_cli::Applied;
 
+/// The demo's flags for the scenario.
+#[derive(clap::Args)]
+pub struct ReconArgs {
+    /// Orders of the reconciliation scenario: two scripted days across the five channels, their
+    /// bills with discrepancies injected, reconciled and settled (0 = skip it).
+    #[arg(long, default_value_t = 200_000)]
+    pub recon_orders: u64,
+    /// The share of bill rows given each class of discrepancy in the reconciliation scenario.
+    #[arg(long, default_value_t = 0.001)]
+    pub recon_rate: f64,
+    /// Run only the reconciliation scenario.
+    #[arg(long)]
+    pub recon_only: bool,
+}
+
 /// Days of load.
 const DAYS: u64 = 2;
 const WAIT: Duration = Duration::from_secs(60);
@@ -53,10 +68,10 @@ pub struct ReconReport {
 pub fn run(
     config: Config,
     data_dir: &Path,
-    orders: u64,
-    rate: f64,
+    args: &ReconArgs,
     seed: u64,
 ) -> Result<ReconReport, String> {
+    let (orders, rate) = (args.recon_orders, args.recon_rate);
     let config = scenario_config(config, data_dir, orders)?;
     let clock = ScriptedClock::starting_at(START_NS);
     let started = Instant::now();
@@ -239,6 +254,16 @@ fn score(bills: &BillsWritten, reports: &[(u16, Vec<Report>)]) -> Result<Score, 
 }
 
 impl ReconReport {
+    /// `--recon-only`: the scenario's report alone, then its check.
+    pub fn show_alone(&self, json: bool) -> Result<(), String> {
+        if json {
+            println!("{}", serde_json::json!({ "reconciliation": self.json() }));
+        } else {
+            self.print();
+        }
+        self.check()
+    }
+
     /// Fails the demo unless every injected discrepancy was found and nothing else reported.
     pub fn check(&self) -> Result<(), String> {
         if let Some(o) = self.owed.iter().find(|o| !o.ties_out()) {
@@ -330,6 +355,15 @@ impl ReconReport {
             s.false_positives.len(),
             s.false_negatives.len()
         );
+        self.print_owed();
+        println!(
+            "reports    {}/reconcile/<channel>/<day>/{{summary.txt,discrepancies.csv,report.json}}",
+            self.data_dir.display()
+        );
+    }
+
+    /// What the settlement inputs left owed, per channel and currency.
+    fn print_owed(&self) {
         println!(
             "settlement inputs on the restarted server: {} batches paid (ChannelSettlement), {} discrepancies opened, {} fee mismatches resolved as booked to channel_fee_differences",
             self.applied.batches, self.applied.opened, self.applied.fees_resolved
@@ -359,9 +393,5 @@ impl ReconReport {
                 if o.ties_out() { "yes" } else { "NO" }
             );
         }
-        println!(
-            "reports    {}/reconcile/<channel>/<day>/{{summary.txt,discrepancies.csv,report.json}}",
-            self.data_dir.display()
-        );
     }
 }

@@ -111,7 +111,7 @@ fn owed(data_dir: &std::path::Path, reports: &[(u16, Vec<Report>)]) -> Result<Ve
                 channel_id: *channel,
                 currency,
                 receivable_minor: p.receivable_minor,
-                open_minor: i128::from(p.open_discrepancies_minor),
+                open_minor: p.open_discrepancies_minor,
                 open: p.open_discrepancies,
                 unpaid_minor: unpaid,
                 paid_minor: p.paid_minor,

@@ -172,27 +172,16 @@ pub fn inject(
     let timing_zone_ns = end_ns.saturating_sub((options.timing_tolerance_s + 60) * 1_000_000_000);
     let mut phantoms = 0u64;
     for line in lines {
-        let draw = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-        let index = (draw / options.discrepancy_rate) as usize;
         let unambiguous =
             seen.get(&key_of(line)) == Some(&1) && line.status == LineStatus::Succeeded;
         let timing_row = line.kind == LineKind::Payment && line.at_ns >= timing_from_ns;
-        // A row the reconciler sees in its timing zone would be carried, not missing, when
-        // dropped: missing_on_channel is injected only before the zone.
-        let in_zone = line.at_ns >= timing_zone_ns;
-        let class = options
-            .classes
-            .get(index)
-            .copied()
-            .filter(|c| unambiguous && *c != Class::Timing)
-            .filter(|c| !(in_zone && *c == Class::MissingOnChannel));
         out.timing_eligible += u64::from(timing_row && unambiguous);
-        let timing_rate = options.timing_rate.unwrap_or(options.discrepancy_rate);
-        let timing = timing_row
-            && unambiguous
-            && options.classes.contains(&Class::Timing)
-            && ((rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < timing_rate;
-        let class = if timing { Some(Class::Timing) } else { class };
+        let row = Row {
+            unambiguous,
+            timing_row,
+            in_zone: line.at_ns >= timing_zone_ns,
+        };
+        let class = draw_class(&mut rng, options, row);
         match class {
             Some(Class::Timing) if !timing_row => out.lines.push(line.clone()),
             Some(Class::Timing) => {
@@ -221,6 +210,38 @@ pub fn inject(
         }
     }
     out
+}
+
+/// What the class draw needs to know of a row.
+#[derive(Clone, Copy)]
+struct Row {
+    /// Succeeded, and its key is once in the bill.
+    unambiguous: bool,
+    /// A capture in the last half of the tolerance before the day's end.
+    timing_row: bool,
+    /// In the reconciler's timing zone (the whole tolerance, and a minute).
+    in_zone: bool,
+}
+
+/// The class injected into a row, if any: one draw picks among the classes at `rate` each
+/// (timing aside); a timing row then draws once more at the timing rate. A row in the
+/// reconciler's timing zone is never made missing_on_channel: dropped there, it is carried as
+/// timing and only aged out later.
+fn draw_class(rng: &mut Rng, options: &BillOptions, row: Row) -> Option<Class> {
+    let unit = |rng: &mut Rng| (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+    let index = (unit(rng) / options.discrepancy_rate) as usize;
+    let class = options
+        .classes
+        .get(index)
+        .copied()
+        .filter(|c| row.unambiguous && *c != Class::Timing)
+        .filter(|c| !(row.in_zone && *c == Class::MissingOnChannel));
+    let timing_rate = options.timing_rate.unwrap_or(options.discrepancy_rate);
+    let timing = row.timing_row
+        && row.unambiguous
+        && options.classes.contains(&Class::Timing)
+        && unit(rng) < timing_rate;
+    if timing { Some(Class::Timing) } else { class }
 }
 
 /// A row's key (docs/RECONCILIATION.md, section 2): a payment's trade, a refund's refund id
