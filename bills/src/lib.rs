@@ -23,10 +23,12 @@ pub mod stripe;
 mod text;
 pub mod unionpay;
 pub mod wechat;
+pub mod window;
 
 pub use model::*;
 pub use rules::{LineFault, check, check_line};
 pub use text::BILL_DAY_MAX;
+pub use window::{day_of, day_window};
 
 use text::Errors;
 

@@ -171,31 +171,7 @@ fn civil(day: u32) -> (i64, u32, u32) {
     (y, m, d)
 }
 
-/// Minutes after local midnight of day D where bill day D ends: the cutoff, or the next midnight
-/// when it is 0 (so UnionPay's day D, cutoff 1380, is `[D−1 23:00, D 23:00)` and WeChat's
-/// `[D 00:00, D+1 00:00)`, local time) — as `sluice reconcile` reads it.
-fn end_min(cutoff_min: u16) -> i64 {
-    match cutoff_min {
-        0 => 1_440,
-        c => i64::from(c.min(1_440)),
-    }
-}
-
-/// Bill day `day`'s window in UTC, ns: local = UTC + `utc_offset_min`.
-pub fn day_window(day: u32, utc_offset_min: i32, cutoff_min: u16) -> (u64, u64) {
-    let end_local_min = i64::from(day) * 1_440 + end_min(cutoff_min);
-    let end_min_utc = (end_local_min - i64::from(utc_offset_min)).max(0) as u64;
-    let end_ns = end_min_utc * NS_PER_MIN;
-    (end_ns.saturating_sub(NS_PER_DAY), end_ns)
-}
-
-/// The bill day whose window holds `at_ns`.
-pub fn day_of(at_ns: u64, utc_offset_min: i32, cutoff_min: u16) -> u32 {
-    let local_ns = i128::from(at_ns) + i128::from(utc_offset_min) * i128::from(NS_PER_MIN);
-    let shifted = local_ns - i128::from(end_min(cutoff_min)) * i128::from(NS_PER_MIN);
-    let day = shifted.div_euclid(i128::from(NS_PER_DAY)) + 1;
-    u32::try_from(day.max(0)).unwrap_or(u32::MAX)
-}
+pub use sluice_bills::{day_of, day_window};
 
 /// The bill settings of every simulated channel of `config` that has a layout.
 pub fn bill_channels(config: &Config) -> Vec<BillChannel> {

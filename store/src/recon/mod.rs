@@ -106,17 +106,11 @@ impl Window {
     /// `[D−1 23:00, D 23:00)`, WeChat's (cutoff 0) `[D 00:00, D+1 00:00)`, local time; local =
     /// UTC + offset.
     pub fn of(day: u32, utc_offset_min: i32, cutoff_min: u32) -> Window {
-        let cutoff_min = if cutoff_min == 0 {
-            1_440
-        } else {
-            cutoff_min.min(1_440)
-        };
-        let end_local_min = i64::from(day) * 1_440 + i64::from(cutoff_min);
-        let end_min = end_local_min - i64::from(utc_offset_min);
-        let end_ns = u64::try_from(end_min).unwrap_or(0) * NS_PER_MIN;
+        let cutoff = u16::try_from(cutoff_min.min(1_440)).expect("at most 1440");
+        let (start_ns, end_ns) = sluice_bills::day_window(day, utc_offset_min, cutoff);
         Window {
             day,
-            start_ns: end_ns.saturating_sub(NS_PER_DAY),
+            start_ns,
             end_ns,
         }
     }
