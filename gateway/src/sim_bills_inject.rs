@@ -63,8 +63,8 @@ pub struct BillOptions {
     pub seed: u64,
     /// The classes injected (all by default).
     pub classes: Vec<Class>,
-    /// Reconciliation's timing tolerance (`[reconcile] timing_tolerance_s`, 600 s by default): a
-    /// `timing` row is a capture in the last half of it before the bill day's end.
+    /// Reconciliation's timing tolerance (`sluice reconcile --timing-tolerance-s`, 600 s by
+    /// default): a `timing` row is a capture in the last half of it before the bill day's end.
     pub timing_tolerance_s: u64,
     /// The share of timing rows (captures in that last half) moved to the next day, when not
     /// `discrepancy_rate`: few rows are that close to midnight, so a scenario that wants the class

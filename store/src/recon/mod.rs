@@ -51,7 +51,7 @@ pub struct Options {
     pub bill_utc_offset_min: i32,
     /// Minutes after local midnight where the bill day ends (`bill_cutoff_min`; 0 by default).
     pub bill_cutoff_min: u32,
-    /// `[reconcile] timing_tolerance_s` (600 by default).
+    /// `--timing-tolerance-s` (600 by default).
     pub timing_tolerance_s: u64,
     /// Bill days a timing carry may stay absent before it is missing on the channel (2).
     pub timing_max_days: u32,
