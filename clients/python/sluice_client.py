@@ -35,7 +35,7 @@ TEXT_LENGTH = struct.Struct("<H")  # variable-length text: u16 length, then the 
 
 ENCODING_TYPE = 0xEB50  # SBE 1.0 little-endian
 SCHEMA_ID = 0x534C  # "SL"
-SCHEMA_VERSION = 5  # section 1, Versioning: the server accepts any version >= 1
+SCHEMA_VERSION = 6  # section 1, Versioning: the server accepts any version >= 1
 HEADERS_LEN = SOFH.size + SBE_HEADER.size  # 14: also the shortest valid frame
 MAX_FRAME_TO_SERVER = 1024  # largest frame the server accepts (LoginAccepted.max_frame_bytes says so too)
 MAX_FRAME_FROM_SERVER = 16384  # largest frame the server sends
