@@ -287,8 +287,12 @@ fn channels_tie_out(dir: &Path) {
     for s in channels {
         let m = |f: &str| s["movements"][f].as_i64().expect("a figure");
         let moved = m("captured_minor") - m("fees_minor") - m("refunded_minor")
+            + m("fees_returned_minor")
             + m("reversals_minor")
-            - m("reversed_minor");
+            - m("reversed_minor")
+            - m("settled_minor")
+            - m("fee_differences_minor")
+            - m("written_off_minor");
         let change = s["outstanding_closing_minor"]
             .as_i64()
             .expect("outstanding")

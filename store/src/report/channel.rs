@@ -1,6 +1,7 @@
 //! Statements of a payment channel per period and currency: what it captured, refunded and
 //! charged, the reversals of captures the payments did not keep, and what it owes (its
-//! `channel_receivable` balance). Channel settlement is issue 21: `settled_minor` is 0 until then.
+//! `channel_receivable` balance), what it returned of its fees on refunds, and what it paid
+//! (channel settlement batches, fee differences and write-offs: docs/RECONCILIATION.md).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -12,8 +13,9 @@ use super::calendar::{Period, PeriodKind};
 use super::{DayRange, minor_i64};
 use crate::StoreError;
 
-/// The note every channel statement carries while channel settlement does not exist.
-pub const SETTLED_NOTE: &str = "channel settlement is not implemented yet (issue 21): settled is 0";
+/// The note every channel statement carries.
+pub const SETTLED_NOTE: &str =
+    "settled: ChannelSettlement batches applied (docs/RECONCILIATION.md)";
 
 /// What moved at a channel during a period, minor units.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -28,8 +30,15 @@ pub struct ChannelMovements {
     pub reversals_minor: i64,
     /// Those reversals the channel confirmed (`reversals`, state `Reversed`).
     pub reversed_minor: i64,
-    /// Money the channel paid out to Sluice: always 0 until issue 21.
+    /// Money the channel paid out to Sluice (`channel_settlements.paid_minor`).
     pub settled_minor: i64,
+    /// Fees the channel returned on refunds (`refund_results.fee_returned_minor`).
+    pub fees_returned_minor: i64,
+    /// Fees it charged beyond what Sluice booked, booked with its batches
+    /// (`channel_settlements.fee_difference_minor`).
+    pub fee_differences_minor: i64,
+    /// Discrepancies written off when resolved (`discrepancies.write_off_minor`).
+    pub written_off_minor: i64,
 }
 
 /// One channel's statement for one period in one currency.
@@ -42,13 +51,13 @@ pub struct ChannelStatement {
     /// What the channel owes at the period's start: its receivable's posted debit balance.
     pub outstanding_opening_minor: i64,
     pub movements: ChannelMovements,
-    /// What it owes at the period's end. It moves by captured − fees − refunded + reversals −
-    /// reversed.
+    /// What it owes at the period's end. It moves by captured − fees − refunded + fees returned
+    /// + reversals − reversed − settled − fee differences − written off.
     pub outstanding_closing_minor: i64,
     pub note: &'static str,
 }
 
-type DayMoves = BTreeMap<(i32, Day), [i64; 5]>;
+type DayMoves = BTreeMap<(i32, Day), [i64; 9]>;
 
 /// Statements of channel `channel_id` for every period of `kind` overlapping `days`, by
 /// currency then period. Errors when the channel has no rows.
@@ -114,7 +123,7 @@ fn currency_statements(
     for period in periods {
         replay.through(period.end_day)?;
         let closing = outstanding(&replay)?;
-        let mut s = [0i128; 5];
+        let mut s = [0i128; 9];
         for m in moves.range((currency, period.start_day)..=(currency, period.end_day)) {
             s.iter_mut()
                 .zip(m.1)
@@ -131,7 +140,10 @@ fn currency_statements(
                 fees_minor: minor_i64(s[2])?,
                 reversals_minor: minor_i64(s[3])?,
                 reversed_minor: minor_i64(s[4])?,
-                settled_minor: 0,
+                settled_minor: minor_i64(s[5])?,
+                fees_returned_minor: minor_i64(s[6])?,
+                fee_differences_minor: minor_i64(s[7])?,
+                written_off_minor: minor_i64(s[8])?,
             },
             outstanding_closing_minor: closing,
             note: SETTLED_NOTE,
@@ -160,7 +172,23 @@ fn channel_moves(rows: &Rows, channel_id: i32) -> Result<DayMoves, StoreError> {
     for r in &rows.refund_results {
         if r.channel_id == channel_id && r.status == "Succeeded" {
             add(r.currency, r.day, 1, r.amount_minor)?;
+            add(r.currency, r.day, 6, r.fee_returned_minor)?;
         }
+    }
+    for r in rows
+        .channel_settlements
+        .iter()
+        .filter(|r| r.channel_id == channel_id)
+    {
+        add(r.currency, r.day, 5, r.paid_minor)?;
+        add(r.currency, r.day, 7, r.fee_difference_minor)?;
+    }
+    for r in rows
+        .discrepancies
+        .iter()
+        .filter(|r| r.channel_id == channel_id)
+    {
+        add(r.currency, r.day, 8, r.write_off_minor)?;
     }
     for r in &rows.reversals {
         if r.channel_id == channel_id {

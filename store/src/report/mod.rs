@@ -35,6 +35,7 @@ pub use channel::{ChannelMovements, ChannelStatement, SETTLED_NOTE, channel_stat
 pub use flow::{Dim, FlowReport, FlowRow, Grouping, Measures, RuleHits, TxType, flow};
 pub use statement::{Balances, Movements, Party, Role, Statement, statements};
 
+use sluice_node::flow::{ChannelSettlementRow, DiscrepancyRow};
 use sluice_node::flow::{
     Day, LedgerTransfer, Order, PaymentResult, RefundResult, Reversal, RiskHit, Row, Rows,
     SplitLine, Withdrawal,
@@ -52,6 +53,8 @@ pub const REPORT_TABLES: &[&str] = &[
     Withdrawal::TABLE,
     LedgerTransfer::TABLE,
     RiskHit::TABLE,
+    ChannelSettlementRow::TABLE,
+    DiscrepancyRow::TABLE,
 ];
 
 /// Loads what the reports need. Balances are cumulative, so statements need every day up to
