@@ -6,18 +6,27 @@
 use sluice_protocol::codec::Entropy;
 use sluice_protocol::*;
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 struct Counting;
 
-static ARMED: AtomicBool = AtomicBool::new(false);
+thread_local! {
+    /// Armed on the test's own thread only: the test harness's other threads may allocate
+    /// meanwhile (it counted 4 such once), and they are not the codec.
+    static ARMED: Cell<bool> = const { Cell::new(false) };
+}
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+fn arm(on: bool) {
+    ARMED.with(|a| a.set(on));
+}
 
 // SAFETY: every method forwards to the system allocator unchanged; counting has no effect on
 // the memory handed out.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if ARMED.load(Ordering::Relaxed) {
+        if ARMED.try_with(Cell::get).unwrap_or(false) {
             ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         }
         // SAFETY: same contract as the caller's: a non-zero-size layout.
@@ -42,12 +51,12 @@ fn encoding_and_decoding_every_message_allocates_nothing() {
     let mut buf = vec![0u8; MAX_FRAME_BYTES];
     assert_eq!(samples.len(), TEMPLATE_IDS.len());
     // Prove the counter counts.
-    ARMED.store(true, Ordering::SeqCst);
+    arm(true);
     drop(std::hint::black_box(Vec::<u8>::with_capacity(8)));
-    ARMED.store(false, Ordering::SeqCst);
+    arm(false);
     assert_eq!(ALLOCATIONS.swap(0, Ordering::SeqCst), 1);
 
-    ARMED.store(true, Ordering::SeqCst);
+    arm(true);
     let mut decoded = 0;
     for _ in 0..100 {
         for m in &samples {
@@ -61,7 +70,7 @@ fn encoding_and_decoding_every_message_allocates_nothing() {
             std::hint::black_box(&req);
         }
     }
-    ARMED.store(false, Ordering::SeqCst);
+    arm(false);
     assert_eq!(decoded, 100 * samples.len());
     assert_eq!(ALLOCATIONS.load(Ordering::SeqCst), 0, "the codec allocated");
 }
