@@ -437,6 +437,8 @@ fn withdrawal(input: &Input<'_>, w: &WithdrawResult, rows: &mut Rows) {
         status: w.status.name().into(),
         reason: w.reason.name().into(),
         available_after_minor: w.available_after_minor,
+        message: "WithdrawResult".into(),
+        fee_minor: 0,
     });
 }
 

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::channel::ChannelStatement;
 use super::flow::FlowReport;
+use super::payouts::PayoutReport;
 use super::statement::Statement;
 use crate::StoreError;
 
@@ -178,7 +179,9 @@ fn minor(amount: i64, currency: i32) -> Cell {
     Cell::Minor { amount, currency }
 }
 
-/// One line per statement.
+/// One line per statement: the columns before issue 22's first, in their order; then the
+/// reserve and payout movements and balances. `opening` and `closing` are the party's whole
+/// balance, refunds and payouts in flight included (`Balances::total_minor`).
 pub fn statements_table(statements: &[Statement]) -> Table {
     let headers = [
         "party",
@@ -202,12 +205,20 @@ pub fn statements_table(statements: &[Statement]) -> Table {
         "frozen",
         "refunds_held",
         "closing",
+        "reserve_held",
+        "reserve_released",
+        "payouts_requested",
+        "payouts_paid",
+        "payout_fees",
+        "payouts_failed",
+        "payouts_returned",
+        "reserve",
+        "payouts_held",
     ];
     let rows = statements
         .iter()
         .map(|s| {
             let (m, c, cur) = (&s.movements, &s.closing, s.currency);
-            let total = |b: &super::Balances| b.pending_minor + b.available_minor + b.frozen_minor;
             vec![
                 Cell::Text(format!(
                     "{}:{}",
@@ -218,7 +229,7 @@ pub fn statements_table(statements: &[Statement]) -> Table {
                 Cell::Text(s.period.label.clone()),
                 Cell::Text(s.period.start.clone()),
                 Cell::Text(s.period.end.clone()),
-                minor(total(&s.opening), cur),
+                minor(s.opening.total_minor(), cur),
                 minor(m.gross_minor, cur),
                 minor(m.sales_minor, cur),
                 minor(m.commission_minor, cur),
@@ -233,7 +244,16 @@ pub fn statements_table(statements: &[Statement]) -> Table {
                 minor(c.available_minor, cur),
                 minor(c.frozen_minor, cur),
                 minor(c.refunds_held_minor, cur),
-                minor(total(c), cur),
+                minor(c.total_minor(), cur),
+                minor(m.reserve_held_minor, cur),
+                minor(m.reserve_released_minor, cur),
+                minor(m.payouts_requested_minor, cur),
+                minor(m.payouts_paid_minor, cur),
+                minor(m.payout_fees_minor, cur),
+                minor(m.payouts_failed_minor, cur),
+                minor(m.payouts_returned_minor, cur),
+                minor(c.reserve_minor, cur),
+                minor(c.payouts_held_minor, cur),
             ]
         })
         .collect();
@@ -357,4 +377,30 @@ fn flow_cell(m: &super::Measures, name: &str, currency: i32) -> Cell {
                 .join(" "),
         ),
     }
+}
+
+/// One line per payouts group; amounts in the group's currency when `currency` is a dimension,
+/// else with 2 decimals.
+pub fn payouts_table(report: &PayoutReport) -> Table {
+    let currency_at = report
+        .dims
+        .iter()
+        .position(|d| *d == super::PayoutDim::Currency);
+    let mut headers: Vec<String> = report.dims.iter().map(|d| d.name().to_owned()).collect();
+    headers.extend(["count", "amount", "fees"].map(String::from));
+    let rows = report
+        .rows
+        .iter()
+        .map(|row| {
+            let cur = currency_at
+                .and_then(|i| row.key[i].parse().ok())
+                .unwrap_or(0);
+            let mut cells: Vec<Cell> = row.key.iter().map(|k| Cell::Text(k.clone())).collect();
+            cells.push(Cell::Count(row.measures.count));
+            cells.push(minor(row.measures.amount_minor, cur));
+            cells.push(minor(row.measures.fees_minor, cur));
+            cells
+        })
+        .collect();
+    Table { headers, rows }
 }
