@@ -21,6 +21,7 @@ pub mod driver;
 pub mod fixture;
 
 mod attempts;
+pub mod calendar;
 pub mod channel_settlement;
 mod config;
 mod config_query;
