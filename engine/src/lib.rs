@@ -41,6 +41,7 @@ mod refunds;
 mod reports;
 mod retention;
 mod reversals;
+mod schedules;
 mod settlement;
 pub mod transfers;
 mod withdrawals;

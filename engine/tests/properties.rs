@@ -1711,6 +1711,7 @@ impl Harness {
         // Settlement queues against the ledger: what waits for its day is what the Pending account
         // holds less what refunds have reserved from it; what waits for release is Frozen.
         use sluice_engine::ledger::PartyAccount;
+        let today = sluice_engine::day_of(st.now_ns, st.limits.utc_offset_secs);
         for (slot, party) in st.parties.iter().enumerate() {
             for c in 0..st.limits.currencies.len() as u8 {
                 let queued =
@@ -1722,16 +1723,24 @@ impl Harness {
                     };
                 let pending = ledger.account(ledger.party(c, slot as u32, PartyAccount::Pending));
                 let frozen = ledger.account(ledger.party(c, slot as u32, PartyAccount::Frozen));
+                let reserve = ledger.account(ledger.party(c, slot as u32, PartyAccount::Reserve));
+                // Held income (a Manual schedule's) waits in Pending too.
                 assert_eq!(
-                    queued(&party.pending),
+                    queued(&party.pending) + queued(&party.held),
                     pending.credit_balance() - pending.debits_pending as i128,
-                    "party {} pending queue",
+                    "party {} pending and held queues",
                     party.id
                 );
                 assert_eq!(
                     queued(&party.frozen),
                     frozen.credit_balance(),
                     "party {} frozen",
+                    party.id
+                );
+                assert_eq!(
+                    queued(&party.reserved),
+                    reserve.credit_balance(),
+                    "party {} reserve",
                     party.id
                 );
             }
@@ -1741,11 +1750,26 @@ impl Harness {
                     .iter()
                     .all(|e| e.day > st.settled_through_day && e.amount_minor >= 0)
             );
+            for queue in [&party.frozen, &party.reserved] {
+                assert!(
+                    queue
+                        .iter()
+                        .all(|e| e.day > st.settled_through_day && e.amount_minor > 0)
+                );
+            }
+            // Held entries: earned by today, in day order.
             assert!(
                 party
-                    .frozen
+                    .held
                     .iter()
-                    .all(|e| e.day > st.settled_through_day && e.amount_minor > 0)
+                    .all(|e| e.day <= today && e.amount_minor >= 0)
+            );
+            assert!(
+                party
+                    .held
+                    .iter()
+                    .zip(party.held.iter().skip(1))
+                    .all(|(a, b)| a.day <= b.day)
             );
         }
         self.check_settlements();
@@ -1944,18 +1968,14 @@ impl Harness {
                     .copied()
                     .unwrap_or(0);
                 // Posted balances: exactly the model.
-                let posted: i128 = [
-                    PartyAccount::Pending,
-                    PartyAccount::Available,
-                    PartyAccount::Frozen,
-                ]
-                .iter()
-                .map(|&w| {
-                    ledger
-                        .account(ledger.party(c as u8, party_slot, w))
-                        .credit_balance()
-                })
-                .sum();
+                let posted: i128 = PartyAccount::ALL
+                    .iter()
+                    .map(|&w| {
+                        ledger
+                            .account(ledger.party(c as u8, party_slot, w))
+                            .credit_balance()
+                    })
+                    .sum();
                 assert_eq!(posted, expected, "{kind:?} {id} in {currency}: posted");
                 // The report shows available net of money being refunded: equal to the model
                 // unless a refund of this party's income is at a channel, and then within the

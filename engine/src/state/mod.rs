@@ -125,6 +125,24 @@ pub struct DueEntry {
     pub amount_minor: i64,
 }
 
+/// When a party's income becomes available (docs/PAYOUTS.md, section 3); the wire values of the
+/// configuration's schedule.
+#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(u8)]
+pub enum Schedule {
+    /// `settlement_days` calendar days after the day it is earned.
+    #[default]
+    CalendarDays = 0,
+    /// The `settlement_days`-th working day after.
+    BusinessDays = 1,
+    /// The first anchor weekday on or after `settlement_days` days, rolled to a working day.
+    Weekly = 2,
+    /// The first anchor date on or after `settlement_days` days, rolled to a working day.
+    Monthly = 3,
+    /// Held until an admin's `ReleaseSettlement`.
+    Manual = 4,
+}
+
 /// A merchant's or promoter's settlement state.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Party {
@@ -135,10 +153,22 @@ pub struct Party {
     pub settlement_days: u8,
     pub deposit_ppb: i64,
     pub deposit_hold_days: u16,
+    pub schedule: Schedule,
+    /// The weekday (1 = Monday … 7 = Sunday) of `Weekly`, the date (1..=31) of `Monthly`.
+    pub schedule_anchor: u8,
+    /// The rolling reserve's share of what the deposit leaves, ppb.
+    pub reserve_ppb: i64,
+    /// How long a reserve share is held, calendar days.
+    pub reserve_days: u16,
     /// Income waiting for its settlement day, in day order.
     pub pending: VecDeque<DueEntry>,
     /// Deposits waiting for their release day, in day order.
     pub frozen: VecDeque<DueEntry>,
+    /// Reserve shares waiting for their release day, in day order.
+    pub reserved: VecDeque<DueEntry>,
+    /// Income held for a manual release (`Schedule::Manual`), by the day it was earned, in day
+    /// order.
+    pub held: VecDeque<DueEntry>,
 }
 
 /// A channel's fee for one method.
@@ -309,6 +339,8 @@ pub struct State {
     pub now_ns: u64,
     /// The last day whose due settlements and deposit releases have been processed.
     pub settled_through_day: u32,
+    /// The working-day calendar (docs/PAYOUTS.md, section 2).
+    pub calendar: crate::calendar::Calendar,
     pub merchants: Vec<Merchant>,
     pub promoters: Vec<Promoter>,
     pub profiles: Vec<SplitProfile>,
