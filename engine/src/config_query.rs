@@ -196,6 +196,7 @@ impl Engine {
                 .iter()
                 .map(|&(channel_id, weight)| RouteEntry { channel_id, weight })
                 .collect(),
+            ..ConfigMerchant::default()
         })
     }
 
@@ -281,6 +282,7 @@ impl Engine {
             parent_promoter_id: parent,
             settlement_days: self.state.parties[p.party_slot as usize].settlement_days,
             status: active(p.active),
+            ..ConfigPromoter::default()
         })
     }
 

@@ -211,6 +211,7 @@ fn merchant(
             .iter()
             .map(|&(channel_id, weight)| RouteEntry { channel_id, weight })
             .collect(),
+        ..ConfigMerchant::default()
     }
 }
 
@@ -275,12 +276,14 @@ pub fn promoters() -> Vec<ConfigPromoter> {
             parent_promoter_id: 0,
             settlement_days: 7,
             status: Activity::Active,
+            ..ConfigPromoter::default()
         },
         ConfigPromoter {
             promoter_id: PROMOTER,
             parent_promoter_id: PROMOTER_PARENT,
             settlement_days: 7,
             status: Activity::Active,
+            ..ConfigPromoter::default()
         },
     ]
 }

@@ -396,6 +396,11 @@ impl Engine {
             orders_revived: c.orders_revived,
             receipts_expired: c.receipts_expired,
             retire_blocked: c.retire_blocked,
+            // Schema 7's payout figures (filled by the payouts).
+            payouts_paid: 0,
+            payouts_failed: 0,
+            payouts_returned: 0,
+            payouts_in_flight: 0,
             channels,
             rules,
             strategies,

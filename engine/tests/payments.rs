@@ -14,6 +14,7 @@ fn golden_split_100_with_10_percent_platform_and_5_percent_promoter() {
         parent_promoter_id: 0,
         settlement_days: 1,
         status: Activity::Active,
+        ..ConfigPromoter::default()
     });
     let mut req = payment(1, SHOP, 10_000);
     req.promoter_id = 503;
@@ -466,6 +467,7 @@ fn a_promoter_chain_that_would_loop_is_refused_and_changes_nothing() {
         parent_promoter_id: PROMOTER,
         settlement_days: 7,
         status: Activity::Active,
+        ..ConfigPromoter::default()
     };
     let out = d.admin(&looping);
     let ack = find(&out, |m| match m {

@@ -9,8 +9,9 @@
 use serde::Deserialize;
 use sluice_journal::{Durability, JournalConfig};
 use sluice_node::world::{
-    ChannelEntry, ConfigError, CredentialEntry, LimitsSection, ListEntry, MerchantEntry,
-    ProfileEntry, PromoterEntry, RuleEntry, World, WorldSections, err, line_of,
+    CalendarEntry, ChannelEntry, ConfigError, CredentialEntry, LimitsSection, ListEntry,
+    MerchantEntry, PayoutChannelEntry, PayoutPolicyEntry, ProfileEntry, PromoterEntry, RuleEntry,
+    World, WorldSections, err, line_of,
 };
 use sluice_protocol::*;
 use std::net::SocketAddr;
@@ -61,6 +62,12 @@ struct FileConfig {
     risk_rules: Vec<Spanned<RuleEntry>>,
     #[serde(default)]
     lists: Vec<Spanned<ListEntry>>,
+    #[serde(default)]
+    payout_channels: Vec<Spanned<PayoutChannelEntry>>,
+    #[serde(default)]
+    payout_policies: Vec<Spanned<PayoutPolicyEntry>>,
+    #[serde(default)]
+    calendar: Vec<Spanned<CalendarEntry>>,
     #[serde(default)]
     simulator: SimulatorSection,
     #[serde(default)]
@@ -410,6 +417,9 @@ impl Config {
                 risk_rules: file.risk_rules,
                 lists: file.lists,
                 credentials: file.credentials,
+                payout_channels: file.payout_channels,
+                payout_policies: file.payout_policies,
+                calendar: file.calendar,
             },
         )?;
         check_simulator(&file.simulator)?;

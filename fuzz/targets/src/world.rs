@@ -220,6 +220,7 @@ pub fn promoter(promoter_id: u32, parent_promoter_id: u32) -> ConfigPromoter {
         parent_promoter_id,
         settlement_days: 2,
         status: Activity::Active,
+        ..ConfigPromoter::default()
     }
 }
 
@@ -258,6 +259,7 @@ fn merchant(
             .iter()
             .map(|&(channel_id, weight)| RouteEntry { channel_id, weight })
             .collect(),
+        ..ConfigMerchant::default()
     }
 }
 
