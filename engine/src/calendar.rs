@@ -90,6 +90,29 @@ pub enum DaySetting {
     Workday,
 }
 
+/// Why a calendar change is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CalendarRefusal {
+    /// Past `CALENDAR_DAY_MAX`.
+    DayOutOfRange,
+    /// `CALENDAR_ENTRIES_MAX` entries already.
+    Full,
+    /// A run of days off as long as the scan for a working day would follow.
+    NoWorkingDay,
+}
+
+impl CalendarRefusal {
+    pub fn why(self) -> &'static str {
+        match self {
+            CalendarRefusal::DayOutOfRange => {
+                "day must be 0..=65534 (days since 1970-01-01, before 2149)"
+            }
+            CalendarRefusal::Full => "the calendar is full (4096 dated entries)",
+            CalendarRefusal::NoWorkingDay => "the calendar would have no working day for a year",
+        }
+    }
+}
+
 /// The working-day calendar: weekends off, plus dated exceptions sorted by day.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
 pub struct Calendar {
@@ -191,9 +214,9 @@ impl Calendar {
     /// Sets one date, or refuses (changing nothing) with the reason: a day past
     /// `CALENDAR_DAY_MAX`, a full table, or a change that would leave a run of days off as long
     /// as the scan for a working day.
-    pub fn set(&mut self, day: u32, setting: DaySetting) -> Result<(), &'static str> {
+    pub fn set(&mut self, day: u32, setting: DaySetting) -> Result<(), CalendarRefusal> {
         if day > CALENDAR_DAY_MAX {
-            return Err("day must be 0..=65534 (days since 1970-01-01, before 2149)");
+            return Err(CalendarRefusal::DayOutOfRange);
         }
         let at = self.first_at_or_after(day);
         let present = self.entries.get(at).is_some_and(|e| e.day == day);
@@ -204,10 +227,10 @@ impl Calendar {
         };
         let needed = working != weekday_works(day);
         if needed && !present && self.entries.len() >= CALENDAR_ENTRIES_MAX {
-            return Err("the calendar is full (4096 dated entries)");
+            return Err(CalendarRefusal::Full);
         }
         if !working && self.off_run_through(day) >= WORKING_DAY_SCAN_DAYS {
-            return Err("the calendar would have no working day for a year");
+            return Err(CalendarRefusal::NoWorkingDay);
         }
         match (needed, present) {
             (true, true) => self.entries[at].working = working,

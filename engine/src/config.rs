@@ -6,8 +6,8 @@ use arrayvec::ArrayVec;
 use rust_decimal::Decimal;
 use sluice_protocol::{
     AckStatus, Activity, ConfigAck, ConfigChannel, ConfigMerchant, ConfigPromoter, ConfigRiskRule,
-    ConfigSplitProfile, FeeBearer, HealthState, MAX_REFUNDS_PER_ORDER, PartyKind, ReasonCode,
-    RefundFeePolicy, SettlementSchedule, UnknownPolicy, codec::text,
+    ConfigSplitProfile, FeeBearer, HealthState, MAX_REFUNDS_PER_ORDER, PartyKind, PartySchedule,
+    ReasonCode, RefundFeePolicy, SettlementSchedule, UnknownPolicy, codec::text,
 };
 use std::collections::VecDeque;
 
@@ -17,8 +17,7 @@ use crate::money::{PPB_ONE, rate_to_ppb};
 use crate::outbox::{Dest, Outbox};
 use crate::schedules::SettlementTerms;
 use crate::state::{
-    Channel, InFlight, Merchant, MethodFee, MethodStats, Party, Promoter, Schedule, Slot,
-    SplitProfile,
+    Channel, InFlight, Merchant, MethodFee, MethodStats, Party, Promoter, Slot, SplitProfile,
 };
 
 /// A refusal: the reason code and which field.
@@ -170,7 +169,7 @@ impl Engine {
             settlement_days: 0,
             deposit_ppb: 0,
             deposit_hold_days: 0,
-            schedule: Schedule::CalendarDays,
+            schedule: PartySchedule::CalendarDays,
             schedule_anchor: 0,
             reserve_ppb: 0,
             reserve_days: 0,

@@ -5,12 +5,12 @@ use rkyv::rancor;
 use rkyv::util::AlignedVec;
 use rustc_hash::FxHashMap;
 use sluice_protocol::{
-    BalanceQuery, ChannelControlResult, ChannelResult, ChannelSettlement, ConfigChannel,
-    ConfigCredential, ConfigListEntry, ConfigMerchant, ConfigMerchantNotify, ConfigPromoter,
-    ConfigQuery, ConfigRiskRule, ConfigSplitProfile, DecodeError, Discrepancy, Genesis, Message,
-    MessageHeader, PaymentRequest, Pulse, QueryOrder, ReasonCode, RefundChannelResult,
-    RefundRequest, Reject, Role, SnapshotRequest, StatsQuery, WithdrawRequest, codec::text,
-    may_send, split_sbe,
+    BalanceQuery, ChannelControlResult, ChannelResult, ChannelSettlement, ConfigCalendarDay,
+    ConfigChannel, ConfigCredential, ConfigListEntry, ConfigMerchant, ConfigMerchantNotify,
+    ConfigPromoter, ConfigQuery, ConfigRiskRule, ConfigSplitProfile, DecodeError, Discrepancy,
+    Genesis, Message, MessageHeader, PaymentRequest, Pulse, QueryOrder, ReasonCode,
+    RefundChannelResult, RefundRequest, Reject, ReleaseSettlement, Role, SnapshotRequest,
+    StatsQuery, WithdrawRequest, codec::text, may_send, split_sbe,
 };
 use std::fmt;
 
@@ -418,6 +418,10 @@ impl Engine {
             }
             ConfigMerchantNotify::TEMPLATE_ID => ConfigMerchantNotify::read_body(block, body)
                 .map(|m| self.config_merchant_notify(meta, &m, out)),
+            ConfigCalendarDay::TEMPLATE_ID => ConfigCalendarDay::read_body(block, body)
+                .map(|m| self.config_calendar_day(meta, &m, out)),
+            ReleaseSettlement::TEMPLATE_ID => ReleaseSettlement::read_body(block, body)
+                .map(|m| self.handle_release_settlement(meta, &m, out)),
             ChannelSettlement::TEMPLATE_ID => ChannelSettlement::read_body(block, body)
                 .map(|m| self.handle_channel_settlement(meta, &m, out)),
             Discrepancy::TEMPLATE_ID => {

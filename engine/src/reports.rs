@@ -282,9 +282,12 @@ impl Engine {
                     ledger
                         .account(ledger.party(c, p, PartyAccount::Available))
                         .spendable(),
-                    ledger
-                        .account(ledger.party(c, p, PartyAccount::Frozen))
-                        .credit_balance(),
+                    // Held money: the deposit and the rolling reserve (schema 7's BalanceEntry
+                    // has no field of its own for the reserve; the ledger keeps them apart).
+                    [PartyAccount::Frozen, PartyAccount::Reserve]
+                        .map(|w| ledger.account(ledger.party(c, p, w)).credit_balance())
+                        .iter()
+                        .sum(),
                 ),
                 None if found => (
                     ledger.account(ledger.platform_revenue(c)).credit_balance(),

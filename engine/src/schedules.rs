@@ -3,12 +3,17 @@
 //! the manual release of held income. Each is validated completely before anything changes.
 
 use rust_decimal::Decimal;
-use sluice_protocol::{ConfigMerchant, ConfigPromoter, ReasonCode};
+use sluice_protocol::{
+    ConfigCalendarDay, ConfigMerchant, ConfigPromoter, DayKind, Message, PartyKind, PartySchedule,
+    ReasonCode, ReleaseSettlement,
+};
 
-use crate::calendar::DaySetting;
+use crate::calendar::{CalendarRefusal, DaySetting};
 use crate::config::{Refusal, invalid, rate};
 use crate::core::Engine;
-use crate::state::{Party, Schedule};
+use crate::input::InputMeta;
+use crate::outbox::Outbox;
+use crate::state::Party;
 
 const MAX_SETTLEMENT_DAYS: u8 = 30;
 const MAX_DEPOSIT_HOLD_DAYS: u16 = 366;
@@ -18,7 +23,7 @@ const MAX_RESERVE_DAYS: u16 = 366;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SettlementTerms {
     pub settlement_days: u8,
-    pub schedule: Schedule,
+    pub schedule: PartySchedule,
     pub schedule_anchor: u8,
     pub deposit_ppb: i64,
     pub deposit_hold_days: u16,
@@ -31,7 +36,7 @@ impl SettlementTerms {
     #[allow(clippy::too_many_arguments)]
     fn check(
         settlement_days: u8,
-        schedule: Schedule,
+        schedule: PartySchedule,
         schedule_anchor: u8,
         deposit_rate: Decimal,
         deposit_hold_days: u16,
@@ -42,10 +47,10 @@ impl SettlementTerms {
             return invalid("settlement_days must be 1..=30");
         }
         match schedule {
-            Schedule::Weekly if !(1..=7).contains(&schedule_anchor) => {
+            PartySchedule::Weekly if !(1..=7).contains(&schedule_anchor) => {
                 return invalid("schedule_anchor must be 1..=7 (Monday..Sunday) for Weekly");
             }
-            Schedule::Monthly if !(1..=31).contains(&schedule_anchor) => {
+            PartySchedule::Monthly if !(1..=31).contains(&schedule_anchor) => {
                 return invalid("schedule_anchor must be 1..=31 for Monthly");
             }
             _ => {}
@@ -78,24 +83,25 @@ impl SettlementTerms {
     pub(crate) fn of_merchant(m: &ConfigMerchant) -> Result<SettlementTerms, Refusal> {
         Self::check(
             m.settlement_days,
-            Schedule::CalendarDays,
-            0,
+            m.schedule,
+            m.schedule_anchor,
             m.deposit_rate,
             m.deposit_hold_days,
-            Decimal::ZERO,
-            0,
+            m.reserve_rate,
+            m.reserve_days,
         )
     }
 
+    /// A promoter's terms: no deposit (it signs no merchant contract).
     pub(crate) fn of_promoter(m: &ConfigPromoter) -> Result<SettlementTerms, Refusal> {
         Self::check(
             m.settlement_days,
-            Schedule::CalendarDays,
-            0,
+            m.schedule,
+            m.schedule_anchor,
             Decimal::ZERO,
             0,
-            Decimal::ZERO,
-            0,
+            m.reserve_rate,
+            m.reserve_days,
         )
     }
 
@@ -112,27 +118,71 @@ impl SettlementTerms {
 }
 
 impl Engine {
-    /// Sets one date of the working-day calendar, or refuses and changes nothing.
-    pub(crate) fn set_calendar_day(
+    /// Applies a ConfigCalendarDay and acknowledges it (object id: the day).
+    pub(crate) fn config_calendar_day(
         &mut self,
-        day: u32,
-        setting: DaySetting,
-    ) -> Result<(), Refusal> {
-        self.state
-            .calendar
-            .set(day, setting)
-            .map_err(|why| (ReasonCode::InvalidConfig, why))
+        meta: &InputMeta,
+        m: &ConfigCalendarDay,
+        out: &mut Outbox,
+    ) {
+        let setting = match m.kind {
+            DayKind::Default => DaySetting::Default,
+            DayKind::Holiday => DaySetting::Holiday,
+            DayKind::Workday => DaySetting::Workday,
+        };
+        let result = self.state.calendar.set(m.day, setting).map_err(|r| {
+            let reason = match r {
+                CalendarRefusal::Full => ReasonCode::CalendarFull,
+                _ => ReasonCode::InvalidConfig,
+            };
+            (reason, r.why())
+        });
+        let template = ConfigCalendarDay::TEMPLATE_ID;
+        self.config_ack(meta, template, u64::from(m.day), result, out);
+    }
+
+    /// Applies a ReleaseSettlement and acknowledges it (object id: the party id).
+    pub(crate) fn handle_release_settlement(
+        &mut self,
+        meta: &InputMeta,
+        m: &ReleaseSettlement,
+        out: &mut Outbox,
+    ) {
+        let result = self.release_settlement(m);
+        let template = ReleaseSettlement::TEMPLATE_ID;
+        self.config_ack(meta, template, u64::from(m.party_id), result, out);
+    }
+
+    fn release_settlement(&mut self, m: &ReleaseSettlement) -> Result<(), Refusal> {
+        let party_slot = match m.party_kind {
+            PartyKind::Merchant => self
+                .index
+                .merchants
+                .get(&m.party_id)
+                .map(|&s| self.state.merchants[s as usize].party_slot)
+                .ok_or((ReasonCode::UnknownMerchant, "party_id is not a merchant"))?,
+            PartyKind::Promoter => self
+                .index
+                .promoters
+                .get(&m.party_id)
+                .map(|&s| self.state.promoters[s as usize].party_slot)
+                .ok_or((ReasonCode::UnknownPromoter, "party_id is not a promoter"))?,
+            _ => return invalid("party_kind must be Merchant or Promoter"),
+        };
+        match self.release_held_income(party_slot, m.through_day)? {
+            0 => Err((
+                ReasonCode::NothingToRelease,
+                "nothing is held through that day",
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// Releases the income party `party_slot` earned through `through_day` and holds for a manual
     /// release: settled now (deposit, reserve, the rest to Available). `through_day` must be
     /// before today (today's income is still being earned). Returns how many days' entries it
     /// released.
-    pub(crate) fn release_held_income(
-        &mut self,
-        party_slot: u32,
-        through_day: u32,
-    ) -> Result<u32, Refusal> {
+    fn release_held_income(&mut self, party_slot: u32, through_day: u32) -> Result<u32, Refusal> {
         let today = self.today();
         if through_day >= today {
             return invalid("through_day must be before today");

@@ -12,7 +12,8 @@ use crate::input::InputMeta;
 use crate::ledger::PartyAccount;
 use crate::money::apply_rate_floor;
 use crate::outbox::Outbox;
-use crate::state::{DueEntry, Party, Schedule};
+use crate::state::{DueEntry, Party};
+use sluice_protocol::PartySchedule;
 
 /// Adds `amount` to the entry for (day, currency) at the back of `queue`, or appends one, and returns
 /// the day used. Days are
@@ -54,13 +55,13 @@ fn find_in(queue: &VecDeque<DueEntry>, day: u32, currency_slot: u8) -> Option<us
 /// How many days' entries a party's pending queue holds at most under `schedule` with a delay of
 /// `days` (per currency): every day whose income is still waiting, and a little over for a
 /// calendar's days off (the queue grows, off the hot path, past a long holiday).
-fn pending_days(schedule: Schedule, days: u8) -> usize {
+fn pending_days(schedule: PartySchedule, days: u8) -> usize {
     let days = usize::from(days);
     match schedule {
-        Schedule::CalendarDays => days + 1,
-        Schedule::BusinessDays => 2 * days + 10,
-        Schedule::Weekly => days + 8,
-        Schedule::Monthly | Schedule::Manual => days + 32,
+        PartySchedule::CalendarDays => days + 1,
+        PartySchedule::BusinessDays => 2 * days + 10,
+        PartySchedule::Weekly => days + 8,
+        PartySchedule::Monthly | PartySchedule::Manual => days + 32,
     }
 }
 
@@ -86,7 +87,7 @@ impl Party {
         reserve(&mut self.pending, pending);
         reserve(&mut self.frozen, usize::from(self.deposit_hold_days) + 2);
         reserve(&mut self.reserved, usize::from(self.reserve_days) + 2);
-        if self.schedule == Schedule::Manual {
+        if self.schedule == PartySchedule::Manual {
             reserve(&mut self.held, pending);
         }
     }
@@ -143,11 +144,13 @@ impl Engine {
         let cal = &self.state.calendar;
         let from = today + u32::from(p.settlement_days);
         let day = match p.schedule {
-            Schedule::CalendarDays => from,
-            Schedule::BusinessDays => cal.nth_working_day_after(today, p.settlement_days.into()),
-            Schedule::Weekly => cal.weekly_due(from, p.schedule_anchor),
-            Schedule::Monthly => cal.monthly_due(from, p.schedule_anchor),
-            Schedule::Manual => return (today, true),
+            PartySchedule::CalendarDays => from,
+            PartySchedule::BusinessDays => {
+                cal.nth_working_day_after(today, p.settlement_days.into())
+            }
+            PartySchedule::Weekly => cal.weekly_due(from, p.schedule_anchor),
+            PartySchedule::Monthly => cal.monthly_due(from, p.schedule_anchor),
+            PartySchedule::Manual => return (today, true),
         };
         (day, false)
     }

@@ -6,8 +6,8 @@ use rkyv::niche::niching::Zero;
 use rkyv::with::NicheInto;
 use rkyv::{Archive, Deserialize, Serialize};
 use sluice_protocol::{
-    HealthState, MAX_ROUTE_CHANNELS, PartyKind, PaymentMethod, RefundFeePolicy, RoutingStrategy,
-    SettlementSchedule, UnknownPolicy,
+    HealthState, MAX_ROUTE_CHANNELS, PartyKind, PartySchedule, PaymentMethod, RefundFeePolicy,
+    RoutingStrategy, SettlementSchedule, UnknownPolicy,
 };
 use std::collections::VecDeque;
 
@@ -29,8 +29,8 @@ pub use receipt::{Due, Receipt, ReceiptAttempt, Retention, id_slot, slot_id};
 pub use refund::{Refund, RefundStatus, Withdrawal};
 pub use slot::{Slot, Slot16};
 use wire::{
-    HealthStateDef, PartyKindDef, PaymentMethodDef, RefundFeePolicyDef, RoutingStrategyDef,
-    SettlementScheduleDef, UnknownPolicyDef,
+    HealthStateDef, PartyKindDef, PartyScheduleDef, PaymentMethodDef, RefundFeePolicyDef,
+    RoutingStrategyDef, SettlementScheduleDef, UnknownPolicyDef,
 };
 
 /// Limits fixed at genesis; every table is preallocated from them.
@@ -125,24 +125,6 @@ pub struct DueEntry {
     pub amount_minor: i64,
 }
 
-/// When a party's income becomes available (docs/PAYOUTS.md, section 3); the wire values of the
-/// configuration's schedule.
-#[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[repr(u8)]
-pub enum Schedule {
-    /// `settlement_days` calendar days after the day it is earned.
-    #[default]
-    CalendarDays = 0,
-    /// The `settlement_days`-th working day after.
-    BusinessDays = 1,
-    /// The first anchor weekday on or after `settlement_days` days, rolled to a working day.
-    Weekly = 2,
-    /// The first anchor date on or after `settlement_days` days, rolled to a working day.
-    Monthly = 3,
-    /// Held until an admin's `ReleaseSettlement`.
-    Manual = 4,
-}
-
 /// A merchant's or promoter's settlement state.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Party {
@@ -153,7 +135,8 @@ pub struct Party {
     pub settlement_days: u8,
     pub deposit_ppb: i64,
     pub deposit_hold_days: u16,
-    pub schedule: Schedule,
+    #[rkyv(with = PartyScheduleDef)]
+    pub schedule: PartySchedule,
     /// The weekday (1 = Monday … 7 = Sunday) of `Weekly`, the date (1..=31) of `Monthly`.
     pub schedule_anchor: u8,
     /// The rolling reserve's share of what the deposit leaves, ppb.
@@ -166,7 +149,7 @@ pub struct Party {
     pub frozen: VecDeque<DueEntry>,
     /// Reserve shares waiting for their release day, in day order.
     pub reserved: VecDeque<DueEntry>,
-    /// Income held for a manual release (`Schedule::Manual`), by the day it was earned, in day
+    /// Income held for a manual release (`PartySchedule::Manual`), by the day it was earned, in day
     /// order.
     pub held: VecDeque<DueEntry>,
 }
