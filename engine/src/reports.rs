@@ -107,7 +107,8 @@ impl Engine {
             .split
             .iter()
             .find(|l| l.role == PartyRole::Merchant)
-            .map_or(0, |l| u32::from(l.due_day));
+            // Income held for a manual release has no settlement day yet.
+            .map_or(0, |l| if l.held { 0 } else { u32::from(l.due_day) });
         OrderStatus {
             order_id: o.id,
             request_id: o.request_id,
