@@ -163,6 +163,9 @@ pub struct Engine {
     pub(crate) counters: Counters,
     pub(crate) index: Index,
     snapshot_requested: bool,
+    /// Records payout state changes for the exporter (`crate::payout_events`): beside the state,
+    /// never in it.
+    pub(crate) payout_events: crate::payout_events::PayoutRecorder,
     /// TEST ONLY (`test-support`): captures not kept are left unreversed (reversals.rs).
     #[cfg(feature = "test-support")]
     pub(crate) reversals_disabled: bool,
@@ -218,6 +221,7 @@ impl Engine {
             counters,
             index,
             snapshot_requested: false,
+            payout_events: Default::default(),
             #[cfg(feature = "test-support")]
             reversals_disabled: false,
         })
@@ -278,6 +282,7 @@ impl Engine {
         }
         self.state.last_seq = meta.seq;
         self.state.ledger.recorder_mut().clear();
+        self.payout_events.clear();
         // The sequencer owns time and never goes backwards; clamp defensively all the same.
         self.state.now_ns = self.state.now_ns.max(meta.timestamp_ns);
         // TEST ONLY (feature `nondeterministic-for-tests`, off by default): mixes the wall clock
@@ -628,6 +633,7 @@ impl Engine {
             state,
             counters,
             snapshot_requested: false,
+            payout_events: Default::default(),
             #[cfg(feature = "test-support")]
             reversals_disabled: false,
         };

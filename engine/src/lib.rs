@@ -36,6 +36,7 @@ mod mem;
 pub mod merchant_notify;
 pub mod out_seq;
 mod payments;
+pub mod payout_events;
 mod refund_queries;
 mod refunds;
 mod reports;

@@ -23,6 +23,7 @@ impl World {
     fn new() -> World {
         let mut d = Driver::new(&fixture::genesis(10_000), fixture::START_NS).unwrap();
         d.engine.record_transfers(true);
+        d.engine.record_payouts(true);
         let state = DeriveState::new(&d.engine);
         let mut w = World {
             d,

@@ -1,0 +1,149 @@
+//! The payout recorder (docs/STORE.md, section 1; docs/PAYOUTS.md, section 4): a payout changes
+//! state on inputs whose outputs do not say it all (a promoter's or the platform's payout has no
+//! acquirer to tell, an automatic payout is asked by no one, a review's approval sends nothing to
+//! the party), so an engine that exports the flow (the exporter's follower) asks the engine to
+//! record every payout state change an input makes, as the ledger records its transfers
+//! (`crate::transfers`). Off on the live engine (one predictable branch per change); cleared at
+//! the start of each applied input. It is not part of the state: the engine holds it beside the
+//! state, so snapshots, `STATE_FORMAT` and the state hash do not change, and a restored engine
+//! records nothing until asked again.
+
+use sluice_protocol::{PartyKind, PayoutState, ReasonCode};
+
+use crate::Engine;
+
+/// One payout state change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PayoutEvent {
+    /// Sluice's payout id (a merchant's withdrawal id).
+    pub payout_id: u64,
+    pub party_kind: PartyKind,
+    /// The merchant or promoter id; 0 for the platform.
+    pub party_id: u32,
+    /// ISO 4217 numeric.
+    pub currency: u16,
+    /// What the party's bank receives, minor units.
+    pub amount_minor: i64,
+    /// The payout channel's fee, borne by the party, minor units.
+    pub fee_minor: i64,
+    /// The state the payout is in after the change.
+    pub state: PayoutState,
+    /// Why it failed (`None` unless `Failed`).
+    pub reason: ReasonCode,
+    /// The payout channel (0 when none was chosen yet).
+    pub channel_id: u16,
+    /// The payout channel's own result code (0 when none came).
+    pub channel_code: u16,
+    /// The acquirer's withdraw_request_id of a merchant's withdrawal (0 otherwise).
+    pub withdraw_request_id: u64,
+    /// Whether the payout was automatic (the party's payout mode, after a settlement).
+    pub automatic: bool,
+}
+
+/// The recorder the engine carries beside its state.
+#[derive(Debug, Clone, Default)]
+pub struct PayoutRecorder {
+    on: bool,
+    events: Vec<PayoutEvent>,
+}
+
+// The payouts (payouts.rs, issue 22) call `record` and `record_payout` at every state change.
+#[allow(dead_code)]
+impl PayoutRecorder {
+    /// Records `event` when on. Takes the recorder alone, so that a caller holding a borrow of
+    /// the state can record (`self.payout_events.record(..)`).
+    #[inline(always)]
+    pub(crate) fn record(&mut self, event: impl FnOnce() -> PayoutEvent) {
+        if self.on {
+            self.push(event());
+        }
+    }
+
+    /// Out of line: the live engine never gets here.
+    #[cold]
+    #[inline(never)]
+    fn push(&mut self, event: PayoutEvent) {
+        self.events.push(event);
+    }
+
+    #[inline(always)]
+    pub(crate) fn clear(&mut self) {
+        if self.on {
+            self.events.clear();
+        }
+    }
+
+    pub(crate) fn set(&mut self, on: bool) {
+        self.on = on;
+        self.events.clear();
+    }
+
+    pub(crate) fn events(&self) -> &[PayoutEvent] {
+        &self.events
+    }
+}
+
+impl Engine {
+    /// Starts (or stops) recording payout state changes (the exporter's engine; never the live
+    /// one).
+    pub fn record_payouts(&mut self, on: bool) {
+        self.payout_events.set(on);
+    }
+
+    /// The payout state changes the last applied input made, in the order made (empty unless
+    /// recording).
+    pub fn recorded_payouts(&self) -> &[PayoutEvent] {
+        self.payout_events.events()
+    }
+
+    /// The hook payouts.rs calls at every state change; the event is built only when recording.
+    #[allow(dead_code)]
+    #[inline(always)]
+    pub(crate) fn record_payout(&mut self, event: impl FnOnce() -> PayoutEvent) {
+        self.payout_events.record(event);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(state: PayoutState) -> PayoutEvent {
+        PayoutEvent {
+            payout_id: 7,
+            party_kind: PartyKind::Promoter,
+            party_id: 3,
+            currency: 156,
+            amount_minor: 1_000,
+            fee_minor: 5,
+            state,
+            reason: ReasonCode::None,
+            channel_id: 40,
+            channel_code: 0,
+            withdraw_request_id: 0,
+            automatic: false,
+        }
+    }
+
+    #[test]
+    fn records_only_when_on_and_clears_per_input() {
+        let mut r = PayoutRecorder::default();
+        let mut built = 0;
+        r.record(|| {
+            built += 1;
+            event(PayoutState::Sent)
+        });
+        assert_eq!(built, 0, "off: the event is not even built");
+        assert!(r.events().is_empty());
+        r.set(true);
+        r.record(|| event(PayoutState::Sent));
+        r.record(|| event(PayoutState::Paid));
+        let states: Vec<PayoutState> = r.events().iter().map(|e| e.state).collect();
+        assert_eq!(states, [PayoutState::Sent, PayoutState::Paid]);
+        r.clear();
+        assert!(r.events().is_empty());
+        r.record(|| event(PayoutState::Returned));
+        r.set(false);
+        assert!(r.events().is_empty(), "turning it off forgets");
+    }
+}
