@@ -183,84 +183,85 @@ fn minor(amount: i64, currency: i32) -> Cell {
 /// reserve and payout movements and balances. `opening` and `closing` are the party's whole
 /// balance, refunds and payouts in flight included (`Balances::total_minor`).
 pub fn statements_table(statements: &[Statement]) -> Table {
-    let headers = [
-        "party",
-        "currency",
-        "period",
-        "from",
-        "to",
-        "opening",
-        "gross",
-        "sales",
-        "commission",
-        "fees",
-        "splits",
-        "refunds",
-        "settled",
-        "frozen_in",
-        "released",
-        "withdrawn",
-        "pending",
-        "available",
-        "frozen",
-        "refunds_held",
-        "closing",
-        "reserve_held",
-        "reserve_released",
-        "payouts_requested",
-        "payouts_paid",
-        "payout_fees",
-        "payouts_failed",
-        "payouts_returned",
-        "reserve",
-        "payouts_held",
-    ];
-    let rows = statements
-        .iter()
-        .map(|s| {
-            let (m, c, cur) = (&s.movements, &s.closing, s.currency);
-            vec![
-                Cell::Text(format!(
-                    "{}:{}",
-                    s.party.role.name().to_lowercase(),
-                    s.party.id
-                )),
-                Cell::Count(cur as u64),
-                Cell::Text(s.period.label.clone()),
-                Cell::Text(s.period.start.clone()),
-                Cell::Text(s.period.end.clone()),
-                minor(s.opening.total_minor(), cur),
-                minor(m.gross_minor, cur),
-                minor(m.sales_minor, cur),
-                minor(m.commission_minor, cur),
-                minor(m.fees_minor, cur),
-                minor(m.splits_minor, cur),
-                minor(m.refunds_minor, cur),
-                minor(m.settled_minor, cur),
-                minor(m.frozen_minor, cur),
-                minor(m.released_minor, cur),
-                minor(m.withdrawn_minor, cur),
-                minor(c.pending_minor, cur),
-                minor(c.available_minor, cur),
-                minor(c.frozen_minor, cur),
-                minor(c.refunds_held_minor, cur),
-                minor(c.total_minor(), cur),
-                minor(m.reserve_held_minor, cur),
-                minor(m.reserve_released_minor, cur),
-                minor(m.payouts_requested_minor, cur),
-                minor(m.payouts_paid_minor, cur),
-                minor(m.payout_fees_minor, cur),
-                minor(m.payouts_failed_minor, cur),
-                minor(m.payouts_returned_minor, cur),
-                minor(c.reserve_minor, cur),
-                minor(c.payouts_held_minor, cur),
-            ]
-        })
-        .collect();
     Table {
-        headers: headers.iter().map(|h| h.to_string()).collect(),
-        rows,
+        headers: STATEMENT_HEADERS.iter().map(|h| h.to_string()).collect(),
+        rows: statements.iter().map(statement_cells).collect(),
     }
+}
+
+const STATEMENT_HEADERS: [&str; 30] = [
+    "party",
+    "currency",
+    "period",
+    "from",
+    "to",
+    "opening",
+    "gross",
+    "sales",
+    "commission",
+    "fees",
+    "splits",
+    "refunds",
+    "settled",
+    "frozen_in",
+    "released",
+    "withdrawn",
+    "pending",
+    "available",
+    "frozen",
+    "refunds_held",
+    "closing",
+    "reserve_held",
+    "reserve_released",
+    "payouts_requested",
+    "payouts_paid",
+    "payout_fees",
+    "payouts_failed",
+    "payouts_returned",
+    "reserve",
+    "payouts_held",
+];
+
+/// One statement's cells, in `STATEMENT_HEADERS` order.
+fn statement_cells(s: &Statement) -> Vec<Cell> {
+    let (m, c, cur) = (&s.movements, &s.closing, s.currency);
+    let party = format!("{}:{}", s.party.role.name().to_lowercase(), s.party.id);
+    let mut cells = vec![
+        Cell::Text(party),
+        Cell::Count(cur as u64),
+        Cell::Text(s.period.label.clone()),
+        Cell::Text(s.period.start.clone()),
+        Cell::Text(s.period.end.clone()),
+    ];
+    let amounts = [
+        s.opening.total_minor(),
+        m.gross_minor,
+        m.sales_minor,
+        m.commission_minor,
+        m.fees_minor,
+        m.splits_minor,
+        m.refunds_minor,
+        m.settled_minor,
+        m.frozen_minor,
+        m.released_minor,
+        m.withdrawn_minor,
+        c.pending_minor,
+        c.available_minor,
+        c.frozen_minor,
+        c.refunds_held_minor,
+        c.total_minor(),
+        m.reserve_held_minor,
+        m.reserve_released_minor,
+        m.payouts_requested_minor,
+        m.payouts_paid_minor,
+        m.payout_fees_minor,
+        m.payouts_failed_minor,
+        m.payouts_returned_minor,
+        c.reserve_minor,
+        c.payouts_held_minor,
+    ];
+    cells.extend(amounts.map(|a| minor(a, cur)));
+    cells
 }
 
 /// One line per channel statement.
