@@ -47,23 +47,39 @@ pub struct PayoutRecorder {
     events: Vec<PayoutEvent>,
 }
 
-// The payouts (payouts.rs, issue 22) call `record` and `record_payout` at every state change.
+// The payouts (payouts.rs, issue 22) record through `Engine::record_payout`.
 #[allow(dead_code)]
 impl PayoutRecorder {
-    /// Records `event` when on. Takes the recorder alone, so that a caller holding a borrow of
-    /// the state can record (`self.payout_events.record(..)`).
+    /// Whether recording: the one branch the live engine pays per payout state change.
     #[inline(always)]
-    pub(crate) fn record(&mut self, event: impl FnOnce() -> PayoutEvent) {
-        if self.on {
-            self.push(event());
-        }
+    pub(crate) fn is_on(&self) -> bool {
+        self.on
     }
 
     /// Out of line: the live engine never gets here.
     #[cold]
     #[inline(never)]
-    fn push(&mut self, event: PayoutEvent) {
+    pub(crate) fn push(&mut self, event: PayoutEvent) {
+        debug_assert!(self.on, "recorded only when on");
         self.events.push(event);
+    }
+
+    /// Gives this input's final changes of `payout_id` the channel's own result code (the
+    /// channel's answer carries it; the state change does not).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn set_channel_code(&mut self, payout_id: u64, channel_code: u16) {
+        let ended = |e: &PayoutEvent| {
+            matches!(
+                e.state,
+                PayoutState::Paid | PayoutState::Failed | PayoutState::Returned
+            )
+        };
+        for e in self.events.iter_mut() {
+            if e.payout_id == payout_id && ended(e) {
+                e.channel_code = channel_code;
+            }
+        }
     }
 
     #[inline(always)]
@@ -95,13 +111,6 @@ impl Engine {
     pub fn recorded_payouts(&self) -> &[PayoutEvent] {
         self.payout_events.events()
     }
-
-    /// The hook payouts.rs calls at every state change; the event is built only when recording.
-    #[allow(dead_code)]
-    #[inline(always)]
-    pub(crate) fn record_payout(&mut self, event: impl FnOnce() -> PayoutEvent) {
-        self.payout_events.record(event);
-    }
 }
 
 #[cfg(test)]
@@ -126,23 +135,23 @@ mod tests {
     }
 
     #[test]
-    fn records_only_when_on_and_clears_per_input() {
+    fn records_while_on_clears_per_input_and_takes_the_channels_code() {
         let mut r = PayoutRecorder::default();
-        let mut built = 0;
-        r.record(|| {
-            built += 1;
-            event(PayoutState::Sent)
-        });
-        assert_eq!(built, 0, "off: the event is not even built");
-        assert!(r.events().is_empty());
+        assert!(!r.is_on());
         r.set(true);
-        r.record(|| event(PayoutState::Sent));
-        r.record(|| event(PayoutState::Paid));
-        let states: Vec<PayoutState> = r.events().iter().map(|e| e.state).collect();
-        assert_eq!(states, [PayoutState::Sent, PayoutState::Paid]);
+        r.push(event(PayoutState::Sent));
+        r.push(event(PayoutState::Failed));
+        r.set_channel_code(7, 51);
+        r.set_channel_code(8, 99);
+        let got: Vec<(PayoutState, u16)> = r
+            .events()
+            .iter()
+            .map(|e| (e.state, e.channel_code))
+            .collect();
+        assert_eq!(got, [(PayoutState::Sent, 0), (PayoutState::Failed, 51)]);
         r.clear();
         assert!(r.events().is_empty());
-        r.record(|| event(PayoutState::Returned));
+        r.push(event(PayoutState::Returned));
         r.set(false);
         assert!(r.events().is_empty(), "turning it off forgets");
     }
