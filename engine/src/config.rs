@@ -181,6 +181,7 @@ impl Engine {
             deposit_hold_days: hold_days,
             pending: VecDeque::with_capacity((usize::from(settlement_days) + 1) * n),
             frozen: VecDeque::with_capacity((usize::from(hold_days) + 2) * n),
+            payout: Default::default(),
         });
         slot
     }
@@ -199,6 +200,8 @@ impl Engine {
 
     pub(crate) fn config_merchant(&mut self, m: &ConfigMerchant) -> Result<(), Refusal> {
         let terms = self.check_merchant(m)?;
+        let payout =
+            Engine::check_payout_terms(m.payout_mode, m.payout_channel_id, m.min_payout_minor)?;
         let existing = self.index.merchants.get(&m.merchant_id).copied();
         if existing.is_none()
             && (self.state.merchants.len() >= self.state.limits.merchants_max as usize
@@ -215,11 +218,13 @@ impl Engine {
                 let party_slot = self.state.merchants[slot as usize].party_slot;
                 self.state.merchants[slot as usize] = self.merchant(m, &terms, party_slot);
                 self.update_party(party_slot, days, terms.deposit_ppb, hold_days);
+                self.set_payout_terms(party_slot, payout);
             }
             None => {
                 let kind = PartyKind::Merchant;
                 let party_slot =
                     self.new_party(kind, m.merchant_id, days, terms.deposit_ppb, hold_days);
+                self.set_payout_terms(party_slot, payout);
                 let slot = self.state.merchants.len() as u32;
                 let merchant = self.merchant(m, &terms, party_slot);
                 self.state.merchants.push(merchant);
@@ -330,6 +335,7 @@ impl Engine {
         if m.channel_id == 0 {
             return invalid("channel_id must be > 0");
         }
+        self.not_a_payout_channel(m.channel_id)?;
         if !(1..=600_000).contains(&m.timeout_ms) {
             return invalid("timeout_ms must be 1..=600000");
         }
@@ -492,6 +498,8 @@ impl Engine {
             return invalid("settlement_days must be 1..=30");
         }
         let parent_slot = self.promoter_parent(m)?;
+        let payout =
+            Engine::check_payout_terms(m.payout_mode, m.payout_channel_id, m.min_payout_minor)?;
         let existing = self.index.promoters.get(&m.promoter_id).copied();
         if existing.is_none()
             && (self.state.promoters.len() >= self.state.limits.promoters_max as usize
@@ -510,10 +518,12 @@ impl Engine {
                 p.active = active;
                 let party = p.party_slot;
                 self.update_party(party, m.settlement_days, 0, 0);
+                self.set_payout_terms(party, payout);
             }
             None => {
                 let kind = PartyKind::Promoter;
                 let party_slot = self.new_party(kind, m.promoter_id, m.settlement_days, 0, 0);
+                self.set_payout_terms(party_slot, payout);
                 let slot = self.state.promoters.len() as u32;
                 self.state.promoters.push(Promoter {
                     id: m.promoter_id,
