@@ -460,6 +460,8 @@ struct Harness {
     payout_fees: BTreeMap<u64, i64>,
     /// Payouts paid: each at most once.
     payouts_paid: BTreeSet<u64>,
+    /// Per (merchant, currency): amount + fee of its payouts not yet ended (reserved).
+    payouts_open: BTreeMap<(u32, u16), i128>,
     /// Each party's expected total (pending + available + frozen) per currency.
     model: BTreeMap<PartyKey, i128>,
     /// Per currency: (platform revenue, fee expense).
@@ -584,6 +586,7 @@ impl Harness {
             withdrawals: Vec::new(),
             payout_fees: BTreeMap::new(),
             payouts_paid: BTreeSet::new(),
+            payouts_open: BTreeMap::new(),
             model: BTreeMap::new(),
             platform: BTreeMap::new(),
             merchant_max: BTreeMap::new(),
@@ -1525,10 +1528,22 @@ impl Harness {
                 AnyMessage::WithdrawAck(w) if w.status == AckStatus::Accepted && !w.duplicate => {
                     let prev = self.payout_fees.insert(w.withdrawal_id, w.fee_minor);
                     assert!(prev.is_none(), "payout id {} given twice", w.withdrawal_id);
+                    *self
+                        .payouts_open
+                        .entry((w.merchant_id, w.currency))
+                        .or_default() += i128::from(w.amount_minor + w.fee_minor);
                 }
-                AnyMessage::WithdrawResult(w)
-                    if w.status == FinalStatus::Succeeded && !w.duplicate =>
-                {
+                AnyMessage::WithdrawResult(w) if !w.duplicate => {
+                    let fee = self.payout_fees[&w.withdrawal_id];
+                    let open = self
+                        .payouts_open
+                        .entry((w.merchant_id, w.currency))
+                        .or_default();
+                    *open -= i128::from(w.amount_minor + fee);
+                    assert!(*open >= 0, "{w:?}");
+                    if w.status != FinalStatus::Succeeded {
+                        continue;
+                    }
                     assert!(
                         self.payouts_paid.insert(w.withdrawal_id),
                         "payout {} paid twice",
@@ -2051,7 +2066,11 @@ impl Harness {
                     .unwrap_or((0, 0, 0));
                 assert!(p >= 0 && a >= 0 && f >= 0, "{kind:?} {id}: {p} {a} {f}");
                 let reported = i128::from(p) + i128::from(a) + i128::from(f);
-                let in_refund = self.in_refund_bound(kind, id, currency);
+                let mut in_refund = self.in_refund_bound(kind, id, currency);
+                // Payouts not yet ended hold their amount and fee reserved.
+                if kind == PartyKind::Merchant {
+                    in_refund += self.payouts_open.get(&(id, currency)).copied().unwrap_or(0);
+                }
                 assert!(
                     reported <= expected && reported >= expected - in_refund,
                     "{kind:?} {id} in {currency}: reported {reported} ({p} + {a} + {f}), model {expected}, being refunded at most {in_refund}"
