@@ -11,6 +11,7 @@
 use sluice_protocol::{PartyKind, PayoutState, ReasonCode};
 
 use crate::Engine;
+use crate::state::PayoutOrigin;
 
 /// One payout state change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,8 +48,6 @@ pub struct PayoutRecorder {
     events: Vec<PayoutEvent>,
 }
 
-// The payouts (payouts.rs, issue 22) record through `Engine::record_payout`.
-#[allow(dead_code)]
 impl PayoutRecorder {
     /// Whether recording: the one branch the live engine pays per payout state change.
     #[inline(always)]
@@ -96,6 +95,53 @@ impl PayoutRecorder {
 
     pub(crate) fn events(&self) -> &[PayoutEvent] {
         &self.events
+    }
+}
+
+impl Engine {
+    /// The hook payouts.rs calls right after payout `slot` changed state (opened into Review or
+    /// Sent, approved, paid, failed or rejected, returned): one branch when not recording.
+    #[inline(always)]
+    pub(crate) fn record_payout(&mut self, slot: u32) {
+        if self.payout_events.is_on() {
+            self.record_payout_now(slot);
+        }
+    }
+
+    /// The channel's own result code for this input's final changes of `payout_id` (called
+    /// where the channel's answer is at hand).
+    #[inline(always)]
+    pub(crate) fn record_payout_channel_code(&mut self, payout_id: u64, channel_code: u16) {
+        if self.payout_events.is_on() {
+            self.payout_events.set_channel_code(payout_id, channel_code);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn record_payout_now(&mut self, slot: u32) {
+        let p = &self.state.payouts[slot as usize];
+        assert!(!p.vacant, "a payout that changed state is in its slot");
+        let channel = self.state.payout_book.channels.get(p.channel_slot as usize);
+        let event = PayoutEvent {
+            payout_id: p.id,
+            party_kind: p.party_kind,
+            party_id: p.party_id,
+            currency: p.currency,
+            amount_minor: p.amount_minor,
+            fee_minor: p.fee_minor,
+            state: p.state,
+            reason: p.reason,
+            channel_id: channel.map_or(0, |c| c.id),
+            channel_code: 0,
+            withdraw_request_id: if p.origin == PayoutOrigin::Acquirer {
+                p.request_id
+            } else {
+                0
+            },
+            automatic: p.origin == PayoutOrigin::Automatic,
+        };
+        self.payout_events.push(event);
     }
 }
 

@@ -154,6 +154,7 @@ impl Engine {
             );
         }
         self.apply_payout_answer(meta, slot, res, out);
+        self.record_payout_channel_code(res.payout_id, res.channel_code);
     }
 
     /// What a channel's answer does to payout `slot` (its channel's own).
@@ -225,6 +226,7 @@ impl Engine {
             p.state = PayoutState::Sent;
             p.updated_ns = self.state.now_ns;
             self.queue_payout(slot);
+            self.record_payout(slot);
             self.dispatch_payout(meta, slot, out);
         } else {
             self.payout_failed(meta, slot, ReasonCode::PayoutRejected, out);
@@ -304,6 +306,7 @@ impl Engine {
             let msg = self.withdraw_result(slot, false, meta.seq);
             out.push(dest, meta.seq, &msg);
         }
+        self.record_payout(slot);
     }
 
     /// A paid payout came back: the amount returns to the bank and to the party (not the fee).
@@ -343,6 +346,7 @@ impl Engine {
             };
             out.push(Dest::acquirer(p.acquirer_id, 0), meta.seq, &msg);
         }
+        self.record_payout(slot);
     }
 
     /// The available balance of payout `slot`'s party in its currency now.

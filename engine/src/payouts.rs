@@ -266,6 +266,7 @@ impl Engine {
         book.in_flight_minor[usize::from(c)] += total;
         book.open += 1;
         self.payout_made(slot);
+        self.record_payout(slot);
         if state == PayoutState::Sent {
             self.queue_payout(slot);
         }
