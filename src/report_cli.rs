@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 use sluice_store::report::format::{self, Format};
 use sluice_store::report::{
-    self, ChannelStatement, Dim, Grouping, Party, PeriodKind, Role, Statement, TxType,
+    self, ChannelStatement, Dim, Grouping, Party, PayoutDim, PeriodKind, Role, Statement, TxType,
 };
 use sluice_store::{DayRange, FlowReader, ParquetStore};
 
@@ -20,6 +20,9 @@ pub enum ReportCommand {
     /// Payments, refunds and withdrawals grouped by any dimensions: volume, counts, success
     /// rates, failovers, fees, refunds, risk hits per rule.
     Flow(FlowArgs),
+    /// Payout state changes (review, sent, paid, failed, returned) grouped by party kind, party,
+    /// state, reason, channel, automatic, day, week, month or currency: count, amount, fees.
+    Payouts(PayoutsArgs),
 }
 
 /// Where the rows come from.
@@ -90,10 +93,27 @@ pub struct FlowArgs {
     to: Option<String>,
 }
 
+#[derive(Args)]
+pub struct PayoutsArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Dimensions, comma-separated: party_kind, party, state, reason, channel, automatic, day,
+    /// week, month, currency.
+    #[arg(long, default_value = "state,party_kind")]
+    by: String,
+    /// First day, YYYY-MM-DD.
+    #[arg(long)]
+    from: Option<String>,
+    /// Last day, YYYY-MM-DD.
+    #[arg(long)]
+    to: Option<String>,
+}
+
 pub fn run(command: ReportCommand) -> Result<(), String> {
     let text = match command {
         ReportCommand::Statement(args) => statement(args),
         ReportCommand::Flow(args) => flow(args),
+        ReportCommand::Payouts(args) => payouts(args),
     }
     .map_err(|e| e.to_string())?;
     print!("{text}");
@@ -215,4 +235,18 @@ fn flow(args: FlowArgs) -> Result<String, String> {
     let flow = report::flow(&rows, &grouping).map_err(|e| e.to_string())?;
     let table = format::flow_table(&flow, &measures).map_err(|e| e.to_string())?;
     format::render(&flow, &table, format).map_err(|e| e.to_string())
+}
+
+fn payouts(args: PayoutsArgs) -> Result<String, String> {
+    let format = Format::parse(&args.source.format).map_err(|e| e.to_string())?;
+    let dims = PayoutDim::parse_list(&args.by).map_err(|e| e.to_string())?;
+    let days = days(&args.from, &args.to)?;
+    let mut reader = open_reader(&args.source)?;
+    // Only the payouts table: a store without payouts prints an empty report.
+    let rows = reader
+        .load(&["payouts"], days)
+        .map_err(|e| format!("report: {e}"))?;
+    let report = report::payouts(&rows, &dims, days).map_err(|e| e.to_string())?;
+    let table = format::payouts_table(&report);
+    format::render(&report, &table, format).map_err(|e| e.to_string())
 }

@@ -3,7 +3,10 @@
 //! six week boundaries — exported with
 //! `sluice export`; the daily, weekly and monthly statements must close at the balances the
 //! server reports (BalanceQuery) to the minor unit, and their movements must sum to the same
-//! totals whichever the period.
+//! totals whichever the period. Since issue 22 merchant 1001 keeps a 10% rolling reserve for 3
+//! days and withdraws through the bank-transfer payout channel (fee 2.00), answered here as a
+//! channel connector would: one payout paid and returned days later, one failed; the statements
+//! show the reserve and the payouts and still tie out.
 
 mod common;
 use serde_json::Value;
@@ -74,9 +77,77 @@ fn balance(client: &mut Client, merchant: u32) -> BalanceEntry {
     cny.copied().unwrap_or_default()
 }
 
+/// The payout channel's fixed fee, minor units.
+const PAYOUT_FEE: i64 = 200;
+/// The payout channel (the default configuration's bank transfer).
+const PAYOUT_CHANNEL: u16 = 9;
+
+/// Withdraws `amount` for merchant 1001: accepted and dispatched to the payout channel; returns
+/// the payout id.
+fn withdraw(client: &mut Client, bank: &mut Client, id: u64, amount_minor: i64) -> u64 {
+    let withdraw = WithdrawRequest {
+        withdraw_request_id: id,
+        merchant_id: MERCHANTS[0],
+        currency: CNY as u16,
+        amount_minor,
+    };
+    client.send(&withdraw).expect("send withdrawal");
+    let ack = client
+        .recv_until(WAIT, |m| match m {
+            AnyMessage::WithdrawAck(a) => Some(a.clone()),
+            _ => None,
+        })
+        .expect("a withdrawal ack");
+    assert_eq!(ack.status, AckStatus::Accepted, "{ack:?}");
+    assert_eq!(ack.fee_minor, PAYOUT_FEE, "{ack:?}");
+    let dispatch = bank
+        .recv_until(WAIT, |m| match m {
+            AnyMessage::PayoutDispatch(d) => Some(d.clone()),
+            _ => None,
+        })
+        .expect("a payout dispatch");
+    assert_eq!(dispatch.payout_id, ack.withdrawal_id);
+    dispatch.payout_id
+}
+
+/// The payout channel answers `payout_id`; the acquirer hears the outcome (`WithdrawResult`, or
+/// `WithdrawReturned` for a return).
+fn bank_answers(
+    client: &mut Client,
+    bank: &mut Client,
+    payout_id: u64,
+    status: PayoutChannelStatus,
+) {
+    let answer = PayoutChannelResult {
+        payout_id,
+        status,
+        channel_code: 0,
+        channel_ref: Chars::new("bank-ref"),
+    };
+    bank.send(&answer).expect("send payout answer");
+    let heard = client
+        .recv_until(WAIT, |m| match m {
+            AnyMessage::WithdrawResult(r) if r.withdrawal_id == payout_id => {
+                Some(format!("{:?}", r.status))
+            }
+            AnyMessage::WithdrawReturned(r) if r.withdrawal_id == payout_id => {
+                Some("Returned".to_string())
+            }
+            _ => None,
+        })
+        .expect("the withdrawal's outcome");
+    let want = match status {
+        PayoutChannelStatus::Paid => "Succeeded",
+        PayoutChannelStatus::Failed => "Failed",
+        _ => "Returned",
+    };
+    assert_eq!(heard, want);
+}
+
 /// On 2026-12-04: refunds 30.00 of the first payment (merchant 1002's, of 2026-11-25: settled
-/// long ago, so taken from available) and withdraws 1,000.00 for merchant 1001.
-fn refund_and_withdraw(client: &mut Client) {
+/// long ago, so taken from available); merchant 1001 withdraws 1,000.00 (paid) and 200.00 (the
+/// bank fails it). Returns the paid payout's id.
+fn refund_and_withdraw(client: &mut Client, bank: &mut Client) -> u64 {
     let refund = RefundRequest {
         refund_request_id: 1,
         payment_request_id: 1,
@@ -90,20 +161,52 @@ fn refund_and_withdraw(client: &mut Client) {
         })
         .expect("a refund result");
     assert_eq!(result.status, FinalStatus::Succeeded, "{result:?}");
-    let withdraw = WithdrawRequest {
-        withdraw_request_id: 1,
-        merchant_id: MERCHANTS[0],
-        currency: CNY as u16,
-        amount_minor: 100_000,
-    };
-    client.send(&withdraw).expect("send withdrawal");
-    let result = client
-        .recv_until(WAIT, |m| match m {
-            AnyMessage::WithdrawResult(r) => Some(r.clone()),
-            _ => None,
-        })
-        .expect("a withdrawal result");
-    assert_eq!(result.status, FinalStatus::Succeeded, "{result:?}");
+    let paid = withdraw(client, bank, 1, 100_000);
+    bank_answers(client, bank, paid, PayoutChannelStatus::Paid);
+    let failed = withdraw(client, bank, 2, 20_000);
+    bank_answers(client, bank, failed, PayoutChannelStatus::Failed);
+    paid
+}
+
+/// The default configuration, with merchant 1001's rolling reserve and the payout fee.
+fn month_config(dir: &Path) -> sluice_gateway::config::Config {
+    let mut config = common::in_process_config(dir, 10_000);
+    let text = sluice_gateway::config::DEFAULT_CONFIG;
+    let reserve = "id = 1001\nacquirer_id = 1\nreserve_rate = \"0.1\"\nreserve_days = 3\n";
+    let fee = format!("fee_fixed_minor = {PAYOUT_FEE}\nfee_rate = \"0\"");
+    let edited = text
+        .replacen("id = 1001\nacquirer_id = 1\n", reserve, 1)
+        .replacen("fee_fixed_minor = 0\nfee_rate = \"0\"", &fee, 1);
+    assert!(edited.contains("reserve_days = 3") && edited.contains(&fee));
+    let genesis = config.world.genesis.clone();
+    config.world = sluice_gateway::config::Config::parse(&edited)
+        .expect("the edited configuration")
+        .world;
+    config.world.genesis = genesis;
+    config
+}
+
+/// Logs in the payout channel's connector with a key made for it.
+fn bank_connector(addr: std::net::SocketAddr, dir: &Path) -> Client {
+    let file = dir.join("ch-bank.secret");
+    let file_arg = file.to_str().expect("utf-8 path");
+    let principal = PAYOUT_CHANNEL.to_string();
+    common::admin_ok(
+        addr,
+        &[
+            "credential",
+            "add",
+            "ch-bank-test",
+            "--role",
+            "channel",
+            "--principal",
+            &principal,
+            "--secret-out",
+            file_arg,
+        ],
+    );
+    let secret = std::fs::read_to_string(&file).expect("the secret file");
+    Client::login(addr, Role::Channel, "ch-bank-test", secret.trim()).expect("bank login")
 }
 
 /// Runs the month in `dir` and returns each merchant's CNY balance at its end.
@@ -113,16 +216,22 @@ fn run_month(dir: &Path) -> Vec<BalanceEntry> {
         clock: Clock::Scripted(clock.clone()),
         ..ServeOptions::default()
     };
-    let server = Server::start(common::in_process_config(dir, 10_000), options).expect("server");
+    let server = Server::start(month_config(dir), options).expect("server");
     let (addr, stop) = (server.local_addr, server.stop.clone());
     let running = std::thread::spawn(move || server.run());
     let mut client =
         Client::login(addr, Role::Acquirer, "acq-a", "sluice-demo-acquirer-a").expect("login");
+    let mut bank = bank_connector(addr, dir);
+    let mut paid = 0;
     for day in 0..DAYS {
         clock.advance_to(START_NS + day * NS_PER_DAY + 10 * 3_600_000_000_000);
         pay_a_day(&mut client, day);
         if day == 9 {
-            refund_and_withdraw(&mut client);
+            paid = refund_and_withdraw(&mut client, &mut bank);
+        }
+        if day == 12 {
+            // The receiving bank sends the paid transfer back.
+            bank_answers(&mut client, &mut bank, paid, PayoutChannelStatus::Returned);
         }
     }
     // The last day's evening: the day is still open, so its income is still pending.
@@ -214,6 +323,9 @@ fn statements_of_a_scripted_month_tie_out_to_the_ledger() {
             );
         }
         assert!(sum(&daily, "sales_minor") > 0);
+        if merchant == MERCHANTS[0] {
+            payouts_show(&dir, &daily, &monthly);
+        }
         // Every day ties its movements to its balances (docs/STORE.md, "Reports").
         for s in &daily {
             let total = |b: &Value| {
@@ -222,6 +334,8 @@ fn statements_of_a_scripted_month_tie_out_to_the_ledger() {
                     "available_minor",
                     "frozen_minor",
                     "refunds_held_minor",
+                    "reserve_minor",
+                    "payouts_held_minor",
                 ]
                 .iter()
                 .map(|f| b[*f].as_i64().expect("a balance"))
@@ -230,7 +344,10 @@ fn statements_of_a_scripted_month_tie_out_to_the_ledger() {
             let m = |f: &str| s["movements"][f].as_i64().expect("a figure");
             let moved = m("sales_minor") + m("commission_minor")
                 - m("refunds_minor")
-                - m("withdrawn_minor");
+                - m("withdrawn_minor")
+                - m("payouts_paid_minor")
+                - m("payout_fees_minor")
+                + m("payouts_returned_minor");
             let change = total(&s["closing"]) - total(&s["opening"]);
             assert_eq!(
                 change, moved,
@@ -248,10 +365,10 @@ fn statements_of_a_scripted_month_tie_out_to_the_ledger() {
                 closing["available_minor"], balance.available_minor,
                 "merchant {merchant}"
             );
-            assert_eq!(
-                closing["frozen_minor"], balance.frozen_minor,
-                "merchant {merchant}"
-            );
+            // BalanceQuery's frozen holds the deposit and the rolling reserve.
+            let held = closing["frozen_minor"].as_i64().expect("frozen")
+                + closing["reserve_minor"].as_i64().expect("reserve");
+            assert_eq!(held, balance.frozen_minor, "merchant {merchant}");
         }
         let text = sluice(
             &[
@@ -327,4 +444,47 @@ fn report_names_what_is_missing() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("export"), "{stderr}");
+}
+
+/// Merchant 1001's payouts and reserve in its statements, and `sluice report payouts`.
+fn payouts_show(dir: &Path, daily: &[Value], monthly: &[Value]) {
+    for period in [daily, monthly] {
+        assert_eq!(
+            sum(period, "payouts_requested_minor"),
+            100_000 + 20_000 + 2 * PAYOUT_FEE
+        );
+        assert_eq!(sum(period, "payouts_paid_minor"), 100_000);
+        assert_eq!(sum(period, "payout_fees_minor"), PAYOUT_FEE);
+        assert_eq!(sum(period, "payouts_failed_minor"), 20_000 + PAYOUT_FEE);
+        assert_eq!(sum(period, "payouts_returned_minor"), 100_000);
+        assert!(sum(period, "reserve_held_minor") > 0);
+        assert!(sum(period, "reserve_released_minor") > 0);
+    }
+    let args = ["report", "payouts", "--by", "state", "--format", "json"];
+    let report: Value = serde_json::from_str(&sluice(&args, dir)).expect("JSON");
+    let by_state: Vec<(String, u64, i64)> = report["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| {
+            let m = &r["measures"];
+            (
+                r["key"][0].as_str().expect("a state").to_string(),
+                m["count"].as_u64().expect("a count"),
+                m["amount_minor"].as_i64().expect("an amount"),
+            )
+        })
+        .collect();
+    let want = [
+        ("Sent", 2, 120_000),
+        ("Paid", 1, 100_000),
+        ("Failed", 1, 20_000),
+        ("Returned", 1, 100_000),
+    ]
+    .map(|(s, c, a)| (s.to_string(), c, a));
+    assert_eq!(by_state, want);
+    println!(
+        "{}",
+        sluice(&["report", "payouts", "--by", "day,state"], dir)
+    );
 }

@@ -35,7 +35,7 @@ TEXT_LENGTH = struct.Struct("<H")  # variable-length text: u16 length, then the 
 
 ENCODING_TYPE = 0xEB50  # SBE 1.0 little-endian
 SCHEMA_ID = 0x534C  # "SL"
-SCHEMA_VERSION = 6  # section 1, Versioning: the server accepts any version >= 1
+SCHEMA_VERSION = 7  # section 1, Versioning: the server accepts any version >= 1
 HEADERS_LEN = SOFH.size + SBE_HEADER.size  # 14: also the shortest valid frame
 MAX_FRAME_TO_SERVER = 1024  # largest frame the server accepts (LoginAccepted.max_frame_bytes says so too)
 MAX_FRAME_FROM_SERVER = 16384  # largest frame the server sends
@@ -91,6 +91,14 @@ class AckStatus(enum.IntEnum):
 class FinalStatus(enum.IntEnum):
     Succeeded = 1
     Failed = 2
+
+
+class PayoutState(enum.IntEnum):
+    Review = 1
+    Sent = 2
+    Paid = 3
+    Failed = 4
+    Returned = 5
 
 
 class OrderState(enum.IntEnum):
@@ -360,6 +368,13 @@ class ReasonCode(enum.IntEnum):
     CredentialExists = 146
     NotFound = 147
     WithdrawalsFull = 150
+    NoPayoutChannel = 151
+    BelowMinimumPayout = 152
+    PayoutsFull = 153
+    PayoutRejected = 154
+    PayoutFailed = 155
+    UnknownPayout = 156
+    PayoutNotInReview = 157
     ResumeTooOld = 160
     ResumeAhead = 161
     ResumeUnavailable = 162
@@ -662,6 +677,19 @@ MESSAGES = [
         (20, "currency", U16), (22, "amount_minor", I64), (30, "status", E8(FinalStatus)),
         (31, "reason", E16(ReasonCode)), (33, "available_after_minor", I64), (41, "duplicate", BOOL),
         (42, "sequence", U64), (50, "out_seq", U64), (58, "retransmission", BOOL),
+    ]),
+    MessageType(21, "WithdrawAck", 68, [
+        (0, "withdraw_request_id", U64), (8, "withdrawal_id", U64), (16, "merchant_id", U32),
+        (20, "currency", U16), (22, "amount_minor", I64), (30, "fee_minor", I64),
+        (38, "status", E8(AckStatus)), (39, "reason", E16(ReasonCode)), (41, "state", E8(PayoutState)),
+        (42, "available_after_minor", I64), (50, "duplicate", BOOL), (51, "sequence", U64),
+        (59, "out_seq", U64), (67, "retransmission", BOOL),
+    ]),
+    MessageType(22, "WithdrawReturned", 57, [
+        (0, "withdraw_request_id", U64), (8, "withdrawal_id", U64), (16, "merchant_id", U32),
+        (20, "currency", U16), (22, "amount_minor", I64), (30, "channel_code", U16),
+        (32, "available_after_minor", I64), (40, "sequence", U64), (48, "out_seq", U64),
+        (56, "retransmission", BOOL),
     ]),
     MessageType(20, "PaymentReversal", 81, [
         (0, "request_id", U64), (8, "order_id", U64), (16, "attempt", U8), (17, "channel_id", U16),

@@ -5,12 +5,12 @@ use rkyv::rancor;
 use rkyv::util::AlignedVec;
 use rustc_hash::FxHashMap;
 use sluice_protocol::{
-    BalanceQuery, ChannelControlResult, ChannelResult, ChannelSettlement, ConfigChannel,
-    ConfigCredential, ConfigListEntry, ConfigMerchant, ConfigMerchantNotify, ConfigPromoter,
-    ConfigQuery, ConfigRiskRule, ConfigSplitProfile, DecodeError, Discrepancy, Genesis, Message,
-    MessageHeader, PaymentRequest, Pulse, QueryOrder, ReasonCode, RefundChannelResult,
-    RefundRequest, Reject, Role, SnapshotRequest, StatsQuery, WithdrawRequest, codec::text,
-    may_send, split_sbe,
+    BalanceQuery, ChannelControlResult, ChannelResult, ChannelSettlement, ConfigCalendarDay,
+    ConfigChannel, ConfigCredential, ConfigListEntry, ConfigMerchant, ConfigMerchantNotify,
+    ConfigPromoter, ConfigQuery, ConfigRiskRule, ConfigSplitProfile, DecodeError, Discrepancy,
+    Genesis, Message, MessageHeader, PaymentRequest, PayoutChannelResult, Pulse, QueryOrder,
+    ReasonCode, RefundChannelResult, RefundRequest, Reject, ReleaseSettlement, Role,
+    SnapshotRequest, StatsQuery, WithdrawRequest, codec::text, may_send, split_sbe,
 };
 use std::fmt;
 
@@ -35,8 +35,13 @@ use crate::state::{Counters, Limits, Retention, State};
 /// line (`Order::taken_minor`); 8: retention (order and refund ids and generations, receipts,
 /// free slots and due queues); 9: the acquirers' output sequences (`State::out_seqs`) and the
 /// merchants' notify settings (`State::merchant_notify`); 10: the channels' bill and settlement
-/// settings, a refund's fee return, channel settlements, the discrepancy list, 8 fixed accounts.
-pub const STATE_FORMAT: u32 = 10;
+/// settings, a refund's fee return, channel settlements, the discrepancy list, 8 fixed accounts;
+/// 11: settlement schedules and payouts (docs/PAYOUTS.md): the working-day calendar, a party's
+/// schedule, rolling reserve and `reserved`/`held` queues, a split line's `held`, four accounts
+/// per party (`Reserve`); the payout table replaces the withdrawals, payout channels, policies,
+/// the questions queue, a party's payout terms; 10 fixed accounts: payouts_in_flight,
+/// payout_fees.
+pub const STATE_FORMAT: u32 = 11;
 /// The first bytes of a snapshot payload.
 const SNAPSHOT_MAGIC: &[u8; 4] = b"SLST";
 /// Magic, format, 8 reserved bytes, state length, counters length.
@@ -105,7 +110,8 @@ pub(crate) struct Index {
     /// Retired orders' receipts by order id (owner 0).
     pub receipts: IdIndex,
     pub refunds: IdIndex,
-    pub withdrawals: IdIndex,
+    /// Payouts by (acquirer, withdraw_request_id) and (`ADMIN_OWNER`, payout_request_id).
+    pub payouts: IdIndex,
 }
 
 impl Default for IdIndex {
@@ -124,7 +130,7 @@ impl Index {
         self.orders.prefault()
             + self.receipts.prefault()
             + self.refunds.prefault()
-            + self.withdrawals.prefault()
+            + self.payouts.prefault()
     }
 
     fn with_limits(l: &Limits) -> Self {
@@ -136,7 +142,7 @@ impl Index {
             orders: IdIndex::with_max(l.orders_max + l.receipts_max),
             receipts: IdIndex::with_max(l.receipts_max),
             refunds: IdIndex::with_max(l.refunds_max),
-            withdrawals: IdIndex::with_max(l.withdrawals_max),
+            payouts: IdIndex::with_max(l.withdrawals_max),
         }
     }
 }
@@ -160,6 +166,9 @@ pub struct Engine {
     pub(crate) counters: Counters,
     pub(crate) index: Index,
     snapshot_requested: bool,
+    /// Records payout state changes for the exporter (`crate::payout_events`): beside the state,
+    /// never in it.
+    pub(crate) payout_events: crate::payout_events::PayoutRecorder,
     /// TEST ONLY (`test-support`): captures not kept are left unreversed (reversals.rs).
     #[cfg(feature = "test-support")]
     pub(crate) reversals_disabled: bool,
@@ -179,6 +188,7 @@ impl Engine {
             last_seq: 1,
             now_ns: timestamp_ns,
             settled_through_day: 0,
+            calendar: crate::calendar::Calendar::new(),
             fee_fixed_max: 0,
             merchants: Vec::with_capacity(limits.merchants_max as usize),
             promoters: Vec::with_capacity(limits.promoters_max as usize),
@@ -187,7 +197,8 @@ impl Engine {
             channels: Vec::with_capacity(limits.channels_max as usize),
             orders: Vec::with_capacity(limits.orders_max as usize),
             refunds: Vec::with_capacity(limits.refunds_max as usize),
-            withdrawals: Vec::with_capacity(limits.withdrawals_max as usize),
+            payouts: Vec::with_capacity(limits.withdrawals_max as usize),
+            payout_book: crate::state::PayoutBook::with_capacity(limits.withdrawals_max),
             retention: Retention::with_limits(&limits),
             ledger,
             risk: RiskState::new(
@@ -214,6 +225,7 @@ impl Engine {
             counters,
             index,
             snapshot_requested: false,
+            payout_events: Default::default(),
             #[cfg(feature = "test-support")]
             reversals_disabled: false,
         })
@@ -274,6 +286,7 @@ impl Engine {
         }
         self.state.last_seq = meta.seq;
         self.state.ledger.recorder_mut().clear();
+        self.payout_events.clear();
         // The sequencer owns time and never goes backwards; clamp defensively all the same.
         self.state.now_ns = self.state.now_ns.max(meta.timestamp_ns);
         // TEST ONLY (feature `nondeterministic-for-tests`, off by default): mixes the wall clock
@@ -306,6 +319,8 @@ impl Engine {
         if let Err(e) = self.state.ledger.limits_hold() {
             panic!("money limits broken at sequence {}: {e}", meta.seq);
         }
+        // What `payouts_in_flight` holds reserved is exactly the open payouts' money.
+        self.assert_payouts_in_flight(meta.seq);
         Ok(())
     }
 
@@ -350,6 +365,8 @@ impl Engine {
             }
             WithdrawRequest::TEMPLATE_ID => WithdrawRequest::read_body(block, body)
                 .map(|m| self.handle_withdraw(meta, body, block, &m, out)),
+            PayoutChannelResult::TEMPLATE_ID => PayoutChannelResult::read_body(block, body)
+                .map(|m| self.handle_payout_result(meta, &m, out)),
             BalanceQuery::TEMPLATE_ID => {
                 BalanceQuery::read_body(block, body).map(|m| self.handle_balance(meta, &m, out))
             }
@@ -414,6 +431,10 @@ impl Engine {
             }
             ConfigMerchantNotify::TEMPLATE_ID => ConfigMerchantNotify::read_body(block, body)
                 .map(|m| self.config_merchant_notify(meta, &m, out)),
+            ConfigCalendarDay::TEMPLATE_ID => ConfigCalendarDay::read_body(block, body)
+                .map(|m| self.config_calendar_day(meta, &m, out)),
+            ReleaseSettlement::TEMPLATE_ID => ReleaseSettlement::read_body(block, body)
+                .map(|m| self.handle_release_settlement(meta, &m, out)),
             ChannelSettlement::TEMPLATE_ID => ChannelSettlement::read_body(block, body)
                 .map(|m| self.handle_channel_settlement(meta, &m, out)),
             Discrepancy::TEMPLATE_ID => {
@@ -421,9 +442,7 @@ impl Engine {
             }
             // Genesis is consumed by `Engine::new`; a second one changes nothing.
             Genesis::TEMPLATE_ID => Ok(()),
-            _ => Err(DecodeError::UnknownTemplate {
-                template_id: template,
-            }),
+            _ => self.dispatch_payout_admin(meta, (template, block), body, out),
         }
     }
 
@@ -467,7 +486,7 @@ impl Engine {
         let s = &mut self.state;
         crate::mem::prefault_spare(&mut s.orders)
             + crate::mem::prefault_spare(&mut s.refunds)
-            + crate::mem::prefault_spare(&mut s.withdrawals)
+            + crate::mem::prefault_spare(&mut s.payouts)
             + crate::mem::prefault_spare(&mut s.retention.receipts)
             + s.risk.prefault()
             + self.index.prefault()
@@ -620,6 +639,7 @@ impl Engine {
             state,
             counters,
             snapshot_requested: false,
+            payout_events: Default::default(),
             #[cfg(feature = "test-support")]
             reversals_disabled: false,
         };
@@ -639,7 +659,8 @@ impl Engine {
         reserve_to(&mut s.channels, l.channels_max);
         reserve_to(&mut s.orders, l.orders_max);
         reserve_to(&mut s.refunds, l.refunds_max);
-        reserve_to(&mut s.withdrawals, l.withdrawals_max);
+        reserve_to(&mut s.payouts, l.withdrawals_max);
+        s.payout_book.reserve(l.withdrawals_max);
         s.retention.reserve(&l);
         s.out_seqs.reserve();
         reserve_to(
@@ -649,13 +670,9 @@ impl Engine {
         crate::mem::advise_huge_pages(&s.orders);
         crate::mem::advise_huge_pages(&s.refunds);
         s.risk.rebuild();
+        s.calendar.reserve_all();
         for p in s.parties.iter_mut() {
-            let n = (p.settlement_days as usize + 1) * l.currencies.len();
-            let more = n.saturating_sub(p.pending.len());
-            p.pending.reserve_exact(more);
-            let f = (p.deposit_hold_days as usize + 2) * l.currencies.len();
-            let more = f.saturating_sub(p.frozen.len());
-            p.frozen.reserve_exact(more);
+            p.reserve_queues(l.currencies.len());
         }
         let ix = &mut self.index;
         for (i, m) in s.merchants.iter().enumerate() {
@@ -671,10 +688,7 @@ impl Engine {
             ix.channels.insert(c.id, i as u32);
         }
         crate::retention::rebuild_payments_index(s, ix);
-        for (i, w) in s.withdrawals.iter().enumerate().filter(|(_, w)| !w.vacant) {
-            ix.withdrawals
-                .insert(w.acquirer_id, w.withdraw_request_id, i as u32);
-        }
+        crate::payouts::rebuild_payouts_index(s, ix);
         let rules_more = (l.risk_rules_max as usize).saturating_sub(self.counters.rule_hits.len());
         self.counters.rule_hits.reserve_exact(rules_more);
     }

@@ -14,6 +14,7 @@ fn golden_split_100_with_10_percent_platform_and_5_percent_promoter() {
         parent_promoter_id: 0,
         settlement_days: 1,
         status: Activity::Active,
+        ..ConfigPromoter::default()
     });
     let mut req = payment(1, SHOP, 10_000);
     req.promoter_id = 503;
@@ -326,15 +327,16 @@ fn settlement_moves_pending_to_available_and_freezes_the_deposit() {
         },
     );
     let w = find(&out, |m| {
-        if let AnyMessage::WithdrawResult(w) = m {
+        if let AnyMessage::WithdrawAck(w) = m {
             Some(w)
         } else {
             None
         }
     });
+    // The payout channel's fee (2 + 0.1%) comes from the balance too.
     assert_eq!(
-        (w.status, w.available_after_minor),
-        (FinalStatus::Succeeded, 5_000)
+        (w.status, w.fee_minor, w.available_after_minor),
+        (AckStatus::Accepted, 6, 4_994)
     );
     let out = d.acquirer(
         ACQUIRER_A,
@@ -346,7 +348,7 @@ fn settlement_moves_pending_to_available_and_freezes_the_deposit() {
         },
     );
     let w = find(&out, |m| {
-        if let AnyMessage::WithdrawResult(w) = m {
+        if let AnyMessage::WithdrawAck(w) = m {
             Some(w)
         } else {
             None
@@ -466,6 +468,7 @@ fn a_promoter_chain_that_would_loop_is_refused_and_changes_nothing() {
         parent_promoter_id: PROMOTER,
         settlement_days: 7,
         status: Activity::Active,
+        ..ConfigPromoter::default()
     };
     let out = d.admin(&looping);
     let ack = find(&out, |m| match m {

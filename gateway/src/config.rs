@@ -9,8 +9,9 @@
 use serde::Deserialize;
 use sluice_journal::{Durability, JournalConfig};
 use sluice_node::world::{
-    ChannelEntry, ConfigError, CredentialEntry, LimitsSection, ListEntry, MerchantEntry,
-    ProfileEntry, PromoterEntry, RuleEntry, World, WorldSections, err, line_of,
+    CalendarEntry, ChannelEntry, ConfigError, CredentialEntry, LimitsSection, ListEntry,
+    MerchantEntry, PayoutChannelEntry, PayoutPolicyEntry, ProfileEntry, PromoterEntry, RuleEntry,
+    World, WorldSections, err, line_of,
 };
 use sluice_protocol::*;
 use std::net::SocketAddr;
@@ -37,7 +38,7 @@ pub const DEMO_CREDENTIALS: &[(&str, Role, &str)] = &[
 ];
 
 #[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 struct FileConfig {
     #[serde(default)]
     server: ServerSection,
@@ -61,6 +62,9 @@ struct FileConfig {
     risk_rules: Vec<Spanned<RuleEntry>>,
     #[serde(default)]
     lists: Vec<Spanned<ListEntry>>,
+    payout_channels: Vec<Spanned<PayoutChannelEntry>>,
+    payout_policies: Vec<Spanned<PayoutPolicyEntry>>,
+    calendar: Vec<Spanned<CalendarEntry>>,
     #[serde(default)]
     simulator: SimulatorSection,
     #[serde(default)]
@@ -410,6 +414,9 @@ impl Config {
                 risk_rules: file.risk_rules,
                 lists: file.lists,
                 credentials: file.credentials,
+                payout_channels: file.payout_channels,
+                payout_policies: file.payout_policies,
+                calendar: file.calendar,
             },
         )?;
         check_simulator(&file.simulator)?;

@@ -38,7 +38,7 @@ pub const ENCODING_SBE_LE: u16 = 0xEB50;
 /// Sluice's SBE schema id ("SL").
 pub const SCHEMA_ID: u16 = 0x534C;
 /// The schema version this code writes. Decoders accept any version >= 1 (append-only).
-pub const SCHEMA_VERSION: u16 = 6;
+pub const SCHEMA_VERSION: u16 = 7;
 /// Largest frame the server accepts from a peer, framing header included.
 pub const MAX_INBOUND_FRAME_BYTES: usize = 1024;
 /// Largest frame anyone sends (server replies such as StatsReport are the largest).
@@ -423,12 +423,17 @@ all_messages!(
     WithdrawRequest,
     WithdrawResult,
     PaymentReversal,
+    WithdrawAck,
+    WithdrawReturned,
     Dispatch,
     ChannelResult,
     RefundDispatch,
     RefundChannelResult,
     ChannelControl,
     ChannelControlResult,
+    PayoutDispatch,
+    PayoutQuery,
+    PayoutChannelResult,
     ConfigMerchant,
     ConfigChannel,
     ConfigSplitProfile,
@@ -448,6 +453,13 @@ all_messages!(
     ConfigMerchantNotify,
     ChannelSettlement,
     Discrepancy,
+    ConfigCalendarDay,
+    ReleaseSettlement,
+    PayoutRequest,
+    PayoutAck,
+    PayoutReview,
+    ConfigPayoutChannel,
+    ConfigPayoutPolicy,
     Pulse,
     Genesis,
 );
@@ -547,5 +559,10 @@ mod tests {
         assert!(may_send(Role::Acquirer, Heartbeat::TEMPLATE_ID));
         assert!(!may_send(Role::Acquirer, PaymentAck::TEMPLATE_ID));
         assert!(!may_send(Role::Admin, 9999));
+        assert!(may_send(Role::Channel, PayoutChannelResult::TEMPLATE_ID));
+        assert!(!may_send(Role::Acquirer, PayoutChannelResult::TEMPLATE_ID));
+        assert!(may_send(Role::Admin, PayoutRequest::TEMPLATE_ID));
+        assert!(!may_send(Role::Acquirer, PayoutRequest::TEMPLATE_ID));
+        assert!(!may_send(Role::Admin, WithdrawAck::TEMPLATE_ID));
     }
 }

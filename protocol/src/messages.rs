@@ -435,8 +435,9 @@ message! {
     }
     since 5 {
         /// This output's number in the acquirer's recoverable flow: from 1, one more for each
-        /// PaymentAck, PaymentResult, PaymentReversal, RefundAck, RefundResult and WithdrawResult
-        /// sent to the acquirer, gap-free across all its sessions and restarts (section 3, Resume).
+        /// PaymentAck, PaymentResult, PaymentReversal, RefundAck, RefundResult, WithdrawAck,
+        /// WithdrawResult and WithdrawReturned sent to the acquirer, gap-free across all its
+        /// sessions and restarts (section 3, Resume).
         out_seq: u64 = 0,
         /// 1 on a copy sent again by a resume (section 3, Resume); 0 on the first sending.
         retransmission: bool = false,
@@ -477,8 +478,9 @@ message! {
     }
     since 5 {
         /// This output's number in the acquirer's recoverable flow: from 1, one more for each
-        /// PaymentAck, PaymentResult, PaymentReversal, RefundAck, RefundResult and WithdrawResult
-        /// sent to the acquirer, gap-free across all its sessions and restarts (section 3, Resume).
+        /// PaymentAck, PaymentResult, PaymentReversal, RefundAck, RefundResult, WithdrawAck,
+        /// WithdrawResult and WithdrawReturned sent to the acquirer, gap-free across all its
+        /// sessions and restarts (section 3, Resume).
         out_seq: u64 = 0,
         /// 1 on a copy sent again by a resume (section 3, Resume); 0 on the first sending.
         retransmission: bool = false,
@@ -523,8 +525,9 @@ message! {
     }
     since 5 {
         /// This output's number in the acquirer's recoverable flow: from 1, one more for each
-        /// PaymentAck, PaymentResult, PaymentReversal, RefundAck, RefundResult and WithdrawResult
-        /// sent to the acquirer, gap-free across all its sessions and restarts (section 3, Resume).
+        /// PaymentAck, PaymentResult, PaymentReversal, RefundAck, RefundResult, WithdrawAck,
+        /// WithdrawResult and WithdrawReturned sent to the acquirer, gap-free across all its
+        /// sessions and restarts (section 3, Resume).
         out_seq: u64 = 0,
         /// 1 on a copy sent again by a resume (section 3, Resume); 0 on the first sending.
         retransmission: bool = false,
@@ -577,8 +580,9 @@ message! {
     }
     since 5 {
         /// This output's number in the acquirer's recoverable flow: from 1, one more for each
-        /// PaymentAck, PaymentResult, PaymentReversal, RefundAck, RefundResult and WithdrawResult
-        /// sent to the acquirer, gap-free across all its sessions and restarts (section 3, Resume).
+        /// PaymentAck, PaymentResult, PaymentReversal, RefundAck, RefundResult, WithdrawAck,
+        /// WithdrawResult and WithdrawReturned sent to the acquirer, gap-free across all its
+        /// sessions and restarts (section 3, Resume).
         out_seq: u64 = 0,
         /// 1 on a copy sent again by a resume (section 3, Resume); 0 on the first sending.
         retransmission: bool = false,
@@ -613,8 +617,9 @@ message! {
     }
     since 5 {
         /// This output's number in the acquirer's recoverable flow: from 1, one more for each
-        /// PaymentAck, PaymentResult, PaymentReversal, RefundAck, RefundResult and WithdrawResult
-        /// sent to the acquirer, gap-free across all its sessions and restarts (section 3, Resume).
+        /// PaymentAck, PaymentResult, PaymentReversal, RefundAck, RefundResult, WithdrawAck,
+        /// WithdrawResult and WithdrawReturned sent to the acquirer, gap-free across all its
+        /// sessions and restarts (section 3, Resume).
         out_seq: u64 = 0,
         /// 1 on a copy sent again by a resume (section 3, Resume); 0 on the first sending.
         retransmission: bool = false,
@@ -717,7 +722,9 @@ message! {
 }
 
 message! {
-    /// Withdraw from a merchant's available balance to its bank account.
+    /// Withdraw from a merchant's available balance to its bank account: a payout through the
+    /// merchant's payout channel (docs/PAYOUTS.md, section 4). Answered at once with WithdrawAck;
+    /// the outcome follows as WithdrawResult.
     WithdrawRequest = 18, sent_by Acquirer {
         /// Unique per acquirer among withdrawals: the idempotency key.
         withdraw_request_id: u64,
@@ -725,8 +732,10 @@ message! {
         merchant_id: u32,
         /// ISO 4217 numeric: a ledger currency.
         currency: u16,
-        /// Amount, minor units (> 0, at most the merchant's available balance in `currency`).
-        /// BalanceOverflow when the payouts account would pass 2^63 - 1 minor units.
+        /// Amount the merchant's bank account receives, minor units (> 0 and at least the
+        /// merchant's min_payout_minor; the amount plus the payout channel's fee at most the
+        /// merchant's available balance in `currency`). BalanceOverflow when the payouts account
+        /// would pass 2^63 - 1 minor units.
         amount_minor: i64,
     }
     groups {}
@@ -734,11 +743,14 @@ message! {
 }
 
 message! {
-    /// The outcome of a withdrawal.
+    /// The final outcome of an accepted withdrawal (schema 7; before it, the immediate answer):
+    /// Succeeded once the payout channel paid it, Failed when the channel failed it
+    /// (PayoutFailed) or the review rejected it (PayoutRejected). A WithdrawRequest refused at
+    /// once gets only a WithdrawAck.
     WithdrawResult = 19, sent_by Server {
         /// Echo.
         withdraw_request_id: u64,
-        /// Sluice's withdrawal id (0 when refused).
+        /// Sluice's withdrawal id: the payout id.
         withdrawal_id: u64,
         /// The merchant.
         merchant_id: u32,
@@ -750,22 +762,93 @@ message! {
         status: FinalStatus,
         /// Why it failed (None when succeeded).
         reason: ReasonCode,
-        /// The merchant's available balance in `currency` right after the withdrawal, minor units
-        /// (0 when refused; a resend gets the value recorded the first time).
+        /// The merchant's available balance in `currency` right after the outcome, minor units
+        /// (a failed payout's money is back in it).
         available_after_minor: i64,
-        /// 1 when this answers a resend of a withdrawal that succeeded (0 on
-        /// DuplicateRequestMismatch).
+        /// 1 when this answers a resend of a withdrawal that had ended (after its WithdrawAck
+        /// with duplicate = 1).
         duplicate: bool,
-        /// Journal sequence of the input this answers: the WithdrawRequest, or the resend's own.
+        /// Journal sequence of the input that ended the payout (a PayoutChannelResult or a
+        /// PayoutReview), or, when duplicate = 1, the resend's own.
         sequence: u64,
     }
     since 5 {
         /// This output's number in the acquirer's recoverable flow: from 1, one more for each
-        /// PaymentAck, PaymentResult, PaymentReversal, RefundAck, RefundResult and WithdrawResult
-        /// sent to the acquirer, gap-free across all its sessions and restarts (section 3, Resume).
+        /// PaymentAck, PaymentResult, PaymentReversal, RefundAck, RefundResult, WithdrawAck,
+        /// WithdrawResult and WithdrawReturned sent to the acquirer, gap-free across all its
+        /// sessions and restarts (section 3, Resume).
         out_seq: u64 = 0,
         /// 1 on a copy sent again by a resume (section 3, Resume); 0 on the first sending.
         retransmission: bool = false,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// The immediate answer to a WithdrawRequest (schema 7): accepted (the payout is in Review or
+    /// Sent, its amount and fee reserved from the merchant's available balance) or refused.
+    WithdrawAck = 21, sent_by Server {
+        /// Echo.
+        withdraw_request_id: u64,
+        /// Sluice's withdrawal id: the payout id (0 when refused).
+        withdrawal_id: u64,
+        /// The merchant.
+        merchant_id: u32,
+        /// ISO 4217 numeric.
+        currency: u16,
+        /// Amount the merchant's bank account receives, minor units.
+        amount_minor: i64,
+        /// The payout channel's fee, borne by the merchant (0 when refused).
+        fee_minor: i64,
+        /// Accepted or rejected.
+        status: AckStatus,
+        /// Why it was refused (None when accepted): UnknownMerchant, MerchantNotOwned,
+        /// AmountNotPositive, CurrencyNotAccepted, NoPayoutChannel, BelowMinimumPayout,
+        /// InsufficientBalance, PayoutsFull, BalanceOverflow, DuplicateRequestMismatch.
+        reason: ReasonCode,
+        /// Review or Sent when accepted (a resend: the state now); Failed when refused.
+        state: PayoutState,
+        /// The merchant's available balance in `currency` right after the reservation, minor
+        /// units (0 when refused; a resend gets the value recorded the first time).
+        available_after_minor: i64,
+        /// 1 when this answers a resend with identical fields (0 on DuplicateRequestMismatch).
+        duplicate: bool,
+        /// Journal sequence of the input this answers: the WithdrawRequest, or the resend's own.
+        sequence: u64,
+        /// This output's number in the acquirer's recoverable flow (see PaymentAck.out_seq).
+        out_seq: u64,
+        /// 1 on a copy sent again by a resume (section 3, Resume); 0 on the first sending.
+        retransmission: bool,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// A paid withdrawal came back (schema 7): the receiving bank returned the transfer, and the
+    /// amount is back in the merchant's available balance (the payout channel's fee is not).
+    WithdrawReturned = 22, sent_by Server {
+        /// The withdrawal's request id.
+        withdraw_request_id: u64,
+        /// The payout id.
+        withdrawal_id: u64,
+        /// The merchant.
+        merchant_id: u32,
+        /// ISO 4217 numeric.
+        currency: u16,
+        /// Amount returned to the available balance, minor units.
+        amount_minor: i64,
+        /// The channel's own code for the return.
+        channel_code: u16,
+        /// The merchant's available balance in `currency` right after the return, minor units.
+        available_after_minor: i64,
+        /// Journal sequence of the PayoutChannelResult that reported the return.
+        sequence: u64,
+        /// This output's number in the acquirer's recoverable flow (see PaymentAck.out_seq).
+        out_seq: u64,
+        /// 1 on a copy sent again by a resume (section 3, Resume); 0 on the first sending.
+        retransmission: bool,
     }
     groups {}
     texts {}
@@ -930,6 +1013,71 @@ message! {
     texts {}
 }
 
+message! {
+    /// Ask a payout channel to pay a party (schema 7; docs/PAYOUTS.md, section 4). Sent when a
+    /// payout is accepted (or approved), and again, the same, when the channel answers NotFound
+    /// to a PayoutQuery: a channel pays a payout id at most once.
+    PayoutDispatch = 36, sent_by Server {
+        /// The payout.
+        payout_id: u64,
+        /// The payout channel (the connector's own id).
+        channel_id: u16,
+        /// Whose payout.
+        party_kind: PayoutParty,
+        /// The merchant or promoter id (0 for the platform).
+        party_id: u32,
+        /// ISO 4217 numeric.
+        currency: u16,
+        /// What the party receives, minor units.
+        amount_minor: i64,
+        /// The channel's fee, minor units (the platform's account pays amount + fee).
+        fee_minor: i64,
+        /// Answer before this event time, ns since the epoch, or the payout is queried.
+        deadline_ns: u64,
+        /// Event time the server sent it, ns since the epoch.
+        at_ns: u64,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// Ask a payout channel where a payout stands (schema 7): sent when its deadline passes
+    /// without a final answer, or after a Processing, at the channel's query interval until a
+    /// final answer. Answered with PayoutChannelResult.
+    PayoutQuery = 37, sent_by Server {
+        /// The payout.
+        payout_id: u64,
+        /// The payout channel.
+        channel_id: u16,
+        /// ISO 4217 numeric.
+        currency: u16,
+        /// What the party receives, minor units.
+        amount_minor: i64,
+        /// Event time the server sent it, ns since the epoch.
+        at_ns: u64,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// A payout channel's answer to a PayoutDispatch or PayoutQuery, or, unasked, a return
+    /// (schema 7). A repeat of a final answer changes nothing.
+    PayoutChannelResult = 38, sent_by Channel {
+        /// The payout.
+        payout_id: u64,
+        /// What happened.
+        status: PayoutChannelStatus,
+        /// The channel's own result code.
+        channel_code: u16,
+        /// The channel's reference for the transfer.
+        channel_ref: Chars<24>,
+    }
+    groups {}
+    texts {}
+}
+
 // ---------------------------------------------------------------------------------------------
 // Admin
 // ---------------------------------------------------------------------------------------------
@@ -965,6 +1113,24 @@ message! {
         weight_cost: Decimal,
         /// WeightedScore: weight of latency (per second of average latency) (0..=1000).
         weight_latency: Decimal,
+    }
+    since 7 {
+        /// When income becomes available (docs/PAYOUTS.md, section 3).
+        schedule: PartySchedule = PartySchedule::CalendarDays,
+        /// Weekly: the ISO weekday (1 = Monday ... 7 = Sunday); Monthly: the date (1..=31);
+        /// 0 otherwise.
+        schedule_anchor: u8 = 0,
+        /// Share of what is left after the deposit held as rolling reserve (0..=1).
+        reserve_rate: Decimal = Decimal::ZERO,
+        /// Days the rolling reserve is held (0..=366).
+        reserve_days: u16 = 0,
+        /// Whether the party is paid out after each settlement on its own.
+        payout_mode: PayoutMode = PayoutMode::Manual,
+        /// The payout channel its payouts go through (0 = none: payouts are refused
+        /// NoPayoutChannel).
+        payout_channel_id: u16 = 0,
+        /// Smallest payout, minor units (0 = any amount > 0).
+        min_payout_minor: i64 = 0,
     }
     groups {
         /// Accepted currencies.
@@ -1093,6 +1259,24 @@ message! {
         settlement_days: u8,
         /// Active or disabled.
         status: Activity,
+    }
+    since 7 {
+        /// When income becomes available (docs/PAYOUTS.md, section 3).
+        schedule: PartySchedule = PartySchedule::CalendarDays,
+        /// Weekly: the ISO weekday (1 = Monday ... 7 = Sunday); Monthly: the date (1..=31);
+        /// 0 otherwise.
+        schedule_anchor: u8 = 0,
+        /// Share of what is left after the deposit held as rolling reserve (0..=1).
+        reserve_rate: Decimal = Decimal::ZERO,
+        /// Days the rolling reserve is held (0..=366).
+        reserve_days: u16 = 0,
+        /// Whether the party is paid out after each settlement on its own.
+        payout_mode: PayoutMode = PayoutMode::Manual,
+        /// The payout channel its payouts go through (0 = none: payouts are refused
+        /// NoPayoutChannel).
+        payout_channel_id: u16 = 0,
+        /// Smallest payout, minor units (0 = any amount > 0).
+        min_payout_minor: i64 = 0,
     }
     groups {}
     texts {}
@@ -1279,6 +1463,16 @@ message! {
         receipts_expired: u64 = 0,
         /// Times orders due to retire stayed in the table because the receipts were full.
         retire_blocked: u64 = 0,
+    }
+    since 7 {
+        /// Payouts paid (returned ones included).
+        payouts_paid: u64 = 0,
+        /// Payouts failed or rejected.
+        payouts_failed: u64 = 0,
+        /// Paid payouts returned.
+        payouts_returned: u64 = 0,
+        /// Payouts in review or at a payout channel now.
+        payouts_in_flight: u64 = 0,
     }
     groups {
         /// Per channel, in configuration order (the first 32 channels).
@@ -1505,6 +1699,131 @@ message! {
     }
 }
 
+message! {
+    /// Set what one date is in the working-day calendar (schema 7; docs/PAYOUTS.md, section 2).
+    /// Answered with ConfigAck (object_id = day).
+    ConfigCalendarDay = 59, sent_by Admin {
+        /// The date: days since 1970-01-01 in the engine's day (Genesis.utc_offset_secs).
+        day: u32,
+        /// Holiday, Workday, or Default (back to the weekday rule).
+        kind: DayKind,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// Release a Manual-schedule party's income earned through a day (schema 7). Answered with
+    /// ConfigAck (object_id = party_id).
+    ReleaseSettlement = 60, sent_by Admin {
+        /// Merchant or Promoter.
+        party_kind: PayoutParty,
+        /// The merchant or promoter id.
+        party_id: u32,
+        /// The last earning day released: days since the epoch in the engine's day.
+        through_day: u32,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// Pay a promoter, or the platform itself, from its available balance (schema 7; merchants
+    /// too, though their acquirer's WithdrawRequest is the usual way). Answered with PayoutAck;
+    /// the outcome is seen in the party's balance, the payout's state and the flow store.
+    PayoutRequest = 61, sent_by Admin {
+        /// Unique among admin payout requests: the idempotency key.
+        payout_request_id: u64,
+        /// Merchant, Promoter or Platform.
+        party_kind: PayoutParty,
+        /// The merchant or promoter id (0 for the platform).
+        party_id: u32,
+        /// ISO 4217 numeric: a ledger currency.
+        currency: u16,
+        /// What the party receives, minor units (> 0; plus the fee, at most its available
+        /// balance; for the platform, its revenue).
+        amount_minor: i64,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// The answer to a PayoutRequest (schema 7).
+    PayoutAck = 62, sent_by Server {
+        /// Echo.
+        payout_request_id: u64,
+        /// The payout (0 when refused).
+        payout_id: u64,
+        /// Accepted or rejected.
+        status: AckStatus,
+        /// Why it was refused (None when accepted).
+        reason: ReasonCode,
+        /// Review or Sent when accepted (a resend: the state now); Failed when refused.
+        state: PayoutState,
+        /// The payout channel's fee, minor units (0 when refused).
+        fee_minor: i64,
+        /// Journal sequence of the PayoutRequest this answers.
+        sequence: u64,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// Approve or reject a payout waiting in Review (schema 7). Approval sends it to its payout
+    /// channel; rejection releases its money and ends it Failed (PayoutRejected). Answered with
+    /// ConfigAck (object_id = payout_id; UnknownPayout, PayoutNotInReview).
+    PayoutReview = 63, sent_by Admin {
+        /// The payout.
+        payout_id: u64,
+        /// 1 to approve, 0 to reject.
+        approve: bool,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// Create or replace a payout channel (schema 7). Its id is in the channels' id space: a
+    /// connector logs in as that channel; an id is a payment or a payout channel, never both.
+    /// Answered with ConfigAck (object_id = channel_id).
+    ConfigPayoutChannel = 64, sent_by Admin {
+        /// The channel id (> 0; not a payment channel's).
+        channel_id: u16,
+        /// Display name.
+        name: Chars<16>,
+        /// Active or disabled (a disabled channel takes no new payouts; those in flight finish).
+        status: Activity,
+        /// How long after a PayoutDispatch the channel has to answer before it is queried,
+        /// milliseconds (1..=86400000).
+        timeout_ms: u32,
+        /// How often a payout without a final answer is queried, milliseconds (1..=86400000).
+        query_interval_ms: u32,
+        /// Fixed part of the fee, minor units (>= 0).
+        fee_fixed_minor: i64,
+        /// Rate part of the fee, of the amount (0..=1), rounded half up to a minor unit.
+        fee_rate: Decimal,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// The payout policy of one currency (schema 7). Answered with ConfigAck (object_id =
+    /// currency).
+    ConfigPayoutPolicy = 65, sent_by Admin {
+        /// ISO 4217 numeric: a ledger currency.
+        currency: u16,
+        /// A payout of a larger amount waits in Review for a PayoutReview (0 = no review).
+        review_above_minor: i64,
+        /// The payout channel of the platform's own payouts (0 = none).
+        platform_payout_channel_id: u16,
+    }
+    groups {}
+    texts {}
+}
+
 // ---------------------------------------------------------------------------------------------
 // Sequencer-generated inputs: journaled, never accepted from a peer.
 // ---------------------------------------------------------------------------------------------
@@ -1527,7 +1846,8 @@ message! {
         orders_max: u32,
         /// Most refunds in memory.
         refunds_max: u32,
-        /// Most withdrawals in memory.
+        /// Most withdrawals in memory: from schema 7, most payouts (in review, in flight, and
+        /// ended ones kept for duplicates).
         withdrawals_max: u32,
         /// Most merchants.
         merchants_max: u32,

@@ -2,24 +2,28 @@
 //! `out_seq`, and the byte-level reads and patches of it and of `retransmission` that the engine
 //! and the gateway use without decoding a whole message.
 //!
-//! Every recoverable message has exactly one `since 5` block, `out_seq: u64` then
+//! Every recoverable message of schema 5 has exactly one `since 5` block, `out_seq: u64` then
 //! `retransmission: bool`, appended right after its first version's root block: `out_seq` is at
 //! body offset `MIN_BLOCK_LENGTH`, `retransmission` 8 bytes after it. A frame of an earlier
-//! version (a shorter block) holds neither: the functions then answer `None` / `false`.
+//! version (a shorter block) holds neither: the functions then answer `None` / `false`. The
+//! messages added to the flow later (WithdrawAck, WithdrawReturned, schema 7) end their root
+//! block with the two fields: `out_seq` is at `BLOCK_LENGTH - 9`.
 
 use crate::{
     MESSAGE_HEADER_LEN, Message, PaymentAck, PaymentResult, PaymentReversal, RefundAck,
-    RefundResult, SOFH_LEN, WithdrawResult,
+    RefundResult, SOFH_LEN, WithdrawAck, WithdrawResult, WithdrawReturned,
 };
 
 /// The template ids of the recoverable flow.
-pub const RECOVERABLE_TEMPLATES: [u16; 6] = [
+pub const RECOVERABLE_TEMPLATES: [u16; 8] = [
     PaymentAck::TEMPLATE_ID,
     PaymentResult::TEMPLATE_ID,
     PaymentReversal::TEMPLATE_ID,
     RefundAck::TEMPLATE_ID,
     RefundResult::TEMPLATE_ID,
     WithdrawResult::TEMPLATE_ID,
+    WithdrawAck::TEMPLATE_ID,
+    WithdrawReturned::TEMPLATE_ID,
 ];
 
 // Each has the two fields right after its first version's block, and nothing else appended.
@@ -30,6 +34,9 @@ const _: () = {
     assert!(RefundAck::BLOCK_LENGTH == RefundAck::MIN_BLOCK_LENGTH + 9);
     assert!(RefundResult::BLOCK_LENGTH == RefundResult::MIN_BLOCK_LENGTH + 9);
     assert!(WithdrawResult::BLOCK_LENGTH == WithdrawResult::MIN_BLOCK_LENGTH + 9);
+    // Schema 7's: the two fields end the root block, which has no later fields.
+    assert!(WithdrawAck::BLOCK_LENGTH == WithdrawAck::MIN_BLOCK_LENGTH);
+    assert!(WithdrawReturned::BLOCK_LENGTH == WithdrawReturned::MIN_BLOCK_LENGTH);
 };
 
 /// Whether a template belongs to the recoverable flow.
@@ -48,6 +55,8 @@ fn out_seq_body_offset(template_id: u16) -> Option<usize> {
         RefundAck::TEMPLATE_ID => RefundAck::MIN_BLOCK_LENGTH,
         RefundResult::TEMPLATE_ID => RefundResult::MIN_BLOCK_LENGTH,
         WithdrawResult::TEMPLATE_ID => WithdrawResult::MIN_BLOCK_LENGTH,
+        WithdrawAck::TEMPLATE_ID => WithdrawAck::BLOCK_LENGTH - 9,
+        WithdrawReturned::TEMPLATE_ID => WithdrawReturned::BLOCK_LENGTH - 9,
         _ => return None,
     };
     Some(usize::from(min))
@@ -139,6 +148,18 @@ mod tests {
                 ..Default::default()
             }),
             frame(&WithdrawResult {
+                out_seq: 41,
+                ..Default::default()
+            }),
+            frame(&WithdrawAck {
+                withdraw_request_id: 3,
+                sequence: 9,
+                out_seq: 41,
+                ..Default::default()
+            }),
+            frame(&WithdrawReturned {
+                withdraw_request_id: 3,
+                sequence: 9,
                 out_seq: 41,
                 ..Default::default()
             }),

@@ -148,6 +148,11 @@ pub fn enums_markdown() -> String {
         enum_markdown::<SettlementSchedule>(),
         enum_markdown::<DiscrepancyOp>(),
         enum_markdown::<DiscrepancyClass>(),
+        enum_markdown::<PayoutState>(),
+        enum_markdown::<PayoutChannelStatus>(),
+        enum_markdown::<DayKind>(),
+        enum_markdown::<PartySchedule>(),
+        enum_markdown::<PayoutMode>(),
         enum_markdown::<ReasonCode>(),
     ]
     .concat()

@@ -248,7 +248,8 @@ wire_enum! {
 }
 
 wire_enum! {
-    /// Why something was refused. Carried by PaymentAck, RefundAck, WithdrawResult, Reject,
+    /// Why something was refused. Carried by PaymentAck, RefundAck, WithdrawAck, WithdrawResult,
+    /// PayoutAck, Reject,
     /// LoginRejected, Logout, ConfigAck, OrderStatus and the final results.
     ReasonCode: u16 {
         None = 0 => "No error.",
@@ -311,6 +312,15 @@ wire_enum! {
         DiscrepancyExists = 171 => "Discrepancy Open: an entry with this id exists (nothing changed).",
         UnknownDiscrepancy = 172 => "Discrepancy Resolve: no open entry with this id.",
         DiscrepanciesFull = 173 => "Discrepancy Open: the list in memory reached its maximum.",
+        NoPayoutChannel = 151 => "No active payout channel is configured for the payout: the party's payout_channel_id (the platform's: ConfigPayoutPolicy's platform_payout_channel_id) names none, or it is disabled or does not take the currency (docs/PAYOUTS.md).",
+        BelowMinimumPayout = 152 => "The payout is below the party's min_payout_minor (ConfigMerchant, ConfigPromoter).",
+        PayoutsFull = 153 => "The payouts in memory (in flight, in review, and ended ones kept for duplicates) reached their maximum (Genesis withdrawals_max).",
+        PayoutRejected = 154 => "WithdrawResult: an admin's PayoutReview rejected the payout; the money is back in the party's available balance.",
+        PayoutFailed = 155 => "WithdrawResult: the payout channel failed the transfer; the money (fee included) is back in the party's available balance.",
+        UnknownPayout = 156 => "PayoutReview of an unknown payout; a PayoutChannelResult for a payout the server does not know or did not send to that channel.",
+        PayoutNotInReview = 157 => "PayoutReview of a payout that is not waiting in Review (already reviewed, sent or ended).",
+        CalendarFull = 180 => "ConfigCalendarDay: the calendar holds its maximum of dated entries (4,096).",
+        NothingToRelease = 181 => "ReleaseSettlement: the party has no income waiting through that day.",
         ResumeUnavailable = 162 => "LoginAccepted: this server keeps no output log (`[resume] enabled = false`), or it could not be read: the session is open without a resume. Also the Logout of a resume that could not finish: the output log did not reach the outputs to retransmit within the resume timeout, or could not be read.",
     }
 }
@@ -451,3 +461,58 @@ wire_enum! {
         Timing = 7 => "The two sides put it on different days; carried to the next bill until it ages out.",
     }
 }
+
+wire_enum! {
+    /// Where a payout stands (docs/PAYOUTS.md, section 4).
+    PayoutState: u8 {
+        Review = 1 => "Accepted; its money (amount and fee) is reserved and waits for an admin's PayoutReview.",
+        Sent = 2 => "Sent to the payout channel (PayoutDispatch); its money is reserved until the channel's final answer. No answer by the deadline, or Processing, starts PayoutQuery at the channel's query interval.",
+        Paid = 3 => "The channel paid it: the amount and the fee left the platform's bank account.",
+        Failed = 4 => "The channel failed it or the review rejected it (or, in WithdrawAck and PayoutAck, it was refused): the money, fee included, is back in the party's available balance.",
+        Returned = 5 => "Paid, then the receiving bank sent it back: the amount is back in the party's available balance; the fee is not.",
+    }
+}
+
+wire_enum! {
+    /// A payout channel's answer (PayoutChannelResult).
+    PayoutChannelStatus: u8 {
+        Paid = 1 => "The transfer was paid. Final; a repeat is ignored.",
+        Failed = 2 => "The transfer will not be paid. Final.",
+        Processing = 3 => "Still in progress: not final; the server asks again (PayoutQuery) at the channel's query interval.",
+        NotFound = 4 => "To a PayoutQuery: the channel never received the payout; the server sends the same PayoutDispatch again (channels are idempotent on the payout id).",
+        Returned = 5 => "Sent unasked, days later: the receiving bank returned a paid transfer. For a payout still in flight it means paid, then returned.",
+    }
+}
+
+wire_enum! {
+    /// What a ConfigCalendarDay makes of a date.
+    DayKind: u8 {
+        Default = 0 => "Back to the weekday rule: Monday to Friday are working days, Saturday and Sunday are not.",
+        Holiday = 1 => "Not a working day (a public holiday on a weekday).",
+        Workday = 2 => "A working day even on a weekend (China's make-up working days).",
+    }
+}
+
+wire_enum! {
+    /// When a party's income becomes available (docs/PAYOUTS.md, section 3). Named PartySchedule
+    /// because SettlementSchedule already names how a channel pays the platform.
+    PartySchedule: u8 {
+        CalendarDays = 0 => "settlement_days calendar days after the day the income was earned (what every earlier configuration meant).",
+        BusinessDays = 1 => "The settlement_days-th working day after the day the income was earned.",
+        Weekly = 2 => "The first schedule_anchor weekday (ISO: 1 = Monday ... 7 = Sunday) on or after settlement_days calendar days, rolled to the next working day.",
+        Monthly = 3 => "The first schedule_anchor date (1..=31; a shorter month's last day) on or after settlement_days calendar days, rolled to the next working day.",
+        Manual = 4 => "Never on its own: an admin's ReleaseSettlement releases what was earned through a day.",
+    }
+}
+
+wire_enum! {
+    /// Whether a party is paid out on its own.
+    PayoutMode: u8 {
+        Manual = 0 => "Only when asked (a WithdrawRequest, or an admin's PayoutRequest).",
+        Automatic = 1 => "After each of its settlements, its whole available balance less the fee, when that is at least min_payout_minor.",
+    }
+}
+
+/// Whose payout: the same values as PartyKind (Merchant 1, Promoter 2, Platform 3), one type so
+/// that a balance and a payout name a party alike.
+pub type PayoutParty = PartyKind;

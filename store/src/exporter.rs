@@ -90,6 +90,7 @@ impl<S: FlowStore> Exporter<S> {
             .run_to(&reader, target, |_| Ok::<(), sluice_node::Error>(()))
             .map_err(node)?;
         replayer.engine.record_transfers(true);
+        replayer.engine.record_payouts(true);
         let derive = DeriveState::new(&replayer.engine);
         let name = format!("export-{}", store.name());
         let follower = Follower::with_replayer(data_dir, &name, cursor, replayer).map_err(node)?;

@@ -147,6 +147,8 @@ fn rows_at(seq: i64, day: i32) -> Rows {
         status: "Succeeded".into(),
         reason: "None".into(),
         available_after_minor: i64::MIN,
+        message: "WithdrawAck".into(),
+        fee_minor: 7,
     });
     rows.ledger_transfers.push(LedgerTransfer {
         seq,
@@ -229,6 +231,26 @@ fn rows_at(seq: i64, day: i32) -> Rows {
         bill_day: d,
         note: "fee 0.03 more".into(),
     });
+    for (ordinal, state) in ["Sent", "Paid"].into_iter().enumerate() {
+        rows.payouts.push(Payout {
+            seq,
+            ordinal: ordinal as i32,
+            at_ns: 1,
+            day: d,
+            payout_id: seq * 11,
+            party_kind: "Promoter".into(),
+            party_id: 3,
+            currency: 156,
+            amount_minor: i64::MAX - 1,
+            fee_minor: 1,
+            state: state.into(),
+            reason: t("None"),
+            channel_id: 9,
+            channel_code: -1,
+            withdraw_request_id: -2,
+            automatic: ordinal == 1,
+        });
+    }
     rows
 }
 
@@ -562,7 +584,7 @@ fn the_schema_page_queries_run() {
         .skip(1)
         .filter_map(|b| b.split("```").next())
         .collect();
-    assert_eq!(queries.len(), 3);
+    assert_eq!(queries.len(), 4);
     for query in queries {
         client
             .simple_query(query)

@@ -6,8 +6,8 @@ use rkyv::niche::niching::Zero;
 use rkyv::with::NicheInto;
 use rkyv::{Archive, Deserialize, Serialize};
 use sluice_protocol::{
-    HealthState, MAX_ROUTE_CHANNELS, PartyKind, PaymentMethod, RefundFeePolicy, RoutingStrategy,
-    SettlementSchedule, UnknownPolicy,
+    HealthState, MAX_ROUTE_CHANNELS, PartyKind, PartySchedule, PaymentMethod, RefundFeePolicy,
+    RoutingStrategy, SettlementSchedule, UnknownPolicy,
 };
 use std::collections::VecDeque;
 
@@ -18,6 +18,7 @@ use crate::risk::RiskState;
 
 mod inflight;
 mod order;
+mod payout;
 mod receipt;
 mod refund;
 mod slot;
@@ -25,12 +26,16 @@ pub mod wire;
 
 pub use inflight::{InFlight, Links, Member, Table};
 pub use order::{Attempt, AttemptTable, Candidate, Line, Order};
+pub use payout::{
+    ADMIN_OWNER, PLATFORM_PARTY, Payout, PayoutBook, PayoutChannel, PayoutOrigin, PayoutPolicy,
+    PayoutTerms,
+};
 pub use receipt::{Due, Receipt, ReceiptAttempt, Retention, id_slot, slot_id};
-pub use refund::{Refund, RefundStatus, Withdrawal};
+pub use refund::{Refund, RefundStatus};
 pub use slot::{Slot, Slot16};
 use wire::{
-    HealthStateDef, PartyKindDef, PaymentMethodDef, RefundFeePolicyDef, RoutingStrategyDef,
-    SettlementScheduleDef, UnknownPolicyDef,
+    HealthStateDef, PartyKindDef, PartyScheduleDef, PaymentMethodDef, RefundFeePolicyDef,
+    RoutingStrategyDef, SettlementScheduleDef, UnknownPolicyDef,
 };
 
 /// Limits fixed at genesis; every table is preallocated from them.
@@ -135,10 +140,25 @@ pub struct Party {
     pub settlement_days: u8,
     pub deposit_ppb: i64,
     pub deposit_hold_days: u16,
+    #[rkyv(with = PartyScheduleDef)]
+    pub schedule: PartySchedule,
+    /// The weekday (1 = Monday … 7 = Sunday) of `Weekly`, the date (1..=31) of `Monthly`.
+    pub schedule_anchor: u8,
+    /// The rolling reserve's share of what the deposit leaves, ppb.
+    pub reserve_ppb: i64,
+    /// How long a reserve share is held, calendar days.
+    pub reserve_days: u16,
     /// Income waiting for its settlement day, in day order.
     pub pending: VecDeque<DueEntry>,
     /// Deposits waiting for their release day, in day order.
     pub frozen: VecDeque<DueEntry>,
+    /// Reserve shares waiting for their release day, in day order.
+    pub reserved: VecDeque<DueEntry>,
+    /// Income held for a manual release (`PartySchedule::Manual`), by the day it was earned, in day
+    /// order.
+    pub held: VecDeque<DueEntry>,
+    /// How and where it is paid out (schema 7).
+    pub payout: PayoutTerms,
 }
 
 /// A channel's fee for one method.
@@ -309,6 +329,8 @@ pub struct State {
     pub now_ns: u64,
     /// The last day whose due settlements and deposit releases have been processed.
     pub settled_through_day: u32,
+    /// The working-day calendar (docs/PAYOUTS.md, section 2).
+    pub calendar: crate::calendar::Calendar,
     pub merchants: Vec<Merchant>,
     pub promoters: Vec<Promoter>,
     pub profiles: Vec<SplitProfile>,
@@ -320,7 +342,11 @@ pub struct State {
     pub fee_fixed_max: i64,
     pub orders: Vec<Order>,
     pub refunds: Vec<Refund>,
-    pub withdrawals: Vec<Withdrawal>,
+    /// Payouts: merchants' withdrawals, admins' payout requests, automatic payouts
+    /// (docs/PAYOUTS.md, section 4).
+    pub payouts: Vec<Payout>,
+    /// Payout channels, policies and the payouts' questions queue.
+    pub payout_book: PayoutBook,
     /// Retired orders' receipts, free slots and what is due to retire or expire.
     pub retention: Retention,
     pub ledger: Ledger,
@@ -355,7 +381,12 @@ pub struct Counters {
     pub refunds_failed: u64,
     pub refunds_rejected: u64,
     pub timeouts: u64,
+    /// Merchants' withdrawals paid.
     pub withdrawals: u64,
+    /// Payouts paid (returned ones included), failed or rejected, and returned.
+    pub payouts_paid: u64,
+    pub payouts_failed: u64,
+    pub payouts_returned: u64,
     pub stale_results: u64,
     /// Attempts whose outcome is unknown now (Unknown or Closing); goes down as they resolve.
     pub unknown_attempts: u64,

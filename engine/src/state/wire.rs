@@ -7,9 +7,10 @@
 use rkyv::{Archive, Deserialize, Serialize};
 use sluice_protocol::{
     AttemptStatus, CandidateDecision, Comparison, DiscrepancyClass, FinalStatus, HealthState,
-    ListKind, OrderState, PartyKind, PartyRole, PaymentMethod, ReasonCode, RefundFeePolicy,
-    RiskAction, RiskEntity, RiskFeature, RiskWindow, Role, RoutingStrategy, RuleTarget, Scene,
-    SecretHash, SettlementSchedule, SkipReason, UnknownPolicy,
+    ListKind, OrderState, PartyKind, PartyRole, PartySchedule, PaymentMethod, PayoutMode,
+    PayoutState, ReasonCode, RefundFeePolicy, RiskAction, RiskEntity, RiskFeature, RiskWindow,
+    Role, RoutingStrategy, RuleTarget, Scene, SecretHash, SettlementSchedule, SkipReason,
+    UnknownPolicy,
 };
 
 /// Declares the archived mirror `$def` of the protocol enum `$remote`: one byte per value, the
@@ -183,7 +184,9 @@ stored_as_wire! {
         UnknownRule, UnknownCredential, CredentialExists, NotFound, WithdrawalsFull,
         BalanceOverflow, TooManyRefunds, LateCapture, RefundWindowPassed, OrderExpired,
         ResumeTooOld, ResumeAhead, ResumeUnavailable, DuplicateBatch, DiscrepancyExists,
-        UnknownDiscrepancy, DiscrepanciesFull,
+        UnknownDiscrepancy, DiscrepanciesFull, NoPayoutChannel, BelowMinimumPayout, PayoutsFull,
+        PayoutRejected, PayoutFailed, UnknownPayout, PayoutNotInReview, CalendarFull,
+        NothingToRelease,
     }
 }
 
@@ -195,4 +198,19 @@ stored_as_wire! {
 stored_as_wire! {
     /// How a credential's secret is hashed (`SecretHash`).
     SecretHashDef for SecretHash { Sha256, HmacSha256 }
+}
+
+stored_as_wire! {
+    /// Where a payout stands (`PayoutState`).
+    PayoutStateDef for PayoutState { Review, Sent, Paid, Failed, Returned }
+}
+
+stored_as_wire! {
+    /// Whether a party is paid out on its own (`PayoutMode`).
+    PayoutModeDef for PayoutMode { Manual, Automatic }
+}
+
+stored_as_wire! {
+    /// When a party's income becomes available (`PartySchedule`).
+    PartyScheduleDef for PartySchedule { CalendarDays, BusinessDays, Weekly, Monthly, Manual }
 }

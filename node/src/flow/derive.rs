@@ -1,7 +1,7 @@
 //! The rows one applied journal record causes (docs/STORE.md, section 1): a pure function of the
 //! input, the outputs it produced and the engine right after it, like the notifications'
 //! derivation (`crate::notifications`). The exporter's engine records its ledger transfers
-//! (`Engine::record_transfers`); a small [`DeriveState`] remembers the risk rules' shadow-hit
+//! (`Engine::record_transfers`) and payout state changes (`Engine::record_payouts`); a small [`DeriveState`] remembers the risk rules' shadow-hit
 //! counters between inputs, so that the shadow rules an input matched can be told.
 //!
 //! Answers to resends (`duplicate`) and retransmissions are not rows: they changed nothing.
@@ -10,9 +10,10 @@ use sluice_engine::state::{Order, id_slot};
 use sluice_engine::{Engine, Outbox, day_of};
 use sluice_protocol::{
     AckStatus, AnyMessage, FinalStatus, HealthAlert, PaymentAck, PaymentResult, PaymentReversal,
-    RefundAck, RefundResult, WithdrawResult, decode_any_frame, decode_any_sbe,
+    RefundAck, RefundResult, decode_any_frame, decode_any_sbe,
 };
 
+use super::derive_payouts;
 use super::ledger::{ledger_rows, shadow_hits};
 use super::rows::*;
 use crate::Applied;
@@ -118,8 +119,14 @@ pub fn derive_of(
                 refund_result(&input, &r, rows);
             }
             AnyMessage::PaymentReversal(r) if !r.retransmission => reversal(&input, &r, rows),
+            AnyMessage::WithdrawAck(a) if fresh(a.duplicate, a.retransmission) => {
+                derive_payouts::withdraw_ack(&input, &a, rows);
+            }
             AnyMessage::WithdrawResult(w) if fresh(w.duplicate, w.retransmission) => {
-                withdrawal(&input, &w, rows);
+                derive_payouts::withdraw_result(&input, &w, rows);
+            }
+            AnyMessage::WithdrawReturned(w) if !w.retransmission => {
+                derive_payouts::withdraw_returned(&input, &w, rows);
             }
             AnyMessage::HealthAlert(h) => health(&input, &h, health_from, rows),
             _ => {}
@@ -132,6 +139,7 @@ pub fn derive_of(
     }
     ledger_rows(&input, rows);
     super::derive_recon::recon_rows(&input, rows);
+    derive_payouts::payout_rows(&input, rows);
 }
 
 fn fresh(duplicate: bool, retransmission: bool) -> bool {
@@ -419,24 +427,6 @@ fn reversal(input: &Input<'_>, r: &PaymentReversal, rows: &mut Rows) {
         currency: i32::from(r.currency),
         state: r.state.name().into(),
         reason: r.reason.name().into(),
-    });
-}
-
-fn withdrawal(input: &Input<'_>, w: &WithdrawResult, rows: &mut Rows) {
-    let ordinal = ordinal(&rows.withdrawals, |x| x.seq, input.seq);
-    rows.withdrawals.push(Withdrawal {
-        seq: input.seq,
-        ordinal,
-        at_ns: input.at_ns,
-        day: input.day,
-        withdrawal_id: id(w.withdrawal_id),
-        withdraw_request_id: id(w.withdraw_request_id),
-        merchant_id: w.merchant_id as i32,
-        amount_minor: w.amount_minor,
-        currency: i32::from(w.currency),
-        status: w.status.name().into(),
-        reason: w.reason.name().into(),
-        available_after_minor: w.available_after_minor,
     });
 }
 

@@ -23,6 +23,7 @@ impl World {
     fn new() -> World {
         let mut d = Driver::new(&fixture::genesis(10_000), fixture::START_NS).unwrap();
         d.engine.record_transfers(true);
+        d.engine.record_payouts(true);
         let state = DeriveState::new(&d.engine);
         let mut w = World {
             d,
@@ -251,8 +252,17 @@ fn check(w: &World, finished: usize) {
     );
     assert_eq!(rows.refunds.len(), 3);
     assert_eq!(rows.refund_results.len(), 3);
+    // Schema 7: the withdrawal is accepted and sent; no channel answered here.
     assert_eq!(rows.withdrawals.len(), 1);
-    assert_eq!(rows.withdrawals[0].status, "Succeeded");
+    assert_eq!(
+        (
+            rows.withdrawals[0].message.as_str(),
+            rows.withdrawals[0].status.as_str()
+        ),
+        ("WithdrawAck", "Accepted")
+    );
+    assert_eq!(rows.payouts.len(), 1);
+    assert_eq!(rows.payouts[0].state, "Sent");
     for kind in ["settled", "frozen", "released"] {
         assert!(rows.settlements.iter().any(|s| s.kind == kind), "{kind}");
     }
@@ -449,5 +459,208 @@ fn settlements_discrepancies_and_returned_fees_are_rows_that_tie_out_to_the_ledg
             ("Resolve", 77, "FeeMismatch", 3)
         ]
     );
+    assert_eq!(sums_from_rows(&w.rows), sums_from_ledger(&w.d));
+}
+
+/// Withdraws `amount` for SHOP: the ack and, when sent, its dispatch.
+fn withdraw(w: &mut World, id: u64, amount: i64) -> (WithdrawAck, Option<PayoutDispatch>) {
+    let out = w.acquirer(&WithdrawRequest {
+        withdraw_request_id: id,
+        merchant_id: SHOP,
+        currency: CNY,
+        amount_minor: amount,
+    });
+    let ack = find(&out, |m| match m {
+        AnyMessage::WithdrawAck(a) => Some(a.clone()),
+        _ => None,
+    })
+    .expect("a WithdrawAck");
+    let dispatch = find(&out, |m| match m {
+        AnyMessage::PayoutDispatch(p) => Some(p.clone()),
+        _ => None,
+    });
+    (ack, dispatch)
+}
+
+fn payout_answer(w: &mut World, payout_id: u64, status: PayoutChannelStatus, code: u16) -> Out {
+    w.channel(
+        fixture::BANK_TRANSFER,
+        &PayoutChannelResult {
+            payout_id,
+            status,
+            channel_code: code,
+            channel_ref: Chars::new("bank-ref"),
+        },
+    )
+}
+
+#[test]
+fn payouts_paid_failed_and_returned_are_rows_that_tie_out_to_the_ledger() {
+    let mut w = World::new();
+    for i in 1..=10u64 {
+        w.pay(i, 2_000, 0).expect("a result");
+    }
+    for _ in 0..10 {
+        w.d.advance_ns(NS_PER_DAY);
+        w.pulse();
+    }
+    let (ack, dispatch) = withdraw(&mut w, 1, 4_000);
+    assert_eq!(
+        (ack.status, ack.state),
+        (AckStatus::Accepted, PayoutState::Sent)
+    );
+    let paid = dispatch.expect("sent at once").payout_id;
+    payout_answer(&mut w, paid, PayoutChannelStatus::Paid, 0);
+    let (_, dispatch) = withdraw(&mut w, 2, 1_000);
+    let failed = dispatch.expect("sent at once").payout_id;
+    payout_answer(&mut w, failed, PayoutChannelStatus::Failed, 51);
+    w.d.advance_ns(NS_PER_DAY);
+    payout_answer(&mut w, paid, PayoutChannelStatus::Returned, 7);
+    // A refused withdrawal (more than the balance) is an ack row, not a payout.
+    let (refused, _) = withdraw(&mut w, 3, i64::MAX / 4);
+    assert_eq!(refused.status, AckStatus::Rejected);
+    w.d.engine.verify_ledger().unwrap();
+    let rows = &w.rows;
+    assert_eq!(sums_from_rows(rows), sums_from_ledger(&w.d));
+    let states: Vec<(i64, &str, &str, i32)> = rows
+        .payouts
+        .iter()
+        .map(|p| {
+            (
+                p.payout_id,
+                p.state.as_str(),
+                p.reason.as_str(),
+                p.channel_code,
+            )
+        })
+        .collect();
+    let (paid, failed) = (paid as i64, failed as i64);
+    assert_eq!(
+        states,
+        [
+            (paid, "Sent", "None", 0),
+            (paid, "Paid", "None", 0),
+            (failed, "Sent", "None", 0),
+            (failed, "Failed", "PayoutFailed", 51),
+            (paid, "Returned", "None", 7),
+        ]
+    );
+    for p in &rows.payouts {
+        assert_eq!(
+            (p.party_kind.as_str(), p.party_id),
+            ("Merchant", SHOP as i32)
+        );
+        assert_eq!(p.channel_id, i32::from(fixture::BANK_TRANSFER));
+        assert!(p.withdraw_request_id == 1 || p.withdraw_request_id == 2);
+        assert!(!p.automatic);
+        assert_eq!(p.fee_minor, if p.payout_id == paid { 6 } else { 3 });
+    }
+    let answers: Vec<(&str, &str, i64)> = rows
+        .withdrawals
+        .iter()
+        .map(|r| (r.message.as_str(), r.status.as_str(), r.fee_minor))
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            ("WithdrawAck", "Accepted", 6),
+            ("WithdrawResult", "Succeeded", 6),
+            ("WithdrawAck", "Accepted", 3),
+            ("WithdrawResult", "Failed", 3),
+            ("WithdrawReturned", "Returned", 0),
+            ("WithdrawAck", "Rejected", 0),
+        ]
+    );
+    let keys: std::collections::BTreeSet<(i64, i32)> =
+        rows.payouts.iter().map(|p| (p.seq, p.ordinal)).collect();
+    assert_eq!(keys.len(), rows.payouts.len(), "(seq, ordinal) is a key");
+}
+
+#[test]
+fn a_promoters_reviewed_payout_and_the_platforms_sweep_are_rows() {
+    let mut w = World::new();
+    for i in 1..=10u64 {
+        w.d.advance_ns(2_000_000_000);
+        let mut request = fixture::payment(i, SHOP, 50_000);
+        request.promoter_id = fixture::PROMOTER;
+        let out = w.acquirer(&request);
+        let disp = dispatch(&out).expect("dispatched");
+        w.channel(
+            disp.channel_id,
+            &ChannelResult {
+                order_id: disp.order_id,
+                attempt: disp.attempt,
+                outcome: ChannelOutcome::Succeeded,
+                channel_code: 0,
+                latency_us: 1_500,
+                channel_ref: Chars::new("ref"),
+            },
+        );
+    }
+    for _ in 0..10 {
+        w.d.advance_ns(NS_PER_DAY);
+        w.pulse();
+    }
+    w.admin(&ConfigPayoutPolicy {
+        currency: CNY,
+        review_above_minor: 100,
+        platform_payout_channel_id: fixture::BANK_TRANSFER,
+    });
+    let promoter = fixture::PROMOTER;
+    let out = w.admin(&PayoutRequest {
+        payout_request_id: 5,
+        party_kind: PartyKind::Promoter,
+        party_id: promoter,
+        currency: CNY,
+        amount_minor: 200,
+    });
+    let ack = find(&out, |m| match m {
+        AnyMessage::PayoutAck(a) => Some(a.clone()),
+        _ => None,
+    })
+    .expect("a PayoutAck");
+    assert_eq!(ack.state, PayoutState::Review, "{ack:?}");
+    let out = w.admin(&PayoutReview {
+        payout_id: ack.payout_id,
+        approve: true,
+    });
+    assert!(
+        find(&out, |m| match m {
+            AnyMessage::PayoutDispatch(p) => Some(p.clone()),
+            _ => None,
+        })
+        .is_some()
+    );
+    payout_answer(&mut w, ack.payout_id, PayoutChannelStatus::Paid, 0);
+    let out = w.admin(&PayoutRequest {
+        payout_request_id: 6,
+        party_kind: PartyKind::Platform,
+        party_id: 0,
+        currency: CNY,
+        amount_minor: 50,
+    });
+    let sweep = find(&out, |m| match m {
+        AnyMessage::PayoutAck(a) => Some(a.clone()),
+        _ => None,
+    })
+    .expect("a PayoutAck");
+    assert_eq!(sweep.state, PayoutState::Sent, "{sweep:?}");
+    let states: Vec<(&str, i32, &str)> = w
+        .rows
+        .payouts
+        .iter()
+        .map(|p| (p.party_kind.as_str(), p.party_id, p.state.as_str()))
+        .collect();
+    let promoter = promoter as i32;
+    assert_eq!(
+        states,
+        [
+            ("Promoter", promoter, "Review"),
+            ("Promoter", promoter, "Sent"),
+            ("Promoter", promoter, "Paid"),
+            ("Platform", 0, "Sent"),
+        ]
+    );
+    assert!(w.rows.withdrawals.is_empty(), "no acquirer asked");
     assert_eq!(sums_from_rows(&w.rows), sums_from_ledger(&w.d));
 }

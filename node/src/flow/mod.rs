@@ -2,6 +2,7 @@
 //! derived from applied journal records.
 
 pub mod derive;
+mod derive_payouts;
 mod derive_recon;
 mod ledger;
 pub mod rows;

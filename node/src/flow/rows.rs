@@ -440,9 +440,12 @@ table! {
 }
 
 table! {
-    /// Each withdrawal answered (succeeded or refused); resends are not rows.
+    /// Every answer about a merchant's withdrawal (schema 7, docs/PAYOUTS.md): the WithdrawAck
+    /// that accepted or refused it, the WithdrawResult once the payout channel answered (or the
+    /// review rejected it), and a WithdrawReturned when the bank sent a paid one back. Resends
+    /// and retransmissions are not rows. The payout's every state is in `payouts`.
     Withdrawal = "withdrawals", key(seq, ordinal) {
-        /// Journal sequence of the WithdrawRequest.
+        /// Journal sequence of the input answered: the WithdrawRequest (ack), the input that ended the payout (result) or reported its return.
         seq: i64,
         /// Position among the withdrawals that input produced.
         ordinal: i32,
@@ -460,21 +463,26 @@ table! {
         amount_minor: i64,
         /// ISO 4217 numeric.
         currency: i32,
-        /// `Succeeded` or `Failed`.
+        /// `Accepted` or `Rejected` (WithdrawAck), `Succeeded` or `Failed` (WithdrawResult), `Returned` (WithdrawReturned).
         status: String,
-        /// ReasonCode name (`None` when succeeded).
+        /// ReasonCode name (`None` unless refused or failed).
         reason: String,
         /// The merchant's available balance right after, minor units.
         available_after_minor: i64,
+        /// `WithdrawAck`, `WithdrawResult` or `WithdrawReturned` (rows exported before schema 7: `WithdrawResult`).
+        message: String,
+        /// The payout channel's fee, borne by the merchant, minor units (0 when refused, on a return, and before schema 7).
+        fee_minor: i64,
     }
 }
 
 table! {
     /// Every ledger transfer, in the order the engine made it. An account is named by its kind
     /// and owner: `clearing`, `platform_revenue`, `fee_expense`, `payouts`, `reversals_payable`,
-    /// `platform_bank`, `channel_fee_differences`, `channel_write_offs` (owner 0),
-    /// `channel_receivable` (owner = channel id), `pending`, `available`, `frozen`
-    /// (owner = party id, with `*_role` naming the party's role).
+    /// `platform_bank`, `channel_fee_differences`, `channel_write_offs`, `payouts_in_flight`,
+    /// `payout_fees` (owner 0), `channel_receivable` (owner = channel id), `pending`,
+    /// `available`, `frozen`, `reserve` (owner = party id, with `*_role` naming the party's
+    /// role).
     LedgerTransfer = "ledger_transfers", key(seq, ordinal) {
         /// Journal sequence of the input.
         seq: i64,
@@ -590,6 +598,10 @@ table! {
 mod recon;
 pub use recon::{ChannelSettlementRow, DiscrepancyRow};
 
+#[path = "rows_payouts.rs"]
+mod payouts;
+pub use payouts::Payout;
+
 /// Every row one applied journal record causes, per table, in the order caused.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Rows {
@@ -608,6 +620,7 @@ pub struct Rows {
     pub channel_health: Vec<ChannelHealth>,
     pub channel_settlements: Vec<ChannelSettlementRow>,
     pub discrepancies: Vec<DiscrepancyRow>,
+    pub payouts: Vec<Payout>,
 }
 
 /// Calls a generic visitor once per table: how stores handle every table without naming each.
@@ -637,6 +650,7 @@ pub const TABLES: &[&str] = &[
     ChannelHealth::TABLE,
     ChannelSettlementRow::TABLE,
     DiscrepancyRow::TABLE,
+    Payout::TABLE,
 ];
 
 impl Rows {
@@ -656,6 +670,7 @@ impl Rows {
         v.table(&self.channel_health);
         v.table(&self.channel_settlements);
         v.table(&self.discrepancies);
+        v.table(&self.payouts);
     }
 
     pub fn visit_mut(&mut self, v: &mut impl TableVisitorMut) {
@@ -674,6 +689,7 @@ impl Rows {
         v.table(&mut self.channel_health);
         v.table(&mut self.channel_settlements);
         v.table(&mut self.discrepancies);
+        v.table(&mut self.payouts);
     }
 
     /// Rows in all tables.
@@ -712,6 +728,7 @@ impl Rows {
         self.channel_settlements
             .append(&mut other.channel_settlements);
         self.discrepancies.append(&mut other.discrepancies);
+        self.payouts.append(&mut other.payouts);
     }
 }
 

@@ -5,6 +5,7 @@ use arrayvec::ArrayVec;
 use serde::Deserialize;
 use sluice_protocol::*;
 
+use super::payouts::{PartyTermsText, party_terms};
 use super::{ConfigError, CurrencyValue, currency, err, named, rate};
 
 #[derive(Deserialize, Debug, Clone)]
@@ -177,6 +178,21 @@ pub struct PromoterEntry {
     settlement_days: u8,
     #[serde(default = "default_true")]
     active: bool,
+    #[serde(default = "super::payouts::d_party_schedule")]
+    schedule: String,
+    #[serde(default)]
+    schedule_anchor: u8,
+    #[serde(default = "d_zero_rate")]
+    reserve_rate: String,
+    #[serde(default)]
+    reserve_days: u16,
+    #[serde(default = "super::payouts::d_payout_mode")]
+    payout_mode: String,
+    /// The payout channel's id (0 = none).
+    #[serde(default)]
+    payout_channel: u16,
+    #[serde(default)]
+    min_payout_minor: i64,
 }
 
 #[derive(Deserialize, Debug, Clone)]
@@ -219,8 +235,38 @@ pub struct MerchantEntry {
     weight_cost: String,
     #[serde(default = "d_zero_rate")]
     weight_latency: String,
+    #[serde(default = "super::payouts::d_party_schedule")]
+    schedule: String,
+    #[serde(default)]
+    schedule_anchor: u8,
+    #[serde(default = "d_zero_rate")]
+    reserve_rate: String,
+    #[serde(default)]
+    reserve_days: u16,
+    #[serde(default = "super::payouts::d_payout_mode")]
+    payout_mode: String,
+    /// The payout channel's id (0 = none).
+    #[serde(default)]
+    payout_channel: u16,
+    #[serde(default)]
+    min_payout_minor: i64,
     currencies: Vec<CurrencyValue>,
     channels: Vec<RouteChannel>,
+}
+
+/// The schedule and payout terms of a merchant or promoter entry.
+macro_rules! terms_text {
+    ($e:expr) => {
+        PartyTermsText {
+            schedule: &$e.schedule,
+            schedule_anchor: $e.schedule_anchor,
+            reserve_rate: &$e.reserve_rate,
+            reserve_days: $e.reserve_days,
+            payout_mode: &$e.payout_mode,
+            payout_channel: $e.payout_channel,
+            min_payout_minor: $e.min_payout_minor,
+        }
+    };
 }
 
 fn d_strategy() -> String {
@@ -444,6 +490,7 @@ pub(super) fn merchant(
             return err(line, format!("{key}.channels"), "at most 8");
         }
     }
+    let terms = party_terms(&terms_text!(m), line, key)?;
     Ok(ConfigMerchant {
         merchant_id: m.id,
         acquirer_id: m.acquirer_id,
@@ -471,6 +518,13 @@ pub(super) fn merchant(
         weight_latency: r(&m.weight_latency, "weight_latency")?,
         currencies: currencies(&m.currencies, line, key)?,
         channels,
+        schedule: terms.schedule,
+        schedule_anchor: terms.schedule_anchor,
+        reserve_rate: terms.reserve_rate,
+        reserve_days: terms.reserve_days,
+        payout_mode: terms.payout_mode,
+        payout_channel_id: terms.payout_channel_id,
+        min_payout_minor: terms.min_payout_minor,
     })
 }
 
@@ -592,8 +646,13 @@ pub(super) fn list(
     Ok(msg)
 }
 
-pub(super) fn promoter(p: &PromoterEntry) -> ConfigPromoter {
-    ConfigPromoter {
+pub(super) fn promoter(
+    p: &PromoterEntry,
+    line: Option<usize>,
+    key: &str,
+) -> Result<ConfigPromoter, ConfigError> {
+    let terms = party_terms(&terms_text!(p), line, key)?;
+    Ok(ConfigPromoter {
         promoter_id: p.id,
         parent_promoter_id: p.parent,
         settlement_days: p.settlement_days,
@@ -602,5 +661,12 @@ pub(super) fn promoter(p: &PromoterEntry) -> ConfigPromoter {
         } else {
             Activity::Disabled
         },
-    }
+        schedule: terms.schedule,
+        schedule_anchor: terms.schedule_anchor,
+        reserve_rate: terms.reserve_rate,
+        reserve_days: terms.reserve_days,
+        payout_mode: terms.payout_mode,
+        payout_channel_id: terms.payout_channel_id,
+        min_payout_minor: terms.min_payout_minor,
+    })
 }

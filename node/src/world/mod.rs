@@ -9,11 +9,14 @@
 mod credentials;
 pub mod diff;
 mod entries;
+mod payouts;
 pub mod scratch;
 
 pub use credentials::CredentialEntry;
 pub use entries::{ChannelEntry, ListEntry, MerchantEntry, ProfileEntry, PromoterEntry, RuleEntry};
 use entries::{channel, list, merchant, profile, promoter, rule};
+pub use payouts::{CalendarEntry, PayoutChannelEntry, PayoutPolicyEntry, parse_date};
+use payouts::{calendar_day, payout_channel, payout_policy};
 
 use arrayvec::ArrayVec;
 use rust_decimal::Decimal;
@@ -172,6 +175,9 @@ pub struct WorldSections {
     pub risk_rules: Vec<Spanned<RuleEntry>>,
     pub lists: Vec<Spanned<ListEntry>>,
     pub credentials: Vec<Spanned<CredentialEntry>>,
+    pub payout_channels: Vec<Spanned<PayoutChannelEntry>>,
+    pub payout_policies: Vec<Spanned<PayoutPolicyEntry>>,
+    pub calendar: Vec<Spanned<CalendarEntry>>,
 }
 
 /// A configuration input for the first start, with where it came from.
@@ -183,8 +189,8 @@ pub struct WorldInput {
 }
 
 /// The business world compiled: Genesis and the admin inputs that follow it, in an order that
-/// satisfies references (channels, split profiles, promoters, merchants, rules, lists, then
-/// credentials).
+/// satisfies references (channels, split profiles, payout channels, payout policies, calendar
+/// dates, promoters, merchants, rules, lists, then credentials).
 #[derive(Debug, Clone)]
 pub struct World {
     pub genesis: Genesis,
@@ -211,9 +217,25 @@ impl World {
             let message = profile(p.get_ref(), line, &key).map(AnyMessage::from);
             push(line, key, message)?;
         }
+        for (i, c) in sections.payout_channels.iter().enumerate() {
+            let (line, key) = (at(c.span()), format!("payout_channels[{i}]"));
+            let message = payout_channel(c.get_ref(), line, &key).map(AnyMessage::from);
+            push(line, key, message)?;
+        }
+        for (i, p) in sections.payout_policies.iter().enumerate() {
+            let (line, key) = (at(p.span()), format!("payout_policies[{i}]"));
+            let message = payout_policy(p.get_ref(), line, &key).map(AnyMessage::from);
+            push(line, key, message)?;
+        }
+        for (i, c) in sections.calendar.iter().enumerate() {
+            let (line, key) = (at(c.span()), format!("calendar[{i}]"));
+            let message = calendar_day(c.get_ref(), line, &key).map(AnyMessage::from);
+            push(line, key, message)?;
+        }
         for (i, p) in sections.promoters.iter().enumerate() {
             let (line, key) = (at(p.span()), format!("promoters[{i}]"));
-            push(line, key, Ok(promoter(p.get_ref()).into()))?;
+            let message = promoter(p.get_ref(), line, &key).map(AnyMessage::from);
+            push(line, key, message)?;
         }
         for (i, m) in sections.merchants.iter().enumerate() {
             let (line, key) = (at(m.span()), format!("merchants[{i}]"));

@@ -26,6 +26,7 @@ pub const NAV: &[(&str, &str)] = &[
     ("/channels", "Channels"),
     ("/risk", "Risk"),
     ("/reports", "Reports"),
+    ("/payouts", "Payouts"),
     ("/order", "Order search"),
 ];
 

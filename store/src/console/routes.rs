@@ -171,6 +171,10 @@ impl App {
                 200,
                 page("Reports", "/reports", 0, &pages::reports::render(&ctx)),
             ),
+            "/payouts" => Reply::html(
+                200,
+                page("Payouts", "/payouts", 0, &pages::payouts::render(&ctx)),
+            ),
             "/order" => {
                 let id = form_value(&req.query, "id");
                 let found = pages::order::render(&ctx, id.as_deref());

@@ -158,7 +158,42 @@ pub fn sample_rows() -> Rows {
         .push(health(12, 3, "Probing", "Healthy"));
     refund(&mut rows);
     split_and_ledger(&mut rows);
+    payouts(&mut rows);
     rows
+}
+
+/// Payout 71 waits in review; promoter 5's payout 72 is sent and paid; payout 73 fails.
+fn payouts(rows: &mut Rows) {
+    let change = |seq: i64, id: i64, party: (&str, i32), amount: i64, state: &str| Payout {
+        seq,
+        ordinal: 0,
+        at_ns: T0 + seq * SECOND,
+        day: DAY,
+        payout_id: id,
+        party_kind: party.0.into(),
+        party_id: party.1,
+        currency: 156,
+        amount_minor: amount,
+        fee_minor: 200,
+        state: state.into(),
+        reason: if state == "Failed" {
+            "PayoutFailed"
+        } else {
+            "None"
+        }
+        .into(),
+        channel_id: 40,
+        channel_code: 0,
+        withdraw_request_id: 0,
+        automatic: party.0 == "Promoter",
+    };
+    rows.payouts.extend([
+        change(20, 71, ("Merchant", 1001), 5_000_000, "Review"),
+        change(21, 72, ("Promoter", 5), 12_000, "Sent"),
+        change(22, 72, ("Promoter", 5), 12_000, "Paid"),
+        change(23, 73, ("Merchant", 1002), 30_000, "Sent"),
+        change(24, 73, ("Merchant", 1002), 30_000, "Failed"),
+    ]);
 }
 
 fn split_and_ledger(rows: &mut Rows) {

@@ -70,6 +70,7 @@ fn every_page_needs_a_session_and_a_wrong_login_says_so() {
         "/channels",
         "/risk",
         "/reports",
+        "/payouts",
         "/order?id=1",
         "/nothing",
     ] {
@@ -127,6 +128,24 @@ fn pages_show_the_rows_and_the_server_being_down() {
     assert!(
         risk.contains("33.3%") && risk.contains("no labels yet"),
         "{risk}"
+    );
+    let payouts = get(&c, "/payouts", Some(&cookie)).body;
+    let queue = payouts
+        .split("id=\"payouts-review\"")
+        .nth(1)
+        .expect("the review queue")
+        .split("</table>")
+        .next()
+        .unwrap_or_default();
+    assert!(
+        queue.contains("50000.00")
+            && queue.contains("Merchant 1001")
+            && !queue.contains("Promoter"),
+        "{payouts}"
+    );
+    assert!(
+        payouts.contains("PayoutFailed") && payouts.contains("Promoter 5"),
+        "{payouts}"
     );
     let reports = get(&c, "/reports", Some(&cookie)).body;
     assert!(reports.contains("id=\"chart-volume\"") && reports.contains("2026-12-01"));

@@ -132,3 +132,66 @@ fn a_damaged_or_foreign_file_is_an_error_naming_it() {
     assert!(e.0.contains("_position"), "{e}");
     let _ = fs::remove_dir_all(&data);
 }
+
+fn payout(seq: i64, ordinal: i32, state: &str) -> sluice_node::flow::Payout {
+    sluice_node::flow::Payout {
+        seq,
+        ordinal,
+        at_ns: seq * 1_000,
+        day: Day(20_418 + i32::from(state == "Returned")),
+        payout_id: 1 << 40,
+        party_kind: "Merchant".into(),
+        party_id: 1001,
+        currency: 156,
+        amount_minor: 50_000,
+        fee_minor: 200,
+        state: state.into(),
+        reason: if state == "Failed" {
+            "PayoutFailed".into()
+        } else {
+            "None".into()
+        },
+        channel_id: 40,
+        channel_code: if state == "Failed" { 51 } else { 0 },
+        withdraw_request_id: -3,
+        automatic: state == "Sent",
+    }
+}
+
+#[test]
+fn payouts_and_schema_7_withdrawals_round_trip() {
+    let data = temp_dir("payouts");
+    let mut store = ParquetStore::open(&data).unwrap();
+    let mut rows = Rows::default();
+    rows.payouts = vec![
+        payout(3, 0, "Review"),
+        payout(4, 0, "Sent"),
+        payout(6, 0, "Paid"),
+        payout(6, 1, "Failed"),
+        payout(9, 0, "Returned"),
+    ];
+    rows.withdrawals = vec![sluice_node::flow::Withdrawal {
+        seq: 3,
+        ordinal: 0,
+        at_ns: 3_000,
+        day: Day(20_418),
+        withdrawal_id: 1 << 40,
+        withdraw_request_id: -3,
+        merchant_id: 1001,
+        amount_minor: 50_000,
+        currency: 156,
+        status: "Accepted".into(),
+        reason: "None".into(),
+        available_after_minor: 9,
+        message: "WithdrawAck".into(),
+        fee_minor: 200,
+    }];
+    store.commit(&rows, 9).unwrap();
+    let part = ParquetStore::dir_in(&data).join("payouts/day=2025-11-27/part-1-9.parquet");
+    assert!(part.is_file(), "{}", part.display());
+    let mut reader = ParquetStore::open_read_only(&data).unwrap();
+    let back = reader.load(TABLES, DayRange::default()).unwrap();
+    assert_eq!(back.payouts, rows.payouts);
+    assert_eq!(back.withdrawals, rows.withdrawals);
+    let _ = fs::remove_dir_all(&data);
+}

@@ -207,7 +207,7 @@ mod tests {
         assert!(
             decode_rows::<Withdrawal>(&buf)
                 .unwrap_err()
-                .contains("fields for 12 columns")
+                .contains("fields for 14 columns")
         );
         assert!(decode_rows::<ChannelHealth>(&buf[..buf.len() - 3]).is_err());
         assert!(decode_rows::<ChannelHealth>(b"PGCOPY").is_err());

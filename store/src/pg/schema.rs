@@ -16,6 +16,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "reconciliation",
         include_str!("../../migrations/0002_reconciliation.sql"),
     ),
+    (
+        3,
+        "payouts",
+        include_str!("../../migrations/0003_payouts.sql"),
+    ),
 ];
 
 /// The advisory lock that serializes migrations between exporters sharing a database

@@ -41,10 +41,16 @@ impl AccountSums {
     }
 }
 
+/// The account payouts in flight are reserved to (docs/PAYOUTS.md, section 4).
+pub const PAYOUTS_IN_FLIGHT: &str = "payouts_in_flight";
+
 /// Every account's sums, advanced transfer by transfer in journal order.
 #[derive(Debug, Default)]
 pub struct Accounts {
     sums: HashMap<AccountKey, AccountSums>,
+    /// Per debited account, the part of its reserved debits that payouts hold (reserved to
+    /// `payouts_in_flight`); the rest of a party's reserved debits are refunds.
+    payouts_held: HashMap<AccountKey, i128>,
 }
 
 impl Accounts {
@@ -56,6 +62,17 @@ impl Accounts {
             currency,
         };
         self.sums.get(&key).copied().unwrap_or_default()
+    }
+
+    /// The reserved debits of an account that payouts in flight hold.
+    pub fn payouts_held(&self, kind: &str, owner: i32, role: &str, currency: i32) -> i128 {
+        let key = AccountKey {
+            kind: kind.to_owned(),
+            owner,
+            role: role.to_owned(),
+            currency,
+        };
+        self.payouts_held.get(&key).copied().unwrap_or_default()
     }
 
     /// Applies one transfer as the engine's ledger did; an unknown phase is an error.
@@ -80,6 +97,15 @@ impl Accounts {
         let credit = self.entry(&t.credit_kind, t.credit_owner, &t.credit_role, t.currency);
         credit.credits_posted += posted;
         credit.credits_pending += pending;
+        if pending != 0 && t.credit_kind == PAYOUTS_IN_FLIGHT {
+            let key = AccountKey {
+                kind: t.debit_kind.clone(),
+                owner: t.debit_owner,
+                role: t.debit_role.clone(),
+                currency: t.currency,
+            };
+            *self.payouts_held.entry(key).or_default() += pending;
+        }
         Ok(())
     }
 

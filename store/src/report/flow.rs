@@ -385,8 +385,9 @@ fn add_refunds(
     Ok(())
 }
 
-/// Withdrawals: every answer, on its day; no channel, method or scene. The parent is the one
-/// the merchant's orders name.
+/// Withdrawals: every final answer (a refusing WithdrawAck, a WithdrawResult), on its day; no
+/// channel, method or scene. An accepting WithdrawAck is not final and a WithdrawReturned is a
+/// later event of a withdrawal already counted. The parent is the one the merchant's orders name.
 fn add_withdrawals(
     rows: &Rows,
     orders: &HashMap<i64, &Order>,
@@ -399,7 +400,12 @@ fn add_withdrawals(
         .values()
         .map(|o| (o.merchant_id, o.parent_merchant_id))
         .collect();
-    for w in &rows.withdrawals {
+    let final_answer = |w: &&sluice_node::flow::Withdrawal| match w.message.as_str() {
+        "WithdrawAck" => w.status != "Accepted",
+        "WithdrawReturned" => false,
+        _ => true,
+    };
+    for w in rows.withdrawals.iter().filter(final_answer) {
         let c = Coordinates {
             tx: TxType::Withdrawal,
             channel: 0,

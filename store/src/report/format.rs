@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::channel::ChannelStatement;
 use super::flow::FlowReport;
+use super::payouts::PayoutReport;
 use super::statement::Statement;
 use crate::StoreError;
 
@@ -178,69 +179,89 @@ fn minor(amount: i64, currency: i32) -> Cell {
     Cell::Minor { amount, currency }
 }
 
-/// One line per statement.
+/// One line per statement: the columns before issue 22's first, in their order; then the
+/// reserve and payout movements and balances. `opening` and `closing` are the party's whole
+/// balance, refunds and payouts in flight included (`Balances::total_minor`).
 pub fn statements_table(statements: &[Statement]) -> Table {
-    let headers = [
-        "party",
-        "currency",
-        "period",
-        "from",
-        "to",
-        "opening",
-        "gross",
-        "sales",
-        "commission",
-        "fees",
-        "splits",
-        "refunds",
-        "settled",
-        "frozen_in",
-        "released",
-        "withdrawn",
-        "pending",
-        "available",
-        "frozen",
-        "refunds_held",
-        "closing",
-    ];
-    let rows = statements
-        .iter()
-        .map(|s| {
-            let (m, c, cur) = (&s.movements, &s.closing, s.currency);
-            let total = |b: &super::Balances| b.pending_minor + b.available_minor + b.frozen_minor;
-            vec![
-                Cell::Text(format!(
-                    "{}:{}",
-                    s.party.role.name().to_lowercase(),
-                    s.party.id
-                )),
-                Cell::Count(cur as u64),
-                Cell::Text(s.period.label.clone()),
-                Cell::Text(s.period.start.clone()),
-                Cell::Text(s.period.end.clone()),
-                minor(total(&s.opening), cur),
-                minor(m.gross_minor, cur),
-                minor(m.sales_minor, cur),
-                minor(m.commission_minor, cur),
-                minor(m.fees_minor, cur),
-                minor(m.splits_minor, cur),
-                minor(m.refunds_minor, cur),
-                minor(m.settled_minor, cur),
-                minor(m.frozen_minor, cur),
-                minor(m.released_minor, cur),
-                minor(m.withdrawn_minor, cur),
-                minor(c.pending_minor, cur),
-                minor(c.available_minor, cur),
-                minor(c.frozen_minor, cur),
-                minor(c.refunds_held_minor, cur),
-                minor(total(c), cur),
-            ]
-        })
-        .collect();
     Table {
-        headers: headers.iter().map(|h| h.to_string()).collect(),
-        rows,
+        headers: STATEMENT_HEADERS.iter().map(|h| h.to_string()).collect(),
+        rows: statements.iter().map(statement_cells).collect(),
     }
+}
+
+const STATEMENT_HEADERS: [&str; 30] = [
+    "party",
+    "currency",
+    "period",
+    "from",
+    "to",
+    "opening",
+    "gross",
+    "sales",
+    "commission",
+    "fees",
+    "splits",
+    "refunds",
+    "settled",
+    "frozen_in",
+    "released",
+    "withdrawn",
+    "pending",
+    "available",
+    "frozen",
+    "refunds_held",
+    "closing",
+    "reserve_held",
+    "reserve_released",
+    "payouts_requested",
+    "payouts_paid",
+    "payout_fees",
+    "payouts_failed",
+    "payouts_returned",
+    "reserve",
+    "payouts_held",
+];
+
+/// One statement's cells, in `STATEMENT_HEADERS` order.
+fn statement_cells(s: &Statement) -> Vec<Cell> {
+    let (m, c, cur) = (&s.movements, &s.closing, s.currency);
+    let party = format!("{}:{}", s.party.role.name().to_lowercase(), s.party.id);
+    let mut cells = vec![
+        Cell::Text(party),
+        Cell::Count(cur as u64),
+        Cell::Text(s.period.label.clone()),
+        Cell::Text(s.period.start.clone()),
+        Cell::Text(s.period.end.clone()),
+    ];
+    let amounts = [
+        s.opening.total_minor(),
+        m.gross_minor,
+        m.sales_minor,
+        m.commission_minor,
+        m.fees_minor,
+        m.splits_minor,
+        m.refunds_minor,
+        m.settled_minor,
+        m.frozen_minor,
+        m.released_minor,
+        m.withdrawn_minor,
+        c.pending_minor,
+        c.available_minor,
+        c.frozen_minor,
+        c.refunds_held_minor,
+        c.total_minor(),
+        m.reserve_held_minor,
+        m.reserve_released_minor,
+        m.payouts_requested_minor,
+        m.payouts_paid_minor,
+        m.payout_fees_minor,
+        m.payouts_failed_minor,
+        m.payouts_returned_minor,
+        c.reserve_minor,
+        c.payouts_held_minor,
+    ];
+    cells.extend(amounts.map(|a| minor(a, cur)));
+    cells
 }
 
 /// One line per channel statement.
@@ -357,4 +378,30 @@ fn flow_cell(m: &super::Measures, name: &str, currency: i32) -> Cell {
                 .join(" "),
         ),
     }
+}
+
+/// One line per payouts group; amounts in the group's currency when `currency` is a dimension,
+/// else with 2 decimals.
+pub fn payouts_table(report: &PayoutReport) -> Table {
+    let currency_at = report
+        .dims
+        .iter()
+        .position(|d| *d == super::PayoutDim::Currency);
+    let mut headers: Vec<String> = report.dims.iter().map(|d| d.name().to_owned()).collect();
+    headers.extend(["count", "amount", "fees"].map(String::from));
+    let rows = report
+        .rows
+        .iter()
+        .map(|row| {
+            let cur = currency_at
+                .and_then(|i| row.key[i].parse().ok())
+                .unwrap_or(0);
+            let mut cells: Vec<Cell> = row.key.iter().map(|k| Cell::Text(k.clone())).collect();
+            cells.push(Cell::Count(row.measures.count));
+            cells.push(minor(row.measures.amount_minor, cur));
+            cells.push(minor(row.measures.fees_minor, cur));
+            cells
+        })
+        .collect();
+    Table { headers, rows }
 }

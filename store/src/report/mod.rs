@@ -14,6 +14,8 @@
 //! - [`channel_statements`]`(&rows, channel_id, PeriodKind, DayRange) -> Vec<ChannelStatement>`.
 //! - [`flow`]`(&rows, &Grouping { dims, types, days }) -> FlowReport`: groups by any [`Dim`]s,
 //!   with [`Measures`]; `days` picks the days transactions count on.
+//! - [`payouts`]`(&rows, &[PayoutDim], DayRange) -> PayoutReport`: payout state changes grouped
+//!   by party kind, party, state, reason, channel, day, week, month or currency.
 //! - [`parties`]`(&rows)`, [`channels`]`(&rows)`: who has a statement.
 //! - [`load`]`(reader, DayRange)`: the rows every report needs, through any [`FlowReader`].
 //! - [`format`]: text tables, CSV and JSON of each.
@@ -26,18 +28,22 @@ pub mod calendar;
 mod channel;
 mod flow;
 pub mod format;
+mod payouts;
 mod statement;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_payouts;
 
 pub use calendar::{Period, PeriodKind, format_day, parse_day};
 pub use channel::{ChannelMovements, ChannelStatement, SETTLED_NOTE, channel_statements};
 pub use flow::{Dim, FlowReport, FlowRow, Grouping, Measures, RuleHits, TxType, flow};
+pub use payouts::{PayoutDim, PayoutMeasures, PayoutReport, PayoutRow, payouts};
 pub use statement::{Balances, Movements, Party, Role, Statement, statements};
 
 use sluice_node::flow::{ChannelSettlementRow, DiscrepancyRow};
 use sluice_node::flow::{
-    Day, LedgerTransfer, Order, PaymentResult, RefundResult, Reversal, RiskHit, Row, Rows,
+    Day, LedgerTransfer, Order, PaymentResult, Payout, RefundResult, Reversal, RiskHit, Row, Rows,
     SplitLine, Withdrawal,
 };
 
@@ -55,6 +61,7 @@ pub const REPORT_TABLES: &[&str] = &[
     RiskHit::TABLE,
     ChannelSettlementRow::TABLE,
     DiscrepancyRow::TABLE,
+    Payout::TABLE,
 ];
 
 /// Loads what the reports need. Balances are cumulative, so statements need every day up to

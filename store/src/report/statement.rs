@@ -1,14 +1,14 @@
 //! Statements of a party — a merchant, a promoter or the platform — per period and currency:
 //! balances at the period's start and end, replayed from `ledger_transfers` (so they equal the
-//! ledger's), and the movements between them from `payment_results`, `split_lines` and
-//! `ledger_transfers` (docs/STORE.md, "Reports").
+//! ledger's), and the movements between them from `payment_results`, `split_lines`,
+//! `ledger_transfers` and `payouts` (docs/STORE.md, "Reports").
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
-use sluice_node::flow::{Day, LedgerTransfer, Rows};
+use sluice_node::flow::{Day, LedgerTransfer, Payout, Rows};
 
-use super::accounts::{Accounts, Replay};
+use super::accounts::{Accounts, PAYOUTS_IN_FLIGHT, Replay};
 use super::calendar::{Period, PeriodKind};
 use super::{DayRange, minor_i64};
 use crate::StoreError;
@@ -52,7 +52,9 @@ pub struct Party {
 
 /// A party's balances at the end of a day, minor units, as BalanceQuery reports them. For the
 /// platform: `pending` is platform revenue and `available` the channel fees it paid (fee
-/// expense), as BalanceQuery reports them; `frozen` and `refunds_held` are 0.
+/// expense), as BalanceQuery reports them; `frozen`, `reserve` and `refunds_held` are 0, and
+/// `payouts_held` is what its own payouts in flight reserved from platform revenue (out of
+/// `pending_minor`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Balances {
     /// Income waiting for its settlement day.
@@ -63,6 +65,11 @@ pub struct Balances {
     pub frozen_minor: i64,
     /// Refunds in flight reserved against available (already out of `available_minor`).
     pub refunds_held_minor: i64,
+    /// The rolling reserve held until its release day (docs/PAYOUTS.md, section 3).
+    pub reserve_minor: i64,
+    /// Payouts in review or in flight (amount and fee) reserved against available (already out
+    /// of `available_minor`).
+    pub payouts_held_minor: i64,
 }
 
 /// What moved during a period, minor units, all positive for the usual direction.
@@ -87,8 +94,47 @@ pub struct Movements {
     pub frozen_minor: i64,
     /// Frozen to available (deposits released).
     pub released_minor: i64,
-    /// Available to payouts (succeeded withdrawals).
+    /// Available to payouts: withdrawals paid at once (journals before schema 7).
     pub withdrawn_minor: i64,
+    /// Into the rolling reserve (pending to reserve).
+    pub reserve_held_minor: i64,
+    /// Reserve released (reserve to available).
+    pub reserve_released_minor: i64,
+    /// Payouts accepted: amount and fee reserved from available (platform: platform revenue).
+    pub payouts_requested_minor: i64,
+    /// Payouts paid: the amount that left for the party's bank (the fee apart).
+    pub payouts_paid_minor: i64,
+    /// The payout channels' fees of the payouts paid, borne by the party.
+    pub payout_fees_minor: i64,
+    /// Payouts failed or rejected: amount and fee released back to available.
+    pub payouts_failed_minor: i64,
+    /// Paid payouts the bank returned: the amount back in available (the fee is not).
+    pub payouts_returned_minor: i64,
+}
+
+impl Movements {
+    /// What the movements change the party's total (pending + available + frozen + reserve +
+    /// refunds held + payouts held) by: the tie-out docs/STORE.md states.
+    pub fn net_minor(&self) -> i64 {
+        self.sales_minor + self.commission_minor
+            - self.refunds_minor
+            - self.withdrawn_minor
+            - self.payouts_paid_minor
+            - self.payout_fees_minor
+            + self.payouts_returned_minor
+    }
+}
+
+impl Balances {
+    /// Everything the party holds, its payouts and refunds in flight included.
+    pub fn total_minor(&self) -> i64 {
+        self.pending_minor
+            + self.available_minor
+            + self.frozen_minor
+            + self.reserve_minor
+            + self.refunds_held_minor
+            + self.payouts_held_minor
+    }
 }
 
 /// One party's statement for one period in one currency.
@@ -104,7 +150,7 @@ pub struct Statement {
 }
 
 /// Movements per (currency, day), i128 while summing.
-type DayMoves = BTreeMap<(i32, Day), [i128; 10]>;
+type DayMoves = BTreeMap<(i32, Day), [i128; MOVEMENTS]>;
 
 /// Statements of `party` for every period of `kind` that overlaps `days` (whole periods; an open
 /// end is the first or last day in the rows), one per currency the party has rows in, by
@@ -140,7 +186,7 @@ pub fn statements(
             replay.through(period.end_day)?;
             let closing = balances(&replay.accounts, party, currency)?;
             let range = (currency, period.start_day)..=(currency, period.end_day);
-            let mut sum = [0i128; 10];
+            let mut sum = [0i128; MOVEMENTS];
             for m in moves.range(range).map(|(_, m)| m) {
                 sum.iter_mut().zip(m).for_each(|(s, m)| *s += m);
             }
@@ -176,51 +222,58 @@ fn last_day(rows: &Rows) -> Option<Day> {
 }
 
 fn balances(accounts: &Accounts, party: Party, currency: i32) -> Result<Balances, StoreError> {
-    let b = if party.role == Role::Platform {
-        Balances {
-            pending_minor: minor_i64(
-                accounts
-                    .get("platform_revenue", 0, "", currency)
-                    .credit_balance(),
-            )?,
+    if party.role == Role::Platform {
+        // Its own payouts in flight are held apart from its revenue, as a party's are from
+        // available (refunds reserving the platform's share stay in it, as before payouts).
+        let revenue = accounts.get("platform_revenue", 0, "", currency);
+        let payouts_held = accounts.payouts_held("platform_revenue", 0, "", currency);
+        return Ok(Balances {
+            pending_minor: minor_i64(revenue.credit_balance() - payouts_held)?,
             available_minor: minor_i64(
                 accounts.get("fee_expense", 0, "", currency).debit_balance(),
             )?,
+            payouts_held_minor: minor_i64(payouts_held)?,
             ..Balances::default()
-        }
-    } else {
-        let role = party.role.name();
-        let available = accounts.get("available", party.id, role, currency);
-        Balances {
-            pending_minor: minor_i64(
-                accounts
-                    .get("pending", party.id, role, currency)
-                    .credit_balance(),
-            )?,
-            available_minor: minor_i64(available.spendable())?,
-            frozen_minor: minor_i64(
-                accounts
-                    .get("frozen", party.id, role, currency)
-                    .credit_balance(),
-            )?,
-            refunds_held_minor: minor_i64(available.debits_pending)?,
-        }
+        });
+    }
+    let role = party.role.name();
+    let credit = |kind: &str| {
+        accounts
+            .get(kind, party.id, role, currency)
+            .credit_balance()
     };
-    Ok(b)
+    let available = accounts.get("available", party.id, role, currency);
+    let payouts_held = accounts.payouts_held("available", party.id, role, currency);
+    Ok(Balances {
+        pending_minor: minor_i64(credit("pending"))?,
+        available_minor: minor_i64(available.spendable())?,
+        frozen_minor: minor_i64(credit("frozen"))?,
+        refunds_held_minor: minor_i64(available.debits_pending - payouts_held)?,
+        reserve_minor: minor_i64(credit("reserve"))?,
+        payouts_held_minor: minor_i64(payouts_held)?,
+    })
 }
 
-fn movements_of(s: [i128; 10]) -> Result<Movements, StoreError> {
+fn movements_of(s: [i128; MOVEMENTS]) -> Result<Movements, StoreError> {
     Ok(Movements {
-        gross_minor: minor_i64(s[0])?,
-        sales_minor: minor_i64(s[1])?,
-        commission_minor: minor_i64(s[2])?,
-        fees_minor: minor_i64(s[3])?,
-        splits_minor: minor_i64(s[4])?,
-        refunds_minor: minor_i64(s[5])?,
-        settled_minor: minor_i64(s[6])?,
-        frozen_minor: minor_i64(s[7])?,
-        released_minor: minor_i64(s[8])?,
-        withdrawn_minor: minor_i64(s[9])?,
+        gross_minor: minor_i64(s[GROSS])?,
+        sales_minor: minor_i64(s[SALES])?,
+        commission_minor: minor_i64(s[COMMISSION])?,
+        fees_minor: minor_i64(s[FEES])?,
+        splits_minor: minor_i64(s[SPLITS])?,
+        refunds_minor: minor_i64(s[REFUNDS])?,
+        settled_minor: minor_i64(s[SETTLED])?,
+        frozen_minor: minor_i64(s[FROZEN])?,
+        released_minor: minor_i64(s[RELEASED])?,
+        withdrawn_minor: minor_i64(s[WITHDRAWN])?,
+        reserve_held_minor: minor_i64(s[RESERVE_HELD])?,
+        reserve_released_minor: minor_i64(s[RESERVE_RELEASED])?,
+        payouts_requested_minor: minor_i64(s[PAYOUTS_REQUESTED])?,
+        // The ledger posts amount and fee in one transfer; the payouts rows tell the fee.
+        payouts_paid_minor: minor_i64(s[PAYOUTS_POSTED] - s[PAYOUT_FEES])?,
+        payout_fees_minor: minor_i64(s[PAYOUT_FEES])?,
+        payouts_failed_minor: minor_i64(s[PAYOUTS_FAILED])?,
+        payouts_returned_minor: minor_i64(s[PAYOUTS_RETURNED])?,
     })
 }
 
@@ -234,6 +287,15 @@ const SETTLED: usize = 6;
 const FROZEN: usize = 7;
 const RELEASED: usize = 8;
 const WITHDRAWN: usize = 9;
+const RESERVE_HELD: usize = 10;
+const RESERVE_RELEASED: usize = 11;
+const PAYOUTS_REQUESTED: usize = 12;
+/// Amount and fee of the payouts paid, as the ledger posted them.
+const PAYOUTS_POSTED: usize = 13;
+const PAYOUT_FEES: usize = 14;
+const PAYOUTS_FAILED: usize = 15;
+const PAYOUTS_RETURNED: usize = 16;
+const MOVEMENTS: usize = 17;
 
 /// Every movement of `party`, per (currency, day).
 fn movements_by_day(rows: &Rows, party: Party) -> DayMoves {
@@ -280,22 +342,58 @@ fn movements_by_day(rows: &Rows, party: Party) -> DayMoves {
             add(t.currency, t.day, which, t.amount_minor);
         }
     }
+    for p in rows.payouts.iter().filter(|p| paid_to(p, party)) {
+        add(p.currency, p.day, PAYOUT_FEES, p.fee_minor);
+    }
     moves
 }
 
-/// Which movement a transfer between `party`'s own accounts (or to payouts) is, if any.
+/// Whether `p` is `party`'s payout becoming paid.
+fn paid_to(p: &Payout, party: Party) -> bool {
+    p.state == "Paid" && p.party_kind == party.role.name() && p.party_id == party.id
+}
+
+/// Which movement a transfer between `party`'s own accounts (or to and from payouts) is, if
+/// any. The platform's payouts are reserved from platform revenue.
 fn ledger_movement(t: &LedgerTransfer, party: Party) -> Option<usize> {
     let role = party.role.name();
+    let (role, spendable) = match party.role {
+        Role::Platform => ("", "platform_revenue"),
+        _ => (role, "available"),
+    };
     let debit_mine = t.debit_owner == party.id && t.debit_role == role;
-    if !debit_mine || !matches!(t.phase.as_str(), "post" | "post_reserved") {
+    let credit_mine = t.credit_owner == party.id && t.credit_role == role;
+    let (debit, credit) = (t.debit_kind.as_str(), t.credit_kind.as_str());
+    if debit_mine && debit == spendable && credit == PAYOUTS_IN_FLIGHT {
+        return match t.phase.as_str() {
+            "reserve" => Some(PAYOUTS_REQUESTED),
+            "post_reserved" => Some(PAYOUTS_POSTED),
+            "void_reserved" => Some(PAYOUTS_FAILED),
+            _ => None,
+        };
+    }
+    if t.phase != "post" && t.phase != "post_reserved" {
         return None;
     }
-    let credit_mine = t.credit_owner == party.id && t.credit_role == role;
-    match (t.debit_kind.as_str(), t.credit_kind.as_str()) {
+    // The payout accounts are the platform's, never a party's own.
+    if credit_mine && credit == spendable && is_payout_account(debit) {
+        return Some(PAYOUTS_RETURNED);
+    }
+    if !debit_mine {
+        return None;
+    }
+    match (debit, credit) {
         ("pending", "available") if credit_mine => Some(SETTLED),
         ("pending", "frozen") if credit_mine => Some(FROZEN),
         ("frozen", "available") if credit_mine => Some(RELEASED),
+        (_, "reserve") if credit_mine => Some(RESERVE_HELD),
+        ("reserve", "available") if credit_mine => Some(RESERVE_RELEASED),
         ("available", "payouts") => Some(WITHDRAWN),
         _ => None,
     }
+}
+
+/// The accounts a returned payout comes back from (docs/PAYOUTS.md, section 4: the bank).
+fn is_payout_account(kind: &str) -> bool {
+    matches!(kind, "platform_bank" | PAYOUTS_IN_FLIGHT | "payouts")
 }

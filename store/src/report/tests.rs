@@ -253,6 +253,8 @@ fn rows() -> Rows {
             status: "Succeeded".into(),
             reason: "None".into(),
             available_after_minor: 5_888,
+            message: "WithdrawResult".into(),
+            fee_minor: 0,
         }],
         reversals: vec![
             reversal(7, "2026-12-01", "Reversing"),
@@ -275,6 +277,7 @@ fn balances(pending: i64, available: i64, frozen: i64, held: i64) -> Balances {
         available_minor: available,
         frozen_minor: frozen,
         refunds_held_minor: held,
+        ..Balances::default()
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod channels;
 pub mod order;
 pub mod overview;
+pub mod payouts;
 pub mod reports;
 pub mod risk;
 
