@@ -20,6 +20,7 @@ use std::time::Duration;
 use crate::demo_admin::{AdminFigures, admin_figures};
 use crate::demo_follower::{Followed, LiveFollower};
 use crate::demo_metrics::Scraped;
+use crate::demo_payouts::PayoutsReport;
 use crate::demo_recon::ReconReport;
 use crate::load::{self, Identity, LoadReport, LoadSpec, Milestone, Mix, Pacing, StopAt};
 
@@ -66,6 +67,8 @@ pub struct DemoArgs {
     pub month_payments_per_day: u64,
     #[command(flatten)]
     pub recon: crate::demo_recon::ReconArgs,
+    #[command(flatten)]
+    pub payouts: crate::demo_payouts::PayoutsArgs,
     /// Run with channel faults (PROFILE as for `channel-sim --faults`; alone: late,lost,duplicate)
     /// and alipay on the FailOver policy; the report checks each channel's own book against the
     /// ledger and counts double charges, and the demo fails when they differ (docs/OPERATIONS.md).
@@ -324,6 +327,12 @@ fn recon(args: &DemoArgs, data_dir: &std::path::Path) -> Result<ReconReport, Str
     crate::demo_recon::run(config, &dir, &args.recon, args.seed)
 }
 
+/// The payout scenario (a scripted-clock month) on its own server in `DIR-payouts`.
+fn payouts(args: &DemoArgs, data_dir: &std::path::Path) -> Result<PayoutsReport, String> {
+    let dir = sibling(data_dir, "payouts");
+    crate::demo_payouts::run(demo_config(args, dir.clone())?, &dir)
+}
+
 /// `DIR-suffix` beside the demo's data directory.
 fn sibling(data_dir: &std::path::Path, suffix: &str) -> PathBuf {
     data_dir.with_file_name(format!(
@@ -338,6 +347,9 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
     let data_dir = args.data.clone().unwrap_or_else(fresh_dir);
     if args.recon.recon_only {
         return recon(&args, &data_dir)?.show_alone(args.json);
+    }
+    if args.payouts.payouts_only {
+        return payouts(&args, &data_dir)?.show_alone(args.json);
     }
     let (config, faults) = live_config(&args, &data_dir)?;
     let (rule_names, channel_names) = names(&config);
@@ -383,6 +395,11 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
             json["reconciliation"] = r.json();
             r.check()?;
         }
+        if !args.payouts.no_payouts {
+            let p = payouts(&args, &data_dir)?;
+            json["payouts"] = p.json();
+            p.check()?;
+        }
         println!("{json}");
     } else {
         ctx.print();
@@ -400,6 +417,11 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
             let r = recon(&args, &data_dir)?;
             r.print();
             r.check()?;
+        }
+        if !args.payouts.no_payouts {
+            let p = payouts(&args, &data_dir)?;
+            p.print();
+            p.check()?;
         }
     }
     check_run(&live)
