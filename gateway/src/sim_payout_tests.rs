@@ -36,14 +36,17 @@ fn sim(script: &[&str]) -> PayoutSim {
     PayoutSim::new(&[c], 42, 64)
 }
 
-/// Every answer due by `now_ns`: (payout id, status, code).
+/// Every answer due by `now_ns`: (payout id, status, code), by payout id (answers to different
+/// payouts go out in the order of their latencies).
 fn answers(s: &mut PayoutSim, now_ns: u64) -> Vec<(u64, PayoutChannelStatus, u16)> {
-    std::iter::from_fn(|| s.due(now_ns))
+    let mut out: Vec<_> = std::iter::from_fn(|| s.due(now_ns))
         .map(|(c, r)| {
             assert_eq!(c, 9);
             (r.payout_id, r.status, r.channel_code)
         })
-        .collect()
+        .collect();
+    out.sort_by_key(|a| a.0);
+    out
 }
 
 const LATER: u64 = u64::MAX;
