@@ -256,11 +256,7 @@ fn ledger_digest(engine: &Engine, out: &mut String) {
             );
         }
         for (slot, p) in state.parties.iter().enumerate() {
-            for which in [
-                PartyAccount::Pending,
-                PartyAccount::Available,
-                PartyAccount::Frozen,
-            ] {
+            for which in PartyAccount::ALL {
                 line(
                     format!("{currency} party {}:{} {which:?}", p.kind.to_wire(), p.id),
                     ledger.party(c, slot as u32, which),

@@ -293,7 +293,7 @@ impl Engine {
                 // records where it really is, so a refund finds it.
                 let due = u32::from(line.due_day);
                 let party = &mut self.state.parties[party.index() as usize];
-                let day = party.add_due(due, c, line.amount_minor);
+                let day = party.add_due(due, line.held, c, line.amount_minor);
                 line.due_day = day_u16(day);
             }
         }
@@ -318,9 +318,13 @@ impl Engine {
         let m = &s.merchants[o.merchant_slot as usize];
         let profile = &s.profiles[m.profile_slot as usize];
         let today = day_of(s.now_ns, s.limits.utc_offset_secs);
-        let payee = |party_slot: u32| Payee {
-            party_slot: Slot::new(party_slot),
-            due_day: today + u32::from(s.parties[party_slot as usize].settlement_days),
+        let payee = |party_slot: u32| {
+            let (due_day, held) = self.due_of(party_slot, today);
+            Payee {
+                party_slot: Slot::new(party_slot),
+                due_day,
+                held,
+            }
         };
         // Promoters: level 1 is the order's promoter, level 2 its parent (both must be active).
         let promoter = self

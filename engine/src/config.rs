@@ -6,8 +6,8 @@ use arrayvec::ArrayVec;
 use rust_decimal::Decimal;
 use sluice_protocol::{
     AckStatus, Activity, ConfigAck, ConfigChannel, ConfigMerchant, ConfigPromoter, ConfigRiskRule,
-    ConfigSplitProfile, FeeBearer, HealthState, MAX_REFUNDS_PER_ORDER, PartyKind, ReasonCode,
-    RefundFeePolicy, SettlementSchedule, UnknownPolicy, codec::text,
+    ConfigSplitProfile, FeeBearer, HealthState, MAX_REFUNDS_PER_ORDER, PartyKind, PartySchedule,
+    ReasonCode, RefundFeePolicy, SettlementSchedule, UnknownPolicy, codec::text,
 };
 use std::collections::VecDeque;
 
@@ -15,6 +15,7 @@ use crate::core::Engine;
 use crate::input::InputMeta;
 use crate::money::{PPB_ONE, rate_to_ppb};
 use crate::outbox::{Dest, Outbox};
+use crate::schedules::SettlementTerms;
 use crate::state::{
     Channel, InFlight, Merchant, MethodFee, MethodStats, Party, Promoter, Slot, SplitProfile,
 };
@@ -22,10 +23,7 @@ use crate::state::{
 /// A refusal: the reason code and which field.
 pub(crate) type Refusal = (ReasonCode, &'static str);
 
-const MAX_SETTLEMENT_DAYS: u8 = 30;
-const MAX_DEPOSIT_HOLD_DAYS: u16 = 366;
-
-fn rate(value: Decimal, field: &'static str) -> Result<i64, Refusal> {
+pub(crate) fn rate(value: Decimal, field: &'static str) -> Result<i64, Refusal> {
     match rate_to_ppb(value) {
         Some(ppb) if ppb <= PPB_ONE => Ok(ppb),
         _ => Err((ReasonCode::InvalidConfig, field)),
@@ -99,7 +97,7 @@ fn channel_methods(m: &ConfigChannel) -> Result<ArrayVec<MethodFee, 4>, Refusal>
 struct MerchantTerms {
     profile_slot: u32,
     parent_slot: Option<Slot>,
-    deposit_ppb: i64,
+    settlement: SettlementTerms,
     /// Success, cost, latency.
     weights_ppb: [i64; 3],
 }
@@ -163,38 +161,32 @@ impl Engine {
             .fold(0, |m, i| m | (1 << i))
     }
 
-    fn new_party(
-        &mut self,
-        kind: PartyKind,
-        id: u32,
-        settlement_days: u8,
-        deposit_ppb: i64,
-        hold_days: u16,
-    ) -> u32 {
-        let n = self.state.limits.currencies.len();
+    fn new_party(&mut self, kind: PartyKind, id: u32, terms: &SettlementTerms) -> u32 {
         let slot = self.state.parties.len() as u32;
         self.state.parties.push(Party {
             kind,
             id,
-            settlement_days,
-            deposit_ppb,
-            deposit_hold_days: hold_days,
-            pending: VecDeque::with_capacity((usize::from(settlement_days) + 1) * n),
-            frozen: VecDeque::with_capacity((usize::from(hold_days) + 2) * n),
+            settlement_days: 0,
+            deposit_ppb: 0,
+            deposit_hold_days: 0,
+            schedule: PartySchedule::CalendarDays,
+            schedule_anchor: 0,
+            reserve_ppb: 0,
+            reserve_days: 0,
+            pending: VecDeque::new(),
+            frozen: VecDeque::new(),
+            reserved: VecDeque::new(),
+            held: VecDeque::new(),
         });
+        self.update_party(slot, terms);
         slot
     }
 
-    fn update_party(&mut self, slot: u32, settlement_days: u8, deposit_ppb: i64, hold_days: u16) {
+    fn update_party(&mut self, slot: u32, terms: &SettlementTerms) {
         let n = self.state.limits.currencies.len();
         let p = &mut self.state.parties[slot as usize];
-        p.settlement_days = settlement_days;
-        p.deposit_ppb = deposit_ppb;
-        p.deposit_hold_days = hold_days;
-        let want = (usize::from(settlement_days) + 1) * n;
-        p.pending.reserve(want.saturating_sub(p.pending.len()));
-        let want = (usize::from(hold_days) + 2) * n;
-        p.frozen.reserve(want.saturating_sub(p.frozen.len()));
+        terms.apply(p);
+        p.reserve_queues(n);
     }
 
     pub(crate) fn config_merchant(&mut self, m: &ConfigMerchant) -> Result<(), Refusal> {
@@ -209,17 +201,15 @@ impl Engine {
                 "merchants are at their maximum",
             ));
         }
-        let (days, hold_days) = (m.settlement_days, m.deposit_hold_days);
         match existing {
             Some(slot) => {
                 let party_slot = self.state.merchants[slot as usize].party_slot;
                 self.state.merchants[slot as usize] = self.merchant(m, &terms, party_slot);
-                self.update_party(party_slot, days, terms.deposit_ppb, hold_days);
+                self.update_party(party_slot, &terms.settlement);
             }
             None => {
                 let kind = PartyKind::Merchant;
-                let party_slot =
-                    self.new_party(kind, m.merchant_id, days, terms.deposit_ppb, hold_days);
+                let party_slot = self.new_party(kind, m.merchant_id, &terms.settlement);
                 let slot = self.state.merchants.len() as u32;
                 let merchant = self.merchant(m, &terms, party_slot);
                 self.state.merchants.push(merchant);
@@ -243,16 +233,7 @@ impl Engine {
             .get(&m.split_profile_id)
             .ok_or((ReasonCode::UnknownSplitProfile, "split_profile_id"))?;
         let parent_slot = self.merchant_parent(m)?;
-        if !(1..=MAX_SETTLEMENT_DAYS).contains(&m.settlement_days) {
-            return invalid("settlement_days must be 1..=30");
-        }
-        let deposit_ppb = rate(
-            m.deposit_rate,
-            "deposit_rate must be 0..=1 with at most 9 places",
-        )?;
-        if m.deposit_hold_days > MAX_DEPOSIT_HOLD_DAYS {
-            return invalid("deposit_hold_days must be 0..=366");
-        }
+        let settlement = SettlementTerms::of_merchant(m)?;
         if m.min_amount_minor < 1 || m.max_amount_minor < m.min_amount_minor {
             return invalid("min_amount_minor >= 1 and max_amount_minor >= min_amount_minor");
         }
@@ -271,7 +252,7 @@ impl Engine {
         Ok(MerchantTerms {
             profile_slot,
             parent_slot,
-            deposit_ppb,
+            settlement,
             weights_ppb,
         })
     }
@@ -488,9 +469,7 @@ impl Engine {
         if m.promoter_id == 0 {
             return invalid("promoter_id must be > 0");
         }
-        if !(1..=MAX_SETTLEMENT_DAYS).contains(&m.settlement_days) {
-            return invalid("settlement_days must be 1..=30");
-        }
+        let terms = SettlementTerms::of_promoter(m)?;
         let parent_slot = self.promoter_parent(m)?;
         let existing = self.index.promoters.get(&m.promoter_id).copied();
         if existing.is_none()
@@ -509,11 +488,11 @@ impl Engine {
                 p.parent_slot = parent_slot;
                 p.active = active;
                 let party = p.party_slot;
-                self.update_party(party, m.settlement_days, 0, 0);
+                self.update_party(party, &terms);
             }
             None => {
                 let kind = PartyKind::Promoter;
-                let party_slot = self.new_party(kind, m.promoter_id, m.settlement_days, 0, 0);
+                let party_slot = self.new_party(kind, m.promoter_id, &terms);
                 let slot = self.state.promoters.len() as u32;
                 self.state.promoters.push(Promoter {
                     id: m.promoter_id,

@@ -196,6 +196,10 @@ impl Engine {
                 .iter()
                 .map(|&(channel_id, weight)| RouteEntry { channel_id, weight })
                 .collect(),
+            schedule: party.schedule,
+            schedule_anchor: party.schedule_anchor,
+            reserve_rate: ppb_to_rate(party.reserve_ppb),
+            reserve_days: party.reserve_days,
             ..ConfigMerchant::default()
         })
     }
@@ -277,11 +281,16 @@ impl Engine {
         let parent = p
             .parent_slot
             .map_or(0, |s| self.state.promoters[s.index() as usize].id);
+        let party = &self.state.parties[p.party_slot as usize];
         Some(ConfigPromoter {
             promoter_id: p.id,
             parent_promoter_id: parent,
-            settlement_days: self.state.parties[p.party_slot as usize].settlement_days,
+            settlement_days: party.settlement_days,
             status: active(p.active),
+            schedule: party.schedule,
+            schedule_anchor: party.schedule_anchor,
+            reserve_rate: ppb_to_rate(party.reserve_ppb),
+            reserve_days: party.reserve_days,
             ..ConfigPromoter::default()
         })
     }

@@ -5,12 +5,12 @@ use rkyv::rancor;
 use rkyv::util::AlignedVec;
 use rustc_hash::FxHashMap;
 use sluice_protocol::{
-    BalanceQuery, ChannelControlResult, ChannelResult, ChannelSettlement, ConfigChannel,
-    ConfigCredential, ConfigListEntry, ConfigMerchant, ConfigMerchantNotify, ConfigPromoter,
-    ConfigQuery, ConfigRiskRule, ConfigSplitProfile, DecodeError, Discrepancy, Genesis, Message,
-    MessageHeader, PaymentRequest, Pulse, QueryOrder, ReasonCode, RefundChannelResult,
-    RefundRequest, Reject, Role, SnapshotRequest, StatsQuery, WithdrawRequest, codec::text,
-    may_send, split_sbe,
+    BalanceQuery, ChannelControlResult, ChannelResult, ChannelSettlement, ConfigCalendarDay,
+    ConfigChannel, ConfigCredential, ConfigListEntry, ConfigMerchant, ConfigMerchantNotify,
+    ConfigPromoter, ConfigQuery, ConfigRiskRule, ConfigSplitProfile, DecodeError, Discrepancy,
+    Genesis, Message, MessageHeader, PaymentRequest, Pulse, QueryOrder, ReasonCode,
+    RefundChannelResult, RefundRequest, Reject, ReleaseSettlement, Role, SnapshotRequest,
+    StatsQuery, WithdrawRequest, codec::text, may_send, split_sbe,
 };
 use std::fmt;
 
@@ -35,8 +35,11 @@ use crate::state::{Counters, Limits, Retention, State};
 /// line (`Order::taken_minor`); 8: retention (order and refund ids and generations, receipts,
 /// free slots and due queues); 9: the acquirers' output sequences (`State::out_seqs`) and the
 /// merchants' notify settings (`State::merchant_notify`); 10: the channels' bill and settlement
-/// settings, a refund's fee return, channel settlements, the discrepancy list, 8 fixed accounts.
-pub const STATE_FORMAT: u32 = 10;
+/// settings, a refund's fee return, channel settlements, the discrepancy list, 8 fixed accounts;
+/// 11: settlement schedules and payouts (docs/PAYOUTS.md): the working-day calendar, a party's
+/// schedule, rolling reserve and `reserved`/`held` queues, a split line's `held`, four accounts
+/// per party (`Reserve`).
+pub const STATE_FORMAT: u32 = 11;
 /// The first bytes of a snapshot payload.
 const SNAPSHOT_MAGIC: &[u8; 4] = b"SLST";
 /// Magic, format, 8 reserved bytes, state length, counters length.
@@ -179,6 +182,7 @@ impl Engine {
             last_seq: 1,
             now_ns: timestamp_ns,
             settled_through_day: 0,
+            calendar: crate::calendar::Calendar::new(),
             fee_fixed_max: 0,
             merchants: Vec::with_capacity(limits.merchants_max as usize),
             promoters: Vec::with_capacity(limits.promoters_max as usize),
@@ -414,6 +418,10 @@ impl Engine {
             }
             ConfigMerchantNotify::TEMPLATE_ID => ConfigMerchantNotify::read_body(block, body)
                 .map(|m| self.config_merchant_notify(meta, &m, out)),
+            ConfigCalendarDay::TEMPLATE_ID => ConfigCalendarDay::read_body(block, body)
+                .map(|m| self.config_calendar_day(meta, &m, out)),
+            ReleaseSettlement::TEMPLATE_ID => ReleaseSettlement::read_body(block, body)
+                .map(|m| self.handle_release_settlement(meta, &m, out)),
             ChannelSettlement::TEMPLATE_ID => ChannelSettlement::read_body(block, body)
                 .map(|m| self.handle_channel_settlement(meta, &m, out)),
             Discrepancy::TEMPLATE_ID => {
@@ -649,13 +657,9 @@ impl Engine {
         crate::mem::advise_huge_pages(&s.orders);
         crate::mem::advise_huge_pages(&s.refunds);
         s.risk.rebuild();
+        s.calendar.reserve_all();
         for p in s.parties.iter_mut() {
-            let n = (p.settlement_days as usize + 1) * l.currencies.len();
-            let more = n.saturating_sub(p.pending.len());
-            p.pending.reserve_exact(more);
-            let f = (p.deposit_hold_days as usize + 2) * l.currencies.len();
-            let more = f.saturating_sub(p.frozen.len());
-            p.frozen.reserve_exact(more);
+            p.reserve_queues(l.currencies.len());
         }
         let ix = &mut self.index;
         for (i, m) in s.merchants.iter().enumerate() {

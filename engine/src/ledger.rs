@@ -91,13 +91,31 @@ const PLATFORM_BANK: u32 = 5;
 const CHANNEL_FEE_DIFFERENCES: u32 = 6;
 const CHANNEL_WRITE_OFFS: u32 = 7;
 
-/// A party's three accounts.
+/// A party's four accounts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PartyAccount {
+    /// Income waiting for its due day (docs/PAYOUTS.md, section 3).
     Pending = 0,
+    /// What the party may withdraw.
     Available = 1,
+    /// The contract's security deposit, held `deposit_hold_days`.
     Frozen = 2,
+    /// The rolling reserve, held `reserve_days` (the risk reserve chargebacks draw on first).
+    Reserve = 3,
 }
+
+impl PartyAccount {
+    /// Every party account, in ledger order.
+    pub const ALL: [PartyAccount; PARTY_ACCOUNTS as usize] = [
+        PartyAccount::Pending,
+        PartyAccount::Available,
+        PartyAccount::Frozen,
+        PartyAccount::Reserve,
+    ];
+}
+
+/// Accounts per party and currency.
+pub const PARTY_ACCOUNTS: u32 = 4;
 
 /// The ledger: a fixed chart of accounts per ledger currency.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone)]
@@ -118,7 +136,7 @@ pub struct Ledger {
 impl Ledger {
     /// Allocates every account for `currencies` ledger currencies up front.
     pub fn new(currencies: u32, channels_max: u32, parties_max: u32) -> Self {
-        let per_currency = FIXED_ACCOUNTS + channels_max + parties_max * 3;
+        let per_currency = FIXED_ACCOUNTS + channels_max + parties_max * PARTY_ACCOUNTS;
         Ledger {
             accounts: vec![Account::default(); (per_currency * currencies) as usize],
             channels_max,
@@ -175,7 +193,11 @@ impl Ledger {
     pub fn party(&self, c: u8, party_slot: u32, which: PartyAccount) -> AccountId {
         // A slot past the parties would post to another account (or another currency's).
         assert!(party_slot < self.parties_max, "party slot out of range");
-        self.base(c) + FIXED_ACCOUNTS + self.channels_max + party_slot * 3 + which as u32
+        self.base(c)
+            + FIXED_ACCOUNTS
+            + self.channels_max
+            + party_slot * PARTY_ACCOUNTS
+            + which as u32
     }
 
     pub fn account(&self, id: AccountId) -> &Account {
@@ -193,20 +215,16 @@ impl Ledger {
         (t.debits_posted + t.debits_pending).max(t.credits_posted + t.credits_pending)
     }
 
-    /// The most a party's total in a currency (pending + available + frozen) can come to:
-    /// `Account::credit_balance_reach` of its three accounts.
+    /// The most a party's total in a currency (pending + available + frozen + reserve) can come
+    /// to: `Account::credit_balance_reach` of its four accounts.
     pub fn party_total_reach(&self, c: u8, party_slot: u32) -> i128 {
-        [
-            PartyAccount::Pending,
-            PartyAccount::Available,
-            PartyAccount::Frozen,
-        ]
-        .map(|which| {
-            self.account(self.party(c, party_slot, which))
-                .credit_balance_reach()
-        })
-        .iter()
-        .sum()
+        PartyAccount::ALL
+            .map(|which| {
+                self.account(self.party(c, party_slot, which))
+                    .credit_balance_reach()
+            })
+            .iter()
+            .sum()
     }
 
     fn amount(amount_minor: i64) -> u128 {
@@ -402,12 +420,8 @@ impl Ledger {
             }
             _ => {
                 let p = at - FIXED_ACCOUNTS - self.channels_max;
-                let which = match p % 3 {
-                    0 => PartyAccount::Pending,
-                    1 => PartyAccount::Available,
-                    _ => PartyAccount::Frozen,
-                };
-                AccountKind::Party(p / 3, which)
+                let which = PartyAccount::ALL[(p % PARTY_ACCOUNTS) as usize];
+                AccountKind::Party(p / PARTY_ACCOUNTS, which)
             }
         };
         Some((slot, kind))
@@ -472,12 +486,12 @@ mod tests {
                 ids.push(l.channel_receivable(c, ch));
             }
             for p in 0..4 {
-                for w in [
-                    PartyAccount::Pending,
-                    PartyAccount::Available,
-                    PartyAccount::Frozen,
-                ] {
+                for w in PartyAccount::ALL {
                     ids.push(l.party(c, p, w));
+                    assert_eq!(
+                        l.describe(l.party(c, p, w)),
+                        Some((c, AccountKind::Party(p, w)))
+                    );
                 }
             }
         }

@@ -21,6 +21,7 @@ pub mod driver;
 pub mod fixture;
 
 mod attempts;
+pub mod calendar;
 pub mod channel_settlement;
 mod config;
 mod config_query;
@@ -40,6 +41,7 @@ mod refunds;
 mod reports;
 mod retention;
 mod reversals;
+mod schedules;
 mod settlement;
 pub mod transfers;
 mod withdrawals;

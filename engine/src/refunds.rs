@@ -170,7 +170,8 @@ impl Engine {
         for (line, &part) in o.split.iter().zip(shares) {
             let due_day = u32::from(line.due_day);
             let party = line.party_slot.map(Slot::index);
-            let from_pending = party.is_some() && due_day > self.state.settled_through_day;
+            let c = o.currency_slot;
+            let from_pending = party.is_some_and(|p| self.still_pending(p, due_day, line.held, c));
             if let Some(party) = party.filter(|_| part > 0) {
                 let which = if from_pending {
                     PartyAccount::Pending
@@ -180,7 +181,8 @@ impl Engine {
                 let ledger = &self.state.ledger;
                 let account = ledger.party(o.currency_slot, party, which);
                 let due_left = if from_pending {
-                    self.state.parties[party as usize].due_amount(due_day, o.currency_slot)
+                    let party = &self.state.parties[party as usize];
+                    party.due_amount(due_day, line.held, c).unwrap_or(0)
                 } else {
                     i64::MAX
                 };
@@ -315,8 +317,8 @@ impl Engine {
         for (i, &(part, from_pending)) in r.reversal.iter().enumerate() {
             let account = self.reversal_account(r.order_slot, i, from_pending);
             self.state.ledger.reserve(account, clearing, part);
-            if let (true, (Some(party), due_day)) = (from_pending, lines[i]) {
-                self.state.parties[party.index() as usize].take_due(due_day, c, part);
+            if let (true, (Some(party), due_day, held)) = (from_pending, lines[i]) {
+                self.state.parties[party.index() as usize].take_due(due_day, held, c, part);
             }
         }
         let now = self.state.now_ns;
@@ -444,8 +446,8 @@ impl Engine {
                 self.state.ledger.post_reserved(account, clearing, part);
             } else {
                 self.state.ledger.void_reserved(account, clearing, part);
-                if let (true, (Some(party), due_day)) = (from_pending, lines[i]) {
-                    self.restore_due(party.index(), due_day, c, part);
+                if let (true, (Some(party), due_day, held)) = (from_pending, lines[i]) {
+                    self.restore_due(party.index(), due_day, held, c, part);
                 }
             }
         }
@@ -650,10 +652,10 @@ impl Engine {
     }
 }
 
-/// Each split line's party (if any) and due day.
-fn due_lines(split: &[crate::state::Line]) -> ArrayVec<(Option<Slot>, u32), MAX_SPLIT_LINES> {
+/// Each split line's party (if any), due day and whether it is held for a manual release.
+fn due_lines(split: &[crate::state::Line]) -> ArrayVec<(Option<Slot>, u32, bool), MAX_SPLIT_LINES> {
     split
         .iter()
-        .map(|l| (l.party_slot, u32::from(l.due_day)))
+        .map(|l| (l.party_slot, u32::from(l.due_day), l.held))
         .collect()
 }

@@ -107,7 +107,8 @@ impl Engine {
             .split
             .iter()
             .find(|l| l.role == PartyRole::Merchant)
-            .map_or(0, |l| u32::from(l.due_day));
+            // Income held for a manual release has no settlement day yet.
+            .map_or(0, |l| if l.held { 0 } else { u32::from(l.due_day) });
         OrderStatus {
             order_id: o.id,
             request_id: o.request_id,
@@ -282,9 +283,12 @@ impl Engine {
                     ledger
                         .account(ledger.party(c, p, PartyAccount::Available))
                         .spendable(),
-                    ledger
-                        .account(ledger.party(c, p, PartyAccount::Frozen))
-                        .credit_balance(),
+                    // Held money: the deposit and the rolling reserve (schema 7's BalanceEntry
+                    // has no field of its own for the reserve; the ledger keeps them apart).
+                    [PartyAccount::Frozen, PartyAccount::Reserve]
+                        .map(|w| ledger.account(ledger.party(c, p, w)).credit_balance())
+                        .iter()
+                        .sum(),
                 ),
                 None if found => (
                     ledger.account(ledger.platform_revenue(c)).credit_balance(),

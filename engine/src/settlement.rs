@@ -1,6 +1,11 @@
-//! Settlement in event time: income waits in each party's Pending account until its due day, then
-//! moves to Available on the first pulse of that day, less the deposit share, which waits in Frozen
-//! until its release day. Per-party queues are in day order and aggregated per (day, currency).
+//! Settlement in event time (docs/PAYOUTS.md, section 3): income waits in each party's Pending
+//! account until its due day, which the party's schedule gives, then moves on the first pulse of
+//! that day: the deposit share to Frozen until its release day, the rolling reserve's share of the
+//! rest to Reserve until its release day, and the rest to Available. A `Manual` party's income is
+//! held (its `held` queue, by the day it was earned) until an admin's `ReleaseSettlement`.
+//! Per-party queues are in day order and aggregated per (day, currency).
+
+use std::collections::VecDeque;
 
 use crate::core::Engine;
 use crate::input::InputMeta;
@@ -8,17 +13,13 @@ use crate::ledger::PartyAccount;
 use crate::money::apply_rate_floor;
 use crate::outbox::Outbox;
 use crate::state::{DueEntry, Party};
+use sluice_protocol::PartySchedule;
 
 /// Adds `amount` to the entry for (day, currency) at the back of `queue`, or appends one, and returns
 /// the day used. Days are
 /// kept in order: an entry never goes before the last one (a shorter settlement delay configured
 /// later settles new income no earlier than income already waiting).
-fn push_due(
-    queue: &mut std::collections::VecDeque<DueEntry>,
-    day: u32,
-    currency_slot: u8,
-    amount: i64,
-) -> u32 {
+fn push_due(queue: &mut VecDeque<DueEntry>, day: u32, currency_slot: u8, amount: i64) -> u32 {
     let day = queue.back().map_or(day, |b| day.max(b.day));
     for e in queue.iter_mut().rev() {
         if e.day != day {
@@ -45,58 +46,146 @@ fn add_due_minor(due_minor: i64, amount_minor: i64) -> i64 {
         .expect("income due on one day is within the party's total, within i64")
 }
 
+fn find_in(queue: &VecDeque<DueEntry>, day: u32, currency_slot: u8) -> Option<usize> {
+    queue
+        .iter()
+        .position(|e| e.day == day && e.currency_slot == currency_slot)
+}
+
+/// How many days' entries a party's pending queue holds at most under `schedule` with a delay of
+/// `days` (per currency): every day whose income is still waiting, and a little over for a
+/// calendar's days off (the queue grows, off the hot path, past a long holiday).
+fn pending_days(schedule: PartySchedule, days: u8) -> usize {
+    let days = usize::from(days);
+    match schedule {
+        PartySchedule::CalendarDays => days + 1,
+        PartySchedule::BusinessDays => 2 * days + 10,
+        PartySchedule::Weekly => days + 8,
+        PartySchedule::Monthly | PartySchedule::Manual => days + 32,
+    }
+}
+
 impl Party {
-    fn find_due(&self, day: u32, currency_slot: u8) -> Option<usize> {
-        self.pending
-            .iter()
-            .position(|e| e.day == day && e.currency_slot == currency_slot)
+    fn queue(&self, held: bool) -> &VecDeque<DueEntry> {
+        if held { &self.held } else { &self.pending }
     }
 
-    /// Income due on `day` (or later, see `push_due`); returns the day it is due.
-    pub(crate) fn add_due(&mut self, day: u32, currency_slot: u8, amount: i64) -> u32 {
+    fn queue_mut(&mut self, held: bool) -> &mut VecDeque<DueEntry> {
+        if held {
+            &mut self.held
+        } else {
+            &mut self.pending
+        }
+    }
+
+    /// Reserves every queue's room for its settings (configuration and snapshot load only).
+    pub(crate) fn reserve_queues(&mut self, currencies: usize) {
+        let reserve = |q: &mut VecDeque<DueEntry>, days: usize| {
+            q.reserve((days * currencies).saturating_sub(q.len()));
+        };
+        let pending = pending_days(self.schedule, self.settlement_days);
+        reserve(&mut self.pending, pending);
+        reserve(&mut self.frozen, usize::from(self.deposit_hold_days) + 2);
+        reserve(&mut self.reserved, usize::from(self.reserve_days) + 2);
+        if self.schedule == PartySchedule::Manual {
+            reserve(&mut self.held, pending);
+        }
+    }
+
+    /// Income due on `day` (or later, see `push_due`), or earned on `day` and `held`; returns the
+    /// day it is kept under.
+    pub(crate) fn add_due(&mut self, day: u32, held: bool, currency_slot: u8, amount: i64) -> u32 {
         if amount <= 0 {
             return day;
         }
-        push_due(&mut self.pending, day, currency_slot, amount)
+        push_due(self.queue_mut(held), day, currency_slot, amount)
     }
 
-    /// What is still waiting for (day, currency).
-    pub(crate) fn due_amount(&self, day: u32, currency_slot: u8) -> i64 {
-        self.find_due(day, currency_slot)
-            .map_or(0, |i| self.pending[i].amount_minor)
+    /// What is still waiting for (day, currency) in the pending or the held queue; `None` when
+    /// nothing is (its day settled or was released).
+    pub(crate) fn due_amount(&self, day: u32, held: bool, currency_slot: u8) -> Option<i64> {
+        let queue = self.queue(held);
+        find_in(queue, day, currency_slot).map(|i| queue[i].amount_minor)
     }
 
-    /// Takes a refund's part out of the waiting income (validation checked it is there).
-    pub(crate) fn take_due(&mut self, day: u32, currency_slot: u8, amount: i64) {
+    /// Takes a refund's part out of the waiting income (validation checked it is there). The
+    /// entry stays, even at zero, until its day settles or is released, so a failed refund finds
+    /// it again.
+    pub(crate) fn take_due(&mut self, day: u32, held: bool, currency_slot: u8, amount: i64) {
         if amount == 0 {
             return;
         }
-        let i = self.find_due(day, currency_slot);
-        let e = &mut self.pending[i.expect("a refund's pending part is waiting in its queue")];
+        let queue = self.queue_mut(held);
+        let i = find_in(queue, day, currency_slot);
+        let e = &mut queue[i.expect("a refund's pending part is waiting in its queue")];
         assert!(e.amount_minor >= amount, "refund takes more than is due");
         e.amount_minor -= amount;
     }
 }
 
+/// Where a settling amount goes: the deposit, the reserve and what is left (all within the
+/// amount, each rate being within 0..=1).
+fn split_settlement(amount_minor: i64, deposit_ppb: i64, reserve_ppb: i64) -> [i64; 3] {
+    let share = |amount: i64, ppb: i64| {
+        apply_rate_floor(amount, ppb)
+            .filter(|d| (0..=amount).contains(d))
+            .expect("a rate of 0..=1 takes 0..=the amount")
+    };
+    let deposit = share(amount_minor, deposit_ppb);
+    let reserve = share(amount_minor - deposit, reserve_ppb);
+    [deposit, reserve, amount_minor - deposit - reserve]
+}
+
 impl Engine {
-    /// Gives a failed refund's part back: to the queue if its day is still ahead, else straight to
-    /// Available (its day was settled while the refund was at the channel).
+    /// When income that party `party_slot` earns on `today` becomes due, and whether it is held
+    /// for a manual release instead (then the day is `today`, the day it is earned).
+    pub(crate) fn due_of(&self, party_slot: u32, today: u32) -> (u32, bool) {
+        let p = &self.state.parties[party_slot as usize];
+        let cal = &self.state.calendar;
+        let from = today + u32::from(p.settlement_days);
+        let day = match p.schedule {
+            PartySchedule::CalendarDays => from,
+            PartySchedule::BusinessDays => {
+                cal.nth_working_day_after(today, p.settlement_days.into())
+            }
+            PartySchedule::Weekly => cal.weekly_due(from, p.schedule_anchor),
+            PartySchedule::Monthly => cal.monthly_due(from, p.schedule_anchor),
+            PartySchedule::Manual => return (today, true),
+        };
+        (day, false)
+    }
+
+    /// Whether the income of a split line (party `party_slot`, day `day`, `held`) still waits
+    /// in its queue, so that a refund takes it from Pending rather than Available.
+    pub(crate) fn still_pending(&self, party_slot: u32, day: u32, held: bool, c: u8) -> bool {
+        if held {
+            let party = &self.state.parties[party_slot as usize];
+            return party.due_amount(day, true, c).is_some();
+        }
+        day > self.state.settled_through_day
+    }
+
+    /// Gives a failed refund's part back: to its queue while its day is still waiting, else
+    /// straight to Available (its day settled, or was released, while the refund was at the
+    /// channel).
     pub(crate) fn restore_due(
         &mut self,
         party_slot: u32,
         day: u32,
+        held: bool,
         currency_slot: u8,
         amount: i64,
     ) {
-        if day > self.state.settled_through_day {
+        if self.still_pending(party_slot, day, held, currency_slot) {
             let party = &mut self.state.parties[party_slot as usize];
-            match party.find_due(day, currency_slot) {
+            let queue = party.queue_mut(held);
+            match find_in(queue, day, currency_slot) {
                 Some(i) => {
-                    let e = &mut party.pending[i];
+                    let e = &mut queue[i];
                     e.amount_minor = add_due_minor(e.amount_minor, amount);
                 }
                 None => {
-                    push_due(&mut party.pending, day, currency_slot, amount);
+                    push_due(queue, day, currency_slot, amount);
                 }
             }
             return;
@@ -138,39 +227,65 @@ impl Engine {
     }
 
     fn settle_party(&mut self, slot: u32, today: u32) {
+        while let Some(e) = self.state.parties[slot as usize].pending.front().copied() {
+            if e.day > today {
+                break;
+            }
+            self.state.parties[slot as usize].pending.pop_front();
+            self.settle_entry(slot, e, e.day);
+        }
+        self.release_held(slot, today, PartyAccount::Frozen);
+        self.release_held(slot, today, PartyAccount::Reserve);
+    }
+
+    /// Releases the deposits (`Frozen`) or reserve shares (`Reserve`) of party `slot` whose day
+    /// has come to Available.
+    fn release_held(&mut self, slot: u32, today: u32, which: PartyAccount) {
         let s = &mut self.state;
         let party = &mut s.parties[slot as usize];
-        while let Some(e) = party.pending.front().copied() {
+        let queue = match which {
+            PartyAccount::Frozen => &mut party.frozen,
+            _ => &mut party.reserved,
+        };
+        while let Some(e) = queue.front().copied() {
             if e.day > today {
                 break;
             }
-            party.pending.pop_front();
+            queue.pop_front();
             let c = e.currency_slot;
-            // Deposit rates are configured within 0..=1: the deposit is within 0..=the amount.
-            let deposit = apply_rate_floor(e.amount_minor, party.deposit_ppb)
-                .filter(|d| (0..=e.amount_minor).contains(d))
-                .expect("a deposit rate of 0..=1 takes 0..=the amount");
-            let pending = s.ledger.party(c, slot, PartyAccount::Pending);
+            let from = s.ledger.party(c, slot, which);
             let available = s.ledger.party(c, slot, PartyAccount::Available);
-            let frozen = s.ledger.party(c, slot, PartyAccount::Frozen);
-            s.ledger.post(pending, available, e.amount_minor - deposit);
-            if deposit > 0 && party.deposit_hold_days > 0 {
-                s.ledger.post(pending, frozen, deposit);
-                let release = e.day + u32::from(party.deposit_hold_days);
-                push_due(&mut party.frozen, release, c, deposit);
-            } else {
-                s.ledger.post(pending, available, deposit);
-            }
+            s.ledger.post(from, available, e.amount_minor);
         }
-        while let Some(e) = party.frozen.front().copied() {
-            if e.day > today {
-                break;
-            }
-            party.frozen.pop_front();
-            let c = e.currency_slot;
-            let frozen = s.ledger.party(c, slot, PartyAccount::Frozen);
-            let available = s.ledger.party(c, slot, PartyAccount::Available);
-            s.ledger.post(frozen, available, e.amount_minor);
+    }
+
+    /// Moves one entry of income, due (or released) on `day`, out of Pending: the deposit to
+    /// Frozen, the reserve to Reserve (each held its days, or straight on when they are 0) and
+    /// the rest to Available.
+    pub(crate) fn settle_entry(&mut self, slot: u32, e: DueEntry, day: u32) {
+        let s = &mut self.state;
+        let party = &mut s.parties[slot as usize];
+        let c = e.currency_slot;
+        let [deposit, reserve, rest] =
+            split_settlement(e.amount_minor, party.deposit_ppb, party.reserve_ppb);
+        let pending = s.ledger.party(c, slot, PartyAccount::Pending);
+        let available = s.ledger.party(c, slot, PartyAccount::Available);
+        let frozen = s.ledger.party(c, slot, PartyAccount::Frozen);
+        let reserve_account = s.ledger.party(c, slot, PartyAccount::Reserve);
+        s.ledger.post(pending, available, rest);
+        if deposit > 0 && party.deposit_hold_days > 0 {
+            s.ledger.post(pending, frozen, deposit);
+            let release = day + u32::from(party.deposit_hold_days);
+            push_due(&mut party.frozen, release, c, deposit);
+        } else {
+            s.ledger.post(pending, available, deposit);
+        }
+        if reserve > 0 && party.reserve_days > 0 {
+            s.ledger.post(pending, reserve_account, reserve);
+            let release = day + u32::from(party.reserve_days);
+            push_due(&mut party.reserved, release, c, reserve);
+        } else {
+            s.ledger.post(pending, available, reserve);
         }
     }
 }

@@ -32,7 +32,10 @@ const _: () = assert!(MAX_SPLIT_LINES >= 7);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Payee {
     pub party_slot: Slot,
+    /// The due day, or the day it is earned when `held`.
     pub due_day: u32,
+    /// Held for a manual release (the party's schedule is `Manual`).
+    pub held: bool,
 }
 
 /// A split's rates in exact parts per billion, each 0..=10^9 (as configuration validates them).
@@ -213,6 +216,7 @@ fn line(role: PartyRole, payee: Option<Payee>, amount_minor: i64) -> Line {
         party_slot: payee.map(|p| p.party_slot),
         due_day: payee.map_or(0, |p| day_u16(p.due_day)),
         role,
+        held: payee.is_some_and(|p| p.held),
     }
 }
 
@@ -232,6 +236,7 @@ mod tests {
         Payee {
             party_slot: Slot::new(slot),
             due_day: 100 + slot,
+            held: false,
         }
     }
 
@@ -400,6 +405,7 @@ mod tests {
         proptest::option::of((0u32..20_000).prop_map(move |due_day| Payee {
             party_slot: Slot::new(slot),
             due_day,
+            held: false,
         }))
     }
 

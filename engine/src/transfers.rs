@@ -120,7 +120,7 @@ pub enum AccountKind {
     ChannelWriteOffs,
     /// A channel's receivable (channel slot).
     ChannelReceivable(u32),
-    /// A party's account (party slot, which of its three).
+    /// A party's account (party slot, which of its four).
     Party(u32, PartyAccount),
 }
 
@@ -130,7 +130,8 @@ pub struct AccountName {
     /// ISO 4217 numeric code of the account's currency.
     pub currency: u16,
     /// `clearing`, `platform_revenue`, `fee_expense`, `payouts`, `reversals_payable`,
-    /// `platform_bank`, `channel_fee_differences`, `channel_write_offs`, `channel_receivable`, `pending`, `available` or `frozen`.
+    /// `platform_bank`, `channel_fee_differences`, `channel_write_offs`, `channel_receivable`, `pending`, `available`,
+    /// `frozen` or `reserve`.
     pub kind: &'static str,
     /// The channel or party id (0 for the platform's accounts).
     pub owner: u32,
@@ -145,6 +146,7 @@ impl PartyAccount {
             PartyAccount::Pending => "pending",
             PartyAccount::Available => "available",
             PartyAccount::Frozen => "frozen",
+            PartyAccount::Reserve => "reserve",
         }
     }
 }

@@ -6,8 +6,8 @@ use rkyv::niche::niching::Zero;
 use rkyv::with::NicheInto;
 use rkyv::{Archive, Deserialize, Serialize};
 use sluice_protocol::{
-    HealthState, MAX_ROUTE_CHANNELS, PartyKind, PaymentMethod, RefundFeePolicy, RoutingStrategy,
-    SettlementSchedule, UnknownPolicy,
+    HealthState, MAX_ROUTE_CHANNELS, PartyKind, PartySchedule, PaymentMethod, RefundFeePolicy,
+    RoutingStrategy, SettlementSchedule, UnknownPolicy,
 };
 use std::collections::VecDeque;
 
@@ -29,8 +29,8 @@ pub use receipt::{Due, Receipt, ReceiptAttempt, Retention, id_slot, slot_id};
 pub use refund::{Refund, RefundStatus, Withdrawal};
 pub use slot::{Slot, Slot16};
 use wire::{
-    HealthStateDef, PartyKindDef, PaymentMethodDef, RefundFeePolicyDef, RoutingStrategyDef,
-    SettlementScheduleDef, UnknownPolicyDef,
+    HealthStateDef, PartyKindDef, PartyScheduleDef, PaymentMethodDef, RefundFeePolicyDef,
+    RoutingStrategyDef, SettlementScheduleDef, UnknownPolicyDef,
 };
 
 /// Limits fixed at genesis; every table is preallocated from them.
@@ -135,10 +135,23 @@ pub struct Party {
     pub settlement_days: u8,
     pub deposit_ppb: i64,
     pub deposit_hold_days: u16,
+    #[rkyv(with = PartyScheduleDef)]
+    pub schedule: PartySchedule,
+    /// The weekday (1 = Monday … 7 = Sunday) of `Weekly`, the date (1..=31) of `Monthly`.
+    pub schedule_anchor: u8,
+    /// The rolling reserve's share of what the deposit leaves, ppb.
+    pub reserve_ppb: i64,
+    /// How long a reserve share is held, calendar days.
+    pub reserve_days: u16,
     /// Income waiting for its settlement day, in day order.
     pub pending: VecDeque<DueEntry>,
     /// Deposits waiting for their release day, in day order.
     pub frozen: VecDeque<DueEntry>,
+    /// Reserve shares waiting for their release day, in day order.
+    pub reserved: VecDeque<DueEntry>,
+    /// Income held for a manual release (`PartySchedule::Manual`), by the day it was earned, in day
+    /// order.
+    pub held: VecDeque<DueEntry>,
 }
 
 /// A channel's fee for one method.
@@ -309,6 +322,8 @@ pub struct State {
     pub now_ns: u64,
     /// The last day whose due settlements and deposit releases have been processed.
     pub settled_through_day: u32,
+    /// The working-day calendar (docs/PAYOUTS.md, section 2).
+    pub calendar: crate::calendar::Calendar,
     pub merchants: Vec<Merchant>,
     pub promoters: Vec<Promoter>,
     pub profiles: Vec<SplitProfile>,

@@ -83,9 +83,13 @@ pub struct Line {
     pub party_slot: Option<Slot>,
     /// Settlement day of this line's income (parties only): days since the epoch in the
     /// configured offset (a u16 lasts until the year 2149).
+    /// Or, when `held`, the day it was earned: its party's schedule was `Manual`, so it waits in
+    /// the party's `held` queue for a `ReleaseSettlement` (docs/PAYOUTS.md, section 3).
     pub due_day: u16,
     #[rkyv(with = PartyRoleDef)]
     pub role: PartyRole,
+    /// Held for a manual release (it fills the byte the layout pads anyway).
+    pub held: bool,
 }
 
 // The compact order of docs/ENGINE.md: its per-attempt, per-candidate and per-line records. An

@@ -198,10 +198,15 @@ fn balances(accounts: &Accounts, party: Party, currency: i32) -> Result<Balances
                     .credit_balance(),
             )?,
             available_minor: minor_i64(available.spendable())?,
+            // Held: the deposit and the rolling reserve together, as BalanceReport shows them
+            // (docs/PAYOUTS.md, section 3, "As built").
             frozen_minor: minor_i64(
                 accounts
                     .get("frozen", party.id, role, currency)
-                    .credit_balance(),
+                    .credit_balance()
+                    + accounts
+                        .get("reserve", party.id, role, currency)
+                        .credit_balance(),
             )?,
             refunds_held_minor: minor_i64(available.debits_pending)?,
         }
@@ -293,8 +298,8 @@ fn ledger_movement(t: &LedgerTransfer, party: Party) -> Option<usize> {
     let credit_mine = t.credit_owner == party.id && t.credit_role == role;
     match (t.debit_kind.as_str(), t.credit_kind.as_str()) {
         ("pending", "available") if credit_mine => Some(SETTLED),
-        ("pending", "frozen") if credit_mine => Some(FROZEN),
-        ("frozen", "available") if credit_mine => Some(RELEASED),
+        ("pending", "frozen" | "reserve") if credit_mine => Some(FROZEN),
+        ("frozen" | "reserve", "available") if credit_mine => Some(RELEASED),
         ("available", "payouts") => Some(WITHDRAWN),
         _ => None,
     }
