@@ -187,14 +187,17 @@ fn book_against_engine(d: &Driven, out: &mut Vec<String>) {
     }
 }
 
-/// The deposit of 1001 (7 days) was released inside the month: its frozen balance fell.
+/// The deposit of 1001 (7 days) and the rolling reserve of 1002 (10 days) were released inside
+/// the month: their held balance fell one morning (BalanceEntry's frozen holds the reserve too).
 fn releases(d: &Driven, out: &mut Vec<String>) {
-    let frozen: Vec<i64> = d
-        .mornings
-        .get(&(PartyKind::Merchant, 1001))
-        .map(|m| m.iter().map(|b| b.frozen_minor).collect())
-        .unwrap_or_default();
-    if !frozen.windows(2).any(|w| w[1] < w[0]) {
-        out.push("merchant 1001's deposit was never released".into());
+    for (merchant, what) in [(1001, "deposit"), (1002, "rolling reserve")] {
+        let frozen: Vec<i64> = d
+            .mornings
+            .get(&(PartyKind::Merchant, merchant))
+            .map(|m| m.iter().map(|b| b.frozen_minor).collect())
+            .unwrap_or_default();
+        if !frozen.windows(2).any(|w| w[1] < w[0]) {
+            out.push(format!("merchant {merchant}'s {what} was never released"));
+        }
     }
 }
