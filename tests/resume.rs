@@ -69,6 +69,8 @@ impl Flow {
             }
             AnyMessage::PaymentReversal(r) => (r.out_seq, r.retransmission),
             AnyMessage::WithdrawResult(r) => (r.out_seq, r.retransmission),
+            AnyMessage::WithdrawAck(r) => (r.out_seq, r.retransmission),
+            AnyMessage::WithdrawReturned(r) => (r.out_seq, r.retransmission),
             other => {
                 eprintln!("not in the recoverable flow: {other:?}");
                 return;

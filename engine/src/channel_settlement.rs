@@ -191,7 +191,7 @@ impl Engine {
                 (
                     "platform_bank",
                     ledger.platform_bank(c),
-                    of(|a| a.paid_minor),
+                    of(|a| a.paid_minor) - self.state.payout_book.bank_out_minor[usize::from(c)],
                 ),
                 (
                     "channel_fee_differences",

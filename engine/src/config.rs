@@ -177,6 +177,7 @@ impl Engine {
             frozen: VecDeque::new(),
             reserved: VecDeque::new(),
             held: VecDeque::new(),
+            payout: Default::default(),
         });
         self.update_party(slot, terms);
         slot
@@ -191,6 +192,8 @@ impl Engine {
 
     pub(crate) fn config_merchant(&mut self, m: &ConfigMerchant) -> Result<(), Refusal> {
         let terms = self.check_merchant(m)?;
+        let payout =
+            Engine::check_payout_terms(m.payout_mode, m.payout_channel_id, m.min_payout_minor)?;
         let existing = self.index.merchants.get(&m.merchant_id).copied();
         if existing.is_none()
             && (self.state.merchants.len() >= self.state.limits.merchants_max as usize
@@ -206,10 +209,12 @@ impl Engine {
                 let party_slot = self.state.merchants[slot as usize].party_slot;
                 self.state.merchants[slot as usize] = self.merchant(m, &terms, party_slot);
                 self.update_party(party_slot, &terms.settlement);
+                self.set_payout_terms(party_slot, payout);
             }
             None => {
                 let kind = PartyKind::Merchant;
                 let party_slot = self.new_party(kind, m.merchant_id, &terms.settlement);
+                self.set_payout_terms(party_slot, payout);
                 let slot = self.state.merchants.len() as u32;
                 let merchant = self.merchant(m, &terms, party_slot);
                 self.state.merchants.push(merchant);
@@ -311,6 +316,7 @@ impl Engine {
         if m.channel_id == 0 {
             return invalid("channel_id must be > 0");
         }
+        self.not_a_payout_channel(m.channel_id)?;
         if !(1..=600_000).contains(&m.timeout_ms) {
             return invalid("timeout_ms must be 1..=600000");
         }
@@ -471,6 +477,8 @@ impl Engine {
         }
         let terms = SettlementTerms::of_promoter(m)?;
         let parent_slot = self.promoter_parent(m)?;
+        let payout =
+            Engine::check_payout_terms(m.payout_mode, m.payout_channel_id, m.min_payout_minor)?;
         let existing = self.index.promoters.get(&m.promoter_id).copied();
         if existing.is_none()
             && (self.state.promoters.len() >= self.state.limits.promoters_max as usize
@@ -489,10 +497,12 @@ impl Engine {
                 p.active = active;
                 let party = p.party_slot;
                 self.update_party(party, &terms);
+                self.set_payout_terms(party, payout);
             }
             None => {
                 let kind = PartyKind::Promoter;
                 let party_slot = self.new_party(kind, m.promoter_id, &terms);
+                self.set_payout_terms(party_slot, payout);
                 let slot = self.state.promoters.len() as u32;
                 self.state.promoters.push(Promoter {
                     id: m.promoter_id,

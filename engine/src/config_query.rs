@@ -200,6 +200,9 @@ impl Engine {
             schedule_anchor: party.schedule_anchor,
             reserve_rate: ppb_to_rate(party.reserve_ppb),
             reserve_days: party.reserve_days,
+            payout_mode: party.payout.mode,
+            payout_channel_id: party.payout.channel_id,
+            min_payout_minor: party.payout.min_payout_minor,
             ..ConfigMerchant::default()
         })
     }
@@ -291,6 +294,9 @@ impl Engine {
             schedule_anchor: party.schedule_anchor,
             reserve_rate: ppb_to_rate(party.reserve_ppb),
             reserve_days: party.reserve_days,
+            payout_mode: party.payout.mode,
+            payout_channel_id: party.payout.channel_id,
+            min_payout_minor: party.payout.min_payout_minor,
             ..ConfigPromoter::default()
         })
     }

@@ -8,9 +8,9 @@ use sluice_protocol::{
     BalanceQuery, ChannelControlResult, ChannelResult, ChannelSettlement, ConfigCalendarDay,
     ConfigChannel, ConfigCredential, ConfigListEntry, ConfigMerchant, ConfigMerchantNotify,
     ConfigPromoter, ConfigQuery, ConfigRiskRule, ConfigSplitProfile, DecodeError, Discrepancy,
-    Genesis, Message, MessageHeader, PaymentRequest, Pulse, QueryOrder, ReasonCode,
-    RefundChannelResult, RefundRequest, Reject, ReleaseSettlement, Role, SnapshotRequest,
-    StatsQuery, WithdrawRequest, codec::text, may_send, split_sbe,
+    Genesis, Message, MessageHeader, PaymentRequest, PayoutChannelResult, Pulse, QueryOrder,
+    ReasonCode, RefundChannelResult, RefundRequest, Reject, ReleaseSettlement, Role,
+    SnapshotRequest, StatsQuery, WithdrawRequest, codec::text, may_send, split_sbe,
 };
 use std::fmt;
 
@@ -38,7 +38,9 @@ use crate::state::{Counters, Limits, Retention, State};
 /// settings, a refund's fee return, channel settlements, the discrepancy list, 8 fixed accounts;
 /// 11: settlement schedules and payouts (docs/PAYOUTS.md): the working-day calendar, a party's
 /// schedule, rolling reserve and `reserved`/`held` queues, a split line's `held`, four accounts
-/// per party (`Reserve`).
+/// per party (`Reserve`); the payout table replaces the withdrawals, payout channels, policies,
+/// the questions queue, a party's payout terms; 10 fixed accounts: payouts_in_flight,
+/// payout_fees.
 pub const STATE_FORMAT: u32 = 11;
 /// The first bytes of a snapshot payload.
 const SNAPSHOT_MAGIC: &[u8; 4] = b"SLST";
@@ -108,7 +110,8 @@ pub(crate) struct Index {
     /// Retired orders' receipts by order id (owner 0).
     pub receipts: IdIndex,
     pub refunds: IdIndex,
-    pub withdrawals: IdIndex,
+    /// Payouts by (acquirer, withdraw_request_id) and (`ADMIN_OWNER`, payout_request_id).
+    pub payouts: IdIndex,
 }
 
 impl Default for IdIndex {
@@ -127,7 +130,7 @@ impl Index {
         self.orders.prefault()
             + self.receipts.prefault()
             + self.refunds.prefault()
-            + self.withdrawals.prefault()
+            + self.payouts.prefault()
     }
 
     fn with_limits(l: &Limits) -> Self {
@@ -139,7 +142,7 @@ impl Index {
             orders: IdIndex::with_max(l.orders_max + l.receipts_max),
             receipts: IdIndex::with_max(l.receipts_max),
             refunds: IdIndex::with_max(l.refunds_max),
-            withdrawals: IdIndex::with_max(l.withdrawals_max),
+            payouts: IdIndex::with_max(l.withdrawals_max),
         }
     }
 }
@@ -191,7 +194,8 @@ impl Engine {
             channels: Vec::with_capacity(limits.channels_max as usize),
             orders: Vec::with_capacity(limits.orders_max as usize),
             refunds: Vec::with_capacity(limits.refunds_max as usize),
-            withdrawals: Vec::with_capacity(limits.withdrawals_max as usize),
+            payouts: Vec::with_capacity(limits.withdrawals_max as usize),
+            payout_book: crate::state::PayoutBook::with_capacity(limits.withdrawals_max),
             retention: Retention::with_limits(&limits),
             ledger,
             risk: RiskState::new(
@@ -310,6 +314,8 @@ impl Engine {
         if let Err(e) = self.state.ledger.limits_hold() {
             panic!("money limits broken at sequence {}: {e}", meta.seq);
         }
+        // What `payouts_in_flight` holds reserved is exactly the open payouts' money.
+        self.assert_payouts_in_flight(meta.seq);
         Ok(())
     }
 
@@ -354,6 +360,8 @@ impl Engine {
             }
             WithdrawRequest::TEMPLATE_ID => WithdrawRequest::read_body(block, body)
                 .map(|m| self.handle_withdraw(meta, body, block, &m, out)),
+            PayoutChannelResult::TEMPLATE_ID => PayoutChannelResult::read_body(block, body)
+                .map(|m| self.handle_payout_result(meta, &m, out)),
             BalanceQuery::TEMPLATE_ID => {
                 BalanceQuery::read_body(block, body).map(|m| self.handle_balance(meta, &m, out))
             }
@@ -429,9 +437,7 @@ impl Engine {
             }
             // Genesis is consumed by `Engine::new`; a second one changes nothing.
             Genesis::TEMPLATE_ID => Ok(()),
-            _ => Err(DecodeError::UnknownTemplate {
-                template_id: template,
-            }),
+            _ => self.dispatch_payout_admin(meta, (template, block), body, out),
         }
     }
 
@@ -475,7 +481,7 @@ impl Engine {
         let s = &mut self.state;
         crate::mem::prefault_spare(&mut s.orders)
             + crate::mem::prefault_spare(&mut s.refunds)
-            + crate::mem::prefault_spare(&mut s.withdrawals)
+            + crate::mem::prefault_spare(&mut s.payouts)
             + crate::mem::prefault_spare(&mut s.retention.receipts)
             + s.risk.prefault()
             + self.index.prefault()
@@ -647,7 +653,8 @@ impl Engine {
         reserve_to(&mut s.channels, l.channels_max);
         reserve_to(&mut s.orders, l.orders_max);
         reserve_to(&mut s.refunds, l.refunds_max);
-        reserve_to(&mut s.withdrawals, l.withdrawals_max);
+        reserve_to(&mut s.payouts, l.withdrawals_max);
+        s.payout_book.reserve(l.withdrawals_max);
         s.retention.reserve(&l);
         s.out_seqs.reserve();
         reserve_to(
@@ -675,10 +682,7 @@ impl Engine {
             ix.channels.insert(c.id, i as u32);
         }
         crate::retention::rebuild_payments_index(s, ix);
-        for (i, w) in s.withdrawals.iter().enumerate().filter(|(_, w)| !w.vacant) {
-            ix.withdrawals
-                .insert(w.acquirer_id, w.withdraw_request_id, i as u32);
-        }
+        crate::payouts::rebuild_payouts_index(s, ix);
         let rules_more = (l.risk_rules_max as usize).saturating_sub(self.counters.rule_hits.len());
         self.counters.rule_hits.reserve_exact(rules_more);
     }

@@ -18,6 +18,8 @@ pub const ALIPAY: u16 = 2;
 pub const UNIONPAY: u16 = 3;
 pub const STRIPE: u16 = 4;
 pub const PAYPAL: u16 = 5;
+/// The payout channel (a bank transfer; fee 2 + 0.1%), in the channels' id space.
+pub const BANK_TRANSFER: u16 = 9;
 
 /// Acquirers.
 pub const ACQUIRER_A: u32 = 1;
@@ -211,6 +213,7 @@ fn merchant(
             .iter()
             .map(|&(channel_id, weight)| RouteEntry { channel_id, weight })
             .collect(),
+        payout_channel_id: BANK_TRANSFER,
         ..ConfigMerchant::default()
     }
 }
@@ -276,6 +279,7 @@ pub fn promoters() -> Vec<ConfigPromoter> {
             parent_promoter_id: 0,
             settlement_days: 7,
             status: Activity::Active,
+            payout_channel_id: BANK_TRANSFER,
             ..ConfigPromoter::default()
         },
         ConfigPromoter {
@@ -283,6 +287,7 @@ pub fn promoters() -> Vec<ConfigPromoter> {
             parent_promoter_id: PROMOTER_PARENT,
             settlement_days: 7,
             status: Activity::Active,
+            payout_channel_id: BANK_TRANSFER,
             ..ConfigPromoter::default()
         },
     ]
@@ -362,10 +367,33 @@ pub fn list_entries() -> Vec<ConfigListEntry> {
     vec![entry(ListKind::Block, 666), entry(ListKind::Allow, 777)]
 }
 
+/// The payout channel and, per ledger currency, the payout policy: no review, the platform's
+/// payouts through the bank transfer channel.
+pub fn payout_config() -> Vec<AnyMessage> {
+    let mut out = vec![AnyMessage::from(ConfigPayoutChannel {
+        channel_id: BANK_TRANSFER,
+        name: Chars::new("bank-transfer"),
+        status: Activity::Active,
+        timeout_ms: 30_000,
+        query_interval_ms: 5_000,
+        fee_fixed_minor: 2,
+        fee_rate: d(1, 3),
+    })];
+    for currency in [CNY, USD, EUR, HKD] {
+        out.push(AnyMessage::from(ConfigPayoutPolicy {
+            currency,
+            review_above_minor: 0,
+            platform_payout_channel_id: BANK_TRANSFER,
+        }));
+    }
+    out
+}
+
 /// Every configuration message, in an order that satisfies references.
 pub fn config_messages() -> Vec<AnyMessage> {
     let mut out: Vec<AnyMessage> = Vec::new();
     out.extend(channels().into_iter().map(AnyMessage::from));
+    out.extend(payout_config());
     out.extend(profiles().into_iter().map(AnyMessage::from));
     out.extend(promoters().into_iter().map(AnyMessage::from));
     out.extend(merchants().into_iter().map(AnyMessage::from));

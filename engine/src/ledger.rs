@@ -81,7 +81,7 @@ pub type AccountId = u32;
 pub const BALANCE_MAX_MINOR: i64 = i64::MAX;
 
 /// Accounts per currency that are not per channel or per party.
-const FIXED_ACCOUNTS: u32 = 8;
+const FIXED_ACCOUNTS: u32 = 10;
 const CLEARING: u32 = 0;
 const PLATFORM_REVENUE: u32 = 1;
 const FEE_EXPENSE: u32 = 2;
@@ -90,6 +90,8 @@ const REVERSALS_PAYABLE: u32 = 4;
 const PLATFORM_BANK: u32 = 5;
 const CHANNEL_FEE_DIFFERENCES: u32 = 6;
 const CHANNEL_WRITE_OFFS: u32 = 7;
+const PAYOUTS_IN_FLIGHT: u32 = 8;
+const PAYOUT_FEES: u32 = 9;
 
 /// A party's four accounts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,6 +183,17 @@ impl Ledger {
     /// What resolved discrepancies wrote off a channel's receivable (a debit balance).
     pub fn channel_write_offs(&self, c: u8) -> AccountId {
         self.base(c) + CHANNEL_WRITE_OFFS
+    }
+    /// Payouts accepted and not ended (docs/PAYOUTS.md, section 4): each reserves amount + fee
+    /// from the party's available balance to here, posted when the channel pays, voided when it
+    /// fails. Its pending credits are the money of the payouts in review or in flight.
+    pub fn payouts_in_flight(&self, c: u8) -> AccountId {
+        self.base(c) + PAYOUTS_IN_FLIGHT
+    }
+    /// Payout channels' fees: credited with each paid payout's fee from `payouts_in_flight`, and
+    /// debited by the same fee leaving the platform's bank, so its posted sides are the fees paid.
+    pub fn payout_fees(&self, c: u8) -> AccountId {
+        self.base(c) + PAYOUT_FEES
     }
     pub fn channel_receivable(&self, c: u8, channel_slot: u32) -> AccountId {
         // A slot past the channels would post to another account.
@@ -415,6 +428,8 @@ impl Ledger {
             PLATFORM_BANK => AccountKind::PlatformBank,
             CHANNEL_FEE_DIFFERENCES => AccountKind::ChannelFeeDifferences,
             CHANNEL_WRITE_OFFS => AccountKind::ChannelWriteOffs,
+            PAYOUTS_IN_FLIGHT => AccountKind::PayoutsInFlight,
+            PAYOUT_FEES => AccountKind::PayoutFees,
             _ if at < FIXED_ACCOUNTS + self.channels_max => {
                 AccountKind::ChannelReceivable(at - FIXED_ACCOUNTS)
             }
@@ -481,6 +496,8 @@ mod tests {
                 l.platform_bank(c),
                 l.channel_fee_differences(c),
                 l.channel_write_offs(c),
+                l.payouts_in_flight(c),
+                l.payout_fees(c),
             ]);
             for ch in 0..3 {
                 ids.push(l.channel_receivable(c, ch));

@@ -36,6 +36,8 @@ mod mem;
 pub mod merchant_notify;
 pub mod out_seq;
 mod payments;
+pub mod payout_outcomes;
+mod payouts;
 mod refund_queries;
 mod refunds;
 mod reports;
@@ -44,7 +46,6 @@ mod reversals;
 mod schedules;
 mod settlement;
 pub mod transfers;
-mod withdrawals;
 
 pub use crate::core::{ApplyError, Engine, STATE_FORMAT, StateHash, Summary, day_of};
 pub use genesis::{genesis_limits, validate_genesis};
@@ -64,8 +65,10 @@ pub const CONTROLS_PER_PULSE: u32 = 256;
 /// Largest output one input can produce, bytes (a pulse at its timeout and control budgets, each
 /// timeout causing a question, a dispatch or a result and a health alert, each control step at
 /// most two frames). The pipeline keeps this much free in the outbox.
-pub const MAX_OUTPUT_BYTES_PER_INPUT: usize =
-    TIMEOUTS_PER_PULSE as usize * 3 * 256 + CONTROLS_PER_PULSE as usize * 2 * 256 + 16 * 1024;
+pub const MAX_OUTPUT_BYTES_PER_INPUT: usize = TIMEOUTS_PER_PULSE as usize * 3 * 256
+    + CONTROLS_PER_PULSE as usize * 2 * 256
+    + payout_outcomes::PAYOUT_STEPS_PER_PULSE as usize * 256
+    + 16 * 1024;
 
 /// Most channels a Genesis may allow (a channel's slot fits a u16, its candidate record 16 bytes).
 pub const MAX_CHANNELS: u32 = 256;
@@ -102,8 +105,15 @@ const _: () = {
     let per_timeout = out_bytes::<HealthAlert>() + after_timeout;
     assert!(per_timeout <= 3 * 256);
     assert!(answer <= 256);
+    // A payout step sends at most one PayoutDispatch or PayoutQuery.
+    let payout = max(
+        out_bytes::<sluice_protocol::PayoutDispatch>(),
+        out_bytes::<sluice_protocol::PayoutQuery>(),
+    );
+    assert!(payout <= 256);
     let pulse = TIMEOUTS_PER_PULSE as usize * per_timeout
         + CONTROLS_PER_PULSE as usize * 2 * answer
+        + payout_outcomes::PAYOUT_STEPS_PER_PULSE as usize * payout
         + MAX_CHANNELS as usize * out_bytes::<HealthAlert>();
     assert!(pulse <= MAX_OUTPUT_BYTES_PER_INPUT);
     assert!(4 * (OUT_HEADER_LEN + MAX_FRAME_BYTES) <= MAX_OUTPUT_BYTES_PER_INPUT);

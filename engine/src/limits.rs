@@ -227,16 +227,29 @@ impl Engine {
         self.exposure_fits(&exposure)
     }
 
-    /// Whether a withdrawal of `amount_minor` from `party_slot`'s available balance in currency
-    /// `c` to the payouts account fits the money limits.
-    pub(crate) fn withdrawal_fits(&self, c: u8, party_slot: u32, amount_minor: i64) -> bool {
+    /// Whether a payout of `amount_minor` and `fee_minor` from account `source` in currency `c`
+    /// fits the money limits over its whole life: reserved to `payouts_in_flight`, then the
+    /// amount and the fee leave the platform's bank (the fee through `payout_fees`). A return
+    /// brings back to `source` and the bank part of what the payout took from them, never more,
+    /// so it needs no room of its own.
+    pub(crate) fn payout_fits(
+        &self,
+        c: u8,
+        source: AccountId,
+        amount_minor: i64,
+        fee_minor: i64,
+    ) -> bool {
         let ledger = &self.state.ledger;
+        let Some(total) = amount_minor.checked_add(fee_minor) else {
+            return false;
+        };
         let mut additions = Additions::default();
-        additions.debit(
-            ledger.party(c, party_slot, PartyAccount::Available),
-            amount_minor,
-        );
-        additions.credit(ledger.payouts(c), amount_minor);
+        additions.debit(source, total);
+        additions.credit(ledger.payouts_in_flight(c), total);
+        additions.debit(ledger.payouts_in_flight(c), total);
+        additions.credit(ledger.platform_bank(c), total);
+        additions.credit(ledger.payout_fees(c), fee_minor);
+        additions.debit(ledger.payout_fees(c), fee_minor);
         additions.fit(ledger)
     }
 

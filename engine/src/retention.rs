@@ -220,7 +220,7 @@ impl Engine {
         self.retire_due(PER_PULSE);
         self.expire_due_receipts(PER_PULSE);
         self.expire_refused_refunds(PER_PULSE);
-        self.expire_withdrawals(PER_PULSE);
+        self.expire_payouts(PER_PULSE);
     }
 
     /// Looks at up to `budget` orders whose time has come; retires those that can retire, and
@@ -417,52 +417,62 @@ impl Engine {
         }
     }
 
-    /// A slot for a new withdrawal and its generation, if the table has room.
-    pub(crate) fn take_withdrawal_slot(&mut self) -> Option<(u32, u32)> {
+    /// A slot for a new payout and its generation, if the table has room.
+    pub(crate) fn take_payout_slot(&mut self) -> Option<(u32, u32)> {
         if let Some(slot) = self.state.retention.free_withdrawals.pop() {
-            let w = &self.state.withdrawals[slot as usize];
-            assert!(w.vacant, "a free withdrawal slot is vacant");
-            return Some((slot, w.generation.checked_add(1).expect("slot generations")));
+            let p = &self.state.payouts[slot as usize];
+            assert!(p.vacant, "a free payout slot is vacant");
+            return Some((slot, p.generation.checked_add(1).expect("slot generations")));
         }
-        let len = self.state.withdrawals.len();
+        let len = self.state.payouts.len();
         (len < self.state.limits.withdrawals_max as usize).then_some((len as u32, 0))
     }
 
-    /// Whether the withdrawal table has room for one more.
-    pub(crate) fn withdrawal_room(&self) -> bool {
+    /// Whether the payout table has room for one more.
+    pub(crate) fn payout_room(&self) -> bool {
         !self.state.retention.free_withdrawals.is_empty()
-            || self.state.withdrawals.len() < self.state.limits.withdrawals_max as usize
+            || self.state.payouts.len() < self.state.limits.withdrawals_max as usize
     }
 
-    /// Schedules the end of withdrawal `slot`'s idempotency window.
-    pub(crate) fn withdrawal_made(&mut self, slot: u32) {
+    /// Schedules the end of payout `slot`'s idempotency window (an open payout stays past it
+    /// until it ends).
+    pub(crate) fn payout_made(&mut self, slot: u32) {
         if self.state.limits.order_retention_ns == 0 {
             return;
         }
-        let w = &self.state.withdrawals[slot as usize];
+        let p = &self.state.payouts[slot as usize];
         let window = self.state.limits.idempotency_window_ns;
         let due = Due {
             slot,
-            generation: w.generation,
-            due_ns: w.created_ns.saturating_add(window),
+            generation: p.generation,
+            due_ns: p.created_ns.saturating_add(window),
         };
         self.state.retention.withdrawals_due.push_back(due);
     }
 
-    fn expire_withdrawals(&mut self, budget: u32) {
+    fn expire_payouts(&mut self, budget: u32) {
         let now = self.state.now_ns;
+        let window = self.state.limits.idempotency_window_ns;
         for _ in 0..budget {
-            let Some(due) = pop_due(&mut self.state.retention.withdrawals_due, now) else {
+            let Some(mut due) = pop_due(&mut self.state.retention.withdrawals_due, now) else {
                 break;
             };
-            let w = &mut self.state.withdrawals[due.slot as usize];
+            let p = &mut self.state.payouts[due.slot as usize];
             assert!(
-                !w.vacant && w.generation == due.generation,
-                "a withdrawal is due once"
+                !p.vacant && p.generation == due.generation,
+                "a payout is due once"
             );
-            w.vacant = true;
-            let (acquirer, request_id) = (w.acquirer_id, w.withdraw_request_id);
-            self.index.withdrawals.remove(acquirer, request_id);
+            // Money still reserved: the payout is kept until it ends, looked at again a window on.
+            if p.is_open() {
+                due.due_ns = now.saturating_add(window.max(1));
+                self.state.retention.withdrawals_due.push_back(due);
+                continue;
+            }
+            p.vacant = true;
+            let key = crate::payouts::index_key(p);
+            if let Some((owner, request_id)) = key {
+                self.index.payouts.remove(owner, request_id);
+            }
             self.state.retention.free_withdrawals.push(due.slot);
         }
     }

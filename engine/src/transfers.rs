@@ -118,6 +118,10 @@ pub enum AccountKind {
     ChannelFeeDifferences,
     /// Receivables written off by resolved discrepancies.
     ChannelWriteOffs,
+    /// Payouts in review or at a payout channel (docs/PAYOUTS.md, section 4).
+    PayoutsInFlight,
+    /// Payout channels' fees.
+    PayoutFees,
     /// A channel's receivable (channel slot).
     ChannelReceivable(u32),
     /// A party's account (party slot, which of its four).
@@ -130,8 +134,8 @@ pub struct AccountName {
     /// ISO 4217 numeric code of the account's currency.
     pub currency: u16,
     /// `clearing`, `platform_revenue`, `fee_expense`, `payouts`, `reversals_payable`,
-    /// `platform_bank`, `channel_fee_differences`, `channel_write_offs`, `channel_receivable`, `pending`, `available`,
-    /// `frozen` or `reserve`.
+    /// `platform_bank`, `channel_fee_differences`, `channel_write_offs`, `payouts_in_flight`,
+    /// `payout_fees`, `channel_receivable`, `pending`, `available`, `frozen` or `reserve`.
     pub kind: &'static str,
     /// The channel or party id (0 for the platform's accounts).
     pub owner: u32,
@@ -176,6 +180,8 @@ impl Engine {
             AccountKind::PlatformBank => ("platform_bank", 0, None),
             AccountKind::ChannelFeeDifferences => ("channel_fee_differences", 0, None),
             AccountKind::ChannelWriteOffs => ("channel_write_offs", 0, None),
+            AccountKind::PayoutsInFlight => ("payouts_in_flight", 0, None),
+            AccountKind::PayoutFees => ("payout_fees", 0, None),
             AccountKind::ChannelReceivable(c) => {
                 let channel = self.state.channels.get(c as usize)?;
                 ("channel_receivable", u32::from(channel.id), None)

@@ -397,7 +397,7 @@ impl Rehearsal {
         let id = self.next_id;
         self.next_id += 1;
         let amount = 1 + self.rng.below(20_000) as i64;
-        self.acquirer(
+        let out = self.acquirer(
             acquirer,
             WithdrawRequest {
                 withdraw_request_id: id,
@@ -407,6 +407,24 @@ impl Rehearsal {
             }
             .into(),
         );
+        // The payout channel pays (or, one time in four, fails) at once.
+        let dispatched = out.iter().find_map(|m| match m {
+            AnyMessage::PayoutDispatch(p) => Some(p.payout_id),
+            _ => None,
+        });
+        if let Some(payout_id) = dispatched {
+            let status = match self.rng.below(4) {
+                0 => PayoutChannelStatus::Failed,
+                _ => PayoutChannelStatus::Paid,
+            };
+            let answer = PayoutChannelResult {
+                payout_id,
+                status,
+                channel_code: 0,
+                channel_ref: Chars::new("bank"),
+            };
+            self.channel(BANK_TRANSFER, answer.into());
+        }
     }
 
     fn query(&mut self) {

@@ -327,15 +327,16 @@ fn settlement_moves_pending_to_available_and_freezes_the_deposit() {
         },
     );
     let w = find(&out, |m| {
-        if let AnyMessage::WithdrawResult(w) = m {
+        if let AnyMessage::WithdrawAck(w) = m {
             Some(w)
         } else {
             None
         }
     });
+    // The payout channel's fee (2 + 0.1%) comes from the balance too.
     assert_eq!(
-        (w.status, w.available_after_minor),
-        (FinalStatus::Succeeded, 5_000)
+        (w.status, w.fee_minor, w.available_after_minor),
+        (AckStatus::Accepted, 6, 4_994)
     );
     let out = d.acquirer(
         ACQUIRER_A,
@@ -347,7 +348,7 @@ fn settlement_moves_pending_to_available_and_freezes_the_deposit() {
         },
     );
     let w = find(&out, |m| {
-        if let AnyMessage::WithdrawResult(w) = m {
+        if let AnyMessage::WithdrawAck(w) = m {
             Some(w)
         } else {
             None

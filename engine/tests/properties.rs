@@ -530,7 +530,14 @@ struct Harness {
     refund_views: BTreeMap<u64, RefundView>,
     pending_refunds: BTreeMap<u64, RefundDispatch>,
     refund_dispatched: Vec<RefundDispatch>,
-    withdrawals: Vec<(u32, WithdrawRequest, WithdrawResult)>,
+    /// Accepted withdrawals (acquirer, request, its first WithdrawAck).
+    withdrawals: Vec<(u32, WithdrawRequest, WithdrawAck)>,
+    /// Each accepted payout's fee, by payout id (from its WithdrawAck).
+    payout_fees: BTreeMap<u64, i64>,
+    /// Payouts paid: each at most once.
+    payouts_paid: BTreeSet<u64>,
+    /// Per (merchant, currency): amount + fee of its payouts not yet ended (reserved).
+    payouts_open: BTreeMap<(u32, u16), i128>,
     /// Each party's expected total (pending + available + frozen) per currency.
     model: BTreeMap<PartyKey, i128>,
     /// Per currency: (platform revenue, fee expense).
@@ -653,6 +660,9 @@ impl Harness {
             pending_refunds: BTreeMap::new(),
             refund_dispatched: Vec::new(),
             withdrawals: Vec::new(),
+            payout_fees: BTreeMap::new(),
+            payouts_paid: BTreeSet::new(),
+            payouts_open: BTreeMap::new(),
             model: BTreeMap::new(),
             platform: BTreeMap::new(),
             merchant_max: BTreeMap::new(),
@@ -1341,11 +1351,16 @@ impl Harness {
         assert_eq!((r.status, r.reason), expected);
     }
 
+    /// A withdrawal, then (when accepted) the payout channel's answers: by the request id, paid,
+    /// failed, paid then returned, or processing then paid. The payout is never left in flight,
+    /// so the reported balances equal the model's after the step.
     fn withdraw(&mut self, merchant: usize, currency: usize, permille: i64) {
         let (merchant_id, acquirer) = MERCHANTS[merchant];
         let currency = CURRENCIES[currency];
         let available = balance(&mut self.d, PartyKind::Merchant, merchant_id, currency).1;
         let amount = ((i128::from(available) * i128::from(permille) / 1_000) as i64).max(1);
+        // The fixture's payout channel: 2 + 0.1%, rounded half up.
+        let fee = 2 + (amount + 500) / 1_000;
         let before = self.d.engine.content_hash();
         let req = WithdrawRequest {
             withdraw_request_id: self.next_request_id,
@@ -1356,31 +1371,76 @@ impl Harness {
         self.next_request_id += 1;
         let out = self.acquirer(acquirer, &req);
         let w = find(&out, |m| match m {
-            AnyMessage::WithdrawResult(w) => Some(w),
+            AnyMessage::WithdrawAck(w) => Some(w),
             _ => None,
         })
         .clone();
         assert!(!w.duplicate);
+        let fits = i128::from(amount) + i128::from(fee) <= i128::from(available);
         if !CURRENCIES[..4].contains(&currency) {
             assert_eq!(w.reason, ReasonCode::CurrencyNotAccepted);
-        } else if amount <= available && w.reason == ReasonCode::BalanceOverflow {
+        } else if fits && w.reason == ReasonCode::BalanceOverflow {
             // Payouts would pass i64::MAX.
             assert!(self.overflow_plausible(currency, 0), "{w:?}");
             assert_eq!(self.d.engine.content_hash(), before);
             self.coverage.withdrawals_refused_overflow += 1;
-        } else if amount <= available {
+        } else if fits {
             assert_eq!(
-                (w.status, w.available_after_minor),
-                (FinalStatus::Succeeded, available - amount),
+                (w.status, w.state, w.fee_minor, w.available_after_minor),
+                (
+                    AckStatus::Accepted,
+                    PayoutState::Sent,
+                    fee,
+                    available - amount - fee
+                ),
                 "{w:?}"
             );
-            self.withdrawals.push((acquirer, req, w));
+            let dispatch = find(&out, |m| match m {
+                AnyMessage::PayoutDispatch(p) => Some(p),
+                _ => None,
+            });
+            assert_eq!(
+                (dispatch.payout_id, dispatch.amount_minor),
+                (w.withdrawal_id, amount)
+            );
+            let how = req.withdraw_request_id % 4;
+            self.withdrawals.push((acquirer, req, w.clone()));
+            self.answer_payout(w.withdrawal_id, how);
         } else {
             assert_eq!(
                 (w.status, w.reason),
-                (FinalStatus::Failed, ReasonCode::InsufficientBalance)
+                (AckStatus::Rejected, ReasonCode::InsufficientBalance)
             );
+            assert_eq!(self.d.engine.content_hash(), before);
         }
+    }
+
+    /// The payout channel's answers to payout `id`, as `how` picks; a repeat of the final answer
+    /// changes nothing.
+    fn answer_payout(&mut self, id: u64, how: u64) {
+        let answer = |status| PayoutChannelResult {
+            payout_id: id,
+            status,
+            channel_code: 0,
+            channel_ref: Chars::new("bank"),
+        };
+        let statuses: &[PayoutChannelStatus] = match how {
+            0 => &[PayoutChannelStatus::Paid],
+            1 => &[PayoutChannelStatus::Failed],
+            2 => &[PayoutChannelStatus::Paid, PayoutChannelStatus::Returned],
+            _ => &[PayoutChannelStatus::Processing, PayoutChannelStatus::Paid],
+        };
+        for &status in statuses {
+            self.channel(BANK_TRANSFER, &answer(status));
+        }
+        let last = *statuses.last().expect("an answer");
+        let before = self.d.engine.content_hash();
+        self.channel(BANK_TRANSFER, &answer(last));
+        assert_eq!(
+            self.d.engine.content_hash(),
+            before,
+            "a repeat changes nothing"
+        );
     }
 
     /// Applies a configuration change that moves the money limits; the model follows it.
@@ -1462,19 +1522,24 @@ impl Harness {
         let before = self.d.engine.content_hash();
         let out = self.acquirer(acquirer, &req);
         let w = find(&out, |m| match m {
-            AnyMessage::WithdrawResult(w) => Some(w),
+            AnyMessage::WithdrawAck(w) => Some(w),
             _ => None,
         });
         assert!(w.duplicate);
         assert_eq!(
-            WithdrawResult {
-                duplicate: false,
-                sequence: first.sequence,
-                out_seq: first.out_seq,
-                ..w.clone()
-            },
-            first
+            (w.withdrawal_id, w.fee_minor, w.available_after_minor),
+            (
+                first.withdrawal_id,
+                first.fee_minor,
+                first.available_after_minor
+            )
         );
+        // Ended: its result again, marked a duplicate.
+        let r = find(&out, |m| match m {
+            AnyMessage::WithdrawResult(r) => Some(r),
+            _ => None,
+        });
+        assert!(r.duplicate && r.withdrawal_id == first.withdrawal_id);
         assert_eq!(self.d.engine.content_hash(), before);
     }
 
@@ -1607,14 +1672,45 @@ impl Harness {
                     self.refund_dispatched.push(x.clone());
                 }
                 AnyMessage::RefundResult(r) => self.observe_refund_result(r),
-                AnyMessage::WithdrawResult(w)
-                    if w.status == FinalStatus::Succeeded && !w.duplicate =>
-                {
+                AnyMessage::WithdrawAck(w) if w.status == AckStatus::Accepted && !w.duplicate => {
+                    let prev = self.payout_fees.insert(w.withdrawal_id, w.fee_minor);
+                    assert!(prev.is_none(), "payout id {} given twice", w.withdrawal_id);
+                    *self
+                        .payouts_open
+                        .entry((w.merchant_id, w.currency))
+                        .or_default() += i128::from(w.amount_minor + w.fee_minor);
+                }
+                AnyMessage::WithdrawResult(w) if !w.duplicate => {
+                    let fee = self.payout_fees[&w.withdrawal_id];
+                    let open = self
+                        .payouts_open
+                        .entry((w.merchant_id, w.currency))
+                        .or_default();
+                    *open -= i128::from(w.amount_minor + fee);
+                    assert!(*open >= 0, "{w:?}");
+                    if w.status != FinalStatus::Succeeded {
+                        continue;
+                    }
+                    assert!(
+                        self.payouts_paid.insert(w.withdrawal_id),
+                        "payout {} paid twice",
+                        w.withdrawal_id
+                    );
+                    let fee = self.payout_fees[&w.withdrawal_id];
                     self.credit(
                         PartyKind::Merchant,
                         w.merchant_id,
                         w.currency,
-                        -w.amount_minor,
+                        -(w.amount_minor + fee),
+                    );
+                }
+                AnyMessage::WithdrawReturned(w) => {
+                    assert!(self.payouts_paid.contains(&w.withdrawal_id));
+                    self.credit(
+                        PartyKind::Merchant,
+                        w.merchant_id,
+                        w.currency,
+                        w.amount_minor,
                     );
                 }
                 AnyMessage::HealthAlert(a) => {
@@ -1779,6 +1875,8 @@ impl Harness {
     fn check(&self) {
         let e = &self.d.engine;
         e.verify_ledger().expect("the ledger balances");
+        e.verify_payouts()
+            .expect("payouts_in_flight holds the open payouts");
         let st = e.state();
         let ledger = &st.ledger;
         for c in 0..st.limits.currencies.len() as u8 {
@@ -2135,7 +2233,11 @@ impl Harness {
                     .unwrap_or((0, 0, 0));
                 assert!(p >= 0 && a >= 0 && f >= 0, "{kind:?} {id}: {p} {a} {f}");
                 let reported = i128::from(p) + i128::from(a) + i128::from(f);
-                let in_refund = self.in_refund_bound(kind, id, currency);
+                let mut in_refund = self.in_refund_bound(kind, id, currency);
+                // Payouts not yet ended hold their amount and fee reserved.
+                if kind == PartyKind::Merchant {
+                    in_refund += self.payouts_open.get(&(id, currency)).copied().unwrap_or(0);
+                }
                 assert!(
                     reported <= expected && reported >= expected - in_refund,
                     "{kind:?} {id} in {currency}: reported {reported} ({p} + {a} + {f}), model {expected}, being refunded at most {in_refund}"
@@ -2213,9 +2315,9 @@ impl Harness {
         self.refunds
             .retain(|(acquirer, req)| kept.contains(&(*acquirer, req.refund_request_id)));
         // Withdrawals are forgotten at the end of their idempotency window.
-        let kept: BTreeSet<(u32, u64)> = (self.d.engine.state().withdrawals.iter())
+        let kept: BTreeSet<(u32, u64)> = (self.d.engine.state().payouts.iter())
             .filter(|w| !w.vacant)
-            .map(|w| (w.acquirer_id, w.withdraw_request_id))
+            .map(|w| (w.acquirer_id, w.request_id))
             .collect();
         self.withdrawals
             .retain(|(acquirer, req, _)| kept.contains(&(*acquirer, req.withdraw_request_id)));
@@ -2437,7 +2539,7 @@ fn request_refund(d: &mut Driver, id: u64, payment_id: u64, amount: i64) -> Refu
     refund_dispatch(&out).unwrap().clone()
 }
 
-fn withdraw_minor(d: &mut Driver, id: u64, amount: i64) -> WithdrawResult {
+fn withdraw_minor(d: &mut Driver, id: u64, amount: i64) -> WithdrawAck {
     let out = d.acquirer(
         ACQUIRER_A,
         &WithdrawRequest {
@@ -2448,7 +2550,7 @@ fn withdraw_minor(d: &mut Driver, id: u64, amount: i64) -> WithdrawResult {
         },
     );
     find(&out, |m| match m {
-        AnyMessage::WithdrawResult(w) => Some(w),
+        AnyMessage::WithdrawAck(w) => Some(w),
         _ => None,
     })
     .clone()
@@ -2474,10 +2576,11 @@ fn money_being_refunded_from_available_cannot_be_withdrawn_meanwhile() {
         balance(&mut d, PartyKind::Merchant, SHOP, CNY),
         (0, 4_050, 450)
     );
-    let w = withdraw_minor(&mut d, 1, 4_051);
+    // 4,041 and its fee of 6 are 4,047; 4,045 and 6 are 4,051.
+    let w = withdraw_minor(&mut d, 1, 4_045);
     assert_eq!(
         (w.status, w.reason),
-        (FinalStatus::Failed, ReasonCode::InsufficientBalance)
+        (AckStatus::Rejected, ReasonCode::InsufficientBalance)
     );
     // The channel refuses the refund: the reservation is released.
     let out = d.channel(
@@ -2489,10 +2592,11 @@ fn money_being_refunded_from_available_cannot_be_withdrawn_meanwhile() {
         balance(&mut d, PartyKind::Merchant, SHOP, CNY),
         (0, 8_550, 450)
     );
-    let w = withdraw_minor(&mut d, 2, 8_550);
+    // 8,539 and its fee of 11 are the whole 8,550.
+    let w = withdraw_minor(&mut d, 2, 8_539);
     assert_eq!(
         (w.status, w.available_after_minor),
-        (FinalStatus::Succeeded, 0)
+        (AckStatus::Accepted, 0)
     );
     d.engine.verify_ledger().unwrap();
 }
@@ -2543,8 +2647,15 @@ fn a_refund_still_at_the_channel_when_its_day_settles() {
         "nothing is left waiting for a day that has passed"
     );
     assert_eq!(available + frozen, 9_000);
-    let w = withdraw_minor(&mut d, 1, available);
-    assert_eq!(w.status, FinalStatus::Succeeded);
+    // The most that can be paid out with its fee (2 + 0.1%).
+    let fee = |x: i64| 2 + (x + 500) / 1_000;
+    let amount = (1..=available)
+        .rev()
+        .find(|&x| x + fee(x) <= available)
+        .unwrap();
+    let left = available - amount - fee(amount);
+    let w = withdraw_minor(&mut d, 1, amount);
+    assert_eq!(w.status, AckStatus::Accepted);
     d.engine.verify_ledger().unwrap();
     // And the deposit share that was frozen is released on its day.
     for _ in 0..7 {
@@ -2552,7 +2663,7 @@ fn a_refund_still_at_the_channel_when_its_day_settles() {
     }
     assert_eq!(
         balance(&mut d, PartyKind::Merchant, SHOP, CNY),
-        (0, frozen, 0)
+        (0, frozen + left, 0)
     );
 }
 

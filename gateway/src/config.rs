@@ -40,7 +40,7 @@ pub const DEMO_CREDENTIALS: &[(&str, Role, &str)] = &[
 ];
 
 #[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 struct FileConfig {
     #[serde(default)]
     server: ServerSection,
@@ -64,11 +64,8 @@ struct FileConfig {
     risk_rules: Vec<Spanned<RuleEntry>>,
     #[serde(default)]
     lists: Vec<Spanned<ListEntry>>,
-    #[serde(default)]
     payout_channels: Vec<Spanned<PayoutChannelEntry>>,
-    #[serde(default)]
     payout_policies: Vec<Spanned<PayoutPolicyEntry>>,
-    #[serde(default)]
     calendar: Vec<Spanned<CalendarEntry>>,
     #[serde(default)]
     simulator: SimulatorSection,

@@ -18,6 +18,7 @@ use crate::risk::RiskState;
 
 mod inflight;
 mod order;
+mod payout;
 mod receipt;
 mod refund;
 mod slot;
@@ -25,8 +26,12 @@ pub mod wire;
 
 pub use inflight::{InFlight, Links, Member, Table};
 pub use order::{Attempt, AttemptTable, Candidate, Line, Order};
+pub use payout::{
+    ADMIN_OWNER, PLATFORM_PARTY, Payout, PayoutBook, PayoutChannel, PayoutOrigin, PayoutPolicy,
+    PayoutTerms,
+};
 pub use receipt::{Due, Receipt, ReceiptAttempt, Retention, id_slot, slot_id};
-pub use refund::{Refund, RefundStatus, Withdrawal};
+pub use refund::{Refund, RefundStatus};
 pub use slot::{Slot, Slot16};
 use wire::{
     HealthStateDef, PartyKindDef, PartyScheduleDef, PaymentMethodDef, RefundFeePolicyDef,
@@ -152,6 +157,8 @@ pub struct Party {
     /// Income held for a manual release (`PartySchedule::Manual`), by the day it was earned, in day
     /// order.
     pub held: VecDeque<DueEntry>,
+    /// How and where it is paid out (schema 7).
+    pub payout: PayoutTerms,
 }
 
 /// A channel's fee for one method.
@@ -335,7 +342,11 @@ pub struct State {
     pub fee_fixed_max: i64,
     pub orders: Vec<Order>,
     pub refunds: Vec<Refund>,
-    pub withdrawals: Vec<Withdrawal>,
+    /// Payouts: merchants' withdrawals, admins' payout requests, automatic payouts
+    /// (docs/PAYOUTS.md, section 4).
+    pub payouts: Vec<Payout>,
+    /// Payout channels, policies and the payouts' questions queue.
+    pub payout_book: PayoutBook,
     /// Retired orders' receipts, free slots and what is due to retire or expire.
     pub retention: Retention,
     pub ledger: Ledger,
@@ -370,7 +381,12 @@ pub struct Counters {
     pub refunds_failed: u64,
     pub refunds_rejected: u64,
     pub timeouts: u64,
+    /// Merchants' withdrawals paid.
     pub withdrawals: u64,
+    /// Payouts paid (returned ones included), failed or rejected, and returned.
+    pub payouts_paid: u64,
+    pub payouts_failed: u64,
+    pub payouts_returned: u64,
     pub stale_results: u64,
     /// Attempts whose outcome is unknown now (Unknown or Closing); goes down as they resolve.
     pub unknown_attempts: u64,

@@ -1,16 +1,14 @@
-//! Refunds and withdrawals, with the transitions that keep them consistent.
+//! Refunds, with the transitions that keep them consistent.
 
 use arrayvec::ArrayVec;
 use rkyv::niche::niching::Zero;
 use rkyv::with::NicheInto;
 use rkyv::{Archive, Deserialize, Serialize};
-use sluice_protocol::{
-    FinalStatus, MAX_SPLIT_LINES, ReasonCode, RefundState, RiskAction, WithdrawRequest,
-};
+use sluice_protocol::{MAX_SPLIT_LINES, ReasonCode, RefundState, RiskAction};
 
 use super::inflight::{Links, Member};
 use super::slot::Slot;
-use super::wire::{FinalStatusDef, ReasonCodeDef, RiskActionDef};
+use super::wire::{ReasonCodeDef, RiskActionDef};
 
 /// Where a refund stands. `RefundState` on the wire, plus the state of a refund refused when it
 /// was requested (by risk), which the wire never reports as a refund state.
@@ -178,59 +176,6 @@ impl Refund {
             assert_ne!(reason, ReasonCode::None, "a failure has a reason");
             self.state = RefundStatus::Failed;
             self.reason = reason;
-        }
-    }
-}
-
-/// A withdrawal (only paid ones are kept: a refused request leaves nothing behind).
-#[derive(Archive, Serialize, Deserialize, Debug, Clone, PartialEq)]
-pub struct Withdrawal {
-    /// The withdrawal id (`slot_id` of its slot and generation).
-    pub id: u64,
-    /// The occupancy of its slot: one more than the slot's previous withdrawal's.
-    pub generation: u32,
-    /// A free slot: its idempotency window passed.
-    pub vacant: bool,
-    pub created_ns: u64,
-    pub withdraw_request_id: u64,
-    pub request_hash: u64,
-    pub acquirer_id: u32,
-    pub merchant_id: u32,
-    pub currency: u16,
-    pub amount_minor: i64,
-    #[rkyv(with = FinalStatusDef)]
-    pub status: FinalStatus,
-    #[rkyv(with = ReasonCodeDef)]
-    pub reason: ReasonCode,
-    pub available_after_minor: i64,
-}
-
-impl Withdrawal {
-    /// The paid withdrawal of `req` (from `acquirer_id`, request hash `request_hash`), leaving
-    /// `available_after_minor` available, in a slot of `generation` whose id is `id`.
-    pub fn paid(
-        req: &WithdrawRequest,
-        (acquirer_id, request_hash): (u32, u64),
-        (id, generation): (u64, u32),
-        available_after_minor: i64,
-        now_ns: u64,
-    ) -> Withdrawal {
-        assert!(req.amount_minor > 0, "a withdrawal pays a positive amount");
-        assert!(available_after_minor >= 0, "a withdrawal overdraws");
-        Withdrawal {
-            id,
-            generation,
-            vacant: false,
-            created_ns: now_ns,
-            withdraw_request_id: req.withdraw_request_id,
-            request_hash,
-            acquirer_id,
-            merchant_id: req.merchant_id,
-            currency: req.currency,
-            amount_minor: req.amount_minor,
-            status: FinalStatus::Succeeded,
-            reason: ReasonCode::None,
-            available_after_minor,
         }
     }
 }

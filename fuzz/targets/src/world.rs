@@ -24,6 +24,9 @@ pub const ACQUIRER_B: u32 = 2;
 pub const CHANNELS: [u16; 4] = [1, 2, 3, 4];
 /// A channel a merchant lists that is never configured (routing skips it).
 pub const UNCONFIGURED_CHANNEL: u16 = 9;
+/// The payout channel (schema 7): no fee; its connector never answers in the fuzz runs, so a
+/// withdrawal stays Sent and its money reserved.
+pub const PAYOUT_CHANNEL: u16 = 8;
 
 /// Merchants with their acquirer: 12 (HQ) → 13 (branch) → 14 (distributor) is the hierarchy.
 pub const MERCHANTS: [(u32, u32); 6] = [
@@ -259,6 +262,7 @@ fn merchant(
             .iter()
             .map(|&(channel_id, weight)| RouteEntry { channel_id, weight })
             .collect(),
+        payout_channel_id: PAYOUT_CHANNEL,
         ..ConfigMerchant::default()
     }
 }
@@ -387,6 +391,15 @@ pub fn list_entries() -> Vec<ConfigListEntry> {
 pub fn config_messages() -> Vec<AnyMessage> {
     let mut out: Vec<AnyMessage> = Vec::new();
     out.extend(channels().into_iter().map(AnyMessage::from));
+    out.push(AnyMessage::from(ConfigPayoutChannel {
+        channel_id: PAYOUT_CHANNEL,
+        name: Chars::new("bank"),
+        status: Activity::Active,
+        timeout_ms: 30_000,
+        query_interval_ms: 5_000,
+        fee_fixed_minor: 0,
+        fee_rate: Default::default(),
+    }));
     out.extend(profiles().into_iter().map(AnyMessage::from));
     out.extend(promoters().into_iter().map(AnyMessage::from));
     out.extend(merchants().into_iter().map(AnyMessage::from));

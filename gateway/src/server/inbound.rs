@@ -367,6 +367,8 @@ fn ref_request_id(m: &AnyMessage) -> u64 {
         AnyMessage::QueryOrder(m) => m.request_id,
         AnyMessage::ChannelResult(m) => m.order_id,
         AnyMessage::RefundChannelResult(m) => m.refund_id,
+        AnyMessage::PayoutChannelResult(m) => m.payout_id,
+        AnyMessage::PayoutRequest(m) => m.payout_request_id,
         _ => 0,
     }
 }
