@@ -200,7 +200,7 @@ pub fn report(data: &DataDir, rebuilt: Rebuilt) -> StateReport {
         promoters: state.promoters.len() as u64,
         channels: state.channels.len() as u64,
         split_profiles: state.profiles.len() as u64,
-        withdrawals: state.withdrawals.len() as u64,
+        withdrawals: state.payouts.len() as u64,
         ledger_totals: *state.ledger.totals(),
         ledger_balanced: state.ledger.is_balanced(),
         ledger_verified: engine.verify_ledger(),
