@@ -390,16 +390,7 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         if args.month_days > 0 {
             json["month"] = month()?.json();
         }
-        if args.recon.recon_orders > 0 {
-            let r = recon(&args, &data_dir)?;
-            json["reconciliation"] = r.json();
-            r.check()?;
-        }
-        if !args.payouts.no_payouts {
-            let p = payouts(&args, &data_dir)?;
-            json["payouts"] = p.json();
-            p.check()?;
-        }
+        scenarios(&args, &data_dir, Some(&mut json))?;
         println!("{json}");
     } else {
         ctx.print();
@@ -413,18 +404,35 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         if args.month_days > 0 {
             month()?.print();
         }
-        if args.recon.recon_orders > 0 {
-            let r = recon(&args, &data_dir)?;
-            r.print();
-            r.check()?;
-        }
-        if !args.payouts.no_payouts {
-            let p = payouts(&args, &data_dir)?;
-            p.print();
-            p.check()?;
-        }
+        scenarios(&args, &data_dir, None)?;
     }
     check_run(&live)
+}
+
+/// The reconciliation and payout scenarios, each on its own server: into `json`, or printed;
+/// either way checked.
+fn scenarios(
+    args: &DemoArgs,
+    data_dir: &std::path::Path,
+    mut json: Option<&mut serde_json::Value>,
+) -> Result<(), String> {
+    if args.recon.recon_orders > 0 {
+        let r = recon(args, data_dir)?;
+        match json.as_deref_mut() {
+            Some(j) => j["reconciliation"] = r.json(),
+            None => r.print(),
+        }
+        r.check()?;
+    }
+    if !args.payouts.no_payouts {
+        let p = payouts(args, data_dir)?;
+        match json {
+            Some(j) => j["payouts"] = p.json(),
+            None => p.print(),
+        }
+        p.check()?;
+    }
+    Ok(())
 }
 
 /// Fails the demo when a check of the live run failed.

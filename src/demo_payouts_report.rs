@@ -35,7 +35,7 @@ fn rolled(d: &Driven, s: &Settled) -> bool {
 
 /// How a payout went, in words.
 fn path_words(path: Path, e: &PayoutEntry, returned_told: bool) -> String {
-    let tail = match (path, e.fate) {
+    match (path, e.fate) {
         (_, sluice_gateway::sim_payout_book::Fate::Failed(code)) => {
             format!("sent -> failed ({})", code_name(code))
         }
@@ -49,8 +49,7 @@ fn path_words(path: Path, e: &PayoutEntry, returned_told: bool) -> String {
             if returned_told { " (told)" } else { "" }
         ),
         _ => "sent -> paid".into(),
-    };
-    tail
+    }
 }
 
 fn who(kind: PartyKind, id: u32) -> String {
