@@ -49,6 +49,12 @@ fn retirable(o: &Order) -> bool {
         })
 }
 
+
+/// How long a paid payout can still come back (`PayoutChannelStatus::Returned`): 60 days, the
+/// longest return window of the common schemes (ACH's unauthorized-debit returns; SEPA credit
+/// transfers and China's interbank returns come within days). Paid payouts are kept this long.
+pub const PAYOUT_RETURN_WINDOW_NS: u64 = 60 * 86_400 * 1_000_000_000;
+
 impl Engine {
     /// Where the payment `request_id` of `acquirer` is, if anywhere.
     #[inline]
@@ -417,7 +423,8 @@ impl Engine {
         }
     }
 
-    /// A slot for a new payout and its generation, if the table has room.
+    /// A slot for a new payout and its generation, if the table has room (a paid payout's slot
+    /// is kept `PAYOUT_RETURN_WINDOW_NS` after it was paid).
     pub(crate) fn take_payout_slot(&mut self) -> Option<(u32, u32)> {
         if let Some(slot) = self.state.retention.free_withdrawals.pop() {
             let p = &self.state.payouts[slot as usize];
@@ -465,6 +472,14 @@ impl Engine {
             // Money still reserved: the payout is kept until it ends, looked at again a window on.
             if p.is_open() {
                 due.due_ns = now.saturating_add(window.max(1));
+                self.state.retention.withdrawals_due.push_back(due);
+                continue;
+            }
+            // A paid payout can still be returned: it is kept the return window after it was
+            // paid, so that a late Returned finds it and gives the party its money back.
+            let returnable_until = p.updated_ns.saturating_add(PAYOUT_RETURN_WINDOW_NS);
+            if p.state == sluice_protocol::PayoutState::Paid && returnable_until > now {
+                due.due_ns = returnable_until;
                 self.state.retention.withdrawals_due.push_back(due);
                 continue;
             }

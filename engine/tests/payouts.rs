@@ -344,6 +344,48 @@ fn a_returned_payout_gives_back_the_amount_not_the_fee() {
     );
 }
 
+/// Returns come days or weeks after the payment (ACH's unauthorized returns up to 60 days): a
+/// paid payout outlives the idempotency window (7 days in the fixture) so that a late return
+/// still gives the party its money back.
+#[test]
+fn a_return_weeks_after_the_payment_still_gives_the_money_back() {
+    let (mut d, available) = funded();
+    let (ack, _) = sent(&mut d, 1, 4_000);
+    d.channel(
+        BANK_TRANSFER,
+        &answer(ack.withdrawal_id, PayoutChannelStatus::Paid),
+    );
+    for _ in 0..30 {
+        d.advance_ns(NS_PER_DAY);
+        d.pulse();
+    }
+    let out = d.channel(
+        BANK_TRANSFER,
+        &answer(ack.withdrawal_id, PayoutChannelStatus::Returned),
+    );
+    let back = find(&out, |m| match m {
+        AnyMessage::WithdrawReturned(r) => Some(r),
+        _ => None,
+    });
+    assert_eq!(back.amount_minor, 4_000);
+    assert_eq!(
+        balance(&mut d, PartyKind::Merchant, SHOP, CNY).1,
+        available - 6
+    );
+    check(&d);
+    // Past the return window the slot is retired; a return then is refused and changes nothing.
+    for _ in 0..61 {
+        d.advance_ns(NS_PER_DAY);
+        d.pulse();
+    }
+    let out = d.channel(
+        BANK_TRANSFER,
+        &answer(ack.withdrawal_id, PayoutChannelStatus::Returned),
+    );
+    assert!(reject(&out).is_some(), "{out:?}");
+    check(&d);
+}
+
 #[test]
 fn a_return_of_a_payout_in_flight_is_paid_then_returned() {
     let (mut d, available) = funded();
