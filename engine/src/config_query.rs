@@ -203,7 +203,6 @@ impl Engine {
             payout_mode: party.payout.mode,
             payout_channel_id: party.payout.channel_id,
             min_payout_minor: party.payout.min_payout_minor,
-            ..ConfigMerchant::default()
         })
     }
 
@@ -297,7 +296,6 @@ impl Engine {
             payout_mode: party.payout.mode,
             payout_channel_id: party.payout.channel_id,
             min_payout_minor: party.payout.min_payout_minor,
-            ..ConfigPromoter::default()
         })
     }
 
