@@ -16,6 +16,7 @@ use sluice_gateway::sim_bills_inject::{BillOptions, Class};
 use sluice_gateway::sim_book::{Book, Record};
 use sluice_gateway::sim_book_file::BookFile;
 use sluice_gateway::sim_faults::Faults;
+use sluice_gateway::sim_payout::SimPayoutChannel;
 use sluice_node::wall_clock_ns;
 use sluice_protocol::*;
 use std::net::SocketAddr;
@@ -120,13 +121,14 @@ pub fn bill_options(args: &ChannelSimArgs) -> Result<Option<BillOptions>, String
 }
 
 /// The key id the embedded configuration gives each demo channel.
-fn key_for(channel: u16) -> Option<&'static str> {
+pub(crate) fn key_for(channel: u16) -> Option<&'static str> {
     match channel {
         1 => Some("ch-wechat"),
         2 => Some("ch-alipay"),
         3 => Some("ch-unionpay"),
         4 => Some("ch-stripe"),
         5 => Some("ch-paypal"),
+        9 => Some("ch-bank"),
         _ => None,
     }
 }
@@ -165,8 +167,13 @@ pub fn parse_faults(text: &str) -> Result<(Option<u16>, Faults), String> {
     Ok((channel, Faults::parse(profile)?))
 }
 
-/// The channel models to play, their faults and bill settings.
-type Models = (Vec<SimChannel>, Faults, Vec<BillChannel>);
+/// The channel models to play, their faults and bill settings, and the payout channels.
+type Models = (
+    Vec<SimChannel>,
+    Faults,
+    Vec<BillChannel>,
+    Vec<SimPayoutChannel>,
+);
 
 /// The channel models to play: the configuration's simulator section, narrowed to `--channels`,
 /// with the outages and faults of the command line; the faults of every other channel; and the
@@ -178,6 +185,7 @@ fn models(args: &ChannelSimArgs) -> Result<Models, String> {
     };
     let config = Config::parse(&text).map_err(|e| e.to_string())?;
     let mut models = config.simulator.channels.clone();
+    let mut payouts = config.simulator.payout_channels.clone();
     let mut faults = config.simulator.faults.clone();
     if let Some(list) = &args.channels {
         let wanted: Vec<u16> = list
@@ -189,7 +197,8 @@ fn models(args: &ChannelSimArgs) -> Result<Models, String> {
             })
             .collect::<Result<_, _>>()?;
         models.retain(|m| wanted.contains(&m.channel_id));
-        if models.len() != wanted.len() {
+        payouts.retain(|m| wanted.contains(&m.channel_id));
+        if models.len() + payouts.len() != wanted.len() {
             return Err("--channels names a channel the simulator section does not model".into());
         }
     }
@@ -209,10 +218,10 @@ fn models(args: &ChannelSimArgs) -> Result<Models, String> {
             (None, profile) => faults = profile,
         }
     }
-    if models.is_empty() {
+    if models.is_empty() && payouts.is_empty() {
         return Err("no channel to simulate".into());
     }
-    Ok((models, faults, bill_channels(&config)))
+    Ok((models, faults, bill_channels(&config), payouts))
 }
 
 /// The book file shared by the channel threads, and the records it held at start.
@@ -248,7 +257,7 @@ fn book_of(channel: u16, records: &[Record], persisted: bool) -> Book {
 }
 
 pub fn run(args: ChannelSimArgs) -> Result<(), String> {
-    let (models, faults, bill_channels) = models(&args)?;
+    let (models, faults, bill_channels, payouts) = models(&args)?;
     let bill_options = bill_options(&args)?;
     let (book_file, records) = open_book(&args)?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -257,7 +266,7 @@ pub fn run(args: ChannelSimArgs) -> Result<(), String> {
     }
     let start_ns = wall_clock_ns();
     let deadline_ns = args.seconds.map(|s| start_ns + (s * 1e9) as u64);
-    let mut threads = Vec::new();
+    let mut threads = crate::channel_sim_payout::spawn(&args, payouts, deadline_ns, &stop)?;
     for (i, model) in models.into_iter().enumerate() {
         let channel = model.channel_id;
         let key = key_for(channel).ok_or_else(|| {

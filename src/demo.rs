@@ -20,6 +20,7 @@ use std::time::Duration;
 use crate::demo_admin::{AdminFigures, admin_figures};
 use crate::demo_follower::{Followed, LiveFollower};
 use crate::demo_metrics::Scraped;
+use crate::demo_payouts::PayoutsReport;
 use crate::demo_recon::ReconReport;
 use crate::load::{self, Identity, LoadReport, LoadSpec, Milestone, Mix, Pacing, StopAt};
 
@@ -66,6 +67,8 @@ pub struct DemoArgs {
     pub month_payments_per_day: u64,
     #[command(flatten)]
     pub recon: crate::demo_recon::ReconArgs,
+    #[command(flatten)]
+    pub payouts: crate::demo_payouts::PayoutsArgs,
     /// Run with channel faults (PROFILE as for `channel-sim --faults`; alone: late,lost,duplicate)
     /// and alipay on the FailOver policy; the report checks each channel's own book against the
     /// ledger and counts double charges, and the demo fails when they differ (docs/OPERATIONS.md).
@@ -324,6 +327,12 @@ fn recon(args: &DemoArgs, data_dir: &std::path::Path) -> Result<ReconReport, Str
     crate::demo_recon::run(config, &dir, &args.recon, args.seed)
 }
 
+/// The payout scenario (a scripted-clock month) on its own server in `DIR-payouts`.
+fn payouts(args: &DemoArgs, data_dir: &std::path::Path) -> Result<PayoutsReport, String> {
+    let dir = sibling(data_dir, "payouts");
+    crate::demo_payouts::run(demo_config(args, dir.clone())?, &dir)
+}
+
 /// `DIR-suffix` beside the demo's data directory.
 fn sibling(data_dir: &std::path::Path, suffix: &str) -> PathBuf {
     data_dir.with_file_name(format!(
@@ -338,6 +347,9 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
     let data_dir = args.data.clone().unwrap_or_else(fresh_dir);
     if args.recon.recon_only {
         return recon(&args, &data_dir)?.show_alone(args.json);
+    }
+    if args.payouts.payouts_only {
+        return payouts(&args, &data_dir)?.show_alone(args.json);
     }
     let (config, faults) = live_config(&args, &data_dir)?;
     let (rule_names, channel_names) = names(&config);
@@ -378,11 +390,7 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         if args.month_days > 0 {
             json["month"] = month()?.json();
         }
-        if args.recon.recon_orders > 0 {
-            let r = recon(&args, &data_dir)?;
-            json["reconciliation"] = r.json();
-            r.check()?;
-        }
+        scenarios(&args, &data_dir, Some(&mut json))?;
         println!("{json}");
     } else {
         ctx.print();
@@ -396,13 +404,35 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         if args.month_days > 0 {
             month()?.print();
         }
-        if args.recon.recon_orders > 0 {
-            let r = recon(&args, &data_dir)?;
-            r.print();
-            r.check()?;
-        }
+        scenarios(&args, &data_dir, None)?;
     }
     check_run(&live)
+}
+
+/// The reconciliation and payout scenarios, each on its own server: into `json`, or printed;
+/// either way checked.
+fn scenarios(
+    args: &DemoArgs,
+    data_dir: &std::path::Path,
+    mut json: Option<&mut serde_json::Value>,
+) -> Result<(), String> {
+    if args.recon.recon_orders > 0 {
+        let r = recon(args, data_dir)?;
+        match json.as_deref_mut() {
+            Some(j) => j["reconciliation"] = r.json(),
+            None => r.print(),
+        }
+        r.check()?;
+    }
+    if !args.payouts.no_payouts {
+        let p = payouts(args, data_dir)?;
+        match json {
+            Some(j) => j["payouts"] = p.json(),
+            None => p.print(),
+        }
+        p.check()?;
+    }
+    Ok(())
 }
 
 /// Fails the demo when a check of the live run failed.

@@ -195,14 +195,15 @@ fn business_digest(engine: &Engine) -> String {
         );
     }
     let _ = writeln!(out, "refunds {}", state.refunds.len());
-    let mut withdrawals = std::collections::BTreeMap::<u8, (u64, i64)>::new();
-    for w in &state.withdrawals {
-        let e = withdrawals.entry(w.status.to_wire()).or_default();
+    // Payouts replaced withdrawals (docs/PAYOUTS.md, section 4): by state's wire value.
+    let mut payouts = std::collections::BTreeMap::<u8, (u64, i64)>::new();
+    for p in state.payouts.iter().filter(|p| !p.vacant) {
+        let e = payouts.entry(p.state.to_wire()).or_default();
         e.0 += 1;
-        e.1 += w.amount_minor;
+        e.1 += p.amount_minor;
     }
-    for (status, (count, amount)) in &withdrawals {
-        let _ = writeln!(out, "withdrawals status {status}: {count}, amount {amount}");
+    for (state, (count, amount)) in &payouts {
+        let _ = writeln!(out, "payouts state {state}: {count}, amount {amount}");
     }
     let parties = state
         .merchants
@@ -256,11 +257,7 @@ fn ledger_digest(engine: &Engine, out: &mut String) {
             );
         }
         for (slot, p) in state.parties.iter().enumerate() {
-            for which in [
-                PartyAccount::Pending,
-                PartyAccount::Available,
-                PartyAccount::Frozen,
-            ] {
+            for which in PartyAccount::ALL {
                 line(
                     format!("{currency} party {}:{} {which:?}", p.kind.to_wire(), p.id),
                     ledger.party(c, slot as u32, which),

@@ -23,8 +23,8 @@ pub(crate) struct Civil {
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm; the same as
-/// `node/src/time.rs` and `store/src/report/calendar.rs` — a third copy, kept here so the bill
-/// crate depends on nothing of the workspace).
+/// `sluice_engine::calendar::civil`, which the node and the store use — a second copy, kept here
+/// so the bill crate depends on nothing of the workspace).
 pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let year = if month <= 2 { year - 1 } else { year };
     let era = if year >= 0 { year } else { year - 399 } / 400;

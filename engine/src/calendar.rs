@@ -155,32 +155,45 @@ impl Calendar {
         }
     }
 
+    /// Whether day `d` works, with `at` a cursor into the entries that only moves forward: the
+    /// first entry on or after the previous day asked (so a scan costs one search, then a step
+    /// per day).
+    fn works_from(&self, at: &mut usize, d: u32) -> bool {
+        while self.entries.get(*at).is_some_and(|e| e.day < d) {
+            *at += 1;
+        }
+        match self.entries.get(*at) {
+            Some(e) if e.day == d => e.working,
+            _ => weekday_works(d),
+        }
+    }
+
     /// The first working day on or after `day`; `day` itself when none is within
     /// `WORKING_DAY_SCAN_DAYS` (a calendar `set` refuses).
     pub fn next_working_on_or_after(&self, day: u32) -> u32 {
         let mut at = self.first_at_or_after(day);
-        for d in day..day.saturating_add(WORKING_DAY_SCAN_DAYS) {
-            while self.entries.get(at).is_some_and(|e| e.day < d) {
-                at += 1;
-            }
-            let works = match self.entries.get(at) {
-                Some(e) if e.day == d => e.working,
-                _ => weekday_works(d),
-            };
-            if works {
-                return d;
-            }
-        }
-        day
+        (day..day.saturating_add(WORKING_DAY_SCAN_DAYS))
+            .find(|&d| self.works_from(&mut at, d))
+            .unwrap_or(day)
     }
 
     /// The `n`-th working day after `day` (`day` itself does not count; `n` = 0 gives `day`).
+    /// Each working day is within `WORKING_DAY_SCAN_DAYS` of the one before (`set` sees to it);
+    /// past that bound the scan gives its last day.
     pub fn nth_working_day_after(&self, day: u32, n: u32) -> u32 {
-        let mut d = day;
-        for _ in 0..n {
-            d = self.next_working_on_or_after(d.saturating_add(1));
+        let first = day.saturating_add(1);
+        let last = first.saturating_add(WORKING_DAY_SCAN_DAYS.saturating_mul(n));
+        let mut at = self.first_at_or_after(first);
+        let mut left = n;
+        for d in first..last {
+            if self.works_from(&mut at, d) {
+                left -= 1;
+                if left == 0 {
+                    return d;
+                }
+            }
         }
-        d
+        if n == 0 { day } else { last }
     }
 
     /// The first `anchor` weekday (ISO: 1 = Monday … 7 = Sunday) on or after `from`, rolled to the

@@ -150,10 +150,18 @@ impl Engine {
     ) {
         let result = self.release_settlement(m);
         let template = ReleaseSettlement::TEMPLATE_ID;
+        let released = result.as_ref().ok().copied();
+        let result = result.map(|_| ());
         self.config_ack(meta, template, u64::from(m.party_id), result, out);
+        // The release is a settlement: an Automatic party is paid after it (its dispatch goes
+        // out on the next pulse's payout step).
+        if let Some((slot, currencies)) = released {
+            self.auto_payouts(slot, currencies, meta, out);
+        }
     }
 
-    fn release_settlement(&mut self, m: &ReleaseSettlement) -> Result<(), Refusal> {
+    /// Releases what `m` names; returns the party's slot and the currency slots released.
+    fn release_settlement(&mut self, m: &ReleaseSettlement) -> Result<(u32, u8), Refusal> {
         let party_slot = match m.party_kind {
             PartyKind::Merchant => self
                 .index
@@ -174,20 +182,20 @@ impl Engine {
                 ReasonCode::NothingToRelease,
                 "nothing is held through that day",
             )),
-            _ => Ok(()),
+            currencies => Ok((party_slot, currencies)),
         }
     }
 
     /// Releases the income party `party_slot` earned through `through_day` and holds for a manual
     /// release: settled now (deposit, reserve, the rest to Available). `through_day` must be
-    /// before today (today's income is still being earned). Returns how many days' entries it
-    /// released.
-    fn release_held_income(&mut self, party_slot: u32, through_day: u32) -> Result<u32, Refusal> {
+    /// before today (today's income is still being earned). Returns the currency slots it
+    /// released (bit i for slot i; 0: nothing was held through that day).
+    fn release_held_income(&mut self, party_slot: u32, through_day: u32) -> Result<u8, Refusal> {
         let today = self.today();
         if through_day >= today {
             return invalid("through_day must be before today");
         }
-        let mut released = 0;
+        let mut released = 0u8;
         while let Some(e) = self.state.parties[party_slot as usize]
             .held
             .front()
@@ -198,7 +206,7 @@ impl Engine {
             }
             self.state.parties[party_slot as usize].held.pop_front();
             self.settle_entry(party_slot, e, today);
-            released += 1;
+            released |= 1 << e.currency_slot;
         }
         Ok(released)
     }

@@ -212,43 +212,66 @@ impl Engine {
         let mut budget = crate::CONTROLS_PER_PULSE;
         self.ask_due_attempts(meta, &mut budget, out);
         self.ask_due_refunds(meta, &mut budget, out);
-        self.settle(self.today());
+        self.settle(self.today(), meta, out);
         // After the settlement: an automatic payout it opened goes out on this pulse.
         self.payouts_step(meta, out);
     }
 
-    /// Settles every party's entries due on or before `today`, once per day.
-    pub(crate) fn settle(&mut self, today: u32) {
+    /// Settles every party's entries due on or before `today`, once per day, and then pays each
+    /// party whose available balance grew and whose payout mode is Automatic (`auto_payout`: at
+    /// most one payout per party and currency per settlement).
+    pub(crate) fn settle(&mut self, today: u32, meta: &InputMeta, out: &mut Outbox) {
         if today <= self.state.settled_through_day {
             return;
         }
         for slot in 0..self.state.parties.len() {
-            self.settle_party(slot as u32, today);
+            let currencies = self.settle_party(slot as u32, today);
+            self.auto_payouts(slot as u32, currencies, meta, out);
         }
         self.state.settled_through_day = today;
     }
 
-    fn settle_party(&mut self, slot: u32, today: u32) {
+    /// `auto_payout` of party `slot` in each currency slot whose bit is set in `currencies`.
+    pub(crate) fn auto_payouts(
+        &mut self,
+        slot: u32,
+        currencies: u8,
+        meta: &InputMeta,
+        out: &mut Outbox,
+    ) {
+        for c in 0..crate::state::CURRENCIES_MAX as u8 {
+            if currencies & (1 << c) != 0 {
+                self.auto_payout(slot, c, meta, out);
+            }
+        }
+    }
+
+    /// Settles party `slot` for `today`; returns the currency slots (bit i for slot i) whose
+    /// Available it credited.
+    fn settle_party(&mut self, slot: u32, today: u32) -> u8 {
+        let mut currencies = 0u8;
         while let Some(e) = self.state.parties[slot as usize].pending.front().copied() {
             if e.day > today {
                 break;
             }
             self.state.parties[slot as usize].pending.pop_front();
             self.settle_entry(slot, e, e.day);
+            currencies |= 1 << e.currency_slot;
         }
-        self.release_held(slot, today, PartyAccount::Frozen);
-        self.release_held(slot, today, PartyAccount::Reserve);
+        currencies |= self.release_held(slot, today, PartyAccount::Frozen);
+        currencies | self.release_held(slot, today, PartyAccount::Reserve)
     }
 
     /// Releases the deposits (`Frozen`) or reserve shares (`Reserve`) of party `slot` whose day
-    /// has come to Available.
-    fn release_held(&mut self, slot: u32, today: u32, which: PartyAccount) {
+    /// has come to Available; returns the currency slots it credited (bit i for slot i).
+    fn release_held(&mut self, slot: u32, today: u32, which: PartyAccount) -> u8 {
         let s = &mut self.state;
         let party = &mut s.parties[slot as usize];
         let queue = match which {
             PartyAccount::Frozen => &mut party.frozen,
             _ => &mut party.reserved,
         };
+        let mut currencies = 0u8;
         while let Some(e) = queue.front().copied() {
             if e.day > today {
                 break;
@@ -258,7 +281,9 @@ impl Engine {
             let from = s.ledger.party(c, slot, which);
             let available = s.ledger.party(c, slot, PartyAccount::Available);
             s.ledger.post(from, available, e.amount_minor);
+            currencies |= 1 << c;
         }
+        currencies
     }
 
     /// Moves one entry of income, due (or released) on `day`, out of Pending: the deposit to

@@ -353,3 +353,40 @@ fn a_refund_at_the_channel_across_a_manual_release_comes_back_to_available() {
     assert_eq!(shop_balances(&d)[..2], [0, income]);
     d.engine.verify_ledger().unwrap();
 }
+
+#[test]
+fn an_automatic_party_is_paid_after_its_settlement_and_after_a_manual_release() {
+    for schedule in [PartySchedule::BusinessDays, PartySchedule::Manual] {
+        let mut d = golden_week_world();
+        let mut m = merchants()
+            .into_iter()
+            .find(|m| m.merchant_id == SHOP)
+            .unwrap();
+        m.schedule = schedule;
+        m.deposit_rate = Decimal::ZERO;
+        m.payout_mode = PayoutMode::Automatic;
+        m.min_payout_minor = 100;
+        configure_ok(&mut d, &m);
+        at(&mut d, "2026-09-30", 10);
+        let income = pay_shop(&mut d, 1, 10_000);
+        each_morning_through(&mut d, "2026-10-07");
+        assert_eq!(
+            balance(&mut d, PartyKind::Merchant, SHOP, CNY),
+            (income as i64, 0, 0),
+            "{schedule:?}: still pending over the holiday"
+        );
+        if schedule == PartySchedule::Manual {
+            assert_eq!(release(&mut d, "2026-09-30").status, AckStatus::Accepted);
+        } else {
+            each_morning_through(&mut d, "2026-10-08");
+        }
+        // Credited to Available and paid out at once: the whole of it reserved for the payout.
+        assert_eq!(shop_balances(&d)[..2], [0, income], "{schedule:?}");
+        assert_eq!(
+            balance(&mut d, PartyKind::Merchant, SHOP, CNY),
+            (0, 0, 0),
+            "{schedule:?}: nothing left to spend"
+        );
+        d.engine.verify_ledger().unwrap();
+    }
+}

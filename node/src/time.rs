@@ -1,6 +1,8 @@
 //! Event times: nanoseconds since the Unix epoch, shown and read as RFC 3339 in UTC. No time zone
-//! database and no dependency: the civil-date arithmetic is Howard Hinnant's `days_from_civil` and
-//! `civil_from_days`, exact over the whole `u64` nanosecond range.
+//! database: the civil-date arithmetic is the engine's (`sluice_engine::calendar::civil`, Howard
+//! Hinnant's `days_from_civil` and `civil_from_days`), exact over the whole `u64` nanosecond range.
+
+use sluice_engine::calendar::civil::{self, civil_from_days, days_from_civil};
 
 const NS_PER_SEC: u64 = 1_000_000_000;
 const SECS_PER_DAY: u64 = 86_400;
@@ -113,44 +115,7 @@ fn digits(b: &[u8], at: usize, len: usize) -> Option<u64> {
 }
 
 fn days_in_month(year: u64, month: u64) -> u64 {
-    match month {
-        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
-            29
-        }
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = if year >= 0 { year } else { year - 399 } / 400;
-    let year_of_era = (year - era * 400) as u64;
-    let month_from_march = u64::from(if month > 2 { month - 3 } else { month + 9 });
-    let day_of_year = (153 * month_from_march + 2) / 5 + u64::from(day) - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era as i64 - 719_468
-}
-
-/// The proleptic Gregorian date of a day number (days since 1970-01-01).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let day_of_era = (z - era * 146_097) as u64;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_from_march = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * month_from_march + 2) / 5 + 1) as u32;
-    let month = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    } as u32;
-    let year = year_of_era as i64 + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    u64::from(civil::days_in_month(year as i64, month as u32))
 }
 
 #[cfg(test)]

@@ -89,6 +89,8 @@ pub struct CurrencyTotals {
     pub parties_pending: i128,
     pub parties_available: i128,
     pub parties_frozen: i128,
+    /// The parties' rolling reserves (docs/PAYOUTS.md, section 3).
+    pub parties_reserve: i128,
 }
 
 /// The state at a sequence, summarized.
@@ -198,8 +200,8 @@ pub fn report(data: &DataDir, rebuilt: Rebuilt) -> StateReport {
         promoters: state.promoters.len() as u64,
         channels: state.channels.len() as u64,
         split_profiles: state.profiles.len() as u64,
-        // Schema 7: withdrawals are payouts (docs/PAYOUTS.md); the payout table.
-        withdrawals: state.payouts.len() as u64,
+        // Payouts replaced withdrawals (docs/PAYOUTS.md, section 4): the payouts in the table.
+        withdrawals: state.payouts.iter().filter(|p| !p.vacant).count() as u64,
         ledger_totals: *state.ledger.totals(),
         ledger_balanced: state.ledger.is_balanced(),
         ledger_verified: engine.verify_ledger(),
@@ -235,6 +237,7 @@ fn currency_totals(engine: &Engine) -> Vec<CurrencyTotals> {
             parties_pending: 0,
             parties_available: 0,
             parties_frozen: 0,
+            parties_reserve: 0,
         };
         for slot in 0..state.channels.len() as u32 {
             let account = ledger.account(ledger.channel_receivable(c, slot));
@@ -250,6 +253,7 @@ fn currency_totals(engine: &Engine) -> Vec<CurrencyTotals> {
             totals.parties_pending += balance(PartyAccount::Pending);
             totals.parties_available += balance(PartyAccount::Available);
             totals.parties_frozen += balance(PartyAccount::Frozen);
+            totals.parties_reserve += balance(PartyAccount::Reserve);
         }
         out.push(totals);
     }
@@ -287,6 +291,7 @@ fn currency_json(c: &CurrencyTotals) -> Json {
         "parties_pending": num(c.parties_pending),
         "parties_available": num(c.parties_available),
         "parties_frozen": num(c.parties_frozen),
+        "parties_reserve": num(c.parties_reserve),
     })
 }
 
@@ -483,7 +488,7 @@ impl StateReport {
                 out,
                 "  {:<4} channels owe {} (+{} pending), platform revenue {}, fee expense {}, \
                  payouts {}, bank {}, fee differences {}, write-offs {}, clearing {}, parties \
-                 pending {} / available {} / frozen {}",
+                 pending {} / available {} / frozen {} / reserve {}",
                 currency_name(c.currency),
                 c.channel_receivable,
                 c.channel_receivable_pending,
@@ -496,7 +501,8 @@ impl StateReport {
                 c.clearing,
                 c.parties_pending,
                 c.parties_available,
-                c.parties_frozen
+                c.parties_frozen,
+                c.parties_reserve
             )?;
         }
         Ok(())

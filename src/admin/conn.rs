@@ -142,7 +142,7 @@ impl AdminConn {
     }
 }
 
-/// Whether a message is one a ConfigQuery answers with.
+/// Whether a message is one a ConfigQuery answers with (or a PayoutRequest's PayoutAck).
 fn is_config_object(m: &AnyMessage) -> bool {
     matches!(
         m,
@@ -155,5 +155,6 @@ fn is_config_object(m: &AnyMessage) -> bool {
             | AnyMessage::ConfigCredential(_)
             | AnyMessage::Discrepancy(_)
             | AnyMessage::ChannelSettlement(_)
+            | AnyMessage::PayoutAck(_)
     )
 }

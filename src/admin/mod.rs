@@ -8,6 +8,7 @@ pub(crate) mod credential;
 mod edit;
 pub(crate) mod notify;
 mod output;
+mod payout;
 mod recon;
 
 use clap::{Args, Subcommand, ValueEnum};
@@ -114,6 +115,21 @@ enum AdminCommand {
         #[command(subcommand)]
         command: recon::SettlementCommand,
     },
+    /// Pay a promoter, the platform or a merchant; approve or reject a payout in review.
+    Payout {
+        #[command(subcommand)]
+        command: payout::PayoutCommand,
+    },
+    /// The working-day calendar: holidays and make-up working days.
+    Calendar {
+        #[command(subcommand)]
+        command: payout::CalendarCommand,
+    },
+    /// Release a Manual-schedule party's income.
+    Settlement {
+        #[command(subcommand)]
+        command: payout::SettlementReleaseCommand,
+    },
 }
 
 fn secret(args: &AdminArgs) -> Result<String, String> {
@@ -146,6 +162,9 @@ pub fn run(args: AdminArgs) -> Result<(), String> {
         AdminCommand::ChannelSettlement { command } => {
             recon::settlement(&mut conn, command, &mut out)?
         }
+        AdminCommand::Payout { command } => payout::payout(&mut conn, command, &mut out)?,
+        AdminCommand::Calendar { command } => payout::calendar(&mut conn, command, &mut out)?,
+        AdminCommand::Settlement { command } => payout::release(&mut conn, command, &mut out)?,
     }
     out.finish()
 }

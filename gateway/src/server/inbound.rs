@@ -336,6 +336,7 @@ impl Gateway {
         let Some(producer) = pipeline.as_mut().and_then(|p| p.producer.as_mut()) else {
             return;
         };
+        sims.observe(sequencer.event_time_ns());
         let delivered = sims.deliver(wall_clock_ns(), |sbe, session, principal, role, kind| {
             let published = sequencer.publish(producer, sbe, session, principal, role, kind);
             if let (true, Some(p)) = (published, probe.as_deref_mut()) {

@@ -42,6 +42,9 @@ use crate::sim_book_file::BookFile;
 use crate::sim_bridge::SimBridge;
 pub use crate::sim_bridge::SimCommand;
 use crate::sim_check::{LedgerFigures, ledger_figures};
+use crate::sim_payout::PayoutSim;
+use crate::sim_payout_book::PayoutBook;
+use crate::sim_payout_book_file::{PayoutBookFile, beside};
 use crate::wait::pin;
 
 const LISTENER: Token = Token(0);
@@ -275,10 +278,18 @@ fn sim_bridge(config: &Config) -> Result<SimBridge, Error> {
     let simulator = Simulator::new(&sim.channels, sim.seed, wall_clock_ns(), 1 << 20)
         .with_faults(sim.faults.clone())
         .with_bill_channels(crate::sim_bills::bill_channels(config));
+    // The payout channels (bank transfers): at most 65,536 answers waiting to be sent; their
+    // book, like the payment channels', forgets nothing while the server runs.
+    let payouts = PayoutSim::new(&sim.payout_channels, sim.seed, 1 << 16);
     let Some(path) = &sim.book else {
         let book = Book::new(false).with_entries_max(entries_max);
-        return Ok(SimBridge::new(Some(simulator.with_book(book))));
+        return Ok(SimBridge::new(Some(simulator.with_book(book))).with_payouts(payouts));
     };
+    let (payout_file, payout_records) =
+        PayoutBookFile::open(&beside(path), false).map_err(Error::new)?;
+    let mut payout_book = PayoutBook::new(true);
+    payout_records.iter().for_each(|r| payout_book.apply(r));
+    let payouts = payouts.with_book(payout_book);
     let (file, records) = BookFile::open(path, false).map_err(Error::new)?;
     let mut book = Book::new(true).with_entries_max(entries_max);
     records.iter().for_each(|r| book.apply(r));
@@ -287,7 +298,10 @@ fn sim_bridge(config: &Config) -> Result<SimBridge, Error> {
         "simulator: book {} read back",
         path.display()
     );
-    Ok(SimBridge::new(Some(simulator.with_book(book))).with_book_file(file))
+    Ok(SimBridge::new(Some(simulator.with_book(book)))
+        .with_payouts(payouts)
+        .with_payout_file(payout_file)
+        .with_book_file(file))
 }
 
 /// The session timers of `[server]`.

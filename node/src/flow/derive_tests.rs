@@ -230,12 +230,29 @@ fn rows_tie_out_to_the_ledger_through_payments_refunds_settlement_and_withdrawal
         .unwrap()
         .available_minor;
     assert!(available > 0);
-    w.acquirer(&WithdrawRequest {
+    let out = w.acquirer(&WithdrawRequest {
         withdraw_request_id: 77,
         merchant_id: SHOP,
         currency: CNY,
         amount_minor: available / 2,
     });
+    // The payout channel pays it (schema 7: the WithdrawResult is the payout's outcome).
+    let payout_id = out
+        .iter()
+        .find_map(|(_, m)| match m {
+            AnyMessage::PayoutDispatch(p) => Some(p.payout_id),
+            _ => None,
+        })
+        .expect("the withdrawal is sent");
+    w.channel(
+        fixture::BANK_TRANSFER,
+        &PayoutChannelResult {
+            payout_id,
+            status: PayoutChannelStatus::Paid,
+            channel_code: 0,
+            channel_ref: Chars::new("bank"),
+        },
+    );
     w.d.engine.verify_ledger().unwrap();
     check(&w, finished);
 }

@@ -65,6 +65,9 @@ fn settlement(
         ("pending", "available") => "settled",
         ("pending", "frozen") => "frozen",
         ("frozen", "available") => "released",
+        // The rolling reserve (docs/PAYOUTS.md, section 3): held, then released.
+        ("pending", "reserve") => "reserved",
+        ("reserve", "available") => "reserve_released",
         _ => return,
     };
     let ordinal = super::derive::ordinal(&rows.settlements, |s| s.seq, input.seq);
