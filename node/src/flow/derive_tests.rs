@@ -269,17 +269,18 @@ fn check(w: &World, finished: usize) {
     );
     assert_eq!(rows.refunds.len(), 3);
     assert_eq!(rows.refund_results.len(), 3);
-    // Schema 7: the withdrawal is accepted and sent; no channel answered here.
-    assert_eq!(rows.withdrawals.len(), 1);
+    // Schema 7: the withdrawal is accepted and sent, then the channel pays it.
+    let answers: Vec<(&str, &str)> = rows
+        .withdrawals
+        .iter()
+        .map(|w| (w.message.as_str(), w.status.as_str()))
+        .collect();
     assert_eq!(
-        (
-            rows.withdrawals[0].message.as_str(),
-            rows.withdrawals[0].status.as_str()
-        ),
-        ("WithdrawAck", "Accepted")
+        answers,
+        [("WithdrawAck", "Accepted"), ("WithdrawResult", "Succeeded")]
     );
-    assert_eq!(rows.payouts.len(), 1);
-    assert_eq!(rows.payouts[0].state, "Sent");
+    let states: Vec<&str> = rows.payouts.iter().map(|p| p.state.as_str()).collect();
+    assert_eq!(states, ["Sent", "Paid"]);
     for kind in ["settled", "frozen", "released"] {
         assert!(rows.settlements.iter().any(|s| s.kind == kind), "{kind}");
     }
