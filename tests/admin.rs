@@ -144,7 +144,7 @@ fn credentials_are_added_rotated_and_revoked_at_runtime_and_survive_a_restart() 
 
 const NEW_OBJECTS: &str = r#"
 [[channels]]
-id = 9
+id = 12
 name = "newpay"
 currencies = ["CNY"]
 methods = [{ method = "wallet", fee_bps = 40 }]
@@ -160,7 +160,7 @@ acquirer_id = 1
 split_profile = 7
 strategy = "priority"
 currencies = ["CNY"]
-channels = [{ id = 9 }]
+channels = [{ id = 12 }]
 
 [[risk_rules]]
 id = 77
@@ -171,15 +171,15 @@ action = "block"
 merchant_id = 3001
 "#;
 
-/// Pays `amount` at merchant 3001 through channel 9, answered by `connector`.
-fn pay_through_channel_9(
+/// Pays `amount` at merchant 3001 through channel 12, answered by `connector`.
+fn pay_through_channel_12(
     acq: &mut Client,
     connector: &mut Client,
     request_id: u64,
 ) -> PaymentResult {
     acq.send(&payment(request_id, 3001, 1_000, PaymentMethod::Wallet))
         .expect("send payment");
-    let dispatch = wait_for(connector, "Dispatch on channel 9", |m| match m {
+    let dispatch = wait_for(connector, "Dispatch on channel 12", |m| match m {
         AnyMessage::Dispatch(d) => Some(d.clone()),
         _ => None,
     });
@@ -221,13 +221,13 @@ fn objects_added_with_sluice_admin_take_payments_and_bad_values_change_nothing()
     let ch_secret = new_secret(
         addr,
         &dir,
-        &["add", "ch-newpay", "--role", "channel", "--principal", "9"],
+        &["add", "ch-newpay", "--role", "channel", "--principal", "12"],
     );
     let mut connector = Client::login(addr, Role::Channel, "ch-newpay", &ch_secret).expect("login");
     let mut acq = login(addr, "acq-a");
-    let result = pay_through_channel_9(&mut acq, &mut connector, 1);
+    let result = pay_through_channel_12(&mut acq, &mut connector, 1);
     assert_eq!(result.status, FinalStatus::Succeeded, "{result:?}");
-    assert_eq!(result.channel_id, 9);
+    assert_eq!(result.channel_id, 12);
     // Split profile 7: 2% of 1000 to the platform.
     assert_eq!(
         line_amount(&result.split, PartyRole::Platform, 0),
@@ -284,7 +284,7 @@ fn objects_added_with_sluice_admin_take_payments_and_bad_values_change_nothing()
     assert_eq!(ack.reason, ReasonCode::MerchantDisabled, "{ack:?}");
     admin_ok(addr, &["enable", "merchant", "3001"]);
     assert_eq!(
-        pay_through_channel_9(&mut acq, &mut connector, 4).status,
+        pay_through_channel_12(&mut acq, &mut connector, 4).status,
         FinalStatus::Succeeded
     );
 }

@@ -28,10 +28,15 @@ use std::time::{Duration, Instant};
 fn config_with_short_windows(dir: &Path) -> std::path::PathBuf {
     let text = config_text(&Settings::default());
     let mut out = String::with_capacity(text.len() + 1024);
+    // Payment channels only ([[channels]]); payout channels have no query window.
+    let mut section = "";
     for line in text.lines() {
         out.push_str(line);
         out.push('\n');
-        if line.starts_with("timeout_ms =") {
+        if line.starts_with('[') {
+            section = line.trim();
+        }
+        if section == "[[channels]]" && line.starts_with("timeout_ms =") {
             out.push_str("query_window_ms = 3000\n");
         }
     }

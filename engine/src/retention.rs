@@ -49,7 +49,6 @@ fn retirable(o: &Order) -> bool {
         })
 }
 
-
 /// How long a paid payout can still come back (`PayoutChannelStatus::Returned`): 60 days, the
 /// longest return window of the common schemes (ACH's unauthorized-debit returns; SEPA credit
 /// transfers and China's interbank returns come within days). Paid payouts are kept this long.

@@ -4,6 +4,8 @@
 -- Rows exported before this migration were the immediate WithdrawResult of a withdrawal paid at
 -- once, with no fee: those are their values.
 
+COMMENT ON COLUMN settlements.kind IS '`settled`, `frozen`, `released`, `reserved` or `reserve_released`.';
+
 ALTER TABLE withdrawals ADD COLUMN message text NOT NULL DEFAULT 'WithdrawResult';
 ALTER TABLE withdrawals ALTER COLUMN message DROP DEFAULT;
 ALTER TABLE withdrawals ADD COLUMN fee_minor bigint NOT NULL DEFAULT 0;

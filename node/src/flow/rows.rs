@@ -530,7 +530,7 @@ table! {
         party_id: i32,
         /// The party's role (`Merchant`, `Promoter`, `Platform`).
         role: String,
-        /// `settled`, `frozen` or `released`.
+        /// `settled`, `frozen`, `released`, `reserved` or `reserve_released`.
         kind: String,
         /// Amount, minor units.
         amount_minor: i64,
