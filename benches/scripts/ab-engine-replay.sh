@@ -14,7 +14,7 @@ rm -f "$OUT"/*.jsonl
 echo "== machine"; nproc; lscpu | grep -E "Model name" || true; date -u
 echo "== $BIN vs $BASE, $RUNS interleaved runs"
 rm -rf "$OUT/journal"
-"$BIN" demo --payments 200000 --month-days 0 --no-follower --no-notify --json --data "$OUT/journal" >/dev/null 2>&1
+"$BIN" demo --payments 200000 --month-days 0 --recon-orders 0 --no-payouts --no-follower --no-notify --json --data "$OUT/journal" >/dev/null 2>&1
 for i in $(seq 1 "$RUNS"); do
   for which in base new; do
     bin=$BIN; [ "$which" = base ] && bin=$BASE
