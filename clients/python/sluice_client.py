@@ -35,7 +35,7 @@ TEXT_LENGTH = struct.Struct("<H")  # variable-length text: u16 length, then the 
 
 ENCODING_TYPE = 0xEB50  # SBE 1.0 little-endian
 SCHEMA_ID = 0x534C  # "SL"
-SCHEMA_VERSION = 7  # section 1, Versioning: the server accepts any version >= 1
+SCHEMA_VERSION = 8  # section 1, Versioning: the server accepts any version >= 1
 HEADERS_LEN = SOFH.size + SBE_HEADER.size  # 14: also the shortest valid frame
 MAX_FRAME_TO_SERVER = 1024  # largest frame the server accepts (LoginAccepted.max_frame_bytes says so too)
 MAX_FRAME_FROM_SERVER = 16384  # largest frame the server sends
@@ -765,6 +765,10 @@ MESSAGES = [
         (42, "shadow", BOOL), (43, "status", E8(Activity)), (44, "merchant_id", U32),
         (48, "goods_category", U16),
     ]),
+    MessageType(66, "ConfigRiskRuleText", 35, [
+        (0, "rule_id", U32), (4, "name", Chars(24)), (28, "priority", U32), (32, "target", E8(RuleTarget)),
+        (33, "shadow", BOOL), (34, "status", E8(Activity)),
+    ], texts=[Text("source")]),
     MessageType(45, "ConfigListEntry", 48, [
         (0, "list", E8(ListKind)), (1, "op", E8(ListOp)), (2, "entity", E8(RiskEntity)), (3, "id", U64),
         (11, "ip", IP), (28, "card_fingerprint", Chars(16)), (44, "card_bin", U32),

@@ -108,7 +108,7 @@ impl Engine {
         meta: &InputMeta,
         template: u16,
         object_id: u64,
-        result: Result<(), Refusal>,
+        result: Result<(), (ReasonCode, &str)>,
         out: &mut Outbox,
     ) {
         let (status, reason, why) = match result {
@@ -514,6 +514,30 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// Applies a ConfigRiskRuleText and acknowledges it; a refusal's text says where the rule's
+    /// text is wrong (`line:col: message`).
+    pub(crate) fn config_rule_text(
+        &mut self,
+        meta: &InputMeta,
+        m: &sluice_protocol::ConfigRiskRuleText,
+        out: &mut Outbox,
+    ) {
+        let template =
+            <sluice_protocol::ConfigRiskRuleText as sluice_protocol::Message>::TEMPLATE_ID;
+        match self.state.risk.apply_rule_text(m) {
+            Ok((slot, new)) => {
+                if new {
+                    self.counters.rule_hits.insert(slot, (0, 0));
+                }
+                self.config_ack(meta, template, u64::from(m.rule_id), Ok(()), out);
+            }
+            Err((reason, why)) => {
+                let refused = Err((reason, why.as_str()));
+                self.config_ack(meta, template, u64::from(m.rule_id), refused, out);
+            }
+        }
     }
 
     pub(crate) fn config_rule(&mut self, m: &ConfigRiskRule) -> Result<(), Refusal> {

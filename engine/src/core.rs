@@ -7,10 +7,10 @@ use rustc_hash::FxHashMap;
 use sluice_protocol::{
     BalanceQuery, ChannelControlResult, ChannelResult, ChannelSettlement, ConfigCalendarDay,
     ConfigChannel, ConfigCredential, ConfigListEntry, ConfigMerchant, ConfigMerchantNotify,
-    ConfigPromoter, ConfigQuery, ConfigRiskRule, ConfigSplitProfile, DecodeError, Discrepancy,
-    Genesis, Message, MessageHeader, PaymentRequest, PayoutChannelResult, Pulse, QueryOrder,
-    ReasonCode, RefundChannelResult, RefundRequest, Reject, ReleaseSettlement, Role,
-    SnapshotRequest, StatsQuery, WithdrawRequest, codec::text, may_send, split_sbe,
+    ConfigPromoter, ConfigQuery, ConfigRiskRule, ConfigRiskRuleText, ConfigSplitProfile,
+    DecodeError, Discrepancy, Genesis, Message, MessageHeader, PaymentRequest, PayoutChannelResult,
+    Pulse, QueryOrder, ReasonCode, RefundChannelResult, RefundRequest, Reject, ReleaseSettlement,
+    Role, SnapshotRequest, StatsQuery, WithdrawRequest, codec::text, may_send, split_sbe,
 };
 use std::fmt;
 
@@ -40,8 +40,8 @@ use crate::state::{Counters, Limits, Retention, State};
 /// schedule, rolling reserve and `reserved`/`held` queues, a split line's `held`, four accounts
 /// per party (`Reserve`); the payout table replaces the withdrawals, payout channels, policies,
 /// the questions queue, a party's payout terms; 10 fixed accounts: payouts_in_flight,
-/// payout_fees.
-pub const STATE_FORMAT: u32 = 11;
+/// payout_fees; 12: risk rules as text (docs/RISK_RULES.md): a rule's priority and source.
+pub const STATE_FORMAT: u32 = 12;
 /// The first bytes of a snapshot payload.
 const SNAPSHOT_MAGIC: &[u8; 4] = b"SLST";
 /// Magic, format, 8 reserved bytes, state length, counters length.
@@ -420,6 +420,8 @@ impl Engine {
                 let r = self.config_rule(&m);
                 self.config_ack(meta, template, u64::from(m.rule_id), r, out);
             }),
+            ConfigRiskRuleText::TEMPLATE_ID => ConfigRiskRuleText::read_body(block, body)
+                .map(|m| self.config_rule_text(meta, &m, out)),
             ConfigListEntry::TEMPLATE_ID => ConfigListEntry::read_body(block, body).map(|m| {
                 let r = self.state.risk.apply_list(&m);
                 self.config_ack(meta, template, 0, r, out);

@@ -172,7 +172,9 @@ impl Engine {
         })
     }
 
-    fn payment_risk_context(&self, req: &PaymentRequest) -> RiskContext {
+    /// The risk context of a payment request, as `evaluate` sees it (public for tools that
+    /// evaluate other rules against the engine's state: the backtest).
+    pub fn payment_risk_context(&self, req: &PaymentRequest) -> RiskContext {
         RiskContext {
             merchant_id: req.merchant_id,
             goods_category: req.goods_category,
@@ -185,6 +187,11 @@ impl Engine {
                 u128::from(req.card_bin),
                 0,
             ],
+            currency: req.currency,
+            method: req.method as u8,
+            scene: req.scene as u8,
+            country: u16::from_be_bytes(req.country.0),
+            risk_score: 0,
         }
     }
 
@@ -201,6 +208,12 @@ impl Engine {
                 u128::from(o.card_bin),
                 0,
             ],
+            currency: o.currency,
+            method: o.method as u8,
+            scene: o.scene as u8,
+            // The order does not keep the payer's country.
+            country: 0,
+            risk_score: 0,
         }
     }
 

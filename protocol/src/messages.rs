@@ -1317,6 +1317,35 @@ message! {
 }
 
 message! {
+    /// Create or replace a risk rule written in the rule language (docs/RISK_RULES.md). Shares the
+    /// id space with ConfigRiskRule: either replaces a rule of the same id. The engine compiles the
+    /// text on apply; a rule that does not compile (syntax, unknown feature, type, limits, never
+    /// fires) is refused InvalidConfig, its ConfigAck's text `line:col: message`, and nothing
+    /// changes.
+    ConfigRiskRuleText = 66, sent_by Admin {
+        /// The rule id (> 2; 1 and 2 name the allow and block lists).
+        rule_id: u32,
+        /// Display name.
+        name: Chars<24>,
+        /// Within its class (allow, block, review) rules are tried by (priority, rule_id), lower
+        /// first; the first match is credited.
+        priority: u32,
+        /// Payments or refunds.
+        target: RuleTarget,
+        /// Shadow mode: counted, not enforced.
+        shadow: bool,
+        /// Active or disabled.
+        status: Activity,
+    }
+    groups {}
+    texts {
+        /// The rule: `allow|block|review if EXPRESSION` (at most 960 bytes, so that the message
+        /// fits an inbound frame).
+        source: 960,
+    }
+}
+
+message! {
     /// Add or remove an allow- or block-list entry.
     ConfigListEntry = 45, sent_by Admin {
         /// Allow or block list.

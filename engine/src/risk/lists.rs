@@ -84,6 +84,13 @@ impl Lists {
         })
     }
 
+    /// Whether the list whose `ListKind` value is `list` holds `key` for entity index `entity`.
+    #[inline]
+    pub(super) fn contains(&self, list: u8, entity: usize, key: u128) -> bool {
+        let l = usize::from(list).wrapping_sub(1);
+        l < 2 && self.counts[l][entity] != 0 && self.index.contains(&(list, entity as u8 + 1, key))
+    }
+
     /// Validates and applies a list entry change.
     pub(super) fn apply(&mut self, m: &ConfigListEntry) -> Result<(), Refusal> {
         let key = match m.entity {

@@ -7,6 +7,7 @@
 //! `rules` (the rules and their compiled form) and `velocity` (the per-entity windows, and which
 //! of them the rules read). `RiskState` ties them together for the engine.
 
+pub mod lang;
 pub mod lists;
 mod rules;
 mod velocity;
@@ -16,7 +17,9 @@ pub use rules::{Rule, Rules};
 pub use velocity::{Bucket, KeyWindows, Set, Velocity, VelocityTable, Window};
 
 use rkyv::{Archive, Deserialize, Serialize};
-use sluice_protocol::{ConfigListEntry, ConfigRiskRule, ListKind, RiskAction, RuleTarget};
+use sluice_protocol::{
+    ConfigListEntry, ConfigRiskRule, ConfigRiskRuleText, ListKind, RiskAction, RuleTarget,
+};
 
 use rules::{Refusal, Request};
 
@@ -36,6 +39,16 @@ pub struct RiskContext {
     pub amount_minor: i64,
     /// Keys per entity kind (index = RiskEntity - 1); 0 = absent.
     pub keys: [u128; ENTITY_KINDS],
+    /// ISO 4217 numeric currency.
+    pub currency: u16,
+    /// PaymentMethod wire value.
+    pub method: u8,
+    /// Scene wire value.
+    pub scene: u8,
+    /// The payer's country, ISO 3166-1 alpha-2 as two big-endian bytes (0 = unknown).
+    pub country: u16,
+    /// The learned risk score, 0..=100 (0 when no model is loaded).
+    pub risk_score: u8,
 }
 
 /// The outcome of evaluation.
@@ -143,7 +156,8 @@ impl RiskState {
             allow_listed,
             block_listed,
         };
-        self.rules.evaluate(&request, &self.velocity, hits)
+        self.rules
+            .evaluate(&request, &self.lists, &self.velocity, hits)
     }
 
     /// Counts a payment request for every tracked entity it names.
@@ -172,6 +186,26 @@ impl RiskState {
         let result = self.rules.apply(m)?;
         self.velocity.track(self.rules.window_masks());
         Ok(result)
+    }
+
+    /// Compiles and applies a text rule (see `apply_rule`); a refusal's text is `line:col: message`
+    /// for errors in the rule's text.
+    pub fn apply_rule_text(
+        &mut self,
+        m: &ConfigRiskRuleText,
+    ) -> Result<(usize, bool), (sluice_protocol::ReasonCode, String)> {
+        let result = self.rules.apply_text(m)?;
+        self.velocity.track(self.rules.window_masks());
+        Ok(result)
+    }
+
+    /// Keeps counting the velocity windows in `masks` (per entity kind, bit w for window w) beside
+    /// those the rules read: for a tool that evaluates other rules against this state (the
+    /// backtest, `lang::RuleSet::window_masks`). Not kept in snapshots. A window newly counted
+    /// starts empty.
+    pub fn track_extra_windows(&mut self, masks: [u8; ENTITY_KINDS]) {
+        self.velocity.extra_masks = masks;
+        self.velocity.track(self.rules.window_masks());
     }
 
     /// Validates and applies a list entry change.
@@ -219,6 +253,7 @@ mod tests {
             goods_category: 0,
             amount_minor: amount,
             keys,
+            ..RiskContext::default()
         }
     }
 

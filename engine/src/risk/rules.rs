@@ -4,10 +4,12 @@
 
 use rkyv::{Archive, Deserialize, Serialize};
 use sluice_protocol::{
-    Activity, Comparison, ConfigRiskRule, ReasonCode, RiskAction, RiskEntity, RiskFeature,
-    RiskWindow, RuleTarget,
+    Activity, Comparison, ConfigRiskRule, ConfigRiskRuleText, ReasonCode, RiskAction, RiskEntity,
+    RiskFeature, RiskWindow, RuleTarget,
 };
 
+use super::lang::{Env, Feature, Op, Pred, Program, code, compile_text};
+use super::lists::Lists;
 use super::velocity::{Lookups, Velocity, epochs};
 use super::{BLOCK_LIST_RULE_ID, ENTITY_KINDS, RiskContext, Verdict};
 use crate::state::wire::{
@@ -39,6 +41,11 @@ pub struct Rule {
     pub active: bool,
     pub merchant_id: u32,
     pub goods_category: u16,
+    /// Within its class, rules are tried by (priority, id), lower first (a struct rule's is its id).
+    pub priority: u32,
+    /// A text rule's source (docs/RISK_RULES.md); empty for a struct rule, whose condition is
+    /// the fields above.
+    pub source: String,
 }
 
 /// The rules, sorted by id, and their compiled form.
@@ -47,8 +54,8 @@ pub struct Rules {
     /// Sorted by id.
     pub rules: Vec<Rule>,
     rules_max: u32,
-    /// `rules` decoded once for evaluation (parallel to `rules`). Rebuilt on every rule change and
-    /// on load.
+    /// `rules` compiled for evaluation, in evaluation order: by (priority, id). Rebuilt on every
+    /// rule change and on load.
     #[rkyv(with = rkyv::with::Skip)]
     compiled: Vec<Compiled>,
 }
@@ -59,45 +66,81 @@ const BLOCK: u8 = 1;
 const REVIEW: u8 = 2;
 const NEVER: u8 = 3;
 
-/// A rule decoded for evaluation: plain integers, no enum decoding per request.
-#[derive(Debug, Clone, Copy, Default)]
+/// A rule compiled for evaluation: its class, target and program (docs/RISK_RULES.md). Struct
+/// rules and text rules alike.
+#[derive(Debug, Clone, Copy)]
 struct Compiled {
     /// ALLOW, BLOCK, REVIEW, or NEVER (inactive or not evaluable).
     class: u8,
     shadow: bool,
     target: RuleTarget,
-    feature: RiskFeature,
-    /// Entity index (RiskEntity - 1), or u8::MAX for none.
-    entity: u8,
-    /// Window index (0 minute, 1 hour, 2 day), or u8::MAX for none.
-    window: u8,
-    comparison: Comparison,
-    threshold: i64,
-    merchant_id: u32,
-    goods_category: u16,
+    /// The rule's index in `Rules::rules` (and in the hit counters).
+    slot: u32,
+    program: Program,
 }
 
 impl Compiled {
-    fn of(r: &Rule) -> Compiled {
-        let class = match r.action {
-            RiskAction::Allow if r.active => ALLOW,
-            RiskAction::Block if r.active => BLOCK,
-            RiskAction::Review if r.active => REVIEW,
+    fn of(slot: usize, r: &Rule) -> Compiled {
+        let program = match r.source.is_empty() {
+            true => struct_program(r),
+            false => compile_text(&r.source, r.target).ok().map(|(_, p)| p),
+        };
+        let class = match (r.action, program.is_some()) {
+            (RiskAction::Allow, true) if r.active => ALLOW,
+            (RiskAction::Block, true) if r.active => BLOCK,
+            (RiskAction::Review, true) if r.active => REVIEW,
             _ => NEVER,
         };
         Compiled {
             class,
             shadow: r.shadow,
             target: r.target,
-            feature: r.feature,
-            entity: entity_index(r.entity).map_or(u8::MAX, |e| e as u8),
-            window: window_index(r.window).map_or(u8::MAX, |w| w as u8),
-            comparison: r.comparison,
-            threshold: r.threshold,
-            merchant_id: r.merchant_id,
-            goods_category: r.goods_category,
+            slot: slot as u32,
+            program: program.unwrap_or(Program::NEVER),
         }
     }
+}
+
+/// The program of a struct rule: one term, the merchant and category filters (when set) and the
+/// threshold, in the order the struct rules were always tested.
+fn struct_program(r: &Rule) -> Option<Program> {
+    let constant = |lhs: Feature, op: Op, value: i64| Pred {
+        lhs,
+        rhs: Feature::CONST,
+        op,
+        value,
+    };
+    let mut term = Vec::with_capacity(3);
+    if r.merchant_id != 0 {
+        let merchant = Feature::request(code::MERCHANT);
+        term.push(constant(merchant, Op::Eq, i64::from(r.merchant_id)));
+    }
+    if r.goods_category != 0 {
+        let category = Feature::request(code::CATEGORY);
+        term.push(constant(category, Op::Eq, i64::from(r.goods_category)));
+    }
+    let op = match r.comparison {
+        Comparison::Greater => Op::Gt,
+        Comparison::GreaterOrEqual => Op::Ge,
+        Comparison::Less => Op::Lt,
+        Comparison::LessOrEqual => Op::Le,
+        Comparison::Equal => Op::Eq,
+    };
+    let feature = match r.feature {
+        RiskFeature::SingleAmount => Feature::request(code::AMOUNT),
+        velocity => Feature {
+            code: match velocity {
+                RiskFeature::PaymentCount => code::PAYMENTS,
+                RiskFeature::PaymentAmount => code::AMOUNT_SUM,
+                RiskFeature::RefundCount => code::REFUNDS,
+                _ => code::DECLINES,
+            },
+            entity: entity_index(r.entity)? as u8,
+            window: window_index(r.window)? as u8,
+        },
+    };
+    term.push(constant(feature, op, r.threshold));
+    Program::new(&[term])
 }
 
 impl Rules {
@@ -112,13 +155,29 @@ impl Rules {
     /// Recompiles the rules and restores capacities after a snapshot load.
     pub(super) fn rebuild(&mut self) {
         self.compiled = Vec::with_capacity(self.rules_max as usize);
-        self.compiled.extend(self.rules.iter().map(Compiled::of));
+        self.recompile();
         let more = (self.rules_max as usize).saturating_sub(self.rules.len());
         self.rules.reserve_exact(more);
     }
 
-    /// Validates and applies a rule. Returns the slot it took (for the hit counters) and whether it
-    /// is new, or why it was refused.
+    /// Compiles every rule and puts them in evaluation order.
+    fn recompile(&mut self) {
+        self.compiled.clear();
+        let compiled = self
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| Compiled::of(i, r));
+        self.compiled.extend(compiled);
+        let rules = &self.rules;
+        self.compiled.sort_unstable_by_key(|c| {
+            let r = &rules[c.slot as usize];
+            (r.priority, r.id)
+        });
+    }
+
+    /// Validates and applies a struct rule. Returns the slot it took (for the hit counters) and
+    /// whether it is new, or why it was refused.
     pub(super) fn apply(&mut self, m: &ConfigRiskRule) -> Result<(usize, bool), Refusal> {
         validate_rule(m)?;
         let rule = Rule {
@@ -135,8 +194,51 @@ impl Rules {
             active: m.status == Activity::Active,
             merchant_id: m.merchant_id,
             goods_category: m.goods_category,
+            priority: m.rule_id,
+            source: String::new(),
         };
-        let result = match self.rules.binary_search_by_key(&m.rule_id, |r| r.id) {
+        self.put(rule)
+    }
+
+    /// Compiles and applies a text rule (see `apply`). The refusal of a rule whose text does not
+    /// compile is `line:col: message`.
+    pub(super) fn apply_text(
+        &mut self,
+        m: &ConfigRiskRuleText,
+    ) -> Result<(usize, bool), (ReasonCode, String)> {
+        let invalid = |why: String| Err((ReasonCode::InvalidConfig, why));
+        if m.rule_id <= BLOCK_LIST_RULE_ID {
+            return invalid("rule_id must be above 2 (1 and 2 name the lists)".into());
+        }
+        let source = m.source.as_str();
+        let action = match compile_text(source, m.target) {
+            Ok((action, _)) => action,
+            Err(e) => return invalid(e.to_string()),
+        };
+        let rule = Rule {
+            id: m.rule_id,
+            name: m.name.0,
+            target: m.target,
+            feature: RiskFeature::SingleAmount,
+            entity: RiskEntity::None,
+            window: RiskWindow::None,
+            comparison: Comparison::Greater,
+            threshold: 0,
+            action,
+            shadow: m.shadow,
+            active: m.status == Activity::Active,
+            merchant_id: 0,
+            goods_category: 0,
+            priority: m.priority,
+            source: source.to_string(),
+        };
+        self.put(rule)
+            .map_err(|(reason, why)| (reason, why.to_string()))
+    }
+
+    /// Inserts or replaces a rule (by id) and recompiles.
+    fn put(&mut self, rule: Rule) -> Result<(usize, bool), Refusal> {
+        let result = match self.rules.binary_search_by_key(&rule.id, |r| r.id) {
             Ok(slot) => {
                 self.rules[slot] = rule;
                 (slot, false)
@@ -150,40 +252,43 @@ impl Rules {
                 (slot, true)
             }
         };
-        self.compiled.clear();
-        self.compiled.extend(self.rules.iter().map(Compiled::of));
+        self.recompile();
         Ok(result)
     }
 
     /// Per entity kind, the windows the active rules read (bit w for window w).
     pub(super) fn window_masks(&self) -> [u8; ENTITY_KINDS] {
         let mut masks = [0u8; ENTITY_KINDS];
-        for r in self.rules.iter().filter(|r| r.active) {
-            let velocity = r.feature != RiskFeature::SingleAmount;
-            if let (true, Some(w), Some(e)) =
-                (velocity, window_index(r.window), entity_index(r.entity))
-            {
-                masks[e] |= 1 << w;
-            }
+        for c in self.compiled.iter().filter(|c| c.class != NEVER) {
+            c.program.add_windows(&mut masks);
         }
         masks
+    }
+
+    /// Every rule in evaluation order: (slot in `rules`, its program, class: 0 allow, 1 block,
+    /// 2 review, 3 never).
+    pub fn programs(&self) -> impl Iterator<Item = (usize, &Program, u8)> {
+        self.compiled
+            .iter()
+            .map(|c| (c.slot as usize, &c.program, c.class))
     }
 
     /// Evaluates a request against the rules, given what the lists said. Reads the state only; hit
     /// counts go to `hits` (parallel to `rules`).
     ///
-    /// One pass over the rules (sorted by id): shadow rules are always evaluated and counted; an
-    /// enforced rule is evaluated only while it could still decide the verdict (a matched allow rule
-    /// decides everything; the block list or a matched block rule decides blocks and reviews), so the
-    /// outcome is exactly that of evaluating allow list, allow rules, block list, block rules and
-    /// review rules in turn, first match wins.
+    /// One pass over the rules in (priority, id) order: shadow rules are always evaluated and
+    /// counted; an enforced rule is evaluated only while it could still decide the verdict (a
+    /// matched allow rule decides everything; the block list or a matched block rule decides
+    /// blocks and reviews), so the outcome is exactly that of evaluating allow list, allow rules,
+    /// block list, block rules and review rules in turn, first match wins.
     pub(super) fn evaluate(
         &self,
         request: &Request<'_>,
+        lists: &Lists,
         velocity: &Velocity,
         hits: &mut [(u64, u64)],
     ) -> Verdict {
-        let first = self.first_matches(request, velocity, hits);
+        let first = self.first_matches(request, lists, velocity, hits);
         let fired = |i: usize, action: RiskAction, hits: &mut [(u64, u64)]| {
             if let Some(h) = hits.get_mut(i) {
                 h.0 += 1;
@@ -215,13 +320,19 @@ impl Rules {
     fn first_matches(
         &self,
         request: &Request<'_>,
+        lists: &Lists,
         velocity: &Velocity,
         hits: &mut [(u64, u64)],
     ) -> [Option<usize>; 3] {
-        let mut cache = Lookups::default();
-        let now = epochs(request.now_ns);
+        let mut env = Env {
+            ctx: request.ctx,
+            lists,
+            velocity,
+            now: epochs(request.now_ns),
+            cache: Lookups::default(),
+        };
         let mut first: [Option<usize>; 3] = [None; 3];
-        for (i, rule) in self.compiled.iter().enumerate() {
+        for rule in self.compiled.iter() {
             let class = rule.class;
             if class == NEVER || rule.target != request.target {
                 continue;
@@ -236,15 +347,16 @@ impl Rules {
                     continue;
                 }
             }
-            if !rule.matches(request.ctx, velocity, &now, &mut cache) {
+            if !rule.program.matches(&mut env) {
                 continue;
             }
+            let slot = rule.slot as usize;
             if rule.shadow {
-                if let Some(h) = hits.get_mut(i) {
+                if let Some(h) = hits.get_mut(slot) {
                     h.1 += 1;
                 }
             } else {
-                first[usize::from(class)] = Some(i);
+                first[usize::from(class)] = Some(slot);
             }
         }
         first
@@ -258,64 +370,6 @@ pub(super) struct Request<'a> {
     pub now_ns: u64,
     pub allow_listed: bool,
     pub block_listed: bool,
-}
-
-impl Compiled {
-    fn matches(
-        &self,
-        ctx: &RiskContext,
-        velocity: &Velocity,
-        now: &[u32; 3],
-        cache: &mut Lookups,
-    ) -> bool {
-        if self.merchant_id != 0 && self.merchant_id != ctx.merchant_id {
-            return false;
-        }
-        if self.goods_category != 0 && self.goods_category != ctx.goods_category {
-            return false;
-        }
-        match self.feature(ctx, velocity, now, cache) {
-            Some(value) => compare(self.comparison, value, self.threshold),
-            None => false,
-        }
-    }
-
-    /// The feature value of the rule for this request, this request included where the feature
-    /// says so.
-    fn feature(
-        &self,
-        ctx: &RiskContext,
-        velocity: &Velocity,
-        now: &[u32; 3],
-        cache: &mut Lookups,
-    ) -> Option<i64> {
-        if self.feature == RiskFeature::SingleAmount {
-            return Some(ctx.amount_minor);
-        }
-        let (entity, window) = (usize::from(self.entity), usize::from(self.window));
-        if entity >= ENTITY_KINDS || window >= 3 || ctx.keys[entity] == 0 {
-            return None;
-        }
-        let sums = velocity.sums(entity, window, ctx.keys[entity], now, cache);
-        let value = match self.feature {
-            RiskFeature::PaymentCount => sums.0 as i64 + 1,
-            RiskFeature::PaymentAmount => sums.1.saturating_add(ctx.amount_minor),
-            RiskFeature::RefundCount => sums.2 as i64 + 1,
-            RiskFeature::DeclineCount => sums.3 as i64,
-            RiskFeature::SingleAmount => ctx.amount_minor,
-        };
-        Some(value)
-    }
-}
-
-fn compare(comparison: Comparison, value: i64, threshold: i64) -> bool {
-    match comparison {
-        Comparison::Greater => value > threshold,
-        Comparison::GreaterOrEqual => value >= threshold,
-        Comparison::Less => value < threshold,
-        Comparison::LessOrEqual => value <= threshold,
-        Comparison::Equal => value == threshold,
-    }
 }
 
 /// The velocity window index of a rule's window (0 minute, 1 hour, 2 day).

@@ -245,6 +245,9 @@ pub struct Velocity {
     pub tables: Vec<VelocityTable>,
     /// Per entity kind (index = RiskEntity - 1): bit w set when an active rule reads window w.
     pub window_masks: [u8; ENTITY_KINDS],
+    /// Windows counted for a tool beside those the rules read (`RiskState::track_extra_windows`).
+    #[rkyv(with = rkyv::with::Skip)]
+    pub(super) extra_masks: [u8; ENTITY_KINDS],
 }
 
 /// Per-request cache of entity lookups, so rules on the same entity look the table up once.
@@ -264,6 +267,7 @@ impl Velocity {
                 .map(|_| VelocityTable::new(keys_max))
                 .collect(),
             window_masks: [0; ENTITY_KINDS],
+            extra_masks: [0; ENTITY_KINDS],
         }
     }
 
@@ -327,7 +331,10 @@ impl Velocity {
 
     /// Maintains exactly the windows in `masks` from now on. A window that starts being read is
     /// cleared first: whatever it held was not maintained and is stale.
-    pub(super) fn track(&mut self, masks: [u8; ENTITY_KINDS]) {
+    pub(super) fn track(&mut self, mut masks: [u8; ENTITY_KINDS]) {
+        for (m, extra) in masks.iter_mut().zip(self.extra_masks) {
+            *m |= extra;
+        }
         for (e, &mask) in masks.iter().enumerate() {
             let added = mask & !self.window_masks[e];
             for w in 0..3 {

@@ -1,0 +1,1 @@
+//! Unit tests of the language as a whole: compile, check, evaluate.
