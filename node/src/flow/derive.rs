@@ -14,6 +14,7 @@ use sluice_protocol::{
 };
 
 use super::derive_payouts;
+use super::derive_risk;
 use super::ledger::{ledger_rows, shadow_hits};
 use super::rows::*;
 use crate::Applied;
@@ -181,6 +182,7 @@ fn payment_ack(
         rows.orders
             .push(order_row(input, ack, order, goods_category));
         candidates(input, order, rows);
+        derive_risk::queued_review(input, ack, order, rows);
     }
     (subject, ack.risk_rule_id, ack.risk_action.name())
 }
@@ -217,6 +219,7 @@ fn order_row(input: &Input<'_>, ack: &PaymentAck, o: &Order, goods_category: i32
         } else {
             0
         },
+        risk_score: derive_risk::ack_score(ack),
     }
 }
 
