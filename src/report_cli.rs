@@ -23,6 +23,10 @@ pub enum ReportCommand {
     /// Payout state changes (review, sent, paid, failed, returned) grouped by party kind, party,
     /// state, reason, channel, automatic, day, week, month or currency: count, amount, fees.
     Payouts(PayoutsArgs),
+    /// What risk labels make possible: per rule hits, blocked, reviewed, precision,
+    /// false-positive and interception rates (--by rule), or per day the overall rates and the
+    /// risk score's distribution in 10-point buckets (--by day).
+    Risk(RiskArgs),
 }
 
 /// Where the rows come from.
@@ -109,11 +113,27 @@ pub struct PayoutsArgs {
     to: Option<String>,
 }
 
+#[derive(Args)]
+pub struct RiskArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// rule (a line per rule, then the overall figures) or day (a line per day, then `all`).
+    #[arg(long, default_value = "rule")]
+    by: String,
+    /// First day of the orders counted, YYYY-MM-DD.
+    #[arg(long)]
+    from: Option<String>,
+    /// Last day of the orders counted, YYYY-MM-DD.
+    #[arg(long)]
+    to: Option<String>,
+}
+
 pub fn run(command: ReportCommand) -> Result<(), String> {
     let text = match command {
         ReportCommand::Statement(args) => statement(args),
         ReportCommand::Flow(args) => flow(args),
         ReportCommand::Payouts(args) => payouts(args),
+        ReportCommand::Risk(args) => risk(args),
     }
     .map_err(|e| e.to_string())?;
     print!("{text}");
@@ -249,4 +269,29 @@ fn payouts(args: PayoutsArgs) -> Result<String, String> {
     let report = report::payouts(&rows, &dims, days).map_err(|e| e.to_string())?;
     let table = format::payouts_table(&report);
     format::render(&report, &table, format).map_err(|e| e.to_string())
+}
+
+fn risk(args: RiskArgs) -> Result<String, String> {
+    let format = Format::parse(&args.source.format).map_err(|e| e.to_string())?;
+    let by = report::RiskBy::parse(&args.by).map_err(|e| e.to_string())?;
+    let days = days(&args.from, &args.to)?;
+    let mut reader = open_reader(&args.source)?;
+    // Orders from the first day asked; their hits and labels come on their own days, later.
+    let load_days = DayRange {
+        from: days.from,
+        to: None,
+    };
+    let rows = reader
+        .load(&["orders", "risk_hits", "risk_labels"], load_days)
+        .map_err(|e| format!("report: {e}"))?;
+    let figures = report::risk(&rows, days);
+    let table = match by {
+        report::RiskBy::Rule => format::risk_rules_table(&figures),
+        report::RiskBy::Day => format::risk_days_table(&figures),
+    };
+    let mut out = format::render(&figures, &table, format).map_err(|e| e.to_string())?;
+    if format == Format::Text && by == report::RiskBy::Rule {
+        out += &format::risk_overall_line(&figures.overall);
+    }
+    Ok(out)
 }

@@ -38,6 +38,7 @@ fn rows_at(seq: i64, day: i32) -> Rows {
         risk_action: "Allow".into(),
         risk_rule_id: 0,
         first_channel_id: 2,
+        risk_score: 99,
     });
     rows.routing_candidates.push(RoutingCandidate {
         order_id: seq * 10,
@@ -251,7 +252,54 @@ fn rows_at(seq: i64, day: i32) -> Rows {
             automatic: ordinal == 1,
         });
     }
+    risk_rows(&mut rows, seq, d);
     rows
+}
+
+/// A label, a dispute's two stages and a review queued and decided, for sequence `seq`.
+fn risk_rows(rows: &mut Rows, seq: i64, d: Day) {
+    rows.risk_labels.push(RiskLabelRow {
+        seq,
+        ordinal: 0,
+        at_ns: seq * 1_000 + 5,
+        day: d,
+        order_id: seq * 10,
+        merchant_id: 7,
+        kind: "Fraud".into(),
+        source: format!("Analyst\t'\"\\\n{seq}"),
+    });
+    for (ordinal, stage) in ["Opened", "Lost"].into_iter().enumerate() {
+        rows.disputes.push(DisputeRow {
+            seq,
+            ordinal: ordinal as i32,
+            at_ns: seq * 1_000 + 6,
+            day: d,
+            dispute_id: -seq,
+            channel_id: 2,
+            order_id: seq * 10,
+            merchant_id: 7,
+            stage: stage.into(),
+            reason: "Fraud".into(),
+            amount_minor: i64::MAX,
+            fee_minor: 1_500,
+            currency: 840,
+        });
+    }
+    for (ordinal, state) in ["Queued", "RefundAndBlock"].into_iter().enumerate() {
+        rows.reviews.push(ReviewRow {
+            seq,
+            ordinal: ordinal as i32,
+            at_ns: seq * 1_000 + 7,
+            day: d,
+            order_id: seq * 10,
+            merchant_id: 7,
+            state: state.into(),
+            rule_id: 12,
+            risk_score: 100,
+            amount_minor: 1,
+            currency: 840,
+        });
+    }
 }
 
 fn rows_for(seqs: std::ops::RangeInclusive<i64>) -> Rows {
@@ -584,7 +632,7 @@ fn the_schema_page_queries_run() {
         .skip(1)
         .filter_map(|b| b.split("```").next())
         .collect();
-    assert_eq!(queries.len(), 4);
+    assert_eq!(queries.len(), 5);
     for query in queries {
         client
             .simple_query(query)

@@ -14,6 +14,7 @@ use sluice_protocol::{
 };
 
 use super::derive_payouts;
+use super::derive_risk;
 use super::ledger::{ledger_rows, shadow_hits};
 use super::rows::*;
 use crate::Applied;
@@ -129,6 +130,10 @@ pub fn derive_of(
                 derive_payouts::withdraw_returned(&input, &w, rows);
             }
             AnyMessage::HealthAlert(h) => health(&input, &h, health_from, rows),
+            AnyMessage::ConfigAck(a) => derive_risk::config_ack(&input, &a, rows),
+            AnyMessage::DisputeUpdate(u) if !u.retransmission => {
+                derive_risk::dispute_update(&input, &u, rows);
+            }
             _ => {}
         }
     }
@@ -181,6 +186,7 @@ fn payment_ack(
         rows.orders
             .push(order_row(input, ack, order, goods_category));
         candidates(input, order, rows);
+        derive_risk::queued_review(input, ack, order, rows);
     }
     (subject, ack.risk_rule_id, ack.risk_action.name())
 }
@@ -217,6 +223,7 @@ fn order_row(input: &Input<'_>, ack: &PaymentAck, o: &Order, goods_category: i32
         } else {
             0
         },
+        risk_score: derive_risk::ack_score(ack),
     }
 }
 
@@ -331,9 +338,10 @@ fn refund_ack(input: &Input<'_>, a: &RefundAck, rows: &mut Rows) -> (Subject, u3
     let (merchant_id, currency) = status
         .as_ref()
         .map_or((0, 0), |s| (s.merchant_id, s.currency));
+    // A ReviewDecision's RefundAndBlock starts the refund itself: its record has the amount.
     let amount_minor = match input.message {
         Some(AnyMessage::RefundRequest(r)) => r.amount_minor,
-        _ => 0,
+        _ => refund_record(input.engine, a.refund_id).map_or(0, |r| r.amount_minor),
     };
     let subject = Subject {
         kind: "refund",
@@ -379,13 +387,16 @@ fn refund_channel(engine: &Engine, refund_id: u64, order_id: u64) -> u16 {
     })
 }
 
-/// The channel fee refund `refund_id` returned (its record, kept while its order's receipt is).
-fn fee_returned(engine: &Engine, refund_id: u64) -> i64 {
-    let state = engine.state();
+/// Refund `refund_id`'s record, kept while its order's receipt is.
+fn refund_record(engine: &Engine, refund_id: u64) -> Option<&sluice_engine::state::Refund> {
     id_slot(refund_id)
-        .and_then(|(slot, _)| state.refunds.get(slot as usize))
+        .and_then(|(slot, _)| engine.state().refunds.get(slot as usize))
         .filter(|r| r.id == refund_id && !r.vacant)
-        .map_or(0, |r| r.fee_returned_minor)
+}
+
+/// The channel fee refund `refund_id` returned.
+fn fee_returned(engine: &Engine, refund_id: u64) -> i64 {
+    refund_record(engine, refund_id).map_or(0, |r| r.fee_returned_minor)
 }
 
 fn refund_result(input: &Input<'_>, r: &RefundResult, rows: &mut Rows) {

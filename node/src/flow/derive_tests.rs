@@ -11,16 +11,16 @@ use sluice_protocol::*;
 use super::derive::{DeriveState, derive_of};
 use super::rows::Rows;
 
-struct World {
-    d: Driver,
+pub(super) struct World {
+    pub(super) d: Driver,
     state: DeriveState,
-    rows: Rows,
+    pub(super) rows: Rows,
 }
 
-type Out = Vec<(Dest, AnyMessage)>;
+pub(super) type Out = Vec<(Dest, AnyMessage)>;
 
 impl World {
-    fn new() -> World {
+    pub(super) fn new() -> World {
         let mut d = Driver::new(&fixture::genesis(10_000), fixture::START_NS).unwrap();
         d.engine.record_transfers(true);
         d.engine.record_payouts(true);
@@ -37,7 +37,7 @@ impl World {
         w
     }
 
-    fn derive(&mut self, message: Option<AnyMessage>) -> Out {
+    pub(super) fn derive(&mut self, message: Option<AnyMessage>) -> Out {
         let seq = self.d.next_seq() - 1;
         derive_of(
             seq,
@@ -51,12 +51,16 @@ impl World {
         self.d.decoded()
     }
 
-    fn acquirer<M: Message + Clone + Into<AnyMessage>>(&mut self, msg: &M) -> Out {
+    pub(super) fn acquirer<M: Message + Clone + Into<AnyMessage>>(&mut self, msg: &M) -> Out {
         self.d.acquirer(ACQUIRER_A, msg);
         self.derive(Some(msg.clone().into()))
     }
 
-    fn channel<M: Message + Clone + Into<AnyMessage>>(&mut self, channel: u16, msg: &M) -> Out {
+    pub(super) fn channel<M: Message + Clone + Into<AnyMessage>>(
+        &mut self,
+        channel: u16,
+        msg: &M,
+    ) -> Out {
         self.d.channel(channel, msg);
         self.derive(Some(msg.clone().into()))
     }
@@ -67,7 +71,12 @@ impl World {
     }
 
     /// Pays; the first `fail_first` dispatches fail over; returns the payment's final result.
-    fn pay(&mut self, request_id: u64, amount: i64, fail_first: usize) -> Option<PaymentResult> {
+    pub(super) fn pay(
+        &mut self,
+        request_id: u64,
+        amount: i64,
+        fail_first: usize,
+    ) -> Option<PaymentResult> {
         self.d.advance_ns(2_000_000_000);
         let mut out = self.acquirer(&fixture::payment(request_id, SHOP, amount));
         for n in 0.. {
@@ -118,11 +127,11 @@ impl World {
     }
 }
 
-fn find<T>(out: &Out, f: impl Fn(&AnyMessage) -> Option<T>) -> Option<T> {
+pub(super) fn find<T>(out: &Out, f: impl Fn(&AnyMessage) -> Option<T>) -> Option<T> {
     out.iter().find_map(|(_, m)| f(m))
 }
 
-fn dispatch(out: &Out) -> Option<Dispatch> {
+pub(super) fn dispatch(out: &Out) -> Option<Dispatch> {
     find(out, |m| match m {
         AnyMessage::Dispatch(d) => Some(d.clone()),
         _ => None,
@@ -400,7 +409,7 @@ fn the_deciding_rule_and_every_matching_shadow_rule_are_risk_hits() {
 }
 
 impl World {
-    fn admin<M: Message + Clone + Into<AnyMessage>>(&mut self, msg: &M) -> Out {
+    pub(super) fn admin<M: Message + Clone + Into<AnyMessage>>(&mut self, msg: &M) -> Out {
         self.d.admin(msg);
         self.derive(Some(msg.clone().into()))
     }

@@ -4,11 +4,14 @@
 pub mod derive;
 mod derive_payouts;
 mod derive_recon;
+mod derive_risk;
 mod ledger;
 pub mod rows;
 
 pub use derive::{DeriveState, derive, derive_of};
 pub use rows::*;
 
+#[cfg(test)]
+mod derive_risk_tests;
 #[cfg(test)]
 mod derive_tests;

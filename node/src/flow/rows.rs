@@ -233,6 +233,8 @@ table! {
         risk_rule_id: i32,
         /// The channel of the first attempt (0 when rejected).
         first_channel_id: i32,
+        /// The verdict's learned risk score, 0–100 (0 without a model, and before schema 8).
+        risk_score: i32,
     }
 }
 
@@ -602,6 +604,10 @@ pub use recon::{ChannelSettlementRow, DiscrepancyRow};
 mod payouts;
 pub use payouts::Payout;
 
+#[path = "rows_risk.rs"]
+mod risk;
+pub use risk::{DisputeRow, ReviewRow, RiskLabelRow};
+
 /// Every row one applied journal record causes, per table, in the order caused.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Rows {
@@ -621,6 +627,9 @@ pub struct Rows {
     pub channel_settlements: Vec<ChannelSettlementRow>,
     pub discrepancies: Vec<DiscrepancyRow>,
     pub payouts: Vec<Payout>,
+    pub risk_labels: Vec<RiskLabelRow>,
+    pub disputes: Vec<DisputeRow>,
+    pub reviews: Vec<ReviewRow>,
 }
 
 /// Calls a generic visitor once per table: how stores handle every table without naming each.
@@ -651,6 +660,9 @@ pub const TABLES: &[&str] = &[
     ChannelSettlementRow::TABLE,
     DiscrepancyRow::TABLE,
     Payout::TABLE,
+    RiskLabelRow::TABLE,
+    DisputeRow::TABLE,
+    ReviewRow::TABLE,
 ];
 
 impl Rows {
@@ -671,6 +683,9 @@ impl Rows {
         v.table(&self.channel_settlements);
         v.table(&self.discrepancies);
         v.table(&self.payouts);
+        v.table(&self.risk_labels);
+        v.table(&self.disputes);
+        v.table(&self.reviews);
     }
 
     pub fn visit_mut(&mut self, v: &mut impl TableVisitorMut) {
@@ -690,6 +705,9 @@ impl Rows {
         v.table(&mut self.channel_settlements);
         v.table(&mut self.discrepancies);
         v.table(&mut self.payouts);
+        v.table(&mut self.risk_labels);
+        v.table(&mut self.disputes);
+        v.table(&mut self.reviews);
     }
 
     /// Rows in all tables.
@@ -729,6 +747,9 @@ impl Rows {
             .append(&mut other.channel_settlements);
         self.discrepancies.append(&mut other.discrepancies);
         self.payouts.append(&mut other.payouts);
+        self.risk_labels.append(&mut other.risk_labels);
+        self.disputes.append(&mut other.disputes);
+        self.reviews.append(&mut other.reviews);
     }
 }
 

@@ -25,6 +25,7 @@ pub const NAV: &[(&str, &str)] = &[
     ("/", "Overview"),
     ("/channels", "Channels"),
     ("/risk", "Risk"),
+    ("/reviews", "Reviews"),
     ("/reports", "Reports"),
     ("/payouts", "Payouts"),
     ("/order", "Order search"),

@@ -171,6 +171,10 @@ impl App {
                 200,
                 page("Reports", "/reports", 0, &pages::reports::render(&ctx)),
             ),
+            "/reviews" => Reply::html(
+                200,
+                page("Reviews", "/reviews", 0, &pages::reviews::render(&ctx)),
+            ),
             "/payouts" => Reply::html(
                 200,
                 page("Payouts", "/payouts", 0, &pages::payouts::render(&ctx)),

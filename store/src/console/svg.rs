@@ -1,4 +1,5 @@
-//! Server-side SVG charts: a line chart (time series), a grouped bar chart and a state timeline.
+//! Server-side SVG charts: a line chart (time series), a grouped bar chart, a stacked bar chart
+//! (a distribution per day) and a state timeline.
 //! Chosen over a vendored JavaScript library because the pages are server-rendered anyway: the
 //! charts need no script, no asset route and no third-party license, render in any browser
 //! (and in a screenshot) at once, and are tested here like any other function. Every label goes
@@ -55,6 +56,11 @@ fn frame(out: &mut String, id: &str, title: &str, y_max: f64, y_label: &dyn Fn(f
 }
 
 fn legend(out: &mut String, names: &[&str]) {
+    legend_in(out, names, &color);
+}
+
+/// The legend, series `i` drawn in `fill(i)`.
+fn legend_in(out: &mut String, names: &[&str], fill: &dyn Fn(usize) -> &'static str) {
     for (i, name) in names.iter().enumerate() {
         let y = TOP + 14.0 * i as f64;
         let _ = write!(
@@ -63,7 +69,7 @@ fn legend(out: &mut String, names: &[&str]) {
              <text x=\"{}\" y=\"{:.1}\">{}</text>",
             WIDTH - RIGHT + 10.0,
             y,
-            color(i),
+            fill(i),
             WIDTH - RIGHT + 24.0,
             y + 9.0,
             esc(name)
@@ -201,6 +207,79 @@ pub fn bar_chart(
     out
 }
 
+/// Ten steps from green (low) to red (high): the buckets of a 0–100 score.
+pub const SCORE_COLORS: [&str; 10] = [
+    "#1a9850", "#66bd63", "#a6d96a", "#d9ef8b", "#ffffbf", "#fee08b", "#fdae61", "#f46d43",
+    "#d73027", "#a50026",
+];
+
+/// A stacked bar chart: one bar per category, series `i` stacked from the bottom in
+/// `palette[i]` (a distribution per day: each bar's height is the category's total).
+pub fn stacked_bar_chart(
+    id: &str,
+    title: &str,
+    categories: &[String],
+    series: &[(String, Vec<f64>)],
+    palette: &[&'static str],
+    y_label: &dyn Fn(f64) -> String,
+) -> String {
+    let mut out = String::with_capacity(4096);
+    let total = |c: usize| -> f64 { series.iter().filter_map(|s| s.1.get(c)).sum() };
+    let y1 = (0..categories.len()).map(total).fold(0.0f64, f64::max);
+    let y_max = nice_max(y1);
+    frame(&mut out, id, title, y_max, y_label);
+    if categories.is_empty() {
+        let _ = write!(out, "<text x=\"{LEFT}\" y=\"110\">no data yet</text></svg>");
+        return out;
+    }
+    let fill = |i: usize| {
+        palette
+            .get(i % palette.len().max(1))
+            .copied()
+            .unwrap_or("#888")
+    };
+    let (w, h) = (WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM);
+    let group = w / categories.len() as f64;
+    for (c, category) in categories.iter().enumerate() {
+        let x = LEFT + group * c as f64 + group * 0.1;
+        let mut base = 0.0;
+        for (i, (name, values)) in series.iter().enumerate() {
+            let v = values.get(c).copied().unwrap_or(0.0);
+            if v <= 0.0 {
+                continue;
+            }
+            let (y0, y1) = (
+                TOP + h * (1.0 - base / y_max),
+                TOP + h * (1.0 - (base + v) / y_max),
+            );
+            base += v;
+            let _ = write!(
+                out,
+                "<rect x=\"{x:.1}\" y=\"{y1:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{}\">\
+                 <title>{} {}: {}</title></rect>",
+                (group * 0.8).max(1.0),
+                y0 - y1,
+                fill(i),
+                esc(category),
+                esc(name),
+                esc(&y_label(v))
+            );
+        }
+        if categories.len() <= 16 || c % (categories.len() / 8).max(1) == 0 {
+            let _ = write!(
+                out,
+                "<text x=\"{x:.1}\" y=\"{}\">{}</text>",
+                HEIGHT - 8.0,
+                esc(category)
+            );
+        }
+    }
+    let names: Vec<&str> = series.iter().map(|s| s.0.as_str()).collect();
+    legend_in(&mut out, &names, &fill);
+    out.push_str("</svg>");
+    out
+}
+
 /// One band of a state timeline: a lane (a channel), from x0 to x1, in a state.
 pub struct Band {
     pub lane: String,
@@ -307,6 +386,23 @@ mod tests {
             &|y| format!("{y}"),
         );
         assert_eq!(bars.matches("<rect").count(), 2 + 1);
+        let stacked = stacked_bar_chart(
+            "s",
+            "S",
+            &["d1".into(), "d2".into()],
+            &[
+                ("0-9".into(), vec![1.0, 0.0]),
+                ("<9>".into(), vec![3.0, 2.0]),
+            ],
+            &SCORE_COLORS,
+            &|y| format!("{y}"),
+        );
+        // Three non-empty segments and two legend squares; the total sets the axis (4 → 5).
+        assert_eq!(stacked.matches("<rect").count(), 3 + 2);
+        assert!(stacked.contains("&lt;9&gt;") && stacked.contains(">5<"));
+        assert!(stacked.contains(SCORE_COLORS[1]));
+        let none = stacked_bar_chart("n", "N", &[], &[], &SCORE_COLORS, &|y| format!("{y}"));
+        assert!(none.contains("no data yet"));
         assert_eq!(nice_max(0.0), 1.0);
         assert_eq!(nice_max(37.0), 50.0);
         assert_eq!(nice_max(100.0), 100.0);

@@ -1,7 +1,8 @@
 //! Synthetic rows for tests (the console's own and the end-to-end test's): a small day of
 //! payments on channels 1 (wechat_pay) and 3 (unionpay), where unionpay fails, is taken out of
 //! rotation, probed and comes back, one payment fails over, one is refunded, one is blocked by
-//! risk. Written as an exporter would (sequences ascending, one story per order).
+//! risk (and later labelled a false positive); two payments go to review, one is decided
+//! RefundAndBlock (labelled fraud), one waits in the queue. Written as an exporter would (sequences ascending, one story per order).
 
 use sluice_node::flow::*;
 
@@ -33,6 +34,7 @@ fn order(order_id: i64, seq: i64, amount_minor: i64, risk_action: &str, channel:
         risk_action: risk_action.into(),
         risk_rule_id: if blocked { 7 } else { 0 },
         first_channel_id: if blocked { 0 } else { channel },
+        risk_score: 0,
     }
 }
 
@@ -159,7 +161,71 @@ pub fn sample_rows() -> Rows {
     refund(&mut rows);
     split_and_ledger(&mut rows);
     payouts(&mut rows);
+    reviews(&mut rows);
     rows
+}
+
+/// Risk rule 9 sends orders 4 and 5 to review; 5 is refunded and blocked (a Fraud label), 4
+/// waits. Blocked order 2 is reported good (FalsePositive). Scores: 12, 97, 35, 62, 91.
+fn reviews(rows: &mut Rows) {
+    rows.orders.push(order(4, 30, 70_000, "Review", 1));
+    rows.orders.push(order(5, 31, 80_000, "Review", 1));
+    for (o, score) in rows.orders.iter_mut().zip([12, 97, 35, 62, 91]) {
+        o.risk_score = score;
+        o.risk_rule_id = if o.risk_action == "Review" {
+            9
+        } else {
+            o.risk_rule_id
+        };
+    }
+    let review = |seq: i64, order_id: i64, state: &str, score: i32, amount_minor: i64| ReviewRow {
+        seq,
+        ordinal: 0,
+        at_ns: T0 + seq * SECOND,
+        day: DAY,
+        order_id,
+        merchant_id: 1001,
+        state: state.into(),
+        rule_id: 9,
+        risk_score: score,
+        amount_minor,
+        currency: 156,
+    };
+    rows.reviews.extend([
+        review(30, 4, "Queued", 62, 70_000),
+        review(31, 5, "Queued", 91, 80_000),
+        review(33, 5, "RefundAndBlock", 91, 80_000),
+    ]);
+    for (seq, order_id, amount_minor) in [(30, 4, 70_000), (31, 5, 80_000)] {
+        rows.risk_hits.push(RiskHit {
+            seq,
+            ordinal: 0,
+            at_ns: T0 + seq * SECOND,
+            day: DAY,
+            rule_id: 9,
+            shadow: false,
+            action: "Review".into(),
+            subject: "payment".into(),
+            order_id,
+            merchant_id: 1001,
+            amount_minor,
+            currency: 156,
+        });
+    }
+    let label = |seq: i64, order_id: i64, kind: &str, source: &str| RiskLabelRow {
+        seq,
+        ordinal: 0,
+        at_ns: T0 + seq * SECOND,
+        day: DAY,
+        order_id,
+        merchant_id: 1001,
+        kind: kind.into(),
+        source: source.into(),
+    };
+    rows.risk_labels.extend([
+        label(33, 5, "Fraud", "Review"),
+        label(34, 2, "FalsePositive", "Customer"),
+    ]);
 }
 
 /// Payout 71 waits in review; promoter 5's payout 72 is sent and paid; payout 73 fails.

@@ -69,6 +69,7 @@ fn every_page_needs_a_session_and_a_wrong_login_says_so() {
         "/",
         "/channels",
         "/risk",
+        "/reviews",
         "/reports",
         "/payouts",
         "/order?id=1",
@@ -125,9 +126,63 @@ fn pages_show_the_rows_and_the_server_being_down() {
     assert!(channels.contains("Healthy → Open") && channels.contains("Probing → Healthy"));
     assert!(channels.contains("id=\"chart-health\""));
     let risk = get(&c, "/risk", Some(&cookie)).body;
+    let tile = |id: &str| {
+        risk.split(&format!("id=\"{id}\""))
+            .nth(1)
+            .and_then(|t| t.split("</div>").next())
+            .unwrap_or_default()
+            .to_string()
+    };
+    // 1 of 5 orders blocked; it was labelled good; 1 of 1 labelled fraud was reviewed.
+    assert!(tile("interception-rate").contains("<b>20.0%</b>"), "{risk}");
     assert!(
-        risk.contains("33.3%") && risk.contains("no labels yet"),
+        tile("false-positive-rate").contains("<b>100.0%</b>"),
         "{risk}"
+    );
+    assert!(tile("fraud-caught").contains("<b>100.0%</b>"), "{risk}");
+    let rules = risk.split("id=\"risk-rules\"").nth(1).expect("rules table");
+    // Rule 9: 2 hits, both reviewed, 1 labelled fraud: precision 50%.
+    assert!(
+        rules.contains(
+            "<td class=\"num\">9</td><td class=\"num\">2</td><td class=\"num\">0</td>\
+         <td class=\"num\">2</td>"
+        ),
+        "{rules}"
+    );
+    assert!(rules.contains("50.0%"), "{rules}");
+    let scores = risk
+        .split("id=\"risk-scores\"")
+        .nth(1)
+        .expect("score table");
+    // Scores 12, 97, 35, 62, 91: buckets 10–19, 30–39, 60–69 and two in 90–100.
+    assert!(
+        scores.contains(
+            "<td class=\"num\">2026-12-01</td><td class=\"num\">0</td><td class=\"num\">1</td>\
+         <td class=\"num\">0</td><td class=\"num\">1</td><td class=\"num\">0</td>\
+         <td class=\"num\">0</td><td class=\"num\">1</td><td class=\"num\">0</td>\
+         <td class=\"num\">0</td><td class=\"num\">2</td>"
+        ),
+        "{scores}"
+    );
+    assert!(risk.contains("id=\"chart-risk-scores\""));
+    let reviews = get(&c, "/reviews", Some(&cookie)).body;
+    let queue = reviews
+        .split("id=\"reviews-queue\"")
+        .nth(1)
+        .and_then(|t| t.split("</table>").next())
+        .expect("the review queue");
+    assert!(
+        queue.contains("<td class=\"num\">4</td>") && queue.contains("700.00"),
+        "{queue}"
+    );
+    assert!(!queue.contains("800.00"), "order 5 was decided: {queue}");
+    let decided = reviews
+        .split("id=\"reviews-decided\"")
+        .nth(1)
+        .expect("decided");
+    assert!(
+        decided.contains("RefundAndBlock") && decided.contains("800.00"),
+        "{decided}"
     );
     let payouts = get(&c, "/payouts", Some(&cookie)).body;
     let queue = payouts

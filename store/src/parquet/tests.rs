@@ -38,6 +38,7 @@ fn order(order_id: i64, seq: i64) -> Order {
         risk_action: "Allow".into(),
         risk_rule_id: 0,
         first_channel_id: 1,
+        risk_score: 0,
     }
 }
 
@@ -193,5 +194,112 @@ fn payouts_and_schema_7_withdrawals_round_trip() {
     let back = reader.load(TABLES, DayRange::default()).unwrap();
     assert_eq!(back.payouts, rows.payouts);
     assert_eq!(back.withdrawals, rows.withdrawals);
+    let _ = fs::remove_dir_all(&data);
+}
+
+/// `orders` as it was before migration 4: every column but `risk_score`.
+struct OrderBeforeScore(Order);
+
+impl sluice_node::flow::Row for OrderBeforeScore {
+    const TABLE: &'static str = "orders";
+    const COLUMNS: &'static [sluice_node::flow::Column] =
+        Order::COLUMNS.split_at(Order::COLUMNS.len() - 1).0;
+    const KEY: &'static [&'static str] = Order::KEY;
+    fn values(&self) -> Vec<sluice_node::flow::Value> {
+        let mut v = self.0.values();
+        v.pop();
+        v
+    }
+    fn from_values(_: &[sluice_node::flow::Value]) -> Option<Self> {
+        None
+    }
+}
+
+#[test]
+fn a_part_written_before_a_column_was_added_reads_it_as_its_default() {
+    assert_eq!(Order::COLUMNS.last().map(|c| c.name), Some("risk_score"));
+    let data = temp_dir("old-orders");
+    let mut store = ParquetStore::open(&data).unwrap();
+    let mut rows = Rows::default();
+    let mut scored = order(2, 3);
+    scored.risk_score = 87;
+    rows.orders = vec![scored.clone()];
+    store.commit(&rows, 3).unwrap();
+    let dir = ParquetStore::dir_in(&data).join("orders/day=2025-11-26");
+    let old = order(1, 2);
+    let mut with_score = old.clone();
+    with_score.risk_score = 55;
+    write::write_part(
+        &dir.join("part-1-3.old.parquet"),
+        &[&OrderBeforeScore(with_score)],
+    )
+    .unwrap();
+    fs::rename(
+        dir.join("part-1-3.old.parquet"),
+        dir.join("part-1-2.parquet"),
+    )
+    .unwrap();
+    let back = store.load(&["orders"], DayRange::default()).unwrap();
+    assert_eq!(
+        back.orders,
+        vec![old, scored],
+        "the old part's score reads 0"
+    );
+    let _ = fs::remove_dir_all(&data);
+}
+
+#[test]
+fn labels_disputes_and_reviews_round_trip() {
+    use sluice_node::flow::{DisputeRow, ReviewRow, RiskLabelRow};
+    let data = temp_dir("risk");
+    let mut store = ParquetStore::open(&data).unwrap();
+    let mut rows = Rows::default();
+    let d = Day(20_418);
+    rows.reviews = ["Queued", "RefundAndBlock"]
+        .iter()
+        .enumerate()
+        .map(|(i, state)| ReviewRow {
+            seq: 3 + i as i64,
+            ordinal: 0,
+            at_ns: 1,
+            day: d,
+            order_id: 1 << 40,
+            merchant_id: 1001,
+            state: (*state).into(),
+            rule_id: 7,
+            risk_score: 93,
+            amount_minor: 80_000,
+            currency: 156,
+        })
+        .collect();
+    rows.risk_labels = vec![RiskLabelRow {
+        seq: 4,
+        ordinal: 0,
+        at_ns: 2,
+        day: d,
+        order_id: 1 << 40,
+        merchant_id: 1001,
+        kind: "Fraud".into(),
+        source: "Review".into(),
+    }];
+    rows.disputes = vec![DisputeRow {
+        seq: 5,
+        ordinal: 0,
+        at_ns: 3,
+        day: Day(20_419),
+        dispute_id: -9,
+        channel_id: 2,
+        order_id: 1 << 41,
+        merchant_id: 1002,
+        stage: "Opened".into(),
+        reason: "Fraud".into(),
+        amount_minor: 1_000,
+        fee_minor: 1_500,
+        currency: 156,
+    }];
+    store.commit(&rows, 5).unwrap();
+    let mut reader = ParquetStore::open_read_only(&data).unwrap();
+    let back = reader.load(TABLES, DayRange::default()).unwrap();
+    assert_eq!(back, rows);
     let _ = fs::remove_dir_all(&data);
 }

@@ -21,6 +21,7 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         "payouts",
         include_str!("../../migrations/0003_payouts.sql"),
     ),
+    (4, "risk", include_str!("../../migrations/0004_risk.sql")),
 ];
 
 /// The advisory lock that serializes migrations between exporters sharing a database

@@ -6,6 +6,7 @@ use serde::Serialize;
 use super::channel::ChannelStatement;
 use super::flow::FlowReport;
 use super::payouts::PayoutReport;
+use super::risk::{RiskReport, RiskTotals, SCORE_BUCKETS};
 use super::statement::Statement;
 use crate::StoreError;
 
@@ -404,4 +405,123 @@ pub fn payouts_table(report: &PayoutReport) -> Table {
         })
         .collect();
     Table { headers, rows }
+}
+
+/// The risk report a line per rule: hits, what they decided, labels, and the rates.
+pub fn risk_rules_table(report: &RiskReport) -> Table {
+    let headers = [
+        "rule",
+        "hits",
+        "blocked",
+        "reviewed",
+        "shadow",
+        "fraud",
+        "good",
+        "blocked_good",
+        "precision",
+        "false_positive_rate",
+        "interception_rate",
+    ];
+    let rows = report
+        .rules
+        .iter()
+        .map(|r| {
+            vec![
+                Cell::Text(r.rule_id.to_string()),
+                Cell::Count(r.hits),
+                Cell::Count(r.blocked),
+                Cell::Count(r.reviewed),
+                Cell::Count(r.shadow),
+                Cell::Count(r.fraud),
+                Cell::Count(r.good),
+                Cell::Count(r.blocked_good),
+                Cell::Rate(r.precision),
+                Cell::Rate(r.false_positive_rate),
+                Cell::Rate(r.interception_rate),
+            ]
+        })
+        .collect();
+    Table {
+        headers: headers.map(String::from).to_vec(),
+        rows,
+    }
+}
+
+/// The name of score bucket `i`: `score_0_9`, …, `score_90_100`.
+pub fn score_bucket_name(i: usize) -> String {
+    let low = i * 10;
+    let high = if i + 1 == SCORE_BUCKETS { 100 } else { low + 9 };
+    format!("score_{low}_{high}")
+}
+
+fn totals_cells(t: &RiskTotals) -> Vec<Cell> {
+    vec![
+        Cell::Count(t.requested),
+        Cell::Count(t.blocked),
+        Cell::Count(t.reviewed),
+        Cell::Count(t.fraud),
+        Cell::Count(t.good),
+        Cell::Count(t.blocked_good),
+        Cell::Count(t.fraud_caught),
+        Cell::Rate(t.interception_rate),
+        Cell::Rate(t.false_positive_rate),
+        Cell::Rate(t.fraud_caught_rate),
+    ]
+}
+
+/// The risk report a line per day, with the score's distribution, and a last line `all`.
+pub fn risk_days_table(report: &RiskReport) -> Table {
+    let mut headers: Vec<String> = [
+        "day",
+        "requested",
+        "blocked",
+        "reviewed",
+        "fraud",
+        "good",
+        "blocked_good",
+        "fraud_caught",
+        "interception_rate",
+        "false_positive_rate",
+        "fraud_caught_rate",
+    ]
+    .map(String::from)
+    .to_vec();
+    headers.extend((0..SCORE_BUCKETS).map(score_bucket_name));
+    let mut rows: Vec<Vec<Cell>> = report
+        .days
+        .iter()
+        .map(|d| {
+            let mut cells = vec![Cell::Text(d.day.clone())];
+            cells.extend(totals_cells(&d.totals));
+            cells.extend(d.score_buckets.iter().map(|n| Cell::Count(*n)));
+            cells
+        })
+        .collect();
+    let mut all = vec![Cell::Text("all".into())];
+    all.extend(totals_cells(&report.overall));
+    for i in 0..SCORE_BUCKETS {
+        all.push(Cell::Count(
+            report.days.iter().map(|d| d.score_buckets[i]).sum(),
+        ));
+    }
+    rows.push(all);
+    Table { headers, rows }
+}
+
+/// One line of the overall figures, under the text table per rule.
+pub fn risk_overall_line(t: &RiskTotals) -> String {
+    let pct = |r: Option<f64>| Cell::Rate(r).text();
+    format!(
+        "overall: {} payment orders, {} blocked (interception {}), {} reviewed; labels: {} fraud, \
+         {} good; false-positive rate {} ({} blocked orders labelled good); fraud caught {}\n",
+        t.requested,
+        t.blocked,
+        pct(t.interception_rate),
+        t.reviewed,
+        t.fraud,
+        t.good,
+        pct(t.false_positive_rate),
+        t.blocked_good,
+        pct(t.fraud_caught_rate),
+    )
 }

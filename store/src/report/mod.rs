@@ -16,6 +16,9 @@
 //!   with [`Measures`]; `days` picks the days transactions count on.
 //! - [`payouts`]`(&rows, &[PayoutDim], DayRange) -> PayoutReport`: payout state changes grouped
 //!   by party kind, party, state, reason, channel, day, week, month or currency.
+//! - [`risk`]`(&rows, DayRange) -> RiskReport`: what labels make possible — per rule hits,
+//!   blocked, reviewed, precision, false-positive and interception rates; the overall rates; per
+//!   day the same and the risk score's distribution (issue 23).
 //! - [`parties`]`(&rows)`, [`channels`]`(&rows)`: who has a statement.
 //! - [`load`]`(reader, DayRange)`: the rows every report needs, through any [`FlowReader`].
 //! - [`format`]: text tables, CSV and JSON of each.
@@ -29,22 +32,29 @@ mod channel;
 mod flow;
 pub mod format;
 mod payouts;
+mod risk;
 mod statement;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_payouts;
+#[cfg(test)]
+mod tests_risk;
 
 pub use calendar::{Period, PeriodKind, format_day, parse_day};
 pub use channel::{ChannelMovements, ChannelStatement, SETTLED_NOTE, channel_statements};
 pub use flow::{Dim, FlowReport, FlowRow, Grouping, Measures, RuleHits, TxType, flow};
 pub use payouts::{PayoutDim, PayoutMeasures, PayoutReport, PayoutRow, payouts};
+pub use risk::{
+    DayFigures, RiskBy, RiskReport, RiskTotals, RuleFigures, SCORE_BUCKETS, Truth, risk,
+    score_bucket, truths,
+};
 pub use statement::{Balances, Movements, Party, Role, Statement, statements};
 
 use sluice_node::flow::{ChannelSettlementRow, DiscrepancyRow};
 use sluice_node::flow::{
-    Day, LedgerTransfer, Order, PaymentResult, Payout, RefundResult, Reversal, RiskHit, Row, Rows,
-    SplitLine, Withdrawal,
+    Day, LedgerTransfer, Order, PaymentResult, Payout, RefundResult, Reversal, RiskHit,
+    RiskLabelRow, Row, Rows, SplitLine, Withdrawal,
 };
 
 use crate::{DayRange, FlowReader, StoreError};
@@ -62,6 +72,7 @@ pub const REPORT_TABLES: &[&str] = &[
     ChannelSettlementRow::TABLE,
     DiscrepancyRow::TABLE,
     Payout::TABLE,
+    RiskLabelRow::TABLE,
 ];
 
 /// Loads what the reports need. Balances are cumulative, so statements need every day up to

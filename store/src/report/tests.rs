@@ -45,6 +45,7 @@ fn order(order_id: i64, d: &str, amount: i64, first_channel: i32, rejected: bool
         risk_action: if rejected { "Block" } else { "None" }.into(),
         risk_rule_id: if rejected { 5 } else { 0 },
         first_channel_id: first_channel,
+        risk_score: 0,
     }
 }
 

@@ -143,6 +143,7 @@ fn rows() -> Rows {
         risk_action: "Allow".into(),
         risk_rule_id: 0,
         first_channel_id: 1,
+        risk_score: 0,
     });
     b.line("Merchant", 7, 10_000);
     b.line("PromoterLevel1", 3, 500);

@@ -6,6 +6,7 @@ pub mod order;
 pub mod overview;
 pub mod payouts;
 pub mod reports;
+pub mod reviews;
 pub mod risk;
 
 use super::data::Data;
