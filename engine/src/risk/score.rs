@@ -172,12 +172,12 @@ pub struct ScoreModel {
 }
 
 /// A refusal: the reason code and why.
-pub(super) type Refusal = (ReasonCode, &'static str);
+pub type Refusal = (ReasonCode, &'static str);
 
 impl ScoreModel {
     /// The model a ConfigRiskModel asks for (`None`: unload), or why it is refused. Checks every
     /// term before answering, so a refused model changes nothing.
-    pub(super) fn from_config(m: &ConfigRiskModel) -> Result<Option<ScoreModel>, Refusal> {
+    pub fn from_config(m: &ConfigRiskModel) -> Result<Option<ScoreModel>, Refusal> {
         let invalid = |why| Err((ReasonCode::InvalidConfig, why));
         if m.model_id == 0 {
             return invalid("model_id must be above 0");
