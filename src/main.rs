@@ -39,6 +39,7 @@ mod notify_receiver;
 mod reconcile_cli;
 mod replay_cli;
 mod report_cli;
+mod risk_cli;
 
 use clap::{Parser, Subcommand};
 use sluice_gateway::config::{Config, DEFAULT_CONFIG};
@@ -119,6 +120,12 @@ enum Command {
     /// Export the transaction flow to a flow store (Parquet under DATA/export/parquet, or
     /// PostgreSQL): `--once` to the journal's end, or `--follow`.
     Export(export_cli::ExportArgs),
+    /// The learned risk score offline: simulate days with fraud patterns, train and evaluate
+    /// a model (docs/RISK_SCORE.md).
+    Risk {
+        #[command(subcommand)]
+        command: risk_cli::RiskCommand,
+    },
     /// Print the embedded default configuration.
     DefaultConfig,
 }
@@ -147,6 +154,7 @@ fn main() -> ExitCode {
         Command::Report { command } => report_cli::run(command),
         Command::Export(args) => export_cli::run(args),
         Command::Reconcile(args) => reconcile_cli::run(args),
+        Command::Risk { command } => risk_cli::run(command),
         Command::DefaultConfig => {
             print!("{DEFAULT_CONFIG}");
             Ok(())

@@ -658,11 +658,12 @@ MESSAGES = [
         (38, "device_id", U64), (46, "ip", IP), (63, "card_fingerprint", Chars(16)),
         (79, "card_bin", U32), (83, "country", Chars(2)),
     ]),
-    MessageType(11, "PaymentAck", 52, [
+    MessageType(11, "PaymentAck", 53, [
         (0, "request_id", U64), (8, "order_id", U64), (16, "status", E8(AckStatus)),
         (17, "reason", E16(ReasonCode)), (19, "channel_id", U16), (21, "risk_action", E8(RiskAction)),
         (22, "risk_rule_id", U32), (26, "duplicate", BOOL), (27, "sequence", U64),
         (35, "timestamp_ns", U64), (43, "out_seq", U64), (51, "retransmission", BOOL),
+        (52, "risk_score", U8),
     ]),
     MessageType(12, "PaymentResult", 82, [
         (0, "request_id", U64), (8, "order_id", U64), (16, "status", E8(FinalStatus)),
@@ -834,6 +835,9 @@ MESSAGES = [
         (0, "list", E8(ListKind)), (1, "op", E8(ListOp)), (2, "entity", E8(RiskEntity)), (3, "id", U64),
         (11, "ip", IP), (28, "card_fingerprint", Chars(16)), (44, "card_bin", U32),
     ]),
+    MessageType(70, "ConfigRiskModel", 9, [
+        (0, "model_id", U32), (4, "status", E8(Activity)), (5, "intercept", I32),
+    ], groups=[Group("terms", Block("ScoreTerm", 6, [(0, "feature", U16), (2, "weight", I32)]), 32)]),
     MessageType(46, "ConfigAck", 21, [
         (0, "ref_template_id", U16), (2, "object_id", U64), (10, "status", E8(AckStatus)),
         (11, "reason", E16(ReasonCode)), (13, "sequence", U64),

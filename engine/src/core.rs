@@ -7,10 +7,11 @@ use rustc_hash::FxHashMap;
 use sluice_protocol::{
     BalanceQuery, ChannelControlResult, ChannelResult, ChannelSettlement, ConfigCalendarDay,
     ConfigChannel, ConfigCredential, ConfigListEntry, ConfigMerchant, ConfigMerchantNotify,
-    ConfigPromoter, ConfigQuery, ConfigRiskRule, ConfigRiskRuleText, ConfigSplitProfile,
-    DecodeError, Discrepancy, Genesis, Message, MessageHeader, PaymentRequest, PayoutChannelResult,
-    Pulse, QueryOrder, ReasonCode, RefundChannelResult, RefundRequest, Reject, ReleaseSettlement,
-    Role, SnapshotRequest, StatsQuery, WithdrawRequest, codec::text, may_send, split_sbe,
+    ConfigPromoter, ConfigQuery, ConfigRiskModel, ConfigRiskRule, ConfigRiskRuleText,
+    ConfigSplitProfile, DecodeError, Discrepancy, Genesis, Message, MessageHeader, PaymentRequest,
+    PayoutChannelResult, Pulse, QueryOrder, ReasonCode, RefundChannelResult, RefundRequest, Reject,
+    ReleaseSettlement, Role, SnapshotRequest, StatsQuery, WithdrawRequest, codec::text, may_send,
+    split_sbe,
 };
 use std::fmt;
 
@@ -40,7 +41,8 @@ use crate::state::{Counters, Limits, Retention, State};
 /// schedule, rolling reserve and `reserved`/`held` queues, a split line's `held`, four accounts
 /// per party (`Reserve`); the payout table replaces the withdrawals, payout channels, policies,
 /// the questions queue, a party's payout terms; 10 fixed accounts: payouts_in_flight,
-/// payout_fees; 12: risk rules as text (docs/RISK_RULES.md): a rule's priority and source.
+/// payout_fees; 12: risk rules as text (docs/RISK_RULES.md): a rule's priority and source; the
+/// risk-score model and an order's score (docs/RISK_SCORE.md).
 pub const STATE_FORMAT: u32 = 12;
 /// The first bytes of a snapshot payload.
 const SNAPSHOT_MAGIC: &[u8; 4] = b"SLST";
@@ -169,6 +171,9 @@ pub struct Engine {
     /// Records payout state changes for the exporter (`crate::payout_events`): beside the state,
     /// never in it.
     pub(crate) payout_events: crate::payout_events::PayoutRecorder,
+    /// Records risk observations for training and backtests (`crate::risk_observations`):
+    /// beside the state, never in it.
+    pub(crate) risk_observations: crate::risk_observations::ObservationRecorder,
     /// TEST ONLY (`test-support`): captures not kept are left unreversed (reversals.rs).
     #[cfg(feature = "test-support")]
     pub(crate) reversals_disabled: bool,
@@ -226,6 +231,7 @@ impl Engine {
             index,
             snapshot_requested: false,
             payout_events: Default::default(),
+            risk_observations: Default::default(),
             #[cfg(feature = "test-support")]
             reversals_disabled: false,
         })
@@ -287,6 +293,7 @@ impl Engine {
         self.state.last_seq = meta.seq;
         self.state.ledger.recorder_mut().clear();
         self.payout_events.clear();
+        self.risk_observations.clear();
         // The sequencer owns time and never goes backwards; clamp defensively all the same.
         self.state.now_ns = self.state.now_ns.max(meta.timestamp_ns);
         // TEST ONLY (feature `nondeterministic-for-tests`, off by default): mixes the wall clock
@@ -425,6 +432,10 @@ impl Engine {
             ConfigListEntry::TEMPLATE_ID => ConfigListEntry::read_body(block, body).map(|m| {
                 let r = self.state.risk.apply_list(&m);
                 self.config_ack(meta, template, 0, r, out);
+            }),
+            ConfigRiskModel::TEMPLATE_ID => ConfigRiskModel::read_body(block, body).map(|m| {
+                let r = self.state.risk.apply_model(&m);
+                self.config_ack(meta, template, u64::from(m.model_id), r, out);
             }),
             ConfigCredential::TEMPLATE_ID => ConfigCredential::read_body(block, body)
                 .map(|m| self.config_credential(meta, &m, out)),
@@ -642,6 +653,7 @@ impl Engine {
             counters,
             snapshot_requested: false,
             payout_events: Default::default(),
+            risk_observations: Default::default(),
             #[cfg(feature = "test-support")]
             reversals_disabled: false,
         };

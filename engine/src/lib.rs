@@ -44,6 +44,7 @@ mod refunds;
 mod reports;
 mod retention;
 mod reversals;
+pub mod risk_observations;
 mod schedules;
 mod settlement;
 pub mod transfers;

@@ -11,7 +11,7 @@ use crate::core::{Engine, request_hash};
 use crate::input::InputMeta;
 use crate::outbox::{Dest, Outbox};
 use crate::retention::Found;
-use crate::risk::{RiskContext, fingerprint_key, ip_key};
+use crate::risk::{Features, RiskContext, Verdict, fingerprint_key, ip_key};
 use crate::routing::{self, RouteRequest};
 use crate::state::{Links, Order, Slot, slot_id};
 
@@ -44,7 +44,7 @@ impl Engine {
         // loading them all now, so the misses overlap each other and the validation below (hints
         // only, see `mem::prefetch`; `prefetch_input` may have started the first two already).
         self.index.orders.prefetch(acquirer, req.request_id);
-        let ctx = self.payment_risk_context(req);
+        let mut ctx = self.payment_risk_context(req);
         self.state.risk.prefetch_sets(&ctx);
         self.state.risk.prefetch_windows(&ctx);
         let hash = request_hash(body, block_length, PaymentRequest::BLOCK_LENGTH);
@@ -80,13 +80,11 @@ impl Engine {
             let reason = ReasonCode::BalanceOverflow;
             return self.push_ack_rejected(meta, req.request_id, 0, reason, out);
         }
-        let now = self.state.now_ns;
-        let verdict =
-            self.state
-                .risk
-                .evaluate(RuleTarget::Payment, &ctx, now, &mut self.counters.rule_hits);
-        self.state.risk.record_payment(&ctx, now);
-        let slot = self.create_order(meta, req, hash, &valid, verdict.action, verdict.rule_id);
+        let (verdict, features) = self.decide_payment_risk(&mut ctx);
+        let slot = self.create_order(meta, req, hash, &valid, verdict, ctx.risk_score);
+        if let Some(features) = &features {
+            self.observe_payment(slot, verdict, features);
+        }
         if verdict.action == RiskAction::Block {
             self.counters.rejected_risk += 1;
             self.state.orders[slot as usize].reject(ReasonCode::RiskBlocked);
@@ -131,6 +129,20 @@ impl Engine {
                 self.prefetch_input(env.principal_id, env.sbe, lookahead);
             }
         }
+    }
+
+    /// The payment's risk: its score when a model is loaded (into `ctx.risk_score`, which the rules
+    /// may read), then the rules' verdict; then the payment is counted in the velocity windows.
+    /// Returns the features too when they were computed (a model or the recorder is on).
+    fn decide_payment_risk(&mut self, ctx: &mut RiskContext) -> (Verdict, Option<Features>) {
+        let now = self.state.now_ns;
+        let features = self.score_payment(ctx);
+        let verdict =
+            self.state
+                .risk
+                .evaluate(RuleTarget::Payment, ctx, now, &mut self.counters.rule_hits);
+        self.state.risk.record_payment(ctx, now);
+        (verdict, features)
     }
 
     fn validate_payment(&self, acquirer: u32, req: &PaymentRequest) -> Result<Valid, ReasonCode> {
@@ -213,7 +225,7 @@ impl Engine {
             scene: o.scene as u8,
             // The order does not keep the payer's country.
             country: 0,
-            risk_score: 0,
+            risk_score: o.risk_score,
         }
     }
 
@@ -223,8 +235,8 @@ impl Engine {
         req: &PaymentRequest,
         hash: u64,
         valid: &Valid,
-        risk_action: RiskAction,
-        risk_rule_id: u32,
+        verdict: Verdict,
+        risk_score: u8,
     ) -> u32 {
         let (slot, generation) = self.take_order_slot();
         let strategy = self.state.merchants[valid.merchant_slot as usize].strategy;
@@ -251,8 +263,9 @@ impl Engine {
             card_bin: req.card_bin,
             state: OrderState::InFlight,
             reason: ReasonCode::None,
-            risk_action,
-            risk_rule_id,
+            risk_action: verdict.action,
+            risk_rule_id: verdict.rule_id,
+            risk_score,
             strategy,
             session_id: meta.session_id,
             created_ns: self.state.now_ns,
@@ -360,6 +373,7 @@ impl Engine {
             duplicate: false,
             sequence: meta.seq,
             timestamp_ns: self.state.now_ns,
+            risk_score: 0,
         };
         out.push(
             Dest::acquirer(meta.principal_id, meta.session_id),
@@ -401,6 +415,7 @@ impl Engine {
             duplicate,
             sequence: meta.seq,
             timestamp_ns: self.state.now_ns,
+            risk_score: o.risk_score,
         };
         out.push(
             Dest::acquirer(o.acquirer_id, meta.session_id),

@@ -448,6 +448,7 @@ all_messages!(
     ConfigRiskRule,
     ConfigRiskRuleText,
     ConfigListEntry,
+    ConfigRiskModel,
     ConfigAck,
     BalanceQuery,
     BalanceReport,

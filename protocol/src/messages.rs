@@ -49,6 +49,16 @@ composite! {
 }
 
 composite! {
+    /// One term of a risk-score model (docs/RISK_SCORE.md): a feature and its weight.
+    ScoreTerm {
+        /// The feature's index (0..24, docs/RISK_SCORE.md, section 1).
+        feature: u16,
+        /// Its weight on the logit per unit of the feature, in 1/65536 (|weight| <= 64.0).
+        weight: i32,
+    }
+}
+
+composite! {
     /// A currency (ISO 4217 numeric).
     CurrencyEntry {
         /// ISO 4217 numeric code, e.g. 156 CNY, 840 USD, 978 EUR.
@@ -441,6 +451,11 @@ message! {
         out_seq: u64 = 0,
         /// 1 on a copy sent again by a resume (section 3, Resume); 0 on the first sending.
         retransmission: bool = false,
+    }
+    since 8 {
+        /// The risk score of the payment (0..=100, docs/RISK_SCORE.md); 0 when no model is
+        /// loaded or the request was refused before risk evaluation.
+        risk_score: u8 = 0,
     }
     groups {}
     texts {}
@@ -1498,6 +1513,25 @@ message! {
         card_bin: u32,
     }
     groups {}
+    texts {}
+}
+
+message! {
+    /// Load, replace or unload the risk-score model (docs/RISK_SCORE.md): a logistic regression
+    /// over the engine's risk features in fixed point. Validated as a whole; a refused model
+    /// changes nothing.
+    ConfigRiskModel = 70, sent_by Admin {
+        /// The model's id (> 0), reported back in the ConfigAck.
+        model_id: u32,
+        /// Active loads or replaces the model; Disabled unloads it (the terms are then ignored).
+        status: Activity,
+        /// The logit's constant, in 1/65536 (|intercept| <= 64.0).
+        intercept: i32,
+    }
+    groups {
+        /// The terms, one per feature used (at least one when Active; no feature twice).
+        terms: [ScoreTerm; 32],
+    }
     texts {}
 }
 

@@ -27,9 +27,11 @@ pub const RECOVERABLE_TEMPLATES: [u16; 9] = [
     DisputeUpdate::TEMPLATE_ID,
 ];
 
-// Each has the two fields right after its first version's block, and nothing else appended.
+// Each has the two fields right after its first version's block (and nothing else appended but
+// PaymentAck's risk_score, schema 8).
 const _: () = {
-    assert!(PaymentAck::BLOCK_LENGTH == PaymentAck::MIN_BLOCK_LENGTH + 9);
+    // PaymentAck's schema-8 block (risk_score, 1 byte) follows the two fields.
+    assert!(PaymentAck::BLOCK_LENGTH == PaymentAck::MIN_BLOCK_LENGTH + 9 + 1);
     assert!(PaymentResult::BLOCK_LENGTH == PaymentResult::MIN_BLOCK_LENGTH + 9);
     assert!(PaymentReversal::BLOCK_LENGTH == PaymentReversal::MIN_BLOCK_LENGTH + 9);
     assert!(RefundAck::BLOCK_LENGTH == RefundAck::MIN_BLOCK_LENGTH + 9);

@@ -284,6 +284,7 @@ pub mod examples {
             timestamp_ns: 1_764_115_200_000_000_000,
             out_seq: 1,
             retransmission: false,
+            risk_score: 0,
         }
     }
 }

@@ -10,6 +10,7 @@ pub(crate) mod notify;
 mod output;
 mod payout;
 mod recon;
+mod risk;
 
 use clap::{Args, Subcommand, ValueEnum};
 use sluice_protocol::ConfigKind;
@@ -130,6 +131,11 @@ enum AdminCommand {
         #[command(subcommand)]
         command: payout::SettlementReleaseCommand,
     },
+    /// The learned risk score: load or unload its model (docs/RISK_SCORE.md).
+    Risk {
+        #[command(subcommand)]
+        command: risk::RiskCommand,
+    },
 }
 
 fn secret(args: &AdminArgs) -> Result<String, String> {
@@ -165,6 +171,7 @@ pub fn run(args: AdminArgs) -> Result<(), String> {
         AdminCommand::Payout { command } => payout::payout(&mut conn, command, &mut out)?,
         AdminCommand::Calendar { command } => payout::calendar(&mut conn, command, &mut out)?,
         AdminCommand::Settlement { command } => payout::release(&mut conn, command, &mut out)?,
+        AdminCommand::Risk { command } => risk::run(&mut conn, command, &mut out)?,
     }
     out.finish()
 }

@@ -15,6 +15,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod fraud;
+
 pub use sluice_protocol::rng::Rng;
 use sluice_protocol::{Chars, Ip, PaymentMethod, PaymentRequest, QueryOrder, RefundRequest, Scene};
 

@@ -10,15 +10,18 @@
 pub mod lang;
 pub mod lists;
 mod rules;
+pub mod score;
 mod velocity;
 
 pub use lists::{ListEntry, Lists};
 pub use rules::{Rule, Rules};
+pub use score::{FEATURE_NAMES, FEATURES, Features, ScoreModel};
 pub use velocity::{Bucket, KeyWindows, Set, Velocity, VelocityTable, Window};
 
 use rkyv::{Archive, Deserialize, Serialize};
 use sluice_protocol::{
-    ConfigListEntry, ConfigRiskRule, ConfigRiskRuleText, ListKind, RiskAction, RuleTarget,
+    ConfigListEntry, ConfigRiskModel, ConfigRiskRule, ConfigRiskRuleText, ListKind, RiskAction,
+    RuleTarget,
 };
 
 use rules::{Refusal, Request};
@@ -47,7 +50,8 @@ pub struct RiskContext {
     pub scene: u8,
     /// The payer's country, ISO 3166-1 alpha-2 as two big-endian bytes (0 = unknown).
     pub country: u16,
-    /// The learned risk score, 0..=100 (0 when no model is loaded).
+    /// The learned risk score of the request, 0..=100 (docs/RISK_SCORE.md); 0 when no model is
+    /// loaded. Set before the rules are evaluated.
     pub risk_score: u8,
 }
 
@@ -79,6 +83,12 @@ pub struct RiskState {
     pub rules: Rules,
     pub lists: Lists,
     pub velocity: Velocity,
+    /// The learned risk score's model (docs/RISK_SCORE.md), when one is loaded.
+    pub model: Option<ScoreModel>,
+    /// Whether the observation recorder is on (`crate::risk_observations`): then the velocity
+    /// tables keep every window the features read. Beside the state, not in it.
+    #[rkyv(with = rkyv::with::Skip)]
+    observing: bool,
 }
 
 /// The list/velocity key of an IP address: IPv4 as IPv4-mapped IPv6, so both share one key space.
@@ -107,6 +117,8 @@ impl RiskState {
             rules: Rules::new(rules_max),
             lists: Lists::new(entries_max),
             velocity: Velocity::new(keys_max),
+            model: None,
+            observing: false,
         }
     }
 
@@ -184,7 +196,7 @@ impl RiskState {
     /// or why it was refused.
     pub fn apply_rule(&mut self, m: &ConfigRiskRule) -> Result<(usize, bool), Refusal> {
         let result = self.rules.apply(m)?;
-        self.velocity.track(self.rules.window_masks());
+        self.velocity.track(self.window_masks());
         Ok(result)
     }
 
@@ -195,7 +207,7 @@ impl RiskState {
         m: &ConfigRiskRuleText,
     ) -> Result<(usize, bool), (sluice_protocol::ReasonCode, String)> {
         let result = self.rules.apply_text(m)?;
-        self.velocity.track(self.rules.window_masks());
+        self.velocity.track(self.window_masks());
         Ok(result)
     }
 
@@ -205,7 +217,40 @@ impl RiskState {
     /// starts empty.
     pub fn track_extra_windows(&mut self, masks: [u8; ENTITY_KINDS]) {
         self.velocity.extra_masks = masks;
-        self.velocity.track(self.rules.window_masks());
+        self.velocity.track(self.window_masks());
+    }
+
+    /// Validates and applies a risk-score model (load, replace or unload); the velocity tables
+    /// then maintain the windows its terms read too. A refused model changes nothing.
+    pub fn apply_model(&mut self, m: &ConfigRiskModel) -> Result<(), Refusal> {
+        self.model = score::ScoreModel::from_config(m)?;
+        self.velocity.track(self.window_masks());
+        Ok(())
+    }
+
+    /// Keeps (or stops keeping) every window the features read, for the observation recorder.
+    pub(crate) fn set_observing(&mut self, on: bool) {
+        self.observing = on;
+        self.velocity.track(self.window_masks());
+    }
+
+    /// The windows to maintain: those the active rules read, the model's, and all the features'
+    /// while observing.
+    fn window_masks(&self) -> [u8; ENTITY_KINDS] {
+        let mut masks = self.rules.window_masks();
+        let model = self.model.as_ref().map(ScoreModel::masks);
+        let observed = self.observing.then(|| score::masks_of(|_| true));
+        for extra in [model, observed].into_iter().flatten() {
+            for (m, e) in masks.iter_mut().zip(extra) {
+                *m |= e;
+            }
+        }
+        masks
+    }
+
+    /// The request's features (docs/RISK_SCORE.md), read before the payment is counted.
+    pub fn features(&self, ctx: &RiskContext, now_ns: u64) -> Features {
+        score::features(ctx, &self.velocity, now_ns)
     }
 
     /// Validates and applies a list entry change.

@@ -137,6 +137,8 @@ pub struct Order {
     #[rkyv(with = RiskActionDef)]
     pub risk_action: RiskAction,
     pub risk_rule_id: u32,
+    /// The learned risk score at the decision (docs/RISK_SCORE.md; 0 without a model).
+    pub risk_score: u8,
     #[rkyv(with = RoutingStrategyDef)]
     pub strategy: RoutingStrategy,
     pub session_id: u64,

@@ -87,6 +87,8 @@ pub struct Receipt {
     #[rkyv(with = RoutingStrategyDef)]
     pub strategy: RoutingStrategy,
     pub refund_count: u8,
+    /// The learned risk score at the decision (0 without a model).
+    pub risk_score: u8,
     /// A free slot (its receipt expired).
     pub vacant: bool,
     #[rkyv(with = NicheInto<Zero>)]
@@ -139,6 +141,7 @@ impl Receipt {
             merchant_id: o.merchant_id,
             promoter_id: o.promoter_id,
             risk_rule_id: o.risk_rule_id,
+            risk_score: o.risk_score,
             generation,
             currency: o.currency,
             goods_category: o.goods_category,
@@ -199,6 +202,7 @@ impl Receipt {
             reason: self.reason,
             risk_action: self.risk_action,
             risk_rule_id: self.risk_rule_id,
+            risk_score: self.risk_score,
             strategy: self.strategy,
             session_id: 0,
             created_ns: self.created_ns,

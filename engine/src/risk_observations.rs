@@ -1,0 +1,131 @@
+//! The risk observation recorder (docs/RISK_SCORE.md, section 2): for training a risk-score model
+//! and backtesting rules, an engine replaying a journal records, at each payment's risk
+//! evaluation, what the risk engine saw (the request, the features) and what it decided. Taken from
+//! the same `RiskContext` and velocity state as the verdict, just before the payment is counted.
+//!
+//! Off on the live engine (one predictable branch per payment); cleared at the start of each
+//! applied input, like the payout recorder (`crate::payout_events`). While on, the velocity tables
+//! keep every window the features read (turn it on before the first record to get the features a
+//! model loaded at Genesis would see); the verdicts do not change, the velocity state does.
+
+use sluice_protocol::{PaymentMethod, RiskAction};
+
+use crate::Engine;
+use crate::risk::{Features, RiskContext, Verdict};
+
+/// What the risk engine saw and decided for one payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RiskObservation {
+    /// The journal sequence of the PaymentRequest.
+    pub seq: u64,
+    /// The order it created.
+    pub order_id: u64,
+    pub request_id: u64,
+    pub acquirer_id: u32,
+    /// Event time, ns since the Unix epoch.
+    pub time_ns: u64,
+    pub merchant_id: u32,
+    pub user_id: u64,
+    pub amount_minor: i64,
+    /// ISO 4217 numeric.
+    pub currency: u16,
+    pub method: PaymentMethod,
+    /// The live verdict: the rules' action and rule (0 = none).
+    pub action: RiskAction,
+    pub rule_id: u32,
+    /// The score the loaded model gave (0 without a model).
+    pub risk_score: u8,
+    /// The features, in 1/256 units (`sluice_engine::risk::FEATURE_NAMES`).
+    pub features: Features,
+}
+
+/// The recorder the engine carries beside its state.
+#[derive(Debug, Clone, Default)]
+pub struct ObservationRecorder {
+    on: bool,
+    observations: Vec<RiskObservation>,
+}
+
+impl ObservationRecorder {
+    /// Whether recording: the one branch the live engine pays per payment.
+    #[inline(always)]
+    pub(crate) fn is_on(&self) -> bool {
+        self.on
+    }
+
+    #[inline(always)]
+    pub(crate) fn clear(&mut self) {
+        if self.on {
+            self.observations.clear();
+        }
+    }
+}
+
+impl Engine {
+    /// Starts (or stops) recording risk observations (a replay's engine; never the live one).
+    /// Turning it on makes the velocity tables keep every window the features read from then on.
+    pub fn record_risk_observations(&mut self, on: bool) {
+        self.risk_observations.on = on;
+        self.risk_observations.observations.clear();
+        self.state.risk.set_observing(on);
+    }
+
+    /// The risk observations the last applied input made (empty unless recording).
+    pub fn recorded_risk_observations(&self) -> &[RiskObservation] {
+        &self.risk_observations.observations
+    }
+
+    /// The features of a payment about to be evaluated, when a model is loaded or the recorder
+    /// is on (`None` otherwise: the live engine without a model pays one branch); sets the
+    /// context's score when a model is loaded.
+    #[inline(always)]
+    pub(crate) fn score_payment(&self, ctx: &mut RiskContext) -> Option<Features> {
+        if self.state.risk.model.is_none() && !self.risk_observations.is_on() {
+            return None;
+        }
+        self.score_payment_now(ctx)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn score_payment_now(&self, ctx: &mut RiskContext) -> Option<Features> {
+        let features = self.state.risk.features(ctx, self.state.now_ns);
+        if let Some(model) = &self.state.risk.model {
+            ctx.risk_score = model.score(&features);
+        }
+        Some(features)
+    }
+
+    /// Records the observation of order `slot` (created from `ctx`, decided `verdict`) when the
+    /// recorder is on.
+    #[inline(always)]
+    pub(crate) fn observe_payment(&mut self, slot: u32, verdict: Verdict, features: &Features) {
+        if self.risk_observations.is_on() {
+            self.observe_payment_now(slot, verdict, features);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn observe_payment_now(&mut self, slot: u32, verdict: Verdict, features: &Features) {
+        let o = &self.state.orders[slot as usize];
+        assert!(!o.vacant, "an observed order is in its slot");
+        let observation = RiskObservation {
+            seq: o.seq,
+            order_id: o.id,
+            request_id: o.request_id,
+            acquirer_id: o.acquirer_id,
+            time_ns: o.created_ns,
+            merchant_id: o.merchant_id,
+            user_id: o.user_id,
+            amount_minor: o.amount_minor,
+            currency: o.currency,
+            method: o.method,
+            action: verdict.action,
+            rule_id: verdict.rule_id,
+            risk_score: o.risk_score,
+            features: *features,
+        };
+        self.risk_observations.observations.push(observation);
+    }
+}
