@@ -35,7 +35,7 @@ TEXT_LENGTH = struct.Struct("<H")  # variable-length text: u16 length, then the 
 
 ENCODING_TYPE = 0xEB50  # SBE 1.0 little-endian
 SCHEMA_ID = 0x534C  # "SL"
-SCHEMA_VERSION = 7  # section 1, Versioning: the server accepts any version >= 1
+SCHEMA_VERSION = 8  # section 1, Versioning: the server accepts any version >= 1
 HEADERS_LEN = SOFH.size + SBE_HEADER.size  # 14: also the shortest valid frame
 MAX_FRAME_TO_SERVER = 1024  # largest frame the server accepts (LoginAccepted.max_frame_bytes says so too)
 MAX_FRAME_FROM_SERVER = 16384  # largest frame the server sends
@@ -107,6 +107,41 @@ class OrderState(enum.IntEnum):
     InFlight = 2
     Succeeded = 3
     Failed = 4
+
+
+class LabelKind(enum.IntEnum):
+    NONE = 0  # "None" in the document (a Python keyword)
+    Fraud = 1
+    FalsePositive = 2
+    Legitimate = 3
+
+
+class LabelSource(enum.IntEnum):
+    NONE = 0  # "None" in the document (a Python keyword)
+    Analyst = 1
+    IssuerReport = 2
+    Customer = 3
+    Review = 4
+    Chargeback = 5
+
+
+class DisputeStage(enum.IntEnum):
+    Opened = 1
+    Won = 2
+    Lost = 3
+
+
+class DisputeReason(enum.IntEnum):
+    Fraud = 1
+    NotReceived = 2
+    NotAsDescribed = 3
+    Duplicate = 4
+    Other = 5
+
+
+class ReviewAction(enum.IntEnum):
+    Approve = 1
+    RefundAndBlock = 2
 
 
 class RefundState(enum.IntEnum):
@@ -378,6 +413,12 @@ class ReasonCode(enum.IntEnum):
     ResumeTooOld = 160
     ResumeAhead = 161
     ResumeUnavailable = 162
+    DisputeExists = 190
+    UnknownDispute = 191
+    DisputeExceedsCaptured = 192
+    AttemptNotCaptured = 193
+    DisputesFull = 194
+    NotInReview = 195
 
 
 # --------------------------------------------------------------------------------------------------
@@ -697,6 +738,21 @@ MESSAGES = [
         (30, "reason", E16(ReasonCode)), (32, "channel_ref", Chars(24)), (56, "sequence", U64),
         (64, "timestamp_ns", U64), (72, "out_seq", U64), (80, "retransmission", BOOL),
     ]),
+    MessageType(23, "DisputeUpdate", 91, [
+        (0, "request_id", U64), (8, "order_id", U64), (16, "dispute_id", U64), (24, "channel_id", U16),
+        (26, "merchant_id", U32), (30, "stage", E8(DisputeStage)), (31, "reason", E8(DisputeReason)),
+        (32, "currency", U16), (34, "amount_minor", I64), (42, "fee_minor", I64),
+        (50, "available_after_minor", I64), (58, "receivable_after_minor", I64), (66, "sequence", U64),
+        (74, "timestamp_ns", U64), (82, "out_seq", U64), (90, "retransmission", BOOL),
+    ], groups=[Group("reversal", SPLIT_LINE, 8)]),
+    MessageType(24, "ReviewItem", 91, [
+        (0, "order_id", U64), (8, "request_id", U64), (16, "acquirer_id", U32), (20, "merchant_id", U32),
+        (24, "amount_minor", I64), (32, "currency", U16), (34, "method", E8(PaymentMethod)),
+        (35, "state", E8(OrderState)), (36, "risk_rule_id", U32), (40, "queued_ns", U64),
+        (48, "in_queue", BOOL), (49, "position", U32), (53, "queue_len", U32), (57, "refunded_minor", I64),
+        (65, "disputed_minor", I64), (73, "label", E8(LabelKind)), (74, "label_source", E8(LabelSource)),
+        (75, "label_ns", U64), (83, "sequence", U64),
+    ]),
     MessageType(30, "Dispatch", 35, [
         (0, "order_id", U64), (8, "attempt", U8), (9, "channel_id", U16), (11, "merchant_id", U32),
         (15, "amount_minor", I64), (23, "currency", U16), (25, "method", E8(PaymentMethod)),
@@ -722,6 +778,11 @@ MESSAGES = [
     MessageType(35, "ChannelControlResult", 45, [
         (0, "op", E8(ChannelOp)), (1, "order_id", U64), (9, "attempt", U8), (10, "refund_id", U64),
         (18, "status", E8(ChannelStatus)), (19, "channel_code", U16), (21, "channel_ref", Chars(24)),
+    ]),
+    MessageType(39, "DisputeNotice", 63, [
+        (0, "dispute_id", U64), (8, "channel_id", U16), (10, "order_id", U64), (18, "attempt", U8),
+        (19, "stage", E8(DisputeStage)), (20, "reason", E8(DisputeReason)), (21, "currency", U16),
+        (23, "amount_minor", I64), (31, "fee_minor", I64), (39, "channel_ref", Chars(24)),
     ]),
     MessageType(40, "ConfigMerchant", 73, [
         (0, "merchant_id", U32), (4, "acquirer_id", U32), (8, "split_profile_id", U32),
@@ -821,14 +882,20 @@ MESSAGES = [
     MessageType(55, "ConfigQuery", 26, [
         (0, "kind", E8(ConfigKind)), (1, "lookup", E8(ConfigLookup)), (2, "id", U64), (10, "key_id", Chars(16)),
     ]),
+    MessageType(67, "RiskLabel", 18, [
+        (0, "order_id", U64), (8, "kind", E8(LabelKind)), (9, "source", E8(LabelSource)), (10, "reference", U64),
+    ], texts=[Text("note")]),
+    MessageType(68, "ReviewDecision", 9, [(0, "order_id", U64), (8, "action", E8(ReviewAction))]),
+    MessageType(69, "ReviewQuery", 12, [(0, "order_id", U64), (8, "position", U32)]),
     # Templates 90 and above exist only in the journal; listed so that journal bytes can be decoded.
     MessageType(90, "Pulse", 1, [(0, "flags", U8)]),
-    MessageType(91, "Genesis", 59, [
+    MessageType(91, "Genesis", 71, [
         (0, "orders_max", U32), (4, "refunds_max", U32), (8, "withdrawals_max", U32),
         (12, "merchants_max", U32), (16, "promoters_max", U32), (20, "channels_max", U16),
         (22, "split_profiles_max", U16), (24, "risk_rules_max", U16), (26, "list_entries_max", U32),
         (30, "velocity_keys_max", U32), (34, "attempts_max", U8), (35, "utc_offset_secs", I32),
         (39, "order_retention_ms", U64), (47, "idempotency_window_ms", U64), (55, "receipts_max", U32),
+        (59, "labels_max", U32), (63, "disputes_max", U32), (67, "review_queue_max", U32),
     ], groups=[Group("ledger_currencies", CURRENCY_ENTRY, 8)]),
 ]
 

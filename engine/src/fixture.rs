@@ -67,6 +67,10 @@ pub fn genesis(orders_max: u32) -> Genesis {
         order_retention_ms: 86_400_000,
         idempotency_window_ms: 7 * 86_400_000,
         receipts_max: orders_max,
+        // Schema 8: the defaults (docs/DISPUTES.md).
+        labels_max: 0,
+        disputes_max: 0,
+        review_queue_max: 0,
         ledger_currencies,
     }
 }

@@ -38,7 +38,7 @@ pub const ENCODING_SBE_LE: u16 = 0xEB50;
 /// Sluice's SBE schema id ("SL").
 pub const SCHEMA_ID: u16 = 0x534C;
 /// The schema version this code writes. Decoders accept any version >= 1 (append-only).
-pub const SCHEMA_VERSION: u16 = 7;
+pub const SCHEMA_VERSION: u16 = 8;
 /// Largest frame the server accepts from a peer, framing header included.
 pub const MAX_INBOUND_FRAME_BYTES: usize = 1024;
 /// Largest frame anyone sends (server replies such as StatsReport are the largest).
@@ -61,6 +61,8 @@ pub enum SentBy {
     Admin,
     /// Acquirer or admin sessions.
     AcquirerOrAdmin,
+    /// Channel-connector or admin sessions (DisputeNotice, schema 8).
+    ChannelOrAdmin,
     /// Only the server's sequencer (journaled inputs that no peer may send).
     Sequencer,
 }
@@ -74,6 +76,7 @@ impl SentBy {
             SentBy::Channel => role == Role::Channel,
             SentBy::Admin => role == Role::Admin,
             SentBy::AcquirerOrAdmin => matches!(role, Role::Acquirer | Role::Admin),
+            SentBy::ChannelOrAdmin => matches!(role, Role::Channel | Role::Admin),
             SentBy::Client | SentBy::Server | SentBy::Sequencer => false,
         }
     }
@@ -87,6 +90,7 @@ impl SentBy {
             SentBy::Channel => "channel",
             SentBy::Admin => "admin",
             SentBy::AcquirerOrAdmin => "acquirer or admin",
+            SentBy::ChannelOrAdmin => "channel or admin",
             SentBy::Sequencer => "sequencer (journal only)",
         }
     }
@@ -425,6 +429,8 @@ all_messages!(
     PaymentReversal,
     WithdrawAck,
     WithdrawReturned,
+    DisputeUpdate,
+    ReviewItem,
     Dispatch,
     ChannelResult,
     RefundDispatch,
@@ -434,6 +440,7 @@ all_messages!(
     PayoutDispatch,
     PayoutQuery,
     PayoutChannelResult,
+    DisputeNotice,
     ConfigMerchant,
     ConfigChannel,
     ConfigSplitProfile,
@@ -460,6 +467,9 @@ all_messages!(
     PayoutReview,
     ConfigPayoutChannel,
     ConfigPayoutPolicy,
+    RiskLabel,
+    ReviewDecision,
+    ReviewQuery,
     Pulse,
     Genesis,
 );
@@ -525,7 +535,11 @@ mod tests {
             );
             if matches!(
                 doc.sent_by,
-                SentBy::Acquirer | SentBy::Channel | SentBy::Admin | SentBy::AcquirerOrAdmin
+                SentBy::Acquirer
+                    | SentBy::Channel
+                    | SentBy::Admin
+                    | SentBy::AcquirerOrAdmin
+                    | SentBy::ChannelOrAdmin
             ) || doc.sent_by == SentBy::Client
                 || doc.sent_by == SentBy::Any
             {
@@ -564,5 +578,11 @@ mod tests {
         assert!(may_send(Role::Admin, PayoutRequest::TEMPLATE_ID));
         assert!(!may_send(Role::Acquirer, PayoutRequest::TEMPLATE_ID));
         assert!(!may_send(Role::Admin, WithdrawAck::TEMPLATE_ID));
+        assert!(may_send(Role::Channel, DisputeNotice::TEMPLATE_ID));
+        assert!(may_send(Role::Admin, DisputeNotice::TEMPLATE_ID));
+        assert!(!may_send(Role::Acquirer, DisputeNotice::TEMPLATE_ID));
+        assert!(may_send(Role::Admin, ReviewDecision::TEMPLATE_ID));
+        assert!(!may_send(Role::Channel, RiskLabel::TEMPLATE_ID));
+        assert!(!may_send(Role::Admin, DisputeUpdate::TEMPLATE_ID));
     }
 }

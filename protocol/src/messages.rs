@@ -436,7 +436,7 @@ message! {
     since 5 {
         /// This output's number in the acquirer's recoverable flow: from 1, one more for each
         /// PaymentAck, PaymentResult, PaymentReversal, RefundAck, RefundResult, WithdrawAck,
-        /// WithdrawResult and WithdrawReturned sent to the acquirer, gap-free across all its
+        /// WithdrawResult, WithdrawReturned and DisputeUpdate sent to the acquirer, gap-free across all its
         /// sessions and restarts (section 3, Resume).
         out_seq: u64 = 0,
         /// 1 on a copy sent again by a resume (section 3, Resume); 0 on the first sending.
@@ -479,7 +479,7 @@ message! {
     since 5 {
         /// This output's number in the acquirer's recoverable flow: from 1, one more for each
         /// PaymentAck, PaymentResult, PaymentReversal, RefundAck, RefundResult, WithdrawAck,
-        /// WithdrawResult and WithdrawReturned sent to the acquirer, gap-free across all its
+        /// WithdrawResult, WithdrawReturned and DisputeUpdate sent to the acquirer, gap-free across all its
         /// sessions and restarts (section 3, Resume).
         out_seq: u64 = 0,
         /// 1 on a copy sent again by a resume (section 3, Resume); 0 on the first sending.
@@ -526,7 +526,7 @@ message! {
     since 5 {
         /// This output's number in the acquirer's recoverable flow: from 1, one more for each
         /// PaymentAck, PaymentResult, PaymentReversal, RefundAck, RefundResult, WithdrawAck,
-        /// WithdrawResult and WithdrawReturned sent to the acquirer, gap-free across all its
+        /// WithdrawResult, WithdrawReturned and DisputeUpdate sent to the acquirer, gap-free across all its
         /// sessions and restarts (section 3, Resume).
         out_seq: u64 = 0,
         /// 1 on a copy sent again by a resume (section 3, Resume); 0 on the first sending.
@@ -581,7 +581,7 @@ message! {
     since 5 {
         /// This output's number in the acquirer's recoverable flow: from 1, one more for each
         /// PaymentAck, PaymentResult, PaymentReversal, RefundAck, RefundResult, WithdrawAck,
-        /// WithdrawResult and WithdrawReturned sent to the acquirer, gap-free across all its
+        /// WithdrawResult, WithdrawReturned and DisputeUpdate sent to the acquirer, gap-free across all its
         /// sessions and restarts (section 3, Resume).
         out_seq: u64 = 0,
         /// 1 on a copy sent again by a resume (section 3, Resume); 0 on the first sending.
@@ -618,7 +618,7 @@ message! {
     since 5 {
         /// This output's number in the acquirer's recoverable flow: from 1, one more for each
         /// PaymentAck, PaymentResult, PaymentReversal, RefundAck, RefundResult, WithdrawAck,
-        /// WithdrawResult and WithdrawReturned sent to the acquirer, gap-free across all its
+        /// WithdrawResult, WithdrawReturned and DisputeUpdate sent to the acquirer, gap-free across all its
         /// sessions and restarts (section 3, Resume).
         out_seq: u64 = 0,
         /// 1 on a copy sent again by a resume (section 3, Resume); 0 on the first sending.
@@ -775,7 +775,7 @@ message! {
     since 5 {
         /// This output's number in the acquirer's recoverable flow: from 1, one more for each
         /// PaymentAck, PaymentResult, PaymentReversal, RefundAck, RefundResult, WithdrawAck,
-        /// WithdrawResult and WithdrawReturned sent to the acquirer, gap-free across all its
+        /// WithdrawResult, WithdrawReturned and DisputeUpdate sent to the acquirer, gap-free across all its
         /// sessions and restarts (section 3, Resume).
         out_seq: u64 = 0,
         /// 1 on a copy sent again by a resume (section 3, Resume); 0 on the first sending.
@@ -849,6 +849,105 @@ message! {
         out_seq: u64,
         /// 1 on a copy sent again by a resume (section 3, Resume); 0 on the first sending.
         retransmission: bool,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// A dispute (chargeback) of one of the acquirer's payments moved its merchant's money
+    /// (schema 8; docs/DISPUTES.md, section 2): sent to the acquirer that owns the merchant at
+    /// each stage the engine accepts (Opened, Won, Lost), once per stage. Part of the recoverable
+    /// flow.
+    DisputeUpdate = 23, sent_by Server {
+        /// The payment's request id (the acquirer's).
+        request_id: u64,
+        /// The order.
+        order_id: u64,
+        /// The channel's dispute id (unique per channel).
+        dispute_id: u64,
+        /// The channel that took the payment and reports the dispute.
+        channel_id: u16,
+        /// The merchant.
+        merchant_id: u32,
+        /// The stage reached.
+        stage: DisputeStage,
+        /// Why the payer disputed.
+        reason: DisputeReason,
+        /// ISO 4217 numeric.
+        currency: u16,
+        /// The disputed amount, minor units (Opened: taken back; Won: returned; Lost: the amount
+        /// that stays taken).
+        amount_minor: i64,
+        /// The channel's dispute fee, minor units, borne by the merchant (Opened: charged; Won:
+        /// returned; Lost: stays charged).
+        fee_minor: i64,
+        /// The merchant's available balance in `currency` right after this stage, minor units.
+        available_after_minor: i64,
+        /// What the merchant owes the platform in `currency` right after this stage (the part of
+        /// disputes its balances could not cover: `dispute_receivable`), minor units.
+        receivable_after_minor: i64,
+        /// Journal sequence of the DisputeNotice.
+        sequence: u64,
+        /// Event time of the DisputeNotice, ns since the epoch.
+        timestamp_ns: u64,
+        /// This output's number in the acquirer's recoverable flow (see PaymentAck.out_seq).
+        out_seq: u64,
+        /// 1 on a copy sent again by a resume (section 3, Resume); 0 on the first sending.
+        retransmission: bool,
+    }
+    groups {
+        /// Per party, in the order of the payment's split lines, what it gave back (Opened) or
+        /// got back (Won) of the disputed amount; positive, summing exactly to amount_minor
+        /// (empty for Lost). Shares by largest remainder over what refunds and earlier disputes
+        /// left of each line, as a refund's reversal.
+        reversal: [SplitLine; 8],
+    }
+    texts {}
+}
+
+message! {
+    /// One order as the review queue and the labels table see it (schema 8; docs/DISPUTES.md,
+    /// section 3): the answer to a ReviewQuery.
+    ReviewItem = 24, sent_by Server {
+        /// The order.
+        order_id: u64,
+        /// Its payment request id.
+        request_id: u64,
+        /// The acquirer.
+        acquirer_id: u32,
+        /// The merchant.
+        merchant_id: u32,
+        /// Amount, minor units.
+        amount_minor: i64,
+        /// ISO 4217 numeric.
+        currency: u16,
+        /// Method.
+        method: PaymentMethod,
+        /// The order's state (NotFound when only its label is left).
+        state: OrderState,
+        /// The rule whose Review verdict queued it (0 when not queued).
+        risk_rule_id: u32,
+        /// Event time it was queued, ns (0 when never queued).
+        queued_ns: u64,
+        /// 1 while it waits in the queue for a ReviewDecision.
+        in_queue: bool,
+        /// Its position in the queue, oldest first (0 when not in the queue).
+        position: u32,
+        /// How many orders wait in the queue.
+        queue_len: u32,
+        /// Amount refunded, minor units.
+        refunded_minor: i64,
+        /// Amount under dispute or lost to disputes, minor units.
+        disputed_minor: i64,
+        /// The order's latest label (None when it has none).
+        label: LabelKind,
+        /// Where that label came from.
+        label_source: LabelSource,
+        /// Event time of that label, ns (0 when none).
+        label_ns: u64,
+        /// Journal sequence of the ReviewQuery this answers.
+        sequence: u64,
     }
     groups {}
     texts {}
@@ -1072,6 +1171,41 @@ message! {
         /// The channel's own result code.
         channel_code: u16,
         /// The channel's reference for the transfer.
+        channel_ref: Chars<24>,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// A dispute (chargeback) of one captured attempt, as its channel reports it (schema 8;
+    /// docs/DISPUTES.md, section 2); an admin may send it too, for a channel that reports
+    /// disputes only in a file or a portal. Opened debits the disputed amount and the fee from
+    /// the merchant (its split reversed like a refund's); Won returns both; Lost makes it final.
+    /// Idempotent on (channel_id, dispute_id): a repeat of a stage it is at changes nothing and
+    /// is accepted again. Answered with ConfigAck (object_id = dispute_id) to the sender.
+    DisputeNotice = 39, sent_by ChannelOrAdmin {
+        /// The channel's dispute id: unique per channel, the idempotency key.
+        dispute_id: u64,
+        /// The channel that took the payment (from a channel session, its own id).
+        channel_id: u16,
+        /// The order (as the Dispatch named it).
+        order_id: u64,
+        /// The attempt that captured (as the Dispatch named it).
+        attempt: u8,
+        /// Opened, Won or Lost.
+        stage: DisputeStage,
+        /// Why the payer disputed (Fraud also labels the order Fraud).
+        reason: DisputeReason,
+        /// ISO 4217 numeric: the payment's currency.
+        currency: u16,
+        /// The disputed amount, minor units (Opened: > 0, at most captured minus refunded,
+        /// refunding and already disputed; Won and Lost: 0 or the opened amount).
+        amount_minor: i64,
+        /// The channel's dispute fee, minor units (Opened: >= 0; Won and Lost: 0 or the opened
+        /// fee).
+        fee_minor: i64,
+        /// The channel's reference of the dispute case.
         channel_ref: Chars<24>,
     }
     groups {}
@@ -1824,6 +1958,62 @@ message! {
     texts {}
 }
 
+message! {
+    /// Label an order (schema 8; docs/DISPUTES.md, section 1): a fraud report, a false positive
+    /// (a blocked or reviewed payment confirmed good) or a confirmation that it was good. Kept
+    /// past the order's retention in the labels table; the latest label of an order is the one
+    /// kept (every label stays in the journal). Changes no money. Answered with ConfigAck
+    /// (object_id = order_id; UnknownOrder for an id never issued, InvalidField for kind None or
+    /// an engine-only source).
+    RiskLabel = 67, sent_by Admin {
+        /// The order (the engine's order id, as PaymentAck gave it).
+        order_id: u64,
+        /// Fraud, FalsePositive or Legitimate.
+        kind: LabelKind,
+        /// Analyst, IssuerReport or Customer.
+        source: LabelSource,
+        /// The source's own reference (a fraud report's case number; 0 when none).
+        reference: u64,
+    }
+    groups {}
+    texts {
+        /// The analyst's note.
+        note: 128,
+    }
+}
+
+message! {
+    /// Decide an order waiting in the review queue (schema 8; docs/DISPUTES.md, section 3).
+    /// Approve labels it Legitimate; RefundAndBlock starts a full refund of what is left of it
+    /// in its acquirer's name (refund_request_id = 2^63 | order_id: the acquirer gets its
+    /// RefundAck and RefundResult), blocks the payer's user, device and card fingerprint, and
+    /// labels it Fraud. Either takes it out of the queue. Answered with ConfigAck (object_id = order_id; UnknownOrder, NotInReview, and for
+    /// RefundAndBlock the refund's refusal reasons, e.g. RefundsFull, which leave it queued).
+    ReviewDecision = 68, sent_by Admin {
+        /// The order.
+        order_id: u64,
+        /// Approve or RefundAndBlock.
+        action: ReviewAction,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// Ask for an order's review and label standing (schema 8): by order id, or (order_id = 0)
+    /// the order at `position` of the review queue, oldest first. Answered with ReviewItem, or
+    /// ConfigAck(Rejected, NotFound) past the queue's end, UnknownOrder / OrderExpired for an
+    /// order the engine no longer knows and that has no label. Changes nothing.
+    ReviewQuery = 69, sent_by Admin {
+        /// The order (0: look up by position).
+        order_id: u64,
+        /// With order_id = 0: the position in the queue (0-based).
+        position: u32,
+    }
+    groups {}
+    texts {}
+}
+
 // ---------------------------------------------------------------------------------------------
 // Sequencer-generated inputs: journaled, never accepted from a peer.
 // ---------------------------------------------------------------------------------------------
@@ -1878,6 +2068,16 @@ message! {
         idempotency_window_ms: u64 = 0,
         /// Most retired orders' records in memory (required when order_retention_ms > 0).
         receipts_max: u32 = 0,
+    }
+    since 8 {
+        /// Most labelled orders in the labels table (0 = 65,536); a full table lets its oldest
+        /// label go (docs/DISPUTES.md, section 1).
+        labels_max: u32 = 0,
+        /// Most disputes in memory, open and ended (0 = 16,384).
+        disputes_max: u32 = 0,
+        /// Most orders waiting in the review queue (0 = 4,096); a Review verdict on a full queue
+        /// is counted and not queued.
+        review_queue_max: u32 = 0,
     }
     groups {
         /// Ledger currencies.

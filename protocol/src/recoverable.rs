@@ -7,15 +7,15 @@
 //! body offset `MIN_BLOCK_LENGTH`, `retransmission` 8 bytes after it. A frame of an earlier
 //! version (a shorter block) holds neither: the functions then answer `None` / `false`. The
 //! messages added to the flow later (WithdrawAck, WithdrawReturned, schema 7) end their root
-//! block with the two fields: `out_seq` is at `BLOCK_LENGTH - 9`.
+//! block with the two fields: `out_seq` is at `BLOCK_LENGTH - 9`; so does DisputeUpdate (schema 8).
 
 use crate::{
-    MESSAGE_HEADER_LEN, Message, PaymentAck, PaymentResult, PaymentReversal, RefundAck,
-    RefundResult, SOFH_LEN, WithdrawAck, WithdrawResult, WithdrawReturned,
+    DisputeUpdate, MESSAGE_HEADER_LEN, Message, PaymentAck, PaymentResult, PaymentReversal,
+    RefundAck, RefundResult, SOFH_LEN, WithdrawAck, WithdrawResult, WithdrawReturned,
 };
 
 /// The template ids of the recoverable flow.
-pub const RECOVERABLE_TEMPLATES: [u16; 8] = [
+pub const RECOVERABLE_TEMPLATES: [u16; 9] = [
     PaymentAck::TEMPLATE_ID,
     PaymentResult::TEMPLATE_ID,
     PaymentReversal::TEMPLATE_ID,
@@ -24,6 +24,7 @@ pub const RECOVERABLE_TEMPLATES: [u16; 8] = [
     WithdrawResult::TEMPLATE_ID,
     WithdrawAck::TEMPLATE_ID,
     WithdrawReturned::TEMPLATE_ID,
+    DisputeUpdate::TEMPLATE_ID,
 ];
 
 // Each has the two fields right after its first version's block, and nothing else appended.
@@ -37,6 +38,7 @@ const _: () = {
     // Schema 7's: the two fields end the root block, which has no later fields.
     assert!(WithdrawAck::BLOCK_LENGTH == WithdrawAck::MIN_BLOCK_LENGTH);
     assert!(WithdrawReturned::BLOCK_LENGTH == WithdrawReturned::MIN_BLOCK_LENGTH);
+    assert!(DisputeUpdate::BLOCK_LENGTH == DisputeUpdate::MIN_BLOCK_LENGTH);
 };
 
 /// Whether a template belongs to the recoverable flow.
@@ -57,6 +59,7 @@ fn out_seq_body_offset(template_id: u16) -> Option<usize> {
         WithdrawResult::TEMPLATE_ID => WithdrawResult::MIN_BLOCK_LENGTH,
         WithdrawAck::TEMPLATE_ID => WithdrawAck::BLOCK_LENGTH - 9,
         WithdrawReturned::TEMPLATE_ID => WithdrawReturned::BLOCK_LENGTH - 9,
+        DisputeUpdate::TEMPLATE_ID => DisputeUpdate::BLOCK_LENGTH - 9,
         _ => return None,
     };
     Some(usize::from(min))
@@ -159,6 +162,12 @@ mod tests {
             }),
             frame(&WithdrawReturned {
                 withdraw_request_id: 3,
+                sequence: 9,
+                out_seq: 41,
+                ..Default::default()
+            }),
+            frame(&DisputeUpdate {
+                dispute_id: 3,
                 sequence: 9,
                 out_seq: 41,
                 ..Default::default()

@@ -153,6 +153,11 @@ pub fn enums_markdown() -> String {
         enum_markdown::<DayKind>(),
         enum_markdown::<PartySchedule>(),
         enum_markdown::<PayoutMode>(),
+        enum_markdown::<LabelKind>(),
+        enum_markdown::<LabelSource>(),
+        enum_markdown::<DisputeStage>(),
+        enum_markdown::<DisputeReason>(),
+        enum_markdown::<ReviewAction>(),
         enum_markdown::<ReasonCode>(),
     ]
     .concat()

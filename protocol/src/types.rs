@@ -281,7 +281,7 @@ wire_enum! {
         NoChannelAvailable = 110 => "No configured, healthy channel can take this payment.",
         UnknownPromoter = 111 => "The promoter id is not configured.",
         InvalidField = 112 => "A field holds a value outside its allowed range.",
-        UnknownOrder = 120 => "No such order for this acquirer (RefundAck); no such order, attempt or refund (Reject of a ChannelResult, RefundChannelResult or ChannelControlResult).",
+        UnknownOrder = 120 => "No such order for this acquirer (RefundAck); no such order, attempt or refund (Reject of a ChannelResult, RefundChannelResult or ChannelControlResult); an order id never issued (RiskLabel, DisputeNotice, ReviewDecision, ReviewQuery).",
         OrderNotSucceeded = 121 => "Only a succeeded payment can be refunded.",
         RefundExceedsCaptured = 122 => "The refund is larger than captured minus already refunded.",
         InsufficientBalance = 123 => "A party's available balance cannot cover the reversal or withdrawal.",
@@ -302,7 +302,7 @@ wire_enum! {
         NotFound = 147 => "ConfigQuery: no object of that kind and id (list entries: no entry at that index).",
         BalanceOverflow = 126 => "Accepting it could take a ledger account or a party's total past the largest balance, 2^63 - 1 minor units (section 4, Money limits); nothing changed. In a PaymentResult: the capture could not be kept.",
         RefundWindowPassed = 128 => "The payment is older than its channel's refund window (ConfigChannel refund_window_days).",
-        OrderExpired = 129 => "QueryOrder: the order id was issued, but the order and its retired record are gone (past every retention window; section 4, Retention).",
+        OrderExpired = 129 => "QueryOrder: the order id was issued, but the order and its retired record are gone (past every retention window; section 4, Retention). Also a DisputeNotice Opened of such an order (its split is gone; docs/DISPUTES.md).",
         TooManyRefunds = 127 => "The payment has had as many refunds as its channel allows (ConfigChannel refunds_max; failed refunds count).",
         LateCapture = 135 => "PaymentReversal: an attempt captured after the payment had its final outcome (or a second attempt captured); the capture is being reversed.",
         WithdrawalsFull = 150 => "The withdrawals in memory reached their configured maximum.",
@@ -321,6 +321,12 @@ wire_enum! {
         PayoutNotInReview = 157 => "PayoutReview of a payout that is not waiting in Review (already reviewed, sent or ended).",
         CalendarFull = 180 => "ConfigCalendarDay: the calendar holds its maximum of dated entries (4,096).",
         NothingToRelease = 181 => "ReleaseSettlement: the party has no income waiting through that day.",
+        DisputeExists = 190 => "DisputeNotice: this (channel, dispute_id) is known with different fields, or a stage that cannot follow the one it is at (Won after Lost...); nothing changed.",
+        UnknownDispute = 191 => "DisputeNotice Won or Lost of a dispute that was never Opened.",
+        DisputeExceedsCaptured = 192 => "DisputeNotice Opened: the amount is more than captured minus refunded, refunding and already disputed.",
+        AttemptNotCaptured = 193 => "DisputeNotice: the order's attempt did not capture (or is not the attempt the payment kept).",
+        DisputesFull = 194 => "DisputeNotice Opened: the disputes in memory reached their maximum (Genesis disputes_max).",
+        NotInReview = 195 => "ReviewDecision of an order that is not in the review queue (never queued, or decided already).",
         ResumeUnavailable = 162 => "LoginAccepted: this server keeps no output log (`[resume] enabled = false`), or it could not be read: the session is open without a resume. Also the Logout of a resume that could not finish: the output log did not reach the outputs to retransmit within the resume timeout, or could not be read.",
     }
 }
@@ -516,3 +522,54 @@ wire_enum! {
 /// Whose payout: the same values as PartyKind (Merchant 1, Promoter 2, Platform 3), one type so
 /// that a balance and a payout name a party alike.
 pub type PayoutParty = PartyKind;
+
+wire_enum! {
+    /// What a risk label says about an order (schema 8; docs/DISPUTES.md, section 1).
+    LabelKind: u8 {
+        None = 0 => "No label (ReviewItem of an order that has none).",
+        Fraud = 1 => "The payment was fraudulent (a fraud report, a fraud chargeback, or a review's RefundAndBlock).",
+        FalsePositive = 2 => "A payment that a rule blocked or sent to review was confirmed good.",
+        Legitimate = 3 => "The payment was confirmed good (a review's Approve, or an analyst's word).",
+    }
+}
+
+wire_enum! {
+    /// Where a risk label came from (schema 8). RiskLabel may carry Analyst, IssuerReport or
+    /// Customer; Review and Chargeback are given by the engine only.
+    LabelSource: u8 {
+        None = 0 => "No label.",
+        Analyst = 1 => "An analyst's own finding (sluice admin label).",
+        IssuerReport = 2 => "The card issuer's or scheme's fraud report (TC40, SAFE).",
+        Customer = 3 => "The payer or the merchant reported it.",
+        Review = 4 => "An admin's ReviewDecision on a review-queue order (engine-given).",
+        Chargeback = 5 => "A DisputeNotice Opened with reason Fraud (engine-given).",
+    }
+}
+
+wire_enum! {
+    /// Where a dispute (chargeback) stands (schema 8; docs/DISPUTES.md, section 2).
+    DisputeStage: u8 {
+        Opened = 1 => "The payer's bank disputed the payment: the channel took the disputed amount and its dispute fee back; the merchant's balance gives them (split reversed like a refund).",
+        Won = 2 => "The merchant won: the channel returned the amount and the fee; the reversal is undone. Final.",
+        Lost = 3 => "The merchant lost: the reversal stands. Final.",
+    }
+}
+
+wire_enum! {
+    /// Why the payer disputed (schema 8). A Fraud reason also labels the order Fraud.
+    DisputeReason: u8 {
+        Fraud = 1 => "The cardholder did not authorize the payment.",
+        NotReceived = 2 => "Goods or service not received.",
+        NotAsDescribed = 3 => "Goods or service not as described.",
+        Duplicate = 4 => "Charged twice for one purchase.",
+        Other = 5 => "Any other reason (credit not processed, cancelled subscription...).",
+    }
+}
+
+wire_enum! {
+    /// An admin's decision on an order in the review queue (schema 8).
+    ReviewAction: u8 {
+        Approve = 1 => "The payment is good: it leaves the queue and is labelled Legitimate.",
+        RefundAndBlock = 2 => "The payment is fraud: a full refund of what is left starts, the payer's user, device and card fingerprint go on the block list, and it is labelled Fraud.",
+    }
+}

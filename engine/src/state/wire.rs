@@ -186,7 +186,8 @@ stored_as_wire! {
         ResumeTooOld, ResumeAhead, ResumeUnavailable, DuplicateBatch, DiscrepancyExists,
         UnknownDiscrepancy, DiscrepanciesFull, NoPayoutChannel, BelowMinimumPayout, PayoutsFull,
         PayoutRejected, PayoutFailed, UnknownPayout, PayoutNotInReview, CalendarFull,
-        NothingToRelease,
+        NothingToRelease, DisputeExists, UnknownDispute, DisputeExceedsCaptured,
+        AttemptNotCaptured, DisputesFull, NotInReview,
     }
 }
 

@@ -88,6 +88,10 @@ pub fn genesis() -> Genesis {
         order_retention_ms: 3_600_000,
         idempotency_window_ms: 86_400_000,
         receipts_max: 64,
+        // Schema 8: the defaults (docs/DISPUTES.md).
+        labels_max: 0,
+        disputes_max: 0,
+        review_queue_max: 0,
         ledger_currencies: currencies(&[CNY, USD, EUR]),
     }
 }

@@ -328,6 +328,10 @@ fn genesis(l: &LimitsSection) -> Result<Genesis, ConfigError> {
         order_retention_ms: l.order_retention_ms,
         idempotency_window_ms: l.idempotency_window_ms,
         receipts_max: l.receipts_max,
+        // Schema 8: the defaults (docs/DISPUTES.md).
+        labels_max: 0,
+        disputes_max: 0,
+        review_queue_max: 0,
         ledger_currencies,
     };
     // The engine's own check, so a bad limit is reported here rather than at first start.
