@@ -42,7 +42,10 @@ use crate::state::{Counters, Limits, Retention, State};
 /// per party (`Reserve`); the payout table replaces the withdrawals, payout channels, policies,
 /// the questions queue, a party's payout terms; 10 fixed accounts: payouts_in_flight,
 /// payout_fees; 12: risk rules as text (docs/RISK_RULES.md): a rule's priority and source; the
-/// risk-score model and an order's score (docs/RISK_SCORE.md).
+/// risk-score model and an order's score (docs/RISK_SCORE.md); labels, disputes and the review
+/// queue (docs/DISPUTES.md): the labels table, the disputes table and debts, the review queue,
+/// three limits, a channel book's disputes, 13 fixed accounts: disputes_pending, dispute_holds,
+/// dispute_receivable.
 pub const STATE_FORMAT: u32 = 12;
 /// The first bytes of a snapshot payload.
 const SNAPSHOT_MAGIC: &[u8; 4] = b"SLST";
@@ -174,6 +177,9 @@ pub struct Engine {
     /// Records risk observations for training and backtests (`crate::risk_observations`):
     /// beside the state, never in it.
     pub(crate) risk_observations: crate::risk_observations::ObservationRecorder,
+    /// Records labels, dispute stages and review changes for the exporter
+    /// (`crate::dispute_events`): beside the state, like `payout_events`.
+    pub(crate) dispute_events: crate::dispute_events::DisputeRecorder,
     /// TEST ONLY (`test-support`): captures not kept are left unreversed (reversals.rs).
     #[cfg(feature = "test-support")]
     pub(crate) reversals_disabled: bool,
@@ -216,6 +222,9 @@ impl Engine {
             out_seqs: OutSeqs::with_capacity(),
             channel_settlements: Default::default(),
             discrepancies: Default::default(),
+            labels: Default::default(),
+            disputes: Default::default(),
+            review: Default::default(),
             limits,
         };
         crate::mem::advise_huge_pages(&state.orders);
@@ -232,6 +241,7 @@ impl Engine {
             snapshot_requested: false,
             payout_events: Default::default(),
             risk_observations: Default::default(),
+            dispute_events: Default::default(),
             #[cfg(feature = "test-support")]
             reversals_disabled: false,
         })
@@ -294,6 +304,7 @@ impl Engine {
         self.state.ledger.recorder_mut().clear();
         self.payout_events.clear();
         self.risk_observations.clear();
+        self.dispute_events.clear();
         // The sequencer owns time and never goes backwards; clamp defensively all the same.
         self.state.now_ns = self.state.now_ns.max(meta.timestamp_ns);
         // TEST ONLY (feature `nondeterministic-for-tests`, off by default): mixes the wall clock
@@ -328,6 +339,8 @@ impl Engine {
         }
         // What `payouts_in_flight` holds reserved is exactly the open payouts' money.
         self.assert_payouts_in_flight(meta.seq);
+        // What the dispute accounts hold is exactly the open disputes' money and the debts.
+        self.assert_disputes(meta.seq);
         Ok(())
     }
 
@@ -654,6 +667,7 @@ impl Engine {
             snapshot_requested: false,
             payout_events: Default::default(),
             risk_observations: Default::default(),
+            dispute_events: Default::default(),
             #[cfg(feature = "test-support")]
             reversals_disabled: false,
         };
