@@ -25,6 +25,10 @@ pub enum ReplayCommand {
     Check(CheckArgs),
     /// Replay speed of the engine alone (records read first; only decode + apply timed).
     Bench(BenchArgs),
+    /// Replay with a candidate rule set beside the live one: per rule, what it would have
+    /// blocked or sent to review, the overlap with what was done, and precision, recall and
+    /// false-positive rate against the journal's labels (docs/BACKTEST.md).
+    Backtest(BacktestArgs),
 }
 
 /// Where the data is, and how to print.
@@ -125,6 +129,15 @@ pub struct BenchArgs {
     pub common: Common,
 }
 
+#[derive(Args)]
+pub struct BacktestArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The candidate rules file (the rule language, docs/RISK_RULES.md).
+    #[arg(long, value_name = "FILE")]
+    pub rules: PathBuf,
+}
+
 pub fn run(command: ReplayCommand) -> Result<(), String> {
     let result = match command {
         ReplayCommand::Verify(args) => verify(&args),
@@ -133,6 +146,7 @@ pub fn run(command: ReplayCommand) -> Result<(), String> {
         ReplayCommand::Snapshot(args) => snapshot(&args),
         ReplayCommand::Check(args) => check(&args),
         ReplayCommand::Bench(args) => bench(&args),
+        ReplayCommand::Backtest(args) => backtest(&args),
     };
     match result {
         Err(e) if e.broken_pipe => Ok(()),
@@ -257,4 +271,34 @@ fn bench(args: &BenchArgs) -> Result<(), Error> {
         println!("{}", report.to_text());
         Ok(())
     }
+}
+
+fn backtest(args: &BacktestArgs) -> Result<(), Error> {
+    use sluice_replay::backtest;
+    let path = args.rules.display().to_string();
+    let text = std::fs::read_to_string(&args.rules)
+        .map_err(|e| Error::new(format!("reading {path}: {e}")))?;
+    let (set, warnings) = backtest::compile_candidate(&path, &text)?;
+    let data = open(&args.common)?;
+    let outcome = backtest::backtest(&data, &set, warnings)?;
+    if args.common.json {
+        let mut json = outcome.figures.to_json();
+        json["events"] = outcome.events.into();
+        json["seconds"] = outcome.seconds.into();
+        json["events_per_sec"] = outcome.events_per_sec().into();
+        json["notes"] = outcome.notes.clone().into();
+        return print_json(&json);
+    }
+    for note in &outcome.notes {
+        eprintln!("{note}");
+    }
+    println!(
+        "backtest of {path}: replayed {} input(s) from {} in {:.3} s ({:.0} inputs/s)\n",
+        outcome.events,
+        outcome.start,
+        outcome.seconds,
+        outcome.events_per_sec()
+    );
+    print!("{}", outcome.figures.to_text());
+    Ok(())
 }

@@ -2,19 +2,22 @@
 # Same-run A/B of the engine and replay benchmarks: `benches/scripts/ab-engine-replay.sh BASELINE_BIN
 # [RUNS] [OUTDIR]`. Runs `sluice bench engine` and `sluice replay bench` RUNS times each (default 5),
 # the baseline binary and this build (target/release/sluice, or SLUICE_BIN) interleaved run by run,
-# both replaying the same journal (a demo journal this build writes first), then prints the median
-# and range of each and the ratio of the medians. Run on an otherwise idle machine.
+# both replaying the same journal (a demo journal written first by JOURNAL_BIN, default this build;
+# set JOURNAL_BIN=BASELINE_BIN when this build's journal has templates the baseline cannot read),
+# then prints the median and range of each and the ratio of the medians. Run on an otherwise idle
+# machine.
 set -euo pipefail
 BASE=${1:?usage: ab-engine-replay.sh BASELINE_BIN [RUNS] [OUTDIR]}
 RUNS=${2:-5}
 OUT=${3:-/tmp/sluice-ab}
 BIN=${SLUICE_BIN:-target/release/sluice}
+JOURNAL_BIN=${JOURNAL_BIN:-$BIN}
 mkdir -p "$OUT"
 rm -f "$OUT"/*.jsonl
 echo "== machine"; nproc; lscpu | grep -E "Model name" || true; date -u
 echo "== $BIN vs $BASE, $RUNS interleaved runs"
 rm -rf "$OUT/journal"
-"$BIN" demo --payments 200000 --month-days 0 --recon-orders 0 --no-payouts --no-follower --no-notify --json --data "$OUT/journal" >/dev/null 2>&1
+"$JOURNAL_BIN" demo --payments 200000 --month-days 0 --recon-orders 0 --no-payouts --no-follower --no-notify --json --data "$OUT/journal" >/dev/null 2>&1
 for i in $(seq 1 "$RUNS"); do
   for which in base new; do
     bin=$BIN; [ "$which" = base ] && bin=$BASE

@@ -82,8 +82,8 @@ impl Engine {
         }
         let (verdict, features) = self.decide_payment_risk(&mut ctx);
         let slot = self.create_order(meta, req, hash, &valid, verdict, ctx.risk_score);
-        if let Some(features) = &features {
-            self.observe_payment(slot, verdict, features);
+        if let Some(seen) = &features {
+            self.observe_payment(slot, verdict, seen);
         }
         if verdict.action == RiskAction::Block {
             self.counters.rejected_risk += 1;
@@ -133,10 +133,13 @@ impl Engine {
 
     /// The payment's risk: its score when a model is loaded (into `ctx.risk_score`, which the rules
     /// may read), then the rules' verdict; then the payment is counted in the velocity windows.
-    /// Returns the features too when they were computed (a model or the recorder is on).
-    fn decide_payment_risk(&mut self, ctx: &mut RiskContext) -> (Verdict, Option<Features>) {
+    /// Returns the features too when they were computed (a model or the recorder is on), with the
+    /// candidate rules' matches (a backtest's recorder; else 0).
+    fn decide_payment_risk(&mut self, ctx: &mut RiskContext) -> (Verdict, Option<(Features, u64)>) {
         let now = self.state.now_ns;
-        let features = self.score_payment(ctx);
+        let features = self
+            .score_payment(ctx)
+            .map(|f| (f, self.candidate_matches(ctx)));
         let verdict =
             self.state
                 .risk

@@ -11,7 +11,9 @@
 use sluice_protocol::{PaymentMethod, RiskAction};
 
 use crate::Engine;
+use crate::risk::lang::RuleSet;
 use crate::risk::{Features, RiskContext, Verdict};
+use sluice_protocol::RuleTarget;
 
 /// What the risk engine saw and decided for one payment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +39,9 @@ pub struct RiskObservation {
     pub risk_score: u8,
     /// The features, in 1/256 units (`sluice_engine::risk::FEATURE_NAMES`).
     pub features: Features,
+    /// Bit i: rule i of the candidate rule set matched (`Engine::set_candidate_rules`; 0 without
+    /// one). Evaluated on the same context and velocity state as the live rules.
+    pub candidate_matches: u64,
 }
 
 /// The recorder the engine carries beside its state.
@@ -44,6 +49,8 @@ pub struct RiskObservation {
 pub struct ObservationRecorder {
     on: bool,
     observations: Vec<RiskObservation>,
+    /// A candidate rule set evaluated beside the live one (the backtest, docs/BACKTEST.md).
+    candidate: Option<RuleSet>,
 }
 
 impl ObservationRecorder {
@@ -68,6 +75,37 @@ impl Engine {
         self.risk_observations.on = on;
         self.risk_observations.observations.clear();
         self.state.risk.set_observing(on);
+    }
+
+    /// Evaluates `set` (at most 64 rules) beside the live rules at every payment while recording,
+    /// into each observation's `candidate_matches`; the velocity tables keep the windows it reads
+    /// too. `None` removes it.
+    pub fn set_candidate_rules(&mut self, set: Option<RuleSet>) {
+        assert!(
+            set.as_ref().is_none_or(|s| s.rules.len() <= 64),
+            "a candidate set holds at most 64 rules"
+        );
+        let masks = set.as_ref().map_or([0; 6], RuleSet::window_masks);
+        self.state.risk.track_extra_windows(masks);
+        self.risk_observations.candidate = set;
+    }
+
+    /// The candidate rules that match the payment about to be evaluated (0 without a set).
+    #[inline(always)]
+    pub(crate) fn candidate_matches(&self, ctx: &RiskContext) -> u64 {
+        match &self.risk_observations.candidate {
+            None => 0,
+            Some(set) => self.candidate_matches_now(set, ctx),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn candidate_matches_now(&self, set: &RuleSet, ctx: &RiskContext) -> u64 {
+        let mut matches = 0u64;
+        let (risk, now) = (&self.state.risk, self.state.now_ns);
+        set.each_match(RuleTarget::Payment, ctx, risk, now, |i| matches |= 1 << i);
+        matches
     }
 
     /// The risk observations the last applied input made (empty unless recording).
@@ -99,15 +137,16 @@ impl Engine {
     /// Records the observation of order `slot` (created from `ctx`, decided `verdict`) when the
     /// recorder is on.
     #[inline(always)]
-    pub(crate) fn observe_payment(&mut self, slot: u32, verdict: Verdict, features: &Features) {
+    pub(crate) fn observe_payment(&mut self, slot: u32, verdict: Verdict, seen: &(Features, u64)) {
         if self.risk_observations.is_on() {
-            self.observe_payment_now(slot, verdict, features);
+            self.observe_payment_now(slot, verdict, seen);
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn observe_payment_now(&mut self, slot: u32, verdict: Verdict, features: &Features) {
+    fn observe_payment_now(&mut self, slot: u32, verdict: Verdict, seen: &(Features, u64)) {
+        let (features, candidate_matches) = *seen;
         let o = &self.state.orders[slot as usize];
         assert!(!o.vacant, "an observed order is in its slot");
         let observation = RiskObservation {
@@ -124,7 +163,8 @@ impl Engine {
             action: verdict.action,
             rule_id: verdict.rule_id,
             risk_score: o.risk_score,
-            features: *features,
+            features,
+            candidate_matches,
         };
         self.risk_observations.observations.push(observation);
     }

@@ -22,6 +22,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod backtest;
+pub mod backtest_report;
 pub mod bench;
 pub mod check;
 pub mod dump;
