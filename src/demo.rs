@@ -20,8 +20,7 @@ use std::time::Duration;
 use crate::demo_admin::{AdminFigures, admin_figures};
 use crate::demo_follower::{Followed, LiveFollower};
 use crate::demo_metrics::Scraped;
-use crate::demo_payouts::PayoutsReport;
-use crate::demo_recon::ReconReport;
+use crate::demo_scenarios::{payouts, recon, risk, scenarios, sibling};
 use crate::load::{self, Identity, LoadReport, LoadSpec, Milestone, Mix, Pacing, StopAt};
 
 #[derive(Args)]
@@ -69,6 +68,8 @@ pub struct DemoArgs {
     pub recon: crate::demo_recon::ReconArgs,
     #[command(flatten)]
     pub payouts: crate::demo_payouts::PayoutsArgs,
+    #[command(flatten)]
+    pub risk: crate::demo_risk::RiskArgs,
     /// Run with channel faults (PROFILE as for `channel-sim --faults`; alone: late,lost,duplicate)
     /// and alipay on the FailOver policy; the report checks each channel's own book against the
     /// ledger and counts double charges, and the demo fails when they differ (docs/OPERATIONS.md).
@@ -88,7 +89,7 @@ fn fresh_dir() -> PathBuf {
     std::env::temp_dir().join(format!("sluice-demo-{}-{stamp}", std::process::id()))
 }
 
-fn demo_config(args: &DemoArgs, data_dir: PathBuf) -> Result<Config, String> {
+pub(crate) fn demo_config(args: &DemoArgs, data_dir: PathBuf) -> Result<Config, String> {
     let mut config = Config::parse(DEFAULT_CONFIG).map_err(|e| e.to_string())?;
     config.listen = "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?;
     config.data_dir = data_dir;
@@ -321,28 +322,6 @@ fn live_config(
 }
 
 /// The reconciliation scenario on its own server in `DIR-recon`.
-fn recon(args: &DemoArgs, data_dir: &std::path::Path) -> Result<ReconReport, String> {
-    let dir = sibling(data_dir, "recon");
-    let config = demo_config(args, dir.clone())?;
-    crate::demo_recon::run(config, &dir, &args.recon, args.seed)
-}
-
-/// The payout scenario (a scripted-clock month) on its own server in `DIR-payouts`.
-fn payouts(args: &DemoArgs, data_dir: &std::path::Path) -> Result<PayoutsReport, String> {
-    let dir = sibling(data_dir, "payouts");
-    crate::demo_payouts::run(demo_config(args, dir.clone())?, &dir)
-}
-
-/// `DIR-suffix` beside the demo's data directory.
-fn sibling(data_dir: &std::path::Path, suffix: &str) -> PathBuf {
-    data_dir.with_file_name(format!(
-        "{}-{suffix}",
-        data_dir
-            .file_name()
-            .map_or("sluice-demo".into(), |n| n.to_string_lossy())
-    ))
-}
-
 pub fn run(args: DemoArgs) -> Result<(), String> {
     let data_dir = args.data.clone().unwrap_or_else(fresh_dir);
     if args.recon.recon_only {
@@ -350,6 +329,9 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
     }
     if args.payouts.payouts_only {
         return payouts(&args, &data_dir)?.show_alone(args.json);
+    }
+    if args.risk.risk_only {
+        return risk(&args, &data_dir)?.show_alone(args.json);
     }
     let (config, faults) = live_config(&args, &data_dir)?;
     let (rule_names, channel_names) = names(&config);
@@ -407,32 +389,6 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         scenarios(&args, &data_dir, None)?;
     }
     check_run(&live)
-}
-
-/// The reconciliation and payout scenarios, each on its own server: into `json`, or printed;
-/// either way checked.
-fn scenarios(
-    args: &DemoArgs,
-    data_dir: &std::path::Path,
-    mut json: Option<&mut serde_json::Value>,
-) -> Result<(), String> {
-    if args.recon.recon_orders > 0 {
-        let r = recon(args, data_dir)?;
-        match json.as_deref_mut() {
-            Some(j) => j["reconciliation"] = r.json(),
-            None => r.print(),
-        }
-        r.check()?;
-    }
-    if !args.payouts.no_payouts {
-        let p = payouts(args, data_dir)?;
-        match json {
-            Some(j) => j["payouts"] = p.json(),
-            None => p.print(),
-        }
-        p.check()?;
-    }
-    Ok(())
 }
 
 /// Fails the demo when a check of the live run failed.

@@ -29,6 +29,8 @@ mod demo_recon;
 mod demo_recon_load;
 mod demo_recon_score;
 mod demo_recon_settle;
+mod demo_risk;
+mod demo_scenarios;
 mod export_cli;
 mod export_inproc;
 mod load;

@@ -9,7 +9,7 @@ use sluice_engine::Engine;
 use sluice_engine::risk::lang::{LangError, RuleSet, decides_before, parse_rules_file};
 use sluice_engine::risk::{ALLOW_LIST_RULE_ID, BLOCK_LIST_RULE_ID};
 use sluice_engine::risk_observations::RiskObservation;
-use sluice_protocol::{LabelKind, RiskAction};
+use sluice_protocol::{LabelKind, RiskAction, RuleTarget};
 
 use crate::backtest_report::{Figures, Observed, RuleInfo, Truth, figures};
 use crate::progress::Progress;
@@ -57,10 +57,17 @@ pub fn compile_candidate(path: &str, text: &str) -> Result<(RuleSet, Vec<String>
             set.rules.len()
         )));
     }
-    let warnings = positioned(set.shadowed())
+    let mut warnings: Vec<String> = positioned(set.shadowed())
         .into_iter()
         .map(|w| format!("warning: {w}"))
         .collect();
+    for r in set.rules.iter().filter(|r| r.target != RuleTarget::Payment) {
+        warnings.push(format!(
+            "warning: {path}:{}:{}: rule {} is a refund rule: the backtest measures payment \
+             rules (labels are about payments); it is listed with no match",
+            r.line, r.col, r.id
+        ));
+    }
     Ok((set, warnings))
 }
 
