@@ -10,6 +10,7 @@ pub(crate) mod notify;
 mod output;
 mod payout;
 mod recon;
+pub mod risk;
 
 use clap::{Args, Subcommand, ValueEnum};
 use sluice_protocol::ConfigKind;
@@ -125,6 +126,11 @@ enum AdminCommand {
         #[command(subcommand)]
         command: payout::CalendarCommand,
     },
+    /// Risk rules written in the rule language: check, apply, list.
+    Risk {
+        #[command(subcommand)]
+        command: risk::RiskCommand,
+    },
     /// Release a Manual-schedule party's income.
     Settlement {
         #[command(subcommand)]
@@ -145,6 +151,13 @@ fn secret(args: &AdminArgs) -> Result<String, String> {
 
 /// Runs one admin command. Err when it could not be done or the server refused any change.
 pub fn run(args: AdminArgs) -> Result<(), String> {
+    use risk::{RiskCommand, RulesCommand};
+    if let AdminCommand::Risk {
+        command: RiskCommand::Rules(RulesCommand::Check { file }),
+    } = &args.command
+    {
+        return risk::check(file);
+    }
     let mut out = Output::new(args.json);
     let mut conn = AdminConn::login(args.addr, &args.key, &secret(&args)?)?;
     match args.command {
@@ -165,6 +178,13 @@ pub fn run(args: AdminArgs) -> Result<(), String> {
         AdminCommand::Payout { command } => payout::payout(&mut conn, command, &mut out)?,
         AdminCommand::Calendar { command } => payout::calendar(&mut conn, command, &mut out)?,
         AdminCommand::Settlement { command } => payout::release(&mut conn, command, &mut out)?,
+        AdminCommand::Risk {
+            command: RiskCommand::Rules(c),
+        } => match c {
+            RulesCommand::Check { file } => risk::check(&file)?,
+            RulesCommand::Apply { file } => risk::apply(&mut conn, &file, &mut out)?,
+            RulesCommand::List => risk::list(&mut conn, &mut out)?,
+        },
     }
     out.finish()
 }
