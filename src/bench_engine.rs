@@ -63,7 +63,9 @@ fn with_text_rules(inputs: Vec<&WorldInput>) -> Result<Vec<AnyMessage>, String> 
             out.push(input.message.clone());
             continue;
         }
-        let r = texts.next().ok_or("rules/default.rules has fewer rules than the configuration")?;
+        let r = texts
+            .next()
+            .ok_or("rules/default.rules has fewer rules than the configuration")?;
         out.push(crate::admin::risk::message(r).into());
     }
     Ok(out)

@@ -24,7 +24,12 @@ fn text_rule(id: u32, source: &str) -> ConfigRiskRuleText {
 }
 
 /// (action, rule id) of a SHOP payment of `amount` changed by `f`.
-fn decide(d: &mut Driver, id: u64, amount: i64, f: impl FnOnce(&mut PaymentRequest)) -> (RiskAction, u32) {
+fn decide(
+    d: &mut Driver,
+    id: u64,
+    amount: i64,
+    f: impl FnOnce(&mut PaymentRequest),
+) -> (RiskAction, u32) {
     let mut req = payment(id, SHOP, amount);
     f(&mut req);
     let out = d.acquirer(ACQUIRER_A, &req);
@@ -35,17 +40,35 @@ fn decide(d: &mut Driver, id: u64, amount: i64, f: impl FnOnce(&mut PaymentReque
 #[test]
 fn a_text_rule_decides_on_request_features() {
     let mut d = world();
-    configure_ok(&mut d, &text_rule(40, "block if :currency: == 'USD' and :method: == card and :amount: >= 1000"));
-    configure_ok(&mut d, &text_rule(41, "review if :country: != 'CN' or (:scene: == pos and :bin: == 411111)"));
+    configure_ok(
+        &mut d,
+        &text_rule(
+            40,
+            "block if :currency: == 'USD' and :method: == card and :amount: >= 1000",
+        ),
+    );
+    configure_ok(
+        &mut d,
+        &text_rule(
+            41,
+            "review if :country: != 'CN' or (:scene: == pos and :bin: == 411111)",
+        ),
+    );
     let usd_card = |p: &mut PaymentRequest| {
         p.currency = USD;
         p.method = PaymentMethod::Card;
     };
     assert_eq!(decide(&mut d, 1, 1_000, usd_card), (RiskAction::Block, 40));
     assert_eq!(decide(&mut d, 2, 999, usd_card), (RiskAction::None, 0));
-    assert_eq!(decide(&mut d, 3, 500, |p| p.country = Chars::new("US")), (RiskAction::Review, 41));
+    assert_eq!(
+        decide(&mut d, 3, 500, |p| p.country = Chars::new("US")),
+        (RiskAction::Review, 41)
+    );
     // An unknown country is absent: `!=` is false for it too.
-    assert_eq!(decide(&mut d, 4, 500, |p| p.country = Chars::default()), (RiskAction::None, 0));
+    assert_eq!(
+        decide(&mut d, 4, 500, |p| p.country = Chars::default()),
+        (RiskAction::None, 0)
+    );
     let pos_bin = |p: &mut PaymentRequest| {
         p.scene = Scene::Pos;
         p.card_bin = 411_111;
@@ -64,7 +87,13 @@ fn list_membership_and_velocity_in_one_rule() {
     assert_eq!(decide(&mut d, 1, 500, on_device), (RiskAction::Block, 2));
     // ... and a rule may read the list the other way round: any device not on it, from the third
     // payment of a user within the minute.
-    configure_ok(&mut d, &text_rule(40, "review if :device: not in @blocked_devices and :payments_per_user_minute: >= 3"));
+    configure_ok(
+        &mut d,
+        &text_rule(
+            40,
+            "review if :device: not in @blocked_devices and :payments_per_user_minute: >= 3",
+        ),
+    );
     let same_user = |p: &mut PaymentRequest| p.user_id = 5;
     assert_eq!(decide(&mut d, 2, 500, same_user), (RiskAction::None, 0));
     assert_eq!(decide(&mut d, 3, 500, same_user), (RiskAction::None, 0));
@@ -102,10 +131,19 @@ fn a_bad_rule_is_refused_with_its_line_and_column_and_changes_nothing() {
     let masks = |d: &Driver| d.engine.state().risk.velocity.window_masks;
     let before = (rules(&d), masks(&d), d.engine.counters().rule_hits.clone());
     let cases = [
-        ("block if :amount: >\n  :currency:", "2:3: cannot compare an amount with a currency"),
+        (
+            "block if :amount: >\n  :currency:",
+            "2:3: cannot compare an amount with a currency",
+        ),
         ("block if :amont: > 5", "1:10: unknown feature :amont:"),
-        ("review if :risk_score: > 100", "1:1: this rule can never fire"),
-        ("block if :refunds_per_user_daily: > 5", "1:10: :refunds_per_user_daily: needs a refund rule"),
+        (
+            "review if :risk_score: > 100",
+            "1:1: this rule can never fire",
+        ),
+        (
+            "block if :refunds_per_user_daily: > 5",
+            "1:10: :refunds_per_user_daily: needs a refund rule",
+        ),
         ("block :amount: > 5", "1:7: expected 'if'"),
     ];
     for (source, want) in cases {
@@ -113,7 +151,11 @@ fn a_bad_rule_is_refused_with_its_line_and_column_and_changes_nothing() {
         let a = config_ack(&out);
         assert_eq!(a.status, AckStatus::Rejected, "{source}");
         assert_eq!(a.reason, ReasonCode::InvalidConfig);
-        assert!(a.text.starts_with(want), "{source}: {:?} should start with {want:?}", a.text);
+        assert!(
+            a.text.starts_with(want),
+            "{source}: {:?} should start with {want:?}",
+            a.text
+        );
     }
     let out = d.admin(&text_rule(2, "block if :amount: > 5"));
     assert_eq!(config_ack(&out).status, AckStatus::Rejected);
@@ -128,7 +170,10 @@ fn text_and_struct_rules_share_ids_and_config_query_answers_with_the_text() {
     assert_eq!(decide(&mut d, 1, 200, |_| {}), (RiskAction::None, 0));
     configure_ok(&mut d, &text_rule(3, "block if :amount: > 100"));
     assert_eq!(decide(&mut d, 2, 200, |_| {}), (RiskAction::Block, 3));
-    let q = d.engine.config_of(&ConfigQuery::by_id(ConfigKind::RiskRule, 3)).unwrap();
+    let q = d
+        .engine
+        .config_of(&ConfigQuery::by_id(ConfigKind::RiskRule, 3))
+        .unwrap();
     let AnyMessage::ConfigRiskRuleText(m) = q else {
         panic!("a text rule is answered with ConfigRiskRuleText: {q:?}")
     };
@@ -137,14 +182,20 @@ fn text_and_struct_rules_share_ids_and_config_query_answers_with_the_text() {
     let struct_rule = rules().into_iter().find(|r| r.rule_id == 3).unwrap();
     configure_ok(&mut d, &struct_rule);
     assert_eq!(decide(&mut d, 3, 200, |_| {}), (RiskAction::None, 0));
-    let q = d.engine.config_of(&ConfigQuery::by_id(ConfigKind::RiskRule, 3)).unwrap();
+    let q = d
+        .engine
+        .config_of(&ConfigQuery::by_id(ConfigKind::RiskRule, 3))
+        .unwrap();
     assert!(matches!(q, AnyMessage::ConfigRiskRule(_)));
 }
 
 #[test]
 fn text_rules_survive_a_snapshot() {
     let mut d = world();
-    configure_ok(&mut d, &text_rule(40, "block if :amount: == 777 or :user: in @allow"));
+    configure_ok(
+        &mut d,
+        &text_rule(40, "block if :amount: == 777 or :user: in @allow"),
+    );
     let (hash, bytes) = d.engine.snapshot();
     let engine = Engine::from_snapshot(&bytes, hash).expect("restore");
     let mut d = d.twin(engine);
@@ -167,6 +218,12 @@ fn a_rule_set_built_outside_the_engine_reads_its_state() {
     let ctx = d.engine.payment_risk_context(&req);
     let mut matched = Vec::new();
     let now = d.now_ns();
-    set.each_match(RuleTarget::Payment, &ctx, &d.engine.state().risk, now, |i| matched.push(set.rules[i].id));
+    set.each_match(
+        RuleTarget::Payment,
+        &ctx,
+        &d.engine.state().risk,
+        now,
+        |i| matched.push(set.rules[i].id),
+    );
     assert_eq!(matched, vec![50, 51]);
 }

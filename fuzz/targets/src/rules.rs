@@ -3,16 +3,24 @@
 //! text; a file that compiles must compile again from each rule's own text to the same program;
 //! and every compiled rule must evaluate (against an empty risk state) without panicking.
 
-use sluice_engine::risk::lang::{LangError, RuleSet, check_rules_file, compile_text, parse_rules_file};
+use sluice_engine::risk::lang::{
+    LangError, RuleSet, check_rules_file, compile_text, parse_rules_file,
+};
 use sluice_engine::risk::{RiskContext, RiskState};
 use sluice_protocol::RuleTarget;
 
 fn assert_within(text: &str, e: &LangError) {
     let lines: Vec<&str> = text.split('\n').collect();
     let line = e.line as usize;
-    assert!(line >= 1 && line <= lines.len(), "{e}: line outside the text");
+    assert!(
+        line >= 1 && line <= lines.len(),
+        "{e}: line outside the text"
+    );
     let width = lines[line - 1].chars().count() + 1;
-    assert!(e.col >= 1 && e.col as usize <= width, "{e}: column outside line {line}");
+    assert!(
+        e.col >= 1 && e.col as usize <= width,
+        "{e}: column outside line {line}"
+    );
 }
 
 /// A request drawn from the input's bytes, so evaluation sees varied values.
@@ -53,7 +61,12 @@ pub fn risk_rules(data: &[u8]) {
     };
     for (s, r) in sources.iter().zip(&set.rules) {
         let again = compile_text(&s.source, s.target).expect("a compiled rule's own text compiles");
-        assert_eq!(again, (r.action, r.program), "rule {} compiles differently alone", s.id);
+        assert_eq!(
+            again,
+            (r.action, r.program),
+            "rule {} compiles differently alone",
+            s.id
+        );
     }
     let risk = RiskState::new(16, 16, 64);
     let ctx = context(data);

@@ -548,7 +548,11 @@ pub(super) fn rule(
         return err(line, k("name"), "at most 24 bytes");
     }
     if r.source.is_none() && r.priority.is_some() {
-        return err(line, k("priority"), "only text rules (source = ...) have a priority");
+        return err(
+            line,
+            k("priority"),
+            "only text rules (source = ...) have a priority",
+        );
     }
     match &r.source {
         Some(source) => text_rule(r, source, line, key).map(AnyMessage::from),

@@ -18,7 +18,10 @@ fn the_default_rules_file_compiles_and_passes_the_check() {
     assert_eq!(set.rules[7].target, RuleTarget::Refund);
     // user: minute (rule 4) and day (5, 10); ip minute; device hour; card hour; bin minute;
     // merchant hour.
-    assert_eq!(set.window_masks(), [0b101, 0b001, 0b010, 0b010, 0b001, 0b010]);
+    assert_eq!(
+        set.window_masks(),
+        [0b101, 0b001, 0b010, 0b010, 0b001, 0b010]
+    );
 }
 
 #[test]
@@ -29,7 +32,13 @@ fn never_fires_is_reported_at_the_rule() {
     assert_eq!((errors[0].line, errors[0].col), (2, 3));
     assert!(errors[0].message.contains("never fire"));
     // An opaque comparison is not decided: this one is not reported.
-    assert!(compile_text("block if :amount: > :amount_per_user_daily:", RuleTarget::Payment).is_ok());
+    assert!(
+        compile_text(
+            "block if :amount: > :amount_per_user_daily:",
+            RuleTarget::Payment
+        )
+        .is_ok()
+    );
 }
 
 #[test]
@@ -45,7 +54,12 @@ rule 9 \"allow later\" priority 200\n  allow if :user: == 7 and :amount: > 20\n"
     let errors = check_rules_file(file);
     let shadowed: Vec<(u32, String)> = errors
         .iter()
-        .map(|e| (e.line, e.message.split(':').next().unwrap_or("").to_string()))
+        .map(|e| {
+            (
+                e.line,
+                e.message.split(':').next().unwrap_or("").to_string(),
+            )
+        })
         .collect();
     assert_eq!(
         shadowed,
@@ -63,18 +77,60 @@ fn positions_of_file_errors_are_the_files() {
     let errors = check_rules_file(file);
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!((errors[0].line, errors[0].col), (4, 16));
-    assert!(errors[0].to_string().starts_with("4:16: :currency: is a currency"));
+    assert!(
+        errors[0]
+            .to_string()
+            .starts_with("4:16: :currency: is a currency")
+    );
     let dup = "rule 3 \"a\" block if :amount: > 5\nrule 3 \"b\" block if :amount: > 6\n";
     assert!(check_rules_file(dup)[0].message.contains("defined twice"));
 }
 
 /// Words that make random text look like rules, so the parser and checker are reached.
 const WORDS: &[&str] = &[
-    "rule", "3", "\"n\"", "priority", "shadow", "on", "refunds", "block", "review", "allow", "if",
-    "and", "or", "not", "in", "(", ")", ":amount:", ":currency:", ":method:", ":ip:", ":bin:",
-    ":payments_per_user_minute:", ":refunds_per_user_daily:", ":risk_score:", "@block",
-    "@blocked_ips", ">", ">=", "<", "==", "!=", "5", "-1", "'USD'", "card", "'CN'", "\n", "#x\n",
-    ":", "@", "'", "99999999999999999999",
+    "rule",
+    "3",
+    "\"n\"",
+    "priority",
+    "shadow",
+    "on",
+    "refunds",
+    "block",
+    "review",
+    "allow",
+    "if",
+    "and",
+    "or",
+    "not",
+    "in",
+    "(",
+    ")",
+    ":amount:",
+    ":currency:",
+    ":method:",
+    ":ip:",
+    ":bin:",
+    ":payments_per_user_minute:",
+    ":refunds_per_user_daily:",
+    ":risk_score:",
+    "@block",
+    "@blocked_ips",
+    ">",
+    ">=",
+    "<",
+    "==",
+    "!=",
+    "5",
+    "-1",
+    "'USD'",
+    "card",
+    "'CN'",
+    "\n",
+    "#x\n",
+    ":",
+    "@",
+    "'",
+    "99999999999999999999",
 ];
 
 fn within(text: &str, e: &LangError) -> bool {
