@@ -41,6 +41,34 @@ pub struct EngineArgs {
     /// allow/block list entries, so no risk work is done at all.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=10))]
     pub risk_rules: u32,
+    /// Configure the risk rules as text: `rules/default.rules` (the same ten rules in the rule
+    /// language, docs/RISK_RULES.md) instead of the configuration's struct rules (with
+    /// --risk-rules N, the first N of them).
+    #[arg(long)]
+    pub text_rules: bool,
+}
+
+/// The default configuration's rules in the rule language.
+const DEFAULT_TEXT_RULES: &str = include_str!("../rules/default.rules");
+
+/// The configuration's struct rules replaced by the text rules of `rules/default.rules`, each
+/// where the struct rule of the same position was (they are the same rules, in the same order).
+fn with_text_rules(inputs: Vec<&WorldInput>) -> Result<Vec<AnyMessage>, String> {
+    let rules = sluice_engine::risk::lang::parse_rules_file(DEFAULT_TEXT_RULES)
+        .map_err(|e| format!("rules/default.rules: {e:?}"))?;
+    let mut texts = rules.iter();
+    let mut out = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        if !input.key.starts_with("risk_rules[") {
+            out.push(input.message.clone());
+            continue;
+        }
+        let r = texts
+            .next()
+            .ok_or("rules/default.rules has fewer rules than the configuration")?;
+        out.push(crate::admin::risk::message(r).into());
+    }
+    Ok(out)
 }
 
 /// One recorded input: its sequence, event time and where its journal payload (envelope + SBE)
@@ -312,11 +340,17 @@ impl Generator {
     }
 }
 
-fn generate(events: u64, seed: u64, channels: u32, risk_rules: u32) -> Result<Workload, String> {
+fn generate(args: &EngineArgs) -> Result<Workload, String> {
+    let (events, seed) = (args.events, args.seed);
     let config = Config::parse(DEFAULT_CONFIG).map_err(|e| e.to_string())?;
     let mut g = Generator::new(&config, events, seed)?;
-    for b in bootstrap(&config, channels, risk_rules) {
-        g.configure(&b.message)?;
+    let inputs = bootstrap(&config, args.channels, args.risk_rules);
+    let messages = match args.text_rules {
+        true => with_text_rules(inputs)?,
+        false => inputs.into_iter().map(|b| b.message.clone()).collect(),
+    };
+    for m in &messages {
+        g.configure(m)?;
     }
     for i in 0..events {
         g.step(i);
@@ -382,7 +416,7 @@ fn timed_run(w: &Workload, prefault: bool) -> Result<(Engine, Timed), String> {
 
 pub fn run(args: EngineArgs) -> Result<(), String> {
     let started = Instant::now();
-    let w = generate(args.events, args.seed, args.channels, args.risk_rules)?;
+    let w = generate(&args)?;
     let generated_s = started.elapsed().as_secs_f64();
     let (engine, timed) = timed_run(&w, !args.no_prefault)?;
     let out = report_json(&w, &engine, &timed, generated_s);

@@ -420,3 +420,66 @@ fn channel_settlements_and_discrepancies_are_applied_once_and_listed() {
     assert_eq!(listed[0]["fields"]["op"], "Resolve", "{listed:?}");
     assert_eq!(listed[0]["fields"]["write_off_minor"], -3, "{listed:?}");
 }
+
+/// `sluice admin risk rules check|apply|list`: a rules file checked offline (errors at the file's
+/// line and column, a non-zero exit), a bad file sends nothing, a good one is applied as text rules
+/// that decide payments, and the server lists them back as ConfigRiskRuleText.
+#[test]
+fn risk_rules_are_checked_offline_applied_as_text_and_listed() {
+    let (dir, server) = start_server("admin-risk-rules", &Settings::default());
+    let addr = server.addr;
+    let bad = dir.join("bad.rules");
+    std::fs::write(
+        &bad,
+        "# a type error\nrule 61 \"bad\"\n  block if :amount: > 'USD'\n",
+    )
+    .expect("write");
+    let bad = bad.to_str().expect("utf-8 path");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["admin", "risk", "rules", "check", bad])
+        .output()
+        .expect("run sluice admin risk rules check");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "{bad}:3:23: 'USD' is text; this side needs an amount"
+        )),
+        "{stdout}"
+    );
+    let (ok, lines) = admin(addr, &["risk", "rules", "apply", bad]);
+    assert!(
+        !ok && lines.is_empty(),
+        "a file with errors sends nothing: {lines:?}"
+    );
+
+    let good = dir.join("good.rules");
+    let text =
+        "rule 60 \"big_at_1001\" priority 1\n  block if :merchant: == 1001 and :amount: > 5000\n";
+    std::fs::write(&good, text).expect("write");
+    let good = good.to_str().expect("utf-8 path");
+    let applied = admin_ok(addr, &["risk", "rules", "apply", good]);
+    assert_eq!(applied.len(), 1, "{applied:?}");
+    assert_eq!(applied[0]["status"], "accepted", "{applied:?}");
+
+    let mut acq = login(addr, "acq-a");
+    acq.send(&payment(1, 1001, 6_000, PaymentMethod::Wallet))
+        .expect("send");
+    let ack = wait_for(&mut acq, "PaymentAck", |m| match m {
+        AnyMessage::PaymentAck(a) if a.request_id == 1 => Some(a.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        (ack.status, ack.risk_rule_id),
+        (AckStatus::Rejected, 60),
+        "{ack:?}"
+    );
+
+    let listed = admin_ok(addr, &["risk", "rules", "list"]);
+    let text_rules: Vec<&Json> = listed
+        .iter()
+        .filter(|l| l["template"] == "ConfigRiskRuleText")
+        .collect();
+    assert_eq!(text_rules.len(), 1, "{listed:?}");
+    assert_eq!(text_rules[0]["fields"]["rule_id"], 60, "{listed:?}");
+}

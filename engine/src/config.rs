@@ -516,6 +516,13 @@ impl Engine {
         Ok(())
     }
 
+    /// Keeps the velocity windows in `masks` counted beside those the rules read (per entity kind,
+    /// bit w for window w): for the backtest, whose candidate rules read windows the live rules
+    /// may not (`risk::lang::RuleSet::window_masks`). Not journaled: a tool's engine only.
+    pub fn track_extra_risk_windows(&mut self, masks: [u8; 6]) {
+        self.state.risk.track_extra_windows(masks);
+    }
+
     /// Applies a ConfigRiskRuleText and acknowledges it; a refusal's text says where the rule's
     /// text is wrong (`line:col: message`).
     pub(crate) fn config_rule_text(

@@ -7,8 +7,8 @@
 use sluice_protocol::{
     Activity, AnyMessage, CategoryRate, Chars, ConfigChannel, ConfigCredential, ConfigKind,
     ConfigListEntry, ConfigLookup, ConfigMerchant, ConfigPromoter, ConfigQuery, ConfigRiskRule,
-    ConfigSplitProfile, CurrencyEntry, FeeBearer, Ip, ListOp, Message, MethodFee as WireFee,
-    RateTier, ReasonCode, RiskEntity, RouteEntry,
+    ConfigRiskRuleText, ConfigSplitProfile, CurrencyEntry, FeeBearer, Ip, ListOp, Message,
+    MethodFee as WireFee, RateTier, ReasonCode, RiskEntity, RouteEntry, codec::text,
 };
 
 use crate::config::Refusal;
@@ -50,6 +50,7 @@ impl Engine {
                     AnyMessage::ConfigSplitProfile(m) => out.push(dest, seq, m),
                     AnyMessage::ConfigPromoter(m) => out.push(dest, seq, m),
                     AnyMessage::ConfigRiskRule(m) => out.push(dest, seq, m),
+                    AnyMessage::ConfigRiskRuleText(m) => out.push(dest, seq, m),
                     AnyMessage::ConfigListEntry(m) => out.push(dest, seq, m),
                     AnyMessage::ConfigCredential(m) => out.push(dest, seq, m),
                     AnyMessage::Discrepancy(m) => out.push(dest, seq, m),
@@ -140,7 +141,7 @@ impl Engine {
                 .map(Into::into),
             ConfigKind::SplitProfile => id32.and_then(|id| self.profile_config(id)).map(Into::into),
             ConfigKind::Promoter => id32.and_then(|id| self.promoter_config(id)).map(Into::into),
-            ConfigKind::RiskRule => id32.and_then(|id| self.rule_config(id)).map(Into::into),
+            ConfigKind::RiskRule => id32.and_then(|id| self.rule_config(id)),
             ConfigKind::ListEntry => usize::try_from(q.id)
                 .ok()
                 .and_then(|i| self.state.risk.lists.entries.get(i))
@@ -299,9 +300,22 @@ impl Engine {
         })
     }
 
-    fn rule_config(&self, id: u32) -> Option<ConfigRiskRule> {
+    /// A rule as the message that made it: ConfigRiskRuleText for a text rule, ConfigRiskRule
+    /// for a struct rule.
+    fn rule_config(&self, id: u32) -> Option<AnyMessage> {
         let r = self.state.risk.rules.rules.iter().find(|r| r.id == id)?;
-        Some(ConfigRiskRule {
+        if !r.source.is_empty() {
+            return Some(AnyMessage::from(ConfigRiskRuleText {
+                rule_id: r.id,
+                name: Chars(r.name),
+                priority: r.priority,
+                target: r.target,
+                shadow: r.shadow,
+                status: active(r.active),
+                source: text(&r.source),
+            }));
+        }
+        Some(AnyMessage::from(ConfigRiskRule {
             rule_id: r.id,
             name: Chars(r.name),
             target: r.target,
@@ -315,7 +329,7 @@ impl Engine {
             status: active(r.active),
             merchant_id: r.merchant_id,
             goods_category: r.goods_category,
-        })
+        }))
     }
 }
 

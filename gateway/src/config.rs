@@ -598,6 +598,34 @@ mod tests {
     }
 
     #[test]
+    fn risk_rules_may_be_text_and_a_bad_one_names_its_line() {
+        let text = "[[risk_rules]]\nid = 40\nname = \"t\"\npriority = 2\nsource = \"block if :amount: > 5\"\n";
+        let c = Config::parse(text).unwrap();
+        let rule = c.world.inputs.iter().find_map(|i| match &i.message {
+            AnyMessage::ConfigRiskRuleText(m) => Some(m.clone()),
+            _ => None,
+        });
+        let rule = rule.expect("a ConfigRiskRuleText");
+        assert_eq!((rule.rule_id, rule.priority), (40, 2));
+        assert_eq!(rule.source.as_str(), "block if :amount: > 5");
+        let bad = "[[risk_rules]]\nid = 40\nname = \"t\"\nsource = \"block if :amount: > 'USD'\"\n";
+        let e = Config::parse(bad).unwrap_err();
+        assert_eq!(
+            (e.key.as_str(), e.line),
+            ("risk_rules[0].source", Some(1)),
+            "{e}"
+        );
+        assert!(e.message.starts_with("1:21: 'USD' is text"), "{e}");
+        let both = "[[risk_rules]]\nid = 40\nname = \"t\"\nthreshold = 5\nsource = \"block if :amount: > 5\"\n";
+        assert!(
+            Config::parse(both)
+                .unwrap_err()
+                .message
+                .contains("not both")
+        );
+    }
+
+    #[test]
     fn errors_name_the_key_and_the_line() {
         let text = "[server]\nlisten = \"127.0.0.1:1\"\n\n[[merchants]]\nid = 1\nacquirer_id = 1\nsplit_profile = 1\nstrategy = \"fastest\"\ncurrencies = [\"CNY\"]\nchannels = []\n";
         let e = Config::parse(text).unwrap_err();

@@ -151,6 +151,7 @@ fn is_config_object(m: &AnyMessage) -> bool {
             | AnyMessage::ConfigSplitProfile(_)
             | AnyMessage::ConfigPromoter(_)
             | AnyMessage::ConfigRiskRule(_)
+            | AnyMessage::ConfigRiskRuleText(_)
             | AnyMessage::ConfigListEntry(_)
             | AnyMessage::ConfigCredential(_)
             | AnyMessage::Discrepancy(_)

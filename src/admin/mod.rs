@@ -10,7 +10,8 @@ pub(crate) mod notify;
 mod output;
 mod payout;
 mod recon;
-mod risk;
+pub mod risk;
+mod risk_model;
 
 use clap::{Args, Subcommand, ValueEnum};
 use sluice_protocol::ConfigKind;
@@ -126,15 +127,16 @@ enum AdminCommand {
         #[command(subcommand)]
         command: payout::CalendarCommand,
     },
+    /// Risk rules written in the rule language (check, apply, list) and the learned score's model
+    /// (load, unload).
+    Risk {
+        #[command(subcommand)]
+        command: risk::RiskCommand,
+    },
     /// Release a Manual-schedule party's income.
     Settlement {
         #[command(subcommand)]
         command: payout::SettlementReleaseCommand,
-    },
-    /// The learned risk score: load or unload its model (docs/RISK_SCORE.md).
-    Risk {
-        #[command(subcommand)]
-        command: risk::RiskCommand,
     },
 }
 
@@ -151,6 +153,13 @@ fn secret(args: &AdminArgs) -> Result<String, String> {
 
 /// Runs one admin command. Err when it could not be done or the server refused any change.
 pub fn run(args: AdminArgs) -> Result<(), String> {
+    use risk::{RiskCommand, RulesCommand};
+    if let AdminCommand::Risk {
+        command: RiskCommand::Rules(RulesCommand::Check { file }),
+    } = &args.command
+    {
+        return risk::check(file);
+    }
     let mut out = Output::new(args.json);
     let mut conn = AdminConn::login(args.addr, &args.key, &secret(&args)?)?;
     match args.command {
@@ -171,7 +180,16 @@ pub fn run(args: AdminArgs) -> Result<(), String> {
         AdminCommand::Payout { command } => payout::payout(&mut conn, command, &mut out)?,
         AdminCommand::Calendar { command } => payout::calendar(&mut conn, command, &mut out)?,
         AdminCommand::Settlement { command } => payout::release(&mut conn, command, &mut out)?,
-        AdminCommand::Risk { command } => risk::run(&mut conn, command, &mut out)?,
+        AdminCommand::Risk {
+            command: RiskCommand::Rules(c),
+        } => match c {
+            RulesCommand::Check { file } => risk::check(&file)?,
+            RulesCommand::Apply { file } => risk::apply(&mut conn, &file, &mut out)?,
+            RulesCommand::List => risk::list(&mut conn, &mut out)?,
+        },
+        AdminCommand::Risk {
+            command: RiskCommand::Model(c),
+        } => risk_model::run(&mut conn, c, &mut out)?,
     }
     out.finish()
 }

@@ -67,8 +67,11 @@ const REVIEW: u8 = 2;
 const NEVER: u8 = 3;
 
 /// A rule compiled for evaluation: its class, target and program (docs/RISK_RULES.md). Struct
-/// rules and text rules alike.
+/// rules and text rules alike. `repr(C)`, header first: what the evaluation loop reads of a rule
+/// (class, target, shadow, the program's term ends and first predicates) is in its first cache
+/// line.
 #[derive(Debug, Clone, Copy)]
+#[repr(C)]
 struct Compiled {
     /// ALLOW, BLOCK, REVIEW, or NEVER (inactive or not evaluable).
     class: u8,

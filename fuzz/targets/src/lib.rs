@@ -10,11 +10,13 @@ mod frame;
 pub mod harness;
 mod ops;
 mod raw;
+mod rules;
 pub mod track;
 pub mod world;
 
 pub use bill::{bill_alipay, bill_parses, bill_paypal, bill_stripe, bill_unionpay, bill_wechat};
 pub use frame::frame_decoder;
+pub use rules::risk_rules;
 
 /// The engine target: `data` decoded into a sequence of valid messages from every role (with a
 /// small share of malformed ones), run against a fresh engine on the small world. After every

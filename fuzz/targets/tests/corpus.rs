@@ -42,6 +42,11 @@ fn engine_input_corpus() {
 }
 
 #[test]
+fn risk_rules_corpus() {
+    replay("risk_rules", sluice_fuzz_targets::risk_rules);
+}
+
+#[test]
 fn frame_decoder_corpus() {
     replay("frame_decoder", sluice_fuzz_targets::frame_decoder);
 }

@@ -104,6 +104,9 @@ impl Names {
                 AnyMessage::ConfigRiskRule(r) => {
                     names.rules.insert(r.rule_id, r.name.as_str().into_owned());
                 }
+                AnyMessage::ConfigRiskRuleText(r) => {
+                    names.rules.insert(r.rule_id, r.name.as_str().into_owned());
+                }
                 _ => {}
             }
         }

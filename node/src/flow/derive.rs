@@ -139,7 +139,10 @@ pub fn derive_of(
     }
     if let Some((subject, rule_id, action)) = decided {
         risk_hits(&input, subject, rule_id, action, state, rows);
-    } else if matches!(message, Some(AnyMessage::ConfigRiskRule(_))) {
+    } else if matches!(
+        message,
+        Some(AnyMessage::ConfigRiskRule(_) | AnyMessage::ConfigRiskRuleText(_))
+    ) {
         state.refresh(engine);
     }
     ledger_rows(&input, rows);

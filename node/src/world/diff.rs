@@ -195,6 +195,10 @@ fn query_for(message: &AnyMessage) -> Option<(ConfigQuery, String)> {
             q(ConfigKind::RiskRule, m.rule_id.into()),
             format!("risk rule {}", m.rule_id),
         ),
+        AnyMessage::ConfigRiskRuleText(m) => (
+            q(ConfigKind::RiskRule, m.rule_id.into()),
+            format!("risk rule {}", m.rule_id),
+        ),
         AnyMessage::ConfigCredential(m) => (
             ConfigQuery::credential(m.key_id),
             format!("credential {}", m.key_id.as_str()),

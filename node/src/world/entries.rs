@@ -283,6 +283,14 @@ pub struct RuleEntry {
     name: String,
     #[serde(default = "d_target")]
     target: String,
+    /// A text rule (docs/RISK_RULES.md): `action if expression`. Without it, the struct form
+    /// (feature, entity, window, comparison, threshold, action) describes the rule.
+    #[serde(default)]
+    source: Option<String>,
+    /// A text rule's priority (default: its id).
+    #[serde(default)]
+    priority: Option<u32>,
+    #[serde(default)]
     feature: String,
     #[serde(default = "d_none")]
     entity: String,
@@ -290,7 +298,9 @@ pub struct RuleEntry {
     window: String,
     #[serde(default = "d_comparison")]
     comparison: String,
-    threshold: i64,
+    #[serde(default)]
+    threshold: Option<i64>,
+    #[serde(default)]
     action: String,
     #[serde(default)]
     shadow: bool,
@@ -532,11 +542,72 @@ pub(super) fn rule(
     r: &RuleEntry,
     line: Option<usize>,
     key: &str,
-) -> Result<ConfigRiskRule, ConfigError> {
+) -> Result<AnyMessage, ConfigError> {
     let k = |f: &str| format!("{key}.{f}");
     if r.name.len() > 24 {
         return err(line, k("name"), "at most 24 bytes");
     }
+    if r.source.is_none() && r.priority.is_some() {
+        return err(
+            line,
+            k("priority"),
+            "only text rules (source = ...) have a priority",
+        );
+    }
+    match &r.source {
+        Some(source) => text_rule(r, source, line, key).map(AnyMessage::from),
+        None => struct_rule(r, line, key).map(AnyMessage::from),
+    }
+}
+
+/// A `source = "..."` rule: checked here as the engine will compile it, so a bad rule names its
+/// place in the file before anything is sent.
+fn text_rule(
+    r: &RuleEntry,
+    source: &str,
+    line: Option<usize>,
+    key: &str,
+) -> Result<ConfigRiskRuleText, ConfigError> {
+    let k = |f: &str| format!("{key}.{f}");
+    if !r.feature.is_empty() || !r.action.is_empty() || r.threshold.is_some() {
+        let why = "a rule has either source or feature/threshold/action, not both";
+        return err(line, k("source"), why);
+    }
+    let target = named(
+        &r.target,
+        RuleTarget::from_name,
+        line,
+        &k("target"),
+        "target (payment, refund)",
+    )?;
+    let max = sluice_engine::risk::lang::SOURCE_MAX;
+    if source.len() > max {
+        return err(line, k("source"), format!("at most {max} bytes"));
+    }
+    if let Err(e) = sluice_engine::risk::lang::compile_text(source, target) {
+        return err(line, k("source"), e.to_string());
+    }
+    Ok(ConfigRiskRuleText {
+        rule_id: r.id,
+        name: Chars::new(&r.name),
+        priority: r.priority.unwrap_or(r.id),
+        target,
+        shadow: r.shadow,
+        status: if r.active {
+            Activity::Active
+        } else {
+            Activity::Disabled
+        },
+        source: codec::text(source),
+    })
+}
+
+fn struct_rule(
+    r: &RuleEntry,
+    line: Option<usize>,
+    key: &str,
+) -> Result<ConfigRiskRule, ConfigError> {
+    let k = |f: &str| format!("{key}.{f}");
     Ok(ConfigRiskRule {
         rule_id: r.id,
         name: Chars::new(&r.name),
@@ -575,7 +646,10 @@ pub(super) fn rule(
             &k("comparison"),
             "comparison (greater, greater_or_equal, less, less_or_equal, equal)",
         )?,
-        threshold: r.threshold,
+        threshold: match r.threshold {
+            Some(t) => t,
+            None => return err(line, k("threshold"), "missing (or give source = \"...\")"),
+        },
         action: named(
             &r.action,
             RiskAction::from_name,

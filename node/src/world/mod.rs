@@ -244,7 +244,7 @@ impl World {
         }
         for (i, r) in sections.risk_rules.iter().enumerate() {
             let (line, key) = (at(r.span()), format!("risk_rules[{i}]"));
-            let message = rule(r.get_ref(), line, &key).map(AnyMessage::from);
+            let message = rule(r.get_ref(), line, &key);
             push(line, key, message)?;
         }
         for (i, l) in sections.lists.iter().enumerate() {

@@ -249,7 +249,7 @@ impl Range {
             .collect();
         inside.sort_unstable();
         inside.dedup();
-        inside.len() as i128 >= self.hi - self.lo + 1
+        inside.len() as i128 > self.hi - self.lo
     }
 
     /// Whether every value of the range satisfies `op value`.

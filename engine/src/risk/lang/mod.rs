@@ -23,8 +23,9 @@ use super::velocity::{Lookups, epochs};
 use super::{ENTITY_KINDS, RiskContext, RiskState};
 pub(super) use program::Env;
 
-/// Longest text of one rule, bytes (ConfigRiskRuleText's `source`).
-pub const SOURCE_MAX: usize = 2048;
+/// Longest text of one rule, bytes: ConfigRiskRuleText's `source`, sized so that the message
+/// fits an inbound frame (1024 bytes).
+pub const SOURCE_MAX: usize = 960;
 /// Most tokens in one rule's text.
 pub const TOKENS_MAX: usize = 256;
 /// Longest rule name, bytes.

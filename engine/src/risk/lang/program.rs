@@ -122,6 +122,7 @@ pub struct Pred {
 }
 
 const _: () = assert!(size_of::<Pred>() == 16);
+const _: () = assert!(size_of::<Program>() == 16 + PREDS_MAX * 16);
 
 /// What a program reads: the request, the lists, the velocity tables at `now` (bucket numbers),
 /// and the per-request cache of velocity lookups.
@@ -206,8 +207,10 @@ impl Pred {
     }
 }
 
-/// A compiled rule condition (see the module comment).
+/// A compiled rule condition (see the module comment). `repr(C)`: the term ends come first, so a
+/// rule's header, its ends and its first predicates share a cache line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
 pub struct Program {
     /// Number of terms.
     terms: u8,
