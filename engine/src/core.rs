@@ -224,7 +224,7 @@ impl Engine {
             discrepancies: Default::default(),
             labels: Default::default(),
             disputes: Default::default(),
-            review: Default::default(),
+            review: crate::review::ReviewQueue::with_capacity(limits.review_queue_max),
             limits,
         };
         crate::mem::advise_huge_pages(&state.orders);
@@ -691,6 +691,7 @@ impl Engine {
         s.payout_book.reserve(l.withdrawals_max);
         s.retention.reserve(&l);
         s.out_seqs.reserve();
+        s.review.reserve(l.review_queue_max);
         reserve_to(
             &mut s.credentials.entries,
             crate::credentials::CREDENTIALS_MAX as u32,

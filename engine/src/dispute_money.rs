@@ -115,8 +115,9 @@ impl Engine {
     }
 
     /// Won: the channel returns amount and fee; every line gets its part back, first cancelling
-    /// what its party still owes (at most what this dispute booked as owed).
-    pub(crate) fn return_dispute_money(&mut self, slot: u32, i: usize) {
+    /// what its party still owes (at most what this dispute booked as owed); the order in `slot`
+    /// (None: its receipt is gone) may be refunded again.
+    pub(crate) fn return_dispute_money(&mut self, slot: Option<u32>, i: usize) {
         let d = self.state.disputes.entries[i].clone();
         let c = d.currency_slot;
         let total = d.amount_minor + d.fee_minor;
@@ -139,6 +140,9 @@ impl Engine {
         self.state.disputes.open_minor[usize::from(c)] -= total;
         self.state.channels[usize::from(d.channel_slot)].books[usize::from(c)]
             .dispute_returned_minor += total as u128;
+        let Some(slot) = slot else {
+            return;
+        };
         let o = &mut self.state.orders[slot as usize];
         for (taken, part) in o.taken_minor.iter_mut().zip(d.shares()) {
             assert!(part <= *taken, "a dispute gives back what it took");

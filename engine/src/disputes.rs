@@ -341,12 +341,13 @@ impl Engine {
 
     fn win_dispute(&mut self, meta: &InputMeta, i: usize, out: &mut Outbox) -> Result<(), Refusal> {
         let order_id = self.state.disputes.entries[i].order_id;
-        let Some(slot) = self.order_slot_for_answer(order_id) else {
-            return Err((
-                ReasonCode::OrdersFull,
-                "no room to bring the retired order back",
-            ));
-        };
+        // An order whose receipt is gone has nothing left to refund: only the money comes back.
+        let gone = self.order_slot_of(order_id).is_none() && self.receipt_of(order_id).is_none();
+        let slot = self.order_slot_for_answer(order_id);
+        if slot.is_none() && !gone {
+            let why = "no room to bring the retired order back";
+            return Err((ReasonCode::OrdersFull, why));
+        }
         self.return_dispute_money(slot, i);
         let d = &mut self.state.disputes.entries[i];
         d.stage = DisputeStage::Won;

@@ -41,6 +41,19 @@ pub struct ReviewQueue {
 }
 
 impl ReviewQueue {
+    /// An empty queue with room for `max` orders (queueing allocates nothing on the hot path).
+    pub fn with_capacity(max: u32) -> Self {
+        ReviewQueue {
+            entries: VecDeque::with_capacity(max as usize),
+        }
+    }
+
+    /// Restores the room for `max` orders after a snapshot load.
+    pub(crate) fn reserve(&mut self, max: u32) {
+        let more = (max as usize).saturating_sub(self.entries.len());
+        self.entries.reserve_exact(more);
+    }
+
     /// The position of `order_id` in the queue.
     pub fn position(&self, order_id: u64) -> Option<usize> {
         self.entries.iter().position(|e| e.order_id == order_id)

@@ -12,6 +12,7 @@ mod payout;
 mod recon;
 pub mod risk;
 mod risk_model;
+mod review;
 
 use clap::{Args, Subcommand, ValueEnum};
 use sluice_protocol::ConfigKind;
@@ -138,6 +139,18 @@ enum AdminCommand {
         #[command(subcommand)]
         command: payout::SettlementReleaseCommand,
     },
+    /// The review queue: list, show, approve, refund-and-block (docs/DISPUTES.md).
+    Review {
+        #[command(subcommand)]
+        command: review::ReviewCommand,
+    },
+    /// Label an order fraud, false positive or legitimate; show its label.
+    Label {
+        #[command(subcommand)]
+        command: review::LabelCommand,
+    },
+    /// Enter a channel's chargeback (opened, won or lost) reported outside its connector.
+    Dispute(review::DisputeArgs),
 }
 
 fn secret(args: &AdminArgs) -> Result<String, String> {
@@ -190,6 +203,9 @@ pub fn run(args: AdminArgs) -> Result<(), String> {
         AdminCommand::Risk {
             command: RiskCommand::Model(c),
         } => risk_model::run(&mut conn, c, &mut out)?,
+        AdminCommand::Review { command } => review::review(&mut conn, command, &mut out)?,
+        AdminCommand::Label { command } => review::label(&mut conn, command, &mut out)?,
+        AdminCommand::Dispute(a) => review::dispute(&mut conn, a, &mut out)?,
     }
     out.finish()
 }
