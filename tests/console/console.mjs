@@ -2,11 +2,14 @@
 // this script). Steps: the login page stops an unauthenticated visit; a wrong secret is told so;
 // the admin logs in; the Channels page shows the failing channel out of rotation (then the test
 // lets it recover, told through a marker file) and healthy again; an order's story shows its
-// routing explanation. Screenshots go to SCREENSHOTS. Each step prints one line; any failure
+// routing explanation; the review queue (/reviews) lists the payment the test sent to review, and
+// the risk dashboard shows its rule's figures and the score distribution. Screenshots go to
+// SCREENSHOTS. Each step prints one line; any failure
 // exits 1 with the reason.
 //
 // Environment: CONSOLE_URL, ADMIN_KEY, ADMIN_SECRET, CHANNEL_NAME, SCREENSHOTS, MARKERS (a directory:
-// this script writes `saw-unhealthy` there; the test writes `order-id` once the flow is exported).
+// this script writes `saw-unhealthy` there; the test writes `review-order-id` and then `order-id`
+// once the flow is exported).
 import { chromium } from 'playwright-core';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -96,10 +99,30 @@ async function order(page) {
   const story = (await page.textContent('#story')) ?? '';
   check(story.includes('Payment requested') && story.includes('Attempt 1'), 'the story tells the request and its attempts');
   await shot(page, 'order.png');
-  for (const p of ['/', '/risk', '/reports']) {
+  for (const p of ['/', '/reports']) {
     await page.goto(`${url}${p}`);
     await shot(page, `page${p === '/' ? '-overview' : p.replace('/', '-')}.png`);
   }
+}
+
+// The payment the test sent to review waits in the queue; the risk dashboard counts its rule.
+async function reviews(page) {
+  const orderId = readFileSync(join(markers, 'review-order-id'), 'utf8').trim();
+  await page.goto(`${url}/reviews`);
+  const queue = (await page.textContent('#reviews-queue')) ?? '';
+  check(queue.includes(orderId) && queue.includes('6000.00'), `the review queue lists order ${orderId} (6000.00): ${queue.slice(0, 200)}`);
+  const open = (await page.textContent('#reviews-open')) ?? '';
+  check(/In the queue\s*1\D/.test(open), `one payment waits for review: ${open}`);
+  await shot(page, 'reviews.png');
+  await page.goto(`${url}/risk`);
+  const rules = (await page.textContent('#risk-rules')) ?? '';
+  const row = [...(await page.$$eval('#risk-rules tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent))))]
+    .find((cells) => cells[0] === '11');
+  check(row && row[1] === '1' && row[3] === '1', `rule 11 shows one hit, reviewed: ${JSON.stringify(row)} in ${rules.slice(0, 200)}`);
+  check((await page.$('#chart-risk-scores')) !== null, 'the risk dashboard draws the score distribution');
+  const fp = (await page.textContent('#false-positive-rate')) ?? '';
+  check(fp.includes('no labels yet'), `without labels the false-positive rate says so: ${fp}`);
+  await shot(page, 'risk.png');
 }
 
 const browser = await chromium.launch({
@@ -111,6 +134,7 @@ try {
   await login(page);
   await channels(page);
   await order(page);
+  await reviews(page);
   console.log('console browser test passed');
 } catch (e) {
   console.error(`console browser test FAILED: ${e.message}`);

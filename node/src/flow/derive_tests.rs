@@ -13,7 +13,7 @@ use super::rows::Rows;
 
 pub(super) struct World {
     pub(super) d: Driver,
-    state: DeriveState,
+    pub(super) state: DeriveState,
     pub(super) rows: Rows,
 }
 
