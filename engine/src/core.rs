@@ -40,8 +40,10 @@ use crate::state::{Counters, Limits, Retention, State};
 /// schedule, rolling reserve and `reserved`/`held` queues, a split line's `held`, four accounts
 /// per party (`Reserve`); the payout table replaces the withdrawals, payout channels, policies,
 /// the questions queue, a party's payout terms; 10 fixed accounts: payouts_in_flight,
-/// payout_fees.
-pub const STATE_FORMAT: u32 = 11;
+/// payout_fees; 12: labels, disputes and the review queue (docs/DISPUTES.md): the labels table,
+/// the disputes table and debts, the review queue, three limits, a channel book's disputes, 13
+/// fixed accounts: disputes_pending, dispute_holds, dispute_receivable.
+pub const STATE_FORMAT: u32 = 12;
 /// The first bytes of a snapshot payload.
 const SNAPSHOT_MAGIC: &[u8; 4] = b"SLST";
 /// Magic, format, 8 reserved bytes, state length, counters length.
@@ -169,6 +171,9 @@ pub struct Engine {
     /// Records payout state changes for the exporter (`crate::payout_events`): beside the state,
     /// never in it.
     pub(crate) payout_events: crate::payout_events::PayoutRecorder,
+    /// Records labels, dispute stages and review changes for the exporter
+    /// (`crate::dispute_events`): beside the state, like `payout_events`.
+    pub(crate) dispute_events: crate::dispute_events::DisputeRecorder,
     /// TEST ONLY (`test-support`): captures not kept are left unreversed (reversals.rs).
     #[cfg(feature = "test-support")]
     pub(crate) reversals_disabled: bool,
@@ -211,6 +216,9 @@ impl Engine {
             out_seqs: OutSeqs::with_capacity(),
             channel_settlements: Default::default(),
             discrepancies: Default::default(),
+            labels: Default::default(),
+            disputes: Default::default(),
+            review: crate::review::ReviewQueue::with_capacity(limits.review_queue_max),
             limits,
         };
         crate::mem::advise_huge_pages(&state.orders);
@@ -226,6 +234,7 @@ impl Engine {
             index,
             snapshot_requested: false,
             payout_events: Default::default(),
+            dispute_events: Default::default(),
             #[cfg(feature = "test-support")]
             reversals_disabled: false,
         })
@@ -287,6 +296,7 @@ impl Engine {
         self.state.last_seq = meta.seq;
         self.state.ledger.recorder_mut().clear();
         self.payout_events.clear();
+        self.dispute_events.clear();
         // The sequencer owns time and never goes backwards; clamp defensively all the same.
         self.state.now_ns = self.state.now_ns.max(meta.timestamp_ns);
         // TEST ONLY (feature `nondeterministic-for-tests`, off by default): mixes the wall clock
@@ -321,6 +331,8 @@ impl Engine {
         }
         // What `payouts_in_flight` holds reserved is exactly the open payouts' money.
         self.assert_payouts_in_flight(meta.seq);
+        // What the dispute accounts hold is exactly the open disputes' money and the debts.
+        self.assert_disputes(meta.seq);
         Ok(())
     }
 
@@ -640,6 +652,7 @@ impl Engine {
             counters,
             snapshot_requested: false,
             payout_events: Default::default(),
+            dispute_events: Default::default(),
             #[cfg(feature = "test-support")]
             reversals_disabled: false,
         };
@@ -663,6 +676,7 @@ impl Engine {
         s.payout_book.reserve(l.withdrawals_max);
         s.retention.reserve(&l);
         s.out_seqs.reserve();
+        s.review.reserve(l.review_queue_max);
         reserve_to(
             &mut s.credentials.entries,
             crate::credentials::CREDENTIALS_MAX as u32,

@@ -35,6 +35,9 @@ pub(crate) fn check_genesis(g: &Genesis) -> Result<Limits, ApplyError> {
         return bad("utc_offset_secs must be within ±14 h");
     }
     check_retention(g)?;
+    if g.labels_max > 10_000_000 || g.disputes_max > 10_000_000 || g.review_queue_max > 1_000_000 {
+        return bad("labels_max, disputes_max (at most 10M) or review_queue_max (1M) out of range");
+    }
     let mut currencies = arrayvec::ArrayVec::new();
     for c in &g.ledger_currencies {
         if c.currency == 0 || currencies.contains(&c.currency) {
@@ -61,8 +64,22 @@ pub(crate) fn check_genesis(g: &Genesis) -> Result<Limits, ApplyError> {
         order_retention_ns: g.order_retention_ms * 1_000_000,
         idempotency_window_ns: g.idempotency_window_ms * 1_000_000,
         receipts_max: g.receipts_max,
+        labels_max: or_default(g.labels_max, DEFAULT_LABELS_MAX),
+        disputes_max: or_default(g.disputes_max, DEFAULT_DISPUTES_MAX),
+        review_queue_max: or_default(g.review_queue_max, DEFAULT_REVIEW_QUEUE_MAX),
         currencies,
     })
+}
+
+/// The labels table's size when Genesis leaves it 0 (schema 8; docs/DISPUTES.md).
+pub const DEFAULT_LABELS_MAX: u32 = 65_536;
+/// The disputes table's size when Genesis leaves it 0.
+pub const DEFAULT_DISPUTES_MAX: u32 = 16_384;
+/// The review queue's size when Genesis leaves it 0.
+pub const DEFAULT_REVIEW_QUEUE_MAX: u32 = 4_096;
+
+fn or_default(v: u32, default: u32) -> u32 {
+    if v == 0 { default } else { v }
 }
 
 /// Genesis's retention settings (schema version 4; all 0 in an earlier Genesis: orders never

@@ -81,7 +81,7 @@ pub type AccountId = u32;
 pub const BALANCE_MAX_MINOR: i64 = i64::MAX;
 
 /// Accounts per currency that are not per channel or per party.
-const FIXED_ACCOUNTS: u32 = 10;
+const FIXED_ACCOUNTS: u32 = 13;
 const CLEARING: u32 = 0;
 const PLATFORM_REVENUE: u32 = 1;
 const FEE_EXPENSE: u32 = 2;
@@ -92,6 +92,9 @@ const CHANNEL_FEE_DIFFERENCES: u32 = 6;
 const CHANNEL_WRITE_OFFS: u32 = 7;
 const PAYOUTS_IN_FLIGHT: u32 = 8;
 const PAYOUT_FEES: u32 = 9;
+const DISPUTES_PENDING: u32 = 10;
+const DISPUTE_HOLDS: u32 = 11;
+const DISPUTE_RECEIVABLE: u32 = 12;
 
 /// A party's four accounts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,6 +197,19 @@ impl Ledger {
     /// debited by the same fee leaving the platform's bank, so its posted sides are the fees paid.
     pub fn payout_fees(&self, c: u8) -> AccountId {
         self.base(c) + PAYOUT_FEES
+    }
+    /// What channels took back for open disputes, amount and fee (a debit balance;
+    /// docs/DISPUTES.md, section 2).
+    pub fn disputes_pending(&self, c: u8) -> AccountId {
+        self.base(c) + DISPUTES_PENDING
+    }
+    /// What parties gave for open disputes, returned on Won (a credit balance).
+    pub fn dispute_holds(&self, c: u8) -> AccountId {
+        self.base(c) + DISPUTE_HOLDS
+    }
+    /// What parties owe for disputes their available balance could not cover (a debit balance).
+    pub fn dispute_receivable(&self, c: u8) -> AccountId {
+        self.base(c) + DISPUTE_RECEIVABLE
     }
     pub fn channel_receivable(&self, c: u8, channel_slot: u32) -> AccountId {
         // A slot past the channels would post to another account.
@@ -430,6 +446,9 @@ impl Ledger {
             CHANNEL_WRITE_OFFS => AccountKind::ChannelWriteOffs,
             PAYOUTS_IN_FLIGHT => AccountKind::PayoutsInFlight,
             PAYOUT_FEES => AccountKind::PayoutFees,
+            DISPUTES_PENDING => AccountKind::DisputesPending,
+            DISPUTE_HOLDS => AccountKind::DisputeHolds,
+            DISPUTE_RECEIVABLE => AccountKind::DisputeReceivable,
             _ if at < FIXED_ACCOUNTS + self.channels_max => {
                 AccountKind::ChannelReceivable(at - FIXED_ACCOUNTS)
             }

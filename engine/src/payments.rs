@@ -298,6 +298,9 @@ impl Engine {
         };
         self.counters.accepted += 1;
         self.counters.reviews += u64::from(review);
+        if review {
+            self.enqueue_review(slot);
+        }
         self.counters.strategies[strategy as usize - 1].0 += 1;
         self.push_ack(meta, &self.state.orders[slot as usize], false, out);
         self.dispatch_attempt(meta, slot, channel_slot, out);

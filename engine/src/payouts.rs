@@ -565,7 +565,7 @@ impl Engine {
                     self.config_ack(meta, template, u64::from(m.currency), r, out);
                 })
             }
-            template_id => Err(DecodeError::UnknownTemplate { template_id }),
+            _ => self.dispatch_labels((template, block), meta, body, out),
         }
     }
 

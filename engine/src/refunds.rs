@@ -91,7 +91,7 @@ impl Engine {
 
     /// Checks a refund and computes its reversal per split line, against the order in the table
     /// or as its receipt keeps it. Changes nothing.
-    fn validate_refund(
+    pub(crate) fn validate_refund(
         &self,
         acquirer: u32,
         req: &RefundRequest,
@@ -279,7 +279,12 @@ impl Engine {
     }
 
     /// The account a reversal line of order `o` debits.
-    fn reversal_account_of(&self, o: &Order, line: usize, from_pending: bool) -> AccountId {
+    pub(crate) fn reversal_account_of(
+        &self,
+        o: &Order,
+        line: usize,
+        from_pending: bool,
+    ) -> AccountId {
         let l = &o.split[line];
         let ledger = &self.state.ledger;
         let c = o.currency_slot;

@@ -213,6 +213,8 @@ impl Engine {
         self.ask_due_attempts(meta, &mut budget, out);
         self.ask_due_refunds(meta, &mut budget, out);
         self.settle(self.today(), meta, out);
+        // After the settlement: what parties owe for disputes, from what became available.
+        self.recover_dispute_debts();
         // After the settlement: an automatic payout it opened goes out on this pulse.
         self.payouts_step(meta, out);
     }

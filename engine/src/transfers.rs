@@ -122,6 +122,12 @@ pub enum AccountKind {
     PayoutsInFlight,
     /// Payout channels' fees.
     PayoutFees,
+    /// What channels took back for open disputes (docs/DISPUTES.md, section 2).
+    DisputesPending,
+    /// What parties gave for open disputes.
+    DisputeHolds,
+    /// What parties owe for disputes.
+    DisputeReceivable,
     /// A channel's receivable (channel slot).
     ChannelReceivable(u32),
     /// A party's account (party slot, which of its four).
@@ -135,7 +141,8 @@ pub struct AccountName {
     pub currency: u16,
     /// `clearing`, `platform_revenue`, `fee_expense`, `payouts`, `reversals_payable`,
     /// `platform_bank`, `channel_fee_differences`, `channel_write_offs`, `payouts_in_flight`,
-    /// `payout_fees`, `channel_receivable`, `pending`, `available`, `frozen` or `reserve`.
+    /// `payout_fees`, `disputes_pending`, `dispute_holds`, `dispute_receivable`,
+    /// `channel_receivable`, `pending`, `available`, `frozen` or `reserve`.
     pub kind: &'static str,
     /// The channel or party id (0 for the platform's accounts).
     pub owner: u32,
@@ -182,6 +189,9 @@ impl Engine {
             AccountKind::ChannelWriteOffs => ("channel_write_offs", 0, None),
             AccountKind::PayoutsInFlight => ("payouts_in_flight", 0, None),
             AccountKind::PayoutFees => ("payout_fees", 0, None),
+            AccountKind::DisputesPending => ("disputes_pending", 0, None),
+            AccountKind::DisputeHolds => ("dispute_holds", 0, None),
+            AccountKind::DisputeReceivable => ("dispute_receivable", 0, None),
             AccountKind::ChannelReceivable(c) => {
                 let channel = self.state.channels.get(c as usize)?;
                 ("channel_receivable", u32::from(channel.id), None)

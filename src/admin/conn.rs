@@ -156,5 +156,6 @@ fn is_config_object(m: &AnyMessage) -> bool {
             | AnyMessage::Discrepancy(_)
             | AnyMessage::ChannelSettlement(_)
             | AnyMessage::PayoutAck(_)
+            | AnyMessage::ReviewItem(_)
     )
 }

@@ -10,6 +10,7 @@ pub(crate) mod notify;
 mod output;
 mod payout;
 mod recon;
+mod review;
 
 use clap::{Args, Subcommand, ValueEnum};
 use sluice_protocol::ConfigKind;
@@ -130,6 +131,18 @@ enum AdminCommand {
         #[command(subcommand)]
         command: payout::SettlementReleaseCommand,
     },
+    /// The review queue: list, show, approve, refund-and-block (docs/DISPUTES.md).
+    Review {
+        #[command(subcommand)]
+        command: review::ReviewCommand,
+    },
+    /// Label an order fraud, false positive or legitimate; show its label.
+    Label {
+        #[command(subcommand)]
+        command: review::LabelCommand,
+    },
+    /// Enter a channel's chargeback (opened, won or lost) reported outside its connector.
+    Dispute(review::DisputeArgs),
 }
 
 fn secret(args: &AdminArgs) -> Result<String, String> {
@@ -165,6 +178,9 @@ pub fn run(args: AdminArgs) -> Result<(), String> {
         AdminCommand::Payout { command } => payout::payout(&mut conn, command, &mut out)?,
         AdminCommand::Calendar { command } => payout::calendar(&mut conn, command, &mut out)?,
         AdminCommand::Settlement { command } => payout::release(&mut conn, command, &mut out)?,
+        AdminCommand::Review { command } => review::review(&mut conn, command, &mut out)?,
+        AdminCommand::Label { command } => review::label(&mut conn, command, &mut out)?,
+        AdminCommand::Dispute(a) => review::dispute(&mut conn, a, &mut out)?,
     }
     out.finish()
 }

@@ -115,6 +115,25 @@ impl Lists {
         }
     }
 
+    /// Whether adding every (valid) entry of `ms` fits: those not listed yet, at most the room
+    /// left.
+    pub(super) fn have_room(&self, ms: &[ConfigListEntry]) -> Result<(), Refusal> {
+        let mut new = 0;
+        for m in ms {
+            let key = match m.entity {
+                RiskEntity::User | RiskEntity::Device => u128::from(m.id),
+                RiskEntity::CardFingerprint => fingerprint_key(&m.card_fingerprint.0),
+                _ => continue,
+            };
+            new += usize::from(!self.index.contains(&(m.list as u8, m.entity as u8, key)));
+        }
+        if self.entries.len() + new > self.entries_max as usize {
+            let why = "list entries are at their maximum";
+            return Err((ReasonCode::CapacityReached, why));
+        }
+        Ok(())
+    }
+
     fn add(&mut self, entry: ListEntry) -> Result<(), Refusal> {
         if self.index.contains(&entry.index_key()) {
             return Ok(());

@@ -178,6 +178,12 @@ impl RiskState {
     pub fn apply_list(&mut self, m: &ConfigListEntry) -> Result<(), Refusal> {
         self.lists.apply(m)
     }
+
+    /// Whether adding every entry of `ms` would fit the list (entries already listed take no
+    /// room); refused CapacityReached otherwise. Changes nothing (docs/DISPUTES.md, section 3).
+    pub fn lists_have_room(&self, ms: &[ConfigListEntry]) -> Result<(), Refusal> {
+        self.lists.have_room(ms)
+    }
 }
 
 #[cfg(test)]

@@ -60,6 +60,12 @@ pub struct Limits {
     pub idempotency_window_ns: u64,
     /// Most receipts in memory.
     pub receipts_max: u32,
+    /// Most labelled orders (schema 8; docs/DISPUTES.md).
+    pub labels_max: u32,
+    /// Most disputes, open and ended.
+    pub disputes_max: u32,
+    /// Most orders waiting in the review queue.
+    pub review_queue_max: u32,
     /// Ledger currencies (ISO 4217 numeric); a currency's slot is its index here.
     pub currencies: ArrayVec<u16, CURRENCIES_MAX>,
 }
@@ -229,17 +235,23 @@ pub struct ChannelBook {
     pub fees_returned_minor: u128,
     /// Refunds the channel paid.
     pub refunded_minor: u128,
+    /// What the channel took back for disputes (amount and fee; docs/DISPUTES.md).
+    pub disputed_minor: u128,
+    /// Of that, what it returned for disputes the merchant won.
+    pub dispute_returned_minor: u128,
     /// Captures the channel confirmed it reversed.
     pub reversed_minor: u128,
 }
 
 impl ChannelBook {
     /// What the channel owes us by this book: captured − fees + fees returned − refunded −
-    /// reversed (before its settlements: `ChannelSettlements::settled_minor`).
+    /// reversed − disputed + dispute returns (before its settlements: `ChannelSettlements::settled_minor`).
     pub fn owed_minor(&self) -> i128 {
         self.captured_minor as i128 - self.fees_minor as i128 + self.fees_returned_minor as i128
             - self.refunded_minor as i128
             - self.reversed_minor as i128
+            - self.disputed_minor as i128
+            + self.dispute_returned_minor as i128
     }
 
     /// Captures not kept whose reversal the channel has not confirmed yet.
@@ -362,6 +374,12 @@ pub struct State {
     pub channel_settlements: crate::channel_settlement::ChannelSettlements,
     /// The discrepancy list (docs/RECONCILIATION.md, section 6).
     pub discrepancies: crate::discrepancies::Discrepancies,
+    /// Orders' latest risk labels (docs/DISPUTES.md, section 1).
+    pub labels: crate::labels::Labels,
+    /// Disputes and what parties owe for them (docs/DISPUTES.md, section 2).
+    pub disputes: crate::disputes::Disputes,
+    /// Orders waiting for a review decision (docs/DISPUTES.md, section 3).
+    pub review: crate::review::ReviewQueue,
 }
 
 /// Operational counters: snapshotted with the state but not part of its hash (a resend or a
@@ -410,4 +428,6 @@ pub struct Counters {
     pub receipts_expired: u64,
     /// Times an order was due to retire and the receipts were full (it stayed).
     pub retire_blocked: u64,
+    /// Review verdicts not queued because the review queue was full.
+    pub review_queue_overflows: u64,
 }

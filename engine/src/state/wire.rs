@@ -6,11 +6,11 @@
 
 use rkyv::{Archive, Deserialize, Serialize};
 use sluice_protocol::{
-    AttemptStatus, CandidateDecision, Comparison, DiscrepancyClass, FinalStatus, HealthState,
-    ListKind, OrderState, PartyKind, PartyRole, PartySchedule, PaymentMethod, PayoutMode,
-    PayoutState, ReasonCode, RefundFeePolicy, RiskAction, RiskEntity, RiskFeature, RiskWindow,
-    Role, RoutingStrategy, RuleTarget, Scene, SecretHash, SettlementSchedule, SkipReason,
-    UnknownPolicy,
+    AttemptStatus, CandidateDecision, Comparison, DiscrepancyClass, DisputeReason, DisputeStage,
+    FinalStatus, HealthState, LabelKind, LabelSource, ListKind, OrderState, PartyKind, PartyRole,
+    PartySchedule, PaymentMethod, PayoutMode, PayoutState, ReasonCode, RefundFeePolicy, RiskAction,
+    RiskEntity, RiskFeature, RiskWindow, Role, RoutingStrategy, RuleTarget, Scene, SecretHash,
+    SettlementSchedule, SkipReason, UnknownPolicy,
 };
 
 /// Declares the archived mirror `$def` of the protocol enum `$remote`: one byte per value, the
@@ -214,4 +214,24 @@ stored_as_wire! {
 stored_as_wire! {
     /// When a party's income becomes available (`PartySchedule`).
     PartyScheduleDef for PartySchedule { CalendarDays, BusinessDays, Weekly, Monthly, Manual }
+}
+
+stored_as_wire! {
+    /// What a risk label says (`LabelKind`, schema 8).
+    LabelKindDef for LabelKind { None, Fraud, FalsePositive, Legitimate }
+}
+
+stored_as_wire! {
+    /// Where a risk label came from (`LabelSource`, schema 8).
+    LabelSourceDef for LabelSource { None, Analyst, IssuerReport, Customer, Review, Chargeback }
+}
+
+stored_as_wire! {
+    /// Where a dispute stands (`DisputeStage`, schema 8).
+    DisputeStageDef for DisputeStage { Opened, Won, Lost }
+}
+
+stored_as_wire! {
+    /// Why the payer disputed (`DisputeReason`, schema 8).
+    DisputeReasonDef for DisputeReason { Fraud, NotReceived, NotAsDescribed, Duplicate, Other }
 }
