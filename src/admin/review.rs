@@ -116,7 +116,11 @@ pub struct DisputeArgs {
     reference: String,
 }
 
-pub fn review(conn: &mut AdminConn, command: ReviewCommand, out: &mut Output) -> Result<(), String> {
+pub fn review(
+    conn: &mut AdminConn,
+    command: ReviewCommand,
+    out: &mut Output,
+) -> Result<(), String> {
     let (order_id, action) = match command {
         ReviewCommand::List => return list(conn, out),
         ReviewCommand::Show { order } => return show(conn, order, out),
@@ -124,7 +128,10 @@ pub fn review(conn: &mut AdminConn, command: ReviewCommand, out: &mut Output) ->
         ReviewCommand::RefundBlock { order } => (order, ReviewAction::RefundAndBlock),
     };
     let answer = conn.request(&ReviewDecision { order_id, action }.into())?;
-    out.change(&format!("review of order {order_id} ({})", action.name()), &answer);
+    out.change(
+        &format!("review of order {order_id} ({})", action.name()),
+        &answer,
+    );
     Ok(())
 }
 
@@ -155,7 +162,10 @@ pub fn label(conn: &mut AdminConn, command: LabelCommand, out: &mut Output) -> R
         note: codec::text(&note),
     };
     let answer = conn.request(&m.into())?;
-    out.change(&format!("label of order {order} ({})", m.kind.name()), &answer);
+    out.change(
+        &format!("label of order {order} ({})", m.kind.name()),
+        &answer,
+    );
     Ok(())
 }
 
@@ -183,19 +193,33 @@ pub fn dispute(conn: &mut AdminConn, a: DisputeArgs, out: &mut Output) -> Result
         channel_ref: Chars::new(&a.reference),
     };
     let answer = conn.request(&m.into())?;
-    let object = format!("dispute {} of channel {} ({})", a.dispute_id, a.channel, m.stage.name());
+    let object = format!(
+        "dispute {} of channel {} ({})",
+        a.dispute_id,
+        a.channel,
+        m.stage.name()
+    );
     out.change(&object, &answer);
     Ok(())
 }
 
 fn list(conn: &mut AdminConn, out: &mut Output) -> Result<(), String> {
     for position in 0.. {
-        match conn.request(&ReviewQuery { order_id: 0, position }.into())? {
+        match conn.request(
+            &ReviewQuery {
+                order_id: 0,
+                position,
+            }
+            .into(),
+        )? {
             Answer::Object(m) => match *m {
                 AnyMessage::ReviewItem(i) => print_item(&i, out),
                 other => return Err(format!("unexpected answer {}", other.name())),
             },
-            Answer::Refused { reason: ReasonCode::NotFound, .. } => break,
+            Answer::Refused {
+                reason: ReasonCode::NotFound,
+                ..
+            } => break,
             other => {
                 out.change("review queue", &other);
                 break;
@@ -206,7 +230,13 @@ fn list(conn: &mut AdminConn, out: &mut Output) -> Result<(), String> {
 }
 
 fn show(conn: &mut AdminConn, order_id: u64, out: &mut Output) -> Result<(), String> {
-    match conn.request(&ReviewQuery { order_id, position: 0 }.into())? {
+    match conn.request(
+        &ReviewQuery {
+            order_id,
+            position: 0,
+        }
+        .into(),
+    )? {
         Answer::Object(m) => match *m {
             AnyMessage::ReviewItem(i) => print_item(&i, out),
             other => return Err(format!("unexpected answer {}", other.name())),
@@ -234,7 +264,10 @@ fn print_item(i: &ReviewItem, out: &mut Output) {
         "label_source": i.label_source.name(),
     });
     let queued = if i.in_queue {
-        format!("queued #{} of {} by rule {}", i.position, i.queue_len, i.risk_rule_id)
+        format!(
+            "queued #{} of {} by rule {}",
+            i.position, i.queue_len, i.risk_rule_id
+        )
     } else {
         "not queued".to_string()
     };
