@@ -161,7 +161,7 @@ pub fn label(conn: &mut AdminConn, command: LabelCommand, out: &mut Output) -> R
         reference,
         note: codec::text(&note),
     };
-    let answer = conn.request(&m.into())?;
+    let answer = conn.request(&m.clone().into())?;
     out.change(
         &format!("label of order {order} ({})", m.kind.name()),
         &answer,
@@ -192,7 +192,7 @@ pub fn dispute(conn: &mut AdminConn, a: DisputeArgs, out: &mut Output) -> Result
         fee_minor: a.fee,
         channel_ref: Chars::new(&a.reference),
     };
-    let answer = conn.request(&m.into())?;
+    let answer = conn.request(&m.clone().into())?;
     let object = format!(
         "dispute {} of channel {} ({})",
         a.dispute_id,

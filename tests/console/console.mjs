@@ -2,14 +2,15 @@
 // this script). Steps: the login page stops an unauthenticated visit; a wrong secret is told so;
 // the admin logs in; the Channels page shows the failing channel out of rotation (then the test
 // lets it recover, told through a marker file) and healthy again; an order's story shows its
-// routing explanation; the review queue (/reviews) lists the payment the test sent to review, and
-// the risk dashboard shows its rule's figures and the score distribution. Screenshots go to
+// routing explanation; /reviews lists the payment the test left in the review queue and the one
+// an admin approved, and the risk dashboard shows their rule's figures and the score
+// distribution. Screenshots go to
 // SCREENSHOTS. Each step prints one line; any failure
 // exits 1 with the reason.
 //
 // Environment: CONSOLE_URL, ADMIN_KEY, ADMIN_SECRET, CHANNEL_NAME, SCREENSHOTS, MARKERS (a directory:
-// this script writes `saw-unhealthy` there; the test writes `review-order-id` and then `order-id`
-// once the flow is exported).
+// this script writes `saw-unhealthy` there; the test writes `review-order-id`,
+// `approved-order-id` and then `order-id` once the flow is exported).
 import { chromium } from 'playwright-core';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -105,23 +106,26 @@ async function order(page) {
   }
 }
 
-// The payment the test sent to review waits in the queue; the risk dashboard counts its rule.
+// Of the two payments the test sent to review, one waits in the queue and one was approved; the
+// risk dashboard counts both for their rule, the approved one labelled good.
 async function reviews(page) {
-  const orderId = readFileSync(join(markers, 'review-order-id'), 'utf8').trim();
+  const queued = readFileSync(join(markers, 'review-order-id'), 'utf8').trim();
+  const approved = readFileSync(join(markers, 'approved-order-id'), 'utf8').trim();
   await page.goto(`${url}/reviews`);
-  const queue = (await page.textContent('#reviews-queue')) ?? '';
-  check(queue.includes(orderId) && queue.includes('6000.00'), `the review queue lists order ${orderId} (6000.00): ${queue.slice(0, 200)}`);
-  const open = (await page.textContent('#reviews-open')) ?? '';
-  check(/In the queue\s*1\D/.test(open), `one payment waits for review: ${open}`);
+  const firstCells = async (table) => page.$$eval(`#${table} tbody tr`, (trs) => trs.map((tr) => tr.cells[0].textContent));
+  const queue = await firstCells('reviews-queue');
+  check(queue.length === 1 && queue[0] === queued, `the review queue lists order ${queued} only: ${queue}`);
+  const queueText = (await page.textContent('#reviews-queue')) ?? '';
+  check(queueText.includes('6000.00'), `with its amount: ${queueText.slice(0, 200)}`);
+  const decided = (await page.textContent('#reviews-decided')) ?? '';
+  check((await firstCells('reviews-decided')).includes(approved) && decided.includes('Approve'), `order ${approved} is decided Approve: ${decided.slice(0, 200)}`);
   await shot(page, 'reviews.png');
   await page.goto(`${url}/risk`);
-  const rules = (await page.textContent('#risk-rules')) ?? '';
-  const row = [...(await page.$$eval('#risk-rules tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent))))]
-    .find((cells) => cells[0] === '11');
-  check(row && row[1] === '1' && row[3] === '1', `rule 11 shows one hit, reviewed: ${JSON.stringify(row)} in ${rules.slice(0, 200)}`);
+  const rows = await page.$$eval('#risk-rules tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
+  const row = rows.find((cells) => cells[0] === '11');
+  // Rule, hits, blocked, reviewed, shadow, labelled fraud, labelled good, ...
+  check(row && row[1] === '2' && row[3] === '2' && row[6] === '1', `rule 11: two hits reviewed, one labelled good: ${JSON.stringify(rows)}`);
   check((await page.$('#chart-risk-scores')) !== null, 'the risk dashboard draws the score distribution');
-  const fp = (await page.textContent('#false-positive-rate')) ?? '';
-  check(fp.includes('no labels yet'), `without labels the false-positive rate says so: ${fp}`);
   await shot(page, 'risk.png');
 }
 
