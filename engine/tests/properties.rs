@@ -209,6 +209,9 @@ enum Step {
     OpenDiscrepancy(u64, usize, usize, i64),
     /// Resolves discrepancy id with a signed write-off.
     ResolveDiscrepancy(u64, i64),
+    /// A chargeback from the channel (docs/DISPUTES.md): open one on a paid order (action 0, or
+    /// when none is open) of `permille` of its amount, or win (1) or lose (2) an open one.
+    Dispute(usize, u8, i64),
     /// Snapshot the engine, restore it, continue with the restored one.
     Snapshot,
 }
@@ -393,6 +396,14 @@ fn steps(max: usize) -> impl Strategy<Value = Vec<Step>> {
     prop::collection::vec(step(), 1..=max)
 }
 
+/// The random steps with chargebacks among them (docs/DISPUTES.md): a strategy of its own, so
+/// that the other suites' fixed-seed sequences stay what they were.
+fn dispute_steps(max: usize) -> impl Strategy<Value = Vec<Step>> {
+    let dispute =
+        (any::<usize>(), 0u8..3, 1i64..=1_000).prop_map(|(p, a, m)| Step::Dispute(p, a, m));
+    prop::collection::vec(prop_oneof![10 => step(), 2 => dispute], 1..=max)
+}
+
 fn whale() -> impl Strategy<Value = Step> {
     (pay_spec(), whale_amount()).prop_map(|(mut s, amount)| {
         s.user = WHALE;
@@ -505,6 +516,9 @@ struct Coverage {
     receipts_expired: u64,
     /// Manual releases that released held income.
     releases: u64,
+    /// Dispute stages accepted: opened, won, lost; and debts recovered on pulses (the dispute
+    /// debts went down without a Won).
+    disputes: [u64; 3],
 }
 
 struct Harness {
@@ -565,6 +579,12 @@ struct Harness {
     batches: BTreeSet<(u16, u16, u64)>,
     settled: BTreeMap<(u16, u16), (i128, i128, i128)>,
     discrepancies: BTreeMap<u64, (u16, u16, i64, bool)>,
+    /// Disputes accepted, by dispute id (their notice as last accepted), and per order the
+    /// amount open or lost to disputes (the engine counts it as refunded).
+    disputes: BTreeMap<u64, DisputeNotice>,
+    order_disputed: BTreeMap<u64, i64>,
+    /// Per refund id: what was disputed of its order when it was requested.
+    disputed_at_refund: BTreeMap<u64, i64>,
 }
 
 fn is_final(state: OrderState) -> bool {
@@ -676,6 +696,9 @@ impl Harness {
             batches: BTreeSet::new(),
             settled: BTreeMap::new(),
             discrepancies: BTreeMap::new(),
+            disputes: BTreeMap::new(),
+            order_disputed: BTreeMap::new(),
+            disputed_at_refund: BTreeMap::new(),
         }
     }
 
@@ -890,6 +913,7 @@ impl Harness {
             Step::ResolveDiscrepancy(id, write_off) => self.resolve_discrepancy(*id, *write_off),
             Step::Calendar(offset, kind) => self.calendar_day(*offset, *kind),
             Step::Release(merchant, back) => self.release(*merchant, *back),
+            Step::Dispute(pick, action, permille) => self.dispute(*pick, *action, *permille),
         }
     }
 
@@ -1669,9 +1693,12 @@ impl Harness {
                         result: None,
                     };
                     assert!(self.refund_views.insert(x.refund_id, view).is_none());
+                    let disputed = self.order_disputed.get(&x.order_id).copied().unwrap_or(0);
+                    self.disputed_at_refund.insert(x.refund_id, disputed);
                     self.refund_dispatched.push(x.clone());
                 }
                 AnyMessage::RefundResult(r) => self.observe_refund_result(r),
+                AnyMessage::DisputeUpdate(u) => self.observe_dispute(u),
                 AnyMessage::WithdrawAck(w) if w.status == AckStatus::Accepted && !w.duplicate => {
                     let prev = self.payout_fees.insert(w.withdrawal_id, w.fee_minor);
                     assert!(prev.is_none(), "payout id {} given twice", w.withdrawal_id);
@@ -1824,7 +1851,13 @@ impl Harness {
             assert_eq!(r.currency, order.currency);
             let mut reversed = self.line_reversed[&r.order_id].clone();
             if pro_rata {
-                let before: i64 = reversed.iter().sum();
+                // The engine counts what was disputed when the refund was asked as refunded.
+                let disputed = self
+                    .disputed_at_refund
+                    .get(&r.refund_id)
+                    .copied()
+                    .unwrap_or(0);
+                let before: i64 = reversed.iter().sum::<i64>() + disputed;
                 let back = sluice_engine::money::fee_returned(
                     order.fee_minor,
                     order.amount_minor,
@@ -1899,6 +1932,9 @@ impl Harness {
         for o in st.orders.iter().filter(|o| !o.vacant) {
             let order_id = o.id;
             let (refunded, being_refunded) = refunds.get(&order_id).copied().unwrap_or_default();
+            // The engine counts what disputes hold (open or lost) as refunded.
+            let disputed = self.order_disputed.get(&order_id).copied().unwrap_or(0);
+            let refunded = refunded + disputed;
             assert_eq!(
                 (o.refunded_minor, o.refund_pending_minor),
                 (refunded, being_refunded),
@@ -1917,7 +1953,11 @@ impl Harness {
                     "order {order_id}"
                 );
                 let in_flight: i64 = taken.iter().zip(reversed).map(|(t, r)| t - r).sum();
-                assert_eq!(in_flight, o.refund_pending_minor, "order {order_id}");
+                assert_eq!(
+                    in_flight,
+                    o.refund_pending_minor + disputed,
+                    "order {order_id}"
+                );
             }
             if let Some(&before) = self.states.get(&order_id)
                 && is_final(before)
@@ -1946,6 +1986,7 @@ impl Harness {
             .filter(|r| !r.vacant && r.revived.is_none())
         {
             let (refunded, being_refunded) = refunds.get(&r.order_id).copied().unwrap_or_default();
+            let refunded = refunded + self.order_disputed.get(&r.order_id).copied().unwrap_or(0);
             assert_eq!(
                 (r.refunded_minor, being_refunded),
                 (refunded, 0),
@@ -2160,6 +2201,101 @@ impl Harness {
         });
     }
 
+    /// A chargeback: opens one on a paid order, or wins or loses an open one; a refusal must be
+    /// one the model cannot foresee exactly and changes nothing.
+    fn dispute(&mut self, pick: usize, action: u8, permille: i64) {
+        let open: Vec<u64> = self
+            .disputes
+            .iter()
+            .filter(|(_, n)| n.stage == DisputeStage::Opened)
+            .map(|(&id, _)| id)
+            .collect();
+        let notice = if action > 0 && !open.is_empty() {
+            let mut n = self.disputes[&open[pick % open.len()]].clone();
+            n.stage = [DisputeStage::Won, DisputeStage::Lost][usize::from(action - 1)];
+            n
+        } else {
+            let paid: Vec<PaymentResult> = self
+                .orders
+                .values()
+                .filter_map(|v| v.result.clone())
+                .filter(|r| r.status == FinalStatus::Succeeded)
+                .collect();
+            let Some(r) = pick_from(&paid, pick) else {
+                return;
+            };
+            let amount = (i128::from(r.amount_minor) * i128::from(permille) / 1_000).max(1);
+            DisputeNotice {
+                dispute_id: 1 + self.disputes.len() as u64,
+                channel_id: r.channel_id,
+                order_id: r.order_id,
+                attempt: r.attempts,
+                stage: DisputeStage::Opened,
+                reason: [DisputeReason::Fraud, DisputeReason::Other][(permille % 2) as usize],
+                currency: r.currency,
+                amount_minor: amount as i64,
+                fee_minor: permille % 40,
+                channel_ref: Chars::new("cb"),
+            }
+        };
+        let before = self.d.engine.content_hash();
+        let out = self.channel(notice.channel_id, &notice);
+        let a = config_ack(&out).clone();
+        if a.status == AckStatus::Accepted {
+            let stage = notice.stage as usize - 1;
+            let was = self.disputes.insert(notice.dispute_id, notice);
+            self.coverage.disputes[stage] +=
+                u64::from(was.is_none_or(|w| w.stage as usize - 1 != stage));
+            return;
+        }
+        assert!(
+            matches!(
+                a.reason,
+                ReasonCode::DisputeExceedsCaptured
+                    | ReasonCode::OrderExpired
+                    | ReasonCode::OrdersFull
+                    | ReasonCode::BalanceOverflow
+            ),
+            "{notice:?}: {a:?}"
+        );
+        assert_eq!(self.d.engine.content_hash(), before, "a refused dispute");
+    }
+
+    /// A dispute stage's money in the model: each line's share (and the merchant's fee) leaves
+    /// the party on Opened and comes back on Won; the platform's lines as a refund's.
+    fn observe_dispute(&mut self, u: &DisputeUpdate) {
+        let sign: i64 = match u.stage {
+            DisputeStage::Opened => -1,
+            DisputeStage::Won => 1,
+            DisputeStage::Lost => {
+                assert!(u.reversal.is_empty());
+                return;
+            }
+        };
+        let sum: i64 = u.reversal.iter().map(|l| l.amount_minor).sum();
+        assert_eq!(
+            sum, u.amount_minor,
+            "the reversal sums to the amount: {u:?}"
+        );
+        *self.order_disputed.entry(u.order_id).or_default() -= sign * u.amount_minor;
+        for l in &u.reversal {
+            let amount = i128::from(sign * l.amount_minor);
+            match (party_of(l.role), l.role) {
+                (Some(kind), _) => self.credit(kind, l.party_id, u.currency, sign * l.amount_minor),
+                (None, PartyRole::Platform) => {
+                    self.platform.entry(u.currency).or_default().0 += amount
+                }
+                (None, _) => self.platform.entry(u.currency).or_default().1 -= amount,
+            }
+        }
+        self.credit(
+            PartyKind::Merchant,
+            u.merchant_id,
+            u.currency,
+            sign * u.fee_minor,
+        );
+    }
+
     /// Every channel's settlement figures and open discrepancies against the model.
     fn check_settlements(&self) {
         let e = &self.d.engine;
@@ -2221,6 +2357,8 @@ impl Harness {
                             .credit_balance()
                     })
                     .sum();
+                // What the party owes for disputes is not yet taken from its balances.
+                let expected = expected + i128::from(e.disputes().owed(party_slot, c as u8));
                 assert_eq!(posted, expected, "{kind:?} {id} in {currency}: posted");
                 // The report shows available net of money being refunded: equal to the model
                 // unless a refund of this party's income is at a channel, and then within the
@@ -2361,6 +2499,22 @@ proptest! {
 proptest! {
     #![proptest_config(config(64))]
 
+    /// Chargebacks opened, won and lost among payments, refunds, settlements and payouts: every
+    /// invariant after every input (the ledger balanced, the dispute accounts equal to the open
+    /// disputes and the debts, each party's balances equal to the model less its disputes), and
+    /// a run that restores from snapshots gives the same outputs and state.
+    #[test]
+    fn chargebacks_keep_every_invariant(steps in dispute_steps(200)) {
+        let checked = Harness::run(&steps, Options { restore: true, check: true, hash_each: false });
+        let plain = Harness::run(&steps, Options { restore: false, check: false, hash_each: false });
+        assert_eq!(checked.outputs, plain.outputs);
+        assert_eq!(checked.last, plain.last);
+    }
+}
+
+proptest! {
+    #![proptest_config(config(64))]
+
     /// The same invariants near the money limits, and the ledger within the largest balance after
     /// every input (`Ledger::verify` in `check`).
     #[test]
@@ -2438,6 +2592,26 @@ fn the_random_runs_reach_the_money_limits() {
 
 /// The random runs reach manual releases of held income (a merchant reconfigured `Manual`, paid,
 /// and released through a day it earned on): a mechanism removed shows here as a zero.
+#[test]
+fn the_random_runs_open_win_and_lose_chargebacks() {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::new(config(8));
+    let mut seen = [0u64; 3];
+    for _ in 0..8 {
+        let steps = dispute_steps(200).new_tree(&mut runner).unwrap().current();
+        let options = Options {
+            restore: false,
+            check: true,
+            hash_each: false,
+        };
+        let c = Harness::run_counting(&steps, options).1;
+        for (s, n) in seen.iter_mut().zip(c.disputes) {
+            *s += n;
+        }
+    }
+    assert!(seen.iter().all(|&n| n > 0), "opened, won, lost: {seen:?}");
+}
+
 #[test]
 fn the_random_runs_release_held_income() {
     use proptest::strategy::ValueTree;
