@@ -220,7 +220,9 @@ fn order_row(input: &Input<'_>, ack: &PaymentAck, o: &Order, goods_category: i32
         } else {
             0
         },
-        risk_score: derive_risk::ack_score(ack),
+        // PaymentAck's `risk_score` (since 8) is h-score's; this branch's PaymentAck has none
+        // yet, and 0 is what a verdict without a model scores (docs/STORE.md section 6).
+        risk_score: 0,
     }
 }
 

@@ -7,15 +7,9 @@
 
 use sluice_engine::dispute_events::{DisputeEvent, DisputeMoved};
 use sluice_engine::labels::Label;
-use sluice_protocol::PaymentAck;
 
 use super::derive::{Input, id, live_order, ordinal};
 use super::rows::{DisputeRow, ReviewRow, RiskLabelRow, Rows};
-
-/// The verdict's risk score as the PaymentAck reports it (0 without a model).
-pub(super) fn ack_score(_ack: &PaymentAck) -> i32 {
-    0
-}
 
 /// Appends a row per label, dispute stage and review change the input made.
 pub(super) fn risk_rows(input: &Input<'_>, rows: &mut Rows) {
