@@ -140,7 +140,11 @@ fn review_payment(
         "rule 11 sends it to review"
     );
     let (_, d) = connectors.next_dispatch();
-    connectors.answer(&d, ChannelOutcome::Succeeded, &format!("REVIEWED-{request_id}"));
+    connectors.answer(
+        &d,
+        ChannelOutcome::Succeeded,
+        &format!("REVIEWED-{request_id}"),
+    );
     wait_for(acq, "PaymentResult", |m| match m {
         AnyMessage::PaymentResult(r) if r.request_id == request_id => Some(()),
         _ => None,
