@@ -3,7 +3,9 @@
 //! back through its probes, `sluice console` over the server and a flow store, and Debian's
 //! chromium driven by playwright-core (tests/console/console.mjs): it logs in, sees unionpay
 //! unhealthy and then recovered on the Channels page, opens one order's story with its routing
-//! explanation, and saves screenshots under `CARGO_TARGET_TMPDIR/console-screenshots`.
+//! explanation, sees a payment that the default rule 11 (gambling_large) sent to review in the
+//! review queue of /reviews, another that an admin approved among the decided ones, and the risk
+//! dashboard's per-rule figures and score distribution (issue 23), and saves screenshots under `CARGO_TARGET_TMPDIR/console-screenshots`.
 //!
 //! The channel's health now comes from the live server's metrics; its timeline and the order's
 //! story from the flow `sluice export --once` wrote to Parquet after the recovery.
@@ -119,6 +121,37 @@ fn recover_unionpay(acq: &mut sluice_gateway::client::Client, connectors: &mut C
     }
 }
 
+/// The default configuration's rule 11 (gambling_large: goods category 7995 over 5,000.00)
+/// sends a payment to review; it proceeds and succeeds. Returns its order id.
+fn review_payment(
+    acq: &mut sluice_gateway::client::Client,
+    connectors: &mut Connectors,
+    request_id: u64,
+) -> u64 {
+    let mut request = payment(request_id, SHOP, 600_000, PaymentMethod::Card);
+    request.goods_category = 7995;
+    acq.send(&request).expect("send");
+    let AnyMessage::PaymentAck(ack) = next(acq, "PaymentAck") else {
+        panic!("expected a PaymentAck");
+    };
+    assert_eq!(
+        (ack.status, ack.risk_action, ack.risk_rule_id),
+        (AckStatus::Accepted, RiskAction::Review, 11),
+        "rule 11 sends it to review"
+    );
+    let (_, d) = connectors.next_dispatch();
+    connectors.answer(
+        &d,
+        ChannelOutcome::Succeeded,
+        &format!("REVIEWED-{request_id}"),
+    );
+    wait_for(acq, "PaymentResult", |m| match m {
+        AnyMessage::PaymentResult(r) if r.request_id == request_id => Some(()),
+        _ => None,
+    });
+    ack.order_id
+}
+
 /// `sluice export --data DATA --once`: the journal so far, into the Parquet store.
 fn export_once(data: &Path) {
     let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
@@ -201,7 +234,17 @@ fn the_console_shows_a_channel_fail_and_recover_and_an_orders_routing() {
     let order_id = fail_unionpay(&mut acq, &mut connectors);
     wait_for_file(&dir.join("saw-unhealthy"), &mut browser);
     recover_unionpay(&mut acq, &mut connectors);
+    // Two payments go to review; an admin approves the second (`sluice admin review approve`).
+    let queued = review_payment(&mut acq, &mut connectors, 300);
+    let approved = review_payment(&mut acq, &mut connectors, 301);
+    admin_ok(
+        server.addr,
+        &["review", "approve", "--order", &approved.to_string()],
+    );
     export_once(&data);
+    for (marker, id) in [("review-order-id", queued), ("approved-order-id", approved)] {
+        std::fs::write(dir.join(marker), id.to_string()).expect("write a marker");
+    }
     // The browser script searches this order once the export is in.
     std::fs::write(dir.join("order-id"), order_id.to_string()).expect("write the order id");
     let deadline = Instant::now() + BROWSER_WAIT;
@@ -225,6 +268,8 @@ fn the_console_shows_a_channel_fail_and_recover_and_an_orders_routing() {
         "channels-unhealthy.png",
         "channels-recovered.png",
         "order.png",
+        "reviews.png",
+        "risk.png",
     ] {
         assert!(shots.join(shot).exists(), "no screenshot {shot}");
     }

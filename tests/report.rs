@@ -488,3 +488,58 @@ fn payouts_show(dir: &Path, daily: &[Value], monthly: &[Value]) {
         sluice(&["report", "payouts", "--by", "day,state"], dir)
     );
 }
+
+/// `sluice report risk` over a Parquet store holding the console's sample rows (five orders:
+/// one blocked by rule 7 and labelled a false positive, two sent to review by rule 9, one of
+/// them refunded and blocked as fraud): the figures are the report API's, and tie out by hand.
+#[test]
+fn risk_report_prints_rates_that_tie_out_to_the_labels() {
+    use sluice_store::FlowStore;
+    let test_dir = common::TestDir::new("report-risk");
+    let rows = sluice_store::console::testing::sample_rows();
+    let mut store = sluice_store::ParquetStore::open(&test_dir.path).expect("open the store");
+    store.commit(&rows, 40).expect("commit");
+    let json: Value = serde_json::from_str(&sluice(
+        &["report", "risk", "--format", "json"],
+        &test_dir.path,
+    ))
+    .expect("JSON");
+    let all = sluice_store::DayRange::default();
+    let expected = serde_json::to_value(sluice_store::report::risk(&rows, all)).expect("JSON");
+    assert_eq!(json, expected, "the CLI prints the report API's figures");
+    let overall = &json["overall"];
+    assert_eq!(
+        (overall["requested"].as_u64(), overall["blocked"].as_u64()),
+        (Some(5), Some(1))
+    );
+    assert_eq!(overall["interception_rate"].as_f64(), Some(0.2));
+    assert_eq!(overall["false_positive_rate"].as_f64(), Some(1.0));
+    let rule9 = json["rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .find(|r| r["rule_id"] == 9)
+        .expect("rule 9");
+    assert_eq!(
+        (rule9["hits"].as_u64(), rule9["reviewed"].as_u64()),
+        (Some(2), Some(2))
+    );
+    assert_eq!(rule9["precision"].as_f64(), Some(0.5));
+    let text = sluice(&["report", "risk"], &test_dir.path);
+    assert!(
+        text.contains("false-positive rate 100.00% (1 blocked orders labelled good)"),
+        "{text}"
+    );
+    let csv = sluice(
+        &["report", "risk", "--by", "day", "--format", "csv"],
+        &test_dir.path,
+    );
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[0].starts_with("day,requested,blocked") && lines[0].ends_with("score_90_100"));
+    // Scores 12, 97, 35, 62, 91.
+    assert_eq!(
+        lines[1],
+        "2026-12-01,5,1,2,1,1,1,1,0.200000,1.000000,1.000000,0,1,0,1,0,0,1,0,0,2"
+    );
+    assert!(lines[2].starts_with("all,5,1,2,"), "{csv}");
+}

@@ -91,6 +91,7 @@ impl<S: FlowStore> Exporter<S> {
             .map_err(node)?;
         replayer.engine.record_transfers(true);
         replayer.engine.record_payouts(true);
+        replayer.engine.record_dispute_events(true);
         let derive = DeriveState::new(&replayer.engine);
         let name = format!("export-{}", store.name());
         let follower = Follower::with_replayer(data_dir, &name, cursor, replayer).map_err(node)?;

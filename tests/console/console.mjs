@@ -2,11 +2,15 @@
 // this script). Steps: the login page stops an unauthenticated visit; a wrong secret is told so;
 // the admin logs in; the Channels page shows the failing channel out of rotation (then the test
 // lets it recover, told through a marker file) and healthy again; an order's story shows its
-// routing explanation. Screenshots go to SCREENSHOTS. Each step prints one line; any failure
+// routing explanation; /reviews lists the payment the test left in the review queue and the one
+// an admin approved, and the risk dashboard shows their rule's figures and the score
+// distribution. Screenshots go to
+// SCREENSHOTS. Each step prints one line; any failure
 // exits 1 with the reason.
 //
 // Environment: CONSOLE_URL, ADMIN_KEY, ADMIN_SECRET, CHANNEL_NAME, SCREENSHOTS, MARKERS (a directory:
-// this script writes `saw-unhealthy` there; the test writes `order-id` once the flow is exported).
+// this script writes `saw-unhealthy` there; the test writes `review-order-id`,
+// `approved-order-id` and then `order-id` once the flow is exported).
 import { chromium } from 'playwright-core';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -96,10 +100,33 @@ async function order(page) {
   const story = (await page.textContent('#story')) ?? '';
   check(story.includes('Payment requested') && story.includes('Attempt 1'), 'the story tells the request and its attempts');
   await shot(page, 'order.png');
-  for (const p of ['/', '/risk', '/reports']) {
+  for (const p of ['/', '/reports']) {
     await page.goto(`${url}${p}`);
     await shot(page, `page${p === '/' ? '-overview' : p.replace('/', '-')}.png`);
   }
+}
+
+// Of the two payments the test sent to review, one waits in the queue and one was approved; the
+// risk dashboard counts both for their rule, the approved one labelled good.
+async function reviews(page) {
+  const queued = readFileSync(join(markers, 'review-order-id'), 'utf8').trim();
+  const approved = readFileSync(join(markers, 'approved-order-id'), 'utf8').trim();
+  await page.goto(`${url}/reviews`);
+  const firstCells = async (table) => page.$$eval(`#${table} tbody tr`, (trs) => trs.map((tr) => tr.cells[0].textContent));
+  const queue = await firstCells('reviews-queue');
+  check(queue.length === 1 && queue[0] === queued, `the review queue lists order ${queued} only: ${queue}`);
+  const queueText = (await page.textContent('#reviews-queue')) ?? '';
+  check(queueText.includes('6000.00'), `with its amount: ${queueText.slice(0, 200)}`);
+  const decided = (await page.textContent('#reviews-decided')) ?? '';
+  check((await firstCells('reviews-decided')).includes(approved) && decided.includes('Approve'), `order ${approved} is decided Approve: ${decided.slice(0, 200)}`);
+  await shot(page, 'reviews.png');
+  await page.goto(`${url}/risk`);
+  const rows = await page.$$eval('#risk-rules tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
+  const row = rows.find((cells) => cells[0] === '11');
+  // Rule, hits, blocked, reviewed, shadow, labelled fraud, labelled good, ...
+  check(row && row[1] === '2' && row[3] === '2' && row[6] === '1', `rule 11: two hits reviewed, one labelled good: ${JSON.stringify(rows)}`);
+  check((await page.$('#chart-risk-scores')) !== null, 'the risk dashboard draws the score distribution');
+  await shot(page, 'risk.png');
 }
 
 const browser = await chromium.launch({
@@ -111,6 +138,7 @@ try {
   await login(page);
   await channels(page);
   await order(page);
+  await reviews(page);
   console.log('console browser test passed');
 } catch (e) {
   console.error(`console browser test FAILED: ${e.message}`);

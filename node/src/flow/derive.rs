@@ -1,7 +1,8 @@
 //! The rows one applied journal record causes (docs/STORE.md, section 1): a pure function of the
 //! input, the outputs it produced and the engine right after it, like the notifications'
 //! derivation (`crate::notifications`). The exporter's engine records its ledger transfers
-//! (`Engine::record_transfers`) and payout state changes (`Engine::record_payouts`); a small [`DeriveState`] remembers the risk rules' shadow-hit
+//! (`Engine::record_transfers`), payout state changes (`Engine::record_payouts`) and labels,
+//! disputes and review changes (`Engine::record_dispute_events`); a small [`DeriveState`] remembers the risk rules' shadow-hit
 //! counters between inputs, so that the shadow rules an input matched can be told.
 //!
 //! Answers to resends (`duplicate`) and retransmissions are not rows: they changed nothing.
@@ -130,10 +131,6 @@ pub fn derive_of(
                 derive_payouts::withdraw_returned(&input, &w, rows);
             }
             AnyMessage::HealthAlert(h) => health(&input, &h, health_from, rows),
-            AnyMessage::ConfigAck(a) => derive_risk::config_ack(&input, &a, rows),
-            AnyMessage::DisputeUpdate(u) if !u.retransmission => {
-                derive_risk::dispute_update(&input, &u, rows);
-            }
             _ => {}
         }
     }
@@ -148,6 +145,7 @@ pub fn derive_of(
     ledger_rows(&input, rows);
     super::derive_recon::recon_rows(&input, rows);
     derive_payouts::payout_rows(&input, rows);
+    derive_risk::risk_rows(&input, rows);
 }
 
 fn fresh(duplicate: bool, retransmission: bool) -> bool {
@@ -189,7 +187,6 @@ fn payment_ack(
         rows.orders
             .push(order_row(input, ack, order, goods_category));
         candidates(input, order, rows);
-        derive_risk::queued_review(input, ack, order, rows);
     }
     (subject, ack.risk_rule_id, ack.risk_action.name())
 }
@@ -226,7 +223,9 @@ fn order_row(input: &Input<'_>, ack: &PaymentAck, o: &Order, goods_category: i32
         } else {
             0
         },
-        risk_score: derive_risk::ack_score(ack),
+        // PaymentAck's `risk_score` (since 8) is h-score's; this branch's PaymentAck has none
+        // yet, and 0 is what a verdict without a model scores (docs/STORE.md section 6).
+        risk_score: 0,
     }
 }
 

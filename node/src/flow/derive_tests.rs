@@ -13,7 +13,7 @@ use super::rows::Rows;
 
 pub(super) struct World {
     pub(super) d: Driver,
-    state: DeriveState,
+    pub(super) state: DeriveState,
     pub(super) rows: Rows,
 }
 
@@ -24,6 +24,7 @@ impl World {
         let mut d = Driver::new(&fixture::genesis(10_000), fixture::START_NS).unwrap();
         d.engine.record_transfers(true);
         d.engine.record_payouts(true);
+        d.engine.record_dispute_events(true);
         let state = DeriveState::new(&d.engine);
         let mut w = World {
             d,
@@ -144,7 +145,7 @@ type Key = (String, i32, String, i32);
 /// (debits pending, debits posted, credits pending, credits posted), signed.
 type Sums = [i128; 4];
 
-fn sums_from_rows(rows: &Rows) -> BTreeMap<Key, Sums> {
+pub(super) fn sums_from_rows(rows: &Rows) -> BTreeMap<Key, Sums> {
     let mut sums: BTreeMap<Key, Sums> = BTreeMap::new();
     for t in &rows.ledger_transfers {
         let a = i128::from(t.amount_minor);
@@ -178,7 +179,7 @@ fn sums_from_rows(rows: &Rows) -> BTreeMap<Key, Sums> {
     sums
 }
 
-fn sums_from_ledger(d: &Driver) -> BTreeMap<Key, Sums> {
+pub(super) fn sums_from_ledger(d: &Driver) -> BTreeMap<Key, Sums> {
     let ledger = &d.engine.state().ledger;
     let mut sums = BTreeMap::new();
     for id in 0..ledger.accounts_len() as u32 {

@@ -76,8 +76,7 @@ fn label(seq: i64, order_id: i64, kind: &str, source: &str) -> RiskLabelRow {
 
 /// Orders 1–4 on D1, 5–8 on D2. Rule 10 blocks, rule 11 reviews, rule 12 blocks in shadow.
 fn scripted() -> Rows {
-    let mut rows = Rows::default();
-    rows.orders = vec![
+    let orders = vec![
         order(1, D1, "Allow", 0, 5),
         order(2, D1, "Block", 10, 95),
         order(3, D1, "Block", 10, 91),
@@ -87,7 +86,7 @@ fn scripted() -> Rows {
         order(7, D2, "Review", 11, 40),
         order(8, D2, "Allow", 0, 0),
     ];
-    rows.risk_hits = vec![
+    let risk_hits = vec![
         hit(2, 10, false, "Block", "payment"),
         hit(3, 10, false, "Block", "payment"),
         hit(4, 11, false, "Review", "payment"),
@@ -98,7 +97,7 @@ fn scripted() -> Rows {
         // A refund's verdict: not a payment order's, not counted.
         hit(9, 10, false, "Block", "refund"),
     ];
-    rows.risk_labels = vec![
+    let risk_labels = vec![
         label(100, 1, "Fraud", "Chargeback"),
         label(101, 2, "FalsePositive", "Customer"),
         // Approved in review, charged back later: fraud.
@@ -112,7 +111,12 @@ fn scripted() -> Rows {
         // An order the store has no row of: no figure moves.
         label(107, 99, "Fraud", "Analyst"),
     ];
-    rows
+    Rows {
+        orders,
+        risk_hits,
+        risk_labels,
+        ..Rows::default()
+    }
 }
 
 fn close(a: Option<f64>, b: f64) -> bool {
