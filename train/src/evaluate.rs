@@ -106,6 +106,7 @@ mod tests {
                 rule_id: 0,
                 risk_score: 0,
                 features: [0; sluice_engine::risk::FEATURES],
+                candidate_matches: 0,
             },
             fraud,
         }

@@ -223,9 +223,8 @@ fn order_row(input: &Input<'_>, ack: &PaymentAck, o: &Order, goods_category: i32
         } else {
             0
         },
-        // PaymentAck's `risk_score` (since 8) is h-score's; this branch's PaymentAck has none
-        // yet, and 0 is what a verdict without a model scores (docs/STORE.md section 6).
-        risk_score: 0,
+        // 0 without a model (docs/RISK_SCORE.md; docs/STORE.md section 6).
+        risk_score: i32::from(ack.risk_score),
     }
 }
 
