@@ -62,7 +62,11 @@ impl FloatModel {
 
     /// The engine's model: Q16 weights (clamped to +-64.0), zero weights left out.
     pub fn quantise(&self, model_id: u32) -> sluice_protocol::ConfigRiskModel {
-        let q = |v: f64| (v * 65536.0).round().clamp(-(WEIGHT_MAX_Q16 as f64), WEIGHT_MAX_Q16 as f64) as i32;
+        let q = |v: f64| {
+            (v * 65536.0)
+                .round()
+                .clamp(-(WEIGHT_MAX_Q16 as f64), WEIGHT_MAX_Q16 as f64) as i32
+        };
         let mut m = sluice_protocol::ConfigRiskModel {
             model_id,
             status: sluice_protocol::Activity::Active,
@@ -106,12 +110,15 @@ pub fn fit(train: &[Example], options: &FitOptions) -> Result<FloatModel, String
         .max_iterations(options.max_iterations)
         .fit(&dataset)
         .map_err(|e| format!("logistic regression: {e}"))?;
+    // linfa's "positive" class is the more frequent one (genuine here): orient the logit so that
+    // it is the log-odds of fraud.
+    let sign = if fitted.labels().pos.class { 1.0 } else { -1.0 };
     let params = fitted.params();
     let mut weights = [0.0; FEATURES];
-    let mut intercept = fitted.intercept();
+    let mut intercept = sign * fitted.intercept();
     for j in 0..FEATURES {
-        weights[j] = params[j] / sd[j];
-        intercept -= params[j] * mean[j] / sd[j];
+        weights[j] = sign * params[j] / sd[j];
+        intercept -= sign * params[j] * mean[j] / sd[j];
     }
     Ok(FloatModel { intercept, weights })
 }
