@@ -19,7 +19,8 @@ pub struct FitOptions {
     pub seed: u64,
     /// L-BFGS iterations at most (bounds the training time).
     pub max_iterations: u64,
-    /// L2 penalty on the standardised weights.
+    /// L2 penalty on the standardised weights, per row (linfa's loss is a sum over rows, so its
+    /// `alpha` is this times the rows fitted).
     pub l2: f64,
     /// Most rows fitted (fraud rows are all kept; genuine rows are sampled, seeded).
     pub rows_max: usize,
@@ -30,7 +31,7 @@ impl Default for FitOptions {
         FitOptions {
             seed: 7,
             max_iterations: 200,
-            l2: 1e-3,
+            l2: 0.01,
             rows_max: 400_000,
         }
     }
@@ -60,7 +61,16 @@ impl FloatModel {
         (100.0 * p).round() as u8
     }
 
-    /// The engine's model: Q16 weights (clamped to +-64.0), zero weights left out.
+    /// How many of the weights and the intercept the engine's bound (+-1024.0) would clamp.
+    pub fn clamped(&self) -> usize {
+        let max = f64::from(WEIGHT_MAX_Q16) / 65536.0;
+        std::iter::once(&self.intercept)
+            .chain(self.weights.iter())
+            .filter(|v| v.abs() > max)
+            .count()
+    }
+
+    /// The engine's model: Q16 weights (clamped to +-1024.0), zero weights left out.
     pub fn quantise(&self, model_id: u32) -> sluice_protocol::ConfigRiskModel {
         let q = |v: f64| {
             (v * 65536.0)
@@ -106,7 +116,7 @@ pub fn fit(train: &[Example], options: &FitOptions) -> Result<FloatModel, String
     let y: Array1<bool> = rows.iter().map(|e| e.fraud).collect();
     let dataset = Dataset::new(x, y);
     let fitted = LogisticRegression::default()
-        .alpha(options.l2)
+        .alpha(options.l2 * rows.len() as f64)
         .max_iterations(options.max_iterations)
         .fit(&dataset)
         .map_err(|e| format!("logistic regression: {e}"))?;

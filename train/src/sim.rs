@@ -51,7 +51,7 @@ pub struct SimSummary {
 /// Something the simulated world does at a time (ordered by time, then by scheduling order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Action {
-    /// Payment `index` of the day's list.
+    /// Payment `index` of `Sim::payments`.
     Pay(usize),
     /// The channel answers an attempt.
     Answer {
@@ -100,7 +100,8 @@ struct Sim {
     now: u64,
     queue: BinaryHeap<Reverse<(u64, u64, Action)>>,
     scheduled: u64,
-    day: Vec<SimPayment>,
+    /// Every simulated payment so far (`Action::Pay` indexes it).
+    payments: Vec<SimPayment>,
     orders: HashMap<u64, SimOrder>,
     next_refund: u64,
     next_dispute: u64,
@@ -123,11 +124,12 @@ pub fn simulate(dir: &Path, options: &SimOptions) -> Result<SimSummary, String> 
         SimMix::for_payments_per_day(options.payments_per_day),
     );
     for day in 0..options.days {
-        sim.day = fraud.day(day);
+        // Payments are indexed across days: a burst that starts late runs into the next day.
+        let first = sim.payments.len();
+        sim.payments.extend(fraud.day(day));
         let start = START_NS + u64::from(day) * DAY_NS;
-        let times: Vec<u64> = sim.day.iter().map(|p| START_NS + p.at_ns).collect();
-        for (i, at) in times.into_iter().enumerate() {
-            sim.schedule(at, Action::Pay(i));
+        for i in first..sim.payments.len() {
+            sim.schedule(START_NS + sim.payments[i].at_ns, Action::Pay(i));
         }
         for t in (0..DAY_NS).step_by(PULSE_NS as usize) {
             sim.schedule(start + t, Action::Pulse);
@@ -158,7 +160,7 @@ impl Sim {
             now: START_NS,
             queue: BinaryHeap::new(),
             scheduled: 0,
-            day: Vec::new(),
+            payments: Vec::new(),
             orders: HashMap::new(),
             next_refund: 0,
             next_dispute: 0,
@@ -263,7 +265,7 @@ impl Sim {
     }
 
     fn pay(&mut self, i: usize) -> Result<(), String> {
-        let p = self.day[i].clone();
+        let p = self.payments[i].clone();
         self.summary.payments += 1;
         if let Some(pattern) = p.fraud {
             self.summary.fraud_payments += 1;

@@ -43,6 +43,8 @@ pub struct Report {
     pub test_fraud: u64,
     pub fit_seconds: f64,
     pub terms: u64,
+    /// Weights (and intercept) beyond the engine's bound, clamped by the quantisation.
+    pub clamped: u64,
     /// AUC of the engine's fixed-point score, of the float model, and of the rules' verdicts.
     pub auc_score: f64,
     pub auc_float: f64,
@@ -81,6 +83,7 @@ pub fn train(o: &TrainOptions) -> Result<(ConfigRiskModel, Report), String> {
         test_fraud: count(&test_set),
         fit_seconds,
         terms: config.terms.len() as u64,
+        clamped: float.clamped() as u64,
         auc_score: auc(&test_set, |e| {
             f64::from(model.score(&e.observation.features))
         })?,
@@ -171,7 +174,7 @@ pub fn report_text(r: &Report) -> String {
         "replayed {} records ({} payments, {} journaled labels) in {:.1} s; fitted in {:.2} s ({} terms)\n\
          train: {} payments, {} fraud; held out: {} payments, {} fraud\n\
          AUC on held-out days: score {:.4} (float model {:.4}), rules alone {:.4}\n\
-         fixed-point vs float score: at most {} point(s) apart\n\
+         fixed-point vs float score: at most {} point(s) apart; {} weight(s) clamped\n\
          at a review rate of {:.1}%:\n",
         r.records,
         r.observations,
@@ -187,6 +190,7 @@ pub fn report_text(r: &Report) -> String {
         r.auc_float,
         r.auc_rules,
         r.score_difference_max,
+        r.clamped,
         r.review_rate * 100.0
     );
     s += &line("risk score (top by score)", &r.score_at_rate);

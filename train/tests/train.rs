@@ -49,6 +49,7 @@ fn a_model_trained_on_simulated_days_beats_the_rules_on_held_out_days() {
     assert!(report.auc_score > report.auc_rules + 0.2);
     assert!(report.score_at_rate.caught > report.rules_at_rate.caught);
     assert!(report.score_difference_max <= 1, "{report:?}");
+    assert_eq!(report.clamped, 0, "{report:?}");
     assert!(!model.terms.is_empty());
     // The same seed gives the same model.
     let (again, _) = train(&options).unwrap();
