@@ -152,14 +152,14 @@ fn moments(rows: &[&Example]) -> ([f64; FEATURES], [f64; FEATURES]) {
     let mut mean = [0.0; FEATURES];
     let mut sd = [0.0; FEATURES];
     for e in rows {
-        for j in 0..FEATURES {
-            mean[j] += e.observation.features[j] as f64 / 256.0 / n;
+        for (m, x) in mean.iter_mut().zip(&e.observation.features) {
+            *m += *x as f64 / 256.0 / n;
         }
     }
     for e in rows {
-        for j in 0..FEATURES {
-            let d = e.observation.features[j] as f64 / 256.0 - mean[j];
-            sd[j] += d * d / n;
+        for ((s, m), x) in sd.iter_mut().zip(&mean).zip(&e.observation.features) {
+            let d = *x as f64 / 256.0 - m;
+            *s += d * d / n;
         }
     }
     for s in sd.iter_mut() {

@@ -352,7 +352,7 @@ impl Sim {
             .apply_record(self.seq, self.now, &self.payload[..len], &mut self.outbox)
             .map_err(|e| e.to_string())?;
         self.summary.records += 1;
-        if self.seq % 4096 == 0 {
+        if self.seq.is_multiple_of(4096) {
             self.writer.commit().map_err(|e| e.to_string())?;
         }
         Ok(())

@@ -290,7 +290,11 @@ fn fraud(
 
 /// A payer's IP: a tenth of the payers share one per 50 (offices, carrier NAT).
 fn user_ip(user: u64) -> Ip {
-    let host = if user % 10 == 0 { user / 50 } else { user };
+    let host = if user.is_multiple_of(10) {
+        user / 50
+    } else {
+        user
+    };
     Ip::v4([10, (host >> 16) as u8, (host >> 8) as u8, host as u8])
 }
 
