@@ -112,6 +112,10 @@ fn run_train(a: TrainArgs) -> Result<(), String> {
     let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
     std::fs::write(&json_path, json).map_err(|e| format!("{}: {e}", json_path.display()))?;
     print!("{}", report_text(&report));
-    println!("model: {}; evaluation: {}", a.out.display(), json_path.display());
+    println!(
+        "model: {}; evaluation: {}",
+        a.out.display(),
+        json_path.display()
+    );
     Ok(())
 }

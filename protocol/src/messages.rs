@@ -53,7 +53,7 @@ composite! {
     ScoreTerm {
         /// The feature's index (0..24, docs/RISK_SCORE.md, section 1).
         feature: u16,
-        /// Its weight on the logit per unit of the feature, in 1/65536 (|weight| <= 64.0).
+        /// Its weight on the logit per unit of the feature, in 1/65536 (|weight| <= 1024.0).
         weight: i32,
     }
 }
@@ -1525,7 +1525,7 @@ message! {
         model_id: u32,
         /// Active loads or replaces the model; Disabled unloads it (the terms are then ignored).
         status: Activity,
-        /// The logit's constant, in 1/65536 (|intercept| <= 64.0).
+        /// The logit's constant, in 1/65536 (|intercept| <= 1024.0).
         intercept: i32,
     }
     groups {

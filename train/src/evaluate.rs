@@ -44,7 +44,11 @@ pub fn auc(examples: &[Example], score: impl Fn(&Example) -> f64) -> Option<f64>
 /// in journal order).
 pub fn at_rate(examples: &[Example], rate: f64, key: impl Fn(&Example) -> i64) -> AtRate {
     let mut ranked: Vec<&Example> = examples.iter().collect();
-    ranked.sort_by(|a, b| key(b).cmp(&key(a)).then(a.observation.seq.cmp(&b.observation.seq)));
+    ranked.sort_by(|a, b| {
+        key(b)
+            .cmp(&key(a))
+            .then(a.observation.seq.cmp(&b.observation.seq))
+    });
     let reviewed = ((examples.len() as f64 * rate).ceil() as usize).min(examples.len());
     let caught = ranked[..reviewed].iter().filter(|e| e.fraud).count();
     let fraud = examples.iter().filter(|e| e.fraud).count();

@@ -19,7 +19,8 @@ pub struct FitOptions {
     pub seed: u64,
     /// L-BFGS iterations at most (bounds the training time).
     pub max_iterations: u64,
-    /// L2 penalty on the standardised weights.
+    /// L2 penalty on the standardised weights, per row (linfa's loss is a sum over rows, so its
+    /// `alpha` is this times the rows fitted).
     pub l2: f64,
     /// Most rows fitted (fraud rows are all kept; genuine rows are sampled, seeded).
     pub rows_max: usize,
@@ -30,7 +31,7 @@ impl Default for FitOptions {
         FitOptions {
             seed: 7,
             max_iterations: 200,
-            l2: 1e-3,
+            l2: 0.01,
             rows_max: 400_000,
         }
     }
@@ -60,9 +61,22 @@ impl FloatModel {
         (100.0 * p).round() as u8
     }
 
-    /// The engine's model: Q16 weights (clamped to +-64.0), zero weights left out.
+    /// How many of the weights and the intercept the engine's bound (+-1024.0) would clamp.
+    pub fn clamped(&self) -> usize {
+        let max = f64::from(WEIGHT_MAX_Q16) / 65536.0;
+        std::iter::once(&self.intercept)
+            .chain(self.weights.iter())
+            .filter(|v| v.abs() > max)
+            .count()
+    }
+
+    /// The engine's model: Q16 weights (clamped to +-1024.0), zero weights left out.
     pub fn quantise(&self, model_id: u32) -> sluice_protocol::ConfigRiskModel {
-        let q = |v: f64| (v * 65536.0).round().clamp(-(WEIGHT_MAX_Q16 as f64), WEIGHT_MAX_Q16 as f64) as i32;
+        let q = |v: f64| {
+            (v * 65536.0)
+                .round()
+                .clamp(-(WEIGHT_MAX_Q16 as f64), WEIGHT_MAX_Q16 as f64) as i32
+        };
         let mut m = sluice_protocol::ConfigRiskModel {
             model_id,
             status: sluice_protocol::Activity::Active,
@@ -102,16 +116,19 @@ pub fn fit(train: &[Example], options: &FitOptions) -> Result<FloatModel, String
     let y: Array1<bool> = rows.iter().map(|e| e.fraud).collect();
     let dataset = Dataset::new(x, y);
     let fitted = LogisticRegression::default()
-        .alpha(options.l2)
+        .alpha(options.l2 * rows.len() as f64)
         .max_iterations(options.max_iterations)
         .fit(&dataset)
         .map_err(|e| format!("logistic regression: {e}"))?;
+    // linfa's "positive" class is the more frequent one (genuine here): orient the logit so that
+    // it is the log-odds of fraud.
+    let sign = if fitted.labels().pos.class { 1.0 } else { -1.0 };
     let params = fitted.params();
     let mut weights = [0.0; FEATURES];
-    let mut intercept = fitted.intercept();
+    let mut intercept = sign * fitted.intercept();
     for j in 0..FEATURES {
-        weights[j] = params[j] / sd[j];
-        intercept -= params[j] * mean[j] / sd[j];
+        weights[j] = sign * params[j] / sd[j];
+        intercept -= sign * params[j] * mean[j] / sd[j];
     }
     Ok(FloatModel { intercept, weights })
 }
@@ -135,14 +152,14 @@ fn moments(rows: &[&Example]) -> ([f64; FEATURES], [f64; FEATURES]) {
     let mut mean = [0.0; FEATURES];
     let mut sd = [0.0; FEATURES];
     for e in rows {
-        for j in 0..FEATURES {
-            mean[j] += e.observation.features[j] as f64 / 256.0 / n;
+        for (m, x) in mean.iter_mut().zip(&e.observation.features) {
+            *m += *x as f64 / 256.0 / n;
         }
     }
     for e in rows {
-        for j in 0..FEATURES {
-            let d = e.observation.features[j] as f64 / 256.0 - mean[j];
-            sd[j] += d * d / n;
+        for ((s, m), x) in sd.iter_mut().zip(&mean).zip(&e.observation.features) {
+            let d = *x as f64 / 256.0 - m;
+            *s += d * d / n;
         }
     }
     for s in sd.iter_mut() {

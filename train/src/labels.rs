@@ -46,7 +46,7 @@ pub fn read(path: &Path) -> Result<Vec<Label>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut labels = Vec::new();
     for (i, line) in text.lines().enumerate() {
-        if i == 0 && line == HEADER || line.trim().is_empty() {
+        if (i == 0 && line == HEADER) || line.trim().is_empty() {
             continue;
         }
         let bad = |what: &str| format!("{} line {}: {what}", path.display(), i + 1);
@@ -54,7 +54,10 @@ pub fn read(path: &Path) -> Result<Vec<Label>, String> {
         if f.len() != 6 {
             return Err(bad("expected 6 fields"));
         }
-        let num = |s: &str| s.parse::<u64>().map_err(|_| bad(&format!("{s:?} is not a number")));
+        let num = |s: &str| {
+            s.parse::<u64>()
+                .map_err(|_| bad(&format!("{s:?} is not a number")))
+        };
         labels.push(Label {
             order_id: num(f[0])?,
             acquirer_id: u32::try_from(num(f[1])?).map_err(|_| bad("acquirer_id too large"))?,

@@ -3,9 +3,14 @@
 
 use std::path::Path;
 
+use sluice_engine::read_envelope;
 use sluice_engine::risk_observations::RiskObservation;
 use sluice_journal::JournalReader;
 use sluice_node::Replayer;
+use sluice_protocol::{
+    AnyMessage, DisputeNotice, DisputeReason, DisputeStage, LabelKind, Message, RiskLabel,
+    decode_any_sbe,
+};
 
 use crate::labels::Label;
 
@@ -22,6 +27,8 @@ pub struct Example {
 pub struct Replayed {
     pub records: u64,
     pub observations: Vec<RiskObservation>,
+    /// The labels journaled as inputs: RiskLabel, and DisputeNotice Opened for fraud.
+    pub labels: Vec<Label>,
     pub seconds: f64,
 }
 
@@ -29,7 +36,8 @@ pub struct Replayed {
 pub fn replay(dir: &Path) -> Result<Replayed, String> {
     let started = std::time::Instant::now();
     let journal = sluice_journal::journal_dir(dir);
-    let reader = JournalReader::open(&journal).map_err(|e| format!("{}: {e}", journal.display()))?;
+    let reader =
+        JournalReader::open(&journal).map_err(|e| format!("{}: {e}", journal.display()))?;
     let mut replayer = Replayer::from_genesis(&reader).map_err(|e| e.to_string())?;
     replayer.engine.record_risk_observations(true);
     let mut out = Replayed::default();
@@ -39,9 +47,37 @@ pub fn replay(dir: &Path) -> Result<Replayed, String> {
         out.records += 1;
         out.observations
             .extend_from_slice(replayer.engine.recorded_risk_observations());
+        if let Some(label) = journaled_label(record.kind, record.payload, record.timestamp_ns) {
+            out.labels.push(label);
+        }
     }
     out.seconds = started.elapsed().as_secs_f64();
     Ok(out)
+}
+
+/// The label a journaled input gives, if it is one (an applied record has an envelope).
+fn journaled_label(kind: u16, payload: &[u8], time_ns: u64) -> Option<Label> {
+    if kind != RiskLabel::TEMPLATE_ID && kind != DisputeNotice::TEMPLATE_ID {
+        return None;
+    }
+    let envelope = read_envelope(payload).ok()?;
+    let (order_id, fraud, source) = match decode_any_sbe(envelope.sbe).ok()? {
+        AnyMessage::RiskLabel(l) => (l.order_id, l.kind == LabelKind::Fraud, l.source.name()),
+        AnyMessage::DisputeNotice(d)
+            if d.stage == DisputeStage::Opened && d.reason == DisputeReason::Fraud =>
+        {
+            (d.order_id, true, "chargeback")
+        }
+        _ => return None,
+    };
+    Some(Label {
+        order_id,
+        acquirer_id: 0,
+        request_id: 0,
+        fraud,
+        pattern: source.to_string(),
+        time_ns,
+    })
 }
 
 /// Joins observations with labels by order id (labels of orders never observed are ignored).

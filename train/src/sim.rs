@@ -11,8 +11,9 @@ use sluice_engine::{ENVELOPE_LEN, Engine, MAX_OUTPUT_BYTES_PER_INPUT, OutIter, O
 use sluice_gateway::config::{Config, DEFAULT_CONFIG};
 use sluice_journal::{Durability, JournalConfig, JournalWriter};
 use sluice_protocol::{
-    AnyMessage, Chars, ChannelOutcome, ChannelResult, FinalStatus, MAX_FRAME_BYTES, Message,
-    Pulse, RefundChannelResult, RefundRequest, Role, decode_any_frame, encode_sbe,
+    AnyMessage, ChannelOutcome, ChannelResult, Chars, DisputeNotice, DisputeReason, DisputeStage,
+    FinalStatus, LabelKind, LabelSource, MAX_FRAME_BYTES, Message, Pulse, RefundChannelResult,
+    RefundRequest, RiskLabel, Role, decode_any_frame, encode_sbe,
 };
 use sluice_workload::fraud::{DAY_NS, FraudSim, Pattern, SimMix, SimPayment};
 
@@ -25,6 +26,10 @@ const SESSION: u64 = 77;
 /// The channels answer this long after a dispatch.
 const ANSWER_NS: u64 = 200_000_000;
 const PULSE_NS: u64 = 60_000_000_000;
+/// The issuer reports a fraud payment a day later; a stolen card's captured payment is disputed
+/// three days later.
+const LABEL_AFTER_NS: u64 = DAY_NS;
+const DISPUTE_AFTER_NS: u64 = 3 * DAY_NS;
 
 /// What to simulate.
 #[derive(Debug, Clone, Copy)]
@@ -46,7 +51,7 @@ pub struct SimSummary {
 /// Something the simulated world does at a time (ordered by time, then by scheduling order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Action {
-    /// Payment `index` of the day's list.
+    /// Payment `index` of `Sim::payments`.
     Pay(usize),
     /// The channel answers an attempt.
     Answer {
@@ -59,8 +64,31 @@ enum Action {
         channel: u16,
     },
     /// The payer asks for a full refund of a payment.
-    Refund { request_id: u64, amount_minor: i64 },
+    Refund {
+        request_id: u64,
+        amount_minor: i64,
+    },
+    /// The issuer reports a fraud order (an admin's RiskLabel).
+    Label {
+        order_id: u64,
+    },
+    /// The payer's bank disputes a captured payment as fraud (the channel's DisputeNotice).
+    Dispute {
+        order_id: u64,
+        channel: u16,
+        amount_minor: i64,
+    },
     Pulse,
+}
+
+/// What the simulation remembers of an order.
+#[derive(Debug, Clone, Copy)]
+struct SimOrder {
+    declined: bool,
+    refund_after_ns: Option<u64>,
+    fraud: Option<Pattern>,
+    /// The channel of its dispatch (0 until dispatched).
+    channel: u16,
 }
 
 struct Sim {
@@ -72,10 +100,11 @@ struct Sim {
     now: u64,
     queue: BinaryHeap<Reverse<(u64, u64, Action)>>,
     scheduled: u64,
-    day: Vec<SimPayment>,
-    /// Per order: whether the issuer declines it, and its payment's refund delay.
-    orders: HashMap<u64, (bool, Option<u64>)>,
+    /// Every simulated payment so far (`Action::Pay` indexes it).
+    payments: Vec<SimPayment>,
+    orders: HashMap<u64, SimOrder>,
     next_refund: u64,
+    next_dispute: u64,
     labels: Vec<Label>,
     summary: SimSummary,
 }
@@ -95,13 +124,13 @@ pub fn simulate(dir: &Path, options: &SimOptions) -> Result<SimSummary, String> 
         SimMix::for_payments_per_day(options.payments_per_day),
     );
     for day in 0..options.days {
-        sim.day = fraud.day(day);
+        // Payments are indexed across days: a burst that starts late runs into the next day.
+        let first = sim.payments.len();
+        sim.payments.extend(fraud.day(day));
         let start = START_NS + u64::from(day) * DAY_NS;
-        for (i, p) in sim.day.iter().enumerate() {
-            sim.queue
-                .push(Reverse((START_NS + p.at_ns, i as u64, Action::Pay(i))));
+        for i in first..sim.payments.len() {
+            sim.schedule(START_NS + sim.payments[i].at_ns, Action::Pay(i));
         }
-        sim.scheduled = sim.day.len() as u64;
         for t in (0..DAY_NS).step_by(PULSE_NS as usize) {
             sim.schedule(start + t, Action::Pulse);
         }
@@ -131,9 +160,10 @@ impl Sim {
             now: START_NS,
             queue: BinaryHeap::new(),
             scheduled: 0,
-            day: Vec::new(),
+            payments: Vec::new(),
             orders: HashMap::new(),
             next_refund: 0,
+            next_dispute: 0,
             labels: Vec::new(),
             summary: SimSummary::default(),
         };
@@ -142,7 +172,12 @@ impl Sim {
         let n = encode_sbe(genesis, &mut sim.payload[ENVELOPE_LEN..]).map_err(|e| e.to_string())?;
         sim.seq = 1;
         sim.writer
-            .append(1, START_NS, sluice_protocol::Genesis::TEMPLATE_ID, &sim.payload[..ENVELOPE_LEN + n])
+            .append(
+                1,
+                START_NS,
+                sluice_protocol::Genesis::TEMPLATE_ID,
+                &sim.payload[..ENVELOPE_LEN + n],
+            )
             .map_err(|e| e.to_string())?;
         sim.summary.records = 1;
         Ok(sim)
@@ -173,7 +208,7 @@ impl Sim {
                 attempt,
                 channel,
             } => {
-                let declined = self.orders.get(&order_id).is_some_and(|o| o.0);
+                let declined = self.orders.get(&order_id).is_some_and(|o| o.declined);
                 let result = ChannelResult {
                     order_id,
                     attempt,
@@ -210,17 +245,37 @@ impl Sim {
                 };
                 self.apply(SESSION, ACQUIRER, Role::Acquirer as u8, &refund)
             }
+            Action::Label { order_id } => {
+                let label = RiskLabel {
+                    order_id,
+                    kind: LabelKind::Fraud,
+                    source: LabelSource::IssuerReport,
+                    reference: order_id,
+                    note: Default::default(),
+                };
+                self.apply(1, 1, Role::Admin as u8, &label)
+            }
+            Action::Dispute {
+                order_id,
+                channel,
+                amount_minor,
+            } => self.dispute(order_id, channel, amount_minor),
             Action::Pulse => self.apply(0, 0, sluice_engine::ROLE_SEQUENCER, &Pulse { flags: 0 }),
         }
     }
 
     fn pay(&mut self, i: usize) -> Result<(), String> {
-        let p = self.day[i].clone();
+        let p = self.payments[i].clone();
         self.summary.payments += 1;
         if let Some(pattern) = p.fraud {
             self.summary.fraud_payments += 1;
             let name = pattern.name().to_string();
-            match self.summary.per_pattern.iter_mut().find(|(n, _)| *n == name) {
+            match self
+                .summary
+                .per_pattern
+                .iter_mut()
+                .find(|(n, _)| *n == name)
+            {
                 Some((_, count)) => *count += 1,
                 None => self.summary.per_pattern.push((name, 1)),
             }
@@ -231,10 +286,16 @@ impl Sim {
             _ => None,
         });
         if let Some(order_id) = order_id.filter(|&id| id != 0) {
-            self.orders
-                .insert(order_id, (p.declined, p.refund_after_ns));
+            let order = SimOrder {
+                declined: p.declined,
+                refund_after_ns: p.refund_after_ns,
+                fraud: p.fraud,
+                channel: 0,
+            };
+            self.orders.insert(order_id, order);
             if let Some(pattern) = p.fraud {
                 self.labels.push(label(order_id, &p, pattern, self.now));
+                self.schedule(self.now + LABEL_AFTER_NS, Action::Label { order_id });
             }
         }
         self.schedule_answers();
@@ -258,14 +319,26 @@ impl Sim {
         self.apply_sbe(1, 1, Role::Admin as u8, &sbe[..n])
     }
 
-    fn apply<M: Message>(&mut self, session: u64, principal: u32, role: u8, msg: &M) -> Result<(), String> {
+    fn apply<M: Message>(
+        &mut self,
+        session: u64,
+        principal: u32,
+        role: u8,
+        msg: &M,
+    ) -> Result<(), String> {
         let mut sbe = [0u8; 1024];
         let n = encode_sbe(msg, &mut sbe).map_err(|e| e.to_string())?;
         self.apply_sbe(session, principal, role, &sbe[..n])
     }
 
     /// Journals and applies one input.
-    fn apply_sbe(&mut self, session: u64, principal: u32, role: u8, sbe: &[u8]) -> Result<(), String> {
+    fn apply_sbe(
+        &mut self,
+        session: u64,
+        principal: u32,
+        role: u8,
+        sbe: &[u8],
+    ) -> Result<(), String> {
         sluice_engine::write_envelope(&mut self.payload, session, principal, role);
         let len = ENVELOPE_LEN + sbe.len();
         self.payload[ENVELOPE_LEN..len].copy_from_slice(sbe);
@@ -279,7 +352,7 @@ impl Sim {
             .apply_record(self.seq, self.now, &self.payload[..len], &mut self.outbox)
             .map_err(|e| e.to_string())?;
         self.summary.records += 1;
-        if self.seq % 4096 == 0 {
+        if self.seq.is_multiple_of(4096) {
             self.writer.commit().map_err(|e| e.to_string())?;
         }
         Ok(())
@@ -297,14 +370,17 @@ impl Sim {
         let at = self.now + ANSWER_NS;
         for m in self.outputs() {
             match m {
-                AnyMessage::Dispatch(d) => self.schedule(
-                    at,
-                    Action::Answer {
+                AnyMessage::Dispatch(d) => {
+                    if let Some(o) = self.orders.get_mut(&d.order_id) {
+                        o.channel = d.channel_id;
+                    }
+                    let answer = Action::Answer {
                         order_id: d.order_id,
                         attempt: d.attempt,
                         channel: d.channel_id,
-                    },
-                ),
+                    };
+                    self.schedule(at, answer);
+                }
                 AnyMessage::RefundDispatch(d) => self.schedule(
                     at,
                     Action::RefundAnswer {
@@ -313,17 +389,48 @@ impl Sim {
                     },
                 ),
                 AnyMessage::PaymentResult(r) if r.status == FinalStatus::Succeeded => {
-                    if let Some((_, Some(after))) = self.orders.get(&r.order_id).copied() {
+                    let Some(o) = self.orders.get(&r.order_id).copied() else {
+                        continue;
+                    };
+                    if let Some(after) = o.refund_after_ns {
                         let refund = Action::Refund {
                             request_id: r.request_id,
                             amount_minor: r.amount_minor,
                         };
                         self.schedule(self.now + after, refund);
                     }
+                    if o.fraud == Some(Pattern::StolenCard) {
+                        let dispute = Action::Dispute {
+                            order_id: r.order_id,
+                            channel: o.channel,
+                            amount_minor: r.amount_minor,
+                        };
+                        self.schedule(self.now + DISPUTE_AFTER_NS, dispute);
+                    }
                 }
                 _ => {}
             }
         }
+    }
+}
+
+impl Sim {
+    /// A fraud chargeback of a captured stolen-card payment, as its channel reports it.
+    fn dispute(&mut self, order_id: u64, channel: u16, amount_minor: i64) -> Result<(), String> {
+        self.next_dispute += 1;
+        let notice = DisputeNotice {
+            dispute_id: self.next_dispute,
+            channel_id: channel,
+            order_id,
+            attempt: 1,
+            stage: DisputeStage::Opened,
+            reason: DisputeReason::Fraud,
+            currency: 156,
+            amount_minor,
+            fee_minor: 1_500,
+            channel_ref: Chars::new("sim-dispute"),
+        };
+        self.channel(channel, &notice)
     }
 }
 

@@ -33,6 +33,8 @@ pub struct TrainOptions {
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub records: u64,
+    /// Labels journaled as inputs (RiskLabel, fraud DisputeNotice); 0 when a file was used.
+    pub journaled_labels: u64,
     pub observations: u64,
     pub replay_seconds: f64,
     pub train_rows: u64,
@@ -41,6 +43,8 @@ pub struct Report {
     pub test_fraud: u64,
     pub fit_seconds: f64,
     pub terms: u64,
+    /// Weights (and intercept) beyond the engine's bound, clamped by the quantisation.
+    pub clamped: u64,
     /// AUC of the engine's fixed-point score, of the float model, and of the rules' verdicts.
     pub auc_score: f64,
     pub auc_float: f64,
@@ -57,11 +61,7 @@ pub struct Report {
 /// Trains and evaluates; returns the engine's model and the report.
 pub fn train(o: &TrainOptions) -> Result<(ConfigRiskModel, Report), String> {
     let replayed = observe::replay(&o.data)?;
-    let labels_path = o
-        .labels
-        .clone()
-        .unwrap_or_else(|| o.data.join(crate::labels::LABELS_FILE));
-    let labels = crate::labels::read(&labels_path)?;
+    let labels = labels(o, &replayed)?;
     let examples = observe::join(&replayed.observations, &labels);
     let (train_set, test_set) = split_days(&examples, o.train_days, o.test_days)?;
     let started = Instant::now();
@@ -74,6 +74,7 @@ pub fn train(o: &TrainOptions) -> Result<(ConfigRiskModel, Report), String> {
     let count = |s: &[Example]| s.iter().filter(|e| e.fraud).count() as u64;
     let report = Report {
         records: replayed.records,
+        journaled_labels: replayed.labels.len() as u64,
         observations: replayed.observations.len() as u64,
         replay_seconds: replayed.seconds,
         train_rows: train_set.len() as u64,
@@ -82,7 +83,10 @@ pub fn train(o: &TrainOptions) -> Result<(ConfigRiskModel, Report), String> {
         test_fraud: count(&test_set),
         fit_seconds,
         terms: config.terms.len() as u64,
-        auc_score: auc(&test_set, |e| f64::from(model.score(&e.observation.features)))?,
+        clamped: float.clamped() as u64,
+        auc_score: auc(&test_set, |e| {
+            f64::from(model.score(&e.observation.features))
+        })?,
         auc_float: auc(&test_set, |e| float.logit(&e.observation.features))?,
         auc_rules: auc(&test_set, |e| evaluate::rules_key(e) as f64)?,
         review_rate: o.review_rate,
@@ -96,8 +100,21 @@ pub fn train(o: &TrainOptions) -> Result<(ConfigRiskModel, Report), String> {
     Ok((config, report))
 }
 
+/// The labels: the file given, else those journaled, else the simulator's DATA/labels.csv.
+fn labels(
+    o: &TrainOptions,
+    replayed: &observe::Replayed,
+) -> Result<Vec<crate::labels::Label>, String> {
+    match &o.labels {
+        Some(path) => crate::labels::read(path),
+        None if !replayed.labels.is_empty() => Ok(replayed.labels.clone()),
+        None => crate::labels::read(&o.data.join(crate::labels::LABELS_FILE)),
+    }
+}
+
 fn auc(set: &[Example], score: impl Fn(&Example) -> f64) -> Result<f64, String> {
-    evaluate::auc(set, score).ok_or_else(|| "the held-out days need fraud and genuine payments".into())
+    evaluate::auc(set, score)
+        .ok_or_else(|| "the held-out days need fraud and genuine payments".into())
 }
 
 /// The first `train_days` event days (from the first payment's) train, the next `test_days` test.
@@ -114,7 +131,11 @@ pub fn split_days(
     let day = |e: &Example| (e.observation.time_ns - first) / DAY_NS;
     let train_end = u64::from(train_days);
     let test_end = train_end + u64::from(test_days);
-    let train: Vec<Example> = examples.iter().filter(|e| day(e) < train_end).copied().collect();
+    let train: Vec<Example> = examples
+        .iter()
+        .filter(|e| day(e) < train_end)
+        .copied()
+        .collect();
     let test: Vec<Example> = examples
         .iter()
         .filter(|e| (train_end..test_end).contains(&day(e)))
@@ -150,13 +171,14 @@ pub fn report_text(r: &Report) -> String {
         )
     };
     let mut s = format!(
-        "replayed {} records ({} payments) in {:.1} s; fitted in {:.2} s ({} terms)\n\
+        "replayed {} records ({} payments, {} journaled labels) in {:.1} s; fitted in {:.2} s ({} terms)\n\
          train: {} payments, {} fraud; held out: {} payments, {} fraud\n\
          AUC on held-out days: score {:.4} (float model {:.4}), rules alone {:.4}\n\
-         fixed-point vs float score: at most {} point(s) apart\n\
+         fixed-point vs float score: at most {} point(s) apart; {} weight(s) clamped\n\
          at a review rate of {:.1}%:\n",
         r.records,
         r.observations,
+        r.journaled_labels,
         r.replay_seconds,
         r.fit_seconds,
         r.terms,
@@ -168,6 +190,7 @@ pub fn report_text(r: &Report) -> String {
         r.auc_float,
         r.auc_rules,
         r.score_difference_max,
+        r.clamped,
         r.review_rate * 100.0
     );
     s += &line("risk score (top by score)", &r.score_at_rate);

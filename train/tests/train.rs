@@ -39,13 +39,17 @@ fn a_model_trained_on_simulated_days_beats_the_rules_on_held_out_days() {
     };
     let (model, report) = train(&options).unwrap();
     println!("{}", report_text(&report));
-    assert_eq!(report.observations, summary.payments, "every payment observed");
+    assert_eq!(
+        report.observations, summary.payments,
+        "every payment observed"
+    );
     assert!(report.test_fraud > 20, "{report:?}");
     // A random model would score about 0.5; the rules flag almost none of this fraud.
     assert!(report.auc_score > 0.85, "AUC {}", report.auc_score);
     assert!(report.auc_score > report.auc_rules + 0.2);
     assert!(report.score_at_rate.caught > report.rules_at_rate.caught);
     assert!(report.score_difference_max <= 1, "{report:?}");
+    assert_eq!(report.clamped, 0, "{report:?}");
     assert!(!model.terms.is_empty());
     // The same seed gives the same model.
     let (again, _) = train(&options).unwrap();

@@ -243,7 +243,13 @@ impl FraudSim {
             let amount = self.amount(5_000, 60_000);
             let request = self.request(merchant, user, amount);
             let refund = self.rng.inclusive(5 * 60, 30 * 60) * SEC_NS;
-            out.push(fraud(at, request, Pattern::RefundAbuse, false, Some(refund)));
+            out.push(fraud(
+                at,
+                request,
+                Pattern::RefundAbuse,
+                false,
+                Some(refund),
+            ));
             at += self.rng.inclusive(20 * 60, 60 * 60) * SEC_NS;
         }
     }
@@ -284,7 +290,11 @@ fn fraud(
 
 /// A payer's IP: a tenth of the payers share one per 50 (offices, carrier NAT).
 fn user_ip(user: u64) -> Ip {
-    let host = if user % 10 == 0 { user / 50 } else { user };
+    let host = if user.is_multiple_of(10) {
+        user / 50
+    } else {
+        user
+    };
     Ip::v4([10, (host >> 16) as u8, (host >> 8) as u8, host as u8])
 }
 
@@ -314,7 +324,10 @@ mod tests {
         let mut sim = FraudSim::new(1, SimMix::for_payments_per_day(20_000));
         let day = sim.day(3);
         assert!(day.windows(2).all(|w| w[0].at_ns <= w[1].at_ns));
-        assert!(day.iter().all(|p| (3 * DAY_NS..4 * DAY_NS).contains(&p.at_ns)));
+        assert!(
+            day.iter()
+                .all(|p| (3 * DAY_NS..4 * DAY_NS).contains(&p.at_ns))
+        );
         let fraud = day.iter().filter(|p| p.fraud.is_some()).count() as f64;
         let rate = fraud / day.len() as f64;
         assert!((0.005..0.02).contains(&rate), "fraud rate {rate}");
@@ -326,7 +339,10 @@ mod tests {
             .filter(|p| p.fraud == Some(Pattern::CardTesting))
             .collect();
         let declined = testing.iter().filter(|p| p.declined).count();
-        assert!(declined * 2 > testing.len(), "card testing is mostly declined");
+        assert!(
+            declined * 2 > testing.len(),
+            "card testing is mostly declined"
+        );
         let ids: std::collections::BTreeSet<u64> =
             day.iter().map(|p| p.request.request_id).collect();
         assert_eq!(ids.len(), day.len(), "request ids are unique");

@@ -43,8 +43,8 @@ pub const FEATURE_NAMES: [&str; FEATURES] = [
     "has_card",
 ];
 
-/// Largest |weight| and |intercept|: 64.0 in Q16.
-pub const WEIGHT_MAX_Q16: i32 = 64 << 16;
+/// Largest |weight| and |intercept|: 1024.0 in Q16 (2^26: the logit's sum stays far inside i64).
+pub const WEIGHT_MAX_Q16: i32 = 1024 << 16;
 /// Entity indexes (RiskEntity - 1) of the payer's keys the features read.
 const USER: usize = 0;
 const DEVICE: usize = 2;
@@ -189,7 +189,7 @@ impl ScoreModel {
             return invalid("an active model needs at least one term");
         }
         if !(-WEIGHT_MAX_Q16..=WEIGHT_MAX_Q16).contains(&m.intercept) {
-            return invalid("intercept is beyond +-64.0 (Q16)");
+            return invalid("intercept is beyond +-1024.0 (Q16)");
         }
         let mut weights = [0i32; FEATURES];
         let mut seen = [false; FEATURES];
@@ -202,7 +202,7 @@ impl ScoreModel {
                 return invalid("a term names a feature already given");
             }
             if !(-WEIGHT_MAX_Q16..=WEIGHT_MAX_Q16).contains(&t.weight) {
-                return invalid("a term's weight is beyond +-64.0 (Q16)");
+                return invalid("a term's weight is beyond +-1024.0 (Q16)");
             }
             weights[f] = t.weight;
         }
@@ -218,8 +218,8 @@ impl ScoreModel {
         masks_of(|i| self.weights_q16[i] != 0)
     }
 
-    /// The logit in Q16: intercept + sum of weight * feature / 256. Bounded: |weight| <= 2^22,
-    /// features <= 2^14 (lg of a u64), 24 terms: well inside i64.
+    /// The logit in Q16: intercept + sum of weight * feature / 256. Bounded: |weight| <= 2^26,
+    /// features < 2^14 (lg of a u64), 24 terms: below 2^45, well inside i64.
     pub fn logit_q16(&self, features: &Features) -> i64 {
         let mut acc = i64::from(self.intercept_q16) << 8;
         for (w, x) in self.weights_q16.iter().zip(features) {
