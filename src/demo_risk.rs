@@ -148,7 +148,10 @@ impl RiskReport {
         );
         for (title, b) in [
             ("the live rules as text (rules/default.rules)", &self.live),
-            ("a candidate rule set (rules/candidate.rules)", &self.candidate),
+            (
+                "a candidate rule set (rules/candidate.rules)",
+                &self.candidate,
+            ),
         ] {
             println!(
                 "\n-- backtest of {title}: {} inputs replayed at {:.0} inputs/s",

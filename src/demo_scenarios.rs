@@ -16,7 +16,10 @@ pub(crate) fn recon(args: &DemoArgs, data_dir: &std::path::Path) -> Result<Recon
 }
 
 /// The payout scenario (a scripted-clock month) on its own server in `DIR-payouts`.
-pub(crate) fn payouts(args: &DemoArgs, data_dir: &std::path::Path) -> Result<PayoutsReport, String> {
+pub(crate) fn payouts(
+    args: &DemoArgs,
+    data_dir: &std::path::Path,
+) -> Result<PayoutsReport, String> {
     let dir = sibling(data_dir, "payouts");
     crate::demo_payouts::run(demo_config(args, dir.clone())?, &dir)
 }

@@ -36,7 +36,11 @@ fn data() -> &'static Path {
             "--seed",
             "11",
         ]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         dir
     })
 }
@@ -53,13 +57,18 @@ fn backtest(rules: &str) -> Value {
         data().to_str().unwrap(),
         "--json",
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn fxhash(s: &str) -> u64 {
-    s.bytes()
-        .fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3))
+    s.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    })
 }
 
 fn u(v: &Value) -> u64 {
@@ -75,11 +84,20 @@ fn the_live_rules_as_a_candidate_reproduce_every_live_verdict() {
     let set = &r["set"];
     assert_eq!(u(&set["only_candidate"]), 0, "{set}");
     assert_eq!(u(&set["only_live"]), 0, "{set}");
-    assert!(u(&set["both_intercept"]) > 0, "the default rules intercept something: {set}");
-    assert_eq!(set["candidate"], set["live"], "same interceptions, same labels");
+    assert!(
+        u(&set["both_intercept"]) > 0,
+        "the default rules intercept something: {set}"
+    );
+    assert_eq!(
+        set["candidate"], set["live"],
+        "same interceptions, same labels"
+    );
     // Every rule's matches are at least the payments it decided.
     for rule in r["rules"].as_array().unwrap() {
-        assert!(u(&rule["labels"]["matched"]) >= u(&rule["decided"]), "{rule}");
+        assert!(
+            u(&rule["labels"]["matched"]) >= u(&rule["decided"]),
+            "{rule}"
+        );
     }
 }
 
@@ -96,12 +114,18 @@ fn a_card_testing_rule_catches_labelled_fraud_far_above_the_base_rate() {
     let labels = &rule["labels"];
     assert!(u(&labels["fraud_caught"]) > 0, "{rule}");
     let precision = labels["precision"].as_f64().unwrap();
-    assert!(precision > 10.0 * base_rate, "precision {precision} vs base rate {base_rate}");
+    assert!(
+        precision > 10.0 * base_rate,
+        "precision {precision} vs base rate {base_rate}"
+    );
     let recall = labels["recall"].as_f64().unwrap();
     assert_eq!(recall, u(&labels["fraud_caught"]) as f64 / fraud as f64);
     let matched = u(&labels["matched"]);
     let by_live = u(&rule["live_blocked"]) + u(&rule["live_reviewed"]) + u(&rule["live_allowed"]);
-    assert_eq!(matched, by_live, "every match is one of the live verdicts: {rule}");
+    assert_eq!(
+        matched, by_live,
+        "every match is one of the live verdicts: {rule}"
+    );
     // The shadow rule never decides.
     assert_eq!(u(&r["rules"][1]["decided"]), 0);
     assert!(r["events_per_sec"].as_f64().unwrap() > 0.0);
@@ -127,5 +151,9 @@ fn a_bad_rules_file_is_refused_with_its_line_and_column() {
     let err = String::from_utf8_lossy(&out.stderr);
     let at = format!("{}:4:", file.display());
     assert!(err.contains(&at), "{err}");
-    assert!(out.stdout.is_empty(), "nothing replayed: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.stdout.is_empty(),
+        "nothing replayed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }

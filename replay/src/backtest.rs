@@ -43,8 +43,12 @@ impl Backtest {
 
 /// The candidate set of a rules file, or every error of it named by `path`, line and column.
 pub fn compile_candidate(path: &str, text: &str) -> Result<(RuleSet, Vec<String>), Error> {
-    let positioned =
-        |errors: Vec<LangError>| errors.iter().map(|e| format!("{path}:{e}")).collect::<Vec<_>>();
+    let positioned = |errors: Vec<LangError>| {
+        errors
+            .iter()
+            .map(|e| format!("{path}:{e}"))
+            .collect::<Vec<_>>()
+    };
     let set = parse_rules_file(text)
         .and_then(|sources| RuleSet::compile(&sources))
         .map_err(|e| Error::new(positioned(e).join("\n")))?;

@@ -239,8 +239,18 @@ impl Figures {
         );
         s += &format!(
             "{:>6} {:<24} {:<7} {:>9} {:>8} {:>9} {:>9} {:>9} {:>8} {:>10} {:>8} {:>8}\n",
-            "rule", "name", "action", "matched", "decided", "live-blk", "live-rev", "new", "caught",
-            "precision", "recall", "fpr"
+            "rule",
+            "name",
+            "action",
+            "matched",
+            "decided",
+            "live-blk",
+            "live-rev",
+            "new",
+            "caught",
+            "precision",
+            "recall",
+            "fpr"
         );
         for (r, f) in &self.rules {
             let c = &f.confusion;
@@ -310,12 +320,12 @@ mod tests {
         use RiskAction::{Block, None as Pass, Review};
         let rules = [rule(10, Block), rule(11, Review)];
         let observed = [
-            obs(1, Block, 0b01, Block),  // fraud, both intercept
-            obs(2, Pass, 0b11, Block),   // fraud, only the candidate
-            obs(3, Pass, 0b10, Review),  // labelled good: a false positive of rule 11
-            obs(4, Review, 0b00, Pass),  // presumed good, only live
-            obs(5, Pass, 0b00, Pass),    // fraud missed by both
-            obs(6, Pass, 0b00, Pass),    // presumed good
+            obs(1, Block, 0b01, Block), // fraud, both intercept
+            obs(2, Pass, 0b11, Block),  // fraud, only the candidate
+            obs(3, Pass, 0b10, Review), // labelled good: a false positive of rule 11
+            obs(4, Review, 0b00, Pass), // presumed good, only live
+            obs(5, Pass, 0b00, Pass),   // fraud missed by both
+            obs(6, Pass, 0b00, Pass),   // presumed good
         ];
         let labels = HashMap::from([
             (1, Truth::Fraud),
@@ -326,7 +336,10 @@ mod tests {
         let decided = |o: &Observed| (0..2).find(|i| o.matches >> i & 1 == 1);
         let f = figures(&rules, &observed, decided, &labels);
         let p = f.population;
-        assert_eq!((p.payments, p.fraud, p.good_labelled, p.good_presumed), (6, 3, 1, 2));
+        assert_eq!(
+            (p.payments, p.fraud, p.good_labelled, p.good_presumed),
+            (6, 3, 1, 2)
+        );
         let (_, r10) = &f.rules[0];
         assert_eq!(r10.confusion.matched(), 2);
         assert_eq!(r10.confusion.caught, 2);
@@ -344,13 +357,21 @@ mod tests {
         assert_eq!((s.candidate.caught, s.candidate.matched()), (2, 3));
         assert_eq!((s.live.caught, s.live.matched()), (1, 2));
         let text = f.to_text();
-        assert!(text.contains("6 payment(s) evaluated: 3 labelled fraud"), "{text}");
+        assert!(
+            text.contains("6 payment(s) evaluated: 3 labelled fraud"),
+            "{text}"
+        );
         assert_eq!(f.to_json()["rules"][1]["labels"]["precision"], 0.5);
     }
 
     #[test]
     fn nothing_matched_gives_no_ratio_rather_than_a_division_by_zero() {
-        let f = figures(&[rule(3, RiskAction::Block)], &[], |_| None, &HashMap::new());
+        let f = figures(
+            &[rule(3, RiskAction::Block)],
+            &[],
+            |_| None,
+            &HashMap::new(),
+        );
         assert_eq!(f.rules[0].1.confusion.precision(), None);
         assert!(f.to_text().contains(" - "));
     }

@@ -10,9 +10,9 @@ pub(crate) mod notify;
 mod output;
 mod payout;
 mod recon;
+mod review;
 pub mod risk;
 mod risk_model;
-mod review;
 
 use clap::{Args, Subcommand, ValueEnum};
 use sluice_protocol::ConfigKind;
