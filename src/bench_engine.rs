@@ -46,6 +46,10 @@ pub struct EngineArgs {
     /// --risk-rules N, the first N of them).
     #[arg(long)]
     pub text_rules: bool,
+    /// Load this risk-score model (a `sluice risk train` model file) after the configuration, so
+    /// that every payment is scored before the rules run (docs/RISK_SCORE.md).
+    #[arg(long, value_name = "FILE")]
+    pub risk_model: Option<std::path::PathBuf>,
 }
 
 /// The default configuration's rules in the rule language.
@@ -345,12 +349,21 @@ fn generate(args: &EngineArgs) -> Result<Workload, String> {
     let config = Config::parse(DEFAULT_CONFIG).map_err(|e| e.to_string())?;
     let mut g = Generator::new(&config, events, seed)?;
     let inputs = bootstrap(&config, args.channels, args.risk_rules);
-    let messages = match args.text_rules {
+    let mut messages = match args.text_rules {
         true => with_text_rules(inputs)?,
         false => inputs.into_iter().map(|b| b.message.clone()).collect(),
     };
+    if let Some(path) = &args.risk_model {
+        let model = sluice_train::model_file::read(path)?;
+        messages.push(AnyMessage::ConfigRiskModel(model));
+    }
     for m in &messages {
         g.configure(m)?;
+    }
+    if args.risk_model.is_some() && g.engine.state().risk.model.is_none() {
+        return Err(
+            "the engine refused the risk model (sluice admin risk model load names why)".into(),
+        );
     }
     for i in 0..events {
         g.step(i);
