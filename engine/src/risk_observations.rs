@@ -48,6 +48,9 @@ pub struct RiskObservation {
 #[derive(Debug, Clone, Default)]
 pub struct ObservationRecorder {
     on: bool,
+    /// Whether observations carry the features (training); a backtest needs only the verdicts
+    /// and the candidate's matches, and skips computing them.
+    features: bool,
     observations: Vec<RiskObservation>,
     /// A candidate rule set evaluated beside the live one (the backtest, docs/BACKTEST.md).
     candidate: Option<RuleSet>,
@@ -73,8 +76,19 @@ impl Engine {
     /// Turning it on makes the velocity tables keep every window the features read from then on.
     pub fn record_risk_observations(&mut self, on: bool) {
         self.risk_observations.on = on;
+        self.risk_observations.features = on;
         self.risk_observations.observations.clear();
         self.state.risk.set_observing(on);
+    }
+
+    /// Starts (or stops) recording risk observations without their features (all 0; the score
+    /// is still computed when a model is loaded): what a backtest needs, faster, and the velocity
+    /// tables keep only the windows the rules, the model and a candidate set read.
+    pub fn record_risk_verdicts(&mut self, on: bool) {
+        self.risk_observations.on = on;
+        self.risk_observations.features = false;
+        self.risk_observations.observations.clear();
+        self.state.risk.set_observing(false);
     }
 
     /// Evaluates `set` (at most 64 rules) beside the live rules at every payment while recording,
@@ -127,8 +141,12 @@ impl Engine {
     #[cold]
     #[inline(never)]
     fn score_payment_now(&self, ctx: &mut RiskContext) -> Option<Features> {
+        let model = self.state.risk.model.as_ref();
+        if model.is_none() && !self.risk_observations.features {
+            return Some([0; crate::risk::FEATURES]);
+        }
         let features = self.state.risk.features(ctx, self.state.now_ns);
-        if let Some(model) = &self.state.risk.model {
+        if let Some(model) = model {
             ctx.risk_score = model.score(&features);
         }
         Some(features)

@@ -86,7 +86,7 @@ pub fn backtest(data: &DataDir, set: &RuleSet, mut notes: Vec<String>) -> Result
              read start empty there (the first day of a daily window is under-counted)"
         ));
     }
-    replayer.engine.record_risk_observations(true);
+    replayer.engine.record_risk_verdicts(true);
     replayer.engine.set_candidate_rules(Some(set.clone()));
     let order = Decider::new(set);
     let mut observed = Vec::new();
