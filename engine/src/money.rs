@@ -163,6 +163,28 @@ pub fn allocate(total: i64, weights: &[i128], out: &mut [i64]) -> bool {
     true
 }
 
+/// ISO 4217 alpha codes the configuration and the risk rules understand, with their numeric codes
+/// (the one table: `sluice_node`'s configuration and `risk::lang` both read it).
+pub const CURRENCY_CODES: &[(&str, u16)] = &[
+    ("CNY", 156),
+    ("USD", 840),
+    ("EUR", 978),
+    ("HKD", 344),
+    ("GBP", 826),
+    ("JPY", 392),
+    ("SGD", 702),
+    ("AUD", 36),
+    ("CAD", 124),
+    ("CHF", 756),
+    ("KRW", 410),
+    ("TWD", 901),
+    ("MOP", 446),
+    ("THB", 764),
+    ("MYR", 458),
+    ("INR", 356),
+    ("BRL", 986),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

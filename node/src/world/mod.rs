@@ -114,24 +114,7 @@ pub enum CurrencyValue {
     Code(String),
 }
 
-/// ISO 4217 alpha codes this configuration understands, with their numeric codes.
-const CURRENCY_CODES: &[(&str, u16)] = &[
-    ("CNY", 156),
-    ("USD", 840),
-    ("EUR", 978),
-    ("HKD", 344),
-    ("GBP", 826),
-    ("JPY", 392),
-    ("SGD", 702),
-    ("AUD", 36),
-    ("CAD", 124),
-    ("CHF", 756),
-    ("KRW", 410),
-    ("TWD", 901),
-    ("MOP", 446),
-    ("THB", 764),
-    ("MYR", 458),
-];
+use sluice_engine::money::CURRENCY_CODES;
 
 pub(crate) fn currency(
     v: &CurrencyValue,

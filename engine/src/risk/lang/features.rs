@@ -179,30 +179,10 @@ pub fn list(name: &str, entity: u8) -> Result<i64, String> {
     Ok(kind as i64)
 }
 
-/// ISO 4217 codes a rule may name.
-const CURRENCIES: [(&str, u16); 16] = [
-    ("CNY", 156),
-    ("USD", 840),
-    ("EUR", 978),
-    ("HKD", 344),
-    ("GBP", 826),
-    ("JPY", 392),
-    ("SGD", 702),
-    ("AUD", 36),
-    ("CAD", 124),
-    ("CHF", 756),
-    ("KRW", 410),
-    ("TWD", 901),
-    ("MOP", 446),
-    ("THB", 764),
-    ("INR", 356),
-    ("BRL", 986),
-];
-
 /// The value of a literal written as text (quoted or bare) for a feature of type `ty`.
 pub fn text_value(text: &str, ty: Type) -> Result<i64, String> {
     match ty {
-        Type::Currency => CURRENCIES
+        Type::Currency => crate::money::CURRENCY_CODES
             .iter()
             .find(|(c, _)| c.eq_ignore_ascii_case(text))
             .map(|(_, n)| i64::from(*n))
