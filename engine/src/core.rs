@@ -180,6 +180,8 @@ pub struct Engine {
     /// Records labels, dispute stages and review changes for the exporter
     /// (`crate::dispute_events`): beside the state, like `payout_events`.
     pub(crate) dispute_events: crate::dispute_events::DisputeRecorder,
+    /// Records the financial extension's movements for the exporter (`crate::finance_events`).
+    pub(crate) finance_events: crate::finance_events::FinanceRecorder,
     /// TEST ONLY (`test-support`): captures not kept are left unreversed (reversals.rs).
     #[cfg(feature = "test-support")]
     pub(crate) reversals_disabled: bool,
@@ -242,6 +244,7 @@ impl Engine {
             payout_events: Default::default(),
             risk_observations: Default::default(),
             dispute_events: Default::default(),
+            finance_events: Default::default(),
             #[cfg(feature = "test-support")]
             reversals_disabled: false,
         })
@@ -305,6 +308,7 @@ impl Engine {
         self.payout_events.clear();
         self.risk_observations.clear();
         self.dispute_events.clear();
+        self.finance_events.clear();
         // The sequencer owns time and never goes backwards; clamp defensively all the same.
         self.state.now_ns = self.state.now_ns.max(meta.timestamp_ns);
         // TEST ONLY (feature `nondeterministic-for-tests`, off by default): mixes the wall clock
@@ -668,6 +672,7 @@ impl Engine {
             payout_events: Default::default(),
             risk_observations: Default::default(),
             dispute_events: Default::default(),
+            finance_events: Default::default(),
             #[cfg(feature = "test-support")]
             reversals_disabled: false,
         };

@@ -31,6 +31,7 @@ pub mod credentials;
 pub mod discrepancies;
 pub mod dispute_events;
 mod dispute_money;
+pub mod finance_events;
 pub mod disputes;
 mod genesis;
 mod index;
