@@ -96,6 +96,24 @@ const DISPUTES_PENDING: u32 = 10;
 const DISPUTE_HOLDS: u32 = 11;
 const DISPUTE_RECEIVABLE: u32 = 12;
 
+/// Groups of fixed accounts that have an invariant of their own, checked by `Engine::apply` after
+/// an input that moved one of them (docs/ENGINE.md, "Invariants"): a bit per group.
+pub mod watch {
+    /// `payouts_in_flight`, `payout_fees` (`Engine::assert_payouts_in_flight`).
+    pub const PAYOUTS: u8 = 1;
+    /// `disputes_pending`, `dispute_holds`, `dispute_receivable` (`Engine::assert_disputes`).
+    pub const DISPUTES: u8 = 2;
+}
+
+/// The watch group of fixed account `fixed` (0 for none).
+const fn watch_group(fixed: u32) -> u8 {
+    match fixed {
+        PAYOUTS_IN_FLIGHT | PAYOUT_FEES => watch::PAYOUTS,
+        DISPUTES_PENDING..=DISPUTE_RECEIVABLE => watch::DISPUTES,
+        _ => 0,
+    }
+}
+
 /// A party's four accounts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PartyAccount {
@@ -136,13 +154,20 @@ pub struct Ledger {
     /// Records transfers for the exporter (`crate::transfers`): not state, never archived.
     #[rkyv(with = rkyv::with::Skip)]
     recorder: TransferRecorder,
+    /// Per account, its watch group (`watch`): derived from the layout, never archived
+    /// (`rebuild_watch` after a snapshot load).
+    #[rkyv(with = rkyv::with::Skip)]
+    watch: Vec<u8>,
+    /// The watch groups the transfers since the last `take_touched` moved.
+    #[rkyv(with = rkyv::with::Skip)]
+    touched: u8,
 }
 
 impl Ledger {
     /// Allocates every account for `currencies` ledger currencies up front.
     pub fn new(currencies: u32, channels_max: u32, parties_max: u32) -> Self {
         let per_currency = FIXED_ACCOUNTS + channels_max + parties_max * PARTY_ACCOUNTS;
-        Ledger {
+        let mut ledger = Ledger {
             accounts: vec![Account::default(); (per_currency * currencies) as usize],
             channels_max,
             parties_max,
@@ -150,7 +175,29 @@ impl Ledger {
             totals: Account::default(),
             transfers: 0,
             recorder: TransferRecorder::default(),
-        }
+            watch: Vec::new(),
+            touched: 0,
+        };
+        ledger.rebuild_watch();
+        ledger
+    }
+
+    /// Derives every account's watch group from the layout (after `new` and a snapshot load).
+    pub(crate) fn rebuild_watch(&mut self) {
+        let per_currency = self.per_currency as usize;
+        self.watch = (0..self.accounts.len())
+            .map(|id| match u32::try_from(id % per_currency) {
+                Ok(fixed) if fixed < FIXED_ACCOUNTS => watch_group(fixed),
+                _ => 0,
+            })
+            .collect();
+        self.touched = 0;
+    }
+
+    /// The watch groups moved since the last call (then none).
+    #[inline]
+    pub(crate) fn take_touched(&mut self) -> u8 {
+        std::mem::take(&mut self.touched)
     }
 
     fn base(&self, currency_slot: u8) -> u32 {
@@ -269,6 +316,7 @@ impl Ledger {
     fn add(&mut self, debit: AccountId, credit: AccountId, amount: u128, pending: bool) {
         assert_ne!(debit, credit, "a transfer needs two accounts");
         let (d, c) = (debit as usize, credit as usize);
+        self.touched |= self.watch[d] | self.watch[c];
         if pending {
             self.accounts[d].debits_pending += amount;
             self.accounts[c].credits_pending += amount;
@@ -352,6 +400,7 @@ impl Ledger {
     /// Takes a reservation back off both accounts and the totals.
     #[inline(always)]
     fn unreserve(&mut self, debit: AccountId, credit: AccountId, amount: u128) {
+        self.touched |= self.watch[debit as usize] | self.watch[credit as usize];
         let d = &mut self.accounts[debit as usize];
         assert!(d.debits_pending >= amount, "voiding more than reserved");
         d.debits_pending -= amount;
@@ -499,6 +548,45 @@ mod tests {
         l.void_reserved(pending, clearing, 40);
         assert_eq!(l.account(pending).spendable(), 100);
         l.verify().unwrap();
+    }
+
+    #[test]
+    fn transfers_mark_the_watch_groups_they_move() {
+        let mut l = Ledger::new(2, 3, 4);
+        let (clearing, party) = (l.clearing(1), l.party(1, 3, PartyAccount::Available));
+        l.post(clearing, party, 5);
+        assert_eq!(l.take_touched(), 0, "no watched account moved");
+        l.reserve(party, l.payouts_in_flight(1), 5);
+        assert_eq!(l.take_touched(), watch::PAYOUTS);
+        assert_eq!(l.take_touched(), 0, "taking clears");
+        l.void_reserved(party, l.payouts_in_flight(1), 5);
+        l.post(l.dispute_receivable(0), l.clearing(0), 1);
+        assert_eq!(l.take_touched(), watch::PAYOUTS | watch::DISPUTES);
+        // A zero amount moves nothing.
+        l.post(l.disputes_pending(1), clearing, 0);
+        assert_eq!(l.take_touched(), 0);
+        // The map is derived from the layout: a rebuilt ledger agrees account by account.
+        let watch = l.watch.clone();
+        l.rebuild_watch();
+        assert_eq!(l.watch, watch);
+        let groups = |c| {
+            [l.payouts_in_flight(c), l.payout_fees(c)]
+                .map(|id| l.watch[id as usize])
+                .into_iter()
+                .chain(
+                    [
+                        l.disputes_pending(c),
+                        l.dispute_holds(c),
+                        l.dispute_receivable(c),
+                    ]
+                    .map(|id| l.watch[id as usize]),
+                )
+                .collect::<Vec<_>>()
+        };
+        for c in 0..2 {
+            assert_eq!(groups(c), [1, 1, 2, 2, 2]);
+        }
+        assert_eq!(l.watch.iter().filter(|&&w| w != 0).count(), 2 * 5);
     }
 
     #[test]

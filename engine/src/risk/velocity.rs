@@ -347,6 +347,7 @@ impl Velocity {
     }
 
     /// The window sums of `entity` for this request (the table is probed once per request).
+    #[inline(always)]
     pub(super) fn sums(
         &self,
         entity: usize,

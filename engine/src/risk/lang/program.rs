@@ -136,7 +136,8 @@ pub(in crate::risk) struct Env<'a> {
 
 impl Env<'_> {
     /// The feature's value for this request; `None` when absent (the predicate is then false).
-    #[inline]
+    /// Inlined into `Pred::holds`: a call per predicate cost more than the lookup itself.
+    #[inline(always)]
     fn value(&mut self, f: Feature) -> Option<i64> {
         let c = self.ctx;
         let present = |v: i64| (v != 0).then_some(v);
@@ -158,7 +159,7 @@ impl Env<'_> {
     }
 
     /// A velocity feature, this request included where the feature says so (docs/RISK_RULES.md).
-    #[inline]
+    #[inline(always)]
     fn velocity(&mut self, f: Feature) -> Option<i64> {
         let (entity, window) = (usize::from(f.entity), usize::from(f.window));
         let key = self.ctx.keys[entity];
@@ -178,7 +179,7 @@ impl Env<'_> {
 }
 
 impl Pred {
-    #[inline]
+    #[inline(always)]
     fn holds(&self, env: &mut Env<'_>) -> bool {
         if let Op::In | Op::NotIn = self.op {
             let entity = usize::from(self.lhs.entity);
