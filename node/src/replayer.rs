@@ -295,6 +295,90 @@ impl Replayer {
     }
 }
 
+impl Replayer {
+    /// `run_to`, with the journal read and checksummed on a second thread, in batches of
+    /// `READ_BATCH` records, while this one applies: for long replays on a machine with a core to
+    /// spare (the backtest). The same records in the same order, the same errors.
+    pub fn run_to_read_in_parallel<E: From<Error> + Send>(
+        &mut self,
+        reader: &JournalReader,
+        to: u64,
+        mut visit: impl FnMut(Applied<'_>) -> Result<(), E>,
+    ) -> Result<u64, E> {
+        let last = self.engine.last_seq();
+        if to <= last {
+            return self.run_to(reader, to, visit);
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<RecordRef<'_>>>(READ_BATCHES_AHEAD);
+        std::thread::scope(|scope| {
+            let read = scope.spawn(move || read_batches(reader, last + 1, to, &tx));
+            let mut applied = 0u64;
+            for batch in rx.iter() {
+                applied += self.apply_batch(&batch, &mut visit)?;
+            }
+            // The reader stops at `to`, at the journal's end or at its first error.
+            read.join().expect("the journal reader thread panicked")?;
+            if self.engine.last_seq() != to {
+                return Err(Error::new(format!(
+                    "the journal ends at seq {} before seq {to}",
+                    self.engine.last_seq()
+                ))
+                .into());
+            }
+            Ok(applied)
+        })
+    }
+
+    fn apply_batch<E: From<Error>>(
+        &mut self,
+        batch: &[RecordRef<'_>],
+        visit: &mut impl FnMut(Applied<'_>) -> Result<(), E>,
+    ) -> Result<u64, E> {
+        for (i, record) in batch.iter().enumerate() {
+            let payload = |k: usize| batch.get(i + k).map(|r| r.payload);
+            self.engine.prefetch_payloads(payload(1), payload(2));
+            self.apply(record)?;
+            visit(Applied {
+                record,
+                engine: &self.engine,
+                outputs: &self.outbox,
+            })?;
+        }
+        Ok(batch.len() as u64)
+    }
+}
+
+/// Records per batch the reader thread hands over, and batches it may read ahead.
+const READ_BATCH: usize = 4096;
+const READ_BATCHES_AHEAD: usize = 4;
+
+/// Reads records `from..=to` in batches into `tx`; stops early when the receiver is gone.
+fn read_batches<'a>(
+    reader: &'a JournalReader,
+    from: u64,
+    to: u64,
+    tx: &std::sync::mpsc::SyncSender<Vec<RecordRef<'a>>>,
+) -> Result<(), Error> {
+    let mut batch = Vec::with_capacity(READ_BATCH);
+    for record in reader.iter_from(from) {
+        let record = record.map_err(Error::from)?;
+        if record.seq > to {
+            break;
+        }
+        batch.push(record);
+        if batch.len() == READ_BATCH {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(READ_BATCH));
+            if tx.send(full).is_err() {
+                return Ok(());
+            }
+        }
+    }
+    if !batch.is_empty() {
+        let _ = tx.send(batch);
+    }
+    Ok(())
+}
+
 /// The snapshot store of a data directory, if `DATA/snapshots` exists (it is not created here).
 pub fn snapshot_store_if_any(data_dir: &Path) -> Result<Option<SnapshotStore>, Error> {
     let dir = sluice_journal::snapshots_dir(data_dir);

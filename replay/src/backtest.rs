@@ -93,10 +93,12 @@ pub fn backtest(data: &DataDir, set: &RuleSet, mut notes: Vec<String>) -> Result
     let total = end.seq.saturating_sub(replayer.engine.last_seq());
     let mut progress = Progress::new(data.progress, "backtesting", total);
     let started = Instant::now();
-    let events = replayer::run_to(&mut replayer, &reader, end.seq, &mut progress, |step| {
+    // The journal is read and checksummed on a second thread while this one replays.
+    let events = replayer.run_to_read_in_parallel(&reader, end.seq, |step| {
+        progress.tick();
         let seen = step.engine.recorded_risk_observations();
         observed.extend(seen.iter().map(|o| order.observed(o)));
-        Ok(())
+        Ok::<(), Error>(())
     })?;
     let seconds = started.elapsed().as_secs_f64();
     progress.finish();
