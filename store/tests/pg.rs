@@ -665,7 +665,7 @@ fn the_schema_page_queries_run() {
         .skip(1)
         .filter_map(|b| b.split("```").next())
         .collect();
-    assert_eq!(queries.len(), 5);
+    assert_eq!(queries.len(), 6);
     for query in queries {
         client
             .simple_query(query)
