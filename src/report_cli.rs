@@ -27,6 +27,11 @@ pub enum ReportCommand {
     /// false-positive and interception rates (--by rule), or per day the overall rates and the
     /// risk score's distribution in 10-point buckets (--by day).
     Risk(RiskArgs),
+    /// The financial extension: positions now (yield holdings, installment plans, loans),
+    /// installment and loan schedules and totals per product (--by product), or the accruals
+    /// per business day (--by day): yield and its residual, installment interest and fees, loan
+    /// interest.
+    Finance(FinanceArgs),
 }
 
 /// Where the rows come from.
@@ -128,12 +133,31 @@ pub struct RiskArgs {
     to: Option<String>,
 }
 
+#[derive(Args)]
+pub struct FinanceArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// product (positions, schedules, totals) or day (accruals per business day, then `all`).
+    #[arg(long, default_value = "product")]
+    by: String,
+    /// First business day of the accruals shown, YYYY-MM-DD.
+    #[arg(long)]
+    from: Option<String>,
+    /// The day the positions are as of (rows of inputs after it are left out), YYYY-MM-DD.
+    #[arg(long)]
+    to: Option<String>,
+    /// The whole report as JSON (the same as --format json).
+    #[arg(long)]
+    json: bool,
+}
+
 pub fn run(command: ReportCommand) -> Result<(), String> {
     let text = match command {
         ReportCommand::Statement(args) => statement(args),
         ReportCommand::Flow(args) => flow(args),
         ReportCommand::Payouts(args) => payouts(args),
         ReportCommand::Risk(args) => risk(args),
+        ReportCommand::Finance(args) => finance(args),
     }
     .map_err(|e| e.to_string())?;
     print!("{text}");
@@ -292,6 +316,48 @@ fn risk(args: RiskArgs) -> Result<String, String> {
     let mut out = format::render(&figures, &table, format).map_err(|e| e.to_string())?;
     if format == Format::Text && by == report::RiskBy::Rule {
         out += &format::risk_overall_line(&figures.overall);
+    }
+    Ok(out)
+}
+
+fn finance(args: FinanceArgs) -> Result<String, String> {
+    let format = if args.json {
+        Format::Json
+    } else {
+        Format::parse(&args.source.format).map_err(|e| e.to_string())?
+    };
+    let by = report::FinanceBy::parse(&args.by).map_err(|e| e.to_string())?;
+    let days = days(&args.from, &args.to)?;
+    let mut reader = open_reader(&args.source)?;
+    // Positions are cumulative: every row up to --to.
+    let load_days = DayRange {
+        from: None,
+        to: days.to,
+    };
+    let rows = reader
+        .load(&["finance_events"], load_days)
+        .map_err(|e| format!("report: {e}"))?;
+    let figures = report::finance(&rows, days);
+    let err = |e: sluice_store::StoreError| e.to_string();
+    if format == Format::Json || by == report::FinanceBy::Day {
+        let table = format::finance_days_table(&figures);
+        return format::render(&figures, &table, format).map_err(err);
+    }
+    let tables = [
+        ("positions", format::finance_positions_table(&figures)),
+        ("installments", format::finance_plans_table(&figures)),
+        ("loans", format::finance_loans_table(&figures)),
+        ("totals", format::finance_totals_table(&figures)),
+    ];
+    let mut out = String::new();
+    for (name, table) in tables {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        if format == Format::Text {
+            out += &format!("{name}\n");
+        }
+        out += &format::render(&figures, &table, format).map_err(err)?;
     }
     Ok(out)
 }

@@ -70,6 +70,48 @@ pub enum FinanceEventKind {
     LoanClosed = 46,
 }
 
+impl FinanceProduct {
+    /// The product's name, as the store writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            FinanceProduct::Yield => "Yield",
+            FinanceProduct::Installment => "Installment",
+            FinanceProduct::Loan => "Loan",
+        }
+    }
+}
+
+impl FinanceEventKind {
+    /// The kind's name, as the store writes it (the variant's).
+    pub fn name(self) -> &'static str {
+        use FinanceEventKind::*;
+        match self {
+            YieldTerms => "YieldTerms",
+            Swept => "Swept",
+            YieldAccrued => "YieldAccrued",
+            YieldResidual => "YieldResidual",
+            Redeemed => "Redeemed",
+            RedemptionQueued => "RedemptionQueued",
+            RedemptionPaid => "RedemptionPaid",
+            PlanOpened => "PlanOpened",
+            InstallmentScheduled => "InstallmentScheduled",
+            InstallmentRepaid => "InstallmentRepaid",
+            PlanRepaidEarly => "PlanRepaidEarly",
+            LateFee => "LateFee",
+            PlanDefaulted => "PlanDefaulted",
+            PlanUnwound => "PlanUnwound",
+            PlanCompleted => "PlanCompleted",
+            CreditLimit => "CreditLimit",
+            LoanDisbursed => "LoanDisbursed",
+            InterestAccrued => "InterestAccrued",
+            LoanRepaid => "LoanRepaid",
+            LoanOverdue => "LoanOverdue",
+            LoanDefaulted => "LoanDefaulted",
+            LoanClosed => "LoanClosed",
+        }
+    }
+}
+
 /// One movement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FinanceEvent {
@@ -135,5 +177,13 @@ impl crate::Engine {
     /// What the last applied input moved, in order.
     pub fn finance_events(&self) -> &[FinanceEvent] {
         &self.finance_events.events
+    }
+
+    /// Appends `event` to what the last input recorded, as a product would: how the store's
+    /// tests feed the derivation before the products record (never in a release build).
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn push_finance_event_for_tests(&mut self, event: FinanceEvent) {
+        assert!(self.finance_events.is_on(), "record_finance_events(true) first");
+        self.finance_events.push(event);
     }
 }

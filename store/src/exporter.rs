@@ -92,6 +92,7 @@ impl<S: FlowStore> Exporter<S> {
         replayer.engine.record_transfers(true);
         replayer.engine.record_payouts(true);
         replayer.engine.record_dispute_events(true);
+        replayer.engine.record_finance_events(true);
         let derive = DeriveState::new(&replayer.engine);
         let name = format!("export-{}", store.name());
         let follower = Follower::with_replayer(data_dir, &name, cursor, replayer).map_err(node)?;

@@ -253,7 +253,40 @@ fn rows_at(seq: i64, day: i32) -> Rows {
         });
     }
     risk_rows(&mut rows, seq, d);
+    finance_rows(&mut rows, seq, d);
     rows
+}
+
+/// A plan opened with its first installment scheduled, and a yield day's residual.
+fn finance_rows(rows: &mut Rows, seq: i64, d: Day) {
+    let row = |ordinal: i32, kind: &str, installment: i32, business_day: i32| FinanceEventRow {
+        seq,
+        ordinal,
+        at_ns: seq * 1_000 + 8,
+        day: d,
+        product: "Installment".into(),
+        kind: kind.into(),
+        party_kind: "Merchant".into(),
+        party_id: 7,
+        reference: seq * 10,
+        installment,
+        currency: 840,
+        amount_minor: i64::MAX,
+        position_minor: -1,
+        accrued_minor: i64::MIN,
+        business_day: Day(business_day),
+    };
+    rows.finance_events.extend([
+        row(0, "PlanOpened", 0, d.0),
+        row(1, "InstallmentScheduled", 1, d.0 + 30),
+        FinanceEventRow {
+            product: format!("Yield\t'\"\\\n{seq}"),
+            party_kind: "None".into(),
+            party_id: 0,
+            reference: 0,
+            ..row(2, "YieldResidual", 0, d.0 - 1)
+        },
+    ]);
 }
 
 /// A label, a dispute's two stages and a review queued and decided, for sequence `seq`.
@@ -632,7 +665,7 @@ fn the_schema_page_queries_run() {
         .skip(1)
         .filter_map(|b| b.split("```").next())
         .collect();
-    assert_eq!(queries.len(), 5);
+    assert_eq!(queries.len(), 6);
     for query in queries {
         client
             .simple_query(query)

@@ -1,9 +1,11 @@
 //! The rows one applied journal record causes (docs/STORE.md, section 1): a pure function of the
 //! input, the outputs it produced and the engine right after it, like the notifications'
 //! derivation (`crate::notifications`). The exporter's engine records its ledger transfers
-//! (`Engine::record_transfers`), payout state changes (`Engine::record_payouts`) and labels,
-//! disputes and review changes (`Engine::record_dispute_events`); a small [`DeriveState`] remembers the risk rules' shadow-hit
-//! counters between inputs, so that the shadow rules an input matched can be told.
+//! (`Engine::record_transfers`), payout state changes (`Engine::record_payouts`), labels,
+//! disputes and review changes (`Engine::record_dispute_events`) and the financial extension's
+//! movements (`Engine::record_finance_events`); a small [`DeriveState`] remembers the risk
+//! rules' shadow-hit counters between inputs, so that the shadow rules an input matched can be
+//! told.
 //!
 //! Answers to resends (`duplicate`) and retransmissions are not rows: they changed nothing.
 
@@ -146,6 +148,7 @@ pub fn derive_of(
     super::derive_recon::recon_rows(&input, rows);
     derive_payouts::payout_rows(&input, rows);
     derive_risk::risk_rows(&input, rows);
+    super::derive_finance::finance_rows(&input, rows);
 }
 
 fn fresh(duplicate: bool, retransmission: bool) -> bool {

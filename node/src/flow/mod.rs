@@ -2,6 +2,7 @@
 //! derived from applied journal records.
 
 pub mod derive;
+mod derive_finance;
 mod derive_payouts;
 mod derive_recon;
 mod derive_risk;
@@ -11,6 +12,8 @@ pub mod rows;
 pub use derive::{DeriveState, derive, derive_of};
 pub use rows::*;
 
+#[cfg(test)]
+mod derive_finance_tests;
 #[cfg(test)]
 mod derive_risk_tests;
 #[cfg(test)]

@@ -608,6 +608,10 @@ pub use payouts::Payout;
 mod risk;
 pub use risk::{DisputeRow, ReviewRow, RiskLabelRow};
 
+#[path = "rows_finance.rs"]
+mod finance;
+pub use finance::FinanceEventRow;
+
 /// Every row one applied journal record causes, per table, in the order caused.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Rows {
@@ -630,6 +634,7 @@ pub struct Rows {
     pub risk_labels: Vec<RiskLabelRow>,
     pub disputes: Vec<DisputeRow>,
     pub reviews: Vec<ReviewRow>,
+    pub finance_events: Vec<FinanceEventRow>,
 }
 
 /// Calls a generic visitor once per table: how stores handle every table without naming each.
@@ -663,6 +668,7 @@ pub const TABLES: &[&str] = &[
     RiskLabelRow::TABLE,
     DisputeRow::TABLE,
     ReviewRow::TABLE,
+    FinanceEventRow::TABLE,
 ];
 
 impl Rows {
@@ -686,6 +692,7 @@ impl Rows {
         v.table(&self.risk_labels);
         v.table(&self.disputes);
         v.table(&self.reviews);
+        v.table(&self.finance_events);
     }
 
     pub fn visit_mut(&mut self, v: &mut impl TableVisitorMut) {
@@ -708,6 +715,7 @@ impl Rows {
         v.table(&mut self.risk_labels);
         v.table(&mut self.disputes);
         v.table(&mut self.reviews);
+        v.table(&mut self.finance_events);
     }
 
     /// Rows in all tables.
@@ -750,6 +758,7 @@ impl Rows {
         self.risk_labels.append(&mut other.risk_labels);
         self.disputes.append(&mut other.disputes);
         self.reviews.append(&mut other.reviews);
+        self.finance_events.append(&mut other.finance_events);
     }
 }
 

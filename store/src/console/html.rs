@@ -28,6 +28,7 @@ pub const NAV: &[(&str, &str)] = &[
     ("/reviews", "Reviews"),
     ("/reports", "Reports"),
     ("/payouts", "Payouts"),
+    ("/finance", "Finance"),
     ("/order", "Order search"),
 ];
 

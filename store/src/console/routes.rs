@@ -179,6 +179,10 @@ impl App {
                 200,
                 page("Payouts", "/payouts", 0, &pages::payouts::render(&ctx)),
             ),
+            "/finance" => Reply::html(
+                200,
+                page("Finance", "/finance", 0, &pages::finance::render(&ctx)),
+            ),
             "/order" => {
                 let id = form_value(&req.query, "id");
                 let found = pages::order::render(&ctx, id.as_deref());

@@ -162,7 +162,45 @@ pub fn sample_rows() -> Rows {
     split_and_ledger(&mut rows);
     payouts(&mut rows);
     reviews(&mut rows);
+    finance(&mut rows);
     rows
+}
+
+/// Promoter 3 sweeps 500.00 into the fund and earns 0.07 and 0.08 on two days; merchant 1 takes
+/// a loan of 1 000.00 that accrues 0.30 a day.
+fn finance(rows: &mut Rows) {
+    let row = |seq: i64, ordinal: i32, kind: &str, amount: i64, position: i64, accrued: i64| {
+        let product = if kind.starts_with("Loan") || kind == "InterestAccrued" {
+            "Loan"
+        } else {
+            "Yield"
+        };
+        FinanceEventRow {
+            seq,
+            ordinal,
+            at_ns: seq * 1_000_000_000,
+            day: Day(20_000 + (seq as i32 - 30)),
+            product: product.into(),
+            kind: kind.into(),
+            party_kind: if product == "Yield" { "Promoter" } else { "Merchant" }.into(),
+            party_id: if product == "Yield" { 3 } else { 1 },
+            reference: if product == "Yield" { 0 } else { 5 },
+            installment: 0,
+            currency: 156,
+            amount_minor: amount,
+            position_minor: position,
+            accrued_minor: accrued,
+            business_day: Day(20_000 + (seq as i32 - 31)),
+        }
+    };
+    rows.finance_events.extend([
+        row(30, 0, "Swept", 50_000, 50_000, 0),
+        row(30, 1, "LoanDisbursed", 100_000, 100_000, 0),
+        row(31, 0, "YieldAccrued", 7, 50_007, 7),
+        row(31, 1, "InterestAccrued", 30, 100_030, 30),
+        row(32, 0, "YieldAccrued", 8, 50_015, 15),
+        row(32, 1, "InterestAccrued", 30, 100_060, 60),
+    ]);
 }
 
 /// Risk rule 9 sends orders 4 and 5 to review; 5 is refunded and blocked (a Fraud label), 4

@@ -72,6 +72,7 @@ fn every_page_needs_a_session_and_a_wrong_login_says_so() {
         "/reviews",
         "/reports",
         "/payouts",
+        "/finance",
         "/order?id=1",
         "/nothing",
     ] {
@@ -339,4 +340,37 @@ fn over_the_socket_pages_are_guarded_and_oversized_bodies_refused() {
     assert!(r.starts_with("HTTP/1.1 413"), "{r}");
     let r = exchange(&c, b"NOT HTTP\r\n\r\n");
     assert!(r.is_empty() || r.starts_with("HTTP/1.1 400"), "{r}");
+}
+
+#[test]
+fn the_finance_page_shows_positions_accruals_schedules_and_totals() {
+    let c = console();
+    let cookie = logged_in(&c);
+    let page = get(&c, "/finance", Some(&cookie));
+    assert_eq!(page.status, 200);
+    let body = page.body;
+    assert!(body.contains("href=\"/finance\""), "in the navigation");
+    let section = |id: &str| {
+        body.split(&format!("id=\"{id}\""))
+            .nth(1)
+            .and_then(|s| s.split("</table>").next())
+            .unwrap_or_else(|| panic!("{id} in {body}"))
+            .to_string()
+    };
+    let tile = body
+        .split("id=\"finance-yield-156\"")
+        .nth(1)
+        .expect("the yield tile");
+    assert!(tile.starts_with(">Yield (156)<b>500.15</b>1 positions, 0.15 accrued"), "{tile}");
+    let positions = section("finance-positions");
+    assert!(positions.contains("<td>Promoter 3</td>"), "{positions}");
+    assert!(positions.contains("1000.60") && positions.contains("500.15"));
+    assert!(body.contains("id=\"chart-finance-accruals\""));
+    assert!(body.contains("yield accrued (156)") && body.contains("loan interest (156)"));
+    let accruals = section("finance-accruals");
+    assert_eq!(accruals.matches("<tr>").count(), 4, "header, two days, all: {accruals}");
+    let loans = section("finance-loans");
+    assert!(loans.contains("<td>Open</td>") && loans.contains("1000.00"), "{loans}");
+    let totals = section("finance-totals");
+    assert_eq!(totals.matches("<td class=\"num\">0.00</td>").count(), 2, "{totals}");
 }

@@ -303,3 +303,50 @@ fn labels_disputes_and_reviews_round_trip() {
     assert_eq!(back, rows);
     let _ = fs::remove_dir_all(&data);
 }
+
+#[test]
+fn finance_events_round_trip() {
+    use sluice_node::flow::FinanceEventRow;
+    let data = temp_dir("finance");
+    let mut store = ParquetStore::open(&data).unwrap();
+    let mut rows = Rows::default();
+    let row = |seq: i64, ordinal: i32, kind: &str, installment: i32, day: i32| FinanceEventRow {
+        seq,
+        ordinal,
+        at_ns: seq * 7,
+        day: Day(20_418),
+        product: "Installment".into(),
+        kind: kind.into(),
+        party_kind: "Merchant".into(),
+        party_id: 1001,
+        reference: 1 << 40,
+        installment,
+        currency: 156,
+        amount_minor: 33_334,
+        position_minor: 100_000,
+        accrued_minor: -1,
+        business_day: Day(day),
+    };
+    rows.finance_events = vec![
+        row(3, 0, "PlanOpened", 0, 20_418),
+        row(3, 1, "InstallmentScheduled", 1, 20_448),
+        row(3, 2, "InstallmentScheduled", 2, 20_479),
+        FinanceEventRow {
+            product: "Loan".into(),
+            party_kind: "Promoter".into(),
+            amount_minor: i64::MIN,
+            ..row(9, 0, "InterestAccrued", 0, 20_417)
+        },
+    ];
+    store.commit(&rows, 9).unwrap();
+    let mut reader = ParquetStore::open_read_only(&data).unwrap();
+    let back = reader.load(TABLES, DayRange::default()).unwrap();
+    assert_eq!(back, rows);
+    let days = DayRange {
+        from: Some(Day(20_419)),
+        to: None,
+    };
+    let later = reader.load(&["finance_events"], days).unwrap();
+    assert!(later.finance_events.is_empty(), "filtered by the input's day");
+    let _ = fs::remove_dir_all(&data);
+}

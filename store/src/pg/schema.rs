@@ -22,6 +22,11 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../../migrations/0003_payouts.sql"),
     ),
     (4, "risk", include_str!("../../migrations/0004_risk.sql")),
+    (
+        5,
+        "finance",
+        include_str!("../../migrations/0005_finance.sql"),
+    ),
 ];
 
 /// The advisory lock that serializes migrations between exporters sharing a database

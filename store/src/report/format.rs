@@ -10,6 +10,13 @@ use super::risk::{RiskReport, RiskTotals, SCORE_BUCKETS};
 use super::statement::Statement;
 use crate::StoreError;
 
+#[path = "format_finance.rs"]
+mod finance;
+pub use finance::{
+    finance_days_table, finance_loans_table, finance_plans_table, finance_positions_table,
+    finance_totals_table,
+};
+
 /// How to print a report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -78,7 +85,7 @@ pub fn major(amount: i64, currency: i32) -> String {
 }
 
 impl Cell {
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         match self {
             Cell::Text(t) => t.clone(),
             Cell::Count(n) => n.to_string(),

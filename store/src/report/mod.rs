@@ -19,6 +19,9 @@
 //! - [`risk`]`(&rows, DayRange) -> RiskReport`: what labels make possible — per rule hits,
 //!   blocked, reviewed, precision, false-positive and interception rates; the overall rates; per
 //!   day the same and the risk score's distribution (issue 23).
+//! - [`finance`]`(&rows, DayRange) -> FinanceReport`: the financial extension's positions now,
+//!   accruals per business day, installment and loan schedules, and totals per product that add
+//!   up (issue 24).
 //! - [`parties`]`(&rows)`, [`channels`]`(&rows)`: who has a statement.
 //! - [`load`]`(reader, DayRange)`: the rows every report needs, through any [`FlowReader`].
 //! - [`format`]: text tables, CSV and JSON of each.
@@ -29,6 +32,7 @@
 mod accounts;
 pub mod calendar;
 mod channel;
+pub mod finance;
 mod flow;
 pub mod format;
 mod payouts;
@@ -37,12 +41,15 @@ mod statement;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_finance;
+#[cfg(test)]
 mod tests_payouts;
 #[cfg(test)]
 mod tests_risk;
 
 pub use calendar::{Period, PeriodKind, format_day, parse_day};
 pub use channel::{ChannelMovements, ChannelStatement, SETTLED_NOTE, channel_statements};
+pub use finance::{FinanceBy, FinanceReport, finance};
 pub use flow::{Dim, FlowReport, FlowRow, Grouping, Measures, RuleHits, TxType, flow};
 pub use payouts::{PayoutDim, PayoutMeasures, PayoutReport, PayoutRow, payouts};
 pub use risk::{

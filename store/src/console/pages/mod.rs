@@ -2,6 +2,7 @@
 //! rows) to the HTML of its body. `Ctx` carries both.
 
 pub mod channels;
+pub mod finance;
 pub mod order;
 pub mod overview;
 pub mod payouts;
