@@ -31,8 +31,8 @@ pub mod credentials;
 pub mod discrepancies;
 pub mod dispute_events;
 mod dispute_money;
-pub mod finance_events;
 pub mod disputes;
+pub mod finance_events;
 mod genesis;
 mod index;
 pub mod labels;
@@ -54,6 +54,8 @@ pub mod risk_observations;
 mod schedules;
 mod settlement;
 pub mod transfers;
+mod yield_ops;
+pub mod yields;
 
 pub use crate::core::{ApplyError, Engine, STATE_FORMAT, StateHash, Summary, day_of};
 pub use genesis::{genesis_limits, validate_genesis};
