@@ -35,7 +35,7 @@ TEXT_LENGTH = struct.Struct("<H")  # variable-length text: u16 length, then the 
 
 ENCODING_TYPE = 0xEB50  # SBE 1.0 little-endian
 SCHEMA_ID = 0x534C  # "SL"
-SCHEMA_VERSION = 8  # section 1, Versioning: the server accepts any version >= 1
+SCHEMA_VERSION = 9  # section 1, Versioning: the server accepts any version >= 1
 HEADERS_LEN = SOFH.size + SBE_HEADER.size  # 14: also the shortest valid frame
 MAX_FRAME_TO_SERVER = 1024  # largest frame the server accepts (LoginAccepted.max_frame_bytes says so too)
 MAX_FRAME_FROM_SERVER = 16384  # largest frame the server sends
@@ -754,6 +754,14 @@ MESSAGES = [
         (65, "disputed_minor", I64), (73, "label", E8(LabelKind)), (74, "label_source", E8(LabelSource)),
         (75, "label_ns", U64), (83, "sequence", U64),
     ]),
+    MessageType(25, "YieldPosition", 108, [
+        (0, "party_kind", E8(PartyKind)), (1, "party_id", U32), (5, "currency", U16), (7, "opted_in", BOOL),
+        (8, "keep_minimum_minor", I64), (16, "instant_limit_minor", I64), (24, "principal_minor", I64),
+        (32, "accrued_minor", I64), (40, "yield_total_minor", I64), (48, "instant_used_today_minor", I64),
+        (56, "queued_minor", I64), (64, "queued_due_day", U32), (68, "available_minor", I64),
+        (76, "last_yield_day", U32), (80, "last_yield_per_10k_e4", I64), (88, "residual_minor", I64),
+        (96, "holders", U32), (100, "sequence", U64),
+    ]),
     MessageType(30, "Dispatch", 35, [
         (0, "order_id", U64), (8, "attempt", U8), (9, "channel_id", U16), (11, "merchant_id", U32),
         (15, "amount_minor", I64), (23, "currency", U16), (25, "method", E8(PaymentMethod)),
@@ -895,6 +903,16 @@ MESSAGES = [
     ], texts=[Text("note")]),
     MessageType(68, "ReviewDecision", 9, [(0, "order_id", U64), (8, "action", E8(ReviewAction))]),
     MessageType(69, "ReviewQuery", 12, [(0, "order_id", U64), (8, "position", U32)]),
+    MessageType(71, "ConfigYield", 24, [
+        (0, "party_kind", E8(PartyKind)), (1, "party_id", U32), (5, "currency", U16), (7, "opt_in", BOOL),
+        (8, "keep_minimum_minor", I64), (16, "instant_limit_minor", I64),
+    ]),
+    MessageType(72, "FundYield", 14, [(0, "currency", U16), (2, "day", U32), (6, "yield_per_10k_e4", I64)]),
+    MessageType(73, "YieldRedeem", 23, [
+        (0, "request_id", U64), (8, "party_kind", E8(PartyKind)), (9, "party_id", U32), (13, "currency", U16),
+        (15, "amount_minor", I64),
+    ]),
+    MessageType(74, "YieldQuery", 7, [(0, "party_kind", E8(PartyKind)), (1, "party_id", U32), (5, "currency", U16)]),
     # Templates 90 and above exist only in the journal; listed so that journal bytes can be decoded.
     MessageType(90, "Pulse", 1, [(0, "flags", U8)]),
     MessageType(91, "Genesis", 71, [

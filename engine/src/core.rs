@@ -45,8 +45,9 @@ use crate::state::{Counters, Limits, Retention, State};
 /// risk-score model and an order's score (docs/RISK_SCORE.md); labels, disputes and the review
 /// queue (docs/DISPUTES.md): the labels table, the disputes table and debts, the review queue,
 /// three limits, a channel book's disputes, 13 fixed accounts: disputes_pending, dispute_holds,
-/// dispute_receivable.
-pub const STATE_FORMAT: u32 = 12;
+/// dispute_receivable; 13: the financial extension (docs/FINANCE.md): 26 fixed accounts; the balance
+/// yield's register (`State::yields`: holders, per-currency totals, redemption ids; docs/YIELD.md).
+pub const STATE_FORMAT: u32 = 13;
 /// The first bytes of a snapshot payload.
 const SNAPSHOT_MAGIC: &[u8; 4] = b"SLST";
 /// Magic, format, 8 reserved bytes, state length, counters length.
@@ -227,6 +228,7 @@ impl Engine {
             labels: Default::default(),
             disputes: Default::default(),
             review: crate::review::ReviewQueue::with_capacity(limits.review_queue_max),
+            yields: Default::default(),
             limits,
         };
         crate::mem::advise_huge_pages(&state.orders);
@@ -361,6 +363,10 @@ impl Engine {
         if due & crate::ledger::watch::DISPUTES != 0 {
             // What the dispute accounts hold is exactly the open disputes' money and the debts.
             self.assert_disputes(seq);
+        }
+        if due & crate::ledger::watch::YIELD != 0 {
+            // What the fund's accounts hold is exactly the yield register's totals.
+            self.assert_yield(seq);
         }
     }
 
@@ -713,6 +719,7 @@ impl Engine {
         s.retention.reserve(&l);
         s.out_seqs.reserve();
         s.review.reserve(l.review_queue_max);
+        s.yields.reserve();
         reserve_to(
             &mut s.credentials.entries,
             crate::credentials::CREDENTIALS_MAX as u32,

@@ -81,7 +81,7 @@ pub type AccountId = u32;
 pub const BALANCE_MAX_MINOR: i64 = i64::MAX;
 
 /// Accounts per currency that are not per channel or per party.
-const FIXED_ACCOUNTS: u32 = 13;
+const FIXED_ACCOUNTS: u32 = 26;
 const CLEARING: u32 = 0;
 const PLATFORM_REVENUE: u32 = 1;
 const FEE_EXPENSE: u32 = 2;
@@ -95,6 +95,11 @@ const PAYOUT_FEES: u32 = 9;
 const DISPUTES_PENDING: u32 = 10;
 const DISPUTE_HOLDS: u32 = 11;
 const DISPUTE_RECEIVABLE: u32 = 12;
+// The financial extension (docs/FINANCE.md): 13-16 yield, 17-21 installments, 22-25 credit.
+const YIELD_HOLDINGS: u32 = 13;
+const YIELD_FUND: u32 = 14;
+const YIELD_RESIDUAL: u32 = 15;
+const YIELD_REDEMPTIONS: u32 = 16;
 
 /// Groups of fixed accounts that have an invariant of their own, checked by `Engine::apply` after
 /// an input that moved one of them (docs/ENGINE.md, "Invariants"): a bit per group.
@@ -103,6 +108,12 @@ pub mod watch {
     pub const PAYOUTS: u8 = 1;
     /// `disputes_pending`, `dispute_holds`, `dispute_receivable` (`Engine::assert_disputes`).
     pub const DISPUTES: u8 = 2;
+    /// The balance yield's four accounts (`Engine::assert_yield`, docs/YIELD.md).
+    pub const YIELD: u8 = 4;
+    /// The installments' five accounts (`Engine::assert_installments`, docs/INSTALLMENTS.md).
+    pub const INSTALLMENTS: u8 = 8;
+    /// Merchant credit's four accounts (`Engine::assert_credit`, docs/CREDIT.md).
+    pub const CREDIT: u8 = 16;
 }
 
 /// The watch group of fixed account `fixed` (0 for none).
@@ -110,6 +121,10 @@ const fn watch_group(fixed: u32) -> u8 {
     match fixed {
         PAYOUTS_IN_FLIGHT | PAYOUT_FEES => watch::PAYOUTS,
         DISPUTES_PENDING..=DISPUTE_RECEIVABLE => watch::DISPUTES,
+        // The financial extension's ranges (docs/FINANCE.md, section 1).
+        13..=16 => watch::YIELD,
+        17..=21 => watch::INSTALLMENTS,
+        22..=25 => watch::CREDIT,
         _ => 0,
     }
 }
@@ -257,6 +272,24 @@ impl Ledger {
     /// What parties owe for disputes their available balance could not cover (a debit balance).
     pub fn dispute_receivable(&self, c: u8) -> AccountId {
         self.base(c) + DISPUTE_RECEIVABLE
+    }
+    /// Σ holders' positions in the money-market fund, principal and accrued yield (a credit
+    /// balance; docs/YIELD.md, section 2).
+    pub fn yield_holdings(&self, c: u8) -> AccountId {
+        self.base(c) + YIELD_HOLDINGS
+    }
+    /// The fund as a counterparty: every yield it declared for our holders (a debit balance).
+    pub fn yield_fund(&self, c: u8) -> AccountId {
+        self.base(c) + YIELD_FUND
+    }
+    /// What rounding left of the fund's daily yield totals (a credit balance).
+    pub fn yield_residual(&self, c: u8) -> AccountId {
+        self.base(c) + YIELD_RESIDUAL
+    }
+    /// Redemptions queued above the daily instant limit, owed on the next working day (a
+    /// credit balance).
+    pub fn yield_redemptions(&self, c: u8) -> AccountId {
+        self.base(c) + YIELD_REDEMPTIONS
     }
     pub fn channel_receivable(&self, c: u8, channel_slot: u32) -> AccountId {
         // A slot past the channels would post to another account.
@@ -498,6 +531,11 @@ impl Ledger {
             DISPUTES_PENDING => AccountKind::DisputesPending,
             DISPUTE_HOLDS => AccountKind::DisputeHolds,
             DISPUTE_RECEIVABLE => AccountKind::DisputeReceivable,
+            YIELD_HOLDINGS => AccountKind::YieldHoldings,
+            YIELD_FUND => AccountKind::YieldFund,
+            YIELD_RESIDUAL => AccountKind::YieldResidual,
+            YIELD_REDEMPTIONS => AccountKind::YieldRedemptions,
+            _ if at < FIXED_ACCOUNTS => AccountKind::FinanceUnused(at),
             _ if at < FIXED_ACCOUNTS + self.channels_max => {
                 AccountKind::ChannelReceivable(at - FIXED_ACCOUNTS)
             }
@@ -586,7 +624,7 @@ mod tests {
         for c in 0..2 {
             assert_eq!(groups(c), [1, 1, 2, 2, 2]);
         }
-        assert_eq!(l.watch.iter().filter(|&&w| w != 0).count(), 2 * 5);
+        assert_eq!(l.watch.iter().filter(|&&w| w != 0).count(), 2 * (5 + 13));
     }
 
     #[test]
@@ -605,6 +643,13 @@ mod tests {
                 l.channel_write_offs(c),
                 l.payouts_in_flight(c),
                 l.payout_fees(c),
+                l.disputes_pending(c),
+                l.dispute_holds(c),
+                l.dispute_receivable(c),
+                l.yield_holdings(c),
+                l.yield_fund(c),
+                l.yield_residual(c),
+                l.yield_redemptions(c),
             ]);
             for ch in 0..3 {
                 ids.push(l.channel_receivable(c, ch));

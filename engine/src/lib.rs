@@ -54,6 +54,8 @@ pub mod risk_observations;
 mod schedules;
 mod settlement;
 pub mod transfers;
+mod yield_ops;
+pub mod yields;
 
 pub use crate::core::{ApplyError, Engine, STATE_FORMAT, StateHash, Summary, day_of};
 pub use genesis::{genesis_limits, validate_genesis};

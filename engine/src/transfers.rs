@@ -128,6 +128,16 @@ pub enum AccountKind {
     DisputeHolds,
     /// What parties owe for disputes.
     DisputeReceivable,
+    /// Σ holders' positions in the money-market fund (docs/YIELD.md, section 2).
+    YieldHoldings,
+    /// The fund as a counterparty: the yield it declared.
+    YieldFund,
+    /// What rounding left of the fund's daily yield totals.
+    YieldResidual,
+    /// Redemptions queued for the next working day.
+    YieldRedemptions,
+    /// A fixed account of the financial extension's ranges that no product uses (index).
+    FinanceUnused(u32),
     /// A channel's receivable (channel slot).
     ChannelReceivable(u32),
     /// A party's account (party slot, which of its four).
@@ -142,7 +152,7 @@ pub struct AccountName {
     /// `clearing`, `platform_revenue`, `fee_expense`, `payouts`, `reversals_payable`,
     /// `platform_bank`, `channel_fee_differences`, `channel_write_offs`, `payouts_in_flight`,
     /// `payout_fees`, `disputes_pending`, `dispute_holds`, `dispute_receivable`,
-    /// `channel_receivable`, `pending`, `available`, `frozen` or `reserve`.
+    /// `yield_holdings`, `yield_fund`, `yield_residual`, `yield_redemptions`, `channel_receivable`, `pending`, `available`, `frozen` or `reserve`.
     pub kind: &'static str,
     /// The channel or party id (0 for the platform's accounts).
     pub owner: u32,
@@ -192,6 +202,11 @@ impl Engine {
             AccountKind::DisputesPending => ("disputes_pending", 0, None),
             AccountKind::DisputeHolds => ("dispute_holds", 0, None),
             AccountKind::DisputeReceivable => ("dispute_receivable", 0, None),
+            AccountKind::YieldHoldings => ("yield_holdings", 0, None),
+            AccountKind::YieldFund => ("yield_fund", 0, None),
+            AccountKind::YieldResidual => ("yield_residual", 0, None),
+            AccountKind::YieldRedemptions => ("yield_redemptions", 0, None),
+            AccountKind::FinanceUnused(_) => ("finance_unused", 0, None),
             AccountKind::ChannelReceivable(c) => {
                 let channel = self.state.channels.get(c as usize)?;
                 ("channel_receivable", u32::from(channel.id), None)

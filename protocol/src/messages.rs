@@ -968,6 +968,51 @@ message! {
     texts {}
 }
 
+message! {
+    /// A party's position in the money-market fund, or the fund's totals (schema 9;
+    /// docs/YIELD.md): the answer to a YieldQuery.
+    YieldPosition = 25, sent_by Server {
+        /// Echo (Merchant or Promoter; Platform for the fund's totals).
+        party_kind: PartyKind,
+        /// Echo (0 for the fund's totals).
+        party_id: u32,
+        /// Echo.
+        currency: u16,
+        /// 1 while opted in (sweeps run).
+        opted_in: bool,
+        /// What each sweep leaves in available, minor units.
+        keep_minimum_minor: i64,
+        /// Daily instant redemption limit, minor units.
+        instant_limit_minor: i64,
+        /// Principal in the fund (totals: every holder's), minor units.
+        principal_minor: i64,
+        /// Accrued yield still in the position, minor units.
+        accrued_minor: i64,
+        /// Every yield ever accrued to it, minor units.
+        yield_total_minor: i64,
+        /// Redeemed to available at once today, minor units.
+        instant_used_today_minor: i64,
+        /// Redemptions queued for the next working day, minor units.
+        queued_minor: i64,
+        /// The day the queued redemptions are paid (0 when none).
+        queued_due_day: u32,
+        /// The party's available balance in the currency (0 for the totals), minor units.
+        available_minor: i64,
+        /// The last day whose yield was published in this currency (0 when none).
+        last_yield_day: u32,
+        /// That day's yield per 10,000 units, 4 decimals.
+        last_yield_per_10k_e4: i64,
+        /// The fund's residual from rounding in this currency, minor units.
+        residual_minor: i64,
+        /// Holders in this currency (opted in or with money in the fund).
+        holders: u32,
+        /// Journal sequence of the YieldQuery this answers.
+        sequence: u64,
+    }
+    groups {}
+    texts {}
+}
+
 // ---------------------------------------------------------------------------------------------
 // Channel connector
 // ---------------------------------------------------------------------------------------------
@@ -2072,6 +2117,91 @@ message! {
         order_id: u64,
         /// With order_id = 0: the position in the queue (0-based).
         position: u32,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// Opt a party in to the balance yield in one currency, change its terms, or opt it out
+    /// (schema 9; docs/YIELD.md). Opted in, its available balance above `keep_minimum_minor` is
+    /// swept once a day into the money-market fund on its behalf. Opting out redeems everything
+    /// under YieldRedeem's rules (instant up to what is left of today's limit, the rest on the
+    /// next working day) and stops the sweeps. Answered with ConfigAck (object_id = party_id;
+    /// UnknownMerchant, UnknownPromoter, CurrencyNotAccepted, InvalidField, CapacityReached).
+    ConfigYield = 71, sent_by Admin {
+        /// Merchant or Promoter.
+        party_kind: PartyKind,
+        /// The party.
+        party_id: u32,
+        /// ISO 4217 numeric: a ledger currency.
+        currency: u16,
+        /// 1 to opt in (or change the terms), 0 to opt out.
+        opt_in: bool,
+        /// What stays in the available balance at each sweep, minor units (>= 0).
+        keep_minimum_minor: i64,
+        /// Most redeemed to available at once per business day, minor units (>= 0); the rest of
+        /// a redemption is paid on the next working day.
+        instant_limit_minor: i64,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// The money-market fund's published yield for one day (schema 9; docs/YIELD.md, section 3):
+    /// per 10,000 units, with 4 decimals (0.6543 -> 6543). It accrues at once to every holder in
+    /// that currency: floor(position x yield / 10^8) each; the fund's total floor(sum of positions x
+    /// yield / 10^8), what rounding leaves of it to the yield residual account. Answered with
+    /// ConfigAck (object_id = day; InvalidField for a day after today, a day not after the last
+    /// published one, a negative yield or one above 1,000,000; CurrencyNotAccepted).
+    FundYield = 72, sent_by Admin {
+        /// ISO 4217 numeric: a ledger currency.
+        currency: u16,
+        /// The fund's day, days since 1970-01-01 in the engine's day (Genesis utc_offset_secs).
+        day: u32,
+        /// Yield per 10,000 units, 4 decimals (0..=1,000,000).
+        yield_per_10k_e4: i64,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// Redeem a party's fund position in one currency (schema 9; docs/YIELD.md): to available at
+    /// once up to the party's daily instant limit, the rest on the next working day. Accrued
+    /// yield goes first, then principal. Idempotent on request_id (the last 1,024 kept): a resend
+    /// is answered again and moves nothing; other fields under the same id get
+    /// DuplicateRequestMismatch. Answered with ConfigAck (object_id = request_id, text "instant
+    /// X, queued Y"; NotFound for a party not holding, InsufficientBalance above the position,
+    /// AmountNotPositive).
+    YieldRedeem = 73, sent_by Admin {
+        /// The admin's own id for this request (> 0).
+        request_id: u64,
+        /// Merchant or Promoter.
+        party_kind: PartyKind,
+        /// The party.
+        party_id: u32,
+        /// ISO 4217 numeric.
+        currency: u16,
+        /// Minor units; 0 = the whole position.
+        amount_minor: i64,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// Ask for a party's fund position in one currency, or (party_id = 0) the fund's totals in
+    /// that currency (schema 9). Answered with YieldPosition; ConfigAck(Rejected, NotFound) for a
+    /// party that never opted in. Changes nothing.
+    YieldQuery = 74, sent_by Admin {
+        /// Merchant or Promoter (ignored with party_id = 0).
+        party_kind: PartyKind,
+        /// The party (0: the fund's totals).
+        party_id: u32,
+        /// ISO 4217 numeric.
+        currency: u16,
     }
     groups {}
     texts {}
