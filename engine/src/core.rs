@@ -45,8 +45,9 @@ use crate::state::{Counters, Limits, Retention, State};
 /// risk-score model and an order's score (docs/RISK_SCORE.md); labels, disputes and the review
 /// queue (docs/DISPUTES.md): the labels table, the disputes table and debts, the review queue,
 /// three limits, a channel book's disputes, 13 fixed accounts: disputes_pending, dispute_holds,
-/// dispute_receivable.
-pub const STATE_FORMAT: u32 = 12;
+/// dispute_receivable; 13: the financial extension (docs/FINANCE.md): 26 fixed accounts;
+/// consumer installments' plans, terms and running totals (`State::installments`).
+pub const STATE_FORMAT: u32 = 13;
 /// The first bytes of a snapshot payload.
 const SNAPSHOT_MAGIC: &[u8; 4] = b"SLST";
 /// Magic, format, 8 reserved bytes, state length, counters length.
@@ -192,6 +193,11 @@ impl Engine {
     /// preallocating every table.
     pub fn new(genesis: &Genesis, timestamp_ns: u64) -> Result<Engine, ApplyError> {
         let limits = crate::genesis::check_genesis(genesis)?;
+        let plans_max = genesis.installment_plans_max;
+        if plans_max > crate::installments::PLANS_MAX_LIMIT {
+            let why = "installment_plans_max out of range (at most 10M)";
+            return Err(ApplyError::InvalidGenesis(why.to_string()));
+        }
         let ledger = Ledger::new(
             limits.currencies.len() as u32,
             limits.channels_max,
@@ -227,6 +233,7 @@ impl Engine {
             labels: Default::default(),
             disputes: Default::default(),
             review: crate::review::ReviewQueue::with_capacity(limits.review_queue_max),
+            installments: crate::installments::Installments::with_max(plans_max),
             limits,
         };
         crate::mem::advise_huge_pages(&state.orders);
@@ -345,6 +352,8 @@ impl Engine {
         self.assert_payouts_in_flight(meta.seq);
         // What the dispute accounts hold is exactly the open disputes' money and the debts.
         self.assert_disputes(meta.seq);
+        // What accounts 17-21 hold is exactly the installment plans' money.
+        self.assert_installments(meta.seq);
         Ok(())
     }
 
@@ -723,6 +732,7 @@ impl Engine {
         }
         crate::retention::rebuild_payments_index(s, ix);
         crate::payouts::rebuild_payouts_index(s, ix);
+        s.installments.rebuild_index();
         let rules_more = (l.risk_rules_max as usize).saturating_sub(self.counters.rule_hits.len());
         self.counters.rule_hits.reserve_exact(rules_more);
     }

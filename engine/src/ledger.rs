@@ -80,8 +80,9 @@ pub type AccountId = u32;
 /// the wire's i64.
 pub const BALANCE_MAX_MINOR: i64 = i64::MAX;
 
-/// Accounts per currency that are not per channel or per party.
-const FIXED_ACCOUNTS: u32 = 13;
+/// Accounts per currency that are not per channel or per party: 0–12 the payment engine's,
+/// 13–16 balance yield, 17–21 consumer installments, 22–25 merchant credit (docs/FINANCE.md).
+const FIXED_ACCOUNTS: u32 = 26;
 const CLEARING: u32 = 0;
 const PLATFORM_REVENUE: u32 = 1;
 const FEE_EXPENSE: u32 = 2;
@@ -95,6 +96,11 @@ const PAYOUT_FEES: u32 = 9;
 const DISPUTES_PENDING: u32 = 10;
 const DISPUTE_HOLDS: u32 = 11;
 const DISPUTE_RECEIVABLE: u32 = 12;
+const INSTALLMENT_RECEIVABLE: u32 = 17;
+const INSTALLMENT_FUNDING: u32 = 18;
+const INSTALLMENT_UNEARNED: u32 = 19;
+const INSTALLMENT_INCOME: u32 = 20;
+const INSTALLMENT_WRITE_OFFS: u32 = 21;
 
 /// A party's four accounts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,6 +216,28 @@ impl Ledger {
     /// What parties owe for disputes their available balance could not cover (a debit balance).
     pub fn dispute_receivable(&self, c: u8) -> AccountId {
         self.base(c) + DISPUTE_RECEIVABLE
+    }
+    /// What payers owe on open installment plans: principal, scheduled interest and late fees
+    /// unpaid (a debit balance; docs/INSTALLMENTS.md, section 3).
+    pub fn installment_receivable(&self, c: u8) -> AccountId {
+        self.base(c) + INSTALLMENT_RECEIVABLE
+    }
+    /// The funding partner's cash in plans: advanced less received (a credit balance while
+    /// plans are outstanding).
+    pub fn installment_funding(&self, c: u8) -> AccountId {
+        self.base(c) + INSTALLMENT_FUNDING
+    }
+    /// Scheduled installment interest not yet paid (a credit balance).
+    pub fn installment_unearned_interest(&self, c: u8) -> AccountId {
+        self.base(c) + INSTALLMENT_UNEARNED
+    }
+    /// Installment interest earned and late fees charged (a credit balance).
+    pub fn installment_income(&self, c: u8) -> AccountId {
+        self.base(c) + INSTALLMENT_INCOME
+    }
+    /// Defaulted plans written off, less what refunds recovered (a debit balance).
+    pub fn installment_write_offs(&self, c: u8) -> AccountId {
+        self.base(c) + INSTALLMENT_WRITE_OFFS
     }
     pub fn channel_receivable(&self, c: u8, channel_slot: u32) -> AccountId {
         // A slot past the channels would post to another account.
@@ -449,6 +477,14 @@ impl Ledger {
             DISPUTES_PENDING => AccountKind::DisputesPending,
             DISPUTE_HOLDS => AccountKind::DisputeHolds,
             DISPUTE_RECEIVABLE => AccountKind::DisputeReceivable,
+            INSTALLMENT_RECEIVABLE => AccountKind::InstallmentReceivable,
+            INSTALLMENT_FUNDING => AccountKind::InstallmentFunding,
+            INSTALLMENT_UNEARNED => AccountKind::InstallmentUnearnedInterest,
+            INSTALLMENT_INCOME => AccountKind::InstallmentIncome,
+            INSTALLMENT_WRITE_OFFS => AccountKind::InstallmentWriteOffs,
+            // Another product's range (docs/FINANCE.md) that this build does not use: it never
+            // moves, so no transfer names it.
+            _ if at < FIXED_ACCOUNTS => return None,
             _ if at < FIXED_ACCOUNTS + self.channels_max => {
                 AccountKind::ChannelReceivable(at - FIXED_ACCOUNTS)
             }
@@ -517,6 +553,11 @@ mod tests {
                 l.channel_write_offs(c),
                 l.payouts_in_flight(c),
                 l.payout_fees(c),
+                l.installment_receivable(c),
+                l.installment_funding(c),
+                l.installment_unearned_interest(c),
+                l.installment_income(c),
+                l.installment_write_offs(c),
             ]);
             for ch in 0..3 {
                 ids.push(l.channel_receivable(c, ch));

@@ -64,7 +64,12 @@ impl Engine {
             self.counters.rejected_invalid += u64::from(!same);
             return;
         }
-        let valid = match self.validate_payment(acquirer, req) {
+        let mut valid = self.validate_payment(acquirer, req);
+        if req.installment_count != 0 && valid.is_ok() {
+            // A plan (docs/INSTALLMENTS.md): checked after the payment itself.
+            valid = self.check_installment_request(req).map(|()| valid.expect("ok"));
+        }
+        let valid = match valid {
             Ok(v) => v,
             Err(reason) => {
                 self.counters.rejected_invalid += 1;
@@ -91,6 +96,9 @@ impl Engine {
             return self.push_ack(meta, &self.state.orders[slot as usize], false, out);
         }
         self.route_new_order(meta, slot, out);
+        if req.installment_count != 0 {
+            self.installment_accepted(slot, req);
+        }
     }
 
     /// Starts loading the state a payment input will most likely miss in cache, and changes nothing.

@@ -215,6 +215,8 @@ impl Engine {
         self.settle(self.today(), meta, out);
         // After the settlement: what parties owe for disputes, from what became available.
         self.recover_dispute_debts();
+        // After the settlement: installments' overdue late fees, once per day.
+        self.installments_day_step();
         // After the settlement: an automatic payout it opened goes out on this pulse.
         self.payouts_step(meta, out);
     }

@@ -128,6 +128,16 @@ pub enum AccountKind {
     DisputeHolds,
     /// What parties owe for disputes.
     DisputeReceivable,
+    /// What payers owe on installment plans (docs/INSTALLMENTS.md, section 3).
+    InstallmentReceivable,
+    /// The funding partner's cash in installment plans.
+    InstallmentFunding,
+    /// Scheduled installment interest not yet paid.
+    InstallmentUnearnedInterest,
+    /// Installment interest earned and late fees.
+    InstallmentIncome,
+    /// Defaulted installment plans written off.
+    InstallmentWriteOffs,
     /// A channel's receivable (channel slot).
     ChannelReceivable(u32),
     /// A party's account (party slot, which of its four).
@@ -142,6 +152,8 @@ pub struct AccountName {
     /// `clearing`, `platform_revenue`, `fee_expense`, `payouts`, `reversals_payable`,
     /// `platform_bank`, `channel_fee_differences`, `channel_write_offs`, `payouts_in_flight`,
     /// `payout_fees`, `disputes_pending`, `dispute_holds`, `dispute_receivable`,
+    /// `installment_receivable`, `installment_funding`, `installment_unearned_interest`,
+    /// `installment_income`, `installment_write_offs`,
     /// `channel_receivable`, `pending`, `available`, `frozen` or `reserve`.
     pub kind: &'static str,
     /// The channel or party id (0 for the platform's accounts).
@@ -192,6 +204,11 @@ impl Engine {
             AccountKind::DisputesPending => ("disputes_pending", 0, None),
             AccountKind::DisputeHolds => ("dispute_holds", 0, None),
             AccountKind::DisputeReceivable => ("dispute_receivable", 0, None),
+            AccountKind::InstallmentReceivable => ("installment_receivable", 0, None),
+            AccountKind::InstallmentFunding => ("installment_funding", 0, None),
+            AccountKind::InstallmentUnearnedInterest => ("installment_unearned_interest", 0, None),
+            AccountKind::InstallmentIncome => ("installment_income", 0, None),
+            AccountKind::InstallmentWriteOffs => ("installment_write_offs", 0, None),
             AccountKind::ChannelReceivable(c) => {
                 let channel = self.state.channels.get(c as usize)?;
                 ("channel_receivable", u32::from(channel.id), None)

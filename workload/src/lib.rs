@@ -123,6 +123,8 @@ impl Workload {
                 (true, _) => 622_848,
             },
             country: Chars::new(if currency == 840 { "US" } else { "CN" }),
+            installment_count: 0,
+            installment_payer_interest: false,
         }
     }
 

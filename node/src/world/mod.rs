@@ -315,6 +315,7 @@ fn genesis(l: &LimitsSection) -> Result<Genesis, ConfigError> {
         labels_max: 0,
         disputes_max: 0,
         review_queue_max: 0,
+        installment_plans_max: 0,
         ledger_currencies,
     };
     // The engine's own check, so a bad limit is reported here rather than at first start.
