@@ -3,13 +3,12 @@
 
 use sluice_protocol::{
     ConfigInstallments, DecodeError, InstallmentDefault, InstallmentEarlyRepayment,
-    InstallmentEntry, InstallmentPlan, InstallmentQuery, InstallmentRepayment, Message,
-    ReasonCode,
+    InstallmentEntry, InstallmentPlan, InstallmentQuery, InstallmentRepayment, Message, ReasonCode,
 };
 
 use crate::core::Engine;
 use crate::input::InputMeta;
-use crate::installments::{Plan, Terms};
+use crate::installments::{DEFAULT_PERIOD_DAYS, PERIOD_DAYS_MAX, Plan, Terms};
 use crate::outbox::{Dest, Outbox};
 
 impl Engine {
@@ -22,18 +21,20 @@ impl Engine {
         out: &mut Outbox,
     ) -> Result<(), DecodeError> {
         match template {
-            ConfigInstallments::TEMPLATE_ID => ConfigInstallments::read_body(block, body)
-                .map(|m| {
+            ConfigInstallments::TEMPLATE_ID => {
+                ConfigInstallments::read_body(block, body).map(|m| {
                     let r = self.config_installments(&m);
                     let r = r.as_ref().map_err(|(code, why)| (*code, why.as_str()));
                     self.config_ack(meta, template, u64::from(m.merchant_id), r.copied(), out);
-                }),
-            InstallmentRepayment::TEMPLATE_ID => InstallmentRepayment::read_body(block, body)
-                .map(|m| {
+                })
+            }
+            InstallmentRepayment::TEMPLATE_ID => {
+                InstallmentRepayment::read_body(block, body).map(|m| {
                     let r = self.repay_installment(m.order_id, m.index, m.amount_minor);
                     let r = r.as_ref().map_err(|(code, why)| (*code, why.as_str()));
                     self.config_ack(meta, template, m.order_id, r.copied(), out);
-                }),
+                })
+            }
             InstallmentEarlyRepayment::TEMPLATE_ID => {
                 InstallmentEarlyRepayment::read_body(block, body).map(|m| {
                     let r = self.repay_early(m.order_id, m.amount_minor);
@@ -41,11 +42,13 @@ impl Engine {
                     self.config_ack(meta, template, m.order_id, r.copied(), out);
                 })
             }
-            InstallmentDefault::TEMPLATE_ID => InstallmentDefault::read_body(block, body).map(|m| {
-                let r = self.default_plan(m.order_id);
-                let r = r.as_ref().map_err(|(code, why)| (*code, why.as_str()));
-                self.config_ack(meta, template, m.order_id, r.copied(), out);
-            }),
+            InstallmentDefault::TEMPLATE_ID => {
+                InstallmentDefault::read_body(block, body).map(|m| {
+                    let r = self.default_plan(m.order_id);
+                    let r = r.as_ref().map_err(|(code, why)| (*code, why.as_str()));
+                    self.config_ack(meta, template, m.order_id, r.copied(), out);
+                })
+            }
             InstallmentQuery::TEMPLATE_ID => InstallmentQuery::read_body(block, body)
                 .map(|m| self.handle_installment_query(meta, &m, out)),
             template_id => Err(DecodeError::UnknownTemplate { template_id }),
@@ -74,12 +77,19 @@ impl Engine {
         if m.default_after_days == 0 {
             return bad("default_after_days must be at least 1");
         }
+        if m.period_days > PERIOD_DAYS_MAX {
+            return bad("period_days is at most 31 (0: 30)");
+        }
         let terms = Terms {
             merchant_id: m.merchant_id,
             fee_bps: [m.fee_bps_3, m.fee_bps_6, m.fee_bps_12],
             rate_bps: [m.rate_bps_3, m.rate_bps_6, m.rate_bps_12],
             late_fee_bps: m.late_fee_bps,
             default_after_days: m.default_after_days,
+            period_days: match m.period_days {
+                0 => DEFAULT_PERIOD_DAYS,
+                days => days,
+            },
         };
         if !self.state.installments.set_terms(terms) {
             let why = "installment terms for at most 64 merchants and the default".to_string();
@@ -88,7 +98,12 @@ impl Engine {
         Ok(())
     }
 
-    fn handle_installment_query(&mut self, meta: &InputMeta, q: &InstallmentQuery, out: &mut Outbox) {
+    fn handle_installment_query(
+        &mut self,
+        meta: &InputMeta,
+        q: &InstallmentQuery,
+        out: &mut Outbox,
+    ) {
         let Some(plan) = self.state.installments.plan(q.order_id) else {
             let why = format!("no installment plan for order {}", q.order_id);
             let r = Err((ReasonCode::NotFound, why.as_str()));

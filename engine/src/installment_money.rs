@@ -61,6 +61,7 @@ impl Engine {
             },
             late_fee_bps: terms.late_fee_bps,
             default_after_days: terms.default_after_days,
+            period_days: terms.period_days,
             principal_minor: o.amount_minor,
             interest_minor: 0,
             fee_minor: 0,
@@ -78,7 +79,11 @@ impl Engine {
 
     /// Before a succeeded payment's split is posted: its Pending plan, if any, with an
     /// interest-free plan's fee moved from the merchant's line to the platform's.
-    pub(crate) fn installment_fee_lines(&mut self, order_slot: u32, lines: &mut Lines) -> Option<u32> {
+    pub(crate) fn installment_fee_lines(
+        &mut self,
+        order_slot: u32,
+        lines: &mut Lines,
+    ) -> Option<u32> {
         let order_id = self.state.orders[order_slot as usize].id;
         let t = &mut self.state.installments;
         let plan_slot = t.slot_of(order_id)?;
@@ -117,7 +122,7 @@ impl Engine {
         plan.status = PlanStatus::Open;
         plan.interest_minor = interest;
         plan.open_day = today;
-        plan.schedule = schedule(p, interest, plan.count, today);
+        plan.schedule = schedule(p, interest, plan.count, (today, plan.period_days));
         let c = plan.currency_slot;
         let totals = &mut t.totals[usize::from(c)];
         totals.principal_out_minor += p;
@@ -269,7 +274,9 @@ impl Engine {
         let s = self.open_plan_slot(order_id)?;
         let today = self.today();
         let plan = &self.state.installments.plans[s as usize];
-        let first = plan.first_unpaid().expect("an open plan owes an installment");
+        let first = plan
+            .first_unpaid()
+            .expect("an open plan owes an installment");
         let due = plan.schedule[first].due_day;
         let allowed_from = due + u32::from(plan.default_after_days);
         if today < allowed_from {
@@ -411,9 +418,7 @@ impl Engine {
                     self.complete_if_done(s);
                 }
             }
-            PlanStatus::Completed | PlanStatus::RepaidEarly if full => {
-                self.unwind(s, amount_minor)
-            }
+            PlanStatus::Completed | PlanStatus::RepaidEarly if full => self.unwind(s, amount_minor),
             PlanStatus::Defaulted => self.recover_write_off(s, amount_minor),
             _ => {}
         }
@@ -495,7 +500,9 @@ impl Engine {
             let c8 = c as u8;
             let rx = l.account(l.installment_receivable(c8)).debit_balance();
             let funding = l.account(l.installment_funding(c8)).credit_balance();
-            let unearned = l.account(l.installment_unearned_interest(c8)).credit_balance();
+            let unearned = l
+                .account(l.installment_unearned_interest(c8))
+                .credit_balance();
             let income = l.account(l.installment_income(c8)).credit_balance();
             let written = l.account(l.installment_write_offs(c8)).debit_balance();
             let want = [

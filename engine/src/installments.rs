@@ -17,8 +17,10 @@ pub const PLANS_MAX_LIMIT: u32 = 10_000_000;
 pub const TERMS_MAX: usize = 65;
 /// Plans the day step looks at per pulse (the rest on the next pulses).
 pub const PLANS_PER_PULSE: u32 = 4_096;
-/// Installment k is due `k × DAYS_PER_INSTALLMENT` days after the plan opened.
-pub const DAYS_PER_INSTALLMENT: u32 = 30;
+/// Installment k is due `k × period` days after the plan opened: 30 unless the terms say.
+pub const DEFAULT_PERIOD_DAYS: u8 = 30;
+/// The longest period.
+pub const PERIOD_DAYS_MAX: u8 = 31;
 /// The longest plan.
 pub const INSTALLMENTS_MAX: usize = 12;
 /// Basis points in one.
@@ -77,6 +79,8 @@ pub struct Terms {
     pub rate_bps: [u16; 3],
     pub late_fee_bps: u16,
     pub default_after_days: u16,
+    /// Days between installments (1..=31).
+    pub period_days: u8,
 }
 
 /// A plan: the payment it finances and its schedule.
@@ -94,6 +98,8 @@ pub struct Plan {
     pub fee_or_rate_bps: u16,
     pub late_fee_bps: u16,
     pub default_after_days: u16,
+    /// Days between installments.
+    pub period_days: u8,
     /// Financed principal: the payment's amount.
     pub principal_minor: i64,
     /// Total interest at opening.
@@ -231,7 +237,10 @@ impl Installments {
     }
 
     pub(crate) fn push(&mut self, plan: Plan) {
-        assert!(self.plans.len() < self.plans_max as usize, "plans past the table");
+        assert!(
+            self.plans.len() < self.plans_max as usize,
+            "plans past the table"
+        );
         let slot = self.plans.len() as u32;
         let fresh = self.by_order.insert(plan.order_id, slot).is_none();
         assert!(fresh, "one plan per order");
@@ -285,13 +294,14 @@ pub fn bps_of(amount_minor: i64, bps: u16) -> i64 {
     i64::try_from(part).expect("at most 10000 bps of an i64 amount fits an i64")
 }
 
-/// The schedule of `principal` and `interest` over `count` installments from `open_day`: equal
-/// parts rounded down, the last absorbing both remainders (docs/INSTALLMENTS.md, section 4).
+/// The schedule of `principal` and `interest` over `count` installments from `open_day`, one
+/// every `period_days`: equal parts rounded down, the last absorbing both remainders
+/// (docs/INSTALLMENTS.md, section 4).
 pub fn schedule(
     principal_minor: i64,
     interest_minor: i64,
     count: u8,
-    open_day: u32,
+    (open_day, period_days): (u32, u8),
 ) -> ArrayVec<Installment, INSTALLMENTS_MAX> {
     assert!(length_index(count).is_some(), "a plan of 3, 6 or 12");
     let n = i64::from(count);
@@ -300,9 +310,17 @@ pub fn schedule(
     for k in 1..=u32::from(count) {
         let last = k == u32::from(count);
         out.push(Installment {
-            due_day: open_day + DAYS_PER_INSTALLMENT * k,
-            principal_minor: if last { principal_minor - (n - 1) * p } else { p },
-            interest_minor: if last { interest_minor - (n - 1) * i } else { i },
+            due_day: open_day + u32::from(period_days) * k,
+            principal_minor: if last {
+                principal_minor - (n - 1) * p
+            } else {
+                p
+            },
+            interest_minor: if last {
+                interest_minor - (n - 1) * i
+            } else {
+                i
+            },
             late_fee_minor: 0,
             status: UNPAID,
             late: false,
@@ -317,16 +335,17 @@ mod tests {
 
     #[test]
     fn the_last_installment_absorbs_both_remainders() {
-        let s = schedule(1000, bps_of(1000, 750), 3, 100);
+        let s = schedule(1000, bps_of(1000, 750), 3, (100, 30));
         let parts: Vec<_> = s
             .iter()
             .map(|i| (i.due_day, i.principal_minor, i.interest_minor))
             .collect();
         assert_eq!(parts, vec![(130, 333, 25), (160, 333, 25), (190, 334, 25)]);
-        let s = schedule(1001, 11, 12, 0);
+        let s = schedule(1001, 11, 12, (0, 7));
+        assert_eq!(s[11].due_day, 84);
         assert_eq!(s.iter().map(|i| i.principal_minor).sum::<i64>(), 1001);
         assert_eq!(s.iter().map(|i| i.interest_minor).sum::<i64>(), 11);
-        assert_eq!((s[11].principal_minor, s[11].interest_minor), (95, 11));
+        assert_eq!((s[11].principal_minor, s[11].interest_minor), (88, 11));
     }
 
     #[test]
@@ -348,6 +367,7 @@ mod tests {
             fee_or_rate_bps: 600,
             late_fee_bps: 0,
             default_after_days: 30,
+            period_days: 30,
             principal_minor: 900,
             interest_minor: 54,
             fee_minor: 0,
@@ -357,7 +377,7 @@ mod tests {
             late_fees_minor: 0,
             written_off_minor: 0,
             recovered_minor: 0,
-            schedule: schedule(900, 54, 3, 0),
+            schedule: schedule(900, 54, 3, (0, 30)),
         };
         assert_eq!(plan.payoff_minor(29), 900);
         assert_eq!(plan.payoff_minor(30), 918);

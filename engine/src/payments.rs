@@ -64,12 +64,7 @@ impl Engine {
             self.counters.rejected_invalid += u64::from(!same);
             return;
         }
-        let mut valid = self.validate_payment(acquirer, req);
-        if req.installment_count != 0 && valid.is_ok() {
-            // A plan (docs/INSTALLMENTS.md): checked after the payment itself.
-            valid = self.check_installment_request(req).map(|()| valid.expect("ok"));
-        }
-        let valid = match valid {
+        let valid = match self.validate_payment(acquirer, req) {
             Ok(v) => v,
             Err(reason) => {
                 self.counters.rejected_invalid += 1;
@@ -188,6 +183,10 @@ impl Engine {
             .ok_or(ReasonCode::CurrencyNotAccepted)?;
         if req.promoter_id != 0 && !self.index.promoters.contains_key(&req.promoter_id) {
             return Err(ReasonCode::UnknownPromoter);
+        }
+        if req.installment_count != 0 {
+            // A plan (docs/INSTALLMENTS.md): checked after the payment itself.
+            self.check_installment_request(req)?;
         }
         Ok(Valid {
             merchant_slot,

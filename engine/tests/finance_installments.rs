@@ -54,6 +54,8 @@ struct TermsSpec {
     rate: [u16; 3],
     late: u16,
     default_after: u16,
+    /// 0: monthly (30 days).
+    period: u8,
 }
 
 fn terms() -> impl Strategy<Value = TermsSpec> {
@@ -62,12 +64,14 @@ fn terms() -> impl Strategy<Value = TermsSpec> {
         prop::array::uniform3(0u16..=1500),
         0u16..=1000,
         1u16..=40,
+        prop::sample::select(vec![0u8, 0, 7, 14, 31]),
     )
-        .prop_map(|(fee, rate, late, default_after)| TermsSpec {
+        .prop_map(|(fee, rate, late, default_after, period)| TermsSpec {
             fee,
             rate,
             late,
             default_after,
+            period,
         })
 }
 
@@ -166,16 +170,24 @@ fn bps(amount: Decimal, bps: u16) -> Decimal {
     (amount * Decimal::from(bps) / Decimal::from(10_000)).floor()
 }
 
-fn model_schedule(p: Decimal, i: Decimal, n: u8, open_day: u32) -> Vec<MInst> {
+fn model_schedule(p: Decimal, i: Decimal, n: u8, open_day: u32, period: u32) -> Vec<MInst> {
     let nd = Decimal::from(n);
     let (each_p, each_i) = ((p / nd).floor(), (i / nd).floor());
     (1..=u32::from(n))
         .map(|k| {
             let last = k == u32::from(n);
             MInst {
-                due: open_day + 30 * k,
-                p: if last { p - each_p * (nd - Decimal::ONE) } else { each_p },
-                i: if last { i - each_i * (nd - Decimal::ONE) } else { each_i },
+                due: open_day + period * k,
+                p: if last {
+                    p - each_p * (nd - Decimal::ONE)
+                } else {
+                    each_p
+                },
+                i: if last {
+                    i - each_i * (nd - Decimal::ONE)
+                } else {
+                    each_i
+                },
                 late: Decimal::ZERO,
                 status: UNPAID,
                 late_flag: false,
@@ -190,7 +202,11 @@ impl Model {
             return;
         }
         self.last_day_step = today;
-        for plan in self.plans.iter_mut().filter(|p| p.status == PlanStatus::Open) {
+        for plan in self
+            .plans
+            .iter_mut()
+            .filter(|p| p.status == PlanStatus::Open)
+        {
             for x in plan.sched.iter_mut() {
                 if x.status == UNPAID && !x.late_flag && today > x.due {
                     x.late_flag = true;
@@ -323,6 +339,7 @@ impl Harness {
                 rate_bps_12: t.rate[2],
                 late_fee_bps: t.late,
                 default_after_days: t.default_after,
+                period_days: t.period,
             },
         );
         let m = Model {
@@ -383,7 +400,11 @@ impl Harness {
                     assert_eq!(reply.status, mp.status as u8);
                     assert_eq!(reply.installments.len(), mp.sched.len());
                     let open = mp.status == PlanStatus::Open;
-                    let payoff = if open { mp.payoff(self.today()) } else { Decimal::ZERO };
+                    let payoff = if open {
+                        mp.payoff(self.today())
+                    } else {
+                        Decimal::ZERO
+                    };
                     assert_eq!(dec(reply.payoff_minor), payoff);
                     assert_eq!(dec(reply.paid_minor), mp.paid);
                 }
@@ -409,7 +430,9 @@ impl Harness {
         let mut final_result = None;
         for _ in 0..8 {
             let Some(disp) = next.take() else { break };
-            let out = self.d.channel(disp.channel_id, &channel_result(&disp, outcome));
+            let out = self
+                .d
+                .channel(disp.channel_id, &channel_result(&disp, outcome));
             if let Some(r) = result(&out) {
                 final_result = Some(r.clone());
                 break;
@@ -423,7 +446,12 @@ impl Harness {
             assert!(self.d.engine.installments().plan(a.order_id).is_none());
             return;
         }
-        let plan = self.d.engine.installments().plan(a.order_id).expect("a plan");
+        let plan = self
+            .d
+            .engine
+            .installments()
+            .plan(a.order_id)
+            .expect("a plan");
         if !succeeded {
             assert_eq!(plan.status, PlanStatus::Void);
             return;
@@ -454,7 +482,7 @@ impl Harness {
             open_day,
             late_bps: t.late,
             default_after: u32::from(t.default_after),
-            sched: model_schedule(p, int, count, open_day),
+            sched: model_schedule(p, int, count, open_day, period_of(t)),
             paid: Decimal::ZERO,
             interest_paid: Decimal::ZERO,
             late_total: Decimal::ZERO,
@@ -484,7 +512,10 @@ impl Harness {
         // Profile 1: 10 % to the platform, largest remainder.
         let share = dec(platform) - fee;
         let tenth = amount / Decimal::TEN;
-        assert!(share == tenth.floor() || share == tenth.ceil(), "{share} {amount} {fee}");
+        assert!(
+            share == tenth.floor() || share == tenth.ceil(),
+            "{share} {amount} {fee}"
+        );
     }
 
     fn pick(&self, pick: usize) -> Option<usize> {
@@ -511,7 +542,11 @@ impl Harness {
         };
         let out = self.d.admin(&msg);
         let expect_ok = open && wrong == 0;
-        assert_eq!(acked(&out) == AckStatus::Accepted, expect_ok, "{msg:?} {mp:?}");
+        assert_eq!(
+            acked(&out) == AckStatus::Accepted,
+            expect_ok,
+            "{msg:?} {mp:?}"
+        );
         self.seen[usize::from(expect_ok)] += 1;
         if expect_ok {
             self.m.pay(plan, k);
@@ -519,7 +554,11 @@ impl Harness {
         }
         if resend {
             let out = self.d.admin(&msg);
-            assert_eq!(acked(&out), AckStatus::Rejected, "a resend cannot double-apply");
+            assert_eq!(
+                acked(&out),
+                AckStatus::Rejected,
+                "a resend cannot double-apply"
+            );
         }
     }
 
@@ -540,7 +579,11 @@ impl Harness {
         self.seen[2 + usize::from(expect_ok)] += 1;
         if expect_ok {
             let p = &mut self.m.plans[plan];
-            for x in p.sched.iter_mut().filter(|x| x.status == UNPAID && x.due > today) {
+            for x in p
+                .sched
+                .iter_mut()
+                .filter(|x| x.status == UNPAID && x.due > today)
+            {
                 x.i = Decimal::ZERO;
             }
             for k in 0..self.m.plans[plan].sched.len() {
@@ -563,7 +606,11 @@ impl Harness {
         let out = self.d.admin(&InstallmentDefault {
             order_id: mp.order_id,
         });
-        assert_eq!(acked(&out) == AckStatus::Accepted, allowed, "{mp:?} today {today}");
+        assert_eq!(
+            acked(&out) == AckStatus::Accepted,
+            allowed,
+            "{mp:?} today {today}"
+        );
         self.seen[4 + usize::from(allowed)] += 1;
         if allowed {
             let p = &mut self.m.plans[plan];
@@ -597,9 +644,10 @@ impl Harness {
             return;
         }
         let rd = refund_dispatch(&out).expect("a refund dispatch").clone();
-        let out = self
-            .d
-            .channel(rd.channel_id, &refund_channel_result(&rd, ChannelOutcome::Succeeded));
+        let out = self.d.channel(
+            rd.channel_id,
+            &refund_channel_result(&rd, ChannelOutcome::Succeeded),
+        );
         let r = refund_result(&out).expect("a refund result");
         assert_eq!(r.status, FinalStatus::Succeeded);
         self.seen[6 + usize::from(permille.is_none())] += 1;
@@ -608,11 +656,15 @@ impl Harness {
 
     fn check(&self, n: usize, s: &Step) {
         let e = &self.d.engine;
-        e.verify_ledger().unwrap_or_else(|why| panic!("step {n} {s:?}: {why}"));
+        e.verify_ledger()
+            .unwrap_or_else(|why| panic!("step {n} {s:?}: {why}"));
         for kind in [PartyKind::Merchant, PartyKind::Platform] {
             let r = e.balance_report(kind, SHOP, 0);
             for b in &r.balances {
-                assert!(b.pending_minor >= 0 && b.frozen_minor >= 0, "{kind:?} {b:?}");
+                assert!(
+                    b.pending_minor >= 0 && b.frozen_minor >= 0,
+                    "{kind:?} {b:?}"
+                );
                 if kind == PartyKind::Merchant {
                     assert!(b.available_minor >= 0, "step {n}: available {b:?}");
                 }
@@ -624,7 +676,8 @@ impl Harness {
         let have = [
             l.account(l.installment_receivable(c)).debit_balance(),
             l.account(l.installment_funding(c)).credit_balance(),
-            l.account(l.installment_unearned_interest(c)).credit_balance(),
+            l.account(l.installment_unearned_interest(c))
+                .credit_balance(),
             l.account(l.installment_income(c)).credit_balance(),
             l.account(l.installment_write_offs(c)).debit_balance(),
         ]
@@ -662,6 +715,14 @@ fn same_plan(plan: &Plan, mp: &MPlan, n: usize) {
     }
 }
 
+fn period_of(t: TermsSpec) -> u32 {
+    if t.period == 0 {
+        30
+    } else {
+        u32::from(t.period)
+    }
+}
+
 fn today(d: &Driver) -> u32 {
     day_of(d.engine.now_ns(), OFFSET_SECS)
 }
@@ -675,7 +736,11 @@ fn run(steps: &[Step], t: TermsSpec) -> Harness {
 
 fn check_replay_and_snapshot(h: &Harness, steps: &[Step], t: TermsSpec) {
     let again = run(steps, t);
-    assert_eq!(again.d.engine.state_hash(), h.d.engine.state_hash(), "replay");
+    assert_eq!(
+        again.d.engine.state_hash(),
+        h.d.engine.state_hash(),
+        "replay"
+    );
     let (hash, bytes) = h.d.engine.snapshot();
     let restored = Engine::from_snapshot(&bytes, hash).expect("the snapshot restores");
     assert_eq!(restored.state_hash(), hash);
@@ -685,8 +750,9 @@ fn check_replay_and_snapshot(h: &Harness, steps: &[Step], t: TermsSpec) {
             order_id: mp.order_id,
         });
         assert!(
-            out.iter()
-                .any(|(_, m)| matches!(m, AnyMessage::InstallmentPlan(p) if p.order_id == mp.order_id)),
+            out.iter().any(
+                |(_, m)| matches!(m, AnyMessage::InstallmentPlan(p) if p.order_id == mp.order_id)
+            ),
             "the restored engine finds plan {}",
             mp.order_id
         );
@@ -712,6 +778,7 @@ fn every_path_of_a_plan_is_taken() {
         rate: [200, 400, 800],
         late: 500,
         default_after: 10,
+        period: 0,
     };
     let pay = |amount, count, interest| Step::Pay {
         amount,
@@ -791,7 +858,10 @@ fn every_path_of_a_plan_is_taken() {
         ]
     );
     assert!(h.m.late_charged > Decimal::ZERO, "a late fee was charged");
-    assert!(h.m.recovered > Decimal::ZERO, "a refund recovered a write-off");
+    assert!(
+        h.m.recovered > Decimal::ZERO,
+        "a refund recovered a write-off"
+    );
     assert!(h.seen.iter().all(|&n| n > 0), "every path: {:?}", h.seen);
     check_replay_and_snapshot(&h, &steps, t);
 }

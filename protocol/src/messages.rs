@@ -2176,6 +2176,9 @@ message! {
         late_fee_bps: u16,
         /// Days the first unpaid installment must be overdue before InstallmentDefault (>= 1).
         default_after_days: u16,
+        /// Days between installments (0 = 30, monthly; at most 31): installment k is due
+        /// k × period_days after the payment's day.
+        period_days: u8,
     }
     groups {}
     texts {}
