@@ -195,7 +195,7 @@ impl Engine {
         let limits = crate::genesis::check_genesis(genesis)?;
         let plans_max = genesis.installment_plans_max;
         if plans_max > crate::installments::PLANS_MAX_LIMIT {
-            let why = "installment_plans_max out of range (at most 10M)";
+            let why = "installment_plans_max out of range (at most 1,048,576)";
             return Err(ApplyError::InvalidGenesis(why.to_string()));
         }
         let ledger = Ledger::new(

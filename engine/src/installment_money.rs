@@ -8,8 +8,8 @@ use sluice_protocol::{PartyRole, PaymentRequest, ReasonCode};
 use crate::core::Engine;
 use crate::finance_events::{FinanceEvent, FinanceEventKind, FinanceProduct};
 use crate::installments::{
-    CANCELLED, PLANS_PER_PULSE, Plan, PlanStatus, REPAID, SETTLED_BY_REFUND, UNPAID, bps_of,
-    length_index, schedule,
+    CANCELLED, PLAN_AMOUNT_MAX, PLANS_PER_PULSE, Plan, PlanStatus, REPAID, SETTLED_BY_REFUND,
+    UNPAID, bps_of, length_index, schedule,
 };
 use crate::split::Lines;
 use crate::state::Line;
@@ -18,12 +18,15 @@ use crate::state::Line;
 pub(crate) type Refusal = (ReasonCode, String);
 
 impl Engine {
-    /// Checks a payment's plan before its order is made: a length of 3, 6 or 12, terms for the
-    /// merchant, room in the table.
+    /// Checks a payment's plan before its order is made: a length of 3, 6 or 12, an amount of at
+    /// most `PLAN_AMOUNT_MAX`, terms for the merchant, room in the table.
     pub(crate) fn check_installment_request(&self, req: &PaymentRequest) -> Result<(), ReasonCode> {
         let t = &self.state.installments;
         if length_index(req.installment_count).is_none() {
             return Err(ReasonCode::InvalidField);
+        }
+        if req.amount_minor > PLAN_AMOUNT_MAX {
+            return Err(ReasonCode::AmountAboveMaximum);
         }
         if t.terms_for(req.merchant_id).is_none() {
             return Err(ReasonCode::InvalidField);
@@ -494,6 +497,11 @@ impl Engine {
     /// What accounts 17–21 hold is exactly what the plans table's running totals say
     /// (docs/INSTALLMENTS.md, section 3), per currency.
     pub(crate) fn assert_installments(&self, seq: u64) {
+        // Only this module moves accounts 17-21, and only for a plan: with none ever made there
+        // is nothing to check (and the payment path pays nothing for it).
+        if self.state.installments.plans.is_empty() {
+            return;
+        }
         let l = &self.state.ledger;
         for c in 0..self.state.limits.currencies.len() {
             let t = &self.state.installments.totals[c];

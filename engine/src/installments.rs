@@ -11,8 +11,13 @@ use crate::state::CURRENCIES_MAX;
 
 /// The plans table's size when Genesis leaves it 0.
 pub const DEFAULT_PLANS_MAX: u32 = 16_384;
-/// The most Genesis may ask for.
-pub const PLANS_MAX_LIMIT: u32 = 10_000_000;
+/// The most Genesis may ask for (2^20: with `PLAN_AMOUNT_MAX` every running total stays below
+/// 2^62, whatever the plans do).
+pub const PLANS_MAX_LIMIT: u32 = 1 << 20;
+/// The largest payment a plan finances, minor units (2^40: 11 billion in a currency of cents).
+/// Interest adds at most the amount and late fees at most twice that, so a plan's figures stay
+/// within 4 × 2^40 = 2^42.
+pub const PLAN_AMOUNT_MAX: i64 = 1 << 40;
 /// Merchants with their own terms, plus the default.
 pub const TERMS_MAX: usize = 65;
 /// Plans the day step looks at per pulse (the rest on the next pulses).

@@ -865,3 +865,164 @@ fn every_path_of_a_plan_is_taken() {
     assert!(h.seen.iter().all(|&n| n > 0), "every path: {:?}", h.seen);
     check_replay_and_snapshot(&h, &steps, t);
 }
+
+fn terms_msg(merchant_id: u32) -> ConfigInstallments {
+    ConfigInstallments {
+        merchant_id,
+        fee_bps_3: 150,
+        fee_bps_6: 300,
+        fee_bps_12: 600,
+        rate_bps_3: 200,
+        rate_bps_6: 400,
+        rate_bps_12: 800,
+        late_fee_bps: 500,
+        default_after_days: 30,
+        period_days: 0,
+    }
+}
+
+/// Bad terms, plans and admin inputs are refused with a reason and a text, and change nothing.
+#[test]
+fn bad_inputs_are_refused_with_reasons_and_change_nothing() {
+    let mut genesis = fixture::genesis(1_000);
+    genesis.installment_plans_max = 1;
+    let mut d = Driver::new(&genesis, fixture::START_NS).unwrap();
+    assert!(d.configure(&fixture::config_messages()).is_empty());
+    let plan_payment = |d: &mut Driver, request_id: u64, count: u8| {
+        let mut req = fixture::payment(request_id, SHOP, 10_000);
+        req.installment_count = count;
+        let out = d.acquirer(ACQUIRER_A, &req);
+        (ack(&out).status, ack(&out).reason)
+    };
+    // No terms yet: a plan is refused, the payment with it.
+    let before = d.engine.state_hash();
+    assert_eq!(
+        plan_payment(&mut d, 1, 3),
+        (AckStatus::Rejected, ReasonCode::InvalidField)
+    );
+    assert_eq!(d.engine.state_hash(), before);
+    let refused = |d: &mut Driver, m: ConfigInstallments, reason: ReasonCode, text: &str| {
+        let out = d.admin(&m);
+        let a = config_ack(&out);
+        assert_eq!((a.status, a.reason), (AckStatus::Rejected, reason), "{a:?}");
+        assert!(a.text.as_str().contains(text), "{a:?}");
+    };
+    let mut m = terms_msg(0);
+    m.rate_bps_12 = 10_001;
+    refused(&mut d, m, ReasonCode::InvalidConfig, "10000 bps");
+    let mut m = terms_msg(0);
+    m.default_after_days = 0;
+    refused(&mut d, m, ReasonCode::InvalidConfig, "at least 1");
+    let mut m = terms_msg(0);
+    m.period_days = 32;
+    refused(&mut d, m, ReasonCode::InvalidConfig, "at most 31");
+    refused(&mut d, terms_msg(4242), ReasonCode::UnknownMerchant, "4242");
+    assert_eq!(d.engine.state_hash(), before, "refusals change nothing");
+    configure_ok(&mut d, &terms_msg(0));
+    // A length other than 3, 6, 12.
+    assert_eq!(
+        plan_payment(&mut d, 2, 4),
+        (AckStatus::Rejected, ReasonCode::InvalidField)
+    );
+    // The table holds one plan.
+    assert_eq!(plan_payment(&mut d, 3, 6).0, AckStatus::Accepted);
+    assert_eq!(
+        plan_payment(&mut d, 4, 6),
+        (AckStatus::Rejected, ReasonCode::CapacityReached)
+    );
+    // Queries and repayments of a plan that does not exist.
+    let out = d.admin(&InstallmentQuery { order_id: 999 });
+    assert_eq!(config_ack(&out).reason, ReasonCode::NotFound);
+    let out = d.admin(&InstallmentDefault { order_id: 999 });
+    assert!(config_ack(&out).text.as_str().contains("no installment plan"));
+    // The plan is Pending until its payment succeeds: nothing to repay yet.
+    let order_id = d.engine.installments().plans[0].order_id;
+    let out = d.admin(&InstallmentRepayment {
+        order_id,
+        index: 1,
+        amount_minor: 1,
+        reference: 0,
+    });
+    let a = config_ack(&out);
+    assert_eq!(a.status, AckStatus::Rejected);
+    assert!(a.text.as_str().contains("Pending"), "{a:?}");
+}
+
+/// Every movement of a plan is recorded for the exporter when recording is on.
+#[test]
+fn plans_record_their_finance_events() {
+    use sluice_engine::finance_events::FinanceEventKind as K;
+    let t = TermsSpec {
+        fee: [150, 300, 600],
+        rate: [200, 400, 800],
+        late: 500,
+        default_after: 1,
+        period: 7,
+    };
+    let mut h = Harness::new(t);
+    h.d.engine.record_finance_events(true);
+    let mut kinds = Vec::new();
+    let pay = |h: &mut Harness, amount| {
+        let step = Step::Pay {
+            amount,
+            count: 3,
+            interest: true,
+            declined: false,
+        };
+        h.step(&step, t);
+        h.m.plans.last().expect("a plan").order_id
+    };
+    let first = pay(&mut h, 30_000);
+    kinds.extend(h.d.engine.finance_events().iter().map(|e| e.kind));
+    let second = pay(&mut h, 40_000);
+    let third = pay(&mut h, 50_000);
+    h.d.advance_ns(9 * DAY_NS);
+    h.d.pulse();
+    kinds.extend(h.d.engine.finance_events().iter().map(|e| e.kind));
+    for index in 1..=3u16 {
+        let plan = h.d.engine.installments().plan(first).unwrap();
+        let owed = plan.schedule[usize::from(index) - 1].owed_minor();
+        let m = InstallmentRepayment {
+            order_id: first,
+            index,
+            amount_minor: owed,
+            reference: 0,
+        };
+        assert_eq!(acked(&h.d.admin(&m)), AckStatus::Accepted);
+        kinds.extend(h.d.engine.finance_events().iter().map(|e| e.kind));
+    }
+    let today = h.today();
+    let payoff = h.d.engine.installments().plan(second).unwrap().payoff_minor(today);
+    let m = InstallmentEarlyRepayment {
+        order_id: second,
+        amount_minor: payoff,
+        reference: 0,
+    };
+    assert_eq!(acked(&h.d.admin(&m)), AckStatus::Accepted);
+    kinds.extend(h.d.engine.finance_events().iter().map(|e| e.kind));
+    let m = InstallmentDefault { order_id: third };
+    assert_eq!(acked(&h.d.admin(&m)), AckStatus::Accepted);
+    kinds.extend(h.d.engine.finance_events().iter().map(|e| e.kind));
+    h.step(
+        &Step::Refund {
+            pick: 2,
+            permille: None,
+        },
+        t,
+    );
+    kinds.extend(h.d.engine.finance_events().iter().map(|e| e.kind));
+    for kind in [
+        K::PlanOpened,
+        K::InstallmentScheduled,
+        K::LateFee,
+        K::InstallmentRepaid,
+        K::PlanCompleted,
+        K::PlanRepaidEarly,
+        K::PlanDefaulted,
+        K::PlanUnwound,
+    ] {
+        assert!(kinds.contains(&kind), "{kind:?} recorded: {kinds:?}");
+    }
+    let scheduled = kinds.iter().filter(|k| **k == K::InstallmentScheduled).count();
+    assert_eq!(scheduled, 3, "one per installment of the first plan");
+}

@@ -438,8 +438,8 @@ message! {
     since 9 {
         /// Take the payment under a consumer installment plan of this many monthly installments
         /// (docs/INSTALLMENTS.md): 0 = no plan (the default), else 3, 6 or 12. Refused
-        /// InvalidField when no installment terms apply to the merchant, CapacityReached when
-        /// the plans table is full.
+        /// InvalidField when no installment terms apply to the merchant, AmountAboveMaximum
+        /// above 2^40 minor units, CapacityReached when the plans table is full.
         installment_count: u8 = 0,
         /// With a plan: 1 = the payer pays interest at the configured flat rate; 0 = interest-free,
         /// the merchant bears the configured fee.
@@ -2308,8 +2308,8 @@ message! {
         review_queue_max: u32 = 0,
     }
     since 9 {
-        /// Most consumer installment plans in memory, open and ended (0 = 16,384;
-        /// docs/INSTALLMENTS.md, section 6).
+        /// Most consumer installment plans in memory, open and ended (0 = 16,384; at most
+        /// 1,048,576; docs/INSTALLMENTS.md, section 6).
         installment_plans_max: u32 = 0,
     }
     groups {
