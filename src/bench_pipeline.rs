@@ -588,5 +588,7 @@ fn payment(id: u64) -> PaymentRequest {
         card_fingerprint: Chars::default(),
         card_bin: 0,
         country: Chars::new("CN"),
+        installment_count: 0,
+        installment_payer_interest: false,
     }
 }

@@ -175,6 +175,9 @@ fn load_spec(args: &DemoArgs, addr: std::net::SocketAddr, milestones: Vec<Milest
             refunds: 2,
             queries: 1,
             resends: 0,
+            // `sluice loadgen --mix ...,installments=N` asks for plans; the demo's month of
+            // installments is scripted (demo_finance_installments.rs).
+            installments: 0,
         },
         seed: args.seed,
         progress: !args.json,

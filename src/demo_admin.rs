@@ -87,6 +87,8 @@ fn pay(c: &mut Client) -> Result<(FinalStatus, ReasonCode), String> {
         card_fingerprint: Chars::default(),
         card_bin: 0,
         country: Chars::new("CN"),
+        installment_count: 0,
+        installment_payer_interest: false,
     };
     c.send(&p).map_err(|e| e.to_string())?;
     let answer = c

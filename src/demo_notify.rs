@@ -407,6 +407,8 @@ fn payment(request_id: u64, merchant_id: u32) -> PaymentRequest {
         card_fingerprint: Chars::default(),
         card_bin: 0,
         country: Chars::new("CN"),
+        installment_count: 0,
+        installment_payer_interest: false,
     }
 }
 

@@ -82,6 +82,7 @@ fn parse_mix(text: &str) -> Result<Mix, String> {
         refunds: 0,
         queries: 0,
         resends: 0,
+        installments: 0,
     };
     for part in text.split(',').filter(|p| !p.trim().is_empty()) {
         let (k, v) = part
@@ -96,9 +97,13 @@ fn parse_mix(text: &str) -> Result<Mix, String> {
             "refunds" => mix.refunds = v,
             "queries" => mix.queries = v,
             "resends" => mix.resends = v,
+            // Not a kind of request: per mille of payments under an installment plan.
+            "installments" if v <= 1000 => mix.installments = v,
+            "installments" => return Err("--mix: installments is per mille (0..=1000)".into()),
             other => {
                 return Err(format!(
-                    "--mix: unknown kind {other:?} (payments, refunds, queries, resends)"
+                    "--mix: unknown kind {other:?} (payments, refunds, queries, resends, \
+                     installments)"
                 ));
             }
         }

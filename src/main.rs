@@ -15,6 +15,9 @@ mod demo;
 mod demo_admin;
 mod demo_export;
 mod demo_faults;
+// The installments' scripted month: wired into the demo's financial month at the merge.
+#[allow(dead_code)]
+mod demo_finance_installments;
 mod demo_follower;
 mod demo_metrics;
 mod demo_month;

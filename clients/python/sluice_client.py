@@ -651,12 +651,14 @@ MESSAGES = [
     MessageType(6, "Reject", 12, [
         (0, "ref_template_id", U16), (2, "reason", E16(ReasonCode)), (4, "ref_request_id", U64),
     ], texts=[Text("text")]),
-    MessageType(10, "PaymentRequest", 85, [
+    MessageType(10, "PaymentRequest", 87, [
         (0, "request_id", U64), (8, "merchant_id", U32), (12, "promoter_id", U32),
         (16, "amount_minor", I64), (24, "currency", U16), (26, "method", E8(PaymentMethod)),
         (27, "scene", E8(Scene)), (28, "goods_category", U16), (30, "user_id", U64),
         (38, "device_id", U64), (46, "ip", IP), (63, "card_fingerprint", Chars(16)),
         (79, "card_bin", U32), (83, "country", Chars(2)),
+        # Schema 9 (docs/INSTALLMENTS.md): 0 = no plan, else 3, 6 or 12 installments.
+        (85, "installment_count", U8), (86, "installment_payer_interest", BOOL),
     ]),
     MessageType(11, "PaymentAck", 53, [
         (0, "request_id", U64), (8, "order_id", U64), (16, "status", E8(AckStatus)),
@@ -913,15 +915,43 @@ MESSAGES = [
         (15, "amount_minor", I64),
     ]),
     MessageType(74, "YieldQuery", 7, [(0, "party_kind", E8(PartyKind)), (1, "party_id", U32), (5, "currency", U16)]),
+    # Schema 9: consumer installments (docs/INSTALLMENTS.md).
+    MessageType(75, "ConfigInstallments", 21, [
+        (0, "merchant_id", U32), (4, "fee_bps_3", U16), (6, "fee_bps_6", U16), (8, "fee_bps_12", U16),
+        (10, "rate_bps_3", U16), (12, "rate_bps_6", U16), (14, "rate_bps_12", U16),
+        (16, "late_fee_bps", U16), (18, "default_after_days", U16), (20, "period_days", U8),
+    ]),
+    MessageType(76, "InstallmentRepayment", 26, [
+        (0, "order_id", U64), (8, "index", U16), (10, "amount_minor", I64), (18, "reference", U64),
+    ]),
+    MessageType(77, "InstallmentEarlyRepayment", 24, [
+        (0, "order_id", U64), (8, "amount_minor", I64), (16, "reference", U64),
+    ]),
+    MessageType(78, "InstallmentDefault", 8, [(0, "order_id", U64)]),
+    MessageType(79, "InstallmentQuery", 8, [(0, "order_id", U64)]),
+    MessageType(26, "InstallmentPlan", 85, [
+        (0, "order_id", U64), (8, "merchant_id", U32), (12, "currency", U16), (14, "count", U8),
+        (15, "payer_interest", BOOL), (16, "status", U8), (17, "principal_minor", I64),
+        (25, "interest_minor", I64), (33, "fee_minor", I64), (41, "open_day", U32),
+        (45, "outstanding_minor", I64), (53, "paid_minor", I64), (61, "payoff_minor", I64),
+        (69, "written_off_minor", I64), (77, "sequence", U64),
+    ], groups=[
+        Group("installments", Block("InstallmentEntry", 32, [
+            (0, "index", U16), (2, "due_day", U32), (6, "principal_minor", I64),
+            (14, "interest_minor", I64), (22, "late_fee_minor", I64), (30, "status", U8),
+            (31, "late", BOOL),
+        ]), 12),
+    ]),
     # Templates 90 and above exist only in the journal; listed so that journal bytes can be decoded.
     MessageType(90, "Pulse", 1, [(0, "flags", U8)]),
-    MessageType(91, "Genesis", 71, [
+    MessageType(91, "Genesis", 75, [
         (0, "orders_max", U32), (4, "refunds_max", U32), (8, "withdrawals_max", U32),
         (12, "merchants_max", U32), (16, "promoters_max", U32), (20, "channels_max", U16),
         (22, "split_profiles_max", U16), (24, "risk_rules_max", U16), (26, "list_entries_max", U32),
         (30, "velocity_keys_max", U32), (34, "attempts_max", U8), (35, "utc_offset_secs", I32),
         (39, "order_retention_ms", U64), (47, "idempotency_window_ms", U64), (55, "receipts_max", U32),
         (59, "labels_max", U32), (63, "disputes_max", U32), (67, "review_queue_max", U32),
+        (71, "installment_plans_max", U32),
     ], groups=[Group("ledger_currencies", CURRENCY_ENTRY, 8)]),
 ]
 

@@ -242,8 +242,11 @@ impl Engine {
         reason: ReasonCode,
         out: &mut Outbox,
     ) {
-        let o = &mut self.state.orders[slot as usize];
-        o.fail(reason, self.state.now_ns);
+        self.state.orders[slot as usize].fail(reason, self.state.now_ns);
+        if self.state.installments.pending != 0 {
+            self.installment_order_failed(slot);
+        }
+        let o = &self.state.orders[slot as usize];
         let first = o.attempts.first().map(|a| usize::from(a.channel_slot));
         let method = o.method;
         if let Some(ch) = first {
@@ -271,6 +274,11 @@ impl Engine {
         let (c, amount, method) = (o.currency_slot, o.amount_minor, o.method);
         let channel_slot = u32::from(attempt.channel_slot);
         let mut lines = self.split_of(slot, fee);
+        let plan = if self.state.installments.pending != 0 {
+            self.installment_fee_lines(slot, &mut lines)
+        } else {
+            None
+        };
         let ledger = &mut self.state.ledger;
         let rx = ledger.channel_receivable(c, channel_slot);
         let clearing = ledger.clearing(c);
@@ -302,6 +310,10 @@ impl Engine {
         book.fees_minor += fee as u128;
         let o = &mut self.state.orders[slot as usize];
         o.succeed(fee, lines, channel_ref.0, self.state.now_ns);
+        if let Some(plan) = plan {
+            self.open_plan(plan);
+        }
+        let o = &mut self.state.orders[slot as usize];
         let attempts = o.attempts.len();
         let first = usize::from(o.attempts[0].channel_slot);
         routing::record_payment(&mut self.state.channels[first], method, true);

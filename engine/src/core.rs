@@ -46,7 +46,8 @@ use crate::state::{Counters, Limits, Retention, State};
 /// queue (docs/DISPUTES.md): the labels table, the disputes table and debts, the review queue,
 /// three limits, a channel book's disputes, 13 fixed accounts: disputes_pending, dispute_holds,
 /// dispute_receivable; 13: the financial extension (docs/FINANCE.md): 26 fixed accounts; the balance
-/// yield's register (`State::yields`: holders, per-currency totals, redemption ids; docs/YIELD.md).
+/// yield's register (`State::yields`: holders, per-currency totals, redemption ids; docs/YIELD.md);
+/// consumer installments' plans, terms and running totals (`State::installments`).
 pub const STATE_FORMAT: u32 = 13;
 /// The first bytes of a snapshot payload.
 const SNAPSHOT_MAGIC: &[u8; 4] = b"SLST";
@@ -193,6 +194,11 @@ impl Engine {
     /// preallocating every table.
     pub fn new(genesis: &Genesis, timestamp_ns: u64) -> Result<Engine, ApplyError> {
         let limits = crate::genesis::check_genesis(genesis)?;
+        let plans_max = genesis.installment_plans_max;
+        if plans_max > crate::installments::PLANS_MAX_LIMIT {
+            let why = "installment_plans_max out of range (at most 1,048,576)";
+            return Err(ApplyError::InvalidGenesis(why.to_string()));
+        }
         let ledger = Ledger::new(
             limits.currencies.len() as u32,
             limits.channels_max,
@@ -229,6 +235,7 @@ impl Engine {
             disputes: Default::default(),
             review: crate::review::ReviewQueue::with_capacity(limits.review_queue_max),
             yields: Default::default(),
+            installments: crate::installments::Installments::with_max(plans_max),
             limits,
         };
         crate::mem::advise_huge_pages(&state.orders);
@@ -367,6 +374,10 @@ impl Engine {
         if due & crate::ledger::watch::YIELD != 0 {
             // What the fund's accounts hold is exactly the yield register's totals.
             self.assert_yield(seq);
+        }
+        if due & crate::ledger::watch::INSTALLMENTS != 0 {
+            // What accounts 17-21 hold is exactly the installment plans' money.
+            self.assert_installments(seq);
         }
     }
 
@@ -747,6 +758,7 @@ impl Engine {
         }
         crate::retention::rebuild_payments_index(s, ix);
         crate::payouts::rebuild_payouts_index(s, ix);
+        s.installments.rebuild_index();
         let rules_more = (l.risk_rules_max as usize).saturating_sub(self.counters.rule_hits.len());
         self.counters.rule_hits.reserve_exact(rules_more);
     }

@@ -71,6 +71,7 @@ pub fn genesis(orders_max: u32) -> Genesis {
         labels_max: 0,
         disputes_max: 0,
         review_queue_max: 0,
+        installment_plans_max: 0,
         ledger_currencies,
     }
 }
@@ -428,5 +429,7 @@ pub fn payment(request_id: u64, merchant_id: u32, amount_minor: i64) -> PaymentR
         card_fingerprint: Chars::default(),
         card_bin: 0,
         country: Chars::new("CN"),
+        installment_count: 0,
+        installment_payer_interest: false,
     }
 }

@@ -80,7 +80,8 @@ pub type AccountId = u32;
 /// the wire's i64.
 pub const BALANCE_MAX_MINOR: i64 = i64::MAX;
 
-/// Accounts per currency that are not per channel or per party.
+/// Accounts per currency that are not per channel or per party: 0–12 the payment engine's,
+/// 13–16 balance yield, 17–21 consumer installments, 22–25 merchant credit (docs/FINANCE.md).
 const FIXED_ACCOUNTS: u32 = 26;
 const CLEARING: u32 = 0;
 const PLATFORM_REVENUE: u32 = 1;
@@ -128,6 +129,11 @@ const fn watch_group(fixed: u32) -> u8 {
         _ => 0,
     }
 }
+const INSTALLMENT_RECEIVABLE: u32 = 17;
+const INSTALLMENT_FUNDING: u32 = 18;
+const INSTALLMENT_UNEARNED: u32 = 19;
+const INSTALLMENT_INCOME: u32 = 20;
+const INSTALLMENT_WRITE_OFFS: u32 = 21;
 
 /// A party's four accounts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -290,6 +296,27 @@ impl Ledger {
     /// credit balance).
     pub fn yield_redemptions(&self, c: u8) -> AccountId {
         self.base(c) + YIELD_REDEMPTIONS
+    /// What payers owe on open installment plans: principal, scheduled interest and late fees
+    /// unpaid (a debit balance; docs/INSTALLMENTS.md, section 3).
+    pub fn installment_receivable(&self, c: u8) -> AccountId {
+        self.base(c) + INSTALLMENT_RECEIVABLE
+    }
+    /// The funding partner's cash in plans: advanced less received (a credit balance while
+    /// plans are outstanding).
+    pub fn installment_funding(&self, c: u8) -> AccountId {
+        self.base(c) + INSTALLMENT_FUNDING
+    }
+    /// Scheduled installment interest not yet paid (a credit balance).
+    pub fn installment_unearned_interest(&self, c: u8) -> AccountId {
+        self.base(c) + INSTALLMENT_UNEARNED
+    }
+    /// Installment interest earned and late fees charged (a credit balance).
+    pub fn installment_income(&self, c: u8) -> AccountId {
+        self.base(c) + INSTALLMENT_INCOME
+    }
+    /// Defaulted plans written off, less what refunds recovered (a debit balance).
+    pub fn installment_write_offs(&self, c: u8) -> AccountId {
+        self.base(c) + INSTALLMENT_WRITE_OFFS
     }
     pub fn channel_receivable(&self, c: u8, channel_slot: u32) -> AccountId {
         // A slot past the channels would post to another account.
@@ -535,6 +562,11 @@ impl Ledger {
             YIELD_FUND => AccountKind::YieldFund,
             YIELD_RESIDUAL => AccountKind::YieldResidual,
             YIELD_REDEMPTIONS => AccountKind::YieldRedemptions,
+            INSTALLMENT_RECEIVABLE => AccountKind::InstallmentReceivable,
+            INSTALLMENT_FUNDING => AccountKind::InstallmentFunding,
+            INSTALLMENT_UNEARNED => AccountKind::InstallmentUnearnedInterest,
+            INSTALLMENT_INCOME => AccountKind::InstallmentIncome,
+            INSTALLMENT_WRITE_OFFS => AccountKind::InstallmentWriteOffs,
             _ if at < FIXED_ACCOUNTS => AccountKind::FinanceUnused(at),
             _ if at < FIXED_ACCOUNTS + self.channels_max => {
                 AccountKind::ChannelReceivable(at - FIXED_ACCOUNTS)
@@ -650,6 +682,11 @@ mod tests {
                 l.yield_fund(c),
                 l.yield_residual(c),
                 l.yield_redemptions(c),
+                l.installment_receivable(c),
+                l.installment_funding(c),
+                l.installment_unearned_interest(c),
+                l.installment_income(c),
+                l.installment_write_offs(c),
             ]);
             for ch in 0..3 {
                 ids.push(l.channel_receivable(c, ch));

@@ -91,6 +91,9 @@ impl Engine {
             return self.push_ack(meta, &self.state.orders[slot as usize], false, out);
         }
         self.route_new_order(meta, slot, out);
+        if req.installment_count != 0 {
+            self.installment_accepted(slot, req);
+        }
     }
 
     /// Starts loading the state a payment input will most likely miss in cache, and changes nothing.
@@ -180,6 +183,10 @@ impl Engine {
             .ok_or(ReasonCode::CurrencyNotAccepted)?;
         if req.promoter_id != 0 && !self.index.promoters.contains_key(&req.promoter_id) {
             return Err(ReasonCode::UnknownPromoter);
+        }
+        if req.installment_count != 0 {
+            // A plan (docs/INSTALLMENTS.md): checked after the payment itself.
+            self.check_installment_request(req)?;
         }
         Ok(Valid {
             merchant_slot,

@@ -428,6 +428,10 @@ impl Engine {
         let now = self.state.now_ns;
         let order = &mut self.state.orders[r.order_slot as usize];
         order.release_refund(r.amount_minor, succeeded, now);
+        if succeeded && !self.state.installments.plans.is_empty() {
+            // A refund of an installment payment unwinds its plan (docs/INSTALLMENTS.md).
+            self.installment_refunded(r.order_slot, r.amount_minor);
+        }
         self.state.refunds[slot as usize].finish(succeeded, reason, now);
         if succeeded {
             self.counters.refunds_succeeded += 1;

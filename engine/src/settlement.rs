@@ -217,6 +217,8 @@ impl Engine {
         self.recover_dispute_debts();
         // After the settlement and the debts: queued redemptions paid, available swept.
         self.yield_day_step();
+        // After the settlement: installments' overdue late fees, once per day.
+        self.installments_day_step();
         // After the settlement: an automatic payout it opened goes out on this pulse.
         self.payouts_step(meta, out);
     }

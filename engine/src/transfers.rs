@@ -138,6 +138,16 @@ pub enum AccountKind {
     YieldRedemptions,
     /// A fixed account of the financial extension's ranges that no product uses (index).
     FinanceUnused(u32),
+    /// What payers owe on installment plans (docs/INSTALLMENTS.md, section 3).
+    InstallmentReceivable,
+    /// The funding partner's cash in installment plans.
+    InstallmentFunding,
+    /// Scheduled installment interest not yet paid.
+    InstallmentUnearnedInterest,
+    /// Installment interest earned and late fees.
+    InstallmentIncome,
+    /// Defaulted installment plans written off.
+    InstallmentWriteOffs,
     /// A channel's receivable (channel slot).
     ChannelReceivable(u32),
     /// A party's account (party slot, which of its four).
@@ -153,6 +163,9 @@ pub struct AccountName {
     /// `platform_bank`, `channel_fee_differences`, `channel_write_offs`, `payouts_in_flight`,
     /// `payout_fees`, `disputes_pending`, `dispute_holds`, `dispute_receivable`,
     /// `yield_holdings`, `yield_fund`, `yield_residual`, `yield_redemptions`, `channel_receivable`, `pending`, `available`, `frozen` or `reserve`.
+    /// `installment_receivable`, `installment_funding`, `installment_unearned_interest`,
+    /// `installment_income`, `installment_write_offs`,
+    /// `channel_receivable`, `pending`, `available`, `frozen` or `reserve`.
     pub kind: &'static str,
     /// The channel or party id (0 for the platform's accounts).
     pub owner: u32,
@@ -207,6 +220,11 @@ impl Engine {
             AccountKind::YieldResidual => ("yield_residual", 0, None),
             AccountKind::YieldRedemptions => ("yield_redemptions", 0, None),
             AccountKind::FinanceUnused(_) => ("finance_unused", 0, None),
+            AccountKind::InstallmentReceivable => ("installment_receivable", 0, None),
+            AccountKind::InstallmentFunding => ("installment_funding", 0, None),
+            AccountKind::InstallmentUnearnedInterest => ("installment_unearned_interest", 0, None),
+            AccountKind::InstallmentIncome => ("installment_income", 0, None),
+            AccountKind::InstallmentWriteOffs => ("installment_write_offs", 0, None),
             AccountKind::ChannelReceivable(c) => {
                 let channel = self.state.channels.get(c as usize)?;
                 ("channel_receivable", u32::from(channel.id), None)

@@ -50,7 +50,7 @@ impl Engine {
             YieldQuery::TEMPLATE_ID => {
                 YieldQuery::read_body(block, body).map(|q| self.handle_yield_query(meta, &q, out))
             }
-            template_id => Err(DecodeError::UnknownTemplate { template_id }),
+            _ => self.dispatch_installments((template, block), meta, body, out),
         }
     }
 

@@ -1014,6 +1014,8 @@ impl Harness {
             card_fingerprint: Chars::new(fingerprint),
             card_bin: bin,
             country: Chars::new("CN"),
+            installment_count: 0,
+            installment_payer_interest: false,
         };
         (acquirer, req)
     }

@@ -67,6 +67,7 @@ struct FileConfig {
     payout_channels: Vec<Spanned<PayoutChannelEntry>>,
     payout_policies: Vec<Spanned<PayoutPolicyEntry>>,
     calendar: Vec<Spanned<CalendarEntry>>,
+    installments: Option<Spanned<sluice_node::world::InstallmentsSection>>,
     #[serde(default)]
     simulator: SimulatorSection,
     #[serde(default)]
@@ -343,6 +344,7 @@ impl Config {
                 payout_channels: file.payout_channels,
                 payout_policies: file.payout_policies,
                 calendar: file.calendar,
+                installments: file.installments,
             },
         )?;
         check_simulator(&file.simulator)?;

@@ -59,6 +59,27 @@ composite! {
 }
 
 composite! {
+    /// One installment of a plan's schedule (docs/INSTALLMENTS.md, section 4).
+    InstallmentEntry {
+        /// Its number, 1-based.
+        index: u16,
+        /// Due day: days since the Unix epoch in the calendar's offset.
+        due_day: u32,
+        /// Principal still to pay (after any refund's reduction), minor units.
+        principal_minor: i64,
+        /// Interest still to pay, minor units.
+        interest_minor: i64,
+        /// Late fee charged and not paid, minor units.
+        late_fee_minor: i64,
+        /// 0 unpaid, 1 repaid, 2 settled by a refund, 3 rebated or cancelled (early repayment,
+        /// default, unwind).
+        status: u8,
+        /// 1 once a late fee was charged (at most once).
+        late: bool,
+    }
+}
+
+composite! {
     /// A currency (ISO 4217 numeric).
     CurrencyEntry {
         /// ISO 4217 numeric code, e.g. 156 CNY, 840 USD, 978 EUR.
@@ -413,6 +434,16 @@ message! {
         /// Payer's country, ISO 3166-1 alpha-2 (e.g. "CN"; all NUL = unknown). Optional; not used
         /// by this version beyond the idempotency check.
         country: Chars<2>,
+    }
+    since 9 {
+        /// Take the payment under a consumer installment plan of this many monthly installments
+        /// (docs/INSTALLMENTS.md): 0 = no plan (the default), else 3, 6 or 12. Refused
+        /// InvalidField when no installment terms apply to the merchant, AmountAboveMaximum
+        /// above 2^40 minor units, CapacityReached when the plans table is full.
+        installment_count: u8 = 0,
+        /// With a plan: 1 = the payer pays interest at the configured flat rate; 0 = interest-free,
+        /// the merchant bears the configured fee.
+        installment_payer_interest: bool = false,
     }
     groups {}
     texts {}
@@ -1010,6 +1041,48 @@ message! {
         sequence: u64,
     }
     groups {}
+    texts {}
+}
+
+message! {
+    /// A consumer installment plan and its schedule (schema 9; docs/INSTALLMENTS.md): the answer
+    /// to an InstallmentQuery.
+    InstallmentPlan = 26, sent_by Server {
+        /// The plan: the order id of its payment.
+        order_id: u64,
+        /// The merchant paid.
+        merchant_id: u32,
+        /// ISO 4217 numeric.
+        currency: u16,
+        /// 3, 6 or 12.
+        count: u8,
+        /// 1 when the payer pays interest; 0 interest-free (merchant fee).
+        payer_interest: bool,
+        /// 0 Pending, 1 Open, 2 Completed, 3 RepaidEarly, 4 Defaulted, 5 Unwound, 6 Void.
+        status: u8,
+        /// Financed principal (the payment's amount), minor units.
+        principal_minor: i64,
+        /// Total scheduled interest at opening.
+        interest_minor: i64,
+        /// The merchant's fee (interest-free plans).
+        fee_minor: i64,
+        /// Day the plan opened (days since the epoch, calendar offset).
+        open_day: u32,
+        /// What the payer still owes: principal + interest + late fees.
+        outstanding_minor: i64,
+        /// What the payer has paid so far (repayments, early repayment).
+        paid_minor: i64,
+        /// What an early repayment would take today.
+        payoff_minor: i64,
+        /// Written off by a default (0 unless Defaulted).
+        written_off_minor: i64,
+        /// Journal sequence of the InstallmentQuery this answers.
+        sequence: u64,
+    }
+    groups {
+        /// The schedule, one entry per installment.
+        installments: [InstallmentEntry; 12],
+    }
     texts {}
 }
 
@@ -2207,6 +2280,98 @@ message! {
     texts {}
 }
 
+message! {
+    /// Consumer installment terms (schema 9; docs/INSTALLMENTS.md) of a merchant, or the default
+    /// for every merchant without its own (merchant_id = 0). Replaces earlier terms; plans
+    /// already open keep theirs. Answered with ConfigAck (object_id = merchant_id; UnknownMerchant,
+    /// InvalidConfig for a rate above 10000 bps or default_after_days = 0, CapacityReached past
+    /// 64 merchants' terms).
+    ConfigInstallments = 75, sent_by Admin {
+        /// The merchant (0 = the default terms).
+        merchant_id: u32,
+        /// Interest-free plans of 3, 6, 12: the merchant's fee, bps of the amount.
+        fee_bps_3: u16,
+        /// See fee_bps_3.
+        fee_bps_6: u16,
+        /// See fee_bps_3.
+        fee_bps_12: u16,
+        /// Plans with interest of 3, 6, 12: the payer's flat rate for the whole plan, bps of the
+        /// amount.
+        rate_bps_3: u16,
+        /// See rate_bps_3.
+        rate_bps_6: u16,
+        /// See rate_bps_3.
+        rate_bps_12: u16,
+        /// Late fee of an overdue installment, bps of the installment, charged once.
+        late_fee_bps: u16,
+        /// Days the first unpaid installment must be overdue before InstallmentDefault (>= 1).
+        default_after_days: u16,
+        /// Days between installments (0 = 30, monthly; at most 31): installment k is due
+        /// k × period_days after the payment's day.
+        period_days: u8,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// The payer repaid one installment (schema 9), reported by the funding partner. The
+    /// installment must be the plan's first unpaid one and the amount exactly what it owes;
+    /// a resend finds it repaid and is refused without effect. Answered with ConfigAck
+    /// (object_id = order_id; NotFound, InvalidField with the expected figure).
+    InstallmentRepayment = 76, sent_by Admin {
+        /// The plan (its payment's order id).
+        order_id: u64,
+        /// The installment, 1-based.
+        index: u16,
+        /// Amount paid, minor units.
+        amount_minor: i64,
+        /// The funding partner's reference of the payment (kept in the journal only).
+        reference: u64,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// The payer repaid everything left (schema 9): the amount must equal the payoff
+    /// (InstallmentPlan.payoff_minor: unpaid principal, the interest of installments due by
+    /// today, unpaid late fees; later interest is rebated). Answered with ConfigAck.
+    InstallmentEarlyRepayment = 77, sent_by Admin {
+        /// The plan.
+        order_id: u64,
+        /// Amount paid, minor units.
+        amount_minor: i64,
+        /// The funding partner's reference.
+        reference: u64,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// Default a plan (schema 9): allowed once its first unpaid installment is overdue by the
+    /// terms' default_after_days. The rest is written off to the platform. Answered with
+    /// ConfigAck.
+    InstallmentDefault = 78, sent_by Admin {
+        /// The plan.
+        order_id: u64,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// Ask for a plan and its schedule (schema 9). Answered with InstallmentPlan, or
+    /// ConfigAck(Rejected, NotFound). Changes nothing.
+    InstallmentQuery = 79, sent_by Admin {
+        /// The plan (its payment's order id).
+        order_id: u64,
+    }
+    groups {}
+    texts {}
+}
+
 // ---------------------------------------------------------------------------------------------
 // Sequencer-generated inputs: journaled, never accepted from a peer.
 // ---------------------------------------------------------------------------------------------
@@ -2271,6 +2436,11 @@ message! {
         /// Most orders waiting in the review queue (0 = 4,096); a Review verdict on a full queue
         /// is counted and not queued.
         review_queue_max: u32 = 0,
+    }
+    since 9 {
+        /// Most consumer installment plans in memory, open and ended (0 = 16,384; at most
+        /// 1,048,576; docs/INSTALLMENTS.md, section 6).
+        installment_plans_max: u32 = 0,
     }
     groups {
         /// Ledger currencies.

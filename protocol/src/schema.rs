@@ -266,6 +266,8 @@ pub mod examples {
             card_fingerprint: Chars::new("fp9Xq2LmT4vB8sKd"),
             card_bin: 622_848,
             country: Chars::new("CN"),
+            installment_count: 0,
+            installment_payer_interest: false,
         }
     }
 

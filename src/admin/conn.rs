@@ -142,7 +142,8 @@ impl AdminConn {
     }
 }
 
-/// Whether a message is one a ConfigQuery answers with (or a PayoutRequest's PayoutAck).
+/// Whether a message is one a ConfigQuery answers with (or a PayoutRequest's PayoutAck, a
+/// ReviewQuery's ReviewItem, an InstallmentQuery's InstallmentPlan).
 fn is_config_object(m: &AnyMessage) -> bool {
     matches!(
         m,
@@ -158,5 +159,6 @@ fn is_config_object(m: &AnyMessage) -> bool {
             | AnyMessage::ChannelSettlement(_)
             | AnyMessage::PayoutAck(_)
             | AnyMessage::ReviewItem(_)
+            | AnyMessage::InstallmentPlan(_)
     )
 }

@@ -6,6 +6,7 @@ mod apply;
 pub(crate) mod conn;
 pub(crate) mod credential;
 mod edit;
+mod installment;
 pub(crate) mod notify;
 mod output;
 mod payout;
@@ -151,6 +152,11 @@ enum AdminCommand {
     },
     /// Enter a channel's chargeback (opened, won or lost) reported outside its connector.
     Dispute(review::DisputeArgs),
+    /// Consumer installment plans: repay, repay-early, default, show; terms (docs/INSTALLMENTS.md).
+    Installment {
+        #[command(subcommand)]
+        command: installment::InstallmentCommand,
+    },
 }
 
 fn secret(args: &AdminArgs) -> Result<String, String> {
@@ -206,6 +212,7 @@ pub fn run(args: AdminArgs) -> Result<(), String> {
         AdminCommand::Review { command } => review::review(&mut conn, command, &mut out)?,
         AdminCommand::Label { command } => review::label(&mut conn, command, &mut out)?,
         AdminCommand::Dispute(a) => review::dispute(&mut conn, a, &mut out)?,
+        AdminCommand::Installment { command } => installment::run(&mut conn, command, &mut out)?,
     }
     out.finish()
 }

@@ -44,6 +44,9 @@ pub struct Mix {
     pub queries: u32,
     /// Exact resends of payments sent before (answered `duplicate` = 1).
     pub resends: u32,
+    /// Per mille of payments that ask for a consumer installment plan (schema 9,
+    /// docs/INSTALLMENTS.md): 3, 6 or 12 installments, half of them with interest.
+    pub installments: u32,
 }
 
 /// Who the connections log in as, and the merchants they pay.
@@ -269,7 +272,8 @@ impl Driver {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
         // Request ids differ between runs against the same server.
-        let workload = Workload::new(spec.seed, (wall_ms % (1 << 22)) << 41);
+        let mut workload = Workload::new(spec.seed, (wall_ms % (1 << 22)) << 41);
+        workload.set_installment_permille(spec.mix.installments);
         Ok(Driver {
             timer: Timer::new(&poll)?,
             poll,

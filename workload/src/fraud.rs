@@ -156,6 +156,8 @@ impl FraudSim {
             card_fingerprint: Chars::default(),
             card_bin: 0,
             country: Chars::new("CN"),
+            installment_count: 0,
+            installment_payer_interest: false,
         }
     }
 

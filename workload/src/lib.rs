@@ -47,6 +47,9 @@ pub struct Workload {
     known: Vec<u64>,
     /// Every 16th payment request as sent, for resends (at most `RESENDABLE_MAX`).
     resendable: Vec<PaymentRequest>,
+    /// Per mille of payments asking for an installment plan (0: none, and no draw is made, so
+    /// the stream is the same as before installments existed).
+    installment_permille: u32,
 }
 
 /// Most payment requests kept for resends.
@@ -63,7 +66,14 @@ impl Workload {
             refundable: Vec::with_capacity(1 << 16),
             known: Vec::with_capacity(1 << 16),
             resendable: Vec::new(),
+            installment_permille: 0,
         }
+    }
+
+    /// Makes `permille` of the payments to come ask for a consumer installment plan (3, 6 or 12
+    /// installments, half of them with interest; docs/INSTALLMENTS.md).
+    pub fn set_installment_permille(&mut self, permille: u32) {
+        self.installment_permille = permille.min(1000);
     }
 
     /// The generator behind the workload, for the caller's own draws (mix, timing).
@@ -100,6 +110,8 @@ impl Workload {
             _ => 5999,
         };
         let card = method == PaymentMethod::Card;
+        let (installment_count, installment_payer_interest) = self.installment_plan();
+        let r = &mut self.rng;
         PaymentRequest {
             request_id,
             merchant_id: merchant,
@@ -123,7 +135,20 @@ impl Workload {
                 (true, _) => 622_848,
             },
             country: Chars::new(if currency == 840 { "US" } else { "CN" }),
+            installment_count,
+            installment_payer_interest,
         }
+    }
+
+    /// The plan of the next payment: none, or 3, 6 or 12 installments with or without interest.
+    fn installment_plan(&mut self) -> (u8, bool) {
+        if self.installment_permille == 0
+            || self.rng.below(1000) >= u64::from(self.installment_permille)
+        {
+            return (0, false);
+        }
+        let count = [3u8, 6, 12][self.rng.below(3) as usize];
+        (count, self.rng.below(2) == 1)
     }
 
     /// A payment succeeded: it may be refunded and queried. `tag` comes back with its refund (the

@@ -382,6 +382,8 @@ pub struct State {
     pub review: crate::review::ReviewQueue,
     /// The balance yield's register (docs/YIELD.md).
     pub yields: crate::yields::Yields,
+    /// Consumer installment plans and terms (docs/INSTALLMENTS.md).
+    pub installments: crate::installments::Installments,
 }
 
 /// Operational counters: snapshotted with the state but not part of its hash (a resend or a

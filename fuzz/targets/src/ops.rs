@@ -260,6 +260,8 @@ pub fn payment(run: &mut Run, b: &mut Bytes<'_>) -> (Sender, PaymentRequest) {
         card_fingerprint: Chars::new(fingerprint),
         card_bin,
         country: Chars::new(if b.bool() { "CN" } else { "" }),
+        installment_count: 0,
+        installment_payer_interest: false,
     };
     (who, req)
 }

@@ -92,6 +92,7 @@ pub fn genesis() -> Genesis {
         labels_max: 0,
         disputes_max: 0,
         review_queue_max: 0,
+        installment_plans_max: 0,
         ledger_currencies: currencies(&[CNY, USD, EUR]),
     }
 }

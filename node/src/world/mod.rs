@@ -9,12 +9,14 @@
 mod credentials;
 pub mod diff;
 mod entries;
+mod installments;
 mod payouts;
 pub mod scratch;
 
 pub use credentials::CredentialEntry;
 pub use entries::{ChannelEntry, ListEntry, MerchantEntry, ProfileEntry, PromoterEntry, RuleEntry};
 use entries::{channel, list, merchant, profile, promoter, rule};
+pub use installments::InstallmentsSection;
 pub use payouts::{CalendarEntry, PayoutChannelEntry, PayoutPolicyEntry, parse_date};
 use payouts::{calendar_day, payout_channel, payout_policy};
 
@@ -161,6 +163,8 @@ pub struct WorldSections {
     pub payout_channels: Vec<Spanned<PayoutChannelEntry>>,
     pub payout_policies: Vec<Spanned<PayoutPolicyEntry>>,
     pub calendar: Vec<Spanned<CalendarEntry>>,
+    /// `[installments]` (schema 9): consumer installment terms.
+    pub installments: Option<Spanned<InstallmentsSection>>,
 }
 
 /// A configuration input for the first start, with where it came from.
@@ -224,6 +228,12 @@ impl World {
             let (line, key) = (at(m.span()), format!("merchants[{i}]"));
             let message = merchant(m.get_ref(), line, &key).map(AnyMessage::from);
             push(line, key, message)?;
+        }
+        if let Some(s) = &sections.installments {
+            let line = at(s.span());
+            for m in installments::installments(s.get_ref(), line)? {
+                push(line, "installments".into(), Ok(m.into()))?;
+            }
         }
         for (i, r) in sections.risk_rules.iter().enumerate() {
             let (line, key) = (at(r.span()), format!("risk_rules[{i}]"));
@@ -315,6 +325,7 @@ fn genesis(l: &LimitsSection) -> Result<Genesis, ConfigError> {
         labels_max: 0,
         disputes_max: 0,
         review_queue_max: 0,
+        installment_plans_max: 0,
         ledger_currencies,
     };
     // The engine's own check, so a bad limit is reported here rather than at first start.
