@@ -35,7 +35,7 @@ TEXT_LENGTH = struct.Struct("<H")  # variable-length text: u16 length, then the 
 
 ENCODING_TYPE = 0xEB50  # SBE 1.0 little-endian
 SCHEMA_ID = 0x534C  # "SL"
-SCHEMA_VERSION = 8  # section 1, Versioning: the server accepts any version >= 1
+SCHEMA_VERSION = 9  # section 1, Versioning: the server accepts any version >= 1
 HEADERS_LEN = SOFH.size + SBE_HEADER.size  # 14: also the shortest valid frame
 MAX_FRAME_TO_SERVER = 1024  # largest frame the server accepts (LoginAccepted.max_frame_bytes says so too)
 MAX_FRAME_FROM_SERVER = 16384  # largest frame the server sends
@@ -107,6 +107,14 @@ class OrderState(enum.IntEnum):
     InFlight = 2
     Succeeded = 3
     Failed = 4
+
+
+class LoanState(enum.IntEnum):
+    NONE = 0  # "None" in the document (a Python keyword)
+    Active = 1
+    Overdue = 2
+    Defaulted = 3
+    Closed = 4
 
 
 class LabelKind(enum.IntEnum):
@@ -419,6 +427,11 @@ class ReasonCode(enum.IntEnum):
     AttemptNotCaptured = 193
     DisputesFull = 194
     NotInReview = 195
+    CreditLimitExceeded = 220
+    UnknownLoan = 221
+    LoanOpen = 222
+    LoansFull = 223
+    NoCreditPolicy = 224
 
 
 # --------------------------------------------------------------------------------------------------
@@ -746,6 +759,13 @@ MESSAGES = [
         (50, "available_after_minor", I64), (58, "receivable_after_minor", I64), (66, "sequence", U64),
         (74, "timestamp_ns", U64), (82, "out_seq", U64), (90, "retransmission", BOOL),
     ], groups=[Group("reversal", SPLIT_LINE, 8)]),
+    MessageType(28, "CreditPosition", 103, [
+        (0, "merchant_id", U32), (4, "currency", U16), (6, "flow_minor", I64), (14, "gross_limit_minor", I64),
+        (22, "limit_minor", I64), (30, "loan_id", U64), (38, "loan_state", E8(LoanState)),
+        (39, "principal_minor", I64), (47, "principal_outstanding_minor", I64),
+        (55, "interest_outstanding_minor", I64), (63, "interest_accrued_minor", I64), (71, "repaid_minor", I64),
+        (79, "written_off_minor", I64), (87, "disbursed_day", U32), (91, "due_day", U32), (95, "sequence", U64),
+    ]),
     MessageType(24, "ReviewItem", 91, [
         (0, "order_id", U64), (8, "request_id", U64), (16, "acquirer_id", U32), (20, "merchant_id", U32),
         (24, "amount_minor", I64), (32, "currency", U16), (34, "method", E8(PaymentMethod)),
@@ -895,6 +915,16 @@ MESSAGES = [
     ], texts=[Text("note")]),
     MessageType(68, "ReviewDecision", 9, [(0, "order_id", U64), (8, "action", E8(ReviewAction))]),
     MessageType(69, "ReviewQuery", 12, [(0, "order_id", U64), (8, "position", U32)]),
+    MessageType(80, "ConfigCreditPolicy", 28, [
+        (0, "currency", U16), (2, "window_days", U16), (4, "advance_permille", U16), (6, "cap_minor", I64),
+        (14, "daily_rate_e6", U32), (18, "penalty_rate_e6", U32), (22, "repay_share_bps", U16),
+        (24, "term_days_max", U16), (26, "default_after_days", U16),
+    ]),
+    MessageType(81, "LoanRequest", 22, [
+        (0, "loan_id", U64), (8, "merchant_id", U32), (12, "amount_minor", I64), (20, "term_days", U16),
+    ]),
+    MessageType(82, "LoanRepayment", 24, [(0, "loan_id", U64), (8, "repayment_id", U64), (16, "amount_minor", I64)]),
+    MessageType(83, "CreditQuery", 12, [(0, "merchant_id", U32), (4, "loan_id", U64)]),
     # Templates 90 and above exist only in the journal; listed so that journal bytes can be decoded.
     MessageType(90, "Pulse", 1, [(0, "flags", U8)]),
     MessageType(91, "Genesis", 71, [

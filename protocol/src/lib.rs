@@ -38,7 +38,7 @@ pub const ENCODING_SBE_LE: u16 = 0xEB50;
 /// Sluice's SBE schema id ("SL").
 pub const SCHEMA_ID: u16 = 0x534C;
 /// The schema version this code writes. Decoders accept any version >= 1 (append-only).
-pub const SCHEMA_VERSION: u16 = 8;
+pub const SCHEMA_VERSION: u16 = 9;
 /// Largest frame the server accepts from a peer, framing header included.
 pub const MAX_INBOUND_FRAME_BYTES: usize = 1024;
 /// Largest frame anyone sends (server replies such as StatsReport are the largest).
@@ -431,6 +431,7 @@ all_messages!(
     WithdrawReturned,
     DisputeUpdate,
     ReviewItem,
+    CreditPosition,
     Dispatch,
     ChannelResult,
     RefundDispatch,
@@ -472,6 +473,10 @@ all_messages!(
     RiskLabel,
     ReviewDecision,
     ReviewQuery,
+    ConfigCreditPolicy,
+    LoanRequest,
+    LoanRepayment,
+    CreditQuery,
     Pulse,
     Genesis,
 );
@@ -586,5 +591,8 @@ mod tests {
         assert!(may_send(Role::Admin, ReviewDecision::TEMPLATE_ID));
         assert!(!may_send(Role::Channel, RiskLabel::TEMPLATE_ID));
         assert!(!may_send(Role::Admin, DisputeUpdate::TEMPLATE_ID));
+        assert!(may_send(Role::Admin, LoanRequest::TEMPLATE_ID));
+        assert!(!may_send(Role::Acquirer, LoanRequest::TEMPLATE_ID));
+        assert!(!may_send(Role::Admin, CreditPosition::TEMPLATE_ID));
     }
 }
