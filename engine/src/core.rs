@@ -45,8 +45,9 @@ use crate::state::{Counters, Limits, Retention, State};
 /// risk-score model and an order's score (docs/RISK_SCORE.md); labels, disputes and the review
 /// queue (docs/DISPUTES.md): the labels table, the disputes table and debts, the review queue,
 /// three limits, a channel book's disputes, 13 fixed accounts: disputes_pending, dispute_holds,
-/// dispute_receivable.
-pub const STATE_FORMAT: u32 = 12;
+/// dispute_receivable; 13: the financial extension (docs/FINANCE.md), 26 fixed accounts; merchant
+/// credit (docs/CREDIT.md): the credit policy, flow rings and loans table (`State::credit`).
+pub const STATE_FORMAT: u32 = 13;
 /// The first bytes of a snapshot payload.
 const SNAPSHOT_MAGIC: &[u8; 4] = b"SLST";
 /// Magic, format, 8 reserved bytes, state length, counters length.
@@ -227,6 +228,7 @@ impl Engine {
             labels: Default::default(),
             disputes: Default::default(),
             review: crate::review::ReviewQueue::with_capacity(limits.review_queue_max),
+            credit: crate::credit::Credit::with_limits(&limits),
             limits,
         };
         crate::mem::advise_huge_pages(&state.orders);
@@ -345,6 +347,8 @@ impl Engine {
         self.assert_payouts_in_flight(meta.seq);
         // What the dispute accounts hold is exactly the open disputes' money and the debts.
         self.assert_disputes(meta.seq);
+        // What the credit accounts hold is exactly the loans' money (docs/CREDIT.md).
+        self.assert_credit(meta.seq);
         Ok(())
     }
 
@@ -697,6 +701,7 @@ impl Engine {
         s.retention.reserve(&l);
         s.out_seqs.reserve();
         s.review.reserve(l.review_queue_max);
+        s.credit.reserve(&l);
         reserve_to(
             &mut s.credentials.entries,
             crate::credentials::CREDENTIALS_MAX as u32,

@@ -181,7 +181,7 @@ impl Engine {
             ReviewQuery::TEMPLATE_ID => {
                 ReviewQuery::read_body(block, body).map(|m| self.handle_review_query(meta, &m, out))
             }
-            template_id => Err(DecodeError::UnknownTemplate { template_id }),
+            _ => self.dispatch_credit((template, block), meta, body, out),
         }
     }
 

@@ -103,8 +103,6 @@ pub struct FinanceRecorder {
     events: Vec<FinanceEvent>,
 }
 
-// The products (issue 24) record through these; until they land nothing does.
-#[allow(dead_code)]
 impl FinanceRecorder {
     /// Whether recording.
     #[inline(always)]

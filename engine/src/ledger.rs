@@ -80,8 +80,9 @@ pub type AccountId = u32;
 /// the wire's i64.
 pub const BALANCE_MAX_MINOR: i64 = i64::MAX;
 
-/// Accounts per currency that are not per channel or per party.
-const FIXED_ACCOUNTS: u32 = 13;
+/// Accounts per currency that are not per channel or per party (docs/FINANCE.md: 13–16 balance
+/// yield, 17–21 installments, 22–25 merchant credit).
+const FIXED_ACCOUNTS: u32 = 26;
 const CLEARING: u32 = 0;
 const PLATFORM_REVENUE: u32 = 1;
 const FEE_EXPENSE: u32 = 2;
@@ -95,6 +96,10 @@ const PAYOUT_FEES: u32 = 9;
 const DISPUTES_PENDING: u32 = 10;
 const DISPUTE_HOLDS: u32 = 11;
 const DISPUTE_RECEIVABLE: u32 = 12;
+const LOANS_RECEIVABLE: u32 = 22;
+const INTEREST_RECEIVABLE: u32 = 23;
+const INTEREST_INCOME: u32 = 24;
+const LOAN_WRITE_OFFS: u32 = 25;
 
 /// A party's four accounts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,6 +202,22 @@ impl Ledger {
     /// debited by the same fee leaving the platform's bank, so its posted sides are the fees paid.
     pub fn payout_fees(&self, c: u8) -> AccountId {
         self.base(c) + PAYOUT_FEES
+    }
+    /// Merchant loans' principal outstanding (docs/CREDIT.md, section 7): a debit balance.
+    pub fn loans_receivable(&self, c: u8) -> AccountId {
+        self.base(c) + LOANS_RECEIVABLE
+    }
+    /// Merchant loans' interest accrued and not repaid: a debit balance.
+    pub fn interest_receivable(&self, c: u8) -> AccountId {
+        self.base(c) + INTEREST_RECEIVABLE
+    }
+    /// All interest merchant loans ever accrued: a credit balance.
+    pub fn interest_income(&self, c: u8) -> AccountId {
+        self.base(c) + INTEREST_INCOME
+    }
+    /// Defaulted loans written off, less what was recovered since: a debit balance.
+    pub fn loan_write_offs(&self, c: u8) -> AccountId {
+        self.base(c) + LOAN_WRITE_OFFS
     }
     /// What channels took back for open disputes, amount and fee (a debit balance;
     /// docs/DISPUTES.md, section 2).
@@ -449,6 +470,12 @@ impl Ledger {
             DISPUTES_PENDING => AccountKind::DisputesPending,
             DISPUTE_HOLDS => AccountKind::DisputeHolds,
             DISPUTE_RECEIVABLE => AccountKind::DisputeReceivable,
+            LOANS_RECEIVABLE => AccountKind::LoansReceivable,
+            INTEREST_RECEIVABLE => AccountKind::InterestReceivable,
+            INTEREST_INCOME => AccountKind::InterestIncome,
+            LOAN_WRITE_OFFS => AccountKind::LoanWriteOffs,
+            // A fixed index no product of this build uses: it never moves.
+            _ if at < FIXED_ACCOUNTS => return None,
             _ if at < FIXED_ACCOUNTS + self.channels_max => {
                 AccountKind::ChannelReceivable(at - FIXED_ACCOUNTS)
             }
@@ -517,6 +544,10 @@ mod tests {
                 l.channel_write_offs(c),
                 l.payouts_in_flight(c),
                 l.payout_fees(c),
+                l.loans_receivable(c),
+                l.interest_receivable(c),
+                l.interest_income(c),
+                l.loan_write_offs(c),
             ]);
             for ch in 0..3 {
                 ids.push(l.channel_receivable(c, ch));

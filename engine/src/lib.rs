@@ -27,6 +27,8 @@ mod config;
 mod config_query;
 mod controls;
 mod core;
+pub mod credit;
+mod credit_money;
 pub mod credentials;
 pub mod discrepancies;
 pub mod dispute_events;

@@ -128,6 +128,14 @@ pub enum AccountKind {
     DisputeHolds,
     /// What parties owe for disputes.
     DisputeReceivable,
+    /// Merchant loans' principal outstanding (docs/CREDIT.md).
+    LoansReceivable,
+    /// Merchant loans' interest accrued and not repaid.
+    InterestReceivable,
+    /// Interest merchant loans accrued.
+    InterestIncome,
+    /// Defaulted loans written off, less recoveries.
+    LoanWriteOffs,
     /// A channel's receivable (channel slot).
     ChannelReceivable(u32),
     /// A party's account (party slot, which of its four).
@@ -141,7 +149,8 @@ pub struct AccountName {
     pub currency: u16,
     /// `clearing`, `platform_revenue`, `fee_expense`, `payouts`, `reversals_payable`,
     /// `platform_bank`, `channel_fee_differences`, `channel_write_offs`, `payouts_in_flight`,
-    /// `payout_fees`, `disputes_pending`, `dispute_holds`, `dispute_receivable`,
+    /// `payout_fees`, `disputes_pending`, `dispute_holds`, `dispute_receivable`, `loans_receivable`,
+    /// `interest_receivable`, `interest_income`, `loan_write_offs`,
     /// `channel_receivable`, `pending`, `available`, `frozen` or `reserve`.
     pub kind: &'static str,
     /// The channel or party id (0 for the platform's accounts).
@@ -192,6 +201,10 @@ impl Engine {
             AccountKind::DisputesPending => ("disputes_pending", 0, None),
             AccountKind::DisputeHolds => ("dispute_holds", 0, None),
             AccountKind::DisputeReceivable => ("dispute_receivable", 0, None),
+            AccountKind::LoansReceivable => ("loans_receivable", 0, None),
+            AccountKind::InterestReceivable => ("interest_receivable", 0, None),
+            AccountKind::InterestIncome => ("interest_income", 0, None),
+            AccountKind::LoanWriteOffs => ("loan_write_offs", 0, None),
             AccountKind::ChannelReceivable(c) => {
                 let channel = self.state.channels.get(c as usize)?;
                 ("channel_receivable", u32::from(channel.id), None)

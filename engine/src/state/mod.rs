@@ -380,6 +380,8 @@ pub struct State {
     pub disputes: crate::disputes::Disputes,
     /// Orders waiting for a review decision (docs/DISPUTES.md, section 3).
     pub review: crate::review::ReviewQueue,
+    /// Merchant credit: the policy, flow rings and loans (docs/CREDIT.md).
+    pub credit: crate::credit::Credit,
 }
 
 /// Operational counters: snapshotted with the state but not part of its hash (a resend or a
