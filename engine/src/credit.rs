@@ -191,7 +191,8 @@ impl Credit {
         let loans = Credit::loans_max(limits) as usize;
         self.loans.reserve(loans.saturating_sub(self.loans.len()));
         self.ids.reserve(loans.saturating_sub(self.ids.len()));
-        self.accruing.reserve(loans.saturating_sub(self.accruing.len()));
+        self.accruing
+            .reserve(loans.saturating_sub(self.accruing.len()));
         if self.policy.is_some() {
             let parties = limits.parties_max() as usize;
             self.flows.reserve(parties.saturating_sub(self.flows.len()));
@@ -371,7 +372,10 @@ impl Engine {
             return Err((ReasonCode::AmountNotPositive, "amount_minor must be > 0"));
         }
         if m.term_days == 0 || m.term_days > p.term_days_max {
-            return Err((ReasonCode::InvalidField, "term_days must be 1..=term_days_max"));
+            return Err((
+                ReasonCode::InvalidField,
+                "term_days must be 1..=term_days_max",
+            ));
         }
         if self.state.credit.flow_ring(party_slot).open_loan != 0 {
             return Err((ReasonCode::LoanOpen, "the merchant has an open loan"));
@@ -390,7 +394,13 @@ impl Engine {
         let ledger = &self.state.ledger;
         let mut additions = Additions::default();
         additions.debit(ledger.loans_receivable(c), m.amount_minor);
-        additions.credit_party(ledger, c, party_slot, PartyAccount::Available, m.amount_minor);
+        additions.credit_party(
+            ledger,
+            c,
+            party_slot,
+            PartyAccount::Available,
+            m.amount_minor,
+        );
         if !additions.fit(ledger) {
             return Err((ReasonCode::BalanceOverflow, "past the largest balance"));
         }
@@ -413,7 +423,10 @@ impl Engine {
             return Err((ReasonCode::AmountNotPositive, "amount_minor must be > 0"));
         }
         if m.amount_minor > loan.owed_minor() {
-            return Err((ReasonCode::InvalidField, "amount is more than the loan owes"));
+            return Err((
+                ReasonCode::InvalidField,
+                "amount is more than the loan owes",
+            ));
         }
         if m.amount_minor > self.spendable(loan.party_slot, loan.currency_slot) {
             return Err((
@@ -435,7 +448,11 @@ impl Engine {
             }
             Ok(_) => {}
             Err(why) => {
-                let id = if q.loan_id != 0 { q.loan_id } else { u64::from(q.merchant_id) };
+                let id = if q.loan_id != 0 {
+                    q.loan_id
+                } else {
+                    u64::from(q.merchant_id)
+                };
                 self.config_ack(meta, CreditQuery::TEMPLATE_ID, id, Err(why), out);
             }
         }
@@ -457,7 +474,9 @@ impl Engine {
                 };
                 let party_slot = self.state.merchants[slot as usize].party_slot;
                 let latest = self.state.credit.flow_ring(party_slot).latest_loan;
-                let loan = latest.checked_sub(1).map(|i| self.state.credit.loans[i as usize]);
+                let loan = latest
+                    .checked_sub(1)
+                    .map(|i| self.state.credit.loans[i as usize]);
                 (q.merchant_id, loan)
             }
             id => match self.state.credit.get(id) {
@@ -507,12 +526,22 @@ impl Engine {
         let k = &self.state.credit;
         for c in 0..self.state.limits.currencies.len() {
             let cs = c as u8;
-            let (principal, interest) = (l.account(l.loans_receivable(cs)), l.account(l.interest_receivable(cs)));
-            let (income, written) = (l.account(l.interest_income(cs)), l.account(l.loan_write_offs(cs)));
-            let pending = principal.debits_pending + principal.credits_pending
-                + interest.debits_pending + interest.credits_pending
-                + income.debits_pending + income.credits_pending
-                + written.debits_pending + written.credits_pending;
+            let (principal, interest) = (
+                l.account(l.loans_receivable(cs)),
+                l.account(l.interest_receivable(cs)),
+            );
+            let (income, written) = (
+                l.account(l.interest_income(cs)),
+                l.account(l.loan_write_offs(cs)),
+            );
+            let pending = principal.debits_pending
+                + principal.credits_pending
+                + interest.debits_pending
+                + interest.credits_pending
+                + income.debits_pending
+                + income.credits_pending
+                + written.debits_pending
+                + written.credits_pending;
             assert!(
                 principal.debit_balance() == i128::from(k.principal_minor[c])
                     && interest.debit_balance() == i128::from(k.interest_minor[c])
@@ -521,7 +550,10 @@ impl Engine {
                     && pending == 0,
                 "credit broken at sequence {seq}: currency slot {c}, principal {} / {principal:?}, \
                  interest {} / {interest:?}, accrued {} / {income:?}, written off {} / {written:?}",
-                k.principal_minor[c], k.interest_minor[c], k.accrued_minor[c], k.written_off_minor[c]
+                k.principal_minor[c],
+                k.interest_minor[c],
+                k.accrued_minor[c],
+                k.written_off_minor[c]
             );
         }
     }

@@ -46,7 +46,9 @@ impl Engine {
             party_id: merchant_id,
             reference: loan_id,
             index: 0,
-            currency: loan.map_or(c, |l| self.state.limits.currencies[usize::from(l.currency_slot)]),
+            currency: loan.map_or(c, |l| {
+                self.state.limits.currencies[usize::from(l.currency_slot)]
+            }),
             amount_minor,
             position_minor: loan.map_or(0, Loan::owed_minor),
             accrued_minor: loan.map_or(0, |l| l.interest_accrued_minor),
@@ -96,7 +98,11 @@ impl Engine {
         let ledger = &mut self.state.ledger;
         let available = ledger.party(c, party_slot, PartyAccount::Available);
         ledger.post(ledger.loans_receivable(c), available, m.amount_minor);
-        self.record_loan(FinanceEventKind::LoanDisbursed, index as usize, m.amount_minor);
+        self.record_loan(
+            FinanceEventKind::LoanDisbursed,
+            index as usize,
+            m.amount_minor,
+        );
     }
 
     /// Party `party_slot`'s flow ring, grown to it (within the room reserved for `parties_max`).
@@ -214,7 +220,11 @@ impl Engine {
     /// Loan `i` on day `day`: interest through yesterday, then overdue and default. Returns
     /// whether it still accrues.
     fn loan_day(&mut self, i: usize, day: u32) -> bool {
-        let p = self.state.credit.policy.expect("the step runs under a policy");
+        let p = self
+            .state
+            .credit
+            .policy
+            .expect("the step runs under a policy");
         let loan = self.state.credit.loans[i];
         if !matches!(loan.status, LoanStatus::Active | LoanStatus::Overdue) {
             return false;
@@ -260,7 +270,11 @@ impl Engine {
         credit.interest_minor[usize::from(c)] += interest;
         credit.accrued_minor[usize::from(c)] += interest;
         let ledger = &mut self.state.ledger;
-        ledger.post(ledger.interest_receivable(c), ledger.interest_income(c), interest);
+        ledger.post(
+            ledger.interest_receivable(c),
+            ledger.interest_income(c),
+            interest,
+        );
         if interest > 0 {
             self.record_loan(FinanceEventKind::InterestAccrued, i, interest);
         }
