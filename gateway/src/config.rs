@@ -77,6 +77,8 @@ struct FileConfig {
     notify: NotifySection,
     #[serde(default)]
     export: ExportSection,
+    /// `[credit]` (docs/CREDIT.md): optional.
+    credit: Option<crate::config_credit::CreditSection>,
 }
 
 /// `[server]`.
@@ -329,7 +331,7 @@ impl Config {
         let durability = durability(&file.journal)?;
         let covered_segments = covered_segments(&file.journal)?;
 
-        let world = World::compile(
+        let mut world = World::compile(
             text,
             WorldSections {
                 limits: file.limits,
@@ -345,6 +347,9 @@ impl Config {
                 calendar: file.calendar,
             },
         )?;
+        if let Some(credit) = &file.credit {
+            credit.compile(&mut world.inputs)?;
+        }
         check_simulator(&file.simulator)?;
         let metrics = metrics(text, &file.metrics, listen)?;
         if file.resume.max_bytes_per_acquirer < 4096 || file.resume.resume_timeout_ms == 0 {
