@@ -239,8 +239,7 @@ impl Harness {
         }
         let today = self.today();
         let p = self.policy.clone();
-        for who in 0..2 {
-            let (p0, a0) = before[who];
+        for (who, &(p0, a0)) in before.iter().enumerate() {
             let (p1, a1) = self.balances(who);
             let settled = p0 - p1;
             assert!(settled >= 0);

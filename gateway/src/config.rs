@@ -347,9 +347,7 @@ impl Config {
                 calendar: file.calendar,
             },
         )?;
-        if let Some(credit) = &file.credit {
-            credit.compile(&mut world.inputs)?;
-        }
+        crate::config_credit::compile(file.credit.as_ref(), &mut world.inputs)?;
         check_simulator(&file.simulator)?;
         let metrics = metrics(text, &file.metrics, listen)?;
         if file.resume.max_bytes_per_acquirer < 4096 || file.resume.resume_timeout_ms == 0 {

@@ -83,3 +83,11 @@ impl CreditSection {
         Ok(())
     }
 }
+
+/// Appends the `[credit]` policy, when the section is there, to the world's inputs.
+pub fn compile(
+    section: Option<&CreditSection>,
+    inputs: &mut Vec<WorldInput>,
+) -> Result<(), ConfigError> {
+    section.map_or(Ok(()), |c| c.compile(inputs))
+}
