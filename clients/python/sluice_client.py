@@ -109,6 +109,14 @@ class OrderState(enum.IntEnum):
     Failed = 4
 
 
+class LoanState(enum.IntEnum):
+    NONE = 0  # "None" in the document (a Python keyword)
+    Active = 1
+    Overdue = 2
+    Defaulted = 3
+    Closed = 4
+
+
 class LabelKind(enum.IntEnum):
     NONE = 0  # "None" in the document (a Python keyword)
     Fraud = 1
@@ -419,6 +427,11 @@ class ReasonCode(enum.IntEnum):
     AttemptNotCaptured = 193
     DisputesFull = 194
     NotInReview = 195
+    CreditLimitExceeded = 220
+    UnknownLoan = 221
+    LoanOpen = 222
+    LoansFull = 223
+    NoCreditPolicy = 224
 
 
 # --------------------------------------------------------------------------------------------------
@@ -748,6 +761,13 @@ MESSAGES = [
         (50, "available_after_minor", I64), (58, "receivable_after_minor", I64), (66, "sequence", U64),
         (74, "timestamp_ns", U64), (82, "out_seq", U64), (90, "retransmission", BOOL),
     ], groups=[Group("reversal", SPLIT_LINE, 8)]),
+    MessageType(28, "CreditPosition", 103, [
+        (0, "merchant_id", U32), (4, "currency", U16), (6, "flow_minor", I64), (14, "gross_limit_minor", I64),
+        (22, "limit_minor", I64), (30, "loan_id", U64), (38, "loan_state", E8(LoanState)),
+        (39, "principal_minor", I64), (47, "principal_outstanding_minor", I64),
+        (55, "interest_outstanding_minor", I64), (63, "interest_accrued_minor", I64), (71, "repaid_minor", I64),
+        (79, "written_off_minor", I64), (87, "disbursed_day", U32), (91, "due_day", U32), (95, "sequence", U64),
+    ]),
     MessageType(24, "ReviewItem", 91, [
         (0, "order_id", U64), (8, "request_id", U64), (16, "acquirer_id", U32), (20, "merchant_id", U32),
         (24, "amount_minor", I64), (32, "currency", U16), (34, "method", E8(PaymentMethod)),
@@ -897,6 +917,16 @@ MESSAGES = [
         (18, "principal_id", U32), (22, "algorithm", E8(SecretHash)), (23, "rotation_window_ms", U32),
         (27, "salt", Chars(32)), (59, "hash", Chars(64)),
     ]),
+    MessageType(80, "ConfigCreditPolicy", 28, [
+        (0, "currency", U16), (2, "window_days", U16), (4, "advance_permille", U16), (6, "cap_minor", I64),
+        (14, "daily_rate_e6", U32), (18, "penalty_rate_e6", U32), (22, "repay_share_bps", U16),
+        (24, "term_days_max", U16), (26, "default_after_days", U16),
+    ]),
+    MessageType(81, "LoanRequest", 22, [
+        (0, "loan_id", U64), (8, "merchant_id", U32), (12, "amount_minor", I64), (20, "term_days", U16),
+    ]),
+    MessageType(82, "LoanRepayment", 24, [(0, "loan_id", U64), (8, "repayment_id", U64), (16, "amount_minor", I64)]),
+    MessageType(83, "CreditQuery", 12, [(0, "merchant_id", U32), (4, "loan_id", U64)]),
     MessageType(55, "ConfigQuery", 26, [
         (0, "kind", E8(ConfigKind)), (1, "lookup", E8(ConfigLookup)), (2, "id", U64), (10, "key_id", Chars(16)),
     ]),

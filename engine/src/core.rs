@@ -47,7 +47,8 @@ use crate::state::{Counters, Limits, Retention, State};
 /// three limits, a channel book's disputes, 13 fixed accounts: disputes_pending, dispute_holds,
 /// dispute_receivable; 13: the financial extension (docs/FINANCE.md): 26 fixed accounts; the balance
 /// yield's register (`State::yields`: holders, per-currency totals, redemption ids; docs/YIELD.md);
-/// consumer installments' plans, terms and running totals (`State::installments`).
+/// consumer installments' plans, terms and running totals (`State::installments`); merchant
+/// credit (docs/CREDIT.md): the credit policy, flow rings and loans table (`State::credit`).
 pub const STATE_FORMAT: u32 = 13;
 /// The first bytes of a snapshot payload.
 const SNAPSHOT_MAGIC: &[u8; 4] = b"SLST";
@@ -236,6 +237,7 @@ impl Engine {
             review: crate::review::ReviewQueue::with_capacity(limits.review_queue_max),
             yields: Default::default(),
             installments: crate::installments::Installments::with_max(plans_max),
+            credit: crate::credit::Credit::with_limits(&limits),
             limits,
         };
         crate::mem::advise_huge_pages(&state.orders);
@@ -378,6 +380,10 @@ impl Engine {
         if due & crate::ledger::watch::INSTALLMENTS != 0 {
             // What accounts 17-21 hold is exactly the installment plans' money.
             self.assert_installments(seq);
+        }
+        if due & crate::ledger::watch::CREDIT != 0 {
+            // What the credit accounts hold is exactly the loans' money (docs/CREDIT.md).
+            self.assert_credit(seq);
         }
     }
 
@@ -731,6 +737,7 @@ impl Engine {
         s.out_seqs.reserve();
         s.review.reserve(l.review_queue_max);
         s.yields.reserve();
+        s.credit.reserve(&l);
         reserve_to(
             &mut s.credentials.entries,
             crate::credentials::CREDENTIALS_MAX as u32,

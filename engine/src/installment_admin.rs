@@ -51,7 +51,7 @@ impl Engine {
             }
             InstallmentQuery::TEMPLATE_ID => InstallmentQuery::read_body(block, body)
                 .map(|m| self.handle_installment_query(meta, &m, out)),
-            template_id => Err(DecodeError::UnknownTemplate { template_id }),
+            _ => self.dispatch_credit((template, block), meta, body, out),
         }
     }
 

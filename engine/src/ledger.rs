@@ -122,10 +122,9 @@ const fn watch_group(fixed: u32) -> u8 {
     match fixed {
         PAYOUTS_IN_FLIGHT | PAYOUT_FEES => watch::PAYOUTS,
         DISPUTES_PENDING..=DISPUTE_RECEIVABLE => watch::DISPUTES,
-        // The financial extension's ranges (docs/FINANCE.md, section 1).
-        13..=16 => watch::YIELD,
-        17..=21 => watch::INSTALLMENTS,
-        22..=25 => watch::CREDIT,
+        YIELD_HOLDINGS..=YIELD_REDEMPTIONS => watch::YIELD,
+        INSTALLMENT_RECEIVABLE..=INSTALLMENT_WRITE_OFFS => watch::INSTALLMENTS,
+        LOANS_RECEIVABLE..=LOAN_WRITE_OFFS => watch::CREDIT,
         _ => 0,
     }
 }
@@ -134,6 +133,10 @@ const INSTALLMENT_FUNDING: u32 = 18;
 const INSTALLMENT_UNEARNED: u32 = 19;
 const INSTALLMENT_INCOME: u32 = 20;
 const INSTALLMENT_WRITE_OFFS: u32 = 21;
+const LOANS_RECEIVABLE: u32 = 22;
+const INTEREST_RECEIVABLE: u32 = 23;
+const INTEREST_INCOME: u32 = 24;
+const LOAN_WRITE_OFFS: u32 = 25;
 
 /// A party's four accounts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -265,6 +268,22 @@ impl Ledger {
     /// debited by the same fee leaving the platform's bank, so its posted sides are the fees paid.
     pub fn payout_fees(&self, c: u8) -> AccountId {
         self.base(c) + PAYOUT_FEES
+    }
+    /// Merchant loans' principal outstanding (docs/CREDIT.md, section 7): a debit balance.
+    pub fn loans_receivable(&self, c: u8) -> AccountId {
+        self.base(c) + LOANS_RECEIVABLE
+    }
+    /// Merchant loans' interest accrued and not repaid: a debit balance.
+    pub fn interest_receivable(&self, c: u8) -> AccountId {
+        self.base(c) + INTEREST_RECEIVABLE
+    }
+    /// All interest merchant loans ever accrued: a credit balance.
+    pub fn interest_income(&self, c: u8) -> AccountId {
+        self.base(c) + INTEREST_INCOME
+    }
+    /// Defaulted loans written off, less what was recovered since: a debit balance.
+    pub fn loan_write_offs(&self, c: u8) -> AccountId {
+        self.base(c) + LOAN_WRITE_OFFS
     }
     /// What channels took back for open disputes, amount and fee (a debit balance;
     /// docs/DISPUTES.md, section 2).
@@ -567,6 +586,10 @@ impl Ledger {
             INSTALLMENT_UNEARNED => AccountKind::InstallmentUnearnedInterest,
             INSTALLMENT_INCOME => AccountKind::InstallmentIncome,
             INSTALLMENT_WRITE_OFFS => AccountKind::InstallmentWriteOffs,
+            LOANS_RECEIVABLE => AccountKind::LoansReceivable,
+            INTEREST_RECEIVABLE => AccountKind::InterestReceivable,
+            INTEREST_INCOME => AccountKind::InterestIncome,
+            LOAN_WRITE_OFFS => AccountKind::LoanWriteOffs,
             _ if at < FIXED_ACCOUNTS => AccountKind::FinanceUnused(at),
             _ if at < FIXED_ACCOUNTS + self.channels_max => {
                 AccountKind::ChannelReceivable(at - FIXED_ACCOUNTS)
@@ -687,6 +710,10 @@ mod tests {
                 l.installment_unearned_interest(c),
                 l.installment_income(c),
                 l.installment_write_offs(c),
+                l.loans_receivable(c),
+                l.interest_receivable(c),
+                l.interest_income(c),
+                l.loan_write_offs(c),
             ]);
             for ch in 0..3 {
                 ids.push(l.channel_receivable(c, ch));

@@ -28,6 +28,8 @@ mod config_query;
 mod controls;
 mod core;
 pub mod credentials;
+pub mod credit;
+mod credit_money;
 pub mod discrepancies;
 pub mod dispute_events;
 mod dispute_money;

@@ -219,6 +219,8 @@ impl Engine {
         self.yield_day_step();
         // After the settlement: installments' overdue late fees, once per day.
         self.installments_day_step();
+        // The financial extension's day steps (docs/FINANCE.md), after the settlement.
+        self.credit_day_step();
         // After the settlement: an automatic payout it opened goes out on this pulse.
         self.payouts_step(meta, out);
     }
@@ -306,12 +308,14 @@ impl Engine {
         let frozen = s.ledger.party(c, slot, PartyAccount::Frozen);
         let reserve_account = s.ledger.party(c, slot, PartyAccount::Reserve);
         s.ledger.post(pending, available, rest);
+        let mut credited = rest;
         if deposit > 0 && party.deposit_hold_days > 0 {
             s.ledger.post(pending, frozen, deposit);
             let release = day + u32::from(party.deposit_hold_days);
             push_due(&mut party.frozen, release, c, deposit);
         } else {
             s.ledger.post(pending, available, deposit);
+            credited += deposit;
         }
         if reserve > 0 && party.reserve_days > 0 {
             s.ledger.post(pending, reserve_account, reserve);
@@ -319,6 +323,9 @@ impl Engine {
             push_due(&mut party.reserved, release, c, reserve);
         } else {
             s.ledger.post(pending, available, reserve);
+            credited += reserve;
         }
+        // Merchant credit (docs/CREDIT.md, sections 2 and 5): the flow, and the loan's share.
+        self.credit_on_settlement(slot, c, e.amount_minor, credited);
     }
 }

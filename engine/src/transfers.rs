@@ -148,6 +148,14 @@ pub enum AccountKind {
     InstallmentIncome,
     /// Defaulted installment plans written off.
     InstallmentWriteOffs,
+    /// Merchant loans' principal outstanding (docs/CREDIT.md).
+    LoansReceivable,
+    /// Merchant loans' interest accrued and not repaid.
+    InterestReceivable,
+    /// Interest merchant loans accrued.
+    InterestIncome,
+    /// Defaulted loans written off, less recoveries.
+    LoanWriteOffs,
     /// A channel's receivable (channel slot).
     ChannelReceivable(u32),
     /// A party's account (party slot, which of its four).
@@ -164,7 +172,8 @@ pub struct AccountName {
     /// `payout_fees`, `disputes_pending`, `dispute_holds`, `dispute_receivable`,
     /// `yield_holdings`, `yield_fund`, `yield_residual`, `yield_redemptions`, `channel_receivable`, `pending`, `available`, `frozen` or `reserve`.
     /// `installment_receivable`, `installment_funding`, `installment_unearned_interest`,
-    /// `installment_income`, `installment_write_offs`,
+    /// `installment_income`, `installment_write_offs`, `loans_receivable`,
+    /// `interest_receivable`, `interest_income`, `loan_write_offs`,
     /// `channel_receivable`, `pending`, `available`, `frozen` or `reserve`.
     pub kind: &'static str,
     /// The channel or party id (0 for the platform's accounts).
@@ -225,6 +234,10 @@ impl Engine {
             AccountKind::InstallmentUnearnedInterest => ("installment_unearned_interest", 0, None),
             AccountKind::InstallmentIncome => ("installment_income", 0, None),
             AccountKind::InstallmentWriteOffs => ("installment_write_offs", 0, None),
+            AccountKind::LoansReceivable => ("loans_receivable", 0, None),
+            AccountKind::InterestReceivable => ("interest_receivable", 0, None),
+            AccountKind::InterestIncome => ("interest_income", 0, None),
+            AccountKind::LoanWriteOffs => ("loan_write_offs", 0, None),
             AccountKind::ChannelReceivable(c) => {
                 let channel = self.state.channels.get(c as usize)?;
                 ("channel_receivable", u32::from(channel.id), None)

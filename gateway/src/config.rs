@@ -78,6 +78,8 @@ struct FileConfig {
     notify: NotifySection,
     #[serde(default)]
     export: ExportSection,
+    /// `[credit]` (docs/CREDIT.md): optional.
+    credit: Option<crate::config_credit::CreditSection>,
 }
 
 /// `[server]`.
@@ -330,7 +332,7 @@ impl Config {
         let durability = durability(&file.journal)?;
         let covered_segments = covered_segments(&file.journal)?;
 
-        let world = World::compile(
+        let mut world = World::compile(
             text,
             WorldSections {
                 limits: file.limits,
@@ -347,6 +349,7 @@ impl Config {
                 installments: file.installments,
             },
         )?;
+        crate::config_credit::compile(file.credit.as_ref(), &mut world.inputs)?;
         check_simulator(&file.simulator)?;
         let metrics = metrics(text, &file.metrics, listen)?;
         if file.resume.max_bytes_per_acquirer < 4096 || file.resume.resume_timeout_ms == 0 {

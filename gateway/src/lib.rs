@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod client;
 pub mod config;
+pub mod config_credit;
 pub mod config_export;
 pub mod config_sim;
 pub mod egress;

@@ -433,6 +433,7 @@ all_messages!(
     ReviewItem,
     YieldPosition,
     InstallmentPlan,
+    CreditPosition,
     Dispatch,
     ChannelResult,
     RefundDispatch,
@@ -483,6 +484,10 @@ all_messages!(
     InstallmentEarlyRepayment,
     InstallmentDefault,
     InstallmentQuery,
+    ConfigCreditPolicy,
+    LoanRequest,
+    LoanRepayment,
+    CreditQuery,
     Pulse,
     Genesis,
 );
@@ -600,5 +605,8 @@ mod tests {
         assert!(may_send(Role::Admin, FundYield::TEMPLATE_ID));
         assert!(!may_send(Role::Acquirer, YieldRedeem::TEMPLATE_ID));
         assert!(!may_send(Role::Admin, YieldPosition::TEMPLATE_ID));
+        assert!(may_send(Role::Admin, LoanRequest::TEMPLATE_ID));
+        assert!(!may_send(Role::Acquirer, LoanRequest::TEMPLATE_ID));
+        assert!(!may_send(Role::Admin, CreditPosition::TEMPLATE_ID));
     }
 }

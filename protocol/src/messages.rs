@@ -1086,6 +1086,46 @@ message! {
     texts {}
 }
 
+message! {
+    /// A merchant's credit standing (schema 9; docs/CREDIT.md): the answer to a CreditQuery.
+    CreditPosition = 28, sent_by Server {
+        /// The merchant.
+        merchant_id: u32,
+        /// ISO 4217 numeric: the credit currency.
+        currency: u16,
+        /// Settled flow over the policy's window, minor units.
+        flow_minor: i64,
+        /// min(cap, floor(flow × advance_permille / 1000)), minor units.
+        gross_limit_minor: i64,
+        /// What it may borrow now: the gross limit less what it owes (never below 0).
+        limit_minor: i64,
+        /// The loan shown (its latest, or the one asked for; 0 when none).
+        loan_id: u64,
+        /// The loan's state (None when there is no loan).
+        loan_state: LoanState,
+        /// Principal disbursed, minor units.
+        principal_minor: i64,
+        /// Principal still owed (0 once defaulted: written off).
+        principal_outstanding_minor: i64,
+        /// Interest accrued and not repaid (0 once defaulted).
+        interest_outstanding_minor: i64,
+        /// Interest accrued over the loan's life.
+        interest_accrued_minor: i64,
+        /// Repaid so far (from settlements and by hand, recoveries included).
+        repaid_minor: i64,
+        /// Written off at default and not recovered yet.
+        written_off_minor: i64,
+        /// The day it was disbursed (days since the epoch in the engine's day).
+        disbursed_day: u32,
+        /// Its due day.
+        due_day: u32,
+        /// Journal sequence of the CreditQuery this answers.
+        sequence: u64,
+    }
+    groups {}
+    texts {}
+}
+
 // ---------------------------------------------------------------------------------------------
 // Channel connector
 // ---------------------------------------------------------------------------------------------
@@ -2367,6 +2407,80 @@ message! {
     InstallmentQuery = 79, sent_by Admin {
         /// The plan (its payment's order id).
         order_id: u64,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// The merchant-credit policy (schema 9; docs/CREDIT.md, section 1). Answered with ConfigAck
+    /// (object_id = currency).
+    ConfigCreditPolicy = 80, sent_by Admin {
+        /// ISO 4217 numeric: a ledger currency (cannot change while a loan is open).
+        currency: u16,
+        /// The flow window, calendar days (1..=31).
+        window_days: u16,
+        /// Share of the window's settled flow that may be lent, per mille (0..=1000).
+        advance_permille: u16,
+        /// Most a merchant may owe, minor units (0..=10^15).
+        cap_minor: i64,
+        /// Interest per day, millionths of the principal (0..=100000).
+        daily_rate_e6: u32,
+        /// Added to the daily rate after the due day, millionths (0..=100000).
+        penalty_rate_e6: u32,
+        /// Share of each settlement credited to available that repays the loan, bps (1..=10000).
+        repay_share_bps: u16,
+        /// Longest term, days (1..=365).
+        term_days_max: u16,
+        /// Days overdue after which a loan defaults (1..=365).
+        default_after_days: u16,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// Lend to a merchant, on its behalf (schema 9; docs/CREDIT.md, section 3): the principal
+    /// goes to its available balance if within its credit limit. Answered with ConfigAck
+    /// (object_id = loan_id; CreditLimitExceeded, LoanOpen, NoCreditPolicy, LoansFull...).
+    LoanRequest = 81, sent_by Admin {
+        /// Unique: the idempotency key.
+        loan_id: u64,
+        /// The merchant.
+        merchant_id: u32,
+        /// Principal, minor units of the credit currency (> 0).
+        amount_minor: i64,
+        /// Term, days (1..=term_days_max).
+        term_days: u16,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// Repay a loan from the merchant's available balance (schema 9; docs/CREDIT.md, section 5):
+    /// interest first. Answered with ConfigAck (object_id = loan_id).
+    LoanRepayment = 82, sent_by Admin {
+        /// The loan.
+        loan_id: u64,
+        /// The repayment's id: the same as the loan's last accepted one is a duplicate.
+        repayment_id: u64,
+        /// Amount, minor units (> 0, at most what the loan owes and the available balance).
+        amount_minor: i64,
+    }
+    groups {}
+    texts {}
+}
+
+message! {
+    /// Ask for a merchant's credit standing (schema 9): by loan (loan_id > 0) or by merchant
+    /// (its limit and latest loan). Answered with CreditPosition, or ConfigAck(Rejected) for an
+    /// unknown merchant or loan or without a policy. Changes nothing.
+    CreditQuery = 83, sent_by Admin {
+        /// The merchant (ignored when loan_id > 0).
+        merchant_id: u32,
+        /// The loan (0: the merchant's latest).
+        loan_id: u64,
     }
     groups {}
     texts {}

@@ -327,7 +327,23 @@ wire_enum! {
         AttemptNotCaptured = 193 => "DisputeNotice: the order's attempt did not capture (or is not the attempt the payment kept).",
         DisputesFull = 194 => "DisputeNotice Opened: the disputes in memory reached their maximum (Genesis disputes_max).",
         NotInReview = 195 => "ReviewDecision of an order that is not in the review queue (never queued, or decided already).",
+        CreditLimitExceeded = 220 => "LoanRequest: the amount is over the merchant's credit limit (docs/CREDIT.md: min(cap, flow share) less what it owes); nothing moved.",
+        UnknownLoan = 221 => "LoanRepayment or CreditQuery of a loan that does not exist, or a repayment of a closed loan.",
+        LoanOpen = 222 => "LoanRequest: the merchant has an open loan (active, overdue, or defaulted with something owed).",
+        LoansFull = 223 => "LoanRequest: the loans in memory reached their maximum (4 × merchants_max, at most 1,000,000).",
+        NoCreditPolicy = 224 => "LoanRequest or CreditQuery before any ConfigCreditPolicy.",
         ResumeUnavailable = 162 => "LoginAccepted: this server keeps no output log (`[resume] enabled = false`), or it could not be read: the session is open without a resume. Also the Logout of a resume that could not finish: the output log did not reach the outputs to retransmit within the resume timeout, or could not be read.",
+    }
+}
+
+wire_enum! {
+    /// A merchant loan's state (schema 9; docs/CREDIT.md).
+    LoanState: u8 {
+        None = 0 => "No loan.",
+        Active = 1 => "Disbursed, not due yet.",
+        Overdue = 2 => "Past its due day with money owed; accrues the penalty rate too.",
+        Defaulted = 3 => "Written off after default_after_days overdue; settlements still recover it.",
+        Closed = 4 => "Repaid (or recovered) in full.",
     }
 }
 

@@ -5,6 +5,7 @@
 mod apply;
 pub(crate) mod conn;
 pub(crate) mod credential;
+mod credit;
 mod edit;
 mod installment;
 pub(crate) mod notify;
@@ -140,6 +141,11 @@ enum AdminCommand {
         #[command(subcommand)]
         command: payout::SettlementReleaseCommand,
     },
+    /// Merchant credit: the policy, a merchant's limit, loans and repayments (docs/CREDIT.md).
+    Credit {
+        #[command(subcommand)]
+        command: credit::CreditCommand,
+    },
     /// The review queue: list, show, approve, refund-and-block (docs/DISPUTES.md).
     Review {
         #[command(subcommand)]
@@ -197,6 +203,7 @@ pub fn run(args: AdminArgs) -> Result<(), String> {
             recon::settlement(&mut conn, command, &mut out)?
         }
         AdminCommand::Payout { command } => payout::payout(&mut conn, command, &mut out)?,
+        AdminCommand::Credit { command } => credit::run(&mut conn, command, &mut out)?,
         AdminCommand::Calendar { command } => payout::calendar(&mut conn, command, &mut out)?,
         AdminCommand::Settlement { command } => payout::release(&mut conn, command, &mut out)?,
         AdminCommand::Risk {

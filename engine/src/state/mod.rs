@@ -384,6 +384,8 @@ pub struct State {
     pub yields: crate::yields::Yields,
     /// Consumer installment plans and terms (docs/INSTALLMENTS.md).
     pub installments: crate::installments::Installments,
+    /// Merchant credit: the policy, flow rings and loans (docs/CREDIT.md).
+    pub credit: crate::credit::Credit,
 }
 
 /// Operational counters: snapshotted with the state but not part of its hash (a resend or a

@@ -187,7 +187,8 @@ stored_as_wire! {
         UnknownDiscrepancy, DiscrepanciesFull, NoPayoutChannel, BelowMinimumPayout, PayoutsFull,
         PayoutRejected, PayoutFailed, UnknownPayout, PayoutNotInReview, CalendarFull,
         NothingToRelease, DisputeExists, UnknownDispute, DisputeExceedsCaptured,
-        AttemptNotCaptured, DisputesFull, NotInReview,
+        AttemptNotCaptured, DisputesFull, NotInReview, CreditLimitExceeded, UnknownLoan, LoanOpen,
+        LoansFull, NoCreditPolicy,
     }
 }
 
