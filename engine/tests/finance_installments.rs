@@ -82,11 +82,11 @@ fn step() -> impl Strategy<Value = Step> {
                any::<bool>(), prop::bool::weighted(0.1))
             .prop_map(|(amount, count, interest, declined)| Step::Pay { amount, count, interest, declined }),
         6 => (1u64..=40).prop_map(Step::Days),
-        10 => (pick.clone(), prop::sample::select(vec![0u8, 0, 0, 0, 1, 2]), prop::bool::weighted(0.2))
+        10 => (pick, prop::sample::select(vec![0u8, 0, 0, 0, 1, 2]), prop::bool::weighted(0.2))
             .prop_map(|(pick, wrong, resend)| Step::Repay { pick, wrong, resend }),
-        2 => (pick.clone(), prop::bool::weighted(0.2)).prop_map(|(pick, wrong)| Step::Early { pick, wrong }),
-        2 => pick.clone().prop_map(Step::Default),
-        4 => (pick.clone(), prop::option::weighted(0.6, 1i64..=900))
+        2 => (pick, prop::bool::weighted(0.2)).prop_map(|(pick, wrong)| Step::Early { pick, wrong }),
+        2 => pick.prop_map(Step::Default),
+        4 => (pick, prop::option::weighted(0.6, 1i64..=900))
             .prop_map(|(pick, permille)| Step::Refund { pick, permille }),
         2 => pick.prop_map(Step::Query),
     ]
@@ -934,7 +934,12 @@ fn bad_inputs_are_refused_with_reasons_and_change_nothing() {
     let out = d.admin(&InstallmentQuery { order_id: 999 });
     assert_eq!(config_ack(&out).reason, ReasonCode::NotFound);
     let out = d.admin(&InstallmentDefault { order_id: 999 });
-    assert!(config_ack(&out).text.as_str().contains("no installment plan"));
+    assert!(
+        config_ack(&out)
+            .text
+            .as_str()
+            .contains("no installment plan")
+    );
     // The plan is Pending until its payment succeeds: nothing to repay yet.
     let order_id = d.engine.installments().plans[0].order_id;
     let out = d.admin(&InstallmentRepayment {
@@ -992,7 +997,12 @@ fn plans_record_their_finance_events() {
         kinds.extend(h.d.engine.finance_events().iter().map(|e| e.kind));
     }
     let today = h.today();
-    let payoff = h.d.engine.installments().plan(second).unwrap().payoff_minor(today);
+    let payoff =
+        h.d.engine
+            .installments()
+            .plan(second)
+            .unwrap()
+            .payoff_minor(today);
     let m = InstallmentEarlyRepayment {
         order_id: second,
         amount_minor: payoff,
@@ -1023,6 +1033,9 @@ fn plans_record_their_finance_events() {
     ] {
         assert!(kinds.contains(&kind), "{kind:?} recorded: {kinds:?}");
     }
-    let scheduled = kinds.iter().filter(|k| **k == K::InstallmentScheduled).count();
+    let scheduled = kinds
+        .iter()
+        .filter(|k| **k == K::InstallmentScheduled)
+        .count();
     assert_eq!(scheduled, 3, "one per installment of the first plan");
 }
