@@ -160,5 +160,6 @@ fn is_config_object(m: &AnyMessage) -> bool {
             | AnyMessage::PayoutAck(_)
             | AnyMessage::ReviewItem(_)
             | AnyMessage::InstallmentPlan(_)
+            | AnyMessage::CreditPosition(_)
     )
 }
