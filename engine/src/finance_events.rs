@@ -181,7 +181,10 @@ impl crate::Engine {
     /// tests feed the derivation before the products record (never in a release build).
     #[cfg(any(test, feature = "test-support"))]
     pub fn push_finance_event_for_tests(&mut self, event: FinanceEvent) {
-        assert!(self.finance_events.is_on(), "record_finance_events(true) first");
+        assert!(
+            self.finance_events.is_on(),
+            "record_finance_events(true) first"
+        );
         self.finance_events.push(event);
     }
 }

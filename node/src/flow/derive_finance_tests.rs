@@ -56,7 +56,13 @@ fn every_recorded_movement_is_a_row_with_its_fields_in_order() {
         index: 2,
         position_minor: 30_000,
         day: 20_530,
-        ..event(P::Installment, K::InstallmentScheduled, SHOP, 1 << 40, 10_000)
+        ..event(
+            P::Installment,
+            K::InstallmentScheduled,
+            SHOP,
+            1 << 40,
+            10_000,
+        )
     };
     pulse_with(&mut w, &[accrued, residual, scheduled]);
     let seq = (w.d.next_seq() - 1) as i64;

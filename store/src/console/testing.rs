@@ -182,7 +182,12 @@ fn finance(rows: &mut Rows) {
             day: Day(20_000 + (seq as i32 - 30)),
             product: product.into(),
             kind: kind.into(),
-            party_kind: if product == "Yield" { "Promoter" } else { "Merchant" }.into(),
+            party_kind: if product == "Yield" {
+                "Promoter"
+            } else {
+                "Merchant"
+            }
+            .into(),
             party_id: if product == "Yield" { 3 } else { 1 },
             reference: if product == "Yield" { 0 } else { 5 },
             installment: 0,

@@ -361,16 +361,30 @@ fn the_finance_page_shows_positions_accruals_schedules_and_totals() {
         .split("id=\"finance-yield-156\"")
         .nth(1)
         .expect("the yield tile");
-    assert!(tile.starts_with(">Yield (156)<b>500.15</b>1 positions, 0.15 accrued"), "{tile}");
+    assert!(
+        tile.starts_with(">Yield (156)<b>500.15</b>1 positions, 0.15 accrued"),
+        "{tile}"
+    );
     let positions = section("finance-positions");
     assert!(positions.contains("<td>Promoter 3</td>"), "{positions}");
     assert!(positions.contains("1000.60") && positions.contains("500.15"));
     assert!(body.contains("id=\"chart-finance-accruals\""));
     assert!(body.contains("yield accrued (156)") && body.contains("loan interest (156)"));
     let accruals = section("finance-accruals");
-    assert_eq!(accruals.matches("<tr>").count(), 4, "header, two days, all: {accruals}");
+    assert_eq!(
+        accruals.matches("<tr>").count(),
+        4,
+        "header, two days, all: {accruals}"
+    );
     let loans = section("finance-loans");
-    assert!(loans.contains("<td>Open</td>") && loans.contains("1000.00"), "{loans}");
+    assert!(
+        loans.contains("<td>Open</td>") && loans.contains("1000.00"),
+        "{loans}"
+    );
     let totals = section("finance-totals");
-    assert_eq!(totals.matches("<td class=\"num\">0.00</td>").count(), 2, "{totals}");
+    assert_eq!(
+        totals.matches("<td class=\"num\">0.00</td>").count(),
+        2,
+        "{totals}"
+    );
 }

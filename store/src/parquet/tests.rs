@@ -347,6 +347,9 @@ fn finance_events_round_trip() {
         to: None,
     };
     let later = reader.load(&["finance_events"], days).unwrap();
-    assert!(later.finance_events.is_empty(), "filtered by the input's day");
+    assert!(
+        later.finance_events.is_empty(),
+        "filtered by the input's day"
+    );
     let _ = fs::remove_dir_all(&data);
 }

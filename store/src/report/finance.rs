@@ -353,18 +353,20 @@ fn track(open: &mut BTreeMap<Key, Open>, r: &FinanceEventRow) {
 
 fn positions(open: &BTreeMap<Key, Open>) -> Vec<Position> {
     open.iter()
-        .map(|((product, party_kind, party_id, reference, currency), p)| Position {
-            product: product.clone(),
-            party_kind: party_kind.clone(),
-            party_id: *party_id,
-            reference: *reference,
-            currency: *currency,
-            position_minor: p.position_minor,
-            accrued_minor: p.accrued_minor,
-            state: p.state.to_owned(),
-            first_day: format_day(p.first),
-            last_day: format_day(p.last),
-        })
+        .map(
+            |((product, party_kind, party_id, reference, currency), p)| Position {
+                product: product.clone(),
+                party_kind: party_kind.clone(),
+                party_id: *party_id,
+                reference: *reference,
+                currency: *currency,
+                position_minor: p.position_minor,
+                accrued_minor: p.accrued_minor,
+                state: p.state.to_owned(),
+                first_day: format_day(p.first),
+                last_day: format_day(p.last),
+            },
+        )
         .collect()
 }
 

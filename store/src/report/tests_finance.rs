@@ -105,27 +105,49 @@ fn month() -> Rows {
         y(1, D, "YieldTerms").money(1_000, 0, 0),
         y(2, D, "Swept").money(50_000, 50_000, 0),
         // A plan of 30 000 at 300 interest in three installments of 10 100.
-        p(2, D, "PlanOpened").money(30_000, 30_300, 300).on(0, D + 30),
-        p(2, D, "InstallmentScheduled").money(10_100, 30_300, 300).on(1, D + 30),
-        p(2, D, "InstallmentScheduled").money(10_100, 30_300, 300).on(2, D + 61),
-        p(2, D, "InstallmentScheduled").money(10_100, 30_300, 300).on(3, D + 91),
+        p(2, D, "PlanOpened")
+            .money(30_000, 30_300, 300)
+            .on(0, D + 30),
+        p(2, D, "InstallmentScheduled")
+            .money(10_100, 30_300, 300)
+            .on(1, D + 30),
+        p(2, D, "InstallmentScheduled")
+            .money(10_100, 30_300, 300)
+            .on(2, D + 61),
+        p(2, D, "InstallmentScheduled")
+            .money(10_100, 30_300, 300)
+            .on(3, D + 91),
         // An interest-free plan of 20 000 in two installments that defaults.
         q(2, D, "PlanOpened").money(20_000, 20_000, 0).on(0, D + 30),
-        q(2, D, "InstallmentScheduled").money(10_000, 20_000, 0).on(1, D + 30),
-        q(2, D, "InstallmentScheduled").money(10_000, 20_000, 0).on(2, D + 61),
+        q(2, D, "InstallmentScheduled")
+            .money(10_000, 20_000, 0)
+            .on(1, D + 30),
+        q(2, D, "InstallmentScheduled")
+            .money(10_000, 20_000, 0)
+            .on(2, D + 61),
         ev(2, D, "Loan", "CreditLimit", 0).money(100_000, 0, 0),
         l(2, D, "LoanDisbursed").money(60_000, 60_000, 0),
         // The first pulse of D + 1 accrues day D.
         y(3, D + 1, "YieldAccrued").money(7, 50_007, 7).on(0, D),
         y(3, D + 1, "YieldResidual").money(1, 0, 0).on(0, D),
-        l(3, D + 1, "InterestAccrued").money(30, 60_030, 30).on(0, D),
-        y(4, D + 2, "YieldAccrued").money(8, 50_015, 15).on(0, D + 1),
-        l(4, D + 2, "InterestAccrued").money(30, 60_060, 60).on(0, D + 1),
+        l(3, D + 1, "InterestAccrued")
+            .money(30, 60_030, 30)
+            .on(0, D),
+        y(4, D + 2, "YieldAccrued")
+            .money(8, 50_015, 15)
+            .on(0, D + 1),
+        l(4, D + 2, "InterestAccrued")
+            .money(30, 60_060, 60)
+            .on(0, D + 1),
         l(5, D + 2, "LoanRepaid").money(10_000, 50_060, 60),
         y(5, D + 2, "Redeemed").money(20_000, 30_015, 15),
-        p(6, D + 31, "InstallmentRepaid").money(10_100, 20_200, 300).on(1, D + 31),
+        p(6, D + 31, "InstallmentRepaid")
+            .money(10_100, 20_200, 300)
+            .on(1, D + 31),
         q(6, D + 31, "PlanDefaulted").money(20_000, 0, 0),
-        p(7, D + 62, "LateFee").money(500, 20_700, 800).on(2, D + 62),
+        p(7, D + 62, "LateFee")
+            .money(500, 20_700, 800)
+            .on(2, D + 62),
         l(7, D + 62, "LoanOverdue").money(0, 50_060, 60),
     ])
 }
@@ -165,9 +187,36 @@ fn positions_are_each_ones_latest_row_with_its_state() {
     assert_eq!(
         got,
         vec![
-            ("Installment", 1001, PLAN, 20_700, 800, "Open", day(D + 30), day(D + 62)),
-            ("Installment", 1001, BAD_PLAN, 0, 0, "Defaulted", day(D + 30), day(D + 31)),
-            ("Loan", 1001, LOAN, 50_060, 60, "Overdue", day(D), day(D + 62)),
+            (
+                "Installment",
+                1001,
+                PLAN,
+                20_700,
+                800,
+                "Open",
+                day(D + 30),
+                day(D + 62)
+            ),
+            (
+                "Installment",
+                1001,
+                BAD_PLAN,
+                0,
+                0,
+                "Defaulted",
+                day(D + 30),
+                day(D + 31)
+            ),
+            (
+                "Loan",
+                1001,
+                LOAN,
+                50_060,
+                60,
+                "Overdue",
+                day(D),
+                day(D + 62)
+            ),
             ("Yield", 77, 0, 30_015, 15, "Holding", day(D), day(D + 2)),
         ]
     );
@@ -256,7 +305,11 @@ fn schedules_show_each_installment_and_the_loan() {
     );
     let bad = &r.plans[1];
     assert_eq!(
-        (bad.state.as_str(), bad.written_off_minor, bad.position_minor),
+        (
+            bad.state.as_str(),
+            bad.written_off_minor,
+            bad.position_minor
+        ),
         ("Defaulted", 20_000, 0)
     );
     let statuses: Vec<(&str, i64)> = bad
@@ -332,7 +385,11 @@ fn an_accrual_its_position_does_not_carry_is_a_difference() {
         .expect("a yield day");
     second.amount_minor += 1;
     let r = finance(&rows, DayRange::default());
-    let y = r.totals.iter().find(|t| t.product == "Yield").expect("yield");
+    let y = r
+        .totals
+        .iter()
+        .find(|t| t.product == "Yield")
+        .expect("yield");
     assert_eq!((y.accrued_minor, y.accruals_minor), (15, 16));
     assert_eq!(y.difference_minor, -1);
 }
