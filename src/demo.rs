@@ -20,7 +20,7 @@ use std::time::Duration;
 use crate::demo_admin::{AdminFigures, admin_figures};
 use crate::demo_follower::{Followed, LiveFollower};
 use crate::demo_metrics::Scraped;
-use crate::demo_scenarios::{payouts, recon, risk, scenarios, sibling};
+use crate::demo_scenarios::{finance, payouts, recon, risk, scenarios, sibling};
 use crate::load::{self, Identity, LoadReport, LoadSpec, Milestone, Mix, Pacing, StopAt};
 
 #[derive(Args)]
@@ -70,6 +70,8 @@ pub struct DemoArgs {
     pub payouts: crate::demo_payouts::PayoutsArgs,
     #[command(flatten)]
     pub risk: crate::demo_risk::RiskArgs,
+    #[command(flatten)]
+    pub finance: crate::demo_finance::FinanceArgs,
     /// Run with channel faults (PROFILE as for `channel-sim --faults`; alone: late,lost,duplicate)
     /// and alipay on the FailOver policy; the report checks each channel's own book against the
     /// ledger and counts double charges, and the demo fails when they differ (docs/OPERATIONS.md).
@@ -335,6 +337,9 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
     }
     if args.risk.risk_only {
         return risk(&args, &data_dir)?.show_alone(args.json);
+    }
+    if args.finance.finance_only {
+        return finance(&args, &data_dir)?.show_alone(args.json);
     }
     let (config, faults) = live_config(&args, &data_dir)?;
     let (rule_names, channel_names) = names(&config);

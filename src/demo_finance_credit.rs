@@ -49,6 +49,7 @@ fn payment(day: u32, i: u64) -> PaymentRequest {
         card_fingerprint: Chars::default(),
         card_bin: 0,
         country: Chars::new("CN"),
+        ..PaymentRequest::default()
     }
 }
 

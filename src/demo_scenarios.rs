@@ -1,10 +1,11 @@
 //! The demo's scenarios that run after the live run, each on its own data directory beside the
-//! demo's: reconciliation (`demo_recon`), payouts (`demo_payouts`) and the risk analyst's loop
-//! (`demo_risk`).
+//! demo's: reconciliation (`demo_recon`), payouts (`demo_payouts`), the risk analyst's loop
+//! (`demo_risk`) and the financial month (`demo_finance`).
 
 use std::path::PathBuf;
 
 use crate::demo::{DemoArgs, demo_config};
+use crate::demo_finance::FinanceReport;
 use crate::demo_payouts::PayoutsReport;
 use crate::demo_recon::ReconReport;
 use crate::demo_risk::RiskReport;
@@ -27,6 +28,16 @@ pub(crate) fn payouts(
 /// The risk scenario (simulated fraud days, backtests, the learned score) in `DIR-risk`.
 pub(crate) fn risk(args: &DemoArgs, data_dir: &std::path::Path) -> Result<RiskReport, String> {
     crate::demo_risk::run(&sibling(data_dir, "risk"), args.seed)
+}
+
+/// The financial month (balance yield, installments, merchant credit on a scripted clock) in
+/// `DIR-finance`.
+pub(crate) fn finance(
+    args: &DemoArgs,
+    data_dir: &std::path::Path,
+) -> Result<FinanceReport, String> {
+    let dir = sibling(data_dir, "finance");
+    crate::demo_finance::run(demo_config(args, dir.clone())?, &dir)
 }
 
 /// `DIR-suffix` beside the demo's data directory.
@@ -64,11 +75,19 @@ pub(crate) fn scenarios(
     }
     if !args.risk.no_risk {
         let r = risk(args, data_dir)?;
-        match json {
+        match json.as_deref_mut() {
             Some(j) => j["risk"] = r.json(),
             None => r.print(),
         }
         r.check()?;
+    }
+    if !args.finance.no_finance {
+        let f = finance(args, data_dir)?;
+        match json {
+            Some(j) => j["finance"] = f.json(),
+            None => f.print(),
+        }
+        f.check()?;
     }
     Ok(())
 }

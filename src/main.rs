@@ -15,11 +15,9 @@ mod demo;
 mod demo_admin;
 mod demo_export;
 mod demo_faults;
-// The installments' scripted month: wired into the demo's financial month at the merge.
-#[allow(dead_code)]
+mod demo_finance;
 mod demo_finance_installments;
-// Merchant credit's month (issue 24): the lead wires `month_script` into the demo at the merge.
-#[allow(dead_code)]
+mod demo_finance_yield;
 mod demo_finance_credit;
 mod demo_follower;
 mod demo_metrics;

@@ -329,6 +329,22 @@ fn finance(args: FinanceArgs) -> Result<String, String> {
     let by = report::FinanceBy::parse(&args.by).map_err(|e| e.to_string())?;
     let days = days(&args.from, &args.to)?;
     let mut reader = open_reader(&args.source)?;
+    let figures = finance_figures(reader.as_mut(), days)?;
+    render_finance(&figures, by, format)
+}
+
+/// `sluice report finance --data DATA` (by product, as text), and its figures: for the demo.
+pub fn finance_of(data: &std::path::Path) -> Result<(report::FinanceReport, String), String> {
+    let mut store = ParquetStore::open_read_only(data).map_err(|e| format!("report: {e}"))?;
+    let figures = finance_figures(&mut store, DayRange::default())?;
+    let text = render_finance(&figures, report::FinanceBy::Product, Format::Text)?;
+    Ok((figures, text))
+}
+
+fn finance_figures(
+    reader: &mut dyn FlowReader,
+    days: DayRange,
+) -> Result<report::FinanceReport, String> {
     // Positions are cumulative: every row up to --to.
     let load_days = DayRange {
         from: None,
@@ -337,17 +353,24 @@ fn finance(args: FinanceArgs) -> Result<String, String> {
     let rows = reader
         .load(&["finance_events"], load_days)
         .map_err(|e| format!("report: {e}"))?;
-    let figures = report::finance(&rows, days);
+    Ok(report::finance(&rows, days))
+}
+
+fn render_finance(
+    figures: &report::FinanceReport,
+    by: report::FinanceBy,
+    format: Format,
+) -> Result<String, String> {
     let err = |e: sluice_store::StoreError| e.to_string();
     if format == Format::Json || by == report::FinanceBy::Day {
-        let table = format::finance_days_table(&figures);
-        return format::render(&figures, &table, format).map_err(err);
+        let table = format::finance_days_table(figures);
+        return format::render(figures, &table, format).map_err(err);
     }
     let tables = [
-        ("positions", format::finance_positions_table(&figures)),
-        ("installments", format::finance_plans_table(&figures)),
-        ("loans", format::finance_loans_table(&figures)),
-        ("totals", format::finance_totals_table(&figures)),
+        ("positions", format::finance_positions_table(figures)),
+        ("installments", format::finance_plans_table(figures)),
+        ("loans", format::finance_loans_table(figures)),
+        ("totals", format::finance_totals_table(figures)),
     ];
     let mut out = String::new();
     for (name, table) in tables {
@@ -357,7 +380,7 @@ fn finance(args: FinanceArgs) -> Result<String, String> {
         if format == Format::Text {
             out += &format!("{name}\n");
         }
-        out += &format::render(&figures, &table, format).map_err(err)?;
+        out += &format::render(figures, &table, format).map_err(err)?;
     }
     Ok(out)
 }

@@ -244,7 +244,7 @@ impl Engine {
                 rates.0,
                 rates.1,
             );
-            self.accrue(i, interest, carry, through);
+            self.accrue_loan(i, interest, carry, through);
         }
         let loan = self.state.credit.loans[i];
         if loan.owed_minor() > 0 && day > loan.due_day && loan.status == LoanStatus::Active {
@@ -259,7 +259,7 @@ impl Engine {
     }
 
     /// Books `interest` on loan `i`, accrued through `through`, leaving `carry_e6`.
-    fn accrue(&mut self, i: usize, interest: i64, carry_e6: i64, through: u32) {
+    fn accrue_loan(&mut self, i: usize, interest: i64, carry_e6: i64, through: u32) {
         let credit = &mut self.state.credit;
         let l = &mut credit.loans[i];
         l.interest_carry_e6 = carry_e6;

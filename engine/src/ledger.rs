@@ -315,6 +315,7 @@ impl Ledger {
     /// credit balance).
     pub fn yield_redemptions(&self, c: u8) -> AccountId {
         self.base(c) + YIELD_REDEMPTIONS
+    }
     /// What payers owe on open installment plans: principal, scheduled interest and late fees
     /// unpaid (a debit balance; docs/INSTALLMENTS.md, section 3).
     pub fn installment_receivable(&self, c: u8) -> AccountId {
