@@ -384,3 +384,84 @@ fn render_finance(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_node::flow::{Day, FinanceEventRow, Rows};
+    use sluice_store::FlowStore;
+
+    fn row(seq: i64, kind: &str, amount: i64, position: i64, accrued: i64) -> FinanceEventRow {
+        FinanceEventRow {
+            seq,
+            ordinal: 0,
+            at_ns: seq,
+            day: Day(20_500 + seq as i32),
+            product: "Loan".into(),
+            kind: kind.into(),
+            party_kind: "Merchant".into(),
+            party_id: 1001,
+            reference: 4,
+            installment: 0,
+            currency: 156,
+            amount_minor: amount,
+            position_minor: position,
+            accrued_minor: accrued,
+            business_day: Day(20_499 + seq as i32),
+        }
+    }
+
+    fn args(data: &std::path::Path, by: &str, format: &str, json: bool) -> FinanceArgs {
+        FinanceArgs {
+            source: SourceArgs {
+                data: data.to_path_buf(),
+                postgres_url: None,
+                format: format.into(),
+            },
+            by: by.into(),
+            from: None,
+            to: None,
+            json,
+        }
+    }
+
+    #[test]
+    fn report_finance_prints_positions_schedules_totals_and_days_from_the_store() {
+        let data =
+            std::env::temp_dir().join(format!("sluice-report-finance-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&data);
+        let mut store = ParquetStore::open(&data).expect("a store");
+        let rows = Rows {
+            finance_events: vec![
+                row(1, "LoanDisbursed", 60_000, 60_000, 0),
+                row(2, "InterestAccrued", 30, 60_030, 30),
+                row(3, "LoanRepaid", 10_030, 50_000, 30),
+            ],
+            ..Rows::default()
+        };
+        store.commit(&rows, 3).expect("stored");
+        let text = finance(args(&data, "product", "text", false)).expect("a report");
+        for part in [
+            "positions\n",
+            "installments\n",
+            "loans\n",
+            "totals\n",
+            "500.00",
+            "0.30",
+        ] {
+            assert!(text.contains(part), "{part} in {text}");
+        }
+        let days = finance(args(&data, "day", "csv", false)).expect("a report");
+        assert_eq!(
+            days.lines().nth(1),
+            Some("2026-02-17,156,0,0,0,0,30"),
+            "{days}"
+        );
+        let json = finance(args(&data, "product", "text", true)).expect("a report");
+        let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+        assert_eq!(v["loans"][0]["repaid_minor"], 10_030);
+        assert_eq!(v["totals"][0]["difference_minor"], 0);
+        assert!(finance(args(&data, "week", "text", false)).is_err());
+        let _ = std::fs::remove_dir_all(&data);
+    }
+}

@@ -168,7 +168,8 @@ fn accrual_day(d: i32, a: Accruals) -> AccrualDay {
 fn positions_are_each_ones_latest_row_with_its_state() {
     let r = finance(&month(), DayRange::default());
     assert_eq!(r.as_of, Some(day(D + 62)));
-    let got: Vec<(&str, i32, i64, i64, i64, &str, String, String)> = r
+    type Seen<'a> = (&'a str, i32, i64, i64, i64, &'a str, String, String);
+    let got: Vec<Seen<'_>> = r
         .positions
         .iter()
         .map(|p| {
