@@ -5,16 +5,16 @@
 //! What the demo should show, day by day (day 0 = the month's first day):
 //! - days 0–29: shop 1001 takes twenty 500.00 CNY wallet payments a day from acquirer 1; each
 //!   day's income settles the next day (T+1; 5 % deposit held 7 days), so the shop's settled
-//!   flow grows by about 9,700.00 CNY a day;
-//! - day 14: `CreditQuery` shows a flow of about 136,000.00 and a limit of about 40,000.00
-//!   (30 %); the `LoanRequest` of 20,000.00 over 30 days (loan 24001) is within it and goes to
-//!   the shop's available balance at once; a second request of 60,000.00 (loan 24002) is refused
-//!   `CreditLimitExceeded` and moves nothing;
+//!   flow grows by 9,000.00 CNY a day (its share after the split);
+//! - day 14: `CreditQuery` shows a flow of 126,000.00 and a limit of 37,800.00 (30 %); a `LoanRequest` of 60,000.00 (loan 24002) is refused `CreditLimitExceeded` and moves
+//!   nothing; one of 20,000.00 over 30 days (loan 24001) is within it and goes to the shop's
+//!   available balance at once;
 //! - days 15–29: each settlement gives 20 % of what it credits to the loan, interest first; the
 //!   loan accrues 10.00 CNY a day on 20,000.00 and less as it is repaid; `CreditQuery` on day 21
-//!   shows it partly repaid;
+//!   shows it partly repaid (11,970.00 repaid, 8,072.10 principal left);
 //! - day 29: `CreditQuery` shows loan 24001 Closed: repaid in full from settlements, with the
-//!   interest it accrued (interest_income in the ledger), and the limit back to 30 % of the flow.
+//!   53.75 of interest it accrued (interest_income in the ledger; 20,053.75 repaid in all), and
+//!   the limit back to the 50,000.00 cap.
 //!
 //! Each entry is (day, message): payments are sent by acquirer 1 (merchant 1001's), the credit
 //! inputs by an admin; the day's payments before its credit inputs.
@@ -81,8 +81,8 @@ pub fn month_script() -> Vec<(u32, AnyMessage)> {
         match day {
             14 => {
                 script.push((day, query()));
-                script.push((day, loan(LOAN, 2_000_000)));
                 script.push((day, loan(LOAN_OVER_LIMIT, 6_000_000)));
+                script.push((day, loan(LOAN, 2_000_000)));
             }
             21 | 29 => script.push((day, query())),
             _ => {}
