@@ -898,7 +898,12 @@ fn bad_inputs_are_refused_with_reasons_and_change_nothing() {
     let books = |d: &Driver| {
         let t = d.engine.installments();
         let s = d.engine.state();
-        (t.plans.len(), t.terms.len(), s.orders.len(), s.ledger.transfers())
+        (
+            t.plans.len(),
+            t.terms.len(),
+            s.orders.len(),
+            s.ledger.transfers(),
+        )
     };
     // No terms yet: a plan is refused, the payment with it.
     let before = books(&d);

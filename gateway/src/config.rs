@@ -593,6 +593,15 @@ mod tests {
         let c = Config::parse(DEFAULT_CONFIG).unwrap();
         assert!(c.world.inputs.len() >= 5 + 8);
         let engine = sluice_node::world::scratch::scratch_world(&c.world).unwrap();
+        // `[installments]`: the default terms, applied (docs/INSTALLMENTS.md, section 7).
+        let terms = engine
+            .installments()
+            .terms_for(1001)
+            .expect("default terms");
+        assert_eq!(
+            (terms.merchant_id, terms.fee_bps, terms.period_days),
+            (0, [150, 300, 600], 30)
+        );
         let keys = crate::auth::Keys::from_engine(&engine);
         assert_eq!(keys.len(), DEMO_CREDENTIALS.len());
         for (key, role, secret) in DEMO_CREDENTIALS {
