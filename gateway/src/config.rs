@@ -11,7 +11,7 @@ use sluice_journal::{Durability, JournalConfig};
 use sluice_node::world::{
     CalendarEntry, ChannelEntry, ConfigError, CredentialEntry, LimitsSection, ListEntry,
     MerchantEntry, PayoutChannelEntry, PayoutPolicyEntry, ProfileEntry, PromoterEntry, RuleEntry,
-    World, WorldSections, err, line_of,
+    World, WorldSections, YieldHolderEntry, err, line_of,
 };
 use sluice_protocol::*;
 use std::net::SocketAddr;
@@ -67,6 +67,7 @@ struct FileConfig {
     payout_channels: Vec<Spanned<PayoutChannelEntry>>,
     payout_policies: Vec<Spanned<PayoutPolicyEntry>>,
     calendar: Vec<Spanned<CalendarEntry>>,
+    yield_holders: Vec<Spanned<YieldHolderEntry>>,
     #[serde(default)]
     simulator: SimulatorSection,
     #[serde(default)]
@@ -343,6 +344,7 @@ impl Config {
                 payout_channels: file.payout_channels,
                 payout_policies: file.payout_policies,
                 calendar: file.calendar,
+                yield_holders: file.yield_holders,
             },
         )?;
         check_simulator(&file.simulator)?;

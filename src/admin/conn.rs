@@ -158,5 +158,6 @@ fn is_config_object(m: &AnyMessage) -> bool {
             | AnyMessage::ChannelSettlement(_)
             | AnyMessage::PayoutAck(_)
             | AnyMessage::ReviewItem(_)
+            | AnyMessage::YieldPosition(_)
     )
 }

@@ -13,6 +13,7 @@ mod recon;
 mod review;
 pub mod risk;
 mod risk_model;
+mod yield_;
 
 use clap::{Args, Subcommand, ValueEnum};
 use sluice_protocol::ConfigKind;
@@ -151,6 +152,12 @@ enum AdminCommand {
     },
     /// Enter a channel's chargeback (opened, won or lost) reported outside its connector.
     Dispute(review::DisputeArgs),
+    /// The balance yield: opt a party in or out, publish the fund's daily yield, redeem, show
+    /// (docs/YIELD.md).
+    Yield {
+        #[command(subcommand)]
+        command: yield_::YieldCommand,
+    },
 }
 
 fn secret(args: &AdminArgs) -> Result<String, String> {
@@ -206,6 +213,7 @@ pub fn run(args: AdminArgs) -> Result<(), String> {
         AdminCommand::Review { command } => review::review(&mut conn, command, &mut out)?,
         AdminCommand::Label { command } => review::label(&mut conn, command, &mut out)?,
         AdminCommand::Dispute(a) => review::dispute(&mut conn, a, &mut out)?,
+        AdminCommand::Yield { command } => yield_::run(&mut conn, command, &mut out)?,
     }
     out.finish()
 }

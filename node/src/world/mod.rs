@@ -11,12 +11,15 @@ pub mod diff;
 mod entries;
 mod payouts;
 pub mod scratch;
+mod yield_holders;
 
 pub use credentials::CredentialEntry;
 pub use entries::{ChannelEntry, ListEntry, MerchantEntry, ProfileEntry, PromoterEntry, RuleEntry};
 use entries::{channel, list, merchant, profile, promoter, rule};
 pub use payouts::{CalendarEntry, PayoutChannelEntry, PayoutPolicyEntry, parse_date};
 use payouts::{calendar_day, payout_channel, payout_policy};
+pub use yield_holders::YieldHolderEntry;
+use yield_holders::yield_holder;
 
 use arrayvec::ArrayVec;
 use rust_decimal::Decimal;
@@ -161,6 +164,8 @@ pub struct WorldSections {
     pub payout_channels: Vec<Spanned<PayoutChannelEntry>>,
     pub payout_policies: Vec<Spanned<PayoutPolicyEntry>>,
     pub calendar: Vec<Spanned<CalendarEntry>>,
+    /// `[[yield_holders]]` (schema 9, docs/YIELD.md): parties opted in to the balance yield.
+    pub yield_holders: Vec<Spanned<YieldHolderEntry>>,
 }
 
 /// A configuration input for the first start, with where it came from.
@@ -173,7 +178,7 @@ pub struct WorldInput {
 
 /// The business world compiled: Genesis and the admin inputs that follow it, in an order that
 /// satisfies references (channels, split profiles, payout channels, payout policies, calendar
-/// dates, promoters, merchants, rules, lists, then credentials).
+/// dates, promoters, merchants, yield holders, rules, lists, then credentials).
 #[derive(Debug, Clone)]
 pub struct World {
     pub genesis: Genesis,
@@ -223,6 +228,11 @@ impl World {
         for (i, m) in sections.merchants.iter().enumerate() {
             let (line, key) = (at(m.span()), format!("merchants[{i}]"));
             let message = merchant(m.get_ref(), line, &key).map(AnyMessage::from);
+            push(line, key, message)?;
+        }
+        for (i, h) in sections.yield_holders.iter().enumerate() {
+            let (line, key) = (at(h.span()), format!("yield_holders[{i}]"));
+            let message = yield_holder(h.get_ref(), line, &key).map(AnyMessage::from);
             push(line, key, message)?;
         }
         for (i, r) in sections.risk_rules.iter().enumerate() {
