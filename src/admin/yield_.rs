@@ -119,39 +119,14 @@ pub fn run(conn: &mut AdminConn, command: YieldCommand, out: &mut Output) -> Res
             keep_minimum,
             instant_limit,
         } => {
-            let m = ConfigYield {
-                party_kind: party.kind(),
-                party_id: id,
-                currency,
-                opt_in: true,
-                keep_minimum_minor: keep_minimum,
-                instant_limit_minor: instant_limit,
-            };
-            let answer = conn.request(&m.into())?;
-            out.change(
-                &format!("yield opt-in of {party:?} {id} ({currency})"),
-                &answer,
-            );
+            let terms = Some((keep_minimum, instant_limit));
+            config(conn, (party, id, currency), terms, out)?;
         }
         YieldCommand::OptOut {
             party,
             id,
             currency,
-        } => {
-            let m = ConfigYield {
-                party_kind: party.kind(),
-                party_id: id,
-                currency,
-                opt_in: false,
-                keep_minimum_minor: 0,
-                instant_limit_minor: 0,
-            };
-            let answer = conn.request(&m.into())?;
-            out.change(
-                &format!("yield opt-out of {party:?} {id} ({currency})"),
-                &answer,
-            );
-        }
+        } => config(conn, (party, id, currency), None, out)?,
         YieldCommand::Publish {
             currency,
             day,
@@ -181,6 +156,31 @@ pub fn run(conn: &mut AdminConn, command: YieldCommand, out: &mut Output) -> Res
             show(conn, kind, id, currency, out)?;
         }
     }
+    Ok(())
+}
+
+/// Sends a ConfigYield: opt in with `terms` (kept minimum, instant limit), or opt out (None).
+fn config(
+    conn: &mut AdminConn,
+    (party, id, currency): (Holder, u32, u16),
+    terms: Option<(i64, i64)>,
+    out: &mut Output,
+) -> Result<(), String> {
+    let (keep, limit) = terms.unwrap_or((0, 0));
+    let m = ConfigYield {
+        party_kind: party.kind(),
+        party_id: id,
+        currency,
+        opt_in: terms.is_some(),
+        keep_minimum_minor: keep,
+        instant_limit_minor: limit,
+    };
+    let answer = conn.request(&m.into())?;
+    let what = if terms.is_some() { "opt-in" } else { "opt-out" };
+    out.change(
+        &format!("yield {what} of {party:?} {id} ({currency})"),
+        &answer,
+    );
     Ok(())
 }
 
