@@ -2,9 +2,9 @@
 //! by day index (0..30), for the default configuration's parties.
 //!
 //! What the demo should show, day by day:
-//! - Day 0: shop 1001 is opted in by the configuration (`[[yield_holders]]`: keeps 1,000.00 CNY,
-//!   redeems up to 50,000.00 a day at once); the script opts in headquarters 1002 (keeps 500.00,
-//!   20,000.00 a day) and promoter 501 (keeps nothing, 1,000.00 a day).
+//! - Day 0: the script opts in shop 1001 (keeps 1,000.00 CNY, redeems up to 50,000.00 a day at
+//!   once; the configuration's `[[yield_holders]]` example has the same terms), headquarters 1002
+//!   (keeps 500.00, 20,000.00 a day) and promoter 501 (keeps nothing, 1,000.00 a day).
 //! - Every day after settlement, the day step sweeps each holder's available balance above its
 //!   minimum into the fund (`Swept` events; the shop's available stays at 1,000.00).
 //! - From day 1, each day the fund's yield of the day before is published (about 0.65 per
@@ -75,6 +75,7 @@ fn query(kind: PartyKind, id: u32) -> AnyMessage {
 /// The month's yield inputs: (day index 0..30, admin input), in order.
 pub fn month_script() -> Vec<(u32, AnyMessage)> {
     let mut script = vec![
+        (0, opt_in(PartyKind::Merchant, SHOP, 100_000, 5_000_000)),
         (
             0,
             opt_in(PartyKind::Merchant, HEADQUARTERS, 50_000, 2_000_000),

@@ -55,3 +55,35 @@ pub(super) fn yield_holder(
         instant_limit_minor: h.instant_limit_minor,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(text: &str) -> YieldHolderEntry {
+        toml::from_str(text).expect("an entry")
+    }
+
+    #[test]
+    fn an_entry_becomes_an_opt_in_and_bad_fields_are_named() {
+        let e = entry(
+            "kind = 'merchant'\nid = 1001\ncurrency = 'CNY'\nkeep_minimum_minor = 100000\n\
+             instant_limit_minor = 5000000",
+        );
+        let m = yield_holder(&e, Some(3), "yield_holders[0]").unwrap();
+        assert_eq!(
+            (m.party_kind, m.party_id, m.currency, m.opt_in),
+            (PartyKind::Merchant, 1001, 156, true)
+        );
+        assert_eq!(
+            (m.keep_minimum_minor, m.instant_limit_minor),
+            (100_000, 5_000_000)
+        );
+        let bad = entry("kind = 'platform'\nid = 1\ncurrency = 156");
+        let e = yield_holder(&bad, Some(3), "yield_holders[0]").unwrap_err();
+        assert_eq!(e.key, "yield_holders[0].kind");
+        let bad = entry("kind = 'promoter'\nid = 1\ncurrency = 156\nkeep_minimum_minor = -1");
+        let e = yield_holder(&bad, None, "yield_holders[1]").unwrap_err();
+        assert_eq!(e.key, "yield_holders[1].keep_minimum_minor");
+    }
+}
