@@ -14,6 +14,7 @@ mod console_cli;
 mod demo;
 mod demo_admin;
 mod demo_export;
+// The balance yield's month script (issue 24): wired into the month demo at merge.
 mod demo_faults;
 mod demo_finance;
 mod demo_finance_installments;

@@ -498,11 +498,10 @@ impl Harness {
         }
         self.m.through_day = today;
         let engine_holders = self.d.engine.yields().holders.clone();
-        for i in 0..self.m.holders.len() {
+        for (i, e) in engine_holders.iter().enumerate() {
             let ((p, c), _) = self.m.holders[i];
             let (kind, id) = PARTIES[p];
             let available = balance(&mut self.d, kind, id, CURRENCIES[c]).1;
-            let e = engine_holders[i];
             let h = &mut self.m.holders[i].1;
             Model::pay_queued(h, today);
             let swept = dec(e.principal_minor) - h.principal;
@@ -560,10 +559,9 @@ impl Harness {
         for c in 0..CURRENCIES.len() {
             assert_eq!(dec(y.totals[c].residual_minor), self.m.residual[c]);
         }
-        for p in 0..PARTIES.len() {
-            for c in 0..CURRENCIES.len() {
-                let (kind, id) = PARTIES[p];
-                let available = balance(&mut self.d, kind, id, CURRENCIES[c]).1;
+        for (p, &(kind, id)) in PARTIES.iter().enumerate() {
+            for (c, &currency) in CURRENCIES.iter().enumerate() {
+                let available = balance(&mut self.d, kind, id, currency).1;
                 assert!(available >= 0, "{:?} available {available}", PARTIES[p]);
                 let seen = self.observed_wealth(p, c);
                 assert_eq!(

@@ -11,7 +11,7 @@ use sluice_journal::{Durability, JournalConfig};
 use sluice_node::world::{
     CalendarEntry, ChannelEntry, ConfigError, CredentialEntry, LimitsSection, ListEntry,
     MerchantEntry, PayoutChannelEntry, PayoutPolicyEntry, ProfileEntry, PromoterEntry, RuleEntry,
-    World, WorldSections, err, line_of,
+    World, WorldSections, YieldHolderEntry, err, line_of,
 };
 use sluice_protocol::*;
 use std::net::SocketAddr;
@@ -68,6 +68,7 @@ struct FileConfig {
     payout_policies: Vec<Spanned<PayoutPolicyEntry>>,
     calendar: Vec<Spanned<CalendarEntry>>,
     installments: Option<Spanned<sluice_node::world::InstallmentsSection>>,
+    yield_holders: Vec<Spanned<YieldHolderEntry>>,
     #[serde(default)]
     simulator: SimulatorSection,
     #[serde(default)]
@@ -347,6 +348,7 @@ impl Config {
                 payout_policies: file.payout_policies,
                 calendar: file.calendar,
                 installments: file.installments,
+                yield_holders: file.yield_holders,
             },
         )?;
         crate::config_credit::compile(file.credit.as_ref(), &mut world.inputs)?;

@@ -161,5 +161,6 @@ fn is_config_object(m: &AnyMessage) -> bool {
             | AnyMessage::ReviewItem(_)
             | AnyMessage::InstallmentPlan(_)
             | AnyMessage::CreditPosition(_)
+            | AnyMessage::YieldPosition(_)
     )
 }

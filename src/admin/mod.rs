@@ -15,6 +15,7 @@ mod recon;
 mod review;
 pub mod risk;
 mod risk_model;
+mod yield_;
 
 use clap::{Args, Subcommand, ValueEnum};
 use sluice_protocol::ConfigKind;
@@ -163,6 +164,12 @@ enum AdminCommand {
         #[command(subcommand)]
         command: installment::InstallmentCommand,
     },
+    /// The balance yield: opt a party in or out, publish the fund's daily yield, redeem, show
+    /// (docs/YIELD.md).
+    Yield {
+        #[command(subcommand)]
+        command: yield_::YieldCommand,
+    },
 }
 
 fn secret(args: &AdminArgs) -> Result<String, String> {
@@ -220,6 +227,7 @@ pub fn run(args: AdminArgs) -> Result<(), String> {
         AdminCommand::Label { command } => review::label(&mut conn, command, &mut out)?,
         AdminCommand::Dispute(a) => review::dispute(&mut conn, a, &mut out)?,
         AdminCommand::Installment { command } => installment::run(&mut conn, command, &mut out)?,
+        AdminCommand::Yield { command } => yield_::run(&mut conn, command, &mut out)?,
     }
     out.finish()
 }

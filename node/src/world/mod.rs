@@ -12,6 +12,7 @@ mod entries;
 mod installments;
 mod payouts;
 pub mod scratch;
+mod yield_holders;
 
 pub use credentials::CredentialEntry;
 pub use entries::{ChannelEntry, ListEntry, MerchantEntry, ProfileEntry, PromoterEntry, RuleEntry};
@@ -19,6 +20,8 @@ use entries::{channel, list, merchant, profile, promoter, rule};
 pub use installments::InstallmentsSection;
 pub use payouts::{CalendarEntry, PayoutChannelEntry, PayoutPolicyEntry, parse_date};
 use payouts::{calendar_day, payout_channel, payout_policy};
+pub use yield_holders::YieldHolderEntry;
+use yield_holders::yield_holder;
 
 use arrayvec::ArrayVec;
 use rust_decimal::Decimal;
@@ -165,6 +168,8 @@ pub struct WorldSections {
     pub calendar: Vec<Spanned<CalendarEntry>>,
     /// `[installments]` (schema 9): consumer installment terms.
     pub installments: Option<Spanned<InstallmentsSection>>,
+    /// `[[yield_holders]]` (schema 9, docs/YIELD.md): parties opted in to the balance yield.
+    pub yield_holders: Vec<Spanned<YieldHolderEntry>>,
 }
 
 /// A configuration input for the first start, with where it came from.
@@ -177,7 +182,7 @@ pub struct WorldInput {
 
 /// The business world compiled: Genesis and the admin inputs that follow it, in an order that
 /// satisfies references (channels, split profiles, payout channels, payout policies, calendar
-/// dates, promoters, merchants, rules, lists, then credentials).
+/// dates, promoters, merchants, yield holders, rules, lists, then credentials).
 #[derive(Debug, Clone)]
 pub struct World {
     pub genesis: Genesis,
@@ -234,6 +239,11 @@ impl World {
             for m in installments::installments(s.get_ref(), line)? {
                 push(line, "installments".into(), Ok(m.into()))?;
             }
+        }
+        for (i, h) in sections.yield_holders.iter().enumerate() {
+            let (line, key) = (at(h.span()), format!("yield_holders[{i}]"));
+            let message = yield_holder(h.get_ref(), line, &key).map(AnyMessage::from);
+            push(line, key, message)?;
         }
         for (i, r) in sections.risk_rules.iter().enumerate() {
             let (line, key) = (at(r.span()), format!("risk_rules[{i}]"));
