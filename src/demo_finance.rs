@@ -303,11 +303,17 @@ impl FinanceReport {
         for s in &self.steps {
             println!("  day {:>2}  {:<26} {}", s.day, s.input, s.outcome);
         }
-        println!("\n  sluice report finance --data {}", self.data_dir.display());
+        println!(
+            "\n  sluice report finance --data {}",
+            self.data_dir.display()
+        );
         for line in self.report_text.lines() {
             println!("    {line}");
         }
-        println!("  replay check: {}", if self.check_ok { "ok" } else { "FAILED" });
+        println!(
+            "  replay check: {}",
+            if self.check_ok { "ok" } else { "FAILED" }
+        );
     }
 
     pub fn json(&self) -> serde_json::Value {

@@ -17,9 +17,9 @@ mod demo_export;
 // The balance yield's month script (issue 24): wired into the month demo at merge.
 mod demo_faults;
 mod demo_finance;
+mod demo_finance_credit;
 mod demo_finance_installments;
 mod demo_finance_yield;
-mod demo_finance_credit;
 mod demo_follower;
 mod demo_metrics;
 mod demo_month;

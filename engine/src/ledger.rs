@@ -591,7 +591,8 @@ impl Ledger {
             INTEREST_RECEIVABLE => AccountKind::InterestReceivable,
             INTEREST_INCOME => AccountKind::InterestIncome,
             LOAN_WRITE_OFFS => AccountKind::LoanWriteOffs,
-            _ if at < FIXED_ACCOUNTS => AccountKind::FinanceUnused(at),
+            // Every fixed index is named above.
+            _ if at < FIXED_ACCOUNTS => return None,
             _ if at < FIXED_ACCOUNTS + self.channels_max => {
                 AccountKind::ChannelReceivable(at - FIXED_ACCOUNTS)
             }

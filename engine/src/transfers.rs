@@ -136,8 +136,6 @@ pub enum AccountKind {
     YieldResidual,
     /// Redemptions queued for the next working day.
     YieldRedemptions,
-    /// A fixed account of the financial extension's ranges that no product uses (index).
-    FinanceUnused(u32),
     /// What payers owe on installment plans (docs/INSTALLMENTS.md, section 3).
     InstallmentReceivable,
     /// The funding partner's cash in installment plans.
@@ -228,7 +226,6 @@ impl Engine {
             AccountKind::YieldFund => ("yield_fund", 0, None),
             AccountKind::YieldResidual => ("yield_residual", 0, None),
             AccountKind::YieldRedemptions => ("yield_redemptions", 0, None),
-            AccountKind::FinanceUnused(_) => ("finance_unused", 0, None),
             AccountKind::InstallmentReceivable => ("installment_receivable", 0, None),
             AccountKind::InstallmentFunding => ("installment_funding", 0, None),
             AccountKind::InstallmentUnearnedInterest => ("installment_unearned_interest", 0, None),
