@@ -329,17 +329,8 @@ fn live_config(
 /// The reconciliation scenario on its own server in `DIR-recon`.
 pub fn run(args: DemoArgs) -> Result<(), String> {
     let data_dir = args.data.clone().unwrap_or_else(fresh_dir);
-    if args.recon.recon_only {
-        return recon(&args, &data_dir)?.show_alone(args.json);
-    }
-    if args.payouts.payouts_only {
-        return payouts(&args, &data_dir)?.show_alone(args.json);
-    }
-    if args.risk.risk_only {
-        return risk(&args, &data_dir)?.show_alone(args.json);
-    }
-    if args.finance.finance_only {
-        return finance(&args, &data_dir)?.show_alone(args.json);
+    if let Some(alone) = scenario_alone(&args, &data_dir) {
+        return alone;
     }
     let (config, faults) = live_config(&args, &data_dir)?;
     let (rule_names, channel_names) = names(&config);
@@ -397,6 +388,24 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
         scenarios(&args, &data_dir, None)?;
     }
     check_run(&live)
+}
+
+/// `--recon-only`, `--payouts-only`, `--risk-only`, `--finance-only`: that scenario alone.
+fn scenario_alone(args: &DemoArgs, data_dir: &std::path::Path) -> Option<Result<(), String>> {
+    let json = args.json;
+    if args.recon.recon_only {
+        return Some(recon(args, data_dir).and_then(|r| r.show_alone(json)));
+    }
+    if args.payouts.payouts_only {
+        return Some(payouts(args, data_dir).and_then(|r| r.show_alone(json)));
+    }
+    if args.risk.risk_only {
+        return Some(risk(args, data_dir).and_then(|r| r.show_alone(json)));
+    }
+    if args.finance.finance_only {
+        return Some(finance(args, data_dir).and_then(|r| r.show_alone(json)));
+    }
+    None
 }
 
 /// Fails the demo when a check of the live run failed.

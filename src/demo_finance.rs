@@ -70,7 +70,11 @@ use sluice_store::report as store_report;
 
 /// Every product's script, merged by day (each script's order kept within a day).
 fn script() -> Vec<(u32, AnyMessage)> {
-    let mut all: Vec<(u32, AnyMessage)> = crate::demo_finance_yield::month_script();
+    // The fund's yields name engine days: the month's first is the day of START_NS in the
+    // default configuration's UTC+8.
+    let first_day = sluice_engine::day_of(START_NS, 8 * 3600);
+    let mut all =
+        crate::demo_finance_yield::on_days(crate::demo_finance_yield::month_script(), first_day);
     all.extend(crate::demo_finance_installments::month_script());
     all.extend(crate::demo_finance_credit::month_script());
     all.sort_by_key(|(day, _)| *day);
@@ -310,10 +314,11 @@ impl FinanceReport {
         for line in self.report_text.lines() {
             println!("    {line}");
         }
-        println!(
-            "  replay check: {}",
-            if self.check_ok { "ok" } else { "FAILED" }
-        );
+        if self.check_ok {
+            println!("  replay check: ok");
+        } else {
+            println!("  replay check FAILED:\n{}", self.check_text);
+        }
     }
 
     pub fn json(&self) -> serde_json::Value {

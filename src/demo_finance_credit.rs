@@ -23,8 +23,6 @@ use sluice_protocol::*;
 
 /// The shop that borrows.
 pub const SHOP: u32 = 1001;
-/// Its acquirer (the sender of its payments).
-pub const SHOP_ACQUIRER: u32 = 1;
 /// The loan within the limit, and the one over it.
 pub const LOAN: u64 = 24_001;
 pub const LOAN_OVER_LIMIT: u64 = 24_002;
@@ -152,7 +150,7 @@ mod month {
             }
             return;
         };
-        let out = d.acquirer(SHOP_ACQUIRER, p);
+        let out = d.acquirer(1, p);
         let dispatch = out.iter().find_map(|(_, o)| match o {
             AnyMessage::Dispatch(x) => Some(x.clone()),
             _ => None,

@@ -163,6 +163,7 @@ mod tests {
             card_fingerprint: Chars::default(),
             card_bin: 0,
             country: Chars::new("CN"),
+            ..PaymentRequest::default()
         };
         let out = d.acquirer(1, &req);
         let dispatch = out.iter().find_map(|(_, m)| match m {

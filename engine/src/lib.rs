@@ -40,6 +40,7 @@ mod index;
 mod installment_admin;
 mod installment_money;
 pub mod installments;
+mod invariants;
 pub mod labels;
 mod limits;
 mod mem;

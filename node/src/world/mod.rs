@@ -196,65 +196,48 @@ impl World {
         let at = |span: std::ops::Range<usize>| Some(line_of(text, span.start));
         let genesis = genesis(&sections.limits)?;
         let mut inputs = Vec::new();
-        let mut push = |line, key, message: Result<AnyMessage, ConfigError>| {
-            message.map(|message| inputs.push(WorldInput { line, key, message }))
-        };
-        for (i, c) in sections.channels.iter().enumerate() {
-            let (line, key) = (at(c.span()), format!("channels[{i}]"));
-            let message = channel(c.get_ref(), line, &key).map(AnyMessage::from);
-            push(line, key, message)?;
-        }
-        for (i, p) in sections.split_profiles.iter().enumerate() {
-            let (line, key) = (at(p.span()), format!("split_profiles[{i}]"));
-            let message = profile(p.get_ref(), line, &key).map(AnyMessage::from);
-            push(line, key, message)?;
-        }
-        for (i, c) in sections.payout_channels.iter().enumerate() {
-            let (line, key) = (at(c.span()), format!("payout_channels[{i}]"));
-            let message = payout_channel(c.get_ref(), line, &key).map(AnyMessage::from);
-            push(line, key, message)?;
-        }
-        for (i, p) in sections.payout_policies.iter().enumerate() {
-            let (line, key) = (at(p.span()), format!("payout_policies[{i}]"));
-            let message = payout_policy(p.get_ref(), line, &key).map(AnyMessage::from);
-            push(line, key, message)?;
-        }
-        for (i, c) in sections.calendar.iter().enumerate() {
-            let (line, key) = (at(c.span()), format!("calendar[{i}]"));
-            let message = calendar_day(c.get_ref(), line, &key).map(AnyMessage::from);
-            push(line, key, message)?;
-        }
-        for (i, p) in sections.promoters.iter().enumerate() {
-            let (line, key) = (at(p.span()), format!("promoters[{i}]"));
-            let message = promoter(p.get_ref(), line, &key).map(AnyMessage::from);
-            push(line, key, message)?;
-        }
-        for (i, m) in sections.merchants.iter().enumerate() {
-            let (line, key) = (at(m.span()), format!("merchants[{i}]"));
-            let message = merchant(m.get_ref(), line, &key).map(AnyMessage::from);
-            push(line, key, message)?;
-        }
+        let each = &mut inputs;
+        compile_each(text, "channels", &sections.channels, each, channel)?;
+        compile_each(
+            text,
+            "split_profiles",
+            &sections.split_profiles,
+            each,
+            profile,
+        )?;
+        compile_each(
+            text,
+            "payout_channels",
+            &sections.payout_channels,
+            each,
+            payout_channel,
+        )?;
+        compile_each(
+            text,
+            "payout_policies",
+            &sections.payout_policies,
+            each,
+            payout_policy,
+        )?;
+        compile_each(text, "calendar", &sections.calendar, each, calendar_day)?;
+        compile_each(text, "promoters", &sections.promoters, each, promoter)?;
+        compile_each(text, "merchants", &sections.merchants, each, merchant)?;
         if let Some(s) = &sections.installments {
             let line = at(s.span());
             for m in installments::installments(s.get_ref(), line)? {
-                push(line, "installments".into(), Ok(m.into()))?;
+                let (key, message) = ("installments".into(), m.into());
+                each.push(WorldInput { line, key, message });
             }
         }
-        for (i, h) in sections.yield_holders.iter().enumerate() {
-            let (line, key) = (at(h.span()), format!("yield_holders[{i}]"));
-            let message = yield_holder(h.get_ref(), line, &key).map(AnyMessage::from);
-            push(line, key, message)?;
-        }
-        for (i, r) in sections.risk_rules.iter().enumerate() {
-            let (line, key) = (at(r.span()), format!("risk_rules[{i}]"));
-            let message = rule(r.get_ref(), line, &key);
-            push(line, key, message)?;
-        }
-        for (i, l) in sections.lists.iter().enumerate() {
-            let (line, key) = (at(l.span()), format!("lists[{i}]"));
-            let message = list(l.get_ref(), line, &key).map(AnyMessage::from);
-            push(line, key, message)?;
-        }
+        compile_each(
+            text,
+            "yield_holders",
+            &sections.yield_holders,
+            each,
+            yield_holder,
+        )?;
+        compile_each(text, "risk_rules", &sections.risk_rules, each, rule)?;
+        compile_each(text, "lists", &sections.lists, each, list)?;
         let mut key_ids = std::collections::BTreeSet::new();
         for (i, c) in sections.credentials.iter().enumerate() {
             let (line, key) = (at(c.span()), format!("credentials[{i}]"));
@@ -263,10 +246,28 @@ impl World {
                 let what = format!("key_id {:?} appears twice", credential.key_id.as_str());
                 return err(line, format!("{key}.key_id"), what);
             }
-            push(line, key, Ok(credential.into()))?;
+            let message = credential.into();
+            inputs.push(WorldInput { line, key, message });
         }
         Ok(World { genesis, inputs })
     }
+}
+
+/// Compiles each entry of the array `name` with `compile` into an input keyed `name[i]`.
+fn compile_each<T, M: Into<AnyMessage>>(
+    text: &str,
+    name: &str,
+    entries: &[Spanned<T>],
+    inputs: &mut Vec<WorldInput>,
+    compile: impl Fn(&T, Option<usize>, &str) -> Result<M, ConfigError>,
+) -> Result<(), ConfigError> {
+    for (i, e) in entries.iter().enumerate() {
+        let line = Some(line_of(text, e.span().start));
+        let key = format!("{name}[{i}]");
+        let message = compile(e.get_ref(), line, &key)?.into();
+        inputs.push(WorldInput { line, key, message });
+    }
+    Ok(())
 }
 
 /// The 1-based line of a byte offset in a text.
