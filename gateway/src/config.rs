@@ -354,7 +354,7 @@ impl Config {
         crate::config_credit::compile(file.credit.as_ref(), &mut world.inputs)?;
         check_simulator(&file.simulator)?;
         let metrics = metrics(text, &file.metrics, listen)?;
-        check_delivery(&file)?;
+        check_delivery(&file.resume, &file.notify, &file.export)?;
         Ok(Config {
             listen,
             data_dir: PathBuf::from(&file.server.data_dir),
@@ -576,18 +576,22 @@ fn check_snapshot_schedule(p: &PipelineSection) -> Result<(), ConfigError> {
 }
 
 /// `[resume]`, `[notify] delivery` and `[export]`.
-fn check_delivery(file: &FileConfig) -> Result<(), ConfigError> {
-    if file.resume.max_bytes_per_acquirer < 4096 || file.resume.resume_timeout_ms == 0 {
+fn check_delivery(
+    resume: &ResumeSection,
+    notify: &NotifySection,
+    export: &ExportSection,
+) -> Result<(), ConfigError> {
+    if resume.max_bytes_per_acquirer < 4096 || resume.resume_timeout_ms == 0 {
         return err(
             None,
             "resume",
             "max_bytes_per_acquirer must be at least 4096 and resume_timeout_ms above 0",
         );
     }
-    if let Err(e) = file.notify.delivery.validate() {
+    if let Err(e) = notify.delivery.validate() {
         return err(None, "notify.delivery", e.to_string());
     }
-    file.export.check()
+    export.check()
 }
 
 #[cfg(test)]
