@@ -134,7 +134,8 @@ fn drive(addr: std::net::SocketAddr, clock: &ScriptedClock) -> Result<(u64, Vec<
     let e = |e: sluice_gateway::client::ClientError| format!("{e:?}");
     let mut acquirer =
         Client::login(addr, Role::Acquirer, "acq-a", "sluice-demo-acquirer-a").map_err(e)?;
-    let mut admin = AdminConn::login(addr, "admin", "sluice-demo-admin")?;
+    // An admin session a day: a session idle while the acquirer pays would time out.
+    let admin = || AdminConn::login(addr, "admin", "sluice-demo-admin");
     let mut script = script();
     let mut orders: HashMap<u64, u64> = HashMap::new();
     let (mut payments, mut steps) = (0u64, Vec::new());
@@ -157,9 +158,10 @@ fn drive(addr: std::net::SocketAddr, clock: &ScriptedClock) -> Result<(u64, Vec<
         if !known {
             return Err(format!("day {day}: a plan's payment has no order"));
         }
+        let mut session = admin()?;
         for (_, m) in &script[at..end] {
             if !matches!(m, AnyMessage::PaymentRequest(_)) {
-                let outcome = describe(&admin.request(m)?);
+                let outcome = describe(&session.request(m)?);
                 steps.push(Step {
                     day,
                     input: m.name(),
@@ -173,41 +175,75 @@ fn drive(addr: std::net::SocketAddr, clock: &ScriptedClock) -> Result<(u64, Vec<
     clock.advance_to(START_NS + u64::from(DAYS) * NS_PER_DAY + NS_PER_HOUR);
     std::thread::sleep(AFTER_JUMP);
     // A query is answered after that pulse: the store then holds the whole month.
-    let stats = admin.request(&StatsQuery::default().into())?;
-    if !matches!(stats, Answer::Object(_) | Answer::Accepted { .. }) {
-        return Err(format!("the last StatsQuery: {stats:?}"));
-    }
+    let totals = YieldQuery {
+        party_kind: PartyKind::Platform,
+        party_id: 0,
+        currency: 156,
+    };
+    let outcome = describe(&admin()?.request(&totals.into())?);
+    steps.push(Step {
+        day: DAYS,
+        input: "YieldQuery",
+        outcome,
+    });
     Ok((payments, steps))
 }
 
 /// Sends the day's payments in one window and waits for every result; remembers each order id.
+/// A simulated channel fails some payments: a failed payment under an installment plan is paid
+/// again under a new request id (the script's plan inputs then name the new order), other failures
+/// are counted. Returns the payments that succeeded.
 fn pay(
     client: &mut Client,
     batch: &[PaymentRequest],
     orders: &mut HashMap<u64, u64>,
 ) -> Result<u64, String> {
+    let mut plans: HashMap<u64, PaymentRequest> = HashMap::new();
     for p in batch {
+        if p.installment_count > 0 {
+            plans.insert(p.request_id, p.clone());
+        }
         client.send(p).map_err(|e| e.to_string())?;
     }
-    let mut finished = 0;
-    while finished < batch.len() {
-        match client.recv(WAIT).map_err(|e| format!("{e:?}"))? {
-            Some(AnyMessage::PaymentAck(a)) if a.status == AckStatus::Accepted => {
-                orders.insert(a.request_id, a.order_id);
+    // A retry's request id → the script's.
+    let mut retried: HashMap<u64, u64> = HashMap::new();
+    let (mut open, mut succeeded) = (batch.len(), 0);
+    while open > 0 {
+        let message = client.recv(WAIT).map_err(|e| format!("{e:?}"))?;
+        match message.ok_or("no payment result in time")? {
+            AnyMessage::PaymentAck(a) if a.status == AckStatus::Accepted => {
+                let scripted = retried.get(&a.request_id).copied().unwrap_or(a.request_id);
+                orders.insert(scripted, a.order_id);
             }
-            Some(AnyMessage::PaymentAck(a)) => {
+            AnyMessage::PaymentAck(a) => {
                 return Err(format!("payment {} refused: {:?}", a.request_id, a.reason));
             }
-            Some(AnyMessage::PaymentResult(r)) if r.status != FinalStatus::Succeeded => {
-                return Err(format!("payment {} ended {:?}", r.request_id, r.status));
+            AnyMessage::PaymentResult(r) if r.status == FinalStatus::Succeeded => {
+                (open, succeeded) = (open - 1, succeeded + 1);
             }
-            Some(AnyMessage::PaymentResult(_)) => finished += 1,
-            Some(_) => {}
-            None => return Err("no payment result in time".into()),
+            AnyMessage::PaymentResult(r) => {
+                let scripted = retried.get(&r.request_id).copied().unwrap_or(r.request_id);
+                match plans.get(&scripted) {
+                    Some(plan) if retried.len() < 8 => {
+                        let again = PaymentRequest {
+                            request_id: r.request_id + RETRY_IDS,
+                            ..plan.clone()
+                        };
+                        retried.insert(again.request_id, scripted);
+                        client.send(&again).map_err(|e| e.to_string())?;
+                    }
+                    Some(_) => return Err(format!("plan payment {scripted} keeps failing")),
+                    None => open -= 1,
+                }
+            }
+            _ => {}
         }
     }
-    Ok(batch.len() as u64)
+    Ok(succeeded)
 }
+
+/// Added to a failed plan payment's request id for its retry.
+const RETRY_IDS: u64 = 1 << 40;
 
 /// One line for an admin answer.
 fn describe(answer: &Answer) -> String {

@@ -541,7 +541,8 @@ impl Engine {
             currency,
             amount_minor: amount,
             position_minor: h.position_minor(),
-            accrued_minor: h.accrued_minor,
+            // Accrued so far (`FinanceEvent`): every yield ever, not what redemptions left.
+            accrued_minor: h.yield_total_minor,
             day,
         });
     }
