@@ -786,7 +786,7 @@ fn malformed_frames_and_garbage_never_disturb_other_clients() {
     // Well-framed but refused messages: Reject, and the session stays open.
     let mut c = login(addr, "acq-a");
     let mut unknown_template = good.clone();
-    unknown_template[8..10].copy_from_slice(&77u16.to_le_bytes());
+    unknown_template[8..10].copy_from_slice(&250u16.to_le_bytes());
     expect_reject_on(&mut c, &unknown_template, ReasonCode::UnknownTemplate);
     let mut wrong_schema = good.clone();
     wrong_schema[10..12].copy_from_slice(&0x1111u16.to_le_bytes());
