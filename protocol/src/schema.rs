@@ -158,6 +158,7 @@ pub fn enums_markdown() -> String {
         enum_markdown::<DisputeStage>(),
         enum_markdown::<DisputeReason>(),
         enum_markdown::<ReviewAction>(),
+        enum_markdown::<LoanState>(),
         enum_markdown::<ReasonCode>(),
     ]
     .concat()
