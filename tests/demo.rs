@@ -40,11 +40,13 @@ fn the_demo_runs_and_everything_it_reports_agrees() {
     );
     assert_eq!(operator["listed"]["merchants"], 5, "{operator}");
     // The payment through the new key was accepted and answered: paid, or declined by the
-    // simulated channel (a few per cent of payments are).
+    // simulated channels (a few per cent of payments are; after failover, every attempt may be).
     let credential = &operator["credential"];
+    let declined = ["ChannelDeclined", "AttemptsExhausted"];
     assert!(
         credential["payment"] == "Succeeded"
-            || (credential["payment"] == "Failed" && credential["reason"] == "ChannelDeclined"),
+            || (credential["payment"] == "Failed"
+                && declined.iter().any(|r| credential["reason"] == *r)),
         "{operator}"
     );
     assert!(report["month"].is_object(), "{report}");
