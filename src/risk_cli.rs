@@ -75,12 +75,15 @@ pub fn run(command: RiskCommand) -> Result<(), String> {
             };
             let s = simulate(&a.out, &options)?;
             println!(
-                "{} records, {} payments, {} fraud ({:.2}%): {:?}",
+                "{} records, {} payments, {} fraud ({:.2}%): {:?}; {} refunds, {} succeeded, {} open",
                 s.records,
                 s.payments,
                 s.fraud_payments,
                 100.0 * s.fraud_payments as f64 / s.payments.max(1) as f64,
-                s.per_pattern
+                s.per_pattern,
+                s.refunds,
+                s.refunds_succeeded,
+                s.refunds_open
             );
             Ok(())
         }

@@ -46,6 +46,11 @@ pub struct SimSummary {
     pub payments: u64,
     pub fraud_payments: u64,
     pub per_pattern: Vec<(String, u64)>,
+    /// Refund requests sent, how many of them succeeded, and how many were still open (pending
+    /// or unknown) at the end: the channels answer every refund dispatched, so none should be.
+    pub refunds: u64,
+    pub refunds_succeeded: u64,
+    pub refunds_open: u64,
 }
 
 /// Something the simulated world does at a time (ordered by time, then by scheduling order).
@@ -138,6 +143,9 @@ pub fn simulate(dir: &Path, options: &SimOptions) -> Result<SimSummary, String> 
     }
     sim.run_until(u64::MAX)?;
     sim.writer.commit().map_err(|e| e.to_string())?;
+    sim.summary.refunds_succeeded = sim.engine.counters().refunds_succeeded;
+    let kept = sim.engine.state().refunds.iter().filter(|r| !r.vacant);
+    sim.summary.refunds_open = kept.filter(|r| r.state.is_open()).count() as u64;
     crate::labels::write(&dir.join(LABELS_FILE), &sim.labels)?;
     Ok(sim.summary)
 }
@@ -243,7 +251,10 @@ impl Sim {
                     payment_request_id: request_id,
                     amount_minor,
                 };
-                self.apply(SESSION, ACQUIRER, Role::Acquirer as u8, &refund)
+                self.summary.refunds += 1;
+                self.apply(SESSION, ACQUIRER, Role::Acquirer as u8, &refund)?;
+                self.schedule_answers();
+                Ok(())
             }
             Action::Label { order_id } => {
                 let label = RiskLabel {
@@ -260,7 +271,12 @@ impl Sim {
                 channel,
                 amount_minor,
             } => self.dispute(order_id, channel, amount_minor),
-            Action::Pulse => self.apply(0, 0, sluice_engine::ROLE_SEQUENCER, &Pulse { flags: 0 }),
+            Action::Pulse => {
+                // A pulse may dispatch too (a failover after a timeout, a refund sent again).
+                self.apply(0, 0, sluice_engine::ROLE_SEQUENCER, &Pulse { flags: 0 })?;
+                self.schedule_answers();
+                Ok(())
+            }
         }
     }
 

@@ -24,6 +24,9 @@ fn a_model_trained_on_simulated_days_beats_the_rules_on_held_out_days() {
     };
     let summary = simulate(&dir, &sim).unwrap();
     assert!(summary.fraud_payments > 100, "{summary:?}");
+    // The channels answer refunds as they answer payments: none is left open to be queried.
+    assert!(summary.refunds_succeeded > 50, "{summary:?}");
+    assert_eq!(summary.refunds_open, 0, "{summary:?}");
     let options = TrainOptions {
         data: dir.clone(),
         labels: None,
