@@ -132,6 +132,19 @@ impl Engine {
         }
     }
 
+    /// `config_ack` of a result whose refusal is an owned text.
+    pub(crate) fn config_ack_owned(
+        &mut self,
+        meta: &InputMeta,
+        template: u16,
+        object_id: u64,
+        result: Result<(), (ReasonCode, String)>,
+        out: &mut Outbox,
+    ) {
+        let result = result.as_ref().map_err(|(code, why)| (*code, why.as_str()));
+        self.config_ack(meta, template, object_id, result.copied(), out);
+    }
+
     /// Applies a ConfigMerchantNotify (the merchant must be configured) and acknowledges it.
     pub(crate) fn config_merchant_notify(
         &mut self,

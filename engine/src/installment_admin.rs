@@ -8,7 +8,7 @@ use sluice_protocol::{
 
 use crate::core::Engine;
 use crate::input::InputMeta;
-use crate::installments::{DEFAULT_PERIOD_DAYS, PERIOD_DAYS_MAX, Plan, Terms};
+use crate::installments::{DEFAULT_PERIOD_DAYS, Plan, Terms};
 use crate::outbox::{Dest, Outbox};
 
 impl Engine {
@@ -24,29 +24,25 @@ impl Engine {
             ConfigInstallments::TEMPLATE_ID => {
                 ConfigInstallments::read_body(block, body).map(|m| {
                     let r = self.config_installments(&m);
-                    let r = r.as_ref().map_err(|(code, why)| (*code, why.as_str()));
-                    self.config_ack(meta, template, u64::from(m.merchant_id), r.copied(), out);
+                    self.config_ack_owned(meta, template, u64::from(m.merchant_id), r, out);
                 })
             }
             InstallmentRepayment::TEMPLATE_ID => {
                 InstallmentRepayment::read_body(block, body).map(|m| {
                     let r = self.repay_installment(m.order_id, m.index, m.amount_minor);
-                    let r = r.as_ref().map_err(|(code, why)| (*code, why.as_str()));
-                    self.config_ack(meta, template, m.order_id, r.copied(), out);
+                    self.config_ack_owned(meta, template, m.order_id, r, out);
                 })
             }
             InstallmentEarlyRepayment::TEMPLATE_ID => {
                 InstallmentEarlyRepayment::read_body(block, body).map(|m| {
                     let r = self.repay_early(m.order_id, m.amount_minor);
-                    let r = r.as_ref().map_err(|(code, why)| (*code, why.as_str()));
-                    self.config_ack(meta, template, m.order_id, r.copied(), out);
+                    self.config_ack_owned(meta, template, m.order_id, r, out);
                 })
             }
             InstallmentDefault::TEMPLATE_ID => {
                 InstallmentDefault::read_body(block, body).map(|m| {
                     let r = self.default_plan(m.order_id);
-                    let r = r.as_ref().map_err(|(code, why)| (*code, why.as_str()));
-                    self.config_ack(meta, template, m.order_id, r.copied(), out);
+                    self.config_ack_owned(meta, template, m.order_id, r, out);
                 })
             }
             InstallmentQuery::TEMPLATE_ID => InstallmentQuery::read_body(block, body)
@@ -62,23 +58,8 @@ impl Engine {
             let why = format!("merchant {} is not configured", m.merchant_id);
             return Err((ReasonCode::UnknownMerchant, why));
         }
-        let rates = [
-            m.fee_bps_3,
-            m.fee_bps_6,
-            m.fee_bps_12,
-            m.rate_bps_3,
-            m.rate_bps_6,
-            m.rate_bps_12,
-            m.late_fee_bps,
-        ];
-        if rates.iter().any(|&r| r > 10_000) {
-            return bad("a fee or rate above 10000 bps");
-        }
-        if m.default_after_days == 0 {
-            return bad("default_after_days must be at least 1");
-        }
-        if m.period_days > PERIOD_DAYS_MAX {
-            return bad("period_days is at most 31 (0: 30)");
+        if let Some(why) = crate::installments::terms_error(m) {
+            return bad(why);
         }
         let terms = Terms {
             merchant_id: m.merchant_id,

@@ -31,6 +31,30 @@ pub const INSTALLMENTS_MAX: usize = 12;
 /// Basis points in one.
 const BPS_ONE: i128 = 10_000;
 
+/// What is wrong with a ConfigInstallments' figures, if anything (the engine refuses it; the
+/// configuration file's check says the same with the line).
+pub fn terms_error(m: &sluice_protocol::ConfigInstallments) -> Option<&'static str> {
+    let rates = [
+        m.fee_bps_3,
+        m.fee_bps_6,
+        m.fee_bps_12,
+        m.rate_bps_3,
+        m.rate_bps_6,
+        m.rate_bps_12,
+        m.late_fee_bps,
+    ];
+    if rates.iter().any(|&r| i128::from(r) > BPS_ONE) {
+        return Some("fees and rates are at most 10000 bps");
+    }
+    if m.default_after_days == 0 {
+        return Some("default_after_days must be at least 1");
+    }
+    if m.period_days > PERIOD_DAYS_MAX {
+        return Some("period_days is at most 31 (0: 30)");
+    }
+    None
+}
+
 /// Where a plan is in its life (docs/INSTALLMENTS.md, section 5).
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]

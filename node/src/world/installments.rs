@@ -64,25 +64,10 @@ fn terms(
 }
 
 fn check(m: &ConfigInstallments, line: Option<usize>, key: &str) -> Result<(), ConfigError> {
-    let rates = [
-        m.fee_bps_3,
-        m.fee_bps_6,
-        m.fee_bps_12,
-        m.rate_bps_3,
-        m.rate_bps_6,
-        m.rate_bps_12,
-        m.late_fee_bps,
-    ];
-    if rates.iter().any(|&r| r > 10_000) {
-        return err(line, key, "fees and rates are at most 10000 bps");
+    match sluice_engine::installments::terms_error(m) {
+        Some(why) => err(line, key, why),
+        None => Ok(()),
     }
-    if m.default_after_days == 0 {
-        return err(line, key, "default_after_days must be at least 1");
-    }
-    if m.period_days > 31 {
-        return err(line, key, "period_days is at most 31 (0: 30)");
-    }
-    Ok(())
 }
 
 /// The section's ConfigInstallments: the default first, then each merchant's.
@@ -123,4 +108,35 @@ pub(super) fn installments(
         out.push(own);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn section(text: &str) -> InstallmentsSection {
+        toml::from_str(text).expect("the section parses")
+    }
+
+    #[test]
+    fn terms_the_engine_would_refuse_are_refused_with_their_key() {
+        let ok = section("fee_bps = [100, 200, 300]\n[[merchants]]\nmerchant_id = 1001\n");
+        let all = installments(&ok, Some(3)).unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!((all[1].merchant_id, all[1].fee_bps_12), (1001, 300));
+        let cases = [
+            ("rate_bps = [0, 0, 10001]\n", "installments", "10000 bps"),
+            ("default_after_days = 0\n", "installments", "at least 1"),
+            (
+                "[[merchants]]\nmerchant_id = 7\nperiod_days = 32\n",
+                "installments.merchants[0]",
+                "at most 31",
+            ),
+        ];
+        for (text, key, why) in cases {
+            let e = installments(&section(text), Some(9)).unwrap_err();
+            assert_eq!((e.line, e.key.as_str()), (Some(9), key), "{text}");
+            assert!(e.message.contains(why), "{text}: {}", e.message);
+        }
+    }
 }
