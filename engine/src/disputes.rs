@@ -89,6 +89,12 @@ pub struct Debt {
     pub owed_minor: i64,
 }
 
+/// How long an ended dispute (Won or Lost) is kept after its last change, so that a channel's
+/// resend of its notices is still answered as a repeat: longer than any scheme's dispute window
+/// (120 days). Then the day step lets it go (`Disputes::evict_ended`), so that the table holds
+/// the open disputes and those of the last 180 days, not every dispute ever.
+pub const ENDED_KEEP_NS: u64 = 180 * 86_400 * 1_000_000_000;
+
 /// The disputes table (sorted by channel and dispute id) and the parties' debts.
 #[derive(Archive, Serialize, Deserialize, Debug, Clone, Default, PartialEq, Eq)]
 pub struct Disputes {
@@ -121,6 +127,17 @@ impl Disputes {
             .filter(|d| d.order_id == order_id && d.stage != DisputeStage::Won)
             .map(|d| d.amount_minor)
             .sum()
+    }
+
+    /// Lets go of the disputes that ended more than `ENDED_KEEP_NS` before `now_ns` (open ones
+    /// stay, whatever their age); returns how many. Their money moved when they ended: nothing
+    /// else refers to them. One pass over the table, once a day.
+    pub(crate) fn evict_ended(&mut self, now_ns: u64) -> usize {
+        let before = self.entries.len();
+        self.entries.retain(|d| {
+            d.stage == DisputeStage::Opened || d.updated_ns.saturating_add(ENDED_KEEP_NS) > now_ns
+        });
+        before - self.entries.len()
     }
 
     /// What party `party_slot` owes in currency slot `c`.

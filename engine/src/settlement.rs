@@ -212,7 +212,12 @@ impl Engine {
         let mut budget = crate::CONTROLS_PER_PULSE;
         self.ask_due_attempts(meta, &mut budget, out);
         self.ask_due_refunds(meta, &mut budget, out);
+        let new_day = self.today() > self.state.settled_through_day;
         self.settle(self.today(), meta, out);
+        if new_day {
+            // Once a day: ended disputes past their keep leave the table.
+            self.state.disputes.evict_ended(self.state.now_ns);
+        }
         // After the settlement: what parties owe for disputes, from what became available.
         self.recover_dispute_debts();
         // After the settlement and the debts: queued redemptions paid, available swept.

@@ -351,3 +351,52 @@ fn replay_of_the_journal_gives_the_same_state() {
     assert_eq!(restored.state_hash(), snap_hash);
     assert_eq!(restored.disputes(), d.engine.disputes());
 }
+
+#[test]
+fn ended_disputes_leave_the_table_after_their_keep_and_open_ones_stay() {
+    let mut d = world();
+    let (lost_order, lost_channel) = one_yuan(&mut d, 1);
+    let (open_order, open_channel) = one_yuan(&mut d, 2);
+    accepted(
+        &mut d,
+        &notice(1, lost_channel, lost_order, DisputeStage::Opened),
+    );
+    accepted(
+        &mut d,
+        &notice(1, lost_channel, lost_order, DisputeStage::Lost),
+    );
+    accepted(
+        &mut d,
+        &notice(2, open_channel, open_order, DisputeStage::Opened),
+    );
+    let keep_days = sluice_engine::disputes::ENDED_KEEP_NS / DAY_NS;
+    settle_days(&mut d, keep_days - 1);
+    // Within its keep, a resend of the ended dispute is still a repeat.
+    let repeat = accepted(
+        &mut d,
+        &notice(1, lost_channel, lost_order, DisputeStage::Lost),
+    );
+    assert!(
+        update(&repeat).is_none(),
+        "a repeat moves nothing: {repeat:?}"
+    );
+    assert_eq!(d.engine.disputes().entries.len(), 2);
+    settle_days(&mut d, 2);
+    let disputes = d.engine.disputes();
+    assert!(disputes.get(lost_channel, 1).is_none(), "{disputes:?}");
+    let open = disputes
+        .get(open_channel, 2)
+        .expect("an open dispute stays");
+    assert_eq!(open.stage, DisputeStage::Opened);
+    // The dispute accounts still match what is left (checked after every input in debug builds),
+    // and a late resend of the forgotten dispute is refused, changing nothing.
+    refused(
+        &mut d,
+        lost_channel,
+        &notice(1, lost_channel, lost_order, DisputeStage::Lost),
+        ReasonCode::UnknownDispute,
+    );
+    let (snap_hash, snap) = d.engine.snapshot();
+    let restored = sluice_engine::Engine::from_snapshot(&snap, snap_hash).expect("restores");
+    assert_eq!(restored.disputes(), d.engine.disputes());
+}
