@@ -244,18 +244,7 @@ impl Sim {
             Action::Refund {
                 request_id,
                 amount_minor,
-            } => {
-                self.next_refund += 1;
-                let refund = RefundRequest {
-                    refund_request_id: (1 << 40) + self.next_refund,
-                    payment_request_id: request_id,
-                    amount_minor,
-                };
-                self.summary.refunds += 1;
-                self.apply(SESSION, ACQUIRER, Role::Acquirer as u8, &refund)?;
-                self.schedule_answers();
-                Ok(())
-            }
+            } => self.refund(request_id, amount_minor),
             Action::Label { order_id } => {
                 let label = RiskLabel {
                     order_id,
@@ -314,6 +303,20 @@ impl Sim {
                 self.schedule(self.now + LABEL_AFTER_NS, Action::Label { order_id });
             }
         }
+        self.schedule_answers();
+        Ok(())
+    }
+
+    /// The payer asks for a refund; the channel will answer its dispatch.
+    fn refund(&mut self, request_id: u64, amount_minor: i64) -> Result<(), String> {
+        self.next_refund += 1;
+        let refund = RefundRequest {
+            refund_request_id: (1 << 40) + self.next_refund,
+            payment_request_id: request_id,
+            amount_minor,
+        };
+        self.summary.refunds += 1;
+        self.apply(SESSION, ACQUIRER, Role::Acquirer as u8, &refund)?;
         self.schedule_answers();
         Ok(())
     }
