@@ -5,7 +5,9 @@
 //! unhealthy and then recovered on the Channels page, opens one order's story with its routing
 //! explanation, sees a payment that the default rule 11 (gambling_large) sent to review in the
 //! review queue of /reviews, another that an admin approved among the decided ones, and the risk
-//! dashboard's per-rule figures and score distribution (issue 23), and saves screenshots under `CARGO_TARGET_TMPDIR/console-screenshots`.
+//! dashboard's per-rule figures and score distribution (issue 23), the Finance page's schedule of
+//! an installment plan opened by a payment (issue 24), and saves screenshots under
+//! `CARGO_TARGET_TMPDIR/console-screenshots`.
 //!
 //! The channel's health now comes from the live server's metrics; its timeline and the order's
 //! story from the flow `sluice export --once` wrote to Parquet after the recovery.
@@ -152,6 +154,29 @@ fn review_payment(
     ack.order_id
 }
 
+/// A payment of 1,200.00 in 3 installments (the default configuration's terms): the merchant is
+/// settled at once and the plan opens (docs/INSTALLMENTS.md). Returns its order id.
+fn installment_payment(
+    acq: &mut sluice_gateway::client::Client,
+    connectors: &mut Connectors,
+    request_id: u64,
+) -> u64 {
+    let mut request = payment(request_id, SHOP, 120_000, PaymentMethod::Card);
+    request.installment_count = 3;
+    acq.send(&request).expect("send");
+    let AnyMessage::PaymentAck(ack) = next(acq, "PaymentAck") else {
+        panic!("expected a PaymentAck");
+    };
+    assert_eq!(ack.status, AckStatus::Accepted, "{ack:?}");
+    let (_, d) = connectors.next_dispatch();
+    connectors.answer(&d, ChannelOutcome::Succeeded, &format!("PLAN-{request_id}"));
+    wait_for(acq, "PaymentResult", |m| match m {
+        AnyMessage::PaymentResult(r) if r.request_id == request_id => Some(()),
+        _ => None,
+    });
+    ack.order_id
+}
+
 /// `sluice export --data DATA --once`: the journal so far, into the Parquet store.
 fn export_once(data: &Path) {
     let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
@@ -241,8 +266,14 @@ fn the_console_shows_a_channel_fail_and_recover_and_an_orders_routing() {
         server.addr,
         &["review", "approve", "--order", &approved.to_string()],
     );
+    let plan = installment_payment(&mut acq, &mut connectors, 302);
     export_once(&data);
-    for (marker, id) in [("review-order-id", queued), ("approved-order-id", approved)] {
+    let markers = [
+        ("review-order-id", queued),
+        ("approved-order-id", approved),
+        ("plan-order-id", plan),
+    ];
+    for (marker, id) in markers {
         std::fs::write(dir.join(marker), id.to_string()).expect("write a marker");
     }
     // The browser script searches this order once the export is in.
@@ -270,6 +301,7 @@ fn the_console_shows_a_channel_fail_and_recover_and_an_orders_routing() {
         "order.png",
         "reviews.png",
         "risk.png",
+        "finance.png",
     ] {
         assert!(shots.join(shot).exists(), "no screenshot {shot}");
     }

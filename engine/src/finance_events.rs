@@ -37,7 +37,7 @@ pub enum FinanceEventKind {
     /// A queued redemption paid (amount: paid).
     RedemptionPaid = 7,
     // Installments.
-    /// A plan opened with a payment (amount: financed principal; day: first due day).
+    /// A plan opened with a payment (amount: financed principal; day: the day it opened).
     PlanOpened = 20,
     /// One installment of a plan's schedule (index; amount: due; day: due day).
     InstallmentScheduled = 21,

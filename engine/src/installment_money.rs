@@ -140,8 +140,8 @@ impl Engine {
         );
         if self.finance_events.is_on() {
             let plan = &self.state.installments.plans[plan_slot as usize];
-            let (first_due, count) = (plan.schedule[0].due_day, plan.schedule.len());
-            self.plan_event(plan_slot, FinanceEventKind::PlanOpened, 0, p, first_due);
+            let (opened, count) = (plan.open_day, plan.schedule.len());
+            self.plan_event(plan_slot, FinanceEventKind::PlanOpened, 0, p, opened);
             for k in 0..count {
                 let i = self.state.installments.plans[plan_slot as usize].schedule[k];
                 let kind = FinanceEventKind::InstallmentScheduled;

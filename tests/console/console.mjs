@@ -129,6 +129,19 @@ async function reviews(page) {
   await shot(page, 'risk.png');
 }
 
+// The payment in 3 installments: its plan's schedule on the Finance page, each installment due.
+async function finance(page) {
+  const plan = readFileSync(join(markers, 'plan-order-id'), 'utf8').trim();
+  await page.goto(`${url}/finance`);
+  const rows = await page.$$eval('#finance-installments tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
+  const mine = rows.filter((cells) => cells[0] === plan);
+  check(mine.length === 3, `plan ${plan} shows its three installments: ${JSON.stringify(rows)}`);
+  // Plan, party, state, installment, due day, due, repaid, late fees, outstanding, status.
+  check(mine.every((cells, i) => cells[3] === String(i + 1) && cells[5] === cells[8]), `each is due and outstanding in full: ${JSON.stringify(mine)}`);
+  check(mine.some((cells) => cells[5] === '400.00'), `1,200.00 in three: ${JSON.stringify(mine)}`);
+  await shot(page, 'finance.png');
+}
+
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',
   args: ['--no-sandbox', '--disable-dev-shm-usage'],
@@ -139,6 +152,7 @@ try {
   await channels(page);
   await order(page);
   await reviews(page);
+  await finance(page);
   console.log('console browser test passed');
 } catch (e) {
   console.error(`console browser test FAILED: ${e.message}`);

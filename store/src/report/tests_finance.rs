@@ -105,9 +105,7 @@ fn month() -> Rows {
         y(1, D, "YieldTerms").money(1_000, 0, 0),
         y(2, D, "Swept").money(50_000, 50_000, 0),
         // A plan of 30 000 at 300 interest in three installments of 10 100.
-        p(2, D, "PlanOpened")
-            .money(30_000, 30_300, 300)
-            .on(0, D + 30),
+        p(2, D, "PlanOpened").money(30_000, 30_300, 300).on(0, D),
         p(2, D, "InstallmentScheduled")
             .money(10_100, 30_300, 300)
             .on(1, D + 30),
@@ -118,7 +116,7 @@ fn month() -> Rows {
             .money(10_100, 30_300, 300)
             .on(3, D + 91),
         // An interest-free plan of 20 000 in two installments that defaults.
-        q(2, D, "PlanOpened").money(20_000, 20_000, 0).on(0, D + 30),
+        q(2, D, "PlanOpened").money(20_000, 20_000, 0).on(0, D),
         q(2, D, "InstallmentScheduled")
             .money(10_000, 20_000, 0)
             .on(1, D + 30),
@@ -195,7 +193,7 @@ fn positions_are_each_ones_latest_row_with_its_state() {
                 20_700,
                 800,
                 "Open",
-                day(D + 30),
+                day(D),
                 day(D + 62)
             ),
             (
@@ -205,7 +203,7 @@ fn positions_are_each_ones_latest_row_with_its_state() {
                 0,
                 0,
                 "Defaulted",
-                day(D + 30),
+                day(D),
                 day(D + 31)
             ),
             (
@@ -242,9 +240,9 @@ fn accruals_fall_on_their_business_day_and_the_totals_add_up() {
     assert_eq!(
         r.accruals,
         vec![
-            accrual_day(D, a(7, 1, 0, 0, 30)),
+            // The plan's interest on the day it opened, not its first due day.
+            accrual_day(D, a(7, 1, 300, 0, 30)),
             accrual_day(D + 1, a(8, 0, 0, 0, 30)),
-            accrual_day(D + 30, a(0, 0, 300, 0, 0)),
             accrual_day(D + 62, a(0, 0, 0, 500, 0)),
         ]
     );
@@ -275,7 +273,7 @@ fn accruals_fall_on_their_business_day_and_the_totals_add_up() {
     let table = finance_totals_table(&r).to_text();
     assert!(table.contains("Installment"), "{table}");
     let days = finance_days_table(&r);
-    assert_eq!(days.rows.len(), 5, "four days and `all`");
+    assert_eq!(days.rows.len(), 4, "three days and `all`");
 }
 
 #[test]
@@ -372,7 +370,7 @@ fn an_earlier_day_shows_the_positions_as_they_were_and_from_picks_accrual_days()
     };
     let r = finance(&month(), from);
     let days: Vec<&str> = r.accruals.iter().map(|a| a.day.as_str()).collect();
-    assert_eq!(days, vec![day(D + 30), day(D + 62)]);
+    assert_eq!(days, vec![day(D + 62)]);
     assert!(r.totals.iter().all(|t| t.difference_minor == 0), "all days");
 }
 
