@@ -99,6 +99,12 @@ impl RiskReport {
                 set.only_candidate, set.only_live
             ));
         }
+        if self.sim.refunds_open > 0 {
+            failures.push(format!(
+                "{} simulated refunds were never answered",
+                self.sim.refunds_open
+            ));
+        }
         if self.candidate.figures.set.candidate.caught == 0 {
             failures.push("the candidate rules caught no labelled fraud".into());
         }
@@ -122,6 +128,9 @@ impl RiskReport {
             "payments": self.sim.payments,
             "fraud_payments": self.sim.fraud_payments,
             "patterns": self.sim.per_pattern,
+            "refunds": self.sim.refunds,
+            "refunds_succeeded": self.sim.refunds_succeeded,
+            "refunds_open": self.sim.refunds_open,
             "live_backtest": self.live.figures.to_json(),
             "candidate_backtest": self.candidate.figures.to_json(),
             "backtest_events_per_sec": self.candidate.events_per_sec(),
@@ -145,6 +154,15 @@ impl RiskReport {
             self.sim.fraud_payments,
             patterns.join(", "),
             self.dir.display()
+        );
+        println!(
+            "{} refunds asked, {} succeeded, {} refused by the engine, {} left open",
+            self.sim.refunds,
+            self.sim.refunds_succeeded,
+            self.sim
+                .refunds
+                .saturating_sub(self.sim.refunds_succeeded + self.sim.refunds_open),
+            self.sim.refunds_open
         );
         for (title, b) in [
             ("the live rules as text (rules/default.rules)", &self.live),
