@@ -7,6 +7,11 @@ mod common;
 use common::*;
 use serde_json::Value as Json;
 
+/// A command line's words.
+fn args(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
 /// The one record a query printed.
 fn record(lines: &[Json]) -> &Json {
     assert_eq!(lines.len(), 1, "{lines:?}");
@@ -30,16 +35,7 @@ fn finance_products_are_configured_and_queried_with_sluice_admin() {
     let addr = server.addr;
 
     // Credit: no policy yet, then one; with no settled flow the limit is 0 and a loan is refused.
-    let policy = [
-        "credit",
-        "policy",
-        "--currency",
-        "156",
-        "--cap-minor",
-        "5000000",
-        "--daily-rate-e6",
-        "500",
-    ];
+    let policy = args("credit policy --currency 156 --cap-minor 5000000 --daily-rate-e6 500");
     admin_ok(addr, &policy);
     let limit = admin_ok(addr, &["credit", "limit", "--merchant", "1001"]);
     let limit = record(&limit);
@@ -49,91 +45,32 @@ fn finance_products_are_configured_and_queried_with_sluice_admin() {
     );
     assert_eq!(limit["limit_minor"].as_i64(), Some(0), "{limit}");
     assert_eq!(limit["loan_id"].as_u64(), Some(0), "{limit}");
-    let borrow = [
-        "credit",
-        "borrow",
-        "--merchant",
-        "1001",
-        "--loan-id",
-        "1",
-        "--amount",
-        "1000",
-        "--term-days",
-        "30",
-    ];
+    let borrow = args("credit borrow --merchant 1001 --loan-id 1 --amount 1000 --term-days 30");
     refused(addr, &borrow, "CreditLimitExceeded", "");
     // A policy in a currency the ledger does not keep changes nothing.
-    let mut bad = policy;
-    bad[3] = "999";
+    let bad = args("credit policy --currency 999 --cap-minor 5000000");
     let (ok, lines) = admin(addr, &bad);
     assert!(!ok && record(&lines)["status"] == "refused", "{lines:?}");
     let again = admin_ok(addr, &["credit", "limit", "--merchant", "1001"]);
     assert_eq!(record(&again)["currency"].as_u64(), Some(156), "{again:?}");
 
     // Installments: terms set, bad terms refused with the engine's reason; no plan to show.
-    let terms = [
-        "installment",
-        "terms",
-        "--merchant",
-        "1001",
-        "--fee-bps",
-        "150",
-        "300",
-        "600",
-    ];
+    let terms = args("installment terms --merchant 1001 --fee-bps 150 300 600");
     admin_ok(addr, &terms);
-    let bad_terms = [
-        "installment",
-        "terms",
-        "--merchant",
-        "1001",
-        "--rate-bps",
-        "0",
-        "0",
-        "10001",
-    ];
+    let bad_terms = args("installment terms --merchant 1001 --rate-bps 0 0 10001");
     refused(addr, &bad_terms, "InvalidConfig", "10000 bps");
-    let unknown = [
-        "installment",
-        "terms",
-        "--merchant",
-        "4242",
-        "--fee-bps",
-        "1",
-        "2",
-        "3",
-    ];
+    let unknown = args("installment terms --merchant 4242 --fee-bps 1 2 3");
     refused(addr, &unknown, "UnknownMerchant", "4242");
     let (ok, lines) = admin(addr, &["installment", "show", "--order", "42"]);
     assert!(!ok, "{lines:?}");
 
     // Yield: the merchant opts in; its position reads back; a published yield for a future day
     // is refused.
-    let opt_in = [
-        "yield",
-        "opt-in",
-        "--party",
-        "merchant",
-        "--id",
-        "1001",
-        "--currency",
-        "156",
-        "--keep-minimum",
-        "10000",
-        "--instant-limit",
-        "500000",
-    ];
+    let opt_in = args(
+        "yield opt-in --party merchant --id 1001 --currency 156 --keep-minimum 10000 --instant-limit 500000",
+    );
     admin_ok(addr, &opt_in);
-    let show = [
-        "yield",
-        "show",
-        "--party",
-        "merchant",
-        "--id",
-        "1001",
-        "--currency",
-        "156",
-    ];
+    let show = args("yield show --party merchant --id 1001 --currency 156");
     let position = admin_ok(addr, &show);
     let position = record(&position);
     assert_eq!(position["opted_in"], true, "{position}");
@@ -148,16 +85,7 @@ fn finance_products_are_configured_and_queried_with_sluice_admin() {
         "{position}"
     );
     assert_eq!(position["principal_minor"].as_i64(), Some(0), "{position}");
-    let future = [
-        "yield",
-        "publish",
-        "--currency",
-        "156",
-        "--day",
-        "2999-01-01",
-        "--per-10k",
-        "0.6543",
-    ];
+    let future = args("yield publish --currency 156 --day 2999-01-01 --per-10k 0.6543");
     let (ok, lines) = admin(addr, &future);
     assert!(!ok && record(&lines)["status"] == "refused", "{lines:?}");
 

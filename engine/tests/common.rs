@@ -315,3 +315,27 @@ pub fn answer_control(
 ) -> Vec<(sluice_engine::Dest, AnyMessage)> {
     d.channel(c.channel_id, &control_answer(c, status))
 }
+
+/// One input as a property test logs it: event time, session, principal, role, message.
+pub type Logged = (u64, u64, u32, u8, AnyMessage);
+
+/// `d` carried on by its engine restored from a snapshot of it (the state hash must survive).
+pub fn through_snapshot(d: &Driver) -> Driver {
+    let (hash, bytes) = d.engine.snapshot();
+    let restored = sluice_engine::Engine::from_snapshot(&bytes, hash).expect("snapshot restores");
+    assert_eq!(restored.state_hash(), hash);
+    d.twin(restored)
+}
+
+/// Replays `log` at its times on `fresh` and asserts it ends in `expected`'s state.
+pub fn assert_replays(log: &[Logged], mut fresh: Driver, expected: &Driver) {
+    for (now, session, principal, role, msg) in log {
+        fresh.set_time_ns(*now);
+        fresh.apply_any(*session, *principal, *role, msg);
+    }
+    assert_eq!(
+        fresh.engine.state_hash(),
+        expected.engine.state_hash(),
+        "replay"
+    );
+}

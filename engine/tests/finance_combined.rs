@@ -15,7 +15,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{RngSeed, TestRunner};
 use sluice_engine::driver::Driver;
 use sluice_engine::fixture::*;
-use sluice_engine::{Engine, NS_PER_DAY, ROLE_SEQUENCER};
+use sluice_engine::{NS_PER_DAY, ROLE_SEQUENCER};
 use sluice_protocol::*;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -111,7 +111,7 @@ struct Paid {
 
 struct Harness {
     d: Driver,
-    log: Vec<(u64, u64, u32, u8, AnyMessage)>,
+    log: Vec<Logged>,
     paid: Vec<Paid>,
     /// Disputes opened: (channel id, dispute id, order id, amount).
     disputes: Vec<(u16, u64, u64, i64)>,
@@ -368,10 +368,7 @@ impl Harness {
     }
 
     fn snapshot(&mut self) {
-        let (hash, bytes) = self.d.engine.snapshot();
-        let restored = Engine::from_snapshot(&bytes, hash).expect("snapshot restores");
-        assert_eq!(restored.state_hash(), hash);
-        self.d = self.d.twin(restored);
+        self.d = through_snapshot(&self.d);
     }
 
     /// What holds after every input (the account groups' invariants are asserted by the engine
@@ -480,12 +477,7 @@ fn run(steps: Vec<Step>) {
         h.run(s);
     }
     // Replay: the same inputs at the same times on a fresh engine.
-    let mut again = small_world(4_096);
-    for (now, session, principal, role, msg) in &h.log {
-        again.set_time_ns(*now);
-        again.apply_any(*session, *principal, *role, msg);
-    }
-    assert_eq!(again.engine.state_hash(), h.d.engine.state_hash(), "replay");
+    assert_replays(&h.log, small_world(4_096), &h.d);
 }
 
 /// What the cases reached, across all of them: every kind must have happened (else the test

@@ -21,7 +21,7 @@ use rust_decimal::prelude::ToPrimitive;
 use sluice_engine::credit::{Loan, LoanStatus};
 use sluice_engine::driver::Driver;
 use sluice_engine::fixture::*;
-use sluice_engine::{Engine, NS_PER_DAY, ROLE_SEQUENCER};
+use sluice_engine::{NS_PER_DAY, ROLE_SEQUENCER};
 use sluice_protocol::*;
 use std::collections::BTreeMap;
 
@@ -179,7 +179,7 @@ impl Model {
 /// The driver with every input logged, for the replay.
 struct Harness {
     d: Driver,
-    log: Vec<(u64, u64, u32, u8, AnyMessage)>,
+    log: Vec<Logged>,
     policy: ConfigCreditPolicy,
     model: Model,
     next_id: u64,
@@ -366,10 +366,7 @@ impl Harness {
     }
 
     fn snapshot(&mut self) {
-        let (hash, bytes) = self.d.engine.snapshot();
-        let restored = Engine::from_snapshot(&bytes, hash).expect("snapshot restores");
-        assert_eq!(restored.state_hash(), hash);
-        self.d = self.d.twin(restored);
+        self.d = through_snapshot(&self.d);
     }
 
     /// Everything that holds after every input.
@@ -444,12 +441,7 @@ fn run(policy: ConfigCreditPolicy, steps: Vec<Step>) {
         h.check();
     }
     // Replay: the same inputs at the same times on a fresh engine.
-    let mut again = small_world(4_096);
-    for (now, session, principal, role, msg) in &h.log {
-        again.set_time_ns(*now);
-        again.apply_any(*session, *principal, *role, msg);
-    }
-    assert_eq!(again.engine.state_hash(), h.d.engine.state_hash(), "replay");
+    assert_replays(&h.log, small_world(4_096), &h.d);
 }
 
 fn config() -> ProptestConfig {
